@@ -1,0 +1,173 @@
+//! PNG line charts for reports (backtests, simulations), drawn with plotters.
+//!
+//! The font is compiled in (DejaVu Sans, see `assets/`) so charts render the same on a bare
+//! machine with no fontconfig.
+
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: Once = Once::new();
+const FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// One line of a chart.
+pub struct Line<'a> {
+    /// Legend text.
+    pub label: &'a str,
+    /// Y values, one per x.
+    pub y: &'a [f64],
+    /// Colour as RGB.
+    pub rgb: (u8, u8, u8),
+}
+
+/// A shaded band between two series (e.g. p50..p90).
+pub struct Band<'a> {
+    /// Legend text.
+    pub label: &'a str,
+    /// Lower edge.
+    pub lower: &'a [f64],
+    /// Upper edge.
+    pub upper: &'a [f64],
+    /// Colour as RGB (drawn translucent).
+    pub rgb: (u8, u8, u8),
+}
+
+/// A chart: x values shared by every line and band.
+pub struct Chart<'a> {
+    /// Title on top.
+    pub title: &'a str,
+    /// X axis label.
+    pub x_label: &'a str,
+    /// Y axis label.
+    pub y_label: &'a str,
+    /// X values (hours, steps, a risk level …).
+    pub x: &'a [f64],
+    /// Lines, drawn over the bands.
+    pub lines: Vec<Line<'a>>,
+    /// Bands, drawn first.
+    pub bands: Vec<Band<'a>>,
+}
+
+fn register_font() {
+    FONT.call_once(|| {
+        // Registration only fails for a malformed font, and this one is compiled in.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES);
+    });
+}
+
+/// Draws `chart` to a PNG of `width` × `height` pixels at `path`.
+pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(), String> {
+    register_font();
+    let finite = |v: &&f64| v.is_finite();
+    let ys = chart
+        .lines
+        .iter()
+        .flat_map(|l| l.y.iter())
+        .chain(chart.bands.iter().flat_map(|b| b.lower.iter().chain(b.upper.iter())))
+        .filter(finite);
+    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if hi <= lo {
+        hi = lo + 1.0;
+    }
+    let pad = (hi - lo) * 0.05;
+    let (x0, x1) = match (chart.x.first(), chart.x.last()) {
+        (Some(&a), Some(&b)) if b > a => (a, b),
+        (Some(&a), _) => (a, a + 1.0),
+        _ => (0.0, 1.0),
+    };
+    let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut c = ChartBuilder::on(&root)
+        .caption(chart.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))
+        .map_err(|e| err(&e))?;
+    c.configure_mesh()
+        .x_desc(chart.x_label)
+        .y_desc(chart.y_label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| err(&e))?;
+    for b in &chart.bands {
+        let color = RGBColor(b.rgb.0, b.rgb.1, b.rgb.2);
+        let upper: Vec<(f64, f64)> = chart.x.iter().copied().zip(b.upper.iter().copied()).collect();
+        let lower: Vec<(f64, f64)> = chart.x.iter().copied().zip(b.lower.iter().copied()).rev().collect();
+        let poly: Vec<(f64, f64)> = upper.into_iter().chain(lower).filter(|p| p.1.is_finite()).collect();
+        c.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.25).filled())))
+            .map_err(|e| err(&e))?
+            .label(b.label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.mix(0.25).filled()));
+    }
+    for l in &chart.lines {
+        let color = RGBColor(l.rgb.0, l.rgb.1, l.rgb.2);
+        let pts = chart
+            .x
+            .iter()
+            .copied()
+            .zip(l.y.iter().copied())
+            .filter(|p| p.1.is_finite());
+        c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(l.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// A file-name-safe version of a series key.
+pub fn file_stem(key: &str) -> String {
+    let s: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    let s = s.trim_matches('_').to_string();
+    if s.is_empty() {
+        "series".into()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.png");
+        let x: Vec<f64> = (0..50).map(f64::from).collect();
+        let y: Vec<f64> = x.iter().map(|v| v.sin()).collect();
+        let up: Vec<f64> = y.iter().map(|v| v + 0.5).collect();
+        draw(
+            &Chart {
+                title: "t",
+                x_label: "x",
+                y_label: "y",
+                x: &x,
+                lines: vec![Line { label: "sin", y: &y, rgb: (0, 0, 200) }],
+                bands: vec![Band { label: "band", lower: &y, upper: &up, rgb: (200, 0, 0) }],
+            },
+            &p,
+            400,
+            300,
+        )
+        .unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert_eq!(file_stem("cpu{instance=\"a:1\"}"), "cpu_instance__a_1");
+    }
+}

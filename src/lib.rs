@@ -1,0 +1,16 @@
+//! prescale: a predictive autoscaler.
+//!
+//! # Layout
+//!
+//! The crate is a one-way pipeline; each stage takes a plain value from the one before and
+//! never calls back up the chain:
+//!
+//! - [`series`]: fixed-step time series ([`series::Series`], the bounded [`series::Ring`]),
+//!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
+//!
+//! Around the stages: [`atomic_file`] (crash-safe writes for models, logs and reports) and
+//! [`chart`] (PNG charts for reports).
+
+pub mod atomic_file;
+pub mod chart;
+pub mod series;

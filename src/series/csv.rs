@@ -1,0 +1,596 @@
+//! CSV history: reading `timestamp,value` and `timestamp,series,value` files onto a fixed step,
+//! and writing collected history back in the long format.
+//!
+//! Every problem with the input is either an error naming the file and line, or a documented
+//! repair that is counted in the [`SeriesReport`]: rows out of time order are sorted, rows
+//! sharing a timestamp are averaged, short gaps are interpolated, long gaps split the series.
+
+use super::resample::{resample, ResampleStats, Sample};
+use super::{Series, SeriesKey};
+use crate::atomic_file::write_atomic;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Timestamps above this many seconds (the year 5138) are taken for milliseconds or finer.
+const MAX_UNIX_SECONDS: f64 = 1e11;
+
+/// A problem with a history file. Every variant names the file; row problems name the line.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file has no header or no data rows.
+    #[error("{path}: {what}")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// "is empty" or "has a header but no data rows".
+        what: &'static str,
+    },
+    /// The header is not one of the two accepted forms.
+    #[error("{path}:1: header is '{found}', expected 'timestamp,value' or 'timestamp,series,value'")]
+    Header {
+        /// The file.
+        path: PathBuf,
+        /// The header as found.
+        found: String,
+    },
+    /// A data row could not be used.
+    #[error("{path}:{line}: {message}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: u64,
+        /// What is wrong with the row.
+        message: String,
+    },
+    /// The same series comes from two places, so which to believe is not ours to guess.
+    #[error("series '{key}' appears in both {first} and {second}")]
+    DuplicateSeries {
+        /// The series.
+        key: String,
+        /// Where it was seen first.
+        first: PathBuf,
+        /// Where it was seen again.
+        second: PathBuf,
+    },
+    /// Options that cannot work with this data.
+    #[error("{0}")]
+    Options(String),
+    /// Writing a CSV file failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// How to put history on a grid.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryOptions {
+    /// Step in seconds; `None` = the median spacing of all input rows.
+    pub step: Option<i64>,
+    /// Longest gap, in seconds, that is filled by interpolation; `None` = three steps.
+    pub max_gap: Option<i64>,
+}
+
+/// What reading one series found and did, for the user to see.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeriesReport {
+    /// The series.
+    pub key: SeriesKey,
+    /// Where it came from.
+    pub file: PathBuf,
+    /// Data rows read.
+    pub rows: usize,
+    /// Rows that came before an earlier timestamp and were put back in order.
+    pub reordered: usize,
+    /// Rows whose timestamp repeated an earlier row's; averaged with it.
+    pub duplicates: usize,
+    /// What resampling did.
+    pub resample: ResampleStats,
+}
+
+impl SeriesReport {
+    /// One line for logs and CLI output, naming only what is not clean.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![format!("{} rows", self.rows)];
+        if self.reordered > 0 {
+            parts.push(format!("{} out-of-order rows sorted", self.reordered));
+        }
+        if self.duplicates > 0 {
+            parts.push(format!("{} duplicate timestamps averaged", self.duplicates));
+        }
+        let merged = self.resample.merged.saturating_sub(self.duplicates);
+        if merged > 0 {
+            parts.push(format!("{merged} samples averaged into shared steps"));
+        }
+        if self.resample.interpolated > 0 {
+            parts.push(format!("{} missing steps interpolated", self.resample.interpolated));
+        }
+        if self.resample.long_gaps > 0 {
+            parts.push(format!(
+                "{} long gaps ({} steps) left as gaps",
+                self.resample.long_gaps, self.resample.gap_steps
+            ));
+        }
+        format!("{} ({}): {}", self.key, self.file.display(), parts.join(", "))
+    }
+}
+
+/// Raw rows of one series before resampling.
+struct RawSeries {
+    key: SeriesKey,
+    file: PathBuf,
+    samples: Vec<Sample>,
+    reordered: usize,
+    duplicates: usize,
+}
+
+/// Reads every file, puts every series on one common step, and reports what was repaired.
+///
+/// All series share the step (given, or the median spacing over all files) because one model
+/// is trained on all of them and its features are counted in steps.
+pub fn read_history(
+    paths: &[PathBuf],
+    opts: &HistoryOptions,
+) -> Result<(Vec<Series>, Vec<SeriesReport>), CsvError> {
+    if paths.is_empty() {
+        return Err(CsvError::Options("no history files given".into()));
+    }
+    let mut raw: Vec<RawSeries> = Vec::new();
+    let mut seen: BTreeMap<SeriesKey, PathBuf> = BTreeMap::new();
+    for path in paths {
+        for r in read_file(path)? {
+            if let Some(first) = seen.get(&r.key) {
+                return Err(CsvError::DuplicateSeries {
+                    key: r.key.to_string(),
+                    first: first.clone(),
+                    second: path.clone(),
+                });
+            }
+            seen.insert(r.key.clone(), path.clone());
+            raw.push(r);
+        }
+    }
+    let step = match opts.step {
+        Some(s) if s >= 1 => s,
+        Some(s) => return Err(CsvError::Options(format!("step must be at least 1s, got {s}s"))),
+        None => median_spacing(&raw).ok_or_else(|| {
+            CsvError::Options(
+                "cannot infer a step: no series has two distinct timestamps; give --step".into(),
+            )
+        })?,
+    };
+    let max_gap = opts.max_gap.unwrap_or(3 * step);
+    if max_gap < 0 {
+        return Err(CsvError::Options(format!("max gap must not be negative, got {max_gap}s")));
+    }
+    let max_gap_steps = (max_gap / step) as usize;
+    let mut series = Vec::with_capacity(raw.len());
+    let mut reports = Vec::with_capacity(raw.len());
+    for r in raw {
+        let (start, values, stats) = resample(&r.samples, step, max_gap_steps);
+        reports.push(SeriesReport {
+            key: r.key.clone(),
+            file: r.file,
+            rows: r.samples.len() + r.duplicates,
+            reordered: r.reordered,
+            duplicates: r.duplicates,
+            resample: stats,
+        });
+        series.push(Series {
+            key: r.key,
+            start,
+            step,
+            values,
+        });
+    }
+    Ok((series, reports))
+}
+
+/// Median spacing between consecutive distinct timestamps over all series, in whole seconds.
+fn median_spacing(raw: &[RawSeries]) -> Option<i64> {
+    let mut diffs: Vec<f64> = raw
+        .iter()
+        .flat_map(|r| r.samples.windows(2).map(|w| w[1].ts - w[0].ts))
+        .filter(|d| *d > 0.0)
+        .collect();
+    if diffs.is_empty() {
+        return None;
+    }
+    let mid = diffs.len() / 2;
+    let (_, m, _) = diffs.select_nth_unstable_by(mid, f64::total_cmp);
+    Some((m.round() as i64).max(1))
+}
+
+fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
+    let io = |source| CsvError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(CsvError::Empty {
+            path: path.to_path_buf(),
+            what: "is empty",
+        });
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes.as_slice());
+    let row_err = |line: u64, message: String| CsvError::Row {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| row_err(1, e.to_string()))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let long = match header.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["timestamp", "value"] => false,
+        ["timestamp", "series", "value"] => true,
+        _ => {
+            return Err(CsvError::Header {
+                path: path.to_path_buf(),
+                found: header.join(","),
+            })
+        }
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+
+    // Rows per series, in file order, with their line numbers for later messages.
+    let mut by_key: BTreeMap<String, Vec<(Sample, u64)>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for record in rdr.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            let message = match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => format!("row has {len} fields, the header has {expected_len}"),
+                _ => e.to_string(),
+            };
+            row_err(line, message)
+        })?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let ts = parse_timestamp(&record[0]).map_err(|m| row_err(line, m))?;
+        let (name, value_field) = if long {
+            let name = &record[1];
+            if name.is_empty() {
+                return Err(row_err(line, "empty series name".into()));
+            }
+            (name.to_string(), &record[2])
+        } else {
+            (stem.clone(), &record[1])
+        };
+        let value = parse_value(value_field).map_err(|m| row_err(line, m))?;
+        let rows = by_key.entry(name.clone()).or_insert_with(|| {
+            order.push(name);
+            Vec::new()
+        });
+        rows.push((Sample { ts, value }, line));
+    }
+    if by_key.is_empty() {
+        return Err(CsvError::Empty {
+            path: path.to_path_buf(),
+            what: "has a header but no data rows",
+        });
+    }
+    Ok(order
+        .into_iter()
+        .map(|name| {
+            let rows = by_key.remove(&name).unwrap_or_default();
+            repair(SeriesKey::new(name), path, rows)
+        })
+        .collect())
+}
+
+/// Sorts rows into time order and averages rows that share a timestamp, counting both.
+fn repair(key: SeriesKey, path: &Path, mut rows: Vec<(Sample, u64)>) -> RawSeries {
+    let reordered = rows
+        .windows(2)
+        .filter(|w| w[1].0.ts < w[0].0.ts)
+        .count();
+    // A stable sort keeps rows with equal timestamps in file order.
+    rows.sort_by(|a, b| a.0.ts.total_cmp(&b.0.ts));
+    let mut samples: Vec<Sample> = Vec::with_capacity(rows.len());
+    let mut counts: Vec<u32> = Vec::with_capacity(rows.len());
+    let mut duplicates = 0;
+    for (s, _) in rows {
+        match samples.last_mut() {
+            Some(last) if last.ts == s.ts => {
+                let c = counts.last_mut().expect("counts follow samples");
+                last.value = (last.value * f64::from(*c) + s.value) / f64::from(*c + 1);
+                *c += 1;
+                duplicates += 1;
+            }
+            _ => {
+                samples.push(s);
+                counts.push(1);
+            }
+        }
+    }
+    RawSeries {
+        key,
+        file: path.to_path_buf(),
+        samples,
+        reordered,
+        duplicates,
+    }
+}
+
+/// RFC 3339 with any offset, or Unix seconds (integer or fractional).
+fn parse_timestamp(field: &str) -> Result<f64, String> {
+    if field.is_empty() {
+        return Err("empty timestamp".into());
+    }
+    if let Ok(secs) = field.parse::<f64>() {
+        if !secs.is_finite() {
+            return Err(format!("timestamp '{field}' is not a number of seconds"));
+        }
+        if secs.abs() >= MAX_UNIX_SECONDS {
+            let year = 1970.0 + secs / 31_556_952.0;
+            return Err(format!(
+                "timestamp {field} looks like milliseconds (or finer) since the epoch: read as \
+                 seconds it is in the year {year:.0}; give Unix seconds or RFC 3339"
+            ));
+        }
+        return Ok(secs);
+    }
+    chrono::DateTime::parse_from_rfc3339(field)
+        .map(|t| t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9)
+        .map_err(|e| {
+            format!(
+                "timestamp '{field}' is neither RFC 3339 (2024-05-01T12:00:00Z) nor Unix seconds: {e}"
+            )
+        })
+}
+
+fn parse_value(field: &str) -> Result<f64, String> {
+    if field.is_empty() {
+        return Err("empty value".into());
+    }
+    match field.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("value '{field}' is not finite (NaN and infinity are not load)")),
+        Err(_) => Err(format!("value '{field}' is not a number")),
+    }
+}
+
+/// Writes series as `timestamp,series,value` (RFC 3339 UTC), gaps omitted, atomically. This is
+/// the format [`read_history`] reads back, so collected history can be trained on directly.
+pub fn write_long_csv(path: &Path, series: &[Series]) -> Result<(), CsvError> {
+    write_atomic(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record(["timestamp", "series", "value"])?;
+        for s in series {
+            for (i, v) in s.values.iter().enumerate() {
+                if v.is_finite() {
+                    let ts = chrono::DateTime::from_timestamp(s.timestamp(i), 0)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| s.timestamp(i).to_string());
+                    out.write_record([ts.as_str(), s.key.as_str(), &v.to_string()])?;
+                }
+            }
+        }
+        out.flush()?;
+        Ok(())
+    })
+    .map_err(|source| CsvError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn read_one(text: &str) -> Result<(Vec<Series>, Vec<SeriesReport>), CsvError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "web.csv", text);
+        read_history(&[p], &HistoryOptions::default())
+    }
+
+    fn err_text(text: &str) -> String {
+        read_one(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_wide_format_rfc3339_and_offsets() {
+        let (s, r) = read_one(
+            "timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T01:05:00+01:00,2\n2024-01-01T00:10:00Z,3.5\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].key.as_str(), "web");
+        assert_eq!(s[0].step, 300);
+        assert_eq!(s[0].start, 1_704_067_200);
+        assert_eq!(s[0].values, vec![1.0, 2.0, 3.5]);
+        assert_eq!(r[0].rows, 3);
+    }
+
+    #[test]
+    fn reads_long_format_and_unix_seconds() {
+        let (s, _) = read_one(
+            "timestamp,series,value\n60,a,1\n60,b,10\n120,a,2\n120,b,20\n180,a,3\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].key.as_str(), "a");
+        assert_eq!(s[0].values, vec![1.0, 2.0, 3.0]);
+        assert_eq!(s[1].values, vec![10.0, 20.0]);
+        assert_eq!(s[1].step, 60);
+    }
+
+    #[test]
+    fn bad_inputs_name_file_and_line() {
+        let e = err_text("timestamp,value\n60,1\nnot-a-time,2\n");
+        assert!(e.contains("web.csv:3:") && e.contains("not-a-time"), "{e}");
+        let e = err_text("timestamp,value\n60,1\n120,abc\n");
+        assert!(e.contains("web.csv:3:") && e.contains("'abc' is not a number"), "{e}");
+        let e = err_text("timestamp,value\n60,NaN\n");
+        assert!(e.contains("web.csv:2:") && e.contains("not finite"), "{e}");
+        let e = err_text("timestamp,value\n60,inf\n");
+        assert!(e.contains("not finite"), "{e}");
+        let e = err_text("timestamp,value\n1700000000000,1\n");
+        assert!(e.contains("milliseconds") && e.contains("web.csv:2:"), "{e}");
+        let e = err_text("timestamp,value\n60,1\n120\n");
+        assert!(e.contains("web.csv:3:") && e.contains("fields"), "{e}");
+        let e = err_text("time,load\n60,1\n");
+        assert!(e.contains("web.csv:1:") && e.contains("header is 'time,load'"), "{e}");
+        let e = err_text("60,1\n120,2\n");
+        assert!(e.contains("header"), "{e}");
+        let e = err_text("");
+        assert!(e.contains("web.csv: is empty"), "{e}");
+        let e = err_text("timestamp,value\n");
+        assert!(e.contains("no data rows"), "{e}");
+        let e = err_text("timestamp,value\n60,\n");
+        assert!(e.contains("empty value"), "{e}");
+        let e = err_text("timestamp,series,value\n60,,1\n");
+        assert!(e.contains("empty series name"), "{e}");
+        let e = err_text("timestamp,value\n60,1\n");
+        assert!(e.contains("cannot infer a step"), "{e}");
+    }
+
+    #[test]
+    fn a_text_value_column_is_an_error_not_a_series() {
+        let e = err_text("timestamp,value\n2024-01-01T00:00:00Z,high\n2024-01-01T00:05:00Z,low\n");
+        assert!(e.contains("web.csv:2:") && e.contains("'high' is not a number"), "{e}");
+    }
+
+    #[test]
+    fn unsorted_and_duplicate_rows_are_repaired_and_counted() {
+        let (s, r) = read_one("timestamp,value\n120,2\n60,1\n180,3\n180,5\n240,4\n").unwrap();
+        assert_eq!(s[0].values, vec![1.0, 2.0, 4.0, 4.0]);
+        assert_eq!(r[0].reordered, 1);
+        assert_eq!(r[0].duplicates, 1);
+        assert_eq!(r[0].rows, 5);
+        let text = r[0].summary();
+        assert!(text.contains("1 out-of-order") && text.contains("1 duplicate"), "{text}");
+    }
+
+    #[test]
+    fn gaps_are_filled_or_kept_and_reported() {
+        let mut text = String::from("timestamp,value\n");
+        for i in [0, 1, 3, 4, 10, 11, 12] {
+            text.push_str(&format!("{},{}\n", 60 * i, i));
+        }
+        let (s, r) = read_one(&text).unwrap();
+        assert_eq!(s[0].values[2], 2.0);
+        assert!(s[0].values[5..10].iter().all(|v| v.is_nan()));
+        assert_eq!(s[0].segments(), vec![0..5, 10..13]);
+        assert_eq!(r[0].resample.interpolated, 1);
+        assert_eq!(r[0].resample.long_gaps, 1);
+        assert!(r[0].summary().contains("1 long gaps"));
+    }
+
+    #[test]
+    fn same_series_in_two_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a.csv", "timestamp,series,value\n60,x,1\n120,x,2\n");
+        let b = write(dir.path(), "b.csv", "timestamp,series,value\n60,x,1\n120,x,2\n");
+        let e = read_history(&[a, b], &HistoryOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("'x' appears in both"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_names_it() {
+        let e = read_history(&[PathBuf::from("/nonexistent/h.csv")], &HistoryOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/h.csv"), "{e}");
+    }
+
+    #[test]
+    fn long_csv_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Series {
+            key: SeriesKey::new("cpu{instance=\"a,b\"}"),
+            start: 1_704_067_200,
+            step: 60,
+            values: vec![1.5, 2.0, f64::NAN, f64::NAN, f64::NAN, f64::NAN, 3.25],
+        };
+        let p = dir.path().join("out.csv");
+        write_long_csv(&p, std::slice::from_ref(&s)).unwrap();
+        let (back, _) = read_history(
+            &[p],
+            &HistoryOptions {
+                step: Some(60),
+                max_gap: Some(60),
+            },
+        )
+        .unwrap();
+        assert_eq!(back[0].key, s.key);
+        assert_eq!(back[0].start, s.start);
+        assert_eq!(back[0].values[..2], s.values[..2]);
+        assert!(back[0].values[2..6].iter().all(|v| v.is_nan()));
+        assert_eq!(back[0].values[6], 3.25);
+    }
+
+    proptest! {
+        /// The parser never panics, whatever bytes it is given: it reads or it errs.
+        #[test]
+        fn parser_never_panics(text in "\\PC{0,200}") {
+            let _ = read_one(&text);
+        }
+
+        /// Arbitrary rows around a valid header either parse to finite values or give an error
+        /// that names the file.
+        #[test]
+        fn rows_parse_or_name_the_file(rows in proptest::collection::vec(("[0-9a-z:.+-]{0,12}", "[0-9a-zA-Z.eE+-]{0,8}"), 1..20)) {
+            let mut text = String::from("timestamp,value\n");
+            for (t, v) in &rows { text.push_str(&format!("{t},{v}\n")); }
+            match read_one(&text) {
+                Ok((s, _)) => prop_assert!(s[0].values.iter().any(|v| v.is_finite())),
+                Err(e) => prop_assert!(e.to_string().contains("web.csv")),
+            }
+        }
+
+        /// Any valid set of rows in any order reads back to the same values as sorted input.
+        #[test]
+        fn order_does_not_matter(mut steps in proptest::collection::btree_set(0i64..500, 2..60), seed in any::<u64>()) {
+            let mut rows: Vec<(i64, f64)> = std::mem::take(&mut steps).into_iter().map(|k| (60 * k, (k % 13) as f64)).collect();
+            let sorted_text: String = std::iter::once("timestamp,value\n".to_string()).chain(rows.iter().map(|(t, v)| format!("{t},{v}\n"))).collect();
+            let mut rng = seed;
+            for i in (1..rows.len()).rev() {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                rows.swap(i, (rng >> 33) as usize % (i + 1));
+            }
+            let shuffled_text: String = std::iter::once("timestamp,value\n".to_string()).chain(rows.iter().map(|(t, v)| format!("{t},{v}\n"))).collect();
+            let opts = HistoryOptions { step: Some(60), max_gap: Some(180) };
+            let dir = tempfile::tempdir().unwrap();
+            let a = read_history(&[write(dir.path(), "a.csv", &sorted_text)], &opts).unwrap().0;
+            let b = read_history(&[write(dir.path(), "a.csv", &shuffled_text)], &opts).unwrap().0;
+            prop_assert_eq!(a[0].start, b[0].start);
+            prop_assert_eq!(a[0].values.len(), b[0].values.len());
+            for (x, y) in a[0].values.iter().zip(&b[0].values) {
+                prop_assert!(x == y || (x.is_nan() && y.is_nan()));
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Fixed-step time series: the value every stage of prescale hands on.
+//!
+//! A [`Series`] is a finished history (read from CSV, or copied out of a live buffer); a
+//! [`Ring`] is the bounded buffer the collector appends to. Both keep one value per step and
+//! mark missing samples as gaps (`NaN`), never as zeros, so that nothing downstream mistakes an
+//! outage for idle load.
+
+pub mod csv;
+mod resample;
+mod ring;
+
+pub use self::csv::{read_history, write_long_csv, CsvError, HistoryOptions, SeriesReport};
+pub use resample::{resample, ResampleStats, Sample};
+pub use ring::{PushOutcome, Ring};
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+/// A stable name for one series: a file stem, the `series` column of a long CSV, or a
+/// Prometheus signal name plus the label values that identify one series of it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SeriesKey(String);
+
+impl SeriesKey {
+    /// A key from a plain name.
+    pub fn new(name: impl Into<String>) -> Self {
+        SeriesKey(name.into())
+    }
+
+    /// A key for one series of a signal, e.g. `cpu{instance="a:9100"}`. Labels are sorted by
+    /// name so the same label set always gives the same key, whatever order Prometheus used.
+    pub fn from_labels(signal: &str, labels: &BTreeMap<String, String>) -> Self {
+        if labels.is_empty() {
+            return SeriesKey(signal.to_string());
+        }
+        let inner: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        SeriesKey(format!("{signal}{{{}}}", inner.join(",")))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One series on a fixed step: `values[i]` is the sample at `start + i * step` (Unix seconds).
+/// `NaN` marks a gap that was too long to interpolate; finite values are real or interpolated
+/// samples.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Series {
+    /// Which series this is.
+    pub key: SeriesKey,
+    /// Timestamp of `values[0]`, Unix seconds.
+    pub start: i64,
+    /// Spacing of the values in seconds (at least 1).
+    pub step: i64,
+    /// One value per step; `NaN` = gap.
+    pub values: Vec<f64>,
+}
+
+impl Series {
+    /// Number of steps covered (gaps included).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when the series holds no steps at all.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Timestamp of step `i`.
+    pub fn timestamp(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.step
+    }
+
+    /// Timestamp one step past the last value.
+    pub fn end(&self) -> i64 {
+        self.timestamp(self.values.len())
+    }
+
+    /// The runs of finite values, as index ranges, in time order. Long gaps split a series into
+    /// segments; nothing that needs contiguous history may look across a segment boundary.
+    pub fn segments(&self) -> Vec<Range<usize>> {
+        segments(&self.values)
+    }
+
+    /// Number of gap steps (`NaN`).
+    pub fn gap_steps(&self) -> usize {
+        self.values.iter().filter(|v| v.is_nan()).count()
+    }
+
+    /// A copy of the steps in `range` (clamped to the series), with the start moved to match.
+    pub fn slice(&self, range: Range<usize>) -> Series {
+        let end = range.end.min(self.values.len());
+        let begin = range.start.min(end);
+        Series {
+            key: self.key.clone(),
+            start: self.timestamp(begin),
+            step: self.step,
+            values: self.values[begin..end].to_vec(),
+        }
+    }
+}
+
+/// The runs of finite values of `values`, as index ranges.
+pub fn segments(values: &[f64]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut begin = None;
+    for (i, v) in values.iter().enumerate() {
+        match (v.is_finite(), begin) {
+            (true, None) => begin = Some(i),
+            (false, Some(b)) => {
+                out.push(b..i);
+                begin = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(b) = begin {
+        out.push(b..values.len());
+    }
+    out
+}
+
+/// Parses a duration such as `5m`, `15m`, `1h30m`, `7d` or `90s` into whole seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration like 30s, 5m, 1h or 7d: {e}"))?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!("'{text}' is not a whole number of seconds"));
+    }
+    let secs = d.as_secs();
+    if secs == 0 {
+        return Err(format!("'{text}' must be longer than zero"));
+    }
+    i64::try_from(secs).map_err(|_| format!("'{text}' is too long"))
+}
+
+/// Formats seconds back into the shortest `humantime` text (`300` → `5m`).
+pub fn format_duration(secs: i64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_labels() {
+        let mut a = BTreeMap::new();
+        a.insert("job".to_string(), "node".to_string());
+        a.insert("instance".to_string(), "x:1".to_string());
+        assert_eq!(
+            SeriesKey::from_labels("cpu", &a).as_str(),
+            "cpu{instance=\"x:1\",job=\"node\"}"
+        );
+        assert_eq!(SeriesKey::from_labels("cpu", &BTreeMap::new()).as_str(), "cpu");
+    }
+
+    #[test]
+    fn segments_split_on_gaps() {
+        let v = [f64::NAN, 1.0, 2.0, f64::NAN, f64::NAN, 3.0];
+        assert_eq!(segments(&v), vec![1..3, 5..6]);
+        assert!(segments(&[f64::NAN]).is_empty());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap(), 300);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5400);
+        assert_eq!(parse_duration("7d").unwrap(), 7 * 86400);
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("five").unwrap_err().contains("five"));
+        assert_eq!(format_duration(300), "5m");
+    }
+}

@@ -1,0 +1,237 @@
+//! The bounded live buffer: one slot per step, oldest overwritten first.
+
+use super::{Series, SeriesKey};
+
+/// A bounded ring of `f32` values on a fixed step, aligned to a grid of multiples of `step`
+/// seconds since the Unix epoch. Memory is fixed by the capacity given at construction (4
+/// bytes a slot plus a small header), never by how long the process has been up.
+///
+/// `f32` is deliberate: load samples carry far fewer than 7 significant digits of meaning, and
+/// halving the footprint is what lets 10,000 series of a week's history fit comfortably.
+#[derive(Debug, Clone)]
+pub struct Ring {
+    step: i64,
+    /// Slot index (in grid units since the epoch) of the newest value; `None` while empty.
+    newest: Option<i64>,
+    /// Number of slots filled (gap or value), at most `buf.len()`.
+    len: usize,
+    buf: Box<[f32]>,
+}
+
+/// What [`Ring::push`] did with a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// A new newest value; `gaps` empty slots were opened between it and the previous one.
+    Appended {
+        /// Steps left as gaps between the previous newest value and this one.
+        gaps: usize,
+    },
+    /// The slot already existed and now holds this value (a re-fetched or late sample).
+    Replaced,
+    /// Older than everything the ring still holds: ignored.
+    TooOld,
+}
+
+impl Ring {
+    /// A ring of `capacity` slots (at least 1) of `step` seconds (at least 1).
+    pub fn new(step: i64, capacity: usize) -> Self {
+        Ring {
+            step: step.max(1),
+            newest: None,
+            len: 0,
+            buf: vec![f32::NAN; capacity.max(1)].into_boxed_slice(),
+        }
+    }
+
+    /// Seconds per slot.
+    pub fn step(&self) -> i64 {
+        self.step
+    }
+
+    /// Slots this ring can hold.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Slots currently held (gaps included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True before the first sample.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes this ring occupies, header included (for the memory figures the collector reports).
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.buf)
+    }
+
+    /// Timestamp of the newest slot.
+    pub fn newest_timestamp(&self) -> Option<i64> {
+        self.newest.map(|s| s * self.step)
+    }
+
+    /// Timestamp of the oldest slot still held.
+    pub fn oldest_timestamp(&self) -> Option<i64> {
+        self.newest.map(|s| (s - self.len as i64 + 1) * self.step)
+    }
+
+    /// The grid slot a timestamp belongs to: the nearest multiple of the step.
+    fn slot_of(&self, ts: i64) -> i64 {
+        (ts + self.step / 2).div_euclid(self.step)
+    }
+
+    fn index(&self, slot: i64) -> usize {
+        slot.rem_euclid(self.buf.len() as i64) as usize
+    }
+
+    /// Stores `value` at the slot of `ts`. A sample newer than the newest opens gap slots up to
+    /// it (old slots fall out); one inside the held range replaces that slot; one older than the
+    /// oldest held slot is refused. A non-finite value is stored as a gap.
+    pub fn push(&mut self, ts: i64, value: f64) -> PushOutcome {
+        let slot = self.slot_of(ts);
+        let v = if value.is_finite() {
+            value as f32
+        } else {
+            f32::NAN
+        };
+        let cap = self.buf.len();
+        match self.newest {
+            None => {
+                let i = self.index(slot);
+                self.buf[i] = v;
+                self.newest = Some(slot);
+                self.len = 1;
+                PushOutcome::Appended { gaps: 0 }
+            }
+            Some(newest) if slot > newest => {
+                let ahead = (slot - newest) as usize;
+                // Clear the slots we skip over; past a full lap every slot is cleared once.
+                for s in 1..ahead.min(cap + 1) {
+                    let i = self.index(newest + s as i64);
+                    self.buf[i] = f32::NAN;
+                }
+                let i = self.index(slot);
+                self.buf[i] = v;
+                self.newest = Some(slot);
+                self.len = (self.len + ahead).min(cap);
+                PushOutcome::Appended { gaps: ahead - 1 }
+            }
+            Some(newest) => {
+                let oldest = newest - self.len as i64 + 1;
+                if slot < oldest {
+                    return PushOutcome::TooOld;
+                }
+                let i = self.index(slot);
+                self.buf[i] = v;
+                PushOutcome::Replaced
+            }
+        }
+    }
+
+    /// Value at `ts`'s slot, if held (a gap is `Some(NaN)`).
+    pub fn get(&self, ts: i64) -> Option<f64> {
+        let newest = self.newest?;
+        let slot = self.slot_of(ts);
+        let oldest = newest - self.len as i64 + 1;
+        (oldest..=newest)
+            .contains(&slot)
+            .then(|| f64::from(self.buf[self.index(slot)]))
+    }
+
+    /// The newest `n` slots (fewer if fewer are held), oldest first, gaps as `NaN`.
+    pub fn tail(&self, n: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(n.min(self.len));
+        self.tail_into(n, &mut out);
+        out
+    }
+
+    /// Like [`Ring::tail`], reusing `out`'s allocation (the live loop calls this every cycle).
+    pub fn tail_into(&self, n: usize, out: &mut Vec<f64>) {
+        out.clear();
+        let Some(newest) = self.newest else { return };
+        let n = n.min(self.len);
+        let first = newest - n as i64 + 1;
+        out.extend((first..=newest).map(|s| f64::from(self.buf[self.index(s)])));
+    }
+
+    /// Everything held, as a [`Series`] (start = oldest held slot).
+    pub fn to_series(&self, key: SeriesKey) -> Series {
+        Series {
+            key,
+            start: self.oldest_timestamp().unwrap_or(0),
+            step: self.step,
+            values: self.tail(self.len),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn appends_gaps_and_wraps() {
+        let mut r = Ring::new(60, 4);
+        assert_eq!(r.push(600, 1.0), PushOutcome::Appended { gaps: 0 });
+        assert_eq!(r.push(660, 2.0), PushOutcome::Appended { gaps: 0 });
+        assert_eq!(r.push(840, 5.0), PushOutcome::Appended { gaps: 2 });
+        let t = r.tail(10);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t[0], 2.0);
+        assert!(t[1].is_nan() && t[2].is_nan());
+        assert_eq!(t[3], 5.0);
+        assert_eq!(r.oldest_timestamp(), Some(660));
+        assert_eq!(r.push(600, 9.0), PushOutcome::TooOld);
+        assert_eq!(r.push(720, 3.0), PushOutcome::Replaced);
+        assert_eq!(r.get(720), Some(3.0));
+        // A jump of more than a whole lap leaves only the new value.
+        assert_eq!(r.push(60 * 100, 7.0), PushOutcome::Appended { gaps: 85 });
+        let t = r.tail(4);
+        assert!(t[..3].iter().all(|v| v.is_nan()));
+        assert_eq!(t[3], 7.0);
+    }
+
+    #[test]
+    fn small_footprint() {
+        let r = Ring::new(300, 2016);
+        assert!(r.memory_bytes() as f64 / 2016.0 <= 4.1);
+    }
+
+    proptest! {
+        /// Whatever order samples arrive in, the ring holds exactly the newest value written to
+        /// each of the last `cap` slots, and gaps everywhere else.
+        #[test]
+        fn matches_a_map(cap in 1usize..40, pushes in proptest::collection::vec((0i64..120, -1e6f64..1e6), 1..200)) {
+            let mut r = Ring::new(10, cap);
+            let mut model = std::collections::BTreeMap::new();
+            let mut newest: Option<i64> = None;
+            let first_slot = pushes[0].0;
+            for &(slot, v) in &pushes {
+                let oldest_ok = newest
+                    .map(|n| slot >= first_slot.max(n - cap as i64 + 1))
+                    .unwrap_or(true);
+                let newer = newest.map(|n| slot > n).unwrap_or(true);
+                if newer || oldest_ok {
+                    model.insert(slot, v as f32);
+                }
+                if newer { newest = Some(slot); }
+                r.push(slot * 10, v);
+            }
+            let n = newest.unwrap();
+            let tail = r.tail(cap);
+            let first = n - tail.len() as i64 + 1;
+            prop_assert!(first >= n - cap as i64 + 1);
+            for (k, got) in tail.iter().enumerate() {
+                let slot = first + k as i64;
+                match model.get(&slot) {
+                    Some(&want) => prop_assert_eq!(*got as f32, want),
+                    None => prop_assert!(got.is_nan()),
+                }
+            }
+        }
+    }
+}
