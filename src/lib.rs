@@ -7,10 +7,14 @@
 //!
 //! - [`series`]: fixed-step time series ([`series::Series`], the bounded [`series::Ring`]),
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
+//! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
+//!   calibrated model files, backtests against baselines.
 //!
-//! Around the stages: [`atomic_file`] (crash-safe writes for models, logs and reports) and
+//! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
 
 pub mod atomic_file;
 pub mod chart;
+pub mod cli;
+pub mod forecast;
 pub mod series;
