@@ -197,3 +197,117 @@ fn verdict(r: Result<(), String>) -> Response {
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ModelSample;
+
+    fn with_model() -> Snapshot {
+        Snapshot {
+            model: Some(ModelSample {
+                model: "m".into(),
+                trained_at: "2025-01-01T00:00:00Z".into(),
+                version: "0.1.0".into(),
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn liveness_follows_the_heartbeat() {
+        let state = ExportState::new(Metrics::new(), Duration::from_secs(10));
+        let t0 = state.started;
+        // Start-up counts as a beat: a fresh process is alive until it has had time to cycle.
+        assert!(state.liveness(t0 + Duration::from_secs(30)).is_ok());
+        let err = state.liveness(t0 + Duration::from_secs(31)).unwrap_err();
+        assert!(err.contains("no cycle finished"), "{err}");
+
+        state.cycle_finished_at(&Snapshot::default(), t0 + Duration::from_secs(40));
+        assert!(state.liveness(t0 + Duration::from_secs(41)).is_ok());
+        assert!(state.liveness(t0 + Duration::from_secs(70)).is_ok());
+        assert!(state.liveness(t0 + Duration::from_secs(71)).is_err());
+        // A clock reading from before the beat (threads racing) is not "negative staleness".
+        assert!(state.liveness(t0).is_ok());
+    }
+
+    #[test]
+    fn readiness_needs_a_cycle_and_a_model() {
+        let state = ExportState::new(Metrics::new(), Duration::from_secs(10));
+        assert_eq!(state.readiness().unwrap_err(), "no cycle completed yet");
+        state.cycle_finished(&Snapshot::default());
+        assert_eq!(state.readiness().unwrap_err(), "no forecast model loaded");
+        state.cycle_finished(&with_model());
+        assert_eq!(state.readiness(), Ok(()));
+        // Losing the model (e.g. a failed reload that unloaded it) makes it unready again.
+        state.cycle_finished(&Snapshot::default());
+        assert!(state.readiness().is_err());
+    }
+
+    async fn get(client: &reqwest::Client, addr: SocketAddr, path: &str) -> (u16, String, String) {
+        let r = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ct, r.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn endpoints_over_http_and_graceful_shutdown() {
+        let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(10)));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let exporter = serve("127.0.0.1:0".parse().unwrap(), state.clone(), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+        let addr = exporter.local_addr();
+        assert_ne!(addr.port(), 0);
+
+        // One client, so its keep-alive connection is still open at shutdown.
+        let client = reqwest::Client::new();
+        let (code, _, body) = get(&client, addr, "/readyz").await;
+        assert_eq!((code, body.as_str()), (503, "no cycle completed yet\n"));
+        let (code, _, _) = get(&client, addr, "/healthz").await;
+        assert_eq!(code, 200);
+
+        state.cycle_finished(&with_model());
+        let (code, _, body) = get(&client, addr, "/readyz").await;
+        assert_eq!((code, body.as_str()), (200, "ok\n"));
+        let (code, ct, body) = get(&client, addr, "/metrics").await;
+        assert_eq!(code, 200);
+        assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
+        assert!(body.contains("prescale_cycles_total 1\n"), "{body}");
+        assert!(body.ends_with("# EOF\n"));
+        let (code, _, _) = get(&client, addr, "/nope").await;
+        assert_eq!(code, 404);
+
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), exporter.stopped())
+            .await
+            .expect("graceful shutdown did not finish within 5 s with an idle keep-alive client")
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still accepting after shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn busy_port_is_an_error_from_serve() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(1)));
+        let err = serve(addr, state, std::future::pending())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+}
