@@ -78,6 +78,23 @@ fn sample_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The PromQL of every panel target in the Grafana dashboard.
+fn dashboard_exprs() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/prescale-grafana.json"
+    );
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn prometheus_scrapes_and_queries_back_the_exported_values() {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -151,6 +168,22 @@ fn prometheus_scrapes_and_queries_back_the_exported_values() {
         sample_names(&state.metrics().encode()),
         "names stored by Prometheus differ from the exposition's"
     );
+
+    // Every query on the dashboard is valid PromQL and finds data here.
+    for expr in dashboard_exprs() {
+        let promql = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$series", ".*")
+            .replace("$workload", ".*");
+        let got = prom
+            .query_vector(&promql)
+            .unwrap_or_else(|e| panic!("dashboard query `{promql}` is rejected: {e}"));
+        // A rate needs two scrapes inside its range, which the first seconds may not have.
+        assert!(
+            !got.is_empty() || promql.contains("rate("),
+            "dashboard query `{promql}` finds nothing"
+        );
+    }
 
     // A workload that leaves the snapshot leaves Prometheus too (staleness marker on the
     // next scrape), rather than lingering for the 5-minute lookback.
