@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -108,7 +108,9 @@ pub struct SignalSample {
     pub up: bool,
     /// Age of the newest good sample, seconds.
     pub staleness_seconds: f64,
-    /// Errors since the previous snapshot, as `(kind, count)`, e.g. `("timeout", 1)`.
+    /// Errors since the previous snapshot, as `(kind, count)`, e.g. `("timeout", 1)`. Kinds
+    /// should be a small fixed vocabulary (`timeout`, `http`, `parse`, ...), never an error
+    /// message: each kind is a time series kept as long as the signal exists.
     pub new_errors: Vec<(String, u64)>,
 }
 
@@ -139,48 +141,75 @@ pub struct ModelSample {
     pub version: String,
 }
 
+/// A label value, escaped when encoded: prometheus-client 0.23 writes label values verbatim,
+/// and one `"`, `\` or newline in a series or workload name (they come from configuration)
+/// would make Prometheus reject the whole scrape.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Lv(String);
+
+impl<S: AsRef<str>> From<S> for Lv {
+    fn from(s: S) -> Self {
+        Lv(s.as_ref().to_string())
+    }
+}
+
+impl EncodeLabelValue for Lv {
+    fn encode(&self, enc: &mut LabelValueEncoder) -> std::fmt::Result {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '\\' => enc.write_str("\\\\")?,
+                '"' => enc.write_str("\\\"")?,
+                '\n' => enc.write_str("\\n")?,
+                c => enc.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SeriesLabel {
-    series: String,
+    series: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QuantileLabels {
-    series: String,
-    quantile: String,
+    series: Lv,
+    quantile: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WorkloadLabel {
-    workload: String,
+    workload: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabel {
-    pool: String,
+    pool: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
-    kind: String,
+    kind: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SignalLabel {
-    signal: String,
+    signal: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SignalErrorLabels {
-    signal: String,
-    kind: String,
+    signal: Lv,
+    kind: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
-    model: String,
-    trained_at: String,
-    version: String,
+    model: Lv,
+    trained_at: Lv,
+    version: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -380,8 +409,8 @@ impl Metrics {
         for f in &s.forecasts {
             for &(level, value) in &f.quantiles {
                 let l = QuantileLabels {
-                    series: f.series.clone(),
-                    quantile: quantile_label(level),
+                    series: Lv::from(&f.series),
+                    quantile: Lv(quantile_label(level)),
                 };
                 self.forecast.get_or_create(&l).set(value);
                 now.insert(l);
@@ -429,7 +458,7 @@ impl Metrics {
             s.pools.iter().map(|p| {
                 (
                     PoolLabel {
-                        pool: p.pool.clone(),
+                        pool: Lv::from(&p.pool),
                     },
                     saturating_i64(p.recommended_nodes),
                 )
@@ -439,7 +468,9 @@ impl Metrics {
 
         for kind in &s.decisions {
             self.decisions
-                .get_or_create(&KindLabel { kind: kind.clone() })
+                .get_or_create(&KindLabel {
+                    kind: Lv::from(kind),
+                })
                 .inc();
         }
 
@@ -463,8 +494,8 @@ impl Metrics {
         for g in &s.signals {
             for (kind, n) in &g.new_errors {
                 let l = SignalErrorLabels {
-                    signal: g.signal.clone(),
-                    kind: kind.clone(),
+                    signal: Lv::from(&g.signal),
+                    kind: Lv::from(kind),
                 };
                 self.errors.get_or_create(&l).inc_by(*n);
                 seen.errors.insert(l);
@@ -472,7 +503,7 @@ impl Metrics {
         }
         let live: HashSet<&str> = s.signals.iter().map(|g| g.signal.as_str()).collect();
         seen.errors.retain(|l| {
-            let keep = live.contains(l.signal.as_str());
+            let keep = live.contains(l.signal.0.as_str());
             if !keep {
                 self.errors.remove(l);
             }
@@ -510,9 +541,9 @@ impl Metrics {
             &self.model_info,
             s.model.iter().map(|m| {
                 let l = ModelLabels {
-                    model: m.model.clone(),
-                    trained_at: m.trained_at.clone(),
-                    version: m.version.clone(),
+                    model: Lv::from(&m.model),
+                    trained_at: Lv::from(&m.trained_at),
+                    version: Lv::from(&m.version),
                 };
                 (l, 1)
             }),
@@ -855,6 +886,23 @@ mod tests {
             .collect();
         assert_eq!(infos.len(), 1, "{infos:?}");
         assert!(infos[0].contains("2025-02-01"), "{infos:?}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::new();
+        m.observe(&Snapshot {
+            workloads: vec![WorkloadSample {
+                workload: "we\"b\\x\ny".into(),
+                current_replicas: 1,
+                recommended_replicas: 2,
+            }],
+            ..Snapshot::default()
+        });
+        assert_has(
+            &lines(&m),
+            r#"prescale_recommended_replicas{workload="we\"b\\x\ny"} 2"#,
+        );
     }
 
     #[test]

@@ -28,9 +28,30 @@
 //! # }
 //! ```
 //!
-//! Metric names follow Prometheus conventions (units in the name, `_total` on counters); the
-//! full list is in [`Metrics::new`]'s output and `dashboards/prescale-grafana.json` uses
-//! exactly those names (a test checks it).
+//! # Metrics
+//!
+//! Names follow Prometheus conventions (units in the name, `_total` on counters), and
+//! `dashboards/prescale-grafana.json` queries exactly these (a test checks it):
+//!
+//! | name | type | labels |
+//! | --- | --- | --- |
+//! | `prescale_forecast` | gauge | `series`, `quantile` |
+//! | `prescale_forecast_window_seconds` | gauge | `series` |
+//! | `prescale_observed_demand` | gauge | `series` |
+//! | `prescale_recommended_replicas`, `prescale_current_replicas` | gauge | `workload` |
+//! | `prescale_recommended_nodes` | gauge | `pool` |
+//! | `prescale_decisions_total` | counter | `kind` |
+//! | `prescale_collection_errors_total` | counter | `signal`, `kind` |
+//! | `prescale_signal_up`, `prescale_data_staleness_seconds` | gauge | `signal` |
+//! | `prescale_forecast_wape`, `prescale_forecast_p90_coverage` | gauge | `series` |
+//! | `prescale_forecasts_scored_total` | counter | `series` |
+//! | `prescale_cycle_duration_seconds` | histogram | |
+//! | `prescale_cycles_total` | counter | |
+//! | `prescale_last_cycle_timestamp_seconds` | gauge | |
+//! | `prescale_model_info` | gauge (1) | `model`, `trained_at`, `version` |
+//! | `prescale_build_info` | info | `version` |
+//!
+//! Label sets missing from a snapshot are removed, so `/metrics` does not grow with churn.
 
 mod metrics;
 mod server;
