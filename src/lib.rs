@@ -9,6 +9,8 @@
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
 //!   calibrated model files, backtests against baselines.
+//! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
+//!   [`export::Snapshot`] by the live loop.
 //!
 //! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
@@ -16,5 +18,6 @@
 pub mod atomic_file;
 pub mod chart;
 pub mod cli;
+pub mod export;
 pub mod forecast;
 pub mod series;
