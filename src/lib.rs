@@ -7,10 +7,16 @@
 //!
 //! - [`series`]: fixed-step time series ([`series::Series`], the bounded [`series::Ring`]),
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
+//! - [`forecast`]: the [`forecast::Forecast`] of a series' peak demand over the next window.
+//! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
+//!   node planner, their guards and the accuracy tracker that weights the forecast. Plain data,
+//!   no I/O or clocks, so the live loop and the simulator share it.
 //!
 //! Around the stages: [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
 
 pub mod atomic_file;
 pub mod chart;
+pub mod forecast;
+pub mod plan;
 pub mod series;
