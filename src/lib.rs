@@ -7,16 +7,18 @@
 //!
 //! - [`series`]: fixed-step time series ([`series::Series`], the bounded [`series::Ring`]),
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
-//! - [`forecast`]: the [`forecast::Forecast`] of a series' peak demand over the next window.
+//! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
+//!   calibrated model files, backtests against baselines.
 //! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
 //!   node planner, their guards and the accuracy tracker that weights the forecast. Plain data,
 //!   no I/O or clocks, so the live loop and the simulator share it.
 //!
-//! Around the stages: [`atomic_file`] (crash-safe writes for models, logs and reports) and
+//! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
 
 pub mod atomic_file;
 pub mod chart;
+pub mod cli;
 pub mod forecast;
 pub mod plan;
 pub mod series;

@@ -1,9 +1,18 @@
 //! Forecasting: from a series' recent history to quantiles of its peak demand over the next
 //! window.
 //!
-//! Placeholder on the `plan` branch: only the [`Forecast`] value the planner consumes, copied
-//! verbatim from the lead's forecast module so that merging is taking main's version of this
-//! file.
+//! [`features`] turns a fixed-step buffer into scale-free rows; [`forest`] is the quantile
+//! regression forest (written to linfa's conventions, since linfa's own trees only classify);
+//! [`model`] ties the two together with calibration and a versioned file format; [`backtest`]
+//! scores a model against the persistence and seasonal-naive baselines.
+
+pub mod backtest;
+pub mod features;
+pub mod forest;
+pub mod model;
+
+pub use features::FeatureSpec;
+pub use model::{Model, ModelError, TrainOptions};
 
 use crate::series::SeriesKey;
 
@@ -41,5 +50,24 @@ impl Forecast {
             let f = (q - w[0].0) / (w[1].0 - w[0].0);
             w[0].1 + f * (w[1].1 - w[0].1)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interpolates_and_clamps() {
+        let f = Forecast {
+            key: SeriesKey::new("x"),
+            at: 0,
+            window: 60,
+            quantiles: vec![(0.5, 10.0), (0.9, 20.0), (0.99, 40.0)],
+        };
+        assert_eq!(f.quantile(0.5), Some(10.0));
+        assert_eq!(f.quantile(0.7), Some(15.0));
+        assert_eq!(f.quantile(0.1), Some(10.0));
+        assert_eq!(f.quantile(0.999), Some(40.0));
     }
 }
