@@ -9,6 +9,9 @@
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
 //!   calibrated model files, backtests against baselines.
+//! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
+//!   node planner, their guards and the accuracy tracker that weights the forecast. Plain data,
+//!   no I/O or clocks, so the live loop and the simulator share it.
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
 //!   [`export::Snapshot`] by the live loop.
 //!
@@ -20,4 +23,5 @@ pub mod chart;
 pub mod cli;
 pub mod export;
 pub mod forecast;
+pub mod plan;
 pub mod series;
