@@ -7,10 +7,15 @@
 //!
 //! - [`series`]: fixed-step time series ([`series::Series`], the bounded [`series::Ring`]),
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
+//! - [`collect`]: Prometheus (or a CSV replay) → one bounded ring per series, with backfill,
+//!   incremental polls, retries and per-signal health.
 //!
-//! Around the stages: [`atomic_file`] (crash-safe writes for models, logs and reports) and
-//! [`chart`] (PNG charts for reports).
+//! Around the stages: [`config`] (`prescale.toml`, validated once at start-up),
+//! [`atomic_file`] (crash-safe writes for models, logs and reports) and [`chart`] (PNG charts
+//! for reports).
 
 pub mod atomic_file;
 pub mod chart;
+pub mod collect;
+pub mod config;
 pub mod series;
