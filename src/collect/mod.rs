@@ -15,6 +15,7 @@
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
 mod collector;
+mod json;
 pub mod prometheus;
 mod source;
 mod store;

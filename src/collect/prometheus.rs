@@ -1,13 +1,10 @@
 //! A small typed client for the Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`).
 //!
-//! Responses are parsed from the whole body with a hand-written point decoder: Prometheus sends
-//! each sample as `[1700000000.5, "1.25"]`, and decoding the quoted value straight from the
-//! borrowed string (instead of allocating a `String` per point) is what keeps a 1.4-million
-//! point answer well inside the parse budget.
+//! Bodies are read whole and parsed by a small hand-written JSON reader (see `json.rs` for why),
+//! so a truncated body is told apart from a malformed one.
 
+use super::json::parse_envelope;
 use crate::config::{Auth, PrometheusConfig};
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -133,17 +130,16 @@ pub struct Point {
 }
 
 /// One series of a range query.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RangeSeries {
     /// Its labels (`__name__` included when the query keeps it).
     pub metric: BTreeMap<String, String>,
     /// Samples in time order.
-    #[serde(default)]
     pub values: Vec<Point>,
 }
 
 /// One series of an instant query.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstantSample {
     /// Its labels.
     pub metric: BTreeMap<String, String>,
@@ -152,8 +148,7 @@ pub struct InstantSample {
 }
 
 /// The `data` of a successful answer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum QueryData {
     /// A range vector (from `query_range`).
     Matrix(Vec<RangeSeries>),
@@ -177,7 +172,7 @@ impl QueryData {
 }
 
 /// A string result: `[ts, "text"]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StringPoint(pub f64, pub String);
 
 /// A successful answer with Prometheus' warnings (e.g. a query that matched too many series on
@@ -190,22 +185,11 @@ pub struct Answer<T> {
     pub warnings: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    status: String,
-    data: Option<QueryData>,
-    #[serde(rename = "errorType")]
-    error_type: Option<String>,
-    error: Option<String>,
-    #[serde(default)]
-    warnings: Vec<String>,
-}
-
 /// Parses a whole API response body. Public for the parse benchmark and for tests that feed
 /// bodies without a server.
 pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryData>, PromError> {
     let ok_status = (200..300).contains(&status);
-    let env: Envelope = match serde_json::from_slice(body) {
+    let env = match parse_envelope(body) {
         Ok(env) => env,
         Err(_) if !ok_status => {
             return Err(PromError::Http {
@@ -217,15 +201,16 @@ pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryDat
         Err(e) => {
             return Err(PromError::Decode {
                 url: url.to_string(),
-                message: if e.is_eof() {
-                    format!("truncated JSON ({} bytes): {e}", body.len())
+                message: if e.truncated {
+                    format!("truncated JSON ({} bytes): {}", body.len(), e.message)
                 } else {
-                    format!("malformed JSON: {e}")
+                    format!("malformed JSON: {}", e.message)
                 },
             })
         }
     };
-    if env.status == "error" || env.error.is_some() {
+    let status_text = env.status.unwrap_or_default();
+    if status_text == "error" || env.error.is_some() {
         return Err(PromError::Api {
             url: url.to_string(),
             status,
@@ -240,7 +225,7 @@ pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryDat
             snippet: snippet(body),
         });
     }
-    match (env.status.as_str(), env.data) {
+    match (status_text.as_str(), env.data) {
         ("success", Some(data)) => Ok(Answer {
             data,
             warnings: env.warnings,
@@ -447,68 +432,6 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Parses Prometheus' sample value text: Go's `strconv.FormatFloat` output plus `NaN`,
-/// `+Inf`, `-Inf`.
-fn parse_value(s: &str) -> Option<f64> {
-    match s {
-        "NaN" => Some(f64::NAN),
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        "-Inf" => Some(f64::NEG_INFINITY),
-        _ => s.parse().ok(),
-    }
-}
-
-impl<'de> Deserialize<'de> for Point {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(PointVisitor)
-    }
-}
-
-struct PointVisitor;
-
-impl<'de> Visitor<'de> for PointVisitor {
-    type Value = Point;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a sample [timestamp, \"value\"]")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Point, A::Error> {
-        let ts: f64 = seq
-            .next_element()?
-            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-        let value = seq
-            .next_element::<ValueText>()?
-            .ok_or_else(|| de::Error::invalid_length(1, &self))?
-            .0;
-        if seq.next_element::<de::IgnoredAny>()?.is_some() {
-            return Err(de::Error::invalid_length(3, &self));
-        }
-        Ok(Point { ts, value })
-    }
-}
-
-/// A sample value decoded from its string without allocating.
-struct ValueText(f64);
-
-impl<'de> Deserialize<'de> for ValueText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = ValueText;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a sample value as a string")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<ValueText, E> {
-                parse_value(s)
-                    .map(ValueText)
-                    .ok_or_else(|| E::custom(format!("'{s}' is not a number")))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,7 +490,7 @@ mod tests {
         assert!(e.is_retryable());
 
         let e = parse_body("u", 200, br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#).unwrap_err();
-        assert!(e.to_string().contains("'x' is not a number"), "{e}");
+        assert!(e.to_string().contains("not a number"), "{e}");
 
         let e = parse_body("u", 502, b"").unwrap_err();
         assert!(e.to_string().contains("(empty body)"), "{e}");
