@@ -9,13 +9,19 @@
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
 //! - [`collect`]: Prometheus (or a CSV replay) → one bounded ring per series, with backfill,
 //!   incremental polls, retries and per-signal health.
+//! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
+//!   calibrated model files, backtests against baselines.
+//! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
+//!   [`export::Snapshot`] by the live loop.
 //!
-//! Around the stages: [`config`] (`prescale.toml`, validated once at start-up),
-//! [`atomic_file`] (crash-safe writes for models, logs and reports) and [`chart`] (PNG charts
-//! for reports).
+//! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`config`] (`prescale.toml`, validated once at start-up), [`atomic_file`] (crash-safe writes for models, logs and reports) and
+//! [`chart`] (PNG charts for reports).
 
 pub mod atomic_file;
 pub mod chart;
+pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod export;
+pub mod forecast;
 pub mod series;

@@ -1,7 +1,7 @@
 //! Backfill against a real Prometheus loaded with a bundled trace: the buffers hold exactly the
 //! history (no lost, shifted or duplicated points, gaps kept as gaps), long ranges are chunked
-//! under the 11,000-point limit, a bad query fails start-up quoting Prometheus, and the CSV
-//! export reads back as training history.
+//! under the 11,000-point limit, a bad query fails start-up quoting Prometheus, and
+//! `prescale collect --export-csv` writes history that `prescale train` trains on.
 
 mod common;
 
@@ -103,7 +103,9 @@ async fn backfill_holds_exactly_the_history() {
         assert!(report.ok(), "{report:?}");
         c
     };
-    let c = tokio::time::timeout(Duration::from_secs(60), run).await.expect("in time");
+    let c = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("in time");
 
     // 5-minute signal: one ring per `series` label, exactly the trace, removed samples as gaps.
     let keys: Vec<String> = c.store().keys("load").map(|k| k.to_string()).collect();
@@ -112,10 +114,21 @@ async fn backfill_holds_exactly_the_history() {
     for i in REMOVED {
         want_a[i] = f64::NAN;
     }
-    for (key, want) in [(r#"load{series="a"}"#, &want_a), (r#"load{series="b"}"#, &h.b)] {
+    for (key, want) in [
+        (r#"load{series="a"}"#, &want_a),
+        (r#"load{series="b"}"#, &h.b),
+    ] {
         let ring = c.store().series(&SeriesKey::new(key)).expect("series held");
-        assert_eq!(ring.oldest_timestamp(), Some(h.first), "{key}: first point not shifted");
-        assert_eq!(ring.newest_timestamp(), Some(h.first + 575 * STEP), "{key}: last point");
+        assert_eq!(
+            ring.oldest_timestamp(),
+            Some(h.first),
+            "{key}: first point not shifted"
+        );
+        assert_eq!(
+            ring.newest_timestamp(),
+            Some(h.first + 575 * STEP),
+            "{key}: last point"
+        );
         let s = ring.to_series(SeriesKey::new(key));
         assert_same(key, &s.values, want);
     }
@@ -226,4 +239,21 @@ fn collect_command_exports_csv_for_training() {
     .expect("export reads back");
     assert_eq!(series.len(), 2);
     assert_same("exported b", &series[1].values, &h.b);
+
+    // The export is training history as it is.
+    let model = dir.path().join("load.model");
+    let train = std::process::Command::new(bin)
+        .args(["train", "--trees", "10", "--history"])
+        .arg(out.join("load.csv"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .expect("run prescale train");
+    assert!(
+        train.status.success(),
+        "prescale train on the export failed:\n{}{}",
+        String::from_utf8_lossy(&train.stdout),
+        String::from_utf8_lossy(&train.stderr)
+    );
+    assert!(model.exists());
 }

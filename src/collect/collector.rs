@@ -554,7 +554,7 @@ impl<S: Source> Collector<S> {
     }
 
     /// Polls on the step grid until `shutdown` turns true (or its sender is dropped):
-    /// backfills first, then wakes shortly after each grid point of the smallest step, calls
+    /// backfills first unless that was done, then wakes shortly after each grid point of the smallest step, calls
     /// [`Collector::poll`] with the wall clock, and hands each report to `on_poll`.
     pub async fn run(
         &mut self,
@@ -564,8 +564,10 @@ impl<S: Source> Collector<S> {
         if *shutdown.borrow() {
             return;
         }
-        let report = self.backfill(unix_now()).await;
-        on_poll(&report, &self.store);
+        if self.states.iter().all(|s| s.cursor.is_none()) {
+            let report = self.backfill(unix_now()).await;
+            on_poll(&report, &self.store);
+        }
         let step = self.signals.iter().map(|s| s.step).min().unwrap_or(60);
         // Wake a little after the grid point so the newest step has been scraped.
         let delay = Duration::from_secs_f64((step as f64 / 10.0).min(5.0));

@@ -15,6 +15,7 @@
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
 mod collector;
+mod command;
 mod json;
 pub mod prometheus;
 mod source;
@@ -24,6 +25,7 @@ pub use collector::{
     export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
     SignalHealth, SignalPoll, SignalStats,
 };
+pub use command::{run_command, CommandOptions};
 pub use prometheus::{PromClient, PromError};
 pub use source::{PrometheusSource, Replay, Source, SourceError};
 pub use store::{IngestStats, SeriesEntry, SignalStore, Store};
@@ -52,6 +54,18 @@ pub enum CollectError {
         signal: String,
         /// Why; for a rejected query, Prometheus' own message.
         source: SourceError,
+    },
+    /// The configuration file is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The async runtime could not start.
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// Some signals could not be collected (the others were exported).
+    #[error("not every signal was collected:\n  {}", failed.join("\n  "))]
+    Incomplete {
+        /// `signal: error` per failed signal.
+        failed: Vec<String>,
     },
     /// Writing an export file failed.
     #[error("exporting to {path}: {source}")]

@@ -7,7 +7,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -89,9 +88,14 @@ impl Prometheus {
         require_prometheus();
         let dir = tempfile::tempdir().expect("tempdir");
         let interval = opts.scrape_interval.clone().unwrap_or_else(|| "1s".into());
-        let mut cfg = format!("global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n");
+        let mut cfg =
+            format!("global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n");
         if !opts.scrape_targets.is_empty() {
-            let targets: Vec<String> = opts.scrape_targets.iter().map(|t| format!("\"{t}\"")).collect();
+            let targets: Vec<String> = opts
+                .scrape_targets
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect();
             cfg.push_str(&format!(
                 "scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: [{}]\n",
                 targets.join(", ")
@@ -133,8 +137,14 @@ impl Prometheus {
             .open(self.dir.path().join("prometheus.log"))
             .expect("open log");
         let child = Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", self.dir.path().join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", self.dir.path().join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                self.dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.path().join("data").display()
+            ))
             .arg("--storage.tsdb.retention.time=3650d")
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
             .args(&self.opts.extra_args)
@@ -156,7 +166,11 @@ impl Prometheus {
             if let Some(Ok(Some(status))) = self.child.0.as_mut().map(|c| c.try_wait()) {
                 panic!("prometheus exited with {status}:\n{}", self.log());
             }
-            assert!(t0.elapsed() < limit, "prometheus not ready after {limit:?}:\n{}", self.log());
+            assert!(
+                t0.elapsed() < limit,
+                "prometheus not ready after {limit:?}:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -203,7 +217,11 @@ impl Drop for Prometheus {
 pub fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).ok()?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -211,11 +229,20 @@ pub fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
 
 /// A bundled `timestamp,value` trace: values in file order.
 pub fn trace_values(name: &str) -> Vec<f64> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("read trace");
     text.lines()
         .skip(1)
-        .map(|l| l.rsplit(',').next().expect("value").trim().parse().expect("number"))
+        .map(|l| {
+            l.rsplit(',')
+                .next()
+                .expect("value")
+                .trim()
+                .parse()
+                .expect("number")
+        })
         .collect()
 }
 
@@ -310,7 +337,12 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(conn: TcpStream, handler: &(dyn Fn(&str) -> Action + Send + Sync), log: &Mutex<Vec<String>>, stop: &AtomicBool) {
+fn serve(
+    conn: TcpStream,
+    handler: &(dyn Fn(&str) -> Action + Send + Sync),
+    log: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(match conn.try_clone() {
         Ok(c) => c,
@@ -334,7 +366,9 @@ fn serve(conn: TcpStream, handler: &(dyn Fn(&str) -> Action + Send + Sync), log:
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
         })
         .unwrap_or(0);
     let mut body = vec![0u8; len];
@@ -371,7 +405,10 @@ fn serve(conn: TcpStream, handler: &(dyn Fn(&str) -> Action + Send + Sync), log:
             conn.write_all(&body[..cut.min(body.len())])
         }
         Action::CloseDelimited(body) => {
-            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+            );
             conn.write_all(&body)
         }
         Action::Stall(d) => {

@@ -1,0 +1,510 @@
+//! Rolling-origin evaluation of a model over the held-out tail of each series, against the
+//! persistence and seasonal-naive baselines scored on exactly the same points.
+//!
+//! At every origin t of the tail the model sees only values up to t (features never look
+//! ahead) and forecasts the peak over (t, t + window]; the model itself is fixed, not refitted
+//! per origin, which is how it would run between retrainings.
+
+use super::features::{actual_peak, persistence, seasonal_naive};
+use super::model::Model;
+use crate::chart::{self, Band, Chart, Line};
+use crate::series::{Series, SeriesKey};
+use serde::Serialize;
+use std::path::Path;
+
+/// One scored origin.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    /// The series.
+    pub key: SeriesKey,
+    /// The origin's timestamp, Unix seconds.
+    pub ts: i64,
+    /// The peak that actually came over (ts, ts + window].
+    pub actual: f64,
+    /// The model's quantiles, at the model's levels.
+    pub quantiles: Vec<f64>,
+    /// The persistence forecast (peak of the last window).
+    pub persistence: f64,
+    /// The seasonal-naive forecast (same window one day earlier), where a day of history exists.
+    pub seasonal: Option<f64>,
+}
+
+/// Error figures of one forecaster on a set of points.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scores {
+    /// Points scored.
+    pub n: usize,
+    /// Σ|actual − point| / Σ|actual|, the point being the median.
+    pub wape: f64,
+    /// Root mean squared error of the point forecast.
+    pub rmse: f64,
+    /// Mean absolute error relative to persistence's on the same points.
+    pub mase: f64,
+    /// `(level, share of actuals at or under that quantile)`; empty for point forecasts.
+    pub coverage: Vec<(f64, f64)>,
+    /// `(level, mean pinball loss / mean |actual|)`; for point forecasts the point stands in
+    /// for every quantile.
+    pub pinball: Vec<(f64, f64)>,
+}
+
+/// Scores of the model and the baselines on one set of points.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// What was scored ("overall" or a series key).
+    pub name: String,
+    /// The model.
+    pub model: Scores,
+    /// Persistence.
+    pub persistence: Scores,
+    /// Seasonal naive, when it is defined on these points.
+    pub seasonal: Option<Scores>,
+    /// Why seasonal naive is missing, when it is.
+    pub seasonal_note: Option<String>,
+}
+
+/// The whole backtest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// How the model was obtained (a file, or trained on the head of the history).
+    pub model: String,
+    /// Step and window, seconds.
+    pub step: i64,
+    /// Forecast window, seconds.
+    pub window: i64,
+    /// Share of each series held out.
+    pub holdout: f64,
+    /// Model quantile levels.
+    pub levels: Vec<f64>,
+    /// Per series.
+    pub series: Vec<Comparison>,
+    /// All points together.
+    pub overall: Comparison,
+    /// Every scored point.
+    #[serde(skip)]
+    pub points: Vec<Point>,
+}
+
+/// Index where the held-out tail of a series of `len` steps starts.
+pub fn holdout_start(len: usize, holdout: f64) -> usize {
+    let tail = (len as f64 * holdout.clamp(0.0, 1.0)).round() as usize;
+    len - tail.min(len)
+}
+
+/// Scores `model` over the last `holdout` share of every series.
+pub fn run(model: &Model, series: &[Series], holdout: f64, model_name: &str) -> Report {
+    let spec = &model.spec;
+    let mut points = Vec::new();
+    let mut per_series = Vec::new();
+    for s in series {
+        let from = holdout_start(s.len(), holdout);
+        let forecasts = model.forecast_range(&s.key, &s.values, s.start, from..s.len());
+        let mut pts: Vec<Point> = forecasts
+            .into_iter()
+            .filter_map(|(t, f)| {
+                Some(Point {
+                    key: s.key.clone(),
+                    ts: f.at,
+                    actual: actual_peak(spec, &s.values, t)?,
+                    quantiles: f.quantiles.iter().map(|q| q.1).collect(),
+                    persistence: persistence(spec, &s.values, t)?,
+                    seasonal: seasonal_naive(spec, &s.values, t),
+                })
+            })
+            .collect();
+        per_series.push(compare(s.key.as_str(), &mut pts, &model.quantiles));
+        points.extend(pts);
+    }
+    let overall = compare("overall", &mut points.clone(), &model.quantiles);
+    Report {
+        model: model_name.to_string(),
+        step: spec.step,
+        window: spec.window,
+        holdout,
+        levels: model.quantiles.clone(),
+        series: per_series,
+        overall,
+        points,
+    }
+}
+
+/// Scores the model and the baselines on the same points. Seasonal naive joins when it is
+/// defined on at least half of them; the set is then narrowed to where it is, for all three.
+fn compare(name: &str, pts: &mut Vec<Point>, levels: &[f64]) -> Comparison {
+    let with_season = pts.iter().filter(|p| p.seasonal.is_some()).count();
+    let (seasonal_note, use_season) = if pts.is_empty() {
+        (Some("no points to score".to_string()), false)
+    } else if with_season * 2 >= pts.len() {
+        if with_season < pts.len() {
+            pts.retain(|p| p.seasonal.is_some());
+            (
+                Some(format!(
+                    "scored on the {with_season} points that have a day of history before them"
+                )),
+                true,
+            )
+        } else {
+            (None, true)
+        }
+    } else {
+        (
+            Some(format!(
+                "needs a day of history before each origin; {with_season} of {} points have it",
+                pts.len()
+            )),
+            false,
+        )
+    };
+    let actual: Vec<f64> = pts.iter().map(|p| p.actual).collect();
+    let persist: Vec<f64> = pts.iter().map(|p| p.persistence).collect();
+    let median = levels.iter().position(|&q| q >= 0.5).unwrap_or(0);
+    let model_q: Vec<Vec<f64>> = pts.iter().map(|p| p.quantiles.clone()).collect();
+    let model_pt: Vec<f64> = model_q.iter().map(|q| q[median]).collect();
+    let p_mae = mae(&actual, &persist);
+    let point_quantiles =
+        |v: &[f64]| -> Vec<Vec<f64>> { v.iter().map(|&x| vec![x; levels.len()]).collect() };
+    let model = scores(&actual, &model_pt, &model_q, levels, p_mae, true);
+    let persistence = scores(
+        &actual,
+        &persist,
+        &point_quantiles(&persist),
+        levels,
+        p_mae,
+        false,
+    );
+    let seasonal = use_season.then(|| {
+        let s: Vec<f64> = pts.iter().map(|p| p.seasonal.unwrap_or(f64::NAN)).collect();
+        scores(&actual, &s, &point_quantiles(&s), levels, p_mae, false)
+    });
+    Comparison {
+        name: name.to_string(),
+        model,
+        persistence,
+        seasonal,
+        seasonal_note,
+    }
+}
+
+fn mae(a: &[f64], f: &[f64]) -> f64 {
+    a.iter().zip(f).map(|(a, f)| (a - f).abs()).sum::<f64>() / a.len().max(1) as f64
+}
+
+fn scores(
+    actual: &[f64],
+    point: &[f64],
+    quantiles: &[Vec<f64>],
+    levels: &[f64],
+    persistence_mae: f64,
+    coverage: bool,
+) -> Scores {
+    let n = actual.len();
+    let sum_abs: f64 = actual.iter().map(|a| a.abs()).sum();
+    let abs_err: f64 = actual.iter().zip(point).map(|(a, f)| (a - f).abs()).sum();
+    let sq_err: f64 = actual.iter().zip(point).map(|(a, f)| (a - f).powi(2)).sum();
+    let mean_abs = sum_abs / n.max(1) as f64;
+    let mut cov = Vec::new();
+    let mut pin = Vec::new();
+    for (j, &q) in levels.iter().enumerate() {
+        let loss: f64 = actual
+            .iter()
+            .zip(quantiles)
+            .map(|(&a, qs)| pinball(q, a, qs[j]))
+            .sum::<f64>()
+            / n.max(1) as f64;
+        pin.push((q, loss / mean_abs));
+        if coverage {
+            let under = actual
+                .iter()
+                .zip(quantiles)
+                .filter(|(&a, qs)| a <= qs[j])
+                .count();
+            cov.push((q, under as f64 / n.max(1) as f64));
+        }
+    }
+    Scores {
+        n,
+        wape: abs_err / sum_abs,
+        rmse: (sq_err / n.max(1) as f64).sqrt(),
+        mase: (abs_err / n.max(1) as f64) / persistence_mae,
+        coverage: cov,
+        pinball: pin,
+    }
+}
+
+/// The pinball (quantile) loss of forecasting `f` at level `q` when `a` came.
+pub fn pinball(q: f64, a: f64, f: f64) -> f64 {
+    let d = a - f;
+    if d >= 0.0 {
+        q * d
+    } else {
+        (q - 1.0) * d
+    }
+}
+
+impl Scores {
+    fn coverage_at(&self, q: f64) -> Option<f64> {
+        self.coverage
+            .iter()
+            .find(|c| (c.0 - q).abs() < 1e-9)
+            .map(|c| c.1)
+    }
+
+    fn pinball_at(&self, q: f64) -> Option<f64> {
+        self.pinball
+            .iter()
+            .find(|c| (c.0 - q).abs() < 1e-9)
+            .map(|c| c.1)
+    }
+}
+
+impl Report {
+    /// The table printed on stdout.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "backtest of {} — step {}s, window {}s, last {:.0}% of each series, rolling origin\n",
+            self.model,
+            self.step,
+            self.window,
+            self.holdout * 100.0
+        );
+        out.push_str(&format!(
+            "{:<44} {:<12} {:>6} {:>7} {:>10} {:>6} {:>6} {:>6} {:>8} {:>8}\n",
+            "series",
+            "forecaster",
+            "points",
+            "WAPE",
+            "RMSE",
+            "MASE",
+            "cov90",
+            "cov95",
+            "pin50",
+            "pin90"
+        ));
+        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let mut block = |c: &Comparison| {
+            let mut rows: Vec<(&str, &Scores)> =
+                vec![("prescale", &c.model), ("persistence", &c.persistence)];
+            if let Some(s) = &c.seasonal {
+                rows.push(("seasonal", s));
+            }
+            for (i, (label, s)) in rows.iter().enumerate() {
+                let name = if i == 0 {
+                    truncate(&c.name, 44)
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "{:<44} {:<12} {:>6} {:>7.3} {:>10.4} {:>6.3} {:>6} {:>6} {:>8} {:>8}\n",
+                    name,
+                    label,
+                    s.n,
+                    s.wape,
+                    s.rmse,
+                    s.mase,
+                    fmt(s.coverage_at(0.9)),
+                    fmt(s.coverage_at(0.95)),
+                    fmt(s.pinball_at(0.5)),
+                    fmt(s.pinball_at(0.9)),
+                ));
+            }
+            if let Some(note) = &c.seasonal_note {
+                out.push_str(&format!("{:<44} (seasonal naive: {note})\n", ""));
+            }
+        };
+        for c in &self.series {
+            block(c);
+        }
+        block(&self.overall);
+        let beats = self
+            .series
+            .iter()
+            .filter(|c| c.model.n > 0 && c.model.wape < c.persistence.wape)
+            .count();
+        out.push_str(&format!(
+            "prescale beats persistence on WAPE on {beats} of {} series\n",
+            self.series.iter().filter(|c| c.model.n > 0).count()
+        ));
+        out
+    }
+
+    /// Writes `report.json` and one chart per series (actual vs p50 with the p90 band) to
+    /// `dir`.
+    pub fn write(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let json = dir.join("report.json");
+        let text = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        crate::atomic_file::write_atomic(&json, |w| w.write_all(&text))
+            .map_err(|e| format!("{}: {e}", json.display()))?;
+        let mut written = vec![json];
+        let i50 = self.levels.iter().position(|&q| (q - 0.5).abs() < 1e-9);
+        let i90 = self.levels.iter().position(|&q| (q - 0.9).abs() < 1e-9);
+        let (Some(i50), Some(i90)) = (i50, i90) else {
+            return Ok(written);
+        };
+        for c in &self.series {
+            let pts: Vec<&Point> = self
+                .points
+                .iter()
+                .filter(|p| p.key.as_str() == c.name)
+                .collect();
+            if pts.len() < 2 {
+                continue;
+            }
+            let t0 = pts[0].ts;
+            let x: Vec<f64> = pts.iter().map(|p| (p.ts - t0) as f64 / 3600.0).collect();
+            let actual: Vec<f64> = pts.iter().map(|p| p.actual).collect();
+            let p50: Vec<f64> = pts.iter().map(|p| p.quantiles[i50]).collect();
+            let p90: Vec<f64> = pts.iter().map(|p| p.quantiles[i90]).collect();
+            let title = format!("{} — peak over next {}s", c.name, self.window);
+            let path = dir.join(format!("{}.png", chart::file_stem(&c.name)));
+            chart::draw(
+                &Chart {
+                    title: &title,
+                    x_label: "hours into the held-out tail",
+                    y_label: "peak demand",
+                    x: &x,
+                    bands: vec![Band {
+                        label: "p50–p90",
+                        lower: &p50,
+                        upper: &p90,
+                        rgb: (30, 100, 220),
+                    }],
+                    lines: vec![
+                        Line {
+                            label: "actual peak",
+                            y: &actual,
+                            rgb: (20, 20, 20),
+                        },
+                        Line {
+                            label: "p50",
+                            y: &p50,
+                            rgb: (30, 100, 220),
+                        },
+                    ],
+                },
+                &path,
+                1200,
+                500,
+            )?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
+    /// Writes every scored origin's forecast as CSV: `timestamp,p50,p90,p95,p99` (RFC 3339 UTC;
+    /// a `series` column follows `timestamp` when there are several series), so anyone can score
+    /// the forecasts on their own.
+    pub fn write_forecasts_csv(&self, path: &Path) -> Result<(), String> {
+        let many = self.series.len() > 1;
+        crate::atomic_file::write_atomic(path, |w| {
+            let mut out = csv::Writer::from_writer(w);
+            let mut header = vec!["timestamp".to_string()];
+            if many {
+                header.push("series".into());
+            }
+            header.extend(self.levels.iter().map(|q| format!("p{}", level_name(*q))));
+            out.write_record(&header)?;
+            for p in &self.points {
+                let ts = chrono::DateTime::from_timestamp(p.ts, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| p.ts.to_string());
+                let mut rec = vec![ts];
+                if many {
+                    rec.push(p.key.to_string());
+                }
+                rec.extend(p.quantiles.iter().map(|v| v.to_string()));
+                out.write_record(&rec)?;
+            }
+            out.flush()
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// `0.9` → `90`, `0.995` → `99.5`.
+pub fn level_name(q: f64) -> String {
+    let s = format!("{:.1}", q * 100.0);
+    s.trim_end_matches(".0").to_string()
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(n - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+
+    fn pt(actual: f64, q: [f64; 2], persistence: f64, seasonal: Option<f64>) -> Point {
+        Point {
+            key: SeriesKey::new("s"),
+            ts: 0,
+            actual,
+            quantiles: q.to_vec(),
+            persistence,
+            seasonal,
+        }
+    }
+
+    #[test]
+    fn hand_checked_scores() {
+        // Levels p50, p90. Three points.
+        let levels = [0.5, 0.9];
+        let mut pts = vec![
+            pt(10.0, [8.0, 12.0], 9.0, Some(10.0)),
+            pt(20.0, [22.0, 25.0], 15.0, Some(18.0)),
+            pt(30.0, [30.0, 29.0], 20.0, Some(33.0)),
+        ];
+        let c = compare("s", &mut pts, &levels);
+        // Model: errors 2, 2, 0 → WAPE 4/60; RMSE sqrt(8/3); persistence errors 1, 5, 10 → MAE 16/3.
+        assert_abs_diff_eq!(c.model.wape, 4.0 / 60.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(c.model.rmse, (8.0f64 / 3.0).sqrt(), epsilon = 1e-12);
+        assert_abs_diff_eq!(c.model.mase, (4.0 / 3.0) / (16.0 / 3.0), epsilon = 1e-12);
+        assert_abs_diff_eq!(c.persistence.mase, 1.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(c.persistence.wape, 16.0 / 60.0, epsilon = 1e-12);
+        // p90 coverage: 10 ≤ 12, 20 ≤ 25, 30 > 29 → 2/3; p50: 10 > 8, 20 ≤ 22, 30 ≤ 30 → 2/3.
+        assert_eq!(c.model.coverage, vec![(0.5, 2.0 / 3.0), (0.9, 2.0 / 3.0)]);
+        // Pinball at 0.9: 0.9·(10−12)→0.2, (20−25)→0.5, 0.9·(30−29)=0.9 → mean 1.6/3, / mean 20.
+        assert_abs_diff_eq!(c.model.pinball[1].1, (1.6 / 3.0) / 20.0, epsilon = 1e-12);
+        let s = c.seasonal.unwrap();
+        // Seasonal errors 0, 2, 3 → WAPE 5/60, MASE (5/3)/(16/3).
+        assert_abs_diff_eq!(s.wape, 5.0 / 60.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(s.mase, 5.0 / 16.0, epsilon = 1e-12);
+        assert!(s.coverage.is_empty());
+    }
+
+    #[test]
+    fn seasonal_narrows_or_drops_out() {
+        let levels = [0.5, 0.9];
+        let mut pts = vec![
+            pt(10.0, [10.0, 10.0], 10.0, None),
+            pt(20.0, [20.0, 20.0], 10.0, Some(20.0)),
+            pt(30.0, [30.0, 30.0], 10.0, Some(30.0)),
+        ];
+        let c = compare("s", &mut pts, &levels);
+        assert_eq!(c.model.n, 2);
+        assert!(c.seasonal.is_some() && c.seasonal_note.unwrap().contains("2 points"));
+        let mut pts = vec![
+            pt(10.0, [10.0, 10.0], 10.0, None),
+            pt(20.0, [20.0, 20.0], 10.0, None),
+        ];
+        let c = compare("s", &mut pts, &levels);
+        assert_eq!(c.model.n, 2);
+        assert!(c.seasonal.is_none() && c.seasonal_note.unwrap().contains("0 of 2"));
+    }
+
+    #[test]
+    fn names_and_holdout() {
+        assert_eq!(level_name(0.9), "90");
+        assert_eq!(level_name(0.995), "99.5");
+        assert_eq!(holdout_start(100, 0.3), 70);
+        assert_eq!(holdout_start(10, 1.5), 0);
+        assert_eq!(pinball(0.9, 10.0, 8.0), 0.9 * 2.0);
+        assert_abs_diff_eq!(pinball(0.9, 8.0, 10.0), 0.2, epsilon = 1e-12);
+    }
+}

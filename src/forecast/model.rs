@@ -1,0 +1,775 @@
+//! A trained forecaster: feature spec + calibrated quantile forest + provenance, and its file
+//! format.
+//!
+//! File layout (all integers little-endian):
+//! `b"PRESCALE"` | format version `u32` | payload length `u64` | CRC-32 of payload `u32` |
+//! payload (postcard-encoded [`Model`]). The header lets a wrong, truncated or corrupted file be
+//! told apart from a good one before anything is decoded.
+
+use super::features::{self, FeatureSpec, Rows};
+use super::forest::{ForestError, ForestParams, QuantileForest};
+use super::{Forecast, DEFAULT_QUANTILES};
+use crate::atomic_file::write_atomic;
+use crate::series::{Series, SeriesKey};
+use linfa::prelude::*;
+use ndarray::{Array1, Array2, Axis};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"PRESCALE";
+/// The model file format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+/// Calibration resolution: PIT quantiles at 1 %, 2 %, …, 99 %.
+const CALIB_POINTS: usize = 99;
+/// At most this many calibration rows are scored; more adds time, not precision.
+const CALIB_MAX_ROWS: usize = 20_000;
+
+/// Problems training, loading or saving a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The model file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file does not start with prescale's magic bytes.
+    #[error("{path}: not a prescale model file (bad magic bytes)")]
+    NotAModel {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file was written by a format this build does not read.
+    #[error("{path}: model format version {found}, this build reads version {FORMAT_VERSION}; retrain with `prescale train`")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+    },
+    /// The file is shorter than its header says.
+    #[error("{path}: truncated model file: {found} of {expected} bytes")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header promises.
+        expected: u64,
+        /// Bytes there are.
+        found: u64,
+    },
+    /// The payload does not match its checksum.
+    #[error("{path}: corrupt model file (checksum mismatch)")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The payload passed the checksum but could not be decoded.
+    #[error("{path}: cannot decode model: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// Not enough usable rows to train on.
+    #[error("not enough history to train: {rows} usable rows (need at least {needed}); {detail}")]
+    TooLittleData {
+        /// Rows found.
+        rows: usize,
+        /// Rows needed.
+        needed: usize,
+        /// What was skipped and why.
+        detail: String,
+    },
+    /// Invalid training options.
+    #[error("{0}")]
+    Options(String),
+    /// The forest refused its parameters or data.
+    #[error(transparent)]
+    Forest(#[from] ForestError),
+}
+
+/// How to train.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Step of the series, seconds (they must all share it).
+    pub step: i64,
+    /// Forecast window, seconds.
+    pub window: i64,
+    /// Quantile levels the model reports by default.
+    pub quantiles: Vec<f64>,
+    /// Trees in the forest.
+    pub n_trees: usize,
+    /// Deepest a tree may grow.
+    pub max_depth: usize,
+    /// Fewest training rows per leaf.
+    pub min_samples_leaf: usize,
+    /// Features tried per split.
+    pub max_features: usize,
+    /// Share of each series' newest rows held back to calibrate the quantiles.
+    pub calibration_fraction: f64,
+    /// Seed: the same seed and data give the same model.
+    pub seed: u64,
+    /// Draw a progress bar while fitting.
+    pub show_progress: bool,
+}
+
+impl TrainOptions {
+    /// Defaults for a step and window (seconds).
+    pub fn new(step: i64, window: i64) -> Self {
+        TrainOptions {
+            step,
+            window,
+            quantiles: DEFAULT_QUANTILES.to_vec(),
+            n_trees: 100,
+            max_depth: 12,
+            min_samples_leaf: 5,
+            max_features: 8,
+            calibration_fraction: 0.2,
+            seed: 42,
+            show_progress: false,
+        }
+    }
+
+    fn forest_params(&self) -> ForestParams {
+        QuantileForest::params()
+            .n_trees(self.n_trees)
+            .max_depth(self.max_depth)
+            .min_samples_leaf(self.min_samples_leaf)
+            .max_features(self.max_features)
+            .seed(self.seed)
+            .show_progress(self.show_progress)
+    }
+}
+
+/// Where a model's training data came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainedSeries {
+    /// The series.
+    pub key: SeriesKey,
+    /// First and one-past-last timestamp used, Unix seconds.
+    pub range: (i64, i64),
+    /// Training rows it gave.
+    pub rows: usize,
+}
+
+/// Provenance and training figures, kept in the model file for review.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMeta {
+    /// prescale version that trained it.
+    pub crate_version: String,
+    /// When it was trained, Unix seconds.
+    pub trained_at: i64,
+    /// Training series and ranges.
+    pub series: Vec<TrainedSeries>,
+    /// Rows trained on.
+    pub rows: usize,
+    /// Origins that gave no row (gaps, too little history since a gap).
+    pub skipped: usize,
+    /// Trees, depth, min leaf, features per split, seed.
+    pub forest: (usize, usize, usize, usize, u64),
+    /// Share of calibration rows at or under the uncalibrated 90 % quantile: how overconfident
+    /// the raw forest was.
+    pub raw_p90_coverage: f64,
+    /// The same after calibration (on the calibration rows themselves).
+    pub calibrated_p90_coverage: f64,
+    /// Feature names with their importance.
+    pub importances: Vec<(String, f64)>,
+    /// Every training value was ≥ 0 (load usually is), so forecasts are clamped at 0.
+    pub nonnegative: bool,
+}
+
+/// A trained forecaster.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Model {
+    /// How features are computed; also fixes step and window.
+    pub spec: FeatureSpec,
+    /// Levels reported by default.
+    pub quantiles: Vec<f64>,
+    /// Quantile recalibration: `calibration[k]` is the forest level that held-out targets fell
+    /// under with frequency (k+1)/100. Empty = identity.
+    pub calibration: Vec<f64>,
+    /// The forest, predicting peak / level.
+    pub forest: QuantileForest,
+    /// Provenance.
+    pub meta: ModelMeta,
+}
+
+/// Training rows of all series, stacked.
+struct Stack {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    /// Per series: (first row, rows) in the stack.
+    spans: Vec<(usize, usize)>,
+    skipped: usize,
+    nf: usize,
+}
+
+impl Stack {
+    fn build(spec: &FeatureSpec, series: &[Series]) -> (Stack, Vec<Rows>) {
+        let nf = spec.n_features();
+        let mut st = Stack {
+            x: Vec::new(),
+            y: Vec::new(),
+            spans: Vec::new(),
+            skipped: 0,
+            nf,
+        };
+        let mut all = Vec::with_capacity(series.len());
+        for s in series {
+            let rows = features::compute(spec, &s.values, s.start, 0..s.len());
+            st.skipped += rows.skipped;
+            let first = st.y.len();
+            for (i, &y) in rows.target.iter().enumerate() {
+                if y.is_finite() {
+                    st.x.extend(rows.x.row(i).iter());
+                    st.y.push(y);
+                }
+            }
+            st.spans.push((first, st.y.len() - first));
+            all.push(rows);
+        }
+        (st, all)
+    }
+
+    fn select(&self, pick: impl Fn(usize, usize) -> bool) -> (Array2<f64>, Array1<f64>) {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for &(first, n) in &self.spans {
+            for k in 0..n {
+                if pick(k, n) {
+                    let r = first + k;
+                    x.extend_from_slice(&self.x[r * self.nf..(r + 1) * self.nf]);
+                    y.push(self.y[r]);
+                }
+            }
+        }
+        let n = y.len();
+        (
+            Array2::from_shape_vec((n, self.nf), x).expect("rows are nf wide"),
+            Array1::from(y),
+        )
+    }
+}
+
+impl Model {
+    /// Trains a global model on every series (all on `opts.step`).
+    ///
+    /// The forest is first fitted without each series' newest `calibration_fraction` of rows;
+    /// its quantiles on those held-back rows give a recalibration map (forests are overconfident
+    /// on their own training data, and a p90 must mean 90 %). The final forest is then refitted
+    /// on everything and carries that map.
+    pub fn train(series: &[Series], opts: &TrainOptions) -> Result<Model, ModelError> {
+        let spec = FeatureSpec::new(opts.step, opts.window).map_err(ModelError::Options)?;
+        check_levels(&opts.quantiles)?;
+        if !(0.0..0.9).contains(&opts.calibration_fraction) {
+            return Err(ModelError::Options(format!(
+                "calibration fraction must be in [0, 0.9), got {}",
+                opts.calibration_fraction
+            )));
+        }
+        if let Some(s) = series.iter().find(|s| s.step != opts.step) {
+            return Err(ModelError::Options(format!(
+                "series '{}' has a {}s step, the model is trained on {}s",
+                s.key, s.step, opts.step
+            )));
+        }
+        let (stack, rows) = Stack::build(&spec, series);
+        let needed = 50.max(2 * opts.min_samples_leaf);
+        if stack.y.len() < needed {
+            return Err(ModelError::TooLittleData {
+                rows: stack.y.len(),
+                needed,
+                detail: format!(
+                    "{} origins skipped for gaps or under {} steps of history since a gap",
+                    stack.skipped, spec.min_history
+                ),
+            });
+        }
+        let params = opts.forest_params();
+        let h = spec.horizon();
+        let frac = opts.calibration_fraction;
+        // Rows whose target window reaches into the calibration part are left out of the first
+        // fit, or the calibration rows would not be unseen.
+        let is_cal = |k: usize, n: usize| k >= cal_start(n, frac);
+        let is_fit = |k: usize, n: usize| k + h < cal_start(n, frac);
+        let (cx, cy) = stack.select(is_cal);
+        let (calibration, raw_cov, cal_cov) = if frac > 0.0 && cy.len() >= 20 {
+            let (fx, fy) = stack.select(is_fit);
+            let first = params.fit(&Dataset::new(fx, fy))?;
+            calibrate(&first, &cx, &cy)
+        } else {
+            (Vec::new(), f64::NAN, f64::NAN)
+        };
+        let (ax, ay) = stack.select(|_, _| true);
+        let forest = params.fit(&Dataset::new(ax, ay))?;
+        let importances = spec
+            .names()
+            .into_iter()
+            .zip(forest.feature_importances())
+            .collect();
+        let meta = ModelMeta {
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            trained_at: chrono::Utc::now().timestamp(),
+            series: series
+                .iter()
+                .zip(&stack.spans)
+                .map(|(s, &(_, n))| TrainedSeries {
+                    key: s.key.clone(),
+                    range: (s.start, s.end()),
+                    rows: n,
+                })
+                .collect(),
+            rows: stack.y.len(),
+            skipped: rows.iter().map(|r| r.skipped).sum(),
+            forest: (
+                opts.n_trees,
+                opts.max_depth,
+                opts.min_samples_leaf,
+                opts.max_features,
+                opts.seed,
+            ),
+            raw_p90_coverage: raw_cov,
+            calibrated_p90_coverage: cal_cov,
+            importances,
+            nonnegative: series
+                .iter()
+                .all(|s| s.values.iter().all(|v| v.is_nan() || *v >= 0.0)),
+        };
+        Ok(Model {
+            spec,
+            quantiles: opts.quantiles.clone(),
+            calibration,
+            forest,
+            meta,
+        })
+    }
+
+    /// A forest output (change from the base, in levels) back in the series' units. A series
+    /// that never went below zero in training is not forecast below zero either.
+    fn to_units(&self, v: f64, level: f64, base: f64) -> f64 {
+        let x = base + v * level;
+        if self.meta.nonnegative {
+            x.max(0.0)
+        } else {
+            x
+        }
+    }
+
+    /// The forest level to ask for so that nominal level `q` holds on unseen data.
+    pub fn calibrated_level(&self, q: f64) -> f64 {
+        calibrated_level(&self.calibration, q)
+    }
+
+    /// Quantiles (in the series' units, levels as given) for every row of `rows`.
+    pub fn predict_rows(&self, rows: &Rows, levels: &[f64]) -> Array2<f64> {
+        let cal: Vec<f64> = levels.iter().map(|&q| self.calibrated_level(q)).collect();
+        let mut out = self.forest.predict_quantiles(rows.x.view(), &cal);
+        for ((mut row, &lvl), &base) in out.axis_iter_mut(Axis(0)).zip(&rows.level).zip(&rows.base)
+        {
+            row.mapv_inplace(|v| self.to_units(v, lvl, base));
+        }
+        out
+    }
+
+    /// Forecasts for origins `origins` of `values` (first value at `start`): one per origin that
+    /// has a feature row, at the model's default levels.
+    pub fn forecast_range(
+        &self,
+        key: &SeriesKey,
+        values: &[f64],
+        start: i64,
+        origins: std::ops::Range<usize>,
+    ) -> Vec<(usize, Forecast)> {
+        let rows = features::compute(&self.spec, values, start, origins);
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let q = self.predict_rows(&rows, &self.quantiles);
+        rows.origin
+            .iter()
+            .zip(q.axis_iter(Axis(0)))
+            .map(|(&t, qs)| {
+                (
+                    t,
+                    Forecast {
+                        key: key.clone(),
+                        at: start + t as i64 * self.spec.step,
+                        window: self.spec.window,
+                        quantiles: self
+                            .quantiles
+                            .iter()
+                            .copied()
+                            .zip(qs.iter().copied())
+                            .collect(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The forecast from the newest value of `values` (whose first value is at `start`); `None`
+    /// when the newest value is a gap or there is too little history since the last gap. Pass
+    /// at least [`FeatureSpec::history_needed`] values for the full feature set.
+    pub fn forecast_latest(&self, key: &SeriesKey, values: &[f64], start: i64) -> Option<Forecast> {
+        let n = values.len();
+        let rows = features::compute(&self.spec, values, start, n.saturating_sub(1)..n);
+        if rows.is_empty() {
+            return None;
+        }
+        let cal: Vec<f64> = self
+            .quantiles
+            .iter()
+            .map(|&q| self.calibrated_level(q))
+            .collect();
+        let mut out = vec![0.0; cal.len()];
+        let x = rows.x.row(0);
+        self.forest
+            .predict_quantiles_row(x.as_slice()?, &cal, &mut out);
+        Some(Forecast {
+            key: key.clone(),
+            at: start + (n as i64 - 1) * self.spec.step,
+            window: self.spec.window,
+            quantiles: self
+                .quantiles
+                .iter()
+                .zip(out)
+                .map(|(&q, v)| (q, self.to_units(v, rows.level[0], rows.base[0])))
+                .collect(),
+        })
+    }
+
+    /// Writes the model atomically (temporary file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let payload = postcard::to_stdvec(self).map_err(|e| ModelError::Decode {
+            path: path.to_path_buf(),
+            message: format!("encoding failed: {e}"),
+        })?;
+        let crc = crc32fast::hash(&payload);
+        write_atomic(path, |w: &mut dyn Write| {
+            w.write_all(MAGIC)?;
+            w.write_all(&FORMAT_VERSION.to_le_bytes())?;
+            w.write_all(&(payload.len() as u64).to_le_bytes())?;
+            w.write_all(&crc.to_le_bytes())?;
+            w.write_all(&payload)
+        })
+        .map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads a model, checking magic, version, length and checksum before decoding.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
+        let p = || path.to_path_buf();
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(ModelError::NotAModel { path: p() });
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(ModelError::Truncated {
+                path: p(),
+                expected: HEADER_LEN as u64,
+                found: bytes.len() as u64,
+            });
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        let version = u32_at(8);
+        if version != FORMAT_VERSION {
+            return Err(ModelError::Version {
+                path: p(),
+                found: version,
+            });
+        }
+        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let crc = u32_at(20);
+        let body = &bytes[HEADER_LEN..];
+        if (body.len() as u64) < len {
+            return Err(ModelError::Truncated {
+                path: p(),
+                expected: HEADER_LEN as u64 + len,
+                found: bytes.len() as u64,
+            });
+        }
+        let body = &body[..len as usize];
+        if crc32fast::hash(body) != crc {
+            return Err(ModelError::Corrupt { path: p() });
+        }
+        let model: Model = postcard::from_bytes(body).map_err(|e| ModelError::Decode {
+            path: p(),
+            message: e.to_string(),
+        })?;
+        if model.forest.n_features() != model.spec.n_features() {
+            return Err(ModelError::Decode {
+                path: p(),
+                message: format!(
+                    "forest takes {} features, the feature spec makes {}",
+                    model.forest.n_features(),
+                    model.spec.n_features()
+                ),
+            });
+        }
+        Ok(model)
+    }
+}
+
+fn check_levels(levels: &[f64]) -> Result<(), ModelError> {
+    if levels.is_empty() {
+        return Err(ModelError::Options(
+            "at least one quantile level is needed".into(),
+        ));
+    }
+    if let Some(q) = levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+        return Err(ModelError::Options(format!(
+            "quantile level {q} is not in (0, 1)"
+        )));
+    }
+    if levels.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(ModelError::Options(
+            "quantile levels must be strictly increasing".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Index of the first calibration row of a series with `n` rows.
+fn cal_start(n: usize, frac: f64) -> usize {
+    n - ((n as f64 * frac).round() as usize).min(n)
+}
+
+fn grid_level(k: usize) -> f64 {
+    (k + 1) as f64 / (CALIB_POINTS + 1) as f64
+}
+
+/// Maps a nominal level through the calibration table (identity when there is none).
+fn calibrated_level(table: &[f64], q: f64) -> f64 {
+    if table.len() != CALIB_POINTS {
+        return q;
+    }
+    let pos = q * (CALIB_POINTS + 1) as f64 - 1.0;
+    if pos <= 0.0 {
+        return table[0] * q / grid_level(0);
+    }
+    if pos >= (CALIB_POINTS - 1) as f64 {
+        let last = table[CALIB_POINTS - 1];
+        let f = (q - grid_level(CALIB_POINTS - 1)) / (1.0 - grid_level(CALIB_POINTS - 1));
+        return (last + f * (1.0 - last)).min(1.0);
+    }
+    let i = pos.floor() as usize;
+    let f = pos - i as f64;
+    table[i] + f * (table[i + 1] - table[i])
+}
+
+/// Probability integral transform of each held-out target under the forest, then the PIT's own
+/// quantiles: where a well-calibrated forest would have them at 1 %…99 %, an overconfident one
+/// has them bunched at the ends. Returns the table and p90 coverage before and after.
+fn calibrate(forest: &QuantileForest, x: &Array2<f64>, y: &Array1<f64>) -> (Vec<f64>, f64, f64) {
+    let step = (y.len() / CALIB_MAX_ROWS).max(1);
+    let grid: Vec<f64> = (0..CALIB_POINTS).map(grid_level).collect();
+    let idx: Vec<usize> = (0..y.len()).step_by(step).collect();
+    let sub = x.select(Axis(0), &idx);
+    let q = forest.predict_quantiles(sub.view(), &grid);
+    let mut pit: Vec<f64> = idx
+        .iter()
+        .zip(q.axis_iter(Axis(0)))
+        .map(|(&i, row)| pit_of(row.as_slice().unwrap_or(&[]), &grid, y[i]))
+        .collect();
+    let raw_cov = idx
+        .iter()
+        .zip(q.axis_iter(Axis(0)))
+        .filter(|(&i, row)| y[i] <= row[89])
+        .count() as f64
+        / idx.len() as f64;
+    pit.sort_by(f64::total_cmp);
+    let n = pit.len();
+    let mut table: Vec<f64> = grid
+        .iter()
+        .map(|&g| {
+            let pos = g * (n - 1) as f64;
+            let i = pos.floor() as usize;
+            let f = pos - i as f64;
+            pit[i] + f * (pit[(i + 1).min(n - 1)] - pit[i])
+        })
+        .collect();
+    // Keep the map strictly increasing so quantiles stay ordered.
+    for k in 1..table.len() {
+        if table[k] <= table[k - 1] {
+            table[k] = (table[k - 1] + 1e-6).min(1.0);
+        }
+    }
+    let cal90 = calibrated_level(&table, 0.9);
+    let qc = forest.predict_quantiles(sub.view(), &[cal90]);
+    let cal_cov = idx
+        .iter()
+        .zip(qc.column(0))
+        .filter(|(&i, &v)| y[i] <= v)
+        .count() as f64
+        / idx.len() as f64;
+    (table, raw_cov, cal_cov)
+}
+
+/// The forest's CDF at `y`, read off its quantiles at `grid` levels; ties take the middle of
+/// their range (a randomised PIT would be noisier for the same expectation).
+fn pit_of(q: &[f64], grid: &[f64], y: f64) -> f64 {
+    let below = q.partition_point(|&v| v < y);
+    let at_or_below = q.partition_point(|&v| v <= y);
+    let lo = if below == 0 { 0.0 } else { grid[below - 1] };
+    let hi = if at_or_below == 0 {
+        grid[0]
+    } else if at_or_below >= grid.len() {
+        1.0
+    } else {
+        grid[at_or_below]
+    };
+    if below == at_or_below && below > 0 && below < grid.len() {
+        // Strictly between two grid quantiles: interpolate.
+        let (a, b) = (q[below - 1], q[below]);
+        let f = if b > a { (y - a) / (b - a) } else { 0.5 };
+        return grid[below - 1] + f * (grid[below] - grid[below - 1]);
+    }
+    0.5 * (lo + hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn daily_series(key: &str, days: usize, seed: u64) -> Series {
+        // 5-minute load with a daily cycle, weekday effect and noise from a simple LCG.
+        let mut s = seed
+            .wrapping_mul(2862933555777941757)
+            .wrapping_add(3037000493);
+        let n = days * 288;
+        let values = (0..n)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+                let hour = (i % 288) as f64 / 12.0;
+                100.0
+                    + 60.0
+                        * (std::f64::consts::TAU * (hour - 6.0) / 24.0)
+                            .sin()
+                            .max(-0.5)
+                    + 20.0 * u
+            })
+            .collect();
+        Series {
+            key: SeriesKey::new(key),
+            start: 1_704_067_200,
+            step: 300,
+            values,
+        }
+    }
+
+    fn small_opts() -> TrainOptions {
+        TrainOptions {
+            n_trees: 20,
+            max_depth: 8,
+            ..TrainOptions::new(300, 900)
+        }
+    }
+
+    #[test]
+    fn trains_forecasts_and_round_trips() {
+        let s = daily_series("web", 10, 1);
+        let m = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
+        assert_eq!(m.meta.series.len(), 1);
+        assert!(m.meta.rows > 2500);
+        assert_eq!(m.calibration.len(), CALIB_POINTS);
+        let f = m.forecast_latest(&s.key, &s.values, s.start).unwrap();
+        assert_eq!(f.at, s.timestamp(s.len() - 1));
+        let qs: Vec<f64> = f.quantiles.iter().map(|q| q.1).collect();
+        assert!(qs.windows(2).all(|w| w[0] <= w[1]), "{qs:?}");
+        assert!(qs[0] > 40.0 && qs[3] < 250.0, "{qs:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.model");
+        m.save(&p).unwrap();
+        let back = Model::load(&p).unwrap();
+        assert_eq!(back.spec, m.spec);
+        assert_eq!(back.forecast_latest(&s.key, &s.values, s.start), Some(f));
+    }
+
+    #[test]
+    fn bad_files_get_clear_errors() {
+        let s = daily_series("web", 3, 2);
+        let m = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.model");
+        m.save(&p).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let check = |bytes: &[u8], want: &str| {
+            let q = dir.path().join("bad.model");
+            std::fs::write(&q, bytes).unwrap();
+            let e = Model::load(&q).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("bad.model"), "{e}");
+        };
+        check(b"hello world, not a model", "not a prescale model");
+        check(&good[..good.len() / 2], "truncated");
+        check(&good[..10], "truncated");
+        let mut flipped = good.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x55;
+        check(&flipped, "checksum");
+        let mut v2 = good.clone();
+        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        check(&v2, "version 2");
+        let e = Model::load(&dir.path().join("missing.model"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.model"), "{e}");
+    }
+
+    #[test]
+    fn refuses_bad_options_and_too_little_data() {
+        let s = daily_series("web", 3, 3);
+        let mut o = small_opts();
+        o.quantiles = vec![0.9, 0.5];
+        assert!(Model::train(std::slice::from_ref(&s), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("increasing"));
+        let o = TrainOptions::new(60, 900);
+        assert!(Model::train(std::slice::from_ref(&s), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("300s step"));
+        let tiny = s.slice(0..30);
+        let e = Model::train(&[tiny], &small_opts())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not enough history"), "{e}");
+    }
+
+    #[test]
+    fn calibration_table_maps_identity_when_calibrated() {
+        let table: Vec<f64> = (0..CALIB_POINTS).map(grid_level).collect();
+        for q in [0.05, 0.5, 0.9, 0.95, 0.99, 0.995] {
+            assert!((calibrated_level(&table, q) - q).abs() < 1e-9, "{q}");
+        }
+        assert_eq!(calibrated_level(&[], 0.9), 0.9);
+    }
+
+    #[test]
+    fn pit_interpolates_between_grid_quantiles() {
+        let grid = [0.25, 0.5, 0.75];
+        let q = [1.0, 2.0, 3.0];
+        assert!((pit_of(&q, &grid, 2.5) - 0.625).abs() < 1e-12);
+        assert_eq!(pit_of(&q, &grid, 0.0), 0.125);
+        assert_eq!(pit_of(&q, &grid, 9.0), 0.875);
+        // A tie across the whole grid sits in the middle.
+        assert_eq!(pit_of(&[1.0, 1.0, 1.0], &grid, 1.0), 0.5);
+    }
+}
