@@ -213,6 +213,39 @@ impl Drop for Prometheus {
     }
 }
 
+/// Waits until an instant query (URL-safe text, e.g. `test_gauge`) has a result: Prometheus
+/// only starts scraping a new target after its discovery settles (~5 s).
+pub fn wait_for_data(prom: &Prometheus, query: &str, limit: Duration) {
+    let t0 = Instant::now();
+    loop {
+        if let Some(body) = http_get_body(prom.addr(), &format!("/api/v1/query?query={query}")) {
+            if body.contains("\"result\":[{") {
+                return;
+            }
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "no data for {query} after {limit:?}:\n{}",
+            prom.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A bare `GET` over HTTP/1.1; returns the body.
+pub fn http_get_body(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text.split_once("\r\n\r\n")?.1.to_string())
+}
+
 /// A bare `GET` over HTTP/1.1; returns the status code.
 pub fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
