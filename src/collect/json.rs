@@ -504,42 +504,80 @@ fn fast_point(b: &[u8], i: usize) -> Option<(Point, usize)> {
 /// A plain decimal starting at `i` and ending right before `term`; returns the value and the
 /// index of `term`.
 #[inline(always)]
-fn fast_number(b: &[u8], mut i: usize, term: u8) -> Option<(f64, usize)> {
-    let first = i;
-    let neg = *b.get(i)? == b'-';
-    if neg {
-        i += 1;
-    }
-    let start = i;
+fn fast_number(b: &[u8], i: usize, term: u8) -> Option<(f64, usize)> {
+    let s = b.get(i..)?;
+    let neg = *s.first()? == b'-';
+    let mut n = usize::from(neg);
     let mut mantissa: u64 = 0;
-    let mut frac = 0usize;
-    let mut dot = false;
-    loop {
-        let c = *b.get(i)?;
-        let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-            frac += usize::from(dot);
-        } else if c == b'.' && !dot {
-            dot = true;
-        } else if c == term {
-            break;
-        } else {
-            return None;
-        }
-        i += 1;
+    let int_start = n;
+    n = digits(s, n, &mut mantissa);
+    let int_digits = n - int_start;
+    let mut frac = 0;
+    if s.get(n) == Some(&b'.') {
+        let frac_start = n + 1;
+        n = digits(s, frac_start, &mut mantissa);
+        frac = n - frac_start;
     }
-    let digits = i - start - usize::from(dot);
-    if digits == 0 || digits > 19 {
+    if *s.get(n)? != term {
+        return None;
+    }
+    let total = int_digits + frac;
+    if total == 0 || total > 19 {
         return None;
     }
     if mantissa <= (1u64 << 53) && frac < POW10.len() {
         let v = mantissa as f64 / POW10[frac];
-        return Some((if neg { -v } else { v }, i));
+        return Some((if neg { -v } else { v }, i + n));
     }
     // Long mantissa: the slice is plain ASCII digits, so the standard parser takes it as is.
-    let v: f64 = std::str::from_utf8(&b[first..i]).ok()?.parse().ok()?;
-    Some((v, i))
+    let v: f64 = std::str::from_utf8(&s[..n]).ok()?.parse().ok()?;
+    Some((v, i + n))
+}
+
+/// Accumulates the run of ASCII digits at `n` into `m` (wrapping: callers reject more than 19
+/// digits), eight at a time where possible; returns the index after the run.
+#[inline(always)]
+fn digits(s: &[u8], mut n: usize, m: &mut u64) -> usize {
+    while let Some(chunk) = s.get(n..n + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(w);
+        if !is_8_digits(v) {
+            break;
+        }
+        *m = m.wrapping_mul(100_000_000).wrapping_add(parse_8_digits(v));
+        n += 8;
+    }
+    while let Some(&c) = s.get(n) {
+        let d = c.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        *m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
+    }
+    n
+}
+
+/// True when all eight bytes of `v` are ASCII digits (the SWAR test from fast_float).
+#[inline(always)]
+fn is_8_digits(v: u64) -> bool {
+    let a = v.wrapping_add(0x4646_4646_4646_4646);
+    let b = v.wrapping_sub(0x3030_3030_3030_3030);
+    (a | b) & 0x8080_8080_8080_8080 == 0
+}
+
+/// The value of eight ASCII digits, first digit most significant (little-endian load).
+#[inline(always)]
+fn parse_8_digits(mut v: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 0x000F_4240_0000_0064;
+    const MUL2: u64 = 0x0000_2710_0000_0001;
+    v = v.wrapping_sub(0x3030_3030_3030_3030);
+    v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let v1 = (v & MASK).wrapping_mul(MUL1);
+    let v2 = ((v >> 16) & MASK).wrapping_mul(MUL2);
+    u64::from(((v1.wrapping_add(v2)) >> 32) as u32)
 }
 
 #[inline]
@@ -644,6 +682,22 @@ mod tests {
             // Go prints shortest round-trip text; so does Rust's Display.
             let s = v.to_string();
             prop_assert_eq!(parse_decimal(s.as_bytes()), Some(v));
+        }
+
+        #[test]
+        fn fast_points_match_std(ts in 0u64..4_000_000_000, frac in 0u32..1000, v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+            let pair = format!("[{ts}.{frac:03},\"{v}\"]");
+            let want = Point { ts: format!("{ts}.{frac:03}").parse().unwrap(), value: v };
+            // The fast path either declines (very long digit strings) or agrees with std.
+            if let Some((p, next)) = fast_point(format!("{pair},").as_bytes(), 0) {
+                prop_assert_eq!(next, pair.len());
+                prop_assert_eq!(p, want);
+            }
+            let body = format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{pair},{pair}]}}]}}}}"#);
+            let Some(QueryData::Matrix(m)) = parse_envelope(body.as_bytes()).unwrap().data else {
+                panic!("not a matrix")
+            };
+            prop_assert_eq!(&m[0].values, &vec![want, want]);
         }
 
         #[test]
