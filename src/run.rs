@@ -488,44 +488,57 @@ impl Loop {
         let store = collector.store();
         let model = self.model.clone();
         let need = model.spec.history_needed();
-        let mut decisions = Vec::with_capacity(self.workloads.len());
-        let mut forecasts: Vec<(Forecast, Option<f64>)> = Vec::new();
-        let mut loads: Vec<(usize, u32, Option<f64>)> = Vec::new();
-        let mut values = Vec::with_capacity(need);
-        for (i, spec) in self.workloads.iter().enumerate() {
-            let entry = store.entry(&spec.demand);
-            let signal = signal_of(&spec.demand);
-            let health = collector.health(signal);
-            let signal_ok = health.is_some_and(|h| h.state == HealthState::Healthy);
-            let (forecast, current, stale) = match entry {
-                Some(e) => {
-                    let ring = e.ring();
-                    ring.tail_into(need, &mut values);
-                    let start = ring
-                        .newest_timestamp()
-                        .map_or(0, |t| t - (values.len() as i64 - 1) * ring.step());
-                    // Feed the accuracy tracker what arrived since last cycle.
-                    let seen = self.observed.get(&spec.demand).copied().unwrap_or(i64::MIN);
-                    for (k, v) in values.iter().enumerate() {
-                        let ts = start + k as i64 * ring.step();
-                        if ts > seen && v.is_finite() {
-                            self.accuracy.observe(&spec.demand, ts, *v);
-                        }
+        // Every series on the model's step is forecast (the exporter shows them all), in one
+        // parallel batch; workloads then pick theirs.
+        let mut inputs = Vec::new();
+        let mut stale_keys = std::collections::HashSet::new();
+        for sig in store
+            .signals()
+            .iter()
+            .filter(|s| s.step() == model.spec.step)
+        {
+            let signal_ok = collector
+                .health(sig.name())
+                .is_some_and(|h| h.state == HealthState::Healthy);
+            for (key, entry) in sig.iter() {
+                let ring = entry.ring();
+                let Some(newest) = ring.newest_timestamp() else {
+                    continue;
+                };
+                let values = ring.tail(need);
+                let start = newest - (values.len() as i64 - 1) * ring.step();
+                // Feed the accuracy tracker what arrived since last cycle.
+                let seen = self.observed.get(key).copied().unwrap_or(i64::MIN);
+                for (k, v) in values.iter().enumerate() {
+                    let ts = start + k as i64 * ring.step();
+                    if ts > seen && v.is_finite() {
+                        self.accuracy.observe(key, ts, *v);
                     }
-                    if let Some(t) = ring.newest_timestamp() {
-                        self.observed.insert(spec.demand.clone(), t);
-                    }
-                    let current = values.iter().rev().find(|v| v.is_finite()).copied();
-                    let f = model.forecast_latest(&spec.demand, &values, start);
-                    let age = ring.newest_timestamp().map_or(i64::MAX, |t| now - t);
-                    let stale = e.is_stale() || !signal_ok || age > 3 * ring.step();
-                    (f, current, stale)
                 }
-                None => (None, None, true),
-            };
-            if let Some(f) = &forecast {
-                self.accuracy.record(f);
+                self.observed.insert(key.clone(), newest);
+                if entry.is_stale() || !signal_ok || now - newest > 3 * ring.step() {
+                    stale_keys.insert(key.clone());
+                }
+                inputs.push((key.clone(), values, start));
             }
+        }
+        let predicted = model.forecast_many(&inputs);
+        let mut by_key: HashMap<SeriesKey, (Option<Forecast>, Option<f64>)> =
+            HashMap::with_capacity(inputs.len());
+        let mut forecasts: Vec<(Forecast, Option<f64>)> = Vec::with_capacity(inputs.len());
+        for ((key, values, _), f) in inputs.iter().zip(predicted) {
+            let current = values.iter().rev().find(|v| v.is_finite()).copied();
+            if let Some(f) = &f {
+                self.accuracy.record(f);
+                forecasts.push((f.clone(), current));
+            }
+            by_key.insert(key.clone(), (f, current));
+        }
+        let mut decisions = Vec::with_capacity(self.workloads.len());
+        let mut loads: Vec<(usize, u32, Option<f64>)> = Vec::with_capacity(self.workloads.len());
+        for (i, spec) in self.workloads.iter().enumerate() {
+            let (forecast, current) = by_key.remove(&spec.demand).unwrap_or((None, None));
+            let stale = stale_keys.contains(&spec.demand) || store.entry(&spec.demand).is_none();
             let current_replicas = self
                 .tally
                 .replicas
@@ -546,9 +559,6 @@ impl Loop {
             let d = self.replicas.plan(spec, &input);
             let peak = forecast.as_ref().and_then(|f| f.quantile(spec.quantile));
             loads.push((i, d.to, peak));
-            if let Some(f) = forecast {
-                forecasts.push((f, current));
-            }
             decisions.push(d);
         }
         if !self.pools.is_empty() {

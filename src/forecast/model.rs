@@ -442,6 +442,57 @@ impl Model {
         })
     }
 
+    /// Forecasts from the newest value of many series at once: features per series in
+    /// parallel, then one batched forest call. Each input is `(key, values, start)` as for
+    /// [`Model::forecast_latest`]; the output is in input order.
+    pub fn forecast_many(&self, inputs: &[(SeriesKey, Vec<f64>, i64)]) -> Vec<Option<Forecast>> {
+        use rayon::prelude::*;
+        let rows: Vec<Option<Rows>> = inputs
+            .par_iter()
+            .map(|(_, values, start)| {
+                let n = values.len();
+                let r = features::compute(&self.spec, values, *start, n.saturating_sub(1)..n);
+                (!r.is_empty()).then_some(r)
+            })
+            .collect();
+        let nf = self.spec.n_features();
+        let present: Vec<&Rows> = rows.iter().flatten().collect();
+        let mut x = Array2::zeros((present.len(), nf));
+        for (mut row, r) in x.axis_iter_mut(Axis(0)).zip(&present) {
+            row.assign(&r.x.row(0));
+        }
+        let stacked = Rows {
+            x,
+            origin: present.iter().map(|r| r.origin[0]).collect(),
+            level: present.iter().map(|r| r.level[0]).collect(),
+            base: present.iter().map(|r| r.base[0]).collect(),
+            target: vec![f64::NAN; present.len()],
+            skipped: 0,
+        };
+        let q = self.predict_rows(&stacked, &self.quantiles);
+        let mut next = 0;
+        inputs
+            .iter()
+            .zip(&rows)
+            .map(|((key, values, start), r)| {
+                r.as_ref()?;
+                let qs = q.row(next);
+                next += 1;
+                Some(Forecast {
+                    key: key.clone(),
+                    at: start + (values.len() as i64 - 1) * self.spec.step,
+                    window: self.spec.window,
+                    quantiles: self
+                        .quantiles
+                        .iter()
+                        .copied()
+                        .zip(qs.iter().copied())
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
     /// Writes the model atomically (temporary file + rename).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let payload = postcard::to_stdvec(self).map_err(|e| ModelError::Decode {
@@ -690,6 +741,24 @@ mod tests {
         assert_eq!(m.calibration.len(), CALIB_POINTS);
         let f = m.forecast_latest(&s.key, &s.values, s.start).unwrap();
         assert_eq!(f.at, s.timestamp(s.len() - 1));
+        // The batched path gives the same forecasts, and None where there is no row.
+        let cut = s.slice(0..s.len() - 5);
+        let many = m.forecast_many(&[
+            (s.key.clone(), s.values.clone(), s.start),
+            (s.key.clone(), vec![f64::NAN; 3], 0),
+            (cut.key.clone(), cut.values.clone(), cut.start),
+        ]);
+        let close = |a: &Forecast, b: &Forecast| {
+            a.at == b.at
+                && a.quantiles
+                    .iter()
+                    .zip(&b.quantiles)
+                    .all(|(x, y)| (x.1 - y.1).abs() < 1e-9)
+        };
+        assert!(close(many[0].as_ref().unwrap(), &f));
+        assert!(many[1].is_none());
+        let single = m.forecast_latest(&cut.key, &cut.values, cut.start).unwrap();
+        assert!(close(many[2].as_ref().unwrap(), &single));
         let qs: Vec<f64> = f.quantiles.iter().map(|q| q.1).collect();
         assert!(qs.windows(2).all(|w| w[0] <= w[1]), "{qs:?}");
         assert!(qs[0] > 40.0 && qs[3] < 250.0, "{qs:?}");
