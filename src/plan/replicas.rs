@@ -90,8 +90,15 @@ impl History {
 /// per interval.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaPlanner {
-    history: HashMap<String, History>,
-    last_seen: HashMap<String, i64>,
+    memory: HashMap<String, Memory>,
+}
+
+/// What the planner remembers of one workload.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    last_seen: i64,
+    /// `None` until the first cycle with a scale-down window, and after the clock went back.
+    history: Option<History>,
 }
 
 /// Replicas needed to serve `demand` at `capacity` per replica, rounding up but forgiving the
@@ -121,8 +128,7 @@ impl ReplicaPlanner {
 
     /// Drops the memory of workloads no longer configured.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.history.retain(|k, _| keep(k));
-        self.last_seen.retain(|k, _| keep(k));
+        self.memory.retain(|k, _| keep(k));
     }
 
     /// One planning cycle for one workload.
@@ -156,10 +162,14 @@ impl ReplicaPlanner {
         }
 
         // Time going backwards (a simulator restarting its replay) invalidates the memory.
-        if self.last_seen.get(&spec.name).is_some_and(|&t| t > now) {
-            self.history.remove(&spec.name);
+        let memory = self.memory.entry(spec.name.clone()).or_insert(Memory {
+            last_seen: now,
+            history: None,
+        });
+        if memory.last_seen > now {
+            memory.history = None;
         }
-        self.last_seen.insert(spec.name.clone(), now);
+        memory.last_seen = now;
 
         let cap = spec.effective_capacity();
         let unit = if spec.unit.is_empty() {
@@ -284,7 +294,7 @@ impl ReplicaPlanner {
             }
         }
         if spec.scale_down_window > 0 {
-            let h = self.history.entry(spec.name.clone()).or_insert_with(|| {
+            let h = memory.history.get_or_insert_with(|| {
                 // First sight: what runs now stands for the unseen part of the window.
                 let mut h = History::default();
                 h.push(now, current);
