@@ -28,6 +28,22 @@ pub enum Command {
     Backtest(BacktestArgs),
     /// Forecast the next window's peak from recent CSV history with a trained model.
     Forecast(ForecastArgs),
+    /// Collect history from Prometheus (configured in prescale.toml) and export it as CSV.
+    Collect(CollectArgs),
+}
+
+/// `prescale collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The configuration file ([prometheus] and [[signal]] sections).
+    #[arg(long, value_name = "FILE", default_value = "prescale.toml")]
+    config: PathBuf,
+    /// Write each signal's history to DIR/<signal>.csv, the format `train --history` reads.
+    #[arg(long, value_name = "DIR")]
+    export_csv: Option<PathBuf>,
+    /// Keep polling on the step grid until Ctrl-C, re-exporting after every poll.
+    #[arg(long)]
+    follow: bool,
 }
 
 /// How CSV history is read and put on a grid.
@@ -140,6 +156,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Backtest(a) => backtest_cmd(a),
         Command::Forecast(a) => forecast(a),
+        Command::Collect(a) => Ok(crate::collect::run_command(
+            &crate::collect::CommandOptions {
+                config: a.config,
+                export_csv: a.export_csv,
+                follow: a.follow,
+            },
+        )?),
     }
 }
 
@@ -197,7 +220,10 @@ fn train(a: TrainArgs) -> Result<()> {
 
 fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     if !(0.0 < a.holdout && a.holdout < 1.0) {
-        bail!("--holdout must be between 0 and 1 (exclusive), got {}", a.holdout);
+        bail!(
+            "--holdout must be between 0 and 1 (exclusive), got {}",
+            a.holdout
+        );
     }
     let (model, name, series) = match &a.model {
         Some(path) => {
@@ -229,8 +255,14 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
         println!("wrote {}", p.display());
     }
     if let Some(path) = &a.forecasts_csv {
-        report.write_forecasts_csv(path).map_err(anyhow::Error::msg)?;
-        println!("wrote {} ({} forecasts)", path.display(), report.points.len());
+        report
+            .write_forecasts_csv(path)
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "wrote {} ({} forecasts)",
+            path.display(),
+            report.points.len()
+        );
     }
     Ok(())
 }
@@ -265,13 +297,20 @@ fn forecast(a: ForecastArgs) -> Result<()> {
         "{:<40} {:<22} {}",
         "series",
         format!("peak over next {}", format_duration(model.spec.window)),
-        levels.iter().map(|l| format!("{l:>10}")).collect::<String>()
+        levels
+            .iter()
+            .map(|l| format!("{l:>10}"))
+            .collect::<String>()
     );
     for f in &out {
         let at = chrono::DateTime::from_timestamp(f.at, 0)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_default();
-        let qs: String = f.quantiles.iter().map(|(_, v)| format!("{v:>10.3}")).collect();
+        let qs: String = f
+            .quantiles
+            .iter()
+            .map(|(_, v)| format!("{v:>10.3}"))
+            .collect();
         println!("{:<40} {:<22} {qs}", f.key.as_str(), format!("after {at}"));
     }
     Ok(())
