@@ -154,6 +154,23 @@ fn bench(c: &mut Criterion) {
         count(DecisionKind::RemoveNode),
     );
 
+    // The machine is shared: CPU time of this thread says what the cycle costs, whatever
+    // else is running (wall time in criterion's figures includes waiting for a core).
+    if let Some(before) = thread_cpu_seconds() {
+        let mut r = ReplicaPlanner::new();
+        let mut n = NodePlanner::new();
+        let cycles = 200;
+        for k in 0..cycles {
+            black_box(cycle(&f, 15 * k, &acc, &mut r, &mut n));
+        }
+        if let Some(after) = thread_cpu_seconds() {
+            eprintln!(
+                "CPU time per cycle: {:.2} ms (over {cycles} cycles)",
+                (after - before) * 1e3 / cycles as f64
+            );
+        }
+    }
+
     let mut g = c.benchmark_group("plan");
     g.sample_size(10);
     let mut now = 0;
@@ -218,6 +235,16 @@ fn input<'a>(f: &'a Fleet, i: usize, now: i64, acc: &AccuracyTracker) -> Workloa
         // The fleet's forecasts (origin 0) have a window long enough never to expire here.
         ..WorkloadInput::new(now, f.current[i])
     }
+}
+
+/// User + system CPU time of the calling thread (Linux; `None` elsewhere), 10 ms resolution.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn step_accuracy(t: &mut AccuracyTracker, keys: &[SeriesKey], ts: i64) {
