@@ -126,28 +126,90 @@ struct Pending {
     end: i64,
     p50: f64,
     p90: f64,
-    /// Highest value seen in the window so far; `NaN` until one arrives.
-    peak: f64,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Most samples kept per series when no forecast is pending to bound them.
+const MAX_SAMPLES: usize = 1024;
+
+#[derive(Debug, Clone)]
 struct SeriesAccuracy {
+    /// Held forecasts, in origin order.
     pending: VecDeque<Pending>,
+    /// At most the earliest window end among `pending` (`i64::MAX` when none), so that most
+    /// samples, which complete no window, cost nothing.
+    min_end: i64,
+    /// Samples as a monotonic queue (time ascending, value strictly descending): the peak over
+    /// `(at, end]` is the first entry after `at`, so scoring never rescans the window.
+    samples: VecDeque<(i64, f64)>,
+    last_ts: Option<i64>,
+    /// Newest origin recorded: an older one means the clock went back.
+    last_at: Option<i64>,
     scored: u64,
     abs_err: f64,
     actual: f64,
     covered: f64,
 }
 
+impl Default for SeriesAccuracy {
+    fn default() -> Self {
+        SeriesAccuracy {
+            pending: VecDeque::new(),
+            min_end: i64::MAX,
+            samples: VecDeque::new(),
+            last_ts: None,
+            last_at: None,
+            scored: 0,
+            abs_err: 0.0,
+            actual: 0.0,
+            covered: 0.0,
+        }
+    }
+}
+
 impl SeriesAccuracy {
-    fn score(&mut self, p: &Pending, alpha: f64) {
+    fn score(&mut self, peak: f64, p50: f64, p90: f64, alpha: f64) {
         self.scored += 1;
         // Early on a plain running mean, later the EWMA: no start-up bias towards zero.
         let a = alpha.max(1.0 / self.scored as f64);
         let blend = |old: f64, new: f64| old + a * (new - old);
-        self.abs_err = blend(self.abs_err, (p.peak - p.p50).abs());
-        self.actual = blend(self.actual, p.peak.abs());
-        self.covered = blend(self.covered, if p.peak <= p.p90 { 1.0 } else { 0.0 });
+        self.abs_err = blend(self.abs_err, (peak - p50).abs());
+        self.actual = blend(self.actual, peak.abs());
+        self.covered = blend(self.covered, if peak <= p90 { 1.0 } else { 0.0 });
+    }
+
+    /// The highest sample in `(at, end]`, if any arrived.
+    fn peak(&self, at: i64, end: i64) -> Option<f64> {
+        let i = self.samples.partition_point(|s| s.0 <= at);
+        self.samples.get(i).filter(|s| s.0 <= end).map(|s| s.1)
+    }
+
+    /// Scores and drops every held forecast whose window ends at or before `upto`.
+    fn settle(&mut self, upto: i64, alpha: f64) {
+        if self.min_end > upto {
+            return;
+        }
+        let mut min_end = i64::MAX;
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &self.pending[i];
+            if p.end > upto {
+                min_end = min_end.min(p.end);
+                i += 1;
+                continue;
+            }
+            let (at, end, p50, p90) = (p.at, p.end, p.p50, p.p90);
+            self.pending.remove(i);
+            if let Some(peak) = self.peak(at, end) {
+                self.score(peak, p50, p90, alpha);
+            }
+        }
+        self.min_end = min_end;
+        // Samples at or before the oldest held origin can never be in a window again.
+        if let Some(oldest) = self.pending.front().map(|p| p.at) {
+            while self.samples.front().is_some_and(|s| s.0 <= oldest) {
+                self.samples.pop_front();
+            }
+        }
     }
 
     fn wape(&self) -> Option<f64> {
@@ -181,40 +243,54 @@ impl AccuracyTracker {
     }
 
     /// Holds a forecast until its window has arrived. Returns false when it cannot be scored
-    /// (no finite median or p90, or an empty window) and is ignored. A forecast older than the
-    /// newest one held means the clock went back (a replay restarting): the held ones are
-    /// dropped; one with the same origin replaces the held one.
+    /// (no finite median or p90, an empty window, a window already past the newest sample, or
+    /// an origin older than one recorded before) and is ignored. One with the same origin as
+    /// the last replaces it.
     pub fn record(&mut self, f: &Forecast) -> bool {
         let (Some(p50), Some(p90)) = (f.quantile(0.5), f.quantile(0.9)) else {
             return false;
         };
+        let end = f.at.saturating_add(f.window);
         if !(p50.is_finite() && p90.is_finite()) || f.window <= 0 {
             return false;
         }
-        let s = self.series.entry(f.key.clone()).or_default();
-        match s.pending.back() {
-            Some(last) if last.at == f.at => {
+        if !self.series.contains_key(&f.key) {
+            self.series.insert(f.key.clone(), SeriesAccuracy::default());
+        }
+        let Some(s) = self.series.get_mut(&f.key) else {
+            return false;
+        };
+        if s.last_ts.is_some_and(|t| t >= end) {
+            return false;
+        }
+        match s.last_at {
+            Some(last) if last == f.at && s.pending.back().is_some_and(|p| p.at == f.at) => {
                 s.pending.pop_back();
             }
-            Some(last) if last.at > f.at => s.pending.clear(),
+            Some(last) if last > f.at => return false,
             _ => {}
         }
+        s.last_at = Some(f.at);
         if s.pending.len() >= self.cfg.max_pending.max(1) {
             s.pending.pop_front();
         }
         s.pending.push_back(Pending {
             at: f.at,
-            end: f.at.saturating_add(f.window),
+            end,
             p50,
             p90,
-            peak: f64::NAN,
         });
+        // A lower bound is enough (settling rescans): no scan per record.
+        s.min_end = s.min_end.min(end);
         true
     }
 
-    /// One actual sample of a series. Updates the peaks of the windows it falls in and scores
-    /// every forecast whose window has now fully arrived. Non-finite values are gaps and ignored;
-    /// a window that saw no value at all is dropped unscored.
+    /// One actual sample of a series, in time order. A series is listened to from its first
+    /// recorded forecast on; samples of series never forecast are ignored. Scores every held forecast whose window
+    /// has now fully arrived (against the highest sample in it). Non-finite values are gaps
+    /// and ignored, as are repeated timestamps; a timestamp going back means a replay
+    /// restarted and drops what was held. A window that saw no value at all is dropped
+    /// unscored.
     pub fn observe(&mut self, key: &SeriesKey, ts: i64, value: f64) {
         if !value.is_finite() {
             return;
@@ -227,26 +303,27 @@ impl AccuracyTracker {
         } else {
             0.1
         };
-        for p in s.pending.iter_mut() {
-            if p.at >= ts {
-                break;
+        match s.last_ts {
+            Some(t) if t == ts => return,
+            Some(t) if t > ts => {
+                s.pending.clear();
+                s.samples.clear();
+                s.min_end = i64::MAX;
+                s.last_at = None;
             }
-            if ts <= p.end {
-                // `max` keeps the value when the peak is still NaN.
-                p.peak = p.peak.max(value);
-            }
+            _ => {}
         }
-        let mut i = 0;
-        while i < s.pending.len() {
-            if s.pending[i].end <= ts {
-                let p = s.pending.remove(i).expect("index checked");
-                if p.peak.is_finite() {
-                    s.score(&p, alpha);
-                }
-            } else {
-                i += 1;
-            }
+        // Windows that ended before this sample are complete without it.
+        s.settle(ts - 1, alpha);
+        while s.samples.back().is_some_and(|&(_, v)| v <= value) {
+            s.samples.pop_back();
         }
+        s.samples.push_back((ts, value));
+        if s.samples.len() > MAX_SAMPLES {
+            s.samples.pop_front();
+        }
+        s.last_ts = Some(ts);
+        s.settle(ts, alpha);
     }
 
     /// How much the planner should trust this series' forecast: 1 = fully, 0 = pure reactive.
@@ -418,17 +495,34 @@ mod tests {
     }
 
     #[test]
-    fn unusable_forecasts_are_ignored_and_clock_going_back_resets() {
-        let mut t = AccuracyTracker::new(AccuracyConfig::default());
+    fn unusable_and_out_of_order_forecasts_are_ignored_and_clock_going_back_resets() {
+        let mut t = AccuracyTracker::new(AccuracyConfig {
+            min_scored: 1,
+            ..Default::default()
+        });
+        let key = SeriesKey::new("rps");
         assert!(!t.record(&fc(0, f64::NAN, 1.0)));
         let mut empty = fc(0, 1.0, 1.0);
         empty.quantiles.clear();
         assert!(!t.record(&empty));
         assert!(t.record(&fc(100, 1.0, 1.0)));
         assert!(t.record(&fc(100, 2.0, 2.0)));
-        assert_eq!(t.stats(&SeriesKey::new("rps")).pending, 1);
-        assert!(t.record(&fc(50, 1.0, 1.0)));
-        assert_eq!(t.stats(&SeriesKey::new("rps")).pending, 1);
+        assert_eq!(t.stats(&key).pending, 1);
+        assert!(!t.record(&fc(50, 1.0, 1.0)), "older origin");
+        t.observe(&key, 130, 2.0);
+        assert!(!t.record(&fc(60, 1.0, 1.0)), "window already past");
+        t.observe(&key, 160, 2.0);
+        assert_eq!(t.stats(&key).scored, 1);
+        assert_eq!(
+            t.stats(&key).wape,
+            Some(0.0),
+            "scored against the replacement"
+        );
+        // A replay restarting at t=0 drops what was held and accepts early origins again.
+        assert!(t.record(&fc(200, 1.0, 1.0)));
+        t.observe(&key, 10, 1.0);
+        assert_eq!(t.stats(&key).pending, 0);
+        assert!(t.record(&fc(10, 1.0, 1.0)));
     }
 
     #[test]
@@ -461,7 +555,90 @@ mod tests {
         assert_eq!(c.bad_wape, 0.5);
     }
 
+    /// The obvious implementation: keep every sample, rescan each window when it is due.
+    #[derive(Default)]
+    struct Naive {
+        listening: bool,
+        last_at: Option<i64>,
+        samples: Vec<(i64, f64)>,
+        pending: Vec<(i64, i64, f64, f64)>,
+        s: SeriesAccuracy,
+    }
+
+    impl Naive {
+        fn record(&mut self, at: i64, window: i64, p50: f64, p90: f64) {
+            self.listening = true;
+            if self.samples.last().is_some_and(|l| l.0 >= at + window) {
+                return;
+            }
+            match self.last_at {
+                Some(l) if l == at && self.pending.last().is_some_and(|p| p.0 == at) => {
+                    self.pending.pop();
+                }
+                Some(l) if l > at => return,
+                _ => {}
+            }
+            self.last_at = Some(at);
+            self.pending.push((at, at + window, p50, p90));
+        }
+
+        fn settle(&mut self, upto: i64) {
+            let (due, keep): (Vec<_>, Vec<_>) = self.pending.iter().partition(|p| p.1 <= upto);
+            self.pending = keep;
+            for (at, end, p50, p90) in due {
+                let peak = self
+                    .samples
+                    .iter()
+                    .filter(|s| s.0 > at && s.0 <= end)
+                    .map(|s| s.1)
+                    .fold(f64::NAN, f64::max);
+                if peak.is_finite() {
+                    self.s.score(peak, p50, p90, 0.1);
+                }
+            }
+        }
+
+        fn observe(&mut self, ts: i64, v: f64) {
+            if !self.listening {
+                return;
+            }
+            self.settle(ts - 1);
+            self.samples.push((ts, v));
+            self.settle(ts);
+        }
+    }
+
     proptest! {
+        /// The monotonic-queue peak gives exactly what rescanning every window gives.
+        #[test]
+        fn sliding_peak_matches_naive(
+            steps in proptest::collection::vec((1i64..40, 0.0f64..1000.0, 0usize..3, 0i64..20, any::<bool>()), 1..300)
+        ) {
+            let mut t = AccuracyTracker::new(AccuracyConfig { max_pending: 100_000, ..Default::default() });
+            let mut n = Naive::default();
+            let key = SeriesKey::new("rps");
+            let mut ts = 0;
+            for (dt, v, w, lag, rec) in steps {
+                ts += dt;
+                t.observe(&key, ts, v);
+                n.observe(ts, v);
+                if rec {
+                    let window = [30, 60, 90][w];
+                    let (p50, p90) = (v * 0.9, v * 1.2);
+                    let mut f = fc(ts - lag, p50, p90);
+                    f.window = window;
+                    t.record(&f);
+                    n.record(ts - lag, window, f.quantile(0.5).unwrap(), f.quantile(0.9).unwrap());
+                }
+            }
+            let s = t.stats(&key);
+            prop_assert_eq!(s.scored, n.s.scored);
+            if let (Some(a), Some(b)) = (s.wape, n.s.wape()) {
+                prop_assert!((a - b).abs() < 1e-9 || (a.is_infinite() && b.is_infinite()), "{} vs {}", a, b);
+            }
+            prop_assert_eq!(s.coverage_p90.map(|c| (c * 1e9).round()), (n.s.scored > 0).then(|| (n.s.covered * 1e9).round()));
+        }
+
         #[test]
         fn weight_is_always_in_unit_interval(
             vals in proptest::collection::vec((-1e6f64..1e6, -1e6f64..1e6, prop_oneof![Just(f64::NAN), Just(f64::INFINITY), -1e6f64..1e6]), 1..200)

@@ -121,18 +121,19 @@ impl NodeModel<'_> {
 /// because nodes are sorted by name.
 fn best_fit(
     nodes: &[NodeModel],
+    members: &[usize],
     info: &WorkloadInfo,
     pool: &PoolSpec,
-    pool_idx: usize,
     exclude: Option<usize>,
 ) -> Option<usize> {
     let cap = &pool.capacity;
     let thr = pool.target_utilization;
     let mut best: Option<(usize, f64)> = None;
-    for (i, n) in nodes.iter().enumerate() {
-        if n.pool != pool_idx || Some(i) == exclude {
+    for &i in members {
+        if Some(i) == exclude {
             continue;
         }
+        let n = &nodes[i];
         let mut req = n.request;
         req.add_scaled(&info.request, 1.0);
         let mut fc = n.forecast;
@@ -206,7 +207,7 @@ impl NodePlanner {
                 }
             })
             .collect();
-        winfo.sort_by(|a, b| a.name.cmp(b.name));
+        winfo.sort_unstable_by(|a, b| a.name.cmp(b.name));
         winfo.dedup_by(|a, b| a.name == b.name);
         let widx: HashMap<&str, usize> =
             winfo.iter().enumerate().map(|(i, w)| (w.name, i)).collect();
@@ -230,8 +231,13 @@ impl NodePlanner {
             }
             model.push(m);
         }
-        model.sort_by(|a, b| a.name.cmp(b.name));
+        model.sort_unstable_by(|a, b| a.name.cmp(b.name));
         model.dedup_by(|a, b| a.name == b.name);
+        // Nodes of each pool, in name order: membership does not change within a cycle.
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); pools.len()];
+        for (i, m) in model.iter().enumerate() {
+            members[m.pool].push(i);
+        }
         let original: Vec<Vec<(usize, u32)>> = model.iter().map(|m| m.reps.clone()).collect();
 
         let mut placed = vec![0u32; winfo.len()];
@@ -276,7 +282,7 @@ impl NodePlanner {
         for (w, info) in winfo.iter().enumerate() {
             let Some(p) = info.pool else { continue };
             for _ in placed[w]..info.desired {
-                match best_fit(&model, info, pools[p], p, None) {
+                match best_fit(&model, &members[p], info, pools[p], None) {
                     Some(i) => {
                         model[i].add(w, info, 1);
                         match place_counts.iter_mut().find(|c| c.0 == w && c.1 == i) {
@@ -331,34 +337,38 @@ impl NodePlanner {
             }
             let start = model[src].reps.clone();
             let mut moves: Vec<(usize, usize, u32)> = Vec::new();
-            let budget: u32 = model[src].reps.iter().map(|r| r.1).sum();
-            for _ in 0..budget {
-                if model[src].forecast.fill_ratio(&cap) <= thr + EPS {
-                    break;
-                }
-                // Biggest forecast first: fewest moves to cool the node.
-                let mut cands: Vec<usize> = model[src]
-                    .reps
-                    .iter()
-                    .filter(|r| r.1 > 0)
-                    .map(|r| r.0)
-                    .collect();
-                cands.sort_by(|&a, &b| {
-                    winfo[b]
-                        .forecast
-                        .fill_ratio(&cap)
-                        .total_cmp(&winfo[a].forecast.fill_ratio(&cap))
-                        .then(winfo[a].name.cmp(winfo[b].name))
-                });
-                let found = cands.into_iter().find_map(|w| {
-                    best_fit(&model, &winfo[w], pool, model[src].pool, Some(src)).map(|d| (w, d))
-                });
-                let Some((w, dst)) = found else { break };
-                model[src].add(w, &winfo[w], -1);
-                model[dst].add(w, &winfo[w], 1);
-                match moves.iter_mut().find(|m| m.0 == w && m.1 == dst) {
-                    Some(m) => m.2 += 1,
-                    None => moves.push((w, dst, 1)),
+            // Biggest forecast first: fewest moves to cool the node. Workload indices follow
+            // name order, so ties go by name. A workload that found no destination once will
+            // not find one later in this cycle (other nodes only fill up), so each is tried
+            // until it fails, then the next.
+            let mut cands: Vec<usize> = model[src].reps.iter().map(|r| r.0).collect();
+            cands.sort_unstable_by(|&a, &b| {
+                winfo[b]
+                    .forecast
+                    .fill_ratio(&cap)
+                    .total_cmp(&winfo[a].forecast.fill_ratio(&cap))
+                    .then(a.cmp(&b))
+            });
+            'cands: for w in cands {
+                while model[src].count(w) > 0 {
+                    if model[src].forecast.fill_ratio(&cap) <= thr + EPS {
+                        break 'cands;
+                    }
+                    let Some(dst) = best_fit(
+                        &model,
+                        &members[model[src].pool],
+                        &winfo[w],
+                        pool,
+                        Some(src),
+                    ) else {
+                        continue 'cands;
+                    };
+                    model[src].add(w, &winfo[w], -1);
+                    model[dst].add(w, &winfo[w], 1);
+                    match moves.iter_mut().find(|m| m.0 == w && m.1 == dst) {
+                        Some(m) => m.2 += 1,
+                        None => moves.push((w, dst, 1)),
+                    }
                 }
             }
             let after = model[src].forecast.fill_ratio(&cap);
@@ -403,12 +413,12 @@ impl NodePlanner {
         for (p, pool) in pools.iter().enumerate() {
             let cap = pool.capacity;
             let thr = pool.target_utilization;
-            let members: Vec<usize> = (0..model.len()).filter(|&i| model[i].pool == p).collect();
+            let members = &members[p];
             let actual = members.len() as u32;
             let (n_unplaced, un_req, un_fc) = unplaced[p];
             let mut req = un_req;
             let mut fc = un_fc;
-            for &i in &members {
+            for &i in members {
                 req.add_scaled(&model[i].request, 1.0);
                 fc.add_scaled(&model[i].forecast, 1.0);
             }
@@ -556,7 +566,7 @@ impl NodePlanner {
             let reps = trial[victim].reps.clone();
             'outer: for (w, c) in reps {
                 for _ in 0..c {
-                    match best_fit(&trial, &winfo[w], pool, p, Some(victim)) {
+                    match best_fit(&trial, members, &winfo[w], pool, Some(victim)) {
                         Some(d) => {
                             trial[victim].add(w, &winfo[w], -1);
                             trial[d].add(w, &winfo[w], 1);

@@ -6,7 +6,10 @@
 //!    capacity)` is blended with the reactive need `ceil(current demand / capacity)` by the
 //!    forecast's measured accuracy weight `w`: `ceil(w·predictive + (1−w)·reactive)`. A model
 //!    that has been wrong lately (low `w`) therefore fades to plain reactive scaling, and an
-//!    unhealthy model counts for nothing.
+//!    unhealthy model counts for nothing. The forecast is of the peak over its window, which the
+//!    live loop sizes to cover the boot time, so the number is what must be running by the time
+//!    replicas ordered now are ready; a window shorter than the boot time is still used and
+//!    flagged in the reason.
 //! 2. **Guards**, in this order, each recorded when it changes the number:
 //!    surge (never below the reactive need, so a spike the forecast missed is still caught) →
 //!    stale data / unhealthy model (no scale-down) → tolerance band (hold small changes, unless
@@ -90,8 +93,15 @@ impl History {
 /// per interval.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaPlanner {
-    history: HashMap<String, History>,
-    last_seen: HashMap<String, i64>,
+    memory: HashMap<String, Memory>,
+}
+
+/// What the planner remembers of one workload.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    last_seen: i64,
+    /// `None` until the first cycle with a scale-down window, and after the clock went back.
+    history: Option<History>,
 }
 
 /// Replicas needed to serve `demand` at `capacity` per replica, rounding up but forgiving the
@@ -121,8 +131,7 @@ impl ReplicaPlanner {
 
     /// Drops the memory of workloads no longer configured.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.history.retain(|k, _| keep(k));
-        self.last_seen.retain(|k, _| keep(k));
+        self.memory.retain(|k, _| keep(k));
     }
 
     /// One planning cycle for one workload.
@@ -156,10 +165,14 @@ impl ReplicaPlanner {
         }
 
         // Time going backwards (a simulator restarting its replay) invalidates the memory.
-        if self.last_seen.get(&spec.name).is_some_and(|&t| t > now) {
-            self.history.remove(&spec.name);
+        let memory = self.memory.entry(spec.name.clone()).or_insert(Memory {
+            last_seen: now,
+            history: None,
+        });
+        if memory.last_seen > now {
+            memory.history = None;
         }
-        self.last_seen.insert(spec.name.clone(), now);
+        memory.last_seen = now;
 
         let cap = spec.effective_capacity();
         let unit = if spec.unit.is_empty() {
@@ -218,6 +231,15 @@ impl ReplicaPlanner {
                     format_duration(input.forecast.map_or(0, |f| f.window)),
                     num(cap),
                 );
+                let window = input.forecast.map_or(0, |f| f.window);
+                if window < spec.boot_time {
+                    // Capacity ordered now arrives after the forecast horizon: say so.
+                    s.push_str(&format!(
+                        " (forecast covers only {} of the {} boot time)",
+                        format_duration(window),
+                        format_duration(spec.boot_time)
+                    ));
+                }
                 if weight < 1.0 {
                     match (demand, reactive) {
                         (Some(d), Some(r)) => s.push_str(&format!(
@@ -241,7 +263,7 @@ impl ReplicaPlanner {
             },
         };
         if input.data_stale && demand.is_some() {
-            basis.push_str(" [stale]");
+            basis.push_str(" (data stale)");
         }
 
         let mut n = raw;
@@ -284,7 +306,7 @@ impl ReplicaPlanner {
             }
         }
         if spec.scale_down_window > 0 {
-            let h = self.history.entry(spec.name.clone()).or_insert_with(|| {
+            let h = memory.history.get_or_insert_with(|| {
                 // First sight: what runs now stands for the unseen part of the window.
                 let mut h = History::default();
                 h.push(now, current);
@@ -432,6 +454,18 @@ mod tests {
         );
         assert_eq!(d.forecast.as_ref().unwrap().len(), 4);
         assert_eq!(d.current, Some(250.0));
+        assert!(!d.reason.contains("boot time"), "{}", d.reason);
+        // A horizon shorter than the boot time is used, and flagged.
+        let mut s = spec();
+        s.boot_time = 1800;
+        let d = ReplicaPlanner::new().plan(&s, &input(0, 5, 250.0, Some(&f)));
+        assert_eq!(d.to, 9);
+        assert!(
+            d.reason
+                .contains("forecast covers only 15m of the 30m boot time"),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]
