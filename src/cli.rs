@@ -28,6 +28,8 @@ pub enum Command {
     Backtest(BacktestArgs),
     /// Forecast the next window's peak from recent CSV history with a trained model.
     Forecast(ForecastArgs),
+    /// Replay history through scaling policies and score them, or run task queues.
+    Simulate(crate::sim::SimulateArgs),
 }
 
 /// How CSV history is read and put on a grid.
@@ -140,6 +142,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Backtest(a) => backtest_cmd(a),
         Command::Forecast(a) => forecast(a),
+        Command::Simulate(a) => crate::sim::command::run(a),
     }
 }
 

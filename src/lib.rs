@@ -9,6 +9,9 @@
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
 //!   calibrated model files, backtests against baselines.
+//! - [`sim`]: replays a trace through scaling policies (prescale's planner, the HPA rule, a
+//!   static size, the oracle) and scores them; sweeps their risk knobs; runs task lists through
+//!   queue disciplines and placement strategies.
 //!
 //! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
@@ -18,3 +21,4 @@ pub mod chart;
 pub mod cli;
 pub mod forecast;
 pub mod series;
+pub mod sim;
