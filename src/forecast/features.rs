@@ -43,8 +43,13 @@ pub struct Rows {
     pub origin: Vec<usize>,
     /// The level each row was normalised by; multiply a forecast by it to get real units.
     pub level: Vec<f64>,
-    /// Peak over the next window divided by the level; `NaN` where that window is not
-    /// (entirely) known yet or crosses a gap.
+    /// The peak of the last window (clipped at the last gap): the persistence forecast that
+    /// the target is measured from.
+    pub base: Vec<f64>,
+    /// (Peak over the next window − base) / level; `NaN` where that window is not (entirely)
+    /// known yet or crosses a gap. Learning the change from persistence rather than the level
+    /// itself means the forest's default is persistence, which is hard to beat on series that
+    /// wander like a random walk, and it only has to learn the corrections.
     pub target: Vec<f64>,
     /// Origins asked for that got no row (a gap at the origin, or too little history since
     /// the last gap).
@@ -202,7 +207,8 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
     let long = spec.rolling.iter().copied().max().unwrap_or(1);
 
     let mut x: Vec<f64> = Vec::with_capacity((end - first) * nf);
-    let (mut origin, mut level, mut target) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut origin, mut level, mut target, mut base) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut skipped = 0;
 
     // Prefix sums of value and value² since `begin` (gaps count as 0; windows never cover them).
@@ -224,6 +230,10 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
         w: long,
         q: VecDeque::new(),
     };
+    let mut last_window = RollingMax {
+        w: h,
+        q: VecDeque::new(),
+    };
     let mut roll_max = vec![0.0; spec.rolling.len()];
     let mut seg_start = begin;
     let mut row = vec![0.0; nf];
@@ -240,6 +250,7 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
             seg_start = t + 1;
             maxes.iter_mut().for_each(|m| m.q.clear());
             abs_max.q.clear();
+            last_window.q.clear();
             if t >= first {
                 skipped += 1;
             }
@@ -249,6 +260,7 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
             *out = m.push(t, v);
         }
         let abs_peak = abs_max.push(t, v.abs());
+        let recent = last_window.push(t, v);
         if t < first {
             continue;
         }
@@ -309,13 +321,15 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
         x.extend_from_slice(&row);
         origin.push(t);
         level.push(lvl);
-        target.push(window_peak(values, t + 1..t + 1 + h).map_or(f64::NAN, norm));
+        base.push(recent);
+        target.push(window_peak(values, t + 1..t + 1 + h).map_or(f64::NAN, |p| norm(p - recent)));
     }
     let n = origin.len();
     Rows {
         x: Array2::from_shape_vec((n, nf), x).expect("rows are nf wide by construction"),
         origin,
         level,
+        base,
         target,
         skipped,
     }
@@ -408,8 +422,9 @@ mod tests {
         let hour: f64 = 0.25;
         assert_abs_diff_eq!(r[22], (std::f64::consts::TAU * hour / 24.0).sin(), epsilon = 1e-12);
         assert_abs_diff_eq!(r[24], (std::f64::consts::TAU * (hour / 24.0) / 7.0).sin(), epsilon = 1e-12);
-        // Target: peak of values[16..19] = 19.
-        assert_abs_diff_eq!(rows.target[0], 19.0 / lvl, epsilon = 1e-12);
+        // Base: peak of the last 3 values = 16; target: (peak of values[16..19] = 19) − 16.
+        assert_eq!(rows.base[0], 16.0);
+        assert_abs_diff_eq!(rows.target[0], 3.0 / lvl, epsilon = 1e-12);
     }
 
     #[test]

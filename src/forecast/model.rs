@@ -178,6 +178,8 @@ pub struct ModelMeta {
     pub calibrated_p90_coverage: f64,
     /// Feature names with their importance.
     pub importances: Vec<(String, f64)>,
+    /// Every training value was ≥ 0 (load usually is), so forecasts are clamped at 0.
+    pub nonnegative: bool,
 }
 
 /// A trained forecaster.
@@ -333,6 +335,9 @@ impl Model {
             raw_p90_coverage: raw_cov,
             calibrated_p90_coverage: cal_cov,
             importances,
+            nonnegative: series
+                .iter()
+                .all(|s| s.values.iter().all(|v| v.is_nan() || *v >= 0.0)),
         };
         Ok(Model {
             spec,
@@ -341,6 +346,17 @@ impl Model {
             forest,
             meta,
         })
+    }
+
+    /// A forest output (change from the base, in levels) back in the series' units. A series
+    /// that never went below zero in training is not forecast below zero either.
+    fn to_units(&self, v: f64, level: f64, base: f64) -> f64 {
+        let x = base + v * level;
+        if self.meta.nonnegative {
+            x.max(0.0)
+        } else {
+            x
+        }
     }
 
     /// The forest level to ask for so that nominal level `q` holds on unseen data.
@@ -352,8 +368,8 @@ impl Model {
     pub fn predict_rows(&self, rows: &Rows, levels: &[f64]) -> Array2<f64> {
         let cal: Vec<f64> = levels.iter().map(|&q| self.calibrated_level(q)).collect();
         let mut out = self.forest.predict_quantiles(rows.x.view(), &cal);
-        for (mut row, &lvl) in out.axis_iter_mut(Axis(0)).zip(&rows.level) {
-            row.mapv_inplace(|v| v * lvl);
+        for ((mut row, &lvl), &base) in out.axis_iter_mut(Axis(0)).zip(&rows.level).zip(&rows.base) {
+            row.mapv_inplace(|v| self.to_units(v, lvl, base));
         }
         out
     }
@@ -411,7 +427,7 @@ impl Model {
                 .quantiles
                 .iter()
                 .zip(out)
-                .map(|(&q, v)| (q, v * rows.level[0]))
+                .map(|(&q, v)| (q, self.to_units(v, rows.level[0], rows.base[0])))
                 .collect(),
         })
     }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the Rust toolchain: Debian's Prometheus server,
+# promtool and node_exporter (the collector and exporter tests run a real server on loopback).
+# Idempotent: does nothing when they are already there.
+set -euo pipefail
+
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+    echo "install-test-deps: need root or sudo to apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+fi
+echo "install-test-deps: installing ${need[*]} from Debian's packages" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+  prometheus prometheus-node-exporter >/dev/null

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test prescale has, installing what they need first. This is the README's test
+# command and what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test.sh: cargo not found; install the Rust toolchain (rustup, Rust >= 1.85) first" >&2
+  exit 1
+fi
+scripts/install-test-deps.sh
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+echo "== format"
+cargo fmt --all -- --check
+echo "== clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== tests"
+cargo test --locked --all-targets
+cargo test --locked --doc
+echo "== benches compile"
+cargo bench --locked --no-run
