@@ -9,6 +9,9 @@ use crate::chart::{self, Chart, Line};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// The zoomed sweep chart shows settings at or under this share of under-provisioned steps.
+const ZOOM_RISK: f64 = 0.05;
+
 /// A span of the trace.
 #[derive(Debug, Clone, Serialize)]
 pub struct Span {
@@ -198,7 +201,8 @@ impl ReplicaReport {
 
     /// Writes `report.json`, `decisions.csv` (the first policy run), `decisions-<policy>.csv`
     /// for each policy, `capacity.png` (demand and every policy's ready capacity),
-    /// `capacity-<policy>.png` and, after a sweep, `sweep.png`. Returns the paths written.
+    /// `capacity-<policy>.png` and, after a sweep, `sweep.png` and `sweep-zoom.png` (only the
+    /// settings with at most 5 % under-provisioned steps). Returns the paths written.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut written = Vec::new();
@@ -220,7 +224,31 @@ impl ReplicaReport {
         written.extend(self.capacity_charts(dir)?);
         if let Some(curves) = &self.sweep {
             let path = dir.join("sweep.png");
-            sweep_chart(curves, &path)?;
+            sweep_chart(curves, &path, "cost vs risk: each policy's knob swept")?;
+            written.push(path);
+            // The region that matters for a decision, where the full chart's first, very
+            // risky points squash everything against the axis.
+            let zoomed: Vec<Curve> = curves
+                .iter()
+                .map(|c| Curve {
+                    points: c
+                        .points
+                        .iter()
+                        .filter(|p| p.under_provisioned <= ZOOM_RISK)
+                        .cloned()
+                        .collect(),
+                    ..c.clone()
+                })
+                .collect();
+            let path = dir.join("sweep-zoom.png");
+            sweep_chart(
+                &zoomed,
+                &path,
+                &format!(
+                    "cost vs risk, settings with ≤ {:.0}% under-provisioned steps",
+                    ZOOM_RISK * 100.0
+                ),
+            )?;
             written.push(path);
         }
         Ok(written)
@@ -349,7 +377,7 @@ fn colour(k: PolicyKind) -> (u8, u8, u8) {
 /// Draws the curves with cost on x and under-provisioned steps (%) on y. The chart module
 /// shares one x axis across lines, so the x values of all curves are merged and each line is
 /// `NaN` (skipped) where it has no point.
-pub fn sweep_chart(curves: &[Curve], path: &Path) -> Result<(), String> {
+pub fn sweep_chart(curves: &[Curve], path: &Path, title: &str) -> Result<(), String> {
     let mut xs: Vec<f64> = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.cost_vs_oracle))
@@ -373,7 +401,7 @@ pub fn sweep_chart(curves: &[Curve], path: &Path) -> Result<(), String> {
         .collect();
     chart::draw(
         &Chart {
-            title: "cost vs risk: each policy's knob swept",
+            title,
             x_label: "replica-hours relative to the oracle",
             y_label: "under-provisioned steps (%)",
             x: &xs,

@@ -356,7 +356,7 @@ pub fn generate_nodes(n: usize) -> Vec<Node> {
 /// they ask for `load` of the cluster's CPU: sizes from 0.5 to 8 cores with 2–8 GiB per core,
 /// up to a tenth asking for 1–2 GPUs (only where the cluster has GPUs, and no more than keep
 /// the GPUs as loaded as the CPUs), durations log-normal around
-/// 10 minutes (heavy-tailed, as batch jobs are), priorities 0–9.
+/// 10 minutes (heavy-tailed, as batch jobs are, cut at two hours), priorities 0–9.
 pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Task> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cluster_cpu: f64 = nodes.iter().map(|n| n.cpu).sum();
@@ -379,7 +379,7 @@ pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Tas
             let u: f64 = rng.gen_range(f64::EPSILON..1.0);
             t += -u.ln() / rate;
             let z = normal(&mut rng);
-            let duration = (mu + sigma * z).exp().clamp(1.0, 86_400.0);
+            let duration = (mu + sigma * z).exp().clamp(1.0, 7_200.0);
             let cpu = sizes[rng.gen_range(0..sizes.len())].min(max_cpu.max(0.5));
             let mem = (cpu * f64::from(rng.gen_range(2u32..=8))).min(max_mem.max(1.0));
             let gpu = if max_gpu >= 1.0 && rng.gen_bool(p_gpu) {
