@@ -15,7 +15,9 @@ fn bundled() -> Vec<prescale::series::Series> {
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
         .collect();
     files.sort();
-    read_history(&files, &HistoryOptions::default()).expect("bundled data reads").0
+    read_history(&files, &HistoryOptions::default())
+        .expect("bundled data reads")
+        .0
 }
 
 fn bench(c: &mut Criterion) {
@@ -33,7 +35,14 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("forecast");
     g.sample_size(10);
     g.bench_function(format!("features, {} origins", long.len()), |b| {
-        b.iter(|| features::compute(&model.spec, black_box(&long.values), long.start, 0..long.len()))
+        b.iter(|| {
+            features::compute(
+                &model.spec,
+                black_box(&long.values),
+                long.start,
+                0..long.len(),
+            )
+        })
     });
 
     // The live path: a ring holding a week of 5-minute history, the newest values copied out,
@@ -46,12 +55,15 @@ fn bench(c: &mut Criterion) {
     let start = ring.oldest_timestamp().unwrap_or(0);
     let mut buf = Vec::with_capacity(need);
     g.sample_size(50);
-    g.bench_function("live forecast (ring → features → p50/p90/p95/p99)", |b| {
-        b.iter(|| {
-            ring.tail_into(need, &mut buf);
-            black_box(model.forecast_latest(&long.key, &buf, start))
-        })
-    });
+    g.bench_function(
+        "live forecast (ring → features → p50/p90/p95/p99)",
+        |b| {
+            b.iter(|| {
+                ring.tail_into(need, &mut buf);
+                black_box(model.forecast_latest(&long.key, &buf, start))
+            })
+        },
+    );
     g.finish();
 }
 

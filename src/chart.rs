@@ -63,9 +63,16 @@ pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(
         .lines
         .iter()
         .flat_map(|l| l.y.iter())
-        .chain(chart.bands.iter().flat_map(|b| b.lower.iter().chain(b.upper.iter())))
+        .chain(
+            chart
+                .bands
+                .iter()
+                .flat_map(|b| b.lower.iter().chain(b.upper.iter())),
+        )
         .filter(finite);
-    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+        (a.min(v), b.max(v))
+    });
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
@@ -96,13 +103,33 @@ pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(
         .map_err(|e| err(&e))?;
     for b in &chart.bands {
         let color = RGBColor(b.rgb.0, b.rgb.1, b.rgb.2);
-        let upper: Vec<(f64, f64)> = chart.x.iter().copied().zip(b.upper.iter().copied()).collect();
-        let lower: Vec<(f64, f64)> = chart.x.iter().copied().zip(b.lower.iter().copied()).rev().collect();
-        let poly: Vec<(f64, f64)> = upper.into_iter().chain(lower).filter(|p| p.1.is_finite()).collect();
-        c.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.25).filled())))
-            .map_err(|e| err(&e))?
-            .label(b.label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.mix(0.25).filled()));
+        let upper: Vec<(f64, f64)> = chart
+            .x
+            .iter()
+            .copied()
+            .zip(b.upper.iter().copied())
+            .collect();
+        let lower: Vec<(f64, f64)> = chart
+            .x
+            .iter()
+            .copied()
+            .zip(b.lower.iter().copied())
+            .rev()
+            .collect();
+        let poly: Vec<(f64, f64)> = upper
+            .into_iter()
+            .chain(lower)
+            .filter(|p| p.1.is_finite())
+            .collect();
+        c.draw_series(std::iter::once(Polygon::new(
+            poly,
+            color.mix(0.25).filled(),
+        )))
+        .map_err(|e| err(&e))?
+        .label(b.label)
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.mix(0.25).filled())
+        });
     }
     for l in &chart.lines {
         let color = RGBColor(l.rgb.0, l.rgb.1, l.rgb.2);
@@ -115,7 +142,9 @@ pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(
         c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(l.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
     }
     c.configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -131,7 +160,13 @@ pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(
 pub fn file_stem(key: &str) -> String {
     let s: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let s = s.trim_matches('_').to_string();
     if s.is_empty() {
@@ -158,8 +193,17 @@ mod tests {
                 x_label: "x",
                 y_label: "y",
                 x: &x,
-                lines: vec![Line { label: "sin", y: &y, rgb: (0, 0, 200) }],
-                bands: vec![Band { label: "band", lower: &y, upper: &up, rgb: (200, 0, 0) }],
+                lines: vec![Line {
+                    label: "sin",
+                    y: &y,
+                    rgb: (0, 0, 200),
+                }],
+                bands: vec![Band {
+                    label: "band",
+                    lower: &y,
+                    upper: &up,
+                    rgb: (200, 0, 0),
+                }],
             },
             &p,
             400,

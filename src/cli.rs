@@ -200,7 +200,10 @@ fn train(a: TrainArgs) -> Result<()> {
 
 fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     if !(0.0 < a.holdout && a.holdout < 1.0) {
-        bail!("--holdout must be between 0 and 1 (exclusive), got {}", a.holdout);
+        bail!(
+            "--holdout must be between 0 and 1 (exclusive), got {}",
+            a.holdout
+        );
     }
     let (model, name, series) = match &a.model {
         Some(path) => {
@@ -232,8 +235,14 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
         println!("wrote {}", p.display());
     }
     if let Some(path) = &a.forecasts_csv {
-        report.write_forecasts_csv(path).map_err(anyhow::Error::msg)?;
-        println!("wrote {} ({} forecasts)", path.display(), report.points.len());
+        report
+            .write_forecasts_csv(path)
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "wrote {} ({} forecasts)",
+            path.display(),
+            report.points.len()
+        );
     }
     Ok(())
 }
@@ -268,13 +277,20 @@ fn forecast(a: ForecastArgs) -> Result<()> {
         "{:<40} {:<22} {}",
         "series",
         format!("peak over next {}", format_duration(model.spec.window)),
-        levels.iter().map(|l| format!("{l:>10}")).collect::<String>()
+        levels
+            .iter()
+            .map(|l| format!("{l:>10}"))
+            .collect::<String>()
     );
     for f in &out {
         let at = chrono::DateTime::from_timestamp(f.at, 0)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_default();
-        let qs: String = f.quantiles.iter().map(|(_, v)| format!("{v:>10.3}")).collect();
+        let qs: String = f
+            .quantiles
+            .iter()
+            .map(|(_, v)| format!("{v:>10.3}"))
+            .collect();
         println!("{:<40} {:<22} {qs}", f.key.as_str(), format!("after {at}"));
     }
     Ok(())

@@ -9,6 +9,8 @@
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
 //!   calibrated model files, backtests against baselines.
+//! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
+//!   [`export::Snapshot`] by the live loop.
 //! - [`sim`]: replays a trace through scaling policies (prescale's planner, the HPA rule, a
 //!   static size, the oracle) and scores them; sweeps their risk knobs; runs task lists through
 //!   queue disciplines and placement strategies.
@@ -19,6 +21,7 @@
 pub mod atomic_file;
 pub mod chart;
 pub mod cli;
+pub mod export;
 pub mod forecast;
 pub mod series;
 pub mod sim;

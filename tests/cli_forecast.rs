@@ -45,12 +45,22 @@ fn train_backtest_forecast() {
     let report = dir.path().join("rep");
     let fc = dir.path().join("f.csv");
     let o = prescale(&[
-        "backtest", "--history", &h1, "--model", m, "--report", report.to_str().unwrap(),
-        "--forecasts-csv", fc.to_str().unwrap(),
+        "backtest",
+        "--history",
+        &h1,
+        "--model",
+        m,
+        "--report",
+        report.to_str().unwrap(),
+        "--forecasts-csv",
+        fc.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
-    assert!(out.contains("persistence") && out.contains("seasonal"), "{out}");
+    assert!(
+        out.contains("persistence") && out.contains("seasonal"),
+        "{out}"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
     let n = json["overall"]["model"]["n"].as_u64().unwrap();
@@ -68,17 +78,33 @@ fn train_backtest_forecast() {
     }
 
     // Without --model: trains on the head, scores the tail.
-    let o = prescale(&[
-        &["backtest", "--history", &h2, "--report", report.to_str().unwrap()],
-        &small[..],
-    ]
-    .concat());
+    let o = prescale(
+        &[
+            &[
+                "backtest",
+                "--history",
+                &h2,
+                "--report",
+                report.to_str().unwrap(),
+            ],
+            &small[..],
+        ]
+        .concat(),
+    );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("trained on the first 70%"), "{}", text(&o));
+    assert!(
+        text(&o).contains("trained on the first 70%"),
+        "{}",
+        text(&o)
+    );
 
     let o = prescale(&["forecast", "--model", m, "--history", &h1]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("nab_ec2_cpu_utilization_5f5533"), "{}", text(&o));
+    assert!(
+        text(&o).contains("nab_ec2_cpu_utilization_5f5533"),
+        "{}",
+        text(&o)
+    );
     let o = prescale(&["forecast", "--model", m, "--history", &h1, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["quantiles"].as_array().unwrap().len(), 4);
@@ -86,27 +112,61 @@ fn train_backtest_forecast() {
     // A step that is not the model's is refused with both steps named.
     let o = prescale(&["forecast", "--model", m, "--history", &h1, "--step", "1m"]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("differs from the model's step"), "{}", text(&o));
+    assert!(
+        text(&o).contains("differs from the model's step"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
 fn bad_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:05:00Z,oops\n").unwrap();
-    let o = prescale(&["train", "--history", bad.to_str().unwrap(), "--out", "/dev/null"]);
+    std::fs::write(
+        &bad,
+        "timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:05:00Z,oops\n",
+    )
+    .unwrap();
+    let o = prescale(&[
+        "train",
+        "--history",
+        bad.to_str().unwrap(),
+        "--out",
+        "/dev/null",
+    ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("bad.csv:3:") && text(&o).contains("'oops'"), "{}", text(&o));
+    assert!(
+        text(&o).contains("bad.csv:3:") && text(&o).contains("'oops'"),
+        "{}",
+        text(&o)
+    );
 
     let junk = dir.path().join("junk.model");
     std::fs::write(&junk, b"PRESCALE\x01\x00\x00\x00").unwrap();
     let h = data("nab_ec2_cpu_utilization_5f5533.csv");
-    let o = prescale(&["forecast", "--model", junk.to_str().unwrap(), "--history", &h]);
+    let o = prescale(&[
+        "forecast",
+        "--model",
+        junk.to_str().unwrap(),
+        "--history",
+        &h,
+    ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("junk.model") && text(&o).contains("truncated"), "{}", text(&o));
+    assert!(
+        text(&o).contains("junk.model") && text(&o).contains("truncated"),
+        "{}",
+        text(&o)
+    );
 
     let missing: PathBuf = dir.path().join("nope.csv");
-    let o = prescale(&["backtest", "--history", missing.to_str().unwrap(), "--report", "x"]);
+    let o = prescale(&[
+        "backtest",
+        "--history",
+        missing.to_str().unwrap(),
+        "--report",
+        "x",
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("nope.csv"), "{}", text(&o));
 }

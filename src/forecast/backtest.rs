@@ -160,9 +160,17 @@ fn compare(name: &str, pts: &mut Vec<Point>, levels: &[f64]) -> Comparison {
     let model_q: Vec<Vec<f64>> = pts.iter().map(|p| p.quantiles.clone()).collect();
     let model_pt: Vec<f64> = model_q.iter().map(|q| q[median]).collect();
     let p_mae = mae(&actual, &persist);
-    let point_quantiles = |v: &[f64]| -> Vec<Vec<f64>> { v.iter().map(|&x| vec![x; levels.len()]).collect() };
+    let point_quantiles =
+        |v: &[f64]| -> Vec<Vec<f64>> { v.iter().map(|&x| vec![x; levels.len()]).collect() };
     let model = scores(&actual, &model_pt, &model_q, levels, p_mae, true);
-    let persistence = scores(&actual, &persist, &point_quantiles(&persist), levels, p_mae, false);
+    let persistence = scores(
+        &actual,
+        &persist,
+        &point_quantiles(&persist),
+        levels,
+        p_mae,
+        false,
+    );
     let seasonal = use_season.then(|| {
         let s: Vec<f64> = pts.iter().map(|p| p.seasonal.unwrap_or(f64::NAN)).collect();
         scores(&actual, &s, &point_quantiles(&s), levels, p_mae, false)
@@ -204,7 +212,11 @@ fn scores(
             / n.max(1) as f64;
         pin.push((q, loss / mean_abs));
         if coverage {
-            let under = actual.iter().zip(quantiles).filter(|(&a, qs)| a <= qs[j]).count();
+            let under = actual
+                .iter()
+                .zip(quantiles)
+                .filter(|(&a, qs)| a <= qs[j])
+                .count();
             cov.push((q, under as f64 / n.max(1) as f64));
         }
     }
@@ -230,11 +242,17 @@ pub fn pinball(q: f64, a: f64, f: f64) -> f64 {
 
 impl Scores {
     fn coverage_at(&self, q: f64) -> Option<f64> {
-        self.coverage.iter().find(|c| (c.0 - q).abs() < 1e-9).map(|c| c.1)
+        self.coverage
+            .iter()
+            .find(|c| (c.0 - q).abs() < 1e-9)
+            .map(|c| c.1)
     }
 
     fn pinball_at(&self, q: f64) -> Option<f64> {
-        self.pinball.iter().find(|c| (c.0 - q).abs() < 1e-9).map(|c| c.1)
+        self.pinball
+            .iter()
+            .find(|c| (c.0 - q).abs() < 1e-9)
+            .map(|c| c.1)
     }
 }
 
@@ -250,16 +268,30 @@ impl Report {
         );
         out.push_str(&format!(
             "{:<44} {:<12} {:>6} {:>7} {:>10} {:>6} {:>6} {:>6} {:>8} {:>8}\n",
-            "series", "forecaster", "points", "WAPE", "RMSE", "MASE", "cov90", "cov95", "pin50", "pin90"
+            "series",
+            "forecaster",
+            "points",
+            "WAPE",
+            "RMSE",
+            "MASE",
+            "cov90",
+            "cov95",
+            "pin50",
+            "pin90"
         ));
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         let mut block = |c: &Comparison| {
-            let mut rows: Vec<(&str, &Scores)> = vec![("prescale", &c.model), ("persistence", &c.persistence)];
+            let mut rows: Vec<(&str, &Scores)> =
+                vec![("prescale", &c.model), ("persistence", &c.persistence)];
             if let Some(s) = &c.seasonal {
                 rows.push(("seasonal", s));
             }
             for (i, (label, s)) in rows.iter().enumerate() {
-                let name = if i == 0 { truncate(&c.name, 44) } else { String::new() };
+                let name = if i == 0 {
+                    truncate(&c.name, 44)
+                } else {
+                    String::new()
+                };
                 out.push_str(&format!(
                     "{:<44} {:<12} {:>6} {:>7.3} {:>10.4} {:>6.3} {:>6} {:>6} {:>8} {:>8}\n",
                     name,
@@ -309,7 +341,11 @@ impl Report {
             return Ok(written);
         };
         for c in &self.series {
-            let pts: Vec<&Point> = self.points.iter().filter(|p| p.key.as_str() == c.name).collect();
+            let pts: Vec<&Point> = self
+                .points
+                .iter()
+                .filter(|p| p.key.as_str() == c.name)
+                .collect();
             if pts.len() < 2 {
                 continue;
             }
@@ -326,10 +362,23 @@ impl Report {
                     x_label: "hours into the held-out tail",
                     y_label: "peak demand",
                     x: &x,
-                    bands: vec![Band { label: "p50–p90", lower: &p50, upper: &p90, rgb: (30, 100, 220) }],
+                    bands: vec![Band {
+                        label: "p50–p90",
+                        lower: &p50,
+                        upper: &p90,
+                        rgb: (30, 100, 220),
+                    }],
                     lines: vec![
-                        Line { label: "actual peak", y: &actual, rgb: (20, 20, 20) },
-                        Line { label: "p50", y: &p50, rgb: (30, 100, 220) },
+                        Line {
+                            label: "actual peak",
+                            y: &actual,
+                            rgb: (20, 20, 20),
+                        },
+                        Line {
+                            label: "p50",
+                            y: &p50,
+                            rgb: (30, 100, 220),
+                        },
                     ],
                 },
                 &path,
@@ -386,7 +435,6 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,7 +489,10 @@ mod tests {
         let c = compare("s", &mut pts, &levels);
         assert_eq!(c.model.n, 2);
         assert!(c.seasonal.is_some() && c.seasonal_note.unwrap().contains("2 points"));
-        let mut pts = vec![pt(10.0, [10.0, 10.0], 10.0, None), pt(20.0, [20.0, 20.0], 10.0, None)];
+        let mut pts = vec![
+            pt(10.0, [10.0, 10.0], 10.0, None),
+            pt(20.0, [20.0, 20.0], 10.0, None),
+        ];
         let c = compare("s", &mut pts, &levels);
         assert_eq!(c.model.n, 2);
         assert!(c.seasonal.is_none() && c.seasonal_note.unwrap().contains("0 of 2"));

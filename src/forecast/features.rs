@@ -297,7 +297,9 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
         // recent peak stands in and the flag says so, so the forest can tell the two apart.
         let recent_peak = roll_max[0];
         for &d in &spec.season {
-            let past = (t + 1).checked_sub(d).map(|lo| window_peak(values, lo..lo + h));
+            let past = (t + 1)
+                .checked_sub(d)
+                .map(|lo| window_peak(values, lo..lo + h));
             match past.flatten() {
                 Some(p) => {
                     row[c] = norm(p);
@@ -352,7 +354,9 @@ pub fn actual_peak(spec: &FeatureSpec, values: &[f64], t: usize) -> Option<f64> 
 /// The persistence baseline: the peak of the last window [t - horizon + 1, t].
 pub fn persistence(spec: &FeatureSpec, values: &[f64], t: usize) -> Option<f64> {
     let h = spec.horizon();
-    (t + 1).checked_sub(h).and_then(|lo| window_peak(values, lo..t + 1))
+    (t + 1)
+        .checked_sub(h)
+        .and_then(|lo| window_peak(values, lo..t + 1))
 }
 
 /// The seasonal-naive baseline: the peak of the same window one day earlier.
@@ -420,8 +424,16 @@ mod tests {
         assert_eq!(r[21], 0.0);
         // 00:15 on a Monday.
         let hour: f64 = 0.25;
-        assert_abs_diff_eq!(r[22], (std::f64::consts::TAU * hour / 24.0).sin(), epsilon = 1e-12);
-        assert_abs_diff_eq!(r[24], (std::f64::consts::TAU * (hour / 24.0) / 7.0).sin(), epsilon = 1e-12);
+        assert_abs_diff_eq!(
+            r[22],
+            (std::f64::consts::TAU * hour / 24.0).sin(),
+            epsilon = 1e-12
+        );
+        assert_abs_diff_eq!(
+            r[24],
+            (std::f64::consts::TAU * (hour / 24.0) / 7.0).sin(),
+            epsilon = 1e-12
+        );
         // Base: peak of the last 3 values = 16; target: (peak of values[16..19] = 19) − 16.
         assert_eq!(rows.base[0], 16.0);
         assert_abs_diff_eq!(rows.target[0], 3.0 / lvl, epsilon = 1e-12);
@@ -466,7 +478,9 @@ mod tests {
     #[test]
     fn live_row_equals_offline_row() {
         let s = FeatureSpec::new(300, 900).unwrap();
-        let values: Vec<f64> = (0..5000).map(|i| 50.0 + 30.0 * ((i as f64) / 40.0).sin()).collect();
+        let values: Vec<f64> = (0..5000)
+            .map(|i| 50.0 + 30.0 * ((i as f64) / 40.0).sin())
+            .collect();
         let full = compute(&s, &values, 1_700_000_000, 0..values.len());
         let need = s.history_needed();
         let tail = &values[values.len() - need..];
@@ -487,6 +501,10 @@ mod tests {
         values[99] = 1e12;
         let rows = compute(&s, &values, 0, 0..100);
         assert!(rows.x.iter().all(|v| v.is_finite() && v.abs() <= RATIO_CAP));
-        assert!(rows.target.iter().filter(|v| v.is_finite()).all(|v| v.abs() <= RATIO_CAP));
+        assert!(rows
+            .target
+            .iter()
+            .filter(|v| v.is_finite())
+            .all(|v| v.abs() <= RATIO_CAP));
     }
 }

@@ -1143,12 +1143,18 @@ where
 {
     type Object = QuantileForest;
 
-    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<QuantileForest, ForestError> {
+    fn fit(
+        &self,
+        dataset: &DatasetBase<ArrayBase<D, Ix2>, T>,
+    ) -> Result<QuantileForest, ForestError> {
         let x = dataset.records.view();
         let y = dataset.targets.as_single_targets();
         let (n, p) = x.dim();
         if n == 0 || p == 0 {
-            return Err(ForestError::EmptyDataset { rows: n, features: p });
+            return Err(ForestError::EmptyDataset {
+                rows: n,
+                features: p,
+            });
         }
         if y.len() != n {
             return Err(ForestError::TargetCount {
@@ -1321,11 +1327,7 @@ mod tests {
             .unwrap();
         let q = model.predict_quantiles(xt.view(), &[0.1, 0.5, 0.9]);
         let frac = |c: usize| {
-            yt.iter()
-                .zip(q.column(c))
-                .filter(|(y, p)| *y <= *p)
-                .count() as f64
-                / yt.len() as f64
+            yt.iter().zip(q.column(c)).filter(|(y, p)| *y <= *p).count() as f64 / yt.len() as f64
         };
         let (c10, c50, c90) = (frac(0), frac(1), frac(2));
         assert!((c90 - 0.9).abs() < 0.04, "p90 coverage {c90}");
@@ -1333,13 +1335,13 @@ mod tests {
         assert!((c10 - 0.1).abs() < 0.04, "p10 coverage {c10}");
         // The band must actually follow the noise level, not just be globally calibrated.
         let width = |x1: f64| {
-            let q = model.predict_quantiles(
-                ndarray::arr2(&[[0.5, x1, 0.5]]).view(),
-                &[0.1, 0.9],
-            );
+            let q = model.predict_quantiles(ndarray::arr2(&[[0.5, x1, 0.5]]).view(), &[0.1, 0.9]);
             q[[0, 1]] - q[[0, 0]]
         };
-        assert!(width(0.9) > 2.0 * width(0.1), "band ignores heteroscedasticity");
+        assert!(
+            width(0.9) > 2.0 * width(0.1),
+            "band ignores heteroscedasticity"
+        );
     }
 
     proptest! {
@@ -1394,12 +1396,18 @@ mod tests {
         let cases: Vec<(ForestParams, &str)> = vec![
             (QuantileForest::params().n_trees(0), "n_trees"),
             (QuantileForest::params().max_features(0), "max_features"),
-            (QuantileForest::params().min_samples_leaf(0), "min_samples_leaf"),
+            (
+                QuantileForest::params().min_samples_leaf(0),
+                "min_samples_leaf",
+            ),
             (QuantileForest::params().max_bins(257), "max_bins"),
             (QuantileForest::params().max_bins(1), "max_bins"),
             (QuantileForest::params().leaf_quantiles(0), "leaf_quantiles"),
             (QuantileForest::params().max_depth(0), "max_depth"),
-            (QuantileForest::params().sample_fraction(0.0), "sample_fraction"),
+            (
+                QuantileForest::params().sample_fraction(0.0),
+                "sample_fraction",
+            ),
             (
                 QuantileForest::params().sample_fraction(f64::NAN),
                 "sample_fraction",
@@ -1423,7 +1431,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            ForestError::InvalidParameter { name: "n_trees", .. }
+            ForestError::InvalidParameter {
+                name: "n_trees",
+                ..
+            }
         ));
     }
 
@@ -1435,7 +1446,14 @@ mod tests {
             .fit(&Dataset::new(x.clone(), y.clone()))
             .unwrap_err();
         assert!(
-            matches!(err, ForestError::NonFiniteFeature { row: 17, column: 2, .. }),
+            matches!(
+                err,
+                ForestError::NonFiniteFeature {
+                    row: 17,
+                    column: 2,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("row 17") && err.to_string().contains("column 2"));
@@ -1483,7 +1501,9 @@ mod tests {
         // Huge offset, tiny signal: centring must keep the split search meaningful.
         let (x, y) = smooth_data(1000, 8);
         let shifted = y.mapv(|v| 1e9 + v);
-        let m = small_params().fit(&Dataset::new(x.clone(), shifted)).unwrap();
+        let m = small_params()
+            .fit(&Dataset::new(x.clone(), shifted))
+            .unwrap();
         let pred = m.predict(&x).mapv(|v| v - 1e9);
         assert!(r2(&y, &pred) > 0.8);
     }

@@ -368,7 +368,8 @@ impl Model {
     pub fn predict_rows(&self, rows: &Rows, levels: &[f64]) -> Array2<f64> {
         let cal: Vec<f64> = levels.iter().map(|&q| self.calibrated_level(q)).collect();
         let mut out = self.forest.predict_quantiles(rows.x.view(), &cal);
-        for ((mut row, &lvl), &base) in out.axis_iter_mut(Axis(0)).zip(&rows.level).zip(&rows.base) {
+        for ((mut row, &lvl), &base) in out.axis_iter_mut(Axis(0)).zip(&rows.level).zip(&rows.base)
+        {
             row.mapv_inplace(|v| self.to_units(v, lvl, base));
         }
         out
@@ -398,7 +399,12 @@ impl Model {
                         key: key.clone(),
                         at: start + t as i64 * self.spec.step,
                         window: self.spec.window,
-                        quantiles: self.quantiles.iter().copied().zip(qs.iter().copied()).collect(),
+                        quantiles: self
+                            .quantiles
+                            .iter()
+                            .copied()
+                            .zip(qs.iter().copied())
+                            .collect(),
                     },
                 )
             })
@@ -414,7 +420,11 @@ impl Model {
         if rows.is_empty() {
             return None;
         }
-        let cal: Vec<f64> = self.quantiles.iter().map(|&q| self.calibrated_level(q)).collect();
+        let cal: Vec<f64> = self
+            .quantiles
+            .iter()
+            .map(|&q| self.calibrated_level(q))
+            .collect();
         let mut out = vec![0.0; cal.len()];
         let x = rows.x.row(0);
         self.forest
@@ -515,13 +525,19 @@ impl Model {
 
 fn check_levels(levels: &[f64]) -> Result<(), ModelError> {
     if levels.is_empty() {
-        return Err(ModelError::Options("at least one quantile level is needed".into()));
+        return Err(ModelError::Options(
+            "at least one quantile level is needed".into(),
+        ));
     }
     if let Some(q) = levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-        return Err(ModelError::Options(format!("quantile level {q} is not in (0, 1)")));
+        return Err(ModelError::Options(format!(
+            "quantile level {q} is not in (0, 1)"
+        )));
     }
     if levels.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(ModelError::Options("quantile levels must be strictly increasing".into()));
+        return Err(ModelError::Options(
+            "quantile levels must be strictly increasing".into(),
+        ));
     }
     Ok(())
 }
@@ -630,14 +646,22 @@ mod tests {
 
     pub(crate) fn daily_series(key: &str, days: usize, seed: u64) -> Series {
         // 5-minute load with a daily cycle, weekday effect and noise from a simple LCG.
-        let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
+        let mut s = seed
+            .wrapping_mul(2862933555777941757)
+            .wrapping_add(3037000493);
         let n = days * 288;
         let values = (0..n)
             .map(|i| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let u = (s >> 11) as f64 / (1u64 << 53) as f64;
                 let hour = (i % 288) as f64 / 12.0;
-                100.0 + 60.0 * (std::f64::consts::TAU * (hour - 6.0) / 24.0).sin().max(-0.5)
+                100.0
+                    + 60.0
+                        * (std::f64::consts::TAU * (hour - 6.0) / 24.0)
+                            .sin()
+                            .max(-0.5)
                     + 20.0 * u
             })
             .collect();
@@ -702,7 +726,9 @@ mod tests {
         let mut v2 = good.clone();
         v2[8..12].copy_from_slice(&2u32.to_le_bytes());
         check(&v2, "version 2");
-        let e = Model::load(&dir.path().join("missing.model")).unwrap_err().to_string();
+        let e = Model::load(&dir.path().join("missing.model"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.model"), "{e}");
     }
 
@@ -711,11 +737,19 @@ mod tests {
         let s = daily_series("web", 3, 3);
         let mut o = small_opts();
         o.quantiles = vec![0.9, 0.5];
-        assert!(Model::train(std::slice::from_ref(&s), &o).unwrap_err().to_string().contains("increasing"));
+        assert!(Model::train(std::slice::from_ref(&s), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("increasing"));
         let o = TrainOptions::new(60, 900);
-        assert!(Model::train(std::slice::from_ref(&s), &o).unwrap_err().to_string().contains("300s step"));
+        assert!(Model::train(std::slice::from_ref(&s), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("300s step"));
         let tiny = s.slice(0..30);
-        let e = Model::train(&[tiny], &small_opts()).unwrap_err().to_string();
+        let e = Model::train(&[tiny], &small_opts())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not enough history"), "{e}");
     }
 

@@ -34,7 +34,9 @@ pub enum CsvError {
         what: &'static str,
     },
     /// The header is not one of the two accepted forms.
-    #[error("{path}:1: header is '{found}', expected 'timestamp,value' or 'timestamp,series,value'")]
+    #[error(
+        "{path}:1: header is '{found}', expected 'timestamp,value' or 'timestamp,series,value'"
+    )]
     Header {
         /// The file.
         path: PathBuf,
@@ -115,7 +117,10 @@ impl SeriesReport {
             parts.push(format!("{merged} samples averaged into shared steps"));
         }
         if self.resample.interpolated > 0 {
-            parts.push(format!("{} missing steps interpolated", self.resample.interpolated));
+            parts.push(format!(
+                "{} missing steps interpolated",
+                self.resample.interpolated
+            ));
         }
         if self.resample.long_gaps > 0 {
             parts.push(format!(
@@ -123,7 +128,12 @@ impl SeriesReport {
                 self.resample.long_gaps, self.resample.gap_steps
             ));
         }
-        format!("{} ({}): {}", self.key, self.file.display(), parts.join(", "))
+        format!(
+            "{} ({}): {}",
+            self.key,
+            self.file.display(),
+            parts.join(", ")
+        )
     }
 }
 
@@ -164,7 +174,11 @@ pub fn read_history(
     }
     let step = match opts.step {
         Some(s) if s >= 1 => s,
-        Some(s) => return Err(CsvError::Options(format!("step must be at least 1s, got {s}s"))),
+        Some(s) => {
+            return Err(CsvError::Options(format!(
+                "step must be at least 1s, got {s}s"
+            )))
+        }
         None => median_spacing(&raw).ok_or_else(|| {
             CsvError::Options(
                 "cannot infer a step: no series has two distinct timestamps; give --step".into(),
@@ -173,7 +187,9 @@ pub fn read_history(
     };
     let max_gap = opts.max_gap.unwrap_or(3 * step);
     if max_gap < 0 {
-        return Err(CsvError::Options(format!("max gap must not be negative, got {max_gap}s")));
+        return Err(CsvError::Options(format!(
+            "max gap must not be negative, got {max_gap}s"
+        )));
     }
     let max_gap_steps = (max_gap / step) as usize;
     let mut series = Vec::with_capacity(raw.len());
@@ -240,7 +256,12 @@ fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
-    let long = match header.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let long = match header
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["timestamp", "value"] => false,
         ["timestamp", "series", "value"] => true,
         _ => {
@@ -304,10 +325,7 @@ fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
 
 /// Sorts rows into time order and averages rows that share a timestamp, counting both.
 fn repair(key: SeriesKey, path: &Path, mut rows: Vec<(Sample, u64)>) -> RawSeries {
-    let reordered = rows
-        .windows(2)
-        .filter(|w| w[1].0.ts < w[0].0.ts)
-        .count();
+    let reordered = rows.windows(2).filter(|w| w[1].0.ts < w[0].0.ts).count();
     // A stable sort keeps rows with equal timestamps in file order.
     rows.sort_by(|a, b| a.0.ts.total_cmp(&b.0.ts));
     let mut samples: Vec<Sample> = Vec::with_capacity(rows.len());
@@ -369,7 +387,9 @@ fn parse_value(field: &str) -> Result<f64, String> {
     }
     match field.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        Ok(_) => Err(format!("value '{field}' is not finite (NaN and infinity are not load)")),
+        Ok(_) => Err(format!(
+            "value '{field}' is not finite (NaN and infinity are not load)"
+        )),
         Err(_) => Err(format!("value '{field}' is not a number")),
     }
 }
@@ -436,10 +456,9 @@ mod tests {
 
     #[test]
     fn reads_long_format_and_unix_seconds() {
-        let (s, _) = read_one(
-            "timestamp,series,value\n60,a,1\n60,b,10\n120,a,2\n120,b,20\n180,a,3\n",
-        )
-        .unwrap();
+        let (s, _) =
+            read_one("timestamp,series,value\n60,a,1\n60,b,10\n120,a,2\n120,b,20\n180,a,3\n")
+                .unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].key.as_str(), "a");
         assert_eq!(s[0].values, vec![1.0, 2.0, 3.0]);
@@ -452,17 +471,26 @@ mod tests {
         let e = err_text("timestamp,value\n60,1\nnot-a-time,2\n");
         assert!(e.contains("web.csv:3:") && e.contains("not-a-time"), "{e}");
         let e = err_text("timestamp,value\n60,1\n120,abc\n");
-        assert!(e.contains("web.csv:3:") && e.contains("'abc' is not a number"), "{e}");
+        assert!(
+            e.contains("web.csv:3:") && e.contains("'abc' is not a number"),
+            "{e}"
+        );
         let e = err_text("timestamp,value\n60,NaN\n");
         assert!(e.contains("web.csv:2:") && e.contains("not finite"), "{e}");
         let e = err_text("timestamp,value\n60,inf\n");
         assert!(e.contains("not finite"), "{e}");
         let e = err_text("timestamp,value\n1700000000000,1\n");
-        assert!(e.contains("milliseconds") && e.contains("web.csv:2:"), "{e}");
+        assert!(
+            e.contains("milliseconds") && e.contains("web.csv:2:"),
+            "{e}"
+        );
         let e = err_text("timestamp,value\n60,1\n120\n");
         assert!(e.contains("web.csv:3:") && e.contains("fields"), "{e}");
         let e = err_text("time,load\n60,1\n");
-        assert!(e.contains("web.csv:1:") && e.contains("header is 'time,load'"), "{e}");
+        assert!(
+            e.contains("web.csv:1:") && e.contains("header is 'time,load'"),
+            "{e}"
+        );
         let e = err_text("60,1\n120,2\n");
         assert!(e.contains("header"), "{e}");
         let e = err_text("");
@@ -480,7 +508,10 @@ mod tests {
     #[test]
     fn a_text_value_column_is_an_error_not_a_series() {
         let e = err_text("timestamp,value\n2024-01-01T00:00:00Z,high\n2024-01-01T00:05:00Z,low\n");
-        assert!(e.contains("web.csv:2:") && e.contains("'high' is not a number"), "{e}");
+        assert!(
+            e.contains("web.csv:2:") && e.contains("'high' is not a number"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -491,7 +522,10 @@ mod tests {
         assert_eq!(r[0].duplicates, 1);
         assert_eq!(r[0].rows, 5);
         let text = r[0].summary();
-        assert!(text.contains("1 out-of-order") && text.contains("1 duplicate"), "{text}");
+        assert!(
+            text.contains("1 out-of-order") && text.contains("1 duplicate"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -512,17 +546,30 @@ mod tests {
     #[test]
     fn same_series_in_two_files_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let a = write(dir.path(), "a.csv", "timestamp,series,value\n60,x,1\n120,x,2\n");
-        let b = write(dir.path(), "b.csv", "timestamp,series,value\n60,x,1\n120,x,2\n");
-        let e = read_history(&[a, b], &HistoryOptions::default()).unwrap_err().to_string();
+        let a = write(
+            dir.path(),
+            "a.csv",
+            "timestamp,series,value\n60,x,1\n120,x,2\n",
+        );
+        let b = write(
+            dir.path(),
+            "b.csv",
+            "timestamp,series,value\n60,x,1\n120,x,2\n",
+        );
+        let e = read_history(&[a, b], &HistoryOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'x' appears in both"), "{e}");
     }
 
     #[test]
     fn missing_file_names_it() {
-        let e = read_history(&[PathBuf::from("/nonexistent/h.csv")], &HistoryOptions::default())
-            .unwrap_err()
-            .to_string();
+        let e = read_history(
+            &[PathBuf::from("/nonexistent/h.csv")],
+            &HistoryOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("/nonexistent/h.csv"), "{e}");
     }
 

@@ -19,7 +19,9 @@ use std::ops::Range;
 
 /// A stable name for one series: a file stem, the `series` column of a long CSV, or a
 /// Prometheus signal name plus the label values that identify one series of it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct SeriesKey(String);
 
@@ -166,7 +168,10 @@ mod tests {
             SeriesKey::from_labels("cpu", &a).as_str(),
             "cpu{instance=\"x:1\",job=\"node\"}"
         );
-        assert_eq!(SeriesKey::from_labels("cpu", &BTreeMap::new()).as_str(), "cpu");
+        assert_eq!(
+            SeriesKey::from_labels("cpu", &BTreeMap::new()).as_str(),
+            "cpu"
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ pub struct ResampleStats {
 ///
 /// Returns the grid start and its values. `samples` must be sorted by `ts` (the CSV reader sorts
 /// and reports before calling this).
-pub fn resample(samples: &[Sample], step: i64, max_gap_steps: usize) -> (i64, Vec<f64>, ResampleStats) {
+pub fn resample(
+    samples: &[Sample],
+    step: i64,
+    max_gap_steps: usize,
+) -> (i64, Vec<f64>, ResampleStats) {
     let mut stats = ResampleStats {
         samples: samples.len(),
         ..ResampleStats::default()
@@ -97,11 +101,19 @@ mod tests {
 
     #[test]
     fn regular_input_is_unchanged() {
-        let input: Vec<Sample> = (0..5).map(|i| s(1000.0 + 60.0 * i as f64, i as f64)).collect();
+        let input: Vec<Sample> = (0..5)
+            .map(|i| s(1000.0 + 60.0 * i as f64, i as f64))
+            .collect();
         let (start, v, st) = resample(&input, 60, 2);
         assert_eq!(start, 1000);
         assert_eq!(v, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(st, ResampleStats { samples: 5, ..Default::default() });
+        assert_eq!(
+            st,
+            ResampleStats {
+                samples: 5,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]

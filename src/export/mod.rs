@@ -1,0 +1,67 @@
+//! Export: prescale's own `/metrics` (OpenMetrics), `/healthz` and `/readyz`.
+//!
+//! This stage is deliberately decoupled from the rest of the pipeline: it defines a plain
+//! [`Snapshot`] of what one cycle knows (forecast quantiles, replica and node
+//! recommendations, decisions, signal health, forecast accuracy, the model in use, the cycle's
+//! duration), and the live loop copies its values into one and hands it over. Nothing here
+//! imports the collector's or planner's types, so each side can change without the other.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use prescale::export::{serve, ExportState, Metrics, Snapshot};
+//!
+//! let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(30)));
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let exporter = serve(
+//!     prescale::export::DEFAULT_ADDR.parse().unwrap(),
+//!     state.clone(),
+//!     async { let _ = stopped.await; },
+//! )
+//! .await?;
+//! // ... every cycle:
+//! state.cycle_finished(&Snapshot { cycle_seconds: 0.2, ..Snapshot::default() });
+//! // ... on shutdown:
+//! let _ = stop.send(());
+//! exporter.stopped().await
+//! # }
+//! ```
+//!
+//! # Metrics
+//!
+//! Names follow Prometheus conventions (units in the name, `_total` on counters), and
+//! `dashboards/prescale-grafana.json` queries exactly these (a test checks it):
+//!
+//! | name | type | labels |
+//! | --- | --- | --- |
+//! | `prescale_forecast` | gauge | `series`, `quantile` |
+//! | `prescale_forecast_window_seconds` | gauge | `series` |
+//! | `prescale_observed_demand` | gauge | `series` |
+//! | `prescale_recommended_replicas`, `prescale_current_replicas` | gauge | `workload` |
+//! | `prescale_recommended_nodes` | gauge | `pool` |
+//! | `prescale_decisions_total` | counter | `kind` |
+//! | `prescale_collection_errors_total` | counter | `signal`, `kind` |
+//! | `prescale_signal_up`, `prescale_data_staleness_seconds` | gauge | `signal` |
+//! | `prescale_forecast_wape`, `prescale_forecast_p90_coverage` | gauge | `series` |
+//! | `prescale_forecasts_scored_total` | counter | `series` |
+//! | `prescale_cycle_duration_seconds` | histogram | |
+//! | `prescale_cycles_total` | counter | |
+//! | `prescale_last_cycle_timestamp_seconds` | gauge | |
+//! | `prescale_model_info` | gauge (1) | `model`, `trained_at`, `version` |
+//! | `prescale_build_info` | info | `version` |
+//!
+//! Label sets missing from a snapshot are removed, so `/metrics` does not grow with churn.
+
+mod metrics;
+mod server;
+
+pub use metrics::{
+    AccuracySample, ForecastSample, Metrics, ModelSample, PoolSample, SignalSample, Snapshot,
+    WorkloadSample, CYCLE_BUCKETS, DECISION_KINDS,
+};
+pub use server::{router, serve, ExportState, Exporter, LIVENESS_FACTOR, OPENMETRICS_CONTENT_TYPE};
+
+/// Where the exporter listens unless configured otherwise: loopback only, so exposing it is a
+/// deliberate choice; 9464 is the port commonly used by OpenTelemetry's Prometheus exporters.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";

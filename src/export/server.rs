@@ -1,0 +1,313 @@
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz`, and the liveness/readiness state behind
+//! them.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::metrics::{Metrics, Snapshot};
+
+/// The content type of `/metrics`: OpenMetrics 1.0, which is what `prometheus-client` writes
+/// (Prometheus picks its parser from this header, so it must not say `text/plain`).
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `/healthz` fails once no cycle has finished for this many cycle intervals: one late cycle
+/// is normal (a slow collector), three in a row means the loop is stuck or dead.
+pub const LIVENESS_FACTOR: u32 = 3;
+
+/// What the endpoints serve: the metrics and the loop's heartbeat.
+///
+/// The live loop owns an `Arc<ExportState>` and calls [`cycle_finished`](Self::cycle_finished)
+/// at the end of every cycle; the server only reads it.
+#[derive(Debug)]
+pub struct ExportState {
+    metrics: Metrics,
+    interval: Duration,
+    started: Instant,
+    health: Mutex<Health>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    last_beat: Option<Instant>,
+    cycles: u64,
+    model_loaded: bool,
+}
+
+impl ExportState {
+    /// State for a loop that runs one cycle every `cycle_interval`.
+    pub fn new(metrics: Metrics, cycle_interval: Duration) -> Self {
+        ExportState {
+            metrics,
+            interval: cycle_interval,
+            started: Instant::now(),
+            health: Mutex::new(Health::default()),
+        }
+    }
+
+    /// The metrics, e.g. to encode them outside the server.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Records a finished cycle: updates the metrics from `snapshot`, beats the heartbeat, and
+    /// notes whether a model is loaded (`snapshot.model`).
+    pub fn cycle_finished(&self, snapshot: &Snapshot) {
+        self.cycle_finished_at(snapshot, Instant::now());
+    }
+
+    /// [`cycle_finished`](Self::cycle_finished) with an explicit clock, for tests.
+    pub fn cycle_finished_at(&self, snapshot: &Snapshot, now: Instant) {
+        self.metrics.observe(snapshot);
+        let mut h = self.lock();
+        h.last_beat = Some(now);
+        h.cycles += 1;
+        h.model_loaded = snapshot.model.is_some();
+    }
+
+    /// Beats the heartbeat without finishing a cycle. For work longer than the liveness limit
+    /// that is known to be progressing (e.g. training a model at start-up), so that `/healthz`
+    /// does not get the process restarted in the middle of it.
+    pub fn heartbeat(&self) {
+        self.lock().last_beat = Some(Instant::now());
+    }
+
+    /// How long the loop may go without a heartbeat before `/healthz` fails.
+    pub fn liveness_limit(&self) -> Duration {
+        self.interval * LIVENESS_FACTOR
+    }
+
+    /// `Ok` while the loop is alive: a heartbeat (or the start, before the first one) within
+    /// [`liveness_limit`](Self::liveness_limit) of `now`; else the reason.
+    pub fn liveness(&self, now: Instant) -> Result<(), String> {
+        let last = self.lock().last_beat.unwrap_or(self.started);
+        let quiet = now.saturating_duration_since(last);
+        let limit = self.liveness_limit();
+        if quiet > limit {
+            return Err(format!(
+                "no cycle finished for {:.1}s (limit {:.1}s = {LIVENESS_FACTOR} x interval)",
+                quiet.as_secs_f64(),
+                limit.as_secs_f64()
+            ));
+        }
+        Ok(())
+    }
+
+    /// `Ok` once the first cycle has completed with a model loaded; else the reason.
+    pub fn readiness(&self) -> Result<(), String> {
+        let h = self.lock();
+        if h.cycles == 0 {
+            return Err("no cycle completed yet".into());
+        }
+        if !h.model_loaded {
+            return Err("no forecast model loaded".into());
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
+        // Health is a few plain fields, valid after any panic mid-update.
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running exporter: where it listens and the task serving it.
+#[derive(Debug)]
+pub struct Exporter {
+    local_addr: SocketAddr,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl Exporter {
+    /// The address actually bound (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Waits until the server has stopped: after the shutdown future passed to [`serve`]
+    /// completed and the open requests were answered.
+    pub async fn stopped(self) -> io::Result<()> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(io::Error::other(format!("exporter task failed: {e}"))),
+        }
+    }
+}
+
+/// The router, for embedding the endpoints in another server or testing them without a socket.
+pub fn router(state: Arc<ExportState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Binds `addr` and serves the endpoints on the current tokio runtime until `shutdown`
+/// completes, then stops gracefully (in-flight requests are answered, idle connections
+/// closed).
+///
+/// Binding happens before this returns, so a busy port is an error here rather than in a
+/// background task, and `127.0.0.1:0` yields a usable [`Exporter::local_addr`].
+pub async fn serve(
+    addr: SocketAddr,
+    state: Arc<ExportState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<Exporter> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local_addr = listener.local_addr()?;
+    tracing::info!(%local_addr, "exporter listening");
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok(Exporter { local_addr, task })
+}
+
+async fn metrics(State(state): State<Arc<ExportState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn healthz(State(state): State<Arc<ExportState>>) -> Response {
+    verdict(state.liveness(Instant::now()))
+}
+
+async fn readyz(State(state): State<Arc<ExportState>>) -> Response {
+    verdict(state.readiness())
+}
+
+fn verdict(r: Result<(), String>) -> Response {
+    match r {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ModelSample;
+
+    fn with_model() -> Snapshot {
+        Snapshot {
+            model: Some(ModelSample {
+                model: "m".into(),
+                trained_at: "2025-01-01T00:00:00Z".into(),
+                version: "0.1.0".into(),
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn liveness_follows_the_heartbeat() {
+        let state = ExportState::new(Metrics::new(), Duration::from_secs(10));
+        let t0 = state.started;
+        // Start-up counts as a beat: a fresh process is alive until it has had time to cycle.
+        assert!(state.liveness(t0 + Duration::from_secs(30)).is_ok());
+        let err = state.liveness(t0 + Duration::from_secs(31)).unwrap_err();
+        assert!(err.contains("no cycle finished"), "{err}");
+
+        state.cycle_finished_at(&Snapshot::default(), t0 + Duration::from_secs(40));
+        assert!(state.liveness(t0 + Duration::from_secs(41)).is_ok());
+        assert!(state.liveness(t0 + Duration::from_secs(70)).is_ok());
+        assert!(state.liveness(t0 + Duration::from_secs(71)).is_err());
+        // A clock reading from before the beat (threads racing) is not "negative staleness".
+        assert!(state.liveness(t0).is_ok());
+    }
+
+    #[test]
+    fn readiness_needs_a_cycle_and_a_model() {
+        let state = ExportState::new(Metrics::new(), Duration::from_secs(10));
+        assert_eq!(state.readiness().unwrap_err(), "no cycle completed yet");
+        state.cycle_finished(&Snapshot::default());
+        assert_eq!(state.readiness().unwrap_err(), "no forecast model loaded");
+        state.cycle_finished(&with_model());
+        assert_eq!(state.readiness(), Ok(()));
+        // Losing the model (e.g. a failed reload that unloaded it) makes it unready again.
+        state.cycle_finished(&Snapshot::default());
+        assert!(state.readiness().is_err());
+    }
+
+    async fn get(client: &reqwest::Client, addr: SocketAddr, path: &str) -> (u16, String, String) {
+        let r = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ct, r.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn endpoints_over_http_and_graceful_shutdown() {
+        let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(10)));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let exporter = serve("127.0.0.1:0".parse().unwrap(), state.clone(), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+        let addr = exporter.local_addr();
+        assert_ne!(addr.port(), 0);
+
+        // One client, so its keep-alive connection is still open at shutdown.
+        let client = reqwest::Client::new();
+        let (code, _, body) = get(&client, addr, "/readyz").await;
+        assert_eq!((code, body.as_str()), (503, "no cycle completed yet\n"));
+        let (code, _, _) = get(&client, addr, "/healthz").await;
+        assert_eq!(code, 200);
+
+        state.cycle_finished(&with_model());
+        let (code, _, body) = get(&client, addr, "/readyz").await;
+        assert_eq!((code, body.as_str()), (200, "ok\n"));
+        let (code, ct, body) = get(&client, addr, "/metrics").await;
+        assert_eq!(code, 200);
+        assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
+        assert!(body.contains("prescale_cycles_total 1\n"), "{body}");
+        assert!(body.ends_with("# EOF\n"));
+        let (code, _, _) = get(&client, addr, "/nope").await;
+        assert_eq!(code, 404);
+
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), exporter.stopped())
+            .await
+            .expect("graceful shutdown did not finish within 5 s with an idle keep-alive client")
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still accepting after shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn busy_port_is_an_error_from_serve() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(1)));
+        let err = serve(addr, state, std::future::pending())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+}
