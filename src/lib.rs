@@ -11,6 +11,9 @@
 //!   calibrated model files, backtests against baselines.
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
 //!   [`export::Snapshot`] by the live loop.
+//! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
+//!   node planner, their guards and the accuracy tracker that weights the forecast. Plain data,
+//!   no I/O or clocks, so the live loop and the simulator share it.
 //! - [`sim`]: replays a trace through scaling policies (prescale's planner, the HPA rule, a
 //!   static size, the oracle) and scores them; sweeps their risk knobs; runs task lists through
 //!   queue disciplines and placement strategies.
@@ -23,5 +26,6 @@ pub mod chart;
 pub mod cli;
 pub mod export;
 pub mod forecast;
+pub mod plan;
 pub mod series;
 pub mod sim;

@@ -1,0 +1,59 @@
+//! Planning: from forecasts and the current state to decisions, as plain data.
+//!
+//! Nothing here does I/O, reads a clock or talks to Prometheus: time and every input are passed
+//! in, so the live loop and the simulator run the very same code and a decision can be replayed
+//! from its inputs.
+//!
+//! - [`spec`]: what the user configures, [`WorkloadSpec`] (`[[workload]]`) and [`PoolSpec`]
+//!   (`[[pool]]`), each with `validate()` naming the offending key.
+//! - [`replicas`]: the scale planner, [`ReplicaPlanner`]: forecast-based replicas for the moment
+//!   new ones would be ready, blended with the reactive need by measured accuracy, then guarded
+//!   (surge, stale data, unhealthy model, tolerance, stabilisation, max step, bounds).
+//! - [`nodes`]: the node planner, [`NodePlanner`]: placement by forecast headroom, moves off
+//!   nodes about to run hot, nodes added a boot time ahead and removed when the forecast allows.
+//! - [`accuracy`]: [`AccuracyTracker`] scores every forecast against what arrived and gives the
+//!   scale planner its forecast weight.
+//! - [`decision`]: [`Decision`], what every planner returns: kind, target, from → to, the inputs
+//!   it rests on, the guards that changed it and a one-line reason.
+//!
+//! A cycle, as the live loop or the simulator runs it:
+//!
+//! ```
+//! use prescale::forecast::Forecast;
+//! use prescale::plan::*;
+//! use prescale::series::SeriesKey;
+//!
+//! let spec = WorkloadSpec::new("api", "rps", 50.0, 20);
+//! let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
+//! let mut replicas = ReplicaPlanner::new();
+//! let forecast = Forecast {
+//!     key: SeriesKey::new("rps"),
+//!     at: 1_000,
+//!     window: 900,
+//!     quantiles: vec![(0.5, 300.0), (0.9, 412.0), (0.95, 450.0), (0.99, 520.0)],
+//! };
+//! accuracy.record(&forecast);
+//! let input = WorkloadInput {
+//!     current_demand: Some(250.0),
+//!     forecast: Some(&forecast),
+//!     forecast_weight: accuracy.weight(&spec.demand),
+//!     ..WorkloadInput::new(1_000, 5)
+//! };
+//! let d = replicas.plan(&spec, &input);
+//! assert_eq!(d.kind, DecisionKind::ScaleUp);
+//! println!("{}\n{d}", Decision::table_header());
+//! ```
+
+pub mod accuracy;
+pub mod decision;
+pub mod nodes;
+pub mod replicas;
+pub mod spec;
+
+pub use accuracy::{AccuracyConfig, AccuracyStats, AccuracyTracker};
+pub use decision::{Decision, DecisionKind, Guard, GuardKind};
+pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
+pub use replicas::{ReplicaPlanner, WorkloadInput};
+pub use spec::{
+    parse_quantile, parse_quantity, CurrentReplicas, PoolSpec, Resources, WorkloadSpec,
+};

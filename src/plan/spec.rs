@@ -1,0 +1,579 @@
+//! What the user configures: workloads (`[[workload]]`) and node pools (`[[pool]]`).
+//!
+//! These are plain `serde` structs so the config module can embed them as they are; every field
+//! is a documented key of `prescale.toml`. Validation is separate from parsing so that each
+//! error names the offending key and the item it belongs to.
+
+use crate::series::SeriesKey;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+/// Resources one replica requests, or one node offers.
+///
+/// In TOML either numbers (`cpu = 0.5`, `memory = 536870912`) or Kubernetes-style quantities
+/// (`cpu = "500m"`, `memory = "512Mi"`) are accepted, so values can be copied from manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU in cores (`"250m"` = 0.25).
+    #[serde(default, deserialize_with = "de_quantity")]
+    pub cpu: f64,
+    /// Memory in bytes (`"512Mi"`, `"2Gi"`, `"1G"`).
+    #[serde(default, deserialize_with = "de_quantity")]
+    pub memory: f64,
+}
+
+impl Resources {
+    /// A value from cores and bytes.
+    pub const fn new(cpu: f64, memory: f64) -> Self {
+        Resources { cpu, memory }
+    }
+
+    /// `self + other × n`.
+    pub(crate) fn add_scaled(&mut self, other: &Resources, n: f64) {
+        self.cpu += other.cpu * n;
+        self.memory += other.memory * n;
+    }
+
+    /// The largest of the per-resource ratios `self / capacity`, so "how full" means the
+    /// scarcest resource. A resource a node does not offer counts as full when anything asks
+    /// for it, and as empty otherwise.
+    pub(crate) fn fill_ratio(&self, capacity: &Resources) -> f64 {
+        fn ratio(used: f64, cap: f64) -> f64 {
+            if cap > 0.0 {
+                used / cap
+            } else if used > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            }
+        }
+        ratio(self.cpu, capacity.cpu).max(ratio(self.memory, capacity.memory))
+    }
+
+    fn validate(&self, what: &str) -> Result<(), String> {
+        for (field, v) in [("cpu", self.cpu), ("memory", self.memory)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "{what}.{field} must be a finite number ≥ 0, got {v}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the current replica count of a workload comes from. The collector reads it; the
+/// planner is handed the number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CurrentReplicas {
+    /// A fixed number (demos, or workloads prescale only advises on).
+    Fixed(u32),
+    /// A PromQL query returning one sample, e.g. `kube_deployment_status_replicas{deployment="api"}`.
+    Query(String),
+}
+
+/// One workload prescale scales: `[[workload]]` in `prescale.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Unique name, used as the target of its decisions.
+    pub name: String,
+    /// Series key of the demand signal the forecast is made for (e.g. `http_requests{service="api"}`).
+    pub demand: SeriesKey,
+    /// Unit of the demand, only for reasons (`"rps"`); empty by default.
+    #[serde(default)]
+    pub unit: String,
+    /// Demand one replica serves. Without `target_utilization` this is the load one replica
+    /// should carry (already at its target); with it, the load at 100 % and the planner aims at
+    /// `replica_capacity × target_utilization`.
+    pub replica_capacity: f64,
+    /// Optional target utilisation in (0, 1] applied to `replica_capacity`.
+    #[serde(default)]
+    pub target_utilization: Option<f64>,
+    /// Where the current replica count comes from: a number or a PromQL query. Read by the
+    /// collector; default: the planner's own last decision.
+    #[serde(default)]
+    pub current_replicas: Option<CurrentReplicas>,
+    /// Fewest replicas ever planned.
+    #[serde(default = "default_min_replicas")]
+    pub min_replicas: u32,
+    /// Most replicas ever planned.
+    pub max_replicas: u32,
+    /// Time from "scale up" to a replica serving (`"90s"`, `"3m"`): the lead time the forecast
+    /// must cover.
+    #[serde(deserialize_with = "de_duration")]
+    pub boot_time: i64,
+    /// Risk quantile to provision to: `0.9`, or `"p90"`, `"p95"`, `"p99"`. Default p90.
+    #[serde(default = "default_quantile", deserialize_with = "de_quantile")]
+    pub quantile: f64,
+    /// Extra capacity on top of the forecast, as a fraction (`0.1` = 10 %). Default 0.
+    #[serde(default)]
+    pub headroom: f64,
+    /// Scale down only to the highest recommendation seen over this window (`"5m"`). Default 5m.
+    #[serde(
+        default = "default_scale_down_window",
+        deserialize_with = "de_duration"
+    )]
+    pub scale_down_window: i64,
+    /// Relative change ignored to stop flapping (`0.1` = within 10 % of current, hold). Default 0.1.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Most replicas added in one planning interval; unlimited when absent.
+    #[serde(default)]
+    pub max_step_up: Option<u32>,
+    /// Most replicas removed in one planning interval; unlimited when absent.
+    #[serde(default)]
+    pub max_step_down: Option<u32>,
+    /// Resources one replica requests.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Node pool its replicas run in; default: the first pool by name.
+    #[serde(default)]
+    pub pool: Option<String>,
+}
+
+fn default_min_replicas() -> u32 {
+    1
+}
+fn default_quantile() -> f64 {
+    0.9
+}
+fn default_scale_down_window() -> i64 {
+    300
+}
+fn default_tolerance() -> f64 {
+    0.1
+}
+fn default_pool_target() -> f64 {
+    0.8
+}
+fn default_pool_scale_down_window() -> i64 {
+    600
+}
+
+impl WorkloadSpec {
+    /// A spec with the documented defaults, for code and tests that build one by hand.
+    pub fn new(name: &str, demand: &str, replica_capacity: f64, max_replicas: u32) -> Self {
+        WorkloadSpec {
+            name: name.to_string(),
+            demand: SeriesKey::new(demand),
+            unit: String::new(),
+            replica_capacity,
+            target_utilization: None,
+            current_replicas: None,
+            min_replicas: default_min_replicas(),
+            max_replicas,
+            boot_time: 60,
+            quantile: default_quantile(),
+            headroom: 0.0,
+            scale_down_window: default_scale_down_window(),
+            tolerance: default_tolerance(),
+            max_step_up: None,
+            max_step_down: None,
+            resources: Resources::default(),
+            pool: None,
+        }
+    }
+
+    /// The demand one replica is planned to carry: `replica_capacity × target_utilization`.
+    pub fn effective_capacity(&self) -> f64 {
+        self.replica_capacity * self.target_utilization.unwrap_or(1.0)
+    }
+
+    /// Checks every field; the error names the workload and the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let w = |msg: String| format!("workload \"{}\": {msg}", self.name);
+        if self.name.trim().is_empty() {
+            return Err("workload: name must not be empty".to_string());
+        }
+        if self.demand.as_str().trim().is_empty() {
+            return Err(w("demand must name a series".into()));
+        }
+        if !(self.replica_capacity.is_finite() && self.replica_capacity > 0.0) {
+            return Err(w(format!(
+                "replica_capacity must be a finite number > 0, got {}",
+                self.replica_capacity
+            )));
+        }
+        if let Some(t) = self.target_utilization {
+            if !(t > 0.0 && t <= 1.0) {
+                return Err(w(format!("target_utilization must be in (0, 1], got {t}")));
+            }
+        }
+        if self.max_replicas == 0 {
+            return Err(w("max_replicas must be at least 1".into()));
+        }
+        if self.min_replicas > self.max_replicas {
+            return Err(w(format!(
+                "min_replicas ({}) is greater than max_replicas ({})",
+                self.min_replicas, self.max_replicas
+            )));
+        }
+        if self.boot_time < 0 {
+            return Err(w(format!(
+                "boot_time must not be negative, got {}",
+                self.boot_time
+            )));
+        }
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return Err(w(format!(
+                "quantile must be in (0, 1), got {}",
+                self.quantile
+            )));
+        }
+        if !(self.headroom.is_finite() && self.headroom >= 0.0) {
+            return Err(w(format!(
+                "headroom must be a finite number ≥ 0, got {}",
+                self.headroom
+            )));
+        }
+        if self.scale_down_window < 0 {
+            return Err(w(format!(
+                "scale_down_window must not be negative, got {}",
+                self.scale_down_window
+            )));
+        }
+        if !(self.tolerance >= 0.0 && self.tolerance < 1.0) {
+            return Err(w(format!(
+                "tolerance must be in [0, 1), got {}",
+                self.tolerance
+            )));
+        }
+        if self.max_step_up == Some(0) {
+            return Err(w(
+                "max_step_up must be at least 1 (leave it out for no limit)".into(),
+            ));
+        }
+        if self.max_step_down == Some(0) {
+            return Err(w(
+                "max_step_down must be at least 1 (leave it out for no limit)".into(),
+            ));
+        }
+        self.resources.validate("resources").map_err(w)?;
+        if let Some(p) = &self.pool {
+            if p.trim().is_empty() {
+                return Err(w("pool must not be empty when given".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One node pool: `[[pool]]` in `prescale.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Unique name; nodes report which pool they belong to.
+    pub name: String,
+    /// Allocatable resources of one node.
+    pub capacity: Resources,
+    /// Time from "add node" to the node accepting replicas (`"3m"`): the lead time for adding.
+    #[serde(deserialize_with = "de_duration")]
+    pub boot_time: i64,
+    /// Fewest nodes the pool keeps.
+    #[serde(default)]
+    pub min_nodes: u32,
+    /// Most nodes the pool may grow to.
+    pub max_nodes: u32,
+    /// Fraction of a node's capacity its forecast usage may reach before the node counts as hot
+    /// and replicas are moved off or nodes added. Default 0.8.
+    #[serde(default = "default_pool_target")]
+    pub target_utilization: f64,
+    /// A node is removed only after removal has fitted the forecast continuously for this long
+    /// (`"10m"`). Default 10m.
+    #[serde(
+        default = "default_pool_scale_down_window",
+        deserialize_with = "de_duration"
+    )]
+    pub scale_down_window: i64,
+}
+
+impl PoolSpec {
+    /// A pool with the documented defaults.
+    pub fn new(name: &str, capacity: Resources, max_nodes: u32) -> Self {
+        PoolSpec {
+            name: name.to_string(),
+            capacity,
+            boot_time: 180,
+            min_nodes: 0,
+            max_nodes,
+            target_utilization: default_pool_target(),
+            scale_down_window: default_pool_scale_down_window(),
+        }
+    }
+
+    /// Checks every field; the error names the pool and the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let p = |msg: String| format!("pool \"{}\": {msg}", self.name);
+        if self.name.trim().is_empty() {
+            return Err("pool: name must not be empty".to_string());
+        }
+        self.capacity.validate("capacity").map_err(p)?;
+        if self.capacity.cpu <= 0.0 && self.capacity.memory <= 0.0 {
+            return Err(p("capacity must offer some cpu or memory".into()));
+        }
+        if self.boot_time < 0 {
+            return Err(p(format!(
+                "boot_time must not be negative, got {}",
+                self.boot_time
+            )));
+        }
+        if self.min_nodes > self.max_nodes {
+            return Err(p(format!(
+                "min_nodes ({}) is greater than max_nodes ({})",
+                self.min_nodes, self.max_nodes
+            )));
+        }
+        if !(self.target_utilization > 0.0 && self.target_utilization <= 1.0) {
+            return Err(p(format!(
+                "target_utilization must be in (0, 1], got {}",
+                self.target_utilization
+            )));
+        }
+        if self.scale_down_window < 0 {
+            return Err(p(format!(
+                "scale_down_window must not be negative, got {}",
+                self.scale_down_window
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a Kubernetes-style quantity: `0.5`, `500m`, `2k`, `512Mi`, `2Gi`, `1G`.
+pub fn parse_quantity(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(t.len());
+    let (num, suffix) = t.split_at(split);
+    let mult = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0_f64.powi(4),
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit '{suffix}' (use m, k, M, G, T, Ki, Mi, Gi, Ti)"
+            ))
+        }
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a quantity like 0.5, 500m, 512Mi or 2Gi"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("'{text}' must be a finite number ≥ 0"));
+    }
+    Ok(v * mult)
+}
+
+/// Parses a risk quantile: `0.9`, `"0.9"`, `"p90"`, `"p99.9"`.
+pub fn parse_quantile(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let v = if let Some(p) = t.strip_prefix(['p', 'P']) {
+        p.parse::<f64>().map(|v| v / 100.0)
+    } else {
+        t.parse::<f64>()
+    }
+    .map_err(|_| format!("'{text}' is not a quantile like p90, p95, p99 or 0.9"))?;
+    if !(v > 0.0 && v < 1.0) {
+        return Err(format!(
+            "'{text}' must be a quantile strictly between 0 and 1"
+        ));
+    }
+    Ok(v)
+}
+
+/// A visitor taking numbers as they are and strings through a parser, so that each config key
+/// accepts both `300` and `"5m"`.
+struct NumOrText {
+    expecting: &'static str,
+    parse: fn(&str) -> Result<f64, String>,
+}
+
+impl serde::de::Visitor<'_> for NumOrText {
+    type Value = f64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<f64, E> {
+        (self.parse)(v).map_err(E::custom)
+    }
+}
+
+fn de_quantity<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(NumOrText {
+        expecting: "a number or a quantity like \"500m\" or \"512Mi\"",
+        parse: parse_quantity,
+    })
+}
+
+fn de_quantile<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(NumOrText {
+        expecting: "a quantile like 0.9 or \"p90\"",
+        parse: parse_quantile,
+    })
+}
+
+/// Durations as `"90s"`, `"5m"`, `"1h"` (via [`crate::series::parse_duration`]) or whole
+/// seconds; `0`/`"0s"` is allowed because an instant boot or no stabilisation is legitimate.
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    fn parse(text: &str) -> Result<f64, String> {
+        let t = text.trim();
+        if t.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .parse::<f64>()
+            == Ok(0.0)
+        {
+            return Ok(0.0);
+        }
+        crate::series::parse_duration(t).map(|s| s as f64)
+    }
+    let v = d.deserialize_any(NumOrText {
+        expecting: "a duration like \"90s\", \"5m\" or whole seconds",
+        parse,
+    })?;
+    if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < i64::MAX as f64) {
+        return Err(serde::de::Error::custom(format!(
+            "{v} is not a whole, non-negative number of seconds"
+        )));
+    }
+    Ok(v as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_parses_from_toml_with_defaults_and_units() {
+        let w: WorkloadSpec = toml::from_str(
+            r#"
+            name = "api"
+            demand = 'http_requests{service="api"}'
+            unit = "rps"
+            replica_capacity = 50
+            max_replicas = 40
+            boot_time = "90s"
+            quantile = "p95"
+            scale_down_window = "10m"
+            current_replicas = 'kube_deployment_status_replicas{deployment="api"}'
+            resources = { cpu = "500m", memory = "512Mi" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(w.boot_time, 90);
+        assert_eq!(w.scale_down_window, 600);
+        assert!((w.quantile - 0.95).abs() < 1e-12);
+        assert_eq!(w.min_replicas, 1);
+        assert_eq!(w.tolerance, 0.1);
+        assert_eq!(w.resources, Resources::new(0.5, 512.0 * 1024.0 * 1024.0));
+        assert!(matches!(
+            w.current_replicas,
+            Some(CurrentReplicas::Query(_))
+        ));
+        w.validate().unwrap();
+    }
+
+    #[test]
+    fn pool_parses_from_toml() {
+        let p: PoolSpec = toml::from_str(
+            r#"
+            name = "general"
+            capacity = { cpu = 4, memory = "16Gi" }
+            boot_time = "3m"
+            max_nodes = 20
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.boot_time, 180);
+        assert_eq!(p.target_utilization, 0.8);
+        assert_eq!(p.scale_down_window, 600);
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_and_bad_values_are_rejected() {
+        let base = "name='a'\ndemand='d'\nreplica_capacity=1\nmax_replicas=2\nboot_time='1m'\n";
+        assert!(toml::from_str::<WorkloadSpec>(&format!("{base}replicas_max=3")).is_err());
+        assert!(toml::from_str::<WorkloadSpec>(&format!("{base}quantile='p100'")).is_err());
+        let e = toml::from_str::<WorkloadSpec>(&base.replace("'1m'", "'soon'")).unwrap_err();
+        assert!(e.to_string().contains("soon"), "{e}");
+        let w: WorkloadSpec = toml::from_str(&base.replace("'1m'", "'0s'")).unwrap();
+        assert_eq!(w.boot_time, 0);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let ok = WorkloadSpec::new("api", "d", 10.0, 5);
+        ok.validate().unwrap();
+        type Edit = Box<dyn Fn(&mut WorkloadSpec)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            ("replica_capacity", Box::new(|w| w.replica_capacity = 0.0)),
+            (
+                "replica_capacity",
+                Box::new(|w| w.replica_capacity = f64::NAN),
+            ),
+            ("min_replicas", Box::new(|w| w.min_replicas = 9)),
+            ("max_replicas", Box::new(|w| w.max_replicas = 0)),
+            ("quantile", Box::new(|w| w.quantile = 1.0)),
+            ("tolerance", Box::new(|w| w.tolerance = f64::NAN)),
+            ("headroom", Box::new(|w| w.headroom = -0.1)),
+            (
+                "target_utilization",
+                Box::new(|w| w.target_utilization = Some(0.0)),
+            ),
+            ("max_step_up", Box::new(|w| w.max_step_up = Some(0))),
+            ("max_step_down", Box::new(|w| w.max_step_down = Some(0))),
+            (
+                "resources.cpu",
+                Box::new(|w| w.resources.cpu = f64::INFINITY),
+            ),
+            ("boot_time", Box::new(|w| w.boot_time = -1)),
+        ];
+        for (field, f) in cases {
+            let mut w = ok.clone();
+            f(&mut w);
+            let e = w.validate().unwrap_err();
+            assert!(e.contains(field) && e.contains("\"api\""), "{field}: {e}");
+        }
+        let mut p = PoolSpec::new("gp", Resources::new(4.0, 1e9), 3);
+        p.validate().unwrap();
+        p.min_nodes = 4;
+        assert!(p.validate().unwrap_err().contains("min_nodes"));
+        p.min_nodes = 0;
+        p.capacity = Resources::new(0.0, 0.0);
+        assert!(p.validate().unwrap_err().contains("capacity"));
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_quantity("250m").unwrap(), 0.25);
+        assert_eq!(
+            parse_quantity("2Gi").unwrap(),
+            2.0 * 1024.0 * 1024.0 * 1024.0
+        );
+        assert_eq!(parse_quantity("1e3").unwrap(), 1000.0);
+        assert!(parse_quantity("3 parsecs").is_err());
+        assert!(parse_quantity("-1").is_err());
+        assert_eq!(parse_quantile("p99").unwrap(), 0.99);
+        assert!(parse_quantile("p0").is_err());
+    }
+}
