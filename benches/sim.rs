@@ -52,6 +52,7 @@ fn workload() -> Workload {
         max_replicas: 200,
         tolerance: 0.1,
         scale_down_window: 300,
+        spec: None,
     }
 }
 

@@ -230,6 +230,7 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         max_replicas,
         tolerance: 0.1,
         scale_down_window: 300,
+        spec: None,
     };
     let kinds: Vec<PolicyKind> = {
         let mut k = a.policy.clone();

@@ -1,10 +1,93 @@
-//! prescale's own policy: the live loop's [`ReplicaPlanner`](crate::plan) fed, at every
-//! simulated step, the forecast the model made at that step.
+//! prescale's own policy: the live loop's planner, [`ReplicaPlanner`], fed at every simulated
+//! step the forecast the model made at that step, with the [`AccuracyTracker`] scoring those
+//! forecasts as the demand arrives, exactly as the live loop does. Nothing of the planner is
+//! copied here: only the inputs are assembled.
 
 use super::policy::Policy;
+use super::replica::Observation;
 use super::scenario::{Knobs, Scenario};
+use crate::forecast::Forecast;
+use crate::plan::{AccuracyConfig, AccuracyTracker, ReplicaPlanner, WorkloadInput, WorkloadSpec};
+
+/// The planner-driven policy.
+#[derive(Debug)]
+pub struct Predictive<'a> {
+    spec: WorkloadSpec,
+    forecasts: &'a [Option<Forecast>],
+    planner: ReplicaPlanner,
+    tracker: AccuracyTracker,
+}
+
+impl<'a> Predictive<'a> {
+    /// A policy planning `spec` with `forecasts[t]`, the forecast made at the end of step `t`.
+    pub fn new(spec: WorkloadSpec, forecasts: &'a [Option<Forecast>]) -> Self {
+        Predictive {
+            spec,
+            forecasts,
+            planner: ReplicaPlanner::new(),
+            tracker: AccuracyTracker::new(AccuracyConfig::default()),
+        }
+    }
+}
+
+impl Policy for Predictive<'_> {
+    fn name(&self) -> String {
+        "predictive".into()
+    }
+
+    fn decide(&mut self, obs: &Observation) -> u32 {
+        let demand = obs.demand.is_finite().then_some(obs.demand);
+        if let Some(d) = demand {
+            // Score the earlier forecasts whose windows this sample completes, before the new
+            // forecast is weighed: the live loop sees samples before it plans too.
+            self.tracker.observe(&self.spec.demand, obs.ts, d);
+        }
+        let forecast = self.forecasts.get(obs.t).and_then(Option::as_ref);
+        if let Some(f) = forecast {
+            self.tracker.record(f);
+        }
+        let input = WorkloadInput {
+            now: obs.ts,
+            current_replicas: obs.provisioned,
+            current_demand: demand,
+            forecast,
+            // A gap in the trace is what stale data looks like live: no scale-down on it.
+            data_stale: demand.is_none(),
+            model_healthy: true,
+            forecast_weight: self.tracker.weight(&self.spec.demand),
+        };
+        self.planner.plan(&self.spec, &input).to
+    }
+}
+
+/// The workload as the planner sees it: the scenario's workload with the sweep's knobs.
+pub fn spec(scenario: &Scenario, knobs: &Knobs) -> WorkloadSpec {
+    let w = &scenario.workload;
+    let mut spec = match &w.spec {
+        Some(s) => s.clone(),
+        None => WorkloadSpec::new(
+            &w.name,
+            scenario.key.as_str(),
+            w.replica_capacity,
+            w.max_replicas,
+        ),
+    };
+    spec.demand = scenario.key.clone();
+    spec.replica_capacity = w.replica_capacity;
+    spec.target_utilization = None;
+    spec.min_replicas = w.min_replicas;
+    spec.max_replicas = w.max_replicas;
+    spec.boot_time = w.boot_time;
+    spec.tolerance = w.tolerance;
+    spec.scale_down_window = w.scale_down_window;
+    spec.quantile = knobs.quantile;
+    spec.headroom = knobs.headroom;
+    spec
+}
 
 /// The predictive policy for `scenario` with `knobs`.
-pub fn policy<'a>(_scenario: &'a Scenario, _knobs: &Knobs) -> Result<Box<dyn Policy + 'a>, String> {
-    Err("the predictive policy needs prescale's planner (crate::plan), which is not in this build yet".into())
+pub fn policy<'a>(scenario: &'a Scenario, knobs: &Knobs) -> Result<Box<dyn Policy + 'a>, String> {
+    let spec = spec(scenario, knobs);
+    spec.validate()?;
+    Ok(Box::new(Predictive::new(spec, &scenario.forecasts)))
 }

@@ -133,6 +133,11 @@ pub struct Workload {
     pub tolerance: f64,
     /// The planner's scale-down window, seconds.
     pub scale_down_window: i64,
+    /// The full planner spec when the workload came from a configuration (`[[workload]]`):
+    /// its other keys (step limits, …) then apply to the predictive policy too. The fields
+    /// above and the sweep's knobs take precedence.
+    #[serde(skip)]
+    pub spec: Option<crate::plan::WorkloadSpec>,
 }
 
 impl Workload {
