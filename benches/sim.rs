@@ -2,6 +2,7 @@
 //! prescale's planner, and 100,000 generated tasks on 1,000 nodes under each queue discipline.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use prescale::forecast::{Model, TrainOptions};
 use prescale::series::{Series, SeriesKey};
 use prescale::sim::queue::{self, Discipline, Placement, QueueOptions};
 use prescale::sim::scenario::{Knobs, PolicyKind, Scenario, ScenarioOptions, Workload};
@@ -82,6 +83,39 @@ fn replica(c: &mut Criterion) {
             black_box(
                 plain
                     .run(PolicyKind::Static, &Knobs::default())
+                    .expect("runs"),
+            )
+        })
+    });
+    g.finish();
+
+    // A full-size model (100 trees, depth 12, 15-minute window) trained on the history week.
+    let t = std::time::Instant::now();
+    let model =
+        Model::train(&[series.slice(0..split)], &TrainOptions::new(60, 900)).expect("trains");
+    eprintln!(
+        "trained 100 trees on {} rows in {:.1}s",
+        model.meta.rows,
+        t.elapsed().as_secs_f64()
+    );
+    let mut g = c.benchmark_group("replica, 43,200 1-minute steps");
+    g.sample_size(10);
+    // Everything the predictive policy costs: one batch of 43,200 forecasts, then the
+    // planner and accuracy tracker at every step.
+    g.bench_function("predictive (forecasts + planner)", |b| {
+        b.iter(|| {
+            let s = Scenario::new(&series, &opts, Some(&model)).expect("scenario");
+            black_box(
+                s.run(PolicyKind::Predictive, &Knobs::default())
+                    .expect("runs"),
+            )
+        })
+    });
+    let with = Scenario::new(&series, &opts, Some(&model)).expect("scenario");
+    g.bench_function("predictive (planner only, forecasts precomputed)", |b| {
+        b.iter(|| {
+            black_box(
+                with.run(PolicyKind::Predictive, &Knobs::default())
                     .expect("runs"),
             )
         })

@@ -245,3 +245,75 @@ fn bad_files_get_file_and_line() {
     assert!(!o.status.success());
     assert!(text(&o).contains("gen:N"), "{}", text(&o));
 }
+
+#[test]
+fn workload_from_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = data("nab_ec2_cpu_utilization_5f5533.csv");
+    let cfg = write(
+        dir.path(),
+        "prescale.toml",
+        "[[workload]]\nname = \"other\"\ndemand = \"x\"\nreplica_capacity = 1\nmax_replicas = 5\nboot_time = \"1m\"\n\n\
+         [[workload]]\nname = \"ec2\"\ndemand = \"nab_ec2_cpu_utilization_5f5533\"\nreplica_capacity = 8\n\
+         target_utilization = 0.5\nmax_replicas = 40\nboot_time = \"10m\"\nquantile = \"p95\"\n",
+    );
+    let rep = dir.path().join("rep");
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--policy",
+        "reactive",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
+    // 8 at 50 % target utilisation = 4 per replica; 10 minutes = 2 steps.
+    assert_eq!(json["workload"]["name"], "ec2");
+    assert_eq!(json["workload"]["replica_capacity"], 4.0);
+    assert_eq!(json["workload"]["max_replicas"], 40);
+    assert_eq!(json["boot_steps"], 2);
+    assert_eq!(json["knobs"]["quantile"], 0.95);
+
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--workload",
+        "nope",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("no workload named 'nope'; it has: other, ec2"),
+        "{}",
+        text(&o)
+    );
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[workload]]\nname = \"w\"\ndemand = \"x\"\nreplica_capacity = 1\n",
+    );
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--config",
+        bad.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("bad.toml: workload 1") && text(&o).contains("max_replicas"),
+        "{}",
+        text(&o)
+    );
+}

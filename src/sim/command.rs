@@ -10,6 +10,7 @@ use super::sweep;
 use super::tasks::{self, Node, Task};
 use crate::atomic_file::write_atomic;
 use crate::forecast::{Model, TrainOptions};
+use crate::plan::WorkloadSpec;
 use crate::series::{self, format_duration, parse_duration, HistoryOptions, Series};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -61,25 +62,37 @@ pub struct SimulateArgs {
     /// Trees of a model trained here.
     #[arg(long, default_value_t = 50)]
     pub trees: usize,
-    /// Demand one replica serves, in the trace's unit; default: a tenth of the history's
-    /// median, so a typical step needs about ten replicas.
+    /// prescale.toml: the workload (`[[workload]]`) to simulate is taken from it: replica
+    /// capacity (× target utilisation), boot time, bounds, quantile, headroom, tolerance,
+    /// scale-down window and step limits. Flags given explicitly override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Which `[[workload]]` of --config (by name); default: the one whose `demand` is the
+    /// trace's series, or the only one.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Demand one replica serves, in the trace's unit; default: from --config, else a tenth
+    /// of the history's median, so a typical step needs about ten replicas.
     #[arg(long)]
     pub replica_capacity: Option<f64>,
-    /// Time from scale-up to serving, rounded up to whole steps (at least one).
-    #[arg(long, default_value = "3m", value_parser = parse_duration_or_zero)]
-    pub boot_time: i64,
-    /// Fewest replicas.
-    #[arg(long, default_value_t = 1)]
-    pub min_replicas: u32,
-    /// Most replicas; default: enough for twice the trace's peak (no effective limit).
+    /// Time from scale-up to serving, rounded up to whole steps (at least one); default: from
+    /// --config, else 3m.
+    #[arg(long, value_parser = parse_duration_or_zero)]
+    pub boot_time: Option<i64>,
+    /// Fewest replicas; default: from --config, else 1.
+    #[arg(long)]
+    pub min_replicas: Option<u32>,
+    /// Most replicas; default: from --config, else enough for twice the trace's peak (no
+    /// effective limit).
     #[arg(long)]
     pub max_replicas: Option<u32>,
-    /// Predictive: forecast quantile provisioned to.
-    #[arg(long, default_value_t = 0.9)]
-    pub quantile: f64,
-    /// Predictive: extra capacity on top of the forecast (0.1 = 10 %).
-    #[arg(long, default_value_t = 0.0)]
-    pub headroom: f64,
+    /// Predictive: forecast quantile provisioned to; default: from --config, else 0.9.
+    #[arg(long)]
+    pub quantile: Option<f64>,
+    /// Predictive: extra capacity on top of the forecast (0.1 = 10 %); default: from
+    /// --config, else 0.
+    #[arg(long)]
+    pub headroom: Option<f64>,
     /// Reactive: the HPA's target utilisation, (0, 1].
     #[arg(long, default_value_t = 0.8)]
     pub hpa_target: f64,
@@ -157,11 +170,15 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
     if !(a.hpa_target > 0.0 && a.hpa_target <= 1.0) {
         bail!("--hpa-target must be in (0, 1], got {}", a.hpa_target);
     }
-    if !(a.quantile > 0.0 && a.quantile < 1.0) {
-        bail!("--quantile must be in (0, 1), got {}", a.quantile);
+    if let Some(q) = a.quantile {
+        if !(q > 0.0 && q < 1.0) {
+            bail!("--quantile must be in (0, 1), got {q}");
+        }
     }
-    if !(a.headroom.is_finite() && a.headroom >= 0.0) {
-        bail!("--headroom must be ≥ 0, got {}", a.headroom);
+    if let Some(h) = a.headroom {
+        if !(h.is_finite() && h >= 0.0) {
+            bail!("--headroom must be ≥ 0, got {h}");
+        }
     }
     if !(0.0..=100.0).contains(&a.static_percentile) {
         bail!(
@@ -203,7 +220,16 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         );
     }
     let history = &series.values[..split];
-    let replica_capacity = match a.replica_capacity {
+    let configured = match &a.config {
+        Some(path) => Some(config_workload(
+            path,
+            a.workload.as_deref(),
+            series.key.as_str(),
+        )?),
+        None => None,
+    };
+    let from_config = configured.as_ref().map(|w| w.effective_capacity());
+    let replica_capacity = match a.replica_capacity.or(from_config) {
         Some(c) if c.is_finite() && c > 0.0 => c,
         Some(c) => bail!("--replica-capacity must be a number > 0, got {c}"),
         None => default_replica_capacity(history).with_context(|| {
@@ -219,18 +245,23 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         .copied()
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
-    let max_replicas = a.max_replicas.unwrap_or_else(|| {
-        ((2.0 * peak / replica_capacity).ceil() as u32).max(a.min_replicas.max(1)) + 1
-    });
+    let c = configured.as_ref();
+    let min_replicas = a.min_replicas.or(c.map(|w| w.min_replicas)).unwrap_or(1);
+    let max_replicas = a
+        .max_replicas
+        .or(c.map(|w| w.max_replicas))
+        .unwrap_or_else(|| {
+            ((2.0 * peak / replica_capacity).ceil() as u32).max(min_replicas.max(1)) + 1
+        });
     let workload = Workload {
-        name: series.key.to_string(),
+        name: c.map_or_else(|| series.key.to_string(), |w| w.name.clone()),
         replica_capacity,
-        boot_time: a.boot_time,
-        min_replicas: a.min_replicas,
+        boot_time: a.boot_time.or(c.map(|w| w.boot_time)).unwrap_or(180),
+        min_replicas,
         max_replicas,
-        tolerance: 0.1,
-        scale_down_window: 300,
-        spec: None,
+        tolerance: c.map_or(0.1, |w| w.tolerance),
+        scale_down_window: c.map_or(300, |w| w.scale_down_window),
+        spec: configured.clone(),
     };
     let kinds: Vec<PolicyKind> = {
         let mut k = a.policy.clone();
@@ -282,8 +313,8 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let knobs = Knobs {
-        quantile: a.quantile,
-        headroom: a.headroom,
+        quantile: a.quantile.or(c.map(|w| w.quantile)).unwrap_or(0.9),
+        headroom: a.headroom.or(c.map(|w| w.headroom)).unwrap_or(0.0),
         hpa_target: a.hpa_target,
         static_percentile: a.static_percentile,
         static_margin: 0.0,
@@ -314,6 +345,68 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// The `[[workload]]` of a prescale.toml to simulate: by name, else the one whose demand is
+/// the trace's series, else the only one. Other tables of the file are not read here.
+pub fn config_workload(path: &Path, name: Option<&str>, series: &str) -> Result<WorkloadSpec> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let value: toml::Value = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+    let Some(list) = value.get("workload") else {
+        bail!("{}: no [[workload]] tables", path.display());
+    };
+    let Some(list) = list.as_array() else {
+        bail!(
+            "{}: workload must be an array of tables ([[workload]])",
+            path.display()
+        );
+    };
+    let mut specs = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let spec: WorkloadSpec = v.clone().try_into().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!(
+                "{}: workload {}: {}",
+                path.display(),
+                i + 1,
+                e.to_string().trim()
+            )
+        })?;
+        spec.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        specs.push(spec);
+    }
+    let names = || {
+        specs
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let found = match name {
+        Some(n) => specs.iter().find(|s| s.name == n),
+        None => specs
+            .iter()
+            .find(|s| s.demand.as_str() == series)
+            .or(if specs.len() == 1 {
+                specs.first()
+            } else {
+                None
+            }),
+    };
+    match (found, name) {
+        (Some(s), _) => Ok(s.clone()),
+        (None, Some(n)) => bail!(
+            "{}: no workload named '{n}'; it has: {}",
+            path.display(),
+            names()
+        ),
+        (None, None) => bail!(
+            "{}: several workloads and none has demand '{series}'; pick one with --workload ({})",
+            path.display(),
+            names()
+        ),
+    }
 }
 
 fn pick_series(all: Vec<Series>, name: Option<&str>) -> Result<Series> {

@@ -91,3 +91,147 @@ pub fn policy<'a>(scenario: &'a Scenario, knobs: &Knobs) -> Result<Box<dyn Polic
     spec.validate()?;
     Ok(Box::new(Predictive::new(spec, &scenario.forecasts)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::{Series, SeriesKey};
+    use crate::sim::scenario::{PolicyKind, ScenarioOptions, Workload};
+
+    /// A daily cycle on 5-minute steps with ramps steep enough that reacting one step late
+    /// falls short.
+    fn series() -> Series {
+        let values = (0..288 * 6)
+            .map(|i| {
+                let h = (i % 288) as f64 / 12.0;
+                100.0 + 80.0 * (std::f64::consts::TAU * (h - 6.0) / 24.0).sin()
+            })
+            .collect();
+        Series {
+            key: SeriesKey::new("web"),
+            start: 1_704_067_200,
+            step: 300,
+            values,
+        }
+    }
+
+    fn scenario(forecast: impl Fn(&[f64], usize) -> Vec<(f64, f64)>) -> Scenario {
+        let s = series();
+        let w = Workload {
+            name: "web".into(),
+            replica_capacity: 10.0,
+            boot_time: 600,
+            min_replicas: 1,
+            max_replicas: 100,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        };
+        let mut sc = Scenario::new(
+            &s,
+            &ScenarioOptions {
+                split: 288,
+                workload: w,
+            },
+            None,
+        )
+        .unwrap();
+        let all = s.values.clone();
+        sc.forecasts = (0..sc.demand.len())
+            .map(|t| {
+                Some(Forecast {
+                    key: s.key.clone(),
+                    at: sc.setup.timestamp(t),
+                    window: 900,
+                    quantiles: forecast(&all, 288 + t),
+                })
+            })
+            .collect();
+        sc
+    }
+
+    #[test]
+    fn perfect_forecasts_beat_reacting() {
+        // The true peak of the next three steps at every level.
+        let sc = scenario(|v, i| {
+            let peak = v[i + 1..(i + 4).min(v.len())]
+                .iter()
+                .copied()
+                .fold(v[i], f64::max);
+            vec![(0.5, peak), (0.9, peak), (0.99, peak)]
+        });
+        let knobs = Knobs::default();
+        let (_, pred) = sc.run(PolicyKind::Predictive, &knobs).unwrap();
+        let hpa = Knobs {
+            hpa_target: 1.0,
+            ..knobs
+        };
+        let (_, reac) = sc.run(PolicyKind::Reactive, &hpa).unwrap();
+        assert!(
+            pred.under_provisioned < reac.under_provisioned,
+            "{pred:?}\n{reac:?}"
+        );
+        assert!(
+            pred.lead_time_hit_rate > reac.lead_time_hit_rate,
+            "{pred:?}\n{reac:?}"
+        );
+        assert_eq!(pred.steps, reac.steps);
+    }
+
+    #[test]
+    fn the_knobs_reach_the_planner() {
+        // A wide forecast: the p99 is twice the median.
+        let sc = scenario(|v, i| vec![(0.5, v[i]), (0.9, 1.5 * v[i]), (0.99, 2.0 * v[i])]);
+        let cost = |quantile: f64, headroom: f64| {
+            let k = Knobs {
+                quantile,
+                headroom,
+                ..Knobs::default()
+            };
+            sc.run(PolicyKind::Predictive, &k).unwrap().1.replica_hours
+        };
+        assert!(cost(0.5, 0.0) < cost(0.9, 0.0));
+        assert!(cost(0.9, 0.0) < cost(0.99, 0.0));
+        assert!(cost(0.99, 0.0) < cost(0.99, 0.5));
+        let s = spec(
+            &sc,
+            &Knobs {
+                quantile: 0.95,
+                headroom: 0.2,
+                ..Knobs::default()
+            },
+        );
+        assert_eq!(
+            (s.quantile, s.headroom, s.boot_time, s.max_replicas),
+            (0.95, 0.2, 600, 100)
+        );
+    }
+
+    #[test]
+    fn no_model_no_predictive_policy() {
+        let s = series();
+        let w = Workload {
+            name: "web".into(),
+            replica_capacity: 10.0,
+            boot_time: 600,
+            min_replicas: 1,
+            max_replicas: 100,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        };
+        let sc = Scenario::new(
+            &s,
+            &ScenarioOptions {
+                split: 288,
+                workload: w,
+            },
+            None,
+        )
+        .unwrap();
+        let e = sc
+            .run(PolicyKind::Predictive, &Knobs::default())
+            .unwrap_err();
+        assert!(e.contains("needs a model"), "{e}");
+    }
+}
