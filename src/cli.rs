@@ -29,7 +29,7 @@ pub enum Command {
     /// Forecast the next window's peak from recent CSV history with a trained model.
     Forecast(ForecastArgs),
     /// Replay history through scaling policies and score them, or run task queues.
-    Simulate(crate::sim::SimulateArgs),
+    Simulate(Box<crate::sim::SimulateArgs>),
 }
 
 /// How CSV history is read and put on a grid.
@@ -142,7 +142,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Backtest(a) => backtest_cmd(a),
         Command::Forecast(a) => forecast(a),
-        Command::Simulate(a) => crate::sim::command::run(a),
+        Command::Simulate(a) => crate::sim::command::run(*a),
     }
 }
 
