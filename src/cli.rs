@@ -28,8 +28,24 @@ pub enum Command {
     Backtest(BacktestArgs),
     /// Forecast the next window's peak from recent CSV history with a trained model.
     Forecast(ForecastArgs),
+    /// Collect history from Prometheus (configured in prescale.toml) and export it as CSV.
+    Collect(CollectArgs),
     /// Replay history through scaling policies and score them, or run task queues.
     Simulate(Box<crate::sim::SimulateArgs>),
+}
+
+/// `prescale collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The configuration file ([prometheus] and [[signal]] sections).
+    #[arg(long, value_name = "FILE", default_value = "prescale.toml")]
+    config: PathBuf,
+    /// Write each signal's history to DIR/<signal>.csv, the format `train --history` reads.
+    #[arg(long, value_name = "DIR")]
+    export_csv: Option<PathBuf>,
+    /// Keep polling on the step grid until Ctrl-C, re-exporting after every poll.
+    #[arg(long)]
+    follow: bool,
 }
 
 /// How CSV history is read and put on a grid.
@@ -142,6 +158,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Backtest(a) => backtest_cmd(a),
         Command::Forecast(a) => forecast(a),
+        Command::Collect(a) => Ok(crate::collect::run_command(
+            &crate::collect::CommandOptions {
+                config: a.config,
+                export_csv: a.export_csv,
+                follow: a.follow,
+            },
+        )?),
         Command::Simulate(a) => crate::sim::command::run(*a),
     }
 }

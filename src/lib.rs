@@ -7,23 +7,27 @@
 //!
 //! - [`series`]: fixed-step time series ([`series::Series`], the bounded [`series::Ring`]),
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
+//! - [`collect`]: Prometheus (or a CSV replay) → one bounded ring per series, with backfill,
+//!   incremental polls, retries and per-signal health.
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
 //!   calibrated model files, backtests against baselines.
-//! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
-//!   [`export::Snapshot`] by the live loop.
 //! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
 //!   node planner, their guards and the accuracy tracker that weights the forecast. Plain data,
 //!   no I/O or clocks, so the live loop and the simulator share it.
+//! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
+//!   [`export::Snapshot`] by the live loop.
 //! - [`sim`]: replays a trace through scaling policies (prescale's planner, the HPA rule, a
 //!   static size, the oracle) and scores them; sweeps their risk knobs; runs task lists through
 //!   queue disciplines and placement strategies.
 //!
-//! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`atomic_file`] (crash-safe writes for models, logs and reports) and
+//! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`config`] (`prescale.toml`, validated once at start-up), [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
 
 pub mod atomic_file;
 pub mod chart;
 pub mod cli;
+pub mod collect;
+pub mod config;
 pub mod export;
 pub mod forecast;
 pub mod plan;

@@ -1,0 +1,128 @@
+//! Collector targets: parsing a 1,000 × 1,440 `query_range` answer (≤ 50 ms) and the buffer
+//! footprint (≤ 8 bytes per stored point, all overhead included).
+
+use criterion::{black_box, criterion_group, Criterion};
+use prescale::collect::prometheus::{parse_body, QueryData};
+use prescale::collect::SignalStore;
+use prescale::config::SignalConfig;
+use prescale::series::SeriesKey;
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+/// A body shaped like Prometheus': 1-minute steps, values with Go's float formatting.
+fn query_range_body(series: usize, points: usize) -> Vec<u8> {
+    let mut s = String::with_capacity(series * points * 26);
+    s.push_str(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+    for i in 0..series {
+        if i > 0 {
+            s.push(',');
+        }
+        write!(
+            s,
+            r#"{{"metric":{{"instance":"node-{i:04}.example:9100","job":"node"}},"values":["#
+        )
+        .unwrap();
+        for p in 0..points {
+            if p > 0 {
+                s.push(',');
+            }
+            let v = 0.25 + ((i * 31 + p * 7) % 1000) as f64 / 1234.5678;
+            write!(s, "[{},\"{}\"]", 1_700_000_000 + p * 60, v).unwrap();
+        }
+        s.push_str("]}");
+    }
+    s.push_str("]}}");
+    s.into_bytes()
+}
+
+fn parse(c: &mut Criterion) {
+    let body = query_range_body(1000, 1440);
+    let mut g = c.benchmark_group("parse");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Bytes(body.len() as u64));
+    g.bench_function("query_range_1000x1440", |b| {
+        b.iter(|| {
+            let a = parse_body("bench", 200, black_box(&body)).unwrap();
+            match a.data {
+                QueryData::Matrix(m) => assert_eq!(m.len(), 1000),
+                _ => unreachable!(),
+            }
+        })
+    });
+    // The same work timed in this thread's CPU time: on a shared 2-core machine wall time
+    // mostly measures the neighbours.
+    g.bench_function("query_range_1000x1440_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            let start = thread_cpu();
+            for _ in 0..iters {
+                black_box(parse_body("bench", 200, black_box(&body)).unwrap());
+            }
+            thread_cpu().saturating_sub(start)
+        })
+    });
+    g.finish();
+}
+
+/// This thread's CPU time (Linux), or wall time elsewhere.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_else(|| START.with(|t| t.elapsed()))
+}
+
+thread_local! {
+    static START: Instant = Instant::now();
+}
+
+fn ingest(c: &mut Criterion) {
+    let cfg = SignalConfig::new("cpu", "q", 60, 86_400);
+    let keys: Vec<SeriesKey> = (0..1000)
+        .map(|i| SeriesKey::new(format!("cpu{{instance=\"node-{i:04}\"}}")))
+        .collect();
+    let mut g = c.benchmark_group("store");
+    g.sample_size(10);
+    g.bench_function("ingest_1000x1440", |b| {
+        b.iter(|| {
+            let mut s = SignalStore::new(&cfg);
+            for k in &keys {
+                s.ingest(k.clone(), (0..1440).map(|p| (p as i64 * 60, p as f64)));
+            }
+            black_box(s.len())
+        })
+    });
+    g.finish();
+}
+
+/// Prints the footprint of 10,000 series × 7 days at 5 minutes (not a timing; the figure the
+/// collector's note reports).
+fn report_memory() {
+    let cfg = SignalConfig::new("cpu", "q", 300, 7 * 86_400);
+    let mut s = SignalStore::new(&cfg);
+    let points_per_series = 7 * 86_400 / 300;
+    for i in 0..10_000 {
+        s.ingest(
+            SeriesKey::new(format!("cpu{{instance=\"node-{i:05}.example:9100\"}}")),
+            (0..points_per_series).map(|p| (p as i64 * 300, 1.0)),
+        );
+    }
+    let bytes = s.memory_bytes();
+    let points = 10_000 * points_per_series;
+    println!(
+        "memory: 10,000 series x 7 d at 5 min = {points} points in {:.1} MiB = {:.2} bytes/point \
+         (ring capacity {} slots/series)",
+        bytes as f64 / (1024.0 * 1024.0),
+        bytes as f64 / points as f64,
+        s.capacity()
+    );
+    assert!(bytes as f64 / points as f64 <= 8.0);
+}
+
+criterion_group!(benches, parse, ingest);
+
+fn main() {
+    report_memory();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

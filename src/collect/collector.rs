@@ -1,0 +1,731 @@
+//! The collector: backfill at start, then incremental polls on the step grid, with retries,
+//! health and the buffers.
+
+use super::prometheus::{Answer, RangeSeries};
+use super::source::{PrometheusSource, Source, SourceError};
+use super::store::{IngestStats, Store};
+use super::CollectError;
+use crate::config::{Config, SignalConfig};
+use crate::series::{write_long_csv, SeriesKey};
+use rand::Rng;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Samples one backfill request should stay under, whatever the series count: Prometheus'
+/// default `--query.max-samples` is 50 million, and one answer's JSON is ~25 bytes a sample.
+const SAMPLES_PER_REQUEST: i64 = 2_000_000;
+
+/// How hard to retry a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// First backoff ceiling.
+    pub base: Duration,
+    /// Largest backoff ceiling.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(250),
+            cap: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: the n-th delay is uniform in `[0, min(cap, base·2ⁿ)]`,
+/// so that many collectors hitting one recovering Prometheus do not retry in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// A fresh backoff.
+    pub fn new(policy: RetryPolicy) -> Self {
+        Backoff { policy, attempt: 0 }
+    }
+
+    /// The ceiling of the next delay (without jitter).
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(30)).unwrap_or(u32::MAX);
+        self.policy
+            .base
+            .checked_mul(factor)
+            .unwrap_or(self.policy.cap)
+            .min(self.policy.cap)
+    }
+
+    /// The next delay, drawn with `rng`.
+    pub fn next_delay(&mut self, rng: &mut impl Rng) -> Duration {
+        let ceiling = self.ceiling();
+        self.attempt = self.attempt.saturating_add(1);
+        ceiling.mul_f64(rng.gen_range(0.0..=1.0))
+    }
+
+    /// Back to the first delay (after a success).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// How a signal's collection is doing, for the planner and for `/healthz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// The last fetch succeeded.
+    Healthy,
+    /// Recent fetches failed, but the data is still fresh enough to use with care.
+    Degraded,
+    /// Failing for a while, or with an error retries cannot fix, or the data is stale.
+    Down,
+}
+
+/// Per-signal health. `last_error` is an error's text, which never holds secrets.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SignalHealth {
+    /// The state.
+    pub state: HealthState,
+    /// When (the caller's `now`) the last fetch succeeded.
+    pub last_success: Option<i64>,
+    /// When the last fetch was tried.
+    pub last_attempt: Option<i64>,
+    /// Failed polls in a row.
+    pub consecutive_failures: u32,
+    /// The error of the current failure streak.
+    pub last_error: Option<String>,
+    /// Seconds from the newest sample of any series to the last poll's `now`.
+    pub data_age: Option<i64>,
+    /// Series held.
+    pub series: usize,
+    /// Series marked stale.
+    pub stale_series: usize,
+}
+
+impl SignalHealth {
+    fn new() -> Self {
+        SignalHealth {
+            state: HealthState::Down,
+            last_success: None,
+            last_attempt: None,
+            consecutive_failures: 0,
+            last_error: Some("not collected yet".into()),
+            data_age: None,
+            series: 0,
+            stale_series: 0,
+        }
+    }
+}
+
+/// Cumulative counters per signal, for the exporter's metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SignalStats {
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that failed (each attempt counts).
+    pub request_failures: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Polls that ended in failure.
+    pub failed_polls: u64,
+    /// Samples that extended a ring.
+    pub points_appended: u64,
+    /// Samples that rewrote a held slot (overlap).
+    pub points_replaced: u64,
+    /// Series added.
+    pub series_added: u64,
+    /// Series dropped after vanishing, or evicted for room.
+    pub series_dropped: u64,
+    /// New series refused for `max_series`.
+    pub series_refused: u64,
+    /// Answers with two series that map to one key (`series_labels` does not tell them apart).
+    pub key_collisions: u64,
+}
+
+/// What happened to one signal in one poll or backfill.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SignalPoll {
+    /// The signal.
+    pub signal: String,
+    /// Grid range asked for, `[start, end]`; `None` when already up to date.
+    pub range: Option<(i64, i64)>,
+    /// Requests sent (retries included).
+    pub requests: u32,
+    /// Retries.
+    pub retries: u32,
+    /// What was stored.
+    pub appended: usize,
+    /// Re-fetched samples that rewrote a slot.
+    pub replaced: usize,
+    /// New series.
+    pub new_series: usize,
+    /// Series dropped after vanishing.
+    pub dropped_series: usize,
+    /// Warnings from the source.
+    pub warnings: Vec<String>,
+    /// The error, when the poll failed for this signal.
+    pub error: Option<String>,
+}
+
+/// What one [`Collector::poll`] or [`Collector::backfill`] did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PollReport {
+    /// The `now` it ran for.
+    pub at: i64,
+    /// One entry per signal, in configuration order.
+    pub signals: Vec<SignalPoll>,
+}
+
+impl PollReport {
+    /// True when every signal was fetched (or was already up to date).
+    pub fn ok(&self) -> bool {
+        self.signals.iter().all(|s| s.error.is_none())
+    }
+}
+
+struct SignalState {
+    /// Newest grid point fetched successfully; `None` until the first success.
+    cursor: Option<i64>,
+    /// Series count hint for chunk sizing.
+    series_hint: usize,
+    health: SignalHealth,
+    stats: SignalStats,
+}
+
+/// Polls after this many failures in a row are `Down` even with retryable errors.
+const DOWN_AFTER_FAILURES: u32 = 3;
+
+/// Collects configured signals from a [`Source`] into bounded per-series rings.
+///
+/// The caller owns the clock: [`Collector::backfill`] and [`Collector::poll`] take `now`
+/// (Unix seconds), so the same collector runs live (wall clock) or in an accelerated replay.
+pub struct Collector<S = PrometheusSource> {
+    source: S,
+    signals: Vec<SignalConfig>,
+    states: Vec<SignalState>,
+    store: Store,
+    retry: RetryPolicy,
+    rng: rand::rngs::StdRng,
+}
+
+impl Collector<PrometheusSource> {
+    /// A collector for the configuration's `[prometheus]` and `[[signal]]`s. Checks every query
+    /// with an instant query first, so a PromQL error fails here, quoting Prometheus.
+    pub async fn new(config: &Config) -> Result<Self, CollectError> {
+        let prom = config
+            .prometheus
+            .as_ref()
+            .ok_or_else(|| CollectError::NoPrometheus {
+                path: config.path.clone(),
+            })?;
+        let source = PrometheusSource::new(prom).map_err(CollectError::Client)?;
+        Collector::with_source(
+            source,
+            config.signals.clone(),
+            RetryPolicy::default(),
+            unix_now(),
+        )
+        .await
+    }
+}
+
+impl<S: Source> Collector<S> {
+    /// A collector over any source; checks each signal with [`Source::check`] (retrying
+    /// transient failures per `retry`).
+    pub async fn with_source(
+        source: S,
+        signals: Vec<SignalConfig>,
+        retry: RetryPolicy,
+        now: i64,
+    ) -> Result<Self, CollectError> {
+        if signals.is_empty() {
+            return Err(CollectError::NoSignals);
+        }
+        let mut rng = rand::SeedableRng::from_entropy();
+        let mut states = Vec::with_capacity(signals.len());
+        for sig in &signals {
+            let mut backoff = Backoff::new(retry);
+            let mut attempt = 1;
+            let hint = loop {
+                match source.check(sig, now).await {
+                    Ok(a) => {
+                        for w in &a.warnings {
+                            tracing::warn!(signal = %sig.name, warning = %w, "source warning");
+                        }
+                        break a.data;
+                    }
+                    Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
+                        tracing::warn!(signal = %sig.name, error = %e, "start-up check failed; retrying");
+                        tokio::time::sleep(backoff.next_delay(&mut rng)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        return Err(CollectError::Check {
+                            signal: sig.name.clone(),
+                            source: e,
+                        })
+                    }
+                }
+            };
+            tracing::info!(signal = %sig.name, series = hint, source = %source.describe(), "signal checked");
+            states.push(SignalState {
+                cursor: None,
+                series_hint: hint,
+                health: SignalHealth::new(),
+                stats: SignalStats::default(),
+            });
+        }
+        Ok(Collector {
+            store: Store::new(&signals),
+            source,
+            signals,
+            states,
+            retry,
+            rng,
+        })
+    }
+
+    /// The buffers.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configured signals.
+    pub fn signals(&self) -> &[SignalConfig] {
+        &self.signals
+    }
+
+    /// The source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// One signal's health.
+    pub fn health(&self, signal: &str) -> Option<&SignalHealth> {
+        self.index(signal).map(|i| &self.states[i].health)
+    }
+
+    /// One signal's counters.
+    pub fn stats(&self, signal: &str) -> Option<&SignalStats> {
+        self.index(signal).map(|i| &self.states[i].stats)
+    }
+
+    fn index(&self, signal: &str) -> Option<usize> {
+        self.signals.iter().position(|s| s.name == signal)
+    }
+
+    /// Fills the buffers with each signal's `lookback` ending at `now`, in chunks that keep
+    /// every request under the source's point limit. Retries transient failures with the full
+    /// policy; a signal that still fails keeps no cursor, so the next poll backfills it again.
+    pub async fn backfill(&mut self, now: i64) -> PollReport {
+        for st in &mut self.states {
+            st.cursor = None;
+        }
+        self.collect(now, None, false).await
+    }
+
+    /// Fetches what is new since the last successful fetch (plus `overlap_steps` steps again,
+    /// for late samples) up to the last grid point at or before `now`. A signal never fetched
+    /// successfully is backfilled. Retry sleeps per signal stay within half its step, so a poll
+    /// does not run into the next one.
+    pub async fn poll(&mut self, now: i64) -> PollReport {
+        self.collect(now, Some(0.5), true).await
+    }
+
+    async fn collect(&mut self, now: i64, budget_steps: Option<f64>, drop: bool) -> PollReport {
+        let mut report = PollReport {
+            at: now,
+            signals: Vec::with_capacity(self.signals.len()),
+        };
+        for i in 0..self.signals.len() {
+            let budget =
+                budget_steps.map(|f| Duration::from_secs_f64(self.signals[i].step as f64 * f));
+            let r = self.collect_signal(i, now, budget, drop).await;
+            report.signals.push(r);
+        }
+        report
+    }
+
+    async fn collect_signal(
+        &mut self,
+        i: usize,
+        now: i64,
+        budget: Option<Duration>,
+        drop: bool,
+    ) -> SignalPoll {
+        let sig = self.signals[i].clone();
+        let step = sig.step;
+        let end = now.div_euclid(step) * step;
+        let lookback_steps = (sig.lookback + step - 1) / step;
+        let earliest = end - lookback_steps * step;
+        let start = match self.states[i].cursor {
+            Some(c) => (c - i64::from(sig.overlap_steps) * step).max(earliest),
+            None => earliest,
+        };
+        let mut out = SignalPoll {
+            signal: sig.name.clone(),
+            range: None,
+            requests: 0,
+            retries: 0,
+            appended: 0,
+            replaced: 0,
+            new_series: 0,
+            dropped_series: 0,
+            warnings: Vec::new(),
+            error: None,
+        };
+        self.states[i].health.last_attempt = Some(now);
+        if self.states[i].cursor.is_some_and(|c| c >= end) {
+            // Already fetched up to this grid point; nothing new can exist yet.
+            self.finish(i, now, &out);
+            return out;
+        }
+        out.range = Some((start, end));
+        let per_chunk = (SAMPLES_PER_REQUEST / self.states[i].series_hint.max(1) as i64)
+            .clamp(60, self.source.max_points().max(1));
+        let mut chunk_start = start;
+        let mut totals = IngestStats::default();
+        let mut failure: Option<SourceError> = None;
+        while chunk_start <= end {
+            let chunk_end = (chunk_start + (per_chunk - 1) * step).min(end);
+            match self
+                .fetch_with_retry(&sig, chunk_start, chunk_end, budget, &mut out)
+                .await
+            {
+                Ok(answer) => {
+                    out.warnings.extend(answer.warnings);
+                    let (stats, collisions) = self.ingest(i, &sig, answer.data);
+                    self.states[i].stats.key_collisions += collisions;
+                    totals.add(&stats);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            chunk_start = chunk_end + step;
+        }
+        out.appended = totals.appended;
+        out.replaced = totals.replaced;
+        out.new_series = totals.new_series;
+        let st = &mut self.states[i].stats;
+        st.points_appended += totals.appended as u64;
+        st.points_replaced += totals.replaced as u64;
+        st.series_added += totals.new_series as u64;
+        st.series_refused += totals.refused_series as u64;
+        st.series_dropped += totals.evicted_series as u64;
+        if totals.refused_series > 0 {
+            tracing::warn!(signal = %sig.name, refused = totals.refused_series, max_series = sig.max_series,
+                "signal is at max_series; new series refused");
+        }
+        for w in &out.warnings {
+            tracing::warn!(signal = %sig.name, warning = %w, "source warning");
+        }
+        match failure {
+            None => {
+                let st = &mut self.states[i];
+                st.cursor = Some(end);
+                st.health.last_success = Some(now);
+                st.health.consecutive_failures = 0;
+                st.health.last_error = None;
+                st.series_hint = st.series_hint.max(self.store.signals()[i].len());
+                if drop {
+                    let dropped = self.store.signal_at_mut(i).drop_vanished(now);
+                    out.dropped_series = dropped;
+                    self.states[i].stats.series_dropped += dropped as u64;
+                    if dropped > 0 {
+                        tracing::info!(signal = %sig.name, dropped, "vanished series dropped");
+                    }
+                }
+            }
+            Some(e) => {
+                let text = e.to_string();
+                tracing::warn!(signal = %sig.name, kind = e.kind(), error = %text, "fetch failed; keeping what is held");
+                let st = &mut self.states[i];
+                st.stats.failed_polls += 1;
+                st.health.consecutive_failures += 1;
+                st.health.last_error = Some(text.clone());
+                out.error = Some(text);
+                if !e.is_retryable() {
+                    st.health.consecutive_failures =
+                        st.health.consecutive_failures.max(DOWN_AFTER_FAILURES);
+                }
+            }
+        }
+        self.finish(i, now, &out);
+        out
+    }
+
+    /// Updates staleness and the health state after a poll of signal `i`.
+    fn finish(&mut self, i: usize, now: i64, _poll: &SignalPoll) {
+        let sig = &self.signals[i];
+        let store = self.store.signal_at_mut(i);
+        let stale = store.mark_stale(now);
+        let newest = store.newest_sample();
+        let h = &mut self.states[i].health;
+        h.series = store.len();
+        h.stale_series = stale;
+        h.data_age = newest.map(|t| now - t);
+        let data_stale = h.data_age.is_some_and(|a| a > sig.stale_after);
+        h.state = if h.last_success.is_none() || h.consecutive_failures >= DOWN_AFTER_FAILURES {
+            HealthState::Down
+        } else if h.consecutive_failures > 0 {
+            if data_stale {
+                HealthState::Down
+            } else {
+                HealthState::Degraded
+            }
+        } else if data_stale {
+            HealthState::Degraded
+        } else {
+            HealthState::Healthy
+        };
+    }
+
+    async fn fetch_with_retry(
+        &mut self,
+        sig: &SignalConfig,
+        start: i64,
+        end: i64,
+        budget: Option<Duration>,
+        out: &mut SignalPoll,
+    ) -> Result<Answer<Vec<RangeSeries>>, SourceError> {
+        let i = self.index(&sig.name).unwrap_or(0);
+        let mut backoff = Backoff::new(self.retry);
+        let mut slept = Duration::ZERO;
+        let mut attempt = 1;
+        loop {
+            out.requests += 1;
+            self.states[i].stats.requests += 1;
+            match self.source.fetch(sig, start, end).await {
+                Ok(a) => return Ok(a),
+                Err(e) => {
+                    self.states[i].stats.request_failures += 1;
+                    let delay = backoff.next_delay(&mut self.rng);
+                    let over_budget = budget.is_some_and(|b| slept + delay > b);
+                    if !e.is_retryable() || attempt >= self.retry.max_attempts || over_budget {
+                        return Err(e);
+                    }
+                    tracing::debug!(signal = %sig.name, error = %e, ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                    slept += delay;
+                    attempt += 1;
+                    out.retries += 1;
+                    self.states[i].stats.retries += 1;
+                }
+            }
+        }
+    }
+
+    /// Stores one answer; returns the counts and how many series collided on a key.
+    fn ingest(
+        &mut self,
+        i: usize,
+        sig: &SignalConfig,
+        data: Vec<RangeSeries>,
+    ) -> (IngestStats, u64) {
+        let mut stats = IngestStats::default();
+        let mut seen = HashSet::with_capacity(data.len());
+        let mut collisions = 0;
+        let store = self.store.signal_at_mut(i);
+        for rs in data {
+            let key = series_key(sig, &rs.metric);
+            if !seen.insert(key.clone()) {
+                collisions += 1;
+                tracing::warn!(signal = %sig.name, key = %key,
+                    "two series share this key; add the label that tells them apart to series_labels");
+                continue;
+            }
+            let points = rs.values.iter().map(|p| (p.ts.round() as i64, p.value));
+            stats.add(&store.ingest(key, points));
+        }
+        (stats, collisions)
+    }
+
+    /// Writes every signal's buffers to `dir/<signal>.csv` (long format, atomically), the
+    /// format `prescale train --history` reads. Returns the files written.
+    pub fn export_csv(&self, dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
+        export_csv(&self.store, dir)
+    }
+
+    /// Polls on the step grid until `shutdown` turns true (or its sender is dropped):
+    /// backfills first unless that was done, then wakes shortly after each grid point of the smallest step, calls
+    /// [`Collector::poll`] with the wall clock, and hands each report to `on_poll`.
+    pub async fn run(
+        &mut self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        mut on_poll: impl FnMut(&PollReport, &Store),
+    ) {
+        if *shutdown.borrow() {
+            return;
+        }
+        if self.states.iter().all(|s| s.cursor.is_none()) {
+            let report = self.backfill(unix_now()).await;
+            on_poll(&report, &self.store);
+        }
+        let step = self.signals.iter().map(|s| s.step).min().unwrap_or(60);
+        // Wake a little after the grid point so the newest step has been scraped.
+        let delay = Duration::from_secs_f64((step as f64 / 10.0).min(5.0));
+        loop {
+            let now = unix_now_f64();
+            let next = ((now / step as f64).floor() + 1.0) * step as f64;
+            let sleep = Duration::from_secs_f64((next - now).max(0.0)) + delay;
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let report = self.poll(unix_now()).await;
+            on_poll(&report, &self.store);
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// A series' key: the signal name and the `series_labels` of its labels (all but `__name__`
+/// when none are configured).
+pub fn series_key(sig: &SignalConfig, metric: &BTreeMap<String, String>) -> SeriesKey {
+    if sig.series_labels.is_empty() {
+        let labels: BTreeMap<String, String> = metric
+            .iter()
+            .filter(|(k, _)| k.as_str() != "__name__")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        SeriesKey::from_labels(&sig.name, &labels)
+    } else {
+        let labels: BTreeMap<String, String> = sig
+            .series_labels
+            .iter()
+            .filter_map(|l| metric.get(l).map(|v| (l.clone(), v.clone())))
+            .collect();
+        SeriesKey::from_labels(&sig.name, &labels)
+    }
+}
+
+/// Writes each signal of `store` to `dir/<signal>.csv`.
+pub fn export_csv(store: &Store, dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
+    let mut written = Vec::new();
+    for s in store.signals() {
+        let path = dir.join(format!("{}.csv", s.name()));
+        write_long_csv(&path, &s.to_series()).map_err(|source| CollectError::Export {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Wall-clock Unix seconds.
+pub fn unix_now() -> i64 {
+    unix_now_f64().floor() as i64
+}
+
+fn unix_now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::source::Replay;
+    use crate::series::Series;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_is_capped_full_jitter() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base: Duration::from_millis(250),
+            cap: Duration::from_secs(30),
+        };
+        let mut b = Backoff::new(policy);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let ceilings: Vec<_> = (0..10)
+            .map(|_| {
+                let c = b.ceiling();
+                assert!(b.next_delay(&mut rng) <= c);
+                c
+            })
+            .collect();
+        assert_eq!(ceilings[0], Duration::from_millis(250));
+        assert_eq!(ceilings[3], Duration::from_secs(2));
+        assert_eq!(ceilings[9], Duration::from_secs(30));
+        b.reset();
+        assert_eq!(b.ceiling(), Duration::from_millis(250));
+    }
+
+    fn replay(values: Vec<f64>) -> Replay {
+        Replay::new().with_signal(
+            "cpu",
+            vec![Series {
+                key: SeriesKey::new("web"),
+                start: 6000,
+                step: 60,
+                values,
+            }],
+        )
+    }
+
+    #[tokio::test]
+    async fn replay_through_backfill_and_polls() {
+        let values: Vec<f64> = (0..100)
+            .map(|i| if i == 50 { f64::NAN } else { i as f64 })
+            .collect();
+        let sig = SignalConfig::new("cpu", "unused", 60, 3600);
+        let mut c = Collector::with_source(replay(values), vec![sig], RetryPolicy::default(), 0)
+            .await
+            .unwrap();
+        // Backfill ending at step 40 (t = 6000 + 40·60 + 30: mid-step).
+        let r = c.backfill(6000 + 40 * 60 + 30).await;
+        assert!(r.ok());
+        assert_eq!(r.signals[0].appended, 41);
+        let key = SeriesKey::new("cpu{series=\"web\"}");
+        let ring = c.store().series(&key).unwrap();
+        assert_eq!(ring.oldest_timestamp(), Some(6000));
+        assert_eq!(ring.tail(100), (0..=40).map(f64::from).collect::<Vec<_>>());
+        // Each poll one step later hands out the next step's value; the overlap re-fetch
+        // replaces, never duplicates.
+        for k in 41..=55 {
+            let r = c.poll(6000 + k * 60 + 5).await;
+            assert!(r.ok());
+            assert_eq!(r.signals[0].appended, usize::from(k != 50));
+        }
+        let t = c.store().series(&key).unwrap().tail(100);
+        assert_eq!(t.len(), 56);
+        for (i, v) in t.iter().enumerate() {
+            if i == 50 {
+                assert!(v.is_nan(), "the gap stays a gap");
+            } else {
+                assert_eq!(*v, i as f64);
+            }
+        }
+        let h = c.health("cpu").unwrap();
+        assert_eq!(h.state, HealthState::Healthy);
+        assert_eq!(h.series, 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_replay_signal_fails_start_up() {
+        let sig = SignalConfig::new("mem", "unused", 60, 3600);
+        let e = Collector::with_source(replay(vec![1.0]), vec![sig], RetryPolicy::default(), 0)
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("mem"), "{e}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Collect: Prometheus (or a CSV replay) → fixed-step series buffers, with health.
+//!
+//! - [`prometheus`]: a small typed client for the Prometheus HTTP API.
+//! - [`Source`]: the seam between where samples come from ([`PrometheusSource`], [`Replay`])
+//!   and the [`Collector`], which backfills `lookback` in chunks under Prometheus' 11,000-point
+//!   limit, then polls on the step grid, re-fetching a small overlap for late samples.
+//! - [`Store`]: one bounded [`Ring`](crate::series::Ring) per series, memory fixed by the
+//!   configuration; vanished series go stale, then are dropped.
+//!
+//! Faults (timeouts, refused connections, 5xx, garbled bodies) are retried with capped
+//! exponential backoff and full jitter; a poll that still fails keeps everything held and shows
+//! up in [`SignalHealth`] and [`SignalStats`], which the planner and the exporter read. A query
+//! Prometheus rejects fails [`Collector::new`], quoting Prometheus' message.
+//!
+//! This stage never calls forecast or plan; they read [`Collector::store`].
+
+mod collector;
+mod command;
+mod json;
+pub mod prometheus;
+mod source;
+mod store;
+
+pub use collector::{
+    export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
+    SignalHealth, SignalPoll, SignalStats,
+};
+pub use command::{run_command, CommandOptions};
+pub use prometheus::{PromClient, PromError};
+pub use source::{PrometheusSource, Replay, Source, SourceError};
+pub use store::{IngestStats, SeriesEntry, SignalStore, Store};
+
+use std::path::PathBuf;
+
+/// Why collection could not start or its output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The configuration has no `[prometheus]` section.
+    #[error("{path}: no [prometheus] section; collecting needs one (url = \"http://...\")")]
+    NoPrometheus {
+        /// The configuration file.
+        path: PathBuf,
+    },
+    /// The configuration has no `[[signal]]`.
+    #[error("no [[signal]] configured: nothing to collect")]
+    NoSignals,
+    /// The HTTP client could not be set up.
+    #[error(transparent)]
+    Client(PromError),
+    /// A signal's start-up check failed (e.g. Prometheus rejected the PromQL).
+    #[error("signal '{signal}': start-up check failed: {source}")]
+    Check {
+        /// The signal.
+        signal: String,
+        /// Why; for a rejected query, Prometheus' own message.
+        source: SourceError,
+    },
+    /// The configuration file is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The async runtime could not start.
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// Some signals could not be collected (the others were exported).
+    #[error("not every signal was collected:\n  {}", failed.join("\n  "))]
+    Incomplete {
+        /// `signal: error` per failed signal.
+        failed: Vec<String>,
+    },
+    /// Writing an export file failed.
+    #[error("exporting to {path}: {source}")]
+    Export {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: crate::series::CsvError,
+    },
+}

@@ -1,0 +1,498 @@
+//! A small typed client for the Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`).
+//!
+//! Bodies are read whole and parsed by a small hand-written JSON reader (see `json.rs` for why),
+//! so a truncated body is told apart from a malformed one.
+
+use super::json::parse_envelope;
+use crate::config::{Auth, PrometheusConfig};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Prometheus refuses range queries with more points than this per series.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// How much of a non-JSON error body is quoted in an error.
+const BODY_SNIPPET: usize = 200;
+
+/// A failed call to Prometheus. The URL in every variant is the endpoint without query
+/// parameters and without credentials (the configuration refuses URLs with credentials), and
+/// no variant ever carries a header value.
+#[derive(Debug, thiserror::Error)]
+pub enum PromError {
+    /// The HTTP client could not be built (e.g. the CA file did not load).
+    #[error("setting up the HTTP client for {url}: {message}")]
+    Setup {
+        /// Base URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// No connection: refused, unreachable, DNS, TLS handshake.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// Endpoint.
+        url: String,
+        /// The transport's description, source chain included.
+        message: String,
+    },
+    /// No complete answer within the configured timeout.
+    #[error("{url}: no complete response within {timeout:?}")]
+    Timeout {
+        /// Endpoint.
+        url: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// The connection failed mid-request or mid-body.
+    #[error("{url}: transfer failed: {message}")]
+    Transport {
+        /// Endpoint.
+        url: String,
+        /// The transport's description.
+        message: String,
+    },
+    /// Prometheus answered with its error envelope (`status: error`).
+    #[error("{url}: Prometheus error (HTTP {status}, {error_type}): {message}")]
+    Api {
+        /// Endpoint.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// `errorType`, e.g. `bad_data`, `execution`, `timeout`.
+        error_type: String,
+        /// `error`, Prometheus' own message.
+        message: String,
+    },
+    /// A non-success status without Prometheus' envelope (a proxy's page, an empty 502).
+    #[error("{url}: HTTP {status}: {snippet}")]
+    Http {
+        /// Endpoint.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The start of the body.
+        snippet: String,
+    },
+    /// A success status whose body is not a usable answer (malformed or truncated JSON, an
+    /// unexpected result type).
+    #[error("{url}: unreadable response: {message}")]
+    Decode {
+        /// Endpoint.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl PromError {
+    /// Whether trying again later can help: transport trouble, timeouts, 5xx, 429 and garbled
+    /// bodies are transient; a query Prometheus rejects will be rejected again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PromError::Setup { .. } => false,
+            PromError::Connect { .. }
+            | PromError::Timeout { .. }
+            | PromError::Transport { .. }
+            | PromError::Decode { .. } => true,
+            PromError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            PromError::Api {
+                status, error_type, ..
+            } => {
+                *status >= 500
+                    || *status == 429
+                    || matches!(error_type.as_str(), "timeout" | "canceled" | "unavailable")
+            }
+        }
+    }
+
+    /// A short machine-readable kind, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PromError::Setup { .. } => "setup",
+            PromError::Connect { .. } => "connect",
+            PromError::Timeout { .. } => "timeout",
+            PromError::Transport { .. } => "transport",
+            PromError::Api { .. } => "api",
+            PromError::Http { .. } => "http",
+            PromError::Decode { .. } => "decode",
+        }
+    }
+}
+
+/// One sample: Unix seconds (possibly fractional) and its value (`NaN`, `±Inf` kept as such).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Unix seconds.
+    pub ts: f64,
+    /// The value.
+    pub value: f64,
+}
+
+/// One series of a range query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    /// Its labels (`__name__` included when the query keeps it).
+    pub metric: BTreeMap<String, String>,
+    /// Samples in time order.
+    pub values: Vec<Point>,
+}
+
+/// One series of an instant query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstantSample {
+    /// Its labels.
+    pub metric: BTreeMap<String, String>,
+    /// The sample (absent for native histograms, which prescale does not read).
+    pub value: Option<Point>,
+}
+
+/// The `data` of a successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryData {
+    /// A range vector (from `query_range`).
+    Matrix(Vec<RangeSeries>),
+    /// An instant vector.
+    Vector(Vec<InstantSample>),
+    /// A scalar.
+    Scalar(Point),
+    /// A string, `[ts, "text"]`.
+    String(StringPoint),
+}
+
+impl QueryData {
+    fn type_name(&self) -> &'static str {
+        match self {
+            QueryData::Matrix(_) => "matrix",
+            QueryData::Vector(_) => "vector",
+            QueryData::Scalar(_) => "scalar",
+            QueryData::String(_) => "string",
+        }
+    }
+}
+
+/// A string result: `[ts, "text"]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StringPoint(pub f64, pub String);
+
+/// A successful answer with Prometheus' warnings (e.g. a query that matched too many series on
+/// a federated setup), which callers log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    /// The data.
+    pub data: T,
+    /// `warnings`, as sent.
+    pub warnings: Vec<String>,
+}
+
+/// Parses a whole API response body. Public for the parse benchmark and for tests that feed
+/// bodies without a server.
+pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryData>, PromError> {
+    let ok_status = (200..300).contains(&status);
+    let env = match parse_envelope(body) {
+        Ok(env) => env,
+        Err(_) if !ok_status => {
+            return Err(PromError::Http {
+                url: url.to_string(),
+                status,
+                snippet: snippet(body),
+            })
+        }
+        Err(e) => {
+            return Err(PromError::Decode {
+                url: url.to_string(),
+                message: if e.truncated {
+                    format!("truncated JSON ({} bytes): {}", body.len(), e.message)
+                } else {
+                    format!("malformed JSON: {}", e.message)
+                },
+            })
+        }
+    };
+    let status_text = env.status.unwrap_or_default();
+    if status_text == "error" || env.error.is_some() {
+        return Err(PromError::Api {
+            url: url.to_string(),
+            status,
+            error_type: env.error_type.unwrap_or_else(|| "unknown".into()),
+            message: env.error.unwrap_or_default(),
+        });
+    }
+    if !ok_status {
+        return Err(PromError::Http {
+            url: url.to_string(),
+            status,
+            snippet: snippet(body),
+        });
+    }
+    match (status_text.as_str(), env.data) {
+        ("success", Some(data)) => Ok(Answer {
+            data,
+            warnings: env.warnings,
+        }),
+        ("success", None) => Err(PromError::Decode {
+            url: url.to_string(),
+            message: "status is success but there is no data".into(),
+        }),
+        (other, _) => Err(PromError::Decode {
+            url: url.to_string(),
+            message: format!("unknown status '{other}'"),
+        }),
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(BODY_SNIPPET)]);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.trim().is_empty() {
+        "(empty body)".into()
+    } else {
+        one_line.trim().to_string()
+    }
+}
+
+/// The API client. Cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct PromClient {
+    http: reqwest::Client,
+    base: String,
+    timeout: Duration,
+    auth: Auth,
+}
+
+// By hand: the client holds the credentials and default headers.
+impl fmt::Debug for PromClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PromClient")
+            .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PromClient {
+    /// A client for the configured server. Does not contact it.
+    pub fn new(cfg: &PrometheusConfig) -> Result<Self, PromError> {
+        let setup = |message: String| PromError::Setup {
+            url: cfg.url.clone(),
+            message,
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &cfg.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| setup(format!("invalid header name '{name}'")))?;
+            let mut value = reqwest::header::HeaderValue::from_str(value.expose())
+                .map_err(|_| setup(format!("invalid value for header '{name}'")))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout)
+            .default_headers(headers)
+            .user_agent(concat!("prescale/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &cfg.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| setup(format!("cannot read CA file {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| setup(format!("CA file {}: {e}", ca.display())))?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder.build().map_err(|e| setup(chain(&e)))?;
+        Ok(PromClient {
+            http,
+            base: cfg.url.clone(),
+            timeout: cfg.timeout,
+            auth: cfg.auth.clone(),
+        })
+    }
+
+    /// The base URL (never has credentials).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// An instant query at `time` (Unix seconds; `None` = the server's now).
+    pub async fn query(
+        &self,
+        query: &str,
+        time: Option<i64>,
+    ) -> Result<Answer<QueryData>, PromError> {
+        let mut form = vec![("query", query.to_string())];
+        if let Some(t) = time {
+            form.push(("time", t.to_string()));
+        }
+        self.call("/api/v1/query", &form).await
+    }
+
+    /// A range query over `[start, end]` (Unix seconds, both inclusive) at `step` seconds.
+    /// Refuses locally, without a request, a range Prometheus would refuse for its size.
+    pub async fn query_range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Answer<Vec<RangeSeries>>, PromError> {
+        let url = self.url("/api/v1/query_range");
+        if step < 1 || end < start || (end - start) / step > MAX_POINTS_PER_SERIES {
+            return Err(PromError::Decode {
+                url,
+                message: format!(
+                    "range {start}..{end} at step {step}s exceeds {MAX_POINTS_PER_SERIES} points \
+                     (a bug in the caller's chunking)"
+                ),
+            });
+        }
+        let form = [
+            ("query", query.to_string()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("step", step.to_string()),
+        ];
+        let answer = self.call("/api/v1/query_range", &form).await?;
+        match answer.data {
+            QueryData::Matrix(m) => Ok(Answer {
+                data: m,
+                warnings: answer.warnings,
+            }),
+            other => Err(PromError::Decode {
+                url,
+                message: format!("expected a matrix, got a {}", other.type_name()),
+            }),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs a form: queries can be longer than a URL may be, and POST keeps them out of
+    /// access logs of proxies in between.
+    async fn call(
+        &self,
+        path: &str,
+        form: &[(&str, String)],
+    ) -> Result<Answer<QueryData>, PromError> {
+        let url = self.url(path);
+        let mut req = self.http.post(&url).form(form);
+        req = match &self.auth {
+            Auth::None => req,
+            Auth::Bearer(token) => req.bearer_auth(token.expose()),
+            Auth::Basic { user, password } => req.basic_auth(user, Some(password.expose())),
+        };
+        let resp = req.send().await.map_err(|e| self.transport(&url, e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.transport(&url, e))?;
+        parse_body(&url, status, &body)
+    }
+
+    fn transport(&self, url: &str, e: reqwest::Error) -> PromError {
+        // `without_url` because reqwest would print the full URL; ours has no secrets, but the
+        // caller's context already names it, once.
+        let e = e.without_url();
+        if e.is_timeout() {
+            PromError::Timeout {
+                url: url.to_string(),
+                timeout: self.timeout,
+            }
+        } else if e.is_connect() {
+            PromError::Connect {
+                url: url.to_string(),
+                message: chain(&e),
+            }
+        } else {
+            PromError::Transport {
+                url: url.to_string(),
+                message: chain(&e),
+            }
+        }
+    }
+}
+
+/// An error and its sources on one line; reqwest's top-level text alone ("error sending
+/// request") does not say what happened.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_matrix_vector_and_warnings() {
+        let body = br#"{"status":"success","warnings":["w1"],"data":{"resultType":"matrix","result":[
+            {"metric":{"instance":"a"},"values":[[1700000000,"1.5"],[1700000060.5,"NaN"],[1700000120,"+Inf"]]}]}}"#;
+        let a = parse_body("u", 200, body).unwrap();
+        assert_eq!(a.warnings, vec!["w1"]);
+        let QueryData::Matrix(m) = a.data else {
+            panic!("not a matrix")
+        };
+        assert_eq!(m[0].metric["instance"], "a");
+        assert_eq!(
+            m[0].values[0],
+            Point {
+                ts: 1.7e9,
+                value: 1.5
+            }
+        );
+        assert!(m[0].values[1].value.is_nan());
+        assert_eq!(m[0].values[2].value, f64::INFINITY);
+
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"-Inf"]}]}}"#;
+        let QueryData::Vector(v) = parse_body("u", 200, body).unwrap().data else {
+            panic!("not a vector")
+        };
+        assert_eq!(v[0].value.unwrap().value, f64::NEG_INFINITY);
+
+        let body = br#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#;
+        assert!(matches!(
+            parse_body("u", 200, body).unwrap().data,
+            QueryData::Scalar(Point { value, .. }) if value == 2.0
+        ));
+    }
+
+    #[test]
+    fn error_envelope_and_bodies() {
+        let body = br#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected end of input"}"#;
+        let e = parse_body("http://p/api/v1/query", 400, body).unwrap_err();
+        assert!(!e.is_retryable());
+        assert!(
+            e.to_string()
+                .contains("parse error: unexpected end of input"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("bad_data"), "{e}");
+
+        let e = parse_body("u", 503, b"<html>Service Unavailable</html>").unwrap_err();
+        assert!(matches!(e, PromError::Http { status: 503, .. }));
+        assert!(e.is_retryable());
+
+        let e = parse_body("u", 200, br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"#).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        assert!(e.is_retryable());
+
+        let e = parse_body("u", 200, br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#).unwrap_err();
+        assert!(e.to_string().contains("not a number"), "{e}");
+
+        let e = parse_body("u", 502, b"").unwrap_err();
+        assert!(e.to_string().contains("(empty body)"), "{e}");
+    }
+}
