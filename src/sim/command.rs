@@ -93,6 +93,10 @@ pub struct SimulateArgs {
     /// --config, else 0.
     #[arg(long)]
     pub headroom: Option<f64>,
+    /// Predictive: the planner's target utilisation of a replica, (0, 1]; default: from
+    /// --config, else 1 (replica capacity is the load one replica should carry).
+    #[arg(long)]
+    pub target_utilization: Option<f64>,
     /// Reactive: the HPA's target utilisation, (0, 1].
     #[arg(long, default_value_t = 0.8)]
     pub hpa_target: f64,
@@ -173,6 +177,11 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
     if let Some(q) = a.quantile {
         if !(q > 0.0 && q < 1.0) {
             bail!("--quantile must be in (0, 1), got {q}");
+        }
+    }
+    if let Some(u) = a.target_utilization {
+        if !(u > 0.0 && u <= 1.0) {
+            bail!("--target-utilization must be in (0, 1], got {u}");
         }
     }
     if let Some(h) = a.headroom {
@@ -315,6 +324,7 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
     let knobs = Knobs {
         quantile: a.quantile.or(c.map(|w| w.quantile)).unwrap_or(0.9),
         headroom: a.headroom.or(c.map(|w| w.headroom)).unwrap_or(0.0),
+        target_utilization: a.target_utilization.unwrap_or(1.0),
         hpa_target: a.hpa_target,
         static_percentile: a.static_percentile,
         static_margin: 0.0,

@@ -74,7 +74,7 @@ pub fn spec(scenario: &Scenario, knobs: &Knobs) -> WorkloadSpec {
     };
     spec.demand = scenario.key.clone();
     spec.replica_capacity = w.replica_capacity;
-    spec.target_utilization = None;
+    spec.target_utilization = (knobs.target_utilization < 1.0).then_some(knobs.target_utilization);
     spec.min_replicas = w.min_replicas;
     spec.max_replicas = w.max_replicas;
     spec.boot_time = w.boot_time;
@@ -193,6 +193,19 @@ mod tests {
         assert!(cost(0.5, 0.0) < cost(0.9, 0.0));
         assert!(cost(0.9, 0.0) < cost(0.99, 0.0));
         assert!(cost(0.99, 0.0) < cost(0.99, 0.5));
+        let util = Knobs {
+            quantile: 0.99,
+            target_utilization: 0.5,
+            ..Knobs::default()
+        };
+        assert!(
+            cost(0.99, 0.0)
+                < sc.run(PolicyKind::Predictive, &util)
+                    .unwrap()
+                    .1
+                    .replica_hours
+        );
+        assert_eq!(spec(&sc, &util).effective_capacity(), 5.0);
         let s = spec(
             &sc,
             &Knobs {

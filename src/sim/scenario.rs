@@ -49,6 +49,9 @@ pub struct Knobs {
     pub quantile: f64,
     /// Predictive: extra capacity on top of the forecast (0.1 = 10 %).
     pub headroom: f64,
+    /// Predictive: the planner's target utilisation of a replica, (0, 1]: its margin on both
+    /// the forecast and the reactive floor, as the HPA's target is.
+    pub target_utilization: f64,
     /// Reactive: the HPA's target utilisation in (0, 1].
     pub hpa_target: f64,
     /// Static: percentile (0–100) of the training part's demand it is sized for.
@@ -62,6 +65,7 @@ impl Default for Knobs {
         Knobs {
             quantile: 0.9,
             headroom: 0.0,
+            target_utilization: 1.0,
             hpa_target: 0.8,
             static_percentile: 95.0,
             static_margin: 0.0,
@@ -73,10 +77,16 @@ impl Knobs {
     /// The knob that matters for `kind`, as text for tables.
     pub fn describe(&self, kind: PolicyKind) -> String {
         match kind {
-            PolicyKind::Predictive if self.headroom > 0.0 => {
-                format!("q={} +{:.0}%", self.quantile, self.headroom * 100.0)
+            PolicyKind::Predictive => {
+                let mut s = format!("q={}", self.quantile);
+                if self.headroom > 0.0 {
+                    s.push_str(&format!(" +{:.0}%", self.headroom * 100.0));
+                }
+                if self.target_utilization < 1.0 {
+                    s.push_str(&format!(" u={:.0}%", self.target_utilization * 100.0));
+                }
+                s
             }
-            PolicyKind::Predictive => format!("q={}", self.quantile),
             PolicyKind::Reactive => format!("target={:.0}%", self.hpa_target * 100.0),
             PolicyKind::Static if self.static_margin > 0.0 => {
                 format!(

@@ -45,11 +45,17 @@ pub fn grid(kind: PolicyKind) -> Vec<Knobs> {
                 .into_iter()
                 .map(|quantile| Knobs { quantile, ..base })
                 .collect();
-            v.extend([0.1, 0.25, 0.5, 1.0].into_iter().map(|headroom| Knobs {
-                quantile: 0.99,
-                headroom,
-                ..base
-            }));
+            // Beyond the top quantile, margin: the planner's target utilisation, which (like the
+            // HPA's target) also covers its reactive floor when the forecast is trusted little.
+            v.extend(
+                [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+                    .into_iter()
+                    .map(|target_utilization| Knobs {
+                        quantile: 0.99,
+                        target_utilization,
+                        ..base
+                    }),
+            );
             v
         }
         PolicyKind::Reactive => [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
