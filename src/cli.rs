@@ -30,6 +30,8 @@ pub enum Command {
     Forecast(ForecastArgs),
     /// Collect history from Prometheus (configured in prescale.toml) and export it as CSV.
     Collect(CollectArgs),
+    /// Replay history through scaling policies and score them, or run task queues.
+    Simulate(Box<crate::sim::SimulateArgs>),
     /// Run the live loop (collect → forecast → plan → act → export); dry-run unless --apply.
     /// Without --config, replays the bundled data/ with the shipped model.
     Run(RunArgs),
@@ -184,6 +186,7 @@ pub fn run(cli: Cli) -> Result<()> {
             },
         )?),
         Command::Run(a) => run_live(a),
+        Command::Simulate(a) => crate::sim::command::run(*a),
     }
 }
 

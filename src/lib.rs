@@ -18,6 +18,9 @@
 //!   through a command template only when asked.
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
 //!   [`export::Snapshot`] by the live loop.
+//! - [`sim`]: replays a trace through scaling policies (prescale's planner, the HPA rule, a
+//!   static size, the oracle) and scores them; sweeps their risk knobs; runs task lists through
+//!   queue disciplines and placement strategies.
 //!
 //! [`run`] is the live loop that wires the stages together (the source being Prometheus or a
 //! replay of CSV history is its only seam); `sim` replays traces through the same planner.
@@ -36,3 +39,4 @@ pub mod forecast;
 pub mod plan;
 pub mod run;
 pub mod series;
+pub mod sim;

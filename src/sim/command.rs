@@ -1,0 +1,554 @@
+//! `prescale simulate`: argument parsing (clap) and the glue from arguments to a report. The
+//! `cli` module only forwards to [`run`].
+
+use super::queue::{self, Discipline, Placement, QueueMetrics, QueueOptions};
+use super::report::{PolicyResult, ReplicaReport};
+use super::scenario::{
+    default_replica_capacity, Knobs, PolicyKind, Scenario, ScenarioOptions, Workload,
+};
+use super::sweep;
+use super::tasks::{self, Node, Task};
+use crate::atomic_file::write_atomic;
+use crate::forecast::{Model, TrainOptions};
+use crate::plan::WorkloadSpec;
+use crate::series::{self, format_duration, parse_duration, HistoryOptions, Series};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// `prescale simulate`: replay a trace through scaling policies (`--trace`), or run a task list
+/// through queue disciplines and placements (`--tasks`).
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Trace to replay (`timestamp,value` or `timestamp,series,value`, as `train` reads).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "tasks",
+        required_unless_present = "tasks"
+    )]
+    pub trace: Option<PathBuf>,
+    /// Which series of a long-format trace to replay; default: the first.
+    #[arg(long)]
+    pub series: Option<String>,
+    /// Policies to replay, comma separated; the oracle is always computed as the cost floor.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "predictive,reactive,static,oracle"
+    )]
+    pub policy: Vec<PolicyKind>,
+    /// Sweep each policy's risk knob and report cost-versus-risk curves.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Directory for report.json, decisions CSV files and charts.
+    #[arg(long, value_name = "DIR")]
+    pub report: PathBuf,
+    /// A trained model for the predictive policy (its step must be the trace's after
+    /// resampling). Without it a model is trained on the history part of the trace.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Share of the trace at its start used as history (model training, the static baseline's
+    /// percentile); every policy is replayed on the rest.
+    #[arg(long, default_value_t = 0.3)]
+    pub train_fraction: f64,
+    /// Step to resample the trace onto; default: its median spacing (or the model's step).
+    #[arg(long, value_parser = parse_duration)]
+    pub step: Option<i64>,
+    /// Forecast window of a model trained here.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub window: i64,
+    /// Trees of a model trained here.
+    #[arg(long, default_value_t = 50)]
+    pub trees: usize,
+    /// prescale.toml: the workload (`[[workload]]`) to simulate is taken from it: replica
+    /// capacity (× target utilisation), boot time, bounds, quantile, headroom, tolerance,
+    /// scale-down window and step limits. Flags given explicitly override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Which `[[workload]]` of --config (by name); default: the one whose `demand` is the
+    /// trace's series, or the only one.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Demand one replica serves, in the trace's unit; default: from --config, else a tenth
+    /// of the history's median, so a typical step needs about ten replicas.
+    #[arg(long)]
+    pub replica_capacity: Option<f64>,
+    /// Time from scale-up to serving, rounded up to whole steps (at least one); default: from
+    /// --config, else 3m.
+    #[arg(long, value_parser = parse_duration_or_zero)]
+    pub boot_time: Option<i64>,
+    /// Fewest replicas; default: from --config, else 1.
+    #[arg(long)]
+    pub min_replicas: Option<u32>,
+    /// Most replicas; default: from --config, else enough for twice the trace's peak (no
+    /// effective limit).
+    #[arg(long)]
+    pub max_replicas: Option<u32>,
+    /// Predictive: forecast quantile provisioned to; default: from --config, else 0.9.
+    #[arg(long)]
+    pub quantile: Option<f64>,
+    /// Predictive: extra capacity on top of the forecast (0.1 = 10 %); default: from
+    /// --config, else 0.
+    #[arg(long)]
+    pub headroom: Option<f64>,
+    /// Predictive: the planner's target utilisation of a replica, (0, 1]; default: from
+    /// --config, else 1 (replica capacity is the load one replica should carry).
+    #[arg(long)]
+    pub target_utilization: Option<f64>,
+    /// Reactive: the HPA's target utilisation, (0, 1].
+    #[arg(long, default_value_t = 0.8)]
+    pub hpa_target: f64,
+    /// Static: percentile of the history's demand it is sized for.
+    #[arg(long, default_value_t = 95.0)]
+    pub static_percentile: f64,
+    /// Seed for model training and the task generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Task list (`id,submit,duration,priority,cpu,mem,gpu`) or `gen:N` for N generated tasks.
+    #[arg(long, value_name = "FILE|gen:N")]
+    pub tasks: Option<String>,
+    /// Nodes (`[[node]]` TOML: name, cpu, mem, gpu, weight) or `gen:N`. Default: gen:16.
+    #[arg(long, value_name = "FILE|gen:N", default_value = "gen:16")]
+    pub nodes: String,
+    /// Queue disciplines to run, comma separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "fcfs,sjf,priority,rr,mlfq"
+    )]
+    pub queue: Vec<Discipline>,
+    /// Placement strategies to run, comma separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "least-loaded"
+    )]
+    pub placement: Vec<Placement>,
+    /// Time slice of round robin and the MLFQ's top level.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub quantum: i64,
+    /// Priority gained per hour waited under the priority discipline (0 = no aging).
+    #[arg(long, default_value_t = 6.0)]
+    pub aging_per_hour: f64,
+    /// Seconds between MLFQ boosts to the top level (0 = never).
+    #[arg(long, default_value = "1h", value_parser = parse_duration_or_zero)]
+    pub mlfq_boost: i64,
+    /// A task that waited longer than this counts as starved.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub starve_after: i64,
+    /// Offered CPU load of generated tasks, as a share of the cluster's CPU.
+    #[arg(long, default_value_t = 0.85)]
+    pub load: f64,
+}
+
+fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
+    if text.trim() == "0" {
+        return Ok(0);
+    }
+    parse_duration(text)
+}
+
+/// Runs `prescale simulate`.
+pub fn run(a: SimulateArgs) -> Result<()> {
+    match (&a.trace, &a.tasks) {
+        (Some(trace), _) => replica_mode(&a, trace),
+        (None, Some(tasks)) => task_mode(&a, tasks),
+        (None, None) => {
+            bail!("give --trace FILE (replica simulation) or --tasks FILE|gen:N (task queues)")
+        }
+    }
+}
+
+fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
+    if !(a.train_fraction > 0.0 && a.train_fraction < 1.0) {
+        bail!(
+            "--train-fraction must be between 0 and 1 (exclusive), got {}",
+            a.train_fraction
+        );
+    }
+    if !(a.hpa_target > 0.0 && a.hpa_target <= 1.0) {
+        bail!("--hpa-target must be in (0, 1], got {}", a.hpa_target);
+    }
+    if let Some(q) = a.quantile {
+        if !(q > 0.0 && q < 1.0) {
+            bail!("--quantile must be in (0, 1), got {q}");
+        }
+    }
+    if let Some(u) = a.target_utilization {
+        if !(u > 0.0 && u <= 1.0) {
+            bail!("--target-utilization must be in (0, 1], got {u}");
+        }
+    }
+    if let Some(h) = a.headroom {
+        if !(h.is_finite() && h >= 0.0) {
+            bail!("--headroom must be ≥ 0, got {h}");
+        }
+    }
+    if !(0.0..=100.0).contains(&a.static_percentile) {
+        bail!(
+            "--static-percentile must be in [0, 100], got {}",
+            a.static_percentile
+        );
+    }
+    let loaded = match &a.model {
+        Some(p) => Some(Model::load(p)?),
+        None => None,
+    };
+    let step = match (a.step, &loaded) {
+        (Some(s), Some(m)) if s != m.spec.step => bail!(
+            "--step {} differs from the model's step {}",
+            format_duration(s),
+            format_duration(m.spec.step)
+        ),
+        (s, m) => s.or(m.as_ref().map(|m| m.spec.step)),
+    };
+    let (all, reports) = series::read_history(
+        &[trace.to_path_buf()],
+        &HistoryOptions {
+            step,
+            max_gap: None,
+        },
+    )?;
+    for r in &reports {
+        tracing::info!("read {}", r.summary());
+    }
+    let series = pick_series(all, a.series.as_deref())?;
+    let split = ((series.len() as f64) * a.train_fraction).round() as usize;
+    if split < 2 || split + 2 > series.len() {
+        bail!(
+            "{}: {} steps is too short to split {:.0}% history / {:.0}% simulated",
+            trace.display(),
+            series.len(),
+            a.train_fraction * 100.0,
+            (1.0 - a.train_fraction) * 100.0
+        );
+    }
+    let history = &series.values[..split];
+    let configured = match &a.config {
+        Some(path) => Some(config_workload(
+            path,
+            a.workload.as_deref(),
+            series.key.as_str(),
+        )?),
+        None => None,
+    };
+    let from_config = configured.as_ref().map(|w| w.effective_capacity());
+    let replica_capacity = match a.replica_capacity.or(from_config) {
+        Some(c) if c.is_finite() && c > 0.0 => c,
+        Some(c) => bail!("--replica-capacity must be a number > 0, got {c}"),
+        None => default_replica_capacity(history).with_context(|| {
+            format!(
+                "{}: the history part has no demand above zero; give --replica-capacity",
+                trace.display()
+            )
+        })?,
+    };
+    let peak = series
+        .values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let c = configured.as_ref();
+    let min_replicas = a.min_replicas.or(c.map(|w| w.min_replicas)).unwrap_or(1);
+    let max_replicas = a
+        .max_replicas
+        .or(c.map(|w| w.max_replicas))
+        .unwrap_or_else(|| {
+            ((2.0 * peak / replica_capacity).ceil() as u32).max(min_replicas.max(1)) + 1
+        });
+    let workload = Workload {
+        name: c.map_or_else(|| series.key.to_string(), |w| w.name.clone()),
+        replica_capacity,
+        boot_time: a.boot_time.or(c.map(|w| w.boot_time)).unwrap_or(180),
+        min_replicas,
+        max_replicas,
+        tolerance: c.map_or(0.1, |w| w.tolerance),
+        scale_down_window: c.map_or(300, |w| w.scale_down_window),
+        spec: configured.clone(),
+    };
+    let kinds: Vec<PolicyKind> = {
+        let mut k = a.policy.clone();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let wants_model = kinds.contains(&PolicyKind::Predictive);
+    let (model, model_name) = match loaded {
+        Some(m) => (
+            Some(m),
+            format!(
+                "model file {}",
+                a.model
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+        ),
+        None if wants_model => {
+            let opts = TrainOptions {
+                n_trees: a.trees,
+                seed: a.seed,
+                ..TrainOptions::new(series.step, a.window)
+            };
+            let started = std::time::Instant::now();
+            let m = Model::train(&[series.slice(0..split)], &opts)
+                .context("training a model on the history part of the trace (pass --model to use a trained one)")?;
+            tracing::info!(
+                "trained a {}-tree model on {} steps in {:.1}s",
+                a.trees,
+                split,
+                started.elapsed().as_secs_f64()
+            );
+            let name = format!(
+                "a {}-tree forest trained on the first {:.0}% of the trace (window {})",
+                a.trees,
+                a.train_fraction * 100.0,
+                format_duration(a.window)
+            );
+            (Some(m), name)
+        }
+        None => (None, "none (the predictive policy was not run)".into()),
+    };
+    let scenario = Scenario::new(
+        &series,
+        &ScenarioOptions { split, workload },
+        model.as_ref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let knobs = Knobs {
+        quantile: a.quantile.or(c.map(|w| w.quantile)).unwrap_or(0.9),
+        headroom: a.headroom.or(c.map(|w| w.headroom)).unwrap_or(0.0),
+        target_utilization: a.target_utilization.unwrap_or(1.0),
+        hpa_target: a.hpa_target,
+        static_percentile: a.static_percentile,
+        static_margin: 0.0,
+    };
+    let mut results = Vec::new();
+    for &k in &kinds {
+        let (run, scores) = scenario.run(k, &knobs).map_err(anyhow::Error::msg)?;
+        results.push(PolicyResult {
+            policy: k,
+            knob: knobs.describe(k),
+            scores,
+            run,
+        });
+    }
+    let curves = if a.sweep {
+        let swept: Vec<PolicyKind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| *k != PolicyKind::Oracle)
+            .collect();
+        Some(sweep::run(&scenario, &swept).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+    let report = ReplicaReport::new(trace, model_name, &scenario, knobs, results, curves);
+    print!("{}", report.table());
+    for p in report.write(&a.report).map_err(anyhow::Error::msg)? {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// The `[[workload]]` of a prescale.toml to simulate: by name, else the one whose demand is
+/// the trace's series, else the only one. Other tables of the file are not read here.
+pub fn config_workload(path: &Path, name: Option<&str>, series: &str) -> Result<WorkloadSpec> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let value: toml::Value = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+    let Some(list) = value.get("workload") else {
+        bail!("{}: no [[workload]] tables", path.display());
+    };
+    let Some(list) = list.as_array() else {
+        bail!(
+            "{}: workload must be an array of tables ([[workload]])",
+            path.display()
+        );
+    };
+    let mut specs = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let spec: WorkloadSpec = v.clone().try_into().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!(
+                "{}: workload {}: {}",
+                path.display(),
+                i + 1,
+                e.to_string().trim()
+            )
+        })?;
+        spec.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        specs.push(spec);
+    }
+    let names = || {
+        specs
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let found = match name {
+        Some(n) => specs.iter().find(|s| s.name == n),
+        None => specs
+            .iter()
+            .find(|s| s.demand.as_str() == series)
+            .or(if specs.len() == 1 {
+                specs.first()
+            } else {
+                None
+            }),
+    };
+    match (found, name) {
+        (Some(s), _) => Ok(s.clone()),
+        (None, Some(n)) => bail!(
+            "{}: no workload named '{n}'; it has: {}",
+            path.display(),
+            names()
+        ),
+        (None, None) => bail!(
+            "{}: several workloads and none has demand '{series}'; pick one with --workload ({})",
+            path.display(),
+            names()
+        ),
+    }
+}
+
+fn pick_series(all: Vec<Series>, name: Option<&str>) -> Result<Series> {
+    match name {
+        None => all.into_iter().next().context("the trace holds no series"),
+        Some(n) => {
+            let names: Vec<String> = all.iter().map(|s| s.key.to_string()).collect();
+            all.into_iter()
+                .find(|s| s.key.as_str() == n)
+                .with_context(|| {
+                    format!("no series '{n}' in the trace; it has: {}", names.join(", "))
+                })
+        }
+    }
+}
+
+fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
+    let nodes: Vec<Node> = match tasks::gen_count(&a.nodes)? {
+        Some(n) => tasks::generate_nodes(n),
+        None => tasks::read_nodes(Path::new(&a.nodes))?,
+    };
+    let (task_list, source): (Vec<Task>, String) = match tasks::gen_count(spec)? {
+        Some(n) => (
+            tasks::generate_tasks(n, &nodes, a.load, a.seed),
+            format!(
+                "{n} generated tasks (seed {}, offered CPU load {:.0}%)",
+                a.seed,
+                a.load * 100.0
+            ),
+        ),
+        None => (tasks::read_tasks(Path::new(spec))?, spec.to_string()),
+    };
+    let opts = QueueOptions {
+        quantum: a.quantum as f64,
+        mlfq_boost: a.mlfq_boost as f64,
+        aging: a.aging_per_hour / 3600.0,
+        starve_after: a.starve_after as f64,
+        ..QueueOptions::default()
+    };
+    let mut results = Vec::new();
+    for &d in &a.queue {
+        for &p in &a.placement {
+            let started = std::time::Instant::now();
+            let m = queue::run(&task_list, &nodes, d, p, &opts).map_err(anyhow::Error::msg)?;
+            tracing::debug!(
+                "{} × {}: {:.2}s",
+                d.as_str(),
+                p.as_str(),
+                started.elapsed().as_secs_f64()
+            );
+            results.push(m);
+        }
+    }
+    let report = TaskReport {
+        tasks: source,
+        nodes: nodes.len(),
+        options: opts,
+        runs: results,
+    };
+    print!("{}", report.table());
+    std::fs::create_dir_all(&a.report).with_context(|| a.report.display().to_string())?;
+    let json = a.report.join("report.json");
+    let text = serde_json::to_vec_pretty(&report)?;
+    write_atomic(&json, |w| w.write_all(&text)).with_context(|| json.display().to_string())?;
+    println!("wrote {}", json.display());
+    if tasks::gen_count(spec)?.is_some() {
+        let p = a.report.join("tasks.csv");
+        tasks::write_tasks(&p, &task_list).with_context(|| p.display().to_string())?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// The task-queue report.
+#[derive(Debug, serde::Serialize)]
+pub struct TaskReport {
+    /// Where the tasks came from.
+    pub tasks: String,
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// Discipline knobs.
+    pub options: QueueOptions,
+    /// One entry per discipline × placement.
+    pub runs: Vec<QueueMetrics>,
+}
+
+impl TaskReport {
+    /// The table printed on stdout.
+    pub fn table(&self) -> String {
+        let mut out = format!("task queues: {} on {} nodes\n", self.tasks, self.nodes);
+        out.push_str(&format!(
+            "{:<9} {:<13} {:>10} {:>10} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8}\n",
+            "queue",
+            "placement",
+            "wait-mean",
+            "wait-p95",
+            "compl-mean",
+            "compl-p95",
+            "cpu%",
+            "mem%",
+            "gpu%",
+            "load-cv",
+            "starved",
+            "preempt"
+        ));
+        let pct = |v: f64| {
+            if v.is_finite() {
+                format!("{:.1}", v * 100.0)
+            } else {
+                "-".into()
+            }
+        };
+        for m in &self.runs {
+            out.push_str(&format!(
+                "{:<9} {:<13} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>6} {:>6} {:>6} {:>7.3} {:>8} {:>8}\n",
+                m.discipline.as_str(),
+                m.placement.as_str(),
+                m.mean_wait,
+                m.p95_wait,
+                m.mean_completion,
+                m.p95_completion,
+                pct(m.utilisation.cpu),
+                pct(m.utilisation.mem),
+                pct(m.utilisation.gpu),
+                m.load_cv,
+                m.starved,
+                m.preemptions,
+            ));
+        }
+        out.push_str(
+            "times in seconds; wait = time not running (before start and between slices)\n",
+        );
+        out
+    }
+}

@@ -1,0 +1,297 @@
+//! Scaling policies the simulator compares: the Kubernetes HPA rule ([`Hpa`]), a fixed size
+//! ([`Fixed`], e.g. a peak percentile), perfect foresight ([`Oracle`]) and prescale's own
+//! planner (`Predictive`). All sit behind [`Policy`] so the replay clock treats them alike.
+
+use super::replica::{ceil_tolerant, Observation, Setup};
+use std::collections::VecDeque;
+
+/// A scaling policy: at the end of every step, the replica count it wants provisioned.
+///
+/// The engine clamps the answer to the workload's bounds and applies the boot time; a policy
+/// only names a number.
+pub trait Policy {
+    /// Name for tables, file names and charts.
+    fn name(&self) -> String;
+    /// The replicas wanted from now on, having seen the step in `obs`.
+    fn decide(&mut self, obs: &Observation) -> u32;
+}
+
+/// The Kubernetes Horizontal Pod Autoscaler's rule, as in `pkg/controller/podautoscaler`:
+///
+/// - `desired = ceil(current × utilisation / target)`, where `current` counts every
+///   provisioned replica and utilisation is `demand / (current × replica_capacity)`. Counting
+///   booting replicas at zero load is what the HPA does for not-yet-ready pods when scaling up
+///   on CPU; it keeps one burst from being answered twice while the first answer boots.
+///   The product reduces to `ceil(demand / (replica_capacity × target))`.
+/// - When `|utilisation / target − 1| ≤ tolerance` (10 %), `desired = current`.
+/// - Scale-down stabilisation: the result is `current` clamped between the newest
+///   recommendation (scale-up window 0 s) and the highest recommendation of the last
+///   `scale_down_window` (5 min), so replicas are removed only once every recent
+///   recommendation agrees. The window holds the recommendations of the steps whose timestamp
+///   is after `now − window`: `ceil(window / step)` steps, the current one included.
+/// - A gap in the metric (`NaN` demand) holds the current count, as the HPA skips a sync it
+///   has no metrics for.
+///
+/// Not modelled: the HPA's 15 s sync period within a step (one sync per step), the default
+/// scale-up rate limit (max(4 pods, 100 %) per 15 s, far above one step's needs) and CPU
+/// initialisation periods.
+#[derive(Debug, Clone)]
+pub struct Hpa {
+    replica_capacity: f64,
+    target: f64,
+    tolerance: f64,
+    window_steps: usize,
+    recent: VecDeque<u32>,
+}
+
+impl Hpa {
+    /// The HPA with target utilisation `target` (0, 1], 10 % tolerance and a 5-minute
+    /// scale-down window on `setup`'s step.
+    pub fn new(setup: &Setup, target: f64) -> Self {
+        Self::with(setup.replica_capacity, target, 0.1, 300, setup.step)
+    }
+
+    /// The HPA with every knob given: tolerance as a fraction, window and step in seconds.
+    pub fn with(
+        replica_capacity: f64,
+        target: f64,
+        tolerance: f64,
+        window: i64,
+        step: i64,
+    ) -> Self {
+        let step = step.max(1);
+        Hpa {
+            replica_capacity,
+            target,
+            tolerance,
+            window_steps: (((window.max(0) + step - 1) / step) as usize).max(1),
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// The un-stabilised recommendation for `demand` with `current` replicas provisioned.
+    pub fn desired(&self, current: u32, demand: f64) -> u32 {
+        let per_target = self.replica_capacity * self.target;
+        if current == 0 {
+            return ceil_tolerant(demand / per_target).max(0.0) as u32;
+        }
+        let utilisation = demand / (f64::from(current) * self.replica_capacity);
+        let ratio = utilisation / self.target;
+        // The slack keeps a ratio of exactly 1.1 (which is 1.1000000000000003 in floating
+        // point) inside a 10 % tolerance, as the rule reads.
+        if (ratio - 1.0).abs() <= self.tolerance + 1e-9 {
+            return current;
+        }
+        let want = ceil_tolerant(f64::from(current) * ratio);
+        want.clamp(0.0, f64::from(u32::MAX)) as u32
+    }
+}
+
+impl Policy for Hpa {
+    fn name(&self) -> String {
+        "reactive".into()
+    }
+
+    fn decide(&mut self, obs: &Observation) -> u32 {
+        let current = obs.provisioned;
+        if !obs.demand.is_finite() {
+            return current;
+        }
+        let desired = self.desired(current, obs.demand.max(0.0));
+        self.recent.push_back(desired);
+        while self.recent.len() > self.window_steps {
+            self.recent.pop_front();
+        }
+        let up = desired;
+        let down = self.recent.iter().copied().max().unwrap_or(desired);
+        current.max(up).min(down)
+    }
+}
+
+/// A fixed replica count (the static baseline).
+#[derive(Debug, Clone)]
+pub struct Fixed {
+    name: String,
+    replicas: u32,
+}
+
+impl Fixed {
+    /// Always `replicas`.
+    pub fn new(name: &str, replicas: u32) -> Self {
+        Fixed {
+            name: name.to_string(),
+            replicas,
+        }
+    }
+
+    /// Sized for the `pct` percentile of `history` (the part of the trace before the
+    /// simulation, never the future) times `1 + margin`.
+    pub fn at_percentile(setup: &Setup, history: &[f64], pct: f64, margin: f64) -> Self {
+        let level = percentile(history, pct).unwrap_or(0.0) * (1.0 + margin);
+        Fixed::new("static", setup.needed(level))
+    }
+
+    /// The count it holds.
+    pub fn replicas(&self) -> u32 {
+        self.replicas
+    }
+}
+
+impl Policy for Fixed {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn decide(&mut self, _: &Observation) -> u32 {
+        self.replicas
+    }
+}
+
+/// Perfect foresight: at the end of step `t` it provisions the most any of steps
+/// `t + 1 ..= t + boot_steps` needs. Scale-ups decided then are ready exactly in time, and
+/// nothing is removed before the last step that needs it, so the oracle is never short and pays
+/// only for what the boot time forces: the cost floor other policies are measured against.
+#[derive(Debug, Clone)]
+pub struct Oracle {
+    needed: Vec<u32>,
+    boot_steps: usize,
+}
+
+impl Oracle {
+    /// The oracle for `demand` (which it may read ahead in).
+    pub fn new(setup: &Setup, demand: &[f64]) -> Self {
+        Oracle {
+            needed: demand.iter().map(|&d| setup.needed(d)).collect(),
+            boot_steps: setup.boot_steps.max(1),
+        }
+    }
+}
+
+impl Policy for Oracle {
+    fn name(&self) -> String {
+        "oracle".into()
+    }
+
+    fn decide(&mut self, obs: &Observation) -> u32 {
+        let from = obs.t + 1;
+        let to = (obs.t + self.boot_steps).min(self.needed.len().saturating_sub(1));
+        if from > to {
+            return obs.provisioned;
+        }
+        self.needed[from..=to]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(obs.provisioned)
+    }
+}
+
+/// The `pct` percentile (0–100) of the finite values, linearly interpolated; `None` if there
+/// are none.
+pub fn percentile(values: &[f64], pct: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = (pct.clamp(0.0, 100.0) / 100.0) * (v.len() - 1) as f64;
+    let i = pos.floor() as usize;
+    let f = pos - i as f64;
+    let j = (i + 1).min(v.len() - 1);
+    Some(v[i] + f * (v[j] - v[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::replica::{simulate, Setup};
+
+    fn obs(t: usize, demand: f64, provisioned: u32) -> Observation {
+        Observation {
+            t,
+            ts: t as i64 * 60,
+            demand,
+            ready: provisioned,
+            provisioned,
+        }
+    }
+
+    #[test]
+    fn hpa_rule_hand_worked() {
+        // capacity 100 per replica, target 50 %: each replica should carry 50.
+        let h = Hpa::with(100.0, 0.5, 0.1, 300, 60);
+        // 4 replicas at 300 load: utilisation 75 %, ratio 1.5 → ceil(4 × 1.5) = 6.
+        assert_eq!(h.desired(4, 300.0), 6);
+        // 4 replicas at 210: utilisation 52.5 %, ratio 1.05, within 10 % → stay at 4.
+        assert_eq!(h.desired(4, 210.0), 4);
+        // 4 replicas at 220: ratio 1.1 exactly: still within tolerance.
+        assert_eq!(h.desired(4, 220.0), 4);
+        // 4 replicas at 230: ratio 1.15 → ceil(4.6) = 5.
+        assert_eq!(h.desired(4, 230.0), 5);
+        // 10 replicas at 120: ratio 0.24 → ceil(2.4) = 3.
+        assert_eq!(h.desired(10, 120.0), 3);
+        // 3 replicas at 150 exactly on target.
+        assert_eq!(h.desired(3, 150.0), 3);
+    }
+
+    #[test]
+    fn hpa_scale_down_waits_for_the_window_scale_up_does_not() {
+        // 1-minute steps, 5-minute window = the last 5 recommendations.
+        let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 60);
+        // Up at once: 2 replicas at 400 → ratio 4 → 8.
+        assert_eq!(h.decide(&obs(0, 400.0, 2)), 8);
+        // Demand drops to 100 (wants 2), but the 8 of t=0 is still in the window.
+        for t in 1..=4 {
+            assert_eq!(h.decide(&obs(t, 100.0, 8)), 8, "t={t}");
+        }
+        // At t=5 the window is t1..t5, all 2.
+        assert_eq!(h.decide(&obs(5, 100.0, 8)), 2);
+        // A gap holds.
+        assert_eq!(h.decide(&obs(6, f64::NAN, 2)), 2);
+    }
+
+    #[test]
+    fn hpa_down_is_limited_by_the_highest_recent_recommendation() {
+        let mut h = Hpa::with(100.0, 0.5, 0.1, 180, 60);
+        assert_eq!(h.decide(&obs(0, 500.0, 10)), 10); // on target
+        assert_eq!(h.decide(&obs(1, 300.0, 10)), 10); // wants 6, window max 10
+        assert_eq!(h.decide(&obs(2, 400.0, 10)), 10); // wants 8, window max 10
+        assert_eq!(h.decide(&obs(3, 100.0, 10)), 8); // wants 2, window {6, 8, 2}
+        assert_eq!(h.decide(&obs(4, 100.0, 8)), 8); // window {8, 2, 2}
+        assert_eq!(h.decide(&obs(5, 100.0, 8)), 2); // window {2, 2, 2}
+    }
+
+    #[test]
+    fn hpa_in_the_engine_reacts_one_boot_late() {
+        let s = Setup {
+            start: 0,
+            step: 60,
+            replica_capacity: 10.0,
+            boot_steps: 2,
+            min_replicas: 1,
+            max_replicas: 50,
+        };
+        let demand = [10.0, 10.0, 40.0, 40.0, 40.0, 40.0];
+        let run = simulate(&s, &demand, &mut Hpa::new(&s, 1.0), 1);
+        // Sees 40 at the end of t2, 4 replicas serve from t4.
+        assert_eq!(run.ready, vec![1, 1, 1, 1, 4, 4]);
+    }
+
+    #[test]
+    fn static_uses_a_percentile_of_history() {
+        let s = Setup {
+            start: 0,
+            step: 60,
+            replica_capacity: 10.0,
+            boot_steps: 1,
+            min_replicas: 1,
+            max_replicas: 50,
+        };
+        let hist: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&hist, 50.0), Some(50.5));
+        assert_eq!(percentile(&hist, 100.0), Some(100.0));
+        assert_eq!(Fixed::at_percentile(&s, &hist, 95.0, 0.0).replicas(), 10);
+        assert_eq!(Fixed::at_percentile(&s, &hist, 100.0, 0.25).replicas(), 13);
+        assert_eq!(percentile(&[f64::NAN], 50.0), None);
+    }
+}

@@ -1,0 +1,1094 @@
+//! Task-queue mode: an event-driven simulation of a batch cluster, the scheduling models
+//! prescale grew out of. Tasks arrive, wait in a queue ordered by a [`Discipline`], and are put
+//! on nodes by a [`Placement`] strategy; they hold their resource vector until they finish or,
+//! under the time-sliced disciplines, until their slice ends and someone is waiting.
+//!
+//! # Rules
+//!
+//! - Events at the same instant run completions first, then slice ends, then arrivals, then
+//!   boosts; ties within a kind go by task id. Nothing depends on hash order or wall time, so
+//!   a run is a pure function of its inputs.
+//! - Strict order: after every event the scheduler takes tasks in queue order while the head
+//!   can be placed; a head that fits nowhere blocks those behind it (no backfilling), except
+//!   under first-fit-decreasing, which places a batch from the head largest first.
+//! - Wait = completion − submit − duration: all the time a task was not running, before its
+//!   start and between its slices.
+//! - A task that fits no node even when the cluster is empty is refused up front, since it
+//!   would block the queue for ever.
+
+use super::tasks::{Node, Res, Task};
+use serde::Serialize;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+
+/// The order a queue releases tasks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Discipline {
+    /// First come, first served, non-pre-emptive.
+    Fcfs,
+    /// Shortest job first (by duration), non-pre-emptive.
+    Sjf,
+    /// Highest priority first, non-pre-emptive, with aging: a task's effective priority grows by
+    /// `aging` per second waited, so nothing waits for ever.
+    Priority,
+    /// Round robin: FIFO with a time slice; at the end of a slice a task is pre-empted and
+    /// goes to the back if anyone is waiting.
+    Rr,
+    /// Multi-level feedback queue: new tasks enter the top level; a task that uses up its
+    /// slice drops a level (slices double per level) and is pre-empted if anyone is waiting;
+    /// the highest non-empty level goes first; every `boost` seconds all tasks return to the
+    /// top against starvation.
+    Mlfq,
+}
+
+impl Discipline {
+    /// Every discipline.
+    pub const ALL: [Discipline; 5] = [
+        Discipline::Fcfs,
+        Discipline::Sjf,
+        Discipline::Priority,
+        Discipline::Rr,
+        Discipline::Mlfq,
+    ];
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Discipline::Fcfs => "fcfs",
+            Discipline::Sjf => "sjf",
+            Discipline::Priority => "priority",
+            Discipline::Rr => "rr",
+            Discipline::Mlfq => "mlfq",
+        }
+    }
+}
+
+/// How a node is chosen for a task that is released from the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// The node whose fullest resource is least full.
+    LeastLoaded,
+    /// The node the task fills best: least spare capacity left (summed over resources, each
+    /// relative to the node's size).
+    BestFit,
+    /// First node that fits, taking the batch at the head of the queue largest first.
+    #[value(name = "ffd", alias = "first-fit-decreasing")]
+    Ffd,
+    /// The next node in turn that fits.
+    #[value(name = "rr", alias = "round-robin")]
+    RoundRobin,
+    /// Smooth weighted round robin (as nginx): nodes chosen in proportion to their weight.
+    #[value(name = "wrr", alias = "weighted-round-robin")]
+    WeightedRoundRobin,
+    /// Consistent hashing of task ids onto a ring of virtual nodes; the first node clockwise
+    /// that fits.
+    #[value(name = "hash", alias = "consistent-hash")]
+    ConsistentHash,
+}
+
+impl Placement {
+    /// Every strategy.
+    pub const ALL: [Placement; 6] = [
+        Placement::LeastLoaded,
+        Placement::BestFit,
+        Placement::Ffd,
+        Placement::RoundRobin,
+        Placement::WeightedRoundRobin,
+        Placement::ConsistentHash,
+    ];
+
+    /// Short name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::LeastLoaded => "least-loaded",
+            Placement::BestFit => "best-fit",
+            Placement::Ffd => "ffd",
+            Placement::RoundRobin => "rr",
+            Placement::WeightedRoundRobin => "wrr",
+            Placement::ConsistentHash => "hash",
+        }
+    }
+}
+
+/// Knobs of the disciplines and placements.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct QueueOptions {
+    /// Time slice of round robin and of the MLFQ's top level, seconds.
+    pub quantum: f64,
+    /// MLFQ levels.
+    pub mlfq_levels: usize,
+    /// Seconds between MLFQ priority boosts; 0 = never.
+    pub mlfq_boost: f64,
+    /// Priority gained per second waited (priority discipline); 0 = no aging.
+    pub aging: f64,
+    /// A task that waited longer than this, seconds, counts as starved.
+    pub starve_after: f64,
+    /// Tasks first-fit-decreasing takes from the head per pass.
+    pub ffd_batch: usize,
+    /// Virtual nodes per node on the consistent-hash ring.
+    pub vnodes: usize,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            quantum: 300.0,
+            mlfq_levels: 3,
+            mlfq_boost: 3600.0,
+            aging: 1.0 / 600.0,
+            starve_after: 3600.0,
+            ffd_batch: 32,
+            vnodes: 16,
+        }
+    }
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueMetrics {
+    /// Discipline.
+    pub discipline: Discipline,
+    /// Placement.
+    pub placement: Placement,
+    /// Tasks run.
+    pub tasks: usize,
+    /// Mean wait, seconds.
+    pub mean_wait: f64,
+    /// 95th percentile of wait, seconds.
+    pub p95_wait: f64,
+    /// Mean completion time (completion − submit), seconds.
+    pub mean_completion: f64,
+    /// 95th percentile of completion time, seconds.
+    pub p95_completion: f64,
+    /// First submit to last completion, seconds.
+    pub makespan: f64,
+    /// Used / offered resource-time over the makespan: CPU, memory, GPU (`NaN` when the
+    /// cluster has none of a resource).
+    pub utilisation: Res,
+    /// Coefficient of variation of the nodes' utilisation (std / mean): 0 = perfectly even.
+    pub load_cv: f64,
+    /// Tasks that waited longer than `starve_after`.
+    pub starved: usize,
+    /// Longest wait, seconds.
+    pub max_wait: f64,
+    /// Times a running task was pre-empted.
+    pub preemptions: usize,
+    /// Per-task timeline, in task order (for tests and CSV).
+    #[serde(skip)]
+    pub timeline: Vec<TaskOutcome>,
+}
+
+/// What happened to one task.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TaskOutcome {
+    /// Task id.
+    pub id: u64,
+    /// First start.
+    pub start: f64,
+    /// Completion.
+    pub finish: f64,
+    /// Node of its last slice.
+    pub node: usize,
+}
+
+/// Totally ordered `f64` for event times and queue keys (inputs are checked finite).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ord64(f64);
+impl Eq for Ord64 {}
+impl PartialOrd for Ord64 {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ord64 {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Complete,
+    SliceEnd,
+    Arrive,
+    Boost,
+}
+
+/// (time, kind, task id, task index, run epoch): min-heap order via `Reverse`.
+type Event = (Ord64, Kind, u64, usize, u32);
+
+/// The queue of waiting tasks (indices into the task list).
+enum Waiting {
+    Fifo(VecDeque<usize>),
+    /// Min-heap on (key, submit, id).
+    Keyed(BinaryHeap<Reverse<(Ord64, Ord64, u64, usize)>>),
+    Levels(Vec<VecDeque<usize>>),
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        match self {
+            Waiting::Fifo(q) => q.len(),
+            Waiting::Keyed(h) => h.len(),
+            Waiting::Levels(l) => l.iter().map(VecDeque::len).sum(),
+        }
+    }
+
+    fn peek(&self) -> Option<usize> {
+        match self {
+            Waiting::Fifo(q) => q.front().copied(),
+            Waiting::Keyed(h) => h.peek().map(|r| r.0 .3),
+            Waiting::Levels(l) => l.iter().find_map(|q| q.front().copied()),
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        match self {
+            Waiting::Fifo(q) => q.pop_front(),
+            Waiting::Keyed(h) => h.pop().map(|r| r.0 .3),
+            Waiting::Levels(l) => l.iter_mut().find_map(VecDeque::pop_front),
+        }
+    }
+}
+
+/// One simulation.
+struct Sim<'a> {
+    tasks: &'a [Task],
+    nodes: &'a [Node],
+    discipline: Discipline,
+    placement: Placement,
+    opts: QueueOptions,
+    now: f64,
+    events: BinaryHeap<Reverse<Event>>,
+    waiting: Waiting,
+    free: Vec<Res>,
+    cap: Vec<Res>,
+    busy: Vec<Res>,
+    remaining: Vec<f64>,
+    level: Vec<usize>,
+    epoch: Vec<u32>,
+    run_start: Vec<f64>,
+    slice: Vec<f64>,
+    on_node: Vec<usize>,
+    first_start: Vec<f64>,
+    finish: Vec<f64>,
+    unfinished: usize,
+    running: usize,
+    preemptions: usize,
+    rr_next: usize,
+    wrr_current: Vec<f64>,
+    ring: Vec<(u64, usize)>,
+}
+
+/// A fast, stable 64-bit mix (splitmix64): the same ring on every platform and Rust version,
+/// which `std`'s hasher does not promise.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A task's size for first-fit-decreasing: the sum of its demands relative to the largest node.
+fn size(req: &Res, largest: &Res) -> f64 {
+    req.as_array()
+        .iter()
+        .zip(largest.as_array())
+        .map(|(r, c)| if c > 0.0 { r / c } else { 0.0 })
+        .sum()
+}
+
+/// Checks that every task fits some node when the cluster is empty; the error names the
+/// first that does not.
+pub fn check_fits(tasks: &[Task], nodes: &[Node]) -> Result<(), String> {
+    if nodes.is_empty() {
+        return Err("no nodes".into());
+    }
+    for t in tasks {
+        if !nodes.iter().any(|n| t.req.fits_in(&n.capacity())) {
+            return Err(format!(
+                "task {} (cpu {}, mem {}, gpu {}) fits no node even on an empty cluster",
+                t.id, t.req.cpu, t.req.mem, t.req.gpu
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `tasks` (sorted by submit time, as [`super::tasks::read_tasks`] returns them) on
+/// `nodes` under `discipline` and `placement`.
+pub fn run(
+    tasks: &[Task],
+    nodes: &[Node],
+    discipline: Discipline,
+    placement: Placement,
+    opts: &QueueOptions,
+) -> Result<QueueMetrics, String> {
+    check_fits(tasks, nodes)?;
+    if matches!(discipline, Discipline::Rr | Discipline::Mlfq)
+        && (opts.quantum.is_nan() || opts.quantum <= 0.0)
+    {
+        return Err(format!(
+            "the time slice must be > 0 s, got {}",
+            opts.quantum
+        ));
+    }
+    let mut sim = Sim::new(tasks, nodes, discipline, placement, *opts);
+    sim.run();
+    Ok(sim.metrics())
+}
+
+impl<'a> Sim<'a> {
+    fn new(
+        tasks: &'a [Task],
+        nodes: &'a [Node],
+        discipline: Discipline,
+        placement: Placement,
+        opts: QueueOptions,
+    ) -> Self {
+        let n = tasks.len();
+        let waiting = match discipline {
+            Discipline::Fcfs | Discipline::Rr => Waiting::Fifo(VecDeque::new()),
+            Discipline::Sjf | Discipline::Priority => Waiting::Keyed(BinaryHeap::new()),
+            Discipline::Mlfq => Waiting::Levels(vec![VecDeque::new(); opts.mlfq_levels.max(1)]),
+        };
+        let mut events = BinaryHeap::with_capacity(n * 2);
+        for (i, t) in tasks.iter().enumerate() {
+            events.push(Reverse((Ord64(t.submit), Kind::Arrive, t.id, i, 0)));
+        }
+        if discipline == Discipline::Mlfq && opts.mlfq_boost > 0.0 && n > 0 {
+            let first = tasks.iter().map(|t| t.submit).fold(f64::INFINITY, f64::min);
+            events.push(Reverse((
+                Ord64(first + opts.mlfq_boost),
+                Kind::Boost,
+                0,
+                0,
+                0,
+            )));
+        }
+        let mut ring = Vec::new();
+        if placement == Placement::ConsistentHash {
+            for i in 0..nodes.len() {
+                for v in 0..opts.vnodes.max(1) {
+                    ring.push((mix(mix(i as u64) ^ v as u64), i));
+                }
+            }
+            ring.sort_unstable();
+        }
+        let cap: Vec<Res> = nodes.iter().map(Node::capacity).collect();
+        Sim {
+            tasks,
+            nodes,
+            discipline,
+            placement,
+            opts,
+            now: 0.0,
+            events,
+            waiting,
+            free: cap.clone(),
+            cap,
+            busy: vec![Res::default(); nodes.len()],
+            remaining: tasks.iter().map(|t| t.duration).collect(),
+            level: vec![0; n],
+            epoch: vec![0; n],
+            run_start: vec![f64::NAN; n],
+            slice: vec![0.0; n],
+            on_node: vec![usize::MAX; n],
+            first_start: vec![f64::NAN; n],
+            finish: vec![f64::NAN; n],
+            unfinished: n,
+            running: 0,
+            preemptions: 0,
+            rr_next: 0,
+            wrr_current: vec![0.0; nodes.len()],
+            ring,
+        }
+    }
+
+    fn run(&mut self) {
+        // Everything that happens at one instant is handled before the scheduler runs, so
+        // tasks submitted together are placed together (which first-fit-decreasing needs).
+        while let Some(Reverse(ev)) = self.events.pop() {
+            self.now = ev.0 .0;
+            self.handle(ev);
+            while let Some(Reverse(next)) = self.events.peek() {
+                if next.0 .0 != self.now {
+                    break;
+                }
+                let Some(Reverse(next)) = self.events.pop() else {
+                    break;
+                };
+                self.handle(next);
+            }
+            self.schedule();
+        }
+    }
+
+    fn handle(&mut self, (_, kind, _, i, epoch): Event) {
+        match kind {
+            Kind::Arrive => self.enqueue(i),
+            Kind::Complete | Kind::SliceEnd if epoch != self.epoch[i] => {}
+            Kind::Complete => self.complete(i),
+            Kind::SliceEnd => self.slice_end(i),
+            Kind::Boost => self.boost(),
+        }
+    }
+
+    fn enqueue(&mut self, i: usize) {
+        match &mut self.waiting {
+            Waiting::Fifo(q) => q.push_back(i),
+            Waiting::Keyed(_) => self.insert_keyed(i),
+            Waiting::Levels(l) => {
+                let lv = self.level[i].min(l.len() - 1);
+                l[lv].push_back(i);
+            }
+        }
+    }
+
+    fn quantum(&self, i: usize) -> f64 {
+        match self.discipline {
+            Discipline::Rr => self.opts.quantum,
+            Discipline::Mlfq => self.opts.quantum * f64::powi(2.0, self.level[i] as i32),
+            _ => f64::INFINITY,
+        }
+    }
+
+    fn start(&mut self, i: usize, node: usize) {
+        let req = self.tasks[i].req;
+        self.free[node] = self.free[node].minus(&req);
+        self.on_node[i] = node;
+        self.run_start[i] = self.now;
+        if self.first_start[i].is_nan() {
+            self.first_start[i] = self.now;
+        }
+        self.running += 1;
+        self.arm(i);
+    }
+
+    /// Schedules the end of the task's current slice (or its completion).
+    fn arm(&mut self, i: usize) {
+        self.epoch[i] += 1;
+        let q = self.quantum(i);
+        let id = self.tasks[i].id;
+        if self.remaining[i] <= q {
+            self.slice[i] = self.remaining[i];
+            self.events.push(Reverse((
+                Ord64(self.now + self.remaining[i]),
+                Kind::Complete,
+                id,
+                i,
+                self.epoch[i],
+            )));
+        } else {
+            self.slice[i] = q;
+            self.events.push(Reverse((
+                Ord64(self.now + q),
+                Kind::SliceEnd,
+                id,
+                i,
+                self.epoch[i],
+            )));
+        }
+    }
+
+    /// Takes the task off its node, booking the resource-time it used.
+    fn release(&mut self, i: usize) {
+        let node = self.on_node[i];
+        let req = self.tasks[i].req;
+        let ran = self.now - self.run_start[i];
+        self.free[node] = self.free[node].plus(&req);
+        let b = &mut self.busy[node];
+        b.cpu += req.cpu * ran;
+        b.mem += req.mem * ran;
+        b.gpu += req.gpu * ran;
+        self.running -= 1;
+    }
+
+    fn complete(&mut self, i: usize) {
+        self.release(i);
+        self.remaining[i] = 0.0;
+        self.finish[i] = self.now;
+        self.unfinished -= 1;
+    }
+
+    fn slice_end(&mut self, i: usize) {
+        self.remaining[i] -= self.slice[i];
+        if self.discipline == Discipline::Mlfq {
+            self.level[i] = (self.level[i] + 1).min(self.opts.mlfq_levels.max(1) - 1);
+        }
+        if self.waiting.len() > 0 {
+            // Book the slice and give the node up; the task queues again behind the others.
+            self.release(i);
+            self.preemptions += 1;
+            self.enqueue(i);
+        } else {
+            self.arm(i);
+        }
+    }
+
+    fn boost(&mut self) {
+        if let Waiting::Levels(l) = &mut self.waiting {
+            let mut all = VecDeque::new();
+            for q in l.iter_mut() {
+                all.append(q);
+            }
+            l[0] = all;
+        }
+        self.level.iter_mut().for_each(|lv| *lv = 0);
+        if self.unfinished > 0 {
+            self.events.push(Reverse((
+                Ord64(self.now + self.opts.mlfq_boost),
+                Kind::Boost,
+                0,
+                0,
+                0,
+            )));
+        }
+    }
+
+    fn schedule(&mut self) {
+        if self.placement == Placement::Ffd {
+            return self.schedule_ffd();
+        }
+        while let Some(i) = self.waiting.peek() {
+            let Some(node) = self.choose(i) else { break };
+            self.waiting.pop();
+            self.start(i, node);
+        }
+    }
+
+    /// Takes up to `ffd_batch` tasks from the head, places them largest first on the first
+    /// node that fits, and puts back (in their order) those that fit nowhere.
+    fn schedule_ffd(&mut self) {
+        let largest = self.cap.iter().fold(Res::default(), |m, c| Res {
+            cpu: m.cpu.max(c.cpu),
+            mem: m.mem.max(c.mem),
+            gpu: m.gpu.max(c.gpu),
+        });
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < self.opts.ffd_batch.max(1) {
+                match self.waiting.pop() {
+                    Some(i) => batch.push(i),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            let mut order: Vec<usize> = (0..batch.len()).collect();
+            order.sort_by(|&a, &b| {
+                let (ta, tb) = (&self.tasks[batch[a]], &self.tasks[batch[b]]);
+                size(&tb.req, &largest)
+                    .total_cmp(&size(&ta.req, &largest))
+                    .then(ta.id.cmp(&tb.id))
+            });
+            let mut placed = vec![false; batch.len()];
+            for k in order {
+                let i = batch[k];
+                if let Some(node) =
+                    (0..self.nodes.len()).find(|&n| self.tasks[i].req.fits_in(&self.free[n]))
+                {
+                    self.start(i, node);
+                    placed[k] = true;
+                }
+            }
+            let any = placed.iter().any(|p| *p);
+            let full = batch.len() == self.opts.ffd_batch.max(1);
+            // Put back what did not fit, at the front, in the order it was taken.
+            let back: Vec<usize> = batch
+                .iter()
+                .zip(&placed)
+                .filter(|(_, p)| !**p)
+                .map(|(i, _)| *i)
+                .collect();
+            self.unpop(back);
+            if !any || !full {
+                return;
+            }
+        }
+    }
+
+    /// Returns tasks taken from the head back to it, keeping their order.
+    fn unpop(&mut self, tasks: Vec<usize>) {
+        match &mut self.waiting {
+            Waiting::Fifo(q) => {
+                for &i in tasks.iter().rev() {
+                    q.push_front(i);
+                }
+            }
+            Waiting::Levels(l) => {
+                for &i in tasks.iter().rev() {
+                    let lv = self.level[i].min(l.len() - 1);
+                    l[lv].push_front(i);
+                }
+            }
+            Waiting::Keyed(_) => {
+                // Keys do not change while a task waits, so re-inserting restores the order.
+                for i in tasks {
+                    self.insert_keyed(i);
+                }
+            }
+        }
+    }
+
+    fn insert_keyed(&mut self, i: usize) {
+        let t = &self.tasks[i];
+        let key = match self.discipline {
+            Discipline::Sjf => self.remaining[i],
+            // Effective priority p + a·(now − submit) ranks like p − a·submit at any instant
+            // (these disciplines never pre-empt, so a task waits from its submit time), so the
+            // key never needs updating while the task waits.
+            _ => self.opts.aging * t.submit - t.priority as f64,
+        };
+        if let Waiting::Keyed(h) = &mut self.waiting {
+            h.push(Reverse((Ord64(key), Ord64(t.submit), t.id, i)));
+        }
+    }
+
+    fn fits(&self, i: usize, n: usize) -> bool {
+        self.tasks[i].req.fits_in(&self.free[n])
+    }
+
+    /// Fullest resource of node `n`, as a fraction of its capacity.
+    fn load(&self, n: usize) -> f64 {
+        let (f, c) = (self.free[n].as_array(), self.cap[n].as_array());
+        (0..3)
+            .filter(|&r| c[r] > 0.0)
+            .map(|r| 1.0 - f[r] / c[r])
+            .fold(0.0, f64::max)
+    }
+
+    fn choose(&mut self, i: usize) -> Option<usize> {
+        let nn = self.nodes.len();
+        match self.placement {
+            Placement::LeastLoaded => (0..nn)
+                .filter(|&n| self.fits(i, n))
+                .map(|n| (self.load(n), n))
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                .map(|(_, n)| n),
+            Placement::BestFit => {
+                let req = self.tasks[i].req.as_array();
+                (0..nn)
+                    .filter(|&n| self.fits(i, n))
+                    .map(|n| {
+                        let (f, c) = (self.free[n].as_array(), self.cap[n].as_array());
+                        let spare: f64 = (0..3)
+                            .filter(|&r| c[r] > 0.0)
+                            .map(|r| (f[r] - req[r]) / c[r])
+                            .sum();
+                        (spare, n)
+                    })
+                    .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                    .map(|(_, n)| n)
+            }
+            Placement::Ffd => (0..nn).find(|&n| self.fits(i, n)),
+            Placement::RoundRobin => {
+                let pick = (0..nn)
+                    .map(|k| (self.rr_next + k) % nn)
+                    .find(|&n| self.fits(i, n))?;
+                self.rr_next = (pick + 1) % nn;
+                Some(pick)
+            }
+            Placement::WeightedRoundRobin => {
+                if !(0..nn).any(|n| self.fits(i, n)) {
+                    return None;
+                }
+                let total: f64 = self.nodes.iter().map(|n| n.weight).sum();
+                for (c, node) in self.wrr_current.iter_mut().zip(self.nodes) {
+                    *c += node.weight;
+                }
+                let pick = (0..nn).filter(|&n| self.fits(i, n)).max_by(|&a, &b| {
+                    self.wrr_current[a]
+                        .total_cmp(&self.wrr_current[b])
+                        .then(b.cmp(&a))
+                })?;
+                self.wrr_current[pick] -= total;
+                Some(pick)
+            }
+            Placement::ConsistentHash => {
+                if !(0..nn).any(|n| self.fits(i, n)) {
+                    return None;
+                }
+                let h = mix(self.tasks[i].id ^ 0x5bd1_e995);
+                let start = self.ring.partition_point(|&(k, _)| k < h);
+                (0..self.ring.len())
+                    .map(|k| self.ring[(start + k) % self.ring.len()].1)
+                    .find(|&n| self.fits(i, n))
+            }
+        }
+    }
+
+    fn metrics(&self) -> QueueMetrics {
+        let n = self.tasks.len();
+        let mut waits = Vec::with_capacity(n);
+        let mut comps = Vec::with_capacity(n);
+        let mut timeline = Vec::with_capacity(n);
+        for (i, t) in self.tasks.iter().enumerate() {
+            let comp = self.finish[i] - t.submit;
+            waits.push((comp - t.duration).max(0.0));
+            comps.push(comp);
+            timeline.push(TaskOutcome {
+                id: t.id,
+                start: self.first_start[i],
+                finish: self.finish[i],
+                node: self.on_node[i],
+            });
+        }
+        let first = self
+            .tasks
+            .iter()
+            .map(|t| t.submit)
+            .fold(f64::INFINITY, f64::min);
+        let last = self
+            .finish
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let span = (last - first).max(f64::MIN_POSITIVE);
+        let used = self.busy.iter().fold(Res::default(), |a, b| a.plus(b));
+        let offered = self.cap.iter().fold(Res::default(), |a, b| a.plus(b));
+        let util = |u: f64, c: f64| if c > 0.0 { u / (c * span) } else { f64::NAN };
+        let per_node: Vec<f64> = self
+            .busy
+            .iter()
+            .zip(&self.cap)
+            .map(|(b, c)| {
+                let (b, c) = (b.as_array(), c.as_array());
+                let v: Vec<f64> = (0..3)
+                    .filter(|&r| c[r] > 0.0)
+                    .map(|r| b[r] / (c[r] * span))
+                    .collect();
+                v.iter().sum::<f64>() / v.len().max(1) as f64
+            })
+            .collect();
+        let mean = per_node.iter().sum::<f64>() / per_node.len().max(1) as f64;
+        let var =
+            per_node.iter().map(|u| (u - mean).powi(2)).sum::<f64>() / per_node.len().max(1) as f64;
+        QueueMetrics {
+            discipline: self.discipline,
+            placement: self.placement,
+            tasks: n,
+            mean_wait: mean_of(&waits),
+            p95_wait: pct(&waits, 95.0),
+            mean_completion: mean_of(&comps),
+            p95_completion: pct(&comps, 95.0),
+            makespan: if n > 0 { last - first } else { 0.0 },
+            utilisation: Res {
+                cpu: util(used.cpu, offered.cpu),
+                mem: util(used.mem, offered.mem),
+                gpu: util(used.gpu, offered.gpu),
+            },
+            load_cv: if mean > 0.0 { var.sqrt() / mean } else { 0.0 },
+            starved: waits
+                .iter()
+                .filter(|&&w| w > self.opts.starve_after)
+                .count(),
+            max_wait: waits.iter().copied().fold(0.0, f64::max),
+            preemptions: self.preemptions,
+            timeline,
+        }
+    }
+}
+
+fn mean_of(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    super::policy::percentile(v, p).unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: u64, submit: f64, duration: f64, priority: i64, cpu: f64) -> Task {
+        Task {
+            id,
+            submit,
+            duration,
+            priority,
+            req: Res {
+                cpu,
+                mem: cpu,
+                gpu: 0.0,
+            },
+        }
+    }
+
+    fn node(name: &str, cpu: f64, weight: f64) -> Node {
+        Node {
+            name: name.into(),
+            cpu,
+            mem: cpu,
+            gpu: 0.0,
+            weight,
+        }
+    }
+
+    fn opts() -> QueueOptions {
+        QueueOptions {
+            quantum: 2.0,
+            mlfq_boost: 0.0,
+            aging: 0.0,
+            ..QueueOptions::default()
+        }
+    }
+
+    /// (id, start, finish) per task, in task order.
+    fn times(m: &QueueMetrics) -> Vec<(u64, f64, f64)> {
+        m.timeline
+            .iter()
+            .map(|o| (o.id, o.start, o.finish))
+            .collect()
+    }
+
+    fn one_node(tasks: &[Task], d: Discipline, o: &QueueOptions) -> QueueMetrics {
+        run(tasks, &[node("n", 1.0, 1.0)], d, Placement::LeastLoaded, o).unwrap()
+    }
+
+    fn abc() -> Vec<Task> {
+        vec![
+            task(0, 0.0, 10.0, 0, 1.0),
+            task(1, 1.0, 5.0, 1, 1.0),
+            task(2, 2.0, 1.0, 5, 1.0),
+        ]
+    }
+
+    #[test]
+    fn fcfs_hand_worked() {
+        let m = one_node(&abc(), Discipline::Fcfs, &opts());
+        assert_eq!(
+            times(&m),
+            vec![(0, 0.0, 10.0), (1, 10.0, 15.0), (2, 15.0, 16.0)]
+        );
+        // Waits 0, 9, 13.
+        assert!((m.mean_wait - 22.0 / 3.0).abs() < 1e-9);
+        assert_eq!(m.makespan, 16.0);
+        assert!((m.utilisation.cpu - 1.0).abs() < 1e-9);
+        assert_eq!(m.preemptions, 0);
+    }
+
+    #[test]
+    fn sjf_hand_worked() {
+        let m = one_node(&abc(), Discipline::Sjf, &opts());
+        assert_eq!(
+            times(&m),
+            vec![(0, 0.0, 10.0), (1, 11.0, 16.0), (2, 10.0, 11.0)]
+        );
+        // Waits 0, 10, 8.
+        assert!((m.mean_wait - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn priority_hand_worked_and_aging_prevents_starvation() {
+        let m = one_node(&abc(), Discipline::Priority, &opts());
+        assert_eq!(
+            times(&m),
+            vec![(0, 0.0, 10.0), (1, 11.0, 16.0), (2, 10.0, 11.0)]
+        );
+        // A low-priority task behind a stream of high-priority ones.
+        let ts = vec![
+            task(0, 0.0, 10.0, 5, 1.0),
+            task(1, 1.0, 1.0, 0, 1.0),
+            task(2, 5.0, 10.0, 5, 1.0),
+            task(3, 15.0, 10.0, 5, 1.0),
+        ];
+        let m = one_node(
+            &ts,
+            Discipline::Priority,
+            &QueueOptions {
+                starve_after: 20.0,
+                ..opts()
+            },
+        );
+        assert_eq!(
+            m.timeline[1].start, 30.0,
+            "without aging the low one goes last"
+        );
+        assert_eq!(m.starved, 1);
+        let aged = QueueOptions {
+            aging: 2.0,
+            starve_after: 20.0,
+            ..opts()
+        };
+        let m = one_node(&ts, Discipline::Priority, &aged);
+        // At t=10: low has 0 + 2·9 = 18, the high one 5 + 2·5 = 15.
+        assert_eq!(
+            times(&m),
+            vec![
+                (0, 0.0, 10.0),
+                (1, 10.0, 11.0),
+                (2, 11.0, 21.0),
+                (3, 21.0, 31.0)
+            ]
+        );
+        assert_eq!(m.starved, 0);
+    }
+
+    #[test]
+    fn round_robin_hand_worked() {
+        let ts = vec![task(0, 0.0, 5.0, 0, 1.0), task(1, 1.0, 3.0, 0, 1.0)];
+        let m = one_node(&ts, Discipline::Rr, &opts());
+        // A 0-2, B 2-4, A 4-6, B 6-7 done, A 7-8 done.
+        assert_eq!(times(&m), vec![(0, 0.0, 8.0), (1, 2.0, 7.0)]);
+        assert_eq!(m.preemptions, 3);
+        assert!((m.mean_wait - 3.0).abs() < 1e-9);
+        // Alone, a task is never pre-empted.
+        let m = one_node(&ts[..1], Discipline::Rr, &opts());
+        assert_eq!((m.timeline[0].finish, m.preemptions), (5.0, 0));
+    }
+
+    #[test]
+    fn mlfq_hand_worked() {
+        // Slices 2, 4, 8. A runs 0-2 at level 0 and 2-6 at level 1 (nobody waiting at 2);
+        // B arrives at 3, so at 6 A is pre-empted to level 2; B runs 6-7; A 7-11.
+        let ts = vec![task(0, 0.0, 10.0, 0, 1.0), task(1, 3.0, 1.0, 0, 1.0)];
+        let m = one_node(&ts, Discipline::Mlfq, &opts());
+        assert_eq!(times(&m), vec![(0, 0.0, 11.0), (1, 6.0, 7.0)]);
+        assert_eq!(m.preemptions, 1);
+        // A new short task overtakes a demoted long one that is waiting.
+        let ts = vec![
+            task(0, 0.0, 10.0, 0, 1.0),
+            task(1, 0.0, 10.0, 0, 1.0),
+            task(2, 3.0, 1.0, 0, 1.0),
+        ];
+        let m = one_node(&ts, Discipline::Mlfq, &opts());
+        // 0: A 0-2 → pre-empted (B waits), B 2-4 → pre-empted; C (level 0, arrived 3) runs 4-5.
+        assert_eq!(m.timeline[2].start, 4.0);
+        assert_eq!(m.timeline[2].finish, 5.0);
+    }
+
+    #[test]
+    fn mlfq_boost_returns_everyone_to_the_top() {
+        let ts = vec![task(0, 0.0, 30.0, 0, 1.0), task(1, 0.0, 30.0, 0, 1.0)];
+        let with = one_node(
+            &ts,
+            Discipline::Mlfq,
+            &QueueOptions {
+                mlfq_boost: 5.0,
+                ..opts()
+            },
+        );
+        let without = one_node(&ts, Discipline::Mlfq, &opts());
+        assert!(
+            with.preemptions > without.preemptions,
+            "{} vs {}",
+            with.preemptions,
+            without.preemptions
+        );
+        assert_eq!(with.makespan, 60.0);
+    }
+
+    fn placed(p: Placement, nodes: &[Node], tasks: &[Task]) -> Vec<usize> {
+        let m = run(tasks, nodes, Discipline::Fcfs, p, &opts()).unwrap();
+        m.timeline.iter().map(|o| o.node).collect()
+    }
+
+    #[test]
+    fn placements_hand_worked() {
+        let nodes = [
+            node("a", 4.0, 1.0),
+            node("b", 8.0, 3.0),
+            node("c", 2.0, 1.0),
+        ];
+        // Three long tasks arriving together: nothing finishes in between.
+        let ts = [
+            task(0, 0.0, 100.0, 0, 2.0),
+            task(1, 0.0, 100.0, 0, 1.0),
+            task(2, 0.0, 100.0, 0, 2.0),
+        ];
+        // Least-loaded: all empty → a; then b and c are empty → b; then a 50 %, b 12.5 %, c 0 → c.
+        assert_eq!(placed(Placement::LeastLoaded, &nodes, &ts), vec![0, 1, 2]);
+        // Best fit: the 2-core task fills c exactly; 1 core: a leaves 0.75, b 0.875 → a;
+        // then 2 cores: a (3 free) leaves 0.25, b 0.75 → a.
+        assert_eq!(placed(Placement::BestFit, &nodes, &ts), vec![2, 0, 0]);
+        // Round robin: a, b, c in turn.
+        assert_eq!(placed(Placement::RoundRobin, &nodes, &ts), vec![0, 1, 2]);
+        // Smooth WRR with weights 1, 3, 1: b, a, b.
+        assert_eq!(
+            placed(Placement::WeightedRoundRobin, &nodes, &ts),
+            vec![1, 0, 1]
+        );
+        // FFD: the two 2-core tasks first (ids 0, 2) on a, then the 1-core on b? No: a has
+        // 4 cores: 0 → a, 2 → a (full), 1 → b.
+        assert_eq!(placed(Placement::Ffd, &nodes, &ts), vec![0, 1, 0]);
+        // Consistent hashing: deterministic, and the same task goes to the same node whatever
+        // else is queued.
+        let h = placed(Placement::ConsistentHash, &nodes, &ts);
+        assert_eq!(h, placed(Placement::ConsistentHash, &nodes, &ts));
+        assert_eq!(placed(Placement::ConsistentHash, &nodes, &ts[..1])[0], h[0]);
+    }
+
+    #[test]
+    fn ffd_packs_large_first_where_first_fit_would_block() {
+        // Two nodes of 4. A batch of 1, 1, 3, 3 in that order: first fit in order puts both
+        // 1s on the first node, one 3 on the second (best fit does exactly that) and blocks the last; FFD fits all four.
+        let nodes = [node("a", 4.0, 1.0), node("b", 4.0, 1.0)];
+        let ts = [
+            task(0, 0.0, 10.0, 0, 1.0),
+            task(1, 0.0, 10.0, 0, 1.0),
+            task(2, 0.0, 10.0, 0, 3.0),
+            task(3, 0.0, 10.0, 0, 3.0),
+        ];
+        let m = run(&ts, &nodes, Discipline::Fcfs, Placement::Ffd, &opts()).unwrap();
+        assert!(
+            m.timeline.iter().all(|o| o.start == 0.0),
+            "{:?}",
+            m.timeline
+        );
+        let m = run(&ts, &nodes, Discipline::Fcfs, Placement::BestFit, &opts()).unwrap();
+        assert!(m.timeline.iter().any(|o| o.start > 0.0));
+    }
+
+    #[test]
+    fn load_balance_and_refusals() {
+        let nodes = [node("a", 4.0, 1.0), node("b", 4.0, 1.0)];
+        let ts: Vec<Task> = (0..4).map(|i| task(i, 0.0, 10.0, 0, 1.0)).collect();
+        let ll = run(
+            &ts,
+            &nodes,
+            Discipline::Fcfs,
+            Placement::LeastLoaded,
+            &opts(),
+        )
+        .unwrap();
+        assert!(ll.load_cv < 1e-9);
+        let ff = run(&ts, &nodes, Discipline::Fcfs, Placement::Ffd, &opts()).unwrap();
+        assert!((ff.load_cv - 1.0).abs() < 1e-9, "{}", ff.load_cv);
+        let big = [task(0, 0.0, 1.0, 0, 5.0)];
+        let e = run(
+            &big,
+            &nodes,
+            Discipline::Fcfs,
+            Placement::LeastLoaded,
+            &opts(),
+        )
+        .unwrap_err();
+        assert!(e.contains("task 0") && e.contains("fits no node"), "{e}");
+    }
+
+    #[test]
+    fn deterministic_for_a_seed() {
+        let nodes = super::super::tasks::generate_nodes(16);
+        let ts = super::super::tasks::generate_tasks(3000, &nodes, 0.9, 11);
+        for d in Discipline::ALL {
+            for p in Placement::ALL {
+                let a = run(&ts, &nodes, d, p, &QueueOptions::default()).unwrap();
+                let b = run(&ts, &nodes, d, p, &QueueOptions::default()).unwrap();
+                assert_eq!(a, b, "{d:?} {p:?}");
+                assert!(
+                    a.timeline.iter().all(|o| o.finish.is_finite()),
+                    "{d:?} {p:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,551 @@
+//! Task-queue inputs: tasks (`id,submit,duration,priority,cpu,mem,gpu` CSV or a seeded
+//! generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
+//! line (or node and key) like the history reader's.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+
+/// The columns a task file must have, in this order.
+pub const TASK_HEADER: [&str; 7] = ["id", "submit", "duration", "priority", "cpu", "mem", "gpu"];
+
+/// A resource vector: CPU cores, memory (any unit, GiB in the generator) and GPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Res {
+    /// CPU cores.
+    pub cpu: f64,
+    /// Memory.
+    pub mem: f64,
+    /// GPUs.
+    pub gpu: f64,
+}
+
+impl Res {
+    /// The three components, for loops over resources.
+    pub fn as_array(&self) -> [f64; 3] {
+        [self.cpu, self.mem, self.gpu]
+    }
+
+    /// True when every component of `self` is at most `other`'s (with a little slack for
+    /// sums of fractions).
+    pub fn fits_in(&self, other: &Res) -> bool {
+        self.as_array()
+            .iter()
+            .zip(other.as_array())
+            .all(|(a, b)| *a <= b + 1e-9)
+    }
+
+    /// `self - other`.
+    pub fn minus(&self, other: &Res) -> Res {
+        Res {
+            cpu: self.cpu - other.cpu,
+            mem: self.mem - other.mem,
+            gpu: self.gpu - other.gpu,
+        }
+    }
+
+    /// `self + other`.
+    pub fn plus(&self, other: &Res) -> Res {
+        Res {
+            cpu: self.cpu + other.cpu,
+            mem: self.mem + other.mem,
+            gpu: self.gpu + other.gpu,
+        }
+    }
+}
+
+/// One batch task.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Task {
+    /// Unique id; ties between simultaneous events are broken by it.
+    pub id: u64,
+    /// Submit time, seconds from the start of the run.
+    pub submit: f64,
+    /// Run time in seconds when it runs uninterrupted.
+    pub duration: f64,
+    /// Priority: higher runs first under the priority discipline.
+    pub priority: i64,
+    /// What it occupies on its node while running.
+    pub req: Res,
+}
+
+/// One node of the cluster.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Name, for reports.
+    pub name: String,
+    /// CPU cores.
+    pub cpu: f64,
+    /// Memory, in the tasks' unit.
+    pub mem: f64,
+    /// GPUs.
+    #[serde(default)]
+    pub gpu: f64,
+    /// Weight for weighted round robin; default 1.
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Node {
+    /// Its capacity as a vector.
+    pub fn capacity(&self) -> Res {
+        Res {
+            cpu: self.cpu,
+            mem: self.mem,
+            gpu: self.gpu,
+        }
+    }
+}
+
+/// A problem with a task or node file: the file, and the line or node and key.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Empty file, or a header and no rows.
+    #[error("{path}: {what}")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// The header is wrong.
+    #[error("{path}:1: header is '{found}', expected '{}'", TASK_HEADER.join(","))]
+    Header {
+        /// The file.
+        path: PathBuf,
+        /// The header as found.
+        found: String,
+    },
+    /// A row could not be used.
+    #[error("{path}:{line}: {message}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The node file is not valid.
+    #[error("{path}: {message}")]
+    Nodes {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the node and key.
+        message: String,
+    },
+    /// A `gen:` spec that cannot be read.
+    #[error("{0}")]
+    Spec(String),
+}
+
+/// Reads a task CSV. Rows may come in any order (they are sorted by submit time, then id);
+/// ids must be unique, times finite and not negative, durations positive, resources ≥ 0.
+pub fn read_tasks(path: &Path) -> Result<Vec<Task>, TaskError> {
+    let bytes = std::fs::read(path).map_err(|source| TaskError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_tasks(&bytes, path)
+}
+
+/// Parses task CSV text; `path` is only used in messages.
+pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(TaskError::Empty {
+            path: path.to_path_buf(),
+            what: "is empty",
+        });
+    }
+    let row_err = |line: u64, message: String| TaskError::Row {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| row_err(1, e.to_string()))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    if header != TASK_HEADER {
+        return Err(TaskError::Header {
+            path: path.to_path_buf(),
+            found: header.join(","),
+        });
+    }
+    let mut tasks = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for record in rdr.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            let message = match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => format!("row has {len} fields, the header has {expected_len}"),
+                _ => e.to_string(),
+            };
+            row_err(line, message)
+        })?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let num = |i: usize| -> Result<f64, TaskError> {
+            let f = &record[i];
+            let name = TASK_HEADER[i];
+            if f.is_empty() {
+                return Err(row_err(line, format!("empty {name}")));
+            }
+            match f.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                Ok(_) => Err(row_err(line, format!("{name} '{f}' is not finite"))),
+                Err(_) => Err(row_err(line, format!("{name} '{f}' is not a number"))),
+            }
+        };
+        let id: u64 = record[0].parse().map_err(|_| {
+            row_err(
+                line,
+                format!("id '{}' is not a whole number ≥ 0", &record[0]),
+            )
+        })?;
+        if let Some(first) = seen.insert(id, line) {
+            return Err(row_err(
+                line,
+                format!("id {id} was already used on line {first}"),
+            ));
+        }
+        let submit = num(1)?;
+        let duration = num(2)?;
+        let priority: i64 = record[3].parse().map_err(|_| {
+            row_err(
+                line,
+                format!("priority '{}' is not a whole number", &record[3]),
+            )
+        })?;
+        let (cpu, mem, gpu) = (num(4)?, num(5)?, num(6)?);
+        if submit < 0.0 {
+            return Err(row_err(line, format!("submit {submit} is negative")));
+        }
+        if duration <= 0.0 {
+            return Err(row_err(line, format!("duration {duration} must be > 0")));
+        }
+        for (name, v) in [("cpu", cpu), ("mem", mem), ("gpu", gpu)] {
+            if v < 0.0 {
+                return Err(row_err(line, format!("{name} {v} is negative")));
+            }
+        }
+        tasks.push(Task {
+            id,
+            submit,
+            duration,
+            priority,
+            req: Res { cpu, mem, gpu },
+        });
+    }
+    if tasks.is_empty() {
+        return Err(TaskError::Empty {
+            path: path.to_path_buf(),
+            what: "has a header but no tasks",
+        });
+    }
+    sort_tasks(&mut tasks);
+    Ok(tasks)
+}
+
+fn sort_tasks(tasks: &mut [Task]) {
+    tasks.sort_by(|a, b| a.submit.total_cmp(&b.submit).then(a.id.cmp(&b.id)));
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    node: Vec<Node>,
+}
+
+/// Reads a node TOML file: `[[node]]` tables with `name`, `cpu`, `mem`, optional `gpu` and
+/// `weight`.
+pub fn read_nodes(path: &Path) -> Result<Vec<Node>, TaskError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TaskError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_nodes(&text, path)
+}
+
+/// Parses node TOML; `path` is only used in messages.
+pub fn parse_nodes(text: &str, path: &Path) -> Result<Vec<Node>, TaskError> {
+    let err = |message: String| TaskError::Nodes {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file: NodeFile = toml::from_str(text).map_err(|e| err(e.to_string().trim().to_string()))?;
+    if file.node.is_empty() {
+        return Err(err("no [[node]] entries".into()));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, n) in file.node.iter().enumerate() {
+        let what = format!("node {} ('{}')", i + 1, n.name);
+        if n.name.trim().is_empty() {
+            return Err(err(format!("node {}: name must not be empty", i + 1)));
+        }
+        if !names.insert(n.name.clone()) {
+            return Err(err(format!("{what}: name is used twice")));
+        }
+        for (key, v) in [("cpu", n.cpu), ("mem", n.mem), ("gpu", n.gpu)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(err(format!("{what}: {key} must be a number ≥ 0, got {v}")));
+            }
+        }
+        if !(n.weight.is_finite() && n.weight > 0.0) {
+            return Err(err(format!(
+                "{what}: weight must be a number > 0, got {}",
+                n.weight
+            )));
+        }
+    }
+    Ok(file.node)
+}
+
+/// `gen:N` → `Some(N)`; anything else → `None`.
+pub fn gen_count(spec: &str) -> Result<Option<usize>, TaskError> {
+    let Some(n) = spec.strip_prefix("gen:") else {
+        return Ok(None);
+    };
+    match n.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(TaskError::Spec(format!(
+            "'{spec}': expected gen:N with N a whole number > 0"
+        ))),
+    }
+}
+
+/// `n` generated nodes: 32 cores and 128 GiB each, every fourth with 4 GPUs; weight = cores.
+/// Every eighth node is twice as large so that placements that weigh nodes differ from those
+/// that do not.
+pub fn generate_nodes(n: usize) -> Vec<Node> {
+    (0..n)
+        .map(|i| {
+            let big = if i % 8 == 7 { 2.0 } else { 1.0 };
+            Node {
+                name: format!("node-{i:04}"),
+                cpu: 32.0 * big,
+                mem: 128.0 * big,
+                gpu: if i % 4 == 3 { 4.0 } else { 0.0 },
+                weight: 32.0 * big,
+            }
+        })
+        .collect()
+}
+
+/// `n` tasks from a seeded generator, arriving as a Poisson process sized so that on average
+/// they ask for `load` of the cluster's CPU: sizes from 0.5 to 8 cores with 2–8 GiB per core,
+/// up to a tenth asking for 1–2 GPUs (only where the cluster has GPUs, and no more than keep
+/// the GPUs as loaded as the CPUs), durations log-normal around
+/// 10 minutes (heavy-tailed, as batch jobs are, cut at two hours), priorities 0–9.
+pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Task> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let cluster_cpu: f64 = nodes.iter().map(|n| n.cpu).sum();
+    let max_gpu = nodes.iter().map(|n| n.gpu).fold(0.0, f64::max);
+    let max_cpu = nodes.iter().map(|n| n.cpu).fold(0.0, f64::max);
+    let max_mem = nodes.iter().map(|n| n.mem).fold(0.0, f64::max);
+    // Mean cores 2.5ish × mean duration: arrival rate follows from the wanted load.
+    let sizes = [0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 8.0];
+    let mean_cpu = sizes.iter().sum::<f64>() / sizes.len() as f64;
+    let (mu, sigma) = (600f64.ln() - 0.5, 1.0);
+    let mean_dur = (mu + sigma * sigma / 2.0).exp();
+    let rate = (load.max(0.01) * cluster_cpu) / (mean_cpu * mean_dur);
+    // GPU tasks are as many as keep the GPUs as busy as the CPUs (at most a tenth), so a
+    // small GPU pool does not become a bottleneck the CPU load setting cannot see.
+    let cluster_gpu: f64 = nodes.iter().map(|n| n.gpu).sum();
+    let p_gpu = (load * cluster_gpu / (rate * 1.5 * mean_dur)).clamp(0.0, 0.1);
+    let mut t = 0.0;
+    (0..n)
+        .map(|i| {
+            let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+            t += -u.ln() / rate;
+            let z = normal(&mut rng);
+            let duration = (mu + sigma * z).exp().clamp(1.0, 7_200.0);
+            let cpu = sizes[rng.gen_range(0..sizes.len())].min(max_cpu.max(0.5));
+            let mem = (cpu * f64::from(rng.gen_range(2u32..=8))).min(max_mem.max(1.0));
+            let gpu = if max_gpu >= 1.0 && rng.gen_bool(p_gpu) {
+                f64::from(rng.gen_range(1u32..=2)).min(max_gpu)
+            } else {
+                0.0
+            };
+            Task {
+                id: i as u64,
+                submit: (t * 1000.0).round() / 1000.0,
+                duration: duration.round().max(1.0),
+                priority: rng.gen_range(0..10),
+                req: Res { cpu, mem, gpu },
+            }
+        })
+        .collect()
+}
+
+/// A standard normal draw (Box–Muller), so the generator needs no extra crate.
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// Writes tasks back as CSV in the format [`read_tasks`] reads.
+pub fn write_tasks(path: &Path, tasks: &[Task]) -> std::io::Result<()> {
+    crate::atomic_file::write_atomic(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record(TASK_HEADER)?;
+        for t in tasks {
+            out.write_record([
+                t.id.to_string(),
+                t.submit.to_string(),
+                t.duration.to_string(),
+                t.priority.to_string(),
+                t.req.cpu.to_string(),
+                t.req.mem.to_string(),
+                t.req.gpu.to_string(),
+            ])?;
+        }
+        out.flush()?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse_tasks(text.as_bytes(), Path::new("tasks.csv"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn reads_and_sorts_tasks() {
+        let t = parse_tasks(
+            b"id,submit,duration,priority,cpu,mem,gpu\n2,10,5,1,1,2,0\n1,10,3,0,0.5,1,1\n0,20,1,0,1,1,0\n",
+            Path::new("t.csv"),
+        )
+        .unwrap();
+        assert_eq!(t.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1, 2, 0]);
+        assert_eq!(
+            t[0].req,
+            Res {
+                cpu: 0.5,
+                mem: 1.0,
+                gpu: 1.0
+            }
+        );
+    }
+
+    #[test]
+    fn bad_task_files_name_file_and_line() {
+        let h = "id,submit,duration,priority,cpu,mem,gpu\n";
+        let e = err("");
+        assert!(e.contains("tasks.csv: is empty"), "{e}");
+        let e = err(h);
+        assert!(e.contains("no tasks"), "{e}");
+        let e = err("id,submit,duration\n1,2,3\n");
+        assert!(
+            e.contains("tasks.csv:1: header is 'id,submit,duration'"),
+            "{e}"
+        );
+        let e = err(&format!("{h}1,0,10,0,1,1,0\nx,0,10,0,1,1,0\n"));
+        assert!(e.contains("tasks.csv:3: id 'x'"), "{e}");
+        let e = err(&format!("{h}1,0,10,0,1,1,0\n1,5,10,0,1,1,0\n"));
+        assert!(
+            e.contains("tasks.csv:3: id 1 was already used on line 2"),
+            "{e}"
+        );
+        let e = err(&format!("{h}1,0,abc,0,1,1,0\n"));
+        assert!(
+            e.contains("tasks.csv:2: duration 'abc' is not a number"),
+            "{e}"
+        );
+        let e = err(&format!("{h}1,0,0,0,1,1,0\n"));
+        assert!(e.contains("tasks.csv:2: duration 0 must be > 0"), "{e}");
+        let e = err(&format!("{h}1,-1,5,0,1,1,0\n"));
+        assert!(e.contains("tasks.csv:2: submit -1 is negative"), "{e}");
+        let e = err(&format!("{h}1,0,5,0,-1,1,0\n"));
+        assert!(e.contains("cpu -1 is negative"), "{e}");
+        let e = err(&format!("{h}1,0,5,0,1,1\n"));
+        assert!(e.contains("tasks.csv:2:") && e.contains("fields"), "{e}");
+        let e = err(&format!("{h}1,0,5,high,1,1,0\n"));
+        assert!(e.contains("priority 'high'"), "{e}");
+        let e = err(&format!("{h}1,0,5,0,1,NaN,0\n"));
+        assert!(e.contains("mem 'NaN' is not finite"), "{e}");
+        let e = read_tasks(Path::new("/nonexistent/t.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/t.csv"), "{e}");
+    }
+
+    #[test]
+    fn nodes_parse_and_errors_name_node_and_key() {
+        let p = Path::new("nodes.toml");
+        let n = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\nmem = 16\n[[node]]\nname = \"b\"\ncpu = 8\nmem = 32\ngpu = 1\nweight = 2\n", p).unwrap();
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0].weight, 1.0);
+        assert_eq!(n[1].gpu, 1.0);
+        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = -4\nmem = 16\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nodes.toml: node 1 ('a'): cpu"), "{e}");
+        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\nmem = 16\ncolour = 1\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nodes.toml") && e.contains("colour"), "{e}");
+        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mem"), "{e}");
+        let e = parse_nodes(
+            "[[node]]\nname = \"a\"\ncpu = 4\nmem = 1\n[[node]]\nname = \"a\"\ncpu = 4\nmem = 1\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("used twice"), "{e}");
+        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\nmem = 1\nweight = 0\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("weight"), "{e}");
+    }
+
+    #[test]
+    fn generator_is_deterministic_and_round_trips() {
+        let nodes = generate_nodes(8);
+        let a = generate_tasks(500, &nodes, 0.8, 7);
+        let b = generate_tasks(500, &nodes, 0.8, 7);
+        let c = generate_tasks(500, &nodes, 0.8, 8);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.windows(2).all(|w| w[0].submit <= w[1].submit));
+        assert!(a
+            .iter()
+            .all(|t| nodes.iter().any(|n| t.req.fits_in(&n.capacity()))));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        write_tasks(&p, &a).unwrap();
+        assert_eq!(read_tasks(&p).unwrap(), a);
+        assert_eq!(gen_count("gen:10").unwrap(), Some(10));
+        assert_eq!(gen_count("x.csv").unwrap(), None);
+        assert!(gen_count("gen:x").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! `prescale simulate` end to end through the binary: a bundled trace through every policy with
+//! a sweep, task queues from files and from the generator, and the errors bad files get.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn prescale(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run prescale")
+}
+
+fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn trace_through_every_policy_with_a_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("rep");
+    let trace = data("nab_ec2_cpu_utilization_5f5533.csv");
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--sweep",
+        "--trees",
+        "20",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for p in ["predictive", "reactive", "static", "oracle", "budget"] {
+        assert!(out.contains(p), "{p} missing from:\n{out}");
+    }
+    for f in [
+        "report.json",
+        "decisions.csv",
+        "decisions-predictive.csv",
+        "decisions-reactive.csv",
+        "capacity.png",
+        "capacity-predictive.png",
+        "sweep.png",
+    ] {
+        assert!(rep.join(f).exists(), "{f} not written");
+    }
+    let csv = std::fs::read_to_string(rep.join("decisions.csv")).unwrap();
+    assert!(
+        csv.starts_with("timestamp,demand,replicas,capacity\n"),
+        "{}",
+        &csv[..80]
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
+    let policies = json["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 4);
+    let oracle = policies.iter().find(|p| p["policy"] == "oracle").unwrap();
+    assert_eq!(oracle["scores"]["under_provisioned"], 0.0);
+    assert_eq!(oracle["scores"]["cost_vs_oracle"], 1.0);
+    // Every policy replayed exactly the same steps.
+    let steps: Vec<u64> = policies
+        .iter()
+        .map(|p| p["scores"]["steps"].as_u64().unwrap())
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] == w[1]), "{steps:?}");
+    assert_eq!(json["sweep"].as_array().unwrap().len(), 3);
+    assert!(
+        json["verdict"].as_str().unwrap().contains("reactive HPA")
+            || json["verdict"].as_str().unwrap().contains("HPA")
+    );
+}
+
+#[test]
+fn reactive_only_needs_no_model_and_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = data("nab_rds_cpu_utilization_cc0c53.csv");
+    let run = |name: &str| {
+        let rep = dir.path().join(name);
+        let o = prescale(&[
+            "simulate",
+            "--trace",
+            &trace,
+            "--policy",
+            "reactive,static",
+            "--boot-time",
+            "10m",
+            "--replica-capacity",
+            "2",
+            "--report",
+            rep.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::read_to_string(rep.join("decisions-reactive.csv")).unwrap()
+    };
+    assert_eq!(run("a"), run("b"));
+}
+
+#[test]
+fn task_queues_from_files_and_generator() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = write(
+        dir.path(),
+        "tasks.csv",
+        "id,submit,duration,priority,cpu,mem,gpu\n1,0,10,0,1,1,0\n2,1,5,1,1,1,0\n3,2,1,5,1,1,0\n",
+    );
+    let nodes = write(
+        dir.path(),
+        "nodes.toml",
+        "[[node]]\nname = \"n1\"\ncpu = 1\nmem = 4\n",
+    );
+    let rep = dir.path().join("q");
+    let o = prescale(&[
+        "simulate",
+        "--tasks",
+        tasks.to_str().unwrap(),
+        "--nodes",
+        nodes.to_str().unwrap(),
+        "--queue",
+        "fcfs,sjf",
+        "--placement",
+        "best-fit",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    // FCFS waits 0, 9, 13; SJF 0, 10, 8.
+    assert!(
+        (runs[0]["mean_wait"].as_f64().unwrap() - 22.0 / 3.0).abs() < 1e-9,
+        "{out}"
+    );
+    assert!(
+        (runs[1]["mean_wait"].as_f64().unwrap() - 6.0).abs() < 1e-9,
+        "{out}"
+    );
+
+    let gen = |name: &str| {
+        let rep = dir.path().join(name);
+        let o = prescale(&[
+            "simulate",
+            "--tasks",
+            "gen:400",
+            "--nodes",
+            "gen:8",
+            "--placement",
+            "ffd,hash,wrr",
+            "--queue",
+            "rr,mlfq,priority",
+            "--seed",
+            "3",
+            "--report",
+            rep.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::read(rep.join("report.json")).unwrap()
+    };
+    assert_eq!(gen("g1"), gen("g2"), "same seed, same report");
+}
+
+#[test]
+fn bad_files_get_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r");
+    let r = rep.to_str().unwrap();
+    let trace = write(dir.path(), "t.csv", "timestamp,value\n60,1\n120,oops\n");
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--report",
+        r,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("t.csv:3:") && text(&o).contains("'oops' is not a number"),
+        "{}",
+        text(&o)
+    );
+
+    let tasks = write(
+        dir.path(),
+        "tasks.csv",
+        "id,submit,duration,priority,cpu,mem,gpu\n1,0,10,0,1,1,0\n2,0,-5,0,1,1,0\n",
+    );
+    let o = prescale(&[
+        "simulate",
+        "--tasks",
+        tasks.to_str().unwrap(),
+        "--report",
+        r,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("tasks.csv:3: duration -5 must be > 0"),
+        "{}",
+        text(&o)
+    );
+
+    let nodes = write(
+        dir.path(),
+        "nodes.toml",
+        "[[node]]\nname = \"a\"\ncpu = \"lots\"\nmem = 1\n",
+    );
+    let o = prescale(&[
+        "simulate",
+        "--tasks",
+        "gen:10",
+        "--nodes",
+        nodes.to_str().unwrap(),
+        "--report",
+        r,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("nodes.toml") && text(&o).contains("cpu"),
+        "{}",
+        text(&o)
+    );
+
+    let o = prescale(&["simulate", "--tasks", "gen:zero", "--report", r]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("gen:N"), "{}", text(&o));
+}
+
+#[test]
+fn workload_from_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = data("nab_ec2_cpu_utilization_5f5533.csv");
+    let cfg = write(
+        dir.path(),
+        "prescale.toml",
+        "[[workload]]\nname = \"other\"\ndemand = \"x\"\nreplica_capacity = 1\nmax_replicas = 5\nboot_time = \"1m\"\n\n\
+         [[workload]]\nname = \"ec2\"\ndemand = \"nab_ec2_cpu_utilization_5f5533\"\nreplica_capacity = 8\n\
+         target_utilization = 0.5\nmax_replicas = 40\nboot_time = \"10m\"\nquantile = \"p95\"\n",
+    );
+    let rep = dir.path().join("rep");
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--policy",
+        "reactive",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
+    // 8 at 50 % target utilisation = 4 per replica; 10 minutes = 2 steps.
+    assert_eq!(json["workload"]["name"], "ec2");
+    assert_eq!(json["workload"]["replica_capacity"], 4.0);
+    assert_eq!(json["workload"]["max_replicas"], 40);
+    assert_eq!(json["boot_steps"], 2);
+    assert_eq!(json["knobs"]["quantile"], 0.95);
+
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--workload",
+        "nope",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("no workload named 'nope'; it has: other, ec2"),
+        "{}",
+        text(&o)
+    );
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[workload]]\nname = \"w\"\ndemand = \"x\"\nreplica_capacity = 1\n",
+    );
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--config",
+        bad.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("bad.toml: workload 1") && text(&o).contains("max_replicas"),
+        "{}",
+        text(&o)
+    );
+}
