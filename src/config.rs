@@ -10,7 +10,7 @@
 //! To add a section (`[[workload]]`, `[run]`, ...): add a `Raw*` field to [`RawConfig`], a typed
 //! field to [`Config`], and a `validate_*` step that pushes [`Problem`]s.
 
-use crate::plan::{PoolSpec, WorkloadSpec};
+use crate::plan::{AccuracyConfig, PoolSpec, WorkloadSpec};
 use crate::series::parse_duration;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,6 +96,8 @@ pub struct RawConfig {
     /// `[[node]]`: the nodes there are at start, per pool.
     #[serde(default)]
     pub node: Vec<RawNode>,
+    /// `[accuracy]`: how the forecast's measured accuracy weights it.
+    pub accuracy: Option<AccuracyConfig>,
 }
 
 /// `[prometheus]` as written.
@@ -862,6 +864,8 @@ pub struct LiveConfig {
     pub pools: Vec<PoolSpec>,
     /// Nodes at start: (name, pool).
     pub nodes: Vec<(String, String)>,
+    /// Accuracy tracking.
+    pub accuracy: AccuracyConfig,
 }
 
 /// Validated `[replay]`.

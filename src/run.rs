@@ -11,7 +11,7 @@ use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Metrics, Snapshot};
 use crate::forecast::{self, Forecast, Model};
 use crate::plan::{
-    AccuracyConfig, AccuracyTracker, CurrentReplicas, Decision, DecisionKind, NodePlanner,
+    AccuracyTracker, CurrentReplicas, Decision, DecisionKind, NodePlanner,
     NodeState, ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
 use crate::series::{read_history, HistoryOptions, SeriesKey};
@@ -418,7 +418,7 @@ impl Loop {
             export,
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
-            accuracy: AccuracyTracker::new(AccuracyConfig::default()),
+            accuracy: AccuracyTracker::new(live.accuracy),
             tally,
             observed: HashMap::new(),
             retrain_every: live.retrain_every,
