@@ -267,7 +267,7 @@ impl<S: Source> Collector<S> {
                     Err(e) => {
                         return Err(CollectError::Check {
                             signal: sig.name.clone(),
-                            source: e,
+                            error: e,
                         })
                     }
                 }
@@ -618,9 +618,9 @@ pub fn export_csv(store: &Store, dir: &Path) -> Result<Vec<PathBuf>, CollectErro
     let mut written = Vec::new();
     for s in store.signals() {
         let path = dir.join(format!("{}.csv", s.name()));
-        write_long_csv(&path, &s.to_series()).map_err(|source| CollectError::Export {
+        write_long_csv(&path, &s.to_series()).map_err(|error| CollectError::Export {
             path: path.clone(),
-            source,
+            error,
         })?;
         written.push(path);
     }
