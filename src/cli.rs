@@ -30,6 +30,26 @@ pub enum Command {
     Forecast(ForecastArgs),
     /// Collect history from Prometheus (configured in prescale.toml) and export it as CSV.
     Collect(CollectArgs),
+    /// Run the live loop (collect → forecast → plan → act → export); dry-run unless --apply.
+    /// Without --config, replays the bundled data/ with the shipped model.
+    Run(RunArgs),
+}
+
+/// `prescale run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file; default: the bundled demo (config/demo.toml, replaying data/).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run one cycle and exit.
+    #[arg(long)]
+    once: bool,
+    /// Stop after N cycles.
+    #[arg(long, value_name = "N")]
+    cycles: Option<u64>,
+    /// Carry decisions out with run.apply_command instead of only showing and logging them.
+    #[arg(long)]
+    apply: bool,
 }
 
 /// `prescale collect`.
@@ -163,7 +183,40 @@ pub fn run(cli: Cli) -> Result<()> {
                 follow: a.follow,
             },
         )?),
+        Command::Run(a) => run_live(a),
     }
+}
+
+fn run_live(a: RunArgs) -> Result<()> {
+    let cfg = match &a.config {
+        Some(path) => crate::config::Config::load(path)?,
+        None => crate::config::Config::from_toml(
+            std::path::Path::new("config/demo.toml"),
+            crate::run::DEMO_CONFIG,
+        )?,
+    };
+    let opts = crate::run::RunOptions {
+        once: a.once,
+        apply: a.apply,
+        cycles: a.cycles,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = rt.block_on(crate::run::run(cfg, opts, Box::new(std::io::stdout())))?;
+    println!(
+        "done: {} cycles, {} changes recommended, {} holds{}",
+        summary.cycles,
+        summary.changes,
+        summary.holds,
+        if a.apply {
+            ""
+        } else {
+            " (dry-run: nothing was changed)"
+        }
+    );
+    Ok(())
 }
 
 /// Reads history, logs what was repaired, and refuses data that cannot be used.

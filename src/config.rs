@@ -10,10 +10,12 @@
 //! To add a section (`[[workload]]`, `[run]`, ...): add a `Raw*` field to [`RawConfig`], a typed
 //! field to [`Config`], and a `validate_*` step that pushes [`Problem`]s.
 
+use crate::plan::{PoolSpec, WorkloadSpec};
 use crate::series::parse_duration;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,6 +81,21 @@ pub struct RawConfig {
     /// `[[signal]]`, in file order.
     #[serde(default)]
     pub signal: Vec<RawSignal>,
+    /// `[run]`: the live loop.
+    pub run: Option<RawRun>,
+    /// `[export]`: prescale's own /metrics.
+    pub export: Option<RawExport>,
+    /// `[replay]`: replay CSV history instead of querying Prometheus.
+    pub replay: Option<RawReplay>,
+    /// `[[workload]]`: what to scale.
+    #[serde(default)]
+    pub workload: Vec<WorkloadSpec>,
+    /// `[[pool]]`: node pools.
+    #[serde(default)]
+    pub pool: Vec<PoolSpec>,
+    /// `[[node]]`: the nodes there are at start, per pool.
+    #[serde(default)]
+    pub node: Vec<RawNode>,
 }
 
 /// `[prometheus]` as written.
@@ -157,6 +174,8 @@ pub struct Config {
     pub prometheus: Option<PrometheusConfig>,
     /// What to collect, in file order.
     pub signals: Vec<SignalConfig>,
+    /// The live loop's sections: `[run]`, `[export]`, `[replay]`, workloads, pools, nodes.
+    pub live: LiveConfig,
 }
 
 /// How to reach Prometheus. Secrets are read from their files at start-up and held in
@@ -306,6 +325,14 @@ impl Config {
             .as_ref()
             .and_then(|p| validate_prometheus(p, base, &mut problems));
         let signals = validate_signals(&raw.signal, &mut problems);
+        let live = validate_live(&raw, base, &signals, &mut problems);
+        if raw.prometheus.is_some() && raw.replay.is_some() {
+            problem(
+                &mut problems,
+                "replay",
+                "[replay] and [prometheus] are mutually exclusive: replay stands in for Prometheus",
+            );
+        }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -316,6 +343,7 @@ impl Config {
             path: path.to_path_buf(),
             prometheus,
             signals,
+            live,
         })
     }
 
@@ -747,5 +775,287 @@ lookback = "7d"
         .unwrap_err()
         .to_string();
         assert!(e.contains("prometheus.ca_file"), "{e}");
+    }
+}
+
+/// `[run]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// Model file (`models/web.model`).
+    pub model: Option<PathBuf>,
+    /// Time between cycles; default: the step of the first signal.
+    pub interval: Option<String>,
+    /// JSON-lines decision log; default `prescale-decisions.jsonl`.
+    pub decision_log: Option<PathBuf>,
+    /// Shell command run per scale decision when `--apply` is given.
+    pub apply_command: Option<String>,
+    /// Retrain on the buffers this often (`24h`); off when absent.
+    pub retrain_every: Option<String>,
+    /// Stop after this many cycles; default: run until stopped (or the replay ends).
+    pub cycles: Option<u64>,
+    /// Print holds in the dry-run table, not only changes.
+    pub show_holds: Option<bool>,
+}
+
+/// `[export]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    /// Listen address for /metrics, /healthz, /readyz; default `127.0.0.1:9464`.
+    pub listen: Option<String>,
+    /// Set to false to serve nothing.
+    pub enabled: Option<bool>,
+}
+
+/// `[replay]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    /// Signal the replayed series belong to (a `[[signal]]` name).
+    pub signal: String,
+    /// History files (`timestamp,value` or `timestamp,series,value`).
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// A directory whose `*.csv` files are all replayed.
+    pub dir: Option<PathBuf>,
+    /// Replay seconds per wall-clock second; default 600 (a 5-minute step every 0.5 s).
+    pub speed: Option<f64>,
+    /// History replayed before the first cycle, so features have what they need; default 8d.
+    pub warmup: Option<String>,
+}
+
+/// `[[node]]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    /// Node name.
+    pub name: String,
+    /// Pool it belongs to (a `[[pool]]` name).
+    pub pool: String,
+}
+
+/// The live loop's validated settings.
+#[derive(Debug, Clone, Default)]
+pub struct LiveConfig {
+    /// Model file.
+    pub model: Option<PathBuf>,
+    /// Seconds between cycles.
+    pub interval: i64,
+    /// Decision log path.
+    pub decision_log: PathBuf,
+    /// Command template for `--apply`.
+    pub apply_command: Option<String>,
+    /// Retraining period, seconds.
+    pub retrain_every: Option<i64>,
+    /// Cycles to run, if limited.
+    pub cycles: Option<u64>,
+    /// Print holds in the table.
+    pub show_holds: bool,
+    /// Where to serve /metrics; `None` = not at all.
+    pub listen: Option<SocketAddr>,
+    /// Replay instead of Prometheus.
+    pub replay: Option<ReplayConfig>,
+    /// Workloads, validated.
+    pub workloads: Vec<WorkloadSpec>,
+    /// Pools, validated.
+    pub pools: Vec<PoolSpec>,
+    /// Nodes at start: (name, pool).
+    pub nodes: Vec<(String, String)>,
+}
+
+/// Validated `[replay]`.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Signal name.
+    pub signal: String,
+    /// Files, resolved and sorted.
+    pub files: Vec<PathBuf>,
+    /// Replay seconds per wall second.
+    pub speed: f64,
+    /// Seconds of history before the first cycle.
+    pub warmup: i64,
+}
+
+/// The default listen address of the exporter.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+fn duration_key(
+    text: &Option<String>,
+    key: &str,
+    default: i64,
+    problems: &mut Vec<Problem>,
+) -> i64 {
+    match text {
+        None => default,
+        Some(t) => parse_duration(t).unwrap_or_else(|e| {
+            problem(problems, key, e);
+            default
+        }),
+    }
+}
+
+fn validate_live(
+    raw: &RawConfig,
+    base: &Path,
+    signals: &[SignalConfig],
+    problems: &mut Vec<Problem>,
+) -> LiveConfig {
+    let run = raw.run.as_ref();
+    let default_interval = signals.first().map(|s| s.step).unwrap_or(60);
+    let interval = duration_key(
+        &run.and_then(|r| r.interval.clone()),
+        "run.interval",
+        default_interval,
+        problems,
+    );
+    let retrain_every = run.and_then(|r| r.retrain_every.as_ref()).and_then(|t| {
+        parse_duration(t)
+            .map_err(|e| problem(problems, "run.retrain_every", e))
+            .ok()
+    });
+    if let Some(Some(c)) = run.map(|r| r.cycles) {
+        if c == 0 {
+            problem(problems, "run.cycles", "must be at least 1");
+        }
+    }
+    let export = raw.export.as_ref();
+    let listen = if export.and_then(|e| e.enabled) == Some(false) {
+        None
+    } else {
+        let text = export
+            .and_then(|e| e.listen.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                problem(
+                    problems,
+                    "export.listen",
+                    format!("'{text}' is not host:port: {e}"),
+                );
+                None
+            }
+        }
+    };
+    let replay = raw.replay.as_ref().and_then(|r| {
+        let before = problems.len();
+        if !signals.iter().any(|s| s.name == r.signal) {
+            problem(
+                problems,
+                "replay.signal",
+                format!("'{}' is not the name of a [[signal]]", r.signal),
+            );
+        }
+        let mut files: Vec<PathBuf> = r.files.iter().map(|f| resolve(base, f)).collect();
+        if let Some(dir) = &r.dir {
+            let dir = resolve(base, dir);
+            match std::fs::read_dir(&dir) {
+                Ok(entries) => files.extend(
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "csv")),
+                ),
+                Err(e) => problem(problems, "replay.dir", format!("{}: {e}", dir.display())),
+            }
+        }
+        files.sort();
+        files.dedup();
+        if files.is_empty() && problems.len() == before {
+            problem(
+                problems,
+                "replay",
+                "no files: give files = [...] or dir = \"...\"",
+            );
+        }
+        let speed = r.speed.unwrap_or(600.0);
+        if !(speed.is_finite() && speed > 0.0) {
+            problem(
+                problems,
+                "replay.speed",
+                format!("must be a positive number, got {speed}"),
+            );
+        }
+        let warmup = duration_key(&r.warmup, "replay.warmup", 8 * 86_400, problems);
+        (problems.len() == before).then(|| ReplayConfig {
+            signal: r.signal.clone(),
+            files,
+            speed,
+            warmup,
+        })
+    });
+    let mut names = BTreeSet::new();
+    for (i, w) in raw.workload.iter().enumerate() {
+        if let Err(e) = w.validate() {
+            problem(problems, format!("workload[{i}]"), e);
+        }
+        if !names.insert(w.name.clone()) {
+            problem(
+                problems,
+                format!("workload[{i}].name"),
+                format!("'{}' is used twice", w.name),
+            );
+        }
+        if let Some(pool) = &w.pool {
+            if !raw.pool.iter().any(|p| &p.name == pool) {
+                problem(
+                    problems,
+                    format!("workload[{i}].pool"),
+                    format!("no [[pool]] named '{pool}'"),
+                );
+            }
+        }
+    }
+    let mut pools = BTreeSet::new();
+    for (i, p) in raw.pool.iter().enumerate() {
+        if let Err(e) = p.validate() {
+            problem(problems, format!("pool[{i}]"), e);
+        }
+        if !pools.insert(p.name.clone()) {
+            problem(
+                problems,
+                format!("pool[{i}].name"),
+                format!("'{}' is used twice", p.name),
+            );
+        }
+    }
+    let mut nodes = BTreeSet::new();
+    for (i, n) in raw.node.iter().enumerate() {
+        if !pools.contains(&n.pool) {
+            problem(
+                problems,
+                format!("node[{i}].pool"),
+                format!("no [[pool]] named '{}'", n.pool),
+            );
+        }
+        if !nodes.insert(n.name.clone()) {
+            problem(
+                problems,
+                format!("node[{i}].name"),
+                format!("'{}' is used twice", n.name),
+            );
+        }
+    }
+    LiveConfig {
+        model: run.and_then(|r| r.model.as_ref()).map(|m| resolve(base, m)),
+        interval,
+        decision_log: resolve(
+            base,
+            run.and_then(|r| r.decision_log.as_deref())
+                .unwrap_or(Path::new("prescale-decisions.jsonl")),
+        ),
+        apply_command: run.and_then(|r| r.apply_command.clone()),
+        retrain_every,
+        cycles: run.and_then(|r| r.cycles),
+        show_holds: run.and_then(|r| r.show_holds).unwrap_or(false),
+        listen,
+        replay,
+        workloads: raw.workload.clone(),
+        pools: raw.pool.clone(),
+        nodes: raw
+            .node
+            .iter()
+            .map(|n| (n.name.clone(), n.pool.clone()))
+            .collect(),
     }
 }

@@ -14,12 +14,18 @@
 //! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
 //!   node planner, their guards and the accuracy tracker that weights the forecast. Plain data,
 //!   no I/O or clocks, so the live loop and the simulator share it.
+//! - [`act`]: decisions shown as a dry-run table and appended to a JSON-lines log; applied
+//!   through a command template only when asked.
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
 //!   [`export::Snapshot`] by the live loop.
+//!
+//! [`run`] is the live loop that wires the stages together (the source being Prometheus or a
+//! replay of CSV history is its only seam); `sim` replays traces through the same planner.
 //!
 //! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`config`] (`prescale.toml`, validated once at start-up), [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
 
+pub mod act;
 pub mod atomic_file;
 pub mod chart;
 pub mod cli;
@@ -28,4 +34,5 @@ pub mod config;
 pub mod export;
 pub mod forecast;
 pub mod plan;
+pub mod run;
 pub mod series;

@@ -1,0 +1,254 @@
+//! Acting on decisions. Dry-run is the default: decisions are printed as a compact table and
+//! appended to a JSON-lines decision log for review, and nothing in the cluster changes.
+//!
+//! Applying is opt-in (`--apply`) and goes through an [`Actuator`]; the one shipped runs a
+//! command template per decision (e.g. `kubectl scale deployment/{target} --replicas={to}`), so
+//! prescale never needs cluster credentials of its own.
+
+mod log;
+
+pub use log::{DecisionLog, LogError};
+
+use crate::plan::{Decision, DecisionKind};
+use std::io::Write;
+
+/// Something that carries decisions out.
+pub trait Actuator: Send {
+    /// Carries out one cycle's decisions; returns how many were applied.
+    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, String>;
+}
+
+/// Runs a shell command per scale decision, with `{target}`, `{from}`, `{to}` and `{kind}`
+/// substituted. Node decisions are left to the operator (pools are scaled by cloud tooling
+/// prescale does not drive).
+#[derive(Debug, Clone)]
+pub struct CommandActuator {
+    template: String,
+}
+
+impl CommandActuator {
+    /// An actuator for a command template.
+    pub fn new(template: impl Into<String>) -> Self {
+        CommandActuator {
+            template: template.into(),
+        }
+    }
+
+    fn command_for(&self, d: &Decision) -> String {
+        self.template
+            .replace("{target}", &shell_quote(&d.target))
+            .replace("{from}", &d.from.to_string())
+            .replace("{to}", &d.to.to_string())
+            .replace("{kind}", d.kind.as_str())
+    }
+}
+
+/// Single-quotes a value for `sh -c`, so a workload name cannot inject shell syntax.
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+impl Actuator for CommandActuator {
+    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, String> {
+        let mut applied = 0;
+        for d in decisions
+            .iter()
+            .filter(|d| matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown))
+        {
+            let cmd = self.command_for(d);
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .status()
+                .map_err(|e| format!("running `{cmd}`: {e}"))?;
+            if !status.success() {
+                return Err(format!("`{cmd}` failed with {status}"));
+            }
+            applied += 1;
+        }
+        Ok(applied)
+    }
+}
+
+/// The act stage: shows decisions, logs them, and applies them only when an actuator is given.
+pub struct Act {
+    out: Box<dyn Write + Send>,
+    log: Option<DecisionLog>,
+    actuator: Option<Box<dyn Actuator>>,
+    show_holds: bool,
+}
+
+impl Act {
+    /// Dry-run to `out` (the table) and `log` (JSON lines), if given.
+    pub fn dry_run(out: Box<dyn Write + Send>, log: Option<DecisionLog>) -> Self {
+        Act {
+            out,
+            log,
+            actuator: None,
+            show_holds: false,
+        }
+    }
+
+    /// Also carry decisions out through `actuator`.
+    pub fn with_actuator(mut self, actuator: Box<dyn Actuator>) -> Self {
+        self.actuator = Some(actuator);
+        self
+    }
+
+    /// Print holds in the table too (they are always logged).
+    pub fn show_holds(mut self, yes: bool) -> Self {
+        self.show_holds = yes;
+        self
+    }
+
+    /// True when decisions are only shown and logged.
+    pub fn is_dry_run(&self) -> bool {
+        self.actuator.is_none()
+    }
+
+    /// Handles one cycle's decisions: table, log, and (only when asked) apply.
+    pub fn handle(&mut self, cycle: u64, at: i64, decisions: &[Decision]) -> Result<(), String> {
+        if let Some(log) = &mut self.log {
+            log.append(cycle, decisions).map_err(|e| e.to_string())?;
+        }
+        let shown: Vec<&Decision> = decisions
+            .iter()
+            .filter(|d| self.show_holds || !d.is_hold())
+            .collect();
+        let when = chrono::DateTime::from_timestamp(at, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| at.to_string());
+        let holds = decisions.len() - decisions.iter().filter(|d| !d.is_hold()).count();
+        let mode = if self.is_dry_run() {
+            "dry-run"
+        } else {
+            "apply"
+        };
+        let mut text = format!(
+            "── cycle {cycle} at {when} ({mode}): {} changes, {holds} holds\n",
+            decisions.len() - holds
+        );
+        if !shown.is_empty() {
+            text.push_str(&Decision::table_header());
+            text.push('\n');
+            for d in shown {
+                text.push_str(&d.to_string());
+                text.push('\n');
+            }
+        }
+        self.out
+            .write_all(text.as_bytes())
+            .and_then(|_| self.out.flush())
+            .map_err(|e| format!("writing the decision table: {e}"))?;
+        if let Some(a) = &mut self.actuator {
+            let n = a.apply(decisions)?;
+            tracing::info!("applied {n} decisions");
+        }
+        Ok(())
+    }
+
+    /// Flushes the decision log to disk (at shutdown).
+    pub fn flush(&mut self) -> Result<(), String> {
+        match &mut self.log {
+            Some(log) => log.sync().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Guard, GuardKind};
+    use std::sync::{Arc, Mutex};
+
+    pub(crate) fn decision(kind: DecisionKind, target: &str, from: u32, to: u32) -> Decision {
+        Decision {
+            at: 1_700_000_000,
+            kind,
+            target: target.into(),
+            node: None,
+            to_node: None,
+            from,
+            to,
+            raw: to,
+            forecast: Some(vec![(0.5, 10.0), (0.9, 12.0)]),
+            current: Some(9.0),
+            guards: vec![Guard {
+                kind: GuardKind::MaxStep,
+                before: to + 2,
+                after: to,
+            }],
+            reason: "test".into(),
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn dry_run_prints_changes_and_logs_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.jsonl");
+        let buf = Buf::default();
+        let mut act = Act::dry_run(
+            Box::new(buf.clone()),
+            Some(DecisionLog::open(&path).unwrap()),
+        );
+        assert!(act.is_dry_run());
+        let ds = vec![
+            decision(DecisionKind::ScaleUp, "web", 3, 5),
+            decision(DecisionKind::Hold, "api", 2, 2),
+        ];
+        act.handle(1, 1_700_000_000, &ds).unwrap();
+        act.flush().unwrap();
+        let shown = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(shown.contains("dry-run): 1 changes, 1 holds"), "{shown}");
+        assert!(
+            shown.contains("scale-up") && shown.contains("web"),
+            "{shown}"
+        );
+        assert!(!shown.contains("api"), "{shown}");
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(log.lines().count(), 2);
+        let v: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+        assert_eq!(v["cycle"], 1);
+        assert_eq!(v["decision"]["kind"], "scale_up");
+        assert_eq!(v["decision"]["guards"][0]["kind"], "max_step");
+    }
+
+    #[test]
+    fn command_actuator_runs_only_scale_decisions_with_quoted_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("applied.txt");
+        let mut a = CommandActuator::new(format!(
+            "echo {{kind}} {{target}} {{from}} {{to}} >> {}",
+            out.display()
+        ));
+        let ds = vec![
+            decision(DecisionKind::ScaleUp, "web", 3, 5),
+            decision(DecisionKind::AddNode, "pool", 1, 2),
+            decision(DecisionKind::ScaleDown, "x; rm -rf /", 5, 4),
+        ];
+        assert_eq!(a.apply(&ds).unwrap(), 2);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text, "scale-up web 3 5\nscale-down x; rm -rf / 5 4\n");
+        let mut failing = CommandActuator::new("exit 3");
+        assert!(failing.apply(&ds).unwrap_err().contains("failed"));
+    }
+}

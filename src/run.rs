@@ -1,0 +1,767 @@
+//! The live loop: every interval, collect → forecast → plan → act → export, until stopped.
+//!
+//! This module only wires the stages together; each stage's logic lives in its own module. The
+//! source is the one seam between a real deployment and the offline demo: Prometheus, or a
+//! replay of CSV history on an accelerated clock. Everything after the collector is the same
+//! code either way.
+
+use crate::act::{Act, CommandActuator, DecisionLog};
+use crate::collect::{Collector, HealthState, PrometheusSource, Replay, RetryPolicy, Source};
+use crate::config::{Config, LiveConfig};
+use crate::export::{self, ExportState, Metrics, Snapshot};
+use crate::forecast::{self, Forecast, Model};
+use crate::plan::{
+    AccuracyConfig, AccuracyTracker, CurrentReplicas, Decision, DecisionKind, NodePlanner,
+    NodeState, ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
+};
+use crate::series::{read_history, HistoryOptions, SeriesKey};
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The bundled demo: replays `data/` through the whole pipeline. `prescale run` without
+/// `--config` uses it.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run one cycle and exit.
+    pub once: bool,
+    /// Carry decisions out through `run.apply_command` (dry-run otherwise).
+    pub apply: bool,
+    /// Stop after this many cycles (overrides `run.cycles`).
+    pub cycles: Option<u64>,
+}
+
+/// What a run did, for the caller's last line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Cycles completed.
+    pub cycles: u64,
+    /// Decisions other than holds.
+    pub changes: usize,
+    /// Holds.
+    pub holds: usize,
+}
+
+/// Runs the live loop until a signal, the cycle limit, or the end of a replay.
+pub async fn run(cfg: Config, opts: RunOptions, out: Box<dyn Write + Send>) -> Result<RunSummary> {
+    let live = &cfg.live;
+    if live.workloads.is_empty() {
+        bail!(
+            "{}: no [[workload]] configured: nothing to plan",
+            cfg.path.display()
+        );
+    }
+    let model_path = live
+        .model
+        .clone()
+        .context("no model: set run.model to a file written by `prescale train`")?;
+    let model = Model::load(&model_path)?;
+    check_model(&cfg, &model)?;
+    let act = make_act(live, &opts, out)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    spawn_signal_handler(stop_tx.clone());
+    let state = Arc::new(ExportState::new(
+        Metrics::new(),
+        Duration::from_secs(live.interval.max(1) as u64),
+    ));
+    let exporter = match live.listen {
+        Some(addr) => {
+            let mut rx = stop_rx.clone();
+            let e = export::serve(addr, state.clone(), async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+            .with_context(|| format!("serving /metrics on {addr} (export.listen)"))?;
+            tracing::info!(
+                "serving /metrics, /healthz, /readyz on http://{}",
+                e.local_addr()
+            );
+            Some(e)
+        }
+        None => None,
+    };
+    let loop_state = Loop::new(&cfg, model, model_path.display().to_string(), act, state);
+    let summary = match &live.replay {
+        Some(r) => {
+            let (source, start, end) = replay_source(r, &cfg)?;
+            let collector =
+                Collector::with_source(source, cfg.signals.clone(), RetryPolicy::default(), start)
+                    .await?;
+            let clock = Clock::Virtual {
+                now: start,
+                end,
+                step: live.interval,
+                pause: Duration::from_secs_f64(live.interval as f64 / r.speed),
+            };
+            loop_state.drive(collector, clock, &opts, stop_rx).await?
+        }
+        None => {
+            let collector = Collector::<PrometheusSource>::new(&cfg).await?;
+            let clock = Clock::Wall {
+                step: live.interval,
+            };
+            loop_state.drive(collector, clock, &opts, stop_rx).await?
+        }
+    };
+    let _ = stop_tx.send(true);
+    if let Some(e) = exporter {
+        e.stopped().await.context("stopping the exporter")?;
+    }
+    Ok(summary)
+}
+
+/// Refuses a model whose step does not match the signals its workloads read.
+fn check_model(cfg: &Config, model: &Model) -> Result<()> {
+    for w in &cfg.live.workloads {
+        let signal = signal_of(&w.demand);
+        let Some(sig) = cfg.signal(signal) else {
+            bail!(
+                "workload '{}': its demand '{}' names signal '{signal}', which is not a [[signal]]",
+                w.name,
+                w.demand
+            );
+        };
+        if sig.step != model.spec.step {
+            bail!(
+                "workload '{}': signal '{}' has a {}s step but the model was trained on {}s; \
+                 retrain with --step {}s or change the signal's step",
+                w.name,
+                sig.name,
+                sig.step,
+                model.spec.step,
+                sig.step
+            );
+        }
+        let need = model.spec.history_needed() as i64 * sig.step;
+        if sig.lookback < need {
+            tracing::warn!(
+                "signal '{}': lookback {}s is shorter than the {}s of history the model's \
+                 weekly features use; those features stay unavailable",
+                sig.name,
+                sig.lookback,
+                need
+            );
+        }
+        if w.boot_time > model.spec.window {
+            tracing::warn!(
+                "workload '{}': boot time {}s is longer than the model's {}s window, so the \
+                 forecast ends before new replicas are ready",
+                w.name,
+                w.boot_time,
+                model.spec.window
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The signal name of a series key (`cpu{instance="a"}` → `cpu`).
+fn signal_of(key: &SeriesKey) -> &str {
+    key.as_str().split('{').next().unwrap_or("")
+}
+
+fn make_act(live: &LiveConfig, opts: &RunOptions, out: Box<dyn Write + Send>) -> Result<Act> {
+    let log = DecisionLog::open(&live.decision_log)?;
+    tracing::info!("logging decisions to {}", log.path().display());
+    let act = Act::dry_run(out, Some(log)).show_holds(live.show_holds);
+    if !opts.apply {
+        return Ok(act);
+    }
+    match &live.apply_command {
+        Some(cmd) => Ok(act.with_actuator(Box::new(CommandActuator::new(cmd.clone())))),
+        None => bail!("--apply needs run.apply_command in the config (e.g. \"kubectl scale deployment/{{target}} --replicas={{to}}\")"),
+    }
+}
+
+/// Reads the replay's history and lines every series up to end at the same instant, so series
+/// recorded in different years replay side by side. Returns the source and the virtual clock's
+/// first and last instants.
+fn replay_source(r: &crate::config::ReplayConfig, cfg: &Config) -> Result<(Replay, i64, i64)> {
+    let sig = cfg
+        .signal(&r.signal)
+        .context("replay.signal names no [[signal]]")?;
+    let (mut series, reports) = read_history(
+        &r.files,
+        &HistoryOptions {
+            step: Some(sig.step),
+            max_gap: None,
+        },
+    )?;
+    for rep in &reports {
+        tracing::debug!("replay: {}", rep.summary());
+    }
+    let end = series
+        .iter()
+        .map(|s| s.end())
+        .max()
+        .context("replay has no series")?;
+    for s in &mut series {
+        s.start += end - s.end();
+    }
+    // Every series gets its warm-up before the first cycle, the shortest one included.
+    let latest_start = series.iter().map(|s| s.start).max().unwrap_or(end);
+    let start = (latest_start + r.warmup).min(end - sig.step);
+    let start = start - start.rem_euclid(sig.step);
+    Ok((Replay::new().with_signal(&r.signal, series), start, end))
+}
+
+/// When cycles happen.
+enum Clock {
+    /// Real time, on the step grid.
+    Wall { step: i64 },
+    /// Replay time: one step per cycle, `pause` of wall time between cycles, until `end`.
+    Virtual {
+        now: i64,
+        end: i64,
+        step: i64,
+        pause: Duration,
+    },
+}
+
+impl Clock {
+    fn now(&self) -> i64 {
+        match self {
+            Clock::Wall { .. } => crate::collect::unix_now(),
+            Clock::Virtual { now, .. } => *now,
+        }
+    }
+
+    /// Waits for the next cycle; false when the replay is over or a stop was asked for.
+    async fn tick(&mut self, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+        let wait = match self {
+            Clock::Wall { step } => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                let step = *step as f64;
+                let next = ((now / step).floor() + 1.0) * step;
+                // A little after the grid point, so the newest sample has been scraped.
+                Duration::from_secs_f64(next - now + (step / 10.0).min(5.0))
+            }
+            Clock::Virtual {
+                now,
+                end,
+                step,
+                pause,
+            } => {
+                if *now + *step > *end {
+                    return false;
+                }
+                *now += *step;
+                *pause
+            }
+        };
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        !stopped && !*stop.borrow()
+    }
+}
+
+/// Replica counts and placement as prescale believes them to be. With a replay, or a workload
+/// whose current replicas are not read from Prometheus, this is the running tally of the
+/// decisions themselves (as if each had been carried out), so the loop plans against its own
+/// recommendations instead of re-recommending the same change every cycle.
+#[derive(Debug, Default)]
+struct Tally {
+    replicas: BTreeMap<String, u32>,
+    nodes: Vec<NodeState>,
+    added: BTreeMap<String, u32>,
+}
+
+impl Tally {
+    fn apply(&mut self, decisions: &[Decision]) {
+        for d in decisions {
+            match d.kind {
+                DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold => {
+                    self.replicas.insert(d.target.clone(), d.to);
+                    if d.to < d.from {
+                        self.remove_replicas(&d.target, d.from - d.to);
+                    }
+                }
+                DecisionKind::Place => {
+                    if let Some(n) = d.node.as_ref().and_then(|n| self.node_mut(n)) {
+                        set_count(&mut n.replicas, &d.target, d.to);
+                    }
+                }
+                DecisionKind::Move => {
+                    let moved = d.from.saturating_sub(d.to);
+                    if let Some(n) = d.node.as_ref().and_then(|n| self.node_mut(n)) {
+                        set_count(&mut n.replicas, &d.target, d.to);
+                    }
+                    if let Some(n) = d.to_node.as_ref().and_then(|n| self.node_mut(n)) {
+                        let have = count(&n.replicas, &d.target);
+                        set_count(&mut n.replicas, &d.target, have + moved);
+                    }
+                }
+                DecisionKind::AddNode => {
+                    for _ in d.from..d.to {
+                        let k = self.added.entry(d.target.clone()).or_insert(0);
+                        *k += 1;
+                        let name = format!("{}-new-{}", d.target, k);
+                        self.nodes.push(NodeState {
+                            name,
+                            pool: d.target.clone(),
+                            replicas: Vec::new(),
+                        });
+                    }
+                }
+                DecisionKind::RemoveNode => {
+                    if let Some(name) = &d.node {
+                        self.nodes.retain(|n| &n.name != name);
+                    }
+                }
+            }
+        }
+    }
+
+    fn node_mut(&mut self, name: &str) -> Option<&mut NodeState> {
+        self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    /// Takes replicas off the nodes holding the most of them first.
+    fn remove_replicas(&mut self, workload: &str, mut n: u32) {
+        while n > 0 {
+            let Some(node) = self
+                .nodes
+                .iter_mut()
+                .filter(|x| count(&x.replicas, workload) > 0)
+                .max_by_key(|x| count(&x.replicas, workload))
+            else {
+                return;
+            };
+            let have = count(&node.replicas, workload);
+            set_count(&mut node.replicas, workload, have - 1);
+            n -= 1;
+        }
+    }
+}
+
+fn count(list: &[(String, u32)], w: &str) -> u32 {
+    list.iter().find(|(n, _)| n == w).map_or(0, |x| x.1)
+}
+
+fn set_count(list: &mut Vec<(String, u32)>, w: &str, v: u32) {
+    list.retain(|(n, _)| n != w);
+    if v > 0 {
+        list.push((w.to_string(), v));
+    }
+}
+
+/// Everything the loop keeps between cycles.
+struct Loop {
+    workloads: Vec<WorkloadSpec>,
+    pools: Vec<crate::plan::PoolSpec>,
+    model: Arc<Model>,
+    model_name: String,
+    act: Act,
+    export: Arc<ExportState>,
+    replicas: ReplicaPlanner,
+    nodes: NodePlanner,
+    accuracy: AccuracyTracker,
+    tally: Tally,
+    /// Newest timestamp already shown to the accuracy tracker, per series.
+    observed: HashMap<SeriesKey, i64>,
+    retrain_every: Option<i64>,
+    retrain: Option<Retrain>,
+    last_retrain: Option<i64>,
+    cycles_limit: Option<u64>,
+}
+
+/// A model being trained in the background.
+struct Retrain {
+    started: i64,
+    job: tokio::task::JoinHandle<Result<Option<Model>, String>>,
+}
+
+impl Loop {
+    fn new(
+        cfg: &Config,
+        model: Model,
+        model_name: String,
+        act: Act,
+        export: Arc<ExportState>,
+    ) -> Self {
+        let live = &cfg.live;
+        let mut tally = Tally {
+            nodes: live
+                .nodes
+                .iter()
+                .map(|(name, pool)| NodeState {
+                    name: name.clone(),
+                    pool: pool.clone(),
+                    replicas: Vec::new(),
+                })
+                .collect(),
+            ..Tally::default()
+        };
+        for w in &live.workloads {
+            let start = match w.current_replicas {
+                Some(CurrentReplicas::Fixed(n)) => n,
+                _ => w.min_replicas,
+            };
+            tally.replicas.insert(w.name.clone(), start);
+        }
+        Loop {
+            workloads: live.workloads.clone(),
+            pools: live.pools.clone(),
+            model: Arc::new(model),
+            model_name,
+            act,
+            export,
+            replicas: ReplicaPlanner::new(),
+            nodes: NodePlanner::new(),
+            accuracy: AccuracyTracker::new(AccuracyConfig::default()),
+            tally,
+            observed: HashMap::new(),
+            retrain_every: live.retrain_every,
+            retrain: None,
+            last_retrain: None,
+            cycles_limit: live.cycles,
+        }
+    }
+
+    async fn drive<S: Source + Send + Sync>(
+        mut self,
+        mut collector: Collector<S>,
+        mut clock: Clock,
+        opts: &RunOptions,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<RunSummary> {
+        let limit = if opts.once {
+            Some(1)
+        } else {
+            opts.cycles.or(self.cycles_limit)
+        };
+        let mut summary = RunSummary::default();
+        let report = collector.backfill(clock.now()).await;
+        for s in report.signals.iter().filter(|s| s.error.is_some()) {
+            tracing::warn!(
+                "backfill of '{}' failed: {}",
+                s.signal,
+                s.error.as_deref().unwrap_or("")
+            );
+        }
+        self.last_retrain = Some(clock.now());
+        loop {
+            let started = Instant::now();
+            let now = clock.now();
+            if summary.cycles > 0 {
+                let report = collector.poll(now).await;
+                for s in report.signals.iter().filter(|s| s.error.is_some()) {
+                    tracing::warn!(
+                        "poll of '{}' failed: {}",
+                        s.signal,
+                        s.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            let decisions = self.cycle(&collector, now, started, summary.cycles + 1)?;
+            summary.cycles += 1;
+            let holds = decisions.iter().filter(|d| d.is_hold()).count();
+            summary.holds += holds;
+            summary.changes += decisions.len() - holds;
+            self.maybe_retrain(&collector, now).await;
+            if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
+                break;
+            }
+        }
+        self.act.flush().map_err(anyhow::Error::msg)?;
+        Ok(summary)
+    }
+
+    /// One cycle after the poll: forecast, plan, act, export.
+    fn cycle<S: Source>(
+        &mut self,
+        collector: &Collector<S>,
+        now: i64,
+        started: Instant,
+        n: u64,
+    ) -> Result<Vec<Decision>> {
+        let store = collector.store();
+        let model = self.model.clone();
+        let need = model.spec.history_needed();
+        let mut decisions = Vec::with_capacity(self.workloads.len());
+        let mut forecasts: Vec<(Forecast, Option<f64>)> = Vec::new();
+        let mut loads: Vec<(usize, u32, Option<f64>)> = Vec::new();
+        let mut values = Vec::with_capacity(need);
+        for (i, spec) in self.workloads.iter().enumerate() {
+            let entry = store.entry(&spec.demand);
+            let signal = signal_of(&spec.demand);
+            let health = collector.health(signal);
+            let signal_ok = health.is_some_and(|h| h.state == HealthState::Healthy);
+            let (forecast, current, stale) = match entry {
+                Some(e) => {
+                    let ring = e.ring();
+                    ring.tail_into(need, &mut values);
+                    let start = ring
+                        .newest_timestamp()
+                        .map_or(0, |t| t - (values.len() as i64 - 1) * ring.step());
+                    // Feed the accuracy tracker what arrived since last cycle.
+                    let seen = self.observed.get(&spec.demand).copied().unwrap_or(i64::MIN);
+                    for (k, v) in values.iter().enumerate() {
+                        let ts = start + k as i64 * ring.step();
+                        if ts > seen && v.is_finite() {
+                            self.accuracy.observe(&spec.demand, ts, *v);
+                        }
+                    }
+                    if let Some(t) = ring.newest_timestamp() {
+                        self.observed.insert(spec.demand.clone(), t);
+                    }
+                    let current = values.iter().rev().find(|v| v.is_finite()).copied();
+                    let f = model.forecast_latest(&spec.demand, &values, start);
+                    let age = ring.newest_timestamp().map_or(i64::MAX, |t| now - t);
+                    let stale = e.is_stale() || !signal_ok || age > 3 * ring.step();
+                    (f, current, stale)
+                }
+                None => (None, None, true),
+            };
+            if let Some(f) = &forecast {
+                self.accuracy.record(f);
+            }
+            let current_replicas = self
+                .tally
+                .replicas
+                .get(&spec.name)
+                .copied()
+                .unwrap_or(spec.min_replicas);
+            let input = WorkloadInput {
+                now,
+                current_replicas,
+                current_demand: current,
+                forecast: forecast.as_ref(),
+                data_stale: stale,
+                model_healthy: forecast
+                    .as_ref()
+                    .is_none_or(|f| f.quantiles.iter().all(|q| q.1.is_finite())),
+                forecast_weight: self.accuracy.weight(&spec.demand),
+            };
+            let d = self.replicas.plan(spec, &input);
+            let peak = forecast.as_ref().and_then(|f| f.quantile(spec.quantile));
+            loads.push((i, d.to, peak));
+            if let Some(f) = forecast {
+                forecasts.push((f, current));
+            }
+            decisions.push(d);
+        }
+        if !self.pools.is_empty() {
+            let wl: Vec<WorkloadLoad> = loads
+                .iter()
+                .map(|&(i, desired, peak)| WorkloadLoad::new(&self.workloads[i], desired, peak))
+                .collect();
+            let node_decisions = self.nodes.plan(now, &self.pools, &self.tally.nodes, &wl);
+            decisions.extend(node_decisions);
+        }
+        self.act
+            .handle(n, now, &decisions)
+            .map_err(anyhow::Error::msg)?;
+        self.tally.apply(&decisions);
+        self.export
+            .cycle_finished(&self.snapshot(collector, now, started, &forecasts, &decisions));
+        Ok(decisions)
+    }
+
+    fn snapshot<S: Source>(
+        &self,
+        collector: &Collector<S>,
+        now: i64,
+        started: Instant,
+        forecasts: &[(Forecast, Option<f64>)],
+        decisions: &[Decision],
+    ) -> Snapshot {
+        let mut pools: BTreeMap<String, u32> = BTreeMap::new();
+        for n in &self.tally.nodes {
+            *pools.entry(n.pool.clone()).or_insert(0) += 1;
+        }
+        Snapshot {
+            forecasts: forecasts
+                .iter()
+                .map(|(f, observed)| export::ForecastSample {
+                    series: f.key.to_string(),
+                    window_seconds: f.window as f64,
+                    quantiles: f.quantiles.clone(),
+                    observed: *observed,
+                })
+                .collect(),
+            workloads: decisions
+                .iter()
+                .filter(|d| {
+                    matches!(
+                        d.kind,
+                        DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
+                    )
+                })
+                .map(|d| export::WorkloadSample {
+                    workload: d.target.clone(),
+                    current_replicas: u64::from(d.from),
+                    recommended_replicas: u64::from(d.to),
+                })
+                .collect(),
+            pools: pools
+                .into_iter()
+                .map(|(pool, n)| export::PoolSample {
+                    pool,
+                    recommended_nodes: u64::from(n),
+                })
+                .collect(),
+            decisions: decisions
+                .iter()
+                .map(|d| kind_label(d.kind).to_string())
+                .collect(),
+            signals: collector
+                .signals()
+                .iter()
+                .map(|s| {
+                    let h = collector.health(&s.name);
+                    export::SignalSample {
+                        signal: s.name.clone(),
+                        up: h.is_some_and(|h| h.state != HealthState::Down),
+                        staleness_seconds: h.and_then(|h| h.data_age).unwrap_or(0) as f64,
+                        new_errors: Vec::new(),
+                    }
+                })
+                .collect(),
+            accuracy: self
+                .accuracy
+                .keys()
+                .map(|k| {
+                    let s = self.accuracy.stats(k);
+                    export::AccuracySample {
+                        series: k.to_string(),
+                        wape: s.wape,
+                        coverage_p90: s.coverage_p90,
+                        scored: s.scored,
+                    }
+                })
+                .collect(),
+            model: Some(export::ModelSample {
+                model: self.model_name.clone(),
+                trained_at: chrono::DateTime::from_timestamp(self.model.meta.trained_at, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+                version: self.model.meta.crate_version.clone(),
+            }),
+            cycle_seconds: started.elapsed().as_secs_f64(),
+            at_unix: now,
+        }
+    }
+
+    /// Starts a background retraining when one is due, and swaps in its model when it is done
+    /// and scored better than the current one on recent data.
+    async fn maybe_retrain<S: Source>(&mut self, collector: &Collector<S>, now: i64) {
+        if let Some(r) = &self.retrain {
+            if !r.job.is_finished() {
+                return;
+            }
+            let r = self.retrain.take().expect("checked above");
+            match r.job.await {
+                Ok(Ok(Some(m))) => {
+                    tracing::info!("retrained model (started {}) beats the current one on recent data: using it", r.started);
+                    self.model = Arc::new(m);
+                    self.model_name = format!("retrained at {now}");
+                }
+                Ok(Ok(None)) => tracing::info!(
+                    "retrained model is not better on recent data: keeping the current one"
+                ),
+                Ok(Err(e)) => tracing::warn!("retraining failed, keeping the current model: {e}"),
+                Err(e) => tracing::warn!("retraining task failed, keeping the current model: {e}"),
+            }
+        }
+        let Some(every) = self.retrain_every else {
+            return;
+        };
+        if self.last_retrain.is_some_and(|t| now - t < every) {
+            return;
+        }
+        self.last_retrain = Some(now);
+        let step = self.model.spec.step;
+        let series: Vec<_> = collector
+            .store()
+            .signals()
+            .iter()
+            .filter(|s| s.step() == step)
+            .flat_map(|s| s.to_series())
+            .collect();
+        let current = self.model.clone();
+        let job = tokio::task::spawn_blocking(move || retrain(&current, &series));
+        self.retrain = Some(Retrain { started: now, job });
+    }
+}
+
+/// Trains a candidate on all but the newest fifth of the buffers and compares it with the
+/// current model on that fifth (pinball loss at p90, the level capacity is usually planned to).
+/// Returns the candidate refitted on everything when it wins.
+fn retrain(current: &Model, series: &[crate::series::Series]) -> Result<Option<Model>, String> {
+    use forecast::backtest::{self, holdout_start};
+    let holdout = 0.2;
+    let mut opts = forecast::TrainOptions::new(current.spec.step, current.spec.window);
+    opts.quantiles = current.quantiles.clone();
+    let heads: Vec<_> = series
+        .iter()
+        .map(|s| s.slice(0..holdout_start(s.len(), holdout)))
+        .collect();
+    let candidate = Model::train(&heads, &opts).map_err(|e| e.to_string())?;
+    let score = |m: &Model| {
+        let r = backtest::run(m, series, holdout, "");
+        r.overall
+            .model
+            .pinball
+            .iter()
+            .find(|p| (p.0 - 0.9).abs() < 1e-9)
+            .map_or(f64::INFINITY, |p| p.1)
+    };
+    let (new, old) = (score(&candidate), score(current));
+    tracing::info!(
+        "retraining: p90 pinball on recent data {new:.4} (candidate) vs {old:.4} (current)"
+    );
+    if new.is_finite() && new < old {
+        Model::train(series, &opts)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(None)
+    }
+}
+
+fn kind_label(k: DecisionKind) -> &'static str {
+    match k {
+        DecisionKind::ScaleUp => "scale_up",
+        DecisionKind::ScaleDown => "scale_down",
+        DecisionKind::Hold => "hold",
+        DecisionKind::AddNode => "add_node",
+        DecisionKind::RemoveNode => "remove_node",
+        DecisionKind::Move => "move",
+        DecisionKind::Place => "place",
+    }
+}
+
+/// Turns SIGINT and SIGTERM into a stop request: the current cycle finishes, the decision log
+/// is flushed, and the process exits 0.
+fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop requested: finishing the current cycle");
+        let _ = stop.send(true);
+    });
+}

@@ -1,0 +1,260 @@
+//! The live loop through the binary, on the bundled replay: dry-run changes nothing, `--apply`
+//! does, SIGTERM stops it cleanly with the log flushed, and a real Prometheus scrapes it.
+
+#[path = "common/prometheus.rs"]
+mod prometheus;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn repo(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(p)
+        .display()
+        .to_string()
+}
+
+/// The demo configuration with absolute paths, a private log, and the given overrides.
+fn config(
+    dir: &Path,
+    listen: Option<u16>,
+    speed: f64,
+    cycles: u64,
+    apply_command: &str,
+) -> PathBuf {
+    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
+    let mut text = String::new();
+    for line in demo.lines() {
+        let line = match line.split_whitespace().next() {
+            Some("model") => format!("model = {:?}", repo("models/web.model")),
+            Some("decision_log") => format!(
+                "decision_log = {:?}",
+                dir.join("d.jsonl").display().to_string()
+            ),
+            Some("cycles") => format!("cycles = {cycles}\napply_command = {apply_command:?}"),
+            Some("listen") => match listen {
+                Some(p) => format!("listen = \"127.0.0.1:{p}\""),
+                None => "enabled = false".to_string(),
+            },
+            Some("dir") => format!("dir = {:?}", repo("data")),
+            Some("speed") => format!("speed = {speed}"),
+            _ => line.to_string(),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let p = dir.join("live.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn prescale(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("d.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every log line parses"))
+        .collect()
+}
+
+#[test]
+fn dry_run_shows_and_logs_but_changes_nothing_and_apply_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("applied.txt");
+    let cmd = format!("echo {{kind}} {{target}} {{to}} >> {}", marker.display());
+    let cfg = config(dir.path(), None, 1e6, 3, &cmd);
+    let cfg = cfg.to_str().unwrap();
+
+    let o = prescale(&["run", "--config", cfg, "--once"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("cycle 1") && out.contains("(dry-run)"),
+        "{out}"
+    );
+    assert!(out.contains("scale-up") && out.contains("web"), "{out}");
+    assert!(
+        out.contains("done: 1 cycles") && out.contains("nothing was changed"),
+        "{out}"
+    );
+    let lines = log_lines(dir.path());
+    assert!(lines.len() >= 3, "{lines:?}");
+    assert!(lines
+        .iter()
+        .all(|l| l["cycle"] == 1 && l["decision"]["reason"].is_string()));
+    assert!(!marker.exists(), "dry-run ran the apply command");
+
+    let o = prescale(&["run", "--config", cfg, "--once", "--apply"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let applied = std::fs::read_to_string(&marker).unwrap();
+    assert!(applied.contains("scale-up web"), "{applied}");
+    // The log is appended to, never rewritten.
+    assert!(log_lines(dir.path()).len() > lines.len());
+}
+
+#[test]
+fn bad_config_is_named_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "[[signal]]\nname = \"d\"\nquery = \"x\"\nstep = \"5q\"\nlookback = \"1d\"\n[export]\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let o = prescale(&["run", "--config", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("signal[0].step") && err.contains("export.listen"),
+        "{err}"
+    );
+}
+
+/// A child process that is killed (and reaped) when the test ends, also on panic.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `prescale run` and returns it with a channel of its stdout lines.
+fn spawn(cfg: &Path) -> (Running, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+fn wait_line(rx: &mpsc::Receiver<String>, want: &str, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            let hit = l.contains(want);
+            seen.push(l);
+            if hit {
+                return seen;
+            }
+        }
+    }
+    panic!(
+        "no line containing {want:?} within {limit:?}; saw:\n{}",
+        seen.join("\n")
+    );
+}
+
+fn terminate(child: &mut Running, limit: Duration) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prescale did not stop within {limit:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_finishes_the_cycle_flushes_the_log_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    // One 5-minute step every 2 s: the loop is sleeping between cycles when the signal comes.
+    let cfg = config(dir.path(), None, 150.0, 1000, "false");
+    let (mut child, rx) = spawn(&cfg);
+    wait_line(&rx, "cycle 2", Duration::from_secs(60));
+    let status = terminate(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let lines = log_lines(dir.path());
+    assert!(!lines.is_empty());
+    let last_cycle = lines
+        .iter()
+        .filter_map(|l| l["cycle"].as_u64())
+        .max()
+        .unwrap();
+    assert!((2..10).contains(&last_cycle), "{last_cycle}");
+}
+
+#[test]
+fn a_real_prometheus_scrapes_the_running_loop() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), Some(port), 300.0, 1000, "false");
+    let (mut child, rx) = spawn(&cfg);
+    wait_line(&rx, "cycle 1", Duration::from_secs(60));
+    let prom = prometheus::Prometheus::start(&[format!("127.0.0.1:{port}")]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    prom.wait_targets_up(1, deadline);
+    let web = prom
+        .wait_for(
+            "prescale_recommended_replicas{workload=\"web\"}",
+            deadline,
+            |v| v.is_some(),
+        )
+        .unwrap();
+    assert!((2.0..=40.0).contains(&web), "{web}");
+    prom.wait_for("prescale_cycles_total", deadline, |v| {
+        v.is_some_and(|c| c >= 2.0)
+    });
+    let p90 = prom
+        .wait_for(
+            "prescale_forecast{series=\"demand{series=\\\"nab_twitter_volume_amzn\\\"}\",quantile=\"0.9\"}",
+            deadline,
+            |v| v.is_some(),
+        )
+        .unwrap();
+    assert!(p90 > 0.0, "{p90}");
+    prom.wait_for("sum(prescale_decisions_total)", deadline, |v| {
+        v.is_some_and(|c| c >= 3.0)
+    });
+    prom.wait_for("prescale_signal_up{signal=\"demand\"}", deadline, |v| {
+        v == Some(1.0)
+    });
+    prom.wait_for(
+        "prescale_recommended_nodes{pool=\"general\"}",
+        deadline,
+        |v| v.is_some_and(|n| n >= 2.0),
+    );
+    let status = terminate(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
