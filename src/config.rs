@@ -23,12 +23,12 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The configuration file.
         path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (not a `source`, so `{:#}` does not print it twice).
+        error: std::io::Error,
     },
     /// The file is not valid TOML, or has keys or types prescale does not know.
     #[error("{path}: {message}")]
@@ -307,9 +307,9 @@ fn default_stale_after(step: i64) -> i64 {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Config::from_toml(path, &text)
     }

@@ -267,7 +267,7 @@ impl<S: Source> Collector<S> {
                     Err(e) => {
                         return Err(CollectError::Check {
                             signal: sig.name.clone(),
-                            source: e,
+                            error: e,
                         })
                     }
                 }
@@ -382,7 +382,7 @@ impl<S: Source> Collector<S> {
         self.states[i].health.last_attempt = Some(now);
         if self.states[i].cursor.is_some_and(|c| c >= end) {
             // Already fetched up to this grid point; nothing new can exist yet.
-            self.finish(i, now, &out);
+            self.finish(i, now);
             return out;
         }
         out.range = Some((start, end));
@@ -394,7 +394,7 @@ impl<S: Source> Collector<S> {
         while chunk_start <= end {
             let chunk_end = (chunk_start + (per_chunk - 1) * step).min(end);
             match self
-                .fetch_with_retry(&sig, chunk_start, chunk_end, budget, &mut out)
+                .fetch_with_retry(i, &sig, chunk_start, chunk_end, budget, &mut out)
                 .await
             {
                 Ok(answer) => {
@@ -457,12 +457,12 @@ impl<S: Source> Collector<S> {
                 }
             }
         }
-        self.finish(i, now, &out);
+        self.finish(i, now);
         out
     }
 
     /// Updates staleness and the health state after a poll of signal `i`.
-    fn finish(&mut self, i: usize, now: i64, _poll: &SignalPoll) {
+    fn finish(&mut self, i: usize, now: i64) {
         let sig = &self.signals[i];
         let store = self.store.signal_at_mut(i);
         let stale = store.mark_stale(now);
@@ -489,13 +489,13 @@ impl<S: Source> Collector<S> {
 
     async fn fetch_with_retry(
         &mut self,
+        i: usize,
         sig: &SignalConfig,
         start: i64,
         end: i64,
         budget: Option<Duration>,
         out: &mut SignalPoll,
     ) -> Result<Answer<Vec<RangeSeries>>, SourceError> {
-        let i = self.index(&sig.name).unwrap_or(0);
         let mut backoff = Backoff::new(self.retry);
         let mut slept = Duration::ZERO;
         let mut attempt = 1;
@@ -618,9 +618,9 @@ pub fn export_csv(store: &Store, dir: &Path) -> Result<Vec<PathBuf>, CollectErro
     let mut written = Vec::new();
     for s in store.signals() {
         let path = dir.join(format!("{}.csv", s.name()));
-        write_long_csv(&path, &s.to_series()).map_err(|source| CollectError::Export {
+        write_long_csv(&path, &s.to_series()).map_err(|error| CollectError::Export {
             path: path.clone(),
-            source,
+            error,
         })?;
         written.push(path);
     }

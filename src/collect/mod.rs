@@ -48,12 +48,14 @@ pub enum CollectError {
     #[error(transparent)]
     Client(PromError),
     /// A signal's start-up check failed (e.g. Prometheus rejected the PromQL).
-    #[error("signal '{signal}': start-up check failed: {source}")]
+    // Fields are not named `source`: the text is in this message already, and a source would
+    // print it twice under `{:#}`.
+    #[error("signal '{signal}': start-up check failed: {error}")]
     Check {
         /// The signal.
         signal: String,
         /// Why; for a rejected query, Prometheus' own message.
-        source: SourceError,
+        error: SourceError,
     },
     /// The configuration file is unusable.
     #[error(transparent)]
@@ -68,11 +70,11 @@ pub enum CollectError {
         failed: Vec<String>,
     },
     /// Writing an export file failed.
-    #[error("exporting to {path}: {source}")]
+    #[error("exporting to {path}: {error}")]
     Export {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        source: crate::series::CsvError,
+        error: crate::series::CsvError,
     },
 }

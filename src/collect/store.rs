@@ -284,7 +284,7 @@ impl Store {
         self.signal(signal).into_iter().flat_map(|s| s.keys())
     }
 
-    /// Total points held (gap slots included) and total bytes, for memory reporting.
+    /// Ring slots allocated over all series and total bytes, for memory reporting.
     pub fn footprint(&self) -> (usize, usize) {
         let points = self
             .signals

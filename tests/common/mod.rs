@@ -73,6 +73,11 @@ pub struct PromOptions {
     pub scrape_interval: Option<String>,
     /// Extra command-line flags.
     pub extra_args: Vec<String>,
+    /// `--web.config.file` contents (TLS, basic auth); files it names are relative to the
+    /// server's temporary dir, where [`PromOptions::files`] are written.
+    pub web_config: Option<String>,
+    /// Extra files `(name, contents)` written into the server's dir before start.
+    pub files: Vec<(String, String)>,
 }
 
 /// A Prometheus server for one test.
@@ -104,6 +109,12 @@ impl Prometheus {
         std::fs::write(dir.path().join("prometheus.yml"), cfg).expect("write prometheus.yml");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("mkdir data");
+        for (name, text) in &opts.files {
+            std::fs::write(dir.path().join(name), text).expect("write file");
+        }
+        if let Some(web) = &opts.web_config {
+            std::fs::write(dir.path().join("web.yml"), web).expect("write web config");
+        }
         if let Some(om) = &opts.history {
             let file = dir.path().join("history.om");
             std::fs::write(&file, om).expect("write history");
@@ -148,6 +159,13 @@ impl Prometheus {
             .arg("--storage.tsdb.retention.time=3650d")
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
             .args(&self.opts.extra_args)
+            .args(self.opts.web_config.as_ref().map(|_| {
+                format!(
+                    "--web.config.file={}",
+                    self.dir.path().join("web.yml").display()
+                )
+            }))
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -160,8 +178,11 @@ impl Prometheus {
     fn wait_ready(&mut self, limit: Duration) {
         let t0 = Instant::now();
         loop {
-            if http_get_status(self.addr(), "/-/ready") == Some(200) {
-                return;
+            match http_get_status(self.addr(), "/-/ready") {
+                Some(200) => return,
+                // Behind TLS or auth, a plain request gets 400/401: it is up.
+                Some(_) if self.opts.web_config.is_some() => return,
+                _ => {}
             }
             if let Some(Ok(Some(status))) = self.child.0.as_mut().map(|c| c.try_wait()) {
                 panic!("prometheus exited with {status}:\n{}", self.log());
