@@ -29,7 +29,9 @@ fn model() -> Model {
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
         .collect();
     files.sort();
-    let series = read_history(&files, &HistoryOptions::default()).expect("data/ reads").0;
+    let series = read_history(&files, &HistoryOptions::default())
+        .expect("data/ reads")
+        .0;
     Model::train(&series, &TrainOptions::new(STEP, 900)).expect("trains")
 }
 
@@ -42,11 +44,14 @@ fn rings(now: i64) -> Vec<(SeriesKey, Ring)> {
             let size = 10.0 + (i % 97) as f64 * 3.0;
             let phase = (i % 24) as f64;
             for k in 0..HISTORY {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let u = (s >> 11) as f64 / (1u64 << 53) as f64;
                 let ts = now - (HISTORY - 1 - k) as i64 * STEP;
                 let hour = (ts % 86_400) as f64 / 3600.0;
-                let v = size * (1.0 + 0.5 * (std::f64::consts::TAU * (hour + phase) / 24.0).sin() + 0.2 * u);
+                let v = size
+                    * (1.0 + 0.5 * (std::f64::consts::TAU * (hour + phase) / 24.0).sin() + 0.2 * u);
                 ring.push(ts, v);
             }
             (SeriesKey::new(format!("cpu{{instance=\"n{i}\"}}")), ring)
@@ -71,7 +76,11 @@ fn bench(c: &mut Criterion) {
             w
         })
         .collect();
-    let pool = PoolSpec::new("general", Resources::new(32.0, 128.0 * (1u64 << 30) as f64), 1000);
+    let pool = PoolSpec::new(
+        "general",
+        Resources::new(32.0, 128.0 * (1u64 << 30) as f64),
+        1000,
+    );
     // Nodes with the workloads' current replicas spread over them.
     let nodes: Vec<NodeState> = (0..NODES)
         .map(|n| NodeState {
@@ -122,7 +131,11 @@ fn bench(c: &mut Criterion) {
                     ..WorkloadInput::new(t, 3)
                 };
                 let d = replicas.plan(spec, &input);
-                loads.push(WorkloadLoad::new(spec, d.to, f.and_then(|f| f.quantile(spec.quantile))));
+                loads.push(WorkloadLoad::new(
+                    spec,
+                    d.to,
+                    f.and_then(|f| f.quantile(spec.quantile)),
+                ));
             }
             black_box(node_planner.plan(t, std::slice::from_ref(&pool), &nodes, &loads))
         })

@@ -1061,5 +1061,85 @@ fn validate_live(
             .iter()
             .map(|n| (n.name.clone(), n.pool.clone()))
             .collect(),
+        accuracy: {
+            let a = raw.accuracy.unwrap_or_default();
+            if let Err(e) = a.validate() {
+                problem(problems, "accuracy", e);
+            }
+            a
+        },
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_and_the_demo_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for name in ["config/prescale.example.toml", "config/demo.toml"] {
+            let path = root.join(name);
+            let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!cfg.live.workloads.is_empty(), "{name}");
+            assert!(!cfg.live.pools.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn live_sections_are_checked_by_key() {
+        let text = r#"
+[[signal]]
+name = "cpu"
+query = "up"
+step = "1m"
+lookback = "1d"
+
+[replay]
+signal = "mem"
+files = ["x.csv"]
+speed = -1
+
+[run]
+interval = "soon"
+cycles = 0
+
+[[workload]]
+name = "a"
+demand = "cpu"
+replica_capacity = 0
+max_replicas = 3
+boot_time = "1m"
+pool = "nope"
+
+[[pool]]
+name = "p"
+capacity = { cpu = 4, memory = "8Gi" }
+boot_time = "2m"
+max_nodes = 3
+
+[[node]]
+name = "n1"
+pool = "q"
+
+[accuracy]
+good_wape = 0.9
+bad_wape = 0.1
+"#;
+        let e = Config::from_toml(Path::new("t.toml"), text)
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "replay.signal",
+            "replay.speed",
+            "run.interval",
+            "run.cycles",
+            "workload[0]",
+            "workload[0].pool",
+            "node[0].pool",
+            "accuracy",
+        ] {
+            assert!(e.contains(&format!("{key}:")), "missing {key} in:\n{e}");
+        }
     }
 }

@@ -11,8 +11,8 @@ use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Metrics, Snapshot};
 use crate::forecast::{self, Forecast, Model};
 use crate::plan::{
-    AccuracyTracker, CurrentReplicas, Decision, DecisionKind, NodePlanner,
-    NodeState, ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
+    AccuracyTracker, CurrentReplicas, Decision, DecisionKind, NodePlanner, NodeState,
+    ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
 use crate::series::{read_history, HistoryOptions, SeriesKey};
 use anyhow::{bail, Context, Result};
@@ -373,6 +373,8 @@ struct Loop {
     retrain: Option<Retrain>,
     last_retrain: Option<i64>,
     cycles_limit: Option<u64>,
+    /// Collector counters at the last snapshot, to export what is new each cycle.
+    last_stats: HashMap<String, crate::collect::SignalStats>,
 }
 
 /// A model being trained in the background.
@@ -425,6 +427,7 @@ impl Loop {
             retrain: None,
             last_retrain: None,
             cycles_limit: live.cycles,
+            last_stats: HashMap::new(),
         }
     }
 
@@ -573,13 +576,13 @@ impl Loop {
             .handle(n, now, &decisions)
             .map_err(anyhow::Error::msg)?;
         self.tally.apply(&decisions);
-        self.export
-            .cycle_finished(&self.snapshot(collector, now, started, &forecasts, &decisions));
+        let snapshot = self.snapshot(collector, now, started, &forecasts, &decisions);
+        self.export.cycle_finished(&snapshot);
         Ok(decisions)
     }
 
     fn snapshot<S: Source>(
-        &self,
+        &mut self,
         collector: &Collector<S>,
         now: i64,
         started: Instant,
@@ -634,7 +637,7 @@ impl Loop {
                         signal: s.name.clone(),
                         up: h.is_some_and(|h| h.state != HealthState::Down),
                         staleness_seconds: h.and_then(|h| h.data_age).unwrap_or(0) as f64,
-                        new_errors: Vec::new(),
+                        new_errors: self.new_errors(collector, &s.name),
                     }
                 })
                 .collect(),
@@ -661,6 +664,32 @@ impl Loop {
             cycle_seconds: started.elapsed().as_secs_f64(),
             at_unix: now,
         }
+    }
+
+    /// Failed requests and failed polls of a signal since the last snapshot, by kind.
+    fn new_errors<S: Source>(
+        &mut self,
+        collector: &Collector<S>,
+        signal: &str,
+    ) -> Vec<(String, u64)> {
+        let Some(now) = collector.stats(signal).copied() else {
+            return Vec::new();
+        };
+        let before = self
+            .last_stats
+            .insert(signal.to_string(), now)
+            .unwrap_or_default();
+        [
+            (
+                "request",
+                now.request_failures.saturating_sub(before.request_failures),
+            ),
+            ("poll", now.failed_polls.saturating_sub(before.failed_polls)),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), n))
+        .collect()
     }
 
     /// Starts a background retraining when one is due, and swaps in its model when it is done

@@ -17,7 +17,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"PRESCALE";
-/// The model file format this build writes and reads.
+/// The model file format this build writes and reads. Bump it whenever anything serialised
+/// changes shape (the feature spec, calibration, or the forest's node and leaf layout), so an
+/// old file is refused by version instead of failing to decode.
 pub const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 /// Calibration resolution: PIT quantiles at 1 %, 2 %, …, 99 %.

@@ -406,7 +406,7 @@ pub fn write_long_csv(path: &Path, series: &[Series]) -> Result<(), CsvError> {
                     let ts = chrono::DateTime::from_timestamp(s.timestamp(i), 0)
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                         .unwrap_or_else(|| s.timestamp(i).to_string());
-                    out.write_record([ts.as_str(), s.key.as_str(), &v.to_string()])?;
+                    out.write_record([ts.as_str(), s.key.as_str(), &shortest(*v)])?;
                 }
             }
         }
@@ -419,10 +419,29 @@ pub fn write_long_csv(path: &Path, series: &[Series]) -> Result<(), CsvError> {
     })
 }
 
+/// The shortest text that reads back as `v`, printing values that came from `f32` buffers
+/// (51.846, not 51.84600067138672) as they were measured.
+fn shortest(v: f64) -> String {
+    let f = v as f32;
+    if f64::from(f) == v {
+        f.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn f32_values_print_as_measured() {
+        assert_eq!(shortest(f64::from(51.846f32)), "51.846");
+        assert_eq!(shortest(0.1), "0.1");
+        assert_eq!(shortest(1e300), "1e300");
+        assert_eq!(shortest(3.0), "3");
+    }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
