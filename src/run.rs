@@ -804,3 +804,131 @@ fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
         let _ = stop.send(true);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::Series;
+
+    fn series(key: &str, days: usize, noise_only: bool, seed: u64) -> Series {
+        let mut s = seed;
+        let values = (0..days * 288)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+                if noise_only {
+                    1000.0 * u
+                } else {
+                    let hour = (i % 288) as f64 / 12.0;
+                    100.0 + 60.0 * (std::f64::consts::TAU * hour / 24.0).sin() + 10.0 * u
+                }
+            })
+            .collect();
+        Series {
+            key: SeriesKey::new(key),
+            start: 1_704_067_200,
+            step: 300,
+            values,
+        }
+    }
+
+    #[test]
+    fn retraining_replaces_a_worse_model_and_keeps_a_better_one() {
+        let load = series("load", 9, false, 1);
+        let noise = series("noise", 9, true, 2);
+        let opts = forecast::TrainOptions::new(300, 900);
+        // A model that only ever saw noise forecasts a daily cycle badly: replaced.
+        let bad = Model::train(std::slice::from_ref(&noise), &opts).unwrap();
+        let new = retrain(&bad, std::slice::from_ref(&load)).unwrap();
+        let new = new.expect("a model trained on the load beats one trained on noise");
+        assert_eq!(new.meta.series[0].key.as_str(), "load");
+        assert_eq!(new.meta.series[0].range, (load.start, load.end()));
+        // A model that has already seen the recent data is kept.
+        let good = Model::train(std::slice::from_ref(&load), &opts).unwrap();
+        assert!(retrain(&good, std::slice::from_ref(&load))
+            .unwrap()
+            .is_none());
+    }
+
+    fn decision(
+        kind: DecisionKind,
+        target: &str,
+        node: Option<&str>,
+        to_node: Option<&str>,
+        from: u32,
+        to: u32,
+    ) -> Decision {
+        Decision {
+            at: 0,
+            kind,
+            target: target.into(),
+            node: node.map(String::from),
+            to_node: to_node.map(String::from),
+            from,
+            to,
+            raw: to,
+            forecast: None,
+            current: None,
+            guards: Vec::new(),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_tally_follows_decisions() {
+        let mut t = Tally::default();
+        t.nodes.push(NodeState {
+            name: "a".into(),
+            pool: "p".into(),
+            replicas: Vec::new(),
+        });
+        t.nodes.push(NodeState {
+            name: "b".into(),
+            pool: "p".into(),
+            replicas: Vec::new(),
+        });
+        t.apply(&[
+            decision(DecisionKind::ScaleUp, "web", None, None, 1, 5),
+            decision(DecisionKind::Place, "web", Some("a"), None, 0, 3),
+            decision(DecisionKind::Place, "web", Some("b"), None, 0, 2),
+            decision(DecisionKind::AddNode, "p", None, None, 2, 3),
+        ]);
+        assert_eq!(t.replicas["web"], 5);
+        assert_eq!(t.nodes.len(), 3);
+        assert_eq!(t.nodes[2].name, "p-new-1");
+        t.apply(&[decision(
+            DecisionKind::Move,
+            "web",
+            Some("a"),
+            Some("p-new-1"),
+            3,
+            1,
+        )]);
+        assert_eq!(count(&t.nodes[0].replicas, "web"), 1);
+        assert_eq!(count(&t.nodes[2].replicas, "web"), 2);
+        // Scaling down takes replicas off the fullest nodes first.
+        t.apply(&[decision(DecisionKind::ScaleDown, "web", None, None, 5, 2)]);
+        let left: u32 = t.nodes.iter().map(|n| count(&n.replicas, "web")).sum();
+        assert_eq!(left, 2);
+        t.apply(&[decision(
+            DecisionKind::RemoveNode,
+            "p",
+            Some("b"),
+            None,
+            3,
+            2,
+        )]);
+        assert!(t.nodes.iter().all(|n| n.name != "b"));
+    }
+
+    #[test]
+    fn demo_config_is_the_file_in_the_repo() {
+        let on_disk =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"))
+                .unwrap();
+        assert_eq!(on_disk, DEMO_CONFIG);
+        assert_eq!(signal_of(&SeriesKey::new("cpu{instance=\"a\"}")), "cpu");
+    }
+}
