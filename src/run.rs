@@ -102,6 +102,7 @@ pub async fn run(cfg: Config, opts: RunOptions, out: Box<dyn Write + Send>) -> R
         }
         None => {
             let collector = Collector::<PrometheusSource>::new(&cfg).await?;
+            let loop_state = loop_state.with_replica_queries(collector.source().client().clone());
             let clock = Clock::Wall {
                 step: live.interval,
             };
@@ -375,6 +376,10 @@ struct Loop {
     cycles_limit: Option<u64>,
     /// Collector counters at the last snapshot, to export what is new each cycle.
     last_stats: HashMap<String, crate::collect::SignalStats>,
+    /// Reads `current_replicas` queries (Prometheus mode only).
+    prom: Option<crate::collect::PromClient>,
+    /// Workloads whose replica query failed this cycle: their data counts as stale.
+    replicas_unknown: std::collections::HashSet<String>,
 }
 
 /// A model being trained in the background.
@@ -428,6 +433,52 @@ impl Loop {
             last_retrain: None,
             cycles_limit: live.cycles,
             last_stats: HashMap::new(),
+            prom: None,
+            replicas_unknown: std::collections::HashSet::new(),
+        }
+    }
+
+    fn with_replica_queries(mut self, client: crate::collect::PromClient) -> Self {
+        self.prom = Some(client);
+        self
+    }
+
+    /// Reads each workload's `current_replicas` query. A failed or empty answer keeps the last
+    /// known count and marks the workload's data stale, so nothing scales down on a guess.
+    async fn read_replicas(&mut self, now: i64) {
+        let Some(client) = &self.prom else { return };
+        self.replicas_unknown.clear();
+        for w in &self.workloads {
+            let Some(CurrentReplicas::Query(q)) = &w.current_replicas else {
+                continue;
+            };
+            let value = match client.query(q, Some(now)).await {
+                Ok(a) => match a.data {
+                    crate::collect::prometheus::QueryData::Vector(v) if v.len() == 1 => {
+                        v[0].value.as_ref().map(|p| p.value)
+                    }
+                    crate::collect::prometheus::QueryData::Scalar(p) => Some(p.value),
+                    _ => None,
+                },
+                Err(e) => {
+                    tracing::warn!("workload '{}': current_replicas query failed: {e}", w.name);
+                    None
+                }
+            };
+            match value {
+                Some(v) if v.is_finite() && v >= 0.0 => {
+                    self.tally
+                        .replicas
+                        .insert(w.name.clone(), v.round().min(f64::from(u32::MAX)) as u32);
+                }
+                _ => {
+                    tracing::warn!(
+                        "workload '{}': current_replicas query gave no single sample; keeping the last count",
+                        w.name
+                    );
+                    self.replicas_unknown.insert(w.name.clone());
+                }
+            }
         }
     }
 
@@ -466,6 +517,7 @@ impl Loop {
                     );
                 }
             }
+            self.read_replicas(now).await;
             let decisions = self.cycle(&collector, now, started, summary.cycles + 1)?;
             summary.cycles += 1;
             let holds = decisions.iter().filter(|d| d.is_hold()).count();
@@ -541,7 +593,9 @@ impl Loop {
         let mut loads: Vec<(usize, u32, Option<f64>)> = Vec::with_capacity(self.workloads.len());
         for (i, spec) in self.workloads.iter().enumerate() {
             let (forecast, current) = by_key.remove(&spec.demand).unwrap_or((None, None));
-            let stale = stale_keys.contains(&spec.demand) || store.entry(&spec.demand).is_none();
+            let stale = stale_keys.contains(&spec.demand)
+                || store.entry(&spec.demand).is_none()
+                || self.replicas_unknown.contains(&spec.name);
             let current_replicas = self
                 .tally
                 .replicas

@@ -258,3 +258,62 @@ fn a_real_prometheus_scrapes_the_running_loop() {
     let status = terminate(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn against_a_real_prometheus_current_replicas_come_from_promql() {
+    let prom = prometheus::Prometheus::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prom.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[prometheus]
+url = "http://127.0.0.1:{port}"
+
+[[signal]]
+name = "demand"
+query = "vector(30)"
+step = "5m"
+lookback = "8d"
+
+[run]
+model = {model:?}
+decision_log = {log:?}
+
+[export]
+enabled = false
+
+[[workload]]
+name = "web"
+demand = "demand"
+replica_capacity = 10
+current_replicas = "vector(7)"
+max_replicas = 50
+boot_time = "3m"
+"#,
+            port = prom.port,
+            model = repo("models/web.model"),
+            log = dir.path().join("d.jsonl").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let o = prescale(&["run", "--config", cfg.to_str().unwrap(), "--once"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines = log_lines(dir.path());
+    let web = lines
+        .iter()
+        .find(|l| l["decision"]["target"] == "web")
+        .expect("a decision for web");
+    // 7 running (read from Prometheus, not the default of min_replicas), a steady 30 needing 3:
+    // the first sight of a workload counts as its scale-down history, so it holds at 7.
+    assert_eq!(web["decision"]["from"], 7, "{web}");
+    assert_eq!(web["decision"]["to"], 7, "{web}");
+    assert_eq!(web["decision"]["current"], 30.0, "{web}");
+    assert!(web["decision"]["forecast"].is_array(), "{web}");
+}
