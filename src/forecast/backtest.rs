@@ -499,6 +499,76 @@ mod tests {
     }
 
     #[test]
+    fn tiny_series_end_to_end() {
+        use crate::forecast::{Model, TrainOptions};
+        use crate::series::Series;
+        // Hourly steps, a 1-hour window (one step ahead), three days: value = hour + 10·day.
+        let values: Vec<f64> = (0..72)
+            .map(|i| (i % 24) as f64 + 10.0 * (i / 24) as f64 + 1.0)
+            .collect();
+        let s = Series {
+            key: SeriesKey::new("tiny"),
+            start: 1_704_067_200,
+            step: 3600,
+            values: values.clone(),
+        };
+        let opts = TrainOptions {
+            n_trees: 10,
+            max_depth: 4,
+            min_samples_leaf: 2,
+            calibration_fraction: 0.0,
+            ..TrainOptions::new(3600, 3600)
+        };
+        let history = Series {
+            key: SeriesKey::new("history"),
+            values: (0..240)
+                .map(|i| (i % 24) as f64 + 10.0 * (i / 24) as f64 + 1.0)
+                .collect(),
+            ..s.clone()
+        };
+        let model = Model::train(&[history], &opts).unwrap();
+        let r = run(&model, std::slice::from_ref(&s), 0.25, "tiny");
+        // Tail starts at 54; origins 54..=70 have their next value: 17 points, all with a day
+        // of history, so seasonal naive is scored on the same 17.
+        let c = &r.series[0];
+        assert_eq!(c.model.n, 17);
+        assert_eq!(c.persistence.n, 17);
+        assert!(c.seasonal_note.is_none());
+        let (mut p_err, mut s_err, mut sum) = (0.0, 0.0, 0.0);
+        for t in 54..71 {
+            sum += values[t + 1];
+            p_err += (values[t + 1] - values[t]).abs();
+            s_err += (values[t + 1] - values[t + 1 - 24]).abs();
+        }
+        assert_abs_diff_eq!(c.persistence.wape, p_err / sum, epsilon = 1e-12);
+        assert_abs_diff_eq!(
+            c.seasonal.as_ref().unwrap().wape,
+            s_err / sum,
+            epsilon = 1e-12
+        );
+        assert_abs_diff_eq!(c.persistence.mase, 1.0, epsilon = 1e-12);
+        // The tail is hours 6..23 of the third day: persistence is off by exactly 1 each hour,
+        // seasonal naive by the 10 the level rose since yesterday.
+        assert_abs_diff_eq!(p_err, 17.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(s_err, 170.0, epsilon = 1e-12);
+        assert_eq!(r.points.len(), 17);
+        assert_eq!(r.points[0].ts, s.timestamp(54));
+        assert_eq!(r.points[0].actual, values[55]);
+        // The overall block is the one series.
+        assert_eq!(r.overall.model.n, 17);
+        let dir = tempfile::tempdir().unwrap();
+        let written = r.write(dir.path()).unwrap();
+        assert!(written.iter().any(|p| p.ends_with("tiny.png")));
+        r.write_forecasts_csv(&dir.path().join("f.csv")).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("f.csv")).unwrap();
+        assert_eq!(text.lines().count(), 18);
+        assert!(
+            text.starts_with("timestamp,p50,p90,p95,p99\n2024-01-03T06:00:00Z,"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn names_and_holdout() {
         assert_eq!(level_name(0.9), "90");
         assert_eq!(level_name(0.995), "99.5");
