@@ -397,20 +397,20 @@ impl Model {
             .map(|(&t, qs)| {
                 (
                     t,
-                    Forecast {
-                        key: key.clone(),
-                        at: start + t as i64 * self.spec.step,
-                        window: self.spec.window,
-                        quantiles: self
-                            .quantiles
-                            .iter()
-                            .copied()
-                            .zip(qs.iter().copied())
-                            .collect(),
-                    },
+                    self.labelled(key, start + t as i64 * self.spec.step, qs.iter().copied()),
                 )
             })
             .collect()
+    }
+
+    /// A forecast at the model's levels from values in level order.
+    fn labelled(&self, key: &SeriesKey, at: i64, values: impl Iterator<Item = f64>) -> Forecast {
+        Forecast {
+            key: key.clone(),
+            at,
+            window: self.spec.window,
+            quantiles: self.quantiles.iter().copied().zip(values).collect(),
+        }
     }
 
     /// The forecast from the newest value of `values` (whose first value is at `start`); `None`
@@ -431,17 +431,13 @@ impl Model {
         let x = rows.x.row(0);
         self.forest
             .predict_quantiles_row(x.as_slice()?, &cal, &mut out);
-        Some(Forecast {
-            key: key.clone(),
-            at: start + (n as i64 - 1) * self.spec.step,
-            window: self.spec.window,
-            quantiles: self
-                .quantiles
-                .iter()
-                .zip(out)
-                .map(|(&q, v)| (q, self.to_units(v, rows.level[0], rows.base[0])))
-                .collect(),
-        })
+        let (level, base) = (rows.level[0], rows.base[0]);
+        let at = start + (n as i64 - 1) * self.spec.step;
+        Some(self.labelled(
+            key,
+            at,
+            out.into_iter().map(|v| self.to_units(v, level, base)),
+        ))
     }
 
     /// Forecasts from the newest value of many series at once: features per series in
@@ -480,17 +476,8 @@ impl Model {
                 r.as_ref()?;
                 let qs = q.row(next);
                 next += 1;
-                Some(Forecast {
-                    key: key.clone(),
-                    at: start + (values.len() as i64 - 1) * self.spec.step,
-                    window: self.spec.window,
-                    quantiles: self
-                        .quantiles
-                        .iter()
-                        .copied()
-                        .zip(qs.iter().copied())
-                        .collect(),
-                })
+                let at = start + (values.len() as i64 - 1) * self.spec.step;
+                Some(self.labelled(key, at, qs.iter().copied()))
             })
             .collect()
     }
