@@ -315,7 +315,7 @@ pub struct ClusterLog {
     /// Node-hours paid for between the first submit and the last completion (booting and
     /// draining nodes included).
     pub node_hours: f64,
-    /// Nodes added after the start.
+    /// Nodes the scaler added.
     pub added: usize,
     /// Nodes removed.
     pub removed: usize,
@@ -372,6 +372,8 @@ struct Sim<'a> {
     life: Vec<NodeLife>,
     /// Tasks running per node.
     on_count: Vec<usize>,
+    /// Nodes present from the start.
+    initial: usize,
     /// Requested by tasks submitted and not finished.
     outstanding: Res,
     arrived_unfinished: usize,
@@ -566,6 +568,7 @@ impl<'a> Sim<'a> {
             phase: vec![NodePhase::Ready; nn],
             life,
             on_count: vec![0; nn],
+            initial: nn,
             outstanding: Res::default(),
             arrived_unfinished: 0,
             scaler: None,
@@ -769,7 +772,7 @@ impl<'a> Sim<'a> {
         ClusterLog {
             nodes: self.life.clone(),
             node_hours: hours,
-            added: self.life.iter().filter(|l| l.added > from).count(),
+            added: self.life.len() - self.initial,
             removed: self.life.iter().filter(|l| l.removed.is_some()).count(),
             peak_nodes: peak.max(0) as usize,
             min_nodes: low.min(at_start).max(0) as usize,
