@@ -317,3 +317,118 @@ fn workload_from_config() {
         text(&o)
     );
 }
+
+#[test]
+fn autoscaled_pool_against_the_fixed_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    // A burst of sixteen 1-core, 10-minute tasks on a single 4-core node, then a trickle.
+    let mut csv = String::from("id,submit,duration,priority,cpu,mem,gpu\n");
+    for i in 0..16 {
+        csv.push_str(&format!("{i},0,600,0,1,1,0\n"));
+    }
+    for k in 1..=10 {
+        csv.push_str(&format!("{},{},10,0,1,1,0\n", 100 + k, 300 * k));
+    }
+    let tasks = write(dir.path(), "tasks.csv", &csv);
+    let nodes = write(
+        dir.path(),
+        "nodes.toml",
+        "[[node]]\nname = \"n1\"\ncpu = 4\nmem = 4\n",
+    );
+    let run = |name: &str| {
+        let rep = dir.path().join(name);
+        let o = prescale(&[
+            "simulate",
+            "--tasks",
+            tasks.to_str().unwrap(),
+            "--nodes",
+            nodes.to_str().unwrap(),
+            "--queue",
+            "fcfs",
+            "--autoscale",
+            "--node-boot-time",
+            "1m",
+            "--max-nodes",
+            "4",
+            "--node-scale-down-window",
+            "2m",
+            "--report",
+            rep.to_str().unwrap(),
+        ]);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        (rep, out)
+    };
+    let (rep, out) = run("a");
+    for s in ["autoscaled", "node-h", "persistence + recent growth"] {
+        assert!(out.contains(s), "{s} missing from:\n{out}");
+    }
+    for f in [
+        "report.json",
+        "nodes.png",
+        "nodes-fcfs-least-loaded.png",
+        "nodes-fcfs-least-loaded.csv",
+        "node-decisions-fcfs-least-loaded.csv",
+    ] {
+        assert!(rep.join(f).exists(), "{f} not written");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
+    let r = &json["autoscale"]["runs"][0];
+    let (fixed, auto) = (
+        r["fixed"]["mean_wait"].as_f64().unwrap(),
+        r["autoscaled"]["mean_wait"].as_f64().unwrap(),
+    );
+    assert!(auto < fixed / 4.0, "autoscaled {auto} vs fixed {fixed}");
+    assert_eq!(r["cluster"]["added"], 3);
+    assert_eq!(r["cluster"]["removed"], 3);
+    assert_eq!(r["cluster"]["peak_nodes"], 4);
+    let decisions =
+        std::fs::read_to_string(rep.join("node-decisions-fcfs-least-loaded.csv")).unwrap();
+    assert!(
+        decisions.starts_with("t,kind,from,to,node,reason\n0,add-node,1,4,"),
+        "{decisions}"
+    );
+    let (rep_b, _) = run("b");
+    assert_eq!(
+        std::fs::read(rep.join("report.json")).unwrap(),
+        std::fs::read(rep_b.join("report.json")).unwrap(),
+        "same inputs, same report"
+    );
+    // Bad pool settings are refused with the flag's name.
+    let o = prescale(&[
+        "simulate",
+        "--tasks",
+        tasks.to_str().unwrap(),
+        "--nodes",
+        nodes.to_str().unwrap(),
+        "--autoscale",
+        "--min-nodes",
+        "5",
+        "--max-nodes",
+        "2",
+        "--report",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("--min-nodes (5) is greater than --max-nodes (2)"),
+        "{}",
+        text(&o)
+    );
+    // A task larger than the pool's node is refused up front.
+    let o = prescale(&[
+        "simulate",
+        "--tasks",
+        tasks.to_str().unwrap(),
+        "--nodes",
+        nodes.to_str().unwrap(),
+        "--autoscale",
+        "--node-cpu",
+        "0.5",
+        "--report",
+        dir.path().join("bad2").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("fits no node"), "{}", text(&o));
+}

@@ -1,6 +1,7 @@
 //! `prescale simulate`: argument parsing (clap) and the glue from arguments to a report. The
 //! `cli` module only forwards to [`run`].
 
+use super::elastic::{self, AutoscaleArgs, AutoscaleReport, ElasticPool};
 use super::queue::{self, Discipline, Placement, QueueMetrics, QueueOptions};
 use super::report::{PolicyResult, ReplicaReport};
 use super::scenario::{
@@ -144,6 +145,9 @@ pub struct SimulateArgs {
     /// Offered CPU load of generated tasks, as a share of the cluster's CPU.
     #[arg(long, default_value_t = 0.85)]
     pub load: f64,
+    /// The elastic pool of task-queue mode (`--autoscale`).
+    #[command(flatten)]
+    pub autoscale: AutoscaleArgs,
 }
 
 fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
@@ -165,6 +169,9 @@ pub fn run(a: SimulateArgs) -> Result<()> {
 }
 
 fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
+    if a.autoscale.autoscale {
+        bail!("--autoscale is for task-queue mode (--tasks)");
+    }
     if !(a.train_fraction > 0.0 && a.train_fraction < 1.0) {
         bail!(
             "--train-fraction must be between 0 and 1 (exclusive), got {}",
@@ -470,14 +477,54 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
             results.push(m);
         }
     }
+    let autoscale = if a.autoscale.autoscale {
+        let x = &a.autoscale;
+        let base = elastic::default_shape(&nodes, &task_list);
+        let shape = Node {
+            cpu: x.node_cpu.unwrap_or(base.cpu),
+            mem: x.node_mem.unwrap_or(base.mem),
+            gpu: x.node_gpu.unwrap_or(base.gpu),
+            weight: x.node_cpu.unwrap_or(base.cpu).max(1.0),
+            ..base
+        };
+        let pool = ElasticPool {
+            shape,
+            boot_time: x.node_boot_time,
+            min_nodes: x.min_nodes,
+            max_nodes: x
+                .max_nodes
+                .unwrap_or_else(|| (2 * nodes.len()).min(u32::MAX as usize).max(1) as u32),
+            scale_down_window: x.node_scale_down_window,
+            interval: x.plan_interval,
+            quantile: a.quantile.unwrap_or(0.9),
+            headroom: a.headroom.unwrap_or(0.0),
+            train_fraction: a.train_fraction,
+            trees: a.trees,
+            seed: a.seed,
+        };
+        pool.validate().map_err(anyhow::Error::msg)?;
+        let started = std::time::Instant::now();
+        let r = elastic::compare(&task_list, &results, nodes.len(), &pool, &opts)
+            .map_err(anyhow::Error::msg)?;
+        tracing::debug!("autoscaled runs: {:.2}s", started.elapsed().as_secs_f64());
+        Some(r)
+    } else {
+        None
+    };
     let report = TaskReport {
         tasks: source,
         nodes: nodes.len(),
         options: opts,
         runs: results,
+        autoscale,
     };
     print!("{}", report.table());
     std::fs::create_dir_all(&a.report).with_context(|| a.report.display().to_string())?;
+    if let Some(auto) = &report.autoscale {
+        for p in auto.write(&a.report).map_err(anyhow::Error::msg)? {
+            println!("wrote {}", p.display());
+        }
+    }
     let json = a.report.join("report.json");
     let text = serde_json::to_vec_pretty(&report)?;
     write_atomic(&json, |w| w.write_all(&text)).with_context(|| json.display().to_string())?;
@@ -501,6 +548,9 @@ pub struct TaskReport {
     pub options: QueueOptions,
     /// One entry per discipline × placement.
     pub runs: Vec<QueueMetrics>,
+    /// With `--autoscale`: each run again on the elastic pool, compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleReport>,
 }
 
 impl TaskReport {
@@ -549,6 +599,9 @@ impl TaskReport {
         out.push_str(
             "times in seconds; wait = time not running (before start and between slices)\n",
         );
+        if let Some(a) = &self.autoscale {
+            out.push_str(&a.table());
+        }
         out
     }
 }

@@ -12,12 +12,15 @@
 //!   sweep point runs on exactly the same steps.
 //! - [`sweep`]: each policy's risk knob varied into a cost-versus-risk curve.
 //! - [`tasks`], [`queue`]: task-queue mode, an event-driven cluster simulation.
+//! - [`elastic`]: task-queue mode on a pool prescale's node planner grows ahead of the
+//!   forecast backlog, against the fixed cluster.
 //! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
 //! - [`command`]: `prescale simulate`.
 //!
 //! Everything is deterministic: the same inputs and seed give the same report.
 
 pub mod command;
+pub mod elastic;
 pub mod policy;
 pub mod predictive;
 pub mod queue;

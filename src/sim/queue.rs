@@ -15,6 +15,15 @@
 //!   start and between its slices.
 //! - A task that fits no node even when the cluster is empty is refused up front, since it
 //!   would block the queue for ever.
+//!
+//! # Elastic clusters
+//!
+//! [`run_elastic`] runs the same disciplines and placements on a cluster a [`Scaler`] grows and
+//! shrinks: every planning interval it sees the cluster ([`ClusterView`]) and may add nodes,
+//! which take tasks once booted, or drain nodes, which take no new tasks and leave when their
+//! last task ends (batch tasks are not moved or killed, as a cluster autoscaler leaves
+//! non-evictable pods alone). Node up and planning events come after boosts at the same
+//! instant, so a plan sees the arrivals of its instant.
 
 use super::tasks::{Node, Res, Task};
 use serde::Serialize;
@@ -214,6 +223,106 @@ enum Kind {
     SliceEnd,
     Arrive,
     Boost,
+    NodeUp,
+    Plan,
+}
+
+/// Where a node of an elastic cluster is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodePhase {
+    /// Asked for, not taking tasks yet (but paid for).
+    Booting,
+    /// Taking tasks.
+    Ready,
+    /// Asked to leave: takes no new tasks, leaves when its last one ends.
+    Draining,
+    /// Gone.
+    Removed,
+}
+
+/// One node as a [`Scaler`] sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView<'v> {
+    /// The node.
+    pub node: &'v Node,
+    /// Where it is in its life.
+    pub phase: NodePhase,
+    /// Resources requested by the tasks running on it.
+    pub used: Res,
+    /// Tasks running on it.
+    pub tasks: usize,
+}
+
+/// The cluster at a planning instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterView<'v> {
+    /// Seconds from the start of the run.
+    pub now: f64,
+    /// Every node ever added, in the order added (indices are stable).
+    pub nodes: Vec<NodeView<'v>>,
+    /// Resources requested by every task submitted and not finished: queued plus running,
+    /// the backlog the cluster has to get through.
+    pub outstanding: Res,
+    /// Tasks waiting.
+    pub queued: usize,
+    /// Tasks running.
+    pub running: usize,
+}
+
+/// A change a [`Scaler`] asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeChange {
+    /// Add this node; it takes tasks after `boot` seconds.
+    Add {
+        /// The node (its name should be unique).
+        node: Node,
+        /// Seconds until it takes tasks.
+        boot: f64,
+    },
+    /// Drain the node at this index of [`ClusterView::nodes`]; ignored unless it is ready.
+    Drain(usize),
+}
+
+/// Grows and shrinks the cluster of [`run_elastic`].
+pub trait Scaler {
+    /// Seconds between planning instants (> 0).
+    fn interval(&self) -> f64;
+    /// One planning instant: what to add and what to drain.
+    fn plan(&mut self, view: &ClusterView) -> Vec<NodeChange>;
+}
+
+/// One node's life in an elastic run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeLife {
+    /// Node name.
+    pub name: String,
+    /// When it was asked for.
+    pub added: f64,
+    /// When it took tasks (`None`: never did).
+    pub ready: Option<f64>,
+    /// When it was asked to drain.
+    pub drained: Option<f64>,
+    /// When it left (`None`: still there at the end).
+    pub removed: Option<f64>,
+}
+
+/// The cluster side of an elastic run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterLog {
+    /// Every node, in the order added.
+    pub nodes: Vec<NodeLife>,
+    /// Node-hours paid for between the first submit and the last completion (booting and
+    /// draining nodes included).
+    pub node_hours: f64,
+    /// Nodes the scaler added.
+    pub added: usize,
+    /// Nodes removed.
+    pub removed: usize,
+    /// Most nodes paid for at once.
+    pub peak_nodes: usize,
+    /// Fewest nodes paid for at once from the first submit on.
+    pub min_nodes: usize,
 }
 
 /// (time, kind, task id, task index, run epoch): min-heap order via `Reverse`.
@@ -256,7 +365,21 @@ impl Waiting {
 /// One simulation.
 struct Sim<'a> {
     tasks: &'a [Task],
-    nodes: &'a [Node],
+    nodes: Vec<Node>,
+    /// Per node: taking tasks (ready and not draining). Always true on a fixed cluster.
+    up: Vec<bool>,
+    phase: Vec<NodePhase>,
+    life: Vec<NodeLife>,
+    /// Tasks running per node.
+    on_count: Vec<usize>,
+    /// Nodes present from the start.
+    initial: usize,
+    /// Requested by tasks submitted and not finished.
+    outstanding: Res,
+    arrived_unfinished: usize,
+    scaler: Option<&'a mut dyn Scaler>,
+    /// An elastic run that is still going at this time has gone wrong; see [`run_elastic`].
+    give_up_at: f64,
     discipline: Discipline,
     placement: Placement,
     opts: QueueOptions,
@@ -335,15 +458,73 @@ pub fn run(
             opts.quantum
         ));
     }
-    let mut sim = Sim::new(tasks, nodes, discipline, placement, *opts);
+    let mut sim = Sim::new(tasks, nodes.to_vec(), discipline, placement, *opts);
     sim.run();
     Ok(sim.metrics())
+}
+
+/// Runs `tasks` on an elastic cluster: `initial` nodes are ready from the first submit, and
+/// `scaler` is asked every [`Scaler::interval`] seconds, from the first submit until every task
+/// is done, for nodes to add or drain. Every task must fit one of `shapes` (the nodes the
+/// scaler can add) when empty. Errors when the scaler leaves tasks unfinished for longer than
+/// any sane run could take (it would otherwise never end).
+pub fn run_elastic(
+    tasks: &[Task],
+    initial: &[Node],
+    shapes: &[Node],
+    discipline: Discipline,
+    placement: Placement,
+    opts: &QueueOptions,
+    scaler: &mut dyn Scaler,
+) -> Result<(QueueMetrics, ClusterLog), String> {
+    check_fits(tasks, shapes)?;
+    if matches!(discipline, Discipline::Rr | Discipline::Mlfq)
+        && (opts.quantum.is_nan() || opts.quantum <= 0.0)
+    {
+        return Err(format!(
+            "the time slice must be > 0 s, got {}",
+            opts.quantum
+        ));
+    }
+    let interval = scaler.interval();
+    if !(interval.is_finite() && interval > 0.0) {
+        return Err(format!(
+            "the planning interval must be > 0 s, got {interval}"
+        ));
+    }
+    let first = tasks.iter().map(|t| t.submit).fold(f64::INFINITY, f64::min);
+    let first = if first.is_finite() { first } else { 0.0 };
+    let last_submit = tasks.iter().map(|t| t.submit).fold(first, f64::max);
+    let work: f64 = tasks.iter().map(|t| t.duration).sum();
+    let mut sim = Sim::new(tasks, initial.to_vec(), discipline, placement, *opts);
+    for l in &mut sim.life {
+        l.added = first;
+        l.ready = Some(first);
+    }
+    // Running every task one after the other on a single node, plus a day and a thousand
+    // planning intervals of slack, bounds any run that makes progress.
+    sim.give_up_at = last_submit + 2.0 * work + 86_400.0 + 1000.0 * interval;
+    sim.scaler = Some(scaler);
+    sim.events
+        .push(Reverse((Ord64(first), Kind::Plan, 0, 0, 0)));
+    sim.run();
+    if sim.unfinished > 0 {
+        return Err(format!(
+            "{} of {} tasks were still unfinished at {:.0} s: the autoscaler left them no node",
+            sim.unfinished,
+            tasks.len(),
+            sim.now
+        ));
+    }
+    let metrics = sim.metrics();
+    let log = sim.cluster_log(first, first + metrics.makespan);
+    Ok((metrics, log))
 }
 
 impl<'a> Sim<'a> {
     fn new(
         tasks: &'a [Task],
-        nodes: &'a [Node],
+        nodes: Vec<Node>,
         discipline: Discipline,
         placement: Placement,
         opts: QueueOptions,
@@ -368,19 +549,30 @@ impl<'a> Sim<'a> {
                 0,
             )));
         }
-        let mut ring = Vec::new();
-        if placement == Placement::ConsistentHash {
-            for i in 0..nodes.len() {
-                for v in 0..opts.vnodes.max(1) {
-                    ring.push((mix(mix(i as u64) ^ v as u64), i));
-                }
-            }
-            ring.sort_unstable();
-        }
         let cap: Vec<Res> = nodes.iter().map(Node::capacity).collect();
-        Sim {
+        let nn = nodes.len();
+        let life = nodes
+            .iter()
+            .map(|n| NodeLife {
+                name: n.name.clone(),
+                added: 0.0,
+                ready: Some(0.0),
+                drained: None,
+                removed: None,
+            })
+            .collect();
+        let mut sim = Sim {
             tasks,
             nodes,
+            up: vec![true; nn],
+            phase: vec![NodePhase::Ready; nn],
+            life,
+            on_count: vec![0; nn],
+            initial: nn,
+            outstanding: Res::default(),
+            arrived_unfinished: 0,
+            scaler: None,
+            give_up_at: f64::INFINITY,
             discipline,
             placement,
             opts,
@@ -389,7 +581,7 @@ impl<'a> Sim<'a> {
             waiting,
             free: cap.clone(),
             cap,
-            busy: vec![Res::default(); nodes.len()],
+            busy: vec![Res::default(); nn],
             remaining: tasks.iter().map(|t| t.duration).collect(),
             level: vec![0; n],
             epoch: vec![0; n],
@@ -402,9 +594,26 @@ impl<'a> Sim<'a> {
             running: 0,
             preemptions: 0,
             rr_next: 0,
-            wrr_current: vec![0.0; nodes.len()],
-            ring,
+            wrr_current: vec![0.0; nn],
+            ring: Vec::new(),
+        };
+        sim.build_ring();
+        sim
+    }
+
+    /// The consistent-hash ring over every node ever added; nodes that are not up are
+    /// skipped when placing, so a node leaving moves only its own share of the ring.
+    fn build_ring(&mut self) {
+        if self.placement != Placement::ConsistentHash {
+            return;
         }
+        self.ring.clear();
+        for i in 0..self.nodes.len() {
+            for v in 0..self.opts.vnodes.max(1) {
+                self.ring.push((mix(mix(i as u64) ^ v as u64), i));
+            }
+        }
+        self.ring.sort_unstable();
     }
 
     fn run(&mut self) {
@@ -428,11 +637,145 @@ impl<'a> Sim<'a> {
 
     fn handle(&mut self, (_, kind, _, i, epoch): Event) {
         match kind {
-            Kind::Arrive => self.enqueue(i),
+            Kind::Arrive => {
+                self.outstanding = self.outstanding.plus(&self.tasks[i].req);
+                self.arrived_unfinished += 1;
+                self.enqueue(i)
+            }
             Kind::Complete | Kind::SliceEnd if epoch != self.epoch[i] => {}
             Kind::Complete => self.complete(i),
             Kind::SliceEnd => self.slice_end(i),
             Kind::Boost => self.boost(),
+            Kind::NodeUp => self.node_up(i),
+            Kind::Plan => self.plan(),
+        }
+    }
+
+    fn view(&self) -> ClusterView<'_> {
+        ClusterView {
+            now: self.now,
+            nodes: (0..self.nodes.len())
+                .map(|n| NodeView {
+                    node: &self.nodes[n],
+                    phase: self.phase[n],
+                    used: self.cap[n].minus(&self.free[n]),
+                    tasks: self.on_count[n],
+                })
+                .collect(),
+            outstanding: self.outstanding,
+            queued: self.waiting.len(),
+            running: self.running,
+        }
+    }
+
+    fn plan(&mut self) {
+        let Some(scaler) = self.scaler.take() else {
+            return;
+        };
+        let changes = scaler.plan(&self.view());
+        let interval = scaler.interval();
+        self.scaler = Some(scaler);
+        for c in changes {
+            match c {
+                NodeChange::Add { node, boot } => self.add_node(node, boot),
+                NodeChange::Drain(n) => self.drain(n),
+            }
+        }
+        if self.unfinished > 0 && self.now < self.give_up_at {
+            self.events
+                .push(Reverse((Ord64(self.now + interval), Kind::Plan, 0, 0, 0)));
+        }
+    }
+
+    fn add_node(&mut self, node: Node, boot: f64) {
+        let n = self.nodes.len();
+        let boot = if boot.is_finite() { boot.max(0.0) } else { 0.0 };
+        self.cap.push(node.capacity());
+        self.free.push(node.capacity());
+        self.busy.push(Res::default());
+        self.up.push(false);
+        self.phase.push(NodePhase::Booting);
+        self.life.push(NodeLife {
+            name: node.name.clone(),
+            added: self.now,
+            ready: None,
+            drained: None,
+            removed: None,
+        });
+        self.on_count.push(0);
+        self.wrr_current.push(0.0);
+        self.nodes.push(node);
+        self.build_ring();
+        self.events.push(Reverse((
+            Ord64(self.now + boot),
+            Kind::NodeUp,
+            n as u64,
+            n,
+            0,
+        )));
+    }
+
+    fn node_up(&mut self, n: usize) {
+        if self.phase.get(n) == Some(&NodePhase::Booting) {
+            self.phase[n] = NodePhase::Ready;
+            self.up[n] = true;
+            self.life[n].ready = Some(self.now);
+        }
+    }
+
+    fn drain(&mut self, n: usize) {
+        if self.phase.get(n) != Some(&NodePhase::Ready) {
+            return;
+        }
+        self.phase[n] = NodePhase::Draining;
+        self.up[n] = false;
+        self.life[n].drained = Some(self.now);
+        if self.on_count[n] == 0 {
+            self.remove_node(n);
+        }
+    }
+
+    fn remove_node(&mut self, n: usize) {
+        self.phase[n] = NodePhase::Removed;
+        self.up[n] = false;
+        self.life[n].removed = Some(self.now);
+    }
+
+    /// Node-hours and counts over `[from, to]`.
+    fn cluster_log(&self, from: f64, to: f64) -> ClusterLog {
+        let mut edges: Vec<(f64, i64)> = Vec::new();
+        let mut hours = 0.0;
+        for l in &self.life {
+            let end = l.removed.unwrap_or(f64::INFINITY);
+            hours += (end.min(to) - l.added.max(from)).max(0.0) / 3600.0;
+            edges.push((l.added, 1));
+            if let Some(r) = l.removed {
+                edges.push((r, -1));
+            }
+        }
+        // Removals before additions at the same instant: a swap is not a peak.
+        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (mut count, mut peak, mut low) = (0i64, 0i64, i64::MAX);
+        for (k, &(t, d)) in edges.iter().enumerate() {
+            count += d;
+            peak = peak.max(count);
+            let settled = edges.get(k + 1).is_none_or(|e| e.0 != t);
+            if settled && t >= from && t <= to {
+                low = low.min(count);
+            }
+        }
+        let at_start = self
+            .life
+            .iter()
+            .filter(|l| l.added <= from && l.removed.is_none_or(|r| r > from))
+            .count() as i64;
+        ClusterLog {
+            nodes: self.life.clone(),
+            node_hours: hours,
+            added: self.life.len() - self.initial,
+            removed: self.life.iter().filter(|l| l.removed.is_some()).count(),
+            peak_nodes: peak.max(0) as usize,
+            min_nodes: low.min(at_start).max(0) as usize,
         }
     }
 
@@ -458,6 +801,7 @@ impl<'a> Sim<'a> {
     fn start(&mut self, i: usize, node: usize) {
         let req = self.tasks[i].req;
         self.free[node] = self.free[node].minus(&req);
+        self.on_count[node] += 1;
         self.on_node[i] = node;
         self.run_start[i] = self.now;
         if self.first_start[i].is_nan() {
@@ -504,6 +848,10 @@ impl<'a> Sim<'a> {
         b.mem += req.mem * ran;
         b.gpu += req.gpu * ran;
         self.running -= 1;
+        self.on_count[node] -= 1;
+        if self.on_count[node] == 0 && self.phase[node] == NodePhase::Draining {
+            self.remove_node(node);
+        }
     }
 
     fn complete(&mut self, i: usize) {
@@ -511,6 +859,13 @@ impl<'a> Sim<'a> {
         self.remaining[i] = 0.0;
         self.finish[i] = self.now;
         self.unfinished -= 1;
+        self.arrived_unfinished -= 1;
+        // Sums of fractions drift; an empty backlog is exactly empty.
+        self.outstanding = if self.arrived_unfinished == 0 {
+            Res::default()
+        } else {
+            self.outstanding.minus(&self.tasks[i].req)
+        };
     }
 
     fn slice_end(&mut self, i: usize) {
@@ -588,9 +943,7 @@ impl<'a> Sim<'a> {
             let mut placed = vec![false; batch.len()];
             for k in order {
                 let i = batch[k];
-                if let Some(node) =
-                    (0..self.nodes.len()).find(|&n| self.tasks[i].req.fits_in(&self.free[n]))
-                {
+                if let Some(node) = (0..self.nodes.len()).find(|&n| self.fits(i, n)) {
                     self.start(i, node);
                     placed[k] = true;
                 }
@@ -649,7 +1002,7 @@ impl<'a> Sim<'a> {
     }
 
     fn fits(&self, i: usize, n: usize) -> bool {
-        self.tasks[i].req.fits_in(&self.free[n])
+        self.up[n] && self.tasks[i].req.fits_in(&self.free[n])
     }
 
     /// Fullest resource of node `n`, as a fraction of its capacity.
@@ -696,9 +1049,13 @@ impl<'a> Sim<'a> {
                 if !(0..nn).any(|n| self.fits(i, n)) {
                     return None;
                 }
-                let total: f64 = self.nodes.iter().map(|n| n.weight).sum();
-                for (c, node) in self.wrr_current.iter_mut().zip(self.nodes) {
-                    *c += node.weight;
+                // Only nodes taking tasks share the rotation; on a fixed cluster that is all.
+                let mut total = 0.0;
+                for ((c, node), &up) in self.wrr_current.iter_mut().zip(&self.nodes).zip(&self.up) {
+                    if up {
+                        *c += node.weight;
+                        total += node.weight;
+                    }
                 }
                 let pick = (0..nn).filter(|&n| self.fits(i, n)).max_by(|&a, &b| {
                     self.wrr_current[a]
@@ -749,17 +1106,52 @@ impl<'a> Sim<'a> {
             .fold(f64::NEG_INFINITY, f64::max);
         let span = (last - first).max(f64::MIN_POSITIVE);
         let used = self.busy.iter().fold(Res::default(), |a, b| a.plus(b));
-        let offered = self.cap.iter().fold(Res::default(), |a, b| a.plus(b));
-        let util = |u: f64, c: f64| if c > 0.0 { u / (c * span) } else { f64::NAN };
+        // Seconds each node could take tasks within the run; on a fixed cluster, all of it.
+        let node_span: Vec<f64> = if self.scaler.is_some() {
+            self.life
+                .iter()
+                .map(|l| {
+                    let from = l.ready.map_or(f64::INFINITY, |r| r.max(first));
+                    let to = l.drained.or(l.removed).unwrap_or(last).min(last);
+                    (to - from).max(0.0)
+                })
+                .collect()
+        } else {
+            vec![span; self.cap.len()]
+        };
+        let offered = if self.scaler.is_some() {
+            self.cap
+                .iter()
+                .zip(&node_span)
+                .fold(Res::default(), |a, (c, &t)| {
+                    a.plus(&Res {
+                        cpu: c.cpu * t,
+                        mem: c.mem * t,
+                        gpu: c.gpu * t,
+                    })
+                })
+        } else {
+            // Summed first, as before elastic runs existed, so fixed-cluster figures keep
+            // every bit.
+            let c = self.cap.iter().fold(Res::default(), |a, b| a.plus(b));
+            Res {
+                cpu: c.cpu * span,
+                mem: c.mem * span,
+                gpu: c.gpu * span,
+            }
+        };
+        let util = |u: f64, c: f64| if c > 0.0 { u / c } else { f64::NAN };
         let per_node: Vec<f64> = self
             .busy
             .iter()
             .zip(&self.cap)
-            .map(|(b, c)| {
+            .zip(&node_span)
+            .filter(|(_, &t)| t > 0.0)
+            .map(|((b, c), &t)| {
                 let (b, c) = (b.as_array(), c.as_array());
                 let v: Vec<f64> = (0..3)
                     .filter(|&r| c[r] > 0.0)
-                    .map(|r| b[r] / (c[r] * span))
+                    .map(|r| b[r] / (c[r] * t))
                     .collect();
                 v.iter().sum::<f64>() / v.len().max(1) as f64
             })
