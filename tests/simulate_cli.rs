@@ -312,7 +312,7 @@ fn workload_from_config() {
     ]);
     assert!(!o.status.success());
     assert!(
-        text(&o).contains("bad.toml: workload 1") && text(&o).contains("max_replicas"),
+        text(&o).contains("bad.toml") && text(&o).contains("max_replicas"),
         "{}",
         text(&o)
     );

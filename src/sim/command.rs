@@ -365,33 +365,12 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
 }
 
 /// The `[[workload]]` of a prescale.toml to simulate: by name, else the one whose demand is
-/// the trace's series, else the only one. Other tables of the file are not read here.
+/// the trace's series, else the only one. The whole file is read and validated as for `run`.
 pub fn config_workload(path: &Path, name: Option<&str>, series: &str) -> Result<WorkloadSpec> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-    let value: toml::Value = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
-    let Some(list) = value.get("workload") else {
+    // The same reading and validation as `prescale run`, so a file that runs also simulates.
+    let specs = crate::config::Config::load(path)?.live.workloads;
+    if specs.is_empty() {
         bail!("{}: no [[workload]] tables", path.display());
-    };
-    let Some(list) = list.as_array() else {
-        bail!(
-            "{}: workload must be an array of tables ([[workload]])",
-            path.display()
-        );
-    };
-    let mut specs = Vec::with_capacity(list.len());
-    for (i, v) in list.iter().enumerate() {
-        let spec: WorkloadSpec = v.clone().try_into().map_err(|e: toml::de::Error| {
-            anyhow::anyhow!(
-                "{}: workload {}: {}",
-                path.display(),
-                i + 1,
-                e.to_string().trim()
-            )
-        })?;
-        spec.validate()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        specs.push(spec);
     }
     let names = || {
         specs
