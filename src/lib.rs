@@ -28,6 +28,8 @@
 //! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`config`] (`prescale.toml`, validated once at start-up), [`atomic_file`] (crash-safe writes for models, logs and reports) and
 //! [`chart`] (PNG charts for reports).
 
+#![warn(missing_docs)]
+
 pub mod act;
 pub mod atomic_file;
 pub mod chart;
