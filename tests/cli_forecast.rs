@@ -1,32 +1,11 @@
 //! End to end through the binary: train → backtest → forecast on bundled data, and the errors a
 //! user sees for bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{data, prescale, text};
 
-fn prescale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run prescale")
-}
-
-fn data(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::path::PathBuf;
 
 #[test]
 fn train_backtest_forecast() {

@@ -1,21 +1,18 @@
 //! The live loop through the binary, on the bundled replay: dry-run changes nothing, `--apply`
 //! does, SIGTERM stops it cleanly with the log flushed, and a real Prometheus scrapes it.
 
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{prescale, repo};
+
 #[path = "common/prometheus.rs"]
 mod prometheus;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn repo(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(p)
-        .display()
-        .to_string()
-}
 
 /// The demo configuration with absolute paths, a private log, and the given overrides.
 fn config(
@@ -49,14 +46,6 @@ fn config(
     let p = dir.join("live.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn prescale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
 }
 
 fn log_lines(dir: &Path) -> Vec<serde_json::Value> {

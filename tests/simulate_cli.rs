@@ -1,32 +1,11 @@
 //! `prescale simulate` end to end through the binary: a bundled trace through every policy with
 //! a sweep, task queues from files and from the generator, and the errors bad files get.
 
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{data, prescale, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn prescale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run prescale")
-}
-
-fn data(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
