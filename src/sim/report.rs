@@ -9,6 +9,9 @@ use crate::chart::{self, Chart, Line};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// Most steps drawn in a demand-vs-capacity chart.
+const CHART_STEPS: usize = 1_000;
+
 /// The zoomed sweep chart shows settings at or under this share of under-provisioned steps.
 const ZOOM_RISK: f64 = 0.05;
 
@@ -287,9 +290,23 @@ impl ReplicaReport {
         let Some(setup) = &self.setup else {
             return Ok(Vec::new());
         };
-        let hours: Vec<f64> = (0..self.demand.len())
+        // A chart can only show so many steps legibly (about one per pixel column); longer runs
+        // show their last stretch, and the title says which.
+        let n = self.demand.len();
+        let from = n.saturating_sub(CHART_STEPS);
+        let hours: Vec<f64> = (from..n)
             .map(|t| t as f64 * setup.step as f64 / 3600.0)
             .collect();
+        let demand = &self.demand[from..];
+        let span = if from > 0 {
+            format!(
+                " (last {:.0} h of {:.0} h)",
+                (n - from) as f64 * setup.step as f64 / 3600.0,
+                n as f64 * setup.step as f64 / 3600.0
+            )
+        } else {
+            String::new()
+        };
         let caps: Vec<(PolicyKind, Vec<f64>)> = self
             .policies
             .iter()
@@ -298,16 +315,17 @@ impl ReplicaReport {
                     .run
                     .ready
                     .iter()
+                    .skip(from)
                     .map(|&r| f64::from(r) * setup.replica_capacity)
                     .collect();
                 (p.policy, c)
             })
             .collect();
         let mut written = Vec::new();
-        let title = format!("{}: demand vs ready capacity", self.series);
+        let title = format!("{}: demand vs ready capacity{span}", self.series);
         let mut lines = vec![Line {
             label: "demand",
-            y: &self.demand,
+            y: demand,
             rgb: (0, 0, 0),
         }];
         for (k, c) in &caps {
@@ -333,7 +351,7 @@ impl ReplicaReport {
         )?;
         written.push(path);
         for (k, c) in &caps {
-            let title = format!("{}: demand vs {} capacity", self.series, k.as_str());
+            let title = format!("{}: demand vs {} capacity{span}", self.series, k.as_str());
             let path = dir.join(format!("capacity-{}.png", k.as_str()));
             chart::draw(
                 &Chart {
@@ -344,7 +362,7 @@ impl ReplicaReport {
                     lines: vec![
                         Line {
                             label: "demand",
-                            y: &self.demand,
+                            y: demand,
                             rgb: (0, 0, 0),
                         },
                         Line {
