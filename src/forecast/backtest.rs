@@ -12,6 +12,9 @@ use crate::series::{Series, SeriesKey};
 use serde::Serialize;
 use std::path::Path;
 
+/// Most origins drawn in a chart.
+const CHART_POINTS: usize = 1_000;
+
 /// One scored origin.
 #[derive(Debug, Clone, Serialize)]
 pub struct Point {
@@ -341,25 +344,37 @@ impl Report {
             return Ok(written);
         };
         for c in &self.series {
-            let pts: Vec<&Point> = self
+            let all: Vec<&Point> = self
                 .points
                 .iter()
                 .filter(|p| p.key.as_str() == c.name)
                 .collect();
-            if pts.len() < 2 {
+            if all.len() < 2 {
                 continue;
             }
+            // About one point per pixel column stays legible: long tails show their end.
+            let pts = &all[all.len().saturating_sub(CHART_POINTS)..];
             let t0 = pts[0].ts;
             let x: Vec<f64> = pts.iter().map(|p| (p.ts - t0) as f64 / 3600.0).collect();
             let actual: Vec<f64> = pts.iter().map(|p| p.actual).collect();
             let p50: Vec<f64> = pts.iter().map(|p| p.quantiles[i50]).collect();
             let p90: Vec<f64> = pts.iter().map(|p| p.quantiles[i90]).collect();
-            let title = format!("{} — peak over next {}s", c.name, self.window);
+            let title = if pts.len() < all.len() {
+                format!(
+                    "{} — peak over next {}s (last {} of {} origins)",
+                    c.name,
+                    self.window,
+                    pts.len(),
+                    all.len()
+                )
+            } else {
+                format!("{} — peak over next {}s", c.name, self.window)
+            };
             let path = dir.join(format!("{}.png", chart::file_stem(&c.name)));
             chart::draw(
                 &Chart {
                     title: &title,
-                    x_label: "hours into the held-out tail",
+                    x_label: "hours from the first origin shown",
                     y_label: "peak demand",
                     x: &x,
                     bands: vec![Band {
