@@ -10,7 +10,7 @@ use prescale::plan::{
     AccuracyConfig, AccuracyTracker, NodePlanner, NodeState, PoolSpec, ReplicaPlanner, Resources,
     WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
-use prescale::series::{read_history, HistoryOptions, Ring, SeriesKey};
+use prescale::series::{csv_files, read_history, HistoryOptions, Ring, SeriesKey};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -23,12 +23,7 @@ const HISTORY: usize = 8 * 288;
 
 fn model() -> Model {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("data/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    files.sort();
+    let files = csv_files(&dir).expect("data/ lists");
     let series = read_history(&files, &HistoryOptions::default())
         .expect("data/ reads")
         .0;

@@ -3,18 +3,13 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use prescale::forecast::{features, Model, TrainOptions};
-use prescale::series::{read_history, HistoryOptions, Ring};
+use prescale::series::{csv_files, read_history, HistoryOptions, Ring};
 use std::hint::black_box;
 use std::path::PathBuf;
 
 fn bundled() -> Vec<prescale::series::Series> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("data/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    files.sort();
+    let files = csv_files(&dir).expect("data/ lists");
     read_history(&files, &HistoryOptions::default())
         .expect("bundled data reads")
         .0

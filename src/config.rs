@@ -954,12 +954,8 @@ fn validate_live(
         let mut files: Vec<PathBuf> = r.files.iter().map(|f| resolve(base, f)).collect();
         if let Some(dir) = &r.dir {
             let dir = resolve(base, dir);
-            match std::fs::read_dir(&dir) {
-                Ok(entries) => files.extend(
-                    entries
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.extension().is_some_and(|x| x == "csv")),
-                ),
+            match crate::series::csv_files(&dir) {
+                Ok(found) => files.extend(found),
                 Err(e) => problem(problems, "replay.dir", format!("{}: {e}", dir.display())),
             }
         }

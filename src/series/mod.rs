@@ -136,6 +136,20 @@ pub fn segments(values: &[f64]) -> Vec<Range<usize>> {
     out
 }
 
+/// The `*.csv` files directly in `dir`, sorted by path, so a directory of history reads in the
+/// same order everywhere.
+pub fn csv_files(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "csv") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// Parses a duration such as `5m`, `15m`, `1h30m`, `7d` or `90s` into whole seconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let d = humantime::parse_duration(text.trim())
@@ -179,6 +193,21 @@ mod tests {
         let v = [f64::NAN, 1.0, 2.0, f64::NAN, f64::NAN, 3.0];
         assert_eq!(segments(&v), vec![1..3, 5..6]);
         assert!(segments(&[f64::NAN]).is_empty());
+    }
+
+    #[test]
+    fn csv_files_lists_only_csv_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.csv", "a.csv", "notes.txt"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let names: Vec<String> = csv_files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.csv", "b.csv"]);
+        assert!(csv_files(&dir.path().join("missing")).is_err());
     }
 
     #[test]
