@@ -11,11 +11,40 @@ pub use log::{DecisionLog, LogError};
 
 use crate::plan::{Decision, DecisionKind};
 use std::io::Write;
+use std::process::ExitStatus;
+
+/// Why the act stage could not show, log or carry out a cycle's decisions.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// The decision log could not be written or synced.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The decision table could not be written to its output.
+    #[error("writing the decision table")]
+    Table(#[source] std::io::Error),
+    /// A decision's command could not be started.
+    #[error("running `{command}`")]
+    Spawn {
+        /// The command, as given to `sh -c`.
+        command: String,
+        /// Why it could not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A decision's command ran and failed; the decisions after it were not carried out.
+    #[error("`{command}` failed with {status}")]
+    Failed {
+        /// The command, as given to `sh -c`.
+        command: String,
+        /// How it exited.
+        status: ExitStatus,
+    },
+}
 
 /// Something that carries decisions out.
 pub trait Actuator: Send {
     /// Carries out one cycle's decisions; returns how many were applied.
-    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, String>;
+    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, ActError>;
 }
 
 /// Runs a shell command per scale decision, with `{target}`, `{from}`, `{to}` and `{kind}`
@@ -55,7 +84,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 impl Actuator for CommandActuator {
-    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, String> {
+    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, ActError> {
         let mut applied = 0;
         for d in decisions
             .iter()
@@ -66,9 +95,15 @@ impl Actuator for CommandActuator {
                 .arg("-c")
                 .arg(&cmd)
                 .status()
-                .map_err(|e| format!("running `{cmd}`: {e}"))?;
+                .map_err(|source| ActError::Spawn {
+                    command: cmd.clone(),
+                    source,
+                })?;
             if !status.success() {
-                return Err(format!("`{cmd}` failed with {status}"));
+                return Err(ActError::Failed {
+                    command: cmd,
+                    status,
+                });
             }
             applied += 1;
         }
@@ -113,9 +148,9 @@ impl Act {
     }
 
     /// Handles one cycle's decisions: table, log, and (only when asked) apply.
-    pub fn handle(&mut self, cycle: u64, at: i64, decisions: &[Decision]) -> Result<(), String> {
+    pub fn handle(&mut self, cycle: u64, at: i64, decisions: &[Decision]) -> Result<(), ActError> {
         if let Some(log) = &mut self.log {
-            log.append(cycle, decisions).map_err(|e| e.to_string())?;
+            log.append(cycle, decisions)?;
         }
         let shown: Vec<&Decision> = decisions
             .iter()
@@ -145,7 +180,7 @@ impl Act {
         self.out
             .write_all(text.as_bytes())
             .and_then(|_| self.out.flush())
-            .map_err(|e| format!("writing the decision table: {e}"))?;
+            .map_err(ActError::Table)?;
         if let Some(a) = &mut self.actuator {
             let n = a.apply(decisions)?;
             tracing::info!("applied {n} decisions");
@@ -154,9 +189,9 @@ impl Act {
     }
 
     /// Flushes the decision log to disk (at shutdown).
-    pub fn flush(&mut self) -> Result<(), String> {
+    pub fn flush(&mut self) -> Result<(), ActError> {
         match &mut self.log {
-            Some(log) => log.sync().map_err(|e| e.to_string()),
+            Some(log) => Ok(log.sync()?),
             None => Ok(()),
         }
     }
@@ -249,6 +284,12 @@ mod tests {
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text, "scale-up web 3 5\nscale-down x; rm -rf / 5 4\n");
         let mut failing = CommandActuator::new("exit 3");
-        assert!(failing.apply(&ds).unwrap_err().contains("failed"));
+        let err = failing.apply(&ds).unwrap_err();
+        assert!(err.to_string().contains("failed"));
+        // The error names the command and how it exited, not just a message.
+        assert!(
+            matches!(&err, ActError::Failed { command, status } if command == "exit 3" && status.code() == Some(3)),
+            "{err:?}"
+        );
     }
 }

@@ -18,6 +18,7 @@ mod collector;
 mod command;
 mod json;
 pub mod prometheus;
+mod replicas;
 mod source;
 mod store;
 
@@ -27,6 +28,7 @@ pub use collector::{
 };
 pub use command::{run_command, CommandOptions};
 pub use prometheus::{PromClient, PromError};
+pub use replicas::ReplicaReader;
 pub use source::{PrometheusSource, Replay, Source, SourceError};
 pub use store::{IngestStats, SeriesEntry, SignalStore, Store};
 

@@ -4,7 +4,9 @@
 //! [`Snapshot`] of what one cycle knows (forecast quantiles, replica and node
 //! recommendations, decisions, signal health, forecast accuracy, the model in use, the cycle's
 //! duration), and the live loop copies its values into one and hands it over. Nothing here
-//! imports the collector's or planner's types, so each side can change without the other.
+//! imports the collector's or planner's types, so each side can change without the other; the
+//! one exception is [`DecisionKind::ALL`](crate::plan::DecisionKind::ALL), the list of decision
+//! kinds whose counters start at 0, so that kinds are spelled in one place only.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -55,12 +57,13 @@
 
 mod metrics;
 mod server;
+mod snapshot;
 
-pub use metrics::{
-    AccuracySample, ForecastSample, Metrics, ModelSample, PoolSample, SignalSample, Snapshot,
-    WorkloadSample, CYCLE_BUCKETS, DECISION_KINDS,
-};
+pub use metrics::{decision_kinds, Metrics, CYCLE_BUCKETS};
 pub use server::{router, serve, ExportState, Exporter, LIVENESS_FACTOR, OPENMETRICS_CONTENT_TYPE};
+pub use snapshot::{
+    AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot, WorkloadSample,
+};
 
 /// Where the exporter listens unless configured otherwise: loopback only, so exposing it is a
 /// deliberate choice; 9464 is the port commonly used by OpenTelemetry's Prometheus exporters.

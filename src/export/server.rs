@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::metrics::{Metrics, Snapshot};
+use super::metrics::Metrics;
+use super::snapshot::Snapshot;
 
 /// The content type of `/metrics`: OpenMetrics 1.0, which is what `prometheus-client` writes
 /// (Prometheus picks its parser from this header, so it must not say `text/plain`).

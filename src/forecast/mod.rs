@@ -10,9 +10,11 @@ pub mod backtest;
 pub mod features;
 pub mod forest;
 pub mod model;
+pub mod retrain;
 
 pub use features::FeatureSpec;
 pub use model::{Model, ModelError, TrainOptions};
+pub use retrain::Retrainer;
 
 use crate::series::SeriesKey;
 

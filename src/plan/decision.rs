@@ -27,7 +27,20 @@ pub enum DecisionKind {
 }
 
 impl DecisionKind {
-    /// Short name for tables and logs.
+    /// Every kind, in declaration order. The exporter zeroes one counter per kind from this, so
+    /// a kind added here is counted from the start without a second list to keep in step.
+    pub const ALL: [DecisionKind; 7] = [
+        DecisionKind::ScaleUp,
+        DecisionKind::ScaleDown,
+        DecisionKind::Hold,
+        DecisionKind::AddNode,
+        DecisionKind::RemoveNode,
+        DecisionKind::Move,
+        DecisionKind::Place,
+    ];
+
+    /// Short name for tables and logs. This is the one spelling of a kind: every other one is
+    /// derived from it.
     pub fn as_str(self) -> &'static str {
         match self {
             DecisionKind::ScaleUp => "scale-up",
@@ -38,6 +51,17 @@ impl DecisionKind {
             DecisionKind::Move => "move",
             DecisionKind::Place => "place",
         }
+    }
+}
+
+impl DecisionKind {
+    /// The kind as a metric label and as the JSON log spells it (`scale_up`): [`as_str`]
+    /// with underscores, since hyphens are not idiomatic in Prometheus label values and serde's
+    /// `snake_case` writes them so in the log.
+    ///
+    /// [`as_str`]: Self::as_str
+    pub fn label(self) -> String {
+        self.as_str().replace('-', "_")
     }
 }
 
@@ -246,6 +270,14 @@ mod tests {
         assert!(!json.contains("to_node"), "{json}");
         assert!(d.guarded_by(GuardKind::Stabilization));
         assert!(Decision::table_header().starts_with("KIND"));
+    }
+
+    #[test]
+    fn labels_are_the_serialized_spelling_of_every_kind() {
+        for k in DecisionKind::ALL {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.label()));
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   nodes about to run hot, nodes added a boot time ahead and removed when the forecast allows.
 //! - [`accuracy`]: [`AccuracyTracker`] scores every forecast against what arrived and gives the
 //!   scale planner its forecast weight.
+//! - [`believed`]: [`BelievedState`], replicas and placement as believed after the decisions,
+//!   which the live loop plans against when the cluster does not say.
 //! - [`decision`]: [`Decision`], what every planner returns: kind, target, from → to, the inputs
 //!   it rests on, the guards that changed it and a one-line reason.
 //!
@@ -45,12 +47,14 @@
 //! ```
 
 pub mod accuracy;
+pub mod believed;
 pub mod decision;
 pub mod nodes;
 pub mod replicas;
 pub mod spec;
 
 pub use accuracy::{AccuracyConfig, AccuracyStats, AccuracyTracker};
+pub use believed::BelievedState;
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput};

@@ -1,0 +1,110 @@
+//! The [`Snapshot`]: what one cycle of the live loop tells the exporter, as plain data.
+
+/// Everything one cycle of the live loop knows that the exporter shows.
+///
+/// Plain data on purpose: the stages that produce these values must not be coupled to the
+/// exporter, and the exporter must not be coupled to them. The loop copies what it has into a
+/// `Snapshot` and calls [`Metrics::observe`].
+///
+/// Two kinds of fields: **state** (forecasts, workloads, pools, signals' `up`/staleness,
+/// accuracy, model) is the complete current picture, and anything absent from it is removed
+/// from `/metrics`; **events** (`decisions`, signals' `new_errors`, `cycle_seconds`) happened
+/// during this cycle only and are added to counters and the histogram.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Latest forecast per series.
+    pub forecasts: Vec<ForecastSample>,
+    /// Replica counts per workload.
+    pub workloads: Vec<WorkloadSample>,
+    /// Node counts per node pool.
+    pub pools: Vec<PoolSample>,
+    /// Kinds of the decisions taken this cycle, one entry per decision, e.g. `"scale_up"`; see
+    /// [`decision_kinds`](super::decision_kinds). Other kinds are counted too.
+    pub decisions: Vec<String>,
+    /// Health of each collected signal.
+    pub signals: Vec<SignalSample>,
+    /// Rolling forecast accuracy per series.
+    pub accuracy: Vec<AccuracySample>,
+    /// The model in use; `None` until one is loaded (and `/readyz` says so).
+    pub model: Option<ModelSample>,
+    /// Wall-clock duration of this cycle, seconds.
+    pub cycle_seconds: f64,
+    /// When this cycle finished, Unix seconds.
+    pub at_unix: i64,
+}
+
+/// One series' forecast of its peak over the next window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForecastSample {
+    /// Series name, e.g. `"web"`.
+    pub series: String,
+    /// Length of the forecast window, seconds.
+    pub window_seconds: f64,
+    /// `(level, value)` pairs, e.g. `(0.9, 412.0)`, values in the series' units.
+    pub quantiles: Vec<(f64, f64)>,
+    /// The series' latest collected value, in its units, if the loop has one; exported so a
+    /// dashboard can put forecast and reality side by side without a second data source.
+    pub observed: Option<f64>,
+}
+
+/// One workload's replica counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkloadSample {
+    /// Workload name, e.g. `"web"`.
+    pub workload: String,
+    /// Replicas running now.
+    pub current_replicas: u64,
+    /// Replicas the planner recommends.
+    pub recommended_replicas: u64,
+}
+
+/// One node pool's recommended size.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolSample {
+    /// Pool name.
+    pub pool: String,
+    /// Nodes the planner recommends.
+    pub recommended_nodes: u64,
+}
+
+/// One collected signal's health.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignalSample {
+    /// Signal name, e.g. `"web_rps"`.
+    pub signal: String,
+    /// Whether the last collection of this signal succeeded.
+    pub up: bool,
+    /// Age of the newest good sample, seconds.
+    pub staleness_seconds: f64,
+    /// Errors since the previous snapshot, as `(kind, count)`, e.g. `("timeout", 1)`. Kinds
+    /// should be a small fixed vocabulary (`timeout`, `http`, `parse`, ...), never an error
+    /// message: each kind is a time series kept as long as the signal exists.
+    pub new_errors: Vec<(String, u64)>,
+}
+
+/// One series' rolling forecast accuracy, as the accuracy tracker reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccuracySample {
+    /// Series name.
+    pub series: String,
+    /// Weighted absolute percentage error of the median forecast (0.1 = 10 %); `None` until a
+    /// forecast has been scored.
+    pub wape: Option<f64>,
+    /// Fraction of scored windows whose actual peak was at or below the p90 forecast (should
+    /// be near 0.9); `None` until a forecast has been scored.
+    pub coverage_p90: Option<f64>,
+    /// Forecasts scored so far (cumulative; a smaller value than last time means the tracker
+    /// restarted, and the counter resets with it).
+    pub scored: u64,
+}
+
+/// The model in use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelSample {
+    /// Model name or file stem.
+    pub model: String,
+    /// When it was trained, RFC 3339.
+    pub trained_at: String,
+    /// Version of prescale (or the model format) that trained it.
+    pub version: String,
+}

@@ -1,0 +1,178 @@
+//! Retraining in the live loop: when to train a candidate, and when it replaces the model.
+//!
+//! The policy is model selection, so it lives with the models: a candidate is trained on all
+//! but the newest fifth of what the collector holds and must beat the current model on that
+//! fifth (pinball loss at p90, the level capacity is usually planned to) before it is refitted
+//! on everything and used. Training takes seconds to minutes, so it runs on tokio's blocking
+//! pool while the loop keeps cycling with the current model; the loop polls once per cycle.
+
+use super::backtest::{self, holdout_start};
+use super::model::{Model, ModelError, TrainOptions};
+use crate::series::Series;
+use std::sync::Arc;
+
+/// Schedules background retraining and hands over a winning candidate.
+#[derive(Debug)]
+pub struct Retrainer {
+    every: Option<i64>,
+    last: Option<i64>,
+    job: Option<Job>,
+}
+
+/// A model being trained in the background.
+#[derive(Debug)]
+struct Job {
+    started: i64,
+    task: tokio::task::JoinHandle<Result<Option<Model>, ModelError>>,
+}
+
+impl Retrainer {
+    /// Retrains every `every` seconds of the loop's clock; never when `None`.
+    pub fn new(every: Option<i64>) -> Self {
+        Retrainer {
+            every,
+            last: None,
+            job: None,
+        }
+    }
+
+    /// Starts the schedule at `now` (the first cycle's time), so the first retraining comes a
+    /// full period after start-up rather than on the first cycle.
+    pub fn start(&mut self, now: i64) {
+        self.last = Some(now);
+    }
+
+    /// Called once per cycle from inside a tokio runtime. Returns the finished candidate when
+    /// it beat `current`, and starts a new job (with `series(step)`, the buffers on the model's
+    /// step) when one is due; the new job compares against the model returned, if any.
+    pub async fn poll(
+        &mut self,
+        now: i64,
+        current: &Arc<Model>,
+        series: impl FnOnce(i64) -> Vec<Series>,
+    ) -> Option<Arc<Model>> {
+        if self.job.as_ref().is_some_and(|j| !j.task.is_finished()) {
+            // One job at a time: the next is scheduled from when this one is collected.
+            return None;
+        }
+        let replaced = self.finished().await.map(Arc::new);
+        let every = self.every?;
+        if self.last.is_some_and(|t| now - t < every) {
+            return replaced;
+        }
+        self.last = Some(now);
+        let base = replaced.clone().unwrap_or_else(|| current.clone());
+        let series = series(base.spec.step);
+        let task = tokio::task::spawn_blocking(move || retrain(&base, &series));
+        self.job = Some(Job { started: now, task });
+        replaced
+    }
+
+    /// Takes the (finished) job's model, if it won; logs the outcome either way.
+    async fn finished(&mut self) -> Option<Model> {
+        let job = self.job.take()?;
+        match job.task.await {
+            Ok(Ok(Some(m))) => {
+                tracing::info!(
+                    "retrained model (started {}) beats the current one on recent data: using it",
+                    job.started
+                );
+                Some(m)
+            }
+            Ok(Ok(None)) => {
+                tracing::info!(
+                    "retrained model is not better on recent data: keeping the current one"
+                );
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("retraining failed, keeping the current model: {e}");
+                None
+            }
+            Err(e) => {
+                tracing::warn!("retraining task failed, keeping the current model: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Trains a candidate on all but the newest fifth of the buffers and compares it with the
+/// current model on that fifth (pinball loss at p90, the level capacity is usually planned to).
+/// Returns the candidate refitted on everything when it wins.
+pub fn retrain(current: &Model, series: &[Series]) -> Result<Option<Model>, ModelError> {
+    let holdout = 0.2;
+    let mut opts = TrainOptions::new(current.spec.step, current.spec.window);
+    opts.quantiles = current.quantiles.clone();
+    let heads: Vec<_> = series
+        .iter()
+        .map(|s| s.slice(0..holdout_start(s.len(), holdout)))
+        .collect();
+    let candidate = Model::train(&heads, &opts)?;
+    let score = |m: &Model| {
+        let r = backtest::run(m, series, holdout, "");
+        r.overall
+            .model
+            .pinball
+            .iter()
+            .find(|p| (p.0 - 0.9).abs() < 1e-9)
+            .map_or(f64::INFINITY, |p| p.1)
+    };
+    let (new, old) = (score(&candidate), score(current));
+    tracing::info!(
+        "retraining: p90 pinball on recent data {new:.4} (candidate) vs {old:.4} (current)"
+    );
+    if new.is_finite() && new < old {
+        Model::train(series, &opts).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::SeriesKey;
+
+    fn series(key: &str, days: usize, noise_only: bool, seed: u64) -> Series {
+        let mut s = seed;
+        let values = (0..days * 288)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+                if noise_only {
+                    1000.0 * u
+                } else {
+                    let hour = (i % 288) as f64 / 12.0;
+                    100.0 + 60.0 * (std::f64::consts::TAU * hour / 24.0).sin() + 10.0 * u
+                }
+            })
+            .collect();
+        Series {
+            key: SeriesKey::new(key),
+            start: 1_704_067_200,
+            step: 300,
+            values,
+        }
+    }
+
+    #[test]
+    fn retraining_replaces_a_worse_model_and_keeps_a_better_one() {
+        let load = series("load", 9, false, 1);
+        let noise = series("noise", 9, true, 2);
+        let opts = TrainOptions::new(300, 900);
+        // A model that only ever saw noise forecasts a daily cycle badly: replaced.
+        let bad = Model::train(std::slice::from_ref(&noise), &opts).unwrap();
+        let new = retrain(&bad, std::slice::from_ref(&load)).unwrap();
+        let new = new.expect("a model trained on the load beats one trained on noise");
+        assert_eq!(new.meta.series[0].key.as_str(), "load");
+        assert_eq!(new.meta.series[0].range, (load.start, load.end()));
+        // A model that has already seen the recent data is kept.
+        let good = Model::train(std::slice::from_ref(&load), &opts).unwrap();
+        assert!(retrain(&good, std::slice::from_ref(&load))
+            .unwrap()
+            .is_none());
+    }
+}

@@ -1,0 +1,327 @@
+//! One cycle of the live loop, and the loop that repeats it.
+//!
+//! A cycle reads as the pipeline does: poll the collector, read current replicas, then
+//! [`Loop::cycle`]: forecast every series, plan every workload (and the node pools), act on the
+//! decisions, believe them carried out, and hand the exporter a snapshot. Then retraining gets
+//! its turn, and the clock decides whether there is another cycle.
+
+use super::clock::Clock;
+use super::{RunError, RunOptions, RunSummary};
+use crate::act::Act;
+use crate::collect::{Collector, HealthState, ReplicaReader, SignalStats, Source, Store};
+use crate::config::Config;
+use crate::export::ExportState;
+use crate::forecast::{Forecast, Model, Retrainer};
+use crate::plan::{
+    AccuracyTracker, BelievedState, CurrentReplicas, Decision, NodePlanner, PoolSpec,
+    ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
+};
+use crate::series::SeriesKey;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Everything the loop keeps between cycles.
+pub(super) struct Loop {
+    pub(super) workloads: Vec<WorkloadSpec>,
+    pub(super) pools: Vec<PoolSpec>,
+    pub(super) model: Arc<Model>,
+    pub(super) model_name: String,
+    pub(super) act: Act,
+    pub(super) export: Arc<ExportState>,
+    pub(super) replicas: ReplicaPlanner,
+    pub(super) nodes: NodePlanner,
+    pub(super) accuracy: AccuracyTracker,
+    pub(super) believed: BelievedState,
+    /// Newest timestamp already shown to the accuracy tracker, per series.
+    pub(super) observed: HashMap<SeriesKey, i64>,
+    pub(super) retrainer: Retrainer,
+    pub(super) cycles_limit: Option<u64>,
+    /// Collector counters at the last snapshot, to export what is new each cycle.
+    pub(super) last_stats: HashMap<String, SignalStats>,
+    /// Reads `current_replicas` queries (Prometheus mode only).
+    pub(super) replica_reader: Option<ReplicaReader>,
+    /// Workloads whose replica query failed this cycle: their data counts as stale.
+    pub(super) replicas_unknown: HashSet<String>,
+}
+
+/// One cycle's forecasts, as the planner and the exporter read them.
+struct Forecasts {
+    /// Per series: its forecast (if one could be made) and its newest finite value.
+    by_key: HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
+    /// Every forecast made, with its series' newest value, in the order forecast.
+    made: Vec<(Forecast, Option<f64>)>,
+    /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
+    stale: HashSet<SeriesKey>,
+}
+
+/// What forecasting takes for one series: its key, its newest values and their first timestamp.
+type Input = (SeriesKey, Vec<f64>, i64);
+
+impl Loop {
+    pub(super) fn new(
+        cfg: &Config,
+        model: Model,
+        model_name: String,
+        act: Act,
+        export: Arc<ExportState>,
+    ) -> Self {
+        let live = &cfg.live;
+        Loop {
+            workloads: live.workloads.clone(),
+            pools: live.pools.clone(),
+            model: Arc::new(model),
+            model_name,
+            act,
+            export,
+            replicas: ReplicaPlanner::new(),
+            nodes: NodePlanner::new(),
+            accuracy: AccuracyTracker::new(live.accuracy),
+            believed: BelievedState::new(&live.nodes, &live.workloads),
+            observed: HashMap::new(),
+            retrainer: Retrainer::new(live.retrain_every),
+            cycles_limit: live.cycles,
+            last_stats: HashMap::new(),
+            replica_reader: None,
+            replicas_unknown: HashSet::new(),
+        }
+    }
+
+    /// Reads workloads' `current_replicas` queries through `reader` each cycle.
+    pub(super) fn with_replica_queries(mut self, reader: ReplicaReader) -> Self {
+        self.replica_reader = Some(reader);
+        self
+    }
+
+    /// Runs cycles until the limit, the end of a replay or a stop request; flushes the log.
+    pub(super) async fn drive<S: Source + Send + Sync>(
+        mut self,
+        mut collector: Collector<S>,
+        mut clock: Clock,
+        opts: &RunOptions,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<RunSummary, RunError> {
+        let limit = if opts.once {
+            Some(1)
+        } else {
+            opts.cycles.or(self.cycles_limit)
+        };
+        let mut summary = RunSummary::default();
+        let report = collector.backfill(clock.now()).await;
+        for s in report.signals.iter().filter(|s| s.error.is_some()) {
+            tracing::warn!(
+                "backfill of '{}' failed: {}",
+                s.signal,
+                s.error.as_deref().unwrap_or("")
+            );
+        }
+        self.retrainer.start(clock.now());
+        loop {
+            let started = Instant::now();
+            let now = clock.now();
+            if summary.cycles > 0 {
+                let report = collector.poll(now).await;
+                for s in report.signals.iter().filter(|s| s.error.is_some()) {
+                    tracing::warn!(
+                        "poll of '{}' failed: {}",
+                        s.signal,
+                        s.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            self.read_replicas(now).await;
+            let decisions = self.cycle(&collector, now, started, summary.cycles + 1)?;
+            summary.cycles += 1;
+            let holds = decisions.iter().filter(|d| d.is_hold()).count();
+            summary.holds += holds;
+            summary.changes += decisions.len() - holds;
+            self.maybe_retrain(&collector, now).await;
+            if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
+                break;
+            }
+        }
+        self.act.flush()?;
+        Ok(summary)
+    }
+
+    /// One cycle after the poll: forecast, plan, act, export.
+    fn cycle<S: Source>(
+        &mut self,
+        collector: &Collector<S>,
+        now: i64,
+        started: Instant,
+        n: u64,
+    ) -> Result<Vec<Decision>, RunError> {
+        let mut forecasts = self.forecast(collector, now);
+        let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &mut forecasts);
+        decisions.extend(self.plan_nodes(now, &decisions, &peaks));
+        self.act.handle(n, now, &decisions)?;
+        self.believed.apply(&decisions);
+        let snapshot = self.snapshot(collector, now, started, &forecasts.made, &decisions);
+        self.export.cycle_finished(&snapshot);
+        Ok(decisions)
+    }
+
+    /// Reads each workload's `current_replicas` query. A failed or empty answer keeps the last
+    /// known count and marks the workload's data stale, so nothing scales down on a guess.
+    async fn read_replicas(&mut self, now: i64) {
+        let Some(reader) = &self.replica_reader else {
+            return;
+        };
+        self.replicas_unknown.clear();
+        let queries = self
+            .workloads
+            .iter()
+            .filter_map(|w| match &w.current_replicas {
+                Some(CurrentReplicas::Query(q)) => Some((w.name.as_str(), q.as_str())),
+                _ => None,
+            });
+        for (name, count) in reader.read(queries, now).await {
+            match count {
+                Some(n) => self.believed.set_replicas(name, n),
+                None => {
+                    self.replicas_unknown.insert(name.to_string());
+                }
+            }
+        }
+    }
+
+    /// Forecasts every series on the model's step (the exporter shows them all) in one
+    /// parallel batch; workloads then pick theirs.
+    fn forecast<S: Source>(&mut self, collector: &Collector<S>, now: i64) -> Forecasts {
+        let (inputs, stale) = self.inputs(collector, now);
+        let predicted = self.model.forecast_many(&inputs);
+        let mut by_key = HashMap::with_capacity(inputs.len());
+        let mut made = Vec::with_capacity(inputs.len());
+        for ((key, values, _), f) in inputs.iter().zip(predicted) {
+            let current = values.iter().rev().find(|v| v.is_finite()).copied();
+            if let Some(f) = &f {
+                self.accuracy.record(f);
+                made.push((f.clone(), current));
+            }
+            by_key.insert(key.clone(), (f, current));
+        }
+        Forecasts {
+            by_key,
+            made,
+            stale,
+        }
+    }
+
+    /// Copies the newest values of every series on the model's step, feeding the accuracy
+    /// tracker what arrived since last cycle, and notes which series are stale.
+    fn inputs<S: Source>(
+        &mut self,
+        collector: &Collector<S>,
+        now: i64,
+    ) -> (Vec<Input>, HashSet<SeriesKey>) {
+        let step = self.model.spec.step;
+        let need = self.model.spec.history_needed();
+        let mut inputs = Vec::new();
+        let mut stale = HashSet::new();
+        for sig in collector
+            .store()
+            .signals()
+            .iter()
+            .filter(|s| s.step() == step)
+        {
+            let signal_ok = collector
+                .health(sig.name())
+                .is_some_and(|h| h.state == HealthState::Healthy);
+            for (key, entry) in sig.iter() {
+                let ring = entry.ring();
+                let Some(newest) = ring.newest_timestamp() else {
+                    continue;
+                };
+                let values = ring.tail(need);
+                let start = newest - (values.len() as i64 - 1) * ring.step();
+                let seen = self.observed.get(key).copied().unwrap_or(i64::MIN);
+                for (k, v) in values.iter().enumerate() {
+                    let ts = start + k as i64 * ring.step();
+                    if ts > seen && v.is_finite() {
+                        self.accuracy.observe(key, ts, *v);
+                    }
+                }
+                self.observed.insert(key.clone(), newest);
+                if entry.is_stale() || !signal_ok || now - newest > 3 * ring.step() {
+                    stale.insert(key.clone());
+                }
+                inputs.push((key.clone(), values, start));
+            }
+        }
+        (inputs, stale)
+    }
+
+    /// The scale planner's decision for every workload, in configuration order, with the
+    /// forecast peak at the workload's quantile that the node planner provisions for.
+    fn plan_workloads(
+        &mut self,
+        store: &Store,
+        now: i64,
+        f: &mut Forecasts,
+    ) -> (Vec<Decision>, Vec<Option<f64>>) {
+        let mut decisions = Vec::with_capacity(self.workloads.len());
+        let mut peaks = Vec::with_capacity(self.workloads.len());
+        for spec in &self.workloads {
+            let (forecast, current) = f.by_key.remove(&spec.demand).unwrap_or((None, None));
+            let input = WorkloadInput {
+                now,
+                current_replicas: self
+                    .believed
+                    .replicas(&spec.name)
+                    .unwrap_or(spec.min_replicas),
+                current_demand: current,
+                forecast: forecast.as_ref(),
+                data_stale: f.stale.contains(&spec.demand)
+                    || store.entry(&spec.demand).is_none()
+                    || self.replicas_unknown.contains(&spec.name),
+                model_healthy: forecast
+                    .as_ref()
+                    .is_none_or(|f| f.quantiles.iter().all(|q| q.1.is_finite())),
+                forecast_weight: self.accuracy.weight(&spec.demand),
+            };
+            decisions.push(self.replicas.plan(spec, &input));
+            peaks.push(forecast.as_ref().and_then(|f| f.quantile(spec.quantile)));
+        }
+        (decisions, peaks)
+    }
+
+    /// The node planner's decisions for the workloads' new replica counts, if pools are
+    /// configured. `workload_decisions` are [`plan_workloads`](Self::plan_workloads)'s, in
+    /// order, so each lines up with its spec and its peak.
+    fn plan_nodes(
+        &mut self,
+        now: i64,
+        workload_decisions: &[Decision],
+        peaks: &[Option<f64>],
+    ) -> Vec<Decision> {
+        if self.pools.is_empty() {
+            return Vec::new();
+        }
+        let loads: Vec<WorkloadLoad> = self
+            .workloads
+            .iter()
+            .zip(workload_decisions.iter().zip(peaks))
+            .map(|(spec, (d, &peak))| WorkloadLoad::new(spec, d.to, peak))
+            .collect();
+        self.nodes
+            .plan(now, &self.pools, self.believed.nodes(), &loads)
+    }
+
+    /// Lets the retrainer hand over a better model and start its next job when one is due.
+    async fn maybe_retrain<S: Source>(&mut self, collector: &Collector<S>, now: i64) {
+        let series = |step: i64| {
+            collector
+                .store()
+                .signals()
+                .iter()
+                .filter(|s| s.step() == step)
+                .flat_map(|s| s.to_series())
+                .collect()
+        };
+        if let Some(m) = self.retrainer.poll(now, &self.model, series).await {
+            self.model = m;
+            self.model_name = format!("retrained at {now}");
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The live loop: every interval, collect → forecast → plan → act → export, until stopped.
+//!
+//! This module only wires the stages together; each stage's logic lives in its own module:
+//! believed cluster state in [`plan::BelievedState`](crate::plan::BelievedState), retraining in
+//! [`forecast::Retrainer`](crate::forecast::Retrainer), current replicas read through
+//! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
+//! (this file), [`clock`] (when cycles happen), [`cycle`] (one cycle, and the loop repeating
+//! it) and [`snapshot`] (what the exporter is handed).
+//!
+//! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
+//! replay of CSV history on an accelerated clock. Everything after the collector is the same
+//! code either way.
+
+mod clock;
+mod cycle;
+mod snapshot;
+
+use crate::act::{Act, ActError, CommandActuator, DecisionLog, LogError};
+use crate::collect::{
+    CollectError, Collector, PrometheusSource, Replay, ReplicaReader, RetryPolicy,
+};
+use crate::config::{Config, LiveConfig};
+use crate::export::{self, ExportState, Metrics};
+use crate::forecast::{Model, ModelError};
+use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
+use clock::Clock;
+use cycle::Loop;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The bundled demo: replays `data/` through the whole pipeline. `prescale run` without
+/// `--config` uses it.
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+
+/// Why the live loop could not start or had to stop. Each names the key or file to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration has no workload, so there is nothing to plan.
+    #[error("{}: no [[workload]] configured: nothing to plan", path.display())]
+    NoWorkloads {
+        /// The configuration file.
+        path: PathBuf,
+    },
+    /// `run.model` is not set.
+    #[error("no model: set run.model to a file written by `prescale train`")]
+    NoModel,
+    /// The model file could not be read.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A workload's demand names a signal that is not configured.
+    #[error("workload '{workload}': its demand '{demand}' names signal '{signal}', which is not a [[signal]]")]
+    UnknownSignal {
+        /// The workload.
+        workload: String,
+        /// Its demand series key.
+        demand: String,
+        /// The signal name in it.
+        signal: String,
+    },
+    /// A workload's signal is on another step than the model.
+    #[error(
+        "workload '{workload}': signal '{signal}' has a {signal_step}s step but the model was \
+         trained on {model_step}s; retrain with --step {signal_step}s or change the signal's step"
+    )]
+    StepMismatch {
+        /// The workload.
+        workload: String,
+        /// The signal its demand reads.
+        signal: String,
+        /// The signal's step, seconds.
+        signal_step: i64,
+        /// The model's step, seconds.
+        model_step: i64,
+    },
+    /// `--apply` was asked for without a command to apply with.
+    #[error("--apply needs run.apply_command in the config (e.g. \"kubectl scale deployment/{{target}} --replicas={{to}}\")")]
+    NoApplyCommand,
+    /// The decision log could not be opened.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The exporter could not listen.
+    #[error("serving /metrics on {addr} (export.listen)")]
+    Serve {
+        /// The address configured.
+        addr: SocketAddr,
+        /// Why it could not listen.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The exporter failed while shutting down.
+    #[error("stopping the exporter")]
+    StopExporter(#[source] std::io::Error),
+    /// `replay.signal` is not a configured signal.
+    #[error("replay.signal names no [[signal]]")]
+    ReplaySignal,
+    /// The replay's history could not be read.
+    #[error(transparent)]
+    History(#[from] CsvError),
+    /// The replay's files hold no series.
+    #[error("replay has no series")]
+    EmptyReplay,
+    /// The collector could not start.
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    /// Decisions could not be shown, logged or applied.
+    #[error(transparent)]
+    Act(#[from] ActError),
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run one cycle and exit.
+    pub once: bool,
+    /// Carry decisions out through `run.apply_command` (dry-run otherwise).
+    pub apply: bool,
+    /// Stop after this many cycles (overrides `run.cycles`).
+    pub cycles: Option<u64>,
+}
+
+/// What a run did, for the caller's last line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Cycles completed.
+    pub cycles: u64,
+    /// Decisions other than holds.
+    pub changes: usize,
+    /// Holds.
+    pub holds: usize,
+}
+
+/// Runs the live loop until a signal, the cycle limit, or the end of a replay.
+pub async fn run(
+    cfg: Config,
+    opts: RunOptions,
+    out: Box<dyn Write + Send>,
+) -> Result<RunSummary, RunError> {
+    let live = &cfg.live;
+    if live.workloads.is_empty() {
+        return Err(RunError::NoWorkloads {
+            path: cfg.path.clone(),
+        });
+    }
+    let model_path = live.model.clone().ok_or(RunError::NoModel)?;
+    let model = Model::load(&model_path)?;
+    check_model(&cfg, &model)?;
+    let act = make_act(live, &opts, out)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    spawn_signal_handler(stop_tx.clone());
+    let state = Arc::new(ExportState::new(
+        Metrics::new(),
+        Duration::from_secs(live.interval.max(1) as u64),
+    ));
+    let exporter = match live.listen {
+        Some(addr) => {
+            let mut rx = stop_rx.clone();
+            let e = export::serve(addr, state.clone(), async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+            .map_err(|source| RunError::Serve { addr, source })?;
+            tracing::info!(
+                "serving /metrics, /healthz, /readyz on http://{}",
+                e.local_addr()
+            );
+            Some(e)
+        }
+        None => None,
+    };
+    let loop_state = Loop::new(&cfg, model, model_path.display().to_string(), act, state);
+    let summary = match &live.replay {
+        Some(r) => {
+            let (source, start, end) = replay_source(r, &cfg)?;
+            let collector =
+                Collector::with_source(source, cfg.signals.clone(), RetryPolicy::default(), start)
+                    .await?;
+            let clock = Clock::Virtual {
+                now: start,
+                end,
+                step: live.interval,
+                pause: Duration::from_secs_f64(live.interval as f64 / r.speed),
+            };
+            loop_state.drive(collector, clock, &opts, stop_rx).await?
+        }
+        None => {
+            let collector = Collector::<PrometheusSource>::new(&cfg).await?;
+            let reader = ReplicaReader::new(collector.source().client().clone());
+            let loop_state = loop_state.with_replica_queries(reader);
+            let clock = Clock::Wall {
+                step: live.interval,
+            };
+            loop_state.drive(collector, clock, &opts, stop_rx).await?
+        }
+    };
+    let _ = stop_tx.send(true);
+    if let Some(e) = exporter {
+        e.stopped().await.map_err(RunError::StopExporter)?;
+    }
+    Ok(summary)
+}
+
+/// Refuses a model whose step does not match the signals its workloads read.
+fn check_model(cfg: &Config, model: &Model) -> Result<(), RunError> {
+    for w in &cfg.live.workloads {
+        let signal = signal_of(&w.demand);
+        let Some(sig) = cfg.signal(signal) else {
+            return Err(RunError::UnknownSignal {
+                workload: w.name.clone(),
+                demand: w.demand.to_string(),
+                signal: signal.to_string(),
+            });
+        };
+        if sig.step != model.spec.step {
+            return Err(RunError::StepMismatch {
+                workload: w.name.clone(),
+                signal: sig.name.clone(),
+                signal_step: sig.step,
+                model_step: model.spec.step,
+            });
+        }
+        let need = model.spec.history_needed() as i64 * sig.step;
+        if sig.lookback < need {
+            tracing::warn!(
+                "signal '{}': lookback {}s is shorter than the {}s of history the model's \
+                 weekly features use; those features stay unavailable",
+                sig.name,
+                sig.lookback,
+                need
+            );
+        }
+        if w.boot_time > model.spec.window {
+            tracing::warn!(
+                "workload '{}': boot time {}s is longer than the model's {}s window, so the \
+                 forecast ends before new replicas are ready",
+                w.name,
+                w.boot_time,
+                model.spec.window
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The signal name of a series key (`cpu{instance="a"}` → `cpu`).
+fn signal_of(key: &SeriesKey) -> &str {
+    key.as_str().split('{').next().unwrap_or("")
+}
+
+/// The act stage as configured: dry-run unless `--apply`, which needs a command to apply with.
+fn make_act(
+    live: &LiveConfig,
+    opts: &RunOptions,
+    out: Box<dyn Write + Send>,
+) -> Result<Act, RunError> {
+    let log = DecisionLog::open(&live.decision_log)?;
+    tracing::info!("logging decisions to {}", log.path().display());
+    let act = Act::dry_run(out, Some(log)).show_holds(live.show_holds);
+    if !opts.apply {
+        return Ok(act);
+    }
+    match &live.apply_command {
+        Some(cmd) => Ok(act.with_actuator(Box::new(CommandActuator::new(cmd.clone())))),
+        None => Err(RunError::NoApplyCommand),
+    }
+}
+
+/// Reads the replay's history and lines every series up to end at the same instant, so series
+/// recorded in different years replay side by side. Returns the source and the virtual clock's
+/// first and last instants.
+fn replay_source(
+    r: &crate::config::ReplayConfig,
+    cfg: &Config,
+) -> Result<(Replay, i64, i64), RunError> {
+    let sig = cfg.signal(&r.signal).ok_or(RunError::ReplaySignal)?;
+    let (mut series, reports) = read_history(
+        &r.files,
+        &HistoryOptions {
+            step: Some(sig.step),
+            max_gap: None,
+        },
+    )?;
+    for rep in &reports {
+        tracing::debug!("replay: {}", rep.summary());
+    }
+    let end = series
+        .iter()
+        .map(|s| s.end())
+        .max()
+        .ok_or(RunError::EmptyReplay)?;
+    for s in &mut series {
+        s.start += end - s.end();
+    }
+    // Every series gets its warm-up before the first cycle, the shortest one included.
+    let latest_start = series.iter().map(|s| s.start).max().unwrap_or(end);
+    let start = (latest_start + r.warmup).min(end - sig.step);
+    let start = start - start.rem_euclid(sig.step);
+    Ok((Replay::new().with_signal(&r.signal, series), start, end))
+}
+
+/// Turns SIGINT and SIGTERM into a stop request: the current cycle finishes, the decision log
+/// is flushed, and the process exits 0.
+fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop requested: finishing the current cycle");
+        let _ = stop.send(true);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_of_a_key_is_its_name() {
+        assert_eq!(signal_of(&SeriesKey::new("cpu{instance=\"a\"}")), "cpu");
+        assert_eq!(signal_of(&SeriesKey::new("demand")), "demand");
+    }
+}
