@@ -60,7 +60,10 @@ mod server;
 mod snapshot;
 
 pub use metrics::{decision_kinds, Metrics, CYCLE_BUCKETS};
-pub use server::{router, serve, ExportState, Exporter, LIVENESS_FACTOR, OPENMETRICS_CONTENT_TYPE};
+pub use server::{
+    router, serve, ExportState, Exporter, NotReady, Stalled, LIVENESS_FACTOR,
+    OPENMETRICS_CONTENT_TYPE,
+};
 pub use snapshot::{
     AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot, WorkloadSample,
 };

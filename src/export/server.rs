@@ -25,6 +25,31 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// is normal (a slow collector), three in a row means the loop is stuck or dead.
 pub const LIVENESS_FACTOR: u32 = 3;
 
+/// Why `/healthz` fails: the loop has been quiet for longer than the liveness limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no cycle finished for {:.1}s (limit {:.1}s = {LIVENESS_FACTOR} x interval)",
+    quiet.as_secs_f64(),
+    limit.as_secs_f64()
+)]
+pub struct Stalled {
+    /// How long since the last heartbeat (or the start).
+    pub quiet: Duration,
+    /// [`ExportState::liveness_limit`].
+    pub limit: Duration,
+}
+
+/// Why `/readyz` fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// No cycle has finished since start-up.
+    #[error("no cycle completed yet")]
+    NoCycle,
+    /// The last cycle ran without a forecast model.
+    #[error("no forecast model loaded")]
+    NoModel,
+}
+
 /// What the endpoints serve: the metrics and the loop's heartbeat.
 ///
 /// The live loop owns an `Arc<ExportState>` and calls [`cycle_finished`](Self::cycle_finished)
@@ -88,29 +113,25 @@ impl ExportState {
     }
 
     /// `Ok` while the loop is alive: a heartbeat (or the start, before the first one) within
-    /// [`liveness_limit`](Self::liveness_limit) of `now`; else the reason.
-    pub fn liveness(&self, now: Instant) -> Result<(), String> {
+    /// [`liveness_limit`](Self::liveness_limit) of `now`; else how long it has been quiet.
+    pub fn liveness(&self, now: Instant) -> Result<(), Stalled> {
         let last = self.lock().last_beat.unwrap_or(self.started);
         let quiet = now.saturating_duration_since(last);
         let limit = self.liveness_limit();
         if quiet > limit {
-            return Err(format!(
-                "no cycle finished for {:.1}s (limit {:.1}s = {LIVENESS_FACTOR} x interval)",
-                quiet.as_secs_f64(),
-                limit.as_secs_f64()
-            ));
+            return Err(Stalled { quiet, limit });
         }
         Ok(())
     }
 
     /// `Ok` once the first cycle has completed with a model loaded; else the reason.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub fn readiness(&self) -> Result<(), NotReady> {
         let h = self.lock();
         if h.cycles == 0 {
-            return Err("no cycle completed yet".into());
+            return Err(NotReady::NoCycle);
         }
         if !h.model_loaded {
-            return Err("no forecast model loaded".into());
+            return Err(NotReady::NoModel);
         }
         Ok(())
     }
@@ -192,7 +213,7 @@ async fn readyz(State(state): State<Arc<ExportState>>) -> Response {
     verdict(state.readiness())
 }
 
-fn verdict(r: Result<(), String>) -> Response {
+fn verdict(r: Result<(), impl std::fmt::Display>) -> Response {
     match r {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
@@ -221,7 +242,10 @@ mod tests {
         let t0 = state.started;
         // Start-up counts as a beat: a fresh process is alive until it has had time to cycle.
         assert!(state.liveness(t0 + Duration::from_secs(30)).is_ok());
-        let err = state.liveness(t0 + Duration::from_secs(31)).unwrap_err();
+        let err = state
+            .liveness(t0 + Duration::from_secs(31))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no cycle finished"), "{err}");
 
         state.cycle_finished_at(&Snapshot::default(), t0 + Duration::from_secs(40));
@@ -235,9 +259,15 @@ mod tests {
     #[test]
     fn readiness_needs_a_cycle_and_a_model() {
         let state = ExportState::new(Metrics::new(), Duration::from_secs(10));
-        assert_eq!(state.readiness().unwrap_err(), "no cycle completed yet");
+        assert_eq!(
+            state.readiness().unwrap_err().to_string(),
+            "no cycle completed yet"
+        );
         state.cycle_finished(&Snapshot::default());
-        assert_eq!(state.readiness().unwrap_err(), "no forecast model loaded");
+        assert_eq!(
+            state.readiness().unwrap_err().to_string(),
+            "no forecast model loaded"
+        );
         state.cycle_finished(&with_model());
         assert_eq!(state.readiness(), Ok(()));
         // Losing the model (e.g. a failed reload that unloaded it) makes it unready again.
