@@ -107,6 +107,16 @@ impl Metrics {
             last_cycle: Gauge::default(),
             model_info: Family::default(),
         };
+        m.register(&mut r);
+        for kind in decision_kinds() {
+            let _ = m.decisions.get_or_create(&KindLabel { kind: kind.into() });
+        }
+        Metrics { registry: r, ..m }
+    }
+
+    /// Registers every family in `r`, with its help text and unit.
+    fn register(&self, r: &mut Registry) {
+        let m = self;
         // Counter and unit suffixes (`_total`, `_seconds`) are appended by the encoder.
         r.register(
             "forecast",
@@ -196,10 +206,6 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             }),
         );
-        for kind in decision_kinds() {
-            let _ = m.decisions.get_or_create(&KindLabel { kind: kind.into() });
-        }
-        Metrics { registry: r, ..m }
     }
 
     /// Updates every family from one cycle's snapshot: sets the state gauges, removes label

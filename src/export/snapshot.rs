@@ -4,7 +4,7 @@
 ///
 /// Plain data on purpose: the stages that produce these values must not be coupled to the
 /// exporter, and the exporter must not be coupled to them. The loop copies what it has into a
-/// `Snapshot` and calls [`Metrics::observe`].
+/// `Snapshot` and calls [`Metrics::observe`](super::Metrics::observe).
 ///
 /// Two kinds of fields: **state** (forecasts, workloads, pools, signals' `up`/staleness,
 /// accuracy, model) is the complete current picture, and anything absent from it is removed

@@ -4,8 +4,8 @@
 //! believed cluster state in [`plan::BelievedState`](crate::plan::BelievedState), retraining in
 //! [`forecast::Retrainer`](crate::forecast::Retrainer), current replicas read through
 //! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
-//! (this file), [`clock`] (when cycles happen), [`cycle`] (one cycle, and the loop repeating
-//! it) and [`snapshot`] (what the exporter is handed).
+//! (this file), `clock` (when cycles happen), `cycle` (one cycle, and the loop repeating
+//! it) and `snapshot` (what the exporter is handed).
 //!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
@@ -20,7 +20,7 @@ use crate::collect::{
     CollectError, Collector, PrometheusSource, Replay, ReplicaReader, RetryPolicy,
 };
 use crate::config::{Config, LiveConfig};
-use crate::export::{self, ExportState, Metrics};
+use crate::export::{self, ExportState, Exporter, Metrics};
 use crate::forecast::{Model, ModelError};
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use clock::Clock;
@@ -155,19 +155,7 @@ pub async fn run(
         Duration::from_secs(live.interval.max(1) as u64),
     ));
     let exporter = match live.listen {
-        Some(addr) => {
-            let mut rx = stop_rx.clone();
-            let e = export::serve(addr, state.clone(), async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
-            .await
-            .map_err(|source| RunError::Serve { addr, source })?;
-            tracing::info!(
-                "serving /metrics, /healthz, /readyz on http://{}",
-                e.local_addr()
-            );
-            Some(e)
-        }
+        Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
     };
     let loop_state = Loop::new(&cfg, model, model_path.display().to_string(), act, state);
@@ -200,6 +188,24 @@ pub async fn run(
         e.stopped().await.map_err(RunError::StopExporter)?;
     }
     Ok(summary)
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until a stop is requested.
+async fn start_exporter(
+    addr: SocketAddr,
+    state: Arc<ExportState>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Exporter, RunError> {
+    let e = export::serve(addr, state, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
+    .map_err(|source| RunError::Serve { addr, source })?;
+    tracing::info!(
+        "serving /metrics, /healthz, /readyz on http://{}",
+        e.local_addr()
+    );
+    Ok(e)
 }
 
 /// Refuses a model whose step does not match the signals its workloads read.
