@@ -100,7 +100,7 @@ impl Retrainer {
 /// Trains a candidate on all but the newest fifth of the buffers and compares it with the
 /// current model on that fifth (pinball loss at p90, the level capacity is usually planned to).
 /// Returns the candidate refitted on everything when it wins.
-pub fn retrain(current: &Model, series: &[Series]) -> Result<Option<Model>, ModelError> {
+fn retrain(current: &Model, series: &[Series]) -> Result<Option<Model>, ModelError> {
     let holdout = 0.2;
     let mut opts = TrainOptions::new(current.spec.step, current.spec.window);
     opts.quantiles = current.quantiles.clone();
