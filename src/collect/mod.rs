@@ -15,7 +15,6 @@
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
 mod collector;
-mod command;
 mod json;
 pub mod prometheus;
 mod source;
@@ -25,7 +24,6 @@ pub use collector::{
     export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
     SignalHealth, SignalPoll, SignalStats,
 };
-pub use command::{run_command, CommandOptions};
 pub use prometheus::{PromClient, PromError};
 pub use source::{PrometheusSource, Replay, Source, SourceError};
 pub use store::{IngestStats, SeriesEntry, SignalStore, Store};

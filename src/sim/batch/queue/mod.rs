@@ -31,7 +31,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
 /// The order a queue releases tasks in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Discipline {
     /// First come, first served, non-pre-emptive.
@@ -74,7 +74,7 @@ impl Discipline {
 }
 
 /// How a node is chosen for a task that is released from the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
     /// The node whose fullest resource is least full.
@@ -83,17 +83,13 @@ pub enum Placement {
     /// relative to the node's size).
     BestFit,
     /// First node that fits, taking the batch at the head of the queue largest first.
-    #[value(name = "ffd", alias = "first-fit-decreasing")]
     Ffd,
     /// The next node in turn that fits.
-    #[value(name = "rr", alias = "round-robin")]
     RoundRobin,
     /// Smooth weighted round robin (as nginx): nodes chosen in proportion to their weight.
-    #[value(name = "wrr", alias = "weighted-round-robin")]
     WeightedRoundRobin,
     /// Consistent hashing of task ids onto a ring of virtual nodes; the first node clockwise
     /// that fits.
-    #[value(name = "hash", alias = "consistent-hash")]
     ConsistentHash,
 }
 
@@ -1194,7 +1190,7 @@ fn mean_of(v: &[f64]) -> f64 {
 }
 
 fn pct(v: &[f64], p: f64) -> f64 {
-    super::policy::percentile(v, p).unwrap_or(0.0)
+    crate::sim::stats::percentile(v, p).unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ use crate::chart::{self, Chart, Line};
 use crate::forecast::{FeatureSpec, Model, TrainOptions};
 use crate::plan::WorkloadSpec;
 use crate::plan::{DecisionKind, NodePlanner, NodeState, PoolSpec, Resources, WorkloadLoad};
-use crate::series::{format_duration, parse_duration, Series, SeriesKey};
+use crate::series::{format_duration, Series, SeriesKey};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -62,48 +62,6 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 const RESOURCES: [&str; 3] = ["cpu", "mem", "gpu"];
 /// Rows the forest needs before it will train (see `Model::train`).
 const FOREST_ROWS: usize = 50;
-
-fn duration_or_zero(text: &str) -> Result<i64, String> {
-    if text.trim() == "0" {
-        return Ok(0);
-    }
-    parse_duration(text)
-}
-
-/// `--autoscale` and the elastic pool's settings (part of `prescale simulate`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct AutoscaleArgs {
-    /// Task-queue mode: also run every queue × placement on an elastic pool that prescale's
-    /// node planner grows ahead of the forecast backlog, and compare it with the fixed
-    /// --nodes cluster (uses --quantile, --headroom, --trees, --train-fraction, --seed).
-    #[arg(long)]
-    pub autoscale: bool,
-    /// CPU cores of one pool node; default: the most common --nodes shape that fits every
-    /// task, else the largest of each resource.
-    #[arg(long)]
-    pub node_cpu: Option<f64>,
-    /// Memory of one pool node (the tasks' unit); default as --node-cpu.
-    #[arg(long)]
-    pub node_mem: Option<f64>,
-    /// GPUs of one pool node; default as --node-cpu.
-    #[arg(long)]
-    pub node_gpu: Option<f64>,
-    /// Time from "add node" to the node taking tasks.
-    #[arg(long, default_value = "3m", value_parser = duration_or_zero)]
-    pub node_boot_time: i64,
-    /// Fewest pool nodes (the pool starts with this many, ready).
-    #[arg(long, default_value_t = 1)]
-    pub min_nodes: u32,
-    /// Most pool nodes; default: twice the --nodes count.
-    #[arg(long)]
-    pub max_nodes: Option<u32>,
-    /// A node is removed only after removal has fitted the forecast for this long.
-    #[arg(long, default_value = "10m", value_parser = duration_or_zero)]
-    pub node_scale_down_window: i64,
-    /// Time between planning cycles (the backlog series' step).
-    #[arg(long, default_value = "1m", value_parser = parse_duration)]
-    pub plan_interval: i64,
-}
 
 /// The elastic pool and how it is planned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -937,7 +895,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::queue::{Discipline, Placement};
+    use crate::sim::batch::queue::{Discipline, Placement};
 
     fn task(id: u64, submit: f64, duration: f64, cpu: f64) -> Task {
         Task {
@@ -1137,7 +1095,7 @@ mod tests {
 
     #[test]
     fn default_shape_prefers_a_common_shape_that_fits() {
-        let nodes = crate::sim::tasks::generate_nodes(8);
+        let nodes = crate::sim::batch::tasks::generate_nodes(8);
         let cpu_only = [task(0, 0.0, 1.0, 4.0)];
         let s = default_shape(&nodes, &cpu_only);
         assert_eq!((s.cpu, s.mem, s.gpu), (32.0, 128.0, 0.0));

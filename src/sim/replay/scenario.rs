@@ -4,102 +4,9 @@
 
 use super::policy::{Fixed, Hpa, Oracle, Policy};
 use super::replica::{simulate, Run, Scores, Setup};
+pub use super::workload::{Knobs, PolicyKind, Workload};
 use crate::forecast::{Forecast, Model};
 use crate::series::{Series, SeriesKey};
-use serde::Serialize;
-
-/// The policies the simulator knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicyKind {
-    /// prescale's planner on the model's forecasts.
-    Predictive,
-    /// The Kubernetes HPA rule.
-    Reactive,
-    /// A fixed size at a percentile of the training part.
-    Static,
-    /// Perfect foresight.
-    Oracle,
-}
-
-impl PolicyKind {
-    /// Every policy, in report order.
-    pub const ALL: [PolicyKind; 4] = [
-        PolicyKind::Predictive,
-        PolicyKind::Reactive,
-        PolicyKind::Static,
-        PolicyKind::Oracle,
-    ];
-
-    /// Lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PolicyKind::Predictive => "predictive",
-            PolicyKind::Reactive => "reactive",
-            PolicyKind::Static => "static",
-            PolicyKind::Oracle => "oracle",
-        }
-    }
-}
-
-/// Every policy's risk knob.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Knobs {
-    /// Predictive: forecast quantile provisioned to.
-    pub quantile: f64,
-    /// Predictive: extra capacity on top of the forecast (0.1 = 10 %).
-    pub headroom: f64,
-    /// Predictive: the planner's target utilisation of a replica, (0, 1]: its margin on both
-    /// the forecast and the reactive floor, as the HPA's target is.
-    pub target_utilization: f64,
-    /// Reactive: the HPA's target utilisation in (0, 1].
-    pub hpa_target: f64,
-    /// Static: percentile (0–100) of the training part's demand it is sized for.
-    pub static_percentile: f64,
-    /// Static: extra capacity on top of that percentile.
-    pub static_margin: f64,
-}
-
-impl Default for Knobs {
-    fn default() -> Self {
-        Knobs {
-            quantile: 0.9,
-            headroom: 0.0,
-            target_utilization: 1.0,
-            hpa_target: 0.8,
-            static_percentile: 95.0,
-            static_margin: 0.0,
-        }
-    }
-}
-
-impl Knobs {
-    /// The knob that matters for `kind`, as text for tables.
-    pub fn describe(&self, kind: PolicyKind) -> String {
-        match kind {
-            PolicyKind::Predictive => {
-                let mut s = format!("q={}", self.quantile);
-                if self.headroom > 0.0 {
-                    s.push_str(&format!(" +{:.0}%", self.headroom * 100.0));
-                }
-                if self.target_utilization < 1.0 {
-                    s.push_str(&format!(" u={:.0}%", self.target_utilization * 100.0));
-                }
-                s
-            }
-            PolicyKind::Reactive => format!("target={:.0}%", self.hpa_target * 100.0),
-            PolicyKind::Static if self.static_margin > 0.0 => {
-                format!(
-                    "p{} +{:.0}%",
-                    self.static_percentile,
-                    self.static_margin * 100.0
-                )
-            }
-            PolicyKind::Static => format!("p{}", self.static_percentile),
-            PolicyKind::Oracle => "-".into(),
-        }
-    }
-}
 
 /// A trace prepared for replay.
 #[derive(Debug, Clone)]
@@ -123,56 +30,6 @@ pub struct Scenario {
     pub oracle_hours: f64,
     /// The workload replayed.
     pub workload: Workload,
-}
-
-/// The workload being replayed: what the replay clock needs, plus the planner's own settings
-/// for the predictive policy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Workload {
-    /// Name, for reports and the planner's decisions.
-    pub name: String,
-    /// Demand one replica serves, in the trace's unit.
-    pub replica_capacity: f64,
-    /// Seconds from a scale-up to the replica serving.
-    pub boot_time: i64,
-    /// Fewest replicas.
-    pub min_replicas: u32,
-    /// Most replicas.
-    pub max_replicas: u32,
-    /// The planner's tolerance (relative change ignored).
-    pub tolerance: f64,
-    /// The planner's scale-down window, seconds.
-    pub scale_down_window: i64,
-    /// The full planner spec when the workload came from a configuration (`[[workload]]`):
-    /// its other keys (step limits, …) then apply to the predictive policy too. The fields
-    /// above and the sweep's knobs take precedence.
-    #[serde(skip)]
-    pub spec: Option<crate::plan::WorkloadSpec>,
-}
-
-impl Workload {
-    /// Checks the fields the replay depends on.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.replica_capacity.is_finite() && self.replica_capacity > 0.0) {
-            return Err(format!(
-                "replica capacity must be a number > 0, got {}",
-                self.replica_capacity
-            ));
-        }
-        if self.max_replicas == 0 || self.min_replicas > self.max_replicas {
-            return Err(format!(
-                "replica bounds must satisfy 1 ≤ max and min ≤ max, got min {} max {}",
-                self.min_replicas, self.max_replicas
-            ));
-        }
-        if self.boot_time < 0 {
-            return Err(format!(
-                "boot time must not be negative, got {}s",
-                self.boot_time
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// How to lay a trace out for replay.
@@ -278,7 +135,7 @@ impl Scenario {
                         "the predictive policy needs a model (none was given or trained)".into(),
                     );
                 }
-                super::predictive::policy(self, knobs)?
+                super::predictive::policy(&self.workload, &self.key, &self.forecasts, knobs)?
             }
             PolicyKind::Reactive => Box::new(Hpa::new(&self.setup, knobs.hpa_target)),
             PolicyKind::Static => Box::new(Fixed::at_percentile(
@@ -313,5 +170,165 @@ impl Scenario {
         let run = simulate(&self.setup, &self.demand, p.as_mut(), initial);
         let scores = Scores::of(&self.setup, &self.demand, &run).relative_to(self.oracle_hours);
         Ok((run, scores))
+    }
+}
+
+#[cfg(test)]
+mod predictive_tests {
+    //! The predictive policy through a scenario (moved here from `predictive.rs`, which no
+    //! longer knows the scenario).
+    use super::*;
+    use crate::series::{Series, SeriesKey};
+    use crate::sim::replay::predictive::spec;
+
+    /// A daily cycle on 5-minute steps with ramps steep enough that reacting one step late
+    /// falls short.
+    fn series() -> Series {
+        let values = (0..288 * 6)
+            .map(|i| {
+                let h = (i % 288) as f64 / 12.0;
+                100.0 + 80.0 * (std::f64::consts::TAU * (h - 6.0) / 24.0).sin()
+            })
+            .collect();
+        Series {
+            key: SeriesKey::new("web"),
+            start: 1_704_067_200,
+            step: 300,
+            values,
+        }
+    }
+
+    fn scenario(forecast: impl Fn(&[f64], usize) -> Vec<(f64, f64)>) -> Scenario {
+        let s = series();
+        let w = Workload {
+            name: "web".into(),
+            replica_capacity: 10.0,
+            boot_time: 600,
+            min_replicas: 1,
+            max_replicas: 100,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        };
+        let mut sc = Scenario::new(
+            &s,
+            &ScenarioOptions {
+                split: 288,
+                workload: w,
+            },
+            None,
+        )
+        .unwrap();
+        let all = s.values.clone();
+        sc.forecasts = (0..sc.demand.len())
+            .map(|t| {
+                Some(Forecast {
+                    key: s.key.clone(),
+                    at: sc.setup.timestamp(t),
+                    window: 900,
+                    quantiles: forecast(&all, 288 + t),
+                })
+            })
+            .collect();
+        sc
+    }
+
+    #[test]
+    fn perfect_forecasts_beat_reacting() {
+        // The true peak of the next three steps at every level.
+        let sc = scenario(|v, i| {
+            let peak = v[i + 1..(i + 4).min(v.len())]
+                .iter()
+                .copied()
+                .fold(v[i], f64::max);
+            vec![(0.5, peak), (0.9, peak), (0.99, peak)]
+        });
+        let knobs = Knobs::default();
+        let (_, pred) = sc.run(PolicyKind::Predictive, &knobs).unwrap();
+        let hpa = Knobs {
+            hpa_target: 1.0,
+            ..knobs
+        };
+        let (_, reac) = sc.run(PolicyKind::Reactive, &hpa).unwrap();
+        assert!(
+            pred.under_provisioned < reac.under_provisioned,
+            "{pred:?}\n{reac:?}"
+        );
+        assert!(
+            pred.lead_time_hit_rate > reac.lead_time_hit_rate,
+            "{pred:?}\n{reac:?}"
+        );
+        assert_eq!(pred.steps, reac.steps);
+    }
+
+    #[test]
+    fn the_knobs_reach_the_planner() {
+        // A wide forecast: the p99 is twice the median.
+        let sc = scenario(|v, i| vec![(0.5, v[i]), (0.9, 1.5 * v[i]), (0.99, 2.0 * v[i])]);
+        let cost = |quantile: f64, headroom: f64| {
+            let k = Knobs {
+                quantile,
+                headroom,
+                ..Knobs::default()
+            };
+            sc.run(PolicyKind::Predictive, &k).unwrap().1.replica_hours
+        };
+        assert!(cost(0.5, 0.0) < cost(0.9, 0.0));
+        assert!(cost(0.9, 0.0) < cost(0.99, 0.0));
+        assert!(cost(0.99, 0.0) < cost(0.99, 0.5));
+        let util = Knobs {
+            quantile: 0.99,
+            target_utilization: 0.5,
+            ..Knobs::default()
+        };
+        assert!(
+            cost(0.99, 0.0)
+                < sc.run(PolicyKind::Predictive, &util)
+                    .unwrap()
+                    .1
+                    .replica_hours
+        );
+        assert_eq!(spec(&sc.workload, &sc.key, &util).effective_capacity(), 5.0);
+        let s = spec(
+            &sc.workload,
+            &sc.key,
+            &Knobs {
+                quantile: 0.95,
+                headroom: 0.2,
+                ..Knobs::default()
+            },
+        );
+        assert_eq!(
+            (s.quantile, s.headroom, s.boot_time, s.max_replicas),
+            (0.95, 0.2, 600, 100)
+        );
+    }
+
+    #[test]
+    fn no_model_no_predictive_policy() {
+        let s = series();
+        let w = Workload {
+            name: "web".into(),
+            replica_capacity: 10.0,
+            boot_time: 600,
+            min_replicas: 1,
+            max_replicas: 100,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        };
+        let sc = Scenario::new(
+            &s,
+            &ScenarioOptions {
+                split: 288,
+                workload: w,
+            },
+            None,
+        )
+        .unwrap();
+        let e = sc
+            .run(PolicyKind::Predictive, &Knobs::default())
+            .unwrap_err();
+        assert!(e.contains("needs a model"), "{e}");
     }
 }
