@@ -493,11 +493,10 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         &series,
         &ScenarioOptions { split, workload },
         model.as_ref(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     let mut results = Vec::new();
     for &k in &kinds {
-        let (run, scores) = scenario.run(k, &knobs).map_err(anyhow::Error::msg)?;
+        let (run, scores) = scenario.run(k, &knobs)?;
         results.push(PolicyResult {
             policy: k,
             knob: knobs.describe(k),
@@ -511,13 +510,13 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
             .copied()
             .filter(|k| *k != PolicyKind::Oracle)
             .collect();
-        Some(sweep::run(&scenario, &swept).map_err(anyhow::Error::msg)?)
+        Some(sweep::run(&scenario, &swept)?)
     } else {
         None
     };
     let report = ReplicaReport::new(trace, model_name, &scenario, knobs, results, curves);
     print!("{}", report.table());
-    for p in report.write(&a.report).map_err(anyhow::Error::msg)? {
+    for p in report.write(&a.report)? {
         println!("wrote {}", p.display());
     }
     Ok(())
@@ -606,7 +605,7 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
         for &p in &a.placement {
             let (d, p): (Discipline, Placement) = (d.into(), p.into());
             let started = std::time::Instant::now();
-            let m = queue::run(&task_list, &nodes, d, p, &opts).map_err(anyhow::Error::msg)?;
+            let m = queue::run(&task_list, &nodes, d, p, &opts)?;
             tracing::debug!(
                 "{} × {}: {:.2}s",
                 d.as_str(),
@@ -618,10 +617,9 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     }
     let autoscale = if a.autoscale.autoscale {
         let pool = elastic_pool(a, &nodes, &task_list);
-        pool.validate().map_err(anyhow::Error::msg)?;
+        pool.validate()?;
         let started = std::time::Instant::now();
-        let r = elastic::compare(&task_list, &results, nodes.len(), &pool, &opts)
-            .map_err(anyhow::Error::msg)?;
+        let r = elastic::compare(&task_list, &results, nodes.len(), &pool, &opts)?;
         tracing::debug!("autoscaled runs: {:.2}s", started.elapsed().as_secs_f64());
         Some(r)
     } else {
@@ -637,7 +635,7 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     print!("{}", report.table());
     std::fs::create_dir_all(&a.report).with_context(|| a.report.display().to_string())?;
     if let Some(auto) = &report.autoscale {
-        for p in auto.write(&a.report).map_err(anyhow::Error::msg)? {
+        for p in auto.write(&a.report)? {
             println!("wrote {}", p.display());
         }
     }

@@ -9,8 +9,10 @@
 //! - [`report`]: the task-queue report: its table and `report.json`'s content.
 
 pub mod elastic;
+pub mod error;
 pub mod queue;
 pub mod report;
 pub mod tasks;
 
+pub use error::BatchError;
 pub use report::TaskReport;

@@ -18,6 +18,7 @@
 //! - [`sweep`]: each policy's risk knob varied into a cost-versus-risk curve.
 //! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
 
+pub mod error;
 pub mod policy;
 pub mod predictive;
 pub mod replica;
@@ -27,6 +28,7 @@ pub mod setup;
 pub mod sweep;
 pub mod workload;
 
+pub use error::ReplayError;
 pub use policy::{Fixed, Hpa, Oracle};
 pub use replica::{simulate, Run, Scores};
 pub use setup::{Observation, Policy, Setup};

@@ -3,6 +3,7 @@
 //! forecasts as the demand arrives, exactly as the live loop does. Nothing of the planner is
 //! copied here: only the inputs are assembled.
 
+use super::error::ReplayError;
 use super::setup::{Observation, Policy};
 use super::workload::{Knobs, Workload};
 use crate::forecast::Forecast;
@@ -87,8 +88,9 @@ pub fn policy<'a>(
     key: &SeriesKey,
     forecasts: &'a [Option<Forecast>],
     knobs: &Knobs,
-) -> Result<Box<dyn Policy + 'a>, String> {
+) -> Result<Box<dyn Policy + 'a>, ReplayError> {
     let spec = spec(w, key, knobs);
-    spec.validate()?;
+    spec.validate()
+        .map_err(|e| ReplayError::Spec(e.to_string()))?;
     Ok(Box::new(Predictive::new(spec, forecasts)))
 }

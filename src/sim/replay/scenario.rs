@@ -2,6 +2,7 @@
 //! policy is replayed on, with everything per-step that does not depend on a policy's knobs
 //! (forecasts, the oracle's cost) computed once.
 
+use super::error::ReplayError;
 use super::policy::{Fixed, Hpa, Oracle, Policy};
 use super::replica::{simulate, Run, Scores, Setup};
 pub use super::workload::{Knobs, PolicyKind, Workload};
@@ -64,13 +65,13 @@ impl Scenario {
         series: &Series,
         opts: &ScenarioOptions,
         model: Option<&Model>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ReplayError> {
         let split = opts.split;
         if split == 0 || split >= series.len() {
-            return Err(format!(
-                "cannot split {} steps at {split}: both the history and the simulated part need steps",
-                series.len()
-            ));
+            return Err(ReplayError::Split {
+                steps: series.len(),
+                split,
+            });
         }
         let w = &opts.workload;
         w.validate()?;
@@ -85,15 +86,15 @@ impl Scenario {
         let history = series.values[..split].to_vec();
         let demand = series.values[split..].to_vec();
         if !demand.iter().any(|v| v.is_finite()) {
-            return Err("the simulated part of the trace is all gaps".into());
+            return Err(ReplayError::AllGaps);
         }
         let mut forecasts = vec![None; demand.len()];
         if let Some(m) = model {
             if m.spec.step != series.step {
-                return Err(format!(
-                    "the model's step is {}s, the trace's {}s",
-                    m.spec.step, series.step
-                ));
+                return Err(ReplayError::ModelStep {
+                    model: m.spec.step,
+                    trace: series.step,
+                });
             }
             for (t, f) in m.forecast_range(
                 &series.key,
@@ -127,13 +128,15 @@ impl Scenario {
     }
 
     /// The policy `kind` with `knobs`. The predictive policy needs forecasts.
-    pub fn policy(&self, kind: PolicyKind, knobs: &Knobs) -> Result<Box<dyn Policy + '_>, String> {
+    pub fn policy(
+        &self,
+        kind: PolicyKind,
+        knobs: &Knobs,
+    ) -> Result<Box<dyn Policy + '_>, ReplayError> {
         Ok(match kind {
             PolicyKind::Predictive => {
                 if !self.has_forecasts() {
-                    return Err(
-                        "the predictive policy needs a model (none was given or trained)".into(),
-                    );
+                    return Err(ReplayError::NoModel);
                 }
                 super::predictive::policy(&self.workload, &self.key, &self.forecasts, knobs)?
             }
@@ -149,7 +152,7 @@ impl Scenario {
     }
 
     /// Runs `kind` with `knobs` and scores it.
-    pub fn run(&self, kind: PolicyKind, knobs: &Knobs) -> Result<(Run, Scores), String> {
+    pub fn run(&self, kind: PolicyKind, knobs: &Knobs) -> Result<(Run, Scores), ReplayError> {
         if kind == PolicyKind::Oracle {
             let s =
                 Scores::of(&self.setup, &self.demand, &self.oracle).relative_to(self.oracle_hours);
@@ -329,6 +332,6 @@ mod predictive_tests {
         let e = sc
             .run(PolicyKind::Predictive, &Knobs::default())
             .unwrap_err();
-        assert!(e.contains("needs a model"), "{e}");
+        assert!(e.to_string().contains("needs a model"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //! ([`Knobs`]), on which workload ([`Workload`]). Plain data that the scenario, the predictive
 //! policy, the sweep and the report all read, so none of them imports another for it.
 
+use super::error::ReplayError;
 use serde::Serialize;
 
 /// The policies the simulator knows.
@@ -124,24 +125,18 @@ pub struct Workload {
 
 impl Workload {
     /// Checks the fields the replay depends on.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ReplayError> {
         if !(self.replica_capacity.is_finite() && self.replica_capacity > 0.0) {
-            return Err(format!(
-                "replica capacity must be a number > 0, got {}",
-                self.replica_capacity
-            ));
+            return Err(ReplayError::Capacity(self.replica_capacity));
         }
         if self.max_replicas == 0 || self.min_replicas > self.max_replicas {
-            return Err(format!(
-                "replica bounds must satisfy 1 ≤ max and min ≤ max, got min {} max {}",
-                self.min_replicas, self.max_replicas
-            ));
+            return Err(ReplayError::Bounds {
+                min: self.min_replicas,
+                max: self.max_replicas,
+            });
         }
         if self.boot_time < 0 {
-            return Err(format!(
-                "boot time must not be negative, got {}s",
-                self.boot_time
-            ));
+            return Err(ReplayError::BootTime(self.boot_time));
         }
         Ok(())
     }

@@ -46,6 +46,7 @@ mod tests;
 pub use report::AutoscaleReport;
 pub use scaler::{BacklogScaler, NodeDecision, PlanStep, Source};
 
+use super::error::BatchError;
 use super::queue::{self, ClusterLog, QueueMetrics, QueueOptions};
 use super::tasks::{Node, Res, Task};
 use crate::plan::{PoolSpec, Resources};
@@ -64,6 +65,10 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 const RESOURCES: [&str; 3] = ["cpu", "mem", "gpu"];
 /// Rows the forest needs before it will train (see `Model::train`).
 const FOREST_ROWS: usize = 50;
+
+fn flag_error(flag: &'static str, message: String) -> BatchError {
+    BatchError::Flag { flag, message }
+}
 
 /// The elastic pool and how it is planned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,7 +99,7 @@ pub struct ElasticPool {
 
 impl ElasticPool {
     /// Checks the settings; the error names the flag.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), BatchError> {
         let s = &self.shape;
         for (flag, v) in [
             ("--node-cpu", s.cpu),
@@ -102,46 +107,65 @@ impl ElasticPool {
             ("--node-gpu", s.gpu),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("{flag} must be a number ≥ 0, got {v}"));
+                return Err(flag_error(
+                    flag,
+                    format!("{flag} must be a number ≥ 0, got {v}"),
+                ));
             }
         }
         if s.cpu <= 0.0 && s.mem <= 0.0 {
-            return Err(
+            return Err(flag_error(
+                "--node-cpu",
                 "a pool node must offer some CPU (--node-cpu) or memory (--node-mem)".into(),
-            );
+            ));
         }
         if self.max_nodes == 0 {
-            return Err("--max-nodes must be at least 1".into());
+            return Err(flag_error(
+                "--max-nodes",
+                "--max-nodes must be at least 1".into(),
+            ));
         }
         if self.min_nodes > self.max_nodes {
-            return Err(format!(
-                "--min-nodes ({}) is greater than --max-nodes ({})",
-                self.min_nodes, self.max_nodes
+            return Err(flag_error(
+                "--min-nodes",
+                format!(
+                    "--min-nodes ({}) is greater than --max-nodes ({})",
+                    self.min_nodes, self.max_nodes
+                ),
             ));
         }
         if self.interval < 1 {
-            return Err(format!(
-                "--plan-interval must be ≥ 1s, got {}",
-                self.interval
+            return Err(flag_error(
+                "--plan-interval",
+                format!("--plan-interval must be ≥ 1s, got {}", self.interval),
             ));
         }
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
-            return Err(format!(
-                "--quantile must be in (0, 1), got {}",
-                self.quantile
+            return Err(flag_error(
+                "--quantile",
+                format!("--quantile must be in (0, 1), got {}", self.quantile),
             ));
         }
         if !(self.headroom.is_finite() && self.headroom >= 0.0) {
-            return Err(format!("--headroom must be ≥ 0, got {}", self.headroom));
+            return Err(flag_error(
+                "--headroom",
+                format!("--headroom must be ≥ 0, got {}", self.headroom),
+            ));
         }
         if !(self.train_fraction > 0.0 && self.train_fraction < 1.0) {
-            return Err(format!(
-                "--train-fraction must be between 0 and 1 (exclusive), got {}",
-                self.train_fraction
+            return Err(flag_error(
+                "--train-fraction",
+                format!(
+                    "--train-fraction must be between 0 and 1 (exclusive), got {}",
+                    self.train_fraction
+                ),
             ));
         }
         if self.boot_time < 0 || self.scale_down_window < 0 {
-            return Err("boot time and scale-down window must not be negative".into());
+            return Err(flag_error(
+                "--node-boot-time",
+                "boot time and scale-down window must not be negative".into(),
+            ));
         }
         Ok(())
     }
@@ -237,7 +261,7 @@ pub fn run(
     fixed_nodes: usize,
     pool: &ElasticPool,
     opts: &QueueOptions,
-) -> Result<ElasticRun, String> {
+) -> Result<ElasticRun, BatchError> {
     let (discipline, placement) = (fixed.discipline, fixed.placement);
     let first = tasks.iter().map(|t| t.submit).fold(f64::INFINITY, f64::min);
     let last = tasks
@@ -245,7 +269,7 @@ pub fn run(
         .map(|t| t.submit)
         .fold(f64::NEG_INFINITY, f64::max);
     if !first.is_finite() {
-        return Err("no tasks".into());
+        return Err(BatchError::NoTasks);
     }
     let mut scaler = BacklogScaler::new(pool, first, last)?;
     let initial = scaler.initial_nodes();
@@ -259,11 +283,9 @@ pub fn run(
         opts,
         &mut scaler,
     )
-    .map_err(|e| {
-        format!(
-            "autoscaled pool, node shape {}: {e}",
-            shape_text(&pool.shape)
-        )
+    .map_err(|e| BatchError::Pool {
+        shape: shape_text(&pool.shape),
+        error: Box::new(e),
     })?;
     let forest_cycles = scaler
         .timeline
@@ -290,7 +312,7 @@ pub fn compare(
     fixed_nodes: usize,
     pool: &ElasticPool,
     opts: &QueueOptions,
-) -> Result<AutoscaleReport, String> {
+) -> Result<AutoscaleReport, BatchError> {
     let runs = fixed_runs
         .iter()
         .map(|m| run(tasks, m.clone(), fixed_nodes, pool, opts))

@@ -5,6 +5,7 @@ use super::{ElasticPool, ElasticRun, Source};
 use crate::atomic_file::write_atomic;
 use crate::chart::{self, Chart, Line};
 use crate::series::format_duration;
+use crate::sim::batch::error::BatchError;
 use crate::sim::batch::queue::ClusterLog;
 use crate::sim::batch::tasks::Node;
 use serde::Serialize;
@@ -103,7 +104,7 @@ impl AutoscaleReport {
     /// Writes `nodes-<queue>-<placement>.png` and `.csv` (node count, backlog and forecast
     /// per planning cycle), `node-decisions-<queue>-<placement>.csv`, and `nodes.png` (the
     /// first run's chart). Returns the paths written.
-    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, BatchError> {
         let mut written = Vec::new();
         for (i, r) in self.runs.iter().enumerate() {
             let stem = format!(
@@ -154,7 +155,10 @@ impl AutoscaleReport {
                 out.flush()?;
                 Ok(())
             })
-            .map_err(|e| format!("{}: {e}", csv_path.display()))?;
+            .map_err(|error| BatchError::Write {
+                path: csv_path.to_path_buf(),
+                error,
+            })?;
             written.push(csv_path);
             let dec_path = dir.join(format!("node-decisions-{stem}.csv"));
             write_atomic(&dec_path, |w| {
@@ -173,13 +177,16 @@ impl AutoscaleReport {
                 out.flush()?;
                 Ok(())
             })
-            .map_err(|e| format!("{}: {e}", dec_path.display()))?;
+            .map_err(|error| BatchError::Write {
+                path: dec_path.to_path_buf(),
+                error,
+            })?;
             written.push(dec_path);
         }
         Ok(written)
     }
 
-    fn chart(&self, r: &ElasticRun, path: &Path) -> Result<(), String> {
+    fn chart(&self, r: &ElasticRun, path: &Path) -> Result<(), BatchError> {
         let x: Vec<f64> = r.timeline.iter().map(|s| s.t / 3600.0).collect();
         let paid: Vec<f64> = r.timeline.iter().map(|s| s.paid as f64).collect();
         let ready: Vec<f64> = r.timeline.iter().map(|s| s.ready as f64).collect();
@@ -229,6 +236,7 @@ impl AutoscaleReport {
             path,
             1400,
             600,
-        )
+        )?;
+        Ok(())
     }
 }

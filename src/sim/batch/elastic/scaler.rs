@@ -7,6 +7,7 @@ use crate::plan::{
     DecisionKind, NodePlanner, NodeState, PoolSpec, Resources, WorkloadLoad, WorkloadSpec,
 };
 use crate::series::{format_duration, Series, SeriesKey};
+use crate::sim::batch::error::BatchError;
 use crate::sim::batch::queue::{ClusterView, NodeChange, NodePhase, Scaler};
 use crate::sim::batch::tasks::Node;
 use serde::Serialize;
@@ -83,9 +84,10 @@ pub struct BacklogScaler {
 
 impl BacklogScaler {
     /// A scaler for `pool`, for tasks whose arrivals span `first..=last_submit` seconds.
-    pub fn new(pool: &ElasticPool, first: f64, last_submit: f64) -> Result<Self, String> {
+    pub fn new(pool: &ElasticPool, first: f64, last_submit: f64) -> Result<Self, BatchError> {
         pool.validate()?;
-        let features = FeatureSpec::new(pool.interval, pool.window())?;
+        let features = FeatureSpec::new(pool.interval, pool.window())
+            .map_err(|e| BatchError::Forecast(e.to_string()))?;
         let cycles = ((last_submit - first).max(0.0) / pool.interval as f64).floor() as usize + 1;
         // Rows start after `min_history` steps and need a full window ahead for their
         // target; the forest wants `FOREST_ROWS` of them, counted on one series to be safe.

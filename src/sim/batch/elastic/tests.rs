@@ -212,5 +212,9 @@ fn default_shape_prefers_a_common_shape_that_fits() {
     assert_eq!((s.cpu, s.mem, s.gpu), (64.0, 256.0, 4.0));
     let mut bad = pool();
     bad.min_nodes = 5;
-    assert!(bad.validate().unwrap_err().contains("--min-nodes"));
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("--min-nodes"));
 }

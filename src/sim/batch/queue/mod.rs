@@ -30,6 +30,7 @@ mod metrics;
 #[cfg(test)]
 mod tests;
 
+use super::error::BatchError;
 use super::tasks::{Node, Res, Task};
 use engine::Sim;
 use serde::Serialize;
@@ -303,16 +304,18 @@ pub struct ClusterLog {
 /// (time, kind, task id, task index, run epoch): min-heap order via `Reverse`.
 /// Checks that every task fits some node when the cluster is empty; the error names the
 /// first that does not.
-pub fn check_fits(tasks: &[Task], nodes: &[Node]) -> Result<(), String> {
+pub fn check_fits(tasks: &[Task], nodes: &[Node]) -> Result<(), BatchError> {
     if nodes.is_empty() {
-        return Err("no nodes".into());
+        return Err(BatchError::NoNodes);
     }
     for t in tasks {
         if !nodes.iter().any(|n| t.req.fits_in(&n.capacity())) {
-            return Err(format!(
-                "task {} (cpu {}, mem {}, gpu {}) fits no node even on an empty cluster",
-                t.id, t.req.cpu, t.req.mem, t.req.gpu
-            ));
+            return Err(BatchError::DoesNotFit {
+                id: t.id,
+                cpu: t.req.cpu,
+                mem: t.req.mem,
+                gpu: t.req.gpu,
+            });
         }
     }
     Ok(())
@@ -326,15 +329,12 @@ pub fn run(
     discipline: Discipline,
     placement: Placement,
     opts: &QueueOptions,
-) -> Result<QueueMetrics, String> {
+) -> Result<QueueMetrics, BatchError> {
     check_fits(tasks, nodes)?;
     if matches!(discipline, Discipline::Rr | Discipline::Mlfq)
         && (opts.quantum.is_nan() || opts.quantum <= 0.0)
     {
-        return Err(format!(
-            "the time slice must be > 0 s, got {}",
-            opts.quantum
-        ));
+        return Err(BatchError::Quantum(opts.quantum));
     }
     let mut sim = Sim::new(tasks, nodes.to_vec(), discipline, placement, *opts);
     sim.run();
@@ -354,21 +354,16 @@ pub fn run_elastic(
     placement: Placement,
     opts: &QueueOptions,
     scaler: &mut dyn Scaler,
-) -> Result<(QueueMetrics, ClusterLog), String> {
+) -> Result<(QueueMetrics, ClusterLog), BatchError> {
     check_fits(tasks, shapes)?;
     if matches!(discipline, Discipline::Rr | Discipline::Mlfq)
         && (opts.quantum.is_nan() || opts.quantum <= 0.0)
     {
-        return Err(format!(
-            "the time slice must be > 0 s, got {}",
-            opts.quantum
-        ));
+        return Err(BatchError::Quantum(opts.quantum));
     }
     let interval = scaler.interval();
     if !(interval.is_finite() && interval > 0.0) {
-        return Err(format!(
-            "the planning interval must be > 0 s, got {interval}"
-        ));
+        return Err(BatchError::Interval(interval));
     }
     let first = tasks.iter().map(|t| t.submit).fold(f64::INFINITY, f64::min);
     let first = if first.is_finite() { first } else { 0.0 };
@@ -386,12 +381,11 @@ pub fn run_elastic(
     sim.plan_at(first);
     sim.run();
     if sim.unfinished > 0 {
-        return Err(format!(
-            "{} of {} tasks were still unfinished at {:.0} s: the autoscaler left them no node",
-            sim.unfinished,
-            tasks.len(),
-            sim.now
-        ));
+        return Err(BatchError::Unfinished {
+            unfinished: sim.unfinished,
+            total: tasks.len(),
+            at: sim.now,
+        });
     }
     let metrics = sim.metrics();
     let log = sim.cluster_log(first, first + metrics.makespan);

@@ -263,7 +263,8 @@ fn load_balance_and_refusals() {
         Placement::LeastLoaded,
         &opts(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("task 0") && e.contains("fits no node"), "{e}");
 }
 
