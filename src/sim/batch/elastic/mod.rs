@@ -37,6 +37,9 @@
 //! node count is the forecast in nodes rounded up, its boot-time lead, min/max and scale-down
 //! window apply unchanged, and `Place`/`Move` decisions (about where slices sit) are not acted
 //! on: the queue's placement strategy places the real tasks.
+//!
+//! [`Model::train`]: crate::forecast::Model::train
+//! [`NodePlanner::plan`]: crate::plan::NodePlanner::plan
 
 mod report;
 mod scaler;
