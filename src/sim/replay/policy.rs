@@ -2,9 +2,8 @@
 //! ([`Fixed`], e.g. a peak percentile), perfect foresight ([`Oracle`]) and prescale's own
 //! planner (`Predictive`). All sit behind [`Policy`] so the replay clock treats them alike.
 
-pub use super::setup::Policy;
-use super::setup::{ceil_tolerant, Observation, Setup};
-pub use crate::sim::stats::percentile;
+use super::setup::{ceil_tolerant, Observation, Policy, Setup};
+use crate::sim::stats::percentile;
 use std::collections::VecDeque;
 
 /// The Kubernetes Horizontal Pod Autoscaler's rule, as in `pkg/controller/podautoscaler`:

@@ -12,7 +12,7 @@
 //! or not. A scale-down first cancels replicas still booting (newest first), then stops ready
 //! ones.
 
-pub use super::setup::{ceil_tolerant, Observation, Policy, Setup};
+use super::setup::{Observation, Policy, Setup};
 use serde::Serialize;
 use std::collections::VecDeque;
 
@@ -194,6 +194,7 @@ impl Scores {
 mod tests {
     use super::*;
     use crate::sim::replay::policy::{Fixed, Oracle};
+    use crate::sim::replay::setup::ceil_tolerant;
 
     fn setup(boot: usize) -> Setup {
         Setup {

@@ -2,8 +2,9 @@
 //! and PNG charts (demand against capacity over time; cost-versus-risk curves).
 
 use super::error::ReplayError;
-use super::replica::{Run, Scores, Setup};
+use super::replica::{Run, Scores};
 use super::scenario::{Knobs, PolicyKind, Scenario, Workload};
+use super::setup::Setup;
 use super::sweep::{Curve, RISK_TARGET};
 use crate::atomic_file::write_atomic;
 use crate::chart::{self, Chart, Line};

@@ -3,8 +3,9 @@
 //! (forecasts, the oracle's cost) computed once.
 
 use super::error::ReplayError;
-use super::policy::{Fixed, Hpa, Oracle, Policy};
-use super::replica::{simulate, Run, Scores, Setup};
+use super::policy::{Fixed, Hpa, Oracle};
+use super::replica::{simulate, Run, Scores};
+use super::setup::{Observation, Policy, Setup};
 pub use super::workload::{Knobs, PolicyKind, Workload};
 use crate::forecast::{Forecast, Model};
 use crate::series::{Series, SeriesKey};
@@ -48,7 +49,7 @@ pub struct ScenarioOptions {
 /// Falls back to the mean, then the maximum, for traces that are mostly zero.
 pub fn default_replica_capacity(values: &[f64]) -> Option<f64> {
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let median = super::policy::percentile(&finite, 50.0)?;
+    let median = crate::sim::stats::percentile(&finite, 50.0)?;
     let mean = finite.iter().sum::<f64>() / finite.len() as f64;
     let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     [median, mean, max]
@@ -161,7 +162,7 @@ impl Scenario {
         let mut p = self.policy(kind, knobs)?;
         // A fixed size is in place from the start; the others start from what step 0 needs.
         let initial = match kind {
-            PolicyKind::Static => p.decide(&super::replica::Observation {
+            PolicyKind::Static => p.decide(&Observation {
                 t: 0,
                 ts: self.setup.start,
                 demand: f64::NAN,
