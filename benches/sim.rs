@@ -4,9 +4,9 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use prescale::forecast::{Model, TrainOptions};
 use prescale::series::{Series, SeriesKey};
-use prescale::sim::queue::{self, Discipline, Placement, QueueOptions};
-use prescale::sim::scenario::{Knobs, PolicyKind, Scenario, ScenarioOptions, Workload};
-use prescale::sim::tasks;
+use prescale::sim::batch::queue::{self, Discipline, Placement, QueueOptions};
+use prescale::sim::batch::tasks;
+use prescale::sim::replay::scenario::{Knobs, PolicyKind, Scenario, ScenarioOptions, Workload};
 use std::hint::black_box;
 
 /// 30 days of 1-minute demand with a daily cycle, a weekly dip, bursts and noise, from a

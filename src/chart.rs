@@ -55,8 +55,26 @@ fn register_font() {
     });
 }
 
+/// Why a chart could not be drawn: the file and the drawing backend's message.
+#[derive(Debug, thiserror::Error)]
+#[error("drawing {}: {message}", path.display())]
+pub struct ChartError {
+    /// The PNG being drawn.
+    pub path: std::path::PathBuf,
+    /// What the backend reported.
+    pub message: String,
+}
+
+// Callers whose own errors are still text (the backtest report) keep using `?`; this goes
+// once they have typed errors.
+impl From<ChartError> for String {
+    fn from(e: ChartError) -> String {
+        e.to_string()
+    }
+}
+
 /// Draws `chart` to a PNG of `width` × `height` pixels at `path`.
-pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(), String> {
+pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(), ChartError> {
     register_font();
     let finite = |v: &&f64| v.is_finite();
     let ys = chart
@@ -85,7 +103,10 @@ pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(
         (Some(&a), _) => (a, a + 1.0),
         _ => (0.0, 1.0),
     };
-    let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
+    let err = |e: &dyn std::fmt::Display| ChartError {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut c = ChartBuilder::on(&root)

@@ -25,15 +25,15 @@
 //! [`run`] is the live loop that wires the stages together (the source being Prometheus or a
 //! replay of CSV history is its only seam); `sim` replays traces through the same planner.
 //!
-//! Around the stages: [`cli`] (the `prescale` command; parses and calls the library), [`config`] (`prescale.toml`, validated once at start-up), [`atomic_file`] (crash-safe writes for models, logs and reports) and
-//! [`chart`] (PNG charts for reports).
+//! Around the stages: [`config`] (`prescale.toml`, validated once at start-up), [`atomic_file`] (crash-safe writes for models, logs and reports) and
+//! [`chart`] (PNG charts for reports). The `prescale` command line lives in the binary
+//! (`src/cli/`), so the library never names `clap` or `anyhow`.
 
 #![warn(missing_docs)]
 
 pub mod act;
 pub mod atomic_file;
 pub mod chart;
-pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod export;

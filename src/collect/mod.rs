@@ -15,7 +15,6 @@
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
 mod collector;
-mod command;
 mod json;
 pub mod prometheus;
 mod replicas;
@@ -26,7 +25,6 @@ pub use collector::{
     export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
     SignalHealth, SignalPoll, SignalStats,
 };
-pub use command::{run_command, CommandOptions};
 pub use prometheus::{PromClient, PromError};
 pub use replicas::ReplicaReader;
 pub use source::{PrometheusSource, Replay, Source, SourceError};

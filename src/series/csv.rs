@@ -229,33 +229,82 @@ fn median_spacing(raw: &[RawSeries]) -> Option<i64> {
     Some((m.round() as i64).max(1))
 }
 
+/// A CSV file with a header, read the one way every CSV input of prescale is read (history
+/// here, the simulator's task lists): an all-blank file is refused, fields are trimmed, the
+/// header is lower-cased without a byte-order mark, and every problem names the file and line.
+pub(crate) struct CsvFile<'a> {
+    path: &'a Path,
+    rdr: csv::Reader<&'a [u8]>,
+    /// The header's fields, lower-cased.
+    pub(crate) header: Vec<String>,
+}
+
+impl<'a> CsvFile<'a> {
+    /// Reads the header of `bytes`, the contents of `path` (used only in messages).
+    pub(crate) fn open(bytes: &'a [u8], path: &'a Path) -> Result<Self, CsvError> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(CsvError::Empty {
+                path: path.to_path_buf(),
+                what: "is empty",
+            });
+        }
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .from_reader(bytes);
+        let header: Vec<String> = rdr
+            .headers()
+            .map_err(|e| CsvError::Row {
+                path: path.to_path_buf(),
+                line: 1,
+                message: e.to_string(),
+            })?
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect();
+        Ok(CsvFile { path, rdr, header })
+    }
+
+    /// The data rows in file order, each with its 1-based line; a malformed row (e.g. a field
+    /// count unlike the header's) is an error naming its line.
+    pub(crate) fn rows(
+        &mut self,
+    ) -> impl Iterator<Item = Result<(csv::StringRecord, u64), CsvError>> + use<'_, 'a> {
+        let path = self.path;
+        self.rdr.records().map(move |record| {
+            let record = record.map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let message = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("row has {len} fields, the header has {expected_len}"),
+                    _ => e.to_string(),
+                };
+                CsvError::Row {
+                    path: path.to_path_buf(),
+                    line,
+                    message,
+                }
+            })?;
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            Ok((record, line))
+        })
+    }
+}
+
 fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
     let io = |source| CsvError::Io {
         path: path.to_path_buf(),
         source,
     };
     let bytes = std::fs::read(path).map_err(io)?;
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(CsvError::Empty {
-            path: path.to_path_buf(),
-            what: "is empty",
-        });
-    }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+    let mut file = CsvFile::open(&bytes, path)?;
+    let header = file.header.clone();
     let row_err = |line: u64, message: String| CsvError::Row {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| row_err(1, e.to_string()))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
     let long = match header
         .iter()
         .map(String::as_str)
@@ -279,18 +328,8 @@ fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
     // Rows per series, in file order, with their line numbers for later messages.
     let mut by_key: BTreeMap<String, Vec<(Sample, u64)>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for record in rdr.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            let message = match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => format!("row has {len} fields, the header has {expected_len}"),
-                _ => e.to_string(),
-            };
-            row_err(line, message)
-        })?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+    for row in file.rows() {
+        let (record, line) = row?;
         let ts = parse_timestamp(&record[0]).map_err(|m| row_err(line, m))?;
         let (name, value_field) = if long {
             let name = &record[1];

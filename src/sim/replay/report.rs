@@ -1,8 +1,10 @@
 //! What a replica simulation hands the user: a table, `report.json`, per-step decisions as CSV
 //! and PNG charts (demand against capacity over time; cost-versus-risk curves).
 
-use super::replica::{Run, Scores, Setup};
+use super::error::ReplayError;
+use super::replica::{Run, Scores};
 use super::scenario::{Knobs, PolicyKind, Scenario, Workload};
+use super::setup::Setup;
 use super::sweep::{Curve, RISK_TARGET};
 use crate::atomic_file::write_atomic;
 use crate::chart::{self, Chart, Line};
@@ -206,13 +208,18 @@ impl ReplicaReport {
     /// for each policy, `capacity.png` (demand and every policy's ready capacity),
     /// `capacity-<policy>.png` and, after a sweep, `sweep.png` and `sweep-zoom.png` (only the
     /// settings with at most 5 % under-provisioned steps). Returns the paths written.
-    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ReplayError> {
+        std::fs::create_dir_all(dir).map_err(|error| ReplayError::Write {
+            path: dir.to_path_buf(),
+            error,
+        })?;
         let mut written = Vec::new();
         let json = dir.join("report.json");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
-        write_atomic(&json, |w| w.write_all(&text))
-            .map_err(|e| format!("{}: {e}", json.display()))?;
+        let text = serde_json::to_vec_pretty(self)?;
+        write_atomic(&json, |w| w.write_all(&text)).map_err(|error| ReplayError::Write {
+            path: json.to_path_buf(),
+            error,
+        })?;
         written.push(json);
         for (i, p) in self.policies.iter().enumerate() {
             let path = dir.join(format!("decisions-{}.csv", p.policy.as_str()));
@@ -259,7 +266,7 @@ impl ReplicaReport {
 
     /// `timestamp,demand,replicas,capacity`: the replicas provisioned during the step (ready
     /// and booting: what is paid for) and the capacity ready to serve it.
-    fn write_decisions(&self, path: &Path, run: &Run) -> Result<(), String> {
+    fn write_decisions(&self, path: &Path, run: &Run) -> Result<(), ReplayError> {
         let Some(setup) = &self.setup else {
             return Ok(());
         };
@@ -283,10 +290,13 @@ impl ReplicaReport {
             out.flush()?;
             Ok(())
         })
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|error| ReplayError::Write {
+            path: path.to_path_buf(),
+            error,
+        })
     }
 
-    fn capacity_charts(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    fn capacity_charts(&self, dir: &Path) -> Result<Vec<PathBuf>, ReplayError> {
         let Some(setup) = &self.setup else {
             return Ok(Vec::new());
         };
@@ -395,7 +405,7 @@ fn colour(k: PolicyKind) -> (u8, u8, u8) {
 /// Draws the curves with cost on x and under-provisioned steps (%) on y. The chart module
 /// shares one x axis across lines, so the x values of all curves are merged and each line is
 /// `NaN` (skipped) where it has no point.
-pub fn sweep_chart(curves: &[Curve], path: &Path, title: &str) -> Result<(), String> {
+pub fn sweep_chart(curves: &[Curve], path: &Path, title: &str) -> Result<(), ReplayError> {
     let mut xs: Vec<f64> = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.cost_vs_oracle))
@@ -436,7 +446,8 @@ pub fn sweep_chart(curves: &[Curve], path: &Path, title: &str) -> Result<(), Str
         path,
         1000,
         650,
-    )
+    )?;
+    Ok(())
 }
 
 /// One sentence comparing prescale's budget (cheapest setting within the risk target) with the

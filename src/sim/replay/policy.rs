@@ -2,19 +2,9 @@
 //! ([`Fixed`], e.g. a peak percentile), perfect foresight ([`Oracle`]) and prescale's own
 //! planner (`Predictive`). All sit behind [`Policy`] so the replay clock treats them alike.
 
-use super::replica::{ceil_tolerant, Observation, Setup};
+use super::setup::{ceil_tolerant, Observation, Policy, Setup};
+use crate::sim::stats::percentile;
 use std::collections::VecDeque;
-
-/// A scaling policy: at the end of every step, the replica count it wants provisioned.
-///
-/// The engine clamps the answer to the workload's bounds and applies the boot time; a policy
-/// only names a number.
-pub trait Policy {
-    /// Name for tables, file names and charts.
-    fn name(&self) -> String;
-    /// The replicas wanted from now on, having seen the step in `obs`.
-    fn decide(&mut self, obs: &Observation) -> u32;
-}
 
 /// The Kubernetes Horizontal Pod Autoscaler's rule, as in `pkg/controller/podautoscaler`:
 ///
@@ -186,25 +176,10 @@ impl Policy for Oracle {
     }
 }
 
-/// The `pct` percentile (0–100) of the finite values, linearly interpolated; `None` if there
-/// are none.
-pub fn percentile(values: &[f64], pct: f64) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = (pct.clamp(0.0, 100.0) / 100.0) * (v.len() - 1) as f64;
-    let i = pos.floor() as usize;
-    let f = pos - i as f64;
-    let j = (i + 1).min(v.len() - 1);
-    Some(v[i] + f * (v[j] - v[i]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::replica::{simulate, Setup};
+    use crate::sim::replay::replica::simulate;
 
     fn obs(t: usize, demand: f64, provisioned: u32) -> Observation {
         Observation {

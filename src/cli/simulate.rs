@@ -1,20 +1,21 @@
-//! `prescale simulate`: argument parsing (clap) and the glue from arguments to a report. The
-//! `cli` module only forwards to [`run`].
+//! `prescale simulate`: the flags of both simulator modes and the glue from them to the
+//! library's plain options, reports and files. Trace replay (`--trace`) is
+//! [`prescale::sim::replay`]; task queues (`--tasks`) are [`prescale::sim::batch`].
 
-use super::elastic::{self, AutoscaleArgs, AutoscaleReport, ElasticPool};
-use super::queue::{self, Discipline, Placement, QueueMetrics, QueueOptions};
-use super::report::{PolicyResult, ReplicaReport};
-use super::scenario::{
-    default_replica_capacity, Knobs, PolicyKind, Scenario, ScenarioOptions, Workload,
-};
-use super::sweep;
-use super::tasks::{self, Node, Task};
-use crate::atomic_file::write_atomic;
-use crate::forecast::{Model, TrainOptions};
-use crate::plan::WorkloadSpec;
-use crate::series::{self, format_duration, parse_duration, HistoryOptions, Series};
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
+use prescale::atomic_file::write_atomic;
+use prescale::forecast::{Model, TrainOptions};
+use prescale::plan::WorkloadSpec;
+use prescale::series::{self, format_duration, parse_duration, HistoryOptions, Series};
+use prescale::sim::batch::elastic::{self, ElasticPool};
+use prescale::sim::batch::queue::{self, Discipline, Placement, QueueOptions};
+use prescale::sim::batch::tasks::{self, Node, Task};
+use prescale::sim::batch::TaskReport;
+use prescale::sim::replay::report::{PolicyResult, ReplicaReport};
+use prescale::sim::replay::scenario::{default_replica_capacity, Scenario, ScenarioOptions};
+use prescale::sim::replay::sweep;
+use prescale::sim::replay::workload::{Knobs, PolicyKind, Workload};
 use std::path::{Path, PathBuf};
 
 /// `prescale simulate`: replay a trace through scaling policies (`--trace`), or run a task list
@@ -39,7 +40,7 @@ pub struct SimulateArgs {
         value_delimiter = ',',
         default_value = "predictive,reactive,static,oracle"
     )]
-    pub policy: Vec<PolicyKind>,
+    pub policy: Vec<PolicyArg>,
     /// Sweep each policy's risk knob and report cost-versus-risk curves.
     #[arg(long)]
     pub sweep: bool,
@@ -121,7 +122,7 @@ pub struct SimulateArgs {
         value_delimiter = ',',
         default_value = "fcfs,sjf,priority,rr,mlfq"
     )]
-    pub queue: Vec<Discipline>,
+    pub queue: Vec<DisciplineArg>,
     /// Placement strategies to run, comma separated.
     #[arg(
         long,
@@ -129,7 +130,7 @@ pub struct SimulateArgs {
         value_delimiter = ',',
         default_value = "least-loaded"
     )]
-    pub placement: Vec<Placement>,
+    pub placement: Vec<PlacementArg>,
     /// Time slice of round robin and the MLFQ's top level.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub quantum: i64,
@@ -150,6 +151,8 @@ pub struct SimulateArgs {
     pub autoscale: AutoscaleArgs,
 }
 
+/// A duration, or a bare `0` (which [`parse_duration`] refuses: a zero step makes no sense, a
+/// zero boot time or boost period does). The one spelling for every flag that may be zero.
 fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
     if text.trim() == "0" {
         return Ok(0);
@@ -157,8 +160,135 @@ fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
     parse_duration(text)
 }
 
+/// `--autoscale` and the elastic pool's settings (part of `prescale simulate`).
+#[derive(Debug, Clone, Args)]
+pub struct AutoscaleArgs {
+    /// Task-queue mode: also run every queue × placement on an elastic pool that prescale's
+    /// node planner grows ahead of the forecast backlog, and compare it with the fixed
+    /// --nodes cluster (uses --quantile, --headroom, --trees, --train-fraction, --seed).
+    #[arg(long)]
+    pub autoscale: bool,
+    /// CPU cores of one pool node; default: the most common --nodes shape that fits every
+    /// task, else the largest of each resource.
+    #[arg(long)]
+    pub node_cpu: Option<f64>,
+    /// Memory of one pool node (the tasks' unit); default as --node-cpu.
+    #[arg(long)]
+    pub node_mem: Option<f64>,
+    /// GPUs of one pool node; default as --node-cpu.
+    #[arg(long)]
+    pub node_gpu: Option<f64>,
+    /// Time from "add node" to the node taking tasks.
+    #[arg(long, default_value = "3m", value_parser = parse_duration_or_zero)]
+    pub node_boot_time: i64,
+    /// Fewest pool nodes (the pool starts with this many, ready).
+    #[arg(long, default_value_t = 1)]
+    pub min_nodes: u32,
+    /// Most pool nodes; default: twice the --nodes count.
+    #[arg(long)]
+    pub max_nodes: Option<u32>,
+    /// A node is removed only after removal has fitted the forecast for this long.
+    #[arg(long, default_value = "10m", value_parser = parse_duration_or_zero)]
+    pub node_scale_down_window: i64,
+    /// Time between planning cycles (the backlog series' step).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub plan_interval: i64,
+}
+
+/// `--policy` values: [`PolicyKind`] as clap spells and documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// prescale's planner on the model's forecasts.
+    Predictive,
+    /// The Kubernetes HPA rule.
+    Reactive,
+    /// A fixed size at a percentile of the training part.
+    Static,
+    /// Perfect foresight.
+    Oracle,
+}
+
+impl From<PolicyArg> for PolicyKind {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Predictive => PolicyKind::Predictive,
+            PolicyArg::Reactive => PolicyKind::Reactive,
+            PolicyArg::Static => PolicyKind::Static,
+            PolicyArg::Oracle => PolicyKind::Oracle,
+        }
+    }
+}
+
+/// `--queue` values: [`Discipline`] as clap spells and documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DisciplineArg {
+    /// First come, first served, non-pre-emptive.
+    Fcfs,
+    /// Shortest job first (by duration), non-pre-emptive.
+    Sjf,
+    /// Highest priority first, non-pre-emptive, with aging: a task's effective priority grows by
+    /// `aging` per second waited, so nothing waits for ever.
+    Priority,
+    /// Round robin: FIFO with a time slice; at the end of a slice a task is pre-empted and
+    /// goes to the back if anyone is waiting.
+    Rr,
+    /// Multi-level feedback queue: new tasks enter the top level; a task that uses up its
+    /// slice drops a level (slices double per level) and is pre-empted if anyone is waiting;
+    /// the highest non-empty level goes first; every `boost` seconds all tasks return to the
+    /// top against starvation.
+    Mlfq,
+}
+
+impl From<DisciplineArg> for Discipline {
+    fn from(d: DisciplineArg) -> Self {
+        match d {
+            DisciplineArg::Fcfs => Discipline::Fcfs,
+            DisciplineArg::Sjf => Discipline::Sjf,
+            DisciplineArg::Priority => Discipline::Priority,
+            DisciplineArg::Rr => Discipline::Rr,
+            DisciplineArg::Mlfq => Discipline::Mlfq,
+        }
+    }
+}
+
+/// `--placement` values: [`Placement`] as clap spells and documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    /// The node whose fullest resource is least full.
+    LeastLoaded,
+    /// The node the task fills best: least spare capacity left (summed over resources, each
+    /// relative to the node's size).
+    BestFit,
+    /// First node that fits, taking the batch at the head of the queue largest first.
+    #[value(name = "ffd", alias = "first-fit-decreasing")]
+    Ffd,
+    /// The next node in turn that fits.
+    #[value(name = "rr", alias = "round-robin")]
+    RoundRobin,
+    /// Smooth weighted round robin (as nginx): nodes chosen in proportion to their weight.
+    #[value(name = "wrr", alias = "weighted-round-robin")]
+    WeightedRoundRobin,
+    /// Consistent hashing of task ids onto a ring of virtual nodes; the first node clockwise
+    /// that fits.
+    #[value(name = "hash", alias = "consistent-hash")]
+    ConsistentHash,
+}
+
+impl From<PlacementArg> for Placement {
+    fn from(p: PlacementArg) -> Self {
+        match p {
+            PlacementArg::LeastLoaded => Placement::LeastLoaded,
+            PlacementArg::BestFit => Placement::BestFit,
+            PlacementArg::Ffd => Placement::Ffd,
+            PlacementArg::RoundRobin => Placement::RoundRobin,
+            PlacementArg::WeightedRoundRobin => Placement::WeightedRoundRobin,
+            PlacementArg::ConsistentHash => Placement::ConsistentHash,
+        }
+    }
+}
+
 /// Runs `prescale simulate`.
-pub fn run(a: SimulateArgs) -> Result<()> {
+pub(crate) fn run(a: SimulateArgs) -> Result<()> {
     match (&a.trace, &a.tasks) {
         (Some(trace), _) => replica_mode(&a, trace),
         (None, Some(tasks)) => task_mode(&a, tasks),
@@ -168,7 +298,8 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     }
 }
 
-fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
+/// Refuses replay flags out of range before anything is read.
+fn check_replay_flags(a: &SimulateArgs) -> Result<()> {
     if a.autoscale.autoscale {
         bail!("--autoscale is for task-queue mode (--tasks)");
     }
@@ -202,6 +333,11 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
             a.static_percentile
         );
     }
+    Ok(())
+}
+
+/// The `--model` (if any) and the trace's series on the model's step (or `--step`).
+fn load_trace(a: &SimulateArgs, trace: &Path) -> Result<(Option<Model>, Series)> {
     let loaded = match &a.model {
         Some(p) => Some(Model::load(p)?),
         None => None,
@@ -224,18 +360,12 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
     for r in &reports {
         tracing::info!("read {}", r.summary());
     }
-    let series = pick_series(all, a.series.as_deref())?;
-    let split = ((series.len() as f64) * a.train_fraction).round() as usize;
-    if split < 2 || split + 2 > series.len() {
-        bail!(
-            "{}: {} steps is too short to split {:.0}% history / {:.0}% simulated",
-            trace.display(),
-            series.len(),
-            a.train_fraction * 100.0,
-            (1.0 - a.train_fraction) * 100.0
-        );
-    }
-    let history = &series.values[..split];
+    Ok((loaded, pick_series(all, a.series.as_deref())?))
+}
+
+/// The workload replayed: flags first, then `--config`'s `[[workload]]`, then defaults drawn
+/// from the trace (`history` is its head).
+fn workload(a: &SimulateArgs, trace: &Path, series: &Series, history: &[f64]) -> Result<Workload> {
     let configured = match &a.config {
         Some(path) => Some(config_workload(
             path,
@@ -269,7 +399,7 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         .unwrap_or_else(|| {
             ((2.0 * peak / replica_capacity).ceil() as u32).max(min_replicas.max(1)) + 1
         });
-    let workload = Workload {
+    Ok(Workload {
         name: c.map_or_else(|| series.key.to_string(), |w| w.name.clone()),
         replica_capacity,
         boot_time: a.boot_time.or(c.map(|w| w.boot_time)).unwrap_or(180),
@@ -277,16 +407,20 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         max_replicas,
         tolerance: c.map_or(0.1, |w| w.tolerance),
         scale_down_window: c.map_or(300, |w| w.scale_down_window),
-        spec: configured.clone(),
-    };
-    let kinds: Vec<PolicyKind> = {
-        let mut k = a.policy.clone();
-        k.sort();
-        k.dedup();
-        k
-    };
-    let wants_model = kinds.contains(&PolicyKind::Predictive);
-    let (model, model_name) = match loaded {
+        spec: configured,
+    })
+}
+
+/// The model for the predictive policy and how the report names it: `--model`, else one
+/// trained on the trace's first `split` steps when the predictive policy runs.
+fn model(
+    a: &SimulateArgs,
+    loaded: Option<Model>,
+    series: &Series,
+    split: usize,
+    wants_model: bool,
+) -> Result<(Option<Model>, String)> {
+    Ok(match loaded {
         Some(m) => (
             Some(m),
             format!(
@@ -321,13 +455,24 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
             (Some(m), name)
         }
         None => (None, "none (the predictive policy was not run)".into()),
-    };
-    let scenario = Scenario::new(
-        &series,
-        &ScenarioOptions { split, workload },
-        model.as_ref(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    })
+}
+
+fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
+    check_replay_flags(a)?;
+    let (loaded, series) = load_trace(a, trace)?;
+    let split = ((series.len() as f64) * a.train_fraction).round() as usize;
+    if split < 2 || split + 2 > series.len() {
+        bail!(
+            "{}: {} steps is too short to split {:.0}% history / {:.0}% simulated",
+            trace.display(),
+            series.len(),
+            a.train_fraction * 100.0,
+            (1.0 - a.train_fraction) * 100.0
+        );
+    }
+    let workload = workload(a, trace, &series, &series.values[..split])?;
+    let c = workload.spec.as_ref();
     let knobs = Knobs {
         quantile: a.quantile.or(c.map(|w| w.quantile)).unwrap_or(0.9),
         headroom: a.headroom.or(c.map(|w| w.headroom)).unwrap_or(0.0),
@@ -336,9 +481,22 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         static_percentile: a.static_percentile,
         static_margin: 0.0,
     };
+    let kinds: Vec<PolicyKind> = {
+        let mut k: Vec<PolicyKind> = a.policy.iter().map(|&p| p.into()).collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let wants_model = kinds.contains(&PolicyKind::Predictive);
+    let (model, model_name) = model(a, loaded, &series, split, wants_model)?;
+    let scenario = Scenario::new(
+        &series,
+        &ScenarioOptions { split, workload },
+        model.as_ref(),
+    )?;
     let mut results = Vec::new();
     for &k in &kinds {
-        let (run, scores) = scenario.run(k, &knobs).map_err(anyhow::Error::msg)?;
+        let (run, scores) = scenario.run(k, &knobs)?;
         results.push(PolicyResult {
             policy: k,
             knob: knobs.describe(k),
@@ -352,13 +510,13 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
             .copied()
             .filter(|k| *k != PolicyKind::Oracle)
             .collect();
-        Some(sweep::run(&scenario, &swept).map_err(anyhow::Error::msg)?)
+        Some(sweep::run(&scenario, &swept)?)
     } else {
         None
     };
     let report = ReplicaReport::new(trace, model_name, &scenario, knobs, results, curves);
     print!("{}", report.table());
-    for p in report.write(&a.report).map_err(anyhow::Error::msg)? {
+    for p in report.write(&a.report)? {
         println!("wrote {}", p.display());
     }
     Ok(())
@@ -366,9 +524,9 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
 
 /// The `[[workload]]` of a prescale.toml to simulate: by name, else the one whose demand is
 /// the trace's series, else the only one. The whole file is read and validated as for `run`.
-pub fn config_workload(path: &Path, name: Option<&str>, series: &str) -> Result<WorkloadSpec> {
+fn config_workload(path: &Path, name: Option<&str>, series: &str) -> Result<WorkloadSpec> {
     // The same reading and validation as `prescale run`, so a file that runs also simulates.
-    let specs = crate::config::Config::load(path)?.live.workloads;
+    let specs = prescale::config::Config::load(path)?.live.workloads;
     if specs.is_empty() {
         bail!("{}: no [[workload]] tables", path.display());
     }
@@ -445,8 +603,9 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     let mut results = Vec::new();
     for &d in &a.queue {
         for &p in &a.placement {
+            let (d, p): (Discipline, Placement) = (d.into(), p.into());
             let started = std::time::Instant::now();
-            let m = queue::run(&task_list, &nodes, d, p, &opts).map_err(anyhow::Error::msg)?;
+            let m = queue::run(&task_list, &nodes, d, p, &opts)?;
             tracing::debug!(
                 "{} × {}: {:.2}s",
                 d.as_str(),
@@ -457,34 +616,10 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
         }
     }
     let autoscale = if a.autoscale.autoscale {
-        let x = &a.autoscale;
-        let base = elastic::default_shape(&nodes, &task_list);
-        let shape = Node {
-            cpu: x.node_cpu.unwrap_or(base.cpu),
-            mem: x.node_mem.unwrap_or(base.mem),
-            gpu: x.node_gpu.unwrap_or(base.gpu),
-            weight: x.node_cpu.unwrap_or(base.cpu).max(1.0),
-            ..base
-        };
-        let pool = ElasticPool {
-            shape,
-            boot_time: x.node_boot_time,
-            min_nodes: x.min_nodes,
-            max_nodes: x
-                .max_nodes
-                .unwrap_or_else(|| (2 * nodes.len()).min(u32::MAX as usize).max(1) as u32),
-            scale_down_window: x.node_scale_down_window,
-            interval: x.plan_interval,
-            quantile: a.quantile.unwrap_or(0.9),
-            headroom: a.headroom.unwrap_or(0.0),
-            train_fraction: a.train_fraction,
-            trees: a.trees,
-            seed: a.seed,
-        };
-        pool.validate().map_err(anyhow::Error::msg)?;
+        let pool = elastic_pool(a, &nodes, &task_list);
+        pool.validate()?;
         let started = std::time::Instant::now();
-        let r = elastic::compare(&task_list, &results, nodes.len(), &pool, &opts)
-            .map_err(anyhow::Error::msg)?;
+        let r = elastic::compare(&task_list, &results, nodes.len(), &pool, &opts)?;
         tracing::debug!("autoscaled runs: {:.2}s", started.elapsed().as_secs_f64());
         Some(r)
     } else {
@@ -500,7 +635,7 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     print!("{}", report.table());
     std::fs::create_dir_all(&a.report).with_context(|| a.report.display().to_string())?;
     if let Some(auto) = &report.autoscale {
-        for p in auto.write(&a.report).map_err(anyhow::Error::msg)? {
+        for p in auto.write(&a.report)? {
             println!("wrote {}", p.display());
         }
     }
@@ -516,71 +651,31 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     Ok(())
 }
 
-/// The task-queue report.
-#[derive(Debug, serde::Serialize)]
-pub struct TaskReport {
-    /// Where the tasks came from.
-    pub tasks: String,
-    /// Nodes in the cluster.
-    pub nodes: usize,
-    /// Discipline knobs.
-    pub options: QueueOptions,
-    /// One entry per discipline × placement.
-    pub runs: Vec<QueueMetrics>,
-    /// With `--autoscale`: each run again on the elastic pool, compared.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub autoscale: Option<AutoscaleReport>,
-}
-
-impl TaskReport {
-    /// The table printed on stdout.
-    pub fn table(&self) -> String {
-        let mut out = format!("task queues: {} on {} nodes\n", self.tasks, self.nodes);
-        out.push_str(&format!(
-            "{:<9} {:<13} {:>10} {:>10} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8}\n",
-            "queue",
-            "placement",
-            "wait-mean",
-            "wait-p95",
-            "compl-mean",
-            "compl-p95",
-            "cpu%",
-            "mem%",
-            "gpu%",
-            "load-cv",
-            "starved",
-            "preempt"
-        ));
-        let pct = |v: f64| {
-            if v.is_finite() {
-                format!("{:.1}", v * 100.0)
-            } else {
-                "-".into()
-            }
-        };
-        for m in &self.runs {
-            out.push_str(&format!(
-                "{:<9} {:<13} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>6} {:>6} {:>6} {:>7.3} {:>8} {:>8}\n",
-                m.discipline.as_str(),
-                m.placement.as_str(),
-                m.mean_wait,
-                m.p95_wait,
-                m.mean_completion,
-                m.p95_completion,
-                pct(m.utilisation.cpu),
-                pct(m.utilisation.mem),
-                pct(m.utilisation.gpu),
-                m.load_cv,
-                m.starved,
-                m.preemptions,
-            ));
-        }
-        out.push_str(
-            "times in seconds; wait = time not running (before start and between slices)\n",
-        );
-        if let Some(a) = &self.autoscale {
-            out.push_str(&a.table());
-        }
-        out
+/// The elastic pool of `--autoscale`: `--node-*` over the default shape of `nodes` and
+/// `tasks`, with the replay flags it shares (quantile, headroom, training).
+fn elastic_pool(a: &SimulateArgs, nodes: &[Node], tasks: &[Task]) -> ElasticPool {
+    let x = &a.autoscale;
+    let base = elastic::default_shape(nodes, tasks);
+    let shape = Node {
+        cpu: x.node_cpu.unwrap_or(base.cpu),
+        mem: x.node_mem.unwrap_or(base.mem),
+        gpu: x.node_gpu.unwrap_or(base.gpu),
+        weight: x.node_cpu.unwrap_or(base.cpu).max(1.0),
+        ..base
+    };
+    ElasticPool {
+        shape,
+        boot_time: x.node_boot_time,
+        min_nodes: x.min_nodes,
+        max_nodes: x
+            .max_nodes
+            .unwrap_or_else(|| (2 * nodes.len()).min(u32::MAX as usize).max(1) as u32),
+        scale_down_window: x.node_scale_down_window,
+        interval: x.plan_interval,
+        quantile: a.quantile.unwrap_or(0.9),
+        headroom: a.headroom.unwrap_or(0.0),
+        train_fraction: a.train_fraction,
+        trees: a.trees,
+        seed: a.seed,
     }
 }

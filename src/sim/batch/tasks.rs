@@ -1,7 +1,8 @@
 //! Task-queue inputs: tasks (`id,submit,duration,priority,cpu,mem,gpu` CSV or a seeded
 //! generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
-//! line (or node and key) like the history reader's.
+//! line (or node and key): task files are read by the history reader's `series::csv::CsvFile`.
 
+use crate::series::csv::{CsvError, CsvFile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -113,7 +114,7 @@ pub enum TaskError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// Empty file, or a header and no rows.
+    /// A header and no rows.
     #[error("{path}: {what}")]
     Empty {
         /// The file.
@@ -129,16 +130,9 @@ pub enum TaskError {
         /// The header as found.
         found: String,
     },
-    /// A row could not be used.
-    #[error("{path}:{line}: {message}")]
-    Row {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// What is wrong.
-        message: String,
-    },
+    /// The file is blank, or a row cannot be used: the file, the line and what is wrong.
+    #[error(transparent)]
+    Csv(#[from] CsvError),
     /// The node file is not valid.
     #[error("{path}: {message}")]
     Nodes {
@@ -164,27 +158,15 @@ pub fn read_tasks(path: &Path) -> Result<Vec<Task>, TaskError> {
 
 /// Parses task CSV text; `path` is only used in messages.
 pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(TaskError::Empty {
+    let mut file = CsvFile::open(bytes, path)?;
+    let row_err = |line: u64, message: String| {
+        TaskError::Csv(CsvError::Row {
             path: path.to_path_buf(),
-            what: "is empty",
-        });
-    }
-    let row_err = |line: u64, message: String| TaskError::Row {
-        path: path.to_path_buf(),
-        line,
-        message,
+            line,
+            message,
+        })
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| row_err(1, e.to_string()))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
+    let header = file.header.clone();
     if header != TASK_HEADER {
         return Err(TaskError::Header {
             path: path.to_path_buf(),
@@ -193,18 +175,8 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
     }
     let mut tasks = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for record in rdr.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            let message = match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => format!("row has {len} fields, the header has {expected_len}"),
-                _ => e.to_string(),
-            };
-            row_err(line, message)
-        })?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+    for row in file.rows() {
+        let (record, line) = row?;
         let num = |i: usize| -> Result<f64, TaskError> {
             let f = &record[i];
             let name = TASK_HEADER[i];

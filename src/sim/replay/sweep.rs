@@ -1,6 +1,7 @@
 //! Cost-versus-risk curves: each policy's risk knob stepped from cheap-and-risky to
 //! safe-and-dear, every point replayed on the same simulated steps.
 
+use super::error::ReplayError;
 use super::scenario::{Knobs, PolicyKind, Scenario};
 use serde::Serialize;
 
@@ -87,7 +88,7 @@ pub fn grid(kind: PolicyKind) -> Vec<Knobs> {
 
 /// Sweeps every policy in `kinds` over its [`grid`]. Points are independent replays, run in
 /// parallel; the result does not depend on the order they finish in.
-pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, String> {
+pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, ReplayError> {
     use rayon::prelude::*;
     kinds
         .iter()
@@ -105,7 +106,7 @@ pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, Stri
                         scaling_actions: s.scaling_actions,
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, ReplayError>>()?;
             Ok(Curve {
                 policy: kind,
                 budget: budget(&points),

@@ -1,0 +1,72 @@
+//! `prescale forecast`: the next window's peak per series, as a table or JSON.
+
+use super::{read, HistoryArgs};
+use anyhow::{bail, Result};
+use clap::Args;
+use prescale::forecast::backtest;
+use prescale::forecast::Model;
+use prescale::series::format_duration;
+use std::path::PathBuf;
+
+/// `prescale forecast`.
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// The trained model.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `prescale forecast`.
+pub(crate) fn run(a: ForecastArgs) -> Result<()> {
+    let model = Model::load(&a.model)?;
+    let series = read(&a.history, Some(model.spec.step))?;
+    let mut out = Vec::new();
+    for s in &series {
+        match model.forecast_latest(&s.key, &s.values, s.start) {
+            Some(f) => out.push(f),
+            None => tracing::warn!(
+                "{}: no forecast: the newest value is a gap or there are fewer than {} steps since the last gap",
+                s.key,
+                model.spec.min_history
+            ),
+        }
+    }
+    if out.is_empty() {
+        bail!("no series had enough recent history to forecast");
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let levels: Vec<String> = model
+        .quantiles
+        .iter()
+        .map(|q| format!("p{}", backtest::level_name(*q)))
+        .collect();
+    println!(
+        "{:<40} {:<22} {}",
+        "series",
+        format!("peak over next {}", format_duration(model.spec.window)),
+        levels
+            .iter()
+            .map(|l| format!("{l:>10}"))
+            .collect::<String>()
+    );
+    for f in &out {
+        let at = chrono::DateTime::from_timestamp(f.at, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let qs: String = f
+            .quantiles
+            .iter()
+            .map(|(_, v)| format!("{v:>10.3}"))
+            .collect();
+        println!("{:<40} {:<22} {qs}", f.key.as_str(), format!("after {at}"));
+    }
+    Ok(())
+}

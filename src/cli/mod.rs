@@ -1,0 +1,153 @@
+//! The command line: parses arguments with clap and calls the library, one file per
+//! subcommand. No logic of its own beyond turning arguments into options and results into
+//! text; this is the only place that names `clap` or `anyhow` (the library's typed errors
+//! become `anyhow` here, at the edge).
+
+mod backtest;
+mod collect;
+mod forecast;
+mod run;
+mod simulate;
+mod train;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use prescale::forecast::TrainOptions;
+use prescale::series::{
+    self, format_duration, parse_duration, HistoryOptions, Series, SeriesReport,
+};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// prescale: a predictive autoscaler. Learns each workload's load pattern and provisions ahead
+/// of demand, with a known risk.
+#[derive(Debug, Parser)]
+#[command(name = "prescale", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a forecaster on CSV history and write a model file.
+    Train(train::TrainArgs),
+    /// Score a forecaster on the held-out tail of CSV history against baselines.
+    Backtest(backtest::BacktestArgs),
+    /// Forecast the next window's peak from recent CSV history with a trained model.
+    Forecast(forecast::ForecastArgs),
+    /// Collect history from Prometheus (configured in prescale.toml) and export it as CSV.
+    Collect(collect::CollectArgs),
+    /// Replay history through scaling policies and score them, or run task queues.
+    Simulate(Box<simulate::SimulateArgs>),
+    /// Run the live loop (collect → forecast → plan → act → export); dry-run unless --apply.
+    /// Without --config, replays the bundled data/ with the shipped model.
+    Run(run::RunArgs),
+}
+
+/// How CSV history is read and put on a grid.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// History files: `timestamp,value` (series named after the file) or
+    /// `timestamp,series,value`; timestamps RFC 3339 or Unix seconds.
+    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    pub history: Vec<PathBuf>,
+    /// Step to resample onto (e.g. 5m); default: the median spacing of the rows (or the
+    /// model's step when a model is given).
+    #[arg(long, value_parser = parse_duration)]
+    pub step: Option<i64>,
+    /// Longest gap filled by linear interpolation; longer gaps split a series. Default: 3 steps.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_gap: Option<i64>,
+}
+
+/// Forest and training settings.
+#[derive(Debug, Args)]
+pub struct ForestArgs {
+    /// Forecast window: the model forecasts the peak over the next WINDOW.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub window: i64,
+    /// Trees in the forest.
+    #[arg(long, default_value_t = 100)]
+    pub trees: usize,
+    /// Deepest a tree may grow.
+    #[arg(long, default_value_t = 12)]
+    pub max_depth: usize,
+    /// Fewest training rows per leaf.
+    #[arg(long, default_value_t = 5)]
+    pub min_leaf: usize,
+    /// Features tried per split.
+    #[arg(long, default_value_t = 8)]
+    pub max_features: usize,
+    /// Quantile levels to report, comma separated.
+    #[arg(long, default_value = "0.5,0.9,0.95,0.99", value_delimiter = ',')]
+    pub quantiles: Vec<f64>,
+    /// Seed: the same seed and data give the same model.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl ForestArgs {
+    fn options(&self, step: i64) -> TrainOptions {
+        TrainOptions {
+            quantiles: self.quantiles.clone(),
+            n_trees: self.trees,
+            max_depth: self.max_depth,
+            min_samples_leaf: self.min_leaf,
+            max_features: self.max_features,
+            seed: self.seed,
+            show_progress: std::io::stderr().is_terminal(),
+            ..TrainOptions::new(step, self.window)
+        }
+    }
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Backtest(a) => backtest::run(a),
+        Command::Forecast(a) => forecast::run(a),
+        Command::Collect(a) => collect::run(&a),
+        Command::Run(a) => run::run(a),
+        Command::Simulate(a) => simulate::run(*a),
+    }
+}
+
+/// Reads history, logs what was repaired, and refuses data that cannot be used.
+fn read(args: &HistoryArgs, step: Option<i64>) -> Result<Vec<Series>> {
+    let step = match (args.step, step) {
+        (Some(given), Some(model)) if given != model => bail!(
+            "--step {} differs from the model's step {}; the model can only read data on its own step",
+            format_duration(given),
+            format_duration(model)
+        ),
+        (given, model) => given.or(model),
+    };
+    let opts = HistoryOptions {
+        step,
+        max_gap: args.max_gap,
+    };
+    let (series, reports) = series::read_history(&args.history, &opts)?;
+    report_repairs(&reports);
+    Ok(series)
+}
+
+fn report_repairs(reports: &[SeriesReport]) {
+    for r in reports {
+        tracing::info!("read {}", r.summary());
+    }
+}
+
+/// Sets up logging to stderr (`RUST_LOG` overrides the default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,55 @@
+//! `prescale run`: the live loop on its own Tokio runtime, with a one-line summary at the end.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `prescale run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file; default: the bundled demo (config/demo.toml, replaying data/).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run one cycle and exit.
+    #[arg(long)]
+    once: bool,
+    /// Stop after N cycles.
+    #[arg(long, value_name = "N")]
+    cycles: Option<u64>,
+    /// Carry decisions out with run.apply_command instead of only showing and logging them.
+    #[arg(long)]
+    apply: bool,
+}
+
+/// Runs `prescale run`.
+pub(crate) fn run(a: RunArgs) -> Result<()> {
+    let cfg = match &a.config {
+        Some(path) => prescale::config::Config::load(path)?,
+        None => prescale::config::Config::from_toml(
+            std::path::Path::new("config/demo.toml"),
+            prescale::run::DEMO_CONFIG,
+        )?,
+    };
+    let opts = prescale::run::RunOptions {
+        once: a.once,
+        apply: a.apply,
+        cycles: a.cycles,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = rt.block_on(prescale::run::run(cfg, opts, Box::new(std::io::stdout())))?;
+    println!(
+        "done: {} cycles, {} changes recommended, {} holds{}",
+        summary.cycles,
+        summary.changes,
+        summary.holds,
+        if a.apply {
+            ""
+        } else {
+            " (dry-run: nothing was changed)"
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,693 @@
+//! The event loop behind [`super::run`] and [`super::run_elastic`]: the queue, the nodes,
+//! the events and the rules of the module documentation. One [`Sim`] is one run.
+
+use super::{ClusterLog, ClusterView, Discipline, NodeChange, NodeLife, NodePhase, NodeView};
+use super::{Placement, QueueOptions, Scaler};
+use crate::sim::batch::tasks::{Node, Res, Task};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Totally ordered `f64` for event times and queue keys (inputs are checked finite).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ord64(f64);
+impl Eq for Ord64 {}
+impl PartialOrd for Ord64 {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ord64 {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Complete,
+    SliceEnd,
+    Arrive,
+    Boost,
+    NodeUp,
+    Plan,
+}
+
+type Event = (Ord64, Kind, u64, usize, u32);
+
+/// The queue of waiting tasks (indices into the task list).
+enum Waiting {
+    Fifo(VecDeque<usize>),
+    /// Min-heap on (key, submit, id).
+    Keyed(BinaryHeap<Reverse<(Ord64, Ord64, u64, usize)>>),
+    Levels(Vec<VecDeque<usize>>),
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        match self {
+            Waiting::Fifo(q) => q.len(),
+            Waiting::Keyed(h) => h.len(),
+            Waiting::Levels(l) => l.iter().map(VecDeque::len).sum(),
+        }
+    }
+
+    fn peek(&self) -> Option<usize> {
+        match self {
+            Waiting::Fifo(q) => q.front().copied(),
+            Waiting::Keyed(h) => h.peek().map(|r| r.0 .3),
+            Waiting::Levels(l) => l.iter().find_map(|q| q.front().copied()),
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        match self {
+            Waiting::Fifo(q) => q.pop_front(),
+            Waiting::Keyed(h) => h.pop().map(|r| r.0 .3),
+            Waiting::Levels(l) => l.iter_mut().find_map(VecDeque::pop_front),
+        }
+    }
+}
+
+/// One simulation.
+pub(super) struct Sim<'a> {
+    pub(super) tasks: &'a [Task],
+    pub(super) nodes: Vec<Node>,
+    /// Per node: taking tasks (ready and not draining). Always true on a fixed cluster.
+    pub(super) up: Vec<bool>,
+    pub(super) phase: Vec<NodePhase>,
+    pub(super) life: Vec<NodeLife>,
+    /// Tasks running per node.
+    pub(super) on_count: Vec<usize>,
+    /// Nodes present from the start.
+    pub(super) initial: usize,
+    /// Requested by tasks submitted and not finished.
+    pub(super) outstanding: Res,
+    pub(super) arrived_unfinished: usize,
+    pub(super) scaler: Option<&'a mut dyn Scaler>,
+    /// An elastic run that is still going at this time has gone wrong; see [`run_elastic`].
+    pub(super) give_up_at: f64,
+    pub(super) discipline: Discipline,
+    pub(super) placement: Placement,
+    pub(super) opts: QueueOptions,
+    pub(super) now: f64,
+    events: BinaryHeap<Reverse<Event>>,
+    waiting: Waiting,
+    pub(super) free: Vec<Res>,
+    pub(super) cap: Vec<Res>,
+    pub(super) busy: Vec<Res>,
+    pub(super) remaining: Vec<f64>,
+    pub(super) level: Vec<usize>,
+    pub(super) epoch: Vec<u32>,
+    pub(super) run_start: Vec<f64>,
+    pub(super) slice: Vec<f64>,
+    pub(super) on_node: Vec<usize>,
+    pub(super) first_start: Vec<f64>,
+    pub(super) finish: Vec<f64>,
+    pub(super) unfinished: usize,
+    pub(super) running: usize,
+    pub(super) preemptions: usize,
+    pub(super) rr_next: usize,
+    pub(super) wrr_current: Vec<f64>,
+    pub(super) ring: Vec<(u64, usize)>,
+}
+
+/// A fast, stable 64-bit mix (splitmix64): the same ring on every platform and Rust version,
+/// which `std`'s hasher does not promise.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A task's size for first-fit-decreasing: the sum of its demands relative to the largest node.
+fn size(req: &Res, largest: &Res) -> f64 {
+    req.as_array()
+        .iter()
+        .zip(largest.as_array())
+        .map(|(r, c)| if c > 0.0 { r / c } else { 0.0 })
+        .sum()
+}
+
+impl<'a> Sim<'a> {
+    /// Puts the first planning event of an elastic run at `at`.
+    pub(super) fn plan_at(&mut self, at: f64) {
+        self.events.push(Reverse((Ord64(at), Kind::Plan, 0, 0, 0)));
+    }
+
+    pub(super) fn new(
+        tasks: &'a [Task],
+        nodes: Vec<Node>,
+        discipline: Discipline,
+        placement: Placement,
+        opts: QueueOptions,
+    ) -> Self {
+        let n = tasks.len();
+        let waiting = match discipline {
+            Discipline::Fcfs | Discipline::Rr => Waiting::Fifo(VecDeque::new()),
+            Discipline::Sjf | Discipline::Priority => Waiting::Keyed(BinaryHeap::new()),
+            Discipline::Mlfq => Waiting::Levels(vec![VecDeque::new(); opts.mlfq_levels.max(1)]),
+        };
+        let mut events = BinaryHeap::with_capacity(n * 2);
+        for (i, t) in tasks.iter().enumerate() {
+            events.push(Reverse((Ord64(t.submit), Kind::Arrive, t.id, i, 0)));
+        }
+        if discipline == Discipline::Mlfq && opts.mlfq_boost > 0.0 && n > 0 {
+            let first = tasks.iter().map(|t| t.submit).fold(f64::INFINITY, f64::min);
+            events.push(Reverse((
+                Ord64(first + opts.mlfq_boost),
+                Kind::Boost,
+                0,
+                0,
+                0,
+            )));
+        }
+        let cap: Vec<Res> = nodes.iter().map(Node::capacity).collect();
+        let nn = nodes.len();
+        let life = nodes
+            .iter()
+            .map(|n| NodeLife {
+                name: n.name.clone(),
+                added: 0.0,
+                ready: Some(0.0),
+                drained: None,
+                removed: None,
+            })
+            .collect();
+        let mut sim = Sim {
+            tasks,
+            nodes,
+            up: vec![true; nn],
+            phase: vec![NodePhase::Ready; nn],
+            life,
+            on_count: vec![0; nn],
+            initial: nn,
+            outstanding: Res::default(),
+            arrived_unfinished: 0,
+            scaler: None,
+            give_up_at: f64::INFINITY,
+            discipline,
+            placement,
+            opts,
+            now: 0.0,
+            events,
+            waiting,
+            free: cap.clone(),
+            cap,
+            busy: vec![Res::default(); nn],
+            remaining: tasks.iter().map(|t| t.duration).collect(),
+            level: vec![0; n],
+            epoch: vec![0; n],
+            run_start: vec![f64::NAN; n],
+            slice: vec![0.0; n],
+            on_node: vec![usize::MAX; n],
+            first_start: vec![f64::NAN; n],
+            finish: vec![f64::NAN; n],
+            unfinished: n,
+            running: 0,
+            preemptions: 0,
+            rr_next: 0,
+            wrr_current: vec![0.0; nn],
+            ring: Vec::new(),
+        };
+        sim.build_ring();
+        sim
+    }
+
+    /// The consistent-hash ring over every node ever added; nodes that are not up are
+    /// skipped when placing, so a node leaving moves only its own share of the ring.
+    fn build_ring(&mut self) {
+        if self.placement != Placement::ConsistentHash {
+            return;
+        }
+        self.ring.clear();
+        for i in 0..self.nodes.len() {
+            for v in 0..self.opts.vnodes.max(1) {
+                self.ring.push((mix(mix(i as u64) ^ v as u64), i));
+            }
+        }
+        self.ring.sort_unstable();
+    }
+
+    pub(super) fn run(&mut self) {
+        // Everything that happens at one instant is handled before the scheduler runs, so
+        // tasks submitted together are placed together (which first-fit-decreasing needs).
+        while let Some(Reverse(ev)) = self.events.pop() {
+            self.now = ev.0 .0;
+            self.handle(ev);
+            while let Some(Reverse(next)) = self.events.peek() {
+                if next.0 .0 != self.now {
+                    break;
+                }
+                let Some(Reverse(next)) = self.events.pop() else {
+                    break;
+                };
+                self.handle(next);
+            }
+            self.schedule();
+        }
+    }
+
+    fn handle(&mut self, (_, kind, _, i, epoch): Event) {
+        match kind {
+            Kind::Arrive => {
+                self.outstanding = self.outstanding.plus(&self.tasks[i].req);
+                self.arrived_unfinished += 1;
+                self.enqueue(i)
+            }
+            Kind::Complete | Kind::SliceEnd if epoch != self.epoch[i] => {}
+            Kind::Complete => self.complete(i),
+            Kind::SliceEnd => self.slice_end(i),
+            Kind::Boost => self.boost(),
+            Kind::NodeUp => self.node_up(i),
+            Kind::Plan => self.plan(),
+        }
+    }
+
+    fn view(&self) -> ClusterView<'_> {
+        ClusterView {
+            now: self.now,
+            nodes: (0..self.nodes.len())
+                .map(|n| NodeView {
+                    node: &self.nodes[n],
+                    phase: self.phase[n],
+                    used: self.cap[n].minus(&self.free[n]),
+                    tasks: self.on_count[n],
+                })
+                .collect(),
+            outstanding: self.outstanding,
+            queued: self.waiting.len(),
+            running: self.running,
+        }
+    }
+
+    fn plan(&mut self) {
+        let Some(scaler) = self.scaler.take() else {
+            return;
+        };
+        let changes = scaler.plan(&self.view());
+        let interval = scaler.interval();
+        self.scaler = Some(scaler);
+        for c in changes {
+            match c {
+                NodeChange::Add { node, boot } => self.add_node(node, boot),
+                NodeChange::Drain(n) => self.drain(n),
+            }
+        }
+        if self.unfinished > 0 && self.now < self.give_up_at {
+            self.events
+                .push(Reverse((Ord64(self.now + interval), Kind::Plan, 0, 0, 0)));
+        }
+    }
+
+    fn add_node(&mut self, node: Node, boot: f64) {
+        let n = self.nodes.len();
+        let boot = if boot.is_finite() { boot.max(0.0) } else { 0.0 };
+        self.cap.push(node.capacity());
+        self.free.push(node.capacity());
+        self.busy.push(Res::default());
+        self.up.push(false);
+        self.phase.push(NodePhase::Booting);
+        self.life.push(NodeLife {
+            name: node.name.clone(),
+            added: self.now,
+            ready: None,
+            drained: None,
+            removed: None,
+        });
+        self.on_count.push(0);
+        self.wrr_current.push(0.0);
+        self.nodes.push(node);
+        self.build_ring();
+        self.events.push(Reverse((
+            Ord64(self.now + boot),
+            Kind::NodeUp,
+            n as u64,
+            n,
+            0,
+        )));
+    }
+
+    fn node_up(&mut self, n: usize) {
+        if self.phase.get(n) == Some(&NodePhase::Booting) {
+            self.phase[n] = NodePhase::Ready;
+            self.up[n] = true;
+            self.life[n].ready = Some(self.now);
+        }
+    }
+
+    fn drain(&mut self, n: usize) {
+        if self.phase.get(n) != Some(&NodePhase::Ready) {
+            return;
+        }
+        self.phase[n] = NodePhase::Draining;
+        self.up[n] = false;
+        self.life[n].drained = Some(self.now);
+        if self.on_count[n] == 0 {
+            self.remove_node(n);
+        }
+    }
+
+    fn remove_node(&mut self, n: usize) {
+        self.phase[n] = NodePhase::Removed;
+        self.up[n] = false;
+        self.life[n].removed = Some(self.now);
+    }
+
+    /// Node-hours and counts over `[from, to]`.
+    pub(super) fn cluster_log(&self, from: f64, to: f64) -> ClusterLog {
+        let mut edges: Vec<(f64, i64)> = Vec::new();
+        let mut hours = 0.0;
+        for l in &self.life {
+            let end = l.removed.unwrap_or(f64::INFINITY);
+            hours += (end.min(to) - l.added.max(from)).max(0.0) / 3600.0;
+            edges.push((l.added, 1));
+            if let Some(r) = l.removed {
+                edges.push((r, -1));
+            }
+        }
+        // Removals before additions at the same instant: a swap is not a peak.
+        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (mut count, mut peak, mut low) = (0i64, 0i64, i64::MAX);
+        for (k, &(t, d)) in edges.iter().enumerate() {
+            count += d;
+            peak = peak.max(count);
+            let settled = edges.get(k + 1).is_none_or(|e| e.0 != t);
+            if settled && t >= from && t <= to {
+                low = low.min(count);
+            }
+        }
+        let at_start = self
+            .life
+            .iter()
+            .filter(|l| l.added <= from && l.removed.is_none_or(|r| r > from))
+            .count() as i64;
+        ClusterLog {
+            nodes: self.life.clone(),
+            node_hours: hours,
+            added: self.life.len() - self.initial,
+            removed: self.life.iter().filter(|l| l.removed.is_some()).count(),
+            peak_nodes: peak.max(0) as usize,
+            min_nodes: low.min(at_start).max(0) as usize,
+        }
+    }
+
+    fn enqueue(&mut self, i: usize) {
+        match &mut self.waiting {
+            Waiting::Fifo(q) => q.push_back(i),
+            Waiting::Keyed(_) => self.insert_keyed(i),
+            Waiting::Levels(l) => {
+                let lv = self.level[i].min(l.len() - 1);
+                l[lv].push_back(i);
+            }
+        }
+    }
+
+    fn quantum(&self, i: usize) -> f64 {
+        match self.discipline {
+            Discipline::Rr => self.opts.quantum,
+            Discipline::Mlfq => self.opts.quantum * f64::powi(2.0, self.level[i] as i32),
+            _ => f64::INFINITY,
+        }
+    }
+
+    fn start(&mut self, i: usize, node: usize) {
+        let req = self.tasks[i].req;
+        self.free[node] = self.free[node].minus(&req);
+        self.on_count[node] += 1;
+        self.on_node[i] = node;
+        self.run_start[i] = self.now;
+        if self.first_start[i].is_nan() {
+            self.first_start[i] = self.now;
+        }
+        self.running += 1;
+        self.arm(i);
+    }
+
+    /// Schedules the end of the task's current slice (or its completion).
+    fn arm(&mut self, i: usize) {
+        self.epoch[i] += 1;
+        let q = self.quantum(i);
+        let id = self.tasks[i].id;
+        if self.remaining[i] <= q {
+            self.slice[i] = self.remaining[i];
+            self.events.push(Reverse((
+                Ord64(self.now + self.remaining[i]),
+                Kind::Complete,
+                id,
+                i,
+                self.epoch[i],
+            )));
+        } else {
+            self.slice[i] = q;
+            self.events.push(Reverse((
+                Ord64(self.now + q),
+                Kind::SliceEnd,
+                id,
+                i,
+                self.epoch[i],
+            )));
+        }
+    }
+
+    /// Takes the task off its node, booking the resource-time it used.
+    fn release(&mut self, i: usize) {
+        let node = self.on_node[i];
+        let req = self.tasks[i].req;
+        let ran = self.now - self.run_start[i];
+        self.free[node] = self.free[node].plus(&req);
+        let b = &mut self.busy[node];
+        b.cpu += req.cpu * ran;
+        b.mem += req.mem * ran;
+        b.gpu += req.gpu * ran;
+        self.running -= 1;
+        self.on_count[node] -= 1;
+        if self.on_count[node] == 0 && self.phase[node] == NodePhase::Draining {
+            self.remove_node(node);
+        }
+    }
+
+    fn complete(&mut self, i: usize) {
+        self.release(i);
+        self.remaining[i] = 0.0;
+        self.finish[i] = self.now;
+        self.unfinished -= 1;
+        self.arrived_unfinished -= 1;
+        // Sums of fractions drift; an empty backlog is exactly empty.
+        self.outstanding = if self.arrived_unfinished == 0 {
+            Res::default()
+        } else {
+            self.outstanding.minus(&self.tasks[i].req)
+        };
+    }
+
+    fn slice_end(&mut self, i: usize) {
+        self.remaining[i] -= self.slice[i];
+        if self.discipline == Discipline::Mlfq {
+            self.level[i] = (self.level[i] + 1).min(self.opts.mlfq_levels.max(1) - 1);
+        }
+        if self.waiting.len() > 0 {
+            // Book the slice and give the node up; the task queues again behind the others.
+            self.release(i);
+            self.preemptions += 1;
+            self.enqueue(i);
+        } else {
+            self.arm(i);
+        }
+    }
+
+    fn boost(&mut self) {
+        if let Waiting::Levels(l) = &mut self.waiting {
+            let mut all = VecDeque::new();
+            for q in l.iter_mut() {
+                all.append(q);
+            }
+            l[0] = all;
+        }
+        self.level.iter_mut().for_each(|lv| *lv = 0);
+        if self.unfinished > 0 {
+            self.events.push(Reverse((
+                Ord64(self.now + self.opts.mlfq_boost),
+                Kind::Boost,
+                0,
+                0,
+                0,
+            )));
+        }
+    }
+
+    fn schedule(&mut self) {
+        if self.placement == Placement::Ffd {
+            return self.schedule_ffd();
+        }
+        while let Some(i) = self.waiting.peek() {
+            let Some(node) = self.choose(i) else { break };
+            self.waiting.pop();
+            self.start(i, node);
+        }
+    }
+
+    /// Takes up to `ffd_batch` tasks from the head, places them largest first on the first
+    /// node that fits, and puts back (in their order) those that fit nowhere.
+    fn schedule_ffd(&mut self) {
+        let largest = self.cap.iter().fold(Res::default(), |m, c| Res {
+            cpu: m.cpu.max(c.cpu),
+            mem: m.mem.max(c.mem),
+            gpu: m.gpu.max(c.gpu),
+        });
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < self.opts.ffd_batch.max(1) {
+                match self.waiting.pop() {
+                    Some(i) => batch.push(i),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            let mut order: Vec<usize> = (0..batch.len()).collect();
+            order.sort_by(|&a, &b| {
+                let (ta, tb) = (&self.tasks[batch[a]], &self.tasks[batch[b]]);
+                size(&tb.req, &largest)
+                    .total_cmp(&size(&ta.req, &largest))
+                    .then(ta.id.cmp(&tb.id))
+            });
+            let mut placed = vec![false; batch.len()];
+            for k in order {
+                let i = batch[k];
+                if let Some(node) = (0..self.nodes.len()).find(|&n| self.fits(i, n)) {
+                    self.start(i, node);
+                    placed[k] = true;
+                }
+            }
+            let any = placed.iter().any(|p| *p);
+            let full = batch.len() == self.opts.ffd_batch.max(1);
+            // Put back what did not fit, at the front, in the order it was taken.
+            let back: Vec<usize> = batch
+                .iter()
+                .zip(&placed)
+                .filter(|(_, p)| !**p)
+                .map(|(i, _)| *i)
+                .collect();
+            self.unpop(back);
+            if !any || !full {
+                return;
+            }
+        }
+    }
+
+    /// Returns tasks taken from the head back to it, keeping their order.
+    fn unpop(&mut self, tasks: Vec<usize>) {
+        match &mut self.waiting {
+            Waiting::Fifo(q) => {
+                for &i in tasks.iter().rev() {
+                    q.push_front(i);
+                }
+            }
+            Waiting::Levels(l) => {
+                for &i in tasks.iter().rev() {
+                    let lv = self.level[i].min(l.len() - 1);
+                    l[lv].push_front(i);
+                }
+            }
+            Waiting::Keyed(_) => {
+                // Keys do not change while a task waits, so re-inserting restores the order.
+                for i in tasks {
+                    self.insert_keyed(i);
+                }
+            }
+        }
+    }
+
+    fn insert_keyed(&mut self, i: usize) {
+        let t = &self.tasks[i];
+        let key = match self.discipline {
+            Discipline::Sjf => self.remaining[i],
+            // Effective priority p + a·(now − submit) ranks like p − a·submit at any instant
+            // (these disciplines never pre-empt, so a task waits from its submit time), so the
+            // key never needs updating while the task waits.
+            _ => self.opts.aging * t.submit - t.priority as f64,
+        };
+        if let Waiting::Keyed(h) = &mut self.waiting {
+            h.push(Reverse((Ord64(key), Ord64(t.submit), t.id, i)));
+        }
+    }
+
+    fn fits(&self, i: usize, n: usize) -> bool {
+        self.up[n] && self.tasks[i].req.fits_in(&self.free[n])
+    }
+
+    /// Fullest resource of node `n`, as a fraction of its capacity.
+    fn load(&self, n: usize) -> f64 {
+        let (f, c) = (self.free[n].as_array(), self.cap[n].as_array());
+        (0..3)
+            .filter(|&r| c[r] > 0.0)
+            .map(|r| 1.0 - f[r] / c[r])
+            .fold(0.0, f64::max)
+    }
+
+    fn choose(&mut self, i: usize) -> Option<usize> {
+        let nn = self.nodes.len();
+        match self.placement {
+            Placement::LeastLoaded => (0..nn)
+                .filter(|&n| self.fits(i, n))
+                .map(|n| (self.load(n), n))
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                .map(|(_, n)| n),
+            Placement::BestFit => {
+                let req = self.tasks[i].req.as_array();
+                (0..nn)
+                    .filter(|&n| self.fits(i, n))
+                    .map(|n| {
+                        let (f, c) = (self.free[n].as_array(), self.cap[n].as_array());
+                        let spare: f64 = (0..3)
+                            .filter(|&r| c[r] > 0.0)
+                            .map(|r| (f[r] - req[r]) / c[r])
+                            .sum();
+                        (spare, n)
+                    })
+                    .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                    .map(|(_, n)| n)
+            }
+            Placement::Ffd => (0..nn).find(|&n| self.fits(i, n)),
+            Placement::RoundRobin => {
+                let pick = (0..nn)
+                    .map(|k| (self.rr_next + k) % nn)
+                    .find(|&n| self.fits(i, n))?;
+                self.rr_next = (pick + 1) % nn;
+                Some(pick)
+            }
+            Placement::WeightedRoundRobin => {
+                if !(0..nn).any(|n| self.fits(i, n)) {
+                    return None;
+                }
+                // Only nodes taking tasks share the rotation; on a fixed cluster that is all.
+                let mut total = 0.0;
+                for ((c, node), &up) in self.wrr_current.iter_mut().zip(&self.nodes).zip(&self.up) {
+                    if up {
+                        *c += node.weight;
+                        total += node.weight;
+                    }
+                }
+                let pick = (0..nn).filter(|&n| self.fits(i, n)).max_by(|&a, &b| {
+                    self.wrr_current[a]
+                        .total_cmp(&self.wrr_current[b])
+                        .then(b.cmp(&a))
+                })?;
+                self.wrr_current[pick] -= total;
+                Some(pick)
+            }
+            Placement::ConsistentHash => {
+                if !(0..nn).any(|n| self.fits(i, n)) {
+                    return None;
+                }
+                let h = mix(self.tasks[i].id ^ 0x5bd1_e995);
+                let start = self.ring.partition_point(|&(k, _)| k < h);
+                (0..self.ring.len())
+                    .map(|k| self.ring[(start + k) % self.ring.len()].1)
+                    .find(|&n| self.fits(i, n))
+            }
+        }
+    }
+}

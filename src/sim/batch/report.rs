@@ -1,0 +1,74 @@
+//! The task-queue report: every discipline × placement run, with the elastic comparison when
+//! asked; printed as a table and written as `report.json`.
+
+use super::elastic::AutoscaleReport;
+use super::queue::{QueueMetrics, QueueOptions};
+
+/// The task-queue report.
+#[derive(Debug, serde::Serialize)]
+pub struct TaskReport {
+    /// Where the tasks came from.
+    pub tasks: String,
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// Discipline knobs.
+    pub options: QueueOptions,
+    /// One entry per discipline × placement.
+    pub runs: Vec<QueueMetrics>,
+    /// With `--autoscale`: each run again on the elastic pool, compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleReport>,
+}
+
+impl TaskReport {
+    /// The table printed on stdout.
+    pub fn table(&self) -> String {
+        let mut out = format!("task queues: {} on {} nodes\n", self.tasks, self.nodes);
+        out.push_str(&format!(
+            "{:<9} {:<13} {:>10} {:>10} {:>10} {:>10} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8}\n",
+            "queue",
+            "placement",
+            "wait-mean",
+            "wait-p95",
+            "compl-mean",
+            "compl-p95",
+            "cpu%",
+            "mem%",
+            "gpu%",
+            "load-cv",
+            "starved",
+            "preempt"
+        ));
+        let pct = |v: f64| {
+            if v.is_finite() {
+                format!("{:.1}", v * 100.0)
+            } else {
+                "-".into()
+            }
+        };
+        for m in &self.runs {
+            out.push_str(&format!(
+                "{:<9} {:<13} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>6} {:>6} {:>6} {:>7.3} {:>8} {:>8}\n",
+                m.discipline.as_str(),
+                m.placement.as_str(),
+                m.mean_wait,
+                m.p95_wait,
+                m.mean_completion,
+                m.p95_completion,
+                pct(m.utilisation.cpu),
+                pct(m.utilisation.mem),
+                pct(m.utilisation.gpu),
+                m.load_cv,
+                m.starved,
+                m.preemptions,
+            ));
+        }
+        out.push_str(
+            "times in seconds; wait = time not running (before start and between slices)\n",
+        );
+        if let Some(a) = &self.autoscale {
+            out.push_str(&a.table());
+        }
+        out
+    }
+}

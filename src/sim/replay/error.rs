@@ -1,0 +1,66 @@
+//! [`ReplayError`]: why a trace could not be replayed or its report not written.
+
+use crate::chart::ChartError;
+use std::path::PathBuf;
+
+/// Why a replay could not run or its report could not be written. Each message says what was
+/// wrong with which value or file, as the user gave it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The workload's replica capacity is not a number > 0.
+    #[error("replica capacity must be a number > 0, got {0}")]
+    Capacity(f64),
+    /// The replica bounds are empty or reversed.
+    #[error("replica bounds must satisfy 1 ≤ max and min ≤ max, got min {min} max {max}")]
+    Bounds {
+        /// Fewest replicas.
+        min: u32,
+        /// Most replicas.
+        max: u32,
+    },
+    /// The boot time is negative.
+    #[error("boot time must not be negative, got {0}s")]
+    BootTime(i64),
+    /// The split leaves the history or the simulated part empty.
+    #[error(
+        "cannot split {steps} steps at {split}: both the history and the simulated part need steps"
+    )]
+    Split {
+        /// Steps in the trace.
+        steps: usize,
+        /// The split asked for.
+        split: usize,
+    },
+    /// Nothing to replay: every simulated step is a gap.
+    #[error("the simulated part of the trace is all gaps")]
+    AllGaps,
+    /// The model was trained on another step than the trace's.
+    #[error("the model's step is {model}s, the trace's {trace}s")]
+    ModelStep {
+        /// The model's step, seconds.
+        model: i64,
+        /// The trace's step, seconds.
+        trace: i64,
+    },
+    /// The predictive policy was asked for without forecasts.
+    #[error("the predictive policy needs a model (none was given or trained)")]
+    NoModel,
+    /// The planner refused the workload spec the knobs produce (its own message).
+    #[error("{0}")]
+    Spec(String),
+    /// A report file or directory could not be written.
+    // Not `source`: the text is in this message already, and a source would print it twice.
+    #[error("{}: {error}", path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// `report.json` could not be serialised.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A chart could not be drawn.
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+}

@@ -1,0 +1,34 @@
+//! Trace replay: one trace split into a training head and a simulated tail, replayed through
+//! scaling policies on a replica clock with boot times, scored, swept and reported.
+//!
+//! The files import downward only:
+//!
+//! - [`setup`]: what the clock and every policy share: [`Setup`], [`Observation`], the
+//!   [`Policy`] trait.
+//! - [`workload`]: what a replay is asked to run: [`workload::PolicyKind`],
+//!   [`workload::Knobs`], [`workload::Workload`].
+//! - [`replica`]: the trace-driven replay clock (boot times, booting replicas cost money) and
+//!   its scores (under-provisioned steps, unserved demand, replica-hours, cost relative to the
+//!   oracle, scaling actions, lead-time hit rate).
+//! - [`policy`]: the baselines: the Kubernetes HPA rule, a static size, the oracle.
+//! - [`predictive`]: prescale's own planner behind the same trait.
+//! - [`scenario`]: the trace laid out for replay, with the forecasts for every simulated step
+//!   computed once in a batch, so every policy and every sweep point runs on exactly the same
+//!   steps.
+//! - [`sweep`]: each policy's risk knob varied into a cost-versus-risk curve.
+//! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
+
+pub mod error;
+pub mod policy;
+pub mod predictive;
+pub mod replica;
+pub mod report;
+pub mod scenario;
+pub mod setup;
+pub mod sweep;
+pub mod workload;
+
+pub use error::ReplayError;
+pub use policy::{Fixed, Hpa, Oracle};
+pub use replica::{simulate, Run, Scores};
+pub use setup::{Observation, Policy, Setup};
