@@ -6,7 +6,7 @@
 //! code either way.
 
 use crate::act::{Act, CommandActuator, DecisionLog};
-use crate::collect::{Collector, HealthState, PrometheusSource, Replay, RetryPolicy, Source};
+use crate::collect::{Collector, HealthState, Replay, RetryPolicy, Source};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Metrics, Snapshot};
 use crate::forecast::{self, Forecast, Model};
@@ -101,7 +101,7 @@ pub async fn run(cfg: Config, opts: RunOptions, out: Box<dyn Write + Send>) -> R
             loop_state.drive(collector, clock, &opts, stop_rx).await?
         }
         None => {
-            let collector = Collector::<PrometheusSource>::new(&cfg).await?;
+            let collector = Collector::connect(cfg.require_prometheus()?, &cfg.signals).await?;
             let loop_state = loop_state.with_replica_queries(collector.source().client().clone());
             let clock = Clock::Wall {
                 step: live.interval,

@@ -98,7 +98,9 @@ async fn backfill_holds_exactly_the_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path(), &h.prom.url(), SIGNALS);
     let run = async {
-        let mut c = Collector::new(&cfg).await.expect("collector starts");
+        let mut c = Collector::connect(cfg.prometheus.as_ref().expect("prometheus"), &cfg.signals)
+            .await
+            .expect("collector starts");
         let report = c.backfill(now()).await;
         assert!(report.ok(), "{report:?}");
         c
@@ -188,11 +190,14 @@ async fn invalid_promql_fails_start_up_quoting_prometheus() {
         &prom.url(),
         "[[signal]]\nname = \"cpu\"\nquery = \"sum(rate(up[5m])\"\nstep = \"1m\"\nlookback = \"1h\"\n",
     );
-    let err = tokio::time::timeout(Duration::from_secs(30), Collector::new(&cfg))
-        .await
-        .expect("in time")
-        .err()
-        .expect("start-up fails");
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        Collector::connect(cfg.prometheus.as_ref().expect("prometheus"), &cfg.signals),
+    )
+    .await
+    .expect("in time")
+    .err()
+    .expect("start-up fails");
     let text = err.to_string();
     assert!(text.contains("signal 'cpu'"), "{text}");
     assert!(text.contains("bad_data"), "{text}");
@@ -205,7 +210,10 @@ async fn invalid_promql_fails_start_up_quoting_prometheus() {
         &prom.url(),
         "[[signal]]\nname = \"up\"\nquery = \"up[5m]\"\nstep = \"1m\"\nlookback = \"1h\"\n",
     );
-    let err = Collector::new(&cfg).await.err().expect("start-up fails");
+    let err = Collector::connect(cfg.prometheus.as_ref().expect("prometheus"), &cfg.signals)
+        .await
+        .err()
+        .expect("start-up fails");
     assert!(err.to_string().contains("instant vector"), "{err}");
 }
 

@@ -93,7 +93,9 @@ async fn polls_pick_up_new_samples_and_series_come_and_go() {
     wait_for_data(&prom, "test_gauge", Duration::from_secs(30));
     let test = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let mut c = Collector::new(&cfg).await.expect("collector");
+        let mut c = Collector::connect(cfg.prometheus.as_ref().expect("prometheus"), &cfg.signals)
+            .await
+            .expect("collector");
         let r = c.backfill(now()).await;
         assert!(r.ok(), "{r:?}");
         let a = SeriesKey::new("g{series=\"a\"}");
@@ -181,7 +183,9 @@ async fn survives_prometheus_killed_and_restarted() {
     wait_for_data(&prom, "test_gauge", Duration::from_secs(30));
     let test = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let mut c = Collector::new(&cfg).await.expect("collector");
+        let mut c = Collector::connect(cfg.prometheus.as_ref().expect("prometheus"), &cfg.signals)
+            .await
+            .expect("collector");
         assert!(c.backfill(now()).await.ok());
         for _ in 0..2 {
             sleep_to_next_second(0.3).await;

@@ -54,14 +54,16 @@ async fn https_with_custom_ca() {
     let test = async {
         // Trusted through ca_file.
         let cfg = config(dir.path(), &url, "ca_file = \"ca.pem\"");
-        let mut c = Collector::new(&cfg).await.expect("TLS start-up");
+        let mut c = Collector::connect(cfg.prometheus.as_ref().expect("prometheus"), &cfg.signals)
+            .await
+            .expect("TLS start-up");
         let r = c.backfill(now()).await;
         assert!(r.ok(), "{r:?}");
         assert_eq!(r.signals[0].appended, 11);
 
         // Not trusted without it: the start-up check fails and says why.
         let cfg = config(dir.path(), &url, "");
-        let e = Collector::new(&cfg)
+        let e = Collector::connect(cfg.prometheus.as_ref().expect("prometheus"), &cfg.signals)
             .await
             .err()
             .expect("untrusted")

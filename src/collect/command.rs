@@ -18,7 +18,9 @@ pub struct CommandOptions {
 }
 
 /// Runs the command on its own Tokio runtime; prints a summary per signal to stdout.
-pub fn run_command(opts: &CommandOptions) -> Result<(), CollectError> {
+// anyhow: this file moves to `cli/`, the one place allowed to name it; it joins the
+// configuration's errors and the collector's.
+pub fn run_command(opts: &CommandOptions) -> anyhow::Result<()> {
     let config = Config::load(&opts.config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -28,8 +30,8 @@ pub fn run_command(opts: &CommandOptions) -> Result<(), CollectError> {
     rt.block_on(run_async(&config, opts))
 }
 
-async fn run_async(config: &Config, opts: &CommandOptions) -> Result<(), CollectError> {
-    let mut collector = Collector::new(config).await?;
+async fn run_async(config: &Config, opts: &CommandOptions) -> anyhow::Result<()> {
+    let mut collector = Collector::connect(config.require_prometheus()?, &config.signals).await?;
     let report = collector.backfill(super::unix_now()).await;
     print_summary(&collector, &report);
     export(&collector, opts)?;
@@ -56,7 +58,7 @@ async fn run_async(config: &Config, opts: &CommandOptions) -> Result<(), Collect
             })
             .await;
         if let Some(e) = export_error {
-            return Err(e);
+            return Err(e.into());
         }
         return Ok(());
     }
@@ -68,7 +70,7 @@ async fn run_async(config: &Config, opts: &CommandOptions) -> Result<(), Collect
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CollectError::Incomplete { failed })
+        Err(CollectError::Incomplete { failed }.into())
     }
 }
 

@@ -11,7 +11,7 @@
 //! [`PromError::Decode`](super::PromError::Decode). Input that ends early is reported as
 //! truncated. Nesting is limited, so no input can exhaust the stack.
 
-use super::prometheus::{InstantSample, Point, QueryData, RangeSeries, StringPoint};
+use super::wire::{InstantSample, Point, QueryData, RangeSeries, StringPoint};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 

@@ -16,16 +16,22 @@
 
 mod collector;
 mod command;
+pub mod config;
 mod json;
 pub mod prometheus;
 mod source;
 mod store;
+mod wire;
 
 pub use collector::{
     export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
     SignalHealth, SignalPoll, SignalStats,
 };
 pub use command::{run_command, CommandOptions};
+pub use config::{
+    Auth, PrometheusConfig, Secret, SignalConfig, DEFAULT_DROP_AFTER, DEFAULT_MAX_SERIES,
+    DEFAULT_OVERLAP_STEPS, DEFAULT_TIMEOUT,
+};
 pub use prometheus::{PromClient, PromError};
 pub use source::{PrometheusSource, Replay, Source, SourceError};
 pub use store::{IngestStats, SeriesEntry, SignalStore, Store};
@@ -35,12 +41,6 @@ use std::path::PathBuf;
 /// Why collection could not start or its output could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    /// The configuration has no `[prometheus]` section.
-    #[error("{path}: no [prometheus] section; collecting needs one (url = \"http://...\")")]
-    NoPrometheus {
-        /// The configuration file.
-        path: PathBuf,
-    },
     /// The configuration has no `[[signal]]`.
     #[error("no [[signal]] configured: nothing to collect")]
     NoSignals,
@@ -57,9 +57,6 @@ pub enum CollectError {
         /// Why; for a rejected query, Prometheus' own message.
         error: SourceError,
     },
-    /// The configuration file is unusable.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
     /// The async runtime could not start.
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),
