@@ -252,34 +252,7 @@ pub(crate) fn validate_prometheus(
     problems: &mut Problems,
 ) -> Option<PrometheusConfig> {
     let before = problems.len();
-    let url = raw.url.trim().trim_end_matches('/').to_string();
-    match url.split_once("://") {
-        Some(("http" | "https", rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            if authority.contains('@') {
-                // Credentials in a URL end up in logs and error messages; refuse them outright.
-                problem(
-                    problems,
-                    "prometheus.url",
-                    "credentials in the URL are not accepted (they would be logged); use \
-                     basic_auth with password_file or bearer_token_file",
-                );
-            } else if authority.is_empty() {
-                problem(problems, "prometheus.url", "has no host");
-            } else if rest.contains(['?', '#']) {
-                problem(
-                    problems,
-                    "prometheus.url",
-                    "must not have a query or fragment",
-                );
-            }
-        }
-        _ => problem(
-            problems,
-            "prometheus.url",
-            format!("'{url}' must start with http:// or https://"),
-        ),
-    }
+    let url = validate_url(&raw.url, problems);
     let timeout = match &raw.timeout {
         None => DEFAULT_TIMEOUT,
         Some(t) => match parse_duration(t) {
@@ -491,4 +464,37 @@ pub(crate) fn validate_signals(raw: &[RawSignal], problems: &mut Problems) -> Ve
         }
     }
     out
+}
+
+/// The base URL without a trailing slash; refuses credentials, queries and fragments.
+fn validate_url(raw: &str, problems: &mut Problems) -> String {
+    let url = raw.trim().trim_end_matches('/').to_string();
+    match url.split_once("://") {
+        Some(("http" | "https", rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            if authority.contains('@') {
+                // Credentials in a URL end up in logs and error messages; refuse them outright.
+                problem(
+                    problems,
+                    "prometheus.url",
+                    "credentials in the URL are not accepted (they would be logged); use \
+                     basic_auth with password_file or bearer_token_file",
+                );
+            } else if authority.is_empty() {
+                problem(problems, "prometheus.url", "has no host");
+            } else if rest.contains(['?', '#']) {
+                problem(
+                    problems,
+                    "prometheus.url",
+                    "must not have a query or fragment",
+                );
+            }
+        }
+        _ => problem(
+            problems,
+            "prometheus.url",
+            format!("'{url}' must start with http:// or https://"),
+        ),
+    }
+    url
 }
