@@ -1,6 +1,10 @@
 //! Collect: Prometheus (or a CSV replay) → fixed-step series buffers, with health.
 //!
-//! - [`prometheus`]: a small typed client for the Prometheus HTTP API.
+//! - [`config`]: the `[prometheus]` and `[[signal]]` sections this stage owns, with their
+//!   defaults and validation; `crate::config` reads the file and hands them over, and nothing
+//!   here looks at the rest of it.
+//! - [`prometheus`]: a small typed client for the Prometheus HTTP API; the answers' shapes are in
+//!   `wire.rs`, read by the hand-written reader in `json.rs`.
 //! - [`Source`]: the seam between where samples come from ([`PrometheusSource`], [`Replay`])
 //!   and the [`Collector`], which backfills `lookback` in chunks under Prometheus' 11,000-point
 //!   limit, then polls on the step grid, re-fetching a small overlap for late samples.
@@ -10,7 +14,7 @@
 //! Faults (timeouts, refused connections, 5xx, garbled bodies) are retried with capped
 //! exponential backoff and full jitter; a poll that still fails keeps everything held and shows
 //! up in [`SignalHealth`] and [`SignalStats`], which the planner and the exporter read. A query
-//! Prometheus rejects fails [`Collector::new`], quoting Prometheus' message.
+//! Prometheus rejects fails [`Collector::connect`], quoting Prometheus' message.
 //!
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
