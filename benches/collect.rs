@@ -106,6 +106,22 @@ struct SerdeEnvelope {
     warnings: Vec<String>,
 }
 
+fn parse_only(arm: &str) {
+    let body = query_range_body(1000, 1440);
+    let series = match arm {
+        "hand" => match parse_body("bench", 200, &body).unwrap().data {
+            QueryData::Matrix(m) => m.len(),
+            _ => unreachable!(),
+        },
+        "serde" => match serde_json::from_slice::<SerdeEnvelope>(&body).unwrap().data {
+            Some(QueryData::Matrix(m)) => m.len(),
+            _ => unreachable!(),
+        },
+        _ => 0,
+    };
+    println!("{arm}: {series} series from {} bytes", body.len());
+}
+
 /// This thread's CPU time (Linux), or wall time elsewhere.
 fn thread_cpu() -> Duration {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -165,6 +181,13 @@ fn report_memory() {
 criterion_group!(benches, parse, ingest);
 
 fn main() {
+    // `PARSE_ONLY=hand|serde|none`: build the body, parse it once with one reader (or not at
+    // all) and exit, for `valgrind --tool=callgrind`: instruction counts do not depend on the
+    // neighbours on a shared machine the way times do; `none` is the baseline to subtract.
+    if let Ok(arm) = std::env::var("PARSE_ONLY") {
+        parse_only(&arm);
+        return;
+    }
     report_memory();
     benches();
     Criterion::default().configure_from_args().final_summary();
