@@ -1,11 +1,15 @@
 //! Collector targets: parsing a 1,000 × 1,440 `query_range` answer (≤ 50 ms) and the buffer
 //! footprint (≤ 8 bytes per stored point, all overhead included).
+//!
+//! The parse group also reads the same body with `serde_json` into the same wire types, so the
+//! hand-written reader's claim to be worth its code is measured, not asserted.
 
 use criterion::{black_box, criterion_group, Criterion};
 use prescale::collect::prometheus::{parse_body, QueryData};
+use prescale::collect::SignalConfig;
 use prescale::collect::SignalStore;
-use prescale::config::SignalConfig;
 use prescale::series::SeriesKey;
+use serde::Deserialize;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -37,6 +41,12 @@ fn query_range_body(series: usize, points: usize) -> Vec<u8> {
 
 fn parse(c: &mut Criterion) {
     let body = query_range_body(1000, 1440);
+    // Both arms must read the same thing for the comparison to mean anything.
+    let by_serde: SerdeEnvelope = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        by_serde.data,
+        Some(parse_body("bench", 200, &body).unwrap().data)
+    );
     let mut g = c.benchmark_group("parse");
     g.sample_size(10);
     g.throughput(criterion::Throughput::Bytes(body.len() as u64));
@@ -60,7 +70,56 @@ fn parse(c: &mut Criterion) {
             thread_cpu().saturating_sub(start)
         })
     });
+    g.bench_function("query_range_1000x1440_serde_json", |b| {
+        b.iter(|| {
+            let e: SerdeEnvelope = serde_json::from_slice(black_box(&body)).unwrap();
+            match e.data {
+                Some(QueryData::Matrix(m)) => assert_eq!(m.len(), 1000),
+                _ => unreachable!(),
+            }
+        })
+    });
+    g.bench_function("query_range_1000x1440_serde_json_cpu_time", |b| {
+        b.iter_custom(|iters| {
+            let start = thread_cpu();
+            for _ in 0..iters {
+                let e: SerdeEnvelope = serde_json::from_slice(black_box(&body)).unwrap();
+                black_box(e);
+            }
+            thread_cpu().saturating_sub(start)
+        })
+    });
     g.finish();
+}
+
+/// The envelope fields `parse_body` reads, for the `serde_json` arm; unknown keys are skipped
+/// as the hand reader skips them.
+#[derive(Deserialize)]
+#[allow(dead_code)] // read only to make serde do the same work as the hand reader
+struct SerdeEnvelope {
+    status: String,
+    data: Option<QueryData>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+fn parse_only(arm: &str) {
+    let body = query_range_body(1000, 1440);
+    let series = match arm {
+        "hand" => match parse_body("bench", 200, &body).unwrap().data {
+            QueryData::Matrix(m) => m.len(),
+            _ => unreachable!(),
+        },
+        "serde" => match serde_json::from_slice::<SerdeEnvelope>(&body).unwrap().data {
+            Some(QueryData::Matrix(m)) => m.len(),
+            _ => unreachable!(),
+        },
+        _ => 0,
+    };
+    println!("{arm}: {series} series from {} bytes", body.len());
 }
 
 /// This thread's CPU time (Linux), or wall time elsewhere.
@@ -122,6 +181,13 @@ fn report_memory() {
 criterion_group!(benches, parse, ingest);
 
 fn main() {
+    // `PARSE_ONLY=hand|serde|none`: build the body, parse it once with one reader (or not at
+    // all) and exit, for `valgrind --tool=callgrind`: instruction counts do not depend on the
+    // neighbours on a shared machine the way times do; `none` is the baseline to subtract.
+    if let Ok(arm) = std::env::var("PARSE_ONLY") {
+        parse_only(&arm);
+        return;
+    }
     report_memory();
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use prescale::collect::Collector;
 use prescale::config::Config;
 use prescale::series::{read_history, HistoryOptions, SeriesKey};
 use std::path::Path;
@@ -64,9 +63,7 @@ fn start_with_history() -> History {
 
 fn config(dir: &Path, url: &str, signals: &str) -> Config {
     let text = format!("[prometheus]\nurl = \"{url}\"\ntimeout = \"20s\"\n\n{signals}");
-    let path = dir.join("prescale.toml");
-    std::fs::write(&path, &text).expect("write config");
-    Config::load(&path).expect("valid config")
+    load_config(dir, &text)
 }
 
 const SIGNALS: &str = r#"
@@ -98,7 +95,7 @@ async fn backfill_holds_exactly_the_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path(), &h.prom.url(), SIGNALS);
     let run = async {
-        let mut c = Collector::new(&cfg).await.expect("collector starts");
+        let mut c = connect(&cfg).await.expect("collector starts");
         let report = c.backfill(now()).await;
         assert!(report.ok(), "{report:?}");
         c
@@ -188,7 +185,7 @@ async fn invalid_promql_fails_start_up_quoting_prometheus() {
         &prom.url(),
         "[[signal]]\nname = \"cpu\"\nquery = \"sum(rate(up[5m])\"\nstep = \"1m\"\nlookback = \"1h\"\n",
     );
-    let err = tokio::time::timeout(Duration::from_secs(30), Collector::new(&cfg))
+    let err = tokio::time::timeout(Duration::from_secs(30), connect(&cfg))
         .await
         .expect("in time")
         .err()
@@ -205,7 +202,7 @@ async fn invalid_promql_fails_start_up_quoting_prometheus() {
         &prom.url(),
         "[[signal]]\nname = \"up\"\nquery = \"up[5m]\"\nstep = \"1m\"\nlookback = \"1h\"\n",
     );
-    let err = Collector::new(&cfg).await.err().expect("start-up fails");
+    let err = connect(&cfg).await.err().expect("start-up fails");
     assert!(err.to_string().contains("instant vector"), "{err}");
 }
 

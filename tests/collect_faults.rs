@@ -60,9 +60,7 @@ fn config_for(dir: &Path, url: &str, prometheus_extra: &str) -> Config {
         "[prometheus]\nurl = \"{url}\"\ntimeout = \"1s\"\n{prometheus_extra}\n\n[[signal]]\nname = \"cpu\"\n\
          query = \"cpu\"\nseries_labels = [\"instance\"]\nstep = \"1m\"\nlookback = \"1h\"\n"
     );
-    let path = dir.join("prescale.toml");
-    std::fs::write(&path, text).expect("write config");
-    Config::load(&path).expect("valid config")
+    load_config(dir, &text)
 }
 
 async fn collector(cfg: &Config, now: i64) -> Result<Collector, prescale::collect::CollectError> {

@@ -19,9 +19,7 @@ fn config(dir: &Path, url: &str, extra: &str) -> Config {
         "[prometheus]\nurl = \"{url}\"\ntimeout = \"3s\"\n\n[[signal]]\nname = \"g\"\n\
          query = \"test_gauge\"\nseries_labels = [\"series\"]\nstep = \"1s\"\nlookback = \"5m\"\n{extra}"
     );
-    let path = dir.join("prescale.toml");
-    std::fs::write(&path, text).expect("write config");
-    Config::load(&path).expect("valid config")
+    load_config(dir, &text)
 }
 
 /// What Prometheus itself answers for `test_gauge{series=...}` on the 1 s grid.
@@ -93,7 +91,7 @@ async fn polls_pick_up_new_samples_and_series_come_and_go() {
     wait_for_data(&prom, "test_gauge", Duration::from_secs(30));
     let test = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let mut c = Collector::new(&cfg).await.expect("collector");
+        let mut c = connect(&cfg).await.expect("collector");
         let r = c.backfill(now()).await;
         assert!(r.ok(), "{r:?}");
         let a = SeriesKey::new("g{series=\"a\"}");
@@ -181,7 +179,7 @@ async fn survives_prometheus_killed_and_restarted() {
     wait_for_data(&prom, "test_gauge", Duration::from_secs(30));
     let test = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let mut c = Collector::new(&cfg).await.expect("collector");
+        let mut c = connect(&cfg).await.expect("collector");
         assert!(c.backfill(now()).await.ok());
         for _ in 0..2 {
             sleep_to_next_second(0.3).await;

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use prescale::collect::Collector;
 use prescale::config::Config;
 use std::path::Path;
 use std::time::Duration;
@@ -32,9 +31,7 @@ fn config(dir: &Path, url: &str, extra: &str) -> Config {
         "[prometheus]\nurl = \"{url}\"\ntimeout = \"5s\"\n{extra}\n\n[[signal]]\nname = \"one\"\n\
          query = \"vector(1)\"\nstep = \"1m\"\nlookback = \"10m\"\n"
     );
-    let path = dir.join("prescale.toml");
-    std::fs::write(&path, text).expect("write config");
-    Config::load(&path).expect("valid config")
+    load_config(dir, &text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,18 +51,14 @@ async fn https_with_custom_ca() {
     let test = async {
         // Trusted through ca_file.
         let cfg = config(dir.path(), &url, "ca_file = \"ca.pem\"");
-        let mut c = Collector::new(&cfg).await.expect("TLS start-up");
+        let mut c = connect(&cfg).await.expect("TLS start-up");
         let r = c.backfill(now()).await;
         assert!(r.ok(), "{r:?}");
         assert_eq!(r.signals[0].appended, 11);
 
         // Not trusted without it: the start-up check fails and says why.
         let cfg = config(dir.path(), &url, "");
-        let e = Collector::new(&cfg)
-            .await
-            .err()
-            .expect("untrusted")
-            .to_string();
+        let e = connect(&cfg).await.err().expect("untrusted").to_string();
         assert!(e.contains("certificate"), "{e}");
     };
     tokio::time::timeout(Duration::from_secs(60), test)

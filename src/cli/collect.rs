@@ -24,7 +24,7 @@ pub struct CollectArgs {
 
 /// Runs the command on its own Tokio runtime; prints a summary per signal to stdout.
 pub(crate) fn run(a: &CollectArgs) -> Result<()> {
-    let config = Config::load(&a.config).map_err(CollectError::from)?;
+    let config = Config::load(&a.config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -33,13 +33,13 @@ pub(crate) fn run(a: &CollectArgs) -> Result<()> {
     Ok(rt.block_on(run_async(&config, a))?)
 }
 
-async fn run_async(config: &Config, a: &CollectArgs) -> Result<(), CollectError> {
-    let mut collector = Collector::new(config).await?;
+async fn run_async(config: &Config, a: &CollectArgs) -> Result<()> {
+    let mut collector = Collector::connect(config.require_prometheus()?, &config.signals).await?;
     let report = collector.backfill(collect::unix_now()).await;
     print_summary(&collector, &report);
     export(&collector, a)?;
     if a.follow {
-        return follow(&mut collector, a).await;
+        return Ok(follow(&mut collector, a).await?);
     }
     let failed: Vec<String> = report
         .signals
@@ -49,7 +49,7 @@ async fn run_async(config: &Config, a: &CollectArgs) -> Result<(), CollectError>
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CollectError::Incomplete { failed })
+        Err(CollectError::Incomplete { failed }.into())
     }
 }
 

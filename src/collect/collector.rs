@@ -1,11 +1,11 @@
 //! The collector: backfill at start, then incremental polls on the step grid, with retries,
 //! health and the buffers.
 
+use super::config::{PrometheusConfig, SignalConfig};
 use super::prometheus::{Answer, RangeSeries};
 use super::source::{PrometheusSource, Source, SourceError};
 use super::store::{IngestStats, Store};
 use super::CollectError;
-use crate::config::{Config, SignalConfig};
 use crate::series::{write_long_csv, SeriesKey};
 use rand::Rng;
 use std::collections::{BTreeMap, HashSet};
@@ -214,23 +214,14 @@ pub struct Collector<S = PrometheusSource> {
 }
 
 impl Collector<PrometheusSource> {
-    /// A collector for the configuration's `[prometheus]` and `[[signal]]`s. Checks every query
-    /// with an instant query first, so a PromQL error fails here, quoting Prometheus.
-    pub async fn new(config: &Config) -> Result<Self, CollectError> {
-        let prom = config
-            .prometheus
-            .as_ref()
-            .ok_or_else(|| CollectError::NoPrometheus {
-                path: config.path.clone(),
-            })?;
-        let source = PrometheusSource::new(prom).map_err(CollectError::Client)?;
-        Collector::with_source(
-            source,
-            config.signals.clone(),
-            RetryPolicy::default(),
-            unix_now(),
-        )
-        .await
+    /// A collector for `[prometheus]` and its `[[signal]]`s. Checks every query with an instant
+    /// query first, so a PromQL error fails here, quoting Prometheus.
+    pub async fn connect(
+        prometheus: &PrometheusConfig,
+        signals: &[SignalConfig],
+    ) -> Result<Self, CollectError> {
+        let source = PrometheusSource::new(prometheus).map_err(CollectError::Client)?;
+        Collector::with_source(source, signals.to_vec(), RetryPolicy::default(), unix_now()).await
     }
 }
 

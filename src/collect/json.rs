@@ -4,14 +4,22 @@
 //! and the budget for it is 50 ms on a shared 2-core machine. A generic deserializer spends most
 //! of that on per-element visitor machinery; this reader walks the pairs in a tight loop and
 //! parses plain decimals with an exact fast path, falling back to the standard library only for
-//! long mantissas and exponents. Everything else in the body (unknown keys, `infos`, native
+//! long mantissas and exponents.
+//!
+//! Measured, not assumed (`cargo bench --bench collect -- parse`, which reads the same 49 MB
+//! body with `serde_json` into the same wire types, values parsed by `str::parse`; 2 cores shared
+//! with three other builds, December 2026): this reader takes 48–53 ms of thread CPU time
+//! (65–100 ms wall), `serde_json` 98–99 ms CPU (138–177 ms wall); under callgrind
+//! (`PARSE_ONLY=hand|serde|none`, the body's construction subtracted) 0.69 G instructions
+//! against 1.54 G. `serde_json` is about twice the cost and alone misses the 50 ms target, so
+//! the reader stays. Everything else in the body (unknown keys, `infos`, native
 //! histograms) is skipped as generic JSON, so new fields in later Prometheus versions do no harm.
 //!
 //! Errors are plain strings with the byte offset; the caller wraps them in
 //! [`PromError::Decode`](super::PromError::Decode). Input that ends early is reported as
 //! truncated. Nesting is limited, so no input can exhaust the stack.
 
-use super::prometheus::{InstantSample, Point, QueryData, RangeSeries, StringPoint};
+use super::wire::{InstantSample, Point, QueryData, RangeSeries, StringPoint};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 

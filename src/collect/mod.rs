@@ -1,6 +1,10 @@
 //! Collect: Prometheus (or a CSV replay) → fixed-step series buffers, with health.
 //!
-//! - [`prometheus`]: a small typed client for the Prometheus HTTP API.
+//! - [`config`]: the `[prometheus]` and `[[signal]]` sections this stage owns, with their
+//!   defaults and validation; `crate::config` reads the file and hands them over, and nothing
+//!   here looks at the rest of it.
+//! - [`prometheus`]: a small typed client for the Prometheus HTTP API; the answers' shapes are in
+//!   `wire.rs`, read by the hand-written reader in `json.rs`.
 //! - [`Source`]: the seam between where samples come from ([`PrometheusSource`], [`Replay`])
 //!   and the [`Collector`], which backfills `lookback` in chunks under Prometheus' 11,000-point
 //!   limit, then polls on the step grid, re-fetching a small overlap for late samples.
@@ -10,20 +14,26 @@
 //! Faults (timeouts, refused connections, 5xx, garbled bodies) are retried with capped
 //! exponential backoff and full jitter; a poll that still fails keeps everything held and shows
 //! up in [`SignalHealth`] and [`SignalStats`], which the planner and the exporter read. A query
-//! Prometheus rejects fails [`Collector::new`], quoting Prometheus' message.
+//! Prometheus rejects fails [`Collector::connect`], quoting Prometheus' message.
 //!
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
 mod collector;
+pub mod config;
 mod json;
 pub mod prometheus;
 mod replicas;
 mod source;
 mod store;
+mod wire;
 
 pub use collector::{
     export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
     SignalHealth, SignalPoll, SignalStats,
+};
+pub use config::{
+    Auth, PrometheusConfig, Secret, SignalConfig, DEFAULT_DROP_AFTER, DEFAULT_MAX_SERIES,
+    DEFAULT_OVERLAP_STEPS, DEFAULT_TIMEOUT,
 };
 pub use prometheus::{PromClient, PromError};
 pub use replicas::ReplicaReader;
@@ -35,12 +45,6 @@ use std::path::PathBuf;
 /// Why collection could not start or its output could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    /// The configuration has no `[prometheus]` section.
-    #[error("{path}: no [prometheus] section; collecting needs one (url = \"http://...\")")]
-    NoPrometheus {
-        /// The configuration file.
-        path: PathBuf,
-    },
     /// The configuration has no `[[signal]]`.
     #[error("no [[signal]] configured: nothing to collect")]
     NoSignals,
@@ -57,9 +61,6 @@ pub enum CollectError {
         /// Why; for a rejected query, Prometheus' own message.
         error: SourceError,
     },
-    /// The configuration file is unusable.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
     /// The async runtime could not start.
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),

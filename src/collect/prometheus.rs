@@ -3,9 +3,9 @@
 //! Bodies are read whole and parsed by a small hand-written JSON reader (see `json.rs` for why),
 //! so a truncated body is told apart from a malformed one.
 
+use super::config::{Auth, PrometheusConfig};
 use super::json::parse_envelope;
-use crate::config::{Auth, PrometheusConfig};
-use std::collections::BTreeMap;
+pub use super::wire::{Answer, InstantSample, Point, QueryData, RangeSeries, StringPoint};
 use std::fmt;
 use std::time::Duration;
 
@@ -118,71 +118,6 @@ impl PromError {
             PromError::Decode { .. } => "decode",
         }
     }
-}
-
-/// One sample: Unix seconds (possibly fractional) and its value (`NaN`, `±Inf` kept as such).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    /// Unix seconds.
-    pub ts: f64,
-    /// The value.
-    pub value: f64,
-}
-
-/// One series of a range query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RangeSeries {
-    /// Its labels (`__name__` included when the query keeps it).
-    pub metric: BTreeMap<String, String>,
-    /// Samples in time order.
-    pub values: Vec<Point>,
-}
-
-/// One series of an instant query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InstantSample {
-    /// Its labels.
-    pub metric: BTreeMap<String, String>,
-    /// The sample (absent for native histograms, which prescale does not read).
-    pub value: Option<Point>,
-}
-
-/// The `data` of a successful answer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryData {
-    /// A range vector (from `query_range`).
-    Matrix(Vec<RangeSeries>),
-    /// An instant vector.
-    Vector(Vec<InstantSample>),
-    /// A scalar.
-    Scalar(Point),
-    /// A string, `[ts, "text"]`.
-    String(StringPoint),
-}
-
-impl QueryData {
-    fn type_name(&self) -> &'static str {
-        match self {
-            QueryData::Matrix(_) => "matrix",
-            QueryData::Vector(_) => "vector",
-            QueryData::Scalar(_) => "scalar",
-            QueryData::String(_) => "string",
-        }
-    }
-}
-
-/// A string result: `[ts, "text"]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StringPoint(pub f64, pub String);
-
-/// A successful answer with Prometheus' warnings (e.g. a query that matched too many series on
-/// a federated setup), which callers log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer<T> {
-    /// The data.
-    pub data: T,
-    /// `warnings`, as sent.
-    pub warnings: Vec<String>,
 }
 
 /// Parses a whole API response body. Public for the parse benchmark and for tests that feed

@@ -2,8 +2,8 @@
 //! in the source they hand the [`Collector`](super::Collector): [`PrometheusSource`] or
 //! [`Replay`] of CSV history.
 
+use super::config::{PrometheusConfig, SignalConfig};
 use super::prometheus::{Answer, Point, PromClient, PromError, QueryData, RangeSeries};
-use crate::config::{PrometheusConfig, SignalConfig};
 use crate::series::{read_history, CsvError, HistoryOptions, Series};
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -5,7 +5,7 @@
 //! by the configuration: a ring never grows, vanished series are dropped after `drop_after`,
 //! and a signal never holds more than `max_series` series.
 
-use crate::config::SignalConfig;
+use super::config::SignalConfig;
 use crate::series::{PushOutcome, Ring, Series, SeriesKey};
 use std::collections::BTreeMap;
 

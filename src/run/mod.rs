@@ -16,9 +16,7 @@ mod cycle;
 mod snapshot;
 
 use crate::act::{Act, ActError, CommandActuator, DecisionLog, LogError};
-use crate::collect::{
-    CollectError, Collector, PrometheusSource, Replay, ReplicaReader, RetryPolicy,
-};
+use crate::collect::{CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
 use crate::forecast::{Model, ModelError};
@@ -102,6 +100,9 @@ pub enum RunError {
     /// The replay's files hold no series.
     #[error("replay has no series")]
     EmptyReplay,
+    /// The configuration lacks what this mode needs (e.g. `[prometheus]`).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The collector could not start.
     #[error(transparent)]
     Collect(#[from] CollectError),
@@ -174,7 +175,7 @@ pub async fn run(
             loop_state.drive(collector, clock, &opts, stop_rx).await?
         }
         None => {
-            let collector = Collector::<PrometheusSource>::new(&cfg).await?;
+            let collector = Collector::connect(cfg.require_prometheus()?, &cfg.signals).await?;
             let reader = ReplicaReader::new(collector.source().client().clone());
             let loop_state = loop_state.with_replica_queries(reader);
             let clock = Clock::Wall {

@@ -44,6 +44,22 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// Writes `text` as `dir/prescale.toml` and loads it, as `prescale` would read it: the tests
+/// exercise the collector through the configuration a user writes, not hand-built structs.
+pub fn load_config(dir: &Path, text: &str) -> prescale::config::Config {
+    let path = dir.join("prescale.toml");
+    std::fs::write(&path, text).expect("write config");
+    prescale::config::Config::load(&path).expect("valid config")
+}
+
+/// The collector for a loaded configuration, as `prescale collect` starts it.
+pub async fn connect(
+    cfg: &prescale::config::Config,
+) -> Result<prescale::collect::Collector, prescale::collect::CollectError> {
+    let prometheus = cfg.prometheus.as_ref().expect("a [prometheus] section");
+    prescale::collect::Collector::connect(prometheus, &cfg.signals).await
+}
+
 /// Kills and reaps its child on drop.
 pub struct ChildGuard(pub Option<Child>);
 

@@ -1,0 +1,265 @@
+//! The live loop's sections, `[run]`, `[export]` and `[replay]`, and the cross-section checks
+//! on `[[workload]]`, `[[pool]]` and `[[node]]`.
+
+use super::raw::RawConfig;
+use super::{problem, Problem};
+use crate::collect::config::resolve;
+use crate::collect::SignalConfig;
+use crate::plan::{AccuracyConfig, PoolSpec, WorkloadSpec};
+use crate::series::parse_duration;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The live loop's validated settings.
+#[derive(Debug, Clone, Default)]
+pub struct LiveConfig {
+    /// Model file.
+    pub model: Option<PathBuf>,
+    /// Seconds between cycles.
+    pub interval: i64,
+    /// Decision log path.
+    pub decision_log: PathBuf,
+    /// Command template for `--apply`.
+    pub apply_command: Option<String>,
+    /// Retraining period, seconds.
+    pub retrain_every: Option<i64>,
+    /// Cycles to run, if limited.
+    pub cycles: Option<u64>,
+    /// Print holds in the table.
+    pub show_holds: bool,
+    /// Where to serve /metrics; `None` = not at all.
+    pub listen: Option<SocketAddr>,
+    /// Replay instead of Prometheus.
+    pub replay: Option<ReplayConfig>,
+    /// Workloads, validated.
+    pub workloads: Vec<WorkloadSpec>,
+    /// Pools, validated.
+    pub pools: Vec<PoolSpec>,
+    /// Nodes at start: (name, pool).
+    pub nodes: Vec<(String, String)>,
+    /// Accuracy tracking.
+    pub accuracy: AccuracyConfig,
+}
+
+/// Validated `[replay]`.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Signal name.
+    pub signal: String,
+    /// Files, resolved and sorted.
+    pub files: Vec<PathBuf>,
+    /// Replay seconds per wall second.
+    pub speed: f64,
+    /// Seconds of history before the first cycle.
+    pub warmup: i64,
+}
+
+/// The default listen address of the exporter.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+fn duration_key(
+    text: &Option<String>,
+    key: &str,
+    default: i64,
+    problems: &mut Vec<Problem>,
+) -> i64 {
+    match text {
+        None => default,
+        Some(t) => parse_duration(t).unwrap_or_else(|e| {
+            problem(problems, key, e);
+            default
+        }),
+    }
+}
+
+/// Checks the live loop's sections and the cross-section references of workloads, pools and
+/// nodes.
+pub(super) fn validate_live(
+    raw: &RawConfig,
+    base: &Path,
+    signals: &[SignalConfig],
+    problems: &mut Vec<Problem>,
+) -> LiveConfig {
+    let run = raw.run.as_ref();
+    let default_interval = signals.first().map(|s| s.step).unwrap_or(60);
+    let interval = duration_key(
+        &run.and_then(|r| r.interval.clone()),
+        "run.interval",
+        default_interval,
+        problems,
+    );
+    let retrain_every = run.and_then(|r| r.retrain_every.as_ref()).and_then(|t| {
+        parse_duration(t)
+            .map_err(|e| problem(problems, "run.retrain_every", e))
+            .ok()
+    });
+    if let Some(Some(c)) = run.map(|r| r.cycles) {
+        if c == 0 {
+            problem(problems, "run.cycles", "must be at least 1");
+        }
+    }
+    let listen = validate_listen(raw, problems);
+    let replay = validate_replay(raw, base, signals, problems);
+    check_references(raw, problems);
+    LiveConfig {
+        model: run.and_then(|r| r.model.as_ref()).map(|m| resolve(base, m)),
+        interval,
+        decision_log: resolve(
+            base,
+            run.and_then(|r| r.decision_log.as_deref())
+                .unwrap_or(Path::new("prescale-decisions.jsonl")),
+        ),
+        apply_command: run.and_then(|r| r.apply_command.clone()),
+        retrain_every,
+        cycles: run.and_then(|r| r.cycles),
+        show_holds: run.and_then(|r| r.show_holds).unwrap_or(false),
+        listen,
+        replay,
+        workloads: raw.workload.clone(),
+        pools: raw.pool.clone(),
+        nodes: raw
+            .node
+            .iter()
+            .map(|n| (n.name.clone(), n.pool.clone()))
+            .collect(),
+        accuracy: {
+            let a = raw.accuracy.unwrap_or_default();
+            if let Err(e) = a.validate() {
+                problem(problems, "accuracy", e);
+            }
+            a
+        },
+    }
+}
+
+/// `[export]`: where to serve /metrics, or nowhere.
+fn validate_listen(raw: &RawConfig, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
+    let export = raw.export.as_ref();
+    if export.and_then(|e| e.enabled) == Some(false) {
+        None
+    } else {
+        let text = export
+            .and_then(|e| e.listen.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                problem(
+                    problems,
+                    "export.listen",
+                    format!("'{text}' is not host:port: {e}"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `[replay]`: its files (listed, or every CSV of a directory) and pace.
+fn validate_replay(
+    raw: &RawConfig,
+    base: &Path,
+    signals: &[SignalConfig],
+    problems: &mut Vec<Problem>,
+) -> Option<ReplayConfig> {
+    raw.replay.as_ref().and_then(|r| {
+        let before = problems.len();
+        if !signals.iter().any(|s| s.name == r.signal) {
+            problem(
+                problems,
+                "replay.signal",
+                format!("'{}' is not the name of a [[signal]]", r.signal),
+            );
+        }
+        let mut files: Vec<PathBuf> = r.files.iter().map(|f| resolve(base, f)).collect();
+        if let Some(dir) = &r.dir {
+            let dir = resolve(base, dir);
+            match crate::series::csv_files(&dir) {
+                Ok(found) => files.extend(found),
+                Err(e) => problem(problems, "replay.dir", format!("{}: {e}", dir.display())),
+            }
+        }
+        files.sort();
+        files.dedup();
+        if files.is_empty() && problems.len() == before {
+            problem(
+                problems,
+                "replay",
+                "no files: give files = [...] or dir = \"...\"",
+            );
+        }
+        let speed = r.speed.unwrap_or(600.0);
+        if !(speed.is_finite() && speed > 0.0) {
+            problem(
+                problems,
+                "replay.speed",
+                format!("must be a positive number, got {speed}"),
+            );
+        }
+        let warmup = duration_key(&r.warmup, "replay.warmup", 8 * 86_400, problems);
+        (problems.len() == before).then(|| ReplayConfig {
+            signal: r.signal.clone(),
+            files,
+            speed,
+            warmup,
+        })
+    })
+}
+
+/// Names used twice among workloads, pools and nodes, and references to pools that do not
+/// exist.
+fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
+    let mut names = BTreeSet::new();
+    for (i, w) in raw.workload.iter().enumerate() {
+        if let Err(e) = w.validate() {
+            problem(problems, format!("workload[{i}]"), e);
+        }
+        if !names.insert(w.name.clone()) {
+            problem(
+                problems,
+                format!("workload[{i}].name"),
+                format!("'{}' is used twice", w.name),
+            );
+        }
+        if let Some(pool) = &w.pool {
+            if !raw.pool.iter().any(|p| &p.name == pool) {
+                problem(
+                    problems,
+                    format!("workload[{i}].pool"),
+                    format!("no [[pool]] named '{pool}'"),
+                );
+            }
+        }
+    }
+    let mut pools = BTreeSet::new();
+    for (i, p) in raw.pool.iter().enumerate() {
+        if let Err(e) = p.validate() {
+            problem(problems, format!("pool[{i}]"), e);
+        }
+        if !pools.insert(p.name.clone()) {
+            problem(
+                problems,
+                format!("pool[{i}].name"),
+                format!("'{}' is used twice", p.name),
+            );
+        }
+    }
+    let mut nodes = BTreeSet::new();
+    for (i, n) in raw.node.iter().enumerate() {
+        if !pools.contains(&n.pool) {
+            problem(
+                problems,
+                format!("node[{i}].pool"),
+                format!("no [[pool]] named '{}'", n.pool),
+            );
+        }
+        if !nodes.insert(n.name.clone()) {
+            problem(
+                problems,
+                format!("node[{i}].name"),
+                format!("'{}' is used twice", n.name),
+            );
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! `prescale.toml`: read and validated once at start-up, so that a mistake is reported before
+//! anything runs, naming the key it is in (`signal[1].step: ...`).
+//!
+//! Parsing happens in two layers. Serde reads the file into `Raw*` structs that mirror the TOML
+//! (plain strings for durations and paths) and rejects unknown keys; [`Config::from_toml`] then
+//! checks every value and turns it into the typed, validated [`Config`] the rest of the program
+//! uses. Durations stay strings in the raw layer so the error can name the key and quote the
+//! text, which serde's own errors cannot do well.
+//!
+//! To add a section (`[[workload]]`, `[run]`, ...): add a `Raw*` field to `RawConfig` (`raw.rs`), a
+//! typed field to [`Config`], and a `validate_*` step that pushes [`Problem`]s.
+//!
+//! Each stage owns the type of its sections: the collector `[prometheus]` and `[[signal]]`
+//! ([`crate::collect::config`]), the planners `[[workload]]`, `[[pool]]` and `[accuracy]`
+//! ([`crate::plan`]). This module reads the file, checks what spans sections (names used
+//! twice, a workload's pool, `[replay]` against `[prometheus]`), collects every problem, and
+//! holds the live loop's own sections ([`LiveConfig`]).
+
+mod live;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+pub use live::{LiveConfig, ReplayConfig, DEFAULT_LISTEN};
+
+use crate::collect::config::{validate_prometheus, validate_signals};
+use crate::collect::{PrometheusConfig, SignalConfig};
+use live::validate_live;
+use raw::RawConfig;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {error}")]
+    Io {
+        /// The configuration file.
+        path: PathBuf,
+        /// What the OS said (not a `source`, so `{:#}` does not print it twice).
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML, or has keys or types prescale does not know.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// The TOML parser's message, which names the line and key.
+        message: String,
+    },
+    /// The command needs Prometheus and the file has no `[prometheus]` section.
+    #[error("{path}: no [prometheus] section; collecting needs one (url = \"http://...\")")]
+    NoPrometheus {
+        /// The configuration file.
+        path: PathBuf,
+    },
+    /// Values that parse but cannot work; every problem found is listed.
+    #[error("{path}: invalid configuration:\n{}", format_problems(.problems))]
+    Invalid {
+        /// The configuration file.
+        path: PathBuf,
+        /// One entry per bad key.
+        problems: Vec<Problem>,
+    },
+}
+
+fn format_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One bad value, with the dotted path of its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, e.g. `signal[1].step` or `prometheus.url`.
+    pub key: String,
+    /// What is wrong; never contains a secret.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (relative paths in it were resolved against its directory).
+    pub path: PathBuf,
+    /// Where to collect from; `None` when the file has no `[prometheus]` (e.g. a replay setup).
+    pub prometheus: Option<PrometheusConfig>,
+    /// What to collect, in file order.
+    pub signals: Vec<SignalConfig>,
+    /// The live loop's sections: `[run]`, `[export]`, `[replay]`, workloads, pools, nodes.
+    pub live: LiveConfig,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Config::from_toml(path, &text)
+    }
+
+    /// Validates configuration text; `path` names it in errors and anchors relative paths.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+        let mut collector_problems = Vec::new();
+        let prometheus = raw
+            .prometheus
+            .as_ref()
+            .and_then(|p| validate_prometheus(p, base, &mut collector_problems));
+        let signals = validate_signals(&raw.signal, &mut collector_problems);
+        for (key, message) in collector_problems {
+            problem(&mut problems, key, message);
+        }
+        let live = validate_live(&raw, base, &signals, &mut problems);
+        if raw.prometheus.is_some() && raw.replay.is_some() {
+            problem(
+                &mut problems,
+                "replay",
+                "[replay] and [prometheus] are mutually exclusive: replay stands in for Prometheus",
+            );
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            });
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            prometheus,
+            signals,
+            live,
+        })
+    }
+
+    /// The signal with this name.
+    pub fn signal(&self, name: &str) -> Option<&SignalConfig> {
+        self.signals.iter().find(|s| s.name == name)
+    }
+
+    /// `[prometheus]`, for the commands that cannot run without it.
+    pub fn require_prometheus(&self) -> Result<&PrometheusConfig, ConfigError> {
+        self.prometheus
+            .as_ref()
+            .ok_or_else(|| ConfigError::NoPrometheus {
+                path: self.path.clone(),
+            })
+    }
+}
+
+pub(crate) fn problem(
+    problems: &mut Vec<Problem>,
+    key: impl Into<String>,
+    message: impl Into<String>,
+) {
+    problems.push(Problem {
+        key: key.into(),
+        message: message.into(),
+    });
+}

@@ -1,0 +1,208 @@
+//! The whole file's validation, through [`Config::from_toml`], as a user meets it.
+
+use super::*;
+use crate::collect::{Auth, Secret};
+use std::time::Duration;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(Path::new("/nonexistent/prescale.toml"), text)
+}
+
+const GOOD: &str = r#"
+[prometheus]
+url = "http://127.0.0.1:9090/"
+timeout = "5s"
+
+[[signal]]
+name = "cpu"
+query = 'sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[2m]))'
+series_labels = ["instance"]
+step = "1m"
+lookback = "7d"
+"#;
+
+#[test]
+fn good_config() {
+    let c = parse(GOOD).unwrap();
+    let p = c.prometheus.as_ref().unwrap();
+    assert_eq!(p.url, "http://127.0.0.1:9090");
+    assert_eq!(p.timeout, Duration::from_secs(5));
+    assert_eq!(p.auth, Auth::None);
+    let s = c.signal("cpu").unwrap();
+    assert_eq!((s.step, s.lookback), (60, 7 * 86_400));
+    assert_eq!(s.series_labels, vec!["instance"]);
+    assert_eq!(s.stale_after, 180);
+    assert_eq!(s.drop_after, 3600);
+    assert_eq!(s.ring_capacity(), 10_080 + 1 + 2);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let text = GOOD.replace("step = \"1m\"", "step = \"soon\"")
+            + "\n[[signal]]\nname = \"cpu\"\nquery = \"\"\nstep = \"1m\"\nlookback = \"1h\"\nseries_labels = [\"0x\"]\n";
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(e.contains("signal[0].step: 'soon'"), "{e}");
+    assert!(e.contains("signal[1].name: 'cpu' is used"), "{e}");
+    assert!(e.contains("signal[1].query: is empty"), "{e}");
+    assert!(e.contains("signal[1].series_labels: '0x'"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let e = parse(&GOOD.replace("timeout", "timout"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("timout"), "{e}");
+    let e = parse("[promethus]\nurl='x'\n").unwrap_err().to_string();
+    assert!(e.contains("promethus"), "{e}");
+}
+
+#[test]
+fn url_credentials_are_refused_without_echo() {
+    let e = parse(&GOOD.replace("127.0.0.1:9090/", "admin:hunter2@127.0.0.1:9090"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("prometheus.url: credentials"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
+fn secrets_from_files_are_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "tok-SECRET\n").unwrap();
+    std::fs::write(dir.path().join("pw"), "pw-SECRET").unwrap();
+    let path = dir.path().join("prescale.toml");
+    let c = Config::from_toml(
+        &path,
+        &GOOD.replace(
+            "timeout = \"5s\"",
+            "bearer_token_file = \"token\"\nheaders = { X-Scope-OrgID = \"org-SECRET\" }",
+        ),
+    )
+    .unwrap();
+    let p = c.prometheus.as_ref().unwrap();
+    assert_eq!(p.auth, Auth::Bearer(Secret::new("tok-SECRET")));
+    assert!(!format!("{c:?}").contains("SECRET"));
+
+    let c = Config::from_toml(
+        &path,
+        &GOOD.replace(
+            "timeout = \"5s\"",
+            "basic_auth = { user = \"u\", password_file = \"pw\" }",
+        ),
+    )
+    .unwrap();
+    assert!(!format!("{c:?}").contains("SECRET"));
+    assert!(
+        matches!(&c.prometheus.unwrap().auth, Auth::Basic { user, password }
+            if user == "u" && password.expose() == "pw-SECRET")
+    );
+
+    let e = Config::from_toml(
+        &path,
+        &GOOD.replace("timeout = \"5s\"", "bearer_token_file = \"missing\""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("prometheus.bearer_token_file: cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bounds_memory_by_configuration() {
+    let e = parse(
+        &GOOD
+            .replace("step = \"1m\"", "step = \"1s\"")
+            .replace("7d", "300d"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("signal[0].lookback"), "{e}");
+    let e = parse(&GOOD.replace("lookback = \"7d\"", "lookback = \"7d\"\nmax_series = 0"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("signal[0].max_series"), "{e}");
+}
+
+#[test]
+fn bad_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "not a cert").unwrap();
+    let e = Config::from_toml(
+        &dir.path().join("p.toml"),
+        &GOOD.replace("timeout = \"5s\"", "ca_file = \"ca.pem\""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("prometheus.ca_file"), "{e}");
+}
+
+#[test]
+fn the_example_and_the_demo_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["config/prescale.example.toml", "config/demo.toml"] {
+        let path = root.join(name);
+        let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!cfg.live.workloads.is_empty(), "{name}");
+        assert!(!cfg.live.pools.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn live_sections_are_checked_by_key() {
+    let text = r#"
+[[signal]]
+name = "cpu"
+query = "up"
+step = "1m"
+lookback = "1d"
+
+[replay]
+signal = "mem"
+files = ["x.csv"]
+speed = -1
+
+[run]
+interval = "soon"
+cycles = 0
+
+[[workload]]
+name = "a"
+demand = "cpu"
+replica_capacity = 0
+max_replicas = 3
+boot_time = "1m"
+pool = "nope"
+
+[[pool]]
+name = "p"
+capacity = { cpu = 4, memory = "8Gi" }
+boot_time = "2m"
+max_nodes = 3
+
+[[node]]
+name = "n1"
+pool = "q"
+
+[accuracy]
+good_wape = 0.9
+bad_wape = 0.1
+"#;
+    let e = Config::from_toml(Path::new("t.toml"), text)
+        .unwrap_err()
+        .to_string();
+    for key in [
+        "replay.signal",
+        "replay.speed",
+        "run.interval",
+        "run.cycles",
+        "workload[0]",
+        "workload[0].pool",
+        "node[0].pool",
+        "accuracy",
+    ] {
+        assert!(e.contains(&format!("{key}:")), "missing {key} in:\n{e}");
+    }
+}
