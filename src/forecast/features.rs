@@ -72,18 +72,58 @@ fn steps(seconds: i64, step: i64) -> usize {
     ((seconds as f64 / step as f64).round() as usize).max(1)
 }
 
+/// Why a feature spec cannot be made, or cannot serve data of another step or window.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeatureError {
+    /// The sampling step is shorter than a second.
+    #[error("step must be at least 1s, got {step}s")]
+    Step {
+        /// The step asked for, seconds.
+        step: i64,
+    },
+    /// The forecast window is shorter than a second.
+    #[error("window must be at least 1s, got {window}s")]
+    Window {
+        /// The window asked for, seconds.
+        window: i64,
+    },
+    /// The data's step is not the one the model was trained on.
+    #[error("the model was trained on a {trained}s step, the data has a {found}s step")]
+    StepMismatch {
+        /// The model's step, seconds.
+        trained: i64,
+        /// The data's step, seconds.
+        found: i64,
+    },
+    /// The window asked for is not the one the model forecasts.
+    #[error("the model forecasts a {trained}s window, {asked}s was asked for")]
+    WindowMismatch {
+        /// The model's window, seconds.
+        trained: i64,
+        /// The window asked for, seconds.
+        asked: i64,
+    },
+}
+
+/// The simulator still reports its setup errors as strings: it takes the error's message.
+impl From<FeatureError> for String {
+    fn from(e: FeatureError) -> String {
+        e.to_string()
+    }
+}
+
 impl FeatureSpec {
     /// The standard set of features for a step and a forecast window (both in seconds).
     ///
     /// Lags are in steps (the most recent samples carry the most information whatever the
     /// step); rolling windows are in time (the window itself, 1 h, 6 h, 24 h) so they mean the
     /// same for 1-minute and 5-minute data.
-    pub fn new(step: i64, window: i64) -> Result<Self, String> {
+    pub fn new(step: i64, window: i64) -> Result<Self, FeatureError> {
         if step < 1 {
-            return Err(format!("step must be at least 1s, got {step}s"));
+            return Err(FeatureError::Step { step });
         }
         if window < 1 {
-            return Err(format!("window must be at least 1s, got {window}s"));
+            return Err(FeatureError::Window { window });
         }
         let h = horizon_steps(step, window);
         let rolling = vec![
@@ -144,18 +184,18 @@ impl FeatureSpec {
     }
 
     /// Checks that a model trained with `self` can serve data described by `other`.
-    pub fn check_compatible(&self, step: i64, window: i64) -> Result<(), String> {
+    pub fn check_compatible(&self, step: i64, window: i64) -> Result<(), FeatureError> {
         if step != self.step {
-            return Err(format!(
-                "the model was trained on a {}s step, the data has a {}s step",
-                self.step, step
-            ));
+            return Err(FeatureError::StepMismatch {
+                trained: self.step,
+                found: step,
+            });
         }
         if window != self.window {
-            return Err(format!(
-                "the model forecasts a {}s window, {}s was asked for",
-                self.window, window
-            ));
+            return Err(FeatureError::WindowMismatch {
+                trained: self.window,
+                asked: window,
+            });
         }
         Ok(())
     }

@@ -85,6 +85,9 @@ pub enum ModelError {
     /// Invalid training options.
     #[error("{0}")]
     Options(String),
+    /// The step or window cannot make features.
+    #[error(transparent)]
+    Features(#[from] features::FeatureError),
     /// The forest refused its parameters or data.
     #[error(transparent)]
     Forest(#[from] ForestError),
@@ -261,7 +264,7 @@ impl Model {
     /// on their own training data, and a p90 must mean 90 %). The final forest is then refitted
     /// on everything and carries that map.
     pub fn train(series: &[Series], opts: &TrainOptions) -> Result<Model, ModelError> {
-        let spec = FeatureSpec::new(opts.step, opts.window).map_err(ModelError::Options)?;
+        let spec = FeatureSpec::new(opts.step, opts.window)?;
         check_levels(&opts.quantiles)?;
         if !(0.0..0.9).contains(&opts.calibration_fraction) {
             return Err(ModelError::Options(format!(
