@@ -333,32 +333,9 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
             row[c + 2] = norm(var.sqrt());
             c += 3;
         }
-        // Seasonal: the peak of the same window one season back; where that is unknown, the
-        // recent peak stands in and the flag says so, so the forest can tell the two apart.
-        let recent_peak = roll_max[0];
-        for &d in &spec.season {
-            let past = (t + 1)
-                .checked_sub(d)
-                .map(|lo| window_peak(values, lo..lo + h));
-            match past.flatten() {
-                Some(p) => {
-                    row[c] = norm(p);
-                    row[c + 1] = 1.0;
-                }
-                None => {
-                    row[c] = norm(recent_peak);
-                    row[c + 1] = 0.0;
-                }
-            }
-            c += 2;
-        }
-        let ts = start + t as i64 * spec.step;
-        let (hour, dow) = calendar(ts);
-        let tau = std::f64::consts::TAU;
-        row[c] = (tau * hour / 24.0).sin();
-        row[c + 1] = (tau * hour / 24.0).cos();
-        row[c + 2] = (tau * dow / 7.0).sin();
-        row[c + 3] = (tau * dow / 7.0).cos();
+        seasonal_columns(spec, values, t, h, roll_max[0], norm, &mut row[c..]);
+        c += 2 * spec.season.len();
+        calendar_columns(start + t as i64 * spec.step, &mut row[c..]);
 
         x.extend_from_slice(&row);
         origin.push(t);
@@ -375,6 +352,50 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
         target,
         skipped,
     }
+}
+
+/// Seasonal columns of the row at origin `t`, two per season: the peak of the same window one
+/// season back; where that is unknown, the recent peak stands in and the flag says so, so the
+/// forest can tell the two apart.
+#[inline]
+fn seasonal_columns(
+    spec: &FeatureSpec,
+    values: &[f64],
+    t: usize,
+    h: usize,
+    recent_peak: f64,
+    norm: impl Fn(f64) -> f64,
+    row: &mut [f64],
+) {
+    let mut c = 0;
+    for &d in &spec.season {
+        let past = (t + 1)
+            .checked_sub(d)
+            .map(|lo| window_peak(values, lo..lo + h));
+        match past.flatten() {
+            Some(p) => {
+                row[c] = norm(p);
+                row[c + 1] = 1.0;
+            }
+            None => {
+                row[c] = norm(recent_peak);
+                row[c + 1] = 0.0;
+            }
+        }
+        c += 2;
+    }
+}
+
+/// The four calendar columns at `ts`: hour of day and day of week on the unit circle, so 23:00
+/// sits next to 00:00 and Sunday next to Monday.
+#[inline]
+fn calendar_columns(ts: i64, row: &mut [f64]) {
+    let (hour, dow) = calendar(ts);
+    let tau = std::f64::consts::TAU;
+    row[0] = (tau * hour / 24.0).sin();
+    row[1] = (tau * hour / 24.0).cos();
+    row[2] = (tau * dow / 7.0).sin();
+    row[3] = (tau * dow / 7.0).cos();
 }
 
 /// Fractional hour of day and day of week (Monday = 0), UTC.
