@@ -11,7 +11,7 @@ pub mod features;
 pub mod forest;
 pub mod model;
 
-pub use features::FeatureSpec;
+pub use features::{FeatureError, FeatureSpec};
 pub use model::{Model, ModelError, TrainOptions};
 
 use crate::series::SeriesKey;

@@ -16,7 +16,7 @@
 //!   atoms at the mid-probabilities `(j + 0.5) / K`, quantised to u8 between the exact lowest
 //!   and highest atom. Quantiles are read from the equally-weighted mixture of the leaves.
 //!
-//! The files follow linfa-trees' seams: [`params`] (hyper-parameters and their
+//! The files follow linfa-trees' seams: `params` (hyper-parameters and their
 //! [`ParamGuard`]), `binning` (quantile bins of the features), `fit` (bootstrap and tree
 //! growth, linfa's [`Fit`]), `predict` (lockstep leaf lookup, mean and quantiles, linfa's
 //! [`PredictInplace`]) and `storage` (the flat node arrays and leaf records both sides share,
@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 mod binning;
 mod fit;
-pub mod params;
+mod params;
 mod predict;
 mod storage;
 #[cfg(test)]

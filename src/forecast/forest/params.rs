@@ -9,8 +9,8 @@ use super::ForestError;
 /// Largest accepted `leaf_quantiles`; beyond this the summary stops being a summary.
 const MAX_LEAF_QUANTILES: usize = 256;
 
-/// Validated hyper-parameters of a [`QuantileForest`]; obtained from [`ForestParams`] via
-/// [`ParamGuard`], and the type that implements [`Fit`].
+/// Validated hyper-parameters of a [`QuantileForest`](super::QuantileForest); obtained from [`ForestParams`] via
+/// [`ParamGuard`], and the type that implements [`Fit`](linfa::traits::Fit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForestValidParams {
     pub(super) n_trees: usize,
