@@ -22,7 +22,6 @@
 //!    does not add a node every cycle;
 //! 5. the emptiest node is removed once the rest could hold its replicas and the pool's forecast
 //!    has allowed that continuously for the pool's `scale_down_window`.
-
 //!
 //! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `pools` steps 4 and 5.
 
@@ -35,10 +34,6 @@ mod pools;
 #[cfg(test)]
 mod tests;
 
-#[cfg(test)]
-use super::decision::{DecisionKind, GuardKind};
-#[cfg(test)]
-use super::spec::Resources;
 use cycle::Cycle;
 
 /// Slack for float comparisons against thresholds, so an exact fit fits.

@@ -1,4 +1,6 @@
 use super::*;
+use crate::plan::decision::{DecisionKind, GuardKind};
+use crate::plan::spec::Resources;
 use proptest::prelude::*;
 
 const GI: f64 = GIB;
