@@ -87,6 +87,16 @@ pub struct Report {
     pub points: Vec<Point>,
 }
 
+/// Writing the forecasts CSV failed; names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct ForecastsCsvError {
+    /// The CSV file.
+    pub path: std::path::PathBuf,
+    /// What the OS (or the CSV writer) said.
+    pub source: std::io::Error,
+}
+
 /// Index where the held-out tail of a series of `len` steps starts.
 pub fn holdout_start(len: usize, holdout: f64) -> usize {
     let tail = (len as f64 * holdout.clamp(0.0, 1.0)).round() as usize;
@@ -408,7 +418,7 @@ impl Report {
     /// Writes every scored origin's forecast as CSV: `timestamp,p50,p90,p95,p99` (RFC 3339 UTC;
     /// a `series` column follows `timestamp` when there are several series), so anyone can score
     /// the forecasts on their own.
-    pub fn write_forecasts_csv(&self, path: &Path) -> Result<(), String> {
+    pub fn write_forecasts_csv(&self, path: &Path) -> Result<(), ForecastsCsvError> {
         let many = self.series.len() > 1;
         crate::atomic_file::write_atomic(path, |w| {
             let mut out = csv::Writer::from_writer(w);
@@ -431,7 +441,10 @@ impl Report {
             }
             out.flush()
         })
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| ForecastsCsvError {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 

@@ -72,18 +72,58 @@ fn steps(seconds: i64, step: i64) -> usize {
     ((seconds as f64 / step as f64).round() as usize).max(1)
 }
 
+/// Why a feature spec cannot be made, or cannot serve data of another step or window.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeatureError {
+    /// The sampling step is shorter than a second.
+    #[error("step must be at least 1s, got {step}s")]
+    Step {
+        /// The step asked for, seconds.
+        step: i64,
+    },
+    /// The forecast window is shorter than a second.
+    #[error("window must be at least 1s, got {window}s")]
+    Window {
+        /// The window asked for, seconds.
+        window: i64,
+    },
+    /// The data's step is not the one the model was trained on.
+    #[error("the model was trained on a {trained}s step, the data has a {found}s step")]
+    StepMismatch {
+        /// The model's step, seconds.
+        trained: i64,
+        /// The data's step, seconds.
+        found: i64,
+    },
+    /// The window asked for is not the one the model forecasts.
+    #[error("the model forecasts a {trained}s window, {asked}s was asked for")]
+    WindowMismatch {
+        /// The model's window, seconds.
+        trained: i64,
+        /// The window asked for, seconds.
+        asked: i64,
+    },
+}
+
+/// The simulator still reports its setup errors as strings: it takes the error's message.
+impl From<FeatureError> for String {
+    fn from(e: FeatureError) -> String {
+        e.to_string()
+    }
+}
+
 impl FeatureSpec {
     /// The standard set of features for a step and a forecast window (both in seconds).
     ///
     /// Lags are in steps (the most recent samples carry the most information whatever the
     /// step); rolling windows are in time (the window itself, 1 h, 6 h, 24 h) so they mean the
     /// same for 1-minute and 5-minute data.
-    pub fn new(step: i64, window: i64) -> Result<Self, String> {
+    pub fn new(step: i64, window: i64) -> Result<Self, FeatureError> {
         if step < 1 {
-            return Err(format!("step must be at least 1s, got {step}s"));
+            return Err(FeatureError::Step { step });
         }
         if window < 1 {
-            return Err(format!("window must be at least 1s, got {window}s"));
+            return Err(FeatureError::Window { window });
         }
         let h = horizon_steps(step, window);
         let rolling = vec![
@@ -144,18 +184,18 @@ impl FeatureSpec {
     }
 
     /// Checks that a model trained with `self` can serve data described by `other`.
-    pub fn check_compatible(&self, step: i64, window: i64) -> Result<(), String> {
+    pub fn check_compatible(&self, step: i64, window: i64) -> Result<(), FeatureError> {
         if step != self.step {
-            return Err(format!(
-                "the model was trained on a {}s step, the data has a {}s step",
-                self.step, step
-            ));
+            return Err(FeatureError::StepMismatch {
+                trained: self.step,
+                found: step,
+            });
         }
         if window != self.window {
-            return Err(format!(
-                "the model forecasts a {}s window, {}s was asked for",
-                self.window, window
-            ));
+            return Err(FeatureError::WindowMismatch {
+                trained: self.window,
+                asked: window,
+            });
         }
         Ok(())
     }
@@ -293,32 +333,9 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
             row[c + 2] = norm(var.sqrt());
             c += 3;
         }
-        // Seasonal: the peak of the same window one season back; where that is unknown, the
-        // recent peak stands in and the flag says so, so the forest can tell the two apart.
-        let recent_peak = roll_max[0];
-        for &d in &spec.season {
-            let past = (t + 1)
-                .checked_sub(d)
-                .map(|lo| window_peak(values, lo..lo + h));
-            match past.flatten() {
-                Some(p) => {
-                    row[c] = norm(p);
-                    row[c + 1] = 1.0;
-                }
-                None => {
-                    row[c] = norm(recent_peak);
-                    row[c + 1] = 0.0;
-                }
-            }
-            c += 2;
-        }
-        let ts = start + t as i64 * spec.step;
-        let (hour, dow) = calendar(ts);
-        let tau = std::f64::consts::TAU;
-        row[c] = (tau * hour / 24.0).sin();
-        row[c + 1] = (tau * hour / 24.0).cos();
-        row[c + 2] = (tau * dow / 7.0).sin();
-        row[c + 3] = (tau * dow / 7.0).cos();
+        seasonal_columns(spec, values, t, h, roll_max[0], norm, &mut row[c..]);
+        c += 2 * spec.season.len();
+        calendar_columns(start + t as i64 * spec.step, &mut row[c..]);
 
         x.extend_from_slice(&row);
         origin.push(t);
@@ -335,6 +352,50 @@ pub fn compute(spec: &FeatureSpec, values: &[f64], start: i64, origins: Range<us
         target,
         skipped,
     }
+}
+
+/// Seasonal columns of the row at origin `t`, two per season: the peak of the same window one
+/// season back; where that is unknown, the recent peak stands in and the flag says so, so the
+/// forest can tell the two apart.
+#[inline]
+fn seasonal_columns(
+    spec: &FeatureSpec,
+    values: &[f64],
+    t: usize,
+    h: usize,
+    recent_peak: f64,
+    norm: impl Fn(f64) -> f64,
+    row: &mut [f64],
+) {
+    let mut c = 0;
+    for &d in &spec.season {
+        let past = (t + 1)
+            .checked_sub(d)
+            .map(|lo| window_peak(values, lo..lo + h));
+        match past.flatten() {
+            Some(p) => {
+                row[c] = norm(p);
+                row[c + 1] = 1.0;
+            }
+            None => {
+                row[c] = norm(recent_peak);
+                row[c + 1] = 0.0;
+            }
+        }
+        c += 2;
+    }
+}
+
+/// The four calendar columns at `ts`: hour of day and day of week on the unit circle, so 23:00
+/// sits next to 00:00 and Sunday next to Monday.
+#[inline]
+fn calendar_columns(ts: i64, row: &mut [f64]) {
+    let (hour, dow) = calendar(ts);
+    let tau = std::f64::consts::TAU;
+    row[0] = (tau * hour / 24.0).sin();
+    row[1] = (tau * hour / 24.0).cos();
+    row[2] = (tau * dow / 7.0).sin();
+    row[3] = (tau * dow / 7.0).cos();
 }
 
 /// Fractional hour of day and day of week (Monday = 0), UTC.

@@ -12,7 +12,7 @@ pub mod forest;
 pub mod model;
 pub mod retrain;
 
-pub use features::FeatureSpec;
+pub use features::{FeatureError, FeatureSpec};
 pub use model::{Model, ModelError, TrainOptions};
 pub use retrain::Retrainer;
 

@@ -58,48 +58,71 @@ impl Default for AccuracyConfig {
     }
 }
 
+/// Why an `[accuracy]` setting was refused: the key and what is wrong with its value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("accuracy.{key} {problem}")]
+pub struct AccuracyConfigError {
+    /// The offending key of `[accuracy]`.
+    pub key: &'static str,
+    /// What is wrong, with the value found (`must be in (0, 1], got 0`).
+    pub problem: String,
+}
+
+/// The configuration collects problems as strings: it takes the error's message.
+impl From<AccuracyConfigError> for String {
+    fn from(e: AccuracyConfigError) -> String {
+        e.to_string()
+    }
+}
+
 impl AccuracyConfig {
     /// Checks every field; the error names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AccuracyConfigError> {
         let in01 = |v: f64| (0.0..=1.0).contains(&v);
         if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            return Err(format!(
-                "accuracy.alpha must be in (0, 1], got {}",
-                self.alpha
-            ));
+            return Err(AccuracyConfigError {
+                key: "alpha",
+                problem: format!("must be in (0, 1], got {}", self.alpha),
+            });
         }
         if !(self.good_wape.is_finite() && self.good_wape >= 0.0) {
-            return Err(format!(
-                "accuracy.good_wape must be ≥ 0, got {}",
-                self.good_wape
-            ));
+            return Err(AccuracyConfigError {
+                key: "good_wape",
+                problem: format!("must be ≥ 0, got {}", self.good_wape),
+            });
         }
         if !(self.bad_wape.is_finite() && self.bad_wape > self.good_wape) {
-            return Err(format!(
-                "accuracy.bad_wape must be greater than good_wape ({}), got {}",
-                self.good_wape, self.bad_wape
-            ));
+            return Err(AccuracyConfigError {
+                key: "bad_wape",
+                problem: format!(
+                    "must be greater than good_wape ({}), got {}",
+                    self.good_wape, self.bad_wape
+                ),
+            });
         }
         if !in01(self.coverage_ok) {
-            return Err(format!(
-                "accuracy.coverage_ok must be in [0, 1], got {}",
-                self.coverage_ok
-            ));
+            return Err(AccuracyConfigError {
+                key: "coverage_ok",
+                problem: format!("must be in [0, 1], got {}", self.coverage_ok),
+            });
         }
         if !(in01(self.coverage_bad) && self.coverage_bad < self.coverage_ok) {
-            return Err(format!(
-                "accuracy.coverage_bad must be in [0, coverage_ok), got {}",
-                self.coverage_bad
-            ));
+            return Err(AccuracyConfigError {
+                key: "coverage_bad",
+                problem: format!("must be in [0, coverage_ok), got {}", self.coverage_bad),
+            });
         }
         if !in01(self.prior_weight) {
-            return Err(format!(
-                "accuracy.prior_weight must be in [0, 1], got {}",
-                self.prior_weight
-            ));
+            return Err(AccuracyConfigError {
+                key: "prior_weight",
+                problem: format!("must be in [0, 1], got {}", self.prior_weight),
+            });
         }
         if self.max_pending == 0 {
-            return Err("accuracy.max_pending must be at least 1".to_string());
+            return Err(AccuracyConfigError {
+                key: "max_pending",
+                problem: "must be at least 1".to_string(),
+            });
         }
         Ok(())
     }
@@ -544,12 +567,12 @@ mod tests {
             bad_wape: 0.1,
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("bad_wape"));
+        assert!(bad.validate().unwrap_err().to_string().contains("bad_wape"));
         let bad = AccuracyConfig {
             alpha: 0.0,
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("alpha"));
+        assert!(bad.validate().unwrap_err().to_string().contains("alpha"));
         let c: AccuracyConfig = toml::from_str("good_wape = 0.2").unwrap();
         assert_eq!(c.good_wape, 0.2);
         assert_eq!(c.bad_wape, 0.5);

@@ -53,11 +53,12 @@ pub mod nodes;
 pub mod replicas;
 pub mod spec;
 
-pub use accuracy::{AccuracyConfig, AccuracyStats, AccuracyTracker};
+pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyTracker};
 pub use believed::BelievedState;
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput};
 pub use spec::{
-    parse_quantile, parse_quantity, CurrentReplicas, PoolSpec, Resources, WorkloadSpec,
+    parse_quantile, parse_quantity, CurrentReplicas, ParseValueError, PoolSpec, Resources,
+    SpecError, WorkloadSpec,
 };

@@ -8,6 +8,80 @@ use crate::series::SeriesKey;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
+/// Why a `[[workload]]` or `[[pool]]` was refused: which item, which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    /// The item has no name, so the message cannot name it either.
+    #[error("{kind}: name must not be empty")]
+    NoName {
+        /// `"workload"` or `"pool"`.
+        kind: &'static str,
+    },
+    /// A key of a named item has a value the planners cannot use.
+    #[error("{kind} \"{name}\": {message}")]
+    Key {
+        /// `"workload"` or `"pool"`.
+        kind: &'static str,
+        /// The item's name.
+        name: String,
+        /// The offending key, as written in `prescale.toml` (`max_replicas`, `resources.cpu`).
+        key: String,
+        /// What is wrong, naming the key and the value found.
+        message: String,
+    },
+}
+
+/// Callers that still collect problems as strings (configuration, simulator) take a
+/// [`SpecError`] as its message.
+impl From<SpecError> for String {
+    fn from(e: SpecError) -> String {
+        e.to_string()
+    }
+}
+
+/// Why a quantity, quantile or duration given as text was refused; each names the text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseValueError {
+    /// A quantity with a suffix that is not a Kubernetes unit.
+    #[error("'{text}' has an unknown unit '{unit}' (use m, k, M, G, T, Ki, Mi, Gi, Ti)")]
+    UnknownUnit {
+        /// The text as given.
+        text: String,
+        /// The suffix not understood.
+        unit: String,
+    },
+    /// The number part of a quantity is not a number.
+    #[error("'{text}' is not a quantity like 0.5, 500m, 512Mi or 2Gi")]
+    NotAQuantity {
+        /// The text as given.
+        text: String,
+    },
+    /// A quantity that is negative, infinite or NaN.
+    #[error("'{text}' must be a finite number ≥ 0")]
+    QuantityRange {
+        /// The text as given.
+        text: String,
+    },
+    /// Neither `pNN` nor a number.
+    #[error("'{text}' is not a quantile like p90, p95, p99 or 0.9")]
+    NotAQuantile {
+        /// The text as given.
+        text: String,
+    },
+    /// A quantile at or outside 0 and 1.
+    #[error("'{text}' must be a quantile strictly between 0 and 1")]
+    QuantileRange {
+        /// The text as given.
+        text: String,
+    },
+    /// A duration [`crate::series::parse_duration`] refused, with its message.
+    #[error("{message}")]
+    Duration {
+        /// The duration parser's message, which names the text.
+        message: String,
+    },
+}
+
 /// Resources one replica requests, or one node offers.
 ///
 /// In TOML either numbers (`cpu = 0.5`, `memory = 536870912`) or Kubernetes-style quantities
@@ -51,11 +125,13 @@ impl Resources {
         ratio(self.cpu, capacity.cpu).max(ratio(self.memory, capacity.memory))
     }
 
-    fn validate(&self, what: &str) -> Result<(), String> {
+    /// Checks both fields; the error is `(key, message)` for the item's [`SpecError`].
+    fn validate(&self, what: &str) -> Result<(), (String, String)> {
         for (field, v) in [("cpu", self.cpu), ("memory", self.memory)] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "{what}.{field} must be a finite number ≥ 0, got {v}"
+                return Err((
+                    format!("{what}.{field}"),
+                    format!("{what}.{field} must be a finite number ≥ 0, got {v}"),
                 ));
             }
         }
@@ -183,78 +259,102 @@ impl WorkloadSpec {
     }
 
     /// Checks every field; the error names the workload and the key.
-    pub fn validate(&self) -> Result<(), String> {
-        let w = |msg: String| format!("workload \"{}\": {msg}", self.name);
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let w = |key: &str, message: String| SpecError::Key {
+            kind: "workload",
+            name: self.name.clone(),
+            key: key.to_string(),
+            message,
+        };
         if self.name.trim().is_empty() {
-            return Err("workload: name must not be empty".to_string());
+            return Err(SpecError::NoName { kind: "workload" });
         }
         if self.demand.as_str().trim().is_empty() {
-            return Err(w("demand must name a series".into()));
+            return Err(w("demand", "demand must name a series".into()));
         }
         if !(self.replica_capacity.is_finite() && self.replica_capacity > 0.0) {
-            return Err(w(format!(
-                "replica_capacity must be a finite number > 0, got {}",
-                self.replica_capacity
-            )));
+            return Err(w(
+                "replica_capacity",
+                format!(
+                    "replica_capacity must be a finite number > 0, got {}",
+                    self.replica_capacity
+                ),
+            ));
         }
         if let Some(t) = self.target_utilization {
             if !(t > 0.0 && t <= 1.0) {
-                return Err(w(format!("target_utilization must be in (0, 1], got {t}")));
+                return Err(w(
+                    "target_utilization",
+                    format!("target_utilization must be in (0, 1], got {t}"),
+                ));
             }
         }
         if self.max_replicas == 0 {
-            return Err(w("max_replicas must be at least 1".into()));
+            return Err(w("max_replicas", "max_replicas must be at least 1".into()));
         }
         if self.min_replicas > self.max_replicas {
-            return Err(w(format!(
-                "min_replicas ({}) is greater than max_replicas ({})",
-                self.min_replicas, self.max_replicas
-            )));
+            return Err(w(
+                "min_replicas",
+                format!(
+                    "min_replicas ({}) is greater than max_replicas ({})",
+                    self.min_replicas, self.max_replicas
+                ),
+            ));
         }
         if self.boot_time < 0 {
-            return Err(w(format!(
-                "boot_time must not be negative, got {}",
-                self.boot_time
-            )));
+            return Err(w(
+                "boot_time",
+                format!("boot_time must not be negative, got {}", self.boot_time),
+            ));
         }
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
-            return Err(w(format!(
-                "quantile must be in (0, 1), got {}",
-                self.quantile
-            )));
+            return Err(w(
+                "quantile",
+                format!("quantile must be in (0, 1), got {}", self.quantile),
+            ));
         }
         if !(self.headroom.is_finite() && self.headroom >= 0.0) {
-            return Err(w(format!(
-                "headroom must be a finite number ≥ 0, got {}",
-                self.headroom
-            )));
+            return Err(w(
+                "headroom",
+                format!(
+                    "headroom must be a finite number ≥ 0, got {}",
+                    self.headroom
+                ),
+            ));
         }
         if self.scale_down_window < 0 {
-            return Err(w(format!(
-                "scale_down_window must not be negative, got {}",
-                self.scale_down_window
-            )));
+            return Err(w(
+                "scale_down_window",
+                format!(
+                    "scale_down_window must not be negative, got {}",
+                    self.scale_down_window
+                ),
+            ));
         }
         if !(self.tolerance >= 0.0 && self.tolerance < 1.0) {
-            return Err(w(format!(
-                "tolerance must be in [0, 1), got {}",
-                self.tolerance
-            )));
+            return Err(w(
+                "tolerance",
+                format!("tolerance must be in [0, 1), got {}", self.tolerance),
+            ));
         }
         if self.max_step_up == Some(0) {
             return Err(w(
+                "max_step_up",
                 "max_step_up must be at least 1 (leave it out for no limit)".into(),
             ));
         }
         if self.max_step_down == Some(0) {
             return Err(w(
+                "max_step_down",
                 "max_step_down must be at least 1 (leave it out for no limit)".into(),
             ));
         }
-        self.resources.validate("resources").map_err(w)?;
+        self.resources
+            .validate("resources")
+            .map_err(|(key, message)| w(&key, message))?;
         if let Some(p) = &self.pool {
             if p.trim().is_empty() {
-                return Err(w("pool must not be empty when given".into()));
+                return Err(w("pool", "pool must not be empty when given".into()));
             }
         }
         Ok(())
@@ -305,45 +405,64 @@ impl PoolSpec {
     }
 
     /// Checks every field; the error names the pool and the key.
-    pub fn validate(&self) -> Result<(), String> {
-        let p = |msg: String| format!("pool \"{}\": {msg}", self.name);
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let p = |key: &str, message: String| SpecError::Key {
+            kind: "pool",
+            name: self.name.clone(),
+            key: key.to_string(),
+            message,
+        };
         if self.name.trim().is_empty() {
-            return Err("pool: name must not be empty".to_string());
+            return Err(SpecError::NoName { kind: "pool" });
         }
-        self.capacity.validate("capacity").map_err(p)?;
+        self.capacity
+            .validate("capacity")
+            .map_err(|(key, message)| p(&key, message))?;
         if self.capacity.cpu <= 0.0 && self.capacity.memory <= 0.0 {
-            return Err(p("capacity must offer some cpu or memory".into()));
+            return Err(p(
+                "capacity",
+                "capacity must offer some cpu or memory".into(),
+            ));
         }
         if self.boot_time < 0 {
-            return Err(p(format!(
-                "boot_time must not be negative, got {}",
-                self.boot_time
-            )));
+            return Err(p(
+                "boot_time",
+                format!("boot_time must not be negative, got {}", self.boot_time),
+            ));
         }
         if self.min_nodes > self.max_nodes {
-            return Err(p(format!(
-                "min_nodes ({}) is greater than max_nodes ({})",
-                self.min_nodes, self.max_nodes
-            )));
+            return Err(p(
+                "min_nodes",
+                format!(
+                    "min_nodes ({}) is greater than max_nodes ({})",
+                    self.min_nodes, self.max_nodes
+                ),
+            ));
         }
         if !(self.target_utilization > 0.0 && self.target_utilization <= 1.0) {
-            return Err(p(format!(
-                "target_utilization must be in (0, 1], got {}",
-                self.target_utilization
-            )));
+            return Err(p(
+                "target_utilization",
+                format!(
+                    "target_utilization must be in (0, 1], got {}",
+                    self.target_utilization
+                ),
+            ));
         }
         if self.scale_down_window < 0 {
-            return Err(p(format!(
-                "scale_down_window must not be negative, got {}",
-                self.scale_down_window
-            )));
+            return Err(p(
+                "scale_down_window",
+                format!(
+                    "scale_down_window must not be negative, got {}",
+                    self.scale_down_window
+                ),
+            ));
         }
         Ok(())
     }
 }
 
 /// Parses a Kubernetes-style quantity: `0.5`, `500m`, `2k`, `512Mi`, `2Gi`, `1G`.
-pub fn parse_quantity(text: &str) -> Result<f64, String> {
+pub fn parse_quantity(text: &str) -> Result<f64, ParseValueError> {
     let t = text.trim();
     let split = t
         .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
@@ -361,34 +480,41 @@ pub fn parse_quantity(text: &str) -> Result<f64, String> {
         "Gi" => 1024.0 * 1024.0 * 1024.0,
         "Ti" => 1024.0_f64.powi(4),
         _ => {
-            return Err(format!(
-                "'{text}' has an unknown unit '{suffix}' (use m, k, M, G, T, Ki, Mi, Gi, Ti)"
-            ))
+            return Err(ParseValueError::UnknownUnit {
+                text: text.to_string(),
+                unit: suffix.to_string(),
+            })
         }
     };
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("'{text}' is not a quantity like 0.5, 500m, 512Mi or 2Gi"))?;
+        .map_err(|_| ParseValueError::NotAQuantity {
+            text: text.to_string(),
+        })?;
     if !v.is_finite() || v < 0.0 {
-        return Err(format!("'{text}' must be a finite number ≥ 0"));
+        return Err(ParseValueError::QuantityRange {
+            text: text.to_string(),
+        });
     }
     Ok(v * mult)
 }
 
 /// Parses a risk quantile: `0.9`, `"0.9"`, `"p90"`, `"p99.9"`.
-pub fn parse_quantile(text: &str) -> Result<f64, String> {
+pub fn parse_quantile(text: &str) -> Result<f64, ParseValueError> {
     let t = text.trim();
     let v = if let Some(p) = t.strip_prefix(['p', 'P']) {
         p.parse::<f64>().map(|v| v / 100.0)
     } else {
         t.parse::<f64>()
     }
-    .map_err(|_| format!("'{text}' is not a quantile like p90, p95, p99 or 0.9"))?;
+    .map_err(|_| ParseValueError::NotAQuantile {
+        text: text.to_string(),
+    })?;
     if !(v > 0.0 && v < 1.0) {
-        return Err(format!(
-            "'{text}' must be a quantile strictly between 0 and 1"
-        ));
+        return Err(ParseValueError::QuantileRange {
+            text: text.to_string(),
+        });
     }
     Ok(v)
 }
@@ -397,7 +523,7 @@ pub fn parse_quantile(text: &str) -> Result<f64, String> {
 /// accepts both `300` and `"5m"`.
 struct NumOrText {
     expecting: &'static str,
-    parse: fn(&str) -> Result<f64, String>,
+    parse: fn(&str) -> Result<f64, ParseValueError>,
 }
 
 impl serde::de::Visitor<'_> for NumOrText {
@@ -436,7 +562,7 @@ fn de_quantile<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 /// Durations as `"90s"`, `"5m"`, `"1h"` (via [`crate::series::parse_duration`]) or whole
 /// seconds; `0`/`"0s"` is allowed because an instant boot or no stabilisation is legitimate.
 pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    fn parse(text: &str) -> Result<f64, String> {
+    fn parse(text: &str) -> Result<f64, ParseValueError> {
         let t = text.trim();
         if t.trim_end_matches(|c: char| c.is_ascii_alphabetic())
             .parse::<f64>()
@@ -444,7 +570,11 @@ pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Err
         {
             return Ok(0.0);
         }
-        crate::series::parse_duration(t).map(|s| s as f64)
+        crate::series::parse_duration(t)
+            .map(|s| s as f64)
+            .map_err(|e| ParseValueError::Duration {
+                message: e.to_string(),
+            })
     }
     let v = d.deserialize_any(NumOrText {
         expecting: "a duration like \"90s\", \"5m\" or whole seconds",
@@ -551,16 +681,21 @@ mod tests {
         for (field, f) in cases {
             let mut w = ok.clone();
             f(&mut w);
-            let e = w.validate().unwrap_err();
+            let err = w.validate().unwrap_err();
+            let e = err.to_string();
             assert!(e.contains(field) && e.contains("\"api\""), "{field}: {e}");
+            assert!(
+                matches!(&err, SpecError::Key { key, .. } if key == field),
+                "{field}: {err:?}"
+            );
         }
         let mut p = PoolSpec::new("gp", Resources::new(4.0, 1e9), 3);
         p.validate().unwrap();
         p.min_nodes = 4;
-        assert!(p.validate().unwrap_err().contains("min_nodes"));
+        assert!(p.validate().unwrap_err().to_string().contains("min_nodes"));
         p.min_nodes = 0;
         p.capacity = Resources::new(0.0, 0.0);
-        assert!(p.validate().unwrap_err().contains("capacity"));
+        assert!(p.validate().unwrap_err().to_string().contains("capacity"));
     }
 
     #[test]

@@ -9,19 +9,15 @@
 use super::features::{self, FeatureSpec, Rows};
 use super::forest::{ForestError, ForestParams, QuantileForest};
 use super::{Forecast, DEFAULT_QUANTILES};
-use crate::atomic_file::write_atomic;
 use crate::series::{Series, SeriesKey};
 use linfa::prelude::*;
 use ndarray::{Array1, Array2, Axis};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-const MAGIC: &[u8; 8] = b"PRESCALE";
 /// The model file format this build writes and reads. Bump it whenever anything serialised
 /// changes shape (the feature spec, calibration, or the forest's node and leaf layout), so an
 /// old file is refused by version instead of failing to decode.
 pub const FORMAT_VERSION: u32 = 1;
-const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 /// Calibration resolution: PIT quantiles at 1 %, 2 %, …, 99 %.
 const CALIB_POINTS: usize = 99;
 /// At most this many calibration rows are scored; more adds time, not precision.
@@ -89,6 +85,9 @@ pub enum ModelError {
     /// Invalid training options.
     #[error("{0}")]
     Options(String),
+    /// The step or window cannot make features.
+    #[error(transparent)]
+    Features(#[from] features::FeatureError),
     /// The forest refused its parameters or data.
     #[error(transparent)]
     Forest(#[from] ForestError),
@@ -265,7 +264,7 @@ impl Model {
     /// on their own training data, and a p90 must mean 90 %). The final forest is then refitted
     /// on everything and carries that map.
     pub fn train(series: &[Series], opts: &TrainOptions) -> Result<Model, ModelError> {
-        let spec = FeatureSpec::new(opts.step, opts.window).map_err(ModelError::Options)?;
+        let spec = FeatureSpec::new(opts.step, opts.window)?;
         check_levels(&opts.quantiles)?;
         if !(0.0..0.9).contains(&opts.calibration_fraction) {
             return Err(ModelError::Options(format!(
@@ -481,86 +480,6 @@ impl Model {
             })
             .collect()
     }
-
-    /// Writes the model atomically (temporary file + rename).
-    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        let payload = postcard::to_stdvec(self).map_err(|e| ModelError::Decode {
-            path: path.to_path_buf(),
-            message: format!("encoding failed: {e}"),
-        })?;
-        let crc = crc32fast::hash(&payload);
-        write_atomic(path, |w: &mut dyn Write| {
-            w.write_all(MAGIC)?;
-            w.write_all(&FORMAT_VERSION.to_le_bytes())?;
-            w.write_all(&(payload.len() as u64).to_le_bytes())?;
-            w.write_all(&crc.to_le_bytes())?;
-            w.write_all(&payload)
-        })
-        .map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-
-    /// Reads a model, checking magic, version, length and checksum before decoding.
-    pub fn load(path: &Path) -> Result<Model, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(&bytes, path)
-    }
-
-    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
-        let p = || path.to_path_buf();
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(ModelError::NotAModel { path: p() });
-        }
-        if bytes.len() < HEADER_LEN {
-            return Err(ModelError::Truncated {
-                path: p(),
-                expected: HEADER_LEN as u64,
-                found: bytes.len() as u64,
-            });
-        }
-        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-        let version = u32_at(8);
-        if version != FORMAT_VERSION {
-            return Err(ModelError::Version {
-                path: p(),
-                found: version,
-            });
-        }
-        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-        let crc = u32_at(20);
-        let body = &bytes[HEADER_LEN..];
-        if (body.len() as u64) < len {
-            return Err(ModelError::Truncated {
-                path: p(),
-                expected: HEADER_LEN as u64 + len,
-                found: bytes.len() as u64,
-            });
-        }
-        let body = &body[..len as usize];
-        if crc32fast::hash(body) != crc {
-            return Err(ModelError::Corrupt { path: p() });
-        }
-        let model: Model = postcard::from_bytes(body).map_err(|e| ModelError::Decode {
-            path: p(),
-            message: e.to_string(),
-        })?;
-        if model.forest.n_features() != model.spec.n_features() {
-            return Err(ModelError::Decode {
-                path: p(),
-                message: format!(
-                    "forest takes {} features, the feature spec makes {}",
-                    model.forest.n_features(),
-                    model.spec.n_features()
-                ),
-            });
-        }
-        Ok(model)
-    }
 }
 
 fn check_levels(levels: &[f64]) -> Result<(), ModelError> {
@@ -679,6 +598,8 @@ fn pit_of(q: &[f64], grid: &[f64], y: f64) -> f64 {
     }
     0.5 * (lo + hi)
 }
+
+mod file;
 
 #[cfg(test)]
 mod tests {

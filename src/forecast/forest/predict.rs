@@ -1,0 +1,349 @@
+//! Prediction: trees walked in lockstep to their leaves, then the conditional mean from the
+//! leaf means or conditional quantiles from the mixture of the leaf records.
+
+use std::cell::RefCell;
+
+use linfa::traits::PredictInplace;
+use ndarray::{Array1, Array2, ArrayBase, ArrayView2, Data, Ix2, Zip};
+use rayon::prelude::*;
+
+use super::storage::{leaf_header, Node, Tree, LEAF, LEAF_HEADER};
+use super::{ForestError, QuantileForest};
+
+/// Rows predicted together, tree by tree, so a tree's top levels stay in cache across rows.
+const PREDICT_BLOCK: usize = 256;
+const INV_255: f32 = 1.0 / 255.0;
+
+impl Tree {
+    #[inline]
+    fn leaf_node(&self, x: &[f64]) -> Node {
+        let nodes = &self.nodes[..];
+        let mut i = 0usize;
+        loop {
+            let n = nodes[i];
+            if n.feature == LEAF {
+                return n;
+            }
+            // NaN compares false and therefore goes right, deterministically.
+            i = if x[n.feature as usize] <= f64::from(n.threshold) {
+                i + 1
+            } else {
+                n.right as usize
+            };
+        }
+    }
+}
+
+/// Lanes walked in lockstep: independent traversals whose cache misses overlap, instead of
+/// one dependent chain of ~depth misses per tree (the model is larger than L2).
+const LANES: usize = 8;
+
+/// Walks `L` (tree, row) pairs down to their leaves in lockstep.
+#[inline]
+fn walk_lanes<const L: usize>(trees: [&[Node]; L], xs: [&[f64]; L]) -> [Node; L] {
+    let mut idx = [0usize; L];
+    let mut cur: [Node; L] = std::array::from_fn(|k| trees[k][0]);
+    loop {
+        let mut active = false;
+        for k in 0..L {
+            let n = cur[k];
+            if n.feature != LEAF {
+                active = true;
+                let next = if xs[k][n.feature as usize] <= f64::from(n.threshold) {
+                    idx[k] + 1
+                } else {
+                    n.right as usize
+                };
+                idx[k] = next;
+                cur[k] = trees[k][next];
+            }
+        }
+        if !active {
+            return cur;
+        }
+    }
+}
+
+/// Calls `f(tree_index, leaf_node)` for every tree on one row, walking trees in lockstep.
+#[inline]
+fn for_each_leaf(trees: &[Tree], x: &[f64], mut f: impl FnMut(usize, Node)) {
+    let mut chunks = trees.chunks_exact(LANES);
+    let mut base = 0;
+    for c in &mut chunks {
+        let leaves = walk_lanes::<LANES>(std::array::from_fn(|k| &c[k].nodes[..]), [x; LANES]);
+        for (k, n) in leaves.into_iter().enumerate() {
+            f(base + k, n);
+        }
+        base += LANES;
+    }
+    for (k, t) in chunks.remainder().iter().enumerate() {
+        f(base + k, t.leaf_node(x));
+    }
+}
+
+/// LSD radix sort of `keys` by bits 32..48 (the 16-bit grid position); the low 32 bits are
+/// payload.
+fn radix_sort_grid(keys: &mut Vec<u64>, tmp: &mut Vec<u64>) {
+    if keys.len() < 64 {
+        keys.sort_unstable_by_key(|k| k >> 32);
+        return;
+    }
+    tmp.clear();
+    tmp.resize(keys.len(), 0);
+    for shift in [32u32, 40] {
+        let mut counts = [0u32; 256];
+        for &k in keys.iter() {
+            counts[((k >> shift) & 0xff) as usize] += 1;
+        }
+        let mut sum = 0;
+        for c in counts.iter_mut() {
+            let v = *c;
+            *c = sum;
+            sum += v;
+        }
+        let dst = &mut tmp[..];
+        for &k in keys.iter() {
+            let d = ((k >> shift) & 0xff) as usize;
+            dst[counts[d] as usize] = k;
+            counts[d] += 1;
+        }
+        std::mem::swap(keys, tmp);
+    }
+}
+
+thread_local! {
+    /// Reused per-thread buffers for quantile queries so the live path does not allocate.
+    static SCRATCH: RefCell<QuantileScratch> = RefCell::new(QuantileScratch::default());
+}
+
+#[derive(Default)]
+struct QuantileScratch {
+    leaves: Vec<(u32, u32)>,
+    keys: Vec<u64>,
+    tmp: Vec<u64>,
+    centers: Vec<f64>,
+    values: Vec<f64>,
+}
+
+impl QuantileForest {
+    /// Conditional mean for one row (average of the trees' in-bag leaf means).
+    ///
+    /// # Panics
+    /// If `x.len() != self.n_features()`.
+    pub fn predict_mean_row(&self, x: &[f64]) -> f64 {
+        assert_eq!(x.len(), self.n_features, "feature count mismatch");
+        let mut s = 0.0f64;
+        for_each_leaf(&self.trees, x, |_, n| s += f64::from(n.threshold));
+        s / self.trees.len() as f64 + self.y_offset
+    }
+
+    /// Conditional quantiles for one row into `out` (same length as `qs`). Uses a per-thread
+    /// scratch buffer, so after warm-up it does not allocate. `q` outside [0, 1] clamps to the
+    /// extreme summary points; a NaN `q` yields NaN. Output is non-decreasing in `q`.
+    ///
+    /// # Panics
+    /// If `x.len() != self.n_features()` or `out.len() != qs.len()`.
+    pub fn predict_quantiles_row(&self, x: &[f64], qs: &[f64], out: &mut [f64]) {
+        assert_eq!(x.len(), self.n_features, "feature count mismatch");
+        assert_eq!(out.len(), qs.len(), "output length must equal qs length");
+        if qs.is_empty() {
+            return;
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.quantiles_with(x, qs, out, &mut s),
+            // Only reachable on re-entrancy; correctness over the allocation.
+            Err(_) => self.quantiles_with(x, qs, out, &mut QuantileScratch::default()),
+        });
+    }
+
+    fn quantiles_with(&self, x: &[f64], qs: &[f64], out: &mut [f64], s: &mut QuantileScratch) {
+        s.leaves.clear();
+        let leaves = &mut s.leaves;
+        for_each_leaf(&self.trees, x, |ti, node| {
+            leaves.push((ti as u32, node.right))
+        });
+        // A short loop over independent records, so the leaf cache misses overlap; the code
+        // pass below then hits cache.
+        let (mut gmin, mut gmax) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &(ti, o) in s.leaves.iter() {
+            let (lo, span, _) = leaf_header(&self.trees[ti as usize].leaves, o as usize);
+            gmin = gmin.min(lo);
+            gmax = gmax.max(lo + span);
+        }
+        // Re-quantise all atoms onto one 16-bit grid over this row's range: the error
+        // (range / 131070) is far below the per-leaf u8 code step, and it turns the merge into
+        // a two-pass radix sort. Values are then read back from the grid, so they stay sorted.
+        let range = (gmax - gmin).max(0.0);
+        let scale = if range > 0.0 { 65535.0 / range } else { 0.0 };
+        let n_trees = self.trees.len() as f32;
+        s.keys.clear();
+        for &(ti, o) in s.leaves.iter() {
+            let blob = &self.trees[ti as usize].leaves;
+            let o = o as usize;
+            let (lo, span, k) = leaf_header(blob, o);
+            // Low half of the key: the atom's weight 1/(T k) as f32 bits (no divide later).
+            let w = u64::from((1.0 / (n_trees * k as f32)).to_bits());
+            let span = span * INV_255;
+            let codes = &blob[o + LEAF_HEADER..o + LEAF_HEADER + k];
+            s.keys.extend(codes.iter().map(|&c| {
+                // `+ 0.5` then truncation rounds (operand ≥ 0) without a libm call.
+                let g = ((lo + span * f32::from(c) - gmin) * scale + 0.5).clamp(0.0, 65535.0);
+                ((g as u64) << 32) | w
+            }));
+        }
+        radix_sort_grid(&mut s.keys, &mut s.tmp);
+        // Each tree carries weight 1/T, split evenly over its leaf's k atoms; an atom's
+        // "center" is the midpoint of its cumulative-probability step (Hazen positions),
+        // and quantiles interpolate linearly between centers.
+        let base = f64::from(gmin) + self.y_offset;
+        let step = f64::from(range) / 65535.0;
+        s.centers.clear();
+        s.values.clear();
+        let mut cum = 0.0f64;
+        for &key in &s.keys {
+            let w = f64::from(f32::from_bits(key as u32));
+            s.centers.push(cum + 0.5 * w);
+            s.values.push(base + (key >> 32) as f64 * step);
+            cum += w;
+        }
+        for (o, &q) in out.iter_mut().zip(qs) {
+            *o = interpolate(&s.centers, &s.values, q);
+        }
+    }
+
+    /// Conditional quantiles for each row: `rows × qs.len()`, parallel over rows.
+    ///
+    /// # Panics
+    /// If `x.ncols() != self.n_features()`; use [`Self::try_predict_quantiles`] to get an error.
+    pub fn predict_quantiles(&self, x: ArrayView2<f64>, qs: &[f64]) -> Array2<f64> {
+        assert_eq!(x.ncols(), self.n_features, "feature count mismatch");
+        let mut out = Array2::<f64>::zeros((x.nrows(), qs.len()));
+        Zip::from(out.rows_mut())
+            .and(x.rows())
+            .par_for_each(|mut o, r| {
+                let mut tmp_x = Vec::new();
+                let xr = match r.as_slice() {
+                    Some(s) => s,
+                    None => {
+                        tmp_x.extend(r.iter().copied());
+                        &tmp_x[..]
+                    }
+                };
+                match o.as_slice_mut() {
+                    Some(os) => self.predict_quantiles_row(xr, qs, os),
+                    None => {
+                        let mut tmp = vec![0.0; qs.len()];
+                        self.predict_quantiles_row(xr, qs, &mut tmp);
+                        o.iter_mut().zip(tmp).for_each(|(d, v)| *d = v);
+                    }
+                }
+            });
+        out
+    }
+
+    /// Checked variant of [`Self::predict_quantiles`].
+    pub fn try_predict_quantiles(
+        &self,
+        x: ArrayView2<f64>,
+        qs: &[f64],
+    ) -> Result<Array2<f64>, ForestError> {
+        self.check_features(x.ncols())?;
+        Ok(self.predict_quantiles(x, qs))
+    }
+
+    /// Checked conditional-mean prediction for a batch (parallel over row blocks).
+    pub fn try_predict_mean(&self, x: ArrayView2<f64>) -> Result<Array1<f64>, ForestError> {
+        self.check_features(x.ncols())?;
+        let mut y = Array1::zeros(x.nrows());
+        self.mean_into(x, &mut y);
+        Ok(y)
+    }
+
+    fn check_features(&self, found: usize) -> Result<(), ForestError> {
+        if found != self.n_features {
+            return Err(ForestError::FeatureCount {
+                expected: self.n_features,
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    fn mean_into(&self, x: ArrayView2<f64>, y: &mut Array1<f64>) {
+        assert_eq!(x.ncols(), self.n_features, "feature count mismatch");
+        assert_eq!(x.nrows(), y.len(), "target length must equal row count");
+        let p = self.n_features;
+        let contiguous = x.as_slice();
+        let mut out = vec![0.0f64; x.nrows()];
+        out.par_chunks_mut(PREDICT_BLOCK)
+            .enumerate()
+            .for_each(|(bi, chunk)| {
+                let r0 = bi * PREDICT_BLOCK;
+                let mut buf = Vec::new();
+                let block: &[f64] = match contiguous {
+                    Some(s) => &s[r0 * p..(r0 + chunk.len()) * p],
+                    None => {
+                        for r in r0..r0 + chunk.len() {
+                            buf.extend(x.row(r).iter().copied());
+                        }
+                        &buf
+                    }
+                };
+                // Tree-outer order keeps each tree's hot top levels in cache for the block.
+                let m = chunk.len();
+                let full = m - m % LANES;
+                for t in &self.trees {
+                    let nodes = &t.nodes[..];
+                    for r0 in (0..full).step_by(LANES) {
+                        let leaves = walk_lanes::<LANES>(
+                            [nodes; LANES],
+                            std::array::from_fn(|k| &block[(r0 + k) * p..(r0 + k + 1) * p]),
+                        );
+                        for (k, n) in leaves.into_iter().enumerate() {
+                            chunk[r0 + k] += f64::from(n.threshold);
+                        }
+                    }
+                    for r in full..m {
+                        chunk[r] += f64::from(t.leaf_node(&block[r * p..(r + 1) * p]).threshold);
+                    }
+                }
+                let inv = 1.0 / self.trees.len() as f64;
+                chunk.iter_mut().for_each(|o| *o = *o * inv + self.y_offset);
+            });
+        y.iter_mut().zip(out).for_each(|(d, v)| *d = v);
+    }
+}
+
+/// Piecewise-linear interpolation of the weighted empirical quantile function through the atom
+/// centers; clamps outside the first/last center, which makes out-of-range `q` clamp too.
+#[inline]
+fn interpolate(centers: &[f64], values: &[f64], q: f64) -> f64 {
+    if q.is_nan() || values.is_empty() {
+        return f64::NAN;
+    }
+    let i = centers.partition_point(|&c| c <= q);
+    if i == 0 {
+        return values[0];
+    }
+    if i == centers.len() {
+        return values[i - 1];
+    }
+    let (c0, c1, v0, v1) = (centers[i - 1], centers[i], values[i - 1], values[i]);
+    let t = if c1 > c0 { (q - c0) / (c1 - c0) } else { 0.0 };
+    // Clamp so rounding can never break monotonicity across segment boundaries.
+    (v0 + (v1 - v0) * t).clamp(v0, v1)
+}
+
+impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<f64>> for QuantileForest {
+    /// Conditional mean per row.
+    ///
+    /// # Panics
+    /// On a feature-count or length mismatch (use [`QuantileForest::try_predict_mean`]).
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<f64>) {
+        self.mean_into(x.view(), y);
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<f64> {
+        Array1::zeros(x.nrows())
+    }
+}

@@ -1,0 +1,93 @@
+//! The model file: a fixed header (magic, format version, payload length, CRC-32) in front of
+//! the postcard payload, so a wrong, truncated or corrupted file is told apart from a good one
+//! before anything is decoded. The layout is in the parent module's doc.
+
+use super::{Model, ModelError, FORMAT_VERSION};
+use crate::atomic_file::write_atomic;
+use std::io::Write;
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"PRESCALE";
+const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+
+impl Model {
+    /// Writes the model atomically (temporary file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let payload = postcard::to_stdvec(self).map_err(|e| ModelError::Decode {
+            path: path.to_path_buf(),
+            message: format!("encoding failed: {e}"),
+        })?;
+        let crc = crc32fast::hash(&payload);
+        write_atomic(path, |w: &mut dyn Write| {
+            w.write_all(MAGIC)?;
+            w.write_all(&FORMAT_VERSION.to_le_bytes())?;
+            w.write_all(&(payload.len() as u64).to_le_bytes())?;
+            w.write_all(&crc.to_le_bytes())?;
+            w.write_all(&payload)
+        })
+        .map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads a model, checking magic, version, length and checksum before decoding.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
+        let p = || path.to_path_buf();
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(ModelError::NotAModel { path: p() });
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(ModelError::Truncated {
+                path: p(),
+                expected: HEADER_LEN as u64,
+                found: bytes.len() as u64,
+            });
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        let version = u32_at(8);
+        if version != FORMAT_VERSION {
+            return Err(ModelError::Version {
+                path: p(),
+                found: version,
+            });
+        }
+        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let crc = u32_at(20);
+        let body = &bytes[HEADER_LEN..];
+        if (body.len() as u64) < len {
+            return Err(ModelError::Truncated {
+                path: p(),
+                expected: HEADER_LEN as u64 + len,
+                found: bytes.len() as u64,
+            });
+        }
+        let body = &body[..len as usize];
+        if crc32fast::hash(body) != crc {
+            return Err(ModelError::Corrupt { path: p() });
+        }
+        let model: Model = postcard::from_bytes(body).map_err(|e| ModelError::Decode {
+            path: p(),
+            message: e.to_string(),
+        })?;
+        if model.forest.n_features() != model.spec.n_features() {
+            return Err(ModelError::Decode {
+                path: p(),
+                message: format!(
+                    "forest takes {} features, the feature spec makes {}",
+                    model.forest.n_features(),
+                    model.spec.n_features()
+                ),
+            });
+        }
+        Ok(model)
+    }
+}

@@ -1,0 +1,397 @@
+//! One cycle's working model of the cluster, and steps 1 to 3 of the module doc (removals,
+//! placements, moves), which change that model replica by replica.
+
+use super::{pct, NodeState, WorkloadLoad, EPS};
+use crate::plan::decision::{Decision, DecisionKind};
+use crate::plan::spec::{PoolSpec, Resources};
+use std::collections::HashMap;
+
+pub(super) struct WorkloadInfo<'a> {
+    name: &'a str,
+    request: Resources,
+    forecast: Resources,
+    pool: Option<usize>,
+    desired: u32,
+}
+
+#[derive(Clone)]
+pub(super) struct NodeModel<'a> {
+    pub(super) name: &'a str,
+    pool: usize,
+    pub(super) request: Resources,
+    pub(super) forecast: Resources,
+    /// (workload index, replicas), only workloads known to the planner.
+    pub(super) reps: Vec<(usize, u32)>,
+}
+
+impl NodeModel<'_> {
+    fn count(&self, w: usize) -> u32 {
+        self.reps.iter().find(|r| r.0 == w).map_or(0, |r| r.1)
+    }
+
+    pub(super) fn add(&mut self, w: usize, info: &WorkloadInfo, n: i64) {
+        match self.reps.iter_mut().find(|r| r.0 == w) {
+            Some(r) => r.1 = (r.1 as i64 + n).max(0) as u32,
+            None if n > 0 => self.reps.push((w, n as u32)),
+            None => {}
+        }
+        self.request.add_scaled(&info.request, n as f64);
+        self.forecast.add_scaled(&info.forecast, n as f64);
+    }
+}
+
+/// Where one more replica of `w` fits best in `pool`, skipping `exclude`: requests within
+/// capacity, forecast within the threshold, least normalised headroom left; ties by name
+/// because nodes are sorted by name.
+pub(super) fn best_fit(
+    nodes: &[NodeModel],
+    members: &[usize],
+    info: &WorkloadInfo,
+    pool: &PoolSpec,
+    exclude: Option<usize>,
+) -> Option<usize> {
+    let cap = &pool.capacity;
+    let thr = pool.target_utilization;
+    let mut best: Option<(usize, f64)> = None;
+    for &i in members {
+        if Some(i) == exclude {
+            continue;
+        }
+        let n = &nodes[i];
+        let mut req = n.request;
+        req.add_scaled(&info.request, 1.0);
+        let mut fc = n.forecast;
+        fc.add_scaled(&info.forecast, 1.0);
+        if req.fill_ratio(cap) > 1.0 + EPS || fc.fill_ratio(cap) > thr + EPS {
+            continue;
+        }
+        let mut left = 0.0;
+        if cap.cpu > 0.0 {
+            left += thr - fc.cpu / cap.cpu;
+        }
+        if cap.memory > 0.0 {
+            left += thr - fc.memory / cap.memory;
+        }
+        if best.is_none_or(|(_, b)| left < b - EPS) {
+            best = Some((i, left));
+        }
+    }
+    best.map(|b| b.0)
+}
+
+/// The cycle's state: valid pools, known workloads and the nodes of known pools, each sorted by
+/// name (so the outcome does not depend on input order), and what the steps so far decided.
+pub(super) struct Cycle<'a> {
+    pub(super) now: i64,
+    pub(super) pools: Vec<&'a PoolSpec>,
+    pub(super) winfo: Vec<WorkloadInfo<'a>>,
+    pub(super) model: Vec<NodeModel<'a>>,
+    /// Nodes of each pool, in name order: membership does not change within a cycle.
+    pub(super) members: Vec<Vec<usize>>,
+    /// Each node's replicas before this cycle changed anything.
+    original: Vec<Vec<(usize, u32)>>,
+    /// Replicas of each workload on nodes before this cycle.
+    placed: Vec<u32>,
+    /// Per pool: unplaced replicas, their requests and forecast.
+    pub(super) unplaced: Vec<(u32, Resources, Resources)>,
+    /// Per pool: nodes still forecast hot after the moves.
+    pub(super) still_hot: Vec<u32>,
+    pub(super) decisions: Vec<Decision>,
+}
+
+impl<'a> Cycle<'a> {
+    /// The model of the cluster as it is: invalid pools, unknown workloads and nodes of unknown
+    /// pools are left out, duplicates by name dropped.
+    pub(super) fn new(
+        now: i64,
+        pools: &'a [PoolSpec],
+        nodes: &'a [NodeState],
+        workloads: &[WorkloadLoad<'a>],
+    ) -> Self {
+        let mut pools: Vec<&PoolSpec> = pools.iter().filter(|p| p.validate().is_ok()).collect();
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
+        pools.dedup_by(|a, b| a.name == b.name);
+        let pool_idx: HashMap<&str, usize> = pools
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+
+        let mut winfo: Vec<WorkloadInfo> = workloads
+            .iter()
+            .map(|w| {
+                let u = if w.utilization.is_finite() {
+                    w.utilization.clamp(0.0, 10.0)
+                } else {
+                    1.0
+                };
+                let r = w.spec.resources;
+                let ok = |v: f64| if v.is_finite() && v >= 0.0 { v } else { 0.0 };
+                let request = Resources::new(ok(r.cpu), ok(r.memory));
+                WorkloadInfo {
+                    name: w.spec.name.as_str(),
+                    request,
+                    forecast: Resources::new(request.cpu * u, request.memory),
+                    pool: match &w.spec.pool {
+                        Some(p) => pool_idx.get(p.as_str()).copied(),
+                        None if pools.is_empty() => None,
+                        None => Some(0),
+                    },
+                    desired: w.desired,
+                }
+            })
+            .collect();
+        winfo.sort_unstable_by(|a, b| a.name.cmp(b.name));
+        winfo.dedup_by(|a, b| a.name == b.name);
+        let widx: HashMap<&str, usize> =
+            winfo.iter().enumerate().map(|(i, w)| (w.name, i)).collect();
+
+        let mut model: Vec<NodeModel> = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            let Some(&p) = pool_idx.get(n.pool.as_str()) else {
+                continue;
+            };
+            let mut m = NodeModel {
+                name: n.name.as_str(),
+                pool: p,
+                request: Resources::default(),
+                forecast: Resources::default(),
+                reps: Vec::new(),
+            };
+            for (w, count) in &n.replicas {
+                if let Some(&wi) = widx.get(w.as_str()) {
+                    m.add(wi, &winfo[wi], *count as i64);
+                }
+            }
+            model.push(m);
+        }
+        model.sort_unstable_by(|a, b| a.name.cmp(b.name));
+        model.dedup_by(|a, b| a.name == b.name);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); pools.len()];
+        for (i, m) in model.iter().enumerate() {
+            members[m.pool].push(i);
+        }
+        let original: Vec<Vec<(usize, u32)>> = model.iter().map(|m| m.reps.clone()).collect();
+
+        let mut placed = vec![0u32; winfo.len()];
+        for m in &model {
+            for &(w, c) in &m.reps {
+                placed[w] = placed[w].saturating_add(c);
+            }
+        }
+        let n_pools = pools.len();
+        Cycle {
+            now,
+            pools,
+            winfo,
+            model,
+            members,
+            original,
+            placed,
+            unplaced: vec![(0u32, Resources::default(), Resources::default()); n_pools],
+            still_hot: vec![0u32; n_pools],
+            decisions: Vec::new(),
+        }
+    }
+
+    /// Step 1: replicas to be removed come off the fullest nodes. No decision: the scale-down
+    /// decision already says it.
+    pub(super) fn remove_excess(&mut self) {
+        let Cycle {
+            pools,
+            winfo,
+            model,
+            placed,
+            ..
+        } = self;
+        for (w, info) in winfo.iter().enumerate() {
+            let mut excess = placed[w].saturating_sub(info.desired);
+            while excess > 0 {
+                let Some(i) =
+                    (0..model.len())
+                        .filter(|&i| model[i].count(w) > 0)
+                        .max_by(|&a, &b| {
+                            let (ca, cb) = (
+                                &pools[model[a].pool].capacity,
+                                &pools[model[b].pool].capacity,
+                            );
+                            model[a]
+                                .forecast
+                                .fill_ratio(ca)
+                                .total_cmp(&model[b].forecast.fill_ratio(cb))
+                                .then(model[b].name.cmp(model[a].name))
+                        })
+                else {
+                    break;
+                };
+                model[i].add(w, info, -1);
+                excess -= 1;
+            }
+        }
+    }
+
+    /// Step 2: new replicas go where they fit best on forecast headroom; what fits nowhere is
+    /// counted per pool for step 4.
+    pub(super) fn place_new(&mut self) {
+        let mut place_counts: Vec<(usize, usize, u32)> = Vec::new(); // (workload, node, n)
+        {
+            let Cycle {
+                pools,
+                winfo,
+                model,
+                members,
+                placed,
+                unplaced,
+                ..
+            } = self;
+            for (w, info) in winfo.iter().enumerate() {
+                let Some(p) = info.pool else { continue };
+                for _ in placed[w]..info.desired {
+                    match best_fit(model, &members[p], info, pools[p], None) {
+                        Some(i) => {
+                            model[i].add(w, info, 1);
+                            match place_counts.iter_mut().find(|c| c.0 == w && c.1 == i) {
+                                Some(c) => c.2 += 1,
+                                None => place_counts.push((w, i, 1)),
+                            }
+                        }
+                        None => {
+                            let u = &mut unplaced[p];
+                            u.0 += 1;
+                            u.1.add_scaled(&info.request, 1.0);
+                            u.2.add_scaled(&info.forecast, 1.0);
+                        }
+                    }
+                }
+            }
+        }
+        for (w, i, n) in place_counts {
+            let before = self.original[i]
+                .iter()
+                .find(|r| r.0 == w)
+                .map_or(0, |r| r.1);
+            let node = &self.model[i];
+            let pool = self.pools[node.pool];
+            let name = self.winfo[w].name;
+            self.decisions.push(Decision {
+                at: self.now,
+                kind: DecisionKind::Place,
+                target: name.to_string(),
+                node: Some(node.name.to_string()),
+                to_node: None,
+                from: before,
+                to: before + n,
+                raw: before + n,
+                forecast: None,
+                current: Some(node.forecast.fill_ratio(&pool.capacity)),
+                guards: Vec::new(),
+                reason: format!(
+                    "{n} new replica{} of {}: best fit on forecast headroom, {} forecast {} of {} after",
+                    if n == 1 { "" } else { "s" },
+                    name,
+                    node.name,
+                    pct(node.forecast.fill_ratio(&pool.capacity)),
+                    pct(pool.target_utilization),
+                ),
+            });
+        }
+    }
+
+    /// Step 3: replicas move off nodes whose forecast crosses the threshold, before they do;
+    /// nodes that stay hot are counted per pool for step 4.
+    pub(super) fn move_off_hot(&mut self) {
+        for src in 0..self.model.len() {
+            let pool = self.pools[self.model[src].pool];
+            let cap = pool.capacity;
+            let thr = pool.target_utilization;
+            let hot_before = self.model[src].forecast.fill_ratio(&cap);
+            if hot_before <= thr + EPS {
+                continue;
+            }
+            let start = self.model[src].reps.clone();
+            let moves = self.cool(src, pool);
+            let after = self.model[src].forecast.fill_ratio(&cap);
+            if after > thr + EPS {
+                self.still_hot[self.model[src].pool] += 1;
+            }
+            let mut on_src = start;
+            for (w, dst, n) in moves {
+                let Some(slot) = on_src.iter_mut().find(|r| r.0 == w) else {
+                    continue;
+                };
+                let before = slot.1;
+                slot.1 = before.saturating_sub(n);
+                let (src_name, dst_name) = (self.model[src].name, self.model[dst].name);
+                self.decisions.push(Decision {
+                    at: self.now,
+                    kind: DecisionKind::Move,
+                    target: self.winfo[w].name.to_string(),
+                    node: Some(src_name.to_string()),
+                    to_node: Some(dst_name.to_string()),
+                    from: before,
+                    to: before.saturating_sub(n),
+                    raw: before.saturating_sub(n),
+                    forecast: None,
+                    current: Some(hot_before),
+                    guards: Vec::new(),
+                    reason: format!(
+                        "{} forecast {} > {} threshold; move {n} replica{} of {} to {} ({} forecast {} after)",
+                        src_name,
+                        pct(hot_before),
+                        pct(thr),
+                        if n == 1 { "" } else { "s" },
+                        self.winfo[w].name,
+                        dst_name,
+                        src_name,
+                        pct(after),
+                    ),
+                });
+            }
+        }
+    }
+
+    /// Moves replicas off the hot node `src` until it is within the threshold or nothing else
+    /// fits; returns `(workload, destination, replicas)` in the order first moved.
+    fn cool(&mut self, src: usize, pool: &PoolSpec) -> Vec<(usize, usize, u32)> {
+        let cap = pool.capacity;
+        let thr = pool.target_utilization;
+        let Cycle {
+            winfo,
+            model,
+            members,
+            ..
+        } = self;
+        let mut moves: Vec<(usize, usize, u32)> = Vec::new();
+        // Biggest forecast first: fewest moves to cool the node. Workload indices follow
+        // name order, so ties go by name. A workload that found no destination once will
+        // not find one later in this cycle (other nodes only fill up), so each is tried
+        // until it fails, then the next.
+        let mut cands: Vec<usize> = model[src].reps.iter().map(|r| r.0).collect();
+        cands.sort_unstable_by(|&a, &b| {
+            winfo[b]
+                .forecast
+                .fill_ratio(&cap)
+                .total_cmp(&winfo[a].forecast.fill_ratio(&cap))
+                .then(a.cmp(&b))
+        });
+        'cands: for w in cands {
+            while model[src].count(w) > 0 {
+                if model[src].forecast.fill_ratio(&cap) <= thr + EPS {
+                    break 'cands;
+                }
+                let Some(dst) =
+                    best_fit(model, &members[model[src].pool], &winfo[w], pool, Some(src))
+                else {
+                    continue 'cands;
+                };
+                model[src].add(w, &winfo[w], -1);
+                model[dst].add(w, &winfo[w], 1);
+                match moves.iter_mut().find(|m| m.0 == w && m.1 == dst) {
+                    Some(m) => m.2 += 1,
+                    None => moves.push((w, dst, 1)),
+                }
+            }
+        }
+        moves
+    }
+}

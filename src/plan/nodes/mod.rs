@@ -1,0 +1,124 @@
+//! The node planner: where replicas go, which nodes will run hot, and how many nodes each pool
+//! needs by the time a new one could boot.
+//!
+//! Usage is forecast per node from the replicas on it: CPU as each replica's request × its
+//! workload's forecast utilisation (forecast peak ÷ the capacity of the desired replicas), so a
+//! workload heading for its peak weighs more; memory as requested, because memory does not
+//! shrink with load. Only workloads prescale manages count; leave room for the rest through the
+//! pool's `target_utilization`.
+//!
+//! One cycle, per pool, deterministic (ties broken by name):
+//!
+//! 1. replicas to be removed (desired < placed) come off the fullest nodes (no decision: the
+//!    scale-down decision already says it);
+//! 2. new replicas (desired > placed) are placed by multi-resource best fit on forecast
+//!    headroom: of the nodes where requests fit the capacity and the forecast stays within the
+//!    pool's threshold, the one left with the least normalised headroom;
+//! 3. replicas are moved off nodes whose forecast crosses the threshold, before they do;
+//! 4. nodes are added when the pool's forecast (plus anything left unplaced or hot) would
+//!    exceed what its nodes can hold at the threshold. The forecast is the peak over its window,
+//!    which the live loop sizes to cover the node boot time, so deciding now is deciding a boot
+//!    time ahead. Nodes asked for are counted as coming for twice their boot time, so one need
+//!    does not add a node every cycle;
+//! 5. the emptiest node is removed once the rest could hold its replicas and the pool's forecast
+//!    has allowed that continuously for the pool's `scale_down_window`.
+//!
+//! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `pools` steps 4 and 5.
+
+use super::decision::Decision;
+use super::spec::{PoolSpec, WorkloadSpec};
+use std::collections::HashMap;
+
+mod cycle;
+mod pools;
+#[cfg(test)]
+mod tests;
+
+use cycle::Cycle;
+
+/// Slack for float comparisons against thresholds, so an exact fit fits.
+const EPS: f64 = 1e-9;
+
+/// One node as it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeState {
+    /// Node name (unique).
+    pub name: String,
+    /// Pool it belongs to; nodes of unknown pools are left alone.
+    pub pool: String,
+    /// Replicas on it, per workload name.
+    pub replicas: Vec<(String, u32)>,
+}
+
+/// What the node planner needs to know about one workload.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadLoad<'a> {
+    /// Its spec (resources per replica, pool).
+    pub spec: &'a WorkloadSpec,
+    /// Replicas it should have, usually the scale planner's `to`.
+    pub desired: u32,
+    /// Fraction of each replica's CPU request it is forecast to use at the peak (1 = exactly its
+    /// request); see [`WorkloadLoad::new`].
+    pub utilization: f64,
+}
+
+impl<'a> WorkloadLoad<'a> {
+    /// From the desired replicas and the forecast peak demand (at the workload's risk
+    /// quantile): utilisation = peak ÷ (desired × capacity per replica). Without a usable
+    /// forecast each replica is assumed to use what it requests.
+    pub fn new(spec: &'a WorkloadSpec, desired: u32, forecast_peak: Option<f64>) -> Self {
+        let cap = spec.effective_capacity() * desired as f64;
+        let utilization = match forecast_peak {
+            Some(p) if p.is_finite() && p >= 0.0 && cap > 0.0 && cap.is_finite() => {
+                (p / cap).min(10.0)
+            }
+            _ => 1.0,
+        };
+        WorkloadLoad {
+            spec,
+            desired,
+            utilization,
+        }
+    }
+}
+
+/// Plans nodes and placement, remembering nodes asked for and how long removal has fitted.
+#[derive(Debug, Clone, Default)]
+pub struct NodePlanner {
+    /// Per pool: node count asked for, and until when it is expected to show up.
+    coming: HashMap<String, (u32, i64)>,
+    /// Per pool: since when removing a node has fitted the forecast.
+    removable_since: HashMap<String, i64>,
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.0}%", v * 100.0)
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+impl NodePlanner {
+    /// A planner with no memory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One planning cycle over all pools. Invalid pools are skipped (configuration validation
+    /// reports them); decisions come pool by pool, then placements, moves, node changes.
+    pub fn plan(
+        &mut self,
+        now: i64,
+        pools: &[PoolSpec],
+        nodes: &[NodeState],
+        workloads: &[WorkloadLoad],
+    ) -> Vec<Decision> {
+        let mut cycle = Cycle::new(now, pools, nodes, workloads);
+        cycle.remove_excess(); // 1.
+        cycle.place_new(); // 2.
+        cycle.move_off_hot(); // 3.
+        for p in 0..cycle.pools.len() {
+            self.size_pool(&mut cycle, p); // 4 and 5.
+        }
+        cycle.decisions
+    }
+}

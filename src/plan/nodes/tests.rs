@@ -1,0 +1,391 @@
+use super::*;
+use crate::plan::decision::{DecisionKind, GuardKind};
+use crate::plan::spec::Resources;
+use proptest::prelude::*;
+
+const GI: f64 = GIB;
+
+fn pool() -> PoolSpec {
+    let mut p = PoolSpec::new("gp", Resources::new(4.0, 16.0 * GI), 10);
+    p.boot_time = 180;
+    p.min_nodes = 1;
+    p
+}
+
+fn wl(name: &str, cpu: f64, mem_gi: f64) -> WorkloadSpec {
+    let mut s = WorkloadSpec::new(name, name, 10.0, 100);
+    s.resources = Resources::new(cpu, mem_gi * GI);
+    s
+}
+
+fn node(name: &str, reps: &[(&str, u32)]) -> NodeState {
+    NodeState {
+        name: name.into(),
+        pool: "gp".into(),
+        replicas: reps.iter().map(|(w, n)| (w.to_string(), *n)).collect(),
+    }
+}
+
+fn load(spec: &WorkloadSpec, desired: u32, utilization: f64) -> WorkloadLoad<'_> {
+    WorkloadLoad {
+        spec,
+        desired,
+        utilization,
+    }
+}
+
+fn kinds(ds: &[Decision]) -> Vec<DecisionKind> {
+    ds.iter().map(|d| d.kind).collect()
+}
+
+#[test]
+fn utilization_from_forecast_peak() {
+    let s = wl("api", 1.0, 1.0); // 10 per replica
+    assert_eq!(WorkloadLoad::new(&s, 4, Some(30.0)).utilization, 0.75);
+    assert_eq!(WorkloadLoad::new(&s, 4, None).utilization, 1.0);
+    assert_eq!(WorkloadLoad::new(&s, 4, Some(f64::NAN)).utilization, 1.0);
+    assert_eq!(WorkloadLoad::new(&s, 0, Some(30.0)).utilization, 1.0);
+}
+
+#[test]
+fn places_new_replicas_by_best_fit() {
+    let api = wl("api", 1.0, 1.0);
+    let filler = wl("filler", 1.0, 1.0);
+    let nodes = [
+        node("a", &[("filler", 2)]),
+        node("b", &[("filler", 1)]),
+        node("c", &[]),
+    ];
+    let ds = NodePlanner::new().plan(
+        0,
+        &[pool()],
+        &nodes,
+        &[load(&api, 1, 1.0), load(&filler, 3, 1.0)],
+    );
+    assert_eq!(kinds(&ds), vec![DecisionKind::Place], "{ds:#?}");
+    let d = &ds[0];
+    assert_eq!(
+        (d.target.as_str(), d.node.as_deref(), d.from, d.to),
+        ("api", Some("a"), 0, 1)
+    );
+    assert!(d.reason.contains("best fit"), "{}", d.reason);
+    // A second replica would take a past its threshold (4 of 3.2 allowed cores): b next.
+    let ds = NodePlanner::new().plan(
+        0,
+        &[pool()],
+        &nodes,
+        &[load(&api, 3, 1.0), load(&filler, 3, 1.0)],
+    );
+    let placed: Vec<_> = ds
+        .iter()
+        .map(|d| (d.node.clone().unwrap(), d.to - d.from))
+        .collect();
+    assert_eq!(
+        placed,
+        vec![("a".to_string(), 1), ("b".to_string(), 2)],
+        "{ds:#?}"
+    );
+}
+
+#[test]
+fn best_fit_weighs_every_resource() {
+    // a has CPU room but its memory is nearly full; b fits on both.
+    let hog = wl("hog", 0.1, 12.0);
+    let cpu = wl("cpu", 2.0, 0.0);
+    let api = wl("api", 1.0, 2.0);
+    let nodes = [node("a", &[("hog", 1)]), node("b", &[("cpu", 1)])];
+    let w = [load(&api, 1, 1.0), load(&cpu, 1, 1.0), load(&hog, 1, 1.0)];
+    let ds = NodePlanner::new().plan(0, &[pool()], &nodes, &w);
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+    assert_eq!(ds[0].node.as_deref(), Some("b"), "{ds:#?}");
+}
+
+#[test]
+fn moves_replicas_off_a_node_forecast_to_run_hot() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [node("a", &[("api", 3)]), node("b", &[]), node("c", &[])];
+    // Forecast utilisation 1.2: a would use 3.6 of 4 cores (90% > 80%).
+    let ds = NodePlanner::new().plan(0, &[pool()], &nodes, &[load(&api, 3, 1.2)]);
+    assert_eq!(kinds(&ds), vec![DecisionKind::Move], "{ds:#?}");
+    let d = &ds[0];
+    assert_eq!(
+        (d.node.as_deref(), d.to_node.as_deref(), d.from, d.to),
+        (Some("a"), Some("b"), 3, 2)
+    );
+    assert!(
+        d.reason.starts_with("a forecast 90% > 80% threshold"),
+        "{}",
+        d.reason
+    );
+    // Not hot: nothing to do.
+    let ds = NodePlanner::new().plan(0, &[pool()], &nodes, &[load(&api, 3, 1.0)]);
+    assert!(ds.iter().all(|d| d.kind != DecisionKind::Move), "{ds:#?}");
+}
+
+#[test]
+fn scale_down_frees_the_fullest_node_first() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [node("a", &[("api", 3)]), node("b", &[("api", 1)])];
+    // At utilisation 1.2 node a would be hot with 3 replicas; with one fewer it is not.
+    let ds = NodePlanner::new().plan(0, &[pool()], &nodes, &[load(&api, 3, 1.2)]);
+    assert!(ds.iter().all(|d| d.kind != DecisionKind::Move), "{ds:#?}");
+}
+
+#[test]
+fn adds_nodes_ahead_of_forecast_demand_once() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [node("a", &[("api", 3)]), node("b", &[("api", 3)])];
+    let mut p = NodePlanner::new();
+    // 9 replicas at 1 core forecast: needs ceil(9 / 3.2) = 3 nodes.
+    let w = [load(&api, 9, 1.0)];
+    let ds = p.plan(0, &[pool()], &nodes, &w);
+    let add: Vec<_> = ds
+        .iter()
+        .filter(|d| d.kind == DecisionKind::AddNode)
+        .collect();
+    assert_eq!(add.len(), 1, "{ds:#?}");
+    assert_eq!(
+        (add[0].target.as_str(), add[0].from, add[0].to),
+        ("gp", 2, 3)
+    );
+    assert!(
+        add[0].reason.contains("ahead of 3m node boot"),
+        "{}",
+        add[0].reason
+    );
+    // Next cycle, the node is still booting: no second request.
+    let ds = p.plan(15, &[pool()], &nodes, &w);
+    assert!(
+        ds.iter().all(|d| d.kind != DecisionKind::AddNode),
+        "{ds:#?}"
+    );
+    // It never showed up: ask again after twice the boot time.
+    let ds = p.plan(361, &[pool()], &nodes, &w);
+    assert!(
+        ds.iter().any(|d| d.kind == DecisionKind::AddNode),
+        "{ds:#?}"
+    );
+}
+
+#[test]
+fn unplaceable_replica_adds_a_node_even_when_totals_fit() {
+    let big = wl("big", 2.0, 1.0);
+    let small = wl("small", 1.5, 1.0);
+    let nodes = [node("a", &[("small", 1)]), node("b", &[("small", 1)])];
+    // 5 cores forecast on 6.4 allowed fits the totals, but 2 more cores fit on neither node.
+    let ds = NodePlanner::new().plan(
+        0,
+        &[pool()],
+        &nodes,
+        &[load(&big, 1, 1.0), load(&small, 2, 1.0)],
+    );
+    assert_eq!(kinds(&ds), vec![DecisionKind::AddNode], "{ds:#?}");
+    assert_eq!((ds[0].from, ds[0].to), (2, 3));
+    assert!(
+        ds[0].reason.contains("1 replica unplaced"),
+        "{}",
+        ds[0].reason
+    );
+}
+
+#[test]
+fn guard_max_nodes() {
+    let api = wl("api", 1.0, 1.0);
+    let mut pl = pool();
+    pl.max_nodes = 3;
+    let nodes = [node("a", &[("api", 3)]), node("b", &[("api", 3)])];
+    let ds = NodePlanner::new().plan(0, &[pl.clone()], &nodes, &[load(&api, 20, 1.0)]);
+    let add = ds
+        .iter()
+        .find(|d| d.kind == DecisionKind::AddNode)
+        .expect("add");
+    assert_eq!((add.from, add.to, add.raw), (2, 3, 7));
+    assert!(add.guarded_by(GuardKind::MaxNodes), "{add:#?}");
+    let nodes = [
+        node("a", &[("api", 3)]),
+        node("b", &[("api", 3)]),
+        node("c", &[("api", 3)]),
+    ];
+    let ds = NodePlanner::new().plan(0, &[pl], &nodes, &[load(&api, 20, 1.0)]);
+    let hold = ds.iter().find(|d| d.target == "gp").expect("pool decision");
+    assert_eq!((hold.kind, hold.from, hold.to), (DecisionKind::Hold, 3, 3));
+    assert!(
+        hold.guarded_by(GuardKind::MaxNodes) && hold.reason.contains("pool at max 3"),
+        "{hold:#?}"
+    );
+}
+
+#[test]
+fn guard_min_nodes() {
+    let mut pl = pool();
+    pl.min_nodes = 2;
+    let ds = NodePlanner::new().plan(0, &[pl], &[], &[]);
+    assert_eq!(kinds(&ds), vec![DecisionKind::AddNode]);
+    assert_eq!((ds[0].from, ds[0].to), (0, 2));
+    assert!(ds[0].guarded_by(GuardKind::MinNodes));
+}
+
+#[test]
+fn removes_the_emptiest_node_only_after_the_window() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [
+        node("a", &[("api", 2)]),
+        node("b", &[("api", 1)]),
+        node("c", &[("api", 2)]),
+    ];
+    let w = [load(&api, 5, 1.0)];
+    let mut p = NodePlanner::new();
+    for t in [0, 300, 599] {
+        assert!(p.plan(t, &[pool()], &nodes, &w).is_empty(), "t={t}");
+    }
+    let ds = p.plan(600, &[pool()], &nodes, &w);
+    assert_eq!(kinds(&ds), vec![DecisionKind::RemoveNode], "{ds:#?}");
+    assert_eq!(
+        (ds[0].node.as_deref(), ds[0].from, ds[0].to),
+        (Some("b"), 3, 2)
+    );
+    assert!(
+        ds[0].reason.contains("remove emptiest b"),
+        "{}",
+        ds[0].reason
+    );
+}
+
+#[test]
+fn a_busy_moment_restarts_the_removal_window() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [
+        node("a", &[("api", 2)]),
+        node("b", &[("api", 1)]),
+        node("c", &[("api", 2)]),
+    ];
+    let mut p = NodePlanner::new();
+    assert!(p
+        .plan(0, &[pool()], &nodes, &[load(&api, 5, 1.0)])
+        .is_empty());
+    // At t=300 the forecast peaks: 5 × 1.3 = 6.5 cores no longer fit two nodes at 80%.
+    let ds = p.plan(300, &[pool()], &nodes, &[load(&api, 5, 1.3)]);
+    assert!(ds.iter().all(|d| d.kind != DecisionKind::RemoveNode));
+    assert!(p
+        .plan(600, &[pool()], &nodes, &[load(&api, 5, 1.0)])
+        .is_empty());
+    assert_eq!(
+        kinds(&p.plan(1200, &[pool()], &nodes, &[load(&api, 5, 1.0)])),
+        vec![DecisionKind::RemoveNode]
+    );
+}
+
+#[test]
+fn removal_respects_min_nodes() {
+    let mut pl = pool();
+    pl.min_nodes = 2;
+    pl.scale_down_window = 0;
+    let nodes = [node("a", &[]), node("b", &[])];
+    assert!(NodePlanner::new().plan(0, &[pl], &nodes, &[]).is_empty());
+}
+
+#[test]
+fn invalid_pools_and_unknown_names_are_skipped() {
+    let mut bad = pool();
+    bad.capacity = Resources::new(0.0, 0.0);
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [
+        node("a", &[("ghost", 5), ("api", 1)]),
+        NodeState {
+            pool: "nowhere".into(),
+            ..node("z", &[])
+        },
+    ];
+    assert!(NodePlanner::new()
+        .plan(0, &[bad], &nodes, &[load(&api, 3, 1.0)])
+        .is_empty());
+}
+
+/// (pools: min, span, instant removal), (nodes: replicas per workload),
+/// (workloads: cpu, memory GiB, desired, utilisation).
+type Case = (
+    Vec<(u32, u32, bool)>,
+    Vec<Vec<u32>>,
+    Vec<(f64, f64, u32, f64)>,
+);
+
+fn arb_case() -> impl Strategy<Value = Case> {
+    (
+        proptest::collection::vec((0u32..3, 0u32..8, any::<bool>()), 1..3),
+        proptest::collection::vec(proptest::collection::vec(0u32..4, 4), 0..12),
+        proptest::collection::vec(
+            (
+                0.0f64..3.0,
+                0.0f64..6.0,
+                0u32..20,
+                prop_oneof![0.0f64..3.0, Just(f64::NAN), Just(f64::INFINITY)],
+            ),
+            4,
+        ),
+    )
+}
+
+proptest! {
+    /// No panics on odd inputs; node counts stay in bounds; the same input in another
+    /// order gives the same decisions.
+    #[test]
+    fn node_planner_invariants((pools_in, nodes_in, wls) in arb_case(), now in 0i64..10_000) {
+        let pools: Vec<PoolSpec> = pools_in
+            .iter()
+            .enumerate()
+            .map(|(i, &(min, span, instant))| {
+                let mut p = PoolSpec::new(&format!("p{i}"), Resources::new(4.0, 16.0 * GI), min + span);
+                p.min_nodes = min;
+                if instant {
+                    p.scale_down_window = 0;
+                }
+                p
+            })
+            .collect();
+        let specs: Vec<WorkloadSpec> = wls
+            .iter()
+            .enumerate()
+            .map(|(i, &(cpu, mem, _, _))| {
+                let mut s = wl(&format!("w{i}"), cpu, mem);
+                s.pool = Some(format!("p{}", i % pools.len()));
+                s
+            })
+            .collect();
+        let loads: Vec<WorkloadLoad> =
+            specs.iter().zip(&wls).map(|(s, &(_, _, desired, u))| load(s, desired, u)).collect();
+        let nodes: Vec<NodeState> = nodes_in
+            .iter()
+            .enumerate()
+            .map(|(i, reps)| NodeState {
+                name: format!("n{i:02}"),
+                pool: format!("p{}", i % pools.len()),
+                replicas: reps.iter().enumerate().map(|(w, &c)| (format!("w{w}"), c)).collect(),
+            })
+            .collect();
+        let a = NodePlanner::new().plan(now, &pools, &nodes, &loads);
+        let mut rev_nodes = nodes.clone();
+        rev_nodes.reverse();
+        let mut rev_loads = loads.clone();
+        rev_loads.reverse();
+        let mut rev_pools = pools.clone();
+        rev_pools.reverse();
+        let b = NodePlanner::new().plan(now, &rev_pools, &rev_nodes, &rev_loads);
+        prop_assert_eq!(&a, &b);
+        for d in &a {
+            if let Some(p) = pools.iter().find(|p| p.name == d.target) {
+                match d.kind {
+                    DecisionKind::AddNode => prop_assert!(d.to <= p.max_nodes && d.to > d.from, "{d:?}"),
+                    DecisionKind::RemoveNode => prop_assert!(d.to >= p.min_nodes && d.to + 1 == d.from, "{d:?}"),
+                    _ => {}
+                }
+            }
+            prop_assert!(!d.reason.is_empty());
+        }
+        // Placements never exceed what was asked for.
+        for (s, l) in specs.iter().zip(&loads) {
+            let on_nodes: u32 = nodes.iter().flat_map(|n| &n.replicas).filter(|r| r.0 == s.name).map(|r| r.1).sum();
+            let placed: u32 = a.iter().filter(|d| d.kind == DecisionKind::Place && d.target == s.name).map(|d| d.to - d.from).sum();
+            prop_assert!(on_nodes + placed <= l.desired.max(on_nodes), "{}", s.name);
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The scale planner: how many replicas a workload should have when new ones would be ready.
+//!
+//! One cycle per workload:
+//!
+//! 1. **Raw number.** Predictive need `ceil(q-quantile of forecast peak × (1 + headroom) /
+//!    capacity)` is blended with the reactive need `ceil(current demand / capacity)` by the
+//!    forecast's measured accuracy weight `w`: `ceil(w·predictive + (1−w)·reactive)`. A model
+//!    that has been wrong lately (low `w`) therefore fades to plain reactive scaling, and an
+//!    unhealthy model counts for nothing. The forecast is of the peak over its window, which the
+//!    live loop sizes to cover the boot time, so the number is what must be running by the time
+//!    replicas ordered now are ready; a window shorter than the boot time is still used and
+//!    flagged in the reason.
+//! 2. **Guards**, in this order, each recorded when it changes the number:
+//!    surge (never below the reactive need, so a spike the forecast missed is still caught) →
+//!    stale data / unhealthy model (no scale-down) → tolerance band (hold small changes, unless
+//!    current demand already needs more) → scale-down stabilisation (HPA-style: scale down only
+//!    to the highest recommendation of the window; a workload seen for the first time counts
+//!    its current replicas as that window's history, so nothing shrinks before a full window
+//!    of evidence) → maximum step → min/max bounds (last, because they are the user's policy).
+
+use super::decision::{num, Decision, DecisionKind, Guard, GuardKind};
+use super::spec::WorkloadSpec;
+use crate::forecast::Forecast;
+use crate::series::format_duration;
+use std::collections::{HashMap, VecDeque};
+
+/// What the planner knows about one workload at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadInput<'a> {
+    /// Now, Unix seconds (the caller's clock: wall time live, replay time in the simulator).
+    pub now: i64,
+    /// Replicas running (or requested) now.
+    pub current_replicas: u32,
+    /// Current demand in the demand series' units; `None` or non-finite when unknown.
+    pub current_demand: Option<f64>,
+    /// The forecast of peak demand; its window should cover the workload's boot time.
+    pub forecast: Option<&'a Forecast>,
+    /// The demand data are stale (collector lagging or failing): never scale down on them.
+    pub data_stale: bool,
+    /// The forecasting model is healthy; when false its forecast is ignored and nothing shrinks.
+    pub model_healthy: bool,
+    /// How much the forecast counts, 0..=1, usually [`AccuracyTracker::weight`](super::AccuracyTracker::weight).
+    pub forecast_weight: f64,
+}
+
+impl<'a> WorkloadInput<'a> {
+    /// An input with no demand and no forecast, fresh data, a healthy model and full trust; set
+    /// the fields that apply.
+    pub fn new(now: i64, current_replicas: u32) -> Self {
+        WorkloadInput {
+            now,
+            current_replicas,
+            current_demand: None,
+            forecast: None,
+            data_stale: false,
+            model_healthy: true,
+            forecast_weight: 1.0,
+        }
+    }
+}
+
+/// Scale-down memory of one workload: recommendations of the last window as a monotonic
+/// queue (timestamps ascending, values strictly descending), so the window maximum is the
+/// front and memory stays small whatever the planning interval.
+#[derive(Debug, Clone, Default)]
+struct History {
+    recs: VecDeque<(i64, u32)>,
+}
+
+impl History {
+    fn push(&mut self, at: i64, n: u32) {
+        while self.recs.back().is_some_and(|&(_, v)| v <= n) {
+            self.recs.pop_back();
+        }
+        self.recs.push_back((at, n));
+    }
+
+    fn prune(&mut self, now: i64, window: i64) {
+        let oldest = now.saturating_sub(window);
+        while self.recs.front().is_some_and(|&(t, _)| t <= oldest) {
+            self.recs.pop_front();
+        }
+    }
+
+    fn max(&self) -> Option<u32> {
+        self.recs.front().map(|&(_, v)| v)
+    }
+}
+
+/// Plans replicas for workloads, remembering what each needs for scale-down stabilisation.
+///
+/// Keep one per run (live loop or simulation) and call [`plan`](Self::plan) once per workload
+/// per interval.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaPlanner {
+    memory: HashMap<String, Memory>,
+}
+
+/// What the planner remembers of one workload.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    last_seen: i64,
+    /// `None` until the first cycle with a scale-down window, and after the clock went back.
+    history: Option<History>,
+}
+
+/// Replicas needed to serve `demand` at `capacity` per replica, rounding up but forgiving the
+/// float noise that would turn an exact 4.0 into 5.
+fn need(demand: f64, capacity: f64) -> u32 {
+    let n = (demand / capacity - 1e-9).ceil();
+    if n.is_nan() || n <= 0.0 {
+        0
+    } else if n >= u32::MAX as f64 {
+        u32::MAX
+    } else {
+        n as u32
+    }
+}
+
+/// Why the forecast did not count, for the reason line.
+enum ForecastUse {
+    Used { q: f64, n: u32 },
+    Ignored(&'static str),
+}
+
+impl ReplicaPlanner {
+    /// A planner with no memory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Drops the memory of workloads no longer configured.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.memory.retain(|k, _| keep(k));
+    }
+
+    /// One planning cycle for one workload: the raw number (step 1 of the module doc), then
+    /// the guards in order (step 2), each named in the reason.
+    pub fn plan(&mut self, spec: &WorkloadSpec, input: &WorkloadInput) -> Decision {
+        let now = input.now;
+        let current = input.current_replicas;
+        let demand = input.current_demand.filter(|d| d.is_finite() && *d >= 0.0);
+        let forecast_quantiles = input.forecast.map(|f| f.quantiles.clone());
+        let mut decision = Decision {
+            at: now,
+            kind: DecisionKind::Hold,
+            target: spec.name.clone(),
+            node: None,
+            to_node: None,
+            from: current,
+            to: current,
+            raw: current,
+            forecast: forecast_quantiles,
+            current: demand,
+            guards: Vec::new(),
+            reason: String::new(),
+        };
+        if let Err(e) = spec.validate() {
+            decision.guards.push(Guard {
+                kind: GuardKind::InvalidSpec,
+                before: current,
+                after: current,
+            });
+            decision.reason = format!("held: {e}");
+            return decision;
+        }
+
+        // Time going backwards (a simulator restarting its replay) invalidates the memory.
+        let memory = self.memory.entry(spec.name.clone()).or_insert(Memory {
+            last_seen: now,
+            history: None,
+        });
+        if memory.last_seen > now {
+            memory.history = None;
+        }
+        memory.last_seen = now;
+
+        let cycle = Cycle::new(spec, input, demand);
+        // 1. Raw number.
+        let fc_use = cycle.forecast_use();
+        let (raw, no_signal) = cycle.raw(&fc_use);
+        let mut reason = cycle.basis(&fc_use, raw);
+        // 2. Guards.
+        let (n, guards) = cycle.guard(raw, no_signal, memory);
+        for g in &guards {
+            reason.push_str("; ");
+            reason.push_str(&cycle.phrase(g));
+        }
+
+        decision.kind = match n.cmp(&current) {
+            std::cmp::Ordering::Greater => DecisionKind::ScaleUp,
+            std::cmp::Ordering::Less => DecisionKind::ScaleDown,
+            std::cmp::Ordering::Equal => DecisionKind::Hold,
+        };
+        decision.raw = raw;
+        decision.to = n;
+        decision.guards = guards;
+        decision.reason = reason;
+        decision
+    }
+}
+
+/// One workload's cycle: its spec and input, and what every step reads from them.
+struct Cycle<'a> {
+    spec: &'a WorkloadSpec,
+    input: &'a WorkloadInput<'a>,
+    now: i64,
+    current: u32,
+    /// Current demand, if known and usable.
+    demand: Option<f64>,
+    /// Replicas the current demand needs.
+    reactive: Option<u32>,
+    /// The forecast weight, clamped to 0..=1 (0 if not finite).
+    weight: f64,
+    /// Demand one replica serves.
+    cap: f64,
+    /// The demand unit with a leading space, or nothing.
+    unit: String,
+}
+
+impl<'a> Cycle<'a> {
+    fn new(spec: &'a WorkloadSpec, input: &'a WorkloadInput<'a>, demand: Option<f64>) -> Self {
+        let cap = spec.effective_capacity();
+        let unit = if spec.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", spec.unit)
+        };
+        let weight = if input.forecast_weight.is_finite() {
+            input.forecast_weight.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        Cycle {
+            spec,
+            input,
+            now: input.now,
+            current: input.current_replicas,
+            demand,
+            reactive: demand.map(|d| need(d, cap)),
+            weight,
+            cap,
+            unit,
+        }
+    }
+
+    /// Whether the forecast counts this cycle, and the replicas it asks for if so.
+    fn forecast_use(&self) -> ForecastUse {
+        let (spec, input) = (self.spec, self.input);
+        match input.forecast {
+            None => ForecastUse::Ignored("no forecast"),
+            Some(_) if !input.model_healthy => {
+                ForecastUse::Ignored("model unhealthy, forecast ignored")
+            }
+            Some(f) if f.at.saturating_add(f.window) <= self.now => {
+                ForecastUse::Ignored("forecast out of date")
+            }
+            Some(f) => match f.quantile(spec.quantile) {
+                Some(q) if q.is_finite() && q >= 0.0 => {
+                    if self.weight > 0.0 {
+                        ForecastUse::Used {
+                            q,
+                            n: need(q * (1.0 + spec.headroom), self.cap),
+                        }
+                    } else {
+                        ForecastUse::Ignored("forecast weight 0: recent forecasts were wrong")
+                    }
+                }
+                _ => ForecastUse::Ignored("forecast unusable (not a finite quantile)"),
+            },
+        }
+    }
+
+    /// Step 1: the predictive need blended with the reactive one by the forecast weight, and
+    /// whether there was no signal at all (then the current replicas stand).
+    fn raw(&self, fc_use: &ForecastUse) -> (u32, bool) {
+        match (fc_use, self.reactive) {
+            (ForecastUse::Used { n, .. }, r) => {
+                let base = r.unwrap_or(self.current) as f64;
+                let w = self.weight;
+                (need(w * *n as f64 + (1.0 - w) * base, 1.0), false)
+            }
+            (ForecastUse::Ignored(_), Some(r)) => (r, false),
+            (ForecastUse::Ignored(_), None) => (self.current, true),
+        }
+    }
+
+    /// The reason's opening: what the raw number rests on.
+    fn basis(&self, fc_use: &ForecastUse, raw: u32) -> String {
+        let (spec, input, unit) = (self.spec, self.input, &self.unit);
+        let (demand, reactive, weight, current) =
+            (self.demand, self.reactive, self.weight, self.current);
+        let mut basis = match fc_use {
+            ForecastUse::Used { q, n } => {
+                let mut s = format!(
+                    "p{} peak {}{unit} over next {} needs {n} × {}{unit}",
+                    num(spec.quantile * 100.0),
+                    num(*q),
+                    format_duration(input.forecast.map_or(0, |f| f.window)),
+                    num(self.cap),
+                );
+                let window = input.forecast.map_or(0, |f| f.window);
+                if window < spec.boot_time {
+                    // Capacity ordered now arrives after the forecast horizon: say so.
+                    s.push_str(&format!(
+                        " (forecast covers only {} of the {} boot time)",
+                        format_duration(window),
+                        format_duration(spec.boot_time)
+                    ));
+                }
+                if weight < 1.0 {
+                    match (demand, reactive) {
+                        (Some(d), Some(r)) => s.push_str(&format!(
+                            "; at forecast weight {weight:.2} with current {}{unit} ({r}) → {raw}",
+                            num(d)
+                        )),
+                        _ => s.push_str(&format!(
+                            "; at forecast weight {weight:.2} with {current} running → {raw}"
+                        )),
+                    }
+                }
+                s
+            }
+            ForecastUse::Ignored(why) => match (demand, reactive) {
+                (Some(d), Some(r)) => format!(
+                    "current {}{unit} needs {r} × {}{unit} ({why})",
+                    num(d),
+                    num(self.cap)
+                ),
+                _ => format!("no current demand and {why}"),
+            },
+        };
+        if input.data_stale && demand.is_some() {
+            basis.push_str(" (data stale)");
+        }
+        basis
+    }
+
+    /// Step 2: the guards in the module doc's order, each recorded when it changes the number
+    /// (no signal is recorded although it does not).
+    fn guard(&self, raw: u32, no_signal: bool, memory: &mut Memory) -> (u32, Vec<Guard>) {
+        let (spec, input, now, current) = (self.spec, self.input, self.now, self.current);
+        let mut n = raw;
+        let mut guards: Vec<Guard> = Vec::new();
+        if no_signal {
+            // Recorded although the number does not move: "why hold" must be answerable.
+            guards.push(Guard {
+                kind: GuardKind::NoSignal,
+                before: current,
+                after: current,
+            });
+        }
+        let mut apply = |kind: GuardKind, new: u32, n: &mut u32| {
+            if new != *n {
+                guards.push(Guard {
+                    kind,
+                    before: *n,
+                    after: new,
+                });
+                *n = new;
+            }
+        };
+        if let Some(r) = self.reactive {
+            if r > n {
+                apply(GuardKind::Surge, r, &mut n);
+            }
+        }
+        if n < current {
+            if input.data_stale {
+                apply(GuardKind::StaleData, current, &mut n);
+            } else if !input.model_healthy {
+                apply(GuardKind::UnhealthyModel, current, &mut n);
+            }
+        }
+        if n != current && current > 0 {
+            let change = (n as f64 - current as f64).abs() / current as f64;
+            let demand_needs_more = n > current && self.reactive.is_some_and(|r| r > current);
+            if change <= spec.tolerance && !demand_needs_more {
+                apply(GuardKind::Tolerance, current, &mut n);
+            }
+        }
+        if spec.scale_down_window > 0 {
+            let h = memory.history.get_or_insert_with(|| {
+                // First sight: what runs now stands for the unseen part of the window.
+                let mut h = History::default();
+                h.push(now, current);
+                h
+            });
+            h.prune(now, spec.scale_down_window);
+            h.push(now, n);
+            if n < current {
+                let m = h.max().unwrap_or(n).clamp(n, current);
+                apply(GuardKind::Stabilization, m, &mut n);
+            }
+        }
+        if n > current {
+            if let Some(up) = spec.max_step_up {
+                apply(
+                    GuardKind::MaxStep,
+                    n.min(current.saturating_add(up)),
+                    &mut n,
+                );
+            }
+        } else if n < current {
+            if let Some(down) = spec.max_step_down {
+                apply(
+                    GuardKind::MaxStep,
+                    n.max(current.saturating_sub(down)),
+                    &mut n,
+                );
+            }
+        }
+        if n < spec.min_replicas {
+            apply(GuardKind::MinReplicas, spec.min_replicas, &mut n);
+        }
+        if n > spec.max_replicas {
+            apply(GuardKind::MaxReplicas, spec.max_replicas, &mut n);
+        }
+        (n, guards)
+    }
+
+    /// How the reason says what guard `g` did.
+    fn phrase(&self, g: &Guard) -> String {
+        let (spec, unit, current) = (self.spec, &self.unit, self.current);
+        match g.kind {
+            GuardKind::Surge => format!(
+                "raised to {} by current demand {}{unit} (surge the forecast missed)",
+                g.after,
+                num(self.demand.unwrap_or(0.0))
+            ),
+            GuardKind::StaleData => format!("held at {}: data stale, no scale-down", g.after),
+            GuardKind::UnhealthyModel => {
+                format!("held at {}: model unhealthy, no scale-down", g.after)
+            }
+            GuardKind::NoSignal => format!("held at {}", g.after),
+            GuardKind::Tolerance => {
+                format!(
+                    "held at {}: within {}% tolerance",
+                    g.after,
+                    num(spec.tolerance * 100.0)
+                )
+            }
+            GuardKind::Stabilization => format!(
+                "{} {} by {} scale-down stabilisation",
+                if g.after == current {
+                    "held at"
+                } else {
+                    "limited to"
+                },
+                g.after,
+                format_duration(spec.scale_down_window)
+            ),
+            GuardKind::MaxStep => format!(
+                "limited to {} by max step {}",
+                g.after,
+                if g.after > current {
+                    format!("+{}", spec.max_step_up.unwrap_or(0))
+                } else {
+                    format!("-{}", spec.max_step_down.unwrap_or(0))
+                }
+            ),
+            GuardKind::MinReplicas => format!("raised to min {}", g.after),
+            GuardKind::MaxReplicas => format!("capped at max {}", g.after),
+            _ => format!("{} → {}", g.kind, g.after),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
