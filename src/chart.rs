@@ -65,14 +65,6 @@ pub struct ChartError {
     pub message: String,
 }
 
-// Callers whose own errors are still text (the backtest report) keep using `?`; this goes
-// once they have typed errors.
-impl From<ChartError> for String {
-    fn from(e: ChartError) -> String {
-        e.to_string()
-    }
-}
-
 /// Draws `chart` to a PNG of `width` × `height` pixels at `path`.
 pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(), ChartError> {
     register_font();

@@ -156,9 +156,7 @@ impl Act {
             .iter()
             .filter(|d| self.show_holds || !d.is_hold())
             .collect();
-        let when = chrono::DateTime::from_timestamp(at, 0)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_else(|| at.to_string());
+        let when = crate::series::format_timestamp(at);
         let holds = decisions.len() - decisions.iter().filter(|d| !d.is_hold()).count();
         let mode = if self.is_dry_run() {
             "dry-run"

@@ -64,14 +64,12 @@ pub(crate) fn run(a: BacktestArgs) -> Result<()> {
     };
     let report = backtest::run(&model, &series, a.holdout, &name);
     print!("{}", report.table());
-    let written = report.write(&a.report).map_err(anyhow::Error::msg)?;
+    let written = report.write(&a.report)?;
     for p in written {
         println!("wrote {}", p.display());
     }
     if let Some(path) = &a.forecasts_csv {
-        report
-            .write_forecasts_csv(path)
-            .map_err(anyhow::Error::msg)?;
+        report.write_forecasts_csv(path)?;
         println!(
             "wrote {} ({} forecasts)",
             path.display(),

@@ -58,9 +58,7 @@ pub(crate) fn run(a: ForecastArgs) -> Result<()> {
             .collect::<String>()
     );
     for f in &out {
-        let at = chrono::DateTime::from_timestamp(f.at, 0)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default();
+        let at = prescale::series::format_timestamp(f.at);
         let qs: String = f
             .quantiles
             .iter()

@@ -153,7 +153,7 @@ pub struct SimulateArgs {
 
 /// A duration, or a bare `0` (which [`parse_duration`] refuses: a zero step makes no sense, a
 /// zero boot time or boost period does). The one spelling for every flag that may be zero.
-fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
+fn parse_duration_or_zero(text: &str) -> Result<i64, series::DurationError> {
     if text.trim() == "0" {
         return Ok(0);
     }

@@ -17,8 +17,8 @@ use std::time::Duration;
 /// Problems found while validating: `(dotted key, message)`, in the order found.
 pub(crate) type Problems = Vec<(String, String)>;
 
-fn problem(problems: &mut Problems, key: impl Into<String>, message: impl Into<String>) {
-    problems.push((key.into(), message.into()));
+fn problem(problems: &mut Problems, key: impl Into<String>, message: impl std::fmt::Display) {
+    problems.push((key.into(), message.to_string()));
 }
 
 /// A path from the file, made absolute against the file's directory.

@@ -126,7 +126,7 @@ pub(super) fn validate_live(
         accuracy: {
             let a = raw.accuracy.unwrap_or_default();
             if let Err(e) = a.validate() {
-                problem(problems, "accuracy", e);
+                problem(problems, "accuracy", e.to_string());
             }
             a
         },
@@ -213,7 +213,7 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
     let mut names = BTreeSet::new();
     for (i, w) in raw.workload.iter().enumerate() {
         if let Err(e) = w.validate() {
-            problem(problems, format!("workload[{i}]"), e);
+            problem(problems, format!("workload[{i}]"), e.to_string());
         }
         if !names.insert(w.name.clone()) {
             problem(
@@ -235,7 +235,7 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
     let mut pools = BTreeSet::new();
     for (i, p) in raw.pool.iter().enumerate() {
         if let Err(e) = p.validate() {
-            problem(problems, format!("pool[{i}]"), e);
+            problem(problems, format!("pool[{i}]"), e.to_string());
         }
         if !pools.insert(p.name.clone()) {
             problem(

@@ -168,10 +168,10 @@ impl Config {
 pub(crate) fn problem(
     problems: &mut Vec<Problem>,
     key: impl Into<String>,
-    message: impl Into<String>,
+    message: impl std::fmt::Display,
 ) {
     problems.push(Problem {
         key: key.into(),
-        message: message.into(),
+        message: message.to_string(),
     });
 }

@@ -97,6 +97,26 @@ pub struct ForecastsCsvError {
     pub source: std::io::Error,
 }
 
+/// Why a backtest report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file or directory could not be written.
+    // Not `source`: the text is in this message already, and a source would print it twice.
+    #[error("{}: {error}", path.display())]
+    Write {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        error: std::io::Error,
+    },
+    /// `report.json` could not be serialised.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A chart could not be drawn.
+    #[error(transparent)]
+    Chart(#[from] crate::chart::ChartError),
+}
+
 /// Index where the held-out tail of a series of `len` steps starts.
 pub fn holdout_start(len: usize, holdout: f64) -> usize {
     let tail = (len as f64 * holdout.clamp(0.0, 1.0)).round() as usize;
@@ -341,12 +361,19 @@ impl Report {
 
     /// Writes `report.json` and one chart per series (actual vs p50 with the p90 band) to
     /// `dir`.
-    pub fn write(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn write(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>, ReportError> {
+        std::fs::create_dir_all(dir).map_err(|error| ReportError::Write {
+            path: dir.to_path_buf(),
+            error,
+        })?;
         let json = dir.join("report.json");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
-        crate::atomic_file::write_atomic(&json, |w| w.write_all(&text))
-            .map_err(|e| format!("{}: {e}", json.display()))?;
+        let text = serde_json::to_vec_pretty(self)?;
+        crate::atomic_file::write_atomic(&json, |w| w.write_all(&text)).map_err(|error| {
+            ReportError::Write {
+                path: json.clone(),
+                error,
+            }
+        })?;
         let mut written = vec![json];
         let i50 = self.levels.iter().position(|&q| (q - 0.5).abs() < 1e-9);
         let i90 = self.levels.iter().position(|&q| (q - 0.9).abs() < 1e-9);
@@ -429,9 +456,7 @@ impl Report {
             header.extend(self.levels.iter().map(|q| format!("p{}", level_name(*q))));
             out.write_record(&header)?;
             for p in &self.points {
-                let ts = chrono::DateTime::from_timestamp(p.ts, 0)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                    .unwrap_or_else(|| p.ts.to_string());
+                let ts = crate::series::format_timestamp(p.ts);
                 let mut rec = vec![ts];
                 if many {
                     rec.push(p.key.to_string());

@@ -105,13 +105,6 @@ pub enum FeatureError {
     },
 }
 
-/// The simulator still reports its setup errors as strings: it takes the error's message.
-impl From<FeatureError> for String {
-    fn from(e: FeatureError) -> String {
-        e.to_string()
-    }
-}
-
 impl FeatureSpec {
     /// The standard set of features for a step and a forecast window (both in seconds).
     ///

@@ -68,13 +68,6 @@ pub struct AccuracyConfigError {
     pub problem: String,
 }
 
-/// The configuration collects problems as strings: it takes the error's message.
-impl From<AccuracyConfigError> for String {
-    fn from(e: AccuracyConfigError) -> String {
-        e.to_string()
-    }
-}
-
 impl AccuracyConfig {
     /// Checks every field; the error names the key.
     pub fn validate(&self) -> Result<(), AccuracyConfigError> {

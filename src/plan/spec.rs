@@ -31,14 +31,6 @@ pub enum SpecError {
     },
 }
 
-/// Callers that still collect problems as strings (configuration, simulator) take a
-/// [`SpecError`] as its message.
-impl From<SpecError> for String {
-    fn from(e: SpecError) -> String {
-        e.to_string()
-    }
-}
-
 /// Why a quantity, quantile or duration given as text was refused; each names the text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParseValueError {
@@ -74,12 +66,9 @@ pub enum ParseValueError {
         /// The text as given.
         text: String,
     },
-    /// A duration [`crate::series::parse_duration`] refused, with its message.
-    #[error("{message}")]
-    Duration {
-        /// The duration parser's message, which names the text.
-        message: String,
-    },
+    /// A duration [`crate::series::parse_duration`] refused (its message names the text).
+    #[error(transparent)]
+    Duration(#[from] crate::series::DurationError),
 }
 
 /// Resources one replica requests, or one node offers.
@@ -572,9 +561,7 @@ pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Err
         }
         crate::series::parse_duration(t)
             .map(|s| s as f64)
-            .map_err(|e| ParseValueError::Duration {
-                message: e.to_string(),
-            })
+            .map_err(ParseValueError::from)
     }
     let v = d.deserialize_any(NumOrText {
         expecting: "a duration like \"90s\", \"5m\" or whole seconds",

@@ -85,9 +85,7 @@ impl Loop {
     fn model(&self) -> ModelSample {
         ModelSample {
             model: self.model_name.clone(),
-            trained_at: chrono::DateTime::from_timestamp(self.model.meta.trained_at, 0)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default(),
+            trained_at: crate::series::format_timestamp(self.model.meta.trained_at),
             version: self.model.meta.crate_version.clone(),
         }
     }

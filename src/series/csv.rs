@@ -442,9 +442,7 @@ pub fn write_long_csv(path: &Path, series: &[Series]) -> Result<(), CsvError> {
         for s in series {
             for (i, v) in s.values.iter().enumerate() {
                 if v.is_finite() {
-                    let ts = chrono::DateTime::from_timestamp(s.timestamp(i), 0)
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_else(|| s.timestamp(i).to_string());
+                    let ts = super::format_timestamp(s.timestamp(i));
                     out.write_record([ts.as_str(), s.key.as_str(), &shortest(*v)])?;
                 }
             }

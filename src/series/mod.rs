@@ -150,18 +150,51 @@ pub fn csv_files(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBu
     Ok(files)
 }
 
+/// Why a duration text was refused; each message quotes the text as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a duration `humantime` understands.
+    #[error("'{text}' is not a duration like 30s, 5m, 1h or 7d: {reason}")]
+    Syntax {
+        /// The text as given.
+        text: String,
+        /// What `humantime` said.
+        reason: String,
+    },
+    /// Has a fraction of a second: every step and window is whole seconds.
+    #[error("'{0}' is not a whole number of seconds")]
+    Fraction(String),
+    /// Zero: no step, window or timeout may be empty.
+    #[error("'{0}' must be longer than zero")]
+    Zero(String),
+    /// More seconds than an `i64` holds.
+    #[error("'{0}' is too long")]
+    TooLong(String),
+}
+
 /// Parses a duration such as `5m`, `15m`, `1h30m`, `7d` or `90s` into whole seconds.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("'{text}' is not a duration like 30s, 5m, 1h or 7d: {e}"))?;
+pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| DurationError::Syntax {
+        text: text.to_string(),
+        reason: e.to_string(),
+    })?;
     if d.subsec_nanos() != 0 {
-        return Err(format!("'{text}' is not a whole number of seconds"));
+        return Err(DurationError::Fraction(text.to_string()));
     }
     let secs = d.as_secs();
     if secs == 0 {
-        return Err(format!("'{text}' must be longer than zero"));
+        return Err(DurationError::Zero(text.to_string()));
     }
-    i64::try_from(secs).map_err(|_| format!("'{text}' is too long"))
+    i64::try_from(secs).map_err(|_| DurationError::TooLong(text.to_string()))
+}
+
+/// Formats Unix seconds as RFC 3339 UTC to the second (`2024-01-01T00:00:00Z`): the one
+/// spelling of an instant in everything prescale writes (CSV, decision log, reports, metrics).
+/// An instant outside chrono's range (hundreds of millennia away) prints as its number.
+pub fn format_timestamp(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ts.to_string())
 }
 
 /// Formats seconds back into the shortest `humantime` text (`300` → `5m`).
@@ -216,7 +249,10 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap(), 5400);
         assert_eq!(parse_duration("7d").unwrap(), 7 * 86400);
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("five").unwrap_err().contains("five"));
+        assert!(parse_duration("five")
+            .unwrap_err()
+            .to_string()
+            .contains("five"));
         assert_eq!(format_duration(300), "5m");
     }
 }

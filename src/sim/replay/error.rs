@@ -46,8 +46,8 @@ pub enum ReplayError {
     #[error("the predictive policy needs a model (none was given or trained)")]
     NoModel,
     /// The planner refused the workload spec the knobs produce (its own message).
-    #[error("{0}")]
-    Spec(String),
+    #[error(transparent)]
+    Spec(#[from] crate::plan::SpecError),
     /// A report file or directory could not be written.
     // Not `source`: the text is in this message already, and a source would print it twice.
     #[error("{}: {error}", path.display())]

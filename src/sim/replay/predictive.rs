@@ -90,7 +90,6 @@ pub fn policy<'a>(
     knobs: &Knobs,
 ) -> Result<Box<dyn Policy + 'a>, ReplayError> {
     let spec = spec(w, key, knobs);
-    spec.validate()
-        .map_err(|e| ReplayError::Spec(e.to_string()))?;
+    spec.validate()?;
     Ok(Box::new(Predictive::new(spec, forecasts)))
 }

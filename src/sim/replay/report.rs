@@ -31,8 +31,8 @@ pub struct Span {
 impl Span {
     fn new(start: i64, step: i64, steps: usize) -> Span {
         Span {
-            from: rfc3339(start),
-            to: rfc3339(start + step * steps as i64),
+            from: crate::series::format_timestamp(start),
+            to: crate::series::format_timestamp(start + step * steps as i64),
             steps,
         }
     }
@@ -83,12 +83,6 @@ pub struct ReplicaReport {
     setup: Option<Setup>,
     #[serde(skip)]
     demand: Vec<f64>,
-}
-
-fn rfc3339(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ts.to_string())
 }
 
 impl ReplicaReport {
@@ -281,7 +275,7 @@ impl ReplicaReport {
                 };
                 let cap = f64::from(run.ready[t]) * setup.replica_capacity;
                 out.write_record([
-                    rfc3339(setup.timestamp(t)),
+                    crate::series::format_timestamp(setup.timestamp(t)),
                     demand,
                     run.provisioned[t].to_string(),
                     format!("{cap}"),
