@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use linfa::traits::{Fit, Predict};
 use linfa::Dataset;
 use ndarray::{Array1, Array2};
-use prescale::forecast::forest::{ForestParams, QuantileForest};
+use prescale::forecast::{ForestParams, QuantileForest};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -5,29 +5,40 @@
 //! The crate is a one-way pipeline; each stage takes a plain value from the one before and
 //! never calls back up the chain:
 //!
+//! ```text
+//! series ─→ collect ─→ forecast ─→ plan ─→ act
+//!                                      └──→ export      sim: a trace through forecast + plan
+//! ```
+//!
 //! - [`series`]: fixed-step time series ([`series::Series`], the bounded [`series::Ring`]),
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
 //! - [`collect`]: Prometheus (or a CSV replay) → one bounded ring per series, with backfill,
-//!   incremental polls, retries and per-signal health.
+//!   incremental polls, retries and per-signal health; it owns its `[prometheus]` and
+//!   `[[signal]]` sections and reads current replica counts ([`collect::ReplicaReader`]).
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
-//!   calibrated model files, backtests against baselines.
+//!   calibrated model files, backtests against baselines, and retraining with model selection
+//!   ([`forecast::Retrainer`]).
 //! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
-//!   node planner, their guards and the accuracy tracker that weights the forecast. Plain data,
-//!   no I/O or clocks, so the live loop and the simulator share it.
+//!   node planner, their guards, the accuracy tracker that weights the forecast, and the
+//!   cluster as believed after the decisions ([`plan::BelievedState`]). Plain data, no I/O or
+//!   clocks, so the live loop and the simulator share it.
 //! - [`act`]: decisions shown as a dry-run table and appended to a JSON-lines log; applied
 //!   through a command template only when asked.
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
 //!   [`export::Snapshot`] by the live loop.
-//! - [`sim`]: replays a trace through scaling policies (prescale's planner, the HPA rule, a
-//!   static size, the oracle) and scores them; sweeps their risk knobs; runs task lists through
-//!   queue disciplines and placement strategies.
+//! - [`sim`]: `replay` runs a trace through scaling policies (prescale's planner, the HPA rule,
+//!   a static size, the oracle), scores them and sweeps their risk knobs; `batch` runs task
+//!   lists through queue disciplines, placement strategies and an elastic pool.
 //!
-//! [`run`] is the live loop that wires the stages together (the source being Prometheus or a
-//! replay of CSV history is its only seam); `sim` replays traces through the same planner.
+//! Around the stages: [`run()`] is the live loop (clock, cycle, snapshot for the exporter,
+//! shutdown: wiring only; the source, Prometheus or a replay of CSV history, is its one seam);
+//! [`config`] reads `prescale.toml` once and validates it, each stage owning its section's
+//! type; [`atomic_file`] gives crash-safe writes for models, logs and reports; [`chart`] draws
+//! PNG charts for reports. The `prescale` command line lives in the binary (`src/cli/`, one
+//! file per subcommand), so the library never names `clap` or `anyhow`.
 //!
-//! Around the stages: [`config`] (`prescale.toml`, validated once at start-up), [`atomic_file`] (crash-safe writes for models, logs and reports) and
-//! [`chart`] (PNG charts for reports). The `prescale` command line lives in the binary
-//! (`src/cli/`), so the library never names `clap` or `anyhow`.
+//! Each stage has its own `thiserror` error type naming what a user needs to fix the input
+//! (file and line, key, series, flag); only the binary turns them into `anyhow` errors.
 
 #![warn(missing_docs)]
 
@@ -39,6 +50,8 @@ pub mod config;
 pub mod export;
 pub mod forecast;
 pub mod plan;
-pub mod run;
+mod run;
 pub mod series;
 pub mod sim;
+
+pub use run::{run, RunError, RunOptions, RunSummary, DEMO_CONFIG};

@@ -30,7 +30,7 @@ pub(crate) fn run(a: &CollectArgs) -> Result<()> {
         .enable_all()
         .build()
         .map_err(CollectError::Runtime)?;
-    Ok(rt.block_on(run_async(&config, a))?)
+    rt.block_on(run_async(&config, a))
 }
 
 async fn run_async(config: &Config, a: &CollectArgs) -> Result<()> {

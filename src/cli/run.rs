@@ -27,10 +27,10 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         Some(path) => prescale::config::Config::load(path)?,
         None => prescale::config::Config::from_toml(
             std::path::Path::new("config/demo.toml"),
-            prescale::run::DEMO_CONFIG,
+            prescale::DEMO_CONFIG,
         )?,
     };
-    let opts = prescale::run::RunOptions {
+    let opts = prescale::RunOptions {
         once: a.once,
         apply: a.apply,
         cycles: a.cycles,
@@ -39,7 +39,7 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let summary = rt.block_on(prescale::run::run(cfg, opts, Box::new(std::io::stdout())))?;
+    let summary = rt.block_on(prescale::run(cfg, opts, Box::new(std::io::stdout())))?;
     println!(
         "done: {} cycles, {} changes recommended, {} holds{}",
         summary.cycles,

@@ -1,6 +1,6 @@
 //! Collect: Prometheus (or a CSV replay) → fixed-step series buffers, with health.
 //!
-//! - [`config`]: the `[prometheus]` and `[[signal]]` sections this stage owns, with their
+//! - `config`: the `[prometheus]` and `[[signal]]` sections this stage owns, with their
 //!   defaults and validation; `crate::config` reads the file and hands them over, and nothing
 //!   here looks at the rest of it.
 //! - [`prometheus`]: a small typed client for the Prometheus HTTP API; the answers' shapes are in
@@ -19,7 +19,7 @@
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
 mod collector;
-pub mod config;
+pub(crate) mod config;
 mod json;
 pub mod prometheus;
 mod replicas;

@@ -11,7 +11,7 @@
 //! typed field to [`Config`], and a `validate_*` step that pushes [`Problem`]s.
 //!
 //! Each stage owns the type of its sections: the collector `[prometheus]` and `[[signal]]`
-//! ([`crate::collect::config`]), the planners `[[workload]]`, `[[pool]]` and `[accuracy]`
+//! (`crate::collect::config`), the planners `[[workload]]`, `[[pool]]` and `[accuracy]`
 //! ([`crate::plan`]). This module reads the file, checks what spans sections (names used
 //! twice, a workload's pool, `[replay]` against `[prometheus]`), collects every problem, and
 //! holds the live loop's own sections ([`LiveConfig`]).

@@ -1,19 +1,20 @@
 //! Forecasting: from a series' recent history to quantiles of its peak demand over the next
 //! window.
 //!
-//! [`features`] turns a fixed-step buffer into scale-free rows; [`forest`] is the quantile
+//! [`features`] turns a fixed-step buffer into scale-free rows; `forest` is the quantile
 //! regression forest (written to linfa's conventions, since linfa's own trees only classify);
-//! [`model`] ties the two together with calibration and a versioned file format; [`backtest`]
+//! `model` ties the two together with calibration and a versioned file format; [`backtest`]
 //! scores a model against the persistence and seasonal-naive baselines.
 
 pub mod backtest;
 pub mod features;
-pub mod forest;
-pub mod model;
-pub mod retrain;
+mod forest;
+mod model;
+mod retrain;
 
 pub use features::{FeatureError, FeatureSpec};
-pub use model::{Model, ModelError, TrainOptions};
+pub use forest::{ForestError, ForestParams, ForestValidParams, LinfaError, QuantileForest};
+pub use model::{Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION};
 pub use retrain::Retrainer;
 
 use crate::series::SeriesKey;

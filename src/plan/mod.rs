@@ -4,18 +4,18 @@
 //! in, so the live loop and the simulator run the very same code and a decision can be replayed
 //! from its inputs.
 //!
-//! - [`spec`]: what the user configures, [`WorkloadSpec`] (`[[workload]]`) and [`PoolSpec`]
+//! - `spec`: what the user configures, [`WorkloadSpec`] (`[[workload]]`) and [`PoolSpec`]
 //!   (`[[pool]]`), each with `validate()` naming the offending key.
-//! - [`replicas`]: the scale planner, [`ReplicaPlanner`]: forecast-based replicas for the moment
+//! - `replicas`: the scale planner, [`ReplicaPlanner`]: forecast-based replicas for the moment
 //!   new ones would be ready, blended with the reactive need by measured accuracy, then guarded
 //!   (surge, stale data, unhealthy model, tolerance, stabilisation, max step, bounds).
-//! - [`nodes`]: the node planner, [`NodePlanner`]: placement by forecast headroom, moves off
+//! - `nodes`: the node planner, [`NodePlanner`]: placement by forecast headroom, moves off
 //!   nodes about to run hot, nodes added a boot time ahead and removed when the forecast allows.
-//! - [`accuracy`]: [`AccuracyTracker`] scores every forecast against what arrived and gives the
+//! - `accuracy`: [`AccuracyTracker`] scores every forecast against what arrived and gives the
 //!   scale planner its forecast weight.
-//! - [`believed`]: [`BelievedState`], replicas and placement as believed after the decisions,
+//! - `believed`: [`BelievedState`], replicas and placement as believed after the decisions,
 //!   which the live loop plans against when the cluster does not say.
-//! - [`decision`]: [`Decision`], what every planner returns: kind, target, from → to, the inputs
+//! - `decision`: [`Decision`], what every planner returns: kind, target, from → to, the inputs
 //!   it rests on, the guards that changed it and a one-line reason.
 //!
 //! A cycle, as the live loop or the simulator runs it:
@@ -46,12 +46,12 @@
 //! println!("{}\n{d}", Decision::table_header());
 //! ```
 
-pub mod accuracy;
-pub mod believed;
-pub mod decision;
-pub mod nodes;
-pub mod replicas;
-pub mod spec;
+mod accuracy;
+mod believed;
+mod decision;
+mod nodes;
+mod replicas;
+mod spec;
 
 pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyTracker};
 pub use believed::BelievedState;

@@ -5,7 +5,7 @@
 //! mark missing samples as gaps (`NaN`), never as zeros, so that nothing downstream mistakes an
 //! outage for idle load.
 
-pub mod csv;
+pub(crate) mod csv;
 mod resample;
 mod ring;
 
