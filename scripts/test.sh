@@ -15,6 +15,8 @@ echo "== format"
 cargo fmt --all -- --check
 echo "== clippy (also type-checks the benches)"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== docs (broken intra-doc links and links to private items fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
 echo "== tests"
 # Library, binary and integration tests (the integration tests start real Prometheus servers on
 # loopback), then doc tests. Benches are not run here: `cargo bench` measures them.

@@ -15,7 +15,7 @@ use prescale::sim::batch::TaskReport;
 use prescale::sim::replay::report::{PolicyResult, ReplicaReport};
 use prescale::sim::replay::scenario::{default_replica_capacity, Scenario, ScenarioOptions};
 use prescale::sim::replay::sweep;
-use prescale::sim::replay::workload::{Knobs, PolicyKind, Workload};
+use prescale::sim::replay::{Knobs, PolicyKind, Workload};
 use std::path::{Path, PathBuf};
 
 /// `prescale simulate`: replay a trace through scaling policies (`--trace`), or run a task list

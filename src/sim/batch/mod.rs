@@ -6,12 +6,12 @@
 //!   [`queue::Scaler`] seam an elastic pool plugs into.
 //! - [`elastic`]: the pool prescale's node planner grows ahead of the forecast backlog,
 //!   compared with the fixed cluster.
-//! - [`report`]: the task-queue report: its table and `report.json`'s content.
+//! - `report`: the task-queue report: its table and `report.json`'s content.
 
 pub mod elastic;
-pub mod error;
+mod error;
 pub mod queue;
-pub mod report;
+mod report;
 pub mod tasks;
 
 pub use error::BatchError;

@@ -3,32 +3,33 @@
 //!
 //! The files import downward only:
 //!
-//! - [`setup`]: what the clock and every policy share: [`Setup`], [`Observation`], the
+//! - `setup`: what the clock and every policy share: [`Setup`], [`Observation`], the
 //!   [`Policy`] trait.
-//! - [`workload`]: what a replay is asked to run: [`workload::PolicyKind`],
-//!   [`workload::Knobs`], [`workload::Workload`].
-//! - [`replica`]: the trace-driven replay clock (boot times, booting replicas cost money) and
+//! - `workload`: what a replay is asked to run: [`PolicyKind`],
+//!   [`Knobs`], [`Workload`].
+//! - `replica`: the trace-driven replay clock (boot times, booting replicas cost money) and
 //!   its scores (under-provisioned steps, unserved demand, replica-hours, cost relative to the
 //!   oracle, scaling actions, lead-time hit rate).
-//! - [`policy`]: the baselines: the Kubernetes HPA rule, a static size, the oracle.
-//! - [`predictive`]: prescale's own planner behind the same trait.
+//! - `policy`: the baselines: the Kubernetes HPA rule, a static size, the oracle.
+//! - `predictive`: prescale's own planner behind the same trait.
 //! - [`scenario`]: the trace laid out for replay, with the forecasts for every simulated step
 //!   computed once in a batch, so every policy and every sweep point runs on exactly the same
 //!   steps.
 //! - [`sweep`]: each policy's risk knob varied into a cost-versus-risk curve.
 //! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
 
-pub mod error;
-pub mod policy;
-pub mod predictive;
-pub mod replica;
+mod error;
+mod policy;
+mod predictive;
+mod replica;
 pub mod report;
 pub mod scenario;
-pub mod setup;
+mod setup;
 pub mod sweep;
-pub mod workload;
+mod workload;
 
 pub use error::ReplayError;
 pub use policy::{Fixed, Hpa, Oracle};
 pub use replica::{simulate, Run, Scores};
 pub use setup::{Observation, Policy, Setup};
+pub use workload::{Knobs, PolicyKind, Workload};
