@@ -106,22 +106,6 @@ impl Node {
 /// A problem with a task or node file: the file, and the line or node and key.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A header and no rows.
-    #[error("{path}: {what}")]
-    Empty {
-        /// The file.
-        path: PathBuf,
-        /// What is missing.
-        what: &'static str,
-    },
     /// The header is wrong.
     #[error("{path}:1: header is '{found}', expected '{}'", TASK_HEADER.join(","))]
     Header {
@@ -130,7 +114,8 @@ pub enum TaskError {
         /// The header as found.
         found: String,
     },
-    /// The file is blank, or a row cannot be used: the file, the line and what is wrong.
+    /// The file cannot be read, is blank, or a row cannot be used: the file, the line and what
+    /// is wrong (the history reader's errors, shared).
     #[error(transparent)]
     Csv(#[from] CsvError),
     /// The node file is not valid.
@@ -149,7 +134,7 @@ pub enum TaskError {
 /// Reads a task CSV. Rows may come in any order (they are sorted by submit time, then id);
 /// ids must be unique, times finite and not negative, durations positive, resources ≥ 0.
 pub fn read_tasks(path: &Path) -> Result<Vec<Task>, TaskError> {
-    let bytes = std::fs::read(path).map_err(|source| TaskError::Io {
+    let bytes = std::fs::read(path).map_err(|source| CsvError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -230,10 +215,11 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
         });
     }
     if tasks.is_empty() {
-        return Err(TaskError::Empty {
+        return Err(CsvError::Empty {
             path: path.to_path_buf(),
             what: "has a header but no tasks",
-        });
+        }
+        .into());
     }
     sort_tasks(&mut tasks);
     Ok(tasks)
@@ -252,7 +238,7 @@ struct NodeFile {
 /// Reads a node TOML file: `[[node]]` tables with `name`, `cpu`, `mem`, optional `gpu` and
 /// `weight`.
 pub fn read_nodes(path: &Path) -> Result<Vec<Node>, TaskError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TaskError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
         path: path.to_path_buf(),
         source,
     })?;
