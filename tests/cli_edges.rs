@@ -229,3 +229,98 @@ async fn a_server_echoing_credentials_does_not_put_them_in_errors() {
         }
     }
 }
+
+/// A server that answers every request with a `307` to `location` and records the requests.
+struct Redirector {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Redirector {
+    fn start(location: String) -> Redirector {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (reqs, st) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => head.push_str(&line),
+                    }
+                }
+                reqs.lock().expect("requests").push(head);
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        Redirector {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Redirector {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[tokio::test]
+async fn configured_headers_are_never_sent_to_another_origin() {
+    // The redirect's target: another origin (another port) that would record the headers.
+    let other = TestServer::start(|_| Action::Respond(200, "application/json", b"{}".to_vec()));
+    let redirector = Redirector::start(format!("{}/api/v1/query", other.url()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = common::load_config(
+        dir.path(),
+        &format!(
+            "[prometheus]\nurl = \"http://127.0.0.1:{}\"\nheaders = {{ X-Scope-OrgID = \"org-SECRET-3\" }}\n\n\
+             [[signal]]\nname = \"cpu\"\nquery = \"up\"\nstep = \"1m\"\nlookback = \"1h\"\n",
+            redirector.port
+        ),
+    );
+    let client =
+        prescale::collect::PromClient::new(cfg.prometheus.as_ref().unwrap()).expect("client");
+    let e = client
+        .query("up", None)
+        .await
+        .expect_err("redirect refused");
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("another origin"), "{shown}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    let sent = redirector.requests.lock().expect("requests").clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].to_ascii_lowercase().contains("x-scope-orgid"),
+        "{sent:?}"
+    );
+    assert_eq!(other.request_count(), 0, "headers followed the redirect");
+}

@@ -294,6 +294,27 @@ fn secrets_of(cfg: &PrometheusConfig) -> Vec<String> {
     secrets
 }
 
+/// Follows redirects within the configured origin only. reqwest drops `Authorization` when a
+/// redirect leaves the host but forwards every other header, and the configured `headers` are
+/// secrets (tenant keys, API keys): a redirect elsewhere is refused, naming where it pointed
+/// without its credentials or query.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(|u| u.origin());
+        if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else if first.is_some_and(|o| o != attempt.url().origin()) {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(format!(
+                "refusing a redirect to another origin ({to}): the configured headers and \
+                 credentials are for the configured URL only"
+            ))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// The API client. Cheap to clone (the connection pool is shared).
 #[derive(Clone)]
 pub struct PromClient {
@@ -341,6 +362,7 @@ impl PromClient {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
             .default_headers(headers)
+            .redirect(same_origin_redirects())
             .user_agent(concat!("prescale/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &cfg.ca_file {
             let pem = std::fs::read(ca)
