@@ -5,13 +5,58 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    cli::init_logging();
     let cli = cli::Cli::parse();
+    cli::init_logging(cli.log_format);
     match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, each said once. Many library errors show their cause
+/// in their own text (`{path}: {source}`, so that `to_string()` alone is useful) and also
+/// expose it as `source()`; printing the chain blindly (`{:#}`) would repeat it ("No such file
+/// or directory: No such file or directory").
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Shown {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_shown_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let os = io.to_string();
+        let e = anyhow::Error::new(Shown {
+            path: "/x.csv".into(),
+            source: io,
+        })
+        .context("reading history");
+        let text = describe(&e);
+        assert_eq!(text, format!("reading history: /x.csv: {os}"));
     }
 }

@@ -24,9 +24,22 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "prescale", version, about, long_about = None)]
 pub struct Cli {
+    /// How logs are written to stderr: `text` for people, `json` (one object per line) for
+    /// log pipelines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The format of the log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; coloured only when stderr is a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
@@ -141,13 +154,20 @@ fn report_repairs(reports: &[SeriesReport]) {
     }
 }
 
-/// Sets up logging to stderr (`RUST_LOG` overrides the default `info`).
-pub fn init_logging() {
+/// Sets up logging to stderr for every subcommand (`RUST_LOG` overrides the default `info`):
+/// stdout carries only a command's results, so it can be piped into another program.
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        // Colour codes are noise in a file or a log collector: only a terminal gets them.
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }

@@ -4,6 +4,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
+/// Where the built-in demo configuration came from: its relative paths resolve against it.
+const DEMO_CONFIG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml");
+
 /// `prescale run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -25,8 +28,10 @@ pub struct RunArgs {
 pub(crate) fn run(a: RunArgs) -> Result<()> {
     let cfg = match &a.config {
         Some(path) => prescale::config::Config::load(path)?,
+        // The demo's relative paths (data/, the shipped model) are anchored at the repository
+        // this binary was built from, not the working directory, so it runs from anywhere.
         None => prescale::config::Config::from_toml(
-            std::path::Path::new("config/demo.toml"),
+            std::path::Path::new(DEMO_CONFIG_PATH),
             prescale::DEMO_CONFIG,
         )?,
     };

@@ -493,8 +493,38 @@ fn validate_url(raw: &str, problems: &mut Problems) -> String {
         _ => problem(
             problems,
             "prometheus.url",
-            format!("'{url}' must start with http:// or https://"),
+            format!(
+                "'{}' must start with http:// or https://",
+                redact_userinfo(&url)
+            ),
         ),
     }
     url
+}
+
+/// `text` with the userinfo (`user:password@`) of every URL in it replaced by `***@`, for
+/// messages that quote what the user wrote: a token pasted into a URL must not reach a log.
+pub(crate) fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends where the path, query or fragment starts, or where the quoted
+        // text does (a quote, whitespace).
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(i) => {
+                out.push_str("***");
+                out.push_str(&authority[i..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -7,6 +7,7 @@ use super::config::{Auth, PrometheusConfig};
 use super::json::parse_envelope;
 pub use super::wire::{Answer, InstantSample, Point, QueryData, RangeSeries, StringPoint};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Prometheus refuses range queries with more points than this per series.
@@ -17,7 +18,8 @@ const BODY_SNIPPET: usize = 200;
 
 /// A failed call to Prometheus. The URL in every variant is the endpoint without query
 /// parameters and without credentials (the configuration refuses URLs with credentials), and
-/// no variant ever carries a header value.
+/// no variant ever carries a secret the client holds: errors built by [`PromClient`] have every
+/// credential and header value redacted, even when the server echoed them in its body.
 #[derive(Debug, thiserror::Error)]
 pub enum PromError {
     /// The HTTP client could not be built (e.g. the CA file did not load).
@@ -106,6 +108,53 @@ impl PromError {
         }
     }
 
+    /// The same error with every occurrence of each secret replaced by `<redacted>`.
+    fn redact(self, secrets: &[String]) -> PromError {
+        let r = |s: String| redact_text(s, secrets);
+        match self {
+            PromError::Setup { url, message } => PromError::Setup {
+                url: r(url),
+                message: r(message),
+            },
+            PromError::Connect { url, message } => PromError::Connect {
+                url: r(url),
+                message: r(message),
+            },
+            PromError::Timeout { url, timeout } => PromError::Timeout {
+                url: r(url),
+                timeout,
+            },
+            PromError::Transport { url, message } => PromError::Transport {
+                url: r(url),
+                message: r(message),
+            },
+            PromError::Api {
+                url,
+                status,
+                error_type,
+                message,
+            } => PromError::Api {
+                url: r(url),
+                status,
+                error_type: r(error_type),
+                message: r(message),
+            },
+            PromError::Http {
+                url,
+                status,
+                snippet,
+            } => PromError::Http {
+                url: r(url),
+                status,
+                snippet: r(snippet),
+            },
+            PromError::Decode { url, message } => PromError::Decode {
+                url: r(url),
+                message: r(message),
+            },
+        }
+    }
+
     /// A short machine-readable kind, for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -189,6 +238,83 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
+/// `text` with every secret replaced by `<redacted>`.
+fn redact_text(text: String, secrets: &[String]) -> String {
+    secrets.iter().fold(text, |t, s| {
+        if t.contains(s.as_str()) {
+            t.replace(s.as_str(), "<redacted>")
+        } else {
+            t
+        }
+    })
+}
+
+/// Standard base64 with padding: the form a basic-auth `user:password` takes on the wire, and
+/// so the form a server echoing the `Authorization` header sends back.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Every secret value a client sends, in every form it takes on the wire, longest first (so a
+/// secret containing another is replaced whole).
+fn secrets_of(cfg: &PrometheusConfig) -> Vec<String> {
+    let mut secrets: Vec<String> = cfg
+        .headers
+        .iter()
+        .map(|(_, v)| v.expose().to_string())
+        .collect();
+    match &cfg.auth {
+        Auth::None => {}
+        Auth::Bearer(token) => secrets.push(token.expose().to_string()),
+        Auth::Basic { user, password } => {
+            secrets.push(password.expose().to_string());
+            secrets.push(base64(format!("{user}:{}", password.expose()).as_bytes()));
+        }
+    }
+    secrets.retain(|s| !s.trim().is_empty());
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// Follows redirects within the configured origin only. reqwest drops `Authorization` when a
+/// redirect leaves the host but forwards every other header, and the configured `headers` are
+/// secrets (tenant keys, API keys): a redirect elsewhere is refused, naming where it pointed
+/// without its credentials or query.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(|u| u.origin());
+        if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else if first.is_some_and(|o| o != attempt.url().origin()) {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(format!(
+                "refusing a redirect to another origin ({to}): the configured headers and \
+                 credentials are for the configured URL only"
+            ))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// The API client. Cheap to clone (the connection pool is shared).
 #[derive(Clone)]
 pub struct PromClient {
@@ -196,6 +322,9 @@ pub struct PromClient {
     base: String,
     timeout: Duration,
     auth: Auth,
+    /// What [`secrets_of`] found: redacted from every error this client returns, since a proxy
+    /// may echo the request's headers in its error body.
+    secrets: Arc<[String]>,
 }
 
 // By hand: the client holds the credentials and default headers.
@@ -212,9 +341,13 @@ impl fmt::Debug for PromClient {
 impl PromClient {
     /// A client for the configured server. Does not contact it.
     pub fn new(cfg: &PrometheusConfig) -> Result<Self, PromError> {
-        let setup = |message: String| PromError::Setup {
-            url: cfg.url.clone(),
-            message,
+        let secrets: Arc<[String]> = secrets_of(cfg).into();
+        let setup = |message: String| {
+            PromError::Setup {
+                url: cfg.url.clone(),
+                message,
+            }
+            .redact(&secrets)
         };
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &cfg.headers {
@@ -229,6 +362,7 @@ impl PromClient {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
             .default_headers(headers)
+            .redirect(same_origin_redirects())
             .user_agent(concat!("prescale/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &cfg.ca_file {
             let pem = std::fs::read(ca)
@@ -245,6 +379,7 @@ impl PromClient {
             base: cfg.url.clone(),
             timeout: cfg.timeout,
             auth: cfg.auth.clone(),
+            secrets,
         })
     }
 
@@ -322,10 +457,32 @@ impl PromClient {
             Auth::Bearer(token) => req.bearer_auth(token.expose()),
             Auth::Basic { user, password } => req.basic_auth(user, Some(password.expose())),
         };
-        let resp = req.send().await.map_err(|e| self.transport(&url, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport(&url, e).redact(&self.secrets))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.transport(&url, e))?;
-        parse_body(&url, status, &body)
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport(&url, e).redact(&self.secrets))?;
+        parse_body(&url, status, &body).map_err(|e| self.redacted(e, &url, status, &body))
+    }
+
+    /// A parse error with every secret gone. The body is redacted and parsed again first,
+    /// because the error quotes only the start of the body and could end in the middle of a
+    /// secret, where replacing whole secrets in the quote would miss it.
+    fn redacted(&self, e: PromError, url: &str, status: u16, body: &[u8]) -> PromError {
+        if self.secrets.is_empty() {
+            return e;
+        }
+        let clean = redact_text(String::from_utf8_lossy(body).into_owned(), &self.secrets);
+        match parse_body(url, status, clean.as_bytes()) {
+            Err(again) => again.redact(&self.secrets),
+            // Cannot happen in practice (replacing a secret does not mend a body); the original
+            // error, redacted, is still safe to show.
+            Ok(_) => e.redact(&self.secrets),
+        }
     }
 
     fn transport(&self, url: &str, e: reqwest::Error) -> PromError {
@@ -370,6 +527,18 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(
+            base64(b"prescale:pw-SECRET-2"),
+            "cHJlc2NhbGU6cHctU0VDUkVULTI="
+        );
+    }
 
     #[test]
     fn parses_matrix_vector_and_warnings() {

@@ -23,7 +23,7 @@ mod tests;
 
 pub use live::{LiveConfig, ReplayConfig, DEFAULT_LISTEN};
 
-use crate::collect::config::{validate_prometheus, validate_signals};
+use crate::collect::config::{redact_userinfo, validate_prometheus, validate_signals};
 use crate::collect::{PrometheusConfig, SignalConfig};
 use live::validate_live;
 use raw::RawConfig;
@@ -113,9 +113,10 @@ impl Config {
 
     /// Validates configuration text; `path` names it in errors and anchors relative paths.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        // The parser quotes the offending line, which may hold a URL with credentials.
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: redact_userinfo(e.to_string().trim_end()),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
@@ -170,8 +171,10 @@ pub(crate) fn problem(
     key: impl Into<String>,
     message: impl std::fmt::Display,
 ) {
+    // Every problem goes through here, whichever section found it: a URL quoted in a message
+    // never shows its credentials.
     problems.push(Problem {
         key: key.into(),
-        message: message.to_string(),
+        message: redact_userinfo(&message.to_string()),
     });
 }

@@ -1,0 +1,326 @@
+//! What a well-behaved command does at its edges (issue #10): logs only on stderr, without
+//! colour codes when stderr is not a terminal and as JSON when asked; the demo from any working
+//! directory; a missing file's error saying the OS message once; and no secret in any error,
+//! whether it came from the configuration or from a server's answer.
+
+#[path = "common/cli.rs"]
+mod cli;
+mod common;
+
+use cli::{prescale, text};
+use common::{Action, TestServer};
+use std::path::Path;
+use std::process::Command;
+
+/// A small `timestamp,value` history: 400 five-minute rows with a daily-ish wave.
+fn tiny_csv(dir: &Path) -> String {
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..400 {
+        csv.push_str(&format!("{},{}\n", 1_700_000_000 + i * 300, 5 + i % 12));
+    }
+    let path = dir.join("tiny.csv");
+    std::fs::write(&path, csv).expect("write csv");
+    path.display().to_string()
+}
+
+/// `prescale train` on the tiny history at `info`, pipes for stdout and stderr.
+fn train(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let csv = tiny_csv(dir);
+    let out = dir.join("m.model").display().to_string();
+    Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(extra)
+        .args(["train", "--history", &csv, "--out", &out, "--trees", "5"])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run prescale")
+}
+
+/// A tracing line: RFC 3339 timestamp then a level.
+fn looks_like_log(line: &str) -> bool {
+    let plain: String = line.chars().filter(|c| *c != '\u{1b}').collect();
+    ["INFO", "WARN", "ERROR", "DEBUG", "\"level\""]
+        .iter()
+        .any(|l| plain.contains(l))
+        && plain.starts_with(|c: char| c.is_ascii_digit() || c == '{' || c == '[')
+}
+
+#[test]
+fn logs_go_to_stderr_without_colour_when_piped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = train(dir.path(), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !stdout.lines().any(looks_like_log),
+        "log lines on stdout:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("INFO"),
+        "info logs on stderr expected:\n{stderr}"
+    );
+    assert!(
+        !o.stderr.contains(&0x1b),
+        "ESC bytes on a piped stderr:\n{stderr:?}"
+    );
+}
+
+#[test]
+fn log_format_json_gives_one_json_object_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = train(dir.path(), &["--log-format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no logs at all");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v.get("level").is_some(), "{l}");
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stdout.lines().any(looks_like_log), "{stdout}");
+    // `text` is the default and is accepted by name; anything else is refused.
+    let o = train(dir.path(), &["--log-format", "text"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = prescale(&["--log-format", "xml", "run", "--once"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn demo_runs_from_any_working_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--once"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run prescale");
+    let all = text(&o);
+    assert!(o.status.success(), "{all}");
+    assert!(all.contains("done: 1 cycles"), "{all}");
+    // The decisions table names the demo's workloads.
+    assert!(all.contains("web") && all.contains("api"), "{all}");
+    assert!(
+        std::fs::read_dir(dir.path()).expect("ls").next().is_none(),
+        "the demo wrote into the working directory"
+    );
+}
+
+/// The OS message appears exactly once, and the path is named.
+fn says_once(o: &std::process::Output, path: &str) {
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let os = "No such file or directory";
+    assert_eq!(err.matches(os).count(), 1, "{err}");
+    assert!(err.contains(path), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_reported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = tiny_csv(dir.path());
+    let report = dir.path().join("r").display().to_string();
+    says_once(
+        &prescale(&["train", "--history", "/nonexistent.csv", "--out", "/tmp/x"]),
+        "/nonexistent.csv",
+    );
+    says_once(
+        &prescale(&["run", "--config", "/nonexistent.toml"]),
+        "/nonexistent.toml",
+    );
+    says_once(
+        &prescale(&[
+            "backtest",
+            "--model",
+            "/nonexistent.model",
+            "--history",
+            &csv,
+            "--report",
+            &report,
+        ]),
+        "/nonexistent.model",
+    );
+}
+
+#[test]
+fn credentials_in_a_config_url_are_not_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("prescale.toml");
+    for url in [
+        "htp://user:TOKEN@host",
+        "http://user:TOKEN@host:9090",
+        "https://TOKEN@host/prefix",
+        "ftp://u:TOKEN@h/?q#f",
+    ] {
+        let toml = format!(
+            "[prometheus]\nurl = \"{url}\"\n\n[[signal]]\nname = \"cpu\"\nquery = \"up\"\nstep = \"1m\"\nlookback = \"1h\"\n"
+        );
+        let e =
+            prescale::config::Config::from_toml(&path, &toml).expect_err("credentials are refused");
+        for shown in [e.to_string(), format!("{e:?}")] {
+            assert!(shown.contains("prometheus.url"), "{shown}");
+            assert!(!shown.contains("TOKEN"), "{url}: {shown}");
+        }
+    }
+    // An unquoted URL is a TOML error, which quotes the line: redacted there too.
+    let toml = "[prometheus]\nurl = htp://user:TOKEN@host\n";
+    let e = prescale::config::Config::from_toml(&path, toml).expect_err("not TOML");
+    for shown in [e.to_string(), format!("{e:?}")] {
+        assert!(!shown.contains("TOKEN"), "{shown}");
+    }
+}
+
+/// A proxy that answers every request with an error body echoing its `Authorization` and
+/// `X-Scope-OrgID` headers.
+fn echoing_server(status: u16) -> TestServer {
+    TestServer::start(move |req| {
+        let echoed: Vec<&str> = req
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                l.starts_with("authorization:") || l.starts_with("x-scope-orgid:")
+            })
+            .collect();
+        let body = format!("denied; you sent {}", echoed.join(" and "));
+        let body = if status == 400 {
+            // Prometheus' own envelope, as a reflecting proxy in front of it might build it.
+            format!(r#"{{"status":"error","errorType":"bad_data","error":"{body}"}}"#)
+        } else {
+            body
+        };
+        Action::Respond(status, "text/plain", body.into_bytes())
+    })
+}
+
+#[tokio::test]
+async fn a_server_echoing_credentials_does_not_put_them_in_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("token"), "tok-SECRET-1\n").expect("token");
+    std::fs::write(dir.path().join("pw"), "pw-SECRET-2").expect("pw");
+    // base64("prescale:pw-SECRET-2"), what a Basic header carries.
+    let basic64 = "cHJlc2NhbGU6cHctU0VDUkVULTI=";
+    for status in [400, 500] {
+        let server = echoing_server(status);
+        for auth in [
+            "bearer_token_file = \"token\"",
+            "basic_auth = { user = \"prescale\", password_file = \"pw\" }",
+        ] {
+            let cfg = common::load_config(
+                dir.path(),
+                &format!(
+                    "[prometheus]\nurl = \"{}\"\n{auth}\nheaders = {{ X-Scope-OrgID = \"org-SECRET-3\" }}\n\n\
+                     [[signal]]\nname = \"cpu\"\nquery = \"up\"\nstep = \"1m\"\nlookback = \"1h\"\n",
+                    server.url()
+                ),
+            );
+            let client = prescale::collect::PromClient::new(cfg.prometheus.as_ref().unwrap())
+                .expect("client");
+            let e = client.query("up", None).await.expect_err("refused");
+            for shown in [e.to_string(), format!("{e:?}")] {
+                assert!(
+                    shown.contains("denied"),
+                    "the error itself is shown: {shown}"
+                );
+                assert!(!shown.contains("SECRET"), "{status} {auth}: {shown}");
+                assert!(!shown.contains(basic64), "{status} {auth}: {shown}");
+            }
+        }
+    }
+}
+
+/// A server that answers every request with a `307` to `location` and records the requests.
+struct Redirector {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Redirector {
+    fn start(location: String) -> Redirector {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (reqs, st) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => head.push_str(&line),
+                    }
+                }
+                reqs.lock().expect("requests").push(head);
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        Redirector {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Redirector {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[tokio::test]
+async fn configured_headers_are_never_sent_to_another_origin() {
+    // The redirect's target: another origin (another port) that would record the headers.
+    let other = TestServer::start(|_| Action::Respond(200, "application/json", b"{}".to_vec()));
+    let redirector = Redirector::start(format!("{}/api/v1/query", other.url()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = common::load_config(
+        dir.path(),
+        &format!(
+            "[prometheus]\nurl = \"http://127.0.0.1:{}\"\nheaders = {{ X-Scope-OrgID = \"org-SECRET-3\" }}\n\n\
+             [[signal]]\nname = \"cpu\"\nquery = \"up\"\nstep = \"1m\"\nlookback = \"1h\"\n",
+            redirector.port
+        ),
+    );
+    let client =
+        prescale::collect::PromClient::new(cfg.prometheus.as_ref().unwrap()).expect("client");
+    let e = client
+        .query("up", None)
+        .await
+        .expect_err("redirect refused");
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("another origin"), "{shown}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    let sent = redirector.requests.lock().expect("requests").clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].to_ascii_lowercase().contains("x-scope-orgid"),
+        "{sent:?}"
+    );
+    assert_eq!(other.request_count(), 0, "headers followed the redirect");
+}
