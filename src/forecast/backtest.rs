@@ -89,12 +89,12 @@ pub struct Report {
 
 /// Writing the forecasts CSV failed; names the file.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("{path}: {error}")]
 pub struct ForecastsCsvError {
     /// The CSV file.
     pub path: std::path::PathBuf,
-    /// What the OS (or the CSV writer) said.
-    pub source: std::io::Error,
+    /// What the OS (or the CSV writer) said (not a `source`: the message shows it already).
+    pub error: std::io::Error,
 }
 
 /// Why a backtest report could not be written.
@@ -466,9 +466,9 @@ impl Report {
             }
             out.flush()
         })
-        .map_err(|source| ForecastsCsvError {
+        .map_err(|error| ForecastsCsvError {
             path: path.to_path_buf(),
-            source,
+            error,
         })
     }
 }

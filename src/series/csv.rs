@@ -18,12 +18,12 @@ const MAX_UNIX_SECONDS: f64 = 1e11;
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (not a `source`: the message shows it already).
+        error: std::io::Error,
     },
     /// The file has no header or no data rows.
     #[error("{path}: {what}")]
@@ -67,12 +67,12 @@ pub enum CsvError {
     #[error("{0}")]
     Options(String),
     /// Writing a CSV file failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {error}")]
     Write {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
+        /// What went wrong (not a `source`: the message shows it already).
+        error: std::io::Error,
     },
 }
 
@@ -293,9 +293,9 @@ impl<'a> CsvFile<'a> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
-    let io = |source| CsvError::Io {
+    let io = |error| CsvError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let bytes = std::fs::read(path).map_err(io)?;
     let mut file = CsvFile::open(&bytes, path)?;
@@ -450,9 +450,9 @@ pub fn write_long_csv(path: &Path, series: &[Series]) -> Result<(), CsvError> {
         out.flush()?;
         Ok(())
     })
-    .map_err(|source| CsvError::Write {
+    .map_err(|error| CsvError::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

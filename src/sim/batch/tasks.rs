@@ -134,9 +134,9 @@ pub enum TaskError {
 /// Reads a task CSV. Rows may come in any order (they are sorted by submit time, then id);
 /// ids must be unique, times finite and not negative, durations positive, resources ≥ 0.
 pub fn read_tasks(path: &Path) -> Result<Vec<Task>, TaskError> {
-    let bytes = std::fs::read(path).map_err(|source| CsvError::Io {
+    let bytes = std::fs::read(path).map_err(|error| CsvError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse_tasks(&bytes, path)
 }
@@ -238,9 +238,9 @@ struct NodeFile {
 /// Reads a node TOML file: `[[node]]` tables with `name`, `cpu`, `mem`, optional `gpu` and
 /// `weight`.
 pub fn read_nodes(path: &Path) -> Result<Vec<Node>, TaskError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| CsvError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse_nodes(&text, path)
 }
