@@ -31,7 +31,9 @@ impl Model {
         })
     }
 
-    /// Reads a model, checking magic, version, length and checksum before decoding.
+    /// Reads a model, checking magic, version, length and checksum before decoding, and every
+    /// invariant of the decoded model after (a checksum only proves the bytes are the ones
+    /// written, not that what was written is sound).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
         let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.to_path_buf(),
@@ -78,14 +80,10 @@ impl Model {
             path: p(),
             message: e.to_string(),
         })?;
-        if model.forest.n_features() != model.spec.n_features() {
-            return Err(ModelError::Decode {
+        if let Some(invariant) = model.invariant_problem() {
+            return Err(ModelError::Invalid {
                 path: p(),
-                message: format!(
-                    "forest takes {} features, the feature spec makes {}",
-                    model.forest.n_features(),
-                    model.spec.n_features()
-                ),
+                invariant,
             });
         }
         Ok(model)
