@@ -882,6 +882,79 @@ mod tests {
         Model::load(&p).unwrap();
     }
 
+    /// A small trained model, its file bytes and a series to forecast, shared by the cases.
+    fn fuzz_base() -> &'static (Vec<u8>, Series) {
+        static BASE: std::sync::OnceLock<(Vec<u8>, Series)> = std::sync::OnceLock::new();
+        BASE.get_or_init(|| {
+            let s = daily_series("web", 3, 5);
+            let opts = TrainOptions {
+                n_trees: 8,
+                max_depth: 5,
+                ..TrainOptions::new(300, 900)
+            };
+            let m = Model::train(std::slice::from_ref(&s), &opts).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("m.model");
+            m.save(&p).unwrap();
+            (std::fs::read(&p).unwrap(), s)
+        })
+    }
+
+    /// `file` with its payload replaced and the header's length and CRC made to match.
+    fn reheadered(file: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut out = file[..12].to_vec();
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Mutated payloads that pass the CRC: load never panics, and either refuses, naming
+        /// the file, or gives a model whose quantiles never cross.
+        #[test]
+        fn mutated_model_payloads_are_refused_or_forecast_in_order(
+            edits in proptest::collection::vec(
+                (proptest::prop_oneof![0usize..1_200, 0usize..usize::MAX], proptest::prelude::any::<u8>()),
+                1..6,
+            ),
+            cut in proptest::option::of(0usize..usize::MAX),
+        ) {
+            let (file, s) = fuzz_base();
+            let mut payload = file[24..].to_vec();
+            for (at, byte) in edits {
+                let i = at % payload.len();
+                payload[i] = byte;
+            }
+            if let Some(c) = cut {
+                payload.truncate(c % payload.len());
+            }
+            let bytes = reheadered(file, &payload);
+            let path = std::path::Path::new("fuzzed.model");
+            match Model::from_bytes(&bytes, path) {
+                Err(e) => proptest::prop_assert!(e.to_string().contains("fuzzed.model"), "{}", e),
+                Ok(m) => {
+                    let n = s.len();
+                    let mut fs: Vec<Forecast> = m
+                        .forecast_range(&s.key, &s.values, s.start, n - 40..n)
+                        .into_iter()
+                        .map(|(_, f)| f)
+                        .collect();
+                    fs.extend(m.forecast_latest(&s.key, &s.values, s.start));
+                    for f in fs {
+                        let qs: Vec<f64> = f.quantiles.iter().map(|q| q.1).collect();
+                        proptest::prop_assert!(
+                            qs.windows(2).all(|w| w[0] <= w[1]),
+                            "quantiles cross: {:?}", f.quantiles
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn refuses_bad_options_and_too_little_data() {
         let s = daily_series("web", 3, 3);
