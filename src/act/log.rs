@@ -373,6 +373,57 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever a file holds, opening never panics, and either refuses (file untouched,
+        /// error naming it) or leaves a log whose every line is a record, keeping every
+        /// complete record that was there.
+        #[test]
+        fn open_refuses_or_leaves_only_records(
+            records in 0usize..4,
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            junk_first in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("d.jsonl");
+            let mut bytes = Vec::new();
+            if junk_first {
+                bytes.extend_from_slice(&tail);
+            }
+            for c in 0..records {
+                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1) };
+                serde_json::to_writer(&mut bytes, &line).unwrap();
+                bytes.push(b'\n');
+            }
+            if !junk_first {
+                bytes.extend_from_slice(&tail);
+            }
+            std::fs::write(&p, &bytes).unwrap();
+            match DecisionLog::open(&p) {
+                Err(e) => {
+                    proptest::prop_assert!(e.to_string().contains("d.jsonl"), "{}", e);
+                    proptest::prop_assert_eq!(std::fs::read(&p).unwrap(), bytes);
+                }
+                Ok(_) => {
+                    // Only the part after the last newline may change: cut when it is not a
+                    // record, completed with a newline when it is.
+                    let text = std::fs::read(&p).unwrap();
+                    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                    let rest = &bytes[keep..];
+                    let want = if rest.is_empty() {
+                        bytes.clone()
+                    } else if is_record(rest) {
+                        [&bytes[..], b"\n"].concat()
+                    } else {
+                        bytes[..keep].to_vec()
+                    };
+                    proptest::prop_assert_eq!(text, want);
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_file_with_no_newline_at_all_is_emptied() {
         let dir = tempfile::tempdir().unwrap();
