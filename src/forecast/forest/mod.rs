@@ -39,6 +39,7 @@ mod storage;
 mod tests;
 
 pub use params::{ForestParams, ForestValidParams};
+pub(crate) use storage::UncheckedForest;
 
 use storage::{ForestRepr, Tree};
 

@@ -33,6 +33,10 @@ pub(super) struct Tree {
 /// Bytes before the codes in a leaf record.
 pub(super) const LEAF_HEADER: usize = 10;
 
+/// Largest atom magnitude a deserialised leaf may hold: prediction merges a row's atoms onto
+/// one grid over their range, which must itself be a finite f32.
+const LEAF_LIMIT: f32 = f32::MAX / 4.0;
+
 /// Header of the leaf record at `o`: `(lo, span, k)`. Offsets come from fitting or from
 /// validated deserialisation, so they are in bounds.
 #[inline]
@@ -51,6 +55,47 @@ pub(super) struct ForestRepr {
     trees: Vec<Tree>,
     importances: Vec<f64>,
     params: ForestValidParams,
+}
+
+/// A forest as decoded, not yet checked: lets a caller that decodes a larger structure (the
+/// model file) run the checks itself and keep their message, which a deserialiser such as
+/// postcard would replace with a generic one.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(crate) struct UncheckedForest(ForestRepr);
+
+impl UncheckedForest {
+    /// Runs the structural checks; the error names the broken one.
+    pub(crate) fn check(self) -> Result<QuantileForest, ForestError> {
+        QuantileForest::try_from(self.0)
+    }
+}
+
+/// What is wrong with the leaf record at byte `o` of `blob`, if anything.
+fn leaf_problem(blob: &[u8], o: usize) -> Option<String> {
+    if o.checked_add(LEAF_HEADER)
+        .is_none_or(|end| end > blob.len())
+    {
+        return Some(format!(
+            "leaf record at byte {o} is past the {} bytes of leaves",
+            blob.len()
+        ));
+    }
+    let (lo, span, k) = leaf_header(blob, o);
+    // Within ±LEAF_LIMIT at both ends, so the spread of any row's atoms (highest − lowest over
+    // all trees) is finite in f32.
+    if !(lo.abs() <= LEAF_LIMIT && span >= 0.0 && (lo + span).abs() <= LEAF_LIMIT) {
+        return Some(format!(
+            "leaf range {lo:e} + {span:e} is not a finite range within ±{LEAF_LIMIT:e}"
+        ));
+    }
+    if k == 0 || o + LEAF_HEADER + k > blob.len() {
+        return Some(format!(
+            "leaf record at byte {o} has {k} atoms, past the {} bytes of leaves",
+            blob.len()
+        ));
+    }
+    None
 }
 
 impl TryFrom<ForestRepr> for QuantileForest {
@@ -76,25 +121,25 @@ impl TryFrom<ForestRepr> for QuantileForest {
             }
             let len = tree.nodes.len();
             for (i, n) in tree.nodes.iter().enumerate() {
-                let ok = if n.feature == LEAF {
-                    let o = n.right as usize;
-                    o + LEAF_HEADER <= tree.leaves.len() && {
-                        let (lo, span, k) = leaf_header(&tree.leaves, o);
-                        lo.is_finite()
-                            && span.is_finite()
-                            && span >= 0.0
-                            && k >= 1
-                            && o + LEAF_HEADER + k <= tree.leaves.len()
-                    }
-                } else {
+                let problem = if n.feature == LEAF {
+                    leaf_problem(&tree.leaves, n.right as usize)
+                } else if (n.feature as usize) >= r.n_features {
+                    Some(format!(
+                        "splits on feature {} of {}",
+                        n.feature, r.n_features
+                    ))
+                } else if !(i + 1 < len && (n.right as usize) > i + 1 && (n.right as usize) < len) {
                     // Children strictly after the parent guarantee that traversal terminates.
-                    (n.feature as usize) < r.n_features
-                        && i + 1 < len
-                        && (n.right as usize) > i + 1
-                        && (n.right as usize) < len
+                    Some(format!(
+                        "right child {} is not after node {} and within the tree's {len} nodes",
+                        n.right,
+                        i + 1
+                    ))
+                } else {
+                    None
                 };
-                if !ok {
-                    return bad(format!("tree {t}: node {i} is malformed"));
+                if let Some(p) = problem {
+                    return bad(format!("tree {t}: node {i} is malformed: {p}"));
                 }
             }
         }
@@ -105,5 +150,47 @@ impl TryFrom<ForestRepr> for QuantileForest {
             importances: r.importances,
             params: r.params,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::traits::Fit;
+    use linfa::Dataset;
+    use ndarray::{Array1, Array2};
+
+    /// Sets the first leaf record of tree 0 to `(lo, span)`.
+    fn with_first_leaf(f: &QuantileForest, lo: f32, span: f32) -> Vec<u8> {
+        let mut bad = f.clone();
+        let tree = &mut bad.trees[0];
+        let o = tree.nodes.iter().find(|n| n.feature == LEAF).unwrap().right as usize;
+        tree.leaves[o..o + 4].copy_from_slice(&lo.to_le_bytes());
+        tree.leaves[o + 4..o + 8].copy_from_slice(&span.to_le_bytes());
+        postcard::to_stdvec(&bad).unwrap()
+    }
+
+    #[test]
+    fn leaf_values_whose_spread_overflows_f32_are_refused() {
+        let x = Array2::from_shape_fn((200, 2), |(i, j)| ((i * 7 + j * 13) % 31) as f64);
+        let y = Array1::from_shape_fn(200, |i| (i % 17) as f64);
+        let f = QuantileForest::params()
+            .n_trees(4)
+            .max_depth(4)
+            .fit(&Dataset::new(x, y))
+            .unwrap();
+        let ok = with_first_leaf(&f, -1.0e6, 2.0e6);
+        assert!(postcard::from_bytes::<QuantileForest>(&ok).is_ok());
+        // Finite each, but two such leaves in one row span more than f32 holds, and the
+        // quantiles read off the merged grid come out NaN.
+        for (lo, span) in [(3.0e38, 0.0), (-3.0e38, 0.0), (0.0, 3.0e38)] {
+            let bad = with_first_leaf(&f, lo, span);
+            assert!(postcard::from_bytes::<QuantileForest>(&bad).is_err());
+            let e = postcard::from_bytes::<UncheckedForest>(&bad)
+                .unwrap()
+                .check()
+                .unwrap_err();
+            assert!(e.to_string().contains("is malformed: leaf range"), "{e}");
+        }
     }
 }

@@ -2,13 +2,27 @@
 //! the postcard payload, so a wrong, truncated or corrupted file is told apart from a good one
 //! before anything is decoded. The layout is in the parent module's doc.
 
-use super::{Model, ModelError, FORMAT_VERSION};
+use super::{Model, ModelError, ModelMeta, FORMAT_VERSION};
 use crate::atomic_file::write_atomic;
+use crate::forecast::features::FeatureSpec;
+use crate::forecast::forest::{ForestError, UncheckedForest};
 use std::io::Write;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"PRESCALE";
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+
+/// [`Model`] as decoded, its forest not yet checked: decoding the forest through its own
+/// checks would let postcard replace their message ("tree 3: node 12 is malformed: …") with a
+/// generic one. Fields in [`Model`]'s order, so the encoding is the same.
+#[derive(serde::Deserialize)]
+struct ModelRepr {
+    spec: FeatureSpec,
+    quantiles: Vec<f64>,
+    calibration: Vec<f64>,
+    forest: UncheckedForest,
+    meta: ModelMeta,
+}
 
 impl Model {
     /// Writes the model atomically (temporary file + rename).
@@ -31,7 +45,9 @@ impl Model {
         })
     }
 
-    /// Reads a model, checking magic, version, length and checksum before decoding.
+    /// Reads a model, checking magic, version, length and checksum before decoding, and every
+    /// invariant of the decoded model after (a checksum only proves the bytes are the ones
+    /// written, not that what was written is sound).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
         let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.to_path_buf(),
@@ -40,7 +56,7 @@ impl Model {
         Self::from_bytes(&bytes, path)
     }
 
-    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
+    pub(super) fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model, ModelError> {
         let p = || path.to_path_buf();
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return Err(ModelError::NotAModel { path: p() });
@@ -74,18 +90,28 @@ impl Model {
         if crc32fast::hash(body) != crc {
             return Err(ModelError::Corrupt { path: p() });
         }
-        let model: Model = postcard::from_bytes(body).map_err(|e| ModelError::Decode {
+        let raw: ModelRepr = postcard::from_bytes(body).map_err(|e| ModelError::Decode {
             path: p(),
             message: e.to_string(),
         })?;
-        if model.forest.n_features() != model.spec.n_features() {
-            return Err(ModelError::Decode {
+        let forest = raw.forest.check().map_err(|e| ModelError::Invalid {
+            path: p(),
+            invariant: match e {
+                ForestError::InvalidModel(m) => format!("forest {m}"),
+                other => other.to_string(),
+            },
+        })?;
+        let model = Model {
+            spec: raw.spec,
+            quantiles: raw.quantiles,
+            calibration: raw.calibration,
+            forest,
+            meta: raw.meta,
+        };
+        if let Some(invariant) = model.invariant_problem() {
+            return Err(ModelError::Invalid {
                 path: p(),
-                message: format!(
-                    "forest takes {} features, the feature spec makes {}",
-                    model.forest.n_features(),
-                    model.spec.n_features()
-                ),
+                invariant,
             });
         }
         Ok(model)

@@ -72,6 +72,15 @@ pub enum ModelError {
         /// The decoder's message.
         message: String,
     },
+    /// The payload decoded but breaks an invariant forecasting relies on (a calibration map
+    /// that is not increasing would make p95 < p90).
+    #[error("{path}: invalid model: {invariant}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which invariant is broken, and where.
+        invariant: String,
+    },
     /// Not enough usable rows to train on.
     #[error("not enough history to train: {rows} usable rows (need at least {needed}); {detail}")]
     TooLittleData {
@@ -265,6 +274,8 @@ impl Model {
     /// on everything and carries that map.
     pub fn train(series: &[Series], opts: &TrainOptions) -> Result<Model, ModelError> {
         let spec = FeatureSpec::new(opts.step, opts.window)?;
+        // Refused here too, or training would write a model that loading refuses.
+        spec_problem(&spec).map_or(Ok(()), |m| Err(ModelError::Options(m)))?;
         check_levels(&opts.quantiles)?;
         if !(0.0..0.9).contains(&opts.calibration_fraction) {
             return Err(ModelError::Options(format!(
@@ -483,22 +494,120 @@ impl Model {
 }
 
 fn check_levels(levels: &[f64]) -> Result<(), ModelError> {
+    levels_problem(levels).map_or(Ok(()), |m| Err(ModelError::Options(m)))
+}
+
+/// What is wrong with a list of quantile levels, if anything.
+fn levels_problem(levels: &[f64]) -> Option<String> {
     if levels.is_empty() {
-        return Err(ModelError::Options(
-            "at least one quantile level is needed".into(),
-        ));
+        return Some("at least one quantile level is needed".into());
     }
     if let Some(q) = levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-        return Err(ModelError::Options(format!(
-            "quantile level {q} is not in (0, 1)"
-        )));
+        return Some(format!("quantile level {q} is not in (0, 1)"));
     }
     if levels.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(ModelError::Options(
-            "quantile levels must be strictly increasing".into(),
+        return Some("quantile levels must be strictly increasing".into());
+    }
+    None
+}
+
+/// Farthest any part of a feature spec may reach, in seconds: a year, far beyond the weekly
+/// season the standard spec uses. It keeps every step count × step product (history sizes,
+/// timestamps) far from overflow for a spec read from a file.
+const MAX_SPEC_SECONDS: i64 = 366 * 86_400;
+
+/// What is wrong with a feature spec, if anything: the invariants [`features::compute`] and
+/// the live loop rely on.
+fn spec_problem(spec: &FeatureSpec) -> Option<String> {
+    for (what, secs) in [("step", spec.step), ("window", spec.window)] {
+        if !(1..=MAX_SPEC_SECONDS).contains(&secs) {
+            return Some(format!(
+                "feature spec {what} {secs}s is not in [1s, {MAX_SPEC_SECONDS}s]"
+            ));
+        }
+    }
+    if spec.rolling.is_empty() {
+        // The seasonal fallback reads the first rolling window's peak.
+        return Some("feature spec has no rolling window".into());
+    }
+    // A rolling window or level of 0 steps averages nothing; a season of 0 steps would read
+    // the target window itself.
+    let nonzero = [
+        ("rolling window", &spec.rolling[..]),
+        ("season", &spec.season[..]),
+        ("level", std::slice::from_ref(&spec.level_steps)),
+    ];
+    for (what, counts) in nonzero {
+        if counts.contains(&0) {
+            return Some(format!("feature spec {what} of 0 steps"));
+        }
+    }
+    let horizon = spec.horizon();
+    let counts = [
+        ("lag", &spec.lags[..]),
+        ("rolling window", &spec.rolling[..]),
+        ("season", &spec.season[..]),
+        ("level", std::slice::from_ref(&spec.level_steps)),
+        ("minimum history", std::slice::from_ref(&spec.min_history)),
+        ("horizon", std::slice::from_ref(&horizon)),
+    ];
+    for (what, counts) in counts {
+        for &n in counts {
+            let secs = i64::try_from(n).ok().and_then(|n| n.checked_mul(spec.step));
+            if secs.is_none_or(|s| s > MAX_SPEC_SECONDS) {
+                return Some(format!(
+                    "feature spec {what} of {n} steps reaches back more than {MAX_SPEC_SECONDS}s"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// What is wrong with a calibration table, if anything: it must be empty (identity) or hold
+/// one level per grid point, each in (0, 1) and strictly increasing, so that calibrated
+/// quantiles keep the order of their nominal levels.
+fn calibration_problem(table: &[f64]) -> Option<String> {
+    if table.is_empty() {
+        return None;
+    }
+    if table.len() != CALIB_POINTS {
+        return Some(format!(
+            "calibration table has {} points, expected 0 or {CALIB_POINTS}",
+            table.len()
         ));
     }
-    Ok(())
+    if let Some((k, v)) = table
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(**v > 0.0 && **v < 1.0))
+    {
+        return Some(format!("calibration point {k} is {v}, not in (0, 1)"));
+    }
+    let k = table.windows(2).position(|w| w[1] <= w[0])?;
+    Some(format!(
+        "calibration table is not increasing at point {} ({} then {}), so quantiles would cross",
+        k + 1,
+        table[k],
+        table[k + 1]
+    ))
+}
+
+impl Model {
+    /// What is wrong with a decoded model, if anything: every invariant forecasting relies on
+    /// beyond the forest's own structural checks (done while decoding it).
+    fn invariant_problem(&self) -> Option<String> {
+        if self.forest.n_features() != self.spec.n_features() {
+            return Some(format!(
+                "forest takes {} features, the feature spec makes {}",
+                self.forest.n_features(),
+                self.spec.n_features()
+            ));
+        }
+        spec_problem(&self.spec)
+            .or_else(|| levels_problem(&self.quantiles))
+            .or_else(|| calibration_problem(&self.calibration))
+    }
 }
 
 /// Index of the first calibration row of a series with `n` rows.
@@ -709,6 +818,141 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.model"), "{e}");
+    }
+
+    #[test]
+    fn load_refuses_a_model_that_breaks_an_invariant() {
+        let s = daily_series("web", 3, 4);
+        let good = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
+        assert_eq!(good.calibration.len(), CALIB_POINTS);
+        let dir = tempfile::tempdir().unwrap();
+        type Break = fn(&mut Model);
+        let cases: Vec<(&str, Break, &str)> = vec![
+            // Found by fuzzing: a swapped calibration table made p95 < p90.
+            (
+                "swapped",
+                |m| m.calibration.swap(89, 94),
+                "calibration table is not increasing",
+            ),
+            (
+                "flat",
+                |m| m.calibration[50] = m.calibration[49],
+                "calibration table is not increasing",
+            ),
+            ("above1", |m| m.calibration[98] = 1.5, "not in (0, 1)"),
+            ("nan", |m| m.calibration[3] = f64::NAN, "not in (0, 1)"),
+            ("short", |m| m.calibration.truncate(50), "50 points"),
+            (
+                "crossed",
+                |m| m.quantiles = vec![0.9, 0.5],
+                "quantile levels must be strictly increasing",
+            ),
+            ("level1", |m| m.quantiles = vec![0.5, 1.0], "not in (0, 1)"),
+            ("nolevel", |m| m.quantiles.clear(), "quantile level"),
+            ("step0", |m| m.spec.step = 0, "step"),
+            ("window0", |m| m.spec.window = -5, "window"),
+            ("roll0", |m| m.spec.rolling[1] = 0, "rolling window"),
+            ("season0", |m| m.spec.season[0] = 0, "season"),
+            ("level0", |m| m.spec.level_steps = 0, "level"),
+            ("farlag", |m| m.spec.lags[5] = usize::MAX / 2, "lag"),
+            (
+                "features",
+                |m| m.spec.lags.push(24),
+                "forest takes 26 features, the feature spec makes 27",
+            ),
+        ];
+        for (name, breaks, want) in cases {
+            let mut m = good.clone();
+            breaks(&mut m);
+            // Saved through the normal path, so header and CRC are valid.
+            let p = dir.path().join(format!("{name}.model"));
+            m.save(&p).unwrap();
+            let msg = match Model::load(&p) {
+                Ok(_) => panic!("{name}: a broken model loaded"),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                msg.contains(&format!("{name}.model")) && msg.contains(want),
+                "{name}: {msg}"
+            );
+        }
+        // The untouched model still loads.
+        let p = dir.path().join("good.model");
+        good.save(&p).unwrap();
+        Model::load(&p).unwrap();
+    }
+
+    /// A small trained model, its file bytes and a series to forecast, shared by the cases.
+    fn fuzz_base() -> &'static (Vec<u8>, Series) {
+        static BASE: std::sync::OnceLock<(Vec<u8>, Series)> = std::sync::OnceLock::new();
+        BASE.get_or_init(|| {
+            let s = daily_series("web", 3, 5);
+            let opts = TrainOptions {
+                n_trees: 8,
+                max_depth: 5,
+                ..TrainOptions::new(300, 900)
+            };
+            let m = Model::train(std::slice::from_ref(&s), &opts).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("m.model");
+            m.save(&p).unwrap();
+            (std::fs::read(&p).unwrap(), s)
+        })
+    }
+
+    /// `file` with its payload replaced and the header's length and CRC made to match.
+    fn reheadered(file: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut out = file[..12].to_vec();
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Mutated payloads that pass the CRC: load never panics, and either refuses, naming
+        /// the file, or gives a model whose quantiles never cross.
+        #[test]
+        fn mutated_model_payloads_are_refused_or_forecast_in_order(
+            edits in proptest::collection::vec(
+                (proptest::prop_oneof![0usize..1_200, 0usize..usize::MAX], proptest::prelude::any::<u8>()),
+                1..6,
+            ),
+            cut in proptest::option::of(0usize..usize::MAX),
+        ) {
+            let (file, s) = fuzz_base();
+            let mut payload = file[24..].to_vec();
+            for (at, byte) in edits {
+                let i = at % payload.len();
+                payload[i] = byte;
+            }
+            if let Some(c) = cut {
+                payload.truncate(c % payload.len());
+            }
+            let bytes = reheadered(file, &payload);
+            let path = std::path::Path::new("fuzzed.model");
+            match Model::from_bytes(&bytes, path) {
+                Err(e) => proptest::prop_assert!(e.to_string().contains("fuzzed.model"), "{}", e),
+                Ok(m) => {
+                    let n = s.len();
+                    let mut fs: Vec<Forecast> = m
+                        .forecast_range(&s.key, &s.values, s.start, n - 40..n)
+                        .into_iter()
+                        .map(|(_, f)| f)
+                        .collect();
+                    fs.extend(m.forecast_latest(&s.key, &s.values, s.start));
+                    for f in fs {
+                        let qs: Vec<f64> = f.quantiles.iter().map(|q| q.1).collect();
+                        proptest::prop_assert!(
+                            qs.windows(2).all(|w| w[0] <= w[1]),
+                            "quantiles cross: {:?}", f.quantiles
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
