@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// Opening, reading, repairing, writing or syncing the log failed.
-    #[error("decision log {path}: {source}")]
+    #[error("decision log {path}: {error}")]
     Io {
         /// The log file.
         path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (not a `source`: the message shows it already).
+        error: std::io::Error,
     },
     /// The file exists and holds something other than a decision log; it was left untouched.
     #[error(
@@ -58,9 +58,9 @@ impl DecisionLog {
     /// A non-empty file whose first line is not a decision record is refused and left exactly
     /// as it was: `decision_log` pointed at the wrong file must not cost that file a byte.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let err = |source| LogError::Io {
+        let err = |error| LogError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
@@ -119,10 +119,10 @@ impl DecisionLog {
         self.file.sync_data().map_err(|e| self.err(e))
     }
 
-    fn err(&self, source: std::io::Error) -> LogError {
+    fn err(&self, error: std::io::Error) -> LogError {
         LogError::Io {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 }

@@ -39,9 +39,9 @@ impl Model {
             w.write_all(&crc.to_le_bytes())?;
             w.write_all(&payload)
         })
-        .map_err(|source| ModelError::Io {
+        .map_err(|error| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })
     }
 
@@ -49,9 +49,9 @@ impl Model {
     /// invariant of the decoded model after (a checksum only proves the bytes are the ones
     /// written, not that what was written is sound).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|error| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_bytes(&bytes, path)
     }

@@ -27,12 +27,12 @@ const CALIB_MAX_ROWS: usize = 20_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The model file.
         path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (not a `source`: the message shows it already).
+        error: std::io::Error,
     },
     /// The file does not start with prescale's magic bytes.
     #[error("{path}: not a prescale model file (bad magic bytes)")]
