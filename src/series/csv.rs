@@ -4,6 +4,14 @@
 //! Every problem with the input is either an error naming the file and line, or a documented
 //! repair that is counted in the [`SeriesReport`]: rows out of time order are sorted, rows
 //! sharing a timestamp are averaged, short gaps are interpolated, long gaps split the series.
+//!
+//! Memory follows the data, not the time span. A series is kept as one [`Series`] on one grid
+//! (every consumer takes one series per key), so a grid far larger than its rows (more than
+//! [`MAX_GRID_PER_ROW`] slots per row plus [`GRID_SLACK`]) is refused with an error naming the
+//! file, the first and last timestamps and the biggest gap, rather than materialised: one stray
+//! `0` timestamp among recent rows would otherwise allocate decades of empty steps. A series
+//! needs two distinct timestamps. Messages quote at most [`EXCERPT_CHARS`] characters of any
+//! field, escaped, so a huge or binary line is never echoed whole.
 
 use super::resample::{resample, ResampleStats, Sample};
 use super::{Series, SeriesKey};
@@ -13,6 +21,26 @@ use std::path::{Path, PathBuf};
 
 /// Timestamps above this many seconds (the year 5138) are taken for milliseconds or finer.
 const MAX_UNIX_SECONDS: f64 = 1e11;
+
+/// Grid slots allowed per data row before a series counts as mostly empty time.
+pub const MAX_GRID_PER_ROW: u64 = 4;
+/// Grid slots allowed on top of [`MAX_GRID_PER_ROW`] per row, so short series with one
+/// ordinary outage still read.
+pub const GRID_SLACK: u64 = 10_000;
+/// Longest excerpt of input, in characters, that any message quotes.
+pub const EXCERPT_CHARS: usize = 80;
+
+/// `text` escaped (control characters and NULs visible) and cut to [`EXCERPT_CHARS`], so a
+/// message stays one short line whatever the input held.
+pub(crate) fn excerpt(text: &str) -> String {
+    let total = text.chars().count();
+    let head: String = text.chars().take(EXCERPT_CHARS).collect();
+    let mut out: String = head.escape_debug().collect();
+    if total > EXCERPT_CHARS {
+        out.push_str(&format!("… ({total} characters)"));
+    }
+    out
+}
 
 /// A problem with a history file. Every variant names the file; row problems name the line.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +90,48 @@ pub enum CsvError {
         first: PathBuf,
         /// Where it was seen again.
         second: PathBuf,
+    },
+    /// A series with fewer than two distinct timestamps: no step, no history to learn from.
+    #[error(
+        "{path}: series '{key}' has only one distinct timestamp ({rows} rows): cannot infer a \
+         step or learn from it; it needs rows at two or more times"
+    )]
+    TooShort {
+        /// The file.
+        path: PathBuf,
+        /// The series.
+        key: String,
+        /// Data rows it had.
+        rows: usize,
+    },
+    /// A series whose grid would be far larger than its data: some timestamps are out of line.
+    #[error(
+        "{path}: series '{key}' has {rows} rows but spans {slots} steps of {step}s, from {first} \
+         to {last}; the biggest gap is {gap_steps} steps, from {gap_from} to {gap_to}. A row \
+         with a wrong timestamp? Remove it, or split the file there; --max-gap does not help \
+         since gaps are still stored"
+    )]
+    Sparse {
+        /// The file.
+        path: PathBuf,
+        /// The series.
+        key: String,
+        /// Distinct timestamps.
+        rows: usize,
+        /// Steps the grid would hold.
+        slots: u64,
+        /// The step in seconds.
+        step: i64,
+        /// First timestamp (RFC 3339).
+        first: String,
+        /// Last timestamp (RFC 3339).
+        last: String,
+        /// Length of the biggest gap in steps.
+        gap_steps: u64,
+        /// Timestamp before the biggest gap.
+        gap_from: String,
+        /// Timestamp after the biggest gap.
+        gap_to: String,
     },
     /// Options that cannot work with this data.
     #[error("{0}")]
@@ -172,6 +242,15 @@ pub fn read_history(
             raw.push(r);
         }
     }
+    for r in &raw {
+        if r.samples.len() < 2 {
+            return Err(CsvError::TooShort {
+                path: r.file.clone(),
+                key: excerpt(r.key.as_str()),
+                rows: r.samples.len() + r.duplicates,
+            });
+        }
+    }
     let step = match opts.step {
         Some(s) if s >= 1 => s,
         Some(s) => {
@@ -195,6 +274,7 @@ pub fn read_history(
     let mut series = Vec::with_capacity(raw.len());
     let mut reports = Vec::with_capacity(raw.len());
     for r in raw {
+        check_grid(&r, step)?;
         let (start, values, stats) = resample(&r.samples, step, max_gap_steps);
         reports.push(SeriesReport {
             key: r.key.clone(),
@@ -212,6 +292,40 @@ pub fn read_history(
         });
     }
     Ok((series, reports))
+}
+
+/// Refuses a series whose grid would hold far more steps than it has rows, before any grid is
+/// allocated (see the module doc), naming where the time goes.
+fn check_grid(r: &RawSeries, step: i64) -> Result<(), CsvError> {
+    let (Some(first), Some(last)) = (r.samples.first(), r.samples.last()) else {
+        return Ok(());
+    };
+    // In f64: a span of 1e11 s over a 1 s step must not overflow before it is compared.
+    let slots = ((last.ts - first.ts) / step as f64).round() + 1.0;
+    let limit = MAX_GRID_PER_ROW as f64 * r.samples.len() as f64 + GRID_SLACK as f64;
+    if slots <= limit {
+        return Ok(());
+    }
+    let (gap_at, gap) = r
+        .samples
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, w[1].ts - w[0].ts))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((0, 0.0));
+    let ts = |t: f64| super::format_timestamp(t.round() as i64);
+    Err(CsvError::Sparse {
+        path: r.file.clone(),
+        key: excerpt(r.key.as_str()),
+        rows: r.samples.len(),
+        slots: slots as u64,
+        step,
+        first: ts(first.ts),
+        last: ts(last.ts),
+        gap_steps: (gap / step as f64).round() as u64,
+        gap_from: ts(r.samples[gap_at].ts),
+        gap_to: ts(r.samples[gap_at + 1].ts),
+    })
 }
 
 /// Median spacing between consecutive distinct timestamps over all series, in whole seconds.
@@ -257,7 +371,7 @@ impl<'a> CsvFile<'a> {
             .map_err(|e| CsvError::Row {
                 path: path.to_path_buf(),
                 line: 1,
-                message: e.to_string(),
+                message: excerpt(&e.to_string()),
             })?
             .iter()
             .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
@@ -278,7 +392,7 @@ impl<'a> CsvFile<'a> {
                     csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
                     } => format!("row has {len} fields, the header has {expected_len}"),
-                    _ => e.to_string(),
+                    _ => excerpt(&e.to_string()),
                 };
                 CsvError::Row {
                     path: path.to_path_buf(),
@@ -316,7 +430,7 @@ fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
         _ => {
             return Err(CsvError::Header {
                 path: path.to_path_buf(),
-                found: header.join(","),
+                found: excerpt(&header.join(",")),
             })
         }
     };
@@ -395,17 +509,18 @@ fn repair(key: SeriesKey, path: &Path, mut rows: Vec<(Sample, u64)>) -> RawSerie
 
 /// RFC 3339 with any offset, or Unix seconds (integer or fractional).
 fn parse_timestamp(field: &str) -> Result<f64, String> {
+    let quoted = excerpt(field);
     if field.is_empty() {
         return Err("empty timestamp".into());
     }
     if let Ok(secs) = field.parse::<f64>() {
         if !secs.is_finite() {
-            return Err(format!("timestamp '{field}' is not a number of seconds"));
+            return Err(format!("timestamp '{quoted}' is not a number of seconds"));
         }
         if secs.abs() >= MAX_UNIX_SECONDS {
             let year = 1970.0 + secs / 31_556_952.0;
             return Err(format!(
-                "timestamp {field} looks like milliseconds (or finer) since the epoch: read as \
+                "timestamp {quoted} looks like milliseconds (or finer) since the epoch: read as \
                  seconds it is in the year {year:.0}; give Unix seconds or RFC 3339"
             ));
         }
@@ -415,21 +530,22 @@ fn parse_timestamp(field: &str) -> Result<f64, String> {
         .map(|t| t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9)
         .map_err(|e| {
             format!(
-                "timestamp '{field}' is neither RFC 3339 (2024-05-01T12:00:00Z) nor Unix seconds: {e}"
+                "timestamp '{quoted}' is neither RFC 3339 (2024-05-01T12:00:00Z) nor Unix seconds: {e}"
             )
         })
 }
 
 fn parse_value(field: &str) -> Result<f64, String> {
+    let quoted = excerpt(field);
     if field.is_empty() {
         return Err("empty value".into());
     }
     match field.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(format!(
-            "value '{field}' is not finite (NaN and infinity are not load)"
+            "value '{quoted}' is not finite (NaN and infinity are not load)"
         )),
-        Err(_) => Err(format!("value '{field}' is not a number")),
+        Err(_) => Err(format!("value '{quoted}' is not a number")),
     }
 }
 

@@ -1,0 +1,82 @@
+//! Hostile history files through `prescale train`: each gets a short error naming the file and
+//! exit code 1, never an abort (134), a balloon of memory, or the input echoed back whole.
+
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::{prescale, text};
+use std::path::Path;
+
+/// Runs `prescale train` on `body` written to `dir/name`; returns (exit code, output, path).
+fn train_on(dir: &Path, name: &str, body: &[u8]) -> (Option<i32>, String, String) {
+    let csv = dir.join(name);
+    std::fs::write(&csv, body).unwrap();
+    let csv = csv.display().to_string();
+    let out = dir.join("model.bin").display().to_string();
+    let o = prescale(&["train", "--history", &csv, "--out", &out, "--trees", "3"]);
+    (o.status.code(), text(&o), csv)
+}
+
+#[test]
+fn one_far_timestamp_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, csv) = train_on(
+        dir.path(),
+        "far.csv",
+        b"timestamp,value\n0,1\n1,2\n2,3\n3,4\n90000000000,5\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&csv), "{out}");
+    assert!(
+        out.contains("--max-gap") && out.contains("biggest gap"),
+        "{out}"
+    );
+}
+
+#[test]
+fn one_stray_zero_row_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("timestamp,value\n");
+    for i in 0..20_000i64 {
+        body.push_str(&format!("{},{}\n", 1_700_000_000 + 60 * i, i % 50));
+    }
+    body.push_str("0,1\n");
+    let (code, out, csv) = train_on(dir.path(), "stray.csv", body.as_bytes());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&csv) && out.contains("1970-01-01T00:00:00Z"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_single_row_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, csv) = train_on(dir.path(), "one.csv", b"timestamp,value\n60,1\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&csv), "{out}");
+    let (code, out, csv) = train_on(dir.path(), "same.csv", b"timestamp,value\n60,1\n60,2\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&csv), "{out}");
+}
+
+#[test]
+fn a_huge_line_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = b"timestamp,value\n60,1\n".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 2 << 20));
+    body.extend(b",2\n");
+    let (code, out, csv) = train_on(dir.path(), "long.csv", &body);
+    assert_eq!(code, Some(1), "{out:.300}");
+    assert!(out.len() < 2048, "{} bytes: {out:.300}", out.len());
+    assert!(out.contains(&csv), "{out}");
+}
+
+#[test]
+fn a_file_of_nul_bytes_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, csv) = train_on(dir.path(), "nul.csv", &vec![0u8; 4 << 20]);
+    assert_eq!(code, Some(1), "{out:.300}");
+    assert!(out.len() < 2048, "{} bytes: {out:.300}", out.len());
+    assert!(out.contains(&csv), "{out:.300}");
+}
