@@ -106,32 +106,16 @@ pub enum CsvError {
     },
     /// A series whose grid would be far larger than its data: some timestamps are out of line.
     #[error(
-        "{path}: series '{key}' has {rows} rows but spans {slots} steps of {step}s, from {first} \
-         to {last}; the biggest gap is {gap_steps} steps, from {gap_from} to {gap_to}. A row \
-         with a wrong timestamp? Remove it, or split the file there; --max-gap does not help \
-         since gaps are still stored"
+        "{path}: series '{key}' {detail}. A row with a wrong timestamp? Remove it or split the \
+         file there; --max-gap does not help, since long gaps are still stored step by step"
     )]
     Sparse {
         /// The file.
         path: PathBuf,
         /// The series.
         key: String,
-        /// Distinct timestamps.
-        rows: usize,
-        /// Steps the grid would hold.
-        slots: u64,
-        /// The step in seconds.
-        step: i64,
-        /// First timestamp (RFC 3339).
-        first: String,
-        /// Last timestamp (RFC 3339).
-        last: String,
-        /// Length of the biggest gap in steps.
-        gap_steps: u64,
-        /// Timestamp before the biggest gap.
-        gap_from: String,
-        /// Timestamp after the biggest gap.
-        gap_to: String,
+        /// Rows, span, first and last timestamp, and the biggest gap with where it is.
+        detail: String,
     },
     /// Options that cannot work with this data.
     #[error("{0}")]
@@ -317,14 +301,17 @@ fn check_grid(r: &RawSeries, step: i64) -> Result<(), CsvError> {
     Err(CsvError::Sparse {
         path: r.file.clone(),
         key: excerpt(r.key.as_str()),
-        rows: r.samples.len(),
-        slots: slots as u64,
-        step,
-        first: ts(first.ts),
-        last: ts(last.ts),
-        gap_steps: (gap / step as f64).round() as u64,
-        gap_from: ts(r.samples[gap_at].ts),
-        gap_to: ts(r.samples[gap_at + 1].ts),
+        detail: format!(
+            "has {} rows but spans {} steps of {step}s, from {} to {}; the biggest gap is {} \
+             steps, from {} to {}",
+            r.samples.len(),
+            slots as u64,
+            ts(first.ts),
+            ts(last.ts),
+            (gap / step as f64).round() as u64,
+            ts(r.samples[gap_at].ts),
+            ts(r.samples[gap_at + 1].ts),
+        ),
     })
 }
 
