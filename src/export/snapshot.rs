@@ -80,6 +80,9 @@ pub struct SignalSample {
     /// should be a small fixed vocabulary (`timeout`, `http`, `parse`, ...), never an error
     /// message: each kind is a time series kept as long as the signal exists.
     pub new_errors: Vec<(String, u64)>,
+    /// New series refused since the previous snapshot because the signal holds `max_series`
+    /// already (exported as `prescale_series_refused_total`, not only logged).
+    pub new_series_refused: u64,
 }
 
 /// One series' rolling forecast accuracy, as the accuracy tracker reports it.

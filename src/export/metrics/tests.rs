@@ -16,6 +16,7 @@ fn signal(name: &str, errors: &[(&str, u64)]) -> SignalSample {
         up: errors.is_empty(),
         staleness_seconds: 12.5,
         new_errors: errors.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        new_series_refused: 0,
     }
 }
 
@@ -417,4 +418,44 @@ fn dashboard_is_json_and_queries_only_exported_metrics() {
     ] {
         assert!(referenced.contains(needed), "dashboard lacks {needed}");
     }
+}
+
+/// A signal's error and refusal counters exist at 0 from its first snapshot (every known kind),
+/// and a failing signal reads `prescale_signal_up 0`.
+#[test]
+fn health_counters_start_at_zero_and_a_down_signal_reads_up_0() {
+    let m = Metrics::new();
+    m.observe(&Snapshot {
+        signals: vec![signal("web_rps", &[])],
+        ..Snapshot::default()
+    });
+    let out = m.encode();
+    for kind in COLLECTION_ERROR_KINDS {
+        let line =
+            format!("prescale_collection_errors_total{{signal=\"web_rps\",kind=\"{kind}\"}} 0");
+        assert!(out.contains(&line), "missing {line} in\n{out}");
+    }
+    assert!(
+        out.contains("prescale_series_refused_total{signal=\"web_rps\"} 0"),
+        "{out}"
+    );
+    let mut down = signal("web_rps", &[("request", 3)]);
+    down.new_series_refused = 2;
+    m.observe(&Snapshot {
+        signals: vec![down],
+        ..Snapshot::default()
+    });
+    let out = m.encode();
+    assert!(
+        out.contains("prescale_signal_up{signal=\"web_rps\"} 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prescale_collection_errors_total{signal=\"web_rps\",kind=\"request\"} 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prescale_series_refused_total{signal=\"web_rps\"} 2"),
+        "{out}"
+    );
 }
