@@ -56,6 +56,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
                 new_series_refused: 0,
             },
         ],
+        replica_reads: vec![],
         accuracy: vec![AccuracySample {
             series: "web".into(),
             wape: Some(0.12),

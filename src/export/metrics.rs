@@ -65,6 +65,7 @@ pub struct Metrics {
     decisions: Family<KindLabel, Counter>,
     errors: Family<SignalErrorLabels, Counter>,
     series_refused: Family<SignalLabel, Counter>,
+    replica_read_errors: Family<WorkloadLabel, Counter>,
     signal_up: Family<SignalLabel, Gauge>,
     staleness: FGauge<SignalLabel>,
     wape: FGauge<SeriesLabel>,
@@ -105,6 +106,7 @@ impl Metrics {
             decisions: Family::default(),
             errors: Family::default(),
             series_refused: Family::default(),
+            replica_read_errors: Family::default(),
             signal_up: Family::default(),
             staleness: Family::default(),
             wape: Family::default(),
@@ -162,6 +164,11 @@ impl Metrics {
             "collection_errors",
             "Failed collections, by signal and kind of error",
             m.errors.clone(),
+        );
+        r.register(
+            "replicas_read_errors",
+            "Failed reads of a workload's current replicas (its data count as stale meanwhile)",
+            m.replica_read_errors.clone(),
         );
         r.register(
             "series_refused",
@@ -237,6 +244,15 @@ impl Metrics {
                 .inc();
         }
         self.observe_signals(&s.signals, seen);
+        let mut now = HashSet::new();
+        for (w, failed) in &s.replica_reads {
+            let l = workload(w);
+            self.replica_read_errors
+                .get_or_create(&l)
+                .inc_by(u64::from(*failed));
+            now.insert(l);
+        }
+        sync(&self.replica_read_errors, &mut seen.replica_reads, now);
         self.observe_accuracy(&s.accuracy, seen);
         let now = set_each(
             &self.model_info,

@@ -23,6 +23,10 @@ pub struct Snapshot {
     pub decisions: Vec<String>,
     /// Health of each collected signal.
     pub signals: Vec<SignalSample>,
+    /// Per workload whose replicas are read with a query: whether this cycle's read failed
+    /// (state: the label set lives as long as the workload; the failures are counted into
+    /// `prescale_replicas_read_errors_total`, which starts at 0).
+    pub replica_reads: Vec<(String, bool)>,
     /// Rolling forecast accuracy per series.
     pub accuracy: Vec<AccuracySample>,
     /// The model in use; `None` until one is loaded (and `/readyz` says so).

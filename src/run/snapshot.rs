@@ -10,7 +10,7 @@ use crate::export::{
     WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
-use crate::plan::{Decision, DecisionKind};
+use crate::plan::{CurrentReplicas, Decision, DecisionKind};
 use std::time::Instant;
 
 impl Loop {
@@ -45,6 +45,7 @@ impl Loop {
                 .collect(),
             decisions: decisions.iter().map(|d| d.kind.label()).collect(),
             signals: self.signals(collector),
+            replica_reads: self.replica_reads(),
             accuracy: self.accuracy(),
             model: Some(self.model()),
             cycle_seconds: started.elapsed().as_secs_f64(),
@@ -67,6 +68,18 @@ impl Loop {
                     new_series_refused,
                 }
             })
+            .collect()
+    }
+
+    /// Per workload read with a query, whether this cycle's read failed.
+    fn replica_reads(&self) -> Vec<(String, bool)> {
+        if self.replica_reader.is_none() {
+            return Vec::new();
+        }
+        self.workloads
+            .iter()
+            .filter(|w| matches!(w.current_replicas, Some(CurrentReplicas::Query(_))))
+            .map(|w| (w.name.clone(), self.replicas_unknown.contains(&w.name)))
             .collect()
     }
 

@@ -51,6 +51,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
             signal("web_rps", &[]),
             signal("batch_queue", &[("timeout", 2)]),
         ],
+        replica_reads: vec![("web".into(), false), ("batch".into(), true)],
         accuracy: vec![
             AccuracySample {
                 series: "web".into(),
@@ -162,6 +163,7 @@ fn series_missing_from_the_next_snapshot_vanish() {
     next.forecasts.retain(|f| f.series == "web");
     next.forecasts[0].quantiles.retain(|q| q.0 == 0.9);
     next.workloads.retain(|w| w.workload == "web");
+    next.replica_reads.retain(|(w, _)| w == "web");
     next.pools.retain(|p| p.pool == "general");
     next.signals.retain(|s| s.signal == "web_rps");
     next.accuracy.retain(|a| a.series == "web");
@@ -458,4 +460,27 @@ fn health_counters_start_at_zero_and_a_down_signal_reads_up_0() {
         out.contains("prescale_series_refused_total{signal=\"web_rps\"} 2"),
         "{out}"
     );
+}
+
+/// Failed `current_replicas` reads are counted per workload, from 0 at the first snapshot.
+#[test]
+fn replica_read_errors_are_counted_per_workload_from_zero() {
+    let m = Metrics::new();
+    let reads = |failed| Snapshot {
+        replica_reads: vec![("web".into(), failed)],
+        ..Snapshot::default()
+    };
+    m.observe(&reads(false));
+    assert!(m
+        .encode()
+        .contains("prescale_replicas_read_errors_total{workload=\"web\"} 0"));
+    m.observe(&reads(true));
+    m.observe(&reads(true));
+    let out = m.encode();
+    assert!(
+        out.contains("prescale_replicas_read_errors_total{workload=\"web\"} 2"),
+        "{out}"
+    );
+    m.observe(&Snapshot::default());
+    assert!(!m.encode().contains("prescale_replicas_read_errors_total{"));
 }
