@@ -46,14 +46,17 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
                 up: true,
                 staleness_seconds: 4.0,
                 new_errors: vec![],
+                new_series_refused: 0,
             },
             SignalSample {
                 signal: "batch_queue".into(),
                 up: false,
                 staleness_seconds: 95.0,
                 new_errors: vec![("timeout".into(), 1)],
+                new_series_refused: 0,
             },
         ],
+        replica_reads: vec![],
         accuracy: vec![AccuracySample {
             series: "web".into(),
             wape: Some(0.12),

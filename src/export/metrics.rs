@@ -35,6 +35,12 @@ pub fn decision_kinds() -> impl Iterator<Item = String> {
     DecisionKind::ALL.into_iter().map(DecisionKind::label)
 }
 
+/// The kinds of collection error the live loop reports per signal (`request`: one failed
+/// request, retried or not; `poll`: a poll that failed after its retries). Every signal's
+/// `prescale_collection_errors_total` has a series at 0 for each from its first snapshot, so
+/// that `rate()` and alerts see a baseline before the first error rather than no series.
+pub const COLLECTION_ERROR_KINDS: [&str; 2] = ["request", "poll"];
+
 /// Upper bounds of the cycle duration histogram, seconds: 1 ms to 10 s in 1-2.5-5 steps, so
 /// that both a cached cycle (milliseconds) and one that retrains or waits on a slow collector
 /// (seconds) land in a bucket narrow enough for a useful p99.
@@ -58,6 +64,8 @@ pub struct Metrics {
     recommended_nodes: Family<PoolLabel, Gauge>,
     decisions: Family<KindLabel, Counter>,
     errors: Family<SignalErrorLabels, Counter>,
+    series_refused: Family<SignalLabel, Counter>,
+    replica_read_errors: Family<WorkloadLabel, Counter>,
     signal_up: Family<SignalLabel, Gauge>,
     staleness: FGauge<SignalLabel>,
     wape: FGauge<SeriesLabel>,
@@ -97,6 +105,8 @@ impl Metrics {
             recommended_nodes: Family::default(),
             decisions: Family::default(),
             errors: Family::default(),
+            series_refused: Family::default(),
+            replica_read_errors: Family::default(),
             signal_up: Family::default(),
             staleness: Family::default(),
             wape: Family::default(),
@@ -154,6 +164,16 @@ impl Metrics {
             "collection_errors",
             "Failed collections, by signal and kind of error",
             m.errors.clone(),
+        );
+        r.register(
+            "replicas_read_errors",
+            "Failed reads of a workload's current replicas (its data count as stale meanwhile)",
+            m.replica_read_errors.clone(),
+        );
+        r.register(
+            "series_refused",
+            "New series of a signal refused because it holds max_series already",
+            m.series_refused.clone(),
         );
         r.register(
             "signal_up",
@@ -224,6 +244,15 @@ impl Metrics {
                 .inc();
         }
         self.observe_signals(&s.signals, seen);
+        let mut now = HashSet::new();
+        for (w, failed) in &s.replica_reads {
+            let l = workload(w);
+            self.replica_read_errors
+                .get_or_create(&l)
+                .inc_by(u64::from(*failed));
+            now.insert(l);
+        }
+        sync(&self.replica_read_errors, &mut seen.replica_reads, now);
         self.observe_accuracy(&s.accuracy, seen);
         let now = set_each(
             &self.model_info,
@@ -335,6 +364,17 @@ impl Metrics {
         // recurring keeps its count (it is a counter), but a signal that is gone takes its
         // counters with it.
         for g in signals {
+            for kind in COLLECTION_ERROR_KINDS {
+                let l = SignalErrorLabels {
+                    signal: Lv::from(&g.signal),
+                    kind: Lv::from(kind),
+                };
+                let _ = self.errors.get_or_create(&l);
+                seen.errors.insert(l);
+            }
+            self.series_refused
+                .get_or_create(&signal(&g.signal))
+                .inc_by(g.new_series_refused);
             for (kind, n) in &g.new_errors {
                 let l = SignalErrorLabels {
                     signal: Lv::from(&g.signal),
@@ -352,6 +392,8 @@ impl Metrics {
             }
             keep
         });
+        let now = signals.iter().map(|g| signal(&g.signal)).collect();
+        sync(&self.series_refused, &mut seen.series_refused, now);
     }
 
     /// Forecast accuracy per series.

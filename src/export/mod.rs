@@ -59,7 +59,7 @@ mod metrics;
 mod server;
 mod snapshot;
 
-pub use metrics::{decision_kinds, Metrics, CYCLE_BUCKETS};
+pub use metrics::{decision_kinds, Metrics, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS};
 pub use server::{
     router, serve, ExportState, Exporter, NotReady, Stalled, LIVENESS_FACTOR,
     OPENMETRICS_CONTENT_TYPE,

@@ -23,6 +23,10 @@ pub struct Snapshot {
     pub decisions: Vec<String>,
     /// Health of each collected signal.
     pub signals: Vec<SignalSample>,
+    /// Per workload whose replicas are read with a query: whether this cycle's read failed
+    /// (state: the label set lives as long as the workload; the failures are counted into
+    /// `prescale_replicas_read_errors_total`, which starts at 0).
+    pub replica_reads: Vec<(String, bool)>,
     /// Rolling forecast accuracy per series.
     pub accuracy: Vec<AccuracySample>,
     /// The model in use; `None` until one is loaded (and `/readyz` says so).
@@ -80,6 +84,9 @@ pub struct SignalSample {
     /// should be a small fixed vocabulary (`timeout`, `http`, `parse`, ...), never an error
     /// message: each kind is a time series kept as long as the signal exists.
     pub new_errors: Vec<(String, u64)>,
+    /// New series refused since the previous snapshot because the signal holds `max_series`
+    /// already (exported as `prescale_series_refused_total`, not only logged).
+    pub new_series_refused: u64,
 }
 
 /// One series' rolling forecast accuracy, as the accuracy tracker reports it.

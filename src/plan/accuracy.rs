@@ -385,6 +385,23 @@ impl AccuracyTracker {
     pub fn keys(&self) -> impl Iterator<Item = &SeriesKey> {
         self.series.keys()
     }
+
+    /// Forgets every series for which `live` is false. The loop calls it with the series the
+    /// store still holds: with per-pod label values series come and go, and a tracker that
+    /// kept every key ever seen would grow (and grow `/metrics`) without bound.
+    pub fn retain(&mut self, mut live: impl FnMut(&SeriesKey) -> bool) {
+        self.series.retain(|k, _| live(k));
+    }
+
+    /// Series being tracked.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether no series is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
 }
 
 /// 1 at or below `good`, 0 at or above `bad`, linear between (a NaN input counts as bad).

@@ -152,6 +152,7 @@ impl Loop {
         started: Instant,
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
+        forget_dropped(collector.store(), &mut self.observed, &mut self.accuracy);
         let mut forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &mut forecasts);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
@@ -323,5 +324,73 @@ impl Loop {
             self.model = m;
             self.model_name = format!("retrained at {now}");
         }
+    }
+}
+
+/// Forgets what the loop keeps per series for series the store no longer holds (dropped after
+/// `drop_after`, or evicted for room), so that memory and the exported accuracy series follow
+/// the live series rather than every series ever seen.
+fn forget_dropped(
+    store: &Store,
+    observed: &mut HashMap<SeriesKey, i64>,
+    accuracy: &mut AccuracyTracker,
+) {
+    let live = |k: &SeriesKey| store.entry(k).is_some();
+    observed.retain(|k, _| live(k));
+    accuracy.retain(live);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::SignalConfig;
+    use crate::plan::AccuracyConfig;
+
+    /// Per-pod series churn: every cycle a few ids vanish and new ones appear. What the loop
+    /// keeps per series must stay bounded by what the store holds, not grow with every id ever
+    /// seen.
+    #[test]
+    fn series_churn_keeps_loop_state_bounded_by_live_series() {
+        let mut cfg = SignalConfig::new("rps", "q", 60, 3600);
+        cfg.drop_after = 300;
+        cfg.stale_after = 120;
+        let mut store = Store::new(std::slice::from_ref(&cfg));
+        let mut observed = HashMap::new();
+        let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
+        let live_ids = 20u64;
+        let mut max_live = 0;
+        for cycle in 0..200i64 {
+            let now = cycle * 60;
+            // Ids cycle..cycle+live_ids are live: one new id a minute, one gone.
+            for id in cycle as u64..cycle as u64 + live_ids {
+                let key = SeriesKey::new(format!("rps{{pod=\"p{id}\"}}"));
+                store.signal_at_mut(0).ingest(key.clone(), [(now, 10.0)]);
+                let f = Forecast {
+                    key: key.clone(),
+                    at: now,
+                    window: 120,
+                    quantiles: vec![(0.5, 10.0), (0.9, 12.0)],
+                };
+                accuracy.record(&f);
+                accuracy.observe(&key, now, 10.0);
+                observed.insert(key, now);
+            }
+            store.signal_at_mut(0).drop_vanished(now);
+            forget_dropped(&store, &mut observed, &mut accuracy);
+            let held = store.signals()[0].len();
+            max_live = max_live.max(held);
+            assert!(
+                observed.len() <= held,
+                "cycle {cycle}: {} > {held}",
+                observed.len()
+            );
+            assert!(
+                accuracy.len() <= held,
+                "cycle {cycle}: {} > {held}",
+                accuracy.len()
+            );
+        }
+        // drop_after = 5 minutes: about 25 series held, against 219 ids seen.
+        assert!(max_live < 30, "{max_live}");
     }
 }

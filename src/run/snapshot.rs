@@ -4,12 +4,13 @@
 //! one place that knows both sides.
 
 use super::cycle::Loop;
-use crate::collect::{Collector, HealthState, Source};
+use crate::collect::{Collector, HealthState, SignalHealth, Source};
 use crate::export::{
-    AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot, WorkloadSample,
+    AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot,
+    WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
-use crate::plan::{Decision, DecisionKind};
+use crate::plan::{CurrentReplicas, Decision, DecisionKind};
 use std::time::Instant;
 
 impl Loop {
@@ -44,6 +45,7 @@ impl Loop {
                 .collect(),
             decisions: decisions.iter().map(|d| d.kind.label()).collect(),
             signals: self.signals(collector),
+            replica_reads: self.replica_reads(),
             accuracy: self.accuracy(),
             model: Some(self.model()),
             cycle_seconds: started.elapsed().as_secs_f64(),
@@ -57,13 +59,27 @@ impl Loop {
             .iter()
             .map(|s| {
                 let h = collector.health(&s.name);
+                let (new_errors, new_series_refused) = self.new_errors(collector, &s.name);
                 SignalSample {
                     signal: s.name.clone(),
-                    up: h.is_some_and(|h| h.state != HealthState::Down),
+                    up: signal_up(h),
                     staleness_seconds: h.and_then(|h| h.data_age).unwrap_or(0) as f64,
-                    new_errors: self.new_errors(collector, &s.name),
+                    new_errors,
+                    new_series_refused,
                 }
             })
+            .collect()
+    }
+
+    /// Per workload read with a query, whether this cycle's read failed.
+    fn replica_reads(&self) -> Vec<(String, bool)> {
+        if self.replica_reader.is_none() {
+            return Vec::new();
+        }
+        self.workloads
+            .iter()
+            .filter(|w| matches!(w.current_replicas, Some(CurrentReplicas::Query(_))))
+            .map(|w| (w.name.clone(), self.replicas_unknown.contains(&w.name)))
             .collect()
     }
 
@@ -90,31 +106,45 @@ impl Loop {
         }
     }
 
-    /// Failed requests and failed polls of a signal since the last snapshot, by kind.
+    /// Failed requests and failed polls of a signal since the last snapshot, by kind (every
+    /// kind of [`COLLECTION_ERROR_KINDS`], 0 included), and the new series it refused.
     fn new_errors<S: Source>(
         &mut self,
         collector: &Collector<S>,
         signal: &str,
-    ) -> Vec<(String, u64)> {
+    ) -> (Vec<(String, u64)>, u64) {
         let Some(now) = collector.stats(signal).copied() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         let before = self
             .last_stats
             .insert(signal.to_string(), now)
             .unwrap_or_default();
-        [
+        let [request, poll] = COLLECTION_ERROR_KINDS;
+        let errors = [
             (
-                "request",
+                request,
                 now.request_failures.saturating_sub(before.request_failures),
             ),
-            ("poll", now.failed_polls.saturating_sub(before.failed_polls)),
+            (poll, now.failed_polls.saturating_sub(before.failed_polls)),
         ]
         .into_iter()
-        .filter(|(_, n)| *n > 0)
         .map(|(k, n)| (k.to_string(), n))
-        .collect()
+        .collect();
+        (
+            errors,
+            now.series_refused.saturating_sub(before.series_refused),
+        )
     }
+}
+
+/// Whether a signal's last collection succeeded: `prescale_signal_up` says so, as its help
+/// text promises. `HealthState::Degraded` (failing, data still fresh) is not up: during an
+/// outage the metric must drop at the first failed poll, not once the data have gone stale.
+fn signal_up(h: Option<&SignalHealth>) -> bool {
+    h.is_some_and(|h| {
+        h.last_success.is_some() && h.consecutive_failures == 0 && h.state != HealthState::Down
+    })
 }
 
 /// Current and recommended replicas, from the scale decisions (holds included).
@@ -133,4 +163,32 @@ fn workloads(decisions: &[Decision]) -> Vec<WorkloadSample> {
             recommended_replicas: u64::from(d.to),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(state: HealthState, failures: u32) -> SignalHealth {
+        SignalHealth {
+            state,
+            last_success: Some(100),
+            last_attempt: Some(160),
+            consecutive_failures: failures,
+            last_error: (failures > 0).then(|| "connection refused".into()),
+            data_age: Some(60),
+            series: 3,
+            stale_series: 0,
+        }
+    }
+
+    /// An outage shorter than the staleness limit leaves the signal `Degraded`: the last
+    /// collection failed, so `prescale_signal_up` must read 0 from the first failed poll.
+    #[test]
+    fn signal_up_is_0_from_the_first_failed_poll() {
+        assert!(signal_up(Some(&health(HealthState::Healthy, 0))));
+        assert!(!signal_up(Some(&health(HealthState::Degraded, 1))));
+        assert!(!signal_up(Some(&health(HealthState::Down, 3))));
+        assert!(!signal_up(None));
+    }
 }

@@ -96,6 +96,8 @@ pub(super) struct Seen {
     pub(super) signal_up: HashSet<SignalLabel>,
     pub(super) staleness: HashSet<SignalLabel>,
     pub(super) errors: HashSet<SignalErrorLabels>,
+    pub(super) series_refused: HashSet<SignalLabel>,
+    pub(super) replica_reads: HashSet<WorkloadLabel>,
     pub(super) wape: HashSet<SeriesLabel>,
     pub(super) coverage: HashSet<SeriesLabel>,
     pub(super) scored: HashSet<SeriesLabel>,

@@ -16,6 +16,7 @@ fn signal(name: &str, errors: &[(&str, u64)]) -> SignalSample {
         up: errors.is_empty(),
         staleness_seconds: 12.5,
         new_errors: errors.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        new_series_refused: 0,
     }
 }
 
@@ -50,6 +51,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
             signal("web_rps", &[]),
             signal("batch_queue", &[("timeout", 2)]),
         ],
+        replica_reads: vec![("web".into(), false), ("batch".into(), true)],
         accuracy: vec![
             AccuracySample {
                 series: "web".into(),
@@ -161,6 +163,7 @@ fn series_missing_from_the_next_snapshot_vanish() {
     next.forecasts.retain(|f| f.series == "web");
     next.forecasts[0].quantiles.retain(|q| q.0 == 0.9);
     next.workloads.retain(|w| w.workload == "web");
+    next.replica_reads.retain(|(w, _)| w == "web");
     next.pools.retain(|p| p.pool == "general");
     next.signals.retain(|s| s.signal == "web_rps");
     next.accuracy.retain(|a| a.series == "web");
@@ -417,4 +420,67 @@ fn dashboard_is_json_and_queries_only_exported_metrics() {
     ] {
         assert!(referenced.contains(needed), "dashboard lacks {needed}");
     }
+}
+
+/// A signal's error and refusal counters exist at 0 from its first snapshot (every known kind),
+/// and a failing signal reads `prescale_signal_up 0`.
+#[test]
+fn health_counters_start_at_zero_and_a_down_signal_reads_up_0() {
+    let m = Metrics::new();
+    m.observe(&Snapshot {
+        signals: vec![signal("web_rps", &[])],
+        ..Snapshot::default()
+    });
+    let out = m.encode();
+    for kind in COLLECTION_ERROR_KINDS {
+        let line =
+            format!("prescale_collection_errors_total{{signal=\"web_rps\",kind=\"{kind}\"}} 0");
+        assert!(out.contains(&line), "missing {line} in\n{out}");
+    }
+    assert!(
+        out.contains("prescale_series_refused_total{signal=\"web_rps\"} 0"),
+        "{out}"
+    );
+    let mut down = signal("web_rps", &[("request", 3)]);
+    down.new_series_refused = 2;
+    m.observe(&Snapshot {
+        signals: vec![down],
+        ..Snapshot::default()
+    });
+    let out = m.encode();
+    assert!(
+        out.contains("prescale_signal_up{signal=\"web_rps\"} 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prescale_collection_errors_total{signal=\"web_rps\",kind=\"request\"} 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("prescale_series_refused_total{signal=\"web_rps\"} 2"),
+        "{out}"
+    );
+}
+
+/// Failed `current_replicas` reads are counted per workload, from 0 at the first snapshot.
+#[test]
+fn replica_read_errors_are_counted_per_workload_from_zero() {
+    let m = Metrics::new();
+    let reads = |failed| Snapshot {
+        replica_reads: vec![("web".into(), failed)],
+        ..Snapshot::default()
+    };
+    m.observe(&reads(false));
+    assert!(m
+        .encode()
+        .contains("prescale_replicas_read_errors_total{workload=\"web\"} 0"));
+    m.observe(&reads(true));
+    m.observe(&reads(true));
+    let out = m.encode();
+    assert!(
+        out.contains("prescale_replicas_read_errors_total{workload=\"web\"} 2"),
+        "{out}"
+    );
+    m.observe(&Snapshot::default());
+    assert!(!m.encode().contains("prescale_replicas_read_errors_total{"));
 }
