@@ -12,6 +12,12 @@ pub use log::{DecisionLog, LogError};
 use crate::plan::{Decision, DecisionKind};
 use std::io::Write;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long one decision's command may run when `run.apply_timeout` is not set.
+pub const DEFAULT_APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the act stage could not show, log or carry out a cycle's decisions.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +37,7 @@ pub enum ActError {
         #[source]
         source: std::io::Error,
     },
-    /// A decision's command ran and failed; the decisions after it were not carried out.
+    /// A decision's command ran and failed.
     #[error("`{command}` failed with {status}")]
     Failed {
         /// The command, as given to `sh -c`.
@@ -39,27 +45,113 @@ pub enum ActError {
         /// How it exited.
         status: ExitStatus,
     },
+    /// A decision's command ran longer than `run.apply_timeout` and was killed.
+    #[error("`{command}` did not finish within {}s (run.apply_timeout) and was killed", timeout.as_secs_f64())]
+    TimedOut {
+        /// The command, as given to `sh -c`.
+        command: String,
+        /// The limit it ran into.
+        timeout: Duration,
+    },
+    /// A decision's command was killed, or not started, because prescale is stopping.
+    #[error("`{command}` was not carried out: prescale is stopping")]
+    Stopped {
+        /// The command, as given to `sh -c`.
+        command: String,
+    },
 }
 
 /// Something that carries decisions out.
 pub trait Actuator: Send {
-    /// Carries out one cycle's decisions; returns how many were applied.
+    /// Carries out one cycle's decisions; returns how many were applied. Every decision is
+    /// attempted even when one fails (one stuck workload must not keep the others from scaling
+    /// up); an error is the first failure, after all were attempted.
     fn apply(&mut self, decisions: &[Decision]) -> Result<usize, ActError>;
 }
 
 /// Runs a shell command per scale decision, with `{target}`, `{from}`, `{to}` and `{kind}`
 /// substituted. Node decisions are left to the operator (pools are scaled by cloud tooling
 /// prescale does not drive).
+///
+/// Each command runs at most its timeout, and is killed at once when the stop flag is raised,
+/// so neither a hanging command nor SIGTERM during one can hold the loop.
 #[derive(Debug, Clone)]
 pub struct CommandActuator {
     template: String,
+    timeout: Duration,
+    stop: Arc<AtomicBool>,
 }
 
+/// How often a running command is checked for exit, timeout and stop: short against any
+/// timeout, long enough to cost nothing.
+const POLL: Duration = Duration::from_millis(20);
+
 impl CommandActuator {
-    /// An actuator for a command template.
+    /// An actuator for a command template, with [`DEFAULT_APPLY_TIMEOUT`].
     pub fn new(template: impl Into<String>) -> Self {
         CommandActuator {
             template: template.into(),
+            timeout: DEFAULT_APPLY_TIMEOUT,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Kills each command still running after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Kills the running command, and starts no more, once `stop` is true (set on SIGTERM).
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Runs one command to its end, its timeout, or the stop flag.
+    fn run(&self, cmd: &str) -> Result<(), ActError> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(ActError::Stopped {
+                command: cmd.to_string(),
+            });
+        }
+        let mut command = std::process::Command::new("sh");
+        command.arg("-c").arg(cmd);
+        // Its own process group, so a kill reaches what the shell started too (`sleep` under
+        // `sh -c "a; sleep 1000"` would otherwise outlive it).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let spawn_err = |source| ActError::Spawn {
+            command: cmd.to_string(),
+            source,
+        };
+        let mut child = command.spawn().map_err(spawn_err)?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().map_err(spawn_err)? {
+                if status.success() {
+                    return Ok(());
+                }
+                return Err(ActError::Failed {
+                    command: cmd.to_string(),
+                    status,
+                });
+            }
+            let err = if self.stop.load(Ordering::Relaxed) {
+                ActError::Stopped {
+                    command: cmd.to_string(),
+                }
+            } else if started.elapsed() >= self.timeout {
+                ActError::TimedOut {
+                    command: cmd.to_string(),
+                    timeout: self.timeout,
+                }
+            } else {
+                std::thread::sleep(POLL);
+                continue;
+            };
+            kill_group(&mut child);
+            return Err(err);
         }
     }
 
@@ -70,6 +162,18 @@ impl CommandActuator {
             .replace("{to}", &d.to.to_string())
             .replace("{kind}", d.kind.as_str())
     }
+}
+
+/// Kills a command's process group (see [`CommandActuator::run`]) and reaps it.
+fn kill_group(child: &mut std::process::Child) {
+    // No libc here: `kill` on a negative id signals the whole group.
+    #[cfg(unix)]
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Single-quotes a value for `sh -c`, so a workload name cannot inject shell syntax.
@@ -86,28 +190,24 @@ fn shell_quote(s: &str) -> String {
 impl Actuator for CommandActuator {
     fn apply(&mut self, decisions: &[Decision]) -> Result<usize, ActError> {
         let mut applied = 0;
+        let mut first_failure = None;
         for d in decisions
             .iter()
             .filter(|d| matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown))
         {
-            let cmd = self.command_for(d);
-            let status = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .status()
-                .map_err(|source| ActError::Spawn {
-                    command: cmd.clone(),
-                    source,
-                })?;
-            if !status.success() {
-                return Err(ActError::Failed {
-                    command: cmd,
-                    status,
-                });
+            match self.run(&self.command_for(d)) {
+                Ok(()) => applied += 1,
+                Err(e) => {
+                    // Logged here, per decision, so every failure is seen, not only the first.
+                    tracing::warn!("{} '{}' not applied: {e}", d.kind.as_str(), d.target);
+                    first_failure.get_or_insert(e);
+                }
             }
-            applied += 1;
         }
-        Ok(applied)
+        match first_failure {
+            Some(e) => Err(e),
+            None => Ok(applied),
+        }
     }
 }
 
@@ -147,7 +247,8 @@ impl Act {
         self.actuator.is_none()
     }
 
-    /// Handles one cycle's decisions: table, log, and (only when asked) apply.
+    /// Handles one cycle's decisions: table, log, and (only when asked) apply. Decisions that
+    /// could not be applied are logged, not returned: the loop goes on.
     pub fn handle(&mut self, cycle: u64, at: i64, decisions: &[Decision]) -> Result<(), ActError> {
         if let Some(log) = &mut self.log {
             log.append(cycle, decisions)?;
@@ -180,8 +281,12 @@ impl Act {
             .and_then(|_| self.out.flush())
             .map_err(ActError::Table)?;
         if let Some(a) = &mut self.actuator {
-            let n = a.apply(decisions)?;
-            tracing::info!("applied {n} decisions");
+            // A failed command is the cluster's or the command's trouble, not the loop's: the
+            // actuator logged each one, and the next cycle decides again from what it sees.
+            match a.apply(decisions) {
+                Ok(n) => tracing::info!("applied {n} decisions"),
+                Err(_) => tracing::warn!("cycle {cycle}: not every decision was applied"),
+            }
         }
         Ok(())
     }
@@ -289,5 +394,50 @@ mod tests {
             matches!(&err, ActError::Failed { command, status } if command == "exit 3" && status.code() == Some(3)),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_hanging_command_is_killed_at_its_timeout_and_the_rest_still_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("applied.txt");
+        let mut a = CommandActuator::new(format!(
+            "echo {{target}} >> {}; [ {{target}} = web ] && sleep 1000; true",
+            out.display()
+        ))
+        .with_timeout(Duration::from_millis(500));
+        let ds = vec![
+            decision(DecisionKind::ScaleUp, "web", 3, 5),
+            decision(DecisionKind::ScaleUp, "api", 2, 4),
+        ];
+        let t0 = Instant::now();
+        let err = a.apply(&ds).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        let msg = err.to_string();
+        assert!(
+            matches!(&err, ActError::TimedOut { command, .. } if command.contains("sleep 1000")),
+            "{err:?}"
+        );
+        assert!(
+            msg.contains("0.5s") && msg.contains("apply_timeout"),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "web\napi\n");
+    }
+
+    #[test]
+    fn the_stop_flag_kills_the_running_command() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut a = CommandActuator::new("sleep 1000").with_stop(stop.clone());
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let t0 = Instant::now();
+        let err = a
+            .apply(&[decision(DecisionKind::ScaleUp, "web", 3, 5)])
+            .unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert!(matches!(err, ActError::Stopped { .. }), "{err:?}");
     }
 }

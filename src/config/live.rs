@@ -22,6 +22,8 @@ pub struct LiveConfig {
     pub decision_log: PathBuf,
     /// Command template for `--apply`.
     pub apply_command: Option<String>,
+    /// `run.apply_timeout`: how long one `apply_command` may run before it is killed, seconds.
+    pub apply_timeout: i64,
     /// Retraining period, seconds.
     pub retrain_every: Option<i64>,
     /// Cycles to run, if limited.
@@ -94,6 +96,15 @@ pub(super) fn validate_live(
             .map_err(|e| problem(problems, "run.retrain_every", e))
             .ok()
     });
+    let apply_timeout = duration_key(
+        &run.and_then(|r| r.apply_timeout.clone()),
+        "run.apply_timeout",
+        crate::act::DEFAULT_APPLY_TIMEOUT.as_secs() as i64,
+        problems,
+    );
+    if apply_timeout < 1 {
+        problem(problems, "run.apply_timeout", "must be at least 1s");
+    }
     if let Some(Some(c)) = run.map(|r| r.cycles) {
         if c == 0 {
             problem(problems, "run.cycles", "must be at least 1");
@@ -111,6 +122,7 @@ pub(super) fn validate_live(
                 .unwrap_or(Path::new("prescale-decisions.jsonl")),
         ),
         apply_command: run.and_then(|r| r.apply_command.clone()),
+        apply_timeout,
         retrain_every,
         cycles: run.and_then(|r| r.cycles),
         show_holds: run.and_then(|r| r.show_holds).unwrap_or(false),

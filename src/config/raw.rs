@@ -48,6 +48,8 @@ pub(crate) struct RawRun {
     pub decision_log: Option<PathBuf>,
     /// Shell command run per scale decision when `--apply` is given.
     pub apply_command: Option<String>,
+    /// How long one `apply_command` may run before it is killed (`30s`).
+    pub apply_timeout: Option<String>,
     /// Retrain on the buffers this often (`24h`); off when absent.
     pub retrain_every: Option<String>,
     /// Stop after this many cycles; default: run until stopped (or the replay ends).

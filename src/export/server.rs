@@ -174,9 +174,23 @@ pub fn router(state: Arc<ExportState>) -> Router {
         .with_state(state)
 }
 
+/// How long a client may take to send a request's headers. A scraper sends them at once; a
+/// client that stops halfway (a half-open connection) would otherwise hold the connection, and
+/// with it graceful shutdown, for as long as it likes (issue #10).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one request may take to be answered once its headers are in.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for open connections to finish before dropping them, so no client
+/// can delay the process's exit by more than this.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Binds `addr` and serves the endpoints on the current tokio runtime until `shutdown`
-/// completes, then stops gracefully (in-flight requests are answered, idle connections
-/// closed).
+/// completes, then stops gracefully: in-flight requests are answered and idle connections
+/// closed, and whatever is still open [`SHUTDOWN_GRACE`] later is dropped.
+///
+/// Every connection has a [`HEADER_READ_TIMEOUT`] and every request a [`REQUEST_TIMEOUT`].
 ///
 /// Binding happens before this returns, so a busy port is an error here rather than in a
 /// background task, and `127.0.0.1:0` yields a usable [`Exporter::local_addr`].
@@ -188,13 +202,90 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local_addr = listener.local_addr()?;
     tracing::info!(%local_addr, "exporter listening");
-    let app = router(state);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let app = router(state).layer(axum::middleware::from_fn(bounded));
+    let task = tokio::spawn(accept_loop(listener, app, shutdown));
     Ok(Exporter { local_addr, task })
+}
+
+/// Accepts connections until `shutdown`, then closes the listener, asks every connection to
+/// finish, and drops those still open after [`SHUTDOWN_GRACE`].
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    conns.spawn(connection(stream, app.clone(), stop_rx.clone()));
+                }
+                Err(e) => {
+                    // Per-connection trouble (a reset before accept, out of descriptors): keep
+                    // serving, but do not spin on an error that repeats.
+                    tracing::warn!("exporter: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            // Reap finished connections so the set stays as small as the open ones.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "exporter: dropping {} connection(s) still open {:.0}s after shutdown",
+            conns.len(),
+            SHUTDOWN_GRACE.as_secs_f64()
+        );
+        conns.abort_all();
+    }
+    Ok(())
+}
+
+/// Serves one connection with the header-read timeout, finishing gracefully when `stop` turns
+/// true.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        // The guard `wait_for` returns is dropped inside, so it is not held across `conn.await`.
+        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        // A client's fault (timeout, garbage, reset): nothing for the operator to act on.
+        tracing::debug!("exporter connection: {e}");
+    }
+}
+
+/// Answers 503 when a request takes longer than [`REQUEST_TIMEOUT`].
+async fn bounded(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
+    }
 }
 
 async fn metrics(State(state): State<Arc<ExportState>>) -> Response {
@@ -329,6 +420,41 @@ mod tests {
             tokio::net::TcpStream::connect(addr).await.is_err(),
             "still accepting after shutdown"
         );
+    }
+
+    #[tokio::test]
+    async fn a_half_open_connection_is_closed_and_does_not_hold_shutdown() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(10)));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let exporter = serve("127.0.0.1:0".parse().unwrap(), state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+        let addr = exporter.local_addr();
+        // Headers never finished: the server closes the connection after the header timeout.
+        let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(
+            HEADER_READ_TIMEOUT + Duration::from_secs(3),
+            half.read_to_end(&mut buf),
+        )
+        .await;
+        assert!(closed.is_ok(), "half-open connection still open");
+        // Another one opened just before shutdown does not hold it past the grace period.
+        let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(2), exporter.stopped())
+            .await
+            .expect("shutdown held by a half-open connection")
+            .unwrap();
+        drop(half);
     }
 
     #[tokio::test]

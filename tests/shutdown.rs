@@ -1,0 +1,194 @@
+//! Issue #10, item 2: shutdown is bounded. A half-open `/metrics` connection or a hanging
+//! `apply_command` must not hold SIGTERM's exit, and a failing `apply_command` must not stop
+//! the loop.
+
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{prescale, repo, text};
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long SIGTERM may take to end the process, whatever its clients and commands do.
+const EXIT_BOUND: Duration = Duration::from_secs(10);
+
+/// The demo configuration with absolute paths, a private log, and the given overrides.
+fn config(
+    dir: &Path,
+    listen: Option<u16>,
+    speed: f64,
+    cycles: u64,
+    apply_command: &str,
+) -> PathBuf {
+    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
+    let mut out = String::new();
+    for line in demo.lines() {
+        let line = match line.split_whitespace().next() {
+            Some("model") => format!("model = {:?}", repo("models/web.model")),
+            Some("decision_log") => format!(
+                "decision_log = {:?}",
+                dir.join("d.jsonl").display().to_string()
+            ),
+            Some("cycles") => format!("cycles = {cycles}\napply_command = {apply_command:?}"),
+            Some("listen") => match listen {
+                Some(p) => format!("listen = \"127.0.0.1:{p}\""),
+                None => "enabled = false".to_string(),
+            },
+            Some("dir") => format!("dir = {:?}", repo("data")),
+            Some("speed") => format!("speed = {speed}"),
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let p = dir.join("live.toml");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+/// A child process that is killed (and reaped) when the test ends, also on panic.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `prescale run` with `extra` arguments and returns it with a channel of its stdout
+/// lines.
+fn spawn(cfg: &Path, extra: &[&str]) -> (Running, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+fn wait_line(rx: &mpsc::Receiver<String>, want: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            let hit = l.contains(want);
+            seen.push(l);
+            if hit {
+                return;
+            }
+        }
+    }
+    panic!(
+        "no line containing {want:?} within {limit:?}; saw:\n{}",
+        seen.join("\n")
+    );
+}
+
+/// Sends SIGTERM and waits at most `limit` for the exit.
+fn terminate(child: &mut Running, limit: Duration) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sent = Instant::now();
+    loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            sent.elapsed() < limit,
+            "prescale did not stop within {limit:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_half_open_metrics_connection_does_not_hold_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), Some(port), 150.0, 1000, "true");
+    let (mut child, rx) = spawn(&cfg, &[]);
+    wait_line(&rx, "cycle 1", Duration::from_secs(60));
+    // The request line and one header, never the blank line that ends the headers.
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let status = terminate(&mut child, EXIT_BOUND);
+    assert!(status.success(), "{status}");
+    drop(conn);
+}
+
+#[test]
+fn a_hanging_apply_command_does_not_hold_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, 150.0, 1000, "sleep 1000");
+    let (mut child, rx) = spawn(&cfg, &["--apply"]);
+    // The table is printed before the decisions are applied: the command is now running.
+    wait_line(&rx, "cycle 1", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(500));
+    let status = terminate(&mut child, EXIT_BOUND);
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_failing_apply_command_is_logged_per_decision_and_the_loop_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("attempted.txt");
+    let cmd = format!("echo {{target}} >> {}; false", marker.display());
+    let cfg = config(dir.path(), None, 1e6, 3, &cmd);
+    let o = prescale(&["run", "--config", cfg.to_str().unwrap(), "--apply"]);
+    let all = text(&o);
+    assert!(o.status.success(), "{all}");
+    // All three cycles ran although every command failed.
+    assert!(all.contains("cycle 3"), "{all}");
+    let attempted = std::fs::read_to_string(&marker).unwrap();
+    let scale_changes = std::fs::read_to_string(dir.path().join("d.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            matches!(
+                v["decision"]["kind"].as_str(),
+                Some("scale_up") | Some("scale_down")
+            )
+        })
+        .count();
+    assert!(scale_changes >= 2, "{scale_changes}");
+    // Every scale decision was attempted, not only the first of its cycle.
+    assert_eq!(attempted.lines().count(), scale_changes, "{attempted}");
+    // Each failure is logged with its command.
+    let failures = all
+        .lines()
+        .filter(|l| l.contains("failed") && l.contains("false"))
+        .count();
+    assert_eq!(failures, scale_changes, "{all}");
+}
