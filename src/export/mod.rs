@@ -61,8 +61,8 @@ mod snapshot;
 
 pub use metrics::{decision_kinds, Metrics, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS};
 pub use server::{
-    router, serve, ExportState, Exporter, NotReady, Stalled, LIVENESS_FACTOR,
-    OPENMETRICS_CONTENT_TYPE,
+    router, serve, ExportState, Exporter, NotReady, Stalled, HEADER_READ_TIMEOUT, LIVENESS_FACTOR,
+    OPENMETRICS_CONTENT_TYPE, REQUEST_TIMEOUT, SHUTDOWN_GRACE,
 };
 pub use snapshot::{
     AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot, WorkloadSample,
