@@ -227,7 +227,7 @@ fn a_real_prometheus_scrapes_the_running_loop() {
     });
     let p90 = prom
         .wait_for(
-            "prescale_forecast{series=\"demand{series=\\\"nab_twitter_volume_amzn\\\"}\",quantile=\"0.9\"}",
+            "prescale_forecast{signal=\"demand\",series=\"nab_twitter_volume_amzn\",level=\"0.9\"}",
             deadline,
             |v| v.is_some(),
         )

@@ -6,9 +6,10 @@
 mod labels;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use labels::{
-    BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, QuantileLabels, Seen, SeriesLabel,
+    series_labels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen, SeriesLabels,
     SignalErrorLabels, SignalLabel, WorkloadLabel,
 };
 use std::collections::HashSet;
@@ -24,7 +25,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 /// The decision kinds the planner and actuator emit, as metric labels (`scale_up`). Their
@@ -56,9 +56,9 @@ pub const CYCLE_BUCKETS: [f64; 13] = [
 pub struct Metrics {
     registry: Registry,
     lock: Mutex<Seen>,
-    forecast: FGauge<QuantileLabels>,
-    forecast_window: FGauge<SeriesLabel>,
-    observed: FGauge<SeriesLabel>,
+    forecast: FGauge<SeriesLabels>,
+    forecast_window: FGauge<SeriesLabels>,
+    observed: FGauge<SeriesLabels>,
     recommended_replicas: Family<WorkloadLabel, Gauge>,
     current_replicas: Family<WorkloadLabel, Gauge>,
     recommended_nodes: Family<PoolLabel, Gauge>,
@@ -68,13 +68,14 @@ pub struct Metrics {
     replica_read_errors: Family<WorkloadLabel, Counter>,
     signal_up: Family<SignalLabel, Gauge>,
     staleness: FGauge<SignalLabel>,
-    wape: FGauge<SeriesLabel>,
-    coverage: FGauge<SeriesLabel>,
-    scored: Family<SeriesLabel, Counter>,
+    wape: FGauge<SeriesLabels>,
+    coverage: FGauge<SeriesLabels>,
+    scored: Family<SeriesLabels, Counter>,
     cycle_duration: Histogram,
     cycles: Counter,
     last_cycle: Gauge<f64, std::sync::atomic::AtomicU64>,
     model_info: Family<ModelLabels, Gauge>,
+    build_info: Family<BuildLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -116,8 +117,14 @@ impl Metrics {
             cycles: Counter::default(),
             last_cycle: Gauge::default(),
             model_info: Family::default(),
+            build_info: Family::default(),
         };
         m.register(&mut r);
+        m.build_info
+            .get_or_create(&BuildLabels {
+                version: Lv::from(env!("CARGO_PKG_VERSION")),
+            })
+            .set(1);
         for kind in decision_kinds() {
             let _ = m.decisions.get_or_create(&KindLabel { kind: kind.into() });
         }
@@ -130,7 +137,7 @@ impl Metrics {
         // Counter and unit suffixes (`_total`, `_seconds`) are appended by the encoder.
         r.register(
             "forecast",
-            "Forecast peak of a series over the next window at a quantile level, in the series' units",
+            "Forecast peak of a series over the next window at a quantile level (label level), in the series' units",
             m.forecast.clone(),
         );
         r.register_with_unit(
@@ -219,12 +226,12 @@ impl Metrics {
             "The forecast model in use (value always 1)",
             m.model_info.clone(),
         );
+        // A gauge at 1 rather than an OpenMetrics info: the same sample either way, and one
+        // that the classic text format and `promtool check metrics` can type.
         r.register(
-            "build",
-            "prescale's build",
-            Info::new(BuildLabels {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            }),
+            "build_info",
+            "prescale's build (value always 1)",
+            m.build_info.clone(),
         );
     }
 
@@ -278,11 +285,10 @@ impl Metrics {
     fn observe_forecasts(&self, forecasts: &[ForecastSample], seen: &mut Seen) {
         let mut now = HashSet::new();
         for f in forecasts {
+            let series = series_labels(&f.series);
             for &(level, value) in &f.quantiles {
-                let l = QuantileLabels {
-                    series: Lv::from(&f.series),
-                    quantile: Lv(quantile_label(level)),
-                };
+                let mut l = series.clone();
+                l.push(("level".to_string(), Lv(level_label(level))));
                 self.forecast.get_or_create(&l).set(value);
                 now.insert(l);
             }
@@ -292,14 +298,14 @@ impl Metrics {
             &self.forecast_window,
             forecasts
                 .iter()
-                .map(|f| (series(&f.series), f.window_seconds)),
+                .map(|f| (series_labels(&f.series), f.window_seconds)),
         );
         sync(&self.forecast_window, &mut seen.window, now);
         let now = set_each(
             &self.observed,
             forecasts
                 .iter()
-                .filter_map(|f| f.observed.map(|v| (series(&f.series), v))),
+                .filter_map(|f| f.observed.map(|v| (series_labels(&f.series), v))),
         );
         sync(&self.observed, &mut seen.observed, now);
     }
@@ -402,19 +408,19 @@ impl Metrics {
             &self.wape,
             accuracy
                 .iter()
-                .filter_map(|a| a.wape.map(|v| (series(&a.series), v))),
+                .filter_map(|a| a.wape.map(|v| (series_labels(&a.series), v))),
         );
         sync(&self.wape, &mut seen.wape, now);
         let now = set_each(
             &self.coverage,
             accuracy
                 .iter()
-                .filter_map(|a| a.coverage_p90.map(|v| (series(&a.series), v))),
+                .filter_map(|a| a.coverage_p90.map(|v| (series_labels(&a.series), v))),
         );
         sync(&self.coverage, &mut seen.coverage, now);
         let mut now = HashSet::new();
         for a in accuracy {
-            let l = series(&a.series);
+            let l = series_labels(&a.series);
             // The tracker owns the count; mirroring it (rather than adding deltas) keeps the two
             // equal, and a tracker restart shows up as the counter reset Prometheus expects.
             self.scored
@@ -434,10 +440,13 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
-}
 
-fn series(s: &str) -> SeriesLabel {
-    SeriesLabel { series: s.into() }
+    /// The registry in the classic Prometheus text format (version 0.0.4), for clients that do
+    /// not ask for OpenMetrics: the same samples, with counters' `# HELP` and `# TYPE` naming
+    /// the `_total` sample, and no `# UNIT` or `# EOF`.
+    pub fn encode_text(&self) -> String {
+        text::to_classic(&self.encode())
+    }
 }
 
 fn workload(s: &str) -> WorkloadLabel {
@@ -453,8 +462,8 @@ fn saturating_i64(v: u64) -> i64 {
 }
 
 /// `0.9` → `"0.9"`, `0.5` → `"0.5"`: Rust's shortest round-trip form, which is also what a
-/// person types in PromQL (`quantile="0.9"`).
-fn quantile_label(level: f64) -> String {
+/// person types in PromQL (`level="0.9"`).
+fn level_label(level: f64) -> String {
     format!("{level}")
 }
 

@@ -1,4 +1,5 @@
-//! Export: prescale's own `/metrics` (OpenMetrics), `/healthz` and `/readyz`.
+//! Export: prescale's own `/metrics` (OpenMetrics, or the classic text format for clients that
+//! do not ask for OpenMetrics), `/healthz` and `/readyz`.
 //!
 //! This stage is deliberately decoupled from the rest of the pipeline: it defines a plain
 //! [`Snapshot`] of what one cycle knows (forecast quantiles, replica and node
@@ -37,21 +38,24 @@
 //!
 //! | name | type | labels |
 //! | --- | --- | --- |
-//! | `prescale_forecast` | gauge | `series`, `quantile` |
-//! | `prescale_forecast_window_seconds` | gauge | `series` |
-//! | `prescale_observed_demand` | gauge | `series` |
+//! | `prescale_forecast` | gauge | series labels, `level` |
+//! | `prescale_forecast_window_seconds` | gauge | series labels |
+//! | `prescale_observed_demand` | gauge | series labels |
 //! | `prescale_recommended_replicas`, `prescale_current_replicas` | gauge | `workload` |
 //! | `prescale_recommended_nodes` | gauge | `pool` |
 //! | `prescale_decisions_total` | counter | `kind` |
 //! | `prescale_collection_errors_total` | counter | `signal`, `kind` |
 //! | `prescale_signal_up`, `prescale_data_staleness_seconds` | gauge | `signal` |
-//! | `prescale_forecast_wape`, `prescale_forecast_p90_coverage` | gauge | `series` |
-//! | `prescale_forecasts_scored_total` | counter | `series` |
+//! | `prescale_forecast_wape`, `prescale_forecast_p90_coverage` | gauge | series labels |
+//! | `prescale_forecasts_scored_total` | counter | series labels |
 //! | `prescale_cycle_duration_seconds` | histogram | |
 //! | `prescale_cycles_total` | counter | |
 //! | `prescale_last_cycle_timestamp_seconds` | gauge | |
 //! | `prescale_model_info` | gauge (1) | `model`, `trained_at`, `version` |
-//! | `prescale_build_info` | info | `version` |
+//! | `prescale_build_info` | gauge (1) | `version` |
+//!
+//! *Series labels* are `signal` and the series' own labels (see [`SeriesId`]), e.g.
+//! `prescale_forecast{signal="rps",service="api",level="0.9"}`.
 //!
 //! Label sets missing from a snapshot are removed, so `/metrics` does not grow with churn.
 
@@ -62,10 +66,11 @@ mod snapshot;
 pub use metrics::{decision_kinds, Metrics, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS};
 pub use server::{
     router, serve, ExportState, Exporter, NotReady, Stalled, HEADER_READ_TIMEOUT, LIVENESS_FACTOR,
-    OPENMETRICS_CONTENT_TYPE, REQUEST_TIMEOUT, SHUTDOWN_GRACE,
+    OPENMETRICS_CONTENT_TYPE, REQUEST_TIMEOUT, SHUTDOWN_GRACE, TEXT_CONTENT_TYPE,
 };
 pub use snapshot::{
-    AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot, WorkloadSample,
+    AccuracySample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample, Snapshot,
+    WorkloadSample,
 };
 
 /// Where the exporter listens unless configured otherwise: loopback only, so exposing it is a

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -16,10 +16,14 @@ use axum::Router;
 use super::metrics::Metrics;
 use super::snapshot::Snapshot;
 
-/// The content type of `/metrics`: OpenMetrics 1.0, which is what `prometheus-client` writes
-/// (Prometheus picks its parser from this header, so it must not say `text/plain`).
+/// The content type of `/metrics` for clients that ask for OpenMetrics (Prometheus does, and
+/// picks its parser from this header): OpenMetrics 1.0, which is what `prometheus-client` writes.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of `/metrics` for every other client (curl, `promtool check metrics`,
+/// older scrapers): the classic Prometheus text format.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `/healthz` fails once no cycle has finished for this many cycle intervals: one late cycle
 /// is normal (a slow collector), three in a row means the loop is stuck or dead.
@@ -288,12 +292,46 @@ async fn bounded(req: axum::extract::Request, next: axum::middleware::Next) -> R
     }
 }
 
-async fn metrics(State(state): State<Arc<ExportState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
-        state.metrics.encode(),
-    )
-        .into_response()
+async fn metrics(State(state): State<Arc<ExportState>>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    if prefers_openmetrics(accept) {
+        (
+            [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+            state.metrics.encode(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
+            state.metrics.encode_text(),
+        )
+            .into_response()
+    }
+}
+
+/// Whether `Accept` values ask for OpenMetrics at least as much as for the text format:
+/// `application/openmetrics-text` (any version) with a q-value above 0 and not below that of
+/// `text/plain`, `text/*` or `*/*`. Without an `Accept`, or with `*/*` only (curl), the text
+/// format, which every client parses.
+fn prefers_openmetrics<'a>(accept: impl Iterator<Item = &'a str>) -> bool {
+    let (mut openmetrics, mut text) = (0.0_f64, 0.0_f64);
+    for range in accept.flat_map(|v| v.split(',')) {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse().unwrap_or(0.0));
+        match media.as_str() {
+            "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+            "text/plain" | "text/*" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    openmetrics > 0.0 && openmetrics >= text
 }
 
 async fn healthz(State(state): State<Arc<ExportState>>) -> Response {
@@ -367,8 +405,18 @@ mod tests {
     }
 
     async fn get(client: &reqwest::Client, addr: SocketAddr, path: &str) -> (u16, String, String) {
+        get_accepting(client, addr, path, "*/*").await
+    }
+
+    async fn get_accepting(
+        client: &reqwest::Client,
+        addr: SocketAddr,
+        path: &str,
+        accept: &str,
+    ) -> (u16, String, String) {
         let r = client
             .get(format!("http://{addr}{path}"))
+            .header(header::ACCEPT, accept)
             .send()
             .await
             .unwrap();
@@ -403,11 +451,22 @@ mod tests {
         state.cycle_finished(&with_model());
         let (code, _, body) = get(&client, addr, "/readyz").await;
         assert_eq!((code, body.as_str()), (200, "ok\n"));
-        let (code, ct, body) = get(&client, addr, "/metrics").await;
+        let (code, ct, body) =
+            get_accepting(&client, addr, "/metrics", "application/openmetrics-text").await;
         assert_eq!(code, 200);
         assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
         assert!(body.contains("prescale_cycles_total 1\n"), "{body}");
         assert!(body.ends_with("# EOF\n"));
+        // Anyone else (curl sends `*/*`) gets the classic text format.
+        let (code, ct, body) = get(&client, addr, "/metrics").await;
+        assert_eq!(code, 200);
+        assert_eq!(ct, TEXT_CONTENT_TYPE);
+        assert!(
+            body.contains("# TYPE prescale_cycles_total counter\n"),
+            "{body}"
+        );
+        assert!(body.contains("prescale_cycles_total 1\n"), "{body}");
+        assert!(!body.contains("# EOF"), "{body}");
         let (code, _, _) = get(&client, addr, "/nope").await;
         assert_eq!(code, 404);
 
@@ -455,6 +514,23 @@ mod tests {
             .expect("shutdown held by a half-open connection")
             .unwrap();
         drop(half);
+    }
+
+    /// Prometheus 2.x and 3.x (default and text-first `scrape_protocols`), curl, no header.
+    #[test]
+    fn openmetrics_only_for_clients_that_prefer_it() {
+        let om = |accept: &[&str]| prefers_openmetrics(accept.iter().copied());
+        assert!(om(&["application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"]));
+        assert!(om(&["application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.1,*/*;q=0.05"]));
+        assert!(om(&[
+            "Application/OpenMetrics-Text ; Q=0.9",
+            "text/plain;q=0.5"
+        ]));
+        assert!(!om(&["text/plain;version=0.0.4;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,*/*;q=0.1"]));
+        assert!(!om(&["application/openmetrics-text;q=0,*/*"]));
+        assert!(!om(&["*/*"]));
+        assert!(!om(&["text/plain"]));
+        assert!(!om(&[]));
     }
 
     #[tokio::test]

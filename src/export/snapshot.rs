@@ -37,11 +37,53 @@ pub struct Snapshot {
     pub at_unix: i64,
 }
 
+/// Which series a sample is of: the signal it was collected as and the labels that tell its
+/// series apart, e.g. signal `rps` and `service="api"`.
+///
+/// Exported as a `signal` label beside the series' own labels (`prescale_forecast{signal="rps",
+/// service="api",level="0.9"}`), so that dashboards can join prescale's series with others
+/// carrying the same labels (`kube_*`). A series label named like one of prescale's own labels
+/// (`signal`, `level`, `workload`, ...) is exported with the `exported_` prefix, as Prometheus
+/// does for a target's colliding labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SeriesId {
+    /// The signal's name (or a history file's series name), e.g. `"rps"`.
+    pub signal: String,
+    /// The series' own labels, e.g. `[("service", "api")]`; empty for a signal with one series.
+    pub labels: Vec<(String, String)>,
+}
+
+impl SeriesId {
+    /// A series with labels, e.g. `SeriesId::new("rps", [("service", "api")])`.
+    pub fn new<K: Into<String>, V: Into<String>>(
+        signal: impl Into<String>,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        SeriesId {
+            signal: signal.into(),
+            labels: labels
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+/// The only series of a signal: no labels.
+impl From<&str> for SeriesId {
+    fn from(signal: &str) -> Self {
+        SeriesId {
+            signal: signal.to_string(),
+            labels: Vec::new(),
+        }
+    }
+}
+
 /// One series' forecast of its peak over the next window.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ForecastSample {
-    /// Series name, e.g. `"web"`.
-    pub series: String,
+    /// Which series, e.g. signal `"rps"` with `service="api"`.
+    pub series: SeriesId,
     /// Length of the forecast window, seconds.
     pub window_seconds: f64,
     /// `(level, value)` pairs, e.g. `(0.9, 412.0)`, values in the series' units.
@@ -92,8 +134,8 @@ pub struct SignalSample {
 /// One series' rolling forecast accuracy, as the accuracy tracker reports it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccuracySample {
-    /// Series name.
-    pub series: String,
+    /// Which series.
+    pub series: SeriesId,
     /// Weighted absolute percentage error of the median forecast (0.1 = 10 %); `None` until a
     /// forecast has been scored.
     pub wape: Option<f64>,

@@ -6,11 +6,12 @@
 use super::cycle::Loop;
 use crate::collect::{Collector, HealthState, SignalHealth, Source};
 use crate::export::{
-    AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot,
+    AccuracySample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample, Snapshot,
     WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
 use crate::plan::{CurrentReplicas, Decision, DecisionKind};
+use crate::series::SeriesKey;
 use std::time::Instant;
 
 impl Loop {
@@ -27,7 +28,7 @@ impl Loop {
             forecasts: forecasts
                 .iter()
                 .map(|(f, observed)| ForecastSample {
-                    series: f.key.to_string(),
+                    series: series_id(&f.key),
                     window_seconds: f.window as f64,
                     quantiles: f.quantiles.clone(),
                     observed: *observed,
@@ -89,7 +90,7 @@ impl Loop {
             .map(|k| {
                 let s = self.accuracy.stats(k);
                 AccuracySample {
-                    series: k.to_string(),
+                    series: series_id(k),
                     wape: s.wape,
                     coverage_p90: s.coverage_p90,
                     scored: s.scored,
@@ -147,6 +148,13 @@ fn signal_up(h: Option<&SignalHealth>) -> bool {
     })
 }
 
+/// A series key (`rps{service="api"}`) as the exporter's signal and labels, so that `/metrics`
+/// carries `signal="rps",service="api"` rather than the key as one label value.
+fn series_id(key: &SeriesKey) -> SeriesId {
+    let (signal, labels) = key.parts();
+    SeriesId::new(signal, labels)
+}
+
 /// Current and recommended replicas, from the scale decisions (holds included).
 fn workloads(decisions: &[Decision]) -> Vec<WorkloadSample> {
     decisions
@@ -184,6 +192,16 @@ mod tests {
 
     /// An outage shorter than the staleness limit leaves the signal `Degraded`: the last
     /// collection failed, so `prescale_signal_up` must read 0 from the first failed poll.
+    #[test]
+    fn series_keys_become_a_signal_and_its_labels() {
+        let key = SeriesKey::new(r#"demand{pod="a-1",service="api"}"#);
+        assert_eq!(
+            series_id(&key),
+            SeriesId::new("demand", [("pod", "a-1"), ("service", "api")])
+        );
+        assert_eq!(series_id(&SeriesKey::new("web")), SeriesId::from("web"));
+    }
+
     #[test]
     fn signal_up_is_0_from_the_first_failed_poll() {
         assert!(signal_up(Some(&health(HealthState::Healthy, 0))));

@@ -48,6 +48,46 @@ impl SeriesKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The signal name and labels of a key made by [`from_labels`](Self::from_labels), e.g.
+    /// `cpu{instance="a:9100"}` → `("cpu", {instance: "a:9100"})`. Any other key (a file stem,
+    /// a CSV `series` value that is not of this form) is all name and no labels.
+    pub fn parts(&self) -> (&str, BTreeMap<String, String>) {
+        let whole = (self.0.as_str(), BTreeMap::new());
+        let Some((name, rest)) = self.0.split_once('{') else {
+            return whole;
+        };
+        match rest.strip_suffix('}').map(parse_labels) {
+            Some(Some(labels)) if !name.is_empty() => (name, labels),
+            _ => whole,
+        }
+    }
+}
+
+/// `k1="v1",k2="v2"` as [`SeriesKey::from_labels`] writes it (values with `\\` and `\"`
+/// escaped); `None` if it is not of that form.
+fn parse_labels(mut rest: &str) -> Option<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => value.push(chars.next()?.1),
+                (_, c) => value.push(c),
+            }
+        };
+        if key.is_empty() || labels.insert(key.to_string(), value).is_some() {
+            return None;
+        }
+        rest = &after[end + 1..];
+        if !rest.is_empty() {
+            rest = rest.strip_prefix(',')?;
+        }
+    }
+    Some(labels)
 }
 
 impl fmt::Display for SeriesKey {
@@ -219,6 +259,37 @@ mod tests {
             SeriesKey::from_labels("cpu", &BTreeMap::new()).as_str(),
             "cpu"
         );
+    }
+
+    #[test]
+    fn parts_undo_from_labels() {
+        let mut a = BTreeMap::new();
+        a.insert("service".to_string(), "api".to_string());
+        a.insert("path".to_string(), "a\\b\"c,d}=\"\n\\n".to_string());
+        let key = SeriesKey::from_labels("rps", &a);
+        assert_eq!(key.parts(), ("rps", a));
+        assert_eq!(SeriesKey::new("web").parts(), ("web", BTreeMap::new()));
+        // Not of the form: all name, nothing lost.
+        for odd in [
+            "a{b}",
+            "a{b=\"c}",
+            "{b=\"c\"}",
+            "a{b=\"c\"d=\"e\"}",
+            "a{=\"c\"}",
+        ] {
+            assert_eq!(SeriesKey::new(odd).parts(), (odd, BTreeMap::new()), "{odd}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parts_round_trip(
+            name in "[a-z_:][a-z0-9_:]{0,8}",
+            labels in proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,6}", "\\PC{0,8}", 0..4),
+        ) {
+            let key = SeriesKey::from_labels(&name, &labels);
+            proptest::prop_assert_eq!(key.parts(), (name.as_str(), labels));
+        }
     }
 
     #[test]

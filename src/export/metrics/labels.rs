@@ -5,6 +5,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use std::collections::HashSet;
 
+use crate::export::snapshot::SeriesId;
+
 /// A label value, escaped when encoded: prometheus-client 0.23 writes label values verbatim,
 /// and one `"`, `\` or newline in a series or workload name (they come from configuration)
 /// would make Prometheus reject the whole scrape.
@@ -32,15 +34,64 @@ impl EncodeLabelValue for Lv {
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct SeriesLabel {
-    pub(super) series: Lv,
+/// A series' label set: `signal` and the series' own labels (see [`series_labels`]), plus
+/// `level` on `prescale_forecast`. Dynamic, as different signals' series have different labels.
+pub(super) type SeriesLabels = Vec<(String, Lv)>;
+
+/// The label names prescale itself puts on its families. A series label of the same name is
+/// exported as `exported_<name>`, as Prometheus does with a target's colliding labels, so that
+/// it can neither overwrite nor be overwritten by prescale's. `le` and `quantile` are here
+/// too: on a gauge they would read as a histogram's or a summary's (promtool rejects them).
+const PRESCALE_LABELS: [&str; 10] = [
+    "signal",
+    "level",
+    "workload",
+    "pool",
+    "kind",
+    "model",
+    "trained_at",
+    "version",
+    "le",
+    "quantile",
+];
+
+/// `signal="<signal>"` and the series' own labels, sorted by name (so that the same series gets
+/// the same label set from every snapshot), with names made valid and unique:
+///
+/// - a name that is not a valid Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`; a key read from
+///   a history file may hold anything) has every other character replaced by `_`, and a `_`
+///   put before a leading digit;
+/// - a name reserved by Prometheus (`__*`) or used by prescale ([`PRESCALE_LABELS`]) or by an
+///   earlier label of the set gets `exported_` prepended until it is unique.
+pub(super) fn series_labels(id: &SeriesId) -> SeriesLabels {
+    let mut own: Vec<&(String, String)> = id.labels.iter().collect();
+    own.sort();
+    let mut out: SeriesLabels = Vec::with_capacity(own.len() + 2);
+    out.push(("signal".to_string(), Lv::from(&id.signal)));
+    for (name, value) in own {
+        let mut name = valid_label_name(name);
+        while name.starts_with("__")
+            || PRESCALE_LABELS.contains(&name.as_str())
+            || out.iter().any(|(n, _)| *n == name)
+        {
+            name.insert_str(0, "exported_");
+        }
+        out.push((name, Lv::from(value)));
+    }
+    out
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct QuantileLabels {
-    pub(super) series: Lv,
-    pub(super) quantile: Lv,
+/// `name` with every character outside `[a-zA-Z0-9_]` replaced by `_`, and a `_` before a
+/// leading digit (or as the whole name if it is empty).
+fn valid_label_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.insert(0, '_');
+    }
+    out
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,7 +129,7 @@ pub(super) struct ModelLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct BuildLabels {
-    pub(super) version: String,
+    pub(super) version: Lv,
 }
 
 pub(super) type FGauge<L> = Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>;
@@ -87,9 +138,9 @@ pub(super) type FGauge<L> = Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>;
 /// be removed (otherwise `/metrics` would grow with every series or workload that ever existed).
 #[derive(Default)]
 pub(super) struct Seen {
-    pub(super) forecast: HashSet<QuantileLabels>,
-    pub(super) window: HashSet<SeriesLabel>,
-    pub(super) observed: HashSet<SeriesLabel>,
+    pub(super) forecast: HashSet<SeriesLabels>,
+    pub(super) window: HashSet<SeriesLabels>,
+    pub(super) observed: HashSet<SeriesLabels>,
     pub(super) recommended_replicas: HashSet<WorkloadLabel>,
     pub(super) current_replicas: HashSet<WorkloadLabel>,
     pub(super) recommended_nodes: HashSet<PoolLabel>,
@@ -98,8 +149,8 @@ pub(super) struct Seen {
     pub(super) errors: HashSet<SignalErrorLabels>,
     pub(super) series_refused: HashSet<SignalLabel>,
     pub(super) replica_reads: HashSet<WorkloadLabel>,
-    pub(super) wape: HashSet<SeriesLabel>,
-    pub(super) coverage: HashSet<SeriesLabel>,
-    pub(super) scored: HashSet<SeriesLabel>,
+    pub(super) wape: HashSet<SeriesLabels>,
+    pub(super) coverage: HashSet<SeriesLabels>,
+    pub(super) scored: HashSet<SeriesLabels>,
     pub(super) model: HashSet<ModelLabels>,
 }

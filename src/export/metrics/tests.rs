@@ -1,5 +1,6 @@
 //! The registry against snapshots, and the dashboard against the registry.
 use super::*;
+use crate::export::SeriesId;
 
 fn forecast(series: &str, p50: f64, p90: f64) -> ForecastSample {
     ForecastSample {
@@ -120,12 +121,12 @@ fn encode_after_observe_contains_every_value() {
     let text = lines(&m);
     for line in [
         "# TYPE prescale_forecast gauge",
-        r#"prescale_forecast{series="web",quantile="0.5"} 100.0"#,
-        r#"prescale_forecast{series="web",quantile="0.9"} 140.5"#,
-        r#"prescale_forecast{series="batch",quantile="0.9"} 30.0"#,
+        r#"prescale_forecast{signal="web",level="0.5"} 100.0"#,
+        r#"prescale_forecast{signal="web",level="0.9"} 140.5"#,
+        r#"prescale_forecast{signal="batch",level="0.9"} 30.0"#,
         "# UNIT prescale_forecast_window_seconds seconds",
-        r#"prescale_forecast_window_seconds{series="web"} 300.0"#,
-        r#"prescale_observed_demand{series="web"} 90.0"#,
+        r#"prescale_forecast_window_seconds{signal="web"} 300.0"#,
+        r#"prescale_observed_demand{signal="web"} 90.0"#,
         r#"prescale_recommended_replicas{workload="web"} 7"#,
         r#"prescale_current_replicas{workload="web"} 4"#,
         r#"prescale_recommended_replicas{workload="batch"} 1"#,
@@ -139,10 +140,10 @@ fn encode_after_observe_contains_every_value() {
         r#"prescale_signal_up{signal="web_rps"} 1"#,
         r#"prescale_signal_up{signal="batch_queue"} 0"#,
         r#"prescale_data_staleness_seconds{signal="web_rps"} 12.5"#,
-        r#"prescale_forecast_wape{series="web"} 0.12"#,
-        r#"prescale_forecast_p90_coverage{series="web"} 0.875"#,
-        r#"prescale_forecasts_scored_total{series="web"} 40"#,
-        r#"prescale_forecasts_scored_total{series="batch"} 0"#,
+        r#"prescale_forecast_wape{signal="web"} 0.12"#,
+        r#"prescale_forecast_p90_coverage{signal="web"} 0.875"#,
+        r#"prescale_forecasts_scored_total{signal="web"} 40"#,
+        r#"prescale_forecasts_scored_total{signal="batch"} 0"#,
         "prescale_cycle_duration_seconds_count 1",
         "prescale_cycles_total 1",
         "prescale_last_cycle_timestamp_seconds 1750000000.0",
@@ -151,8 +152,8 @@ fn encode_after_observe_contains_every_value() {
         assert_has(&text, line);
     }
     // An unscored series has no accuracy gauges rather than a NaN or a misleading 0.
-    assert_no_mention(&text, r#"prescale_forecast_wape{series="batch"}"#);
-    assert_no_mention(&text, r#"prescale_forecast_p90_coverage{series="batch"}"#);
+    assert_no_mention(&text, r#"prescale_forecast_wape{signal="batch"}"#);
+    assert_no_mention(&text, r#"prescale_forecast_p90_coverage{signal="batch"}"#);
 }
 
 #[test]
@@ -160,13 +161,13 @@ fn series_missing_from_the_next_snapshot_vanish() {
     let m = Metrics::new();
     m.observe(&full_snapshot());
     let mut next = full_snapshot();
-    next.forecasts.retain(|f| f.series == "web");
+    next.forecasts.retain(|f| f.series.signal == "web");
     next.forecasts[0].quantiles.retain(|q| q.0 == 0.9);
     next.workloads.retain(|w| w.workload == "web");
     next.replica_reads.retain(|(w, _)| w == "web");
     next.pools.retain(|p| p.pool == "general");
     next.signals.retain(|s| s.signal == "web_rps");
-    next.accuracy.retain(|a| a.series == "web");
+    next.accuracy.retain(|a| a.series.signal == "web");
     next.model = None;
     m.observe(&next);
     let text = lines(&m);
@@ -174,14 +175,14 @@ fn series_missing_from_the_next_snapshot_vanish() {
         "\"batch\"",
         "batch_queue",
         "\"spot\"",
-        r#"quantile="0.5""#,
+        r#"level="0.5""#,
         "prescale_model_info{",
     ] {
         assert_no_mention(&text, gone);
     }
     assert_has(
         &text,
-        r#"prescale_forecast{series="web",quantile="0.9"} 140.5"#,
+        r#"prescale_forecast{signal="web",level="0.9"} 140.5"#,
     );
     assert_has(&text, r#"prescale_recommended_replicas{workload="web"} 7"#);
     assert_has(&text, r#"prescale_signal_up{signal="web_rps"} 1"#);
@@ -243,12 +244,12 @@ fn scored_counter_mirrors_the_tracker_including_its_restarts() {
     m.observe(&acc(25));
     assert_has(
         &lines(&m),
-        r#"prescale_forecasts_scored_total{series="web"} 25"#,
+        r#"prescale_forecasts_scored_total{signal="web"} 25"#,
     );
     m.observe(&acc(3));
     assert_has(
         &lines(&m),
-        r#"prescale_forecasts_scored_total{series="web"} 3"#,
+        r#"prescale_forecasts_scored_total{signal="web"} 3"#,
     );
 }
 
@@ -483,4 +484,103 @@ fn replica_read_errors_are_counted_per_workload_from_zero() {
     );
     m.observe(&Snapshot::default());
     assert!(!m.encode().contains("prescale_replicas_read_errors_total{"));
+}
+
+/// Issue #10: a series is exported as `signal` plus its own labels, not as one label holding the
+/// whole key; its labels that collide with prescale's get the `exported_` prefix (as Prometheus
+/// does), invalid names are made valid, and no gauge has a `quantile` or `le` label.
+#[test]
+fn series_are_exported_with_their_own_labels() {
+    let m = Metrics::new();
+    let api = SeriesId::new("rps", [("service", "api"), ("level", "high")]);
+    let odd = SeriesId::new(
+        "rps",
+        [
+            ("quantile", "x"),
+            ("le", "y"),
+            ("signal", "z"),
+            ("__meta", "m"),
+            ("9-lives", "w\"q"),
+        ],
+    );
+    m.observe(&Snapshot {
+        forecasts: vec![
+            ForecastSample {
+                series: api.clone(),
+                window_seconds: 300.0,
+                quantiles: vec![(0.5, 10.0), (0.9, 12.5)],
+                observed: Some(9.0),
+            },
+            ForecastSample {
+                series: odd.clone(),
+                window_seconds: 300.0,
+                quantiles: vec![(0.9, 1.0)],
+                observed: None,
+            },
+        ],
+        accuracy: vec![AccuracySample {
+            series: api,
+            wape: Some(0.2),
+            coverage_p90: Some(0.9),
+            scored: 3,
+        }],
+        ..Snapshot::default()
+    });
+    let text = lines(&m);
+    let api = r#"signal="rps",exported_level="high",service="api""#;
+    for line in [
+        format!(r#"prescale_forecast{{{api},level="0.5"}} 10.0"#),
+        format!(r#"prescale_forecast{{{api},level="0.9"}} 12.5"#),
+        format!(r#"prescale_forecast_window_seconds{{{api}}} 300.0"#),
+        format!(r#"prescale_observed_demand{{{api}}} 9.0"#),
+        format!(r#"prescale_forecast_wape{{{api}}} 0.2"#),
+        format!(r#"prescale_forecast_p90_coverage{{{api}}} 0.9"#),
+        format!(r#"prescale_forecasts_scored_total{{{api}}} 3"#),
+        r#"prescale_forecast{signal="rps",_9_lives="w\"q",exported___meta="m",exported_le="y",exported_quantile="x",exported_signal="z",level="0.9"} 1.0"#.to_string(),
+    ] {
+        assert_has(&text, &line);
+    }
+    assert_no_mention(&text, "series=");
+    assert_no_mention(&text, "{quantile=");
+    assert_no_mention(&text, ",quantile=");
+    assert_no_mention(&text, "{le=\"y");
+}
+
+/// The text format served to clients that do not ask for OpenMetrics holds the same samples,
+/// with every family typed under its samples' name.
+#[test]
+fn text_format_has_the_same_samples_typed_by_sample_name() {
+    let m = Metrics::new();
+    m.observe(&full_snapshot());
+    let (om, text) = (m.encode(), m.encode_text());
+    let samples = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(samples(&om), samples(&text));
+    assert!(
+        !text.contains("# EOF") && !text.contains("# UNIT"),
+        "{text}"
+    );
+    let typed: HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .collect();
+    for name in sample_names(&text) {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(f)))
+            .unwrap_or(name.as_str());
+        assert!(typed.contains(family), "{name} has no # TYPE in\n{text}");
+    }
+    assert!(
+        text.contains("# TYPE prescale_decisions_total counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE prescale_build_info gauge\n"),
+        "{text}"
+    );
 }
