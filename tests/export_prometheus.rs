@@ -54,6 +54,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             recommended_nodes: 3,
         }],
         decisions: decisions.iter().map(|d| d.to_string()).collect(),
+        actions: vec![],
         signals: vec![
             SignalSample {
                 signal: "web_rps".into(),

@@ -60,7 +60,11 @@ fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
 fn dry_run_shows_and_logs_but_changes_nothing_and_apply_does() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("applied.txt");
-    let cmd = format!("echo {{kind}} {{target}} {{to}} >> {}", marker.display());
+    // No shell runs the template: a shell that is wanted gets the values as arguments.
+    let cmd = format!(
+        r#"sh -c 'echo "$1 $2 $3" >> "$0"' {} {{kind}} {{target}} {{to}}"#,
+        marker.display()
+    );
     let cfg = config(dir.path(), None, 1e6, 3, &cmd);
     let cfg = cfg.to_str().unwrap();
 
@@ -91,6 +95,11 @@ fn dry_run_shows_and_logs_but_changes_nothing_and_apply_does() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let applied = std::fs::read_to_string(&marker).unwrap();
     assert!(applied.contains("scale-up web"), "{applied}");
+    let applied_web = log_lines(dir.path())
+        .into_iter()
+        .filter(|l| l["decision"]["target"] == "web" && l["outcome"] == "applied")
+        .count();
+    assert_eq!(applied_web, 1);
     // The log is appended to, never rewritten.
     assert!(log_lines(dir.path()).len() > lines.len());
 }

@@ -1,6 +1,6 @@
 //! Issue #10, item 2: shutdown is bounded. A half-open `/metrics` connection or a hanging
 //! `apply_command` must not hold SIGTERM's exit, and a failing `apply_command` must not stop
-//! the loop.
+//! the loop. (Outcomes, timeouts and injection: `act_command.rs`.)
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -150,20 +150,34 @@ fn a_half_open_metrics_connection_does_not_hold_sigterm() {
 #[test]
 fn a_hanging_apply_command_does_not_hold_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), None, 150.0, 1000, "sleep 1000");
-    let (mut child, rx) = spawn(&cfg, &["--apply"]);
-    // The table is printed before the decisions are applied: the command is now running.
-    wait_line(&rx, "cycle 1", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(500));
+    let started = dir.path().join("started.txt");
+    let cmd = format!(
+        r#"sh -c 'echo started >> "$0"; exec sleep 1000' {}"#,
+        started.display()
+    );
+    let cfg = config(dir.path(), None, 150.0, 1000, &cmd);
+    let (mut child, _rx) = spawn(&cfg, &["--apply"]);
+    // The command writes its marker, then hangs: it is running now.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let status = terminate(&mut child, EXIT_BOUND);
     assert!(status.success(), "{status}");
+    // Killed by the stop, and recorded so.
+    let log = std::fs::read_to_string(dir.path().join("d.jsonl")).unwrap();
+    assert!(log.contains("killed: prescale is stopping"), "{log}");
 }
 
 #[test]
 fn a_failing_apply_command_is_logged_per_decision_and_the_loop_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("attempted.txt");
-    let cmd = format!("echo {{target}} >> {}; false", marker.display());
+    let cmd = format!(
+        r#"sh -c 'echo "$1" >> "$0"; false' {} {{target}}"#,
+        marker.display()
+    );
     let cfg = config(dir.path(), None, 1e6, 3, &cmd);
     let o = prescale(&["run", "--config", cfg.to_str().unwrap(), "--apply"]);
     let all = text(&o);
@@ -171,7 +185,7 @@ fn a_failing_apply_command_is_logged_per_decision_and_the_loop_goes_on() {
     // All three cycles ran although every command failed.
     assert!(all.contains("cycle 3"), "{all}");
     let attempted = std::fs::read_to_string(&marker).unwrap();
-    let scale_changes = std::fs::read_to_string(dir.path().join("d.jsonl"))
+    let scale_changes: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("d.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -181,14 +195,21 @@ fn a_failing_apply_command_is_logged_per_decision_and_the_loop_goes_on() {
                 Some("scale_up") | Some("scale_down")
             )
         })
-        .count();
-    assert!(scale_changes >= 2, "{scale_changes}");
-    // Every scale decision was attempted, not only the first of its cycle.
-    assert_eq!(attempted.lines().count(), scale_changes, "{attempted}");
-    // Each failure is logged with its command.
+        .collect();
+    assert!(scale_changes.len() >= 2, "{scale_changes:?}");
+    // Every scale decision was attempted, not only the first of its cycle, and recorded failed.
+    assert_eq!(
+        attempted.lines().count(),
+        scale_changes.len(),
+        "{attempted}"
+    );
+    for v in &scale_changes {
+        assert_eq!(v["outcome"], "failed: sh exited with status 1", "{v}");
+    }
+    // Each failure is logged with how its command ended.
     let failures = all
         .lines()
-        .filter(|l| l.contains("failed") && l.contains("false"))
+        .filter(|l| l.contains("not applied") && l.contains("exited with status 1"))
         .count();
-    assert_eq!(failures, scale_changes, "{all}");
+    assert_eq!(failures, scale_changes.len(), "{all}");
 }

@@ -1,5 +1,6 @@
 //! The JSON-lines decision log: one line per decision, appended, never torn.
 
+use super::Outcome;
 use crate::plan::Decision;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -46,10 +47,14 @@ pub struct DecisionLog {
     file: File,
 }
 
+/// One record. `outcome` came later (issue #9): records without it, written before, are still
+/// records, so a reader must treat the field as optional; new fields are only ever added.
 #[derive(serde::Serialize)]
 struct Line<'a> {
     cycle: u64,
     decision: &'a Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'a Outcome>,
 }
 
 impl DecisionLog {
@@ -100,14 +105,25 @@ impl DecisionLog {
         &self.path
     }
 
-    /// Appends one line per decision, all in one write.
-    pub fn append(&mut self, cycle: u64, decisions: &[Decision]) -> Result<(), LogError> {
+    /// Appends one line per decision, all in one write, each with its outcome: `outcomes[i]`
+    /// is `decisions[i]`'s (a decision without one is logged without the field).
+    pub fn append(
+        &mut self,
+        cycle: u64,
+        decisions: &[Decision],
+        outcomes: &[Outcome],
+    ) -> Result<(), LogError> {
         if decisions.is_empty() {
             return Ok(());
         }
         let mut buf = Vec::with_capacity(decisions.len() * 256);
-        for decision in decisions {
-            serde_json::to_writer(&mut buf, &Line { cycle, decision })
+        for (i, decision) in decisions.iter().enumerate() {
+            let line = Line {
+                cycle,
+                decision,
+                outcome: outcomes.get(i),
+            };
+            serde_json::to_writer(&mut buf, &line)
                 .map_err(|e| self.err(std::io::Error::other(e)))?;
             buf.push(b'\n');
         }
@@ -143,13 +159,16 @@ enum Repair {
 const RECORD_PREFIX: &[u8] = b"{\"cycle\":";
 
 /// True when `line` (without its newline) is a whole decision-log record: an object with a
-/// `cycle` number and a `decision` naming its kind, target and counts.
+/// `cycle` number and a `decision` naming its kind, target and counts, and an `outcome` text
+/// if it was written since outcomes are recorded.
 fn is_record(line: &[u8]) -> bool {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
         return false;
     };
     let d = &v["decision"];
-    v.as_object().is_some_and(|o| o.len() == 2)
+    let fields = 2 + usize::from(v.get("outcome").is_some());
+    v.as_object().is_some_and(|o| o.len() == fields)
+        && v.get("outcome").is_none_or(|o| o.is_string())
         && v["cycle"].is_u64()
         && d["at"].is_i64()
         && d["kind"].is_string()
@@ -247,9 +266,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log/d.jsonl");
         let mut log = DecisionLog::open(&p).unwrap();
-        log.append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)])
+        log.append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)], &[])
             .unwrap();
-        log.append(2, &[decision(DecisionKind::Hold, "web", 2, 2)])
+        log.append(2, &[decision(DecisionKind::Hold, "web", 2, 2)], &[])
             .unwrap();
         log.sync().unwrap();
         drop(log);
@@ -258,7 +277,7 @@ mod tests {
         f.write_all(b"{\"cycle\":3,\"decis").unwrap();
         drop(f);
         let mut log = DecisionLog::open(&p).unwrap();
-        log.append(4, &[decision(DecisionKind::ScaleDown, "web", 2, 1)])
+        log.append(4, &[decision(DecisionKind::ScaleDown, "web", 2, 1)], &[])
             .unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         let cycles: Vec<u64> = text
@@ -290,9 +309,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.jsonl");
         let mut log = DecisionLog::open(&p).unwrap();
-        log.append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)])
+        log.append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)], &[])
             .unwrap();
-        log.append(2, &[decision(DecisionKind::Hold, "web", 2, 2)])
+        log.append(2, &[decision(DecisionKind::Hold, "web", 2, 2)], &[])
             .unwrap();
         drop(log);
         // An editor or `head -c` can leave a complete record without its newline: it is data,
@@ -301,7 +320,7 @@ mod tests {
         assert_eq!(bytes.pop(), Some(b'\n'));
         std::fs::write(&p, &bytes).unwrap();
         let mut log = DecisionLog::open(&p).unwrap();
-        log.append(3, &[decision(DecisionKind::ScaleDown, "web", 2, 1)])
+        log.append(3, &[decision(DecisionKind::ScaleDown, "web", 2, 1)], &[])
             .unwrap();
         assert_eq!(cycles(&p), vec![1, 2, 3]);
 
@@ -310,7 +329,7 @@ mod tests {
         let first = bytes.split(|&b| b == b'\n').next().unwrap();
         std::fs::write(&q, first).unwrap();
         let mut log = DecisionLog::open(&q).unwrap();
-        log.append(5, &[decision(DecisionKind::Hold, "web", 1, 1)])
+        log.append(5, &[decision(DecisionKind::Hold, "web", 1, 1)], &[])
             .unwrap();
         assert_eq!(cycles(&q), vec![1, 5]);
     }
@@ -321,7 +340,7 @@ mod tests {
         let p = dir.path().join("d.jsonl");
         std::fs::write(&p, b"{\"cycle\":1,\"decision\":{\"at\":17").unwrap();
         let mut log = DecisionLog::open(&p).unwrap();
-        log.append(2, &[decision(DecisionKind::Hold, "web", 1, 1)])
+        log.append(2, &[decision(DecisionKind::Hold, "web", 1, 1)], &[])
             .unwrap();
         drop(log);
         assert_eq!(cycles(&p), vec![2]);
@@ -339,6 +358,7 @@ mod tests {
         let line = serde_json::to_string(&Line {
             cycle: 1,
             decision: &decision(DecisionKind::Hold, "web", 1, 1),
+            outcome: Some(&Outcome::Skipped),
         })
         .unwrap();
         let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -392,7 +412,7 @@ mod tests {
                 bytes.extend_from_slice(&tail);
             }
             for c in 0..records {
-                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1) };
+                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1), outcome: Some(&Outcome::Skipped) };
                 serde_json::to_writer(&mut bytes, &line).unwrap();
                 bytes.push(b'\n');
             }
@@ -422,6 +442,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Logs written before outcomes were recorded stay logs: opened, appended to with
+    /// outcomes, and a complete new-format last line without newline is kept, not cut.
+    #[test]
+    fn records_with_and_without_outcome_are_both_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        let mut log = DecisionLog::open(&p).unwrap();
+        log.append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)], &[])
+            .unwrap();
+        drop(log);
+        let old = std::fs::read_to_string(&p).unwrap();
+        assert!(!old.contains("outcome"), "{old}");
+        let mut log = DecisionLog::open(&p).unwrap();
+        let failed = Outcome::Failed("kubectl exited with status 1".into());
+        log.append(
+            2,
+            &[
+                decision(DecisionKind::ScaleUp, "web", 2, 3),
+                decision(DecisionKind::Hold, "api", 1, 1),
+            ],
+            &[failed, Outcome::Skipped],
+        )
+        .unwrap();
+        drop(log);
+        let mut bytes = std::fs::read(&p).unwrap();
+        assert_eq!(bytes.pop(), Some(b'\n'));
+        std::fs::write(&p, &bytes).unwrap();
+        DecisionLog::open(&p).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let outcomes: Vec<Option<String>> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.get("outcome").map(|o| o.as_str().unwrap().to_string())
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                None,
+                Some("failed: kubectl exited with status 1".to_string()),
+                Some("skipped".to_string())
+            ]
+        );
+        let line = text.lines().nth(1).unwrap();
+        assert!(is_record(line.as_bytes()));
+        // Only an outcome text is a third field.
+        let number = line.replace("\"failed: kubectl exited with status 1\"", "3");
+        assert!(!is_record(number.as_bytes()), "{number}");
+        let other = line.replace("\"outcome\"", "\"other\"");
+        assert!(!is_record(other.as_bytes()), "{other}");
     }
 
     #[test]

@@ -2,24 +2,28 @@
 //! appended to a JSON-lines decision log for review, and nothing in the cluster changes.
 //!
 //! Applying is opt-in (`--apply`) and goes through an [`Actuator`]; the one shipped runs a
-//! command template per decision (e.g. `kubectl scale deployment/{target} --replicas={to}`), so
-//! prescale never needs cluster credentials of its own.
+//! command template per decision (e.g. `kubectl scale deployment/{target} --replicas={to}`),
+//! without a shell (see [`CommandTemplate`]), so prescale never needs cluster credentials of
+//! its own. Every decision gets an [`Outcome`], recorded in the log, the table and the metrics.
 
+mod command;
 mod log;
 
+pub use command::{CommandActuator, CommandTemplate, TemplateError, PLACEHOLDERS};
 pub use log::{DecisionLog, LogError};
 
 use crate::plan::{Decision, DecisionKind};
+use std::fmt;
+use std::future::Future;
 use std::io::Write;
-use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::pin::Pin;
+use std::time::Duration;
 
 /// How long one decision's command may run when `run.apply_timeout` is not set.
 pub const DEFAULT_APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why the act stage could not show, log or carry out a cycle's decisions.
+/// Why the act stage could not show or log a cycle's decisions. (A decision that could not be
+/// carried out is not an error of the stage: it is the decision's [`Outcome`].)
 #[derive(Debug, thiserror::Error)]
 pub enum ActError {
     /// The decision log could not be written or synced.
@@ -28,187 +32,97 @@ pub enum ActError {
     /// The decision table could not be written to its output.
     #[error("writing the decision table")]
     Table(#[source] std::io::Error),
-    /// A decision's command could not be started.
-    #[error("running `{command}`")]
-    Spawn {
-        /// The command, as given to `sh -c`.
-        command: String,
-        /// Why it could not start.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A decision's command ran and failed.
-    #[error("`{command}` failed with {status}")]
-    Failed {
-        /// The command, as given to `sh -c`.
-        command: String,
-        /// How it exited.
-        status: ExitStatus,
-    },
-    /// A decision's command ran longer than `run.apply_timeout` and was killed.
-    #[error("`{command}` did not finish within {}s (run.apply_timeout) and was killed", timeout.as_secs_f64())]
-    TimedOut {
-        /// The command, as given to `sh -c`.
-        command: String,
-        /// The limit it ran into.
-        timeout: Duration,
-    },
-    /// A decision's command was killed, or not started, because prescale is stopping.
-    #[error("`{command}` was not carried out: prescale is stopping")]
-    Stopped {
-        /// The command, as given to `sh -c`.
-        command: String,
-    },
 }
+
+/// What became of one decision.
+///
+/// Logged (field `outcome`) and shown as `dry-run`, `applied`, `failed: <reason>` or
+/// `skipped`; exported as the `outcome` label [`label`](Self::label).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A scale decision, only shown and logged (no `--apply`).
+    DryRun,
+    /// Carried out: the command exited 0.
+    Applied,
+    /// Not carried out, and why: the exit status and the end of what the command said, a
+    /// timeout, or a stop. The change is not believed done, so the next cycle tries again.
+    Failed(String),
+    /// Nothing to carry out: a hold, or a node decision (a recommendation only).
+    Skipped,
+}
+
+impl Outcome {
+    /// Every outcome's label, in the order of the variants: the exporter starts a counter at 0
+    /// for each, per workload.
+    pub const LABELS: [&'static str; 4] = ["dry_run", "applied", "failed", "skipped"];
+
+    /// The outcome as a metric label: one of [`LABELS`](Self::LABELS) (never the reason, which
+    /// would make a series per message).
+    pub fn label(&self) -> &'static str {
+        let i = match self {
+            Outcome::DryRun => 0,
+            Outcome::Applied => 1,
+            Outcome::Failed(_) => 2,
+            Outcome::Skipped => 3,
+        };
+        Self::LABELS[i]
+    }
+
+    /// True for [`Outcome::Failed`].
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Outcome::Failed(_))
+    }
+
+    /// The table's short form: `dry-run`, `applied`, `failed`, `skipped`.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Outcome::DryRun => "dry-run",
+            Outcome::Applied => "applied",
+            Outcome::Failed(_) => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// What a dry run records for `d`: `dry-run` for a scale decision, `skipped` otherwise.
+    pub fn dry_run(d: &Decision) -> Self {
+        if is_scale(d) {
+            Outcome::DryRun
+        } else {
+            Outcome::Skipped
+        }
+    }
+}
+
+/// `dry-run`, `applied`, `failed: <reason>`, `skipped`: as logged.
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Failed(why) => write!(f, "failed: {why}"),
+            o => f.write_str(o.short()),
+        }
+    }
+}
+
+impl serde::Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// True for decisions that change a workload's replicas (the ones an actuator carries out).
+fn is_scale(d: &Decision) -> bool {
+    matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown)
+}
+
+/// What [`Actuator::apply`] returns: one outcome per decision, in order, once all are done.
+pub type Applying<'a> = Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>>;
 
 /// Something that carries decisions out.
 pub trait Actuator: Send {
-    /// Carries out one cycle's decisions; returns how many were applied. Every decision is
-    /// attempted even when one fails (one stuck workload must not keep the others from scaling
-    /// up); an error is the first failure, after all were attempted.
-    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, ActError>;
-}
-
-/// Runs a shell command per scale decision, with `{target}`, `{from}`, `{to}` and `{kind}`
-/// substituted. Node decisions are left to the operator (pools are scaled by cloud tooling
-/// prescale does not drive).
-///
-/// Each command runs at most its timeout, and is killed at once when the stop flag is raised,
-/// so neither a hanging command nor SIGTERM during one can hold the loop.
-#[derive(Debug, Clone)]
-pub struct CommandActuator {
-    template: String,
-    timeout: Duration,
-    stop: Arc<AtomicBool>,
-}
-
-/// How often a running command is checked for exit, timeout and stop: short against any
-/// timeout, long enough to cost nothing.
-const POLL: Duration = Duration::from_millis(20);
-
-impl CommandActuator {
-    /// An actuator for a command template, with [`DEFAULT_APPLY_TIMEOUT`].
-    pub fn new(template: impl Into<String>) -> Self {
-        CommandActuator {
-            template: template.into(),
-            timeout: DEFAULT_APPLY_TIMEOUT,
-            stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// Kills each command still running after `timeout`.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Kills the running command, and starts no more, once `stop` is true (set on SIGTERM).
-    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
-        self.stop = stop;
-        self
-    }
-
-    /// Runs one command to its end, its timeout, or the stop flag.
-    fn run(&self, cmd: &str) -> Result<(), ActError> {
-        if self.stop.load(Ordering::Relaxed) {
-            return Err(ActError::Stopped {
-                command: cmd.to_string(),
-            });
-        }
-        let mut command = std::process::Command::new("sh");
-        command.arg("-c").arg(cmd);
-        // Its own process group, so a kill reaches what the shell started too (`sleep` under
-        // `sh -c "a; sleep 1000"` would otherwise outlive it).
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let spawn_err = |source| ActError::Spawn {
-            command: cmd.to_string(),
-            source,
-        };
-        let mut child = command.spawn().map_err(spawn_err)?;
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().map_err(spawn_err)? {
-                if status.success() {
-                    return Ok(());
-                }
-                return Err(ActError::Failed {
-                    command: cmd.to_string(),
-                    status,
-                });
-            }
-            let err = if self.stop.load(Ordering::Relaxed) {
-                ActError::Stopped {
-                    command: cmd.to_string(),
-                }
-            } else if started.elapsed() >= self.timeout {
-                ActError::TimedOut {
-                    command: cmd.to_string(),
-                    timeout: self.timeout,
-                }
-            } else {
-                std::thread::sleep(POLL);
-                continue;
-            };
-            kill_group(&mut child);
-            return Err(err);
-        }
-    }
-
-    fn command_for(&self, d: &Decision) -> String {
-        self.template
-            .replace("{target}", &shell_quote(&d.target))
-            .replace("{from}", &d.from.to_string())
-            .replace("{to}", &d.to.to_string())
-            .replace("{kind}", d.kind.as_str())
-    }
-}
-
-/// Kills a command's process group (see [`CommandActuator::run`]) and reaps it.
-fn kill_group(child: &mut std::process::Child) {
-    // No libc here: `kill` on a negative id signals the whole group.
-    #[cfg(unix)]
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .stderr(std::process::Stdio::null())
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// Single-quotes a value for `sh -c`, so a workload name cannot inject shell syntax.
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-impl Actuator for CommandActuator {
-    fn apply(&mut self, decisions: &[Decision]) -> Result<usize, ActError> {
-        let mut applied = 0;
-        let mut first_failure = None;
-        for d in decisions
-            .iter()
-            .filter(|d| matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown))
-        {
-            match self.run(&self.command_for(d)) {
-                Ok(()) => applied += 1,
-                Err(e) => {
-                    // Logged here, per decision, so every failure is seen, not only the first.
-                    tracing::warn!("{} '{}' not applied: {e}", d.kind.as_str(), d.target);
-                    first_failure.get_or_insert(e);
-                }
-            }
-        }
-        match first_failure {
-            Some(e) => Err(e),
-            None => Ok(applied),
-        }
-    }
+    /// Carries out one cycle's decisions and returns one outcome per decision, in order.
+    /// Every decision is attempted even when one fails (one stuck workload must not keep the
+    /// others from scaling up), and nothing here can stop the loop.
+    fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a>;
 }
 
 /// The act stage: shows decisions, logs them, and applies them only when an actuator is given.
@@ -247,48 +161,69 @@ impl Act {
         self.actuator.is_none()
     }
 
-    /// Handles one cycle's decisions: table, log, and (only when asked) apply. Decisions that
-    /// could not be applied are logged, not returned: the loop goes on.
-    pub fn handle(&mut self, cycle: u64, at: i64, decisions: &[Decision]) -> Result<(), ActError> {
+    /// Handles one cycle's decisions: carries them out (only when asked), then logs and shows
+    /// each with its outcome, and returns the outcomes, one per decision. A decision that could
+    /// not be carried out is recorded as failed, not returned as an error: the loop goes on.
+    pub async fn handle(
+        &mut self,
+        cycle: u64,
+        at: i64,
+        decisions: &[Decision],
+    ) -> Result<Vec<Outcome>, ActError> {
+        let outcomes = match &mut self.actuator {
+            Some(a) => a.apply(decisions).await,
+            None => decisions.iter().map(Outcome::dry_run).collect(),
+        };
+        debug_assert_eq!(outcomes.len(), decisions.len());
         if let Some(log) = &mut self.log {
-            log.append(cycle, decisions)?;
+            log.append(cycle, decisions, &outcomes)?;
         }
-        let shown: Vec<&Decision> = decisions
-            .iter()
-            .filter(|d| self.show_holds || !d.is_hold())
-            .collect();
+        let text = self.table(cycle, at, decisions, &outcomes);
+        self.out
+            .write_all(text.as_bytes())
+            .and_then(|_| self.out.flush())
+            .map_err(ActError::Table)?;
+        Ok(outcomes)
+    }
+
+    /// The cycle's summary line and, unless there is nothing to show, its table: one row per
+    /// decision with its outcome first, and a failure's reason on the line below it.
+    fn table(&self, cycle: u64, at: i64, decisions: &[Decision], outcomes: &[Outcome]) -> String {
         let when = crate::series::format_timestamp(at);
-        let holds = decisions.len() - decisions.iter().filter(|d| !d.is_hold()).count();
+        let holds = decisions.iter().filter(|d| d.is_hold()).count();
         let mode = if self.is_dry_run() {
             "dry-run"
         } else {
             "apply"
         };
         let mut text = format!(
-            "── cycle {cycle} at {when} ({mode}): {} changes, {holds} holds\n",
+            "── cycle {cycle} at {when} ({mode}): {} changes, {holds} holds",
             decisions.len() - holds
         );
+        if !self.is_dry_run() {
+            let count = |o: &str| outcomes.iter().filter(|x| x.short() == o).count();
+            text.push_str(&format!(
+                "; {} applied, {} failed",
+                count("applied"),
+                count("failed")
+            ));
+        }
+        text.push('\n');
+        let shown: Vec<(&Decision, &Outcome)> = decisions
+            .iter()
+            .zip(outcomes)
+            .filter(|(d, _)| self.show_holds || !d.is_hold())
+            .collect();
         if !shown.is_empty() {
-            text.push_str(&Decision::table_header());
-            text.push('\n');
-            for d in shown {
-                text.push_str(&d.to_string());
-                text.push('\n');
+            text.push_str(&format!("{:<8} {}\n", "OUTCOME", Decision::table_header()));
+            for (d, o) in shown {
+                text.push_str(&format!("{:<8} {d}\n", o.short()));
+                if let Outcome::Failed(why) = o {
+                    text.push_str(&format!("{:<8} ↳ {why}\n", ""));
+                }
             }
         }
-        self.out
-            .write_all(text.as_bytes())
-            .and_then(|_| self.out.flush())
-            .map_err(ActError::Table)?;
-        if let Some(a) = &mut self.actuator {
-            // A failed command is the cluster's or the command's trouble, not the loop's: the
-            // actuator logged each one, and the next cycle decides again from what it sees.
-            match a.apply(decisions) {
-                Ok(n) => tracing::info!("applied {n} decisions"),
-                Err(_) => tracing::warn!("cycle {cycle}: not every decision was applied"),
-            }
-        }
-        Ok(())
+        text
     }
 
     /// Flushes the decision log to disk (at shutdown).
@@ -301,7 +236,7 @@ impl Act {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::{Guard, GuardKind};
     use std::sync::{Arc, Mutex};
@@ -328,7 +263,7 @@ mod tests {
     }
 
     #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Buf(pub(crate) Arc<Mutex<Vec<u8>>>);
     impl Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(b);
@@ -339,8 +274,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dry_run_prints_changes_and_logs_everything() {
+    fn log_records(path: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn dry_run_prints_changes_and_logs_everything_with_outcomes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("decisions.jsonl");
         let buf = Buf::default();
@@ -352,92 +295,97 @@ mod tests {
         let ds = vec![
             decision(DecisionKind::ScaleUp, "web", 3, 5),
             decision(DecisionKind::Hold, "api", 2, 2),
+            decision(DecisionKind::AddNode, "general", 2, 3),
         ];
-        act.handle(1, 1_700_000_000, &ds).unwrap();
+        let outcomes = act.handle(1, 1_700_000_000, &ds).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![Outcome::DryRun, Outcome::Skipped, Outcome::Skipped]
+        );
         act.flush().unwrap();
         let shown = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        assert!(shown.contains("dry-run): 1 changes, 1 holds"), "{shown}");
+        assert!(shown.contains("dry-run): 2 changes, 1 holds"), "{shown}");
+        assert!(shown.contains("OUTCOME  KIND"), "{shown}");
         assert!(
-            shown.contains("scale-up") && shown.contains("web"),
+            shown.contains("dry-run  scale-up") && shown.contains("web"),
             "{shown}"
         );
+        assert!(shown.contains("skipped  add-node"), "{shown}");
         assert!(!shown.contains("api"), "{shown}");
-        let log = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(log.lines().count(), 2);
-        let v: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-        assert_eq!(v["cycle"], 1);
-        assert_eq!(v["decision"]["kind"], "scale_up");
-        assert_eq!(v["decision"]["guards"][0]["kind"], "max_step");
+        let log = log_records(&path);
+        assert_eq!(log.len(), 3);
+        assert_eq!(log[0]["cycle"], 1);
+        assert_eq!(log[0]["decision"]["kind"], "scale_up");
+        assert_eq!(log[0]["decision"]["guards"][0]["kind"], "max_step");
+        let logged: Vec<&str> = log.iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+        assert_eq!(logged, ["dry-run", "skipped", "skipped"]);
     }
 
-    #[test]
-    fn command_actuator_runs_only_scale_decisions_with_quoted_names() {
+    /// Fails every scale decision of one workload, applies the rest.
+    struct FailsFor(&'static str);
+    impl Actuator for FailsFor {
+        fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a> {
+            Box::pin(async move {
+                decisions
+                    .iter()
+                    .map(|d| match Outcome::dry_run(d) {
+                        Outcome::DryRun if d.target == self.0 => {
+                            Outcome::Failed("kubectl exited with status 1: not found".into())
+                        }
+                        Outcome::DryRun => Outcome::Applied,
+                        o => o,
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn applied_and_failed_outcomes_reach_the_log_and_the_table() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("applied.txt");
-        let mut a = CommandActuator::new(format!(
-            "echo {{kind}} {{target}} {{from}} {{to}} >> {}",
-            out.display()
-        ));
+        let path = dir.path().join("decisions.jsonl");
+        let buf = Buf::default();
+        let mut act = Act::dry_run(
+            Box::new(buf.clone()),
+            Some(DecisionLog::open(&path).unwrap()),
+        )
+        .with_actuator(Box::new(FailsFor("api")));
         let ds = vec![
             decision(DecisionKind::ScaleUp, "web", 3, 5),
-            decision(DecisionKind::AddNode, "pool", 1, 2),
-            decision(DecisionKind::ScaleDown, "x; rm -rf /", 5, 4),
+            decision(DecisionKind::ScaleDown, "api", 4, 2),
         ];
-        assert_eq!(a.apply(&ds).unwrap(), 2);
-        let text = std::fs::read_to_string(&out).unwrap();
-        assert_eq!(text, "scale-up web 3 5\nscale-down x; rm -rf / 5 4\n");
-        let mut failing = CommandActuator::new("exit 3");
-        let err = failing.apply(&ds).unwrap_err();
-        assert!(err.to_string().contains("failed"));
-        // The error names the command and how it exited, not just a message.
+        act.handle(7, 1_700_000_000, &ds).await.unwrap();
+        let shown = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert!(
-            matches!(&err, ActError::Failed { command, status } if command == "exit 3" && status.code() == Some(3)),
-            "{err:?}"
+            shown.contains("(apply): 2 changes, 0 holds; 1 applied, 1 failed"),
+            "{shown}"
+        );
+        assert!(shown.contains("applied  scale-up"), "{shown}");
+        assert!(shown.contains("failed   scale-down"), "{shown}");
+        assert!(
+            shown.contains("↳ kubectl exited with status 1: not found"),
+            "{shown}"
+        );
+        let log = log_records(&path);
+        assert_eq!(log[0]["outcome"], "applied");
+        assert_eq!(
+            log[1]["outcome"],
+            "failed: kubectl exited with status 1: not found"
         );
     }
 
     #[test]
-    fn a_hanging_command_is_killed_at_its_timeout_and_the_rest_still_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("applied.txt");
-        let mut a = CommandActuator::new(format!(
-            "echo {{target}} >> {}; [ {{target}} = web ] && sleep 1000; true",
-            out.display()
-        ))
-        .with_timeout(Duration::from_millis(500));
-        let ds = vec![
-            decision(DecisionKind::ScaleUp, "web", 3, 5),
-            decision(DecisionKind::ScaleUp, "api", 2, 4),
+    fn outcome_labels_are_few_and_fixed() {
+        let all = [
+            Outcome::DryRun,
+            Outcome::Applied,
+            Outcome::Failed("a reason".into()),
+            Outcome::Skipped,
         ];
-        let t0 = Instant::now();
-        let err = a.apply(&ds).unwrap_err();
-        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-        let msg = err.to_string();
-        assert!(
-            matches!(&err, ActError::TimedOut { command, .. } if command.contains("sleep 1000")),
-            "{err:?}"
-        );
-        assert!(
-            msg.contains("0.5s") && msg.contains("apply_timeout"),
-            "{msg}"
-        );
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "web\napi\n");
-    }
-
-    #[test]
-    fn the_stop_flag_kills_the_running_command() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut a = CommandActuator::new("sleep 1000").with_stop(stop.clone());
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            flag.store(true, Ordering::Relaxed);
-        });
-        let t0 = Instant::now();
-        let err = a
-            .apply(&[decision(DecisionKind::ScaleUp, "web", 3, 5)])
-            .unwrap_err();
-        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-        assert!(matches!(err, ActError::Stopped { .. }), "{err:?}");
+        let labels: Vec<&str> = all.iter().map(Outcome::label).collect();
+        assert_eq!(labels, Outcome::LABELS);
+        // The label never carries the reason, the log always does.
+        assert_eq!(all[2].to_string(), "failed: a reason");
+        assert_eq!(serde_json::to_string(&all[0]).unwrap(), "\"dry-run\"");
     }
 }

@@ -3,6 +3,7 @@
 
 use super::raw::RawConfig;
 use super::{problem, Problem};
+use crate::act::CommandTemplate;
 use crate::collect::config::resolve;
 use crate::collect::SignalConfig;
 use crate::plan::{AccuracyConfig, PoolSpec, WorkloadSpec};
@@ -20,8 +21,9 @@ pub struct LiveConfig {
     pub interval: i64,
     /// Decision log path.
     pub decision_log: PathBuf,
-    /// Command template for `--apply`.
-    pub apply_command: Option<String>,
+    /// `run.apply_command`: the command run per scale decision with `--apply`, split into
+    /// arguments and checked at load (no shell; see [`CommandTemplate`]).
+    pub apply_command: Option<CommandTemplate>,
     /// `run.apply_timeout`: how long one `apply_command` may run before it is killed, seconds.
     pub apply_timeout: i64,
     /// Retraining period, seconds.
@@ -121,7 +123,11 @@ pub(super) fn validate_live(
             run.and_then(|r| r.decision_log.as_deref())
                 .unwrap_or(Path::new("prescale-decisions.jsonl")),
         ),
-        apply_command: run.and_then(|r| r.apply_command.clone()),
+        apply_command: run.and_then(|r| r.apply_command.as_deref()).and_then(|t| {
+            CommandTemplate::parse(t)
+                .map_err(|e| problem(problems, "run.apply_command", e))
+                .ok()
+        }),
         apply_timeout,
         retrain_every,
         cycles: run.and_then(|r| r.cycles),

@@ -46,7 +46,8 @@ pub(crate) struct RawRun {
     pub interval: Option<String>,
     /// JSON-lines decision log; default `prescale-decisions.jsonl`.
     pub decision_log: Option<PathBuf>,
-    /// Shell command run per scale decision when `--apply` is given.
+    /// Command run per scale decision when `--apply` is given: a program and its arguments,
+    /// run without a shell, with `{target}`, `{from}`, `{to}`, `{kind}` substituted.
     pub apply_command: Option<String>,
     /// How long one `apply_command` may run before it is killed (`30s`).
     pub apply_timeout: Option<String>,

@@ -206,3 +206,21 @@ bad_wape = 0.1
         assert!(e.contains(&format!("{key}:")), "missing {key} in:\n{e}");
     }
 }
+
+#[test]
+fn apply_command_is_split_at_load_and_a_shell_script_with_a_value_is_refused() {
+    let with = |cmd: &str| format!("{GOOD}\n[run]\napply_command = {cmd:?}\n");
+    let c = parse(&with("kubectl scale 'deployment/{target}' --replicas={to}")).unwrap();
+    let t = c.live.apply_command.expect("a template");
+    assert_eq!(t.program(), "kubectl");
+    for bad in [
+        "sh -c 'kubectl scale deployment/{target} --replicas={to}'",
+        "{target}",
+        "kubectl scale 'deployment/{target}",
+        "kubectl scale deployment/{name}",
+        "",
+    ] {
+        let e = parse(&with(bad)).unwrap_err().to_string();
+        assert!(e.contains("run.apply_command: "), "{bad}: {e}");
+    }
+}

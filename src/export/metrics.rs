@@ -9,8 +9,8 @@ mod tests;
 mod text;
 
 use labels::{
-    series_labels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen, SeriesLabels,
-    SignalErrorLabels, SignalLabel, WorkloadLabel,
+    series_labels, ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen,
+    SeriesLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
 };
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -18,7 +18,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use super::snapshot::{
-    AccuracySample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot, WorkloadSample,
+    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot,
+    WorkloadSample,
 };
 use crate::plan::DecisionKind;
 use prometheus_client::metrics::counter::Counter;
@@ -40,6 +41,12 @@ pub fn decision_kinds() -> impl Iterator<Item = String> {
 /// `prescale_collection_errors_total` has a series at 0 for each from its first snapshot, so
 /// that `rate()` and alerts see a baseline before the first error rather than no series.
 pub const COLLECTION_ERROR_KINDS: [&str; 2] = ["request", "poll"];
+
+/// The outcomes of a workload's decision, as the `outcome` label of `prescale_actions_total`:
+/// the act stage's [`Outcome::LABELS`](crate::act::Outcome::LABELS), the one spelling. Every
+/// workload has a counter at 0 for each from its first snapshot, so that a first failure is an
+/// increase, not a new series.
+pub const ACTION_OUTCOMES: [&str; 4] = crate::act::Outcome::LABELS;
 
 /// Upper bounds of the cycle duration histogram, seconds: 1 ms to 10 s in 1-2.5-5 steps, so
 /// that both a cached cycle (milliseconds) and one that retrains or waits on a slow collector
@@ -63,6 +70,8 @@ pub struct Metrics {
     current_replicas: Family<WorkloadLabel, Gauge>,
     recommended_nodes: Family<PoolLabel, Gauge>,
     decisions: Family<KindLabel, Counter>,
+    actions: Family<ActionLabels, Counter>,
+    actuator_failures: Family<WorkloadLabel, Counter>,
     errors: Family<SignalErrorLabels, Counter>,
     series_refused: Family<SignalLabel, Counter>,
     replica_read_errors: Family<WorkloadLabel, Counter>,
@@ -105,6 +114,8 @@ impl Metrics {
             current_replicas: Family::default(),
             recommended_nodes: Family::default(),
             decisions: Family::default(),
+            actions: Family::default(),
+            actuator_failures: Family::default(),
             errors: Family::default(),
             series_refused: Family::default(),
             replica_read_errors: Family::default(),
@@ -167,6 +178,16 @@ impl Metrics {
             m.recommended_nodes.clone(),
         );
         r.register("decisions", "Decisions taken, by kind", m.decisions.clone());
+        r.register(
+            "actions",
+            "Outcomes of workloads' decisions: dry_run, applied, failed, skipped (holds)",
+            m.actions.clone(),
+        );
+        r.register(
+            "actuator_failures",
+            "Workload changes the actuator failed to carry out (exit status, timeout, stop)",
+            m.actuator_failures.clone(),
+        );
         r.register(
             "collection_errors",
             "Failed collections, by signal and kind of error",
@@ -250,6 +271,7 @@ impl Metrics {
                 })
                 .inc();
         }
+        self.observe_actions(&s.workloads, &s.actions, seen);
         self.observe_signals(&s.signals, seen);
         let mut now = HashSet::new();
         for (w, failed) in &s.replica_reads {
@@ -350,6 +372,48 @@ impl Metrics {
             }),
         );
         sync(&self.recommended_nodes, &mut seen.recommended_nodes, now);
+    }
+
+    /// Outcomes of the workloads' decisions; every workload's counters start at 0 and live as
+    /// long as the workload does.
+    fn observe_actions(
+        &self,
+        workloads: &[WorkloadSample],
+        actions: &[ActionSample],
+        seen: &mut Seen,
+    ) {
+        let action = |w: &str, outcome: &str| ActionLabels {
+            workload: Lv::from(w),
+            outcome: Lv::from(outcome),
+        };
+        let mut now = HashSet::new();
+        let mut failures = HashSet::new();
+        for w in workloads {
+            for outcome in ACTION_OUTCOMES {
+                let l = action(&w.workload, outcome);
+                let _ = self.actions.get_or_create(&l);
+                now.insert(l);
+            }
+            let l = workload(&w.workload);
+            let _ = self.actuator_failures.get_or_create(&l);
+            failures.insert(l);
+        }
+        for a in actions {
+            let l = action(&a.workload, &a.outcome);
+            self.actions.get_or_create(&l).inc();
+            now.insert(l);
+            if a.outcome == "failed" {
+                let l = workload(&a.workload);
+                self.actuator_failures.get_or_create(&l).inc();
+                failures.insert(l);
+            }
+        }
+        sync(&self.actions, &mut seen.actions, now);
+        sync(
+            &self.actuator_failures,
+            &mut seen.actuator_failures,
+            failures,
+        );
     }
 
     /// Signals' health and their error counters.

@@ -6,8 +6,9 @@
 //! recommendations, decisions, signal health, forecast accuracy, the model in use, the cycle's
 //! duration), and the live loop copies its values into one and hands it over. Nothing here
 //! imports the collector's or planner's types, so each side can change without the other; the
-//! one exception is [`DecisionKind::ALL`](crate::plan::DecisionKind::ALL), the list of decision
-//! kinds whose counters start at 0, so that kinds are spelled in one place only.
+//! exceptions are [`DecisionKind::ALL`](crate::plan::DecisionKind::ALL) and
+//! [`Outcome::LABELS`](crate::act::Outcome::LABELS), the lists of decision kinds and outcomes
+//! whose counters start at 0, so that each is spelled in one place only.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -44,6 +45,8 @@
 //! | `prescale_recommended_replicas`, `prescale_current_replicas` | gauge | `workload` |
 //! | `prescale_recommended_nodes` | gauge | `pool` |
 //! | `prescale_decisions_total` | counter | `kind` |
+//! | `prescale_actions_total` | counter | `workload`, `outcome` |
+//! | `prescale_actuator_failures_total` | counter | `workload` |
 //! | `prescale_collection_errors_total` | counter | `signal`, `kind` |
 //! | `prescale_signal_up`, `prescale_data_staleness_seconds` | gauge | `signal` |
 //! | `prescale_forecast_wape`, `prescale_forecast_p90_coverage` | gauge | series labels |
@@ -63,14 +66,16 @@ mod metrics;
 mod server;
 mod snapshot;
 
-pub use metrics::{decision_kinds, Metrics, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS};
+pub use metrics::{
+    decision_kinds, Metrics, ACTION_OUTCOMES, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS,
+};
 pub use server::{
     router, serve, ExportState, Exporter, NotReady, Stalled, HEADER_READ_TIMEOUT, LIVENESS_FACTOR,
     OPENMETRICS_CONTENT_TYPE, REQUEST_TIMEOUT, SHUTDOWN_GRACE, TEXT_CONTENT_TYPE,
 };
 pub use snapshot::{
-    AccuracySample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample, Snapshot,
-    WorkloadSample,
+    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample,
+    Snapshot, WorkloadSample,
 };
 
 /// Where the exporter listens unless configured otherwise: loopback only, so exposing it is a

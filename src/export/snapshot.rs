@@ -8,7 +8,7 @@
 ///
 /// Two kinds of fields: **state** (forecasts, workloads, pools, signals' `up`/staleness,
 /// accuracy, model) is the complete current picture, and anything absent from it is removed
-/// from `/metrics`; **events** (`decisions`, signals' `new_errors`, `cycle_seconds`) happened
+/// from `/metrics`; **events** (`decisions`, `actions`, signals' `new_errors`, `cycle_seconds`) happened
 /// during this cycle only and are added to counters and the histogram.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -21,6 +21,10 @@ pub struct Snapshot {
     /// Kinds of the decisions taken this cycle, one entry per decision, e.g. `"scale_up"`; see
     /// [`decision_kinds`](super::decision_kinds). Other kinds are counted too.
     pub decisions: Vec<String>,
+    /// What became of each workload's decision this cycle (events: counted into
+    /// `prescale_actions_total` and `prescale_actuator_failures_total`, whose label sets start
+    /// at 0 for every workload in `workloads`).
+    pub actions: Vec<ActionSample>,
     /// Health of each collected signal.
     pub signals: Vec<SignalSample>,
     /// Per workload whose replicas are read with a query: whether this cycle's read failed
@@ -102,6 +106,16 @@ pub struct WorkloadSample {
     pub current_replicas: u64,
     /// Replicas the planner recommends.
     pub recommended_replicas: u64,
+}
+
+/// The outcome of one workload's decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionSample {
+    /// Workload name, e.g. `"web"`.
+    pub workload: String,
+    /// One of [`ACTION_OUTCOMES`](super::ACTION_OUTCOMES): `dry_run`, `applied`, `failed`,
+    /// `skipped` (never a failure's reason: each value is a time series).
+    pub outcome: String,
 }
 
 /// One node pool's recommended size.

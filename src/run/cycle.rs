@@ -7,13 +7,13 @@
 
 use super::clock::Clock;
 use super::{RunError, RunOptions, RunSummary};
-use crate::act::Act;
+use crate::act::{Act, Outcome};
 use crate::collect::{Collector, HealthState, ReplicaReader, SignalStats, Source, Store};
 use crate::config::Config;
 use crate::export::ExportState;
 use crate::forecast::{Forecast, Model, Retrainer};
 use crate::plan::{
-    AccuracyTracker, BelievedState, CurrentReplicas, Decision, NodePlanner, PoolSpec,
+    AccuracyTracker, BelievedState, CurrentReplicas, Decision, DecisionKind, NodePlanner, PoolSpec,
     ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
 use crate::series::SeriesKey;
@@ -130,7 +130,9 @@ impl Loop {
                 }
             }
             self.read_replicas(now).await;
-            let decisions = self.cycle(&collector, now, started, summary.cycles + 1)?;
+            let decisions = self
+                .cycle(&collector, now, started, summary.cycles + 1)
+                .await?;
             summary.cycles += 1;
             let holds = decisions.iter().filter(|d| d.is_hold()).count();
             summary.holds += holds;
@@ -145,7 +147,7 @@ impl Loop {
     }
 
     /// One cycle after the poll: forecast, plan, act, export.
-    fn cycle<S: Source>(
+    async fn cycle<S: Source + Sync>(
         &mut self,
         collector: &Collector<S>,
         now: i64,
@@ -156,9 +158,16 @@ impl Loop {
         let mut forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &mut forecasts);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
-        self.act.handle(n, now, &decisions)?;
-        self.believed.apply(&decisions);
-        let snapshot = self.snapshot(collector, now, started, &forecasts.made, &decisions);
+        let outcomes = self.act.handle(n, now, &decisions).await?;
+        self.believed.apply(&carried_out(&decisions, &outcomes));
+        let snapshot = self.snapshot(
+            collector,
+            now,
+            started,
+            &forecasts.made,
+            &decisions,
+            &outcomes,
+        );
         self.export.cycle_finished(&snapshot);
         Ok(decisions)
     }
@@ -327,6 +336,27 @@ impl Loop {
     }
 }
 
+/// The decisions to believe carried out: all but the failed ones, and but the placements of
+/// new replicas whose scale-up failed. A failed change leaves the believed count where it was,
+/// so the next cycle plans from it and tries again.
+fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
+    let failed: HashSet<&str> = decisions
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.is_failed())
+        .map(|(d, _)| d.target.as_str())
+        .collect();
+    decisions
+        .iter()
+        .zip(outcomes)
+        .filter(|(d, o)| {
+            let orphan_place = d.kind == DecisionKind::Place && failed.contains(d.target.as_str());
+            !o.is_failed() && !orphan_place
+        })
+        .map(|(d, _)| d.clone())
+        .collect()
+}
+
 /// Forgets what the loop keeps per series for series the store no longer holds (dropped after
 /// `drop_after`, or evicted for room), so that memory and the exported accuracy series follow
 /// the live series rather than every series ever seen.
@@ -392,5 +422,51 @@ mod tests {
         }
         // drop_after = 5 minutes: about 25 series held, against 219 ids seen.
         assert!(max_live < 30, "{max_live}");
+    }
+
+    /// A failed scale-up is not believed, nor the placement of its new replicas; everything
+    /// else is (node decisions are recommendations, believed as planned).
+    #[test]
+    fn failed_changes_are_not_believed_done() {
+        let d = |kind, target: &str, from, to| {
+            let mut d = crate::act::tests::decision(kind, target, from, to);
+            if kind == DecisionKind::Place {
+                d.node = Some("node-a".into());
+            }
+            d
+        };
+        let ds = vec![
+            d(DecisionKind::ScaleUp, "web", 2, 5),
+            d(DecisionKind::ScaleUp, "api", 2, 6),
+            d(DecisionKind::Hold, "db", 3, 3),
+            d(DecisionKind::Place, "web", 0, 3),
+            d(DecisionKind::Place, "api", 0, 4),
+            d(DecisionKind::AddNode, "general", 2, 3),
+        ];
+        let outcomes = vec![
+            Outcome::Applied,
+            Outcome::Failed("kubectl exited with status 1".into()),
+            Outcome::Skipped,
+            Outcome::Skipped,
+            Outcome::Skipped,
+            Outcome::Skipped,
+        ];
+        let kept: Vec<(DecisionKind, String)> = carried_out(&ds, &outcomes)
+            .into_iter()
+            .map(|d| (d.kind, d.target))
+            .collect();
+        let want = [
+            (DecisionKind::ScaleUp, "web"),
+            (DecisionKind::Hold, "db"),
+            (DecisionKind::Place, "web"),
+            (DecisionKind::AddNode, "general"),
+        ]
+        .map(|(k, t)| (k, t.to_string()));
+        assert_eq!(kept, want);
+        let mut believed = BelievedState::new(&[], &[]);
+        believed.set_replicas("api", 2);
+        believed.apply(&carried_out(&ds, &outcomes));
+        assert_eq!(believed.replicas("api"), Some(2));
+        assert_eq!(believed.replicas("web"), Some(5));
     }
 }

@@ -26,7 +26,6 @@ use cycle::Loop;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,12 +148,9 @@ pub async fn run(
     let model_path = live.model.clone().ok_or(RunError::NoModel)?;
     let model = Model::load(&model_path)?;
     check_model(&cfg, &model)?;
-    // Raised with the stop request, for the actuator: its commands run synchronously, so they
-    // watch a flag rather than the channel.
-    let stopping = Arc::new(AtomicBool::new(false));
-    let act = make_act(live, &opts, out, stopping.clone())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    spawn_signal_handler(stop_tx.clone(), stopping);
+    let act = make_act(live, &opts, out, stop_rx.clone())?;
+    spawn_signal_handler(stop_tx.clone());
     let state = Arc::new(ExportState::new(
         Metrics::new(),
         Duration::from_secs(live.interval.max(1) as u64),
@@ -265,7 +261,7 @@ fn make_act(
     live: &LiveConfig,
     opts: &RunOptions,
     out: Box<dyn Write + Send>,
-    stopping: Arc<AtomicBool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Act, RunError> {
     let log = DecisionLog::open(&live.decision_log)?;
     tracing::info!("logging decisions to {}", log.path().display());
@@ -274,10 +270,10 @@ fn make_act(
         return Ok(act);
     }
     match &live.apply_command {
-        Some(cmd) => Ok(act.with_actuator(Box::new(
-            CommandActuator::new(cmd.clone())
+        Some(template) => Ok(act.with_actuator(Box::new(
+            CommandActuator::new(template.clone())
                 .with_timeout(Duration::from_secs(live.apply_timeout.max(1) as u64))
-                .with_stop(stopping),
+                .with_stop(stop),
         ))),
         None => Err(RunError::NoApplyCommand),
     }
@@ -318,7 +314,7 @@ fn replay_source(
 
 /// Turns SIGINT and SIGTERM into a stop request: the current cycle finishes (a running
 /// `apply_command` is killed), the decision log is flushed, and the process exits 0.
-fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>, stopping: Arc<AtomicBool>) {
+fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -336,7 +332,6 @@ fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>, stopping: Arc<At
             let _ = tokio::signal::ctrl_c().await;
         }
         tracing::info!("stop requested: finishing the current cycle");
-        stopping.store(true, Ordering::Relaxed);
         let _ = stop.send(true);
     });
 }

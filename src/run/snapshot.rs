@@ -4,10 +4,11 @@
 //! one place that knows both sides.
 
 use super::cycle::Loop;
+use crate::act::Outcome;
 use crate::collect::{Collector, HealthState, SignalHealth, Source};
 use crate::export::{
-    AccuracySample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample, Snapshot,
-    WorkloadSample, COLLECTION_ERROR_KINDS,
+    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample,
+    Snapshot, WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
 use crate::plan::{CurrentReplicas, Decision, DecisionKind};
@@ -23,6 +24,7 @@ impl Loop {
         started: Instant,
         forecasts: &[(Forecast, Option<f64>)],
         decisions: &[Decision],
+        outcomes: &[Outcome],
     ) -> Snapshot {
         Snapshot {
             forecasts: forecasts
@@ -45,6 +47,7 @@ impl Loop {
                 })
                 .collect(),
             decisions: decisions.iter().map(|d| d.kind.label()).collect(),
+            actions: actions(decisions, outcomes),
             signals: self.signals(collector),
             replica_reads: self.replica_reads(),
             accuracy: self.accuracy(),
@@ -155,16 +158,32 @@ fn series_id(key: &SeriesKey) -> SeriesId {
     SeriesId::new(signal, labels)
 }
 
+/// True for a decision about a workload's replicas (a scale or a hold).
+fn is_workload_decision(d: &Decision) -> bool {
+    matches!(
+        d.kind,
+        DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
+    )
+}
+
+/// The outcome of each workload's decision this cycle (node decisions are the pools').
+fn actions(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<ActionSample> {
+    decisions
+        .iter()
+        .zip(outcomes)
+        .filter(|(d, _)| is_workload_decision(d))
+        .map(|(d, o)| ActionSample {
+            workload: d.target.clone(),
+            outcome: o.label().to_string(),
+        })
+        .collect()
+}
+
 /// Current and recommended replicas, from the scale decisions (holds included).
 fn workloads(decisions: &[Decision]) -> Vec<WorkloadSample> {
     decisions
         .iter()
-        .filter(|d| {
-            matches!(
-                d.kind,
-                DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
-            )
-        })
+        .filter(|d| is_workload_decision(d))
         .map(|d| WorkloadSample {
             workload: d.target.clone(),
             current_replicas: u64::from(d.from),

@@ -100,6 +100,12 @@ pub(super) struct WorkloadLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ActionLabels {
+    pub(super) workload: Lv,
+    pub(super) outcome: Lv,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct PoolLabel {
     pub(super) pool: Lv,
 }
@@ -149,6 +155,8 @@ pub(super) struct Seen {
     pub(super) errors: HashSet<SignalErrorLabels>,
     pub(super) series_refused: HashSet<SignalLabel>,
     pub(super) replica_reads: HashSet<WorkloadLabel>,
+    pub(super) actions: HashSet<ActionLabels>,
+    pub(super) actuator_failures: HashSet<WorkloadLabel>,
     pub(super) wape: HashSet<SeriesLabels>,
     pub(super) coverage: HashSet<SeriesLabels>,
     pub(super) scored: HashSet<SeriesLabels>,

@@ -48,6 +48,16 @@ pub(crate) fn full_snapshot() -> Snapshot {
             },
         ],
         decisions: vec!["scale_up".into(), "scale_up".into(), "scale_down".into()],
+        actions: vec![
+            ActionSample {
+                workload: "web".into(),
+                outcome: "applied".into(),
+            },
+            ActionSample {
+                workload: "batch".into(),
+                outcome: "failed".into(),
+            },
+        ],
         signals: vec![
             signal("web_rps", &[]),
             signal("batch_queue", &[("timeout", 2)]),
@@ -165,6 +175,7 @@ fn series_missing_from_the_next_snapshot_vanish() {
     next.forecasts[0].quantiles.retain(|q| q.0 == 0.9);
     next.workloads.retain(|w| w.workload == "web");
     next.replica_reads.retain(|(w, _)| w == "web");
+    next.actions.retain(|a| a.workload == "web");
     next.pools.retain(|p| p.pool == "general");
     next.signals.retain(|s| s.signal == "web_rps");
     next.accuracy.retain(|a| a.series.signal == "web");
@@ -484,6 +495,59 @@ fn replica_read_errors_are_counted_per_workload_from_zero() {
     );
     m.observe(&Snapshot::default());
     assert!(!m.encode().contains("prescale_replicas_read_errors_total{"));
+}
+
+/// Issue #9: every workload has a counter per outcome and a failure counter from its first
+/// snapshot, at 0; outcomes add up per cycle, failures count twice (by outcome and as failures).
+#[test]
+fn action_outcomes_are_counted_per_workload_from_zero() {
+    let m = Metrics::new();
+    let w = |name: &str| WorkloadSample {
+        workload: name.into(),
+        current_replicas: 2,
+        recommended_replicas: 3,
+    };
+    let cycle = |outcomes: &[(&str, &str)]| Snapshot {
+        workloads: vec![w("web"), w("api")],
+        actions: outcomes
+            .iter()
+            .map(|(w, o)| ActionSample {
+                workload: w.to_string(),
+                outcome: o.to_string(),
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    m.observe(&cycle(&[]));
+    let text = lines(&m);
+    for wl in ["web", "api"] {
+        for o in ACTION_OUTCOMES {
+            assert_has(
+                &text,
+                &format!("prescale_actions_total{{workload=\"{wl}\",outcome=\"{o}\"}} 0"),
+            );
+        }
+        assert_has(
+            &text,
+            &format!("prescale_actuator_failures_total{{workload=\"{wl}\"}} 0"),
+        );
+    }
+    m.observe(&cycle(&[("web", "applied"), ("api", "failed")]));
+    m.observe(&cycle(&[("web", "skipped"), ("api", "failed")]));
+    let text = lines(&m);
+    for line in [
+        "prescale_actions_total{workload=\"web\",outcome=\"applied\"} 1",
+        "prescale_actions_total{workload=\"web\",outcome=\"skipped\"} 1",
+        "prescale_actions_total{workload=\"web\",outcome=\"failed\"} 0",
+        "prescale_actions_total{workload=\"api\",outcome=\"failed\"} 2",
+        "prescale_actuator_failures_total{workload=\"api\"} 2",
+        "prescale_actuator_failures_total{workload=\"web\"} 0",
+    ] {
+        assert_has(&text, line);
+    }
+    // A workload gone from the configuration takes its counters with it.
+    m.observe(&Snapshot::default());
+    assert_no_mention(&lines(&m), "workload=\"api\"");
 }
 
 /// Issue #10: a series is exported as `signal` plus its own labels, not as one label holding the
