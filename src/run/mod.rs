@@ -4,8 +4,8 @@
 //! believed cluster state in [`plan::BelievedState`](crate::plan::BelievedState), retraining in
 //! [`forecast::Retrainer`](crate::forecast::Retrainer), current replicas read through
 //! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
-//! (this file), `clock` (when cycles happen), `cycle` (one cycle, and the loop repeating
-//! it) and `snapshot` (what the exporter is handed).
+//! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
+//! `cycle` (one cycle, and the loop repeating it) and `snapshot` (what the exporter is handed).
 //!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
