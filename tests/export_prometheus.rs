@@ -59,6 +59,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             SignalSample {
                 signal: "web_rps".into(),
                 up: true,
+                down: None,
                 staleness_seconds: 4.0,
                 new_errors: vec![],
                 new_series_refused: 0,
@@ -66,6 +67,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             SignalSample {
                 signal: "batch_queue".into(),
                 up: false,
+                down: None,
                 staleness_seconds: 95.0,
                 new_errors: vec![("timeout".into(), 1)],
                 new_series_refused: 0,

@@ -12,6 +12,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod startup;
+pub use startup::{Waiting, STARTUP_BACKOFF};
+
 /// Samples one backfill request should stay under, whatever the series count: Prometheus'
 /// default `--query.max-samples` is 50 million, and one answer's JSON is ~25 bytes a sample.
 const SAMPLES_PER_REQUEST: i64 = 2_000_000;
@@ -227,7 +230,8 @@ impl Collector<PrometheusSource> {
 
 impl<S: Source> Collector<S> {
     /// A collector over any source; checks each signal with [`Source::check`] (retrying
-    /// transient failures per `retry`).
+    /// transient failures per `retry`). For a start-up that waits as long as the source is
+    /// away, see [`Collector::with_source_waiting`].
     pub async fn with_source(
         source: S,
         signals: Vec<SignalConfig>,
@@ -238,18 +242,13 @@ impl<S: Source> Collector<S> {
             return Err(CollectError::NoSignals);
         }
         let mut rng = rand::SeedableRng::from_entropy();
-        let mut states = Vec::with_capacity(signals.len());
+        let mut hints = Vec::with_capacity(signals.len());
         for sig in &signals {
             let mut backoff = Backoff::new(retry);
             let mut attempt = 1;
             let hint = loop {
-                match source.check(sig, now).await {
-                    Ok(a) => {
-                        for w in &a.warnings {
-                            tracing::warn!(signal = %sig.name, warning = %w, "source warning");
-                        }
-                        break a.data;
-                    }
+                match check_signal(&source, sig, now).await {
+                    Ok(hint) => break hint,
                     Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
                         tracing::warn!(signal = %sig.name, error = %e, "start-up check failed; retrying");
                         tokio::time::sleep(backoff.next_delay(&mut rng)).await;
@@ -263,22 +262,37 @@ impl<S: Source> Collector<S> {
                     }
                 }
             };
-            tracing::info!(signal = %sig.name, series = hint, source = %source.describe(), "signal checked");
-            states.push(SignalState {
+            hints.push(hint);
+        }
+        Ok(Collector::assemble(source, signals, &hints, retry, rng))
+    }
+
+    /// The collector for signals whose start-up checks passed; `hints[i]` is signal `i`'s
+    /// series count.
+    fn assemble(
+        source: S,
+        signals: Vec<SignalConfig>,
+        hints: &[usize],
+        retry: RetryPolicy,
+        rng: rand::rngs::StdRng,
+    ) -> Self {
+        let states = hints
+            .iter()
+            .map(|&hint| SignalState {
                 cursor: None,
                 series_hint: hint,
                 health: SignalHealth::new(),
                 stats: SignalStats::default(),
-            });
-        }
-        Ok(Collector {
+            })
+            .collect();
+        Collector {
             store: Store::new(&signals),
             source,
             signals,
             states,
             retry,
             rng,
-        })
+        }
     }
 
     /// The buffers.
@@ -582,6 +596,20 @@ impl<S: Source> Collector<S> {
             }
         }
     }
+}
+
+/// One start-up check of `sig`: its series count now; warnings are logged.
+async fn check_signal<S: Source>(
+    source: &S,
+    sig: &SignalConfig,
+    now: i64,
+) -> Result<usize, SourceError> {
+    let a = source.check(sig, now).await?;
+    for w in &a.warnings {
+        tracing::warn!(signal = %sig.name, warning = %w, "source warning");
+    }
+    tracing::info!(signal = %sig.name, series = a.data, source = %source.describe(), "signal checked");
+    Ok(a.data)
 }
 
 /// A series' key: the signal name and the `series_labels` of its labels (all but `__name__`

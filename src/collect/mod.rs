@@ -14,7 +14,9 @@
 //! Faults (timeouts, refused connections, 5xx, garbled bodies) are retried with capped
 //! exponential backoff and full jitter; a poll that still fails keeps everything held and shows
 //! up in [`SignalHealth`] and [`SignalStats`], which the planner and the exporter read. A query
-//! Prometheus rejects fails [`Collector::connect`], quoting Prometheus' message.
+//! Prometheus rejects fails [`Collector::connect`], quoting Prometheus' message. Daemons start
+//! with [`Collector::connect_waiting`] instead, which waits (with the same backoff, reporting
+//! each try as a [`Waiting`]) for as long as Prometheus is unreachable, until stopped.
 //!
 //! This stage never calls forecast or plan; they read [`Collector::store`].
 
@@ -29,7 +31,7 @@ mod wire;
 
 pub use collector::{
     export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
-    SignalHealth, SignalPoll, SignalStats,
+    SignalHealth, SignalPoll, SignalStats, Waiting, STARTUP_BACKOFF,
 };
 pub use config::{
     Auth, PrometheusConfig, Secret, SignalConfig, DEFAULT_DROP_AFTER, DEFAULT_MAX_SERIES,

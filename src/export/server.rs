@@ -43,15 +43,38 @@ pub struct Stalled {
     pub limit: Duration,
 }
 
-/// Why `/readyz` fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// Why `/readyz` fails: the typed verdict, whose text is the 503's body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotReady {
+    /// Start-up is waiting for its data source (see [`ExportState::waiting`]).
+    #[error("waiting for {target} (attempt {attempt}): {error}")]
+    Waiting {
+        /// What is waited for, e.g. `Prometheus at http://127.0.0.1:9090`.
+        target: String,
+        /// Tries so far.
+        attempt: u32,
+        /// Why the last try failed.
+        error: String,
+    },
     /// No cycle has finished since start-up.
     #[error("no cycle completed yet")]
     NoCycle,
     /// The last cycle ran without a forecast model.
     #[error("no forecast model loaded")]
     NoModel,
+    /// The last cycle counted these signals as down, as `(signal, why)` (see
+    /// [`SignalSample::down`](super::SignalSample::down)): the loop plans on data it cannot
+    /// refresh, so nothing scales down on them, and a load balancer or rollout should know.
+    #[error("{}", signals_down(.0))]
+    SignalsDown(Vec<(String, String)>),
+}
+
+fn signals_down(down: &[(String, String)]) -> String {
+    let each: Vec<String> = down
+        .iter()
+        .map(|(signal, why)| format!("signal '{signal}' is down: {why}"))
+        .collect();
+    each.join("; ")
 }
 
 /// What the endpoints serve: the metrics and the loop's heartbeat.
@@ -71,6 +94,10 @@ struct Health {
     last_beat: Option<Instant>,
     cycles: u64,
     model_loaded: bool,
+    /// Set while start-up waits: the verdict, and how long until its next try.
+    waiting: Option<(NotReady, Duration)>,
+    /// The signals the last cycle counted as down, `(signal, why)`.
+    down: Vec<(String, String)>,
 }
 
 impl ExportState {
@@ -102,6 +129,39 @@ impl ExportState {
         h.last_beat = Some(now);
         h.cycles += 1;
         h.model_loaded = snapshot.model.is_some();
+        h.down = snapshot
+            .signals
+            .iter()
+            .filter_map(|s| Some((s.signal.clone(), s.down.clone()?)))
+            .collect();
+    }
+
+    /// Records a failed try of a start-up that waits for `target` (e.g. `Prometheus at
+    /// http://...`): until [`wait_over`](Self::wait_over), `/readyz` answers 503 saying so.
+    /// Beats the heartbeat, and lets `/healthz` allow `retry_in` more quiet on top of the
+    /// liveness limit: the wait between tries is progress, not a stuck loop.
+    pub fn waiting(
+        &self,
+        target: impl Into<String>,
+        attempt: u32,
+        error: impl Into<String>,
+        retry_in: Duration,
+    ) {
+        let mut h = self.lock();
+        h.last_beat = Some(Instant::now());
+        let why = NotReady::Waiting {
+            target: target.into(),
+            attempt,
+            error: error.into(),
+        };
+        h.waiting = Some((why, retry_in));
+    }
+
+    /// Ends the start-up wait: readiness is up to the cycles again.
+    pub fn wait_over(&self) {
+        let mut h = self.lock();
+        h.last_beat = Some(Instant::now());
+        h.waiting = None;
     }
 
     /// Beats the heartbeat without finishing a cycle. For work longer than the liveness limit
@@ -118,24 +178,36 @@ impl ExportState {
 
     /// `Ok` while the loop is alive: a heartbeat (or the start, before the first one) within
     /// [`liveness_limit`](Self::liveness_limit) of `now`; else how long it has been quiet.
+    /// While start-up waits, the limit grows by the time until the wait's next try.
     pub fn liveness(&self, now: Instant) -> Result<(), Stalled> {
-        let last = self.lock().last_beat.unwrap_or(self.started);
+        let (last, retry_in) = {
+            let h = self.lock();
+            let retry_in = h.waiting.as_ref().map_or(Duration::ZERO, |(_, d)| *d);
+            (h.last_beat.unwrap_or(self.started), retry_in)
+        };
         let quiet = now.saturating_duration_since(last);
-        let limit = self.liveness_limit();
+        let limit = self.liveness_limit() + retry_in;
         if quiet > limit {
             return Err(Stalled { quiet, limit });
         }
         Ok(())
     }
 
-    /// `Ok` once the first cycle has completed with a model loaded; else the reason.
+    /// `Ok` once start-up is over and the last cycle ran with a model loaded and no signal
+    /// down; else the reason, the first that applies in that order.
     pub fn readiness(&self) -> Result<(), NotReady> {
         let h = self.lock();
+        if let Some((why, _)) = &h.waiting {
+            return Err(why.clone());
+        }
         if h.cycles == 0 {
             return Err(NotReady::NoCycle);
         }
         if !h.model_loaded {
             return Err(NotReady::NoModel);
+        }
+        if !h.down.is_empty() {
+            return Err(NotReady::SignalsDown(h.down.clone()));
         }
         Ok(())
     }
@@ -402,6 +474,90 @@ mod tests {
         // Losing the model (e.g. a failed reload that unloaded it) makes it unready again.
         state.cycle_finished(&Snapshot::default());
         assert!(state.readiness().is_err());
+    }
+
+    fn with_signals(signals: &[(&str, Option<&str>)]) -> Snapshot {
+        Snapshot {
+            signals: signals
+                .iter()
+                .map(|(name, down)| crate::export::SignalSample {
+                    signal: name.to_string(),
+                    up: down.is_none(),
+                    down: down.map(String::from),
+                    ..Default::default()
+                })
+                .collect(),
+            ..with_model()
+        }
+    }
+
+    /// Issue #10, items 6 and 7: while start-up waits, `/readyz` says what for; afterwards it
+    /// fails while a signal is down, naming it, and recovers with the signal.
+    #[test]
+    fn readiness_says_what_start_up_waits_for_and_which_signals_are_down() {
+        let state = ExportState::new(Metrics::new(), Duration::from_secs(10));
+        state.waiting(
+            "Prometheus at http://127.0.0.1:9",
+            7,
+            "signal 'cpu': cannot connect",
+            Duration::from_secs(4),
+        );
+        let why = state.readiness().unwrap_err();
+        assert_eq!(
+            why,
+            NotReady::Waiting {
+                target: "Prometheus at http://127.0.0.1:9".into(),
+                attempt: 7,
+                error: "signal 'cpu': cannot connect".into(),
+            }
+        );
+        assert_eq!(
+            why.to_string(),
+            "waiting for Prometheus at http://127.0.0.1:9 (attempt 7): signal 'cpu': cannot connect"
+        );
+        state.wait_over();
+        assert_eq!(state.readiness(), Err(NotReady::NoCycle));
+
+        state.cycle_finished(&with_signals(&[("cpu", None), ("mem", None)]));
+        assert_eq!(state.readiness(), Ok(()));
+        state.cycle_finished(&with_signals(&[
+            ("cpu", Some("cannot connect to http://p/api/v1/query_range")),
+            ("mem", None),
+            ("disk", Some("HTTP 422")),
+        ]));
+        let why = state.readiness().unwrap_err();
+        assert_eq!(
+            why,
+            NotReady::SignalsDown(vec![
+                (
+                    "cpu".into(),
+                    "cannot connect to http://p/api/v1/query_range".into()
+                ),
+                ("disk".into(), "HTTP 422".into()),
+            ])
+        );
+        assert_eq!(
+            why.to_string(),
+            "signal 'cpu' is down: cannot connect to http://p/api/v1/query_range; \
+             signal 'disk' is down: HTTP 422"
+        );
+        state.cycle_finished(&with_signals(&[("cpu", None), ("mem", None)]));
+        assert_eq!(state.readiness(), Ok(()));
+    }
+
+    /// The start-up wait's backoff can be longer than the liveness limit: the time until its
+    /// next try is allowed on top, so `/healthz` does not get a waiting process restarted.
+    #[test]
+    fn liveness_allows_the_wait_until_the_next_try() {
+        let state = ExportState::new(Metrics::new(), Duration::from_secs(1));
+        state.waiting("Prometheus", 1, "refused", Duration::from_secs(10));
+        let now = Instant::now();
+        assert!(state.liveness(now + Duration::from_secs(12)).is_ok());
+        assert!(state.liveness(now + Duration::from_secs(14)).is_err());
+        state.wait_over();
+        let now = Instant::now();
+        assert!(state.liveness(now + Duration::from_millis(2500)).is_ok());
+        assert!(state.liveness(now + Duration::from_secs(4)).is_err());
     }
 
     async fn get(client: &reqwest::Client, addr: SocketAddr, path: &str) -> (u16, String, String) {

@@ -134,6 +134,11 @@ pub struct SignalSample {
     pub signal: String,
     /// Whether the last collection of this signal succeeded.
     pub up: bool,
+    /// Why the loop counts the signal as down (failing for a while, failing with an error
+    /// retries cannot fix, or failing with stale data), `None` while it is not; `/readyz`
+    /// answers 503 naming every down signal. A signal that failed once but still has fresh
+    /// data is not `up` but not down either: one failed poll is no reason to be unready.
+    pub down: Option<String>,
     /// Age of the newest good sample, seconds.
     pub staleness_seconds: f64,
     /// Errors since the previous snapshot, as `(kind, count)`, e.g. `("timeout", 1)`. Kinds

@@ -4,8 +4,8 @@
 //! believed cluster state in [`plan::BelievedState`](crate::plan::BelievedState), retraining in
 //! [`forecast::Retrainer`](crate::forecast::Retrainer), current replicas read through
 //! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
-//! (this file), `clock` (when cycles happen), `cycle` (one cycle, and the loop repeating
-//! it) and `snapshot` (what the exporter is handed).
+//! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
+//! `cycle` (one cycle, and the loop repeating it) and `snapshot` (what the exporter is handed).
 //!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
@@ -159,7 +159,13 @@ pub async fn run(
         Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
     };
-    let loop_state = Loop::new(&cfg, model, model_path.display().to_string(), act, state);
+    let loop_state = Loop::new(
+        &cfg,
+        model,
+        model_path.display().to_string(),
+        act,
+        state.clone(),
+    );
     let summary = match &live.replay {
         Some(r) => {
             let (source, start, end) = replay_source(r, &cfg)?;
@@ -175,13 +181,34 @@ pub async fn run(
             loop_state.drive(collector, clock, &opts, stop_rx).await?
         }
         None => {
-            let collector = Collector::connect(cfg.require_prometheus()?, &cfg.signals).await?;
-            let reader = ReplicaReader::new(collector.source().client().clone());
-            let loop_state = loop_state.with_replica_queries(reader);
-            let clock = Clock::Wall {
-                step: live.interval,
-            };
-            loop_state.drive(collector, clock, &opts, stop_rx).await?
+            // Waits as long as Prometheus is away (a crash loop under Kubernetes otherwise),
+            // with /healthz alive and /readyz saying what it waits for.
+            let prometheus = cfg.require_prometheus()?;
+            let waited =
+                Collector::connect_waiting(prometheus, &cfg.signals, stop_rx.clone(), |w| {
+                    state.waiting(
+                        &w.target,
+                        w.attempt,
+                        format!("signal '{}': {}", w.signal, w.error),
+                        w.retry_in,
+                    )
+                })
+                .await?;
+            match waited {
+                Some(collector) => {
+                    state.wait_over();
+                    let reader = ReplicaReader::new(collector.source().client().clone());
+                    let loop_state = loop_state.with_replica_queries(reader);
+                    let clock = Clock::Wall {
+                        step: live.interval,
+                    };
+                    loop_state.drive(collector, clock, &opts, stop_rx).await?
+                }
+                None => {
+                    tracing::info!("stopped while waiting for Prometheus: no cycle ran");
+                    RunSummary::default()
+                }
+            }
         }
     };
     let _ = stop_tx.send(true);

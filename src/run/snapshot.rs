@@ -67,6 +67,7 @@ impl Loop {
                 SignalSample {
                     signal: s.name.clone(),
                     up: signal_up(h),
+                    down: signal_down(h),
                     staleness_seconds: h.and_then(|h| h.data_age).unwrap_or(0) as f64,
                     new_errors,
                     new_series_refused,
@@ -151,6 +152,17 @@ fn signal_up(h: Option<&SignalHealth>) -> bool {
     })
 }
 
+/// Why a signal is down, if it is: `/readyz` names it. The collector's last error (which never
+/// holds a secret); a signal without health (not configured) is not down, it does not exist.
+fn signal_down(h: Option<&SignalHealth>) -> Option<String> {
+    let h = h.filter(|h| h.state == HealthState::Down)?;
+    Some(
+        h.last_error
+            .clone()
+            .unwrap_or_else(|| "its data are stale".into()),
+    )
+}
+
 /// A series key (`rps{service="api"}`) as the exporter's signal and labels, so that `/metrics`
 /// carries `signal="rps",service="api"` rather than the key as one label value.
 fn series_id(key: &SeriesKey) -> SeriesId {
@@ -227,5 +239,17 @@ mod tests {
         assert!(!signal_up(Some(&health(HealthState::Degraded, 1))));
         assert!(!signal_up(Some(&health(HealthState::Down, 3))));
         assert!(!signal_up(None));
+    }
+
+    /// Only `Down` makes `/readyz` fail: a first failed poll with fresh data does not.
+    #[test]
+    fn signal_down_names_the_error_of_a_down_signal_only() {
+        assert_eq!(signal_down(Some(&health(HealthState::Healthy, 0))), None);
+        assert_eq!(signal_down(Some(&health(HealthState::Degraded, 1))), None);
+        assert_eq!(
+            signal_down(Some(&health(HealthState::Down, 3))).as_deref(),
+            Some("connection refused")
+        );
+        assert_eq!(signal_down(None), None);
     }
 }

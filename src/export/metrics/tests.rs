@@ -15,6 +15,7 @@ fn signal(name: &str, errors: &[(&str, u64)]) -> SignalSample {
     SignalSample {
         signal: name.into(),
         up: errors.is_empty(),
+        down: None,
         staleness_seconds: 12.5,
         new_errors: errors.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
         new_series_refused: 0,
