@@ -153,8 +153,8 @@ impl Loop {
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
         forget_dropped(collector.store(), &mut self.observed, &mut self.accuracy);
-        let mut forecasts = self.forecast(collector, now);
-        let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &mut forecasts);
+        let forecasts = self.forecast(collector, now);
+        let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         self.act.handle(n, now, &decisions)?;
         self.believed.apply(&decisions);
@@ -259,12 +259,17 @@ impl Loop {
         &mut self,
         store: &Store,
         now: i64,
-        f: &mut Forecasts,
+        f: &Forecasts,
     ) -> (Vec<Decision>, Vec<Option<f64>>) {
         let mut decisions = Vec::with_capacity(self.workloads.len());
         let mut peaks = Vec::with_capacity(self.workloads.len());
         for spec in &self.workloads {
-            let (forecast, current) = f.by_key.remove(&spec.demand).unwrap_or((None, None));
+            // Looked up, not taken: several workloads may read one demand series (a canary, a
+            // service split in two), and each must plan from its forecast.
+            let (forecast, current) = f
+                .by_key
+                .get(&spec.demand)
+                .map_or((None, None), |(f, c)| (f.clone(), *c));
             let input = WorkloadInput {
                 now,
                 current_replicas: self

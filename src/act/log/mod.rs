@@ -1,0 +1,464 @@
+//! The JSON-lines decision log: one line per decision, appended, never torn; and its tail read
+//! back at start-up ([`read_tail`]) so a restart plans from the counts it last recorded.
+
+mod recover;
+
+pub use recover::{read_tail, LogTail, TailOptions};
+
+use crate::plan::Decision;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A problem with the decision log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Opening, reading, repairing, writing or syncing the log failed.
+    #[error("decision log {path}: {error}")]
+    Io {
+        /// The log file.
+        path: PathBuf,
+        /// What the OS said (not a `source`: the message shows it already).
+        error: std::io::Error,
+    },
+    /// The file exists and holds something other than a decision log; it was left untouched.
+    #[error(
+        "decision log {path}: not a decision log (line 1 is not a decision record: {excerpt}); \
+         refusing to write into it: point `decision_log` at a new or empty file"
+    )]
+    NotALog {
+        /// The file.
+        path: PathBuf,
+        /// The start of its first line, escaped and cut short.
+        excerpt: String,
+    },
+}
+
+/// Longest line taken for a decision record; a longer one cannot be one (a record is a few
+/// hundred bytes), so it is judged without being read whole.
+const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// An append-only JSON-lines file of decisions.
+///
+/// Each cycle's lines are encoded into one buffer and written with a single `write_all` on a
+/// file opened with `O_APPEND`, so concurrent readers (`tail -f`, a log shipper) never see half
+/// a cycle interleaved with another writer. A line left half-written by a crash is cut off when
+/// the log is next opened, and the cut is reported, so every line in the file always parses;
+/// a complete last line that only lacks its newline is kept. A file that is not a decision log
+/// is refused, never written to.
+pub struct DecisionLog {
+    path: PathBuf,
+    file: File,
+    /// Records are marked `"applied": true` (an `--apply` run's).
+    applied: bool,
+}
+
+/// One record. `cycle` must stay the first field: [`RECORD_PREFIX`] tells a torn record from
+/// someone else's file by it.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    cycle: u64,
+    decision: &'a Decision,
+    /// Written only by `--apply` runs, so dry-run lines are as before and old lines (without
+    /// the field) read as dry-run ones: a restarted `--apply` run must recover only counts that
+    /// were handed to the actuator, never a dry-run's recommendations.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    applied: bool,
+}
+
+impl DecisionLog {
+    /// Opens (creating) the log at `path`, repairing a torn last line.
+    ///
+    /// A non-empty file whose first line is not a decision record is refused and left exactly
+    /// as it was: `decision_log` pointed at the wrong file must not cost that file a byte.
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let err = |error| LogError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        // `append` without `truncate`: opening never changes an existing file's bytes.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(err)?;
+        if let Some(excerpt) = foreign_first_line(&mut file).map_err(err)? {
+            return Err(LogError::NotALog {
+                path: path.to_path_buf(),
+                excerpt,
+            });
+        }
+        match repair_torn_tail(&mut file).map_err(err)? {
+            Repair::None => {}
+            Repair::AddedNewline => tracing::warn!(
+                "decision log {}: the last line was complete but had no newline; added one",
+                path.display()
+            ),
+            Repair::Cut(cut) => tracing::warn!(
+                "decision log {}: removed a torn last line ({cut} bytes) left by an earlier crash",
+                path.display()
+            ),
+        }
+        Ok(DecisionLog {
+            path: path.to_path_buf(),
+            file,
+            applied: false,
+        })
+    }
+
+    /// Marks every record appended from now on `"applied": true`: set when decisions are
+    /// carried out (`--apply`), so that a restart in that mode recovers only from them.
+    pub fn set_applied(&mut self, applied: bool) {
+        self.applied = applied;
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line per decision, all in one write.
+    pub fn append(&mut self, cycle: u64, decisions: &[Decision]) -> Result<(), LogError> {
+        if decisions.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(decisions.len() * 256);
+        for decision in decisions {
+            let line = Line {
+                cycle,
+                decision,
+                applied: self.applied,
+            };
+            serde_json::to_writer(&mut buf, &line)
+                .map_err(|e| self.err(std::io::Error::other(e)))?;
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf).map_err(|e| self.err(e))
+    }
+
+    /// Forces what was appended to disk.
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(|e| self.err(e))
+    }
+
+    fn err(&self, error: std::io::Error) -> LogError {
+        LogError::Io {
+            path: self.path.clone(),
+            error,
+        }
+    }
+}
+
+/// What opening did to the log's tail.
+#[derive(Debug, PartialEq, Eq)]
+enum Repair {
+    /// The file ended with a newline (or was empty).
+    None,
+    /// The last line was a complete record without its newline; the newline was appended.
+    AddedNewline,
+    /// This many bytes of an unparsable last line were cut.
+    Cut(u64),
+}
+
+/// Every record starts so: `Line` serialises `cycle` first. A line that starts so and does not
+/// parse is a write torn by a crash, not someone else's file.
+const RECORD_PREFIX: &[u8] = b"{\"cycle\":";
+
+/// True when `line` (without its newline) is a whole decision-log record: an object with a
+/// `cycle` number and a `decision` naming its kind, target and counts. Other keys are allowed
+/// (`applied`, an actuator's `outcome`), so a log written by a newer version is still a log.
+fn is_record(line: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+        return false;
+    };
+    let d = &v["decision"];
+    v.is_object()
+        && v["cycle"].is_u64()
+        && d["at"].is_i64()
+        && d["kind"].is_string()
+        && d["target"].is_string()
+        && d["from"].is_u64()
+        && d["to"].is_u64()
+}
+
+/// Reads at most `limit` bytes from `pos`.
+fn read_at(file: &mut File, pos: u64, limit: usize) -> std::io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(pos))?;
+    let mut buf = Vec::with_capacity(limit.min(8192));
+    Read::take(&mut *file, limit as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// `None` when the file is empty or starts like a decision log; otherwise a short excerpt of
+/// its first line for the error. A lone line without a newline may be a torn first write, so
+/// a prefix of a record is accepted there (the repair then cuts it).
+fn foreign_first_line(file: &mut File) -> std::io::Result<Option<String>> {
+    let head = read_at(file, 0, MAX_RECORD_BYTES + 1)?;
+    if head.is_empty() {
+        return Ok(None);
+    }
+    let ours = match head.iter().position(|&b| b == b'\n') {
+        Some(i) => is_record(&head[..i]),
+        // No newline: the whole file is one line, complete or torn.
+        None if head.len() <= MAX_RECORD_BYTES => {
+            is_record(&head) || head.starts_with(RECORD_PREFIX)
+        }
+        None => false,
+    };
+    Ok((!ours).then(|| excerpt(&head)))
+}
+
+/// The start of the first line, escaped (binary files stay printable) and cut to 40 chars.
+fn excerpt(head: &[u8]) -> String {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text: String = line
+        .iter()
+        .take(40)
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect();
+    if line.len() > 40 {
+        format!("\"{text}\"…")
+    } else {
+        format!("\"{text}\"")
+    }
+}
+
+/// Repairs only what is provably torn: a last line without its newline is kept (newline
+/// added) when it is a complete record, and cut otherwise.
+fn repair_torn_tail(file: &mut File) -> std::io::Result<Repair> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(Repair::None);
+    }
+    // Read backwards in blocks until a newline is found.
+    let mut keep = 0;
+    let mut pos = len;
+    let mut block = vec![0u8; 4096];
+    while pos > 0 {
+        let n = block.len().min(pos as usize);
+        pos -= n as u64;
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut block[..n])?;
+        if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
+            keep = pos + i as u64 + 1;
+            break;
+        }
+    }
+    if keep == len {
+        return Ok(Repair::None);
+    }
+    // A tail longer than any record is not read: it cannot be one.
+    let tail_len = len - keep;
+    if tail_len <= MAX_RECORD_BYTES as u64 && is_record(&read_at(file, keep, MAX_RECORD_BYTES)?) {
+        // The file is in append mode, so this lands at the end whatever the cursor.
+        file.write_all(b"\n")?;
+        return Ok(Repair::AddedNewline);
+    }
+    file.set_len(keep)?;
+    Ok(Repair::Cut(tail_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::act::tests::decision;
+    use crate::plan::DecisionKind;
+
+    #[test]
+    fn appends_and_repairs_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log/d.jsonl");
+        let mut log = DecisionLog::open(&p).unwrap();
+        log.append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)])
+            .unwrap();
+        log.append(2, &[decision(DecisionKind::Hold, "web", 2, 2)])
+            .unwrap();
+        log.sync().unwrap();
+        drop(log);
+        // Simulate a crash in the middle of a line.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"cycle\":3,\"decis").unwrap();
+        drop(f);
+        let mut log = DecisionLog::open(&p).unwrap();
+        log.append(4, &[decision(DecisionKind::ScaleDown, "web", 2, 1)])
+            .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let cycles: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["cycle"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(cycles, vec![1, 2, 4]);
+    }
+
+    /// The log as its cycles, one per line; every line must parse.
+    fn cycles(p: &Path) -> Vec<u64> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["cycle"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_last_line_without_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        let mut log = DecisionLog::open(&p).unwrap();
+        log.append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)])
+            .unwrap();
+        log.append(2, &[decision(DecisionKind::Hold, "web", 2, 2)])
+            .unwrap();
+        drop(log);
+        // An editor or `head -c` can leave a complete record without its newline: it is data,
+        // not a torn write.
+        let mut bytes = std::fs::read(&p).unwrap();
+        assert_eq!(bytes.pop(), Some(b'\n'));
+        std::fs::write(&p, &bytes).unwrap();
+        let mut log = DecisionLog::open(&p).unwrap();
+        log.append(3, &[decision(DecisionKind::ScaleDown, "web", 2, 1)])
+            .unwrap();
+        assert_eq!(cycles(&p), vec![1, 2, 3]);
+
+        // The same for a log whose only line lacks its newline.
+        let q = dir.path().join("one.jsonl");
+        let first = bytes.split(|&b| b == b'\n').next().unwrap();
+        std::fs::write(&q, first).unwrap();
+        let mut log = DecisionLog::open(&q).unwrap();
+        log.append(5, &[decision(DecisionKind::Hold, "web", 1, 1)])
+            .unwrap();
+        assert_eq!(cycles(&q), vec![1, 5]);
+    }
+
+    #[test]
+    fn a_torn_first_write_is_cut_and_a_long_unparsable_tail_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        std::fs::write(&p, b"{\"cycle\":1,\"decision\":{\"at\":17").unwrap();
+        let mut log = DecisionLog::open(&p).unwrap();
+        log.append(2, &[decision(DecisionKind::Hold, "web", 1, 1)])
+            .unwrap();
+        drop(log);
+        assert_eq!(cycles(&p), vec![2]);
+        // A tail longer than any record is cut without being read whole.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&vec![b'x'; 3 * MAX_RECORD_BYTES]).unwrap();
+        drop(f);
+        DecisionLog::open(&p).unwrap();
+        assert_eq!(cycles(&p), vec![2]);
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_a_decision_log_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = serde_json::to_string(&Line {
+            cycle: 1,
+            decision: &decision(DecisionKind::Hold, "web", 1, 1),
+            applied: false,
+        })
+        .unwrap();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            // A model file: binary, no newline at all (54 bytes were lost this way).
+            (
+                "m.model",
+                b"PRESCALE\x01\x00\x00\x00\x26\x00\x00\x00\x00\x00\x00\x00abcd{}".to_vec(),
+            ),
+            ("notes.txt", b"hello\nworld\nno newline at the end".to_vec()),
+            (
+                "other.jsonl",
+                b"{\"level\":\"info\",\"msg\":\"hi\"}\n{\"cycle\":2}".to_vec(),
+            ),
+            (
+                "config.toml",
+                b"[prometheus]\nurl = \"http://x\"\n".to_vec(),
+            ),
+            // A decision record as the second line does not make a log of the first.
+            ("mixed.jsonl", format!("not json\n{line}\n").into_bytes()),
+        ];
+        for (name, bytes) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, &bytes).unwrap();
+            let err = DecisionLog::open(&p).err().expect(name);
+            let msg = err.to_string();
+            assert!(
+                msg.contains(name) && msg.contains("not a decision log"),
+                "{msg}"
+            );
+            assert!(matches!(err, LogError::NotALog { .. }), "{err:?}");
+            assert_eq!(std::fs::read(&p).unwrap(), bytes, "{name} was modified");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever a file holds, opening never panics, and either refuses (file untouched,
+        /// error naming it) or leaves a log whose every line is a record, keeping every
+        /// complete record that was there.
+        #[test]
+        fn open_refuses_or_leaves_only_records(
+            records in 0usize..4,
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            junk_first in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("d.jsonl");
+            let mut bytes = Vec::new();
+            if junk_first {
+                bytes.extend_from_slice(&tail);
+            }
+            for c in 0..records {
+                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1), applied: c % 2 == 1 };
+                serde_json::to_writer(&mut bytes, &line).unwrap();
+                bytes.push(b'\n');
+            }
+            if !junk_first {
+                bytes.extend_from_slice(&tail);
+            }
+            std::fs::write(&p, &bytes).unwrap();
+            match DecisionLog::open(&p) {
+                Err(e) => {
+                    proptest::prop_assert!(e.to_string().contains("d.jsonl"), "{}", e);
+                    proptest::prop_assert_eq!(std::fs::read(&p).unwrap(), bytes);
+                }
+                Ok(_) => {
+                    // Only the part after the last newline may change: cut when it is not a
+                    // record, completed with a newline when it is.
+                    let text = std::fs::read(&p).unwrap();
+                    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                    let rest = &bytes[keep..];
+                    let want = if rest.is_empty() {
+                        bytes.clone()
+                    } else if is_record(rest) {
+                        [&bytes[..], b"\n"].concat()
+                    } else {
+                        bytes[..keep].to_vec()
+                    };
+                    proptest::prop_assert_eq!(text, want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_with_no_newline_at_all_is_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        std::fs::write(&p, b"garbage-without-newline").unwrap();
+        let mut f = OpenOptions::new().read(true).append(true).open(&p).unwrap();
+        assert_eq!(repair_torn_tail(&mut f).unwrap(), Repair::Cut(23));
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+    }
+}
