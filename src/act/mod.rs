@@ -7,7 +7,7 @@
 
 mod log;
 
-pub use log::{DecisionLog, LogError};
+pub use log::{read_tail, DecisionLog, LogError, LogTail, TailOptions};
 
 use crate::plan::{Decision, DecisionKind};
 use std::io::Write;
@@ -230,9 +230,13 @@ impl Act {
         }
     }
 
-    /// Also carry decisions out through `actuator`.
+    /// Also carry decisions out through `actuator`. The log then marks its records
+    /// `"applied": true`, so a restart in `--apply` mode recovers from them alone.
     pub fn with_actuator(mut self, actuator: Box<dyn Actuator>) -> Self {
         self.actuator = Some(actuator);
+        if let Some(log) = &mut self.log {
+            log.set_applied(true);
+        }
         self
     }
 
