@@ -14,10 +14,10 @@ use crate::export::ExportState;
 use crate::forecast::{Forecast, Model, Retrainer};
 use crate::plan::{
     AccuracyTracker, BelievedState, CurrentReplicas, Decision, NodePlanner, PoolSpec,
-    ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
+    RecordedCounts, ReplicaPlanner, StartSource, WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
 use crate::series::SeriesKey;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +43,9 @@ pub(super) struct Loop {
     pub(super) replica_reader: Option<ReplicaReader>,
     /// Workloads whose replica query failed this cycle: their data counts as stale.
     pub(super) replicas_unknown: HashSet<String>,
+    /// The counts the decision log recorded, until the first cycle recovers from them (after
+    /// its replica reads, which win over the log).
+    pub(super) recorded: Option<RecordedCounts>,
 }
 
 /// One cycle's forecasts, as the planner and the exporter read them.
@@ -84,6 +87,28 @@ impl Loop {
             last_stats: HashMap::new(),
             replica_reader: None,
             replicas_unknown: HashSet::new(),
+            recorded: None,
+        }
+    }
+
+    /// Starts from the counts a previous run recorded, where the cluster does not say.
+    pub(super) fn with_recorded(mut self, recorded: RecordedCounts) -> Self {
+        self.recorded = Some(recorded);
+        self
+    }
+
+    /// Recovers the believed state from the first cycle's replica reads and the log.
+    fn recover(&mut self, read: &BTreeMap<String, u32>, recorded: &RecordedCounts) {
+        let sources = self
+            .believed
+            .recover(&self.workloads, &self.pools, read, recorded);
+        for (target, n, source) in sources {
+            let from = match source {
+                StartSource::Cluster => "read from the cluster",
+                StartSource::Log => "the decision log's last record",
+                StartSource::Config => "the configuration",
+            };
+            tracing::info!("'{target}' starts from {n} ({from})");
         }
     }
 
@@ -129,7 +154,10 @@ impl Loop {
                     );
                 }
             }
-            self.read_replicas(now).await;
+            let read = self.read_replicas(now).await;
+            if let Some(recorded) = self.recorded.take() {
+                self.recover(&read, &recorded);
+            }
             let decisions = self.cycle(&collector, now, started, summary.cycles + 1)?;
             summary.cycles += 1;
             let holds = decisions.iter().filter(|d| d.is_hold()).count();
@@ -156,6 +184,12 @@ impl Loop {
         let forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
+        // What recovery changed (a clamped count) is said once, in the target's first decision.
+        for d in &mut decisions {
+            if let Some(note) = self.believed.take_start_note(&d.target) {
+                d.reason = format!("{}; {note}", d.reason);
+            }
+        }
         self.act.handle(n, now, &decisions)?;
         self.believed.apply(&decisions);
         let snapshot = self.snapshot(collector, now, started, &forecasts.made, &decisions);
@@ -165,9 +199,11 @@ impl Loop {
 
     /// Reads each workload's `current_replicas` query. A failed or empty answer keeps the last
     /// known count and marks the workload's data stale, so nothing scales down on a guess.
-    async fn read_replicas(&mut self, now: i64) {
+    /// Returns the counts that were read.
+    async fn read_replicas(&mut self, now: i64) -> BTreeMap<String, u32> {
+        let mut read = BTreeMap::new();
         let Some(reader) = &self.replica_reader else {
-            return;
+            return read;
         };
         self.replicas_unknown.clear();
         let queries = self
@@ -179,12 +215,16 @@ impl Loop {
             });
         for (name, count) in reader.read(queries, now).await {
             match count {
-                Some(n) => self.believed.set_replicas(name, n),
+                Some(n) => {
+                    self.believed.set_replicas(name, n);
+                    read.insert(name.to_string(), n);
+                }
                 None => {
                     self.replicas_unknown.insert(name.to_string());
                 }
             }
         }
+        read
     }
 
     /// Forecasts every series on the model's step (the exporter shows them all) in one
