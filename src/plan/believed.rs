@@ -159,6 +159,11 @@ impl BelievedState {
         }
     }
 
+    /// The note recovery left for `target`'s first decision (a clamp), if any, kept.
+    pub fn start_note(&self, target: &str) -> Option<&str> {
+        self.start_notes.get(target).map(String::as_str)
+    }
+
     /// The note recovery left for `target`'s first decision (a clamp), once.
     pub fn take_start_note(&mut self, target: &str) -> Option<String> {
         self.start_notes.remove(target)

@@ -108,7 +108,11 @@ impl Loop {
                 StartSource::Log => "the decision log's last record",
                 StartSource::Config => "the configuration",
             };
-            tracing::info!("'{target}' starts from {n} ({from})");
+            match self.believed.start_note(&target) {
+                // Also in the target's first decision, which for a pool may come cycles later.
+                Some(note) => tracing::warn!("'{target}' {note}"),
+                None => tracing::info!("'{target}' starts from {n} ({from})"),
+            }
         }
     }
 
