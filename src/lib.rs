@@ -22,9 +22,9 @@
 //!   node planner, their guards, the accuracy tracker that weights the forecast, and the
 //!   cluster as believed after the decisions ([`plan::BelievedState`]). Plain data, no I/O or
 //!   clocks, so the live loop and the simulator share it.
-//! - [`act`]: decisions shown as a dry-run table and appended to a JSON-lines log; applied
-//!   through a command template (run without a shell) only when asked; every decision's
-//!   outcome recorded.
+//! - [`act`]: decisions shown as a dry-run table and appended to a JSON-lines log, whose tail
+//!   is read back at start-up so a restart goes on from its last counts; applied through a
+//!   command template (run without a shell) only when asked; every decision's outcome recorded.
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
 //!   [`export::Snapshot`] by the live loop.
 //! - [`sim`]: `replay` runs a trace through scaling policies (prescale's planner, the HPA rule,

@@ -315,3 +315,39 @@ boot_time = "3m"
     assert_eq!(web["decision"]["current"], 30.0, "{web}");
     assert!(web["decision"]["forecast"].is_array(), "{web}");
 }
+
+#[test]
+fn two_workloads_reading_one_demand_series_both_get_its_forecast() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, 1e6, 1, "true");
+    // A second workload on web's demand series (a canary, or one service split in two).
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        r#"
+[[workload]]
+name = "web-canary"
+demand = 'demand{series="nab_twitter_volume_amzn"}'
+replica_capacity = 12
+max_replicas = 40
+boot_time = "3m"
+"#,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = prescale(&["run", "--config", cfg.to_str().unwrap(), "--once"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = log_lines(dir.path());
+    let of = |target: &str| {
+        lines
+            .iter()
+            .find(|l| l["decision"]["target"] == target)
+            .unwrap_or_else(|| panic!("no decision for {target}: {lines:#?}"))["decision"]
+            .clone()
+    };
+    let (web, canary) = (of("web"), of("web-canary"));
+    for d in [&web, &canary] {
+        assert!(d["forecast"].is_array(), "planned blind: {d:#}");
+        assert!(d["current"].is_number(), "planned blind: {d:#}");
+    }
+    assert_eq!(web["forecast"], canary["forecast"]);
+    assert_eq!(web["current"], canary["current"]);
+}

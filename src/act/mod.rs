@@ -10,7 +10,7 @@ mod command;
 mod log;
 
 pub use command::{CommandActuator, CommandTemplate, TemplateError, PLACEHOLDERS};
-pub use log::{DecisionLog, LogError};
+pub use log::{read_tail, DecisionLog, LogError, LogTail, TailOptions};
 
 use crate::plan::{Decision, DecisionKind};
 use std::fmt;
@@ -144,9 +144,13 @@ impl Act {
         }
     }
 
-    /// Also carry decisions out through `actuator`.
+    /// Also carry decisions out through `actuator`. The log then marks its records
+    /// `"applied": true`, so a restart in `--apply` mode recovers from them alone.
     pub fn with_actuator(mut self, actuator: Box<dyn Actuator>) -> Self {
         self.actuator = Some(actuator);
+        if let Some(log) = &mut self.log {
+            log.set_applied(true);
+        }
         self
     }
 

@@ -6,10 +6,13 @@
 //! its decisions instead, as if each had been carried out. It lives here, next to the planners
 //! whose decisions it follows, because only they know what each kind of decision means for
 //! replicas and placement.
+//!
+//! At start-up the tally is recovered ([`BelievedState::recover`]) rather than reset, so a
+//! restart goes on from where the last run stood instead of from `min_replicas`.
 
 use super::decision::{Decision, DecisionKind};
 use super::nodes::NodeState;
-use super::spec::{CurrentReplicas, WorkloadSpec};
+use super::spec::{CurrentReplicas, PoolSpec, WorkloadSpec};
 use std::collections::BTreeMap;
 
 /// Replica counts and placement as prescale believes them to be.
@@ -19,6 +22,29 @@ pub struct BelievedState {
     nodes: Vec<NodeState>,
     /// Nodes added so far per pool, to name the next one.
     added: BTreeMap<String, u32>,
+    /// What recovery had to change, per workload or pool, for its first decision's reason.
+    start_notes: BTreeMap<String, String>,
+}
+
+/// The newest counts a previous run recorded (its decision log's tail): plain data, so the
+/// planner does no I/O; the act stage reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordedCounts {
+    /// Replicas per workload name.
+    pub replicas: BTreeMap<String, u32>,
+    /// Nodes per pool name.
+    pub nodes: BTreeMap<String, u32>,
+}
+
+/// Where a recovered count came from, for the start-up log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartSource {
+    /// Read from the cluster (`current_replicas` query).
+    Cluster,
+    /// The decision log's newest record.
+    Log,
+    /// The configuration: a fixed `current_replicas`, `min_replicas`, or the `[[node]]` list.
+    Config,
 }
 
 impl BelievedState {
@@ -44,6 +70,103 @@ impl BelievedState {
             s.replicas.insert(w.name.clone(), start);
         }
         s
+    }
+
+    /// Recovers the state a restart starts from, per workload: a count read from the cluster
+    /// (`cluster`, this cycle's `current_replicas` reads) wins; otherwise the log's newest
+    /// count (`recorded`); otherwise what [`new`](Self::new) seeded. Per pool: the log's newest
+    /// node count, the configured `[[node]]`s otherwise (nodes are not read from a cluster
+    /// yet). A logged count outside the current configuration's bounds (`min_replicas`..
+    /// `max_replicas`, `min_nodes`..`max_nodes`) is clamped, and the clamp is kept as a note
+    /// for that target's first decision ([`take_start_note`](Self::take_start_note)).
+    ///
+    /// The log is preferred to a fixed `current_replicas`: it is what the last run believed
+    /// after following its own decisions, which is what the tally would hold had there been
+    /// no restart. Returns where each workload's and pool's count came from.
+    pub fn recover(
+        &mut self,
+        workloads: &[WorkloadSpec],
+        pools: &[PoolSpec],
+        cluster: &BTreeMap<String, u32>,
+        recorded: &RecordedCounts,
+    ) -> Vec<(String, u32, StartSource)> {
+        let mut sources = Vec::with_capacity(workloads.len() + pools.len());
+        for w in workloads {
+            let (n, source) = if let Some(&n) = cluster.get(&w.name) {
+                (n, StartSource::Cluster)
+            } else if let Some(&logged) = recorded.replicas.get(&w.name) {
+                let n = logged.clamp(w.min_replicas, w.max_replicas);
+                if n != logged {
+                    let bound = if n < logged { "max" } else { "min" };
+                    self.start_notes.insert(
+                        w.name.clone(),
+                        format!(
+                            "started from {n}: the log's {logged} clamped to {bound}_replicas {n}"
+                        ),
+                    );
+                }
+                (n, StartSource::Log)
+            } else {
+                let n = self
+                    .replicas
+                    .get(&w.name)
+                    .copied()
+                    .unwrap_or(w.min_replicas);
+                (n, StartSource::Config)
+            };
+            self.replicas.insert(w.name.clone(), n);
+            sources.push((w.name.clone(), n, source));
+        }
+        for p in pools {
+            let have = self.nodes.iter().filter(|n| n.pool == p.name).count() as u32;
+            let Some(&logged) = recorded.nodes.get(&p.name) else {
+                sources.push((p.name.clone(), have, StartSource::Config));
+                continue;
+            };
+            let n = logged.clamp(p.min_nodes, p.max_nodes);
+            if n != logged {
+                let bound = if n < logged { "max" } else { "min" };
+                self.start_notes.insert(
+                    p.name.clone(),
+                    format!(
+                        "started from {n} nodes: the log's {logged} clamped to {bound}_nodes {n}"
+                    ),
+                );
+            }
+            self.resize_pool(&p.name, have, n);
+            sources.push((p.name.clone(), n, StartSource::Log));
+        }
+        sources
+    }
+
+    /// Adds nodes named as [`apply`](Self::apply) names them, or removes the pool's last
+    /// configured ones, until the pool has `want` nodes.
+    fn resize_pool(&mut self, pool: &str, have: u32, want: u32) {
+        for _ in have..want {
+            let k = self.added.entry(pool.to_string()).or_insert(0);
+            *k += 1;
+            let name = format!("{pool}-new-{k}");
+            self.nodes.push(NodeState {
+                name,
+                pool: pool.to_string(),
+                replicas: Vec::new(),
+            });
+        }
+        for _ in want..have {
+            if let Some(i) = self.nodes.iter().rposition(|n| n.pool == pool) {
+                self.nodes.remove(i);
+            }
+        }
+    }
+
+    /// The note recovery left for `target`'s first decision (a clamp), if any, kept.
+    pub fn start_note(&self, target: &str) -> Option<&str> {
+        self.start_notes.get(target).map(String::as_str)
+    }
+
+    /// The note recovery left for `target`'s first decision (a clamp), once.
+    pub fn take_start_note(&mut self, target: &str) -> Option<String> {
+        self.start_notes.remove(target)
     }
 
     /// The replicas a workload is believed to run, if it is known at all.
@@ -222,5 +345,88 @@ mod tests {
             2,
         )]);
         assert!(t.nodes.iter().all(|n| n.name != "b"));
+    }
+
+    fn counts(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn recovery_prefers_the_cluster_then_the_log_then_the_config() {
+        let mut specs = vec![
+            WorkloadSpec::new("read", "d", 1.0, 20),
+            WorkloadSpec::new("logged", "d", 1.0, 20),
+            WorkloadSpec::new("fixed", "d", 1.0, 20),
+            WorkloadSpec::new("new", "d", 1.0, 20),
+        ];
+        specs[2].current_replicas = Some(CurrentReplicas::Fixed(4));
+        specs[3].min_replicas = 2;
+        let mut s = BelievedState::new(&[], &specs);
+        let recorded = RecordedCounts {
+            replicas: counts(&[("read", 9), ("logged", 6)]),
+            nodes: BTreeMap::new(),
+        };
+        let sources = s.recover(&specs, &[], &counts(&[("read", 3)]), &recorded);
+        assert_eq!(
+            sources,
+            vec![
+                ("read".to_string(), 3, StartSource::Cluster),
+                ("logged".to_string(), 6, StartSource::Log),
+                ("fixed".to_string(), 4, StartSource::Config),
+                ("new".to_string(), 2, StartSource::Config),
+            ]
+        );
+        assert_eq!(s.replicas("logged"), Some(6));
+        assert_eq!(s.take_start_note("logged"), None);
+    }
+
+    #[test]
+    fn logged_counts_outside_the_bounds_are_clamped_and_said() {
+        let mut spec = WorkloadSpec::new("web", "d", 1.0, 10);
+        spec.min_replicas = 3;
+        let low = WorkloadSpec {
+            name: "low".into(),
+            ..spec.clone()
+        };
+        let mut pool = PoolSpec::new("p", crate::plan::Resources::new(4.0, 0.0), 4);
+        pool.min_nodes = 1;
+        let nodes = vec![("a".to_string(), "p".to_string())];
+        let specs = [spec, low];
+        let mut s = BelievedState::new(&nodes, &specs);
+        let recorded = RecordedCounts {
+            replicas: counts(&[("web", 25), ("low", 1)]),
+            nodes: counts(&[("p", 7)]),
+        };
+        s.recover(&specs, &[pool], &BTreeMap::new(), &recorded);
+        assert_eq!(s.replicas("web"), Some(10));
+        assert_eq!(s.replicas("low"), Some(3));
+        let note = s.take_start_note("web").unwrap();
+        assert!(
+            note.contains("25") && note.contains("max_replicas 10"),
+            "{note}"
+        );
+        assert!(s.take_start_note("web").is_none(), "said once");
+        assert!(s.take_start_note("low").unwrap().contains("min_replicas 3"));
+        // The pool: 7 logged, 4 at most, one configured node plus three recovered.
+        assert_eq!(s.nodes_per_pool()["p"], 4);
+        assert_eq!(s.nodes()[3].name, "p-new-3");
+        assert!(s.take_start_note("p").unwrap().contains("max_nodes 4"));
+    }
+
+    #[test]
+    fn a_pool_the_log_says_is_smaller_loses_its_last_configured_nodes() {
+        let pool = PoolSpec::new("p", crate::plan::Resources::new(4.0, 0.0), 9);
+        let nodes: Vec<(String, String)> = ["a", "b", "c"]
+            .iter()
+            .map(|n| (n.to_string(), "p".to_string()))
+            .collect();
+        let mut s = BelievedState::new(&nodes, &[]);
+        let recorded = RecordedCounts {
+            replicas: BTreeMap::new(),
+            nodes: counts(&[("p", 1)]),
+        };
+        s.recover(&[], &[pool], &BTreeMap::new(), &recorded);
+        let names: Vec<&str> = s.nodes().iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, vec!["a"]);
     }
 }

@@ -54,7 +54,7 @@ mod replicas;
 mod spec;
 
 pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyTracker};
-pub use believed::BelievedState;
+pub use believed::{BelievedState, RecordedCounts, StartSource};
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput};

@@ -14,10 +14,10 @@ use crate::export::ExportState;
 use crate::forecast::{Forecast, Model, Retrainer};
 use crate::plan::{
     AccuracyTracker, BelievedState, CurrentReplicas, Decision, DecisionKind, NodePlanner, PoolSpec,
-    ReplicaPlanner, WorkloadInput, WorkloadLoad, WorkloadSpec,
+    RecordedCounts, ReplicaPlanner, StartSource, WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
 use crate::series::SeriesKey;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +43,9 @@ pub(super) struct Loop {
     pub(super) replica_reader: Option<ReplicaReader>,
     /// Workloads whose replica query failed this cycle: their data counts as stale.
     pub(super) replicas_unknown: HashSet<String>,
+    /// The counts the decision log recorded, until the first cycle recovers from them (after
+    /// its replica reads, which win over the log).
+    pub(super) recorded: Option<RecordedCounts>,
 }
 
 /// One cycle's forecasts, as the planner and the exporter read them.
@@ -84,6 +87,32 @@ impl Loop {
             last_stats: HashMap::new(),
             replica_reader: None,
             replicas_unknown: HashSet::new(),
+            recorded: None,
+        }
+    }
+
+    /// Starts from the counts a previous run recorded, where the cluster does not say.
+    pub(super) fn with_recorded(mut self, recorded: RecordedCounts) -> Self {
+        self.recorded = Some(recorded);
+        self
+    }
+
+    /// Recovers the believed state from the first cycle's replica reads and the log.
+    fn recover(&mut self, read: &BTreeMap<String, u32>, recorded: &RecordedCounts) {
+        let sources = self
+            .believed
+            .recover(&self.workloads, &self.pools, read, recorded);
+        for (target, n, source) in sources {
+            let from = match source {
+                StartSource::Cluster => "read from the cluster",
+                StartSource::Log => "the decision log's last record",
+                StartSource::Config => "the configuration",
+            };
+            match self.believed.start_note(&target) {
+                // Also in the target's first decision, which for a pool may come cycles later.
+                Some(note) => tracing::warn!("'{target}' {note}"),
+                None => tracing::info!("'{target}' starts from {n} ({from})"),
+            }
         }
     }
 
@@ -129,7 +158,10 @@ impl Loop {
                     );
                 }
             }
-            self.read_replicas(now).await;
+            let read = self.read_replicas(now).await;
+            if let Some(recorded) = self.recorded.take() {
+                self.recover(&read, &recorded);
+            }
             let decisions = self
                 .cycle(&collector, now, started, summary.cycles + 1)
                 .await?;
@@ -155,9 +187,15 @@ impl Loop {
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
         forget_dropped(collector.store(), &mut self.observed, &mut self.accuracy);
-        let mut forecasts = self.forecast(collector, now);
-        let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &mut forecasts);
+        let forecasts = self.forecast(collector, now);
+        let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
+        // What recovery changed (a clamped count) is said once, in the target's first decision.
+        for d in &mut decisions {
+            if let Some(note) = self.believed.take_start_note(&d.target) {
+                d.reason = format!("{}; {note}", d.reason);
+            }
+        }
         let outcomes = self.act.handle(n, now, &decisions).await?;
         self.believed.apply(&carried_out(&decisions, &outcomes));
         let snapshot = self.snapshot(
@@ -174,9 +212,11 @@ impl Loop {
 
     /// Reads each workload's `current_replicas` query. A failed or empty answer keeps the last
     /// known count and marks the workload's data stale, so nothing scales down on a guess.
-    async fn read_replicas(&mut self, now: i64) {
+    /// Returns the counts that were read.
+    async fn read_replicas(&mut self, now: i64) -> BTreeMap<String, u32> {
+        let mut read = BTreeMap::new();
         let Some(reader) = &self.replica_reader else {
-            return;
+            return read;
         };
         self.replicas_unknown.clear();
         let queries = self
@@ -188,12 +228,16 @@ impl Loop {
             });
         for (name, count) in reader.read(queries, now).await {
             match count {
-                Some(n) => self.believed.set_replicas(name, n),
+                Some(n) => {
+                    self.believed.set_replicas(name, n);
+                    read.insert(name.to_string(), n);
+                }
                 None => {
                     self.replicas_unknown.insert(name.to_string());
                 }
             }
         }
+        read
     }
 
     /// Forecasts every series on the model's step (the exporter shows them all) in one
@@ -268,12 +312,17 @@ impl Loop {
         &mut self,
         store: &Store,
         now: i64,
-        f: &mut Forecasts,
+        f: &Forecasts,
     ) -> (Vec<Decision>, Vec<Option<f64>>) {
         let mut decisions = Vec::with_capacity(self.workloads.len());
         let mut peaks = Vec::with_capacity(self.workloads.len());
         for spec in &self.workloads {
-            let (forecast, current) = f.by_key.remove(&spec.demand).unwrap_or((None, None));
+            // Looked up, not taken: several workloads may read one demand series (a canary, a
+            // service split in two), and each must plan from its forecast.
+            let (forecast, current) = f
+                .by_key
+                .get(&spec.demand)
+                .map_or((None, None), |(f, c)| (f.clone(), *c));
             let input = WorkloadInput {
                 now,
                 current_replicas: self

@@ -15,11 +15,12 @@ mod clock;
 mod cycle;
 mod snapshot;
 
-use crate::act::{Act, ActError, CommandActuator, DecisionLog, LogError};
+use crate::act::{read_tail, Act, ActError, CommandActuator, DecisionLog, LogError, TailOptions};
 use crate::collect::{CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
 use crate::forecast::{Model, ModelError};
+use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use clock::Clock;
 use cycle::Loop;
@@ -159,13 +160,15 @@ pub async fn run(
         Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
     };
+    let recorded = recorded_counts(live, &opts)?;
     let loop_state = Loop::new(
         &cfg,
         model,
         model_path.display().to_string(),
         act,
         state.clone(),
-    );
+    )
+    .with_recorded(recorded);
     let summary = match &live.replay {
         Some(r) => {
             let (source, start, end) = replay_source(r, &cfg)?;
@@ -304,6 +307,34 @@ fn make_act(
         ))),
         None => Err(RunError::NoApplyCommand),
     }
+}
+
+/// The counts the decision log's tail recorded, for the restart to go on from. An `--apply`
+/// run takes only applied records: a dry-run's recommendations never reached the cluster.
+fn recorded_counts(live: &LiveConfig, opts: &RunOptions) -> Result<RecordedCounts, RunError> {
+    let opts = TailOptions {
+        applied_only: opts.apply,
+        ..TailOptions::default()
+    };
+    let tail = read_tail(&live.decision_log, opts)?;
+    if tail.skipped > 0 {
+        tracing::warn!(
+            "decision log {}: {} lines that are not decision records were skipped",
+            live.decision_log.display(),
+            tail.skipped
+        );
+    }
+    if tail.records > 0 {
+        tracing::info!(
+            "decision log {}: recovering from the newest of {} records in its last {} bytes \
+             ({} passed over as not carried out)",
+            live.decision_log.display(),
+            tail.records,
+            tail.bytes_read,
+            tail.not_applied
+        );
+    }
+    Ok(tail.counts)
 }
 
 /// Reads the replay's history and lines every series up to end at the same instant, so series

@@ -1,4 +1,9 @@
-//! The JSON-lines decision log: one line per decision, appended, never torn.
+//! The JSON-lines decision log: one line per decision, appended, never torn; and its tail read
+//! back at start-up ([`read_tail`]) so a restart plans from the counts it last recorded.
+
+mod recover;
+
+pub use recover::{read_tail, LogTail, TailOptions};
 
 use super::Outcome;
 use crate::plan::Decision;
@@ -45,16 +50,25 @@ const MAX_RECORD_BYTES: usize = 64 * 1024;
 pub struct DecisionLog {
     path: PathBuf,
     file: File,
+    /// Records are marked `"applied": true` (an `--apply` run's).
+    applied: bool,
 }
 
-/// One record. `outcome` came later (issue #9): records without it, written before, are still
-/// records, so a reader must treat the field as optional; new fields are only ever added.
+/// One record. `cycle` must stay the first field: [`RECORD_PREFIX`] tells a torn record from
+/// someone else's file by it. `outcome` (issue #9) and `applied` came later: records without
+/// them, written before, are still records, so readers treat both as optional; new fields are
+/// only ever added.
 #[derive(serde::Serialize)]
 struct Line<'a> {
     cycle: u64,
     decision: &'a Decision,
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'a Outcome>,
+    /// Written only by `--apply` runs, so dry-run lines are as before and old lines (without
+    /// the field) read as dry-run ones: a restarted `--apply` run must recover only counts that
+    /// were handed to the actuator, never a dry-run's recommendations.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    applied: bool,
 }
 
 impl DecisionLog {
@@ -97,7 +111,14 @@ impl DecisionLog {
         Ok(DecisionLog {
             path: path.to_path_buf(),
             file,
+            applied: false,
         })
+    }
+
+    /// Marks every record appended from now on `"applied": true`: set when decisions are
+    /// carried out (`--apply`), so that a restart in that mode recovers only from them.
+    pub fn set_applied(&mut self, applied: bool) {
+        self.applied = applied;
     }
 
     /// The log's path.
@@ -122,6 +143,7 @@ impl DecisionLog {
                 cycle,
                 decision,
                 outcome: outcomes.get(i),
+                applied: self.applied,
             };
             serde_json::to_writer(&mut buf, &line)
                 .map_err(|e| self.err(std::io::Error::other(e)))?;
@@ -159,15 +181,14 @@ enum Repair {
 const RECORD_PREFIX: &[u8] = b"{\"cycle\":";
 
 /// True when `line` (without its newline) is a whole decision-log record: an object with a
-/// `cycle` number and a `decision` naming its kind, target and counts, and an `outcome` text
-/// if it was written since outcomes are recorded.
+/// `cycle` number and a `decision` naming its kind, target and counts. Other keys are allowed
+/// (`applied`, the actuator's `outcome` text), so a log written by a newer version is still a log.
 fn is_record(line: &[u8]) -> bool {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
         return false;
     };
     let d = &v["decision"];
-    let fields = 2 + usize::from(v.get("outcome").is_some());
-    v.as_object().is_some_and(|o| o.len() == fields)
+    v.is_object()
         && v.get("outcome").is_none_or(|o| o.is_string())
         && v["cycle"].is_u64()
         && d["at"].is_i64()
@@ -359,6 +380,7 @@ mod tests {
             cycle: 1,
             decision: &decision(DecisionKind::Hold, "web", 1, 1),
             outcome: Some(&Outcome::Skipped),
+            applied: false,
         })
         .unwrap();
         let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -412,7 +434,7 @@ mod tests {
                 bytes.extend_from_slice(&tail);
             }
             for c in 0..records {
-                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1), outcome: Some(&Outcome::Skipped) };
+                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1), outcome: Some(&Outcome::Skipped), applied: c % 2 == 1 };
                 serde_json::to_writer(&mut bytes, &line).unwrap();
                 bytes.push(b'\n');
             }
@@ -490,11 +512,11 @@ mod tests {
         );
         let line = text.lines().nth(1).unwrap();
         assert!(is_record(line.as_bytes()));
-        // Only an outcome text is a third field.
+        // An outcome must be text; other keys (a newer version's) leave a record a record.
         let number = line.replace("\"failed: kubectl exited with status 1\"", "3");
         assert!(!is_record(number.as_bytes()), "{number}");
         let other = line.replace("\"outcome\"", "\"other\"");
-        assert!(!is_record(other.as_bytes()), "{other}");
+        assert!(is_record(other.as_bytes()), "{other}");
     }
 
     #[test]
