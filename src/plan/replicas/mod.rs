@@ -2,16 +2,19 @@
 //!
 //! One cycle per workload:
 //!
-//! 1. **Raw number.** Predictive need `ceil(q-quantile of forecast peak × (1 + headroom) /
-//!    capacity)` is blended with the reactive need `ceil(current demand / capacity)` by the
-//!    forecast's measured accuracy weight `w`: `ceil(w·predictive + (1−w)·reactive)`. A model
-//!    that has been wrong lately (low `w`) therefore fades to plain reactive scaling, and an
-//!    unhealthy model counts for nothing. The forecast is of the peak over its window, which the
-//!    live loop sizes to cover the boot time, so the number is what must be running by the time
-//!    replicas ordered now are ready; a window shorter than the boot time is still used and
-//!    flagged in the reason.
+//! 1. **Raw number.** The reactive need `ceil(current demand × (1 + headroom) / capacity)` is
+//!    a floor; the predictive need `ceil(q-quantile of forecast peak × (1 + headroom) /
+//!    capacity)` can only add capacity above it (`combine`): all of its excess when the
+//!    forecast's measured accuracy weight is at least [`TRUSTED_WEIGHT`], a share of it
+//!    (`weight / TRUSTED_WEIGHT`) below that, none for an unhealthy model. A poorly rated
+//!    model therefore costs money, never capacity current demand needs, and a trusted one
+//!    always gets the quantile the user chose. The forecast is of the peak over its window,
+//!    which the live loop sizes to cover the boot time, so the number is what must be running
+//!    by the time replicas ordered now are ready; a window shorter than the boot time is still
+//!    used and flagged in the reason.
 //! 2. **Guards**, in this order, each recorded when it changes the number:
-//!    surge (never below the reactive need, so a spike the forecast missed is still caught) →
+//!    surge (the reactive floor: never below what current demand needs, so a spike the
+//!    forecast missed is still caught; recorded whenever the floor beat the forecast) →
 //!    stale data / unhealthy model (no scale-down) → tolerance band (hold small changes, unless
 //!    current demand already needs more) → scale-down stabilisation (HPA-style: scale down only
 //!    to the highest recommendation of the window; a workload seen for the first time counts
@@ -22,6 +25,8 @@ use super::decision::{num, Decision, DecisionKind, Guard, GuardKind};
 use super::spec::WorkloadSpec;
 use crate::forecast::Forecast;
 use crate::series::format_duration;
+use combine::combine;
+pub use combine::TRUSTED_WEIGHT;
 use std::collections::{HashMap, VecDeque};
 
 /// What the planner knows about one workload at one instant.
@@ -208,7 +213,7 @@ struct Cycle<'a> {
     current: u32,
     /// Current demand, if known and usable.
     demand: Option<f64>,
-    /// Replicas the current demand needs.
+    /// Replicas the current demand needs with the headroom: the floor no forecast goes below.
     reactive: Option<u32>,
     /// The forecast weight, clamped to 0..=1 (0 if not finite).
     weight: f64,
@@ -237,7 +242,7 @@ impl<'a> Cycle<'a> {
             now: input.now,
             current: input.current_replicas,
             demand,
-            reactive: demand.map(|d| need(d, cap)),
+            reactive: demand.map(|d| need(d * (1.0 + spec.headroom), cap)),
             weight,
             cap,
             unit,
@@ -271,14 +276,12 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Step 1: the predictive need blended with the reactive one by the forecast weight, and
-    /// whether there was no signal at all (then the current replicas stand).
+    /// Step 1: the reactive floor and the predictive need combined by maximum (`combine`),
+    /// and whether there was no signal at all (then the current replicas stand).
     fn raw(&self, fc_use: &ForecastUse) -> (u32, bool) {
         match (fc_use, self.reactive) {
             (ForecastUse::Used { n, .. }, r) => {
-                let base = r.unwrap_or(self.current) as f64;
-                let w = self.weight;
-                (need(w * *n as f64 + (1.0 - w) * base, 1.0), false)
+                (combine(*n, r, self.current, self.weight).raw, false)
             }
             (ForecastUse::Ignored(_), Some(r)) => (r, false),
             (ForecastUse::Ignored(_), None) => (self.current, true),
@@ -308,23 +311,56 @@ impl<'a> Cycle<'a> {
                         format_duration(spec.boot_time)
                     ));
                 }
-                if weight < 1.0 {
-                    match (demand, reactive) {
-                        (Some(d), Some(r)) => s.push_str(&format!(
-                            "; at forecast weight {weight:.2} with current {}{unit} ({r}) → {raw}",
-                            num(d)
-                        )),
-                        _ => s.push_str(&format!(
-                            "; at forecast weight {weight:.2} with {current} running → {raw}"
-                        )),
+                let share = combine(*n, reactive, current, weight).share;
+                let weighing = if share >= 1.0 {
+                    if weight < 1.0 {
+                        format!("forecast weight {weight:.2}, trusted")
+                    } else {
+                        String::new()
                     }
+                } else {
+                    format!(
+                        "forecast weight {weight:.2} below {TRUSTED_WEIGHT} adds {}% of its excess",
+                        num(share * 100.0)
+                    )
+                };
+                let sep = |s: &str| {
+                    if s.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {s}")
+                    }
+                };
+                match (demand, reactive) {
+                    (Some(d), Some(r)) => {
+                        let winner = match n.cmp(&r) {
+                            std::cmp::Ordering::Greater => "forecast above it",
+                            std::cmp::Ordering::Equal => "forecast and floor agree",
+                            std::cmp::Ordering::Less => "floor wins",
+                        };
+                        s.push_str(&format!(
+                            "; reactive floor {r} (current {}{unit}); {winner}{} → {}",
+                            num(d),
+                            sep(&weighing),
+                            raw.max(r)
+                        ));
+                    }
+                    _ if share < 1.0 => {
+                        s.push_str(&format!("; {weighing} above {current} running → {raw}"))
+                    }
+                    _ => s.push_str(&format!("{}; no current demand", sep(&weighing))),
                 }
                 s
             }
             ForecastUse::Ignored(why) => match (demand, reactive) {
                 (Some(d), Some(r)) => format!(
-                    "current {}{unit} needs {r} × {}{unit} ({why})",
+                    "current {}{unit}{} needs {r} × {}{unit} ({why})",
                     num(d),
+                    if spec.headroom > 0.0 {
+                        format!(" + {}% headroom", num(spec.headroom * 100.0))
+                    } else {
+                        String::new()
+                    },
                     num(self.cap)
                 ),
                 _ => format!("no current demand and {why}"),
@@ -424,7 +460,7 @@ impl<'a> Cycle<'a> {
         let (spec, unit, current) = (self.spec, &self.unit, self.current);
         match g.kind {
             GuardKind::Surge => format!(
-                "raised to {} by current demand {}{unit} (surge the forecast missed)",
+                "raised to the reactive floor {} by current demand {}{unit} (surge the forecast missed)",
                 g.after,
                 num(self.demand.unwrap_or(0.0))
             ),
@@ -466,5 +502,6 @@ impl<'a> Cycle<'a> {
     }
 }
 
+mod combine;
 #[cfg(test)]
 mod tests;
