@@ -21,10 +21,9 @@
 //!    its current replicas as that window's history, so nothing shrinks before a full window
 //!    of evidence) → maximum step → min/max bounds (last, because they are the user's policy).
 
-use super::decision::{num, Decision, DecisionKind, Guard, GuardKind};
+use super::decision::{Decision, DecisionKind, Guard, GuardKind};
 use super::spec::WorkloadSpec;
 use crate::forecast::Forecast;
-use crate::series::format_duration;
 use combine::combine;
 pub use combine::TRUSTED_WEIGHT;
 use std::collections::{HashMap, VecDeque};
@@ -288,90 +287,6 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// The reason's opening: what the raw number rests on.
-    fn basis(&self, fc_use: &ForecastUse, raw: u32) -> String {
-        let (spec, input, unit) = (self.spec, self.input, &self.unit);
-        let (demand, reactive, weight, current) =
-            (self.demand, self.reactive, self.weight, self.current);
-        let mut basis = match fc_use {
-            ForecastUse::Used { q, n } => {
-                let mut s = format!(
-                    "p{} peak {}{unit} over next {} needs {n} × {}{unit}",
-                    num(spec.quantile * 100.0),
-                    num(*q),
-                    format_duration(input.forecast.map_or(0, |f| f.window)),
-                    num(self.cap),
-                );
-                let window = input.forecast.map_or(0, |f| f.window);
-                if window < spec.boot_time {
-                    // Capacity ordered now arrives after the forecast horizon: say so.
-                    s.push_str(&format!(
-                        " (forecast covers only {} of the {} boot time)",
-                        format_duration(window),
-                        format_duration(spec.boot_time)
-                    ));
-                }
-                let share = combine(*n, reactive, current, weight).share;
-                let weighing = if share >= 1.0 {
-                    if weight < 1.0 {
-                        format!("forecast weight {weight:.2}, trusted")
-                    } else {
-                        String::new()
-                    }
-                } else {
-                    format!(
-                        "forecast weight {weight:.2} below {TRUSTED_WEIGHT} adds {}% of its excess",
-                        num(share * 100.0)
-                    )
-                };
-                let sep = |s: &str| {
-                    if s.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {s}")
-                    }
-                };
-                match (demand, reactive) {
-                    (Some(d), Some(r)) => {
-                        let winner = match n.cmp(&r) {
-                            std::cmp::Ordering::Greater => "forecast above it",
-                            std::cmp::Ordering::Equal => "forecast and floor agree",
-                            std::cmp::Ordering::Less => "floor wins",
-                        };
-                        s.push_str(&format!(
-                            "; reactive floor {r} (current {}{unit}); {winner}{} → {}",
-                            num(d),
-                            sep(&weighing),
-                            raw.max(r)
-                        ));
-                    }
-                    _ if share < 1.0 => {
-                        s.push_str(&format!("; {weighing} above {current} running → {raw}"))
-                    }
-                    _ => s.push_str(&format!("{}; no current demand", sep(&weighing))),
-                }
-                s
-            }
-            ForecastUse::Ignored(why) => match (demand, reactive) {
-                (Some(d), Some(r)) => format!(
-                    "current {}{unit}{} needs {r} × {}{unit} ({why})",
-                    num(d),
-                    if spec.headroom > 0.0 {
-                        format!(" + {}% headroom", num(spec.headroom * 100.0))
-                    } else {
-                        String::new()
-                    },
-                    num(self.cap)
-                ),
-                _ => format!("no current demand and {why}"),
-            },
-        };
-        if input.data_stale && demand.is_some() {
-            basis.push_str(" (data stale)");
-        }
-        basis
-    }
-
     /// Step 2: the guards in the module doc's order, each recorded when it changes the number
     /// (no signal is recorded although it does not).
     fn guard(&self, raw: u32, no_signal: bool, memory: &mut Memory) -> (u32, Vec<Guard>) {
@@ -454,54 +369,9 @@ impl<'a> Cycle<'a> {
         }
         (n, guards)
     }
-
-    /// How the reason says what guard `g` did.
-    fn phrase(&self, g: &Guard) -> String {
-        let (spec, unit, current) = (self.spec, &self.unit, self.current);
-        match g.kind {
-            GuardKind::Surge => format!(
-                "raised to the reactive floor {} by current demand {}{unit} (surge the forecast missed)",
-                g.after,
-                num(self.demand.unwrap_or(0.0))
-            ),
-            GuardKind::StaleData => format!("held at {}: data stale, no scale-down", g.after),
-            GuardKind::UnhealthyModel => {
-                format!("held at {}: model unhealthy, no scale-down", g.after)
-            }
-            GuardKind::NoSignal => format!("held at {}", g.after),
-            GuardKind::Tolerance => {
-                format!(
-                    "held at {}: within {}% tolerance",
-                    g.after,
-                    num(spec.tolerance * 100.0)
-                )
-            }
-            GuardKind::Stabilization => format!(
-                "{} {} by {} scale-down stabilisation",
-                if g.after == current {
-                    "held at"
-                } else {
-                    "limited to"
-                },
-                g.after,
-                format_duration(spec.scale_down_window)
-            ),
-            GuardKind::MaxStep => format!(
-                "limited to {} by max step {}",
-                g.after,
-                if g.after > current {
-                    format!("+{}", spec.max_step_up.unwrap_or(0))
-                } else {
-                    format!("-{}", spec.max_step_down.unwrap_or(0))
-                }
-            ),
-            GuardKind::MinReplicas => format!("raised to min {}", g.after),
-            GuardKind::MaxReplicas => format!("capped at max {}", g.after),
-            _ => format!("{} → {}", g.kind, g.after),
-        }
-    }
 }
 
 mod combine;
+mod reason;
 #[cfg(test)]
 mod tests;
