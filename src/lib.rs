@@ -28,8 +28,9 @@
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
 //!   [`export::Snapshot`] by the live loop.
 //! - [`sim`]: `replay` runs a trace through scaling policies (prescale's planner, the HPA rule,
-//!   a static size, the oracle), scores them and sweeps their risk knobs; `batch` runs task
-//!   lists through queue disciplines, placement strategies and an elastic pool.
+//!   persistence plus margin, a static size, the oracle), scores them and tunes each one's
+//!   risk knob to the same budget; `batch` runs task lists through queue disciplines,
+//!   placement strategies and an elastic pool.
 //!
 //! Around the stages: [`run()`] is the live loop (clock, cycle, snapshot for the exporter,
 //! shutdown: wiring only; the source, Prometheus or a replay of CSV history, is its one seam);

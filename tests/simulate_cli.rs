@@ -30,7 +30,14 @@ fn trace_through_every_policy_with_a_sweep() {
     ]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    for p in ["predictive", "reactive", "static", "oracle", "budget"] {
+    for p in [
+        "predictive",
+        "reactive",
+        "static",
+        "persistence",
+        "oracle",
+        "budget",
+    ] {
         assert!(out.contains(p), "{p} missing from:\n{out}");
     }
     for f in [
@@ -53,7 +60,7 @@ fn trace_through_every_policy_with_a_sweep() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
     let policies = json["policies"].as_array().unwrap();
-    assert_eq!(policies.len(), 4);
+    assert_eq!(policies.len(), 5);
     let oracle = policies.iter().find(|p| p["policy"] == "oracle").unwrap();
     assert_eq!(oracle["scores"]["under_provisioned"], 0.0);
     assert_eq!(oracle["scores"]["cost_vs_oracle"], 1.0);
@@ -63,11 +70,25 @@ fn trace_through_every_policy_with_a_sweep() {
         .map(|p| p["scores"]["steps"].as_u64().unwrap())
         .collect();
     assert!(steps.windows(2).all(|w| w[0] == w[1]), "{steps:?}");
-    assert_eq!(json["sweep"].as_array().unwrap().len(), 3);
-    assert!(
-        json["verdict"].as_str().unwrap().contains("reactive HPA")
-            || json["verdict"].as_str().unwrap().contains("HPA")
+    let curves = json["sweep"].as_array().unwrap();
+    assert_eq!(curves.len(), 4);
+    // The summary names the policy whose bisected budget is cheapest, whichever it is.
+    let cheapest = curves
+        .iter()
+        .filter(|c| !c["budget"].is_null())
+        .min_by(|a, b| {
+            let h = |c: &serde_json::Value| c["budget"]["replica_hours"].as_f64().unwrap();
+            h(a).total_cmp(&h(b))
+        })
+        .unwrap();
+    let verdict = json["verdict"].as_str().unwrap();
+    let named = format!(
+        "cheapest with under-provisioned steps ≤ 1%: {} ({})",
+        cheapest["policy"].as_str().unwrap(),
+        cheapest["budget"]["knob"].as_str().unwrap()
     );
+    assert!(verdict.starts_with(&named), "{verdict}\nexpected: {named}");
+    assert!(out.contains(verdict), "{out}");
 }
 
 #[test]

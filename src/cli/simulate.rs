@@ -38,7 +38,7 @@ pub struct SimulateArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "predictive,reactive,static,oracle"
+        default_value = "predictive,reactive,static,persistence,oracle"
     )]
     pub policy: Vec<PolicyArg>,
     /// Sweep each policy's risk knob and report cost-versus-risk curves.
@@ -105,6 +105,9 @@ pub struct SimulateArgs {
     /// Static: percentile of the history's demand it is sized for.
     #[arg(long, default_value_t = 95.0)]
     pub static_percentile: f64,
+    /// Persistence: margin on top of the peak of the last boot time (0.1 = 10 %).
+    #[arg(long, default_value_t = 0.0)]
+    pub persistence_margin: f64,
     /// Seed for model training and the task generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -204,6 +207,8 @@ pub enum PolicyArg {
     Reactive,
     /// A fixed size at a percentile of the training part.
     Static,
+    /// The peak of the last boot time plus a margin.
+    Persistence,
     /// Perfect foresight.
     Oracle,
 }
@@ -214,6 +219,7 @@ impl From<PolicyArg> for PolicyKind {
             PolicyArg::Predictive => PolicyKind::Predictive,
             PolicyArg::Reactive => PolicyKind::Reactive,
             PolicyArg::Static => PolicyKind::Static,
+            PolicyArg::Persistence => PolicyKind::Persistence,
             PolicyArg::Oracle => PolicyKind::Oracle,
         }
     }
@@ -326,6 +332,12 @@ fn check_replay_flags(a: &SimulateArgs) -> Result<()> {
         if !(h.is_finite() && h >= 0.0) {
             bail!("--headroom must be ≥ 0, got {h}");
         }
+    }
+    if !(a.persistence_margin.is_finite() && a.persistence_margin >= 0.0) {
+        bail!(
+            "--persistence-margin must be ≥ 0, got {}",
+            a.persistence_margin
+        );
     }
     if !(0.0..=100.0).contains(&a.static_percentile) {
         bail!(
@@ -480,6 +492,7 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         hpa_target: a.hpa_target,
         static_percentile: a.static_percentile,
         static_margin: 0.0,
+        persistence_margin: a.persistence_margin,
     };
     let kinds: Vec<PolicyKind> = {
         let mut k: Vec<PolicyKind> = a.policy.iter().map(|&p| p.into()).collect();

@@ -342,7 +342,9 @@ impl AccuracyTracker {
         s.settle(ts, alpha);
     }
 
-    /// How much the planner should trust this series' forecast: 1 = fully, 0 = pure reactive.
+    /// How much the planner should trust this series' forecast: 1 = fully, 0 = pure reactive;
+    /// the planner trusts it in full from
+    /// [`TRUSTED_WEIGHT`](super::TRUSTED_WEIGHT) up.
     pub fn weight(&self, key: &SeriesKey) -> f64 {
         let c = &self.cfg;
         let prior = if c.prior_weight.is_finite() {

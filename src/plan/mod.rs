@@ -7,8 +7,9 @@
 //! - `spec`: what the user configures, [`WorkloadSpec`] (`[[workload]]`) and [`PoolSpec`]
 //!   (`[[pool]]`), each with `validate()` naming the offending key.
 //! - `replicas`: the scale planner, [`ReplicaPlanner`]: forecast-based replicas for the moment
-//!   new ones would be ready, blended with the reactive need by measured accuracy, then guarded
-//!   (surge, stale data, unhealthy model, tolerance, stabilisation, max step, bounds).
+//!   new ones would be ready, never below the reactive need (the larger of the two; a poorly
+//!   rated forecast adds only a share of its excess), then guarded (surge, stale data,
+//!   unhealthy model, tolerance, stabilisation, max step, bounds).
 //! - `nodes`: the node planner, [`NodePlanner`]: placement by forecast headroom, moves off
 //!   nodes about to run hot, nodes added a boot time ahead and removed when the forecast allows.
 //! - `accuracy`: [`AccuracyTracker`] scores every forecast against what arrived and gives the
@@ -57,7 +58,7 @@ pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyT
 pub use believed::{BelievedState, RecordedCounts, StartSource};
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
-pub use replicas::{ReplicaPlanner, WorkloadInput};
+pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
 pub use spec::{
     parse_quantile, parse_quantity, CurrentReplicas, ParseValueError, PoolSpec, Resources,
     SpecError, WorkloadSpec,

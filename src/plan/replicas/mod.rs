@@ -2,26 +2,30 @@
 //!
 //! One cycle per workload:
 //!
-//! 1. **Raw number.** Predictive need `ceil(q-quantile of forecast peak × (1 + headroom) /
-//!    capacity)` is blended with the reactive need `ceil(current demand / capacity)` by the
-//!    forecast's measured accuracy weight `w`: `ceil(w·predictive + (1−w)·reactive)`. A model
-//!    that has been wrong lately (low `w`) therefore fades to plain reactive scaling, and an
-//!    unhealthy model counts for nothing. The forecast is of the peak over its window, which the
-//!    live loop sizes to cover the boot time, so the number is what must be running by the time
-//!    replicas ordered now are ready; a window shorter than the boot time is still used and
-//!    flagged in the reason.
+//! 1. **Raw number.** The reactive need `ceil(current demand × (1 + headroom) / capacity)` is
+//!    a floor; the predictive need `ceil(q-quantile of forecast peak × (1 + headroom) /
+//!    capacity)` can only add capacity above it (`combine`): all of its excess when the
+//!    forecast's measured accuracy weight is at least [`TRUSTED_WEIGHT`], a share of it
+//!    (`weight / TRUSTED_WEIGHT`) below that, none for an unhealthy model. A poorly rated
+//!    model therefore costs money, never capacity current demand needs, and a trusted one
+//!    always gets the quantile the user chose. The forecast is of the peak over its window,
+//!    which the live loop sizes to cover the boot time, so the number is what must be running
+//!    by the time replicas ordered now are ready; a window shorter than the boot time is still
+//!    used and flagged in the reason.
 //! 2. **Guards**, in this order, each recorded when it changes the number:
-//!    surge (never below the reactive need, so a spike the forecast missed is still caught) →
+//!    surge (the reactive floor: never below what current demand needs, so a spike the
+//!    forecast missed is still caught; recorded whenever the floor beat the forecast) →
 //!    stale data / unhealthy model (no scale-down) → tolerance band (hold small changes, unless
 //!    current demand already needs more) → scale-down stabilisation (HPA-style: scale down only
 //!    to the highest recommendation of the window; a workload seen for the first time counts
 //!    its current replicas as that window's history, so nothing shrinks before a full window
 //!    of evidence) → maximum step → min/max bounds (last, because they are the user's policy).
 
-use super::decision::{num, Decision, DecisionKind, Guard, GuardKind};
+use super::decision::{Decision, DecisionKind, Guard, GuardKind};
 use super::spec::WorkloadSpec;
 use crate::forecast::Forecast;
-use crate::series::format_duration;
+use combine::combine;
+pub use combine::TRUSTED_WEIGHT;
 use std::collections::{HashMap, VecDeque};
 
 /// What the planner knows about one workload at one instant.
@@ -208,7 +212,7 @@ struct Cycle<'a> {
     current: u32,
     /// Current demand, if known and usable.
     demand: Option<f64>,
-    /// Replicas the current demand needs.
+    /// Replicas the current demand needs with the headroom: the floor no forecast goes below.
     reactive: Option<u32>,
     /// The forecast weight, clamped to 0..=1 (0 if not finite).
     weight: f64,
@@ -237,7 +241,7 @@ impl<'a> Cycle<'a> {
             now: input.now,
             current: input.current_replicas,
             demand,
-            reactive: demand.map(|d| need(d, cap)),
+            reactive: demand.map(|d| need(d * (1.0 + spec.headroom), cap)),
             weight,
             cap,
             unit,
@@ -271,69 +275,16 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Step 1: the predictive need blended with the reactive one by the forecast weight, and
-    /// whether there was no signal at all (then the current replicas stand).
+    /// Step 1: the reactive floor and the predictive need combined by maximum (`combine`),
+    /// and whether there was no signal at all (then the current replicas stand).
     fn raw(&self, fc_use: &ForecastUse) -> (u32, bool) {
         match (fc_use, self.reactive) {
             (ForecastUse::Used { n, .. }, r) => {
-                let base = r.unwrap_or(self.current) as f64;
-                let w = self.weight;
-                (need(w * *n as f64 + (1.0 - w) * base, 1.0), false)
+                (combine(*n, r, self.current, self.weight).raw, false)
             }
             (ForecastUse::Ignored(_), Some(r)) => (r, false),
             (ForecastUse::Ignored(_), None) => (self.current, true),
         }
-    }
-
-    /// The reason's opening: what the raw number rests on.
-    fn basis(&self, fc_use: &ForecastUse, raw: u32) -> String {
-        let (spec, input, unit) = (self.spec, self.input, &self.unit);
-        let (demand, reactive, weight, current) =
-            (self.demand, self.reactive, self.weight, self.current);
-        let mut basis = match fc_use {
-            ForecastUse::Used { q, n } => {
-                let mut s = format!(
-                    "p{} peak {}{unit} over next {} needs {n} × {}{unit}",
-                    num(spec.quantile * 100.0),
-                    num(*q),
-                    format_duration(input.forecast.map_or(0, |f| f.window)),
-                    num(self.cap),
-                );
-                let window = input.forecast.map_or(0, |f| f.window);
-                if window < spec.boot_time {
-                    // Capacity ordered now arrives after the forecast horizon: say so.
-                    s.push_str(&format!(
-                        " (forecast covers only {} of the {} boot time)",
-                        format_duration(window),
-                        format_duration(spec.boot_time)
-                    ));
-                }
-                if weight < 1.0 {
-                    match (demand, reactive) {
-                        (Some(d), Some(r)) => s.push_str(&format!(
-                            "; at forecast weight {weight:.2} with current {}{unit} ({r}) → {raw}",
-                            num(d)
-                        )),
-                        _ => s.push_str(&format!(
-                            "; at forecast weight {weight:.2} with {current} running → {raw}"
-                        )),
-                    }
-                }
-                s
-            }
-            ForecastUse::Ignored(why) => match (demand, reactive) {
-                (Some(d), Some(r)) => format!(
-                    "current {}{unit} needs {r} × {}{unit} ({why})",
-                    num(d),
-                    num(self.cap)
-                ),
-                _ => format!("no current demand and {why}"),
-            },
-        };
-        if input.data_stale && demand.is_some() {
-            basis.push_str(" (data stale)");
-        }
-        basis
     }
 
     /// Step 2: the guards in the module doc's order, each recorded when it changes the number
@@ -418,53 +369,9 @@ impl<'a> Cycle<'a> {
         }
         (n, guards)
     }
-
-    /// How the reason says what guard `g` did.
-    fn phrase(&self, g: &Guard) -> String {
-        let (spec, unit, current) = (self.spec, &self.unit, self.current);
-        match g.kind {
-            GuardKind::Surge => format!(
-                "raised to {} by current demand {}{unit} (surge the forecast missed)",
-                g.after,
-                num(self.demand.unwrap_or(0.0))
-            ),
-            GuardKind::StaleData => format!("held at {}: data stale, no scale-down", g.after),
-            GuardKind::UnhealthyModel => {
-                format!("held at {}: model unhealthy, no scale-down", g.after)
-            }
-            GuardKind::NoSignal => format!("held at {}", g.after),
-            GuardKind::Tolerance => {
-                format!(
-                    "held at {}: within {}% tolerance",
-                    g.after,
-                    num(spec.tolerance * 100.0)
-                )
-            }
-            GuardKind::Stabilization => format!(
-                "{} {} by {} scale-down stabilisation",
-                if g.after == current {
-                    "held at"
-                } else {
-                    "limited to"
-                },
-                g.after,
-                format_duration(spec.scale_down_window)
-            ),
-            GuardKind::MaxStep => format!(
-                "limited to {} by max step {}",
-                g.after,
-                if g.after > current {
-                    format!("+{}", spec.max_step_up.unwrap_or(0))
-                } else {
-                    format!("-{}", spec.max_step_down.unwrap_or(0))
-                }
-            ),
-            GuardKind::MinReplicas => format!("raised to min {}", g.after),
-            GuardKind::MaxReplicas => format!("capped at max {}", g.after),
-            _ => format!("{} → {}", g.kind, g.after),
-        }
-    }
 }
 
+mod combine;
+mod reason;
 #[cfg(test)]
 mod tests;

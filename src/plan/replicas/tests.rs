@@ -119,10 +119,22 @@ fn low_forecast_weight_degrades_to_reactive() {
     let d = ReplicaPlanner::new().plan(&spec(), &i);
     assert_eq!(d.raw, 4, "{d}");
     assert!(d.reason.contains("forecast weight 0"), "{}", d.reason);
+    // Weight 0.5 is trusted: the forecast's 20 in full (the old blend gave 12, below the
+    // quantile the user chose).
     i.forecast_weight = 0.5;
     let d = ReplicaPlanner::new().plan(&spec(), &i);
-    assert_eq!(d.raw, 12, "{d}");
-    assert!(d.reason.contains("weight 0.50"), "{}", d.reason);
+    assert_eq!(d.raw, 20, "{d}");
+    assert!(d.reason.contains("weight 0.50, trusted"), "{}", d.reason);
+    // Weight 0.1: 0.1 / 0.25 = 40 % of the 16 above the floor 4 → 4 + 7 = 11.
+    i.forecast_weight = 0.1;
+    let d = ReplicaPlanner::new().plan(&spec(), &i);
+    assert_eq!(d.raw, 11, "{d}");
+    assert!(
+        d.reason
+            .contains("reactive floor 4 (current 200 rps); forecast above it; forecast weight 0.10 below 0.25 adds 40% of its excess → 11"),
+        "{}",
+        d.reason
+    );
     i.forecast_weight = f64::NAN;
     assert_eq!(ReplicaPlanner::new().plan(&spec(), &i).raw, 4);
 }
@@ -151,14 +163,60 @@ fn guard_no_signal_holds() {
 }
 
 #[test]
-fn forecast_without_current_demand_blends_with_running_replicas() {
+fn forecast_without_current_demand_adds_above_running_replicas() {
     let f = fc(0, 1000.0); // 20
-    let i = WorkloadInput {
+    let mut i = WorkloadInput {
         forecast: Some(&f),
         forecast_weight: 0.5,
         ..WorkloadInput::new(0, 10)
     };
-    assert_eq!(ReplicaPlanner::new().plan(&spec(), &i).raw, 15);
+    // Trusted: the forecast decides (the old blend's 15 was below the quantile's 20).
+    assert_eq!(ReplicaPlanner::new().plan(&spec(), &i).raw, 20);
+    // Poorly rated: 0.2 / 0.25 = 80 % of the 10 above the 10 running → 18.
+    i.forecast_weight = 0.2;
+    let d = ReplicaPlanner::new().plan(&spec(), &i);
+    assert_eq!(d.raw, 18, "{d}");
+    assert!(d.reason.contains("above 10 running → 18"), "{}", d.reason);
+    // ... and never below them.
+    let low = fc(0, 100.0);
+    i.forecast = Some(&low);
+    assert_eq!(ReplicaPlanner::new().plan(&spec(), &i).raw, 10);
+}
+
+/// Issue #13 item 2: the demo's `api` went 7 → 3 → 8 because the blend weighed a trusted p95
+/// forecast (needs 8) against current demand (needs 1) at weight 0.26.
+#[test]
+fn low_forecast_weight_never_provisions_below_the_reactive_or_the_trusted_quantile_need() {
+    let mut s = spec();
+    s.replica_capacity = 25.0;
+    s.quantile = 0.95;
+    s.min_replicas = 1;
+    s.scale_down_window = 0;
+    let f = fc(0, 189.0 / 1.1); // p95 189 → needs 8 × 25
+    let mut i = input(0, 7, 9.0, Some(&f));
+    i.forecast_weight = 0.26;
+    let d = ReplicaPlanner::new().plan(&s, &i);
+    assert_eq!((d.raw, d.to), (8, 8), "{d}");
+    assert!(
+        d.reason
+            .starts_with("p95 peak 189 rps over next 15m needs 8 × 25 rps; reactive floor 1 (current 9 rps); forecast above it; forecast weight 0.26, trusted → 8"),
+        "{}",
+        d.reason
+    );
+    // A poorly rated forecast under current demand: the floor (with headroom) wins, recorded.
+    s.headroom = 0.25;
+    let f = fc(0, 40.0); // p95 44 × 1.25 = 55 → 3
+    let mut i = input(0, 7, 150.0, Some(&f)); // 150 × 1.25 = 187.5 → 8
+    i.forecast_weight = 0.05;
+    let d = ReplicaPlanner::new().plan(&s, &i);
+    assert_eq!((d.raw, d.to), (3, 8), "{d}");
+    assert!(d.guarded_by(GuardKind::Surge), "{d}");
+    assert!(d.reason.contains("floor wins"), "{}", d.reason);
+    assert!(
+        d.reason.contains("raised to the reactive floor 8"),
+        "{}",
+        d.reason
+    );
 }
 
 #[test]
@@ -372,7 +430,7 @@ proptest! {
                 }
             }
             if demand.is_finite() && demand >= 0.0 {
-                let reactive = need(demand, s.effective_capacity());
+                let reactive = need(demand * (1.0 + s.headroom), s.effective_capacity());
                 let cap = s.max_replicas.min(step_up.map_or(u32::MAX, |u| current.saturating_add(u)));
                 prop_assert!(d.to >= reactive.min(cap), "below reactive {reactive}: {d}");
             }
@@ -387,5 +445,45 @@ proptest! {
                 prop_assert!(g.before != g.after || g.kind == GuardKind::NoSignal, "no-op guard {g}");
             }
         }
+    }
+}
+
+proptest! {
+    /// The forecast only ever adds above the reactive floor: never below the floor at any
+    /// weight, never above its own need, the full quantile need when trusted, and more weight
+    /// never means fewer replicas. Guards that could move the number (tolerance, stabilisation,
+    /// steps) are off so the raw combination shows.
+    #[test]
+    fn forecast_only_adds_above_the_reactive_floor(
+        demand in 0.0f64..5000.0,
+        peak in 0.0f64..5000.0,
+        headroom in 0.0f64..1.0,
+        w in 0.0f64..=1.0,
+        dw in 0.0f64..=1.0,
+        current in 0u32..200,
+    ) {
+        let mut s = spec();
+        s.min_replicas = 0;
+        s.max_replicas = 1000;
+        s.tolerance = 0.0;
+        s.scale_down_window = 0;
+        s.headroom = headroom;
+        let f = fc(0, peak);
+        let floor = need(demand * (1.0 + headroom), s.effective_capacity());
+        let fneed = need(peak * (1.0 + headroom), s.effective_capacity());
+        let plan = |w: f64| {
+            let mut i = input(0, current, demand, Some(&f));
+            i.forecast_weight = w;
+            ReplicaPlanner::new().plan(&s, &i)
+        };
+        let d = plan(w);
+        prop_assert!(d.to >= floor, "below the floor {floor}: {d}");
+        prop_assert!(d.to <= floor.max(fneed), "above both needs ({floor}, {fneed}): {d}");
+        if w >= TRUSTED_WEIGHT {
+            prop_assert_eq!(d.to, floor.max(fneed), "trusted: {}", d);
+        }
+        prop_assert_eq!(plan(0.0).to, floor);
+        let more = plan((w + dw).min(1.0));
+        prop_assert!(more.to >= d.to, "more weight, fewer replicas: {} vs {}", more, d);
     }
 }

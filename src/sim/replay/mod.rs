@@ -11,14 +11,18 @@
 //!   its scores (under-provisioned steps, unserved demand, replica-hours, cost relative to the
 //!   oracle, scaling actions, lead-time hit rate).
 //! - `policy`: the baselines: the Kubernetes HPA rule, a static size, the oracle.
+//! - `persistence`: persistence plus margin (the recent peak, scaled), the naive baseline.
 //! - `predictive`: prescale's own planner behind the same trait.
 //! - [`scenario`]: the trace laid out for replay, with the forecasts for every simulated step
 //!   computed once in a batch, so every policy and every sweep point runs on exactly the same
 //!   steps.
-//! - [`sweep`]: each policy's risk knob varied into a cost-versus-risk curve.
+//! - [`tune`]: every policy's knob on one cheap-to-safe scale, and the bisection to the budget.
+//! - [`sweep`]: each policy's risk knob varied into a cost-versus-risk curve and bisected to
+//!   its cheapest setting within the budget.
 //! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
 
 mod error;
+mod persistence;
 mod policy;
 mod predictive;
 mod replica;
@@ -26,9 +30,11 @@ pub mod report;
 pub mod scenario;
 mod setup;
 pub mod sweep;
+pub mod tune;
 mod workload;
 
 pub use error::ReplayError;
+pub use persistence::Persistence;
 pub use policy::{Fixed, Hpa, Oracle};
 pub use replica::{simulate, Run, Scores};
 pub use setup::{Observation, Policy, Setup};

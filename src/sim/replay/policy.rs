@@ -6,33 +6,48 @@ use super::setup::{ceil_tolerant, Observation, Policy, Setup};
 use crate::sim::stats::percentile;
 use std::collections::VecDeque;
 
-/// The Kubernetes Horizontal Pod Autoscaler's rule, as in `pkg/controller/podautoscaler`:
+/// The Kubernetes Horizontal Pod Autoscaler's rule with its default behaviour, as in
+/// `pkg/controller/podautoscaler` (`replica_calculator.go`, `horizontal.go`):
 ///
-/// - `desired = ceil(current × utilisation / target)`, where `current` counts every
+/// - **Rule**: `desired = ceil(current × utilisation / target)`, where `current` counts every
 ///   provisioned replica and utilisation is `demand / (current × replica_capacity)`. Counting
 ///   booting replicas at zero load is what the HPA does for not-yet-ready pods when scaling up
 ///   on CPU; it keeps one burst from being answered twice while the first answer boots.
-///   The product reduces to `ceil(demand / (replica_capacity × target))`.
-/// - When `|utilisation / target − 1| ≤ tolerance` (10 %), `desired = current`.
-/// - Scale-down stabilisation: the result is `current` clamped between the newest
-///   recommendation (scale-up window 0 s) and the highest recommendation of the last
-///   `scale_down_window` (5 min), so replicas are removed only once every recent
-///   recommendation agrees. The window holds the recommendations of the steps whose timestamp
-///   is after `now − window`: `ceil(window / step)` steps, the current one included.
+/// - **Tolerance**: when `|utilisation / target − 1| ≤ 10 %`, `desired = current`.
+/// - **Scale-down stabilisation**: the result is `current` clamped between the newest
+///   recommendation (scale-up window 0 s) and the highest recommendation of the last 300 s
+///   (recommendations stamped after `now − 300 s`), so replicas are removed only once every
+///   recent recommendation agrees.
+/// - **Scale-up rate**: at most the larger of +4 pods and +100 % per 60 s (the API's
+///   documented default, `HPAScalingRules`; the controller's code uses 15 s periods), counted
+///   from the replicas at the start of the period: `current − added + removed` by the HPA's
+///   own scale events of the last period.
+/// - **Sync period**: the HPA recomputes every 15 s, so a trace step of `s` seconds is
+///   `max(1, s / 15)` syncs that all see that step's demand (a 5-minute step allows twenty
+///   rate-limited rounds, not one).
 /// - A gap in the metric (`NaN` demand) holds the current count, as the HPA skips a sync it
 ///   has no metrics for.
 ///
-/// Not modelled: the HPA's 15 s sync period within a step (one sync per step), the default
-/// scale-up rate limit (max(4 pods, 100 %) per 15 s, far above one step's needs) and CPU
-/// initialisation periods.
+/// Not modelled: CPU initialisation periods and readiness delays beyond the boot time.
 #[derive(Debug, Clone)]
 pub struct Hpa {
     replica_capacity: f64,
     target: f64,
     tolerance: f64,
-    window_steps: usize,
-    recent: VecDeque<u32>,
+    window: i64,
+    step: i64,
+    /// Recommendations of the scale-down window: (timestamp, replicas).
+    recent: VecDeque<(i64, u32)>,
+    /// The HPA's own scale events of the last rate period: (timestamp, change).
+    events: VecDeque<(i64, i64)>,
 }
+
+/// Seconds between two HPA syncs (`--horizontal-pod-autoscaler-sync-period`).
+pub const HPA_SYNC: i64 = 15;
+/// The scale-up rate's period, seconds.
+pub const HPA_UP_PERIOD: i64 = 60;
+/// Pods the scale-up rate allows per period, whatever the size.
+pub const HPA_UP_PODS: i64 = 4;
 
 impl Hpa {
     /// The HPA with target utilisation `target` (0, 1], 10 % tolerance and a 5-minute
@@ -49,13 +64,14 @@ impl Hpa {
         window: i64,
         step: i64,
     ) -> Self {
-        let step = step.max(1);
         Hpa {
             replica_capacity,
             target,
             tolerance,
-            window_steps: (((window.max(0) + step - 1) / step) as usize).max(1),
+            window: window.max(0),
+            step: step.max(1),
             recent: VecDeque::new(),
+            events: VecDeque::new(),
         }
     }
 
@@ -75,6 +91,51 @@ impl Hpa {
         let want = ceil_tolerant(f64::from(current) * ratio);
         want.clamp(0.0, f64::from(u32::MAX)) as u32
     }
+
+    /// The most replicas the scale-up rate allows at `now` with `current` provisioned:
+    /// `max(start + 4, ceil(start × 2))` where `start` is the count at the period's start.
+    pub fn scale_up_limit(&self, now: i64, current: u32) -> u32 {
+        let since = now - HPA_UP_PERIOD;
+        let changed: i64 = self
+            .events
+            .iter()
+            .filter(|&&(t, _)| t > since)
+            .map(|&(_, c)| c)
+            .sum();
+        let start = (i64::from(current) - changed).max(0);
+        let limit = (start + HPA_UP_PODS).max(start * 2);
+        limit.clamp(0, i64::from(u32::MAX)) as u32
+    }
+
+    /// One sync at `now`: recommendation, stabilisation, rate limit; returns the new count.
+    fn sync(&mut self, now: i64, current: u32, demand: f64) -> u32 {
+        let desired = self.desired(current, demand);
+        self.recent.push_back((now, desired));
+        while self
+            .recent
+            .front()
+            .is_some_and(|&(t, _)| t <= now - self.window)
+        {
+            self.recent.pop_front();
+        }
+        let down = self.recent.iter().map(|&(_, r)| r).max().unwrap_or(desired);
+        let mut next = current.max(desired).min(down);
+        if next > current {
+            next = next.min(self.scale_up_limit(now, current));
+        }
+        while self
+            .events
+            .front()
+            .is_some_and(|&(t, _)| t <= now - HPA_UP_PERIOD)
+        {
+            self.events.pop_front();
+        }
+        if next != current {
+            self.events
+                .push_back((now, i64::from(next) - i64::from(current)));
+        }
+        next
+    }
 }
 
 impl Policy for Hpa {
@@ -83,18 +144,18 @@ impl Policy for Hpa {
     }
 
     fn decide(&mut self, obs: &Observation) -> u32 {
-        let current = obs.provisioned;
+        let mut current = obs.provisioned;
         if !obs.demand.is_finite() {
             return current;
         }
-        let desired = self.desired(current, obs.demand.max(0.0));
-        self.recent.push_back(desired);
-        while self.recent.len() > self.window_steps {
-            self.recent.pop_front();
+        let demand = obs.demand.max(0.0);
+        // The syncs of the step that ends at `obs.ts`, the last one at its end.
+        let syncs = (self.step / HPA_SYNC).max(1);
+        let every = self.step / syncs;
+        for k in (0..syncs).rev() {
+            current = self.sync(obs.ts - k * every, current, demand);
         }
-        let up = desired;
-        let down = self.recent.iter().copied().max().unwrap_or(desired);
-        current.max(up).min(down)
+        current
     }
 }
 
@@ -211,18 +272,57 @@ mod tests {
 
     #[test]
     fn hpa_scale_down_waits_for_the_window_scale_up_does_not() {
-        // 1-minute steps, 5-minute window = the last 5 recommendations.
+        // 1-minute steps = 4 syncs at 15 s; 5-minute window.
         let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 60);
-        // Up at once: 2 replicas at 400 → ratio 4 → 8.
-        assert_eq!(h.decide(&obs(0, 400.0, 2)), 8);
-        // Demand drops to 100 (wants 2), but the 8 of t=0 is still in the window.
-        for t in 1..=4 {
+        // 2 replicas at 400 want 8, but the rate allows max(2 + 4, 2 × 2) = 6 per 60 s: the
+        // syncs at -45 (2 → 6), -30, -15 and 0 all count from the 2 at the period's start.
+        assert_eq!(h.decide(&obs(0, 400.0, 2)), 6);
+        // At 15 s the -45 event has left the period: start 6, limit 12; 6 at 400 want 8.
+        assert_eq!(h.decide(&obs(1, 400.0, 6)), 8);
+        // Demand drops to 100 (wants 2), but the 8s recommended up to t = 60 s stay in the
+        // window until a sync after 360 s.
+        for t in 2..=5 {
             assert_eq!(h.decide(&obs(t, 100.0, 8)), 8, "t={t}");
         }
-        // At t=5 the window is t1..t5, all 2.
-        assert_eq!(h.decide(&obs(5, 100.0, 8)), 2);
+        assert_eq!(h.decide(&obs(6, 100.0, 8)), 2);
         // A gap holds.
-        assert_eq!(h.decide(&obs(6, f64::NAN, 2)), 2);
+        assert_eq!(h.decide(&obs(7, f64::NAN, 2)), 2);
+    }
+
+    #[test]
+    fn hpa_scale_up_rate_is_max_of_4_pods_and_100_percent_per_60s() {
+        // 15-second steps: one sync per step. Capacity 100 at target 50 %: 2,000 wants 40.
+        let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 15);
+        let mut current = 2;
+        let mut seen = Vec::new();
+        for t in 0..13 {
+            current = h.decide(&Observation {
+                t,
+                ts: t as i64 * 15,
+                demand: 2000.0,
+                ready: current,
+                provisioned: current,
+            });
+            seen.push(current);
+        }
+        // 0 s: max(2 + 4, 2 × 2) = 6, held until the event leaves the 60 s period; 60 s:
+        // from 6, max(10, 12) = 12; 120 s: 24; 180 s: 48, capped by the desired 40.
+        assert_eq!(seen, [6, 6, 6, 6, 12, 12, 12, 12, 24, 24, 24, 24, 40]);
+        // Small counts: the 4 pods win over doubling (1 → 5).
+        let h = Hpa::with(100.0, 0.5, 0.1, 300, 15);
+        assert_eq!(h.scale_up_limit(0, 1), 5);
+        assert_eq!(h.scale_up_limit(0, 10), 20);
+    }
+
+    #[test]
+    fn hpa_syncs_every_15s_within_a_step() {
+        // A 5-minute step is 20 syncs (at -285, -270, ..., 0): 2 → 6 at -285, 12 at -225,
+        // 24 at -165, 40 (the desired) at -105.
+        let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 300);
+        assert_eq!(h.decide(&obs(0, 2000.0, 2)), 40);
+        // A step shorter than a sync is one sync.
+        let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 10);
+        assert_eq!(h.decide(&obs(0, 2000.0, 2)), 6);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::error::ReplayError;
 use super::replica::{Run, Scores};
 use super::scenario::{Knobs, PolicyKind, Scenario, Workload};
 use super::setup::Setup;
-use super::sweep::{Curve, RISK_TARGET};
+use super::sweep::{Curve, CurvePoint, RISK_TARGET};
 use crate::atomic_file::write_atomic;
 use crate::chart::{self, Chart, Line};
 use serde::Serialize;
@@ -77,7 +77,7 @@ pub struct ReplicaReport {
     pub policies: Vec<PolicyResult>,
     /// Cost-versus-risk curves, with `--sweep`.
     pub sweep: Option<Vec<Curve>>,
-    /// Where prescale stands against the reactive HPA, in one sentence.
+    /// The cheapest policy within the risk target and the others' costs, in one line.
     pub verdict: Option<String>,
     #[serde(skip)]
     setup: Option<Setup>,
@@ -392,6 +392,7 @@ fn colour(k: PolicyKind) -> (u8, u8, u8) {
         PolicyKind::Predictive => (31, 119, 180),
         PolicyKind::Reactive => (214, 39, 40),
         PolicyKind::Static => (44, 160, 44),
+        PolicyKind::Persistence => (255, 127, 14),
         PolicyKind::Oracle => (148, 103, 189),
     }
 }
@@ -444,34 +445,56 @@ pub fn sweep_chart(curves: &[Curve], path: &Path, title: &str) -> Result<(), Rep
     Ok(())
 }
 
-/// One sentence comparing prescale's budget (cheapest setting within the risk target) with the
-/// HPA's.
+/// One line naming the cheapest policy within the risk target, whichever it is, then the
+/// others by cost, each at its own bisected setting; the oracle (not a policy anyone can run)
+/// is left out. `None` without a curve of a real policy.
 pub fn verdict(curves: &[Curve]) -> Option<String> {
-    let find = |k: PolicyKind| curves.iter().find(|c| c.policy == k);
-    let pred = find(PolicyKind::Predictive)?;
-    let reac = find(PolicyKind::Reactive)?;
     let target = RISK_TARGET * 100.0;
-    Some(match (&pred.budget, &reac.budget) {
-        (Some(p), Some(r)) => {
-            let saving = 1.0 - p.replica_hours / r.replica_hours;
-            format!(
-                "to keep under-provisioned steps ≤ {target:.0}%, prescale ({}) needs {:.3}x the oracle's replica-hours, the reactive HPA ({}) {:.3}x: prescale is {:.1}% {}",
-                p.knob,
-                p.cost_vs_oracle,
-                r.knob,
-                r.cost_vs_oracle,
-                saving.abs() * 100.0,
-                if saving >= 0.0 { "cheaper" } else { "dearer" }
-            )
+    let real: Vec<&Curve> = curves
+        .iter()
+        .filter(|c| c.policy != PolicyKind::Oracle)
+        .collect();
+    if real.is_empty() {
+        return None;
+    }
+    let mut within: Vec<(&Curve, &CurvePoint)> = real
+        .iter()
+        .filter_map(|c| c.budget.as_ref().map(|b| (*c, b)))
+        .collect();
+    within.sort_by(|a, b| a.1.replica_hours.total_cmp(&b.1.replica_hours));
+    let missing: Vec<&str> = real
+        .iter()
+        .filter(|c| c.budget.is_none())
+        .map(|c| c.policy.as_str())
+        .collect();
+    let mut line = match within.split_first() {
+        None => {
+            format!("no policy keeps under-provisioned steps ≤ {target:.0}% with any setting tried")
         }
-        (Some(p), None) => format!(
-            "prescale ({}) keeps under-provisioned steps ≤ {target:.0}% at {:.3}x the oracle's cost; no HPA target tried does",
-            p.knob, p.cost_vs_oracle
-        ),
-        (None, Some(r)) => format!(
-            "the HPA ({}) keeps under-provisioned steps ≤ {target:.0}% at {:.3}x the oracle's cost; no prescale setting tried does",
-            r.knob, r.cost_vs_oracle
-        ),
-        (None, None) => format!("neither prescale nor the HPA keeps under-provisioned steps ≤ {target:.0}% with any setting tried"),
-    })
+        Some(((c, b), rest)) => {
+            let mut l = format!(
+                "cheapest with under-provisioned steps ≤ {target:.0}%: {} ({}) at {:.3}x the oracle's replica-hours",
+                c.policy.as_str(),
+                b.knob,
+                b.cost_vs_oracle
+            );
+            for (c, p) in rest {
+                l.push_str(&format!(
+                    "; {} ({}) {:.3}x, {:.1}% dearer",
+                    c.policy.as_str(),
+                    p.knob,
+                    p.cost_vs_oracle,
+                    (p.replica_hours / b.replica_hours - 1.0) * 100.0
+                ));
+            }
+            l
+        }
+    };
+    if !missing.is_empty() {
+        line.push_str(&format!(
+            "; no setting tried gets {} there",
+            missing.join(", ")
+        ));
+    }
+    Some(line)
 }

@@ -148,6 +148,10 @@ impl Scenario {
                 knobs.static_percentile,
                 knobs.static_margin,
             )),
+            PolicyKind::Persistence => Box::new(super::persistence::Persistence::new(
+                &self.setup,
+                knobs.persistence_margin,
+            )),
             PolicyKind::Oracle => Box::new(Oracle::new(&self.setup, &self.demand)),
         })
     }

@@ -3,6 +3,7 @@
 
 use super::error::ReplayError;
 use super::scenario::{Knobs, PolicyKind, Scenario};
+use super::tune;
 use serde::Serialize;
 
 /// The share of under-provisioned steps a policy must stay within for [`Curve::budget`].
@@ -30,83 +31,91 @@ pub struct CurvePoint {
 pub struct Curve {
     /// The policy.
     pub policy: PolicyKind,
-    /// Its points, in knob order (cheapest setting first).
+    /// Its points, in knob order (cheapest setting first): the coarse grid and every
+    /// bisection step.
     pub points: Vec<CurvePoint>,
     /// The cheapest point with at most [`RISK_TARGET`] of steps under-provisioned; `None` if
     /// no setting tried gets there.
     pub budget: Option<CurvePoint>,
 }
 
-/// The knob settings swept for `kind`, cheapest first.
+/// Safeties of the coarse grid every curve is drawn on: eleven evenly spaced settings.
+const GRID: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+/// The coarse knob settings swept for `kind`, cheapest first (see [`tune::knobs_at`]); the
+/// budget is then found by bisection between them.
 pub fn grid(kind: PolicyKind) -> Vec<Knobs> {
-    let base = Knobs::default();
-    match kind {
-        PolicyKind::Predictive => {
-            let mut v: Vec<Knobs> = [0.5, 0.7, 0.8, 0.9, 0.95, 0.99]
-                .into_iter()
-                .map(|quantile| Knobs { quantile, ..base })
-                .collect();
-            // Beyond the top quantile, margin: the planner's target utilisation, which (like the
-            // HPA's target) also covers its reactive floor when the forecast is trusted little.
-            v.extend(
-                [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
-                    .into_iter()
-                    .map(|target_utilization| Knobs {
-                        quantile: 0.99,
-                        target_utilization,
-                        ..base
-                    }),
-            );
-            v
-        }
-        PolicyKind::Reactive => [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
-            .into_iter()
-            .map(|hpa_target| Knobs { hpa_target, ..base })
-            .collect(),
-        PolicyKind::Static => {
-            let mut v: Vec<Knobs> = [50.0, 75.0, 90.0, 95.0, 99.0, 100.0]
-                .into_iter()
-                .map(|static_percentile| Knobs {
-                    static_percentile,
-                    ..base
-                })
-                .collect();
-            v.extend(
-                [0.1, 0.25, 0.5, 1.0]
-                    .into_iter()
-                    .map(|static_margin| Knobs {
-                        static_percentile: 100.0,
-                        static_margin,
-                        ..base
-                    }),
-            );
-            v
-        }
-        PolicyKind::Oracle => vec![base],
+    if kind == PolicyKind::Oracle {
+        return vec![Knobs::default()];
     }
+    GRID.iter().map(|&s| tune::knobs_at(kind, s)).collect()
 }
 
-/// Sweeps every policy in `kinds` over its [`grid`]. Points are independent replays, run in
-/// parallel; the result does not depend on the order they finish in.
+/// Sweeps every policy in `kinds`: its coarse [`grid`] (replayed in parallel) for the curve,
+/// then [`tune::bisect`] on its knob for the cheapest setting within [`RISK_TARGET`], so every
+/// policy, prescale's and the baselines alike, is tuned to the same precision. The result
+/// does not depend on the order replays finish in.
 pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, ReplayError> {
     use rayon::prelude::*;
     kinds
         .iter()
         .map(|&kind| {
-            let points = grid(kind)
-                .par_iter()
-                .map(|k| {
-                    let (_, s) = scenario.run(kind, k)?;
-                    Ok(CurvePoint {
+            let point = |s: f64| -> Result<(f64, CurvePoint), ReplayError> {
+                let k = tune::knobs_at(kind, s);
+                let (_, sc) = scenario.run(kind, &k)?;
+                Ok((
+                    s,
+                    CurvePoint {
                         knob: k.describe(kind),
-                        cost_vs_oracle: s.cost_vs_oracle,
-                        replica_hours: s.replica_hours,
-                        under_provisioned: s.under_provisioned,
-                        unserved: s.unserved,
-                        scaling_actions: s.scaling_actions,
-                    })
-                })
+                        cost_vs_oracle: sc.cost_vs_oracle,
+                        replica_hours: sc.replica_hours,
+                        under_provisioned: sc.under_provisioned,
+                        unserved: sc.unserved,
+                        scaling_actions: sc.scaling_actions,
+                    },
+                ))
+            };
+            let safeties: &[f64] = if kind == PolicyKind::Oracle {
+                &[0.0]
+            } else {
+                &GRID
+            };
+            let mut points = safeties
+                .par_iter()
+                .map(|&s| point(s))
                 .collect::<Result<Vec<_>, ReplayError>>()?;
+            if kind != PolicyKind::Oracle {
+                let mut failed = None;
+                tune::bisect(
+                    |s| {
+                        if failed.is_some() {
+                            return false;
+                        }
+                        // The grid's ends are already replayed: no need to run them again.
+                        if let Some((_, p)) = points.iter().find(|(g, _)| *g == s) {
+                            return p.under_provisioned <= RISK_TARGET;
+                        }
+                        match point(s) {
+                            Ok(p) => {
+                                let ok = p.1.under_provisioned <= RISK_TARGET;
+                                points.push(p);
+                                ok
+                            }
+                            Err(e) => {
+                                failed = Some(e);
+                                false
+                            }
+                        }
+                    },
+                    tune::BISECTION_STEPS,
+                );
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            points.dedup_by(|a, b| a.0 == b.0);
+            let points: Vec<CurvePoint> = points.into_iter().map(|(_, p)| p).collect();
             Ok(Curve {
                 policy: kind,
                 budget: budget(&points),
@@ -152,12 +161,94 @@ mod tests {
         assert!(budget(&pts[..1]).is_none());
     }
 
+    /// History and tail both 1, 2, …, 100 at capacity 10: 10 replicas serve every step, 9
+    /// leave 91..=100 short (10 %). The static percentile needs a level above 90, i.e.
+    /// `1 + 0.99 p > 90`, p > 89.899; on the 2-decimal grid of knobs that is p89.90.
+    /// Bisection on s (p = 200 s) tries 1, 0, then .5 (p100 yes), .25 (p50 no), .375 (p75 no),
+    /// .4375 (p87.5 no), .46875 (p93.75 yes), .453125 (p90.63 yes), .4453125 (p89.06 no),
+    /// .44921875 (p89.84 no), .451171875 (p90.23 yes), .4501953125 (p90.04 yes),
+    /// .44970703125 (p89.94 yes), .449462890625 (p89.89 no): p89.94, 10 replicas all along.
+    #[test]
+    fn static_budget_by_bisection_hand_worked() {
+        use crate::series::{Series, SeriesKey};
+        use crate::sim::replay::scenario::ScenarioOptions;
+        use crate::sim::replay::Workload;
+        let values: Vec<f64> = (1..=100).chain(1..=100).map(f64::from).collect();
+        let series = Series {
+            key: SeriesKey::new("x"),
+            start: 0,
+            step: 60,
+            values,
+        };
+        let workload = Workload {
+            name: "x".into(),
+            replica_capacity: 10.0,
+            boot_time: 60,
+            min_replicas: 1,
+            max_replicas: 50,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        };
+        let sc = Scenario::new(
+            &series,
+            &ScenarioOptions {
+                split: 100,
+                workload,
+            },
+            None,
+        )
+        .unwrap();
+        let curves = run(&sc, &[PolicyKind::Static, PolicyKind::Reactive]).unwrap();
+        let b = curves[0].budget.as_ref().unwrap();
+        assert_eq!(b.knob, "p89.94");
+        assert_eq!(b.under_provisioned, 0.0);
+        assert!(
+            (b.replica_hours - 10.0 * 100.0 / 60.0).abs() < 1e-9,
+            "{b:?}"
+        );
+        assert!(curves[0]
+            .points
+            .iter()
+            .any(|p| p.knob == "p89.89" && (p.under_provisioned - 0.1).abs() < 1e-12));
+        // The HPA's target is bisected the same way and meets the budget too.
+        let h = curves[1].budget.as_ref().unwrap();
+        assert!(h.under_provisioned <= RISK_TARGET, "{h:?}");
+        assert!(curves[1].points.len() > GRID.len(), "bisection points kept");
+    }
+
+    #[test]
+    fn verdict_names_the_cheapest_policy_whichever_it_is() {
+        use crate::sim::replay::report::verdict;
+        let curve = |policy, budget: Option<CurvePoint>| Curve {
+            policy,
+            points: Vec::new(),
+            budget,
+        };
+        let line = verdict(&[
+            curve(PolicyKind::Predictive, Some(pt("q=0.9", 12.0, 0.01))),
+            curve(PolicyKind::Reactive, Some(pt("target=80%", 15.0, 0.0))),
+            curve(PolicyKind::Static, Some(pt("p99", 11.0, 0.005))),
+            curve(PolicyKind::Persistence, None),
+            curve(PolicyKind::Oracle, Some(pt("-", 10.0, 0.0))),
+        ])
+        .unwrap();
+        assert_eq!(
+            line,
+            "cheapest with under-provisioned steps ≤ 1%: static (p99) at 1.100x the oracle's \
+             replica-hours; predictive (q=0.9) 1.200x, 9.1% dearer; reactive (target=80%) \
+             1.500x, 36.4% dearer; no setting tried gets persistence there"
+        );
+        assert!(verdict(&[curve(PolicyKind::Oracle, None)]).is_none());
+    }
+
     #[test]
     fn grids_run_cheap_to_safe() {
         for kind in [
             PolicyKind::Reactive,
             PolicyKind::Static,
             PolicyKind::Predictive,
+            PolicyKind::Persistence,
         ] {
             assert!(grid(kind).len() >= 8, "{kind:?}");
         }

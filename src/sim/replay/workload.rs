@@ -15,16 +15,19 @@ pub enum PolicyKind {
     Reactive,
     /// A fixed size at a percentile of the training part.
     Static,
+    /// The peak of the last boot time, plus a margin.
+    Persistence,
     /// Perfect foresight.
     Oracle,
 }
 
 impl PolicyKind {
     /// Every policy, in report order.
-    pub const ALL: [PolicyKind; 4] = [
+    pub const ALL: [PolicyKind; 5] = [
         PolicyKind::Predictive,
         PolicyKind::Reactive,
         PolicyKind::Static,
+        PolicyKind::Persistence,
         PolicyKind::Oracle,
     ];
 
@@ -34,6 +37,7 @@ impl PolicyKind {
             PolicyKind::Predictive => "predictive",
             PolicyKind::Reactive => "reactive",
             PolicyKind::Static => "static",
+            PolicyKind::Persistence => "persistence",
             PolicyKind::Oracle => "oracle",
         }
     }
@@ -55,6 +59,8 @@ pub struct Knobs {
     pub static_percentile: f64,
     /// Static: extra capacity on top of that percentile.
     pub static_margin: f64,
+    /// Persistence: extra capacity on top of the recent peak.
+    pub persistence_margin: f64,
 }
 
 impl Default for Knobs {
@@ -66,6 +72,7 @@ impl Default for Knobs {
             hpa_target: 0.8,
             static_percentile: 95.0,
             static_margin: 0.0,
+            persistence_margin: 0.0,
         }
     }
 }
@@ -73,26 +80,25 @@ impl Default for Knobs {
 impl Knobs {
     /// The knob that matters for `kind`, as text for tables.
     pub fn describe(&self, kind: PolicyKind) -> String {
+        // Two decimals of a percentage, printed without trailing zeros (80 %, 77.25 %).
+        let pct = |x: f64| (x * 10_000.0).round() / 100.0;
         match kind {
             PolicyKind::Predictive => {
                 let mut s = format!("q={}", self.quantile);
                 if self.headroom > 0.0 {
-                    s.push_str(&format!(" +{:.0}%", self.headroom * 100.0));
+                    s.push_str(&format!(" +{}%", pct(self.headroom)));
                 }
                 if self.target_utilization < 1.0 {
-                    s.push_str(&format!(" u={:.0}%", self.target_utilization * 100.0));
+                    s.push_str(&format!(" u={}%", pct(self.target_utilization)));
                 }
                 s
             }
-            PolicyKind::Reactive => format!("target={:.0}%", self.hpa_target * 100.0),
+            PolicyKind::Reactive => format!("target={}%", pct(self.hpa_target)),
             PolicyKind::Static if self.static_margin > 0.0 => {
-                format!(
-                    "p{} +{:.0}%",
-                    self.static_percentile,
-                    self.static_margin * 100.0
-                )
+                format!("p{} +{}%", self.static_percentile, pct(self.static_margin))
             }
             PolicyKind::Static => format!("p{}", self.static_percentile),
+            PolicyKind::Persistence => format!("+{}%", pct(self.persistence_margin)),
             PolicyKind::Oracle => "-".into(),
         }
     }

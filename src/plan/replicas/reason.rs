@@ -1,0 +1,139 @@
+//! The decision's reason: what the raw number rests on (forecast need, reactive floor and which
+//! won) and what each guard did, in words a person reading the dry-run table can check.
+
+use super::combine::{combine, TRUSTED_WEIGHT};
+use super::{Cycle, ForecastUse};
+use crate::plan::decision::{num, Guard, GuardKind};
+use crate::series::format_duration;
+
+impl Cycle<'_> {
+    /// The reason's opening: what the raw number rests on.
+    pub(super) fn basis(&self, fc_use: &ForecastUse, raw: u32) -> String {
+        let (spec, input, unit) = (self.spec, self.input, &self.unit);
+        let (demand, reactive, weight, current) =
+            (self.demand, self.reactive, self.weight, self.current);
+        let mut basis = match fc_use {
+            ForecastUse::Used { q, n } => {
+                let mut s = format!(
+                    "p{} peak {}{unit} over next {} needs {n} × {}{unit}",
+                    num(spec.quantile * 100.0),
+                    num(*q),
+                    format_duration(input.forecast.map_or(0, |f| f.window)),
+                    num(self.cap),
+                );
+                let window = input.forecast.map_or(0, |f| f.window);
+                if window < spec.boot_time {
+                    // Capacity ordered now arrives after the forecast horizon: say so.
+                    s.push_str(&format!(
+                        " (forecast covers only {} of the {} boot time)",
+                        format_duration(window),
+                        format_duration(spec.boot_time)
+                    ));
+                }
+                let share = combine(*n, reactive, current, weight).share;
+                let weighing = if share >= 1.0 {
+                    if weight < 1.0 {
+                        format!("forecast weight {weight:.2}, trusted")
+                    } else {
+                        String::new()
+                    }
+                } else {
+                    format!(
+                        "forecast weight {weight:.2} below {TRUSTED_WEIGHT} adds {}% of its excess",
+                        num(share * 100.0)
+                    )
+                };
+                let sep = |s: &str| {
+                    if s.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {s}")
+                    }
+                };
+                match (demand, reactive) {
+                    (Some(d), Some(r)) => {
+                        let winner = match n.cmp(&r) {
+                            std::cmp::Ordering::Greater => "forecast above it",
+                            std::cmp::Ordering::Equal => "forecast and floor agree",
+                            std::cmp::Ordering::Less => "floor wins",
+                        };
+                        s.push_str(&format!(
+                            "; reactive floor {r} (current {}{unit}); {winner}{} → {}",
+                            num(d),
+                            sep(&weighing),
+                            raw.max(r)
+                        ));
+                    }
+                    _ if share < 1.0 => {
+                        s.push_str(&format!("; {weighing} above {current} running → {raw}"))
+                    }
+                    _ => s.push_str(&format!("{}; no current demand", sep(&weighing))),
+                }
+                s
+            }
+            ForecastUse::Ignored(why) => match (demand, reactive) {
+                (Some(d), Some(r)) => format!(
+                    "current {}{unit}{} needs {r} × {}{unit} ({why})",
+                    num(d),
+                    if spec.headroom > 0.0 {
+                        format!(" + {}% headroom", num(spec.headroom * 100.0))
+                    } else {
+                        String::new()
+                    },
+                    num(self.cap)
+                ),
+                _ => format!("no current demand and {why}"),
+            },
+        };
+        if input.data_stale && demand.is_some() {
+            basis.push_str(" (data stale)");
+        }
+        basis
+    }
+
+    /// How the reason says what guard `g` did.
+    pub(super) fn phrase(&self, g: &Guard) -> String {
+        let (spec, unit, current) = (self.spec, &self.unit, self.current);
+        match g.kind {
+            GuardKind::Surge => format!(
+                "raised to the reactive floor {} by current demand {}{unit} (surge the forecast missed)",
+                g.after,
+                num(self.demand.unwrap_or(0.0))
+            ),
+            GuardKind::StaleData => format!("held at {}: data stale, no scale-down", g.after),
+            GuardKind::UnhealthyModel => {
+                format!("held at {}: model unhealthy, no scale-down", g.after)
+            }
+            GuardKind::NoSignal => format!("held at {}", g.after),
+            GuardKind::Tolerance => {
+                format!(
+                    "held at {}: within {}% tolerance",
+                    g.after,
+                    num(spec.tolerance * 100.0)
+                )
+            }
+            GuardKind::Stabilization => format!(
+                "{} {} by {} scale-down stabilisation",
+                if g.after == current {
+                    "held at"
+                } else {
+                    "limited to"
+                },
+                g.after,
+                format_duration(spec.scale_down_window)
+            ),
+            GuardKind::MaxStep => format!(
+                "limited to {} by max step {}",
+                g.after,
+                if g.after > current {
+                    format!("+{}", spec.max_step_up.unwrap_or(0))
+                } else {
+                    format!("-{}", spec.max_step_down.unwrap_or(0))
+                }
+            ),
+            GuardKind::MinReplicas => format!("raised to min {}", g.after),
+            GuardKind::MaxReplicas => format!("capped at max {}", g.after),
+            _ => format!("{} → {}", g.kind, g.after),
+        }
+    }
+}
