@@ -6,11 +6,14 @@
 //! outage for idle load.
 
 pub(crate) mod csv;
+mod reader;
 mod resample;
 mod ring;
 
-pub use self::csv::{read_history, write_long_csv, CsvError, HistoryOptions, SeriesReport};
-pub use resample::{resample, ResampleStats, Sample};
+pub use self::csv::{
+    read_history, write_long_csv, CsvError, DroppedRows, HistoryOptions, SeriesReport,
+};
+pub use resample::{join, resample, run_steps, ResampleStats, Resampled, Run, Sample};
 pub use ring::{PushOutcome, Ring};
 
 use std::collections::BTreeMap;

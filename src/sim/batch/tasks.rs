@@ -2,7 +2,7 @@
 //! generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
 //! line (or node and key): task files are read by the history reader's `series::csv::CsvFile`.
 
-use crate::series::csv::{CsvError, CsvFile};
+use crate::series::csv::{excerpt, CsvError, CsvFile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -131,19 +131,22 @@ pub enum TaskError {
     Spec(String),
 }
 
-/// Reads a task CSV. Rows may come in any order (they are sorted by submit time, then id);
-/// ids must be unique, times finite and not negative, durations positive, resources ≥ 0.
+/// Reads a task CSV, streamed record by record (a record longer than the reader's cap is an
+/// error naming its line). Rows may come in any order (they are sorted by submit time, then
+/// id); ids must be unique, times finite and not negative, durations positive, resources ≥ 0.
 pub fn read_tasks(path: &Path) -> Result<Vec<Task>, TaskError> {
-    let bytes = std::fs::read(path).map_err(|error| CsvError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    parse_tasks(&bytes, path)
+    tasks_from(CsvFile::open_path(path)?, path)
 }
 
 /// Parses task CSV text; `path` is only used in messages.
 pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
-    let mut file = CsvFile::open(bytes, path)?;
+    tasks_from(CsvFile::open(bytes, path)?, path)
+}
+
+fn tasks_from<R: std::io::Read>(
+    mut file: CsvFile<'_, R>,
+    path: &Path,
+) -> Result<Vec<Task>, TaskError> {
     let row_err = |line: u64, message: String| {
         TaskError::Csv(CsvError::Row {
             path: path.to_path_buf(),
@@ -155,13 +158,12 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
     if header != TASK_HEADER {
         return Err(TaskError::Header {
             path: path.to_path_buf(),
-            found: header.join(","),
+            found: excerpt(&header.join(",")),
         });
     }
     let mut tasks = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for row in file.rows() {
-        let (record, line) = row?;
+    while let Some((record, line)) = file.next_row()? {
         let num = |i: usize| -> Result<f64, TaskError> {
             let f = &record[i];
             let name = TASK_HEADER[i];
@@ -170,14 +172,20 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
             }
             match f.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                Ok(_) => Err(row_err(line, format!("{name} '{f}' is not finite"))),
-                Err(_) => Err(row_err(line, format!("{name} '{f}' is not a number"))),
+                Ok(_) => Err(row_err(
+                    line,
+                    format!("{name} '{}' is not finite", excerpt(f)),
+                )),
+                Err(_) => Err(row_err(
+                    line,
+                    format!("{name} '{}' is not a number", excerpt(f)),
+                )),
             }
         };
         let id: u64 = record[0].parse().map_err(|_| {
             row_err(
                 line,
-                format!("id '{}' is not a whole number ≥ 0", &record[0]),
+                format!("id '{}' is not a whole number ≥ 0", excerpt(&record[0])),
             )
         })?;
         if let Some(first) = seen.insert(id, line) {
@@ -191,7 +199,7 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
         let priority: i64 = record[3].parse().map_err(|_| {
             row_err(
                 line,
-                format!("priority '{}' is not a whole number", &record[3]),
+                format!("priority '{}' is not a whole number", excerpt(&record[3])),
             )
         })?;
         let (cpu, mem, gpu) = (num(4)?, num(5)?, num(6)?);
