@@ -12,7 +12,7 @@
 //! consumer takes one series per key, and features need true timestamps), so the gaps between
 //! runs are kept as `NaN` steps only while the grid stays within [`MAX_GRID_PER_ROW`] steps per
 //! row plus [`GRID_SLACK`]. Past that budget the series is cut at its longest gaps into
-//! *blocks*, and the block with the most rows is kept:
+//! *blocks*, and the block with the most rows (the latest of equals) is kept:
 //!
 //! - the other blocks are **dropped and reported** when they are stray, at most [`STRAY_ROWS`]
 //!   rows or 1 % of the kept block's: a `0` timestamp among 20,000 one-minute rows, a row dated
