@@ -4,8 +4,8 @@
 //!
 //! The peak counts what the allocator was asked for: a `realloc` adds only the difference
 //! between the new and the old size (the system allocator grows large blocks in place, by
-//! remapping). Measurements run one at a time (a lock), so the other tests of this binary do
-//! not add to them.
+//! remapping). Each test holds one lock from start to end, input generation included, so the
+//! other tests of this binary cannot add to its peak.
 
 use prescale::series::{read_history, CsvError, HistoryOptions, Series, SeriesReport};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -64,9 +64,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Runs `f` alone and returns its result with the peak bytes allocated above the start.
+/// Held for a whole test: nothing else of this binary allocates while it runs.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` and returns its result with the peak bytes allocated above the start (call it
+/// while holding [`alone`]).
 fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let base = LIVE.load(SeqCst);
     PEAK.store(base, SeqCst);
     let out = f();
@@ -92,6 +97,7 @@ const MIB: usize = 1 << 20;
 
 #[test]
 fn one_far_timestamp_does_not_allocate_by_span() {
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let p = write(
         dir.path(),
@@ -110,6 +116,7 @@ fn one_far_timestamp_does_not_allocate_by_span() {
 
 #[test]
 fn one_stray_zero_among_20000_rows_stays_small() {
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let mut body = String::from("timestamp,value\n");
     for i in 0..20_000i64 {
@@ -134,6 +141,7 @@ fn one_stray_zero_among_20000_rows_stays_small() {
 
 #[test]
 fn a_very_long_line_is_refused_with_file_line_and_excerpt_in_little_memory() {
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     // CRLF line ends: the line number must still be the long line's own.
     let mut body = b"timestamp,value\r\n60,1\r\n".to_vec();
@@ -153,6 +161,7 @@ fn a_very_long_line_is_refused_with_file_line_and_excerpt_in_little_memory() {
 
 #[test]
 fn a_file_of_nul_bytes_is_refused_in_little_memory() {
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "nul.csv", &vec![0u8; 32 * MIB]);
     let (read, peak) = read_measured(&p);
@@ -167,6 +176,7 @@ fn a_file_of_nul_bytes_is_refused_in_little_memory() {
 
 #[test]
 fn a_large_file_is_streamed_not_read_whole() {
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("big.csv");
     // ~50 MB of the long format `collect --export-csv` writes: 20 series × 1-minute rows.

@@ -170,7 +170,10 @@ pub fn join(runs: Vec<Run>) -> Vec<f64> {
         return Vec::new();
     };
     let base = first.offset;
+    let total = runs.as_slice().last().map_or(first.end(), Run::end) - base;
     let mut values = first.values;
+    // Exactly the grid, not a doubled buffer.
+    values.reserve_exact(total as usize - values.len());
     for run in runs {
         let at = (run.offset - base) as usize;
         values.resize(at, f64::NAN);
