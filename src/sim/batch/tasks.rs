@@ -463,6 +463,33 @@ mod tests {
     }
 
     #[test]
+    fn task_files_are_streamed_and_long_records_refused_by_line() {
+        // Read from the file as a stream: a line past the reader's cap is refused with its
+        // line (CRLF counted right) and a short excerpt; a long field in a message is cut.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let mut body = b"id,submit,duration,priority,cpu,mem,gpu\r\n1,0,5,0,1,1,0\r\n".to_vec();
+        body.extend(std::iter::repeat_n(b'7', 3 << 20));
+        body.extend(b",0,5,0,1,1,0\r\n");
+        std::fs::write(&p, &body).unwrap();
+        let e = read_tasks(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("t.csv:3: a record longer than 1 MiB"),
+            "{e:.300}"
+        );
+        assert!(e.len() < 300, "{} bytes", e.len());
+        let field = "x".repeat(100_000);
+        let e = parse_tasks(
+            format!("id,submit,duration,priority,cpu,mem,gpu\n1,{field},5,0,1,1,0\n").as_bytes(),
+            Path::new("tasks.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("tasks.csv:2: submit 'xxx"), "{e:.300}");
+        assert!(e.len() < 200, "{} bytes", e.len());
+    }
+
+    #[test]
     fn nodes_parse_and_errors_name_node_and_key() {
         let p = Path::new("nodes.toml");
         let n = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\nmem = 16\n[[node]]\nname = \"b\"\ncpu = 8\nmem = 32\ngpu = 1\nweight = 2\n", p).unwrap();
