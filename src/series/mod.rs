@@ -5,6 +5,7 @@
 //! mark missing samples as gaps (`NaN`), never as zeros, so that nothing downstream mistakes an
 //! outage for idle load.
 
+mod blocks;
 pub(crate) mod csv;
 mod reader;
 mod resample;
