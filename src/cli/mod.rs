@@ -150,7 +150,12 @@ fn read(args: &HistoryArgs, step: Option<i64>) -> Result<Vec<Series>> {
 
 fn report_repairs(reports: &[SeriesReport]) {
     for r in reports {
-        tracing::info!("read {}", r.summary());
+        // Dropped rows are data the user gave and prescale did not use: worth a warning.
+        if r.dropped.is_empty() {
+            tracing::info!("read {}", r.summary());
+        } else {
+            tracing::warn!("read {}", r.summary());
+        }
     }
 }
 

@@ -5,15 +5,34 @@
 //! repair that is counted in the [`SeriesReport`]: rows out of time order are sorted, rows
 //! sharing a timestamp are averaged, short gaps are interpolated, long gaps split the series.
 //!
-//! Memory follows the data, not the time span. A series is kept as one [`Series`] on one grid
-//! (every consumer takes one series per key), so a grid far larger than its rows (more than
-//! [`MAX_GRID_PER_ROW`] slots per row plus [`GRID_SLACK`]) is refused with an error naming the
-//! file, the first and last timestamps and the biggest gap, rather than materialised: one stray
-//! `0` timestamp among recent rows would otherwise allocate decades of empty steps. A series
-//! needs two distinct timestamps. Messages quote at most [`EXCERPT_CHARS`] characters of any
-//! field, escaped, so a huge or binary line is never echoed whole.
+//! Memory follows the data, not the file's size or its time span. Files are read as streams,
+//! one record at a time, each at most [`MAX_RECORD_BYTES`](super::reader::MAX_RECORD_BYTES);
+//! rows are kept as 16-byte samples, and resampling stores only *runs* of steps with values
+//! ([`super::resample`]). Each series is still handed on as one [`Series`] on one grid (every
+//! consumer takes one series per key, and features need true timestamps), so the gaps between
+//! runs are kept as `NaN` steps only while the grid stays within
+//! [`MAX_GRID_PER_ROW`](super::blocks::MAX_GRID_PER_ROW) steps per row plus
+//! [`GRID_SLACK`](super::blocks::GRID_SLACK) ([`super::blocks`]). Past that budget the series is
+//! cut at its longest gaps into
+//! *blocks*, and the block with the most rows (the latest of equals) is kept:
+//!
+//! - the other blocks are **dropped and reported** when they are stray, at most
+//!   [`STRAY_ROWS`](super::blocks::STRAY_ROWS) rows or 1 % of the kept block's: a `0`
+//!   timestamp among 20,000 one-minute rows, a row dated in the wrong century. Such rows are almost always wrong timestamps, they could not yield a
+//!   single feature row on their own (one needs 13 steps of unbroken history), and keeping them
+//!   would mean either decades of empty steps or a second series under the same key. They are
+//!   counted in the [`SeriesReport`] with their times, and the command line warns about them;
+//! - a larger block is not ours to throw away: the series is refused with an error naming the
+//!   file, the blocks and the gap between them, so the user can split the file.
+//!
+//! The same budget refuses a `--max-gap` so long that interpolation would fill a huge grid. A
+//! series needs two distinct timestamps. Messages quote at most
+//! [`EXCERPT_CHARS`](super::reader::EXCERPT_CHARS) characters of any field, escaped, so a huge
+//! or binary line is never echoed whole.
 
-use super::resample::{resample, ResampleStats, Sample};
+use super::blocks::grid;
+pub(crate) use super::reader::{excerpt, CsvFile};
+use super::resample::{ResampleStats, Sample};
 use super::{Series, SeriesKey};
 use crate::atomic_file::write_atomic;
 use std::collections::BTreeMap;
@@ -21,26 +40,6 @@ use std::path::{Path, PathBuf};
 
 /// Timestamps above this many seconds (the year 5138) are taken for milliseconds or finer.
 const MAX_UNIX_SECONDS: f64 = 1e11;
-
-/// Grid slots allowed per data row before a series counts as mostly empty time.
-pub const MAX_GRID_PER_ROW: u64 = 4;
-/// Grid slots allowed on top of [`MAX_GRID_PER_ROW`] per row, so short series with one
-/// ordinary outage still read.
-pub const GRID_SLACK: u64 = 10_000;
-/// Longest excerpt of input, in characters, that any message quotes.
-pub const EXCERPT_CHARS: usize = 80;
-
-/// `text` escaped (control characters and NULs visible) and cut to [`EXCERPT_CHARS`], so a
-/// message stays one short line whatever the input held.
-pub(crate) fn excerpt(text: &str) -> String {
-    let total = text.chars().count();
-    let head: String = text.chars().take(EXCERPT_CHARS).collect();
-    let mut out: String = head.escape_debug().collect();
-    if total > EXCERPT_CHARS {
-        out.push_str(&format!("… ({total} characters)"));
-    }
-    out
-}
 
 /// A problem with a history file. Every variant names the file; row problems name the line.
 #[derive(Debug, thiserror::Error)]
@@ -104,17 +103,17 @@ pub enum CsvError {
         /// Data rows it had.
         rows: usize,
     },
-    /// A series whose grid would be far larger than its data: some timestamps are out of line.
-    #[error(
-        "{path}: series '{key}' {detail}. A row with a wrong timestamp? Remove it or split the \
-         file there; --max-gap does not help, since long gaps are still stored step by step"
-    )]
+    /// A series whose grid would be far larger than its data, in a way that dropping a few
+    /// stray rows does not cure: two large blocks far apart, or a `--max-gap` that would fill
+    /// a huge grid.
+    #[error("{path}: series '{key}' {detail}")]
     Sparse {
         /// The file.
         path: PathBuf,
         /// The series.
         key: String,
-        /// Rows, span, first and last timestamp, and the biggest gap with where it is.
+        /// Rows, span, first and last timestamp, the biggest gap with where it is, and what
+        /// to do.
         detail: String,
     },
     /// Options that cannot work with this data.
@@ -152,8 +151,21 @@ pub struct SeriesReport {
     pub reordered: usize,
     /// Rows whose timestamp repeated an earlier row's; averaged with it.
     pub duplicates: usize,
-    /// What resampling did.
+    /// Stray rows left out because they sit too far from the rest (see the module doc).
+    pub dropped: Vec<DroppedRows>,
+    /// What resampling did to the rows kept.
     pub resample: ResampleStats,
+}
+
+/// A block of stray rows left out of a series: how many distinct timestamps, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DroppedRows {
+    /// Distinct timestamps in the block.
+    pub rows: usize,
+    /// Its first timestamp, Unix seconds.
+    pub first: i64,
+    /// Its last timestamp, Unix seconds.
+    pub last: i64,
 }
 
 impl SeriesReport {
@@ -182,6 +194,14 @@ impl SeriesReport {
                 self.resample.long_gaps, self.resample.gap_steps
             ));
         }
+        if !self.dropped.is_empty() {
+            let n = self.dropped_rows();
+            parts.push(format!(
+                "{n} {} far from the rest dropped ({})",
+                if n == 1 { "row" } else { "rows" },
+                describe_blocks(&self.dropped)
+            ));
+        }
         format!(
             "{} ({}): {}",
             self.key,
@@ -189,15 +209,37 @@ impl SeriesReport {
             parts.join(", ")
         )
     }
+
+    /// Rows left out as stray, over all dropped blocks.
+    pub fn dropped_rows(&self) -> usize {
+        self.dropped.iter().map(|d| d.rows).sum()
+    }
 }
 
-/// Raw rows of one series before resampling.
-struct RawSeries {
-    key: SeriesKey,
-    file: PathBuf,
-    samples: Vec<Sample>,
-    reordered: usize,
-    duplicates: usize,
+/// "1 at T" or "3 from T1 to T2", for up to three blocks, then how many more.
+fn describe_blocks(blocks: &[DroppedRows]) -> String {
+    let ts = super::format_timestamp;
+    let mut text: Vec<String> = blocks
+        .iter()
+        .take(3)
+        .map(|d| match d.rows {
+            1 => format!("1 at {}", ts(d.first)),
+            n => format!("{n} from {} to {}", ts(d.first), ts(d.last)),
+        })
+        .collect();
+    if blocks.len() > 3 {
+        text.push(format!("and {} more blocks", blocks.len() - 3));
+    }
+    text.join(", ")
+}
+
+/// Raw rows of one series before resampling: distinct timestamps in time order.
+pub(super) struct RawSeries {
+    pub(super) key: SeriesKey,
+    pub(super) file: PathBuf,
+    pub(super) samples: Vec<Sample>,
+    pub(super) reordered: usize,
+    pub(super) duplicates: usize,
 }
 
 /// Reads every file, puts every series on one common step, and reports what was repaired.
@@ -217,7 +259,7 @@ pub fn read_history(
         for r in read_file(path)? {
             if let Some(first) = seen.get(&r.key) {
                 return Err(CsvError::DuplicateSeries {
-                    key: r.key.to_string(),
+                    key: excerpt(r.key.as_str()),
                     first: first.clone(),
                     second: path.clone(),
                 });
@@ -226,6 +268,7 @@ pub fn read_history(
             raw.push(r);
         }
     }
+    drop(seen);
     for r in &raw {
         if r.samples.len() < 2 {
             return Err(CsvError::TooShort {
@@ -258,155 +301,61 @@ pub fn read_history(
     let mut series = Vec::with_capacity(raw.len());
     let mut reports = Vec::with_capacity(raw.len());
     for r in raw {
-        check_grid(&r, step)?;
-        let (start, values, stats) = resample(&r.samples, step, max_gap_steps);
-        reports.push(SeriesReport {
-            key: r.key.clone(),
-            file: r.file,
-            rows: r.samples.len() + r.duplicates,
-            reordered: r.reordered,
-            duplicates: r.duplicates,
-            resample: stats,
-        });
-        series.push(Series {
-            key: r.key,
-            start,
-            step,
-            values,
-        });
+        let (s, report) = grid(r, step, max_gap_steps)?;
+        series.push(s);
+        reports.push(report);
     }
     Ok((series, reports))
 }
 
-/// Refuses a series whose grid would hold far more steps than it has rows, before any grid is
-/// allocated (see the module doc), naming where the time goes.
-fn check_grid(r: &RawSeries, step: i64) -> Result<(), CsvError> {
-    let (Some(first), Some(last)) = (r.samples.first(), r.samples.last()) else {
-        return Ok(());
-    };
-    // In f64: a span of 1e11 s over a 1 s step must not overflow before it is compared.
-    let slots = ((last.ts - first.ts) / step as f64).round() + 1.0;
-    let limit = MAX_GRID_PER_ROW as f64 * r.samples.len() as f64 + GRID_SLACK as f64;
-    if slots <= limit {
-        return Ok(());
-    }
-    let (gap_at, gap) = r
-        .samples
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| (i, w[1].ts - w[0].ts))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or((0, 0.0));
-    let ts = |t: f64| super::format_timestamp(t.round() as i64);
-    Err(CsvError::Sparse {
-        path: r.file.clone(),
-        key: excerpt(r.key.as_str()),
-        detail: format!(
-            "has {} rows but spans {} steps of {step}s, from {} to {}; the biggest gap is {} \
-             steps, from {} to {}",
-            r.samples.len(),
-            slots as u64,
-            ts(first.ts),
-            ts(last.ts),
-            (gap / step as f64).round() as u64,
-            ts(r.samples[gap_at].ts),
-            ts(r.samples[gap_at + 1].ts),
-        ),
-    })
-}
-
 /// Median spacing between consecutive distinct timestamps over all series, in whole seconds.
+/// Spacings are kept as `f32` (4 bytes a row: this is the reader's one buffer beside the
+/// samples); a median rounded to whole seconds does not need more.
 fn median_spacing(raw: &[RawSeries]) -> Option<i64> {
-    let mut diffs: Vec<f64> = raw
+    let mut diffs: Vec<f32> = raw
         .iter()
-        .flat_map(|r| r.samples.windows(2).map(|w| w[1].ts - w[0].ts))
+        .flat_map(|r| r.samples.windows(2).map(|w| (w[1].ts - w[0].ts) as f32))
         .filter(|d| *d > 0.0)
         .collect();
     if diffs.is_empty() {
         return None;
     }
     let mid = diffs.len() / 2;
-    let (_, m, _) = diffs.select_nth_unstable_by(mid, f64::total_cmp);
-    Some((m.round() as i64).max(1))
+    let (_, m, _) = diffs.select_nth_unstable_by(mid, f32::total_cmp);
+    Some((f64::from(*m).round() as i64).max(1))
 }
 
-/// A CSV file with a header, read the one way every CSV input of prescale is read (history
-/// here, the simulator's task lists): an all-blank file is refused, fields are trimmed, the
-/// header is lower-cased without a byte-order mark, and every problem names the file and line.
-pub(crate) struct CsvFile<'a> {
-    path: &'a Path,
-    rdr: csv::Reader<&'a [u8]>,
-    /// The header's fields, lower-cased.
-    pub(crate) header: Vec<String>,
+/// Rows of one series as they are read, before repair.
+struct Reading {
+    name: String,
+    samples: Vec<Sample>,
+    reordered: usize,
 }
 
-impl<'a> CsvFile<'a> {
-    /// Reads the header of `bytes`, the contents of `path` (used only in messages).
-    pub(crate) fn open(bytes: &'a [u8], path: &'a Path) -> Result<Self, CsvError> {
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(CsvError::Empty {
-                path: path.to_path_buf(),
-                what: "is empty",
-            });
+impl Reading {
+    fn push(&mut self, s: Sample) {
+        if self.samples.last().is_some_and(|last| s.ts < last.ts) {
+            self.reordered += 1;
         }
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .trim(csv::Trim::All)
-            .from_reader(bytes);
-        let header: Vec<String> = rdr
-            .headers()
-            .map_err(|e| CsvError::Row {
-                path: path.to_path_buf(),
-                line: 1,
-                message: excerpt(&e.to_string()),
-            })?
-            .iter()
-            .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
-            .collect();
-        Ok(CsvFile { path, rdr, header })
-    }
-
-    /// The data rows in file order, each with its 1-based line; a malformed row (e.g. a field
-    /// count unlike the header's) is an error naming its line.
-    pub(crate) fn rows(
-        &mut self,
-    ) -> impl Iterator<Item = Result<(csv::StringRecord, u64), CsvError>> + use<'_, 'a> {
-        let path = self.path;
-        self.rdr.records().map(move |record| {
-            let record = record.map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => format!("row has {len} fields, the header has {expected_len}"),
-                    _ => excerpt(&e.to_string()),
-                };
-                CsvError::Row {
-                    path: path.to_path_buf(),
-                    line,
-                    message,
-                }
-            })?;
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            Ok((record, line))
-        })
+        // Grow by a quarter rather than double: the samples are most of the reader's memory,
+        // and a doubled buffer would be up to half empty.
+        if self.samples.len() == self.samples.capacity() {
+            self.samples
+                .reserve_exact((self.samples.len() / 4).max(1024));
+        }
+        self.samples.push(s);
     }
 }
 
 fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
-    let io = |error| CsvError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
-    let bytes = std::fs::read(path).map_err(io)?;
-    let mut file = CsvFile::open(&bytes, path)?;
-    let header = file.header.clone();
+    let mut file = CsvFile::open_path(path)?;
     let row_err = |line: u64, message: String| CsvError::Row {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let long = match header
+    let long = match file
+        .header
         .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
@@ -417,7 +366,7 @@ fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
         _ => {
             return Err(CsvError::Header {
                 path: path.to_path_buf(),
-                found: excerpt(&header.join(",")),
+                found: excerpt(&file.header.join(",")),
             })
         }
     };
@@ -426,70 +375,77 @@ fn read_file(path: &Path) -> Result<Vec<RawSeries>, CsvError> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
 
-    // Rows per series, in file order, with their line numbers for later messages.
-    let mut by_key: BTreeMap<String, Vec<(Sample, u64)>> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for row in file.rows() {
-        let (record, line) = row?;
+    // Series in order of first appearance; names are looked up without allocating per row.
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut found: Vec<Reading> = Vec::new();
+    while let Some((record, line)) = file.next_row()? {
         let ts = parse_timestamp(&record[0]).map_err(|m| row_err(line, m))?;
         let (name, value_field) = if long {
-            let name = &record[1];
-            if name.is_empty() {
-                return Err(row_err(line, "empty series name".into()));
-            }
-            (name.to_string(), &record[2])
+            (&record[1], &record[2])
         } else {
-            (stem.clone(), &record[1])
+            (stem.as_str(), &record[1])
         };
+        if name.is_empty() {
+            return Err(row_err(line, "empty series name".into()));
+        }
         let value = parse_value(value_field).map_err(|m| row_err(line, m))?;
-        let rows = by_key.entry(name.clone()).or_insert_with(|| {
-            order.push(name);
-            Vec::new()
-        });
-        rows.push((Sample { ts, value }, line));
+        let at = match index.get(name) {
+            Some(&at) => at,
+            None => {
+                index.insert(name.to_string(), found.len());
+                found.push(Reading {
+                    name: name.to_string(),
+                    samples: Vec::new(),
+                    reordered: 0,
+                });
+                found.len() - 1
+            }
+        };
+        found[at].push(Sample { ts, value });
     }
-    if by_key.is_empty() {
+    if found.is_empty() {
         return Err(CsvError::Empty {
             path: path.to_path_buf(),
             what: "has a header but no data rows",
         });
     }
-    Ok(order
-        .into_iter()
-        .map(|name| {
-            let rows = by_key.remove(&name).unwrap_or_default();
-            repair(SeriesKey::new(name), path, rows)
-        })
-        .collect())
+    Ok(found.into_iter().map(|r| repair(r, path)).collect())
 }
 
-/// Sorts rows into time order and averages rows that share a timestamp, counting both.
-fn repair(key: SeriesKey, path: &Path, mut rows: Vec<(Sample, u64)>) -> RawSeries {
-    let reordered = rows.windows(2).filter(|w| w[1].0.ts < w[0].0.ts).count();
-    // A stable sort keeps rows with equal timestamps in file order.
-    rows.sort_by(|a, b| a.0.ts.total_cmp(&b.0.ts));
-    let mut samples: Vec<Sample> = Vec::with_capacity(rows.len());
-    let mut counts: Vec<u32> = Vec::with_capacity(rows.len());
-    let mut duplicates = 0;
-    for (s, _) in rows {
-        match samples.last_mut() {
-            Some(last) if last.ts == s.ts => {
-                let c = counts.last_mut().expect("counts follow samples");
-                last.value = (last.value * f64::from(*c) + s.value) / f64::from(*c + 1);
-                *c += 1;
-                duplicates += 1;
-            }
-            _ => {
-                samples.push(s);
-                counts.push(1);
-            }
-        }
+/// Sorts rows into time order and averages rows that share a timestamp, in place, counting
+/// both.
+fn repair(r: Reading, path: &Path) -> RawSeries {
+    let mut samples = r.samples;
+    if r.reordered > 0 {
+        // In place: no second buffer the size of the file. Rows sharing a timestamp may come
+        // out in any order; they are averaged, so only the last bit of the mean can differ.
+        samples.sort_unstable_by(|a, b| a.ts.total_cmp(&b.ts));
     }
+    let n = samples.len();
+    let (mut write, mut read) = (0, 0);
+    while read < n {
+        let ts = samples[read].ts;
+        let mut sum = samples[read].value;
+        let mut next = read + 1;
+        while next < n && samples[next].ts == ts {
+            sum += samples[next].value;
+            next += 1;
+        }
+        samples[write] = Sample {
+            ts,
+            value: sum / (next - read) as f64,
+        };
+        write += 1;
+        read = next;
+    }
+    let duplicates = n - write;
+    samples.truncate(write);
+    samples.shrink_to_fit();
     RawSeries {
-        key,
+        key: SeriesKey::new(r.name),
         file: path.to_path_buf(),
         samples,
-        reordered,
+        reordered: r.reordered,
         duplicates,
     }
 }
@@ -756,6 +712,82 @@ mod tests {
         assert_eq!(back[0].values[..2], s.values[..2]);
         assert!(back[0].values[2..6].iter().all(|v| v.is_nan()));
         assert_eq!(back[0].values[6], 3.25);
+    }
+
+    #[test]
+    fn stray_rows_far_away_are_dropped_and_reported() {
+        // A 1970 row before, and a 2100 row after, 500 one-minute rows.
+        let mut text = String::from("timestamp,value\n0,7\n");
+        for i in 0..500i64 {
+            text.push_str(&format!("{},{}\n", 1_700_000_010 + 60 * i, i % 9));
+        }
+        text.push_str("4102444800,9\n");
+        let (s, r) = read_one(&text).unwrap();
+        // The grid starts at the kept block's first row, not on the stray row's phase.
+        assert_eq!(
+            (s[0].start, s[0].step, s[0].len()),
+            (1_700_000_010, 60, 500)
+        );
+        assert!(s[0].values.iter().all(|v| v.is_finite()));
+        let dropped: Vec<(usize, i64)> = r[0].dropped.iter().map(|d| (d.rows, d.first)).collect();
+        assert_eq!(dropped, vec![(1, 0), (1, 4_102_444_800)]);
+        assert_eq!((r[0].rows, r[0].resample.samples), (502, 500));
+        let text = r[0].summary();
+        assert!(
+            text.contains("2 rows far from the rest dropped (1 at 1970-01-01T00:00:00Z, 1 at 2100-01-01T00:00:00Z)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn two_large_blocks_far_apart_are_refused_naming_both() {
+        let mut text = String::from("timestamp,value\n");
+        for i in 0..100i64 {
+            text.push_str(&format!("{},1\n", 60 * i));
+        }
+        for i in 0..100i64 {
+            text.push_str(&format!("{},2\n", 1_700_000_000 + 60 * i));
+        }
+        let e = err_text(&text);
+        assert!(e.contains("web.csv: series 'web' has 200 rows"), "{e}");
+        assert!(
+            e.contains("2 blocks") && e.contains("100 rows from 1970-01-01T00:00:00Z"),
+            "{e}"
+        );
+        assert!(e.contains("biggest gap"), "{e}");
+    }
+
+    #[test]
+    fn an_ordinary_outage_stays_on_the_grid() {
+        // 5,000 rows with a 10,000-step outage in the middle: within the budget, kept as NaN.
+        let mut text = String::from("timestamp,value\n");
+        for i in (0..2_500i64).chain(12_500..15_000) {
+            text.push_str(&format!("{},1\n", 60 * i));
+        }
+        let (s, r) = read_one(&text).unwrap();
+        assert_eq!(s[0].len(), 15_000);
+        assert_eq!(s[0].segments(), vec![0..2_500, 12_500..15_000]);
+        assert!(r[0].dropped.is_empty());
+        assert_eq!(r[0].resample.gap_steps, 10_000);
+    }
+
+    #[test]
+    fn a_huge_max_gap_is_refused_before_filling() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "web.csv",
+            "timestamp,value\n0,1\n60,1\n90000000000,2\n",
+        );
+        let opts = HistoryOptions {
+            step: Some(60),
+            max_gap: Some(i64::MAX / 2),
+        };
+        let e = read_history(&[p], &opts).unwrap_err().to_string();
+        assert!(
+            e.contains("web.csv") && e.contains("shorter --max-gap"),
+            "{e}"
+        );
     }
 
     proptest! {

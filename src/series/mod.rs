@@ -5,12 +5,16 @@
 //! mark missing samples as gaps (`NaN`), never as zeros, so that nothing downstream mistakes an
 //! outage for idle load.
 
+mod blocks;
 pub(crate) mod csv;
+mod reader;
 mod resample;
 mod ring;
 
-pub use self::csv::{read_history, write_long_csv, CsvError, HistoryOptions, SeriesReport};
-pub use resample::{resample, ResampleStats, Sample};
+pub use self::csv::{
+    read_history, write_long_csv, CsvError, DroppedRows, HistoryOptions, SeriesReport,
+};
+pub use resample::{join, resample, run_steps, ResampleStats, Resampled, Run, Sample};
 pub use ring::{PushOutcome, Ring};
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
 //! line (or node and key): task files are read by the history reader's `series::csv::CsvFile`.
 
-use crate::series::csv::{CsvError, CsvFile};
+use crate::series::csv::{excerpt, CsvError, CsvFile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -131,19 +131,22 @@ pub enum TaskError {
     Spec(String),
 }
 
-/// Reads a task CSV. Rows may come in any order (they are sorted by submit time, then id);
-/// ids must be unique, times finite and not negative, durations positive, resources ≥ 0.
+/// Reads a task CSV, streamed record by record (a record longer than the reader's cap is an
+/// error naming its line). Rows may come in any order (they are sorted by submit time, then
+/// id); ids must be unique, times finite and not negative, durations positive, resources ≥ 0.
 pub fn read_tasks(path: &Path) -> Result<Vec<Task>, TaskError> {
-    let bytes = std::fs::read(path).map_err(|error| CsvError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    parse_tasks(&bytes, path)
+    tasks_from(CsvFile::open_path(path)?, path)
 }
 
 /// Parses task CSV text; `path` is only used in messages.
 pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
-    let mut file = CsvFile::open(bytes, path)?;
+    tasks_from(CsvFile::open(bytes, path)?, path)
+}
+
+fn tasks_from<R: std::io::Read>(
+    mut file: CsvFile<'_, R>,
+    path: &Path,
+) -> Result<Vec<Task>, TaskError> {
     let row_err = |line: u64, message: String| {
         TaskError::Csv(CsvError::Row {
             path: path.to_path_buf(),
@@ -155,13 +158,12 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
     if header != TASK_HEADER {
         return Err(TaskError::Header {
             path: path.to_path_buf(),
-            found: header.join(","),
+            found: excerpt(&header.join(",")),
         });
     }
     let mut tasks = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for row in file.rows() {
-        let (record, line) = row?;
+    while let Some((record, line)) = file.next_row()? {
         let num = |i: usize| -> Result<f64, TaskError> {
             let f = &record[i];
             let name = TASK_HEADER[i];
@@ -170,14 +172,20 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
             }
             match f.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                Ok(_) => Err(row_err(line, format!("{name} '{f}' is not finite"))),
-                Err(_) => Err(row_err(line, format!("{name} '{f}' is not a number"))),
+                Ok(_) => Err(row_err(
+                    line,
+                    format!("{name} '{}' is not finite", excerpt(f)),
+                )),
+                Err(_) => Err(row_err(
+                    line,
+                    format!("{name} '{}' is not a number", excerpt(f)),
+                )),
             }
         };
         let id: u64 = record[0].parse().map_err(|_| {
             row_err(
                 line,
-                format!("id '{}' is not a whole number ≥ 0", &record[0]),
+                format!("id '{}' is not a whole number ≥ 0", excerpt(&record[0])),
             )
         })?;
         if let Some(first) = seen.insert(id, line) {
@@ -191,7 +199,7 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
         let priority: i64 = record[3].parse().map_err(|_| {
             row_err(
                 line,
-                format!("priority '{}' is not a whole number", &record[3]),
+                format!("priority '{}' is not a whole number", excerpt(&record[3])),
             )
         })?;
         let (cpu, mem, gpu) = (num(4)?, num(5)?, num(6)?);
@@ -452,6 +460,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/nonexistent/t.csv"), "{e}");
+    }
+
+    #[test]
+    fn task_files_are_streamed_and_long_records_refused_by_line() {
+        // Read from the file as a stream: a line past the reader's cap is refused with its
+        // line (CRLF counted right) and a short excerpt; a long field in a message is cut.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let mut body = b"id,submit,duration,priority,cpu,mem,gpu\r\n1,0,5,0,1,1,0\r\n".to_vec();
+        body.extend(std::iter::repeat_n(b'7', 3 << 20));
+        body.extend(b",0,5,0,1,1,0\r\n");
+        std::fs::write(&p, &body).unwrap();
+        let e = read_tasks(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("t.csv:3: a record longer than 1 MiB"),
+            "{e:.300}"
+        );
+        assert!(e.len() < 300, "{} bytes", e.len());
+        let field = "x".repeat(100_000);
+        let e = parse_tasks(
+            format!("id,submit,duration,priority,cpu,mem,gpu\n1,{field},5,0,1,1,0\n").as_bytes(),
+            Path::new("tasks.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("tasks.csv:2: submit 'xxx"), "{e:.300}");
+        assert!(e.len() < 200, "{} bytes", e.len());
     }
 
     #[test]
