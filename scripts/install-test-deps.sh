@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain: Debian's Prometheus server,
-# promtool and node_exporter (the collector and exporter tests run a real server on loopback).
+# promtool and node_exporter (the collector and exporter tests run a real server on loopback),
+# and single-node VictoriaMetrics (the collector is also tested against a second
+# Prometheus-compatible store; the package's binary is `victoria-metrics`).
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 
@@ -9,6 +11,7 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   need+=(prometheus)
 fi
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=()
@@ -21,4 +24,4 @@ fi
 echo "install-test-deps: installing ${need[*]} from Debian's packages" >&2
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-  prometheus prometheus-node-exporter >/dev/null
+  "${need[@]}" >/dev/null

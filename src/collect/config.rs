@@ -93,7 +93,8 @@ pub(crate) struct RawSignal {
     pub drop_after: Option<String>,
     /// Most series kept for this signal; bounds memory (default 10000).
     pub max_series: Option<usize>,
-    /// Steps re-fetched on every poll to pick up late samples (default 2).
+    /// Steps re-fetched on every poll to pick up late samples (default: 2 steps, at least
+    /// 30 s; see [`default_overlap_steps`]).
     pub overlap_steps: Option<u32>,
 }
 
@@ -199,7 +200,7 @@ impl SignalConfig {
             stale_after: default_stale_after(step),
             drop_after: default_stale_after(step).max(DEFAULT_DROP_AFTER),
             max_series: DEFAULT_MAX_SERIES,
-            overlap_steps: DEFAULT_OVERLAP_STEPS,
+            overlap_steps: default_overlap_steps(step),
         }
     }
 }
@@ -208,8 +209,20 @@ impl SignalConfig {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default cap on series per signal.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
-/// Default steps re-fetched per poll.
+/// Fewest steps re-fetched per poll by default (late scrapes of the newest step or two).
 pub const DEFAULT_OVERLAP_STEPS: u32 = 2;
+/// Seconds the default overlap covers at least. VictoriaMetrics answers the newest
+/// `-search.latencyOffset` (default 30 s) of every range query provisionally, with the last
+/// value before that window repeated or nothing, and the real values only once they are
+/// older; the re-fetch must reach back that far or the provisional values stay for good.
+pub const DEFAULT_OVERLAP_SECONDS: i64 = 30;
+
+/// The default `overlap_steps` for a step of `step` seconds: [`DEFAULT_OVERLAP_STEPS`], or
+/// more for steps under 15 s so that at least [`DEFAULT_OVERLAP_SECONDS`] are re-fetched.
+pub fn default_overlap_steps(step: i64) -> u32 {
+    let covering = (DEFAULT_OVERLAP_SECONDS + step.max(1) - 1) / step.max(1);
+    (covering as u32).max(DEFAULT_OVERLAP_STEPS)
+}
 /// Default time after which a vanished series is dropped.
 pub const DEFAULT_DROP_AFTER: i64 = 3600;
 /// Longest lookback accepted: a year. Beyond that the ring sizing is surely a typo.
@@ -443,7 +456,9 @@ pub(crate) fn validate_signals(raw: &[RawSignal], problems: &mut Problems) -> Ve
         if max_series == 0 {
             problem(problems, key("max_series"), "must be at least 1");
         }
-        let overlap = s.overlap_steps.unwrap_or(DEFAULT_OVERLAP_STEPS);
+        let overlap = s
+            .overlap_steps
+            .unwrap_or_else(|| default_overlap_steps(step.unwrap_or(60)));
         if overlap > 1000 {
             problem(problems, key("overlap_steps"), "must be at most 1000");
         }

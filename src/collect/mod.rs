@@ -34,8 +34,8 @@ pub use collector::{
     SignalHealth, SignalPoll, SignalStats, Waiting, STARTUP_BACKOFF,
 };
 pub use config::{
-    Auth, PrometheusConfig, Secret, SignalConfig, DEFAULT_DROP_AFTER, DEFAULT_MAX_SERIES,
-    DEFAULT_OVERLAP_STEPS, DEFAULT_TIMEOUT,
+    default_overlap_steps, Auth, PrometheusConfig, Secret, SignalConfig, DEFAULT_DROP_AFTER,
+    DEFAULT_MAX_SERIES, DEFAULT_OVERLAP_SECONDS, DEFAULT_OVERLAP_STEPS, DEFAULT_TIMEOUT,
 };
 pub use prometheus::{PromClient, PromError};
 pub use replicas::ReplicaReader;
