@@ -2,7 +2,7 @@
 //! generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
 //! line (or node and key): task files are read by the history reader's `series::csv::CsvFile`.
 
-use crate::series::csv::{CsvError, CsvFile};
+use crate::series::csv::{excerpt, CsvError, CsvFile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -155,7 +155,7 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
     if header != TASK_HEADER {
         return Err(TaskError::Header {
             path: path.to_path_buf(),
-            found: header.join(","),
+            found: excerpt(&header.join(",")),
         });
     }
     let mut tasks = Vec::new();
@@ -170,14 +170,20 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
             }
             match f.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                Ok(_) => Err(row_err(line, format!("{name} '{f}' is not finite"))),
-                Err(_) => Err(row_err(line, format!("{name} '{f}' is not a number"))),
+                Ok(_) => Err(row_err(
+                    line,
+                    format!("{name} '{}' is not finite", excerpt(f)),
+                )),
+                Err(_) => Err(row_err(
+                    line,
+                    format!("{name} '{}' is not a number", excerpt(f)),
+                )),
             }
         };
         let id: u64 = record[0].parse().map_err(|_| {
             row_err(
                 line,
-                format!("id '{}' is not a whole number ≥ 0", &record[0]),
+                format!("id '{}' is not a whole number ≥ 0", excerpt(&record[0])),
             )
         })?;
         if let Some(first) = seen.insert(id, line) {
@@ -191,7 +197,7 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
         let priority: i64 = record[3].parse().map_err(|_| {
             row_err(
                 line,
-                format!("priority '{}' is not a whole number", &record[3]),
+                format!("priority '{}' is not a whole number", excerpt(&record[3])),
             )
         })?;
         let (cpu, mem, gpu) = (num(4)?, num(5)?, num(6)?);
