@@ -169,23 +169,29 @@ fn config_toml() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("token"), "s3cret-token\n").expect("token");
     let path = dir.path().join("prescale-fuzz.toml");
-    std::fs::write(&path, fuzz::text::BASE_CONFIG).expect("write");
+    std::fs::write(&path, fuzz::config::BASE_CONFIG).expect("write");
     Config::load(&path).expect("the unmutated base configuration is valid");
-    run("config_toml", file!(), 1.0, fuzz::text::config(), |bytes| {
-        std::fs::write(&path, &*bytes).expect("write");
-        let (out, peak) = peak_of(|| Config::load(&path));
-        if let Err(e) = &out {
-            let msg = e.to_string();
-            check_error(&msg, "prescale-fuzz.toml")?;
-            prop_assert!(
-                !msg.contains("s3cret-token"),
-                "secret in error: {}",
-                short(&msg)
-            );
-        }
-        drop(out);
-        check_peak(peak, bytes.len())
-    });
+    run(
+        "config_toml",
+        file!(),
+        1.0,
+        fuzz::config::config(),
+        |bytes| {
+            std::fs::write(&path, &*bytes).expect("write");
+            let (out, peak) = peak_of(|| Config::load(&path));
+            if let Err(e) = &out {
+                let msg = e.to_string();
+                check_error(&msg, "prescale-fuzz.toml")?;
+                prop_assert!(
+                    !msg.contains("s3cret-token"),
+                    "secret in error: {}",
+                    short(&msg)
+                );
+            }
+            drop(out);
+            check_peak(peak, bytes.len())
+        },
+    );
 }
 
 /// A small trained model's file bytes and a series to forecast with it.

@@ -287,6 +287,7 @@ pub fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
     }
 }
 
+pub mod config;
 pub mod text;
 pub mod wire;
 
