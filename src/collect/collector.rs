@@ -404,7 +404,8 @@ impl<S: Source> Collector<S> {
             {
                 Ok(answer) => {
                     out.warnings.extend(answer.warnings);
-                    let (stats, collisions) = self.ingest(i, &sig, answer.data);
+                    let (stats, collisions) =
+                        self.ingest(i, &sig, answer.data, (chunk_start, chunk_end));
                     self.states[i].stats.key_collisions += collisions;
                     totals.add(&stats);
                 }
@@ -527,13 +528,21 @@ impl<S: Source> Collector<S> {
         }
     }
 
-    /// Stores one answer; returns the counts and how many series collided on a key.
+    /// Stores one answer to a query over `range`; returns the counts and how many series
+    /// collided on a key. Points outside the range (by more than a step) are dropped: Prometheus
+    /// never sends them, and one sample dated 1e300 from a broken proxy would otherwise become
+    /// the ring's newest slot and make every real sample after it "too old".
     fn ingest(
         &mut self,
         i: usize,
         sig: &SignalConfig,
         data: Vec<RangeSeries>,
+        range: (i64, i64),
     ) -> (IngestStats, u64) {
+        let (lo, hi) = (
+            range.0.saturating_sub(sig.step) as f64,
+            range.1.saturating_add(sig.step) as f64,
+        );
         let mut stats = IngestStats::default();
         let mut seen = HashSet::with_capacity(data.len());
         let mut collisions = 0;
@@ -546,7 +555,11 @@ impl<S: Source> Collector<S> {
                     "two series share this key; add the label that tells them apart to series_labels");
                 continue;
             }
-            let points = rs.values.iter().map(|p| (p.ts.round() as i64, p.value));
+            let points = rs
+                .values
+                .iter()
+                .filter(|p| (lo..=hi).contains(&p.ts))
+                .map(|p| (p.ts.round() as i64, p.value));
             stats.add(&store.ingest(key, points));
         }
         (stats, collisions)

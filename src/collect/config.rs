@@ -234,10 +234,37 @@ fn default_stale_after(step: i64) -> i64 {
     (3 * step).max(60)
 }
 
+/// Largest secret file read: tokens and passwords are short; the limit keeps a wrong path (a
+/// device such as `/dev/zero`, a log) from being read until memory runs out.
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+/// Largest CA bundle read (a system-wide bundle is about 200 KiB).
+const MAX_CA_BYTES: u64 = 4 << 20;
+
+/// The file's bytes, or an error when it is longer than `limit`, read without holding more
+/// than `limit + 1` bytes.
+fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("longer than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads a secret file; trailing newlines are not part of the secret (editors add them).
 fn read_secret(base: &Path, file: &Path, key: &str, problems: &mut Problems) -> Option<Secret> {
     let path = resolve(base, file);
-    match std::fs::read_to_string(&path) {
+    let text = read_limited(&path, MAX_SECRET_BYTES).and_then(|b| {
+        String::from_utf8(b)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+    });
+    match text {
         Ok(text) => {
             let s = text.trim_end_matches(['\n', '\r']);
             if s.is_empty() {
@@ -312,7 +339,7 @@ pub(crate) fn validate_prometheus(
     };
     let ca_file = raw.ca_file.as_ref().map(|f| resolve(base, f));
     if let Some(ca) = &ca_file {
-        match std::fs::read(ca) {
+        match read_limited(ca, MAX_CA_BYTES) {
             Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
                 Ok(certs) if !certs.is_empty() => {}
                 Ok(_) => problem(

@@ -340,13 +340,18 @@ impl<'a> Reader<'a> {
     /// A `values` array. Prometheus writes compact JSON, so each pair is first tried with
     /// [`fast_point`]; anything unusual (whitespace, escapes, exponents, `NaN`) takes the
     /// general path.
+    ///
+    /// The previous array's length is only a guess: it is reserved once this array has a first
+    /// point, and what it did not use is given back, so many empty or short series after a
+    /// long one cost what they hold, not the long one's size each.
     fn points(&mut self) -> R<Vec<Point>> {
-        let mut out = Vec::with_capacity(self.last_len);
+        let mut out = Vec::new();
         self.expect(b'[')?;
         if self.peek() == Some(b']') {
             self.i += 1;
             return Ok(out);
         }
+        out.reserve(self.last_len);
         loop {
             let p = match fast_point(self.b, self.i) {
                 Some((p, next)) => {
@@ -360,20 +365,29 @@ impl<'a> Reader<'a> {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    self.last_len = out.len();
-                    return Ok(out);
+                    return Ok(self.done(out));
                 }
                 _ => match self.peek() {
                     Some(b',') => self.i += 1,
                     Some(b']') => {
                         self.i += 1;
-                        self.last_len = out.len();
-                        return Ok(out);
+                        return Ok(self.done(out));
                     }
                     _ => return Err(self.err("expected ',' or ']' in an array")),
                 },
             }
         }
+    }
+
+    /// A finished `values` array: remembered as the next one's guess, and shrunk when the
+    /// guess reserved far more than it holds.
+    #[inline]
+    fn done(&mut self, mut out: Vec<Point>) -> Vec<Point> {
+        self.last_len = out.len();
+        if out.capacity() > 2 * out.len() + 16 {
+            out.shrink_to_fit();
+        }
+        out
     }
 
     fn labels(&mut self) -> R<BTreeMap<String, String>> {
@@ -469,7 +483,10 @@ impl<'a> Reader<'a> {
                 self.expect(b']')?;
                 Ok(QueryData::String(StringPoint(ts, s)))
             }
-            other => Err(self.err(&format!("unknown resultType '{other}'"))),
+            other => {
+                let head: String = other.chars().take(40).collect();
+                Err(self.err(&format!("unknown resultType '{}'", head.escape_debug())))
+            }
         }
     }
 

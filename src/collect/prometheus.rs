@@ -198,8 +198,8 @@ pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryDat
         return Err(PromError::Api {
             url: url.to_string(),
             status,
-            error_type: env.error_type.unwrap_or_else(|| "unknown".into()),
-            message: env.error.unwrap_or_default(),
+            error_type: cut(&env.error_type.unwrap_or_else(|| "unknown".into())),
+            message: cut(&env.error.unwrap_or_default()),
         });
     }
     if !ok_status {
@@ -220,9 +220,20 @@ pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryDat
         }),
         (other, _) => Err(PromError::Decode {
             url: url.to_string(),
-            message: format!("unknown status '{other}'"),
+            message: format!("unknown status '{}'", cut(other)),
         }),
     }
+}
+
+/// `text` cut to [`BODY_SNIPPET`] characters, marked where cut: Prometheus' messages are a
+/// line, but a proxy or a broken server can put megabytes in `error`.
+fn cut(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= BODY_SNIPPET {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(BODY_SNIPPET).collect();
+    format!("{head}… ({n} characters)")
 }
 
 fn snippet(body: &[u8]) -> String {

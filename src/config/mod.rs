@@ -28,6 +28,7 @@ use crate::collect::{PrometheusConfig, SignalConfig};
 use live::validate_live;
 use raw::RawConfig;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Why the configuration cannot be used.
@@ -40,6 +41,13 @@ pub enum ConfigError {
         path: PathBuf,
         /// What the OS said (not a `source`, so `{:#}` does not print it twice).
         error: std::io::Error,
+    },
+    /// The file is larger than any configuration: it is refused before it is read whole
+    /// (`--config /dev/zero` would otherwise read until memory runs out).
+    #[error("{path}: larger than {} MiB; a configuration is a few KiB: is this the right file?", MAX_CONFIG_BYTES >> 20)]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
     },
     /// The file is not valid TOML, or has keys or types prescale does not know.
     #[error("{path}: {message}")]
@@ -102,11 +110,26 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates a configuration file.
+    /// Reads and validates a configuration file of at most [`MAX_CONFIG_BYTES`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+        let io = |error| ConfigError::Io {
             path: path.to_path_buf(),
             error,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+            ))
         })?;
         Config::from_toml(path, &text)
     }
@@ -116,7 +139,8 @@ impl Config {
         // The parser quotes the offending line, which may hold a URL with credentials.
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: redact_userinfo(e.to_string().trim_end()),
+            // Redacted before it is cut, so a cut never leaves half a credential behind.
+            message: short_lines(&redact_userinfo(e.to_string().trim_end())),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
@@ -166,15 +190,39 @@ impl Config {
     }
 }
 
+/// Largest configuration file read: real ones are a few KiB; the limit keeps a wrong path
+/// (a log, a device) from being read whole.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// Longest line, in characters, that a parser's message keeps: the TOML parser quotes the
+/// offending line of the file, which may be megabytes long.
+const MAX_QUOTED_LINE: usize = 200;
+
+/// `text` with every line cut to [`MAX_QUOTED_LINE`] characters, marked where cut.
+pub(crate) fn short_lines(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let n = line.chars().count();
+            if n <= MAX_QUOTED_LINE {
+                line.to_string()
+            } else {
+                let head: String = line.chars().take(MAX_QUOTED_LINE).collect();
+                format!("{head}… ({n} characters)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub(crate) fn problem(
     problems: &mut Vec<Problem>,
     key: impl Into<String>,
     message: impl std::fmt::Display,
 ) {
     // Every problem goes through here, whichever section found it: a URL quoted in a message
-    // never shows its credentials.
+    // never shows its credentials, and a value quoted in it is never quoted whole.
     problems.push(Problem {
         key: key.into(),
-        message: redact_userinfo(&message.to_string()),
+        message: short_lines(&redact_userinfo(&message.to_string())),
     });
 }

@@ -291,7 +291,8 @@ pub fn read_history(
             )
         })?,
     };
-    let max_gap = opts.max_gap.unwrap_or(3 * step);
+    // Saturating: `--step` is the user's number, and 3 × 2^62 s must not overflow.
+    let max_gap = opts.max_gap.unwrap_or(step.saturating_mul(3));
     if max_gap < 0 {
         return Err(CsvError::Options(format!(
             "max gap must not be negative, got {max_gap}s"

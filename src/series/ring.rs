@@ -2,6 +2,10 @@
 
 use super::{Series, SeriesKey};
 
+/// Largest timestamp magnitude a ring distinguishes (2^61 s, some 73 billion years): far beyond
+/// any real sample, and small enough that differences and offsets of slots fit in `i64`.
+const MAX_ABS_TS: i64 = 1 << 61;
+
 /// A bounded ring of `f32` values on a fixed step, aligned to a grid of multiples of `step`
 /// seconds since the Unix epoch. Memory is fixed by the capacity given at construction (4
 /// bytes a slot plus a small header), never by how long the process has been up.
@@ -78,9 +82,11 @@ impl Ring {
         self.newest.map(|s| (s - self.len as i64 + 1) * self.step)
     }
 
-    /// The grid slot a timestamp belongs to: the nearest multiple of the step.
+    /// The grid slot a timestamp belongs to: the nearest multiple of the step. Timestamps are
+    /// clamped to ±[`MAX_ABS_TS`] first: an answer's `1e300` arrives as `i64::MAX`, and no slot
+    /// arithmetic here may overflow on it.
     fn slot_of(&self, ts: i64) -> i64 {
-        (ts + self.step / 2).div_euclid(self.step)
+        (ts.clamp(-MAX_ABS_TS, MAX_ABS_TS) + self.step / 2).div_euclid(self.step)
     }
 
     fn index(&self, slot: i64) -> usize {

@@ -33,6 +33,19 @@ pub enum LogError {
         /// The start of its first line, escaped and cut short.
         excerpt: String,
     },
+    /// The last line lacks its newline and is neither a record nor what a write of prescale's
+    /// torn by a crash leaves (the start of a record, or NULs); it was left untouched.
+    #[error(
+        "decision log {path}: the last line has no newline and is neither a decision record \
+         nor one torn by a crash ({excerpt}); refusing to cut bytes prescale did not write: \
+         end the line or move the file"
+    )]
+    ForeignTail {
+        /// The file.
+        path: PathBuf,
+        /// The start of the last line, escaped and cut short.
+        excerpt: String,
+    },
 }
 
 /// Longest line taken for a decision record; a longer one cannot be one (a record is a few
@@ -107,6 +120,12 @@ impl DecisionLog {
                 "decision log {}: removed a torn last line ({cut} bytes) left by an earlier crash",
                 path.display()
             ),
+            Repair::Foreign(excerpt) => {
+                return Err(LogError::ForeignTail {
+                    path: path.to_path_buf(),
+                    excerpt,
+                })
+            }
         }
         Ok(DecisionLog {
             path: path.to_path_buf(),
@@ -172,8 +191,10 @@ enum Repair {
     None,
     /// The last line was a complete record without its newline; the newline was appended.
     AddedNewline,
-    /// This many bytes of an unparsable last line were cut.
+    /// This many bytes of a torn last line were cut.
     Cut(u64),
+    /// The last line is not ours, complete or torn: nothing was changed. Holds its excerpt.
+    Foreign(String),
 }
 
 /// Every record starts so: `Line` serialises `cycle` first. A line that starts so and does not
@@ -241,8 +262,37 @@ fn excerpt(head: &[u8]) -> String {
     }
 }
 
+/// True when `tail` (a last line without its newline) is what a write of records torn by a
+/// crash leaves: every record starts with [`RECORD_PREFIX`], so the start of one, or a part of
+/// that prefix; either may be followed or replaced by NULs (blocks allocated but not written
+/// before a power loss). Anything else was written by someone else.
+fn looks_torn(tail: &[u8]) -> bool {
+    let data = tail
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(&tail[..0], |i| &tail[..=i]);
+    data.starts_with(RECORD_PREFIX) || RECORD_PREFIX.starts_with(data)
+}
+
+/// True when the `len` bytes from `pos` are all NULs, read in blocks.
+fn all_nul(file: &mut File, pos: u64, len: u64) -> std::io::Result<bool> {
+    file.seek(SeekFrom::Start(pos))?;
+    let mut block = [0u8; 4096];
+    let mut left = len;
+    while left > 0 {
+        let n = (block.len() as u64).min(left) as usize;
+        file.read_exact(&mut block[..n])?;
+        if block[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        left -= n as u64;
+    }
+    Ok(true)
+}
+
 /// Repairs only what is provably torn: a last line without its newline is kept (newline
-/// added) when it is a complete record, and cut otherwise.
+/// added) when it is a complete record, cut when it is what a torn write leaves
+/// ([`looks_torn`]), and otherwise left alone and reported.
 fn repair_torn_tail(file: &mut File) -> std::io::Result<Repair> {
     let len = file.metadata()?.len();
     if len == 0 {
@@ -265,12 +315,22 @@ fn repair_torn_tail(file: &mut File) -> std::io::Result<Repair> {
     if keep == len {
         return Ok(Repair::None);
     }
-    // A tail longer than any record is not read: it cannot be one.
+    // A tail longer than any record is not read whole: it cannot be one, and is torn only
+    // when it is all NULs.
     let tail_len = len - keep;
-    if tail_len <= MAX_RECORD_BYTES as u64 && is_record(&read_at(file, keep, MAX_RECORD_BYTES)?) {
-        // The file is in append mode, so this lands at the end whatever the cursor.
-        file.write_all(b"\n")?;
-        return Ok(Repair::AddedNewline);
+    let torn = if tail_len <= MAX_RECORD_BYTES as u64 {
+        let tail = read_at(file, keep, MAX_RECORD_BYTES)?;
+        if is_record(&tail) {
+            // The file is in append mode, so this lands at the end whatever the cursor.
+            file.write_all(b"\n")?;
+            return Ok(Repair::AddedNewline);
+        }
+        looks_torn(&tail)
+    } else {
+        all_nul(file, keep, tail_len)?
+    };
+    if !torn {
+        return Ok(Repair::Foreign(excerpt(&read_at(file, keep, 64)?)));
     }
     file.set_len(keep)?;
     Ok(Repair::Cut(tail_len))
@@ -356,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_first_write_is_cut_and_a_long_unparsable_tail_too() {
+    fn a_torn_first_write_is_cut_and_a_long_nul_tail_too() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.jsonl");
         std::fs::write(&p, b"{\"cycle\":1,\"decision\":{\"at\":17").unwrap();
@@ -365,12 +425,44 @@ mod tests {
             .unwrap();
         drop(log);
         assert_eq!(cycles(&p), vec![2]);
-        // A tail longer than any record is cut without being read whole.
+        // NULs longer than any record (a power loss after the size was updated) are cut.
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(&vec![b'x'; 3 * MAX_RECORD_BYTES]).unwrap();
+        f.write_all(&vec![0u8; 3 * MAX_RECORD_BYTES]).unwrap();
         drop(f);
         DecisionLog::open(&p).unwrap();
         assert_eq!(cycles(&p), vec![2]);
+    }
+
+    /// Found by `tests/fuzz_readers.rs` (`decision_log`): any last line without a newline that
+    /// was not a record was cut, though no torn write of prescale's leaves e.g. `\x0b` or a
+    /// line of text: bytes someone else wrote were destroyed.
+    #[test]
+    fn a_last_line_prescale_did_not_write_is_refused_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        let mut log = DecisionLog::open(&p).unwrap();
+        log.append(1, &[decision(DecisionKind::Hold, "web", 1, 1)])
+            .unwrap();
+        drop(log);
+        let good = std::fs::read(&p).unwrap();
+        for tail in [
+            b"\x0b".to_vec(),
+            b"note: restarted by hand".to_vec(),
+            b"{\"level\":\"info\"".to_vec(),
+            vec![b'x'; 3 * MAX_RECORD_BYTES],
+        ] {
+            let bytes = [&good[..], &tail[..]].concat();
+            std::fs::write(&p, &bytes).unwrap();
+            let err = DecisionLog::open(&p).err().expect("refused");
+            assert!(matches!(err, LogError::ForeignTail { .. }), "{err:?}");
+            assert!(err.to_string().contains("d.jsonl"), "{err}");
+            assert!(err.to_string().len() < 400, "{err}");
+            assert_eq!(std::fs::read(&p).unwrap(), bytes, "the file was changed");
+        }
+        // What a torn write leaves is still cut: part of the record prefix, then NULs.
+        std::fs::write(&p, [&good[..], b"{\"cyc\0\0"].concat()).unwrap();
+        DecisionLog::open(&p).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), good);
     }
 
     #[test]
@@ -458,6 +550,7 @@ mod tests {
                     } else if is_record(rest) {
                         [&bytes[..], b"\n"].concat()
                     } else {
+                        proptest::prop_assert!(looks_torn(rest), "cut a tail not torn: {:?}", rest);
                         bytes[..keep].to_vec()
                     };
                     proptest::prop_assert_eq!(text, want);
@@ -523,7 +616,7 @@ mod tests {
     fn a_file_with_no_newline_at_all_is_emptied() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.jsonl");
-        std::fs::write(&p, b"garbage-without-newline").unwrap();
+        std::fs::write(&p, b"{\"cycle\":1,\"decision\":{").unwrap();
         let mut f = OpenOptions::new().read(true).append(true).open(&p).unwrap();
         assert_eq!(repair_torn_tail(&mut f).unwrap(), Repair::Cut(23));
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);

@@ -6,7 +6,7 @@ use super::{Model, ModelError, ModelMeta, FORMAT_VERSION};
 use crate::atomic_file::write_atomic;
 use crate::forecast::features::FeatureSpec;
 use crate::forecast::forest::{ForestError, UncheckedForest};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"PRESCALE";
@@ -48,11 +48,26 @@ impl Model {
     /// Reads a model, checking magic, version, length and checksum before decoding, and every
     /// invariant of the decoded model after (a checksum only proves the bytes are the ones
     /// written, not that what was written is sound).
+    ///
+    /// The file is read by what its header declares, never past it, so a wrong path (a device
+    /// such as `/dev/zero`, a huge file) costs at most the header and the declared payload.
     pub fn load(path: &Path) -> Result<Model, ModelError> {
-        let bytes = std::fs::read(path).map_err(|error| ModelError::Io {
+        let io = |error| ModelError::Io {
             path: path.to_path_buf(),
             error,
-        })?;
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::with_capacity(HEADER_LEN);
+        (&mut file)
+            .take(HEADER_LEN as u64)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() == HEADER_LEN && &bytes[..MAGIC.len()] == MAGIC {
+            // The declared payload and no more (bytes after it are ignored, as before); the
+            // buffer grows with what is actually there, not with the length field.
+            let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+            file.take(len).read_to_end(&mut bytes).map_err(io)?;
+        }
         Self::from_bytes(&bytes, path)
     }
 
@@ -82,7 +97,8 @@ impl Model {
         if (body.len() as u64) < len {
             return Err(ModelError::Truncated {
                 path: p(),
-                expected: HEADER_LEN as u64 + len,
+                // Saturating: the length field is the file's claim, up to 2^64 - 1.
+                expected: (HEADER_LEN as u64).saturating_add(len),
                 found: bytes.len() as u64,
             });
         }
