@@ -275,7 +275,7 @@ fn record() -> Vec<u8> {
         guards: Vec::new(),
         reason: "p90 peak 12.5 needs 3".into(),
     };
-    log.append(1, &[d]).expect("append");
+    log.append(1, &[d], &[]).expect("append");
     drop(log);
     let mut bytes = std::fs::read(&p).expect("read");
     assert_eq!(bytes.pop(), Some(b'\n'));

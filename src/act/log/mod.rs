@@ -441,7 +441,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.jsonl");
         let mut log = DecisionLog::open(&p).unwrap();
-        log.append(1, &[decision(DecisionKind::Hold, "web", 1, 1)])
+        log.append(1, &[decision(DecisionKind::Hold, "web", 1, 1)], &[])
             .unwrap();
         drop(log);
         let good = std::fs::read(&p).unwrap();
