@@ -324,3 +324,56 @@ async fn configured_headers_are_never_sent_to_another_origin() {
     );
     assert_eq!(other.request_count(), 0, "headers followed the redirect");
 }
+
+/// A reflecting proxy (or a broken server) can put the request's credentials into a success
+/// answer's `warnings` too, which the collector logs: they must be redacted and cut like errors.
+#[tokio::test]
+async fn warnings_echoing_credentials_are_redacted_cut_and_few() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("token"), "tok-SECRET-1\n").expect("token");
+    let server = TestServer::start(move |req| {
+        let echoed: Vec<&str> = req
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                l.starts_with("authorization:") || l.starts_with("x-scope-orgid:")
+            })
+            .collect();
+        let mut warnings = vec![format!("\"you sent {}\"", echoed.join(" and "))];
+        warnings.push(format!("\"{}\"", "w".repeat(10_000)));
+        warnings.extend((0..500).map(|i| format!("\"warning {i}\"")));
+        let body = format!(
+            r#"{{"status":"success","warnings":[{}],"data":{{"resultType":"vector","result":[]}}}}"#,
+            warnings.join(",")
+        );
+        Action::Respond(200, "application/json", body.into_bytes())
+    });
+    let cfg = common::load_config(
+        dir.path(),
+        &format!(
+            "[prometheus]\nurl = \"{}\"\nbearer_token_file = \"token\"\nheaders = {{ X-Scope-OrgID = \"org-SECRET-3\" }}\n\n\
+             [[signal]]\nname = \"cpu\"\nquery = \"up\"\nstep = \"1m\"\nlookback = \"1h\"\n",
+            server.url()
+        ),
+    );
+    let client =
+        prescale::collect::PromClient::new(cfg.prometheus.as_ref().unwrap()).expect("client");
+    let answer = client.query("up", None).await.expect("a success answer");
+    let all = answer.warnings.join("\n");
+    assert!(all.contains("you sent"), "{all}");
+    assert!(!all.contains("SECRET"), "{all}");
+    assert!(
+        answer.warnings.iter().all(|w| w.chars().count() < 600),
+        "every warning cut short"
+    );
+    assert!(
+        answer.warnings.len() <= 11,
+        "{} warnings",
+        answer.warnings.len()
+    );
+    assert!(
+        answer.warnings.last().unwrap().contains("more"),
+        "says how many were left out: {:?}",
+        answer.warnings.last()
+    );
+}

@@ -249,6 +249,26 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
+/// The most warnings of one answer kept: they are logged, one line each, every poll.
+const MAX_WARNINGS: usize = 10;
+
+/// A server's `warnings`, made fit to log: the collector logs them, and a reflecting proxy or a
+/// broken server can put the request's credentials, megabytes, or thousands of them there.
+/// Secrets are replaced, each warning cut like an error message, and at most [`MAX_WARNINGS`]
+/// kept, with a last line saying how many were left out.
+fn clean_warnings(warnings: Vec<String>, secrets: &[String]) -> Vec<String> {
+    let total = warnings.len();
+    let mut kept: Vec<String> = warnings
+        .into_iter()
+        .take(MAX_WARNINGS)
+        .map(|w| cut(&redact_text(w, secrets)))
+        .collect();
+    if total > MAX_WARNINGS {
+        kept.push(format!("({} more warnings left out)", total - MAX_WARNINGS));
+    }
+    kept
+}
+
 /// `text` with every secret replaced by `<redacted>`.
 fn redact_text(text: String, secrets: &[String]) -> String {
     secrets.iter().fold(text, |t, s| {
@@ -477,7 +497,10 @@ impl PromClient {
             .bytes()
             .await
             .map_err(|e| self.transport(&url, e).redact(&self.secrets))?;
-        parse_body(&url, status, &body).map_err(|e| self.redacted(e, &url, status, &body))
+        let mut answer =
+            parse_body(&url, status, &body).map_err(|e| self.redacted(e, &url, status, &body))?;
+        answer.warnings = clean_warnings(std::mem::take(&mut answer.warnings), &self.secrets);
+        Ok(answer)
     }
 
     /// A parse error with every secret gone. The body is redacted and parsed again first,
