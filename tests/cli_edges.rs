@@ -174,15 +174,19 @@ fn credentials_in_a_config_url_are_not_echoed() {
 
 /// A proxy that answers every request with an error body echoing its `Authorization` and
 /// `X-Scope-OrgID` headers.
+/// The request's credential header lines, as a reflecting proxy would send them back.
+fn credential_lines(req: &str) -> Vec<&str> {
+    req.lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("authorization:") || l.starts_with("x-scope-orgid:")
+        })
+        .collect()
+}
+
 fn echoing_server(status: u16) -> TestServer {
     TestServer::start(move |req| {
-        let echoed: Vec<&str> = req
-            .lines()
-            .filter(|l| {
-                let l = l.to_ascii_lowercase();
-                l.starts_with("authorization:") || l.starts_with("x-scope-orgid:")
-            })
-            .collect();
+        let echoed = credential_lines(req);
         let body = format!("denied; you sent {}", echoed.join(" and "));
         let body = if status == 400 {
             // Prometheus' own envelope, as a reflecting proxy in front of it might build it.
@@ -332,13 +336,7 @@ async fn warnings_echoing_credentials_are_redacted_cut_and_few() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("token"), "tok-SECRET-1\n").expect("token");
     let server = TestServer::start(move |req| {
-        let echoed: Vec<&str> = req
-            .lines()
-            .filter(|l| {
-                let l = l.to_ascii_lowercase();
-                l.starts_with("authorization:") || l.starts_with("x-scope-orgid:")
-            })
-            .collect();
+        let echoed = credential_lines(req);
         let mut warnings = vec![format!("\"you sent {}\"", echoed.join(" and "))];
         warnings.push(format!("\"{}\"", "w".repeat(10_000)));
         warnings.extend((0..500).map(|i| format!("\"warning {i}\"")));

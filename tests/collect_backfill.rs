@@ -4,52 +4,35 @@
 //! `prescale collect --export-csv` writes history that `prescale train` trains on.
 
 mod common;
+#[path = "common/two_traces.rs"]
+mod two_traces;
 
 use common::*;
-use prescale::config::Config;
-use prescale::series::{read_history, HistoryOptions, SeriesKey};
-use std::path::Path;
+use prescale::series::{read_history, HistoryOptions};
 use std::time::Duration;
-
-const STEP: i64 = 300;
-/// Sample indices of series `a` left out of the history: they must come back as gaps.
-const REMOVED: [usize; 3] = [100, 101, 102];
+use two_traces::*;
 
 struct History {
     prom: Prometheus,
-    /// Timestamp of sample 0 (both series share the grid).
-    first: i64,
-    a: Vec<f64>,
-    b: Vec<f64>,
+    t: TwoTraces,
 }
 
-/// Two days of two real traces, shifted to end 10 minutes before now, loaded with promtool.
-/// `--query.lookback-delta=250s` makes each 5-minute sample visible at its own grid point and
-/// the 15-second points up to 4 minutes after it, and not at the next grid point, so a missing
-/// sample is a gap rather than a repeat.
+/// [`TwoTraces`] loaded with promtool. `--query.lookback-delta=250s` makes each 5-minute sample
+/// visible at its own grid point and the 15-second points up to 4 minutes after it, and not at
+/// the next grid point, so a missing sample is a gap rather than a repeat.
 fn start_with_history() -> History {
-    let a = trace_values("nab_ec2_cpu_utilization_5f5533_2d.csv");
-    let b = trace_values("nab_ec2_cpu_utilization_53ea38_2d.csv");
-    assert_eq!((a.len(), b.len()), (576, 576));
-    let last = (now() / STEP) * STEP - 2 * STEP;
-    let first = last - (a.len() as i64 - 1) * STEP;
-    let samples = |v: &[f64], skip: &[usize]| -> Vec<(i64, f64)> {
-        v.iter()
-            .enumerate()
-            .filter(|(i, _)| !skip.contains(i))
-            .map(|(i, x)| (first + i as i64 * STEP, *x))
-            .collect()
-    };
+    let t = TwoTraces::ending_before(now());
+    let [(la, sa), (lb, sb)] = t.series();
     let om = openmetrics(
         "load",
         &[
             OmSeries {
-                labels: r#"series="a",pod="p-1""#,
-                samples: samples(&a, &REMOVED),
+                labels: la,
+                samples: sa,
             },
             OmSeries {
-                labels: r#"series="b",pod="p-2""#,
-                samples: samples(&b, &[]),
+                labels: lb,
+                samples: sb,
             },
         ],
     );
@@ -58,35 +41,7 @@ fn start_with_history() -> History {
         extra_args: vec!["--query.lookback-delta=250s".into()],
         ..PromOptions::default()
     });
-    History { prom, first, a, b }
-}
-
-fn config(dir: &Path, url: &str, signals: &str) -> Config {
-    let text = format!("[prometheus]\nurl = \"{url}\"\ntimeout = \"20s\"\n\n{signals}");
-    load_config(dir, &text)
-}
-
-const SIGNALS: &str = r#"
-[[signal]]
-name = "load"
-query = "load"
-series_labels = ["series"]
-step = "5m"
-lookback = "3d"
-
-[[signal]]
-name = "load_fine"
-query = 'load{series="a"}'
-step = "15s"
-lookback = "49h"
-"#;
-
-fn assert_same(what: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let same = (g.is_nan() && w.is_nan()) || *g as f32 == *w as f32;
-        assert!(same, "{what}[{i}]: got {g}, want {w}");
-    }
+    History { prom, t }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,58 +59,8 @@ async fn backfill_holds_exactly_the_history() {
         .await
         .expect("in time");
 
-    // 5-minute signal: one ring per `series` label, exactly the trace, removed samples as gaps.
-    let keys: Vec<String> = c.store().keys("load").map(|k| k.to_string()).collect();
-    assert_eq!(keys, vec![r#"load{series="a"}"#, r#"load{series="b"}"#]);
-    let mut want_a = h.a.clone();
-    for i in REMOVED {
-        want_a[i] = f64::NAN;
-    }
-    for (key, want) in [
-        (r#"load{series="a"}"#, &want_a),
-        (r#"load{series="b"}"#, &h.b),
-    ] {
-        let ring = c.store().series(&SeriesKey::new(key)).expect("series held");
-        assert_eq!(
-            ring.oldest_timestamp(),
-            Some(h.first),
-            "{key}: first point not shifted"
-        );
-        assert_eq!(
-            ring.newest_timestamp(),
-            Some(h.first + 575 * STEP),
-            "{key}: last point"
-        );
-        let s = ring.to_series(SeriesKey::new(key));
-        assert_same(key, &s.values, want);
-    }
-
-    // 15-second signal over 49 h: 11,761 points, more than one request may ask for, so this
-    // went in chunks. Expected: each sample at its grid point and the next 16 points (4 min),
-    // then gaps until the next sample.
-    let ring = c
-        .store()
-        .series(&SeriesKey::new(r#"load_fine{pod="p-1",series="a"}"#))
-        .expect("fine series held");
-    let s = ring.to_series(SeriesKey::new("fine"));
-    assert_eq!(s.start, h.first);
-    let want: Vec<f64> = (0..s.values.len())
-        .map(|k| {
-            let t = s.start + k as i64 * 15;
-            let i = ((t - h.first) / STEP) as usize;
-            let age = t - (h.first + i as i64 * STEP);
-            if age <= 240 && i < want_a.len() {
-                want_a[i]
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
-    assert_eq!(s.values.len(), 575 * 20 + 17);
-    assert_same("load_fine", &s.values, &want);
-    let stats = c.stats("load_fine").expect("stats");
-    assert!(stats.requests >= 2, "chunked: {stats:?}");
-    assert_eq!(stats.points_replaced, 0, "chunks do not overlap: {stats:?}");
+    assert_holds_two_traces(&c, &h.t, "Prometheus");
+    let want_a = h.t.a_with_gaps();
 
     // Export → the training reader gets the same values back.
     let out = dir.path().join("export");
@@ -171,9 +76,9 @@ async fn backfill_holds_exactly_the_history() {
     .expect("export reads back");
     assert_eq!(series.len(), 2);
     assert_eq!(series[0].key.as_str(), r#"load{series="a"}"#);
-    assert_eq!(series[0].start, h.first);
+    assert_eq!(series[0].start, h.t.first);
     assert_same("exported a", &series[0].values, &want_a);
-    assert_same("exported b", &series[1].values, &h.b);
+    assert_same("exported b", &series[1].values, &h.t.b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +140,7 @@ fn collect_command_exports_csv_for_training() {
     )
     .expect("export reads back");
     assert_eq!(series.len(), 2);
-    assert_same("exported b", &series[1].values, &h.b);
+    assert_same("exported b", &series[1].values, &h.t.b);
 
     // The export is training history as it is.
     let model = dir.path().join("load.model");

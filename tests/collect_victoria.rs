@@ -8,6 +8,8 @@
 //! Where VictoriaMetrics answers differently from Prometheus, the test that showed it says so.
 
 mod common;
+#[path = "common/two_traces.rs"]
+mod two_traces;
 #[path = "common/victoria.rs"]
 mod victoria;
 
@@ -19,11 +21,8 @@ use prescale::series::{read_history, HistoryOptions, SeriesKey};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+use two_traces::*;
 use victoria::Victoria;
-
-const STEP: i64 = 300;
-/// Sample indices of series `a` left out of the history: they must come back as gaps.
-const REMOVED: [usize; 3] = [100, 101, 102];
 
 /// Server flags every test here starts with.
 ///
@@ -36,70 +35,27 @@ const LOOKBACK: &str = "-search.maxLookback=250s";
 
 struct History {
     vm: Victoria,
-    /// Timestamp of sample 0 (both series share the grid).
-    first: i64,
-    a: Vec<f64>,
-    b: Vec<f64>,
+    t: TwoTraces,
 }
 
-/// Two days of two real traces, shifted to end 10 minutes before now, imported through
-/// `/api/v1/import/prometheus` (millisecond timestamps) and flushed.
+/// [`TwoTraces`] imported through `/api/v1/import/prometheus` (millisecond timestamps) and
+/// flushed.
 fn start_with_history() -> History {
-    let a = trace_values("nab_ec2_cpu_utilization_5f5533_2d.csv");
-    let b = trace_values("nab_ec2_cpu_utilization_53ea38_2d.csv");
-    assert_eq!((a.len(), b.len()), (576, 576));
-    let last = (now() / STEP) * STEP - 2 * STEP;
-    let first = last - (a.len() as i64 - 1) * STEP;
+    let t = TwoTraces::ending_before(now());
     let mut text = String::new();
-    for (labels, v, skip) in [
-        (r#"series="a",pod="p-1""#, &a, &REMOVED[..]),
-        (r#"series="b",pod="p-2""#, &b, &[][..]),
-    ] {
-        for (i, x) in v.iter().enumerate().filter(|(i, _)| !skip.contains(i)) {
-            let ts = first + i as i64 * STEP;
+    for (labels, samples) in t.series() {
+        for (ts, x) in samples {
             text.push_str(&format!("load{{{labels}}} {x} {}\n", ts * 1000));
         }
     }
     let vm = Victoria::start(&[LOOKBACK]);
     vm.import_prometheus(&text);
-    History { vm, first, a, b }
-}
-
-fn config(dir: &Path, url: &str, signals: &str) -> Config {
-    let text = format!("[prometheus]\nurl = \"{url}\"\ntimeout = \"20s\"\n\n{signals}");
-    load_config(dir, &text)
-}
-
-const SIGNALS: &str = r#"
-[[signal]]
-name = "load"
-query = "load"
-series_labels = ["series"]
-step = "5m"
-lookback = "3d"
-
-[[signal]]
-name = "load_fine"
-query = 'load{series="a"}'
-step = "15s"
-lookback = "49h"
-"#;
-
-fn assert_same(what: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let same = (g.is_nan() && w.is_nan()) || *g as f32 == *w as f32;
-        assert!(same, "{what}[{i}]: got {g}, want {w}");
-    }
+    History { vm, t }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_holds_exactly_the_imported_history_at_both_url_forms() {
     let h = start_with_history();
-    let mut want_a = h.a.clone();
-    for i in REMOVED {
-        want_a[i] = f64::NAN;
-    }
     // The single-node server answers the Prometheus API at the root and under `/prometheus`.
     for url in [h.vm.url(), format!("{}/prometheus", h.vm.url())] {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -114,52 +70,7 @@ async fn backfill_holds_exactly_the_imported_history_at_both_url_forms() {
             .await
             .expect("in time");
 
-        let keys: Vec<String> = c.store().keys("load").map(|k| k.to_string()).collect();
-        assert_eq!(
-            keys,
-            vec![r#"load{series="a"}"#, r#"load{series="b"}"#],
-            "{url}"
-        );
-        for (key, want) in [
-            (r#"load{series="a"}"#, &want_a),
-            (r#"load{series="b"}"#, &h.b),
-        ] {
-            let ring = c.store().series(&SeriesKey::new(key)).expect("series held");
-            assert_eq!(ring.oldest_timestamp(), Some(h.first), "{url} {key}: first");
-            assert_eq!(
-                ring.newest_timestamp(),
-                Some(h.first + 575 * STEP),
-                "{url} {key}: last"
-            );
-            let s = ring.to_series(SeriesKey::new(key));
-            assert_same(&format!("{url} {key}"), &s.values, want);
-        }
-
-        // 15-second signal over 49 h, in chunks: each sample at its grid point and the next
-        // 16 points (up to 240 s, within the 250 s lookback), then gaps.
-        let ring = c
-            .store()
-            .series(&SeriesKey::new(r#"load_fine{pod="p-1",series="a"}"#))
-            .expect("fine series held");
-        let s = ring.to_series(SeriesKey::new("fine"));
-        assert_eq!(s.start, h.first, "{url}");
-        let want: Vec<f64> = (0..s.values.len())
-            .map(|k| {
-                let t = s.start + k as i64 * 15;
-                let i = ((t - h.first) / STEP) as usize;
-                let age = t - (h.first + i as i64 * STEP);
-                if age <= 240 && i < want_a.len() {
-                    want_a[i]
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect();
-        assert_eq!(s.values.len(), 575 * 20 + 17, "{url}");
-        assert_same(&format!("{url} load_fine"), &s.values, &want);
-        let stats = c.stats("load_fine").expect("stats");
-        assert!(stats.requests >= 2, "chunked: {stats:?}");
-        assert_eq!(stats.points_replaced, 0, "chunks do not overlap: {stats:?}");
+        assert_holds_two_traces(&c, &h.t, &url);
     }
 }
 
@@ -243,8 +154,8 @@ fn collect_command_exports_csv_for_training() {
     )
     .expect("export reads back");
     assert_eq!(series.len(), 2);
-    assert_eq!(series[1].start, h.first);
-    assert_same("exported b", &series[1].values, &h.b);
+    assert_eq!(series[1].start, h.t.first);
+    assert_same("exported b", &series[1].values, &h.t.b);
 
     let model = dir.path().join("load.model");
     let train = std::process::Command::new(bin)
