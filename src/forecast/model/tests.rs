@@ -1,0 +1,285 @@
+//! Tests of training, forecasting, calibration and model-file validation.
+
+use super::*;
+
+pub(crate) fn daily_series(key: &str, days: usize, seed: u64) -> Series {
+    // 5-minute load with a daily cycle, weekday effect and noise from a simple LCG.
+    let mut s = seed
+        .wrapping_mul(2862933555777941757)
+        .wrapping_add(3037000493);
+    let n = days * 288;
+    let values = (0..n)
+        .map(|i| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+            let hour = (i % 288) as f64 / 12.0;
+            100.0
+                + 60.0
+                    * (std::f64::consts::TAU * (hour - 6.0) / 24.0)
+                        .sin()
+                        .max(-0.5)
+                + 20.0 * u
+        })
+        .collect();
+    Series {
+        key: SeriesKey::new(key),
+        start: 1_704_067_200,
+        step: 300,
+        values,
+    }
+}
+
+fn small_opts() -> TrainOptions {
+    TrainOptions {
+        n_trees: 20,
+        max_depth: 8,
+        ..TrainOptions::new(300, 900)
+    }
+}
+
+#[test]
+fn trains_forecasts_and_round_trips() {
+    let s = daily_series("web", 10, 1);
+    let m = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
+    assert_eq!(m.meta.series.len(), 1);
+    assert!(m.meta.rows > 2500);
+    assert_eq!(m.calibration.len(), CALIB_POINTS);
+    let f = m.forecast_latest(&s.key, &s.values, s.start).unwrap();
+    assert_eq!(f.at, s.timestamp(s.len() - 1));
+    // The batched path gives the same forecasts, and None where there is no row.
+    let cut = s.slice(0..s.len() - 5);
+    let many = m.forecast_many(&[
+        (s.key.clone(), s.values.clone(), s.start),
+        (s.key.clone(), vec![f64::NAN; 3], 0),
+        (cut.key.clone(), cut.values.clone(), cut.start),
+    ]);
+    let close = |a: &Forecast, b: &Forecast| {
+        a.at == b.at
+            && a.quantiles
+                .iter()
+                .zip(&b.quantiles)
+                .all(|(x, y)| (x.1 - y.1).abs() < 1e-9)
+    };
+    assert!(close(many[0].as_ref().unwrap(), &f));
+    assert!(many[1].is_none());
+    let single = m.forecast_latest(&cut.key, &cut.values, cut.start).unwrap();
+    assert!(close(many[2].as_ref().unwrap(), &single));
+    let qs: Vec<f64> = f.quantiles.iter().map(|q| q.1).collect();
+    assert!(qs.windows(2).all(|w| w[0] <= w[1]), "{qs:?}");
+    assert!(qs[0] > 40.0 && qs[3] < 250.0, "{qs:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.model");
+    m.save(&p).unwrap();
+    let back = Model::load(&p).unwrap();
+    assert_eq!(back.spec, m.spec);
+    assert_eq!(back.forecast_latest(&s.key, &s.values, s.start), Some(f));
+}
+
+#[test]
+fn bad_files_get_clear_errors() {
+    let s = daily_series("web", 3, 2);
+    let m = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.model");
+    m.save(&p).unwrap();
+    let good = std::fs::read(&p).unwrap();
+    let check = |bytes: &[u8], want: &str| {
+        let q = dir.path().join("bad.model");
+        std::fs::write(&q, bytes).unwrap();
+        let e = Model::load(&q).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains("bad.model"), "{e}");
+    };
+    check(b"hello world, not a model", "not a prescale model");
+    check(&good[..good.len() / 2], "truncated");
+    check(&good[..10], "truncated");
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x55;
+    check(&flipped, "checksum");
+    let mut v2 = good.clone();
+    v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+    check(&v2, "version 2");
+    let e = Model::load(&dir.path().join("missing.model"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.model"), "{e}");
+}
+
+#[test]
+fn load_refuses_a_model_that_breaks_an_invariant() {
+    let s = daily_series("web", 3, 4);
+    let good = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
+    assert_eq!(good.calibration.len(), CALIB_POINTS);
+    let dir = tempfile::tempdir().unwrap();
+    type Break = fn(&mut Model);
+    let cases: Vec<(&str, Break, &str)> = vec![
+        // Found by fuzzing: a swapped calibration table made p95 < p90.
+        (
+            "swapped",
+            |m| m.calibration.swap(89, 94),
+            "calibration table is not increasing",
+        ),
+        (
+            "flat",
+            |m| m.calibration[50] = m.calibration[49],
+            "calibration table is not increasing",
+        ),
+        ("above1", |m| m.calibration[98] = 1.5, "not in (0, 1)"),
+        ("nan", |m| m.calibration[3] = f64::NAN, "not in (0, 1)"),
+        ("short", |m| m.calibration.truncate(50), "50 points"),
+        (
+            "crossed",
+            |m| m.quantiles = vec![0.9, 0.5],
+            "quantile levels must be strictly increasing",
+        ),
+        ("level1", |m| m.quantiles = vec![0.5, 1.0], "not in (0, 1)"),
+        ("nolevel", |m| m.quantiles.clear(), "quantile level"),
+        ("step0", |m| m.spec.step = 0, "step"),
+        ("window0", |m| m.spec.window = -5, "window"),
+        ("roll0", |m| m.spec.rolling[1] = 0, "rolling window"),
+        ("season0", |m| m.spec.season[0] = 0, "season"),
+        ("level0", |m| m.spec.level_steps = 0, "level"),
+        ("farlag", |m| m.spec.lags[5] = usize::MAX / 2, "lag"),
+        (
+            "features",
+            |m| m.spec.lags.push(24),
+            "forest takes 26 features, the feature spec makes 27",
+        ),
+    ];
+    for (name, breaks, want) in cases {
+        let mut m = good.clone();
+        breaks(&mut m);
+        // Saved through the normal path, so header and CRC are valid.
+        let p = dir.path().join(format!("{name}.model"));
+        m.save(&p).unwrap();
+        let msg = match Model::load(&p) {
+            Ok(_) => panic!("{name}: a broken model loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            msg.contains(&format!("{name}.model")) && msg.contains(want),
+            "{name}: {msg}"
+        );
+    }
+    // The untouched model still loads.
+    let p = dir.path().join("good.model");
+    good.save(&p).unwrap();
+    Model::load(&p).unwrap();
+}
+
+/// A small trained model, its file bytes and a series to forecast, shared by the cases.
+fn fuzz_base() -> &'static (Vec<u8>, Series) {
+    static BASE: std::sync::OnceLock<(Vec<u8>, Series)> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let s = daily_series("web", 3, 5);
+        let opts = TrainOptions {
+            n_trees: 8,
+            max_depth: 5,
+            ..TrainOptions::new(300, 900)
+        };
+        let m = Model::train(std::slice::from_ref(&s), &opts).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.model");
+        m.save(&p).unwrap();
+        (std::fs::read(&p).unwrap(), s)
+    })
+}
+
+/// `file` with its payload replaced and the header's length and CRC made to match.
+fn reheadered(file: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = file[..12].to_vec();
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Mutated payloads that pass the CRC: load never panics, and either refuses, naming
+    /// the file, or gives a model whose quantiles never cross.
+    #[test]
+    fn mutated_model_payloads_are_refused_or_forecast_in_order(
+        edits in proptest::collection::vec(
+            (proptest::prop_oneof![0usize..1_200, 0usize..usize::MAX], proptest::prelude::any::<u8>()),
+            1..6,
+        ),
+        cut in proptest::option::of(0usize..usize::MAX),
+    ) {
+        let (file, s) = fuzz_base();
+        let mut payload = file[24..].to_vec();
+        for (at, byte) in edits {
+            let i = at % payload.len();
+            payload[i] = byte;
+        }
+        if let Some(c) = cut {
+            payload.truncate(c % payload.len());
+        }
+        let bytes = reheadered(file, &payload);
+        let path = std::path::Path::new("fuzzed.model");
+        match Model::from_bytes(&bytes, path) {
+            Err(e) => proptest::prop_assert!(e.to_string().contains("fuzzed.model"), "{}", e),
+            Ok(m) => {
+                let n = s.len();
+                let mut fs: Vec<Forecast> = m
+                    .forecast_range(&s.key, &s.values, s.start, n - 40..n)
+                    .into_iter()
+                    .map(|(_, f)| f)
+                    .collect();
+                fs.extend(m.forecast_latest(&s.key, &s.values, s.start));
+                for f in fs {
+                    let qs: Vec<f64> = f.quantiles.iter().map(|q| q.1).collect();
+                    proptest::prop_assert!(
+                        qs.windows(2).all(|w| w[0] <= w[1]),
+                        "quantiles cross: {:?}", f.quantiles
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn refuses_bad_options_and_too_little_data() {
+    let s = daily_series("web", 3, 3);
+    let mut o = small_opts();
+    o.quantiles = vec![0.9, 0.5];
+    assert!(Model::train(std::slice::from_ref(&s), &o)
+        .unwrap_err()
+        .to_string()
+        .contains("increasing"));
+    let o = TrainOptions::new(60, 900);
+    assert!(Model::train(std::slice::from_ref(&s), &o)
+        .unwrap_err()
+        .to_string()
+        .contains("300s step"));
+    let tiny = s.slice(0..30);
+    let e = Model::train(&[tiny], &small_opts())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not enough history"), "{e}");
+}
+
+#[test]
+fn calibration_table_maps_identity_when_calibrated() {
+    let table: Vec<f64> = (0..CALIB_POINTS).map(grid_level).collect();
+    for q in [0.05, 0.5, 0.9, 0.95, 0.99, 0.995] {
+        assert!((calibrated_level(&table, q) - q).abs() < 1e-9, "{q}");
+    }
+    assert_eq!(calibrated_level(&[], 0.9), 0.9);
+}
+
+#[test]
+fn pit_interpolates_between_grid_quantiles() {
+    let grid = [0.25, 0.5, 0.75];
+    let q = [1.0, 2.0, 3.0];
+    assert!((pit_of(&q, &grid, 2.5) - 0.625).abs() < 1e-12);
+    assert_eq!(pit_of(&q, &grid, 0.0), 0.125);
+    assert_eq!(pit_of(&q, &grid, 9.0), 0.875);
+    // A tie across the whole grid sits in the middle.
+    assert_eq!(pit_of(&[1.0, 1.0, 1.0], &grid, 1.0), 0.5);
+}
