@@ -1,6 +1,8 @@
 //! Planning speed: one full planning cycle (accuracy weight + scale planner for 1,000
 //! workloads, then the node planner over 500 nodes), and the accuracy tracker's share of a live
-//! cycle for 10,000 series (record one forecast and observe one sample each).
+//! cycle for 10,000 series (record one forecast and observe one sample each). The cycle runs
+//! the pools' allocation between the two planners as the live loop does; `..._priority`,
+//! `_fair`, `_static` and `_market` run it with that policy on and both pools short.
 //!
 //! The live cycle's whole budget (features + forecast for 10,000 series + plan) is 250 ms; the
 //! planner should take a few milliseconds of it.
@@ -104,6 +106,7 @@ fn fleet() -> Fleet {
 
 fn cycle(
     f: &Fleet,
+    pools: &[PoolSpec],
     now: i64,
     acc: &AccuracyTracker,
     replicas: &mut ReplicaPlanner,
@@ -126,13 +129,18 @@ fn cycle(
         desired.push((d.to, fc.quantile(spec.quantile)));
         out.push(d);
     }
+    // As the live loop: the pools' allocation between the two planners.
+    black_box(share_pools(pools, &f.specs, &mut out));
+    for (d, w) in out.iter().zip(desired.iter_mut()) {
+        w.0 = d.to;
+    }
     let loads: Vec<WorkloadLoad> = f
         .specs
         .iter()
         .zip(&desired)
         .map(|(s, &(to, peak))| WorkloadLoad::new(s, to, peak))
         .collect();
-    out.extend(nodes.plan(now, &f.pools, &f.nodes, &loads));
+    out.extend(nodes.plan(now, pools, &f.nodes, &loads));
     out
 }
 
@@ -141,7 +149,7 @@ fn bench(c: &mut Criterion) {
     let acc = AccuracyTracker::new(AccuracyConfig::default());
     let mut replicas = ReplicaPlanner::new();
     let mut nodes = NodePlanner::new();
-    let first = cycle(&f, 0, &acc, &mut replicas, &mut nodes);
+    let first = cycle(&f, &f.pools, 0, &acc, &mut replicas, &mut nodes);
     let count = |k: DecisionKind| first.iter().filter(|d| d.kind == k).count();
     eprintln!(
         "one cycle: {} scale-up, {} scale-down, {} hold, {} place, {} move, {} add-node, {} remove-node",
@@ -161,7 +169,7 @@ fn bench(c: &mut Criterion) {
         let mut n = NodePlanner::new();
         let cycles = 200;
         for k in 0..cycles {
-            black_box(cycle(&f, 15 * k, &acc, &mut r, &mut n));
+            black_box(cycle(&f, &f.pools, 15 * k, &acc, &mut r, &mut n));
         }
         if let Some(after) = thread_cpu_seconds() {
             eprintln!(
@@ -177,9 +185,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("cycle_1000_workloads_500_nodes", |b| {
         b.iter(|| {
             now += 15;
-            black_box(cycle(&f, now, &acc, &mut replicas, &mut nodes))
+            black_box(cycle(&f, &f.pools, now, &acc, &mut replicas, &mut nodes))
         })
     });
+    shared(&mut g, &f, &acc);
 
     // The two halves on their own, to see where the time goes.
     let mut desired = Vec::new();
@@ -225,6 +234,76 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The same cycle with each allocation policy on and both pools short: capped at 150 nodes
+/// (1,920 cores at 80 %) where the workloads want about 2,300 cores each.
+fn shared(
+    g: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    f: &Fleet,
+    acc: &AccuracyTracker,
+) {
+    let mut f = Fleet {
+        specs: f.specs.clone(),
+        pools: Vec::new(),
+        forecasts: f.forecasts.clone(),
+        demand: f.demand.clone(),
+        current: f.current.clone(),
+        nodes: f.nodes.clone(),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for (i, s) in f.specs.iter_mut().enumerate() {
+        s.team = Some(format!("team-{:02}", i % 20));
+        s.priority = (i % 5) as i32 * 100;
+        s.weight = 1.0 + (i % 20 % 3) as f64;
+        s.share = Some(0.05 / 25.0);
+        s.bid = rng.gen_range(0.01..1.0);
+    }
+    for policy in [
+        Allocation::Priority,
+        Allocation::Fair,
+        Allocation::Static,
+        Allocation::Market,
+    ] {
+        let pools: Vec<PoolSpec> = ["general", "memory"]
+            .iter()
+            .map(|n| {
+                let mut p = PoolSpec::new(
+                    n,
+                    Resources::new(16.0, 64.0 * 1024.0 * 1024.0 * 1024.0),
+                    150,
+                );
+                p.min_nodes = 10;
+                p.allocation = policy;
+                p
+            })
+            .collect();
+        let mut replicas = ReplicaPlanner::new();
+        let mut nodes = NodePlanner::new();
+        let first = cycle(&f, &pools, 0, acc, &mut replicas, &mut nodes);
+        let capped = first
+            .iter()
+            .filter(|d| d.guards.iter().any(|g| g.kind.is_capped()))
+            .count();
+        let before = thread_cpu_seconds();
+        let cycles = 50;
+        for k in 1..=cycles {
+            black_box(cycle(&f, &pools, 15 * k, acc, &mut replicas, &mut nodes));
+        }
+        if let (Some(b), Some(a)) = (before, thread_cpu_seconds()) {
+            eprintln!(
+                "{policy}: {capped} of 1000 workloads capped; CPU time per cycle {:.2} ms (over {cycles} cycles)",
+                (a - b) * 1e3 / cycles as f64
+            );
+        }
+        let mut now = 15 * cycles;
+        g.bench_function(format!("cycle_1000_workloads_500_nodes_{policy}"), |b| {
+            b.iter(|| {
+                now += 15;
+                black_box(cycle(&f, &pools, now, acc, &mut replicas, &mut nodes))
+            })
+        });
+    }
 }
 
 fn input<'a>(f: &'a Fleet, i: usize, now: i64, acc: &AccuracyTracker) -> WorkloadInput<'a> {

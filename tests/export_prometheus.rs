@@ -85,6 +85,8 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             trained_at: "2025-01-01T00:00:00Z".into(),
             version: "0.1.0".into(),
         }),
+        shortfalls: vec![("general".into(), 1.5)],
+        allocation_cuts: vec![("web".into(), 2)],
         cycle_seconds,
         at_unix: 1_750_000_000,
     }

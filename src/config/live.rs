@@ -263,6 +263,10 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
             );
         }
     }
+    // Shares and quotas span workloads and pools (a static pool's shares add up to ≤ 1).
+    for (key, message) in crate::plan::validate_shares(&raw.workload, &raw.pool) {
+        problem(problems, key, message);
+    }
     let mut nodes = BTreeSet::new();
     for (i, n) in raw.node.iter().enumerate() {
         if !pools.contains(&n.pool) {

@@ -4,6 +4,7 @@
 //! helper, in the order of the snapshot's fields.
 
 mod labels;
+mod sharing;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -69,6 +70,8 @@ pub struct Metrics {
     recommended_replicas: Family<WorkloadLabel, Gauge>,
     current_replicas: Family<WorkloadLabel, Gauge>,
     recommended_nodes: Family<PoolLabel, Gauge>,
+    shortfall: FGauge<PoolLabel>,
+    allocation_cuts: Family<WorkloadLabel, Gauge>,
     decisions: Family<KindLabel, Counter>,
     actions: Family<ActionLabels, Counter>,
     actuator_failures: Family<WorkloadLabel, Counter>,
@@ -113,6 +116,8 @@ impl Metrics {
             recommended_replicas: Family::default(),
             current_replicas: Family::default(),
             recommended_nodes: Family::default(),
+            shortfall: Family::default(),
+            allocation_cuts: Family::default(),
             decisions: Family::default(),
             actions: Family::default(),
             actuator_failures: Family::default(),
@@ -176,6 +181,16 @@ impl Metrics {
             "recommended_nodes",
             "Nodes the planner recommends for a node pool",
             m.recommended_nodes.clone(),
+        );
+        r.register(
+            "forecast_shortfall",
+            "Nodes a pool's forecast wants beyond its max_nodes, of its scarcest resource (0 when it fits)",
+            m.shortfall.clone(),
+        );
+        r.register(
+            "allocation_cut_replicas",
+            "Replicas a workload's pool allocation cut from what its planner wanted this cycle",
+            m.allocation_cuts.clone(),
         );
         r.register("decisions", "Decisions taken, by kind", m.decisions.clone());
         r.register(
@@ -264,6 +279,7 @@ impl Metrics {
         let seen = &mut *seen;
         self.observe_forecasts(&s.forecasts, seen);
         self.observe_capacity(&s.workloads, &s.pools, seen);
+        self.observe_sharing(&s.shortfalls, &s.allocation_cuts, seen);
         for kind in &s.decisions {
             self.decisions
                 .get_or_create(&KindLabel {

@@ -44,6 +44,8 @@
 //! | `prescale_observed_demand` | gauge | series labels |
 //! | `prescale_recommended_replicas`, `prescale_current_replicas` | gauge | `workload` |
 //! | `prescale_recommended_nodes` | gauge | `pool` |
+//! | `prescale_forecast_shortfall` | gauge (nodes) | `pool` |
+//! | `prescale_allocation_cut_replicas` | gauge | `workload` |
 //! | `prescale_decisions_total` | counter | `kind` |
 //! | `prescale_actions_total` | counter | `workload`, `outcome` |
 //! | `prescale_actuator_failures_total` | counter | `workload` |

@@ -35,6 +35,13 @@ pub struct Snapshot {
     pub accuracy: Vec<AccuracySample>,
     /// The model in use; `None` until one is loaded (and `/readyz` says so).
     pub model: Option<ModelSample>,
+    /// Per node pool: how many nodes more than `max_nodes` the forecast wants, of the scarcest
+    /// resource (state; 0 when the pool is not short). Exported as
+    /// `prescale_forecast_shortfall{pool}`.
+    pub shortfalls: Vec<(String, f64)>,
+    /// Per workload: replicas its pool's allocation cut this cycle from what its planner wanted
+    /// (state; 0 when not cut). Exported as `prescale_allocation_cut_replicas{workload}`.
+    pub allocation_cuts: Vec<(String, u64)>,
     /// Wall-clock duration of this cycle, seconds.
     pub cycle_seconds: f64,
     /// When this cycle finished, Unix seconds.

@@ -99,6 +99,14 @@ pub enum GuardKind {
     MinNodes,
     /// Capped at the pool's maximum nodes.
     MaxNodes,
+    /// Cut because its pool was short, by the `priority` allocation.
+    CappedPriority,
+    /// Cut because its pool was short, by the `fair` (DRF) allocation.
+    CappedFair,
+    /// Cut because its pool was short, by the `static` shares allocation.
+    CappedStatic,
+    /// Cut because its pool was short, by the `market` allocation.
+    CappedMarket,
 }
 
 impl GuardKind {
@@ -117,7 +125,22 @@ impl GuardKind {
             GuardKind::MaxReplicas => "max-replicas",
             GuardKind::MinNodes => "min-nodes",
             GuardKind::MaxNodes => "max-nodes",
+            GuardKind::CappedPriority => "capped-priority",
+            GuardKind::CappedFair => "capped-fair",
+            GuardKind::CappedStatic => "capped-static",
+            GuardKind::CappedMarket => "capped-market",
         }
+    }
+
+    /// Whether the guard is a pool's allocation cutting what the planner wanted.
+    pub fn is_capped(self) -> bool {
+        matches!(
+            self,
+            GuardKind::CappedPriority
+                | GuardKind::CappedFair
+                | GuardKind::CappedStatic
+                | GuardKind::CappedMarket
+        )
     }
 }
 

@@ -16,6 +16,8 @@
 //!   scale planner its forecast weight.
 //! - `believed`: [`BelievedState`], replicas and placement as believed after the decisions,
 //!   which the live loop plans against when the cluster does not say.
+//! - `share`: [`share_pools`], who gets a pool's capacity when the forecast wants more than
+//!   it holds at `max_nodes`: by priority, weighted DRF between teams, static shares or bids.
 //! - `decision`: [`Decision`], what every planner returns: kind, target, from → to, the inputs
 //!   it rests on, the guards that changed it and a one-line reason.
 //!
@@ -52,6 +54,7 @@ mod believed;
 mod decision;
 mod nodes;
 mod replicas;
+mod share;
 mod spec;
 
 pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyTracker};
@@ -59,6 +62,9 @@ pub use believed::{BelievedState, RecordedCounts, StartSource};
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
+pub use share::{
+    allocate, guard_kind, share_pools, validate_shares, Allocation, Claim, Granted, ShareReport,
+};
 pub use spec::{
     parse_quantile, parse_quantity, CurrentReplicas, ParseValueError, PoolSpec, Resources,
     SpecError, WorkloadSpec,

@@ -4,8 +4,10 @@
 //! is a documented key of `prescale.toml`. Validation is separate from parsing so that each
 //! error names the offending key and the item it belongs to.
 
+use super::share::Allocation;
 use crate::series::SeriesKey;
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Why a `[[workload]]` or `[[pool]]` was refused: which item, which key, and what is wrong.
@@ -197,6 +199,24 @@ pub struct WorkloadSpec {
     /// Node pool its replicas run in; default: the first pool by name.
     #[serde(default)]
     pub pool: Option<String>,
+    /// Priority when its pool is short and allocates by `priority` (the Kubernetes
+    /// PriorityClass convention: higher wins). Default 0.
+    #[serde(default)]
+    pub priority: i32,
+    /// Team (or namespace) it belongs to, the unit that `fair` and `static` pools share
+    /// between and that a pool's `quotas` name; default: a team of its own, named after it.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Its team's weight in a `fair` pool (a team weighs as its heaviest workload). Default 1.
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+    /// Fraction of its pool that is its own in a `static` pool (a team's share is the sum of
+    /// its workloads'). Default none: only what others leave.
+    #[serde(default)]
+    pub share: Option<f64>,
+    /// What one replica-hour is worth to it, in any currency, in a `market` pool. Default 0.
+    #[serde(default)]
+    pub bid: f64,
 }
 
 fn default_min_replicas() -> u32 {
@@ -207,6 +227,9 @@ fn default_quantile() -> f64 {
 }
 fn default_scale_down_window() -> i64 {
     300
+}
+fn default_weight() -> f64 {
+    1.0
 }
 fn default_tolerance() -> f64 {
     0.1
@@ -239,6 +262,11 @@ impl WorkloadSpec {
             max_step_down: None,
             resources: Resources::default(),
             pool: None,
+            priority: 0,
+            team: None,
+            weight: default_weight(),
+            share: None,
+            bid: 0.0,
         }
     }
 
@@ -346,7 +374,7 @@ impl WorkloadSpec {
                 return Err(w("pool", "pool must not be empty when given".into()));
             }
         }
-        Ok(())
+        super::share::validate_workload(self).map_err(|(key, message)| w(key, message))
     }
 }
 
@@ -377,6 +405,15 @@ pub struct PoolSpec {
         deserialize_with = "de_duration"
     )]
     pub scale_down_window: i64,
+    /// Who gets the capacity when the forecast wants more than the pool holds at
+    /// `max_nodes`: `none` (default: nobody is cut), `priority`, `fair`, `static`, `market`.
+    #[serde(default)]
+    pub allocation: Allocation,
+    /// Most resources each team's workloads may request together in this pool, e.g.
+    /// `{ team-a = { cpu = 16, memory = "64Gi" } }`; a team over its quota is cut by the
+    /// pool's `allocation` among its own workloads first.
+    #[serde(default)]
+    pub quotas: BTreeMap<String, Resources>,
 }
 
 impl PoolSpec {
@@ -390,6 +427,8 @@ impl PoolSpec {
             max_nodes,
             target_utilization: default_pool_target(),
             scale_down_window: default_pool_scale_down_window(),
+            allocation: Allocation::None,
+            quotas: BTreeMap::new(),
         }
     }
 
@@ -446,7 +485,7 @@ impl PoolSpec {
                 ),
             ));
         }
-        Ok(())
+        super::share::validate_pool(self).map_err(|(key, message)| p(&key, message))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::collect::{Collector, HealthState, ReplicaReader, SignalStats, Source,
 use crate::config::Config;
 use crate::export::ExportState;
 use crate::forecast::{Forecast, Model, Retrainer};
+use crate::plan::share_pools;
 use crate::plan::{
     AccuracyTracker, BelievedState, CurrentReplicas, Decision, DecisionKind, NodePlanner, PoolSpec,
     RecordedCounts, ReplicaPlanner, StartSource, WorkloadInput, WorkloadLoad, WorkloadSpec,
@@ -189,6 +190,8 @@ impl Loop {
         forget_dropped(collector.store(), &mut self.observed, &mut self.accuracy);
         let forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
+        // Before the node planner, so that it places and sizes for what the pools can give.
+        let shared = share_pools(&self.pools, &self.workloads, &mut decisions);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         // What recovery changed (a clamped count) is said once, in the target's first decision.
         for d in &mut decisions {
@@ -198,7 +201,7 @@ impl Loop {
         }
         let outcomes = self.act.handle(n, now, &decisions).await?;
         self.believed.apply(&carried_out(&decisions, &outcomes));
-        let snapshot = self.snapshot(
+        let mut snapshot = self.snapshot(
             collector,
             now,
             started,
@@ -206,6 +209,7 @@ impl Loop {
             &decisions,
             &outcomes,
         );
+        Self::add_sharing(&mut snapshot, shared);
         self.export.cycle_finished(&snapshot);
         Ok(decisions)
     }

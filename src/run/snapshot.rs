@@ -11,7 +11,7 @@ use crate::export::{
     Snapshot, WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
-use crate::plan::{CurrentReplicas, Decision, DecisionKind};
+use crate::plan::{CurrentReplicas, Decision, DecisionKind, ShareReport};
 use crate::series::SeriesKey;
 use std::time::Instant;
 
@@ -52,9 +52,21 @@ impl Loop {
             replica_reads: self.replica_reads(),
             accuracy: self.accuracy(),
             model: Some(self.model()),
+            shortfalls: Vec::new(),
+            allocation_cuts: Vec::new(),
             cycle_seconds: started.elapsed().as_secs_f64(),
             at_unix: now,
         }
+    }
+
+    /// Adds what sharing the pools found this cycle (see [`crate::plan::share_pools`]).
+    pub(super) fn add_sharing(snapshot: &mut Snapshot, shared: ShareReport) {
+        snapshot.shortfalls = shared.shortfall_nodes;
+        snapshot.allocation_cuts = shared
+            .cut_replicas
+            .into_iter()
+            .map(|(w, n)| (w, u64::from(n)))
+            .collect();
     }
 
     fn signals<S: Source>(&mut self, collector: &Collector<S>) -> Vec<SignalSample> {

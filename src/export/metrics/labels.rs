@@ -150,6 +150,8 @@ pub(super) struct Seen {
     pub(super) recommended_replicas: HashSet<WorkloadLabel>,
     pub(super) current_replicas: HashSet<WorkloadLabel>,
     pub(super) recommended_nodes: HashSet<PoolLabel>,
+    pub(super) shortfall: HashSet<PoolLabel>,
+    pub(super) allocation_cuts: HashSet<WorkloadLabel>,
     pub(super) signal_up: HashSet<SignalLabel>,
     pub(super) staleness: HashSet<SignalLabel>,
     pub(super) errors: HashSet<SignalErrorLabels>,

@@ -83,6 +83,8 @@ pub(crate) fn full_snapshot() -> Snapshot {
             trained_at: "2025-01-01T00:00:00Z".into(),
             version: "0.1.0".into(),
         }),
+        shortfalls: vec![("general".into(), 1.5)],
+        allocation_cuts: vec![("web".into(), 2)],
         cycle_seconds: 0.042,
         at_unix: 1_750_000_000,
     }
