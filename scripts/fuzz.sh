@@ -19,6 +19,11 @@
 #   scripts/fuzz.sh 12000  -> 82 s in total, build included.
 #   After the Prometheus generator was fixed to reach past the parser more often (same day):
 #   prometheus_answers 12,000 cases in 13.8 s, prometheus_collector 1,200 in 25.7 s.
+#   On main after the streaming history/task readers were merged (2026-12-05, two other
+#   builds running): scripts/fuzz.sh 20000 -> 303 s in total: config_toml 20,000 in 68.7 s,
+#   decision_log 20,000 in 29.6 s, history_csv 20,000 in 68.9 s, model_file 10,000 in 33.3 s,
+#   prometheus_answers 20,000 in 32.5 s, prometheus_collector 2,000 in 54.7 s, task_csv 20,000
+#   in 14.4 s; no failure.
 # Per-case times vary several-fold with the machine's load; scale CASES to the time you have.
 # scripts/test.sh runs the default 256 cases per reader: a few seconds for the whole file.
 set -euo pipefail
@@ -33,7 +38,7 @@ log="$(mktemp -t prescale-fuzz.XXXXXX.log)"
 status=0
 PRESCALE_FUZZ_CASES="$cases" nice -n 10 cargo test --test fuzz_readers -- \
   --nocapture --test-threads=1 >"$log" 2>&1 || status=$?
-grep -E '^fuzz ' "$log" || true
+grep -oE 'fuzz [a-z_]+: [0-9]+ cases in [0-9.]+ s.*' "$log" || true
 echo "== $(( $(date +%s) - start )) s in total (build included); full log: $log"
 if [ "$status" -ne 0 ]; then
   grep -E 'minimal failing input|Test failed' "$log" | cut -c1-2000 || true
