@@ -598,11 +598,7 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     let (task_list, source): (Vec<Task>, String) = match tasks::gen_count(spec)? {
         Some(n) => (
             tasks::generate_tasks(n, &nodes, a.load, a.seed),
-            format!(
-                "{n} generated tasks (seed {}, offered CPU load {:.0}%)",
-                a.seed,
-                a.load * 100.0
-            ),
+            format!("{n} generated tasks (seed {})", a.seed),
         ),
         None => (tasks::read_tasks(Path::new(spec))?, spec.to_string()),
     };
@@ -638,9 +634,17 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     } else {
         None
     };
+    let (first, last) = task_list
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
+            (lo.min(t.submit), hi.max(t.submit))
+        });
     let report = TaskReport {
         tasks: source,
         nodes: nodes.len(),
+        asked_load: tasks::gen_count(spec)?.map(|_| a.load),
+        offered_load: tasks::offered_load(&task_list, &nodes),
+        arrival_period: (last - first).max(0.0),
         options: opts,
         runs: results,
         autoscale,

@@ -45,6 +45,15 @@ impl Res {
         }
     }
 
+    /// Every component times `k`.
+    pub fn scaled(&self, k: f64) -> Res {
+        Res {
+            cpu: self.cpu * k,
+            mem: self.mem * k,
+            gpu: self.gpu * k,
+        }
+    }
+
     /// `self + other`.
     pub fn plus(&self, other: &Res) -> Res {
         Res {
@@ -277,6 +286,35 @@ pub fn parse_nodes(text: &str, path: &Path) -> Result<Vec<Node>, TaskError> {
         }
     }
     Ok(file.node)
+}
+
+/// The load the tasks offer the cluster, per resource: the resource-time they request
+/// (request × duration, summed) over the capacity-time of the arrival period (first to last
+/// submit). This is the realised figure behind the generator's `load`, which is only its
+/// expectation. `NaN` for a resource the cluster has none of; `None` when every task arrives
+/// at one instant (no arrival period to divide by).
+pub fn offered_load(tasks: &[Task], nodes: &[Node]) -> Option<Res> {
+    let first = tasks.iter().map(|t| t.submit).fold(f64::INFINITY, f64::min);
+    let last = tasks
+        .iter()
+        .map(|t| t.submit)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let period = last - first;
+    if period.is_nan() || period <= 0.0 {
+        return None;
+    }
+    let asked = tasks
+        .iter()
+        .fold(Res::default(), |a, t| a.plus(&t.req.scaled(t.duration)));
+    let cap = nodes
+        .iter()
+        .fold(Res::default(), |a, n| a.plus(&n.capacity()));
+    let share = |u: f64, c: f64| if c > 0.0 { u / (c * period) } else { f64::NAN };
+    Some(Res {
+        cpu: share(asked.cpu, cap.cpu),
+        mem: share(asked.mem, cap.mem),
+        gpu: share(asked.gpu, cap.gpu),
+    })
 }
 
 /// `gen:N` → `Some(N)`; anything else → `None`.
