@@ -1,5 +1,5 @@
-//! Task-queue inputs: tasks (`id,submit,duration,priority,cpu,mem,gpu` CSV or a seeded
-//! generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
+//! Task-queue inputs: tasks (`id,submit,duration,priority,cpu,mem,gpu` CSV, optionally
+//! followed by `tenant` and `bid` columns, or a seeded generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
 //! line (or node and key): task files are read by the history reader's `series::csv::CsvFile`.
 
 use crate::series::csv::{CsvError, CsvFile};
@@ -9,6 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// The columns a task file must have, in this order.
 pub const TASK_HEADER: [&str; 7] = ["id", "submit", "duration", "priority", "cpu", "mem", "gpu"];
+
+/// Optional columns after [`TASK_HEADER`], in any order: who submitted the task (default
+/// [`DEFAULT_TENANT`]) and what an hour of it is worth to them (default 1), for the
+/// allocation policies.
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["tenant", "bid"];
+
+/// The tenant of a task whose file has no `tenant` column.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// A resource vector: CPU cores, memory (any unit, GiB in the generator) and GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -77,6 +85,11 @@ pub struct Task {
     pub priority: i64,
     /// What it occupies on its node while running.
     pub req: Res,
+    /// Who submitted it: the allocation policies share capacity between tenants.
+    pub tenant: String,
+    /// What running it is worth to its tenant (any unit, the same for all tasks): the market
+    /// allocation gives scarce capacity to the highest bids.
+    pub bid: f64,
 }
 
 /// One node of the cluster.
@@ -116,7 +129,7 @@ impl Node {
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     /// The header is wrong.
-    #[error("{path}:1: header is '{found}', expected '{}'", TASK_HEADER.join(","))]
+    #[error("{path}:1: header is '{found}', expected '{}' optionally followed by '{}' and/or '{}'", TASK_HEADER.join(","), OPTIONAL_COLUMNS[0], OPTIONAL_COLUMNS[1])]
     Header {
         /// The file.
         path: PathBuf,
@@ -161,12 +174,24 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
         })
     };
     let header = file.header.clone();
-    if header != TASK_HEADER {
+    let extra = header.get(TASK_HEADER.len()..).unwrap_or_default();
+    let known = |c: &String| OPTIONAL_COLUMNS.contains(&c.as_str());
+    let twice = extra
+        .iter()
+        .enumerate()
+        .any(|(i, c)| extra[..i].contains(c));
+    if header.len() < TASK_HEADER.len()
+        || header[..TASK_HEADER.len()] != TASK_HEADER
+        || !extra.iter().all(known)
+        || twice
+    {
         return Err(TaskError::Header {
             path: path.to_path_buf(),
             found: header.join(","),
         });
     }
+    let column = |name: &str| header.iter().position(|c| c == name);
+    let (tenant_col, bid_col) = (column("tenant"), column("bid"));
     let mut tasks = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for row in file.rows() {
@@ -215,12 +240,34 @@ pub fn parse_tasks(bytes: &[u8], path: &Path) -> Result<Vec<Task>, TaskError> {
                 return Err(row_err(line, format!("{name} {v} is negative")));
             }
         }
+        let tenant = match tenant_col {
+            Some(c) if record[c].trim().is_empty() => {
+                return Err(row_err(line, "empty tenant".into()))
+            }
+            Some(c) => record[c].trim().to_string(),
+            None => DEFAULT_TENANT.to_string(),
+        };
+        let bid = match bid_col {
+            Some(c) => {
+                let f = &record[c];
+                match f.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => v,
+                    Ok(_) => {
+                        return Err(row_err(line, format!("bid '{f}' must be finite and ≥ 0")))
+                    }
+                    Err(_) => return Err(row_err(line, format!("bid '{f}' is not a number"))),
+                }
+            }
+            None => 1.0,
+        };
         tasks.push(Task {
             id,
             submit,
             duration,
             priority,
             req: Res { cpu, mem, gpu },
+            tenant,
+            bid,
         });
     }
     if tasks.is_empty() {
@@ -353,8 +400,14 @@ pub fn generate_nodes(n: usize) -> Vec<Node> {
 /// up to a tenth asking for 1–2 GPUs (only where the cluster has GPUs, and no more than keep
 /// the GPUs as loaded as the CPUs), durations log-normal around
 /// 10 minutes (heavy-tailed, as batch jobs are, cut at two hours), priorities 0–9.
+///
+/// Tasks come from three tenants with different mixes ([`tenant_of`]): `ml` (every GPU task
+/// and most memory-heavy ones, bidding high), `web` (mostly short tasks, bidding in the
+/// middle) and `batch` (the rest, long-running, bidding low). Tenants and bids are drawn from
+/// a second stream of the seed, so every other field is what it was before tenants existed.
 pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Task> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tenant_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7e4a_4e75);
     let cluster_cpu: f64 = nodes.iter().map(|n| n.cpu).sum();
     let max_gpu = nodes.iter().map(|n| n.gpu).fold(0.0, f64::max);
     let max_cpu = nodes.iter().map(|n| n.cpu).fold(0.0, f64::max);
@@ -383,15 +436,37 @@ pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Tas
             } else {
                 0.0
             };
+            let req = Res { cpu, mem, gpu };
+            let duration = duration.round().max(1.0);
+            let (tenant, base) = tenant_of(&req, duration, &mut tenant_rng);
+            // Log-normal spread around the tenant's price, to two decimals.
+            let bid = (base * (0.3 * normal(&mut tenant_rng)).exp() * 100.0).round() / 100.0;
             Task {
                 id: i as u64,
                 submit: (t * 1000.0).round() / 1000.0,
-                duration: duration.round().max(1.0),
+                duration,
                 priority: rng.gen_range(0..10),
-                req: Res { cpu, mem, gpu },
+                req,
+                tenant: tenant.to_string(),
+                bid,
             }
         })
         .collect()
+}
+
+/// The generator's tenant for a task of this shape, and the tenant's base bid: GPU tasks are
+/// `ml`'s; memory-heavy ones (≥ 6 GiB per core) `ml`'s half the time; short ones (under five
+/// minutes) `web`'s 70 % of the time; the rest `batch`'s. So the tenants differ in what they
+/// ask for, which is what makes sharing between them a question.
+fn tenant_of(req: &Res, duration: f64, rng: &mut ChaCha8Rng) -> (&'static str, f64) {
+    let heavy = req.cpu > 0.0 && req.mem / req.cpu >= 6.0;
+    if req.gpu > 0.0 || (heavy && rng.gen_bool(0.5)) {
+        ("ml", 3.0)
+    } else if duration < 300.0 && rng.gen_bool(0.7) {
+        ("web", 2.0)
+    } else {
+        ("batch", 1.0)
+    }
 }
 
 /// A standard normal draw (Box–Muller), so the generator needs no extra crate.
@@ -405,7 +480,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 pub fn write_tasks(path: &Path, tasks: &[Task]) -> std::io::Result<()> {
     crate::atomic_file::write_atomic(path, |w| {
         let mut out = csv::Writer::from_writer(w);
-        out.write_record(TASK_HEADER)?;
+        out.write_record(TASK_HEADER.iter().chain(&OPTIONAL_COLUMNS))?;
         for t in tasks {
             out.write_record([
                 t.id.to_string(),
@@ -415,6 +490,8 @@ pub fn write_tasks(path: &Path, tasks: &[Task]) -> std::io::Result<()> {
                 t.req.cpu.to_string(),
                 t.req.mem.to_string(),
                 t.req.gpu.to_string(),
+                t.tenant.clone(),
+                t.bid.to_string(),
             ])?;
         }
         out.flush()?;
@@ -440,6 +517,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1, 2, 0]);
+        assert!(t.iter().all(|t| t.tenant == DEFAULT_TENANT && t.bid == 1.0));
         assert_eq!(
             t[0].req,
             Res {
@@ -448,6 +526,55 @@ mod tests {
                 gpu: 1.0
             }
         );
+    }
+
+    #[test]
+    fn tenant_and_bid_columns_are_optional_and_checked() {
+        let t = parse_tasks(
+            b"id,submit,duration,priority,cpu,mem,gpu,bid,tenant\n1,0,5,0,1,1,0,2.5,team-a\n2,1,5,0,1,1,0,0,team-b\n",
+            Path::new("t.csv"),
+        )
+        .unwrap();
+        assert_eq!((t[0].tenant.as_str(), t[0].bid), ("team-a", 2.5));
+        assert_eq!((t[1].tenant.as_str(), t[1].bid), ("team-b", 0.0));
+        let h = "id,submit,duration,priority,cpu,mem,gpu,tenant,bid\n";
+        let e = err(&format!("{h}1,0,5,0,1,1,0,,1\n"));
+        assert!(e.contains("tasks.csv:2: empty tenant"), "{e}");
+        let e = err(&format!("{h}1,0,5,0,1,1,0,a,-1\n"));
+        assert!(
+            e.contains("tasks.csv:2: bid '-1' must be finite and ≥ 0"),
+            "{e}"
+        );
+        let e = err(&format!("{h}1,0,5,0,1,1,0,a,lots\n"));
+        assert!(e.contains("tasks.csv:2: bid 'lots' is not a number"), "{e}");
+        let e = err("id,submit,duration,priority,cpu,mem,gpu,team\n1,0,5,0,1,1,0,a\n");
+        assert!(
+            e.contains("tasks.csv:1: header is") && e.contains("'tenant'"),
+            "{e}"
+        );
+        let e = err("id,submit,duration,priority,cpu,mem,gpu,bid,bid\n1,0,5,0,1,1,0,1,1\n");
+        assert!(e.contains("tasks.csv:1: header is"), "{e}");
+    }
+
+    #[test]
+    fn generated_tenants_differ_in_mix() {
+        let nodes = generate_nodes(20);
+        let t = generate_tasks(2000, &nodes, 0.85, 42);
+        let of = |name: &str| t.iter().filter(|t| t.tenant == name).collect::<Vec<_>>();
+        let (ml, web, batch) = (of("ml"), of("web"), of("batch"));
+        assert_eq!(ml.len() + web.len() + batch.len(), t.len());
+        assert!(ml.len() > 100 && web.len() > 100 && batch.len() > 100);
+        let mean =
+            |v: &[&Task], f: fn(&Task) -> f64| v.iter().map(|t| f(t)).sum::<f64>() / v.len() as f64;
+        // Every GPU task is ml's; web's tasks are shorter than batch's; ml bids highest.
+        assert!(t
+            .iter()
+            .filter(|t| t.req.gpu > 0.0)
+            .all(|t| t.tenant == "ml"));
+        assert!(mean(&web, |t| t.duration) < mean(&batch, |t| t.duration) / 2.0);
+        assert!(mean(&ml, |t| t.bid) > mean(&web, |t| t.bid));
+        assert!(mean(&web, |t| t.bid) > mean(&batch, |t| t.bid));
+        assert!(mean(&ml, |t| t.req.mem / t.req.cpu) > mean(&batch, |t| t.req.mem / t.req.cpu));
     }
 
     #[test]
