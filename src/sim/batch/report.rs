@@ -1,6 +1,7 @@
 //! The task-queue report: every discipline × placement run, with the elastic comparison when
 //! asked; printed as a table and written as `report.json`.
 
+use super::allocation::{self, AllocationMetrics};
 use super::elastic::AutoscaleReport;
 use super::queue::{QueueMetrics, QueueOptions};
 use super::tasks::Res;
@@ -23,6 +24,9 @@ pub struct TaskReport {
     pub options: QueueOptions,
     /// One entry per discipline × placement.
     pub runs: Vec<QueueMetrics>,
+    /// With `--allocation`: one entry per policy × placement, with per-tenant figures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allocations: Vec<AllocationMetrics>,
     /// With `--autoscale`: each run again on the elastic pool, compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<AutoscaleReport>,
@@ -78,6 +82,7 @@ impl TaskReport {
             "times in seconds; wait = time not running (before start and between slices); \
              cpu% over the makespan (drain tail included), cpu%arr over the arrival period\n",
         );
+        out.push_str(&allocation::table(&self.allocations));
         if let Some(a) = &self.autoscale {
             out.push_str(&a.table());
         }

@@ -56,7 +56,8 @@ pub(crate) struct AllocSim<'a> {
     pub(super) start: Vec<f64>,
     pub(super) finish: Vec<f64>,
     pub(super) on_node: Vec<usize>,
-    /// Lowest bid started while other tasks were waiting (the market's clearing price).
+    /// Under the market policy, the lowest bid started while other tasks were waiting (the
+    /// clearing price).
     pub(super) clearing_bid: Option<f64>,
 }
 
@@ -213,7 +214,7 @@ impl<'a> AllocSim<'a> {
         self.held[tenant] = self.held[tenant].plus(&t.req);
         self.start[i] = self.now;
         self.on_node[i] = node;
-        if self.waiting.iter().any(|q| !q.is_empty()) {
+        if self.allocation == Allocation::Market && self.waiting.iter().any(|q| !q.is_empty()) {
             self.clearing_bid = Some(self.clearing_bid.map_or(t.bid, |b| b.min(t.bid)));
         }
         self.events

@@ -39,8 +39,8 @@ pub struct AllocationMetrics {
     pub starved: usize,
     /// The threshold, seconds.
     pub starve_after: f64,
-    /// The lowest bid started while other tasks were waiting: under the market policy, the
-    /// price capacity cleared at (`None`: nobody ever waited).
+    /// Market policy only: the lowest bid started while other tasks were waiting, the price
+    /// capacity cleared at (`None`: another policy, or nobody ever waited).
     pub clearing_bid: Option<f64>,
     /// The same figures per tenant, by name.
     pub tenants: Vec<TenantMetrics>,

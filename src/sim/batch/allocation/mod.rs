@@ -29,6 +29,7 @@ mod market;
 pub mod metrics;
 mod priority;
 mod static_share;
+mod table;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +38,7 @@ use super::queue::Placement;
 use super::tasks::{Node, Task};
 pub use metrics::{jain_index, AllocationMetrics, TenantMetrics};
 use serde::Serialize;
+pub use table::table;
 
 /// How capacity is shared between tenants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
