@@ -113,7 +113,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
-    /// Task list (`id,submit,duration,priority,cpu,mem,gpu`) or `gen:N` for N generated tasks.
+    /// Task list (`id,submit,duration,priority,cpu,mem,gpu`, optionally then `tenant` and/or
+    /// `bid`) or `gen:N` for N generated tasks.
     #[arg(long, value_name = "FILE|gen:N")]
     pub tasks: Option<String>,
     /// Nodes (`[[node]]` TOML: name, cpu, mem, gpu, weight) or `gen:N`. Default: gen:16.
