@@ -401,7 +401,7 @@ pub fn generate_nodes(n: usize) -> Vec<Node> {
 /// the GPUs as loaded as the CPUs), durations log-normal around
 /// 10 minutes (heavy-tailed, as batch jobs are, cut at two hours), priorities 0–9.
 ///
-/// Tasks come from three tenants with different mixes ([`tenant_of`]): `ml` (every GPU task
+/// Tasks come from three tenants with different mixes (`tenant_of`): `ml` (every GPU task
 /// and most memory-heavy ones, bidding high), `web` (mostly short tasks, bidding in the
 /// middle) and `batch` (the rest, long-running, bidding low). Tenants and bids are drawn from
 /// a second stream of the seed, so every other field is what it was before tenants existed.

@@ -10,7 +10,7 @@
 //!   everyone, today's `fcfs` discipline;
 //! - [`Allocation::Priority`]: highest task priority first (`priority`), strictly: a waiting
 //!   task is never overtaken by a lower priority, so only the low ones can starve;
-//! - [`Allocation::Fair`]: dominant-resource fair share ([`fair`], Ghodsi et al., NSDI 2011):
+//! - [`Allocation::Fair`]: dominant-resource fair share (`fair`, Ghodsi et al., NSDI 2011):
 //!   the next task comes from the tenant with the lowest dominant share, skipping tenants
 //!   whose next task fits nowhere;
 //! - [`Allocation::Market`]: highest bid first (`market`): scarce capacity goes to whoever
