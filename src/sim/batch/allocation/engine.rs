@@ -221,36 +221,29 @@ impl<'a> AllocSim<'a> {
             .push(Reverse((Key(self.now + t.duration, 0.0), 0, t.id, i)));
     }
 
-    /// The node for a task asking `req`, by the placement; `None` when none fits.
+    /// The node for a task asking `req`, by the placement; `None` when none fits. No
+    /// allocation per node: this runs for every node at every attempt.
     fn choose(&self, req: &Res) -> Option<usize> {
+        let r = req.as_array();
         let fits = |n: usize| req.fits_in(&self.free[n]);
-        let relative = |n: usize, f: &dyn Fn(f64, f64, f64) -> f64| -> Vec<f64> {
-            let (fr, c, r) = (
-                self.free[n].as_array(),
-                self.cap[n].as_array(),
-                req.as_array(),
-            );
+        // Per resource the node has, f(free, capacity, request), folded by `op`.
+        let over = |n: usize, f: fn(f64, f64, f64) -> f64, op: fn(f64, f64) -> f64| {
+            let (fr, c) = (self.free[n].as_array(), self.cap[n].as_array());
             (0..3)
                 .filter(|&k| c[k] > 0.0)
-                .map(|k| f(fr[k], c[k], r[k]))
-                .collect()
+                .fold(0.0, |a, k| op(a, f(fr[k], c[k], r[k])))
         };
-        let nodes = 0..self.nodes.len();
+        let best = |score: &dyn Fn(usize) -> f64| {
+            (0..self.nodes.len())
+                .filter(|&n| fits(n))
+                .map(|n| (score(n), n))
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                .map(|(_, n)| n)
+        };
         match self.placement {
-            Placement::BestFit => nodes
-                .filter(|&n| fits(n))
-                .map(|n| (relative(n, &|f, c, r| (f - r) / c).iter().sum::<f64>(), n))
-                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-                .map(|(_, n)| n),
-            Placement::LeastLoaded => nodes
-                .filter(|&n| fits(n))
-                .map(|n| {
-                    let load = relative(n, &|f, c, _| 1.0 - f / c);
-                    (load.into_iter().fold(0.0, f64::max), n)
-                })
-                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-                .map(|(_, n)| n),
-            _ => nodes.into_iter().find(|&n| fits(n)),
+            Placement::BestFit => best(&|n| over(n, |f, c, r| (f - r) / c, |a, b| a + b)),
+            Placement::LeastLoaded => best(&|n| over(n, |f, c, _| 1.0 - f / c, f64::max)),
+            _ => (0..self.nodes.len()).find(|&n| fits(n)),
         }
     }
 }
