@@ -30,7 +30,7 @@
 //! - [`sim`]: `replay` runs a trace through scaling policies (prescale's planner, the HPA rule,
 //!   persistence plus margin, a static size, the oracle), scores them and tunes each one's
 //!   risk knob to the same budget; `batch` runs task lists through queue disciplines,
-//!   placement strategies and an elastic pool.
+//!   placement strategies, allocation policies between tenants and an elastic pool.
 //!
 //! Around the stages: [`run()`] is the live loop (clock, cycle, snapshot for the exporter,
 //! shutdown: wiring only; the source, Prometheus or a replay of CSV history, is its one seam);

@@ -8,6 +8,7 @@ use prescale::atomic_file::write_atomic;
 use prescale::forecast::{Model, TrainOptions};
 use prescale::plan::WorkloadSpec;
 use prescale::series::{self, format_duration, parse_duration, HistoryOptions, Series};
+use prescale::sim::batch::allocation::{self, Allocation};
 use prescale::sim::batch::elastic::{self, ElasticPool};
 use prescale::sim::batch::queue::{self, Discipline, Placement, QueueOptions};
 use prescale::sim::batch::tasks::{self, Node, Task};
@@ -112,7 +113,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
-    /// Task list (`id,submit,duration,priority,cpu,mem,gpu`) or `gen:N` for N generated tasks.
+    /// Task list (`id,submit,duration,priority,cpu,mem,gpu`, optionally then `tenant` and/or
+    /// `bid`) or `gen:N` for N generated tasks.
     #[arg(long, value_name = "FILE|gen:N")]
     pub tasks: Option<String>,
     /// Nodes (`[[node]]` TOML: name, cpu, mem, gpu, weight) or `gen:N`. Default: gen:16.
@@ -134,6 +136,10 @@ pub struct SimulateArgs {
         default_value = "least-loaded"
     )]
     pub placement: Vec<PlacementArg>,
+    /// Allocation policies sharing the cluster between tenants, comma separated (none by
+    /// default); each runs on every --placement that is least-loaded, best-fit or ffd.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub allocation: Vec<AllocationArg>,
     /// Time slice of round robin and the MLFQ's top level.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub quantum: i64,
@@ -253,6 +259,33 @@ impl From<DisciplineArg> for Discipline {
             DisciplineArg::Priority => Discipline::Priority,
             DisciplineArg::Rr => Discipline::Rr,
             DisciplineArg::Mlfq => Discipline::Mlfq,
+        }
+    }
+}
+
+/// `--allocation` values: [`Allocation`] as clap spells and documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AllocationArg {
+    /// Static partitioning: each tenant a fixed, equal share of every resource it uses.
+    Static,
+    /// On demand: first come, first served across tenants.
+    Dynamic,
+    /// Highest task priority first, never overtaken by a lower one.
+    Priority,
+    /// Dominant-resource fair share across tenants.
+    Fair,
+    /// Highest bid first.
+    Market,
+}
+
+impl From<AllocationArg> for Allocation {
+    fn from(a: AllocationArg) -> Self {
+        match a {
+            AllocationArg::Static => Allocation::Static,
+            AllocationArg::Dynamic => Allocation::Dynamic,
+            AllocationArg::Priority => Allocation::Priority,
+            AllocationArg::Fair => Allocation::Fair,
+            AllocationArg::Market => Allocation::Market,
         }
     }
 }
@@ -598,11 +631,7 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     let (task_list, source): (Vec<Task>, String) = match tasks::gen_count(spec)? {
         Some(n) => (
             tasks::generate_tasks(n, &nodes, a.load, a.seed),
-            format!(
-                "{n} generated tasks (seed {}, offered CPU load {:.0}%)",
-                a.seed,
-                a.load * 100.0
-            ),
+            format!("{n} generated tasks (seed {})", a.seed),
         ),
         None => (tasks::read_tasks(Path::new(spec))?, spec.to_string()),
     };
@@ -628,6 +657,27 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
             results.push(m);
         }
     }
+    let placements: Vec<Placement> = a.placement.iter().map(|&p| p.into()).collect();
+    let alloc_placements: Vec<Placement> = placements
+        .iter()
+        .copied()
+        .filter(|p| allocation::PLACEMENTS.contains(p))
+        .collect();
+    if !a.allocation.is_empty() && alloc_placements.is_empty() {
+        bail!("--allocation runs place by least-loaded, best-fit or ffd: add one of them to --placement");
+    }
+    let mut allocations = Vec::new();
+    for &al in &a.allocation {
+        for &p in &alloc_placements {
+            allocations.push(allocation::run(
+                &task_list,
+                &nodes,
+                al.into(),
+                p,
+                opts.starve_after,
+            )?);
+        }
+    }
     let autoscale = if a.autoscale.autoscale {
         let pool = elastic_pool(a, &nodes, &task_list);
         pool.validate()?;
@@ -638,11 +688,20 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
     } else {
         None
     };
+    let (first, last) = task_list
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
+            (lo.min(t.submit), hi.max(t.submit))
+        });
     let report = TaskReport {
         tasks: source,
         nodes: nodes.len(),
+        asked_load: tasks::gen_count(spec)?.map(|_| a.load),
+        offered_load: tasks::offered_load(&task_list, &nodes),
+        arrival_period: (last - first).max(0.0),
         options: opts,
         runs: results,
+        allocations,
         autoscale,
     };
     print!("{}", report.table());

@@ -26,6 +26,19 @@ pub enum BatchError {
         /// GPUs requested.
         gpu: f64,
     },
+    /// A task larger than its tenant's static share would wait for ever.
+    #[error("task {id} of tenant '{tenant}' is larger than the tenant's static share of the cluster ({share})")]
+    OverQuota {
+        /// The task's id.
+        id: u64,
+        /// Its tenant.
+        tenant: String,
+        /// The share, as the message prints it.
+        share: String,
+    },
+    /// A placement allocation runs do not support.
+    #[error("allocation runs place by least-loaded, best-fit or ffd, not '{0}'")]
+    AllocationPlacement(&'static str),
     /// A time-sliced discipline with no time slice.
     #[error("the time slice must be > 0 s, got {0}")]
     Quantum(f64),

@@ -12,6 +12,8 @@ fn task(id: u64, submit: f64, duration: f64, cpu: f64) -> Task {
             mem: cpu,
             gpu: 0.0,
         },
+        tenant: String::new(),
+        bid: 1.0,
     }
 }
 

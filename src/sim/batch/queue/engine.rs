@@ -95,6 +95,11 @@ pub(super) struct Sim<'a> {
     pub(super) free: Vec<Res>,
     pub(super) cap: Vec<Res>,
     pub(super) busy: Vec<Res>,
+    /// Resource-time used within the arrival period (first to last submit), summed over nodes:
+    /// utilisation over the makespan also averages the drain tail after the last arrival.
+    pub(super) busy_arrivals: Res,
+    /// First and last submit time.
+    pub(super) arrivals: (f64, f64),
     pub(super) remaining: Vec<f64>,
     pub(super) level: Vec<usize>,
     pub(super) epoch: Vec<u32>,
@@ -195,6 +200,12 @@ impl<'a> Sim<'a> {
             free: cap.clone(),
             cap,
             busy: vec![Res::default(); nn],
+            busy_arrivals: Res::default(),
+            arrivals: tasks
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| {
+                    (a.min(t.submit), b.max(t.submit))
+                }),
             remaining: tasks.iter().map(|t| t.duration).collect(),
             level: vec![0; n],
             epoch: vec![0; n],
@@ -460,6 +471,9 @@ impl<'a> Sim<'a> {
         b.cpu += req.cpu * ran;
         b.mem += req.mem * ran;
         b.gpu += req.gpu * ran;
+        let (lo, hi) = self.arrivals;
+        let within = (self.now.min(hi) - self.run_start[i].max(lo)).max(0.0);
+        self.busy_arrivals = self.busy_arrivals.plus(&req.scaled(within));
         self.running -= 1;
         self.on_count[node] -= 1;
         if self.on_count[node] == 0 && self.phase[node] == NodePhase::Draining {

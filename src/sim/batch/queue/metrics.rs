@@ -68,6 +68,16 @@ impl Sim<'_> {
             }
         };
         let util = |u: f64, c: f64| if c > 0.0 { u / c } else { f64::NAN };
+        let (lo, hi) = self.arrivals;
+        let period = if n > 0 { hi - lo } else { 0.0 };
+        let arrivals = self.offered_between(lo, hi);
+        let over_arrivals = |u: f64, c: f64| {
+            if period > 0.0 && c > 0.0 {
+                u / c
+            } else {
+                f64::NAN
+            }
+        };
         let per_node: Vec<f64> = self
             .busy
             .iter()
@@ -100,6 +110,12 @@ impl Sim<'_> {
                 mem: util(used.mem, offered.mem),
                 gpu: util(used.gpu, offered.gpu),
             },
+            arrival_period: period,
+            utilisation_arrivals: Res {
+                cpu: over_arrivals(self.busy_arrivals.cpu, arrivals.cpu),
+                mem: over_arrivals(self.busy_arrivals.mem, arrivals.mem),
+                gpu: over_arrivals(self.busy_arrivals.gpu, arrivals.gpu),
+            },
             load_cv: if mean > 0.0 { var.sqrt() / mean } else { 0.0 },
             starved: waits
                 .iter()
@@ -109,6 +125,26 @@ impl Sim<'_> {
             preemptions: self.preemptions,
             timeline,
         }
+    }
+}
+
+impl Sim<'_> {
+    /// Capacity-time of the nodes taking tasks within `[lo, hi]`: on a fixed cluster every
+    /// node for the whole span; on an elastic one, each node from ready to drained or removed.
+    fn offered_between(&self, lo: f64, hi: f64) -> Res {
+        self.cap
+            .iter()
+            .zip(&self.life)
+            .fold(Res::default(), |a, (c, l)| {
+                let t = if self.scaler.is_some() {
+                    let from = l.ready.map_or(f64::INFINITY, |r| r.max(lo));
+                    let to = l.drained.or(l.removed).unwrap_or(hi).min(hi);
+                    (to - from).max(0.0)
+                } else {
+                    (hi - lo).max(0.0)
+                };
+                a.plus(&c.scaled(t))
+            })
     }
 }
 

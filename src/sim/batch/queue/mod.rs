@@ -177,6 +177,13 @@ pub struct QueueMetrics {
     /// Used / offered resource-time over the makespan: CPU, memory, GPU (`NaN` when the
     /// cluster has none of a resource).
     pub utilisation: Res,
+    /// First to last submit, seconds: the period over which load is offered.
+    pub arrival_period: f64,
+    /// Used / offered resource-time over the arrival period alone (`NaN` when it is empty or
+    /// the cluster has none of a resource). Over the makespan, a tail of long tasks running
+    /// after the last arrival on an emptying cluster pulls utilisation down; this figure is
+    /// the one to set beside the offered load.
+    pub utilisation_arrivals: Res,
     /// Coefficient of variation of the nodes' utilisation (std / mean): 0 = perfectly even.
     pub load_cv: f64,
     /// Tasks that waited longer than `starve_after`.

@@ -12,6 +12,8 @@ fn task(id: u64, submit: f64, duration: f64, priority: i64, cpu: f64) -> Task {
             mem: cpu,
             gpu: 0.0,
         },
+        tenant: String::new(),
+        bid: 1.0,
     }
 }
 
@@ -283,4 +285,35 @@ fn deterministic_for_a_seed() {
             );
         }
     }
+}
+
+/// Issue #12: utilisation averaged over a drain tail looked like an idle cluster. One 4-core
+/// node; arrivals at 0, 50 and 100 s (the arrival period is [0, 100]):
+/// A 2 cores × 100 s from 0, B 2 cores × 50 s from 50, C 1 core × 300 s from 100.
+/// Used within the arrival period: A 200 + B 100 + C 0 = 300 core-s of 400 → 75 %.
+/// Over the makespan (0–400 s): 200 + 100 + 300 = 600 of 1600 → 37.5 %.
+/// Offered over the arrival period: (200 + 100 + 300) / 400 = 150 %.
+#[test]
+fn utilisation_over_arrivals_and_over_makespan() {
+    let tasks = vec![
+        task(0, 0.0, 100.0, 0, 2.0),
+        task(1, 50.0, 50.0, 0, 2.0),
+        task(2, 100.0, 300.0, 0, 1.0),
+    ];
+    let nodes = [node("n", 4.0, 1.0)];
+    let m = run(
+        &tasks,
+        &nodes,
+        Discipline::Fcfs,
+        Placement::LeastLoaded,
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(m.makespan, 400.0);
+    assert!((m.utilisation.cpu - 0.375).abs() < 1e-12, "{m:?}");
+    assert!((m.utilisation_arrivals.cpu - 0.75).abs() < 1e-12, "{m:?}");
+    assert_eq!(m.arrival_period, 100.0);
+    let offered = crate::sim::batch::tasks::offered_load(&tasks, &nodes).unwrap();
+    assert!((offered.cpu - 1.5).abs() < 1e-12, "{offered:?}");
+    assert!(offered.gpu.is_nan(), "no GPUs: no GPU load");
 }

@@ -1,6 +1,7 @@
-//! Task-queue inputs: tasks (`id,submit,duration,priority,cpu,mem,gpu` CSV or a seeded
-//! generator) and nodes (`[[node]]` TOML or a generator), with errors that name the file and
-//! line (or node and key): task files are read by the history reader's `series::csv::CsvFile`.
+//! Task-queue inputs: tasks (`id,submit,duration,priority,cpu,mem,gpu` CSV, optionally
+//! followed by `tenant` and `bid` columns, or a seeded generator) and nodes (`[[node]]` TOML or
+//! a generator), with errors that name the file and line (or node and key): task files are read
+//! by the history reader's `series::csv::CsvFile`.
 
 use crate::series::csv::{excerpt, CsvError, CsvFile};
 use rand::{Rng, SeedableRng};
@@ -9,6 +10,14 @@ use std::path::{Path, PathBuf};
 
 /// The columns a task file must have, in this order.
 pub const TASK_HEADER: [&str; 7] = ["id", "submit", "duration", "priority", "cpu", "mem", "gpu"];
+
+/// Optional columns after [`TASK_HEADER`], in any order: who submitted the task (default
+/// [`DEFAULT_TENANT`]) and what an hour of it is worth to them (default 1), for the
+/// allocation policies.
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["tenant", "bid"];
+
+/// The tenant of a task whose file has no `tenant` column.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// A resource vector: CPU cores, memory (any unit, GiB in the generator) and GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -45,6 +54,15 @@ impl Res {
         }
     }
 
+    /// Every component times `k`.
+    pub fn scaled(&self, k: f64) -> Res {
+        Res {
+            cpu: self.cpu * k,
+            mem: self.mem * k,
+            gpu: self.gpu * k,
+        }
+    }
+
     /// `self + other`.
     pub fn plus(&self, other: &Res) -> Res {
         Res {
@@ -68,6 +86,11 @@ pub struct Task {
     pub priority: i64,
     /// What it occupies on its node while running.
     pub req: Res,
+    /// Who submitted it: the allocation policies share capacity between tenants.
+    pub tenant: String,
+    /// What running it is worth to its tenant (any unit, the same for all tasks): the market
+    /// allocation gives scarce capacity to the highest bids.
+    pub bid: f64,
 }
 
 /// One node of the cluster.
@@ -107,7 +130,7 @@ impl Node {
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     /// The header is wrong.
-    #[error("{path}:1: header is '{found}', expected '{}'", TASK_HEADER.join(","))]
+    #[error("{path}:1: header is '{found}', expected '{}' optionally followed by '{}' and/or '{}'", TASK_HEADER.join(","), OPTIONAL_COLUMNS[0], OPTIONAL_COLUMNS[1])]
     Header {
         /// The file.
         path: PathBuf,
@@ -155,12 +178,24 @@ fn tasks_from<R: std::io::Read>(
         })
     };
     let header = file.header.clone();
-    if header != TASK_HEADER {
+    let extra = header.get(TASK_HEADER.len()..).unwrap_or_default();
+    let known = |c: &String| OPTIONAL_COLUMNS.contains(&c.as_str());
+    let twice = extra
+        .iter()
+        .enumerate()
+        .any(|(i, c)| extra[..i].contains(c));
+    if header.len() < TASK_HEADER.len()
+        || header[..TASK_HEADER.len()] != TASK_HEADER
+        || !extra.iter().all(known)
+        || twice
+    {
         return Err(TaskError::Header {
             path: path.to_path_buf(),
             found: excerpt(&header.join(",")),
         });
     }
+    let column = |name: &str| header.iter().position(|c| c == name);
+    let (tenant_col, bid_col) = (column("tenant"), column("bid"));
     let mut tasks = Vec::new();
     let mut seen = std::collections::HashMap::new();
     while let Some((record, line)) = file.next_row()? {
@@ -214,12 +249,34 @@ fn tasks_from<R: std::io::Read>(
                 return Err(row_err(line, format!("{name} {v} is negative")));
             }
         }
+        let tenant = match tenant_col {
+            Some(c) if record[c].trim().is_empty() => {
+                return Err(row_err(line, "empty tenant".into()))
+            }
+            Some(c) => record[c].trim().to_string(),
+            None => DEFAULT_TENANT.to_string(),
+        };
+        let bid = match bid_col {
+            Some(c) => {
+                let f = &record[c];
+                match f.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => v,
+                    Ok(_) => {
+                        return Err(row_err(line, format!("bid '{f}' must be finite and ≥ 0")))
+                    }
+                    Err(_) => return Err(row_err(line, format!("bid '{f}' is not a number"))),
+                }
+            }
+            None => 1.0,
+        };
         tasks.push(Task {
             id,
             submit,
             duration,
             priority,
             req: Res { cpu, mem, gpu },
+            tenant,
+            bid,
         });
     }
     if tasks.is_empty() {
@@ -287,6 +344,35 @@ pub fn parse_nodes(text: &str, path: &Path) -> Result<Vec<Node>, TaskError> {
     Ok(file.node)
 }
 
+/// The load the tasks offer the cluster, per resource: the resource-time they request
+/// (request × duration, summed) over the capacity-time of the arrival period (first to last
+/// submit). This is the realised figure behind the generator's `load`, which is only its
+/// expectation. `NaN` for a resource the cluster has none of; `None` when every task arrives
+/// at one instant (no arrival period to divide by).
+pub fn offered_load(tasks: &[Task], nodes: &[Node]) -> Option<Res> {
+    let first = tasks.iter().map(|t| t.submit).fold(f64::INFINITY, f64::min);
+    let last = tasks
+        .iter()
+        .map(|t| t.submit)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let period = last - first;
+    if period.is_nan() || period <= 0.0 {
+        return None;
+    }
+    let asked = tasks
+        .iter()
+        .fold(Res::default(), |a, t| a.plus(&t.req.scaled(t.duration)));
+    let cap = nodes
+        .iter()
+        .fold(Res::default(), |a, n| a.plus(&n.capacity()));
+    let share = |u: f64, c: f64| if c > 0.0 { u / (c * period) } else { f64::NAN };
+    Some(Res {
+        cpu: share(asked.cpu, cap.cpu),
+        mem: share(asked.mem, cap.mem),
+        gpu: share(asked.gpu, cap.gpu),
+    })
+}
+
 /// `gen:N` → `Some(N)`; anything else → `None`.
 pub fn gen_count(spec: &str) -> Result<Option<usize>, TaskError> {
     let Some(n) = spec.strip_prefix("gen:") else {
@@ -323,8 +409,14 @@ pub fn generate_nodes(n: usize) -> Vec<Node> {
 /// up to a tenth asking for 1–2 GPUs (only where the cluster has GPUs, and no more than keep
 /// the GPUs as loaded as the CPUs), durations log-normal around
 /// 10 minutes (heavy-tailed, as batch jobs are, cut at two hours), priorities 0–9.
+///
+/// Tasks come from three tenants with different mixes (`tenant_of`): `ml` (every GPU task
+/// and most memory-heavy ones, bidding high), `web` (mostly short tasks, bidding in the
+/// middle) and `batch` (the rest, long-running, bidding low). Tenants and bids are drawn from
+/// a second stream of the seed, so every other field is what it was before tenants existed.
 pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Task> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tenant_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7e4a_4e75);
     let cluster_cpu: f64 = nodes.iter().map(|n| n.cpu).sum();
     let max_gpu = nodes.iter().map(|n| n.gpu).fold(0.0, f64::max);
     let max_cpu = nodes.iter().map(|n| n.cpu).fold(0.0, f64::max);
@@ -353,15 +445,37 @@ pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Tas
             } else {
                 0.0
             };
+            let req = Res { cpu, mem, gpu };
+            let duration = duration.round().max(1.0);
+            let (tenant, base) = tenant_of(&req, duration, &mut tenant_rng);
+            // Log-normal spread around the tenant's price, to two decimals.
+            let bid = (base * (0.3 * normal(&mut tenant_rng)).exp() * 100.0).round() / 100.0;
             Task {
                 id: i as u64,
                 submit: (t * 1000.0).round() / 1000.0,
-                duration: duration.round().max(1.0),
+                duration,
                 priority: rng.gen_range(0..10),
-                req: Res { cpu, mem, gpu },
+                req,
+                tenant: tenant.to_string(),
+                bid,
             }
         })
         .collect()
+}
+
+/// The generator's tenant for a task of this shape, and the tenant's base bid: GPU tasks are
+/// `ml`'s; memory-heavy ones (≥ 6 GiB per core) `ml`'s half the time; short ones (under five
+/// minutes) `web`'s 70 % of the time; the rest `batch`'s. So the tenants differ in what they
+/// ask for, which is what makes sharing between them a question.
+fn tenant_of(req: &Res, duration: f64, rng: &mut ChaCha8Rng) -> (&'static str, f64) {
+    let heavy = req.cpu > 0.0 && req.mem / req.cpu >= 6.0;
+    if req.gpu > 0.0 || (heavy && rng.gen_bool(0.5)) {
+        ("ml", 3.0)
+    } else if duration < 300.0 && rng.gen_bool(0.7) {
+        ("web", 2.0)
+    } else {
+        ("batch", 1.0)
+    }
 }
 
 /// A standard normal draw (Box–Muller), so the generator needs no extra crate.
@@ -375,7 +489,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 pub fn write_tasks(path: &Path, tasks: &[Task]) -> std::io::Result<()> {
     crate::atomic_file::write_atomic(path, |w| {
         let mut out = csv::Writer::from_writer(w);
-        out.write_record(TASK_HEADER)?;
+        out.write_record(TASK_HEADER.iter().chain(&OPTIONAL_COLUMNS))?;
         for t in tasks {
             out.write_record([
                 t.id.to_string(),
@@ -385,6 +499,8 @@ pub fn write_tasks(path: &Path, tasks: &[Task]) -> std::io::Result<()> {
                 t.req.cpu.to_string(),
                 t.req.mem.to_string(),
                 t.req.gpu.to_string(),
+                t.tenant.clone(),
+                t.bid.to_string(),
             ])?;
         }
         out.flush()?;
@@ -393,152 +509,4 @@ pub fn write_tasks(path: &Path, tasks: &[Task]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(text: &str) -> String {
-        parse_tasks(text.as_bytes(), Path::new("tasks.csv"))
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn reads_and_sorts_tasks() {
-        let t = parse_tasks(
-            b"id,submit,duration,priority,cpu,mem,gpu\n2,10,5,1,1,2,0\n1,10,3,0,0.5,1,1\n0,20,1,0,1,1,0\n",
-            Path::new("t.csv"),
-        )
-        .unwrap();
-        assert_eq!(t.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1, 2, 0]);
-        assert_eq!(
-            t[0].req,
-            Res {
-                cpu: 0.5,
-                mem: 1.0,
-                gpu: 1.0
-            }
-        );
-    }
-
-    #[test]
-    fn bad_task_files_name_file_and_line() {
-        let h = "id,submit,duration,priority,cpu,mem,gpu\n";
-        let e = err("");
-        assert!(e.contains("tasks.csv: is empty"), "{e}");
-        let e = err(h);
-        assert!(e.contains("no tasks"), "{e}");
-        let e = err("id,submit,duration\n1,2,3\n");
-        assert!(
-            e.contains("tasks.csv:1: header is 'id,submit,duration'"),
-            "{e}"
-        );
-        let e = err(&format!("{h}1,0,10,0,1,1,0\nx,0,10,0,1,1,0\n"));
-        assert!(e.contains("tasks.csv:3: id 'x'"), "{e}");
-        let e = err(&format!("{h}1,0,10,0,1,1,0\n1,5,10,0,1,1,0\n"));
-        assert!(
-            e.contains("tasks.csv:3: id 1 was already used on line 2"),
-            "{e}"
-        );
-        let e = err(&format!("{h}1,0,abc,0,1,1,0\n"));
-        assert!(
-            e.contains("tasks.csv:2: duration 'abc' is not a number"),
-            "{e}"
-        );
-        let e = err(&format!("{h}1,0,0,0,1,1,0\n"));
-        assert!(e.contains("tasks.csv:2: duration 0 must be > 0"), "{e}");
-        let e = err(&format!("{h}1,-1,5,0,1,1,0\n"));
-        assert!(e.contains("tasks.csv:2: submit -1 is negative"), "{e}");
-        let e = err(&format!("{h}1,0,5,0,-1,1,0\n"));
-        assert!(e.contains("cpu -1 is negative"), "{e}");
-        let e = err(&format!("{h}1,0,5,0,1,1\n"));
-        assert!(e.contains("tasks.csv:2:") && e.contains("fields"), "{e}");
-        let e = err(&format!("{h}1,0,5,high,1,1,0\n"));
-        assert!(e.contains("priority 'high'"), "{e}");
-        let e = err(&format!("{h}1,0,5,0,1,NaN,0\n"));
-        assert!(e.contains("mem 'NaN' is not finite"), "{e}");
-        let e = read_tasks(Path::new("/nonexistent/t.csv"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("/nonexistent/t.csv"), "{e}");
-    }
-
-    #[test]
-    fn task_files_are_streamed_and_long_records_refused_by_line() {
-        // Read from the file as a stream: a line past the reader's cap is refused with its
-        // line (CRLF counted right) and a short excerpt; a long field in a message is cut.
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.csv");
-        let mut body = b"id,submit,duration,priority,cpu,mem,gpu\r\n1,0,5,0,1,1,0\r\n".to_vec();
-        body.extend(std::iter::repeat_n(b'7', 3 << 20));
-        body.extend(b",0,5,0,1,1,0\r\n");
-        std::fs::write(&p, &body).unwrap();
-        let e = read_tasks(&p).unwrap_err().to_string();
-        assert!(
-            e.contains("t.csv:3: a record longer than 1 MiB"),
-            "{e:.300}"
-        );
-        assert!(e.len() < 300, "{} bytes", e.len());
-        let field = "x".repeat(100_000);
-        let e = parse_tasks(
-            format!("id,submit,duration,priority,cpu,mem,gpu\n1,{field},5,0,1,1,0\n").as_bytes(),
-            Path::new("tasks.csv"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.starts_with("tasks.csv:2: submit 'xxx"), "{e:.300}");
-        assert!(e.len() < 200, "{} bytes", e.len());
-    }
-
-    #[test]
-    fn nodes_parse_and_errors_name_node_and_key() {
-        let p = Path::new("nodes.toml");
-        let n = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\nmem = 16\n[[node]]\nname = \"b\"\ncpu = 8\nmem = 32\ngpu = 1\nweight = 2\n", p).unwrap();
-        assert_eq!(n.len(), 2);
-        assert_eq!(n[0].weight, 1.0);
-        assert_eq!(n[1].gpu, 1.0);
-        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = -4\nmem = 16\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("nodes.toml: node 1 ('a'): cpu"), "{e}");
-        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\nmem = 16\ncolour = 1\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("nodes.toml") && e.contains("colour"), "{e}");
-        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("mem"), "{e}");
-        let e = parse_nodes(
-            "[[node]]\nname = \"a\"\ncpu = 4\nmem = 1\n[[node]]\nname = \"a\"\ncpu = 4\nmem = 1\n",
-            p,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("used twice"), "{e}");
-        let e = parse_nodes("[[node]]\nname = \"a\"\ncpu = 4\nmem = 1\nweight = 0\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("weight"), "{e}");
-    }
-
-    #[test]
-    fn generator_is_deterministic_and_round_trips() {
-        let nodes = generate_nodes(8);
-        let a = generate_tasks(500, &nodes, 0.8, 7);
-        let b = generate_tasks(500, &nodes, 0.8, 7);
-        let c = generate_tasks(500, &nodes, 0.8, 8);
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert!(a.windows(2).all(|w| w[0].submit <= w[1].submit));
-        assert!(a
-            .iter()
-            .all(|t| nodes.iter().any(|n| t.req.fits_in(&n.capacity()))));
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.csv");
-        write_tasks(&p, &a).unwrap();
-        assert_eq!(read_tasks(&p).unwrap(), a);
-        assert_eq!(gen_count("gen:10").unwrap(), Some(10));
-        assert_eq!(gen_count("x.csv").unwrap(), None);
-        assert!(gen_count("gen:x").is_err());
-    }
-}
+mod tests;
