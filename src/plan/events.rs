@@ -9,7 +9,8 @@
 //! `to` (end exclusive), because replicas ordered at `from` would only serve `boot_time`
 //! later: the floor must already be running when the event starts.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use crate::series::de_time;
+use serde::{Deserialize, Serialize};
 
 /// One known future event of a workload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,50 +76,6 @@ pub fn strongest(events: &[Event], now: i64, lead: i64) -> Option<&Event> {
         })
 }
 
-/// Parses a point in time given by a user: RFC 3339 with any offset
-/// (`2026-12-24T18:00:00Z`) or whole Unix seconds. A number that looks like milliseconds is
-/// refused, as the history reader refuses it.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if let Ok(secs) = t.parse::<i64>() {
-        // 10^11 s is the year ~5138: anything above is milliseconds or finer.
-        if secs.unsigned_abs() >= 100_000_000_000 {
-            return Err(format!(
-                "'{t}' looks like milliseconds since the epoch; give Unix seconds or RFC 3339"
-            ));
-        }
-        return Ok(secs);
-    }
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| d.timestamp())
-        .map_err(|e| {
-            let shown: String = t.chars().take(80).collect();
-            format!("'{shown}' is neither RFC 3339 (2026-12-24T18:00:00Z) nor Unix seconds: {e}")
-        })
-}
-
-/// Deserialises a time given as an RFC 3339 string or whole Unix seconds, with
-/// [`parse_time`]'s message on failure (an untagged enum would only say "no variant matched").
-fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    struct V;
-    impl serde::de::Visitor<'_> for V {
-        type Value = i64;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a time: RFC 3339 (\"2026-12-24T18:00:00Z\") or whole Unix seconds")
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
-            parse_time(&v.to_string()).map_err(E::custom)
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
-            parse_time(&v.to_string()).map_err(E::custom)
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
-            parse_time(v).map_err(E::custom)
-        }
-    }
-    d.deserialize_any(V)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,17 +107,6 @@ mod tests {
         assert_eq!(strongest(&es, 60, 0).map(|e| e.floor), Some(9));
         assert_eq!(strongest(&es, 300, 0), None);
         assert_eq!(strongest(&es, 450, 60).map(|e| e.floor), Some(99));
-    }
-
-    #[test]
-    fn times_parse_as_rfc3339_or_seconds_and_bad_ones_say_why() {
-        assert_eq!(parse_time("2026-12-24T18:00:00Z"), Ok(1_798_135_200));
-        assert_eq!(parse_time("2026-12-24T19:00:00+01:00"), Ok(1_798_135_200));
-        assert_eq!(parse_time("1798135200"), Ok(1_798_135_200));
-        assert!(parse_time("1798135200000")
-            .unwrap_err()
-            .contains("milliseconds"));
-        assert!(parse_time("christmas").unwrap_err().contains("RFC 3339"));
     }
 
     #[test]

@@ -61,7 +61,7 @@ mod spec;
 pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyTracker};
 pub use believed::{BelievedState, RecordedCounts, StartSource};
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
-pub use events::{parse_time, Event};
+pub use events::Event;
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
 pub use share::{
