@@ -28,6 +28,8 @@ pub struct LiveConfig {
     pub apply_timeout: i64,
     /// Retraining period, seconds.
     pub retrain_every: Option<i64>,
+    /// `run.retrain_exclude`: time ranges whose samples retraining treats as gaps.
+    pub retrain_exclude: Vec<crate::series::TimeRange>,
     /// Cycles to run, if limited.
     pub cycles: Option<u64>,
     /// Print holds in the table.
@@ -98,6 +100,15 @@ pub(super) fn validate_live(
             .map_err(|e| problem(problems, "run.retrain_every", e))
             .ok()
     });
+    let retrain_exclude = run
+        .and_then(|r| r.retrain_exclude.clone())
+        .unwrap_or_default();
+    for (i, r) in retrain_exclude.iter().enumerate() {
+        let key = format!("run.retrain_exclude[{i}]");
+        if let Err(crate::series::RangeError::Invalid { message, .. }) = r.validate(&key) {
+            problem(problems, key, message);
+        }
+    }
     let apply_timeout = duration_key(
         &run.and_then(|r| r.apply_timeout.clone()),
         "run.apply_timeout",
@@ -130,6 +141,7 @@ pub(super) fn validate_live(
         }),
         apply_timeout,
         retrain_every,
+        retrain_exclude,
         cycles: run.and_then(|r| r.cycles),
         show_holds: run.and_then(|r| r.show_holds).unwrap_or(false),
         listen,

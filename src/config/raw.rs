@@ -53,6 +53,9 @@ pub(crate) struct RawRun {
     pub apply_timeout: Option<String>,
     /// Retrain on the buffers this often (`24h`); off when absent.
     pub retrain_every: Option<String>,
+    /// Time ranges left out of retraining (`[{ from = "…", to = "…" }]`): their samples are
+    /// gaps for training, as `prescale train --exclude` makes them.
+    pub retrain_exclude: Option<Vec<crate::series::TimeRange>>,
     /// Stop after this many cycles; default: run until stopped (or the replay ends).
     pub cycles: Option<u64>,
     /// Print holds in the dry-run table, not only changes.

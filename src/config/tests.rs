@@ -224,3 +224,27 @@ fn apply_command_is_split_at_load_and_a_shell_script_with_a_value_is_refused() {
         assert!(e.contains("run.apply_command: "), "{bad}: {e}");
     }
 }
+
+#[test]
+fn retrain_exclude_is_read_and_bad_ranges_name_their_key() {
+    let base = "[run]\nretrain_every = \"24h\"\n";
+    let good = format!(
+        "{base}retrain_exclude = [{{ from = \"2026-11-02T09:00:00Z\", to = 1793613600 }}]\n"
+    );
+    let c = parse(&good).unwrap();
+    let r = c.live.retrain_exclude;
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].from, r[0].to), (1_793_610_000, 1_793_613_600));
+    let backwards = format!("{base}retrain_exclude = [{{ from = 200, to = 100 }}]\n");
+    let e = parse(&backwards).unwrap_err().to_string();
+    assert!(
+        e.contains("run.retrain_exclude[0]") && e.contains("must be after"),
+        "{e}"
+    );
+    let garbled = format!("{base}retrain_exclude = [{{ from = \"monday\", to = 100 }}]\n");
+    let e = parse(&garbled).unwrap_err().to_string();
+    assert!(
+        e.contains("retrain_exclude") && e.contains("'monday' is neither"),
+        "{e}"
+    );
+}

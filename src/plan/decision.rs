@@ -91,6 +91,8 @@ pub enum GuardKind {
     Stabilization,
     /// Change limited by the maximum step per interval.
     MaxStep,
+    /// Raised to the floor of an active known event (`[[workload]] events`).
+    EventFloor,
     /// Raised to the minimum replicas.
     MinReplicas,
     /// Capped at the maximum replicas.
@@ -121,6 +123,7 @@ impl GuardKind {
             GuardKind::Tolerance => "tolerance",
             GuardKind::Stabilization => "stabilization",
             GuardKind::MaxStep => "max-step",
+            GuardKind::EventFloor => "event-floor",
             GuardKind::MinReplicas => "min-replicas",
             GuardKind::MaxReplicas => "max-replicas",
             GuardKind::MinNodes => "min-nodes",

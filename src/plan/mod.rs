@@ -52,6 +52,7 @@
 mod accuracy;
 mod believed;
 mod decision;
+mod events;
 mod nodes;
 mod replicas;
 mod share;
@@ -60,6 +61,7 @@ mod spec;
 pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyTracker};
 pub use believed::{BelievedState, RecordedCounts, StartSource};
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
+pub use events::Event;
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
 pub use share::{

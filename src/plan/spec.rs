@@ -4,6 +4,7 @@
 //! is a documented key of `prescale.toml`. Validation is separate from parsing so that each
 //! error names the offending key and the item it belongs to.
 
+use super::events::Event;
 use super::share::Allocation;
 use crate::series::SeriesKey;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -217,6 +218,10 @@ pub struct WorkloadSpec {
     /// What one replica-hour is worth to it, in any currency, in a `market` pool. Default 0.
     #[serde(default)]
     pub bid: f64,
+    /// Known future events (a launch, a sale): while one is active, from its `from` minus
+    /// `boot_time` until its `to`, at least its `floor` replicas (see [`Event`]).
+    #[serde(default)]
+    pub events: Vec<Event>,
 }
 
 fn default_min_replicas() -> u32 {
@@ -267,6 +272,7 @@ impl WorkloadSpec {
             weight: default_weight(),
             share: None,
             bid: 0.0,
+            events: Vec::new(),
         }
     }
 
@@ -373,6 +379,10 @@ impl WorkloadSpec {
             if p.trim().is_empty() {
                 return Err(w("pool", "pool must not be empty when given".into()));
             }
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            let key = format!("events[{i}]");
+            e.validate().map_err(|m| w(&key, format!("{key}: {m}")))?;
         }
         super::share::validate_workload(self).map_err(|(key, message)| w(key, message))
     }

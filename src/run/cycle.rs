@@ -37,6 +37,8 @@ pub(super) struct Loop {
     /// Newest timestamp already shown to the accuracy tracker, per series.
     pub(super) observed: HashMap<SeriesKey, i64>,
     pub(super) retrainer: Retrainer,
+    /// `run.retrain_exclude`: ranges retraining sees as gaps.
+    pub(super) retrain_exclude: Vec<crate::series::TimeRange>,
     pub(super) cycles_limit: Option<u64>,
     /// Collector counters at the last snapshot, to export what is new each cycle.
     pub(super) last_stats: HashMap<String, SignalStats>,
@@ -84,6 +86,7 @@ impl Loop {
             believed: BelievedState::new(&live.nodes, &live.workloads),
             observed: HashMap::new(),
             retrainer: Retrainer::new(live.retrain_every),
+            retrain_exclude: live.retrain_exclude.clone(),
             cycles_limit: live.cycles,
             last_stats: HashMap::new(),
             replica_reader: None,
@@ -373,14 +376,29 @@ impl Loop {
 
     /// Lets the retrainer hand over a better model and start its next job when one is due.
     async fn maybe_retrain<S: Source>(&mut self, collector: &Collector<S>, now: i64) {
+        let exclude = &self.retrain_exclude;
         let series = |step: i64| {
-            collector
+            let mut series: Vec<_> = collector
                 .store()
                 .signals()
                 .iter()
                 .filter(|s| s.step() == step)
                 .flat_map(|s| s.to_series())
-                .collect()
+                .collect();
+            // The buffers keep the excluded samples (forecasts still read them); only the
+            // copy handed to training has them as gaps.
+            match crate::series::exclude(&mut series, exclude, "run.retrain_exclude") {
+                Ok(counts) if !exclude.is_empty() => {
+                    let n: usize = counts.iter().map(|(_, n)| n).sum();
+                    tracing::info!(
+                        "retraining without {n} points in run.retrain_exclude ({} series)",
+                        counts.iter().filter(|(_, n)| *n > 0).count()
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+            series
         };
         if let Some(m) = self.retrainer.poll(now, &self.model, series).await {
             self.model = m;

@@ -7,6 +7,7 @@
 
 mod blocks;
 pub(crate) mod csv;
+mod exclude;
 mod reader;
 mod resample;
 mod ring;
@@ -14,6 +15,7 @@ mod ring;
 pub use self::csv::{
     read_history, write_long_csv, CsvError, DroppedRows, HistoryOptions, SeriesReport,
 };
+pub use exclude::{de_time, exclude, parse_time, RangeError, TimeRange};
 pub use resample::{join, resample, run_steps, ResampleStats, Resampled, Run, Sample};
 pub use ring::{PushOutcome, Ring};
 

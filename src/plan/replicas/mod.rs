@@ -19,7 +19,9 @@
 //!    current demand already needs more) → scale-down stabilisation (HPA-style: scale down only
 //!    to the highest recommendation of the window; a workload seen for the first time counts
 //!    its current replicas as that window's history, so nothing shrinks before a full window
-//!    of evidence) → maximum step → min/max bounds (last, because they are the user's policy).
+//!    of evidence) → maximum step → known-event floor (an active `events` entry, from its start
+//!    minus the boot time to its end: a stated requirement, so it overrides the guards before
+//!    it) → min/max bounds (last, because they are the user's policy).
 
 use super::decision::{Decision, DecisionKind, Guard, GuardKind};
 use super::spec::WorkloadSpec;
@@ -359,6 +361,13 @@ impl<'a> Cycle<'a> {
                     n.max(current.saturating_sub(down)),
                     &mut n,
                 );
+            }
+        }
+        // A declared event overrides tolerance, stabilisation and the step limit (it is a
+        // stated requirement, not a guess); only max_replicas, the user's hard cap, beats it.
+        if let Some(e) = super::events::strongest(&spec.events, now, spec.boot_time) {
+            if n < e.floor {
+                apply(GuardKind::EventFloor, e.floor, &mut n);
             }
         }
         if n < spec.min_replicas {

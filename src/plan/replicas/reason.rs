@@ -131,6 +131,17 @@ impl Cycle<'_> {
                     format!("-{}", spec.max_step_down.unwrap_or(0))
                 }
             ),
+            GuardKind::EventFloor => {
+                match crate::plan::events::strongest(&spec.events, self.now, spec.boot_time) {
+                    Some(e) => format!(
+                        "raised to event floor {} by event {} (active from its start − {} boot time)",
+                        g.after,
+                        e.label(),
+                        format_duration(spec.boot_time)
+                    ),
+                    None => format!("raised to event floor {}", g.after),
+                }
+            }
             GuardKind::MinReplicas => format!("raised to min {}", g.after),
             GuardKind::MaxReplicas => format!("capped at max {}", g.after),
             _ => format!("{} → {}", g.kind, g.after),

@@ -487,3 +487,82 @@ proptest! {
         prop_assert!(more.to >= d.to, "more weight, fewer replicas: {} vs {}", more, d);
     }
 }
+
+fn with_event(from: i64, to: i64, floor: u32) -> WorkloadSpec {
+    let mut s = spec();
+    s.events = vec![crate::plan::Event {
+        name: Some("launch".into()),
+        from,
+        to,
+        floor,
+    }];
+    s
+}
+
+#[test]
+fn event_floor_applies_from_start_minus_boot_time_until_end() {
+    // Boot time 120 s, event 10_000..20_000, floor 30; current demand needs 4 (200 / 50).
+    let s = with_event(10_000, 20_000, 30);
+    for (now, want) in [
+        (9_879, 4),
+        (9_880, 30),
+        (10_000, 30),
+        (19_999, 30),
+        (20_000, 4),
+    ] {
+        let mut p = ReplicaPlanner::new();
+        let mut s = s.clone();
+        s.scale_down_window = 0;
+        let d = p.plan(&s, &input(now, 4, 200.0, None));
+        assert_eq!(d.to, want, "at {now}: {d}");
+        let has = d.guards.iter().any(|g| g.kind == GuardKind::EventFloor);
+        assert_eq!(has, want == 30, "at {now}: {d}");
+        if want == 30 {
+            assert!(d.reason.contains("event floor 30 by event 'launch'"), "{d}");
+        }
+    }
+}
+
+#[test]
+fn event_floor_never_lowers_a_higher_number() {
+    let s = with_event(0, 1_000, 5);
+    let mut p = ReplicaPlanner::new();
+    // Demand 600 needs 12 > floor 5.
+    let d = p.plan(&s, &input(100, 12, 600.0, None));
+    assert_eq!(d.to, 12, "{d}");
+    assert!(
+        d.guards.iter().all(|g| g.kind != GuardKind::EventFloor),
+        "{d}"
+    );
+}
+
+#[test]
+fn event_floor_beats_tolerance_and_max_step_but_max_replicas_caps_it() {
+    let mut s = with_event(0, 1_000, 50);
+    s.max_step_up = Some(2);
+    let mut p = ReplicaPlanner::new();
+    let d = p.plan(&s, &input(100, 4, 200.0, None));
+    // Raised to 50 by the event, then capped at max_replicas 40, both recorded.
+    assert_eq!(d.to, 40, "{d}");
+    let kinds: Vec<_> = d.guards.iter().map(|g| g.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![GuardKind::EventFloor, GuardKind::MaxReplicas],
+        "{d}"
+    );
+    assert!(d.reason.contains("capped at max 40"), "{d}");
+    // Within tolerance of current (10 % of 30 = 3): the floor still wins.
+    let s = with_event(0, 1_000, 31);
+    let d = ReplicaPlanner::new().plan(&s, &input(100, 30, 100.0, None));
+    assert_eq!(d.to, 31, "{d}");
+}
+
+#[test]
+fn invalid_event_is_named_by_key() {
+    let s = with_event(100, 50, 3);
+    let e = s.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("events[0]") && e.contains("must be after"),
+        "{e}"
+    );
+}
