@@ -187,8 +187,8 @@ pub fn table(results: &[SharedResult], cap: u32) -> String {
             } else {
                 String::new()
             };
-            out.push_str(&format!(
-                "{:<10} {:<40} {:>7.2} {:>9.3} {:>13.1} {:>6} {:>10}\n",
+            let line = format!(
+                "{:<10} {:<40} {:>7.2} {:>9.3} {:>13.1} {:>6} {:>10}",
                 r.allocation.as_str(),
                 w.name,
                 w.scores.under_provisioned * 100.0,
@@ -196,7 +196,10 @@ pub fn table(results: &[SharedResult], cap: u32) -> String {
                 w.scores.replica_hours,
                 w.cuts,
                 jain
-            ));
+            );
+            // The index is printed once per policy: the other rows end without padding.
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
     out
