@@ -148,8 +148,10 @@ pub struct SimulateArgs {
         default_value = "least-loaded"
     )]
     pub placement: Vec<PlacementArg>,
-    /// Allocation policies sharing the cluster between tenants, comma separated (none by
-    /// default); each runs on every --placement that is least-loaded, best-fit or ffd.
+    /// Allocation policies, comma separated. Task mode: sharing the cluster between tenants
+    /// (none by default; `none` is refused), each on every --placement that is least-loaded,
+    /// best-fit or ffd. Shared trace mode (--pool-cap): sharing the cap between workloads
+    /// (default: none, priority, fair, static, market; `dynamic` is refused).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub allocation: Vec<AllocationArg>,
     /// Time slice of round robin and the MLFQ's top level.
