@@ -29,7 +29,8 @@
 //!   [`export::Snapshot`] by the live loop.
 //! - [`sim`]: `replay` runs a trace through scaling policies (prescale's planner, the HPA rule,
 //!   persistence plus margin, a static size, the oracle), scores them and tunes each one's
-//!   risk knob to the same budget; `batch` runs task lists through queue disciplines,
+//!   risk knob to the same budget, and (`replay::shared`) replays several traces on one capped
+//!   pool under each of `plan::share`'s allocation policies; `batch` runs task lists through queue disciplines,
 //!   placement strategies, allocation policies between tenants and an elastic pool.
 //!
 //! Around the stages: [`run()`] is the live loop (clock, cycle, snapshot for the exporter,

@@ -562,3 +562,106 @@ fn allocation_policies_per_tenant() {
         text(&o)
     );
 }
+
+/// Two bundled traces on one pool of 22 replicas (their predictive wants peak well above it):
+/// priority and market (by bid) leave the favoured workload as it is uncapped and cut the
+/// other; fair shares the cuts; a cap of 1,000 replicas binds nobody, so every policy is `none`.
+#[test]
+fn two_traces_share_a_capped_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |cap: &str, rep: &Path| {
+        let o = prescale(&[
+            "simulate",
+            "--trace",
+            &data("nab_ec2_cpu_utilization_5f5533.csv"),
+            "--trace",
+            &data("nab_ec2_cpu_utilization_ac20cd.csv"),
+            "--pool-cap",
+            cap,
+            "--trees",
+            "20",
+            "--workload-opts",
+            "nab_ec2_cpu_utilization_5f5533:priority=10,bid=2",
+            "--report",
+            rep.to_str().unwrap(),
+        ]);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        for p in ["none", "priority", "fair", "static", "market", "jain-short"] {
+            assert!(out.contains(p), "{p} missing from:\n{out}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
+        json
+    };
+    let results = |json: &serde_json::Value| -> Vec<(String, Vec<(f64, u64)>)> {
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let ws = r["workloads"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| {
+                        (
+                            w["scores"]["under_provisioned"].as_f64().unwrap(),
+                            w["cuts"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect();
+                (r["allocation"].as_str().unwrap().to_string(), ws)
+            })
+            .collect()
+    };
+    let capped = results(&run("22", &dir.path().join("capped")));
+    let by = |name: &str| capped.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let none = by("none");
+    assert_eq!(none.iter().map(|w| w.1).sum::<u64>(), 0, "{capped:?}");
+    for p in ["priority", "market"] {
+        let r = by(p);
+        assert_eq!(r[0], none[0], "{p}: the favoured workload as uncapped");
+        assert!(r[1].1 > 0 && r[1].0 > none[1].0, "{p}: {r:?}");
+    }
+    let fair = by("fair");
+    assert!(fair.iter().all(|w| w.1 > 0), "fair cuts both: {fair:?}");
+    let free = results(&run("1000", &dir.path().join("free")));
+    for (p, r) in &free {
+        assert_eq!(
+            r, &free[0].1,
+            "{p} differs from none under a cap that never binds"
+        );
+    }
+    assert_eq!(free[0].1, none);
+}
+
+#[test]
+fn shared_mode_names_bad_workload_opts() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = data("nab_ec2_cpu_utilization_5f5533.csv");
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--pool-cap",
+        "10",
+        "--workload-opts",
+        "nab_ec2_cpu_utilization_5f5533:prio=1",
+        "--report",
+        dir.path().to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(!o.status.success());
+    assert!(out.contains("unknown key 'prio'"), "{out}");
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &trace,
+        "--trace",
+        &trace,
+        "--report",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(text(&o).contains("give --pool-cap"), "{}", text(&o));
+}

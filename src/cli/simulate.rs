@@ -19,18 +19,30 @@ use prescale::sim::replay::sweep;
 use prescale::sim::replay::{Knobs, PolicyKind, Workload};
 use std::path::{Path, PathBuf};
 
+mod shared;
+
 /// `prescale simulate`: replay a trace through scaling policies (`--trace`), or run a task list
 /// through queue disciplines and placements (`--tasks`).
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Trace to replay (`timestamp,value` or `timestamp,series,value`, as `train` reads).
+    /// Repeat it with --pool-cap to replay several workloads on one capped pool: every series
+    /// of every file is then one workload.
     #[arg(
         long,
         value_name = "FILE",
         conflicts_with = "tasks",
         required_unless_present = "tasks"
     )]
-    pub trace: Option<PathBuf>,
+    pub trace: Vec<PathBuf>,
+    /// Shared mode: the pool's cap in replicas, shared between the workloads of every --trace
+    /// by each --allocation policy (default: all of none, priority, fair, static, market).
+    #[arg(long, value_name = "REPLICAS")]
+    pub pool_cap: Option<u32>,
+    /// Shared mode: a workload's ranking keys, `NAME:key=value,...` with keys priority, weight,
+    /// share, bid and team (repeat per workload; NAME is its series, e.g. the file's stem).
+    #[arg(long, value_name = "NAME:KEY=VALUE,...")]
+    pub workload_opts: Vec<String>,
     /// Which series of a long-format trace to replay; default: the first.
     #[arg(long)]
     pub series: Option<String>,
@@ -136,8 +148,10 @@ pub struct SimulateArgs {
         default_value = "least-loaded"
     )]
     pub placement: Vec<PlacementArg>,
-    /// Allocation policies sharing the cluster between tenants, comma separated (none by
-    /// default); each runs on every --placement that is least-loaded, best-fit or ffd.
+    /// Allocation policies, comma separated. Task mode: sharing the cluster between tenants
+    /// (none by default; `none` is refused), each on every --placement that is least-loaded,
+    /// best-fit or ffd. Shared trace mode (--pool-cap): sharing the cap between workloads
+    /// (default: none, priority, fair, static, market; `dynamic` is refused).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub allocation: Vec<AllocationArg>,
     /// Time slice of round robin and the MLFQ's top level.
@@ -266,6 +280,9 @@ impl From<DisciplineArg> for Discipline {
 /// `--allocation` values: [`Allocation`] as clap spells and documents it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AllocationArg {
+    /// Shared trace mode only: nobody is cut, every workload gets what it wants (the cap is
+    /// ignored: today's behaviour).
+    None,
     /// Static partitioning: each tenant a fixed, equal share of every resource it uses.
     Static,
     /// On demand: first come, first served across tenants.
@@ -281,6 +298,9 @@ pub enum AllocationArg {
 impl From<AllocationArg> for Allocation {
     fn from(a: AllocationArg) -> Self {
         match a {
+            // Refused in task mode before conversion (`task_mode`); on-demand is the task
+            // queue's uncapped policy.
+            AllocationArg::None => Allocation::Dynamic,
             AllocationArg::Static => Allocation::Static,
             AllocationArg::Dynamic => Allocation::Dynamic,
             AllocationArg::Priority => Allocation::Priority,
@@ -328,7 +348,13 @@ impl From<PlacementArg> for Placement {
 
 /// Runs `prescale simulate`.
 pub(crate) fn run(a: SimulateArgs) -> Result<()> {
-    match (&a.trace, &a.tasks) {
+    if a.pool_cap.is_some() || a.trace.len() > 1 {
+        return shared::run(&a);
+    }
+    if !a.workload_opts.is_empty() {
+        bail!("--workload-opts is for shared mode (--pool-cap)");
+    }
+    match (a.trace.first(), &a.tasks) {
         (Some(trace), _) => replica_mode(&a, trace),
         (None, Some(tasks)) => task_mode(&a, tasks),
         (None, None) => {
@@ -663,6 +689,9 @@ fn task_mode(a: &SimulateArgs, spec: &str) -> Result<()> {
         .copied()
         .filter(|p| allocation::PLACEMENTS.contains(p))
         .collect();
+    if a.allocation.contains(&AllocationArg::None) {
+        bail!("--allocation none is for shared trace mode (--trace … --pool-cap); task mode has static, dynamic, priority, fair and market");
+    }
     if !a.allocation.is_empty() && alloc_placements.is_empty() {
         bail!("--allocation runs place by least-loaded, best-fit or ffd: add one of them to --placement");
     }

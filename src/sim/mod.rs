@@ -1,4 +1,4 @@
-//! The simulator, in two parts that share nothing but a percentile (`stats`):
+//! The simulator, in two parts that share nothing but a percentile and Jain's index (`stats`):
 //!
 //! - [`replay`]: replays a trace through scaling policies (prescale's planner, the HPA rule, a
 //!   static size, the oracle), scores them against the oracle and sweeps their risk knobs.

@@ -60,6 +60,24 @@ pub enum ReplayError {
     /// `report.json` could not be serialised.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A shared replay was given no workloads.
+    #[error("a shared replay needs at least one workload")]
+    NoMembers,
+    /// The traces of a shared replay are on different steps.
+    #[error("workload '{name}' is on a {step}s step and '{first}' on {first_step}s: traces replayed on one pool must share a step (give --step)")]
+    SharedStep {
+        /// The workload on another step.
+        name: String,
+        /// Its step, seconds.
+        step: i64,
+        /// The first workload.
+        first: String,
+        /// Its step, seconds.
+        first_step: i64,
+    },
+    /// Two workloads of a shared replay have the same name.
+    #[error("two workloads of the shared pool are named '{0}'")]
+    SharedName(String),
     /// A chart could not be drawn.
     #[error(transparent)]
     Chart(#[from] ChartError),

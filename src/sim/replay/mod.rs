@@ -19,6 +19,8 @@
 //! - [`tune`]: every policy's knob on one cheap-to-safe scale, and the bisection to the budget.
 //! - [`sweep`]: each policy's risk knob varied into a cost-versus-risk curve and bisected to
 //!   its cheapest setting within the budget.
+//! - [`shared`]: several traces replayed together on one capped pool, the predictive wants
+//!   shared by each allocation policy of `plan::share` on the same forecasts.
 //! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
 
 mod error;
@@ -29,6 +31,7 @@ mod replica;
 pub mod report;
 pub mod scenario;
 mod setup;
+pub mod shared;
 pub mod sweep;
 pub mod tune;
 mod workload;
@@ -36,6 +39,6 @@ mod workload;
 pub use error::ReplayError;
 pub use persistence::Persistence;
 pub use policy::{Fixed, Hpa, Oracle};
-pub use replica::{simulate, Run, Scores};
+pub use replica::{simulate, Clock, Run, Scores};
 pub use setup::{Observation, Policy, Setup};
 pub use workload::{Knobs, PolicyKind, Workload};

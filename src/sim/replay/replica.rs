@@ -40,65 +40,105 @@ pub struct Run {
 
 /// Replays `demand` through `policy`, starting from `initial` ready replicas.
 pub fn simulate(setup: &Setup, demand: &[f64], policy: &mut dyn Policy, initial: u32) -> Run {
-    let n = demand.len();
-    let mut ready = Vec::with_capacity(n);
-    let mut provisioned = Vec::with_capacity(n);
-    let mut running = initial.clamp(setup.min_replicas, setup.max_replicas);
-    // (step from which they serve, count), in decision order.
-    let mut booting: VecDeque<(usize, u32)> = VecDeque::new();
-    let mut booting_total = 0u32;
-    let mut actions = 0;
+    let mut clock = Clock::new(setup, initial, demand.len());
     for (t, &d) in demand.iter().enumerate() {
-        while let Some(&(at, k)) = booting.front() {
+        let obs = clock.observe(t, d);
+        let want = policy.decide(&obs);
+        clock.provision(t, want);
+    }
+    clock.finish()
+}
+
+/// The replay clock one step at a time, so that several workloads can be stepped together
+/// and their wants changed (shared, capped) between a policy's decision and the clock.
+#[derive(Debug, Clone)]
+pub struct Clock<'s> {
+    setup: &'s Setup,
+    running: u32,
+    // (step from which they serve, count), in decision order.
+    booting: VecDeque<(usize, u32)>,
+    booting_total: u32,
+    run: Run,
+}
+
+impl<'s> Clock<'s> {
+    /// A clock with `initial` ready replicas (clamped to the bounds), for about `steps` steps.
+    pub fn new(setup: &'s Setup, initial: u32, steps: usize) -> Self {
+        Clock {
+            setup,
+            running: initial.clamp(setup.min_replicas, setup.max_replicas),
+            booting: VecDeque::new(),
+            booting_total: 0,
+            run: Run {
+                ready: Vec::with_capacity(steps),
+                provisioned: Vec::with_capacity(steps),
+                actions: 0,
+            },
+        }
+    }
+
+    /// Starts step `t` with demand `d`: replicas whose boot time is over start serving, and
+    /// the step's ready and provisioned counts are recorded. Returns what a policy sees.
+    pub fn observe(&mut self, t: usize, d: f64) -> Observation {
+        while let Some(&(at, k)) = self.booting.front() {
             if at > t {
                 break;
             }
-            running += k;
-            booting_total -= k;
-            booting.pop_front();
+            self.running += k;
+            self.booting_total -= k;
+            self.booting.pop_front();
         }
-        let prov = running + booting_total;
-        ready.push(running);
-        provisioned.push(prov);
-        let obs = Observation {
+        let prov = self.running + self.booting_total;
+        self.run.ready.push(self.running);
+        self.run.provisioned.push(prov);
+        Observation {
             t,
-            ts: setup.timestamp(t),
+            ts: self.setup.timestamp(t),
             demand: d,
-            ready: running,
+            ready: self.running,
             provisioned: prov,
-        };
-        let want = policy
-            .decide(&obs)
-            .clamp(setup.min_replicas, setup.max_replicas);
-        if want == prov {
-            continue;
         }
-        actions += 1;
+    }
+
+    /// Replicas provisioned now (ready + booting).
+    pub fn provisioned(&self) -> u32 {
+        self.running + self.booting_total
+    }
+
+    /// Ends step `t` with `want` replicas provisioned from now on (clamped to the bounds).
+    pub fn provision(&mut self, t: usize, want: u32) {
+        let setup = self.setup;
+        let want = want.clamp(setup.min_replicas, setup.max_replicas);
+        let prov = self.provisioned();
+        if want == prov {
+            return;
+        }
+        self.run.actions += 1;
         if want > prov {
             let k = want - prov;
-            booting.push_back((t + setup.boot_steps.max(1), k));
-            booting_total += k;
+            self.booting.push_back((t + setup.boot_steps.max(1), k));
+            self.booting_total += k;
         } else {
             let mut cut = prov - want;
             while cut > 0 {
-                let Some(last) = booting.back_mut() else {
+                let Some(last) = self.booting.back_mut() else {
                     break;
                 };
                 let k = last.1.min(cut);
                 last.1 -= k;
-                booting_total -= k;
+                self.booting_total -= k;
                 cut -= k;
                 if last.1 == 0 {
-                    booting.pop_back();
+                    self.booting.pop_back();
                 }
             }
-            running -= cut;
+            self.running -= cut;
         }
     }
-    Run {
-        ready,
-        provisioned,
-        actions,
+
+    /// The run recorded so far.
+    pub fn finish(self) -> Run {
+        self.run
     }
 }
 

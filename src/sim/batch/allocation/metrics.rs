@@ -4,6 +4,7 @@ use super::engine::AllocSim;
 use super::Allocation;
 use crate::sim::batch::queue::Placement;
 use crate::sim::batch::tasks::Res;
+pub use crate::sim::stats::jain_index;
 use crate::sim::stats::percentile;
 use serde::Serialize;
 
@@ -70,18 +71,6 @@ pub struct TenantMetrics {
     pub utilisation: Res,
     /// Its tasks that waited longer than the starvation threshold.
     pub starved: usize,
-}
-
-/// Jain's fairness index of `x`: (Σx)² / (n · Σx²), 1 when all are equal, 1/n when one has
-/// everything; 1 for an empty or all-zero vector (nobody is treated worse than anyone).
-pub fn jain_index(x: &[f64]) -> f64 {
-    let sum: f64 = x.iter().sum();
-    let squares: f64 = x.iter().map(|v| v * v).sum();
-    if x.is_empty() || squares == 0.0 {
-        1.0
-    } else {
-        sum * sum / (x.len() as f64 * squares)
-    }
 }
 
 fn mean(v: &[f64]) -> f64 {
