@@ -29,7 +29,6 @@ mod validate;
 
 pub use policy::{Allocation, Claim};
 pub use validate::validate_shares;
-pub(crate) use validate::{validate_pool, validate_workload};
 
 use super::decision::{num, Decision, DecisionKind, Guard, GuardKind};
 use super::spec::{PoolSpec, Resources, WorkloadSpec};

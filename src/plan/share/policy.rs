@@ -1,49 +1,8 @@
 //! The policy a pool allocates by, what each workload claims, and the running tally of what
 //! has been granted that every policy fills.
 
+pub use crate::plan::spec::Allocation;
 use crate::plan::spec::Resources;
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// Who gets a pool's capacity when the forecast wants more than it holds: `allocation` of a
-/// `[[pool]]`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Allocation {
-    /// Nobody is cut: every workload gets what its planner decided (the behaviour before
-    /// allocation existed).
-    #[default]
-    None,
-    /// Lower `priority` is cut first, never below `min_replicas`.
-    Priority,
-    /// Weighted dominant-resource fairness (DRF) across CPU and memory between teams.
-    Fair,
-    /// Each team's fixed `share` of the pool; what a team leaves unused goes to the others.
-    Static,
-    /// Highest `bid` per replica-hour first.
-    Market,
-}
-
-impl Allocation {
-    /// The name as written in `prescale.toml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Allocation::None => "none",
-            Allocation::Priority => "priority",
-            Allocation::Fair => "fair",
-            Allocation::Static => "static",
-            Allocation::Market => "market",
-        }
-    }
-}
-
-impl fmt::Display for Allocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
 
 /// One workload's claim on a pool: what its planner wants, what it may never go below, what
 /// one replica requests, and the keys the policies rank it by.

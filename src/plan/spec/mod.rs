@@ -5,9 +5,11 @@
 //! error names the offending key and the item it belongs to.
 
 use super::events::Event;
-use super::share::Allocation;
+mod sharing;
+
 use crate::series::SeriesKey;
 use serde::{Deserialize, Deserializer, Serialize};
+pub use sharing::Allocation;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -384,7 +386,7 @@ impl WorkloadSpec {
             let key = format!("events[{i}]");
             e.validate().map_err(|m| w(&key, format!("{key}: {m}")))?;
         }
-        super::share::validate_workload(self).map_err(|(key, message)| w(key, message))
+        sharing::validate_workload(self).map_err(|(key, message)| w(key, message))
     }
 }
 
@@ -495,7 +497,7 @@ impl PoolSpec {
                 ),
             ));
         }
-        super::share::validate_pool(self).map_err(|(key, message)| p(&key, message))
+        sharing::validate_pool(self).map_err(|(key, message)| p(&key, message))
     }
 }
 
@@ -625,126 +627,4 @@ pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Err
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workload_parses_from_toml_with_defaults_and_units() {
-        let w: WorkloadSpec = toml::from_str(
-            r#"
-            name = "api"
-            demand = 'http_requests{service="api"}'
-            unit = "rps"
-            replica_capacity = 50
-            max_replicas = 40
-            boot_time = "90s"
-            quantile = "p95"
-            scale_down_window = "10m"
-            current_replicas = 'kube_deployment_status_replicas{deployment="api"}'
-            resources = { cpu = "500m", memory = "512Mi" }
-            "#,
-        )
-        .unwrap();
-        assert_eq!(w.boot_time, 90);
-        assert_eq!(w.scale_down_window, 600);
-        assert!((w.quantile - 0.95).abs() < 1e-12);
-        assert_eq!(w.min_replicas, 1);
-        assert_eq!(w.tolerance, 0.1);
-        assert_eq!(w.resources, Resources::new(0.5, 512.0 * 1024.0 * 1024.0));
-        assert!(matches!(
-            w.current_replicas,
-            Some(CurrentReplicas::Query(_))
-        ));
-        w.validate().unwrap();
-    }
-
-    #[test]
-    fn pool_parses_from_toml() {
-        let p: PoolSpec = toml::from_str(
-            r#"
-            name = "general"
-            capacity = { cpu = 4, memory = "16Gi" }
-            boot_time = "3m"
-            max_nodes = 20
-            "#,
-        )
-        .unwrap();
-        assert_eq!(p.boot_time, 180);
-        assert_eq!(p.target_utilization, 0.8);
-        assert_eq!(p.scale_down_window, 600);
-        p.validate().unwrap();
-    }
-
-    #[test]
-    fn unknown_key_and_bad_values_are_rejected() {
-        let base = "name='a'\ndemand='d'\nreplica_capacity=1\nmax_replicas=2\nboot_time='1m'\n";
-        assert!(toml::from_str::<WorkloadSpec>(&format!("{base}replicas_max=3")).is_err());
-        assert!(toml::from_str::<WorkloadSpec>(&format!("{base}quantile='p100'")).is_err());
-        let e = toml::from_str::<WorkloadSpec>(&base.replace("'1m'", "'soon'")).unwrap_err();
-        assert!(e.to_string().contains("soon"), "{e}");
-        let w: WorkloadSpec = toml::from_str(&base.replace("'1m'", "'0s'")).unwrap();
-        assert_eq!(w.boot_time, 0);
-    }
-
-    #[test]
-    fn validation_names_the_field() {
-        let ok = WorkloadSpec::new("api", "d", 10.0, 5);
-        ok.validate().unwrap();
-        type Edit = Box<dyn Fn(&mut WorkloadSpec)>;
-        let cases: Vec<(&str, Edit)> = vec![
-            ("replica_capacity", Box::new(|w| w.replica_capacity = 0.0)),
-            (
-                "replica_capacity",
-                Box::new(|w| w.replica_capacity = f64::NAN),
-            ),
-            ("min_replicas", Box::new(|w| w.min_replicas = 9)),
-            ("max_replicas", Box::new(|w| w.max_replicas = 0)),
-            ("quantile", Box::new(|w| w.quantile = 1.0)),
-            ("tolerance", Box::new(|w| w.tolerance = f64::NAN)),
-            ("headroom", Box::new(|w| w.headroom = -0.1)),
-            (
-                "target_utilization",
-                Box::new(|w| w.target_utilization = Some(0.0)),
-            ),
-            ("max_step_up", Box::new(|w| w.max_step_up = Some(0))),
-            ("max_step_down", Box::new(|w| w.max_step_down = Some(0))),
-            (
-                "resources.cpu",
-                Box::new(|w| w.resources.cpu = f64::INFINITY),
-            ),
-            ("boot_time", Box::new(|w| w.boot_time = -1)),
-        ];
-        for (field, f) in cases {
-            let mut w = ok.clone();
-            f(&mut w);
-            let err = w.validate().unwrap_err();
-            let e = err.to_string();
-            assert!(e.contains(field) && e.contains("\"api\""), "{field}: {e}");
-            assert!(
-                matches!(&err, SpecError::Key { key, .. } if key == field),
-                "{field}: {err:?}"
-            );
-        }
-        let mut p = PoolSpec::new("gp", Resources::new(4.0, 1e9), 3);
-        p.validate().unwrap();
-        p.min_nodes = 4;
-        assert!(p.validate().unwrap_err().to_string().contains("min_nodes"));
-        p.min_nodes = 0;
-        p.capacity = Resources::new(0.0, 0.0);
-        assert!(p.validate().unwrap_err().to_string().contains("capacity"));
-    }
-
-    #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity("250m").unwrap(), 0.25);
-        assert_eq!(
-            parse_quantity("2Gi").unwrap(),
-            2.0 * 1024.0 * 1024.0 * 1024.0
-        );
-        assert_eq!(parse_quantity("1e3").unwrap(), 1000.0);
-        assert!(parse_quantity("3 parsecs").is_err());
-        assert!(parse_quantity("-1").is_err());
-        assert_eq!(parse_quantile("p99").unwrap(), 0.99);
-        assert!(parse_quantile("p0").is_err());
-    }
-}
+mod tests;
