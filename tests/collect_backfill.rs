@@ -115,47 +115,5 @@ async fn invalid_promql_fails_start_up_quoting_prometheus() {
 fn collect_command_exports_csv_for_training() {
     let h = start_with_history();
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config(dir.path(), &h.prom.url(), SIGNALS);
-    let out = dir.path().join("history");
-    let bin = env!("CARGO_BIN_EXE_prescale");
-    let run = std::process::Command::new(bin)
-        .args(["collect", "--config"])
-        .arg(&cfg.path)
-        .arg("--export-csv")
-        .arg(&out)
-        .output()
-        .expect("run prescale collect");
-    assert!(
-        run.status.success(),
-        "prescale collect failed:\n{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let (series, _) = read_history(
-        &[out.join("load.csv")],
-        &HistoryOptions {
-            step: Some(STEP),
-            max_gap: Some(0),
-        },
-    )
-    .expect("export reads back");
-    assert_eq!(series.len(), 2);
-    assert_same("exported b", &series[1].values, &h.t.b);
-
-    // The export is training history as it is.
-    let model = dir.path().join("load.model");
-    let train = std::process::Command::new(bin)
-        .args(["train", "--trees", "10", "--history"])
-        .arg(out.join("load.csv"))
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .expect("run prescale train");
-    assert!(
-        train.status.success(),
-        "prescale train on the export failed:\n{}{}",
-        String::from_utf8_lossy(&train.stdout),
-        String::from_utf8_lossy(&train.stderr)
-    );
-    assert!(model.exists());
+    assert_collect_export_trains(dir.path(), &h.prom.url(), &h.t, "Prometheus");
 }

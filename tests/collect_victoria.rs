@@ -17,7 +17,7 @@ use common::*;
 use prescale::collect::prometheus::PromClient;
 use prescale::collect::Collector;
 use prescale::config::Config;
-use prescale::series::{read_history, HistoryOptions, SeriesKey};
+use prescale::series::SeriesKey;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -129,49 +129,12 @@ async fn invalid_metricsql_fails_start_up_quoting_victoria_metrics() {
 fn collect_command_exports_csv_for_training() {
     let h = start_with_history();
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config(dir.path(), &format!("{}/prometheus", h.vm.url()), SIGNALS);
-    let out = dir.path().join("history");
-    let bin = env!("CARGO_BIN_EXE_prescale");
-    let run = std::process::Command::new(bin)
-        .args(["collect", "--config"])
-        .arg(&cfg.path)
-        .arg("--export-csv")
-        .arg(&out)
-        .output()
-        .expect("run prescale collect");
-    assert!(
-        run.status.success(),
-        "prescale collect failed:\n{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
+    assert_collect_export_trains(
+        dir.path(),
+        &format!("{}/prometheus", h.vm.url()),
+        &h.t,
+        "VictoriaMetrics",
     );
-    let (series, _) = read_history(
-        &[out.join("load.csv")],
-        &HistoryOptions {
-            step: Some(STEP),
-            max_gap: Some(0),
-        },
-    )
-    .expect("export reads back");
-    assert_eq!(series.len(), 2);
-    assert_eq!(series[1].start, h.t.first);
-    assert_same("exported b", &series[1].values, &h.t.b);
-
-    let model = dir.path().join("load.model");
-    let train = std::process::Command::new(bin)
-        .args(["train", "--trees", "10", "--history"])
-        .arg(out.join("load.csv"))
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .expect("run prescale train");
-    assert!(
-        train.status.success(),
-        "prescale train on the export failed:\n{}{}",
-        String::from_utf8_lossy(&train.stdout),
-        String::from_utf8_lossy(&train.stderr)
-    );
-    assert!(model.exists());
 }
 
 /// A 1-second gauge `live{series="x"}` whose value at `t` is `t % 1000`.

@@ -5,7 +5,7 @@
 use super::{load_config, trace_values};
 use prescale::collect::Collector;
 use prescale::config::Config;
-use prescale::series::SeriesKey;
+use prescale::series::{read_history, HistoryOptions, SeriesKey};
 use std::path::Path;
 
 /// The traces' step.
@@ -149,4 +149,53 @@ pub fn assert_holds_two_traces(c: &Collector, t: &TwoTraces, what: &str) {
         stats.points_replaced, 0,
         "{what}: chunks do not overlap: {stats:?}"
     );
+}
+
+/// `prescale collect --export-csv` from the store at `url` writes what the training reader reads
+/// back as `t` (series `b` checked whole, from its first timestamp), and `prescale train` trains
+/// on the export as it is. `what` names the store.
+pub fn assert_collect_export_trains(dir: &Path, url: &str, t: &TwoTraces, what: &str) {
+    let cfg = config(dir, url, SIGNALS);
+    let out = dir.join("history");
+    let bin = env!("CARGO_BIN_EXE_prescale");
+    let run = std::process::Command::new(bin)
+        .args(["collect", "--config"])
+        .arg(&cfg.path)
+        .arg("--export-csv")
+        .arg(&out)
+        .output()
+        .expect("run prescale collect");
+    assert!(
+        run.status.success(),
+        "{what}: prescale collect failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (series, _) = read_history(
+        &[out.join("load.csv")],
+        &HistoryOptions {
+            step: Some(STEP),
+            max_gap: Some(0),
+        },
+    )
+    .expect("export reads back");
+    assert_eq!(series.len(), 2, "{what}");
+    assert_eq!(series[1].start, t.first, "{what}");
+    assert_same(&format!("{what} exported b"), &series[1].values, &t.b);
+
+    let model = dir.join("load.model");
+    let train = std::process::Command::new(bin)
+        .args(["train", "--trees", "10", "--history"])
+        .arg(out.join("load.csv"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .expect("run prescale train");
+    assert!(
+        train.status.success(),
+        "{what}: prescale train on the export failed:\n{}{}",
+        String::from_utf8_lossy(&train.stdout),
+        String::from_utf8_lossy(&train.stderr)
+    );
+    assert!(model.exists(), "{what}");
 }
