@@ -9,7 +9,7 @@
 //! (`sh -c 'kubectl scale "deployment/$1" --replicas="$2"' _ {target} {to}`), which a shell
 //! never parses as code.
 
-use super::Outcome;
+use super::{Outcome, Skip};
 use crate::plan::{Decision, DecisionKind};
 use std::fmt;
 use std::process::{ExitStatus, Stdio};
@@ -363,7 +363,7 @@ impl super::Actuator for CommandActuator {
             let mut outcomes = Vec::with_capacity(decisions.len());
             for d in decisions {
                 if !matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
-                    outcomes.push(Outcome::Skipped);
+                    outcomes.push(Outcome::Skipped(Skip::Nothing));
                     continue;
                 }
                 tracing::info!(

@@ -36,8 +36,8 @@ pub enum ActError {
 
 /// What became of one decision.
 ///
-/// Logged (field `outcome`) and shown as `dry-run`, `applied`, `failed: <reason>` or
-/// `skipped`; exported as the `outcome` label [`label`](Self::label).
+/// Logged (field `outcome`) and shown as `dry-run`, `applied`, `failed: <reason>`, `skipped`
+/// or `skipped (<why>)`; exported as the `outcome` label [`label`](Self::label).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// A scale decision, only shown and logged (no `--apply`).
@@ -47,8 +47,31 @@ pub enum Outcome {
     /// Not carried out, and why: the exit status and the end of what the command said, a
     /// timeout, or a stop. The change is not believed done, so the next cycle tries again.
     Failed(String),
-    /// Nothing to carry out: a hold, or a node decision (a recommendation only).
-    Skipped,
+    /// Not carried out, on purpose: see [`Skip`].
+    Skipped(Skip),
+}
+
+/// Why a decision was not carried out although prescale runs with `--apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Nothing to carry out: a hold, or a node decision (a recommendation only). Shown as a
+    /// bare `skipped`.
+    Nothing,
+    /// The workload's `mode` is `preview`: recommend only.
+    Preview,
+    /// Another prescale replica holds the leader Lease and acts; this one only records.
+    NotLeader,
+}
+
+impl Skip {
+    /// What the log and the table add after `skipped`: `None` for [`Skip::Nothing`].
+    pub fn why(self) -> Option<&'static str> {
+        match self {
+            Skip::Nothing => None,
+            Skip::Preview => Some("preview"),
+            Skip::NotLeader => Some("not leader"),
+        }
+    }
 }
 
 impl Outcome {
@@ -63,7 +86,7 @@ impl Outcome {
             Outcome::DryRun => 0,
             Outcome::Applied => 1,
             Outcome::Failed(_) => 2,
-            Outcome::Skipped => 3,
+            Outcome::Skipped(_) => 3,
         };
         Self::LABELS[i]
     }
@@ -79,7 +102,7 @@ impl Outcome {
             Outcome::DryRun => "dry-run",
             Outcome::Applied => "applied",
             Outcome::Failed(_) => "failed",
-            Outcome::Skipped => "skipped",
+            Outcome::Skipped(_) => "skipped",
         }
     }
 
@@ -88,16 +111,20 @@ impl Outcome {
         if is_scale(d) {
             Outcome::DryRun
         } else {
-            Outcome::Skipped
+            Outcome::Skipped(Skip::Nothing)
         }
     }
 }
 
-/// `dry-run`, `applied`, `failed: <reason>`, `skipped`: as logged.
+/// `dry-run`, `applied`, `failed: <reason>`, `skipped`, `skipped (preview)`: as logged.
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Failed(why) => write!(f, "failed: {why}"),
+            Outcome::Skipped(skip) => match skip.why() {
+                Some(why) => write!(f, "skipped ({why})"),
+                None => f.write_str("skipped"),
+            },
             o => f.write_str(o.short()),
         }
     }
@@ -304,7 +331,11 @@ pub(crate) mod tests {
         let outcomes = act.handle(1, 1_700_000_000, &ds).await.unwrap();
         assert_eq!(
             outcomes,
-            vec![Outcome::DryRun, Outcome::Skipped, Outcome::Skipped]
+            vec![
+                Outcome::DryRun,
+                Outcome::Skipped(Skip::Nothing),
+                Outcome::Skipped(Skip::Nothing)
+            ]
         );
         act.flush().unwrap();
         let shown = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -384,7 +415,7 @@ pub(crate) mod tests {
             Outcome::DryRun,
             Outcome::Applied,
             Outcome::Failed("a reason".into()),
-            Outcome::Skipped,
+            Outcome::Skipped(Skip::Nothing),
         ];
         let labels: Vec<&str> = all.iter().map(Outcome::label).collect();
         assert_eq!(labels, Outcome::LABELS);

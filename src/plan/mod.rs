@@ -68,6 +68,6 @@ pub use share::{
     allocate, guard_kind, share_pools, validate_shares, Allocation, Claim, Granted, ShareReport,
 };
 pub use spec::{
-    parse_quantile, parse_quantity, CurrentReplicas, ParseValueError, PoolSpec, Resources,
-    SpecError, WorkloadSpec,
+    parse_quantile, parse_quantity, CurrentReplicas, Mode, ObjectKind, ObjectRef, ParseValueError,
+    PoolSpec, Resources, SpecError, WorkloadSpec,
 };

@@ -444,6 +444,7 @@ fn forget_dropped(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::act::Skip;
     use crate::collect::SignalConfig;
     use crate::plan::AccuracyConfig;
 
@@ -517,10 +518,10 @@ mod tests {
         let outcomes = vec![
             Outcome::Applied,
             Outcome::Failed("kubectl exited with status 1".into()),
-            Outcome::Skipped,
-            Outcome::Skipped,
-            Outcome::Skipped,
-            Outcome::Skipped,
+            Outcome::Skipped(Skip::Nothing),
+            Outcome::Skipped(Skip::Nothing),
+            Outcome::Skipped(Skip::Nothing),
+            Outcome::Skipped(Skip::Nothing),
         ];
         let kept: Vec<(DecisionKind, String)> = carried_out(&ds, &outcomes)
             .into_iter()

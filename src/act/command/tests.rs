@@ -171,9 +171,9 @@ async fn outcomes_per_decision_with_exit_status_and_stderr() {
         outcomes,
         [
             Outcome::Applied,
-            Outcome::Skipped,
+            Outcome::Skipped(Skip::Nothing),
             Outcome::Failed("sh exited with status 3: no such deployment".into()),
-            Outcome::Skipped,
+            Outcome::Skipped(Skip::Nothing),
             Outcome::Applied,
         ]
     );

@@ -340,6 +340,7 @@ fn repair_torn_tail(file: &mut File) -> std::io::Result<Repair> {
 mod tests {
     use super::*;
     use crate::act::tests::decision;
+    use crate::act::Skip;
     use crate::plan::DecisionKind;
 
     #[test]
@@ -471,7 +472,7 @@ mod tests {
         let line = serde_json::to_string(&Line {
             cycle: 1,
             decision: &decision(DecisionKind::Hold, "web", 1, 1),
-            outcome: Some(&Outcome::Skipped),
+            outcome: Some(&Outcome::Skipped(Skip::Nothing)),
             applied: false,
         })
         .unwrap();
@@ -526,7 +527,7 @@ mod tests {
                 bytes.extend_from_slice(&tail);
             }
             for c in 0..records {
-                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1), outcome: Some(&Outcome::Skipped), applied: c % 2 == 1 };
+                let line = Line { cycle: c as u64, decision: &decision(DecisionKind::Hold, "web", 1, 1), outcome: Some(&Outcome::Skipped(Skip::Nothing)), applied: c % 2 == 1 };
                 serde_json::to_writer(&mut bytes, &line).unwrap();
                 bytes.push(b'\n');
             }
@@ -579,7 +580,7 @@ mod tests {
                 decision(DecisionKind::ScaleUp, "web", 2, 3),
                 decision(DecisionKind::Hold, "api", 1, 1),
             ],
-            &[failed, Outcome::Skipped],
+            &[failed, Outcome::Skipped(Skip::Nothing)],
         )
         .unwrap();
         drop(log);

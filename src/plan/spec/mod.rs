@@ -5,9 +5,11 @@
 //! error names the offending key and the item it belongs to.
 
 use super::events::Event;
+mod object;
 mod sharing;
 
 use crate::series::SeriesKey;
+pub use object::{Mode, ObjectKind, ObjectRef};
 use serde::{Deserialize, Deserializer, Serialize};
 pub use sharing::Allocation;
 use std::collections::BTreeMap;
@@ -224,6 +226,17 @@ pub struct WorkloadSpec {
     /// `boot_time` until its `to`, at least its `floor` replicas (see [`Event`]).
     #[serde(default)]
     pub events: Vec<Event>,
+    /// The Deployment it is, as `namespace/name` (`"shop/api"`): its replicas and pods are
+    /// read from the cluster and, in `auto` mode, changed through its `scale` subresource.
+    /// At most one of `deployment` and `statefulset`; see [`WorkloadSpec::object`].
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// The StatefulSet it is, as `namespace/name`.
+    #[serde(default)]
+    pub statefulset: Option<String>,
+    /// `preview` (default: recommend only) or `auto` (act under `--apply`).
+    #[serde(default)]
+    pub mode: Mode,
 }
 
 fn default_min_replicas() -> u32 {
@@ -275,6 +288,19 @@ impl WorkloadSpec {
             share: None,
             bid: 0.0,
             events: Vec::new(),
+            deployment: None,
+            statefulset: None,
+            mode: Mode::default(),
+        }
+    }
+
+    /// The Kubernetes object it names, if any (`None` also for a reference that
+    /// [`validate`](Self::validate) refuses).
+    pub fn object(&self) -> Option<ObjectRef> {
+        match (&self.deployment, &self.statefulset) {
+            (Some(d), None) => ObjectRef::parse(ObjectKind::Deployment, d).ok(),
+            (None, Some(s)) => ObjectRef::parse(ObjectKind::StatefulSet, s).ok(),
+            _ => None,
         }
     }
 
@@ -385,6 +411,21 @@ impl WorkloadSpec {
         for (i, e) in self.events.iter().enumerate() {
             let key = format!("events[{i}]");
             e.validate().map_err(|m| w(&key, format!("{key}: {m}")))?;
+        }
+        match (&self.deployment, &self.statefulset) {
+            (Some(_), Some(_)) => {
+                return Err(w(
+                    "statefulset",
+                    "give deployment or statefulset, not both".into(),
+                ))
+            }
+            (Some(d), None) => {
+                ObjectRef::parse(ObjectKind::Deployment, d).map_err(|m| w("deployment", m))?;
+            }
+            (None, Some(s)) => {
+                ObjectRef::parse(ObjectKind::StatefulSet, s).map_err(|m| w("statefulset", m))?;
+            }
+            (None, None) => {}
         }
         sharing::validate_workload(self).map_err(|(key, message)| w(key, message))
     }

@@ -121,3 +121,37 @@ fn quantities() {
     assert_eq!(parse_quantile("p99").unwrap(), 0.99);
     assert!(parse_quantile("p0").is_err());
 }
+
+#[test]
+fn a_workload_names_one_kubernetes_object_by_namespace_and_name() {
+    let mut w = WorkloadSpec::new("api", "rps", 10.0, 5);
+    assert_eq!(w.object(), None);
+    w.deployment = Some("shop/api".into());
+    w.validate().unwrap();
+    let o = w.object().unwrap();
+    assert_eq!(
+        (o.kind, o.namespace.as_str(), o.name.as_str()),
+        (ObjectKind::Deployment, "shop", "api")
+    );
+    w.statefulset = Some("shop/db".into());
+    let e = w.validate().unwrap_err();
+    assert!(
+        matches!(&e, SpecError::Key { key, .. } if key == "statefulset"),
+        "{e:?}"
+    );
+    w.statefulset = None;
+    w.deployment = Some("api".into());
+    let e = w.validate().unwrap_err().to_string();
+    assert!(e.contains("namespace/name") && e.contains("\"api\""), "{e}");
+    let parsed: WorkloadSpec = toml::from_str(
+        "name = 'db'\ndemand = 'q'\nreplica_capacity = 1\nmax_replicas = 3\nboot_time = '1m'\n\
+         statefulset = 'data/db'\nmode = 'auto'\n",
+    )
+    .unwrap();
+    assert_eq!(parsed.mode, Mode::Auto);
+    assert_eq!(parsed.object().unwrap().to_string(), "statefulset/data/db");
+    assert!(toml::from_str::<WorkloadSpec>(
+        "name = 'db'\ndemand = 'q'\nreplica_capacity = 1\nmax_replicas = 3\nboot_time = '1m'\nmode = 'act'\n"
+    )
+    .is_err());
+}
