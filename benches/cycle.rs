@@ -85,6 +85,7 @@ fn bench(c: &mut Criterion) {
                 .filter(|w| w % NODES == n)
                 .map(|w| (format!("w{w}"), 3))
                 .collect(),
+            ..NodeState::default()
         })
         .collect();
     let need = model.spec.history_needed();

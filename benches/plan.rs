@@ -78,6 +78,7 @@ fn fleet() -> Fleet {
             name: format!("node-{j:03}"),
             pool: pools[j % 2].name.clone(),
             replicas: Vec::new(),
+            ..NodeState::default()
         })
         .collect();
     // Skewed within each pool (low-numbered nodes fuller), so that some nodes run hot and

@@ -18,8 +18,13 @@
 //! with [`Collector::connect_waiting`] instead, which waits (with the same backoff, reporting
 //! each try as a [`Waiting`]) for as long as Prometheus is unreachable, until stopped.
 //!
-//! This stage never calls forecast or plan; they read [`Collector::store`].
+//! - [`cluster`]: the cluster's state (nodes, pools, workloads, pods and their requests) read
+//!   from kube-state-metrics series each cycle ([`ClusterReader`] → [`ClusterState`]), with the
+//!   `[cluster]` section it owns.
+//!
+//! This stage never calls forecast or plan; they read [`Collector::store`] and [`ClusterState`].
 
+pub mod cluster;
 mod collector;
 pub(crate) mod config;
 mod json;
@@ -29,6 +34,7 @@ mod source;
 mod store;
 mod wire;
 
+pub use cluster::{ClusterConfig, ClusterReader, ClusterState};
 pub use collector::{
     export_csv, series_key, unix_now, Backoff, Collector, HealthState, PollReport, RetryPolicy,
     SignalHealth, SignalPoll, SignalStats, Waiting, STARTUP_BACKOFF,

@@ -126,6 +126,9 @@ pub(super) fn validate_live(
     let listen = validate_listen(raw, problems);
     let replay = validate_replay(raw, base, signals, problems);
     check_references(raw, problems);
+    if raw.cluster.is_some() {
+        check_cluster_mode(raw, problems);
+    }
     LiveConfig {
         model: run.and_then(|r| r.model.as_ref()).map(|m| resolve(base, m)),
         interval,
@@ -252,7 +255,8 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
                 format!("'{}' is used twice", w.name),
             );
         }
-        if let Some(pool) = &w.pool {
+        // With [cluster], pools are discovered: a workload may name one no [[pool]] lists.
+        if let Some(pool) = w.pool.as_ref().filter(|_| raw.cluster.is_none()) {
             if !raw.pool.iter().any(|p| &p.name == pool) {
                 problem(
                     problems,
@@ -264,7 +268,11 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
     }
     let mut pools = BTreeSet::new();
     for (i, p) in raw.pool.iter().enumerate() {
-        if let Err(e) = p.validate() {
+        let checked = match raw.cluster {
+            Some(_) => p.validate_policy(),
+            None => p.validate(),
+        };
+        if let Err(e) = checked {
             problem(problems, format!("pool[{i}]"), e.to_string());
         }
         if !pools.insert(p.name.clone()) {
@@ -293,6 +301,51 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
                 problems,
                 format!("node[{i}].name"),
                 format!("'{}' is used twice", n.name),
+            );
+        }
+    }
+}
+
+/// With `[cluster]`, the cluster says what `[[node]]`, a pool's `capacity` and a workload's
+/// `current_replicas` would: each is refused rather than silently overridden, and every
+/// workload must name the object whose state is read.
+fn check_cluster_mode(raw: &RawConfig, problems: &mut Vec<Problem>) {
+    if !raw.node.is_empty() {
+        problem(
+            problems,
+            "node",
+            "[[node]] is the offline source; with [cluster] nodes are discovered from \
+             kube-state-metrics: remove the [[node]] entries",
+        );
+    }
+    for (i, p) in raw.pool.iter().enumerate() {
+        if p.capacity != crate::plan::Resources::default() {
+            problem(
+                problems,
+                format!("pool[{i}].capacity"),
+                "with [cluster], a pool's capacity is its nodes' allocatable \
+                 (kube_node_status_allocatable): remove capacity",
+            );
+        }
+    }
+    for (i, w) in raw.workload.iter().enumerate() {
+        if w.deployment.is_none() && w.statefulset.is_none() {
+            problem(
+                problems,
+                format!("workload[{i}]"),
+                format!(
+                    "'{}': with [cluster], name its object: deployment = \"namespace/name\" or \
+                     statefulset = \"namespace/name\"",
+                    w.name
+                ),
+            );
+        }
+        if w.current_replicas.is_some() {
+            problem(
+                problems,
+                format!("workload[{i}].current_replicas"),
+                "with [cluster], the replica count is read from kube-state-metrics: remove \
+                 current_replicas",
             );
         }
     }

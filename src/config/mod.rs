@@ -12,7 +12,7 @@
 //!
 //! Each stage owns the type of its sections: the collector `[prometheus]` and `[[signal]]`
 //! (`crate::collect::config`), the planners `[[workload]]`, `[[pool]]` and `[accuracy]`
-//! ([`crate::plan`]). This module reads the file, checks what spans sections (names used
+//! ([`crate::plan`]), the cluster-state reader `[cluster]` (`crate::collect::cluster`). This module reads the file, checks what spans sections (names used
 //! twice, a workload's pool, `[replay]` against `[prometheus]`), collects every problem, and
 //! holds the live loop's own sections ([`LiveConfig`]).
 
@@ -23,8 +23,9 @@ mod tests;
 
 pub use live::{LiveConfig, ReplayConfig, DEFAULT_LISTEN};
 
+use crate::collect::cluster::validate_cluster;
 use crate::collect::config::{redact_userinfo, validate_prometheus, validate_signals};
-use crate::collect::{PrometheusConfig, SignalConfig};
+use crate::collect::{ClusterConfig, PrometheusConfig, SignalConfig};
 use live::validate_live;
 use raw::RawConfig;
 use std::fmt;
@@ -105,6 +106,9 @@ pub struct Config {
     pub prometheus: Option<PrometheusConfig>,
     /// What to collect, in file order.
     pub signals: Vec<SignalConfig>,
+    /// `[cluster]`: where the cluster's state is read from; `None` = the `[[node]]` list and
+    /// prescale's own decisions (offline, demos).
+    pub cluster: Option<ClusterConfig>,
     /// The live loop's sections: `[run]`, `[export]`, `[replay]`, workloads, pools, nodes.
     pub live: LiveConfig,
 }
@@ -150,6 +154,10 @@ impl Config {
             .as_ref()
             .and_then(|p| validate_prometheus(p, base, &mut collector_problems));
         let signals = validate_signals(&raw.signal, &mut collector_problems);
+        let cluster = raw
+            .cluster
+            .as_ref()
+            .and_then(|c| validate_cluster(c, &mut collector_problems));
         for (key, message) in collector_problems {
             problem(&mut problems, key, message);
         }
@@ -159,6 +167,13 @@ impl Config {
                 &mut problems,
                 "replay",
                 "[replay] and [prometheus] are mutually exclusive: replay stands in for Prometheus",
+            );
+        }
+        if raw.cluster.is_some() && raw.prometheus.is_none() {
+            problem(
+                &mut problems,
+                "cluster",
+                "[cluster] reads kube-state-metrics through [prometheus]; add [prometheus] (url = \"http://...\")",
             );
         }
         if !problems.is_empty() {
@@ -171,6 +186,7 @@ impl Config {
             path: path.to_path_buf(),
             prometheus,
             signals,
+            cluster,
             live,
         })
     }

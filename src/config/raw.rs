@@ -2,6 +2,7 @@
 //! program gets the validated types. The collector's and the planners' sections are their own
 //! types ([`crate::collect::config`], [`crate::plan`]).
 
+use crate::collect::cluster::RawCluster;
 use crate::collect::config::{RawPrometheus, RawSignal};
 use crate::plan::{AccuracyConfig, PoolSpec, WorkloadSpec};
 use serde::Deserialize;
@@ -17,6 +18,8 @@ pub(crate) struct RawConfig {
     /// `[[signal]]`, in file order.
     #[serde(default)]
     pub signal: Vec<RawSignal>,
+    /// `[cluster]`: read the cluster's state (kube-state-metrics) instead of `[[node]]`.
+    pub cluster: Option<RawCluster>,
     /// `[run]`: the live loop.
     pub run: Option<RawRun>,
     /// `[export]`: prescale's own /metrics.

@@ -58,6 +58,7 @@ impl BelievedState {
                     name: name.clone(),
                     pool: pool.clone(),
                     replicas: Vec::new(),
+                    ..NodeState::default()
                 })
                 .collect(),
             ..BelievedState::default()
@@ -150,6 +151,7 @@ impl BelievedState {
                 name,
                 pool: pool.to_string(),
                 replicas: Vec::new(),
+                ..NodeState::default()
             });
         }
         for _ in want..have {
@@ -177,6 +179,12 @@ impl BelievedState {
     /// Overrides a workload's count with one read from the cluster.
     pub fn set_replicas(&mut self, workload: &str, n: u32) {
         self.replicas.insert(workload.to_string(), n);
+    }
+
+    /// Replaces the nodes with those read from the cluster: what is there wins over what the
+    /// decisions so far made believe.
+    pub fn set_nodes(&mut self, nodes: Vec<NodeState>) {
+        self.nodes = nodes;
     }
 
     /// The nodes believed to exist, with what is placed on them.
@@ -227,6 +235,7 @@ impl BelievedState {
                             name,
                             pool: d.target.clone(),
                             replicas: Vec::new(),
+                            ..NodeState::default()
                         });
                     }
                 }
@@ -307,11 +316,13 @@ mod tests {
             name: "a".into(),
             pool: "p".into(),
             replicas: Vec::new(),
+            ..NodeState::default()
         });
         t.nodes.push(NodeState {
             name: "b".into(),
             pool: "p".into(),
             replicas: Vec::new(),
+            ..NodeState::default()
         });
         t.apply(&[
             decision(DecisionKind::ScaleUp, "web", None, None, 1, 5),

@@ -16,6 +16,9 @@
 //!   scale planner its forecast weight.
 //! - `believed`: [`BelievedState`], replicas and placement as believed after the decisions,
 //!   which the live loop plans against when the cluster does not say.
+//! - `cluster`: [`observe_cluster`], the [`ClusterView`] planned from when the cluster is read
+//!   (kube-state-metrics, through the collector): pools discovered from a node label,
+//!   placements from the pods, replica counts from `spec.replicas`, and what could not be read.
 //! - `share`: [`share_pools`], who gets a pool's capacity when the forecast wants more than
 //!   it holds at `max_nodes`: by priority, weighted DRF between teams, static shares or bids.
 //! - `decision`: [`Decision`], what every planner returns: kind, target, from → to, the inputs
@@ -51,6 +54,7 @@
 
 mod accuracy;
 mod believed;
+mod cluster;
 mod decision;
 mod events;
 mod nodes;
@@ -60,6 +64,7 @@ mod spec;
 
 pub use accuracy::{AccuracyConfig, AccuracyConfigError, AccuracyStats, AccuracyTracker};
 pub use believed::{BelievedState, RecordedCounts, StartSource};
+pub use cluster::{observe_cluster, ClusterView, DISCOVERED_MAX_NODES, DISCOVERED_MIN_NODES};
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use events::Event;
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};

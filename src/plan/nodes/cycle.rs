@@ -20,6 +20,8 @@ pub(super) struct NodeModel<'a> {
     pool: usize,
     pub(super) request: Resources,
     pub(super) forecast: Resources,
+    /// Cordoned: never a destination.
+    pub(super) unschedulable: bool,
     /// (workload index, replicas), only workloads known to the planner.
     pub(super) reps: Vec<(usize, u32)>,
 }
@@ -54,7 +56,7 @@ pub(super) fn best_fit(
     let thr = pool.target_utilization;
     let mut best: Option<(usize, f64)> = None;
     for &i in members {
-        if Some(i) == exclude {
+        if Some(i) == exclude || nodes[i].unschedulable {
             continue;
         }
         let n = &nodes[i];
@@ -154,8 +156,9 @@ impl<'a> Cycle<'a> {
             let mut m = NodeModel {
                 name: n.name.as_str(),
                 pool: p,
-                request: Resources::default(),
-                forecast: Resources::default(),
+                request: n.reserved,
+                forecast: n.reserved,
+                unschedulable: n.unschedulable,
                 reps: Vec::new(),
             };
             for (w, count) in &n.replicas {

@@ -23,10 +23,13 @@
 //! 5. the emptiest node is removed once the rest could hold its replicas and the pool's forecast
 //!    has allowed that continuously for the pool's `scale_down_window`.
 //!
+//! Nodes read from a cluster also carry the requests of pods prescale does not manage
+//! (`reserved`, counted as used) and whether they are cordoned (never a destination).
+//!
 //! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `pools` steps 4 and 5.
 
 use super::decision::Decision;
-use super::spec::{PoolSpec, WorkloadSpec};
+use super::spec::{PoolSpec, Resources, WorkloadSpec};
 use std::collections::HashMap;
 
 mod cycle;
@@ -40,7 +43,7 @@ use cycle::Cycle;
 const EPS: f64 = 1e-9;
 
 /// One node as it is now.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeState {
     /// Node name (unique).
     pub name: String,
@@ -48,6 +51,23 @@ pub struct NodeState {
     pub pool: String,
     /// Replicas on it, per workload name.
     pub replicas: Vec<(String, u32)>,
+    /// Requests of the pods on it that are no workload's replicas (DaemonSets, workloads
+    /// prescale does not manage), read from the cluster: they use the node all the same, so
+    /// they count against its capacity, as requested (forecast = request).
+    pub reserved: Resources,
+    /// Cordoned: no replica is placed or moved onto it (what is on it stays counted).
+    pub unschedulable: bool,
+}
+
+impl NodeState {
+    /// An empty, schedulable node of `pool`.
+    pub fn new(name: &str, pool: &str) -> Self {
+        NodeState {
+            name: name.to_string(),
+            pool: pool.to_string(),
+            ..NodeState::default()
+        }
+    }
 }
 
 /// What the node planner needs to know about one workload.

@@ -23,6 +23,7 @@ fn node(name: &str, reps: &[(&str, u32)]) -> NodeState {
         name: name.into(),
         pool: "gp".into(),
         replicas: reps.iter().map(|(w, n)| (w.to_string(), *n)).collect(),
+        ..NodeState::default()
     }
 }
 
@@ -360,6 +361,7 @@ proptest! {
                 name: format!("n{i:02}"),
                 pool: format!("p{}", i % pools.len()),
                 replicas: reps.iter().enumerate().map(|(w, &c)| (format!("w{w}"), c)).collect(),
+                ..NodeState::default()
             })
             .collect();
         let a = NodePlanner::new().plan(now, &pools, &nodes, &loads);

@@ -437,7 +437,9 @@ impl WorkloadSpec {
 pub struct PoolSpec {
     /// Unique name; nodes report which pool they belong to.
     pub name: String,
-    /// Allocatable resources of one node.
+    /// Allocatable resources of one node. Required with `[[node]]`; with `[cluster]` it is
+    /// read from the nodes' allocatable and left out of the file.
+    #[serde(default)]
     pub capacity: Resources,
     /// Time from "add node" to the node accepting replicas (`"3m"`): the lead time for adding.
     #[serde(deserialize_with = "de_duration")]
@@ -504,6 +506,21 @@ impl PoolSpec {
                 "capacity",
                 "capacity must offer some cpu or memory".into(),
             ));
+        }
+        self.validate_policy()
+    }
+
+    /// Checks every field but `capacity`: a `[[pool]]` entry that gives the policy of a pool
+    /// discovered in the cluster, whose capacity is read from its nodes.
+    pub fn validate_policy(&self) -> Result<(), SpecError> {
+        let p = |key: &str, message: String| SpecError::Key {
+            kind: "pool",
+            name: self.name.clone(),
+            key: key.to_string(),
+            message,
+        };
+        if self.name.trim().is_empty() {
+            return Err(SpecError::NoName { kind: "pool" });
         }
         if self.boot_time < 0 {
             return Err(p(

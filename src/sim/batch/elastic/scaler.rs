@@ -405,6 +405,7 @@ fn node_states(view: &ClusterView) -> (Vec<NodeState>, usize, usize) {
             } else {
                 Vec::new()
             },
+            ..NodeState::default()
         });
     }
     (states, ready, paid)
