@@ -8,7 +8,9 @@
 use super::clock::Clock;
 use super::{RunError, RunOptions, RunSummary};
 use crate::act::{Act, Outcome};
-use crate::collect::{Collector, HealthState, ReplicaReader, SignalStats, Source, Store};
+use crate::collect::{
+    ClusterReader, Collector, HealthState, ReplicaReader, SignalStats, Source, Store,
+};
 use crate::config::Config;
 use crate::export::ExportState;
 use crate::forecast::{Forecast, Model, Retrainer};
@@ -49,6 +51,16 @@ pub(super) struct Loop {
     /// The counts the decision log recorded, until the first cycle recovers from them (after
     /// its replica reads, which win over the log).
     pub(super) recorded: Option<RecordedCounts>,
+    /// Reads the cluster's state each cycle (`[cluster]`); `None`: the `[[node]]` list and
+    /// the loop's own decisions are the cluster.
+    pub(super) cluster: Option<ClusterReader>,
+    /// The workloads and pools as configured; with `[cluster]`, `workloads` and `pools` are
+    /// these as the last read of the cluster made them.
+    pub(super) configured: (Vec<WorkloadSpec>, Vec<PoolSpec>),
+    /// Workloads whose replica count the cluster did not give this cycle, with why.
+    pub(super) state_unknown: BTreeMap<String, String>,
+    /// Why nodes and placements were not read this cycle, if they were not.
+    pub(super) nodes_unknown: Option<String>,
 }
 
 /// One cycle's forecasts, as the planner and the exporter read them.
@@ -92,6 +104,10 @@ impl Loop {
             replica_reader: None,
             replicas_unknown: HashSet::new(),
             recorded: None,
+            cluster: None,
+            configured: (live.workloads.clone(), live.pools.clone()),
+            state_unknown: BTreeMap::new(),
+            nodes_unknown: None,
         }
     }
 
@@ -101,11 +117,22 @@ impl Loop {
         self
     }
 
-    /// Recovers the believed state from the first cycle's replica reads and the log.
+    /// Reads the cluster's state through `reader` each cycle.
+    pub(super) fn with_cluster(mut self, reader: ClusterReader) -> Self {
+        self.cluster = Some(reader);
+        self
+    }
+
+    /// Recovers the believed state from the first cycle's replica reads and the log. Nodes
+    /// read from the cluster are what is there: the log's node counts are not recovered.
     fn recover(&mut self, read: &BTreeMap<String, u32>, recorded: &RecordedCounts) {
+        let pools: &[PoolSpec] = match self.cluster {
+            Some(_) => &[],
+            None => &self.pools,
+        };
         let sources = self
             .believed
-            .recover(&self.workloads, &self.pools, read, recorded);
+            .recover(&self.workloads, pools, read, recorded);
         for (target, n, source) in sources {
             let from = match source {
                 StartSource::Cluster => "read from the cluster",
@@ -196,12 +223,7 @@ impl Loop {
         // Before the node planner, so that it places and sizes for what the pools can give.
         let shared = share_pools(&self.pools, &self.workloads, &mut decisions);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
-        // What recovery changed (a clamped count) is said once, in the target's first decision.
-        for d in &mut decisions {
-            if let Some(note) = self.believed.take_start_note(&d.target) {
-                d.reason = format!("{}; {note}", d.reason);
-            }
-        }
+        self.annotate(&mut decisions);
         let outcomes = self.act.handle(n, now, &decisions).await?;
         self.believed.apply(&carried_out(&decisions, &outcomes));
         let mut snapshot = self.snapshot(
@@ -217,10 +239,33 @@ impl Loop {
         Ok(decisions)
     }
 
-    /// Reads each workload's `current_replicas` query. A failed or empty answer keeps the last
-    /// known count and marks the workload's data stale, so nothing scales down on a guess.
+    /// Adds to the decisions' reasons what the user must know: what recovery changed (a
+    /// clamped count, once, in the target's first decision) and why a workload's replica
+    /// count is unknown (every cycle it is).
+    fn annotate(&mut self, decisions: &mut [Decision]) {
+        for d in decisions {
+            if let Some(note) = self.believed.take_start_note(&d.target) {
+                d.reason = format!("{}; {note}", d.reason);
+            }
+            if matches!(
+                d.kind,
+                DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
+            ) {
+                if let Some(why) = self.state_unknown.get(&d.target) {
+                    d.reason = format!("{}; replica count unknown: {why}", d.reason);
+                }
+            }
+        }
+    }
+
+    /// Reads the current replicas: from the cluster's state with `[cluster]`, else each
+    /// workload's `current_replicas` query. A failed or empty answer keeps the last known
+    /// count and marks the workload's data stale, so nothing scales down on a guess.
     /// Returns the counts that were read.
     async fn read_replicas(&mut self, now: i64) -> BTreeMap<String, u32> {
+        if let Some(reader) = self.cluster.clone() {
+            return self.read_cluster(&reader, now).await;
+        }
         let mut read = BTreeMap::new();
         let Some(reader) = &self.replica_reader else {
             return read;
@@ -361,7 +406,8 @@ impl Loop {
         workload_decisions: &[Decision],
         peaks: &[Option<f64>],
     ) -> Vec<Decision> {
-        if self.pools.is_empty() {
+        // Nodes that could not be read are not planned: removing one unseen is not advice.
+        if self.pools.is_empty() || self.nodes_unknown.is_some() {
             return Vec::new();
         }
         let loads: Vec<WorkloadLoad> = self

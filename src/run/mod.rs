@@ -5,18 +5,20 @@
 //! [`forecast::Retrainer`](crate::forecast::Retrainer), current replicas read through
 //! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
-//! `cycle` (one cycle, and the loop repeating it) and `snapshot` (what the exporter is handed).
+//! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
+//! with `[cluster]`) and `snapshot` (what the exporter is handed).
 //!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
 //! code either way.
 
 mod clock;
+mod cluster;
 mod cycle;
 mod snapshot;
 
 use crate::act::{read_tail, Act, ActError, CommandActuator, DecisionLog, LogError, TailOptions};
-use crate::collect::{CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
+use crate::collect::{ClusterReader, CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
 use crate::forecast::{Model, ModelError};
@@ -200,8 +202,12 @@ pub async fn run(
             match waited {
                 Some(collector) => {
                     state.wait_over();
-                    let reader = ReplicaReader::new(collector.source().client().clone());
-                    let loop_state = loop_state.with_replica_queries(reader);
+                    let client = collector.source().client().clone();
+                    let mut loop_state =
+                        loop_state.with_replica_queries(ReplicaReader::new(client.clone()));
+                    if let Some(c) = &cfg.cluster {
+                        loop_state = loop_state.with_cluster(ClusterReader::new(client, c.clone()));
+                    }
                     let clock = Clock::Wall {
                         step: live.interval,
                     };
