@@ -14,13 +14,16 @@
 //!   CSV history in and out, resampling and the gap rules. Every other stage speaks in these.
 //! - [`collect`]: Prometheus (or a CSV replay) → one bounded ring per series, with backfill,
 //!   incremental polls, retries and per-signal health; it owns its `[prometheus]` and
-//!   `[[signal]]` sections and reads current replica counts ([`collect::ReplicaReader`]).
+//!   `[[signal]]` sections and reads current replica counts ([`collect::ReplicaReader`]) and,
+//!   with `[cluster]`, the cluster's state from kube-state-metrics ([`collect::cluster`]:
+//!   nodes, pools, workloads, pods and their requests, as a plain [`collect::ClusterState`]).
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
 //!   calibrated model files, backtests against baselines, and retraining with model selection
 //!   ([`forecast::Retrainer`]).
 //! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the
 //!   node planner, their guards, the accuracy tracker that weights the forecast, and the
-//!   cluster as believed after the decisions ([`plan::BelievedState`]). Plain data, no I/O or
+//!   cluster as believed after the decisions ([`plan::BelievedState`]) or as read
+//!   ([`plan::observe_cluster`]: discovered pools, real placements). Plain data, no I/O or
 //!   clocks, so the live loop and the simulator share it.
 //! - [`act`]: decisions shown as a dry-run table and appended to a JSON-lines log, whose tail
 //!   is read back at start-up so a restart goes on from its last counts; applied through a
@@ -34,7 +37,8 @@
 //!   placement strategies, allocation policies between tenants and an elastic pool.
 //!
 //! Around the stages: [`run()`] is the live loop (clock, cycle, snapshot for the exporter,
-//! shutdown: wiring only; the source, Prometheus or a replay of CSV history, is its one seam);
+//! shutdown: wiring only; the source, Prometheus or a replay of CSV history, is its one seam,
+//! and the cluster view, read each cycle or the `[[node]]` list, the other);
 //! [`config`] reads `prescale.toml` once and validates it, each stage owning its section's
 //! type; [`atomic_file`] gives crash-safe writes for models, logs and reports; [`chart`] draws
 //! PNG charts for reports. The `prescale` command line lives in the binary (`src/cli/`, one

@@ -248,3 +248,80 @@ fn retrain_exclude_is_read_and_bad_ranges_name_their_key() {
         "{e}"
     );
 }
+
+const CLUSTER: &str = r#"
+[prometheus]
+url = "http://127.0.0.1:9090"
+
+[cluster]
+source = "kube-state-metrics"
+pool_label = "eks.amazonaws.com/nodegroup"
+
+[[signal]]
+name = "rps"
+query = "rps"
+step = "5m"
+lookback = "1d"
+
+[[workload]]
+name = "web"
+deployment = "shop/web"
+demand = "rps"
+replica_capacity = 10
+max_replicas = 20
+boot_time = "1m"
+pool = "discovered-only"
+
+[[pool]]
+name = "general"
+boot_time = "4m"
+max_nodes = 9
+"#;
+
+#[test]
+fn cluster_mode_discovers_what_the_file_would_otherwise_list() {
+    let c = parse(CLUSTER).unwrap();
+    let cl = c.cluster.unwrap();
+    assert_eq!(cl.pool_label, "label_eks_amazonaws_com_nodegroup");
+    // A pool without capacity and a workload naming a pool no [[pool]] lists are fine.
+    assert_eq!(c.live.pools[0].capacity, crate::plan::Resources::default());
+    // Without [cluster] the same pool needs its capacity.
+    let without = CLUSTER.replace("[cluster]\nsource = \"kube-state-metrics\"\npool_label = \"eks.amazonaws.com/nodegroup\"\n", "");
+    let e = parse(&without).unwrap_err().to_string();
+    assert!(e.contains("pool[0]") && e.contains("capacity"), "{e}");
+    assert!(e.contains("workload[0].pool"), "{e}");
+}
+
+#[test]
+fn cluster_mode_refuses_what_the_cluster_says_with_the_key() {
+    for (extra, key) in [
+        ("[[node]]\nname = \"a\"\npool = \"general\"\n", "node:"),
+        ("", "pool[0].capacity"),
+        ("", "workload[1]:"),
+        ("", "workload[1].current_replicas"),
+    ] {
+        let mut text = CLUSTER.to_string();
+        match key {
+            "pool[0].capacity" => {
+                text = text.replace("max_nodes = 9", "max_nodes = 9\ncapacity = { cpu = 4 }")
+            }
+            "workload[1]:" | "workload[1].current_replicas" => text.push_str(
+                "\n[[workload]]\nname = \"api\"\ndemand = \"rps\"\nreplica_capacity = 1\nmax_replicas = 2\nboot_time = \"1m\"\ncurrent_replicas = 3\n",
+            ),
+            _ => text.push_str(extra),
+        }
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(key), "{key}: {e}");
+    }
+    let e = parse(&CLUSTER.replace("[prometheus]\nurl = \"http://127.0.0.1:9090\"\n", ""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cluster: [cluster] reads kube-state-metrics through [prometheus]"),
+        "{e}"
+    );
+    let e = parse(&CLUSTER.replace("source = \"kube-state-metrics\"", "source = \"api\""))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cluster.source"), "{e}");
+}

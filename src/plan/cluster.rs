@@ -282,3 +282,6 @@ fn place(
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

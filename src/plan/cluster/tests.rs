@@ -1,0 +1,167 @@
+//! The view on hand-made cluster states: pools, placements, reserved requests, and what
+//! cannot be read.
+
+use super::*;
+use crate::collect::cluster::{
+    ClusterNode, ClusterPod, ClusterWorkload, PodPhase, QueryFailure, WorkloadId,
+};
+
+fn node(name: &str, pool: Option<&str>, cpu: f64, cordoned: bool) -> ClusterNode {
+    ClusterNode {
+        name: name.into(),
+        pool: pool.map(String::from),
+        cpu: Some(cpu),
+        memory: Some(8e9),
+        unschedulable: cordoned,
+    }
+}
+
+fn pod(
+    name: &str,
+    node: Option<&str>,
+    owner: Option<&str>,
+    phase: PodPhase,
+    cpu: f64,
+) -> ClusterPod {
+    ClusterPod {
+        namespace: "shop".into(),
+        name: name.into(),
+        node: node.map(String::from),
+        owner: owner.map(|o| WorkloadId::new(WorkloadKind::Deployment, "shop", o)),
+        phase: Some(phase),
+        cpu,
+        memory: 1e9,
+    }
+}
+
+fn spec(name: &str) -> WorkloadSpec {
+    let mut s = WorkloadSpec::new(name, "rps", 10.0, 50);
+    s.deployment = Some(format!("shop/{name}"));
+    s
+}
+
+fn state() -> ClusterState {
+    ClusterState {
+        at: 0,
+        nodes: vec![
+            node("a", Some("gp"), 4.0, false),
+            node("b", Some("gp"), 3.5, false),
+            node("c", Some("gp"), 1.0, true),
+            node("d", Some("big"), 16.0, false),
+            node("e", None, 4.0, false),
+        ],
+        workloads: vec![ClusterWorkload {
+            id: WorkloadId::new(WorkloadKind::Deployment, "shop", "web"),
+            spec_replicas: Some(4),
+            available_replicas: Some(3),
+        }],
+        pods: vec![
+            pod("web-1", Some("a"), Some("web"), PodPhase::Running, 0.5),
+            pod("web-2", Some("a"), Some("web"), PodPhase::Running, 0.25),
+            pod("web-3", Some("b"), Some("web"), PodPhase::Running, 0.5),
+            pod("web-4", None, Some("web"), PodPhase::Pending, 0.5),
+            pod("web-old", Some("b"), Some("web"), PodPhase::Failed, 9.0),
+            pod("proxy-a", Some("a"), None, PodPhase::Running, 0.1),
+            pod("job-x", Some("a"), None, PodPhase::Succeeded, 3.0),
+        ],
+        failures: Vec::new(),
+    }
+}
+
+#[test]
+fn pools_placements_and_requests_come_from_the_cluster() {
+    let mut policy = PoolSpec::new("gp", Resources::default(), 12);
+    policy.boot_time = 240;
+    let v = observe_cluster(&state(), &[spec("web")], &[policy]);
+    assert!(v.unknown.is_empty() && v.nodes_unknown.is_none(), "{v:?}");
+    assert_eq!(v.replicas["web"], 4);
+    // gp: the cordoned node's 1 cpu does not set the size; big: defaults.
+    assert_eq!(v.pools.len(), 2);
+    let big = &v.pools[0];
+    assert_eq!(
+        (
+            big.name.as_str(),
+            big.capacity.cpu,
+            big.max_nodes,
+            big.min_nodes
+        ),
+        ("big", 16.0, DISCOVERED_MAX_NODES, DISCOVERED_MIN_NODES)
+    );
+    let gp = &v.pools[1];
+    assert_eq!(
+        (gp.capacity.cpu, gp.boot_time, gp.max_nodes),
+        (3.5, 240, 12)
+    );
+    // Node e has no pool label: left out, and said.
+    let names: Vec<&str> = v.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.contains("1 node(s) have no pool label")),
+        "{:?}",
+        v.notes
+    );
+    // a: two web replicas and the DaemonSet pod reserved; the finished Job holds nothing.
+    assert_eq!(v.nodes[0].replicas, vec![("web".to_string(), 2)]);
+    assert!(
+        (v.nodes[0].reserved.cpu - 0.1).abs() < 1e-12,
+        "{:?}",
+        v.nodes[0].reserved
+    );
+    // b: the failed pod is not a replica.
+    assert_eq!(v.nodes[1].replicas, vec![("web".to_string(), 1)]);
+    assert!(v.nodes[2].unschedulable);
+    // web: the largest live request, and the pool its pods run in.
+    assert_eq!(v.workloads[0].resources.cpu, 0.5);
+    assert_eq!(v.workloads[0].pool.as_deref(), Some("gp"));
+}
+
+#[test]
+fn what_cannot_be_read_is_said_per_workload_and_for_nodes() {
+    let mut s = state();
+    let mut db = spec("db");
+    db.deployment = None;
+    db.statefulset = Some("shop/db".into());
+    let mut loose = spec("loose");
+    loose.deployment = None;
+    let v = observe_cluster(
+        &s,
+        &[spec("web"), spec("gone"), db.clone(), loose.clone()],
+        &[],
+    );
+    assert_eq!(
+        v.unknown["gone"],
+        "kube_deployment_spec_replicas{namespace=\"shop\",deployment=\"gone\"} is absent \
+         (kube-state-metrics not scraped, or no such object)"
+    );
+    assert!(v.unknown["db"]
+        .starts_with("kube_statefulset_replicas{namespace=\"shop\",statefulset=\"db\"}"));
+    assert!(v.unknown["loose"].contains("names no deployment"));
+    assert!(!v.unknown.contains_key("web"));
+
+    s.failures.push(QueryFailure {
+        query: ClusterQuery::StatefulSetSpec,
+        error: "HTTP 503".into(),
+    });
+    s.failures.push(QueryFailure {
+        query: ClusterQuery::PodInfo,
+        error: "timed out after 10s".into(),
+    });
+    let v = observe_cluster(&s, &[db], &[]);
+    assert_eq!(
+        v.unknown["db"],
+        "kube_statefulset_replicas could not be read: HTTP 503"
+    );
+    assert_eq!(
+        v.nodes_unknown.as_deref(),
+        Some("kube_pod_info could not be read: timed out after 10s")
+    );
+
+    let empty = ClusterState::default();
+    let v = observe_cluster(&empty, &[spec("web")], &[]);
+    assert!(v
+        .nodes_unknown
+        .unwrap()
+        .contains("kube_node_status_allocatable has no series"));
+}
