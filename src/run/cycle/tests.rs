@@ -1,0 +1,100 @@
+//! The loop's own bookkeeping: bounded per-series state, what is believed carried out.
+
+use super::*;
+use crate::act::Skip;
+use crate::collect::SignalConfig;
+use crate::plan::AccuracyConfig;
+
+/// Per-pod series churn: every cycle a few ids vanish and new ones appear. What the loop
+/// keeps per series must stay bounded by what the store holds, not grow with every id ever
+/// seen.
+#[test]
+fn series_churn_keeps_loop_state_bounded_by_live_series() {
+    let mut cfg = SignalConfig::new("rps", "q", 60, 3600);
+    cfg.drop_after = 300;
+    cfg.stale_after = 120;
+    let mut store = Store::new(std::slice::from_ref(&cfg));
+    let mut observed = HashMap::new();
+    let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
+    let live_ids = 20u64;
+    let mut max_live = 0;
+    for cycle in 0..200i64 {
+        let now = cycle * 60;
+        // Ids cycle..cycle+live_ids are live: one new id a minute, one gone.
+        for id in cycle as u64..cycle as u64 + live_ids {
+            let key = SeriesKey::new(format!("rps{{pod=\"p{id}\"}}"));
+            store.signal_at_mut(0).ingest(key.clone(), [(now, 10.0)]);
+            let f = Forecast {
+                key: key.clone(),
+                at: now,
+                window: 120,
+                quantiles: vec![(0.5, 10.0), (0.9, 12.0)],
+            };
+            accuracy.record(&f);
+            accuracy.observe(&key, now, 10.0);
+            observed.insert(key, now);
+        }
+        store.signal_at_mut(0).drop_vanished(now);
+        forget_dropped(&store, &mut observed, &mut accuracy);
+        let held = store.signals()[0].len();
+        max_live = max_live.max(held);
+        assert!(
+            observed.len() <= held,
+            "cycle {cycle}: {} > {held}",
+            observed.len()
+        );
+        assert!(
+            accuracy.len() <= held,
+            "cycle {cycle}: {} > {held}",
+            accuracy.len()
+        );
+    }
+    // drop_after = 5 minutes: about 25 series held, against 219 ids seen.
+    assert!(max_live < 30, "{max_live}");
+}
+
+/// A failed scale-up is not believed, nor the placement of its new replicas; everything
+/// else is (node decisions are recommendations, believed as planned).
+#[test]
+fn failed_changes_are_not_believed_done() {
+    let d = |kind, target: &str, from, to| {
+        let mut d = crate::act::tests::decision(kind, target, from, to);
+        if kind == DecisionKind::Place {
+            d.node = Some("node-a".into());
+        }
+        d
+    };
+    let ds = vec![
+        d(DecisionKind::ScaleUp, "web", 2, 5),
+        d(DecisionKind::ScaleUp, "api", 2, 6),
+        d(DecisionKind::Hold, "db", 3, 3),
+        d(DecisionKind::Place, "web", 0, 3),
+        d(DecisionKind::Place, "api", 0, 4),
+        d(DecisionKind::AddNode, "general", 2, 3),
+    ];
+    let outcomes = vec![
+        Outcome::Applied,
+        Outcome::Failed("kubectl exited with status 1".into()),
+        Outcome::Skipped(Skip::Nothing),
+        Outcome::Skipped(Skip::Nothing),
+        Outcome::Skipped(Skip::Nothing),
+        Outcome::Skipped(Skip::Nothing),
+    ];
+    let kept: Vec<(DecisionKind, String)> = carried_out(&ds, &outcomes)
+        .into_iter()
+        .map(|d| (d.kind, d.target))
+        .collect();
+    let want = [
+        (DecisionKind::ScaleUp, "web"),
+        (DecisionKind::Hold, "db"),
+        (DecisionKind::Place, "web"),
+        (DecisionKind::AddNode, "general"),
+    ]
+    .map(|(k, t)| (k, t.to_string()));
+    assert_eq!(kept, want);
+    let mut believed = BelievedState::new(&[], &[]);
+    believed.set_replicas("api", 2);
+    believed.apply(&carried_out(&ds, &outcomes));
+    assert_eq!(believed.replicas("api"), Some(2));
+    assert_eq!(believed.replicas("web"), Some(5));
+}
