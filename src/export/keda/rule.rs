@@ -24,8 +24,9 @@
 //! - **value**: `ceil(value / target) = d` (the planner's desired replicas) holds exactly for
 //!   values in `((d − 1)·target, d·target]`. Preferred is the forecast demand the planner sized
 //!   for (the peak at the workload's quantile over its lead, times `1 + headroom`), so that
-//!   `kubectl get hpa` shows demand against capacity. That value is used whenever the HPA's
-//!   formula turns it into exactly `d`. When it does not (a guard moved the count: the reactive
+//!   `kubectl get hpa` shows demand against capacity. That value is used whenever it lies in
+//!   `d`'s interval and the HPA's formula turns it into exactly `d` from the current count.
+//!   When it does not (a guard moved the count: the reactive
 //!   floor, stabilisation, a step limit, an event, min/max, the pool's allocation; or the
 //!   forecast value falls inside the HPA's tolerance band around `c`), the value is the point
 //!   of `d`'s interval furthest from the band: `d·target` when scaling up or holding,
@@ -112,7 +113,12 @@ pub fn metric_for(
     };
     let target = from_milli(target_milli);
     if let Some(v) = forecast.filter(|v| v.is_finite() && *v >= 0.0) {
-        if hpa_milli(to_milli(v), target_milli, current) == Some(desired) {
+        // In d's interval (so the HPA lands on d from any count outside the band) and not
+        // held elsewhere by the band around the current count.
+        let v_milli = to_milli(v);
+        if hpa_milli(v_milli, target_milli, 0) == Some(desired)
+            && hpa_milli(v_milli, target_milli, current) == Some(desired)
+        {
             return HpaMetric { value: v, target };
         }
     }

@@ -35,7 +35,7 @@ struct Scaler {
 }
 
 /// The workload `r` names in the view `view`, with a forecast; else the status to answer.
-fn lookup(view: &View, r: &ScaledObjectRef) -> Result<ScalerSample, Status> {
+pub(super) fn lookup(view: &View, r: &ScaledObjectRef) -> Result<ScalerSample, Status> {
     let so = format!("ScaledObject {}/{}", r.namespace, r.name);
     let Some(workload) = r
         .scaler_metadata
