@@ -109,7 +109,10 @@ fn zero_replicas_is_value_zero_and_inactive() {
 #[test]
 fn extreme_capacities_give_a_usable_target() {
     assert_eq!(to_milli(metric_for(3, 1, 1e-9, None).target), 1);
-    assert_eq!(to_milli(metric_for(3, 1, f64::NAN, None).target), MAX_TARGET_MILLI);
+    assert_eq!(
+        to_milli(metric_for(3, 1, f64::NAN, None).target),
+        MAX_TARGET_MILLI
+    );
     let big = metric_for(u64::from(u32::MAX), 1, 1e12, None);
     assert_eq!(to_milli(big.target), MAX_TARGET_MILLI);
     assert!(to_milli(big.value) > 0, "no overflow");
@@ -153,16 +156,25 @@ fn lookup_errors_name_what_is_wrong() {
     };
     let (code, msg) = err(&view, &[]);
     assert_eq!(code, Code::InvalidArgument);
-    assert!(msg.contains("shop/api-so") && msg.contains("'workload'"), "{msg}");
+    assert!(
+        msg.contains("shop/api-so") && msg.contains("'workload'"),
+        "{msg}"
+    );
     let (code, msg) = err(&view, &[("workload", "cart")]);
     assert_eq!(code, Code::NotFound);
     assert!(msg.contains("'cart'") && msg.contains("api, web"), "{msg}");
     let (code, msg) = err(&view, &[("workload", "web")]);
     assert_eq!(code, Code::Unavailable);
-    assert!(msg.contains("'web'") && msg.contains("no forecast"), "{msg}");
+    assert!(
+        msg.contains("'web'") && msg.contains("no forecast"),
+        "{msg}"
+    );
     let (code, msg) = err(&None, &[("workload", "api")]);
     assert_eq!(code, Code::Unavailable);
-    assert!(msg.contains("'api'") && msg.contains("first cycle"), "{msg}");
+    assert!(
+        msg.contains("'api'") && msg.contains("first cycle"),
+        "{msg}"
+    );
     let ok = service::lookup(&view, &so(&[("workload", "api")])).unwrap();
     assert_eq!(ok.workload, "api");
 }
