@@ -46,13 +46,12 @@ async fn client(addr: std::net::SocketAddr) -> ExternalScalerClient<Channel> {
     .expect("connect")
 }
 
-/// The HPA's count from the served metric, and whether the planner's count could be reached
-/// at all from `current` (not a change inside the HPA's tolerance band).
+/// The HPA's count from the served metric (with `current` replicas), the value and the target.
 async fn served(
     c: &mut ExternalScalerClient<Channel>,
     workload: &str,
     current: u64,
-) -> (u64, f64, f64, bool) {
+) -> (u64, f64, f64) {
     let spec = c
         .get_metric_spec(so(Some(workload)))
         .await
@@ -74,12 +73,7 @@ async fn served(
     assert_eq!(values.metric_values[0].metric_name, hpa_name);
     let value = values.metric_values[0].metric_value_float;
     let hpa = hpa_replicas(value, target, current).expect("a usable target");
-    (
-        hpa,
-        value,
-        target,
-        hpa_replicas(value, target, 0) != Some(current),
-    )
+    (hpa, value, target)
 }
 
 /// Whether a change from `c` to `d` leaves the HPA's band for the best value of `d`'s interval.
@@ -115,6 +109,7 @@ async fn served_values_are_the_planners_and_streams_report_changes() {
     // A day's shape: rising, a peak beyond max_replicas (a guard), falling to nothing.
     let peaks = [100.0, 400.0, 900.0, 2500.0, 700.0, 180.0, 0.0];
     let mut actives = Vec::new();
+    let mut sent_forecast = Vec::new();
     for (i, &p90) in peaks.iter().enumerate() {
         let now = 1_750_000_000 + i as i64 * 300;
         let forecast = Forecast {
@@ -142,7 +137,7 @@ async fn served_values_are_the_planners_and_streams_report_changes() {
             ..Snapshot::default()
         });
         let (from, to) = (u64::from(d.from), u64::from(d.to));
-        let (hpa, value, target, _) = served(&mut c, "api", from).await;
+        let (hpa, value, target) = served(&mut c, "api", from).await;
         // The target is the planner's per-replica capacity (50 × 0.8).
         assert_eq!(to_milli(target), 40_000);
         if outside_band(to, from) {
@@ -153,6 +148,8 @@ async fn served_values_are_the_planners_and_streams_report_changes() {
         }
         // From scaled-to-zero, or any count outside the band, the HPA lands on the planner's.
         assert_eq!(hpa_replicas(value, target, 0), Some(to), "cycle {i}");
+        let demand = forecast.quantile(spec.quantile).unwrap() * (1.0 + spec.headroom);
+        sent_forecast.push(value == demand);
         let active = c
             .is_active(so(Some("api")))
             .await
@@ -173,7 +170,10 @@ async fn served_values_are_the_planners_and_streams_report_changes() {
         }
         current = d.to;
     }
-    // 2500 at p90 needs 69 replicas, max_replicas caps at 40: the guard's count is served.
+    // Both paths of the rule ran on the planner's numbers: the forecast demand served as it is,
+    // and a guarded count's own value (2500 at p90 needs 69 replicas; max_replicas caps at 40).
+    assert!(sent_forecast.contains(&true), "{sent_forecast:?}");
+    assert!(!sent_forecast[3], "{sent_forecast:?}");
     assert!(
         actives.first() == Some(&true) && actives.last() == Some(&false),
         "{actives:?}"
