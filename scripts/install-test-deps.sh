@@ -2,7 +2,9 @@
 # Installs what the test suite needs beyond the Rust toolchain: Debian's Prometheus server,
 # promtool and node_exporter (the collector and exporter tests run a real server on loopback),
 # and single-node VictoriaMetrics (the collector is also tested against a second
-# Prometheus-compatible store; the package's binary is `victoria-metrics`).
+# Prometheus-compatible store; the package's binary is `victoria-metrics`), and protoc
+# (protobuf-compiler: tests/keda_generated.rs regenerates the committed KEDA gRPC code with it;
+# building prescale itself needs no protoc).
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 
@@ -12,6 +14,7 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
 fi
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=()

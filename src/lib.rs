@@ -28,7 +28,8 @@
 //! - [`act`]: decisions shown as a dry-run table and appended to a JSON-lines log, whose tail
 //!   is read back at start-up so a restart goes on from its last counts; applied through a
 //!   command template (run without a shell) only when asked; every decision's outcome recorded.
-//! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, fed a plain
+//! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, and KEDA's external-scaler
+//!   gRPC interface ([`export::keda`], generated code committed), all fed a plain
 //!   [`export::Snapshot`] by the live loop.
 //! - [`sim`]: `replay` runs a trace through scaling policies (prescale's planner, the HPA rule,
 //!   persistence plus margin, a static size, the oracle), scores them and tunes each one's

@@ -406,11 +406,27 @@ fn probes_point_at_the_port_and_endpoints_export_listen_serves() {
         })
         .unwrap();
     let spec = svc.spec.unwrap();
-    assert_eq!(spec.ports.as_ref().unwrap().len(), 1, "only /metrics' port");
-    let port = &spec.ports.unwrap()[0];
+    let svc_ports = spec.ports.clone().unwrap();
+    let named = |name: &str| {
+        svc_ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("the Service has no port '{name}'"))
+            .clone()
+    };
+    assert_eq!(svc_ports.len(), 2, "/metrics' port and the KEDA scaler's");
     assert_eq!(
-        resolve(port.target_port.as_ref().unwrap()),
+        resolve(named("metrics").target_port.as_ref().unwrap()),
         i32::from(listen.port())
+    );
+    // KEDA reaches the scaler (export.keda_listen) at the Service's `keda` port.
+    let keda = cfg.live.keda_listen.expect("export.keda_listen set");
+    assert!(keda.ip().is_unspecified(), "export.keda_listen = {keda}");
+    let keda_port = named("keda");
+    assert_eq!(keda_port.port, i32::from(keda.port()));
+    assert_eq!(
+        resolve(keda_port.target_port.as_ref().unwrap()),
+        i32::from(keda.port())
     );
     let labels = sts.spec.template.metadata.as_ref().unwrap();
     for (k, v) in spec.selector.unwrap() {

@@ -87,6 +87,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
         }),
         shortfalls: vec![("general".into(), 1.5)],
         allocation_cuts: vec![("web".into(), 2)],
+        scaler: Vec::new(),
         cycle_seconds,
         at_unix: 1_750_000_000,
     }

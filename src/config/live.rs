@@ -36,6 +36,9 @@ pub struct LiveConfig {
     pub show_holds: bool,
     /// Where to serve /metrics; `None` = not at all.
     pub listen: Option<SocketAddr>,
+    /// `export.keda_listen`: where to serve KEDA's external-scaler gRPC interface; `None` (the
+    /// default) = not at all. Independent of `export.enabled`.
+    pub keda_listen: Option<SocketAddr>,
     /// Replay instead of Prometheus.
     pub replay: Option<ReplayConfig>,
     /// Workloads, validated.
@@ -124,6 +127,33 @@ pub(super) fn validate_live(
         }
     }
     let listen = validate_listen(raw, problems);
+    let keda_listen = raw
+        .export
+        .as_ref()
+        .and_then(|e| e.keda_listen.as_deref())
+        .and_then(|text| {
+            text.parse::<SocketAddr>()
+                .map_err(|e| {
+                    problem(
+                        problems,
+                        "export.keda_listen",
+                        format!("'{text}' is not host:port: {e}"),
+                    )
+                })
+                .ok()
+        });
+    if let (Some(k), Some(l)) = (keda_listen, listen) {
+        if k.port() == l.port()
+            && k.port() != 0
+            && (k.ip() == l.ip() || k.ip().is_unspecified() || l.ip().is_unspecified())
+        {
+            problem(
+                problems,
+                "export.keda_listen",
+                format!("{k} is the port export.listen serves /metrics on ({l}); give it another"),
+            );
+        }
+    }
     let replay = validate_replay(raw, base, signals, problems);
     check_references(raw, problems);
     if raw.cluster.is_some() {
@@ -148,6 +178,7 @@ pub(super) fn validate_live(
         cycles: run.and_then(|r| r.cycles),
         show_holds: run.and_then(|r| r.show_holds).unwrap_or(false),
         listen,
+        keda_listen,
         replay,
         workloads: raw.workload.clone(),
         pools: raw.pool.clone(),

@@ -73,6 +73,8 @@ pub(crate) struct RawExport {
     pub listen: Option<String>,
     /// Set to false to serve nothing.
     pub enabled: Option<bool>,
+    /// Listen address of the KEDA external scaler (gRPC); none by default.
+    pub keda_listen: Option<String>,
 }
 
 /// `[replay]` as written.

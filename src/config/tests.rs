@@ -325,3 +325,28 @@ fn cluster_mode_refuses_what_the_cluster_says_with_the_key() {
         .to_string();
     assert!(e.contains("cluster.source"), "{e}");
 }
+
+/// `export.keda_listen`: none by default, an address when set, and a bad address or the
+/// /metrics port is refused naming the key.
+#[test]
+fn keda_listen_is_optional_and_checked() {
+    assert_eq!(parse(GOOD).unwrap().live.keda_listen, None);
+    let c = parse(&format!(
+        "{GOOD}\n[export]\nkeda_listen = \"0.0.0.0:9091\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.live.keda_listen, Some("0.0.0.0:9091".parse().unwrap()));
+    let e = parse(&format!("{GOOD}\n[export]\nkeda_listen = \"grpc\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("export.keda_listen: 'grpc'"), "{e}");
+    let e = parse(&format!(
+        "{GOOD}\n[export]\nlisten = \"0.0.0.0:9464\"\nkeda_listen = \"127.0.0.1:9464\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("export.keda_listen") && e.contains("export.listen"),
+        "{e}"
+    );
+}

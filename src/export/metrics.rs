@@ -3,12 +3,14 @@
 //! Label sets live in [`labels`]; [`Metrics::observe`] updates one group of families per
 //! helper, in the order of the snapshot's fields.
 
+mod keda;
 mod labels;
 mod sharing;
 #[cfg(test)]
 mod tests;
 mod text;
 
+pub use keda::KEDA_METHODS;
 use labels::{
     series_labels, ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen,
     SeriesLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
@@ -88,6 +90,7 @@ pub struct Metrics {
     last_cycle: Gauge<f64, std::sync::atomic::AtomicU64>,
     model_info: Family<ModelLabels, Gauge>,
     build_info: Family<BuildLabels, Gauge>,
+    keda_requests: keda::KedaFamily,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,6 +137,7 @@ impl Metrics {
             last_cycle: Gauge::default(),
             model_info: Family::default(),
             build_info: Family::default(),
+            keda_requests: keda::family(),
         };
         m.register(&mut r);
         m.build_info
@@ -268,6 +272,11 @@ impl Metrics {
             "build_info",
             "prescale's build (value always 1)",
             m.build_info.clone(),
+        );
+        r.register(
+            "keda_requests",
+            "Calls of the KEDA external scaler, by method and gRPC status code",
+            m.keda_requests.clone(),
         );
     }
 

@@ -1,5 +1,7 @@
 //! Export: prescale's own `/metrics` (OpenMetrics, or the classic text format for clients that
-//! do not ask for OpenMetrics), `/healthz` and `/readyz`.
+//! do not ask for OpenMetrics), `/healthz` and `/readyz`; and, on a port of its own when
+//! `export.keda_listen` is set, KEDA's external-scaler gRPC interface ([`keda`]), which serves
+//! the same cycle's forecasts and replica counts to a ScaledObject.
 //!
 //! This stage is deliberately decoupled from the rest of the pipeline: it defines a plain
 //! [`Snapshot`] of what one cycle knows (forecast quantiles, replica and node
@@ -58,26 +60,28 @@
 //! | `prescale_last_cycle_timestamp_seconds` | gauge | |
 //! | `prescale_model_info` | gauge (1) | `model`, `trained_at`, `version` |
 //! | `prescale_build_info` | gauge (1) | `version` |
+//! | `prescale_keda_requests_total` | counter | `method`, `code` |
 //!
 //! *Series labels* are `signal` and the series' own labels (see [`SeriesId`]), e.g.
 //! `prescale_forecast{signal="rps",service="api",level="0.9"}`.
 //!
 //! Label sets missing from a snapshot are removed, so `/metrics` does not grow with churn.
 
+pub mod keda;
 mod metrics;
 mod server;
 mod snapshot;
 
 pub use metrics::{
-    decision_kinds, Metrics, ACTION_OUTCOMES, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS,
+    decision_kinds, Metrics, ACTION_OUTCOMES, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS, KEDA_METHODS,
 };
 pub use server::{
     router, serve, ExportState, Exporter, NotReady, Stalled, HEADER_READ_TIMEOUT, LIVENESS_FACTOR,
     OPENMETRICS_CONTENT_TYPE, REQUEST_TIMEOUT, SHUTDOWN_GRACE, TEXT_CONTENT_TYPE,
 };
 pub use snapshot::{
-    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample,
-    Snapshot, WorkloadSample,
+    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, ScalerSample, SeriesId,
+    SignalSample, Snapshot, WorkloadSample,
 };
 
 /// Where the exporter listens unless configured otherwise: loopback only, so exposing it is a

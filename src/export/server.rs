@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use super::keda::ScalerView;
 use super::metrics::Metrics;
 use super::snapshot::Snapshot;
 
@@ -87,6 +88,9 @@ pub struct ExportState {
     interval: Duration,
     started: Instant,
     health: Mutex<Health>,
+    /// The KEDA scaler's view of the last cycle, `None` before the first; a watch so that its
+    /// streams wake on each cycle.
+    scaler: tokio::sync::watch::Sender<Option<Arc<ScalerView>>>,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +112,7 @@ impl ExportState {
             interval: cycle_interval,
             started: Instant::now(),
             health: Mutex::new(Health::default()),
+            scaler: tokio::sync::watch::Sender::new(None),
         }
     }
 
@@ -116,8 +121,14 @@ impl ExportState {
         &self.metrics
     }
 
-    /// Records a finished cycle: updates the metrics from `snapshot`, beats the heartbeat, and
-    /// notes whether a model is loaded (`snapshot.model`).
+    /// A receiver of the KEDA scaler's view, replaced at every finished cycle (see
+    /// [`crate::export::keda`]); it holds `None` until the first.
+    pub fn scaler_view(&self) -> tokio::sync::watch::Receiver<Option<Arc<ScalerView>>> {
+        self.scaler.subscribe()
+    }
+
+    /// Records a finished cycle: updates the metrics from `snapshot`, beats the heartbeat,
+    /// notes whether a model is loaded (`snapshot.model`), and hands the KEDA scaler its view.
     pub fn cycle_finished(&self, snapshot: &Snapshot) {
         self.cycle_finished_at(snapshot, Instant::now());
     }
@@ -125,6 +136,8 @@ impl ExportState {
     /// [`cycle_finished`](Self::cycle_finished) with an explicit clock, for tests.
     pub fn cycle_finished_at(&self, snapshot: &Snapshot, now: Instant) {
         self.metrics.observe(snapshot);
+        self.scaler
+            .send_replace(Some(Arc::new(ScalerView::new(&snapshot.scaler))));
         let mut h = self.lock();
         h.last_beat = Some(now);
         h.cycles += 1;

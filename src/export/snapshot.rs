@@ -42,6 +42,9 @@ pub struct Snapshot {
     /// Per workload: replicas its pool's allocation cut this cycle from what its planner wanted
     /// (state; 0 when not cut). Exported as `prescale_allocation_cut_replicas{workload}`.
     pub allocation_cuts: Vec<(String, u64)>,
+    /// Per workload: what the KEDA external scaler serves (state: the complete current set;
+    /// see [`crate::export::keda`]).
+    pub scaler: Vec<ScalerSample>,
     /// Wall-clock duration of this cycle, seconds.
     pub cycle_seconds: f64,
     /// When this cycle finished, Unix seconds.
@@ -113,6 +116,31 @@ pub struct WorkloadSample {
     pub current_replicas: u64,
     /// Replicas the planner recommends.
     pub recommended_replicas: u64,
+}
+
+/// What the KEDA external scaler needs of one workload's cycle: the planner's count and what
+/// it planned from. See [`crate::export::keda`] for how these become KEDA's metric.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScalerSample {
+    /// Workload name, e.g. `"api"` (what a ScaledObject's trigger metadata names).
+    pub workload: String,
+    /// Its demand series, e.g. `rps{service="api"}`, for error messages.
+    pub demand: String,
+    /// Replicas running now, as the planner saw them.
+    pub current_replicas: u64,
+    /// Replicas the planner wants (its decision's target, after guards and allocation).
+    pub desired_replicas: u64,
+    /// Demand one replica is planned to carry (`replica_capacity × target_utilization`).
+    pub per_replica: f64,
+    /// The workload's headroom (0.1 = 10 % over the forecast).
+    pub headroom: f64,
+    /// The forecast quantile the workload plans at, e.g. 0.9.
+    pub quantile: f64,
+    /// The forecast peak at that quantile over the forecast's window; `None` until the model
+    /// could forecast the workload's demand series.
+    pub forecast_peak: Option<f64>,
+    /// The forecast's window (the lead it looks ahead), seconds; `None` with no forecast.
+    pub lead_seconds: Option<i64>,
 }
 
 /// The outcome of one workload's decision.

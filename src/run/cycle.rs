@@ -235,6 +235,7 @@ impl Loop {
             &outcomes,
         );
         Self::add_sharing(&mut snapshot, shared);
+        self.add_scaler(&mut snapshot, &decisions, &forecasts.by_key);
         self.export.cycle_finished(&snapshot);
         Ok(decisions)
     }

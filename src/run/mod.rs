@@ -94,6 +94,18 @@ pub enum RunError {
     /// The exporter failed while shutting down.
     #[error("stopping the exporter")]
     StopExporter(#[source] std::io::Error),
+    /// The KEDA scaler could not listen.
+    #[error("serving KEDA's external scaler on {addr} (export.keda_listen)")]
+    ServeKeda {
+        /// The address configured.
+        addr: SocketAddr,
+        /// Why it could not listen.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The KEDA scaler failed while shutting down.
+    #[error("stopping the KEDA scaler")]
+    StopKeda(#[source] std::io::Error),
     /// `replay.signal` is not a configured signal.
     #[error("replay.signal names no [[signal]]")]
     ReplaySignal,
@@ -162,6 +174,10 @@ pub async fn run(
         Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
     };
+    let keda = match live.keda_listen {
+        Some(addr) => Some(start_keda(addr, state.clone(), stop_rx.clone()).await?),
+        None => None,
+    };
     let recorded = recorded_counts(live, &opts)?;
     let loop_state = Loop::new(
         &cfg,
@@ -224,7 +240,28 @@ pub async fn run(
     if let Some(e) = exporter {
         e.stopped().await.map_err(RunError::StopExporter)?;
     }
+    if let Some(k) = keda {
+        k.stopped().await.map_err(RunError::StopKeda)?;
+    }
     Ok(summary)
+}
+
+/// Serves KEDA's external-scaler interface on `addr` until a stop is requested.
+async fn start_keda(
+    addr: SocketAddr,
+    state: Arc<ExportState>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<export::keda::KedaServer, RunError> {
+    let k = export::keda::serve_keda(addr, state, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
+    .map_err(|source| RunError::ServeKeda { addr, source })?;
+    tracing::info!(
+        "serving KEDA's external scaler (gRPC) on {}",
+        k.local_addr()
+    );
+    Ok(k)
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until a stop is requested.

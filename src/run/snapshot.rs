@@ -7,12 +7,13 @@ use super::cycle::Loop;
 use crate::act::Outcome;
 use crate::collect::{Collector, HealthState, SignalHealth, Source};
 use crate::export::{
-    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, SeriesId, SignalSample,
-    Snapshot, WorkloadSample, COLLECTION_ERROR_KINDS,
+    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, ScalerSample, SeriesId,
+    SignalSample, Snapshot, WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
 use crate::plan::{CurrentReplicas, Decision, DecisionKind, ShareReport};
 use crate::series::SeriesKey;
+use std::collections::HashMap;
 use std::time::Instant;
 
 impl Loop {
@@ -54,6 +55,7 @@ impl Loop {
             model: Some(self.model()),
             shortfalls: Vec::new(),
             allocation_cuts: Vec::new(),
+            scaler: Vec::new(),
             cycle_seconds: started.elapsed().as_secs_f64(),
             at_unix: now,
         }
@@ -66,6 +68,41 @@ impl Loop {
             .cut_replicas
             .into_iter()
             .map(|(w, n)| (w, u64::from(n)))
+            .collect();
+    }
+
+    /// Adds what the KEDA scaler serves per workload: the planner's count after every guard
+    /// and the pool's allocation (`decisions`), and the forecast of the workload's demand
+    /// series (`forecasts`, by series) at the workload's quantile.
+    pub(super) fn add_scaler(
+        &self,
+        snapshot: &mut Snapshot,
+        decisions: &[Decision],
+        forecasts: &HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
+    ) {
+        let by_target: HashMap<&str, &Decision> = decisions
+            .iter()
+            .filter(|d| is_workload_decision(d))
+            .map(|d| (d.target.as_str(), d))
+            .collect();
+        snapshot.scaler = self
+            .workloads
+            .iter()
+            .filter_map(|spec| {
+                let d = by_target.get(spec.name.as_str())?;
+                let forecast = forecasts.get(&spec.demand).and_then(|(f, _)| f.as_ref());
+                Some(ScalerSample {
+                    workload: spec.name.clone(),
+                    demand: spec.demand.as_str().to_string(),
+                    current_replicas: u64::from(d.from),
+                    desired_replicas: u64::from(d.to),
+                    per_replica: spec.effective_capacity(),
+                    headroom: spec.headroom,
+                    quantile: spec.quantile,
+                    forecast_peak: forecast.and_then(|f| f.quantile(spec.quantile)),
+                    lead_seconds: forecast.map(|f| f.window),
+                })
+            })
             .collect();
     }
 
