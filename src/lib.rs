@@ -52,6 +52,8 @@ pub mod collect;
 pub mod config;
 pub mod export;
 pub mod forecast;
+pub mod kubernetes;
+pub mod leader;
 pub mod plan;
 mod run;
 pub mod series;

@@ -88,6 +88,8 @@ pub struct Metrics {
     last_cycle: Gauge<f64, std::sync::atomic::AtomicU64>,
     model_info: Family<ModelLabels, Gauge>,
     build_info: Family<BuildLabels, Gauge>,
+    leader: Gauge,
+    lease_transitions: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,6 +136,8 @@ impl Metrics {
             last_cycle: Gauge::default(),
             model_info: Family::default(),
             build_info: Family::default(),
+            leader: Gauge::default(),
+            lease_transitions: Gauge::default(),
         };
         m.register(&mut r);
         m.build_info
@@ -269,6 +273,23 @@ impl Metrics {
             "prescale's build (value always 1)",
             m.build_info.clone(),
         );
+        r.register(
+            "leader",
+            "Whether this replica may act (1): it holds the leader Lease, or leader election is off",
+            m.leader.clone(),
+        );
+        r.register(
+            "lease_transitions",
+            "leaseTransitions of the leader Lease as this replica last saw it (changes of holder)",
+            m.lease_transitions.clone(),
+        );
+    }
+
+    /// Sets `prescale_leader` and `prescale_lease_transitions`. Called by the elector whenever
+    /// its state changes, between cycles too: a scrape sees a step-down when it happens.
+    pub fn set_leader(&self, leader: bool, transitions: i64) {
+        self.leader.set(i64::from(leader));
+        self.lease_transitions.set(transitions);
     }
 
     /// Updates every family from one cycle's snapshot: sets the state gauges, removes label

@@ -20,6 +20,7 @@ use crate::collect::{CollectError, Collector, Replay, ReplicaReader, RetryPolicy
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
 use crate::forecast::{Model, ModelError};
+use crate::leader;
 use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use clock::Clock;
@@ -110,6 +111,9 @@ pub enum RunError {
     /// Decisions could not be shown, logged or applied.
     #[error(transparent)]
     Act(#[from] ActError),
+    /// Leader election could not start (`[kubernetes]`, `[leader_election]`).
+    #[error(transparent)]
+    Leader(#[from] crate::leader::LeaderError),
 }
 
 /// How to run.
@@ -150,7 +154,7 @@ pub async fn run(
     let model = Model::load(&model_path)?;
     check_model(&cfg, &model)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let act = make_act(live, &opts, out, stop_rx.clone())?;
+    let mut act = make_act(live, &opts, out, stop_rx.clone())?;
     spawn_signal_handler(stop_tx.clone());
     let state = Arc::new(ExportState::new(
         Metrics::new(),
@@ -160,6 +164,17 @@ pub async fn run(
         Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
     };
+    // Before the first cycle, so a lone replica leads from its first decision on.
+    let elector = match &cfg.leader {
+        Some(l) => Some(leader::start(l, &cfg.kubernetes, state.clone()).await?),
+        None => {
+            state.metrics().set_leader(true, 0);
+            None
+        }
+    };
+    if let Some(e) = &elector {
+        act = act.with_leadership(e.leadership());
+    }
     let recorded = recorded_counts(live, &opts)?;
     let loop_state = Loop::new(
         &cfg,
@@ -214,6 +229,10 @@ pub async fn run(
             }
         }
     };
+    // After the last cycle, never before: until then this replica may still be acting.
+    if let Some(e) = elector {
+        e.release().await;
+    }
     let _ = stop_tx.send(true);
     if let Some(e) = exporter {
         e.stopped().await.map_err(RunError::StopExporter)?;
