@@ -187,6 +187,16 @@ impl Elector {
         }
     }
 
+    /// How long until the Lease, held by another, expires if not renewed, on this replica's
+    /// clock; `None` if no one else holds it. The loop tries again right then rather than up
+    /// to a retry period later, so a takeover comes within one retry period of the expiry.
+    pub fn expires_in(&self, now: Instant) -> Option<Duration> {
+        match self.next(now, SystemTime::UNIX_EPOCH) {
+            Next::Follow { expires_in, .. } => Some(expires_in),
+            _ => None,
+        }
+    }
+
     /// True while the last successful renewal started less than `renew_deadline` ago.
     pub fn is_leader(&self, now: Instant) -> bool {
         self.leading_until.is_some_and(|t| now < t)

@@ -117,12 +117,18 @@ impl Loop {
     /// Attempts every retry period until asked to release; then releases.
     async fn run(mut self, mut release: oneshot::Receiver<()>) {
         loop {
-            let pause = if self.machine.is_leader(Instant::now()) {
+            let now = Instant::now();
+            let pause = if self.machine.is_leader(now) {
                 self.retry
             } else {
-                // Followers spread their tries (client-go's jitter factor 1.2), so replicas
-                // started together do not all ask at once.
-                self.retry.mul_f64(1.0 + 0.2 * rand::random::<f64>())
+                // Followers spread their tries (by up to a tenth), so replicas started
+                // together do not all ask at once; and one whose leader stopped renewing asks
+                // again right after the Lease expires (client-go waits up to a retry more).
+                let jittered = self.retry.mul_f64(1.0 + 0.1 * rand::random::<f64>());
+                match self.machine.expires_in(now) {
+                    Some(e) => jittered.min(e + Duration::from_millis(10)),
+                    None => jittered,
+                }
             };
             tokio::select! {
                 _ = &mut release => break,
