@@ -178,7 +178,11 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     Some(text.split_once("\r\n\r\n")?.1.to_string())
@@ -240,7 +244,9 @@ fn acquired_by(api: &FakeLease, names: &[&str], after: SystemTime) -> Option<(Sy
         .into_iter()
         .filter(|w| w.at > after)
         .find_map(|w| {
-            let h = w.holder.filter(|h| names.iter().any(|n| h.starts_with(&format!("{n}_"))))?;
+            let h = w
+                .holder
+                .filter(|h| names.iter().any(|n| h.starts_with(&format!("{n}_"))))?;
             Some((w.at, h))
         })
 }
@@ -252,7 +258,11 @@ fn since(a: SystemTime, b: SystemTime) -> Duration {
 fn no_token_printed(replicas: &[Replica]) {
     for r in replicas {
         let out = r.output();
-        assert!(!out.contains("5ecret"), "{} printed a token:\n{out}", r.name);
+        assert!(
+            !out.contains("5ecret"),
+            "{} printed a token:\n{out}",
+            r.name
+        );
     }
 }
 
@@ -273,7 +283,11 @@ fn three_replicas_one_acts_and_a_killed_leader_is_replaced() {
     for (i, r) in replicas.iter().enumerate() {
         let outcomes = r.outcomes();
         if i == first {
-            assert!(outcomes.iter().any(|o| o == "applied"), "{}: {outcomes:?}", r.name);
+            assert!(
+                outcomes.iter().any(|o| o == "applied"),
+                "{}: {outcomes:?}",
+                r.name
+            );
             assert!(!outcomes.iter().any(|o| o.contains("not leader")));
             assert_eq!(r.leader_gauge(), Some(1), "{}", r.name);
         } else {
@@ -298,15 +312,20 @@ fn three_replicas_one_acts_and_a_killed_leader_is_replaced() {
         .filter(|(i, _)| *i != first)
         .map(|(_, r)| r.name)
         .collect();
-    let (took_at, holder) = wait_for(Duration::from_secs(20), "another replica takes over", || {
-        acquired_by(&api, &others, killed_at)
-    });
+    let (took_at, holder) = wait_for(
+        Duration::from_secs(20),
+        "another replica takes over",
+        || acquired_by(&api, &others, killed_at),
+    );
     let gap = since(last_renewal, took_at);
     assert!(
         gap <= LEASE + RETRY + SLACK,
         "takeover {gap:?} after the last renewal (lease {LEASE:?} + retry {RETRY:?})"
     );
-    assert!(gap >= LEASE, "taken over {gap:?} after the last renewal: before expiry");
+    assert!(
+        gap >= LEASE,
+        "taken over {gap:?} after the last renewal: before expiry"
+    );
     let next = replica_of(&replicas, &holder).name;
     wait_for(Duration::from_secs(20), "the new leader acts", || {
         replicas
@@ -319,13 +338,30 @@ fn three_replicas_one_acts_and_a_killed_leader_is_replaced() {
     assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 3, "{lease}");
     no_token_printed(&replicas);
-    // Only Lease calls, each with its replica's token.
+    // Only Lease calls, each with its replica's token, and exactly the verbs deploy/role.yaml
+    // grants (tests/deploy_manifests.rs holds the Role to get/create/update on leases).
+    let verbs: std::collections::BTreeSet<&str> = api
+        .requests()
+        .iter()
+        .map(|r| match r.method.as_str() {
+            "GET" => "get",
+            "POST" => "create",
+            "PUT" => "update",
+            m => panic!("unexpected {m} {}", r.uri),
+        })
+        .collect();
+    assert_eq!(verbs, ["create", "get", "update"].into());
     for r in api.requests() {
         assert!(
-            r.uri.starts_with("/apis/coordination.k8s.io/v1/namespaces/prescale/leases"),
+            r.uri
+                .starts_with("/apis/coordination.k8s.io/v1/namespaces/prescale/leases"),
             "{r:?}"
         );
-        assert!(r.token.is_some_and(|t| t.starts_with("token-")), "{}", r.uri);
+        assert!(
+            r.token.is_some_and(|t| t.starts_with("token-")),
+            "{}",
+            r.uri
+        );
     }
 }
 
@@ -351,9 +387,11 @@ fn a_partitioned_leader_steps_down_before_another_takes_over() {
         .find(|w| w.holder.as_deref().is_some_and(|h| h.starts_with(old.name)))
         .unwrap()
         .at;
-    let (took_at, _) = wait_for(Duration::from_secs(20), "the other replica takes over", || {
-        acquired_by(&api, &[new.name], cut_at)
-    });
+    let (took_at, _) = wait_for(
+        Duration::from_secs(20),
+        "the other replica takes over",
+        || acquired_by(&api, &[new.name], cut_at),
+    );
     // The old leader's last action came before its renew deadline ran out, and so before the
     // Lease could be (and was) taken over.
     let last_act = old.acts().into_iter().max().unwrap();
@@ -370,12 +408,20 @@ fn a_partitioned_leader_steps_down_before_another_takes_over() {
     });
     // Still partitioned, the old leader keeps planning and records its decisions as skipped.
     let before = old.outcomes().len();
-    wait_for(Duration::from_secs(20), "the partitioned replica records", || {
-        let o = old.outcomes();
-        (o.len() > before + 3).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the partitioned replica records",
+        || {
+            let o = old.outcomes();
+            (o.len() > before + 3).then_some(())
+        },
+    );
     let o = old.outcomes();
-    assert!(o[before..].iter().all(|o| o == "skipped (not leader)"), "{:?}", &o[before..]);
+    assert!(
+        o[before..].iter().all(|o| o == "skipped (not leader)"),
+        "{:?}",
+        &o[before..]
+    );
     assert_eq!(old.leader_gauge(), Some(0));
     assert_eq!(new.leader_gauge(), Some(1));
     assert!(old.output().contains("stopped acting"), "{}", old.output());
@@ -415,13 +461,17 @@ fn sigterm_releases_the_lease_for_a_fast_takeover() {
         .unwrap();
     let body = put.body.as_ref().unwrap();
     assert_eq!(body["spec"]["leaseDurationSeconds"], 1, "{body}");
-    assert!(body["spec"].get("holderIdentity").is_none_or(|h| h.is_null() || h == ""));
+    assert!(body["spec"]
+        .get("holderIdentity")
+        .is_none_or(|h| h.is_null() || h == ""));
     assert!(body["metadata"]["resourceVersion"].is_string(), "{body}");
     assert_eq!(put.content_type.as_deref(), Some("application/json"));
     let new = replicas[1 - first].name;
-    let (took_at, _) = wait_for(Duration::from_secs(10), "the other replica takes over", || {
-        acquired_by(&api, &[new], release.at)
-    });
+    let (took_at, _) = wait_for(
+        Duration::from_secs(10),
+        "the other replica takes over",
+        || acquired_by(&api, &[new], release.at),
+    );
     assert!(
         since(release.at, took_at) <= RETRY + SLACK,
         "took {:?} after the release: it waited for expiry",
@@ -429,7 +479,9 @@ fn sigterm_releases_the_lease_for_a_fast_takeover() {
     );
     // The old leader's actions all came before it released.
     assert!(replicas[first].acts().iter().all(|t| *t < release.at));
-    assert!(replicas[first].output().contains("released Lease prescale/prescale"));
+    assert!(replicas[first]
+        .output()
+        .contains("released Lease prescale/prescale"));
     assert_only_the_holder_acted(&api, &replicas);
     no_token_printed(&replicas);
 }

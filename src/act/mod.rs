@@ -453,6 +453,63 @@ pub(crate) mod tests {
         );
     }
 
+    /// Applies every scale decision after `delay`.
+    struct Slow(std::time::Duration);
+    impl Actuator for Slow {
+        fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a> {
+            Box::pin(async move {
+                tokio::time::sleep(self.0).await;
+                decisions
+                    .iter()
+                    .map(|d| match Outcome::dry_run(d) {
+                        Outcome::DryRun => Outcome::Applied,
+                        o => o,
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_leader_acts_and_a_lapse_mid_action_abandons_it() {
+        let buf = Buf::default();
+        let ds = vec![
+            decision(DecisionKind::ScaleUp, "web", 3, 5),
+            decision(DecisionKind::Hold, "api", 2, 2),
+        ];
+        // Not leader: nothing reaches the actuator, everything is skipped (not leader).
+        let follower = crate::leader::Leadership::lapsing_in(std::time::Duration::ZERO);
+        let mut act = Act::dry_run(Box::new(buf.clone()), None)
+            .with_actuator(Box::new(Slow(std::time::Duration::ZERO)))
+            .with_leadership(follower);
+        let outcomes = act.handle(1, 1_700_000_000, &ds).await.unwrap();
+        assert_eq!(outcomes, vec![Outcome::Skipped(Skip::NotLeader); 2]);
+        assert_eq!(outcomes[0].to_string(), "skipped (not leader)");
+        let shown = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(shown.contains("(apply, not leader)"), "{shown}");
+        // Leader: applied.
+        let mut act = Act::dry_run(Box::new(Buf::default()), None)
+            .with_actuator(Box::new(Slow(std::time::Duration::ZERO)))
+            .with_leadership(crate::leader::Leadership::always());
+        let outcomes = act.handle(2, 1_700_000_000, &ds).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Applied, Outcome::Skipped(Skip::Nothing)]
+        );
+        // Leadership lapses while the change runs: abandoned, recorded failed (not believed).
+        let mut act = Act::dry_run(Box::new(Buf::default()), None)
+            .with_actuator(Box::new(Slow(std::time::Duration::from_secs(30))))
+            .with_leadership(crate::leader::Leadership::lapsing_in(
+                std::time::Duration::from_millis(100),
+            ));
+        let t0 = std::time::Instant::now();
+        let outcomes = act.handle(3, 1_700_000_000, &ds).await.unwrap();
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+        assert!(outcomes[0].is_failed(), "{:?}", outcomes[0]);
+        assert!(outcomes[0].to_string().contains("stopped leading"));
+        assert_eq!(outcomes[1], Outcome::Skipped(Skip::NotLeader));
+    }
+
     #[test]
     fn outcome_labels_are_few_and_fixed() {
         let all = [

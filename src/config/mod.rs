@@ -168,7 +168,8 @@ impl Config {
         for (key, message) in kube_problems {
             problem(&mut problems, key, message);
         }
-        let leader = crate::leader::LeaderConfig::validate(raw.leader_election.as_ref(), &mut problems);
+        let leader =
+            crate::leader::LeaderConfig::validate(raw.leader_election.as_ref(), &mut problems);
         if raw.prometheus.is_some() && raw.replay.is_some() {
             problem(
                 &mut problems,

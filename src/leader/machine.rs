@@ -73,7 +73,11 @@ pub struct Elector {
 impl Elector {
     /// A candidate named `identity` that writes `lease_duration` into the Lease and leads for
     /// `renew_deadline` after the start of each successful renewal.
-    pub fn new(identity: impl Into<String>, lease_duration: Duration, renew_deadline: Duration) -> Self {
+    pub fn new(
+        identity: impl Into<String>,
+        lease_duration: Duration,
+        renew_deadline: Duration,
+    ) -> Self {
         Elector {
             identity: identity.into(),
             lease_duration,
@@ -148,9 +152,17 @@ impl Elector {
         let record = LeaseRecord {
             holder: Some(self.identity.clone()),
             lease_duration_seconds: self.lease_seconds(),
-            acquire_time: if ours { r.acquire_time.or(Some(wall)) } else { Some(wall) },
+            acquire_time: if ours {
+                r.acquire_time.or(Some(wall))
+            } else {
+                Some(wall)
+            },
             renew_time: Some(wall),
-            transitions: if ours { r.transitions } else { r.transitions.saturating_add(1) },
+            transitions: if ours {
+                r.transitions
+            } else {
+                r.transitions.saturating_add(1)
+            },
         };
         Next::Update {
             record,

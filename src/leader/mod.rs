@@ -182,7 +182,10 @@ impl LeaderConfig {
                 push("namespace", format!("'{ns}' {m}"));
             }
         }
-        let name = raw.name.clone().unwrap_or_else(|| DEFAULT_LEASE_NAME.into());
+        let name = raw
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LEASE_NAME.into());
         if let Err(m) = dns_name(&name, 253, true) {
             push("name", format!("'{name}' {m}"));
         }
@@ -210,7 +213,8 @@ impl LeaderConfig {
 /// Checks a Kubernetes object name: lowercase letters, digits and `-` (and `.` for a DNS
 /// subdomain), starting and ending with a letter or digit, at most `max` characters.
 fn dns_name(s: &str, max: usize, dots: bool) -> Result<(), String> {
-    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (dots && c == '.');
+    let ok_char =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (dots && c == '.');
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if s.is_empty() || s.len() > max {
         return Err(format!("must be 1 to {max} characters"));
@@ -280,7 +284,18 @@ impl Leadership {
     /// A handle that always says "leader": a test stand-in for a replica that won.
     pub fn always() -> Self {
         let l = Leadership::new();
-        l.set(Some(Instant::now() + Duration::from_secs(100 * 365 * 86_400)), 0);
+        l.set(
+            Some(Instant::now() + Duration::from_secs(100 * 365 * 86_400)),
+            0,
+        );
+        l
+    }
+
+    /// A handle that leads for `d` from now and is never renewed: a test stand-in for a
+    /// replica about to lose its Lease (`Duration::ZERO`: a follower).
+    pub fn lapsing_in(d: Duration) -> Self {
+        let l = Leadership::new();
+        l.set(Some(Instant::now() + d), 0);
         l
     }
 

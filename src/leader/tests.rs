@@ -85,7 +85,10 @@ fn every_bad_key_is_named() {
     );
     let e = load("[leader_election]\nretry_period = \"soon\"\nname = \"Prescale_Lease\"\nnamespace = \"a.b\"\nidentity = \"\"\n").unwrap_err();
     for key in ["retry_period", "name", "namespace", "identity"] {
-        assert!(e.contains(&format!("leader_election.{key}: ")), "{key}: {e}");
+        assert!(
+            e.contains(&format!("leader_election.{key}: ")),
+            "{key}: {e}"
+        );
     }
     let e = load("[leader_election]\nenabled = true\nlease = \"15s\"\n").unwrap_err();
     assert!(e.contains("unknown field `lease`"), "{e}");

@@ -7,6 +7,11 @@
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
 //! `cycle` (one cycle, and the loop repeating it) and `snapshot` (what the exporter is handed).
 //!
+//! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
+//! leads from its first decision), the act stage asks it before every change, and the Lease is
+//! released only after the last cycle, never on the signal itself: until then this replica may
+//! still be acting.
+//!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
 //! code either way.

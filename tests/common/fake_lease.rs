@@ -255,13 +255,25 @@ fn answer(
     body: Option<Value>,
 ) -> Response {
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return status(404, "NotFound", format!("the server could not find {path}"), "");
+        return status(
+            404,
+            "NotFound",
+            format!("the server could not find {path}"),
+            "",
+        );
     };
     let parts: Vec<&str> = rest.split('/').collect();
     let (ns, name) = match parts.as_slice() {
         [ns, "leases"] => (*ns, None),
         [ns, "leases", name] => (*ns, Some(*name)),
-        _ => return status(404, "NotFound", format!("the server could not find {path}"), ""),
+        _ => {
+            return status(
+                404,
+                "NotFound",
+                format!("the server could not find {path}"),
+                "",
+            )
+        }
     };
     match (method.as_str(), name) {
         ("GET", Some(name)) => match s.leases.get(&format!("{ns}/{name}")) {

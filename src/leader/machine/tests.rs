@@ -41,11 +41,13 @@ impl Server {
     fn write(&mut self, next: &Next) -> Result<(LeaseRecord, String), ()> {
         match (next, &self.lease) {
             (Next::Create(r), None) => self.lease = Some((r.clone(), 1)),
-            (Next::Update { record, resource_version }, Some((_, v)))
-                if *resource_version == v.to_string() =>
-            {
-                self.lease = Some((record.clone(), v + 1))
-            }
+            (
+                Next::Update {
+                    record,
+                    resource_version,
+                },
+                Some((_, v)),
+            ) if *resource_version == v.to_string() => self.lease = Some((record.clone(), v + 1)),
             _ => return Err(()),
         }
         Ok(self.get().unwrap())
@@ -106,12 +108,18 @@ fn a_second_candidate_follows_until_the_lease_expires_on_its_own_clock() {
     // a renews every 2 s: b keeps following, and its wait restarts at each new record.
     for t in [2.0, 4.0, 6.0] {
         attempt(&mut a, &mut server, &clock, t);
-        assert!(matches!(attempt(&mut b, &mut server, &clock, t + 0.5), Next::Follow { .. }));
+        assert!(matches!(
+            attempt(&mut b, &mut server, &clock, t + 0.5),
+            Next::Follow { .. }
+        ));
         assert!(a.is_leader(clock.at(t + 0.5).0));
         assert!(!b.is_leader(clock.at(t + 0.5).0));
     }
     // a dies after its renewal at 6 s; b saw that record at 6.5 s and waits 15 s from then.
-    assert!(matches!(attempt(&mut b, &mut server, &clock, 21.0), Next::Follow { .. }));
+    assert!(matches!(
+        attempt(&mut b, &mut server, &clock, 21.0),
+        Next::Follow { .. }
+    ));
     assert!(!a.is_leader(clock.at(16.0).0), "a stopped at 6 + 10 s");
     let next = attempt(&mut b, &mut server, &clock, 21.5);
     let Next::Update { record, .. } = next else {
@@ -162,7 +170,10 @@ fn a_renewal_keeps_acquire_time_and_transitions() {
     assert_eq!(record.acquire_time, Some(clock.at(0.0).1));
     assert_eq!(record.renew_time, Some(clock.at(2.0).1));
     assert_eq!(record.transitions, 0);
-    assert!(a.is_leader(clock.at(11.0).0), "renewed at 2 s: leads until 12 s");
+    assert!(
+        a.is_leader(clock.at(11.0).0),
+        "renewed at 2 s: leads until 12 s"
+    );
 }
 
 #[test]
@@ -229,7 +240,10 @@ fn two_candidates_racing_for_a_free_lease_get_one_winner() {
     // The same on a free (released) Lease: both read one version, one update wins.
     let (t, wall) = clock.at(5.0);
     let (rel, v) = a.release(wall).unwrap();
-    assert!(!a.is_leader(t), "leadership ends before the release is written");
+    assert!(
+        !a.is_leader(t),
+        "leadership ends before the release is written"
+    );
     server
         .write(&Next::Update {
             record: rel,
@@ -245,7 +259,11 @@ fn two_candidates_racing_for_a_free_lease_get_one_winner() {
     assert!(server.write(&na).is_err());
     a.follow(t);
     assert!(b.is_leader(t) && !a.is_leader(t));
-    assert_eq!(b.transitions(), 1, "a, released, then b: one change of holder");
+    assert_eq!(
+        b.transitions(),
+        1,
+        "a, released, then b: one change of holder"
+    );
 }
 
 #[test]
@@ -285,9 +303,18 @@ fn the_holders_own_duration_decides_expiry() {
     let mut a = Elector::new("a", Duration::from_secs(5), Duration::from_secs(3));
     let mut b = Elector::new("b", LEASE, RENEW);
     attempt(&mut a, &mut server, &clock, 0.0);
-    assert!(matches!(attempt(&mut b, &mut server, &clock, 0.0), Next::Follow { .. }));
-    assert!(matches!(attempt(&mut b, &mut server, &clock, 4.9), Next::Follow { .. }));
-    assert!(matches!(attempt(&mut b, &mut server, &clock, 5.0), Next::Update { .. }));
+    assert!(matches!(
+        attempt(&mut b, &mut server, &clock, 0.0),
+        Next::Follow { .. }
+    ));
+    assert!(matches!(
+        attempt(&mut b, &mut server, &clock, 4.9),
+        Next::Follow { .. }
+    ));
+    assert!(matches!(
+        attempt(&mut b, &mut server, &clock, 5.0),
+        Next::Update { .. }
+    ));
 }
 
 #[test]
