@@ -318,6 +318,7 @@ fn three_replicas_one_acts_and_a_killed_leader_is_replaced() {
         || acquired_by(&api, &others, killed_at),
     );
     let gap = since(last_renewal, took_at);
+    eprintln!("SIGKILL: taken over {gap:?} after the last renewal");
     assert!(
         gap <= LEASE + RETRY + SLACK,
         "takeover {gap:?} after the last renewal (lease {LEASE:?} + retry {RETRY:?})"
@@ -401,6 +402,11 @@ fn a_partitioned_leader_steps_down_before_another_takes_over() {
         since(last_renewal, last_act)
     );
     assert!(last_act < took_at, "acted after the takeover");
+    eprintln!(
+        "partition: last action {:?}, takeover {:?} after the last renewal",
+        since(last_renewal, last_act),
+        since(last_renewal, took_at)
+    );
     assert!(since(last_renewal, took_at) >= LEASE);
     assert!(since(last_renewal, took_at) <= LEASE + RETRY + SLACK);
     wait_for(Duration::from_secs(20), "the new leader acts", || {
@@ -471,6 +477,11 @@ fn sigterm_releases_the_lease_for_a_fast_takeover() {
         Duration::from_secs(10),
         "the other replica takes over",
         || acquired_by(&api, &[new], release.at),
+    );
+    eprintln!(
+        "SIGTERM: exit and release {:?} after the signal, takeover {:?} after the release",
+        since(term_at, release.at),
+        since(release.at, took_at)
     );
     assert!(
         since(release.at, took_at) <= RETRY + SLACK,
