@@ -40,6 +40,9 @@
 //! Around the stages: [`run()`] is the live loop (clock, cycle, snapshot for the exporter,
 //! shutdown: wiring only; the source, Prometheus or a replay of CSV history, is its one seam,
 //! and the cluster view, read each cycle or the `[[node]]` list, the other);
+//! [`leader`] elects the one replica of several that acts, through a Kubernetes Lease
+//! (`[leader_election]`; the live loop hands [`act`] its [`leader::Leadership`], asked before
+//! every change), reaching the API server as [`kubernetes`] (`[kubernetes]`) configures;
 //! [`config`] reads `prescale.toml` once and validates it, each stage owning its section's
 //! type; [`atomic_file`] gives crash-safe writes for models, logs and reports; [`chart`] draws
 //! PNG charts for reports. The `prescale` command line lives in the binary (`src/cli/`, one
@@ -57,6 +60,8 @@ pub mod collect;
 pub mod config;
 pub mod export;
 pub mod forecast;
+pub mod kubernetes;
+pub mod leader;
 pub mod plan;
 mod run;
 pub mod series;

@@ -234,7 +234,8 @@ fn a_misspelt_field_or_kind_is_refused() {
     assert!(parse_manifest("statefulset.yaml", &api).is_err());
 
     // A value of the wrong type is refused too, not coerced.
-    let typed = good.replace("replicas: 1", "replicas: one");
+    let typed = good.replace("replicas: 2", "replicas: two");
+    assert_ne!(typed, good);
     assert!(parse_manifest("statefulset.yaml", &typed).is_err());
 }
 
@@ -357,6 +358,32 @@ fn configmap_prescale_toml_passes_prescale_validation() {
         assert!(w.boot_time <= model.spec.window, "workload '{}'", w.name);
     }
 
+    // Several replicas act one at a time: leader election is on, and each pod's identity is
+    // its own name (the downward API), so the Lease names the pod that acts.
+    if statefulset().spec.replicas.unwrap_or(1) > 1 {
+        let leader = cfg
+            .leader
+            .as_ref()
+            .expect("[leader_election] enabled with replicas > 1");
+        assert_eq!(
+            leader.namespace, None,
+            "the pod's own namespace, where role.yaml grants"
+        );
+        let env = prescale_container(&statefulset())
+            .env
+            .clone()
+            .unwrap_or_default();
+        let pod_name = env
+            .iter()
+            .find(|e| e.name == "POD_NAME")
+            .expect("POD_NAME env");
+        let field = pod_name
+            .value_from
+            .as_ref()
+            .and_then(|v| v.field_ref.as_ref());
+        assert_eq!(field.map(|f| f.field_path.as_str()), Some("metadata.name"));
+    }
+
     // The decision log lives on the StatefulSet's volume, the one writable path.
     let log_dir = cfg.live.decision_log.parent().unwrap().to_path_buf();
     let mounts = prescale_container(&statefulset()).volume_mounts.unwrap();
@@ -447,11 +474,7 @@ fn probes_point_at_the_port_and_endpoints_export_listen_serves() {
 fn workload_runs_non_root_on_a_read_only_root_as_the_image_does() {
     let sts = statefulset();
     let spec = &sts.spec;
-    assert_eq!(
-        spec.replicas,
-        Some(1),
-        "one actor until leader election exists"
-    );
+    assert_eq!(spec.replicas, Some(2), "two replicas, one actor");
     let pod = spec.template.spec.as_ref().unwrap();
     let psc = pod.security_context.as_ref().unwrap();
     assert_eq!(psc.run_as_non_root, Some(true));

@@ -12,6 +12,7 @@ mod log;
 pub use command::{CommandActuator, CommandTemplate, TemplateError, PLACEHOLDERS};
 pub use log::{read_tail, DecisionLog, LogError, LogTail, TailOptions};
 
+use crate::leader::Leadership;
 use crate::plan::{Decision, DecisionKind};
 use std::fmt;
 use std::future::Future;
@@ -136,6 +137,36 @@ impl serde::Serialize for Outcome {
     }
 }
 
+/// The outcomes under leader election: every decision `skipped (not leader)` unless this
+/// replica leads when it comes to it. Decisions go to the actuator one at a time, so that
+/// leadership is asked right before each (a batch could outlast it), and each is abandoned
+/// if leadership lapses while it runs.
+async fn led(
+    mut actuator: Option<&mut (dyn Actuator + 'static)>,
+    leadership: &Leadership,
+    decisions: &[Decision],
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(decisions.len());
+    for d in decisions {
+        if !leadership.is_leader() {
+            outcomes.push(Outcome::Skipped(Skip::NotLeader));
+            continue;
+        }
+        let Some(a) = actuator.as_deref_mut().filter(|_| is_scale(d)) else {
+            outcomes.push(Outcome::dry_run(d));
+            continue;
+        };
+        let o = tokio::select! {
+            o = a.apply(std::slice::from_ref(d)) => o.into_iter().next(),
+            _ = leadership.lost() => Some(Outcome::Failed(
+                "abandoned: this replica stopped leading while it ran".into(),
+            )),
+        };
+        outcomes.push(o.unwrap_or_else(|| Outcome::Failed("the actuator gave no outcome".into())));
+    }
+    outcomes
+}
+
 /// True for decisions that change a workload's replicas (the ones an actuator carries out).
 fn is_scale(d: &Decision) -> bool {
     matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown)
@@ -158,6 +189,7 @@ pub struct Act {
     log: Option<DecisionLog>,
     actuator: Option<Box<dyn Actuator>>,
     show_holds: bool,
+    leadership: Option<Leadership>,
 }
 
 impl Act {
@@ -168,6 +200,7 @@ impl Act {
             log,
             actuator: None,
             show_holds: false,
+            leadership: None,
         }
     }
 
@@ -178,6 +211,15 @@ impl Act {
         if let Some(log) = &mut self.log {
             log.set_applied(true);
         }
+        self
+    }
+
+    /// Act only while `leadership` says this replica leads (leader election, issue #11): it
+    /// is asked right before every decision is carried out, and a change still running when
+    /// leadership lapses is abandoned (recorded failed, so it is not believed done). A
+    /// non-leader records every decision as `skipped (not leader)`.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = Some(leadership);
         self
     }
 
@@ -201,9 +243,10 @@ impl Act {
         at: i64,
         decisions: &[Decision],
     ) -> Result<Vec<Outcome>, ActError> {
-        let outcomes = match &mut self.actuator {
-            Some(a) => a.apply(decisions).await,
-            None => decisions.iter().map(Outcome::dry_run).collect(),
+        let outcomes = match (&mut self.actuator, &self.leadership) {
+            (actuator, Some(l)) => led(actuator.as_deref_mut(), l, decisions).await,
+            (Some(a), None) => a.apply(decisions).await,
+            (None, None) => decisions.iter().map(Outcome::dry_run).collect(),
         };
         debug_assert_eq!(outcomes.len(), decisions.len());
         if let Some(log) = &mut self.log {
@@ -222,10 +265,11 @@ impl Act {
     fn table(&self, cycle: u64, at: i64, decisions: &[Decision], outcomes: &[Outcome]) -> String {
         let when = crate::series::format_timestamp(at);
         let holds = decisions.iter().filter(|d| d.is_hold()).count();
-        let mode = if self.is_dry_run() {
-            "dry-run"
-        } else {
-            "apply"
+        let mode = match (self.is_dry_run(), &self.leadership) {
+            (true, Some(l)) if !l.is_leader() => "dry-run, not leader",
+            (false, Some(l)) if !l.is_leader() => "apply, not leader",
+            (true, _) => "dry-run",
+            (false, _) => "apply",
         };
         let mut text = format!(
             "── cycle {cycle} at {when} ({mode}): {} changes, {holds} holds",
@@ -407,6 +451,63 @@ pub(crate) mod tests {
             log[1]["outcome"],
             "failed: kubectl exited with status 1: not found"
         );
+    }
+
+    /// Applies every scale decision after `delay`.
+    struct Slow(std::time::Duration);
+    impl Actuator for Slow {
+        fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a> {
+            Box::pin(async move {
+                tokio::time::sleep(self.0).await;
+                decisions
+                    .iter()
+                    .map(|d| match Outcome::dry_run(d) {
+                        Outcome::DryRun => Outcome::Applied,
+                        o => o,
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_leader_acts_and_a_lapse_mid_action_abandons_it() {
+        let buf = Buf::default();
+        let ds = vec![
+            decision(DecisionKind::ScaleUp, "web", 3, 5),
+            decision(DecisionKind::Hold, "api", 2, 2),
+        ];
+        // Not leader: nothing reaches the actuator, everything is skipped (not leader).
+        let follower = crate::leader::Leadership::lapsing_in(std::time::Duration::ZERO);
+        let mut act = Act::dry_run(Box::new(buf.clone()), None)
+            .with_actuator(Box::new(Slow(std::time::Duration::ZERO)))
+            .with_leadership(follower);
+        let outcomes = act.handle(1, 1_700_000_000, &ds).await.unwrap();
+        assert_eq!(outcomes, vec![Outcome::Skipped(Skip::NotLeader); 2]);
+        assert_eq!(outcomes[0].to_string(), "skipped (not leader)");
+        let shown = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(shown.contains("(apply, not leader)"), "{shown}");
+        // Leader: applied.
+        let mut act = Act::dry_run(Box::new(Buf::default()), None)
+            .with_actuator(Box::new(Slow(std::time::Duration::ZERO)))
+            .with_leadership(crate::leader::Leadership::always());
+        let outcomes = act.handle(2, 1_700_000_000, &ds).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Applied, Outcome::Skipped(Skip::Nothing)]
+        );
+        // Leadership lapses while the change runs: abandoned, recorded failed (not believed).
+        let mut act = Act::dry_run(Box::new(Buf::default()), None)
+            .with_actuator(Box::new(Slow(std::time::Duration::from_secs(30))))
+            .with_leadership(crate::leader::Leadership::lapsing_in(
+                std::time::Duration::from_millis(100),
+            ));
+        let t0 = std::time::Instant::now();
+        let outcomes = act.handle(3, 1_700_000_000, &ds).await.unwrap();
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+        assert!(outcomes[0].is_failed(), "{:?}", outcomes[0]);
+        assert!(outcomes[0].to_string().contains("stopped leading"));
+        assert_eq!(outcomes[1], Outcome::Skipped(Skip::NotLeader));
     }
 
     #[test]

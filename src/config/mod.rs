@@ -14,7 +14,8 @@
 //! (`crate::collect::config`), the planners `[[workload]]`, `[[pool]]` and `[accuracy]`
 //! ([`crate::plan`]), the cluster-state reader `[cluster]` (`crate::collect::cluster`). This module reads the file, checks what spans sections (names used
 //! twice, a workload's pool, `[replay]` against `[prometheus]`), collects every problem, and
-//! holds the live loop's own sections ([`LiveConfig`]).
+//! holds the live loop's own sections ([`LiveConfig`]). `[kubernetes]` belongs to
+//! [`crate::kubernetes`] and `[leader_election]` to [`crate::leader`].
 
 mod live;
 mod raw;
@@ -111,6 +112,10 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// The live loop's sections: `[run]`, `[export]`, `[replay]`, workloads, pools, nodes.
     pub live: LiveConfig,
+    /// `[kubernetes]`: how to reach the API server (leader election, the actuator).
+    pub kubernetes: crate::kubernetes::KubernetesConfig,
+    /// `[leader_election]`, when enabled.
+    pub leader: Option<crate::leader::LeaderConfig>,
 }
 
 impl Config {
@@ -162,6 +167,17 @@ impl Config {
             problem(&mut problems, key, message);
         }
         let live = validate_live(&raw, base, &signals, &mut problems);
+        let mut kube_problems = Vec::new();
+        let kubernetes = crate::kubernetes::KubernetesConfig::validate(
+            raw.kubernetes.as_ref(),
+            base,
+            &mut kube_problems,
+        );
+        for (key, message) in kube_problems {
+            problem(&mut problems, key, message);
+        }
+        let leader =
+            crate::leader::LeaderConfig::validate(raw.leader_election.as_ref(), &mut problems);
         if raw.prometheus.is_some() && raw.replay.is_some() {
             problem(
                 &mut problems,
@@ -188,6 +204,8 @@ impl Config {
             signals,
             cluster,
             live,
+            kubernetes,
+            leader,
         })
     }
 

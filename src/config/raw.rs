@@ -37,6 +37,10 @@ pub(crate) struct RawConfig {
     pub node: Vec<RawNode>,
     /// `[accuracy]`: how the forecast's measured accuracy weights it.
     pub accuracy: Option<AccuracyConfig>,
+    /// `[kubernetes]`: how to reach the API server.
+    pub kubernetes: Option<crate::kubernetes::RawKubernetes>,
+    /// `[leader_election]`: one acting replica of several.
+    pub leader_election: Option<crate::leader::RawLeaderElection>,
 }
 
 /// `[run]` as written.

@@ -91,6 +91,8 @@ pub struct Metrics {
     model_info: Family<ModelLabels, Gauge>,
     build_info: Family<BuildLabels, Gauge>,
     keda_requests: keda::KedaFamily,
+    leader: Gauge,
+    lease_transitions: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -138,6 +140,8 @@ impl Metrics {
             model_info: Family::default(),
             build_info: Family::default(),
             keda_requests: keda::family(),
+            leader: Gauge::default(),
+            lease_transitions: Gauge::default(),
         };
         m.register(&mut r);
         m.build_info
@@ -278,6 +282,23 @@ impl Metrics {
             "Calls of the KEDA external scaler, by method and gRPC status code",
             m.keda_requests.clone(),
         );
+        r.register(
+            "leader",
+            "Whether this replica may act (1): it holds the leader Lease, or leader election is off",
+            m.leader.clone(),
+        );
+        r.register(
+            "lease_transitions",
+            "leaseTransitions of the leader Lease as this replica last saw it (changes of holder)",
+            m.lease_transitions.clone(),
+        );
+    }
+
+    /// Sets `prescale_leader` and `prescale_lease_transitions`. Called by the elector whenever
+    /// its state changes, between cycles too: a scrape sees a step-down when it happens.
+    pub fn set_leader(&self, leader: bool, transitions: i64) {
+        self.leader.set(i64::from(leader));
+        self.lease_transitions.set(transitions);
     }
 
     /// Updates every family from one cycle's snapshot: sets the state gauges, removes label

@@ -61,6 +61,8 @@
 //! | `prescale_model_info` | gauge (1) | `model`, `trained_at`, `version` |
 //! | `prescale_build_info` | gauge (1) | `version` |
 //! | `prescale_keda_requests_total` | counter | `method`, `code` |
+//! | `prescale_leader` | gauge (0/1) | |
+//! | `prescale_lease_transitions` | gauge | |
 //!
 //! *Series labels* are `signal` and the series' own labels (see [`SeriesId`]), e.g.
 //! `prescale_forecast{signal="rps",service="api",level="0.9"}`.

@@ -8,6 +8,11 @@
 //! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
 //! with `[cluster]`) and `snapshot` (what the exporter is handed).
 //!
+//! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
+//! leads from its first decision), the act stage asks it before every change, and the Lease is
+//! released only after the last cycle, never on the signal itself: until then this replica may
+//! still be acting.
+//!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
 //! code either way.
@@ -22,6 +27,7 @@ use crate::collect::{ClusterReader, CollectError, Collector, Replay, ReplicaRead
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
 use crate::forecast::{Model, ModelError};
+use crate::leader;
 use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use clock::Clock;
@@ -124,6 +130,9 @@ pub enum RunError {
     /// Decisions could not be shown, logged or applied.
     #[error(transparent)]
     Act(#[from] ActError),
+    /// Leader election could not start (`[kubernetes]`, `[leader_election]`).
+    #[error(transparent)]
+    Leader(#[from] crate::leader::LeaderError),
 }
 
 /// How to run.
@@ -164,7 +173,7 @@ pub async fn run(
     let model = Model::load(&model_path)?;
     check_model(&cfg, &model)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let act = make_act(live, &opts, out, stop_rx.clone())?;
+    let mut act = make_act(live, &opts, out, stop_rx.clone())?;
     spawn_signal_handler(stop_tx.clone());
     let state = Arc::new(ExportState::new(
         Metrics::new(),
@@ -178,6 +187,17 @@ pub async fn run(
         Some(addr) => Some(start_keda(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
     };
+    // Before the first cycle, so a lone replica leads from its first decision on.
+    let elector = match &cfg.leader {
+        Some(l) => Some(leader::start(l, &cfg.kubernetes, state.clone()).await?),
+        None => {
+            state.metrics().set_leader(true, 0);
+            None
+        }
+    };
+    if let Some(e) = &elector {
+        act = act.with_leadership(e.leadership());
+    }
     let recorded = recorded_counts(live, &opts)?;
     let loop_state = Loop::new(
         &cfg,
@@ -236,6 +256,10 @@ pub async fn run(
             }
         }
     };
+    // After the last cycle, never before: until then this replica may still be acting.
+    if let Some(e) = elector {
+        e.release().await;
+    }
     let _ = stop_tx.send(true);
     if let Some(e) = exporter {
         e.stopped().await.map_err(RunError::StopExporter)?;

@@ -1,0 +1,185 @@
+//! How prescale reaches the Kubernetes API: the `[kubernetes]` section and the client config it
+//! selects. Leader election (`[leader_election]`, [`crate::leader`]) uses it today; the
+//! Kubernetes actuator reads the same section.
+//!
+//! Rules, as `kubectl` users expect them:
+//! - `kubeconfig = "path"`: that file (relative to the configuration file), its current context
+//!   or `context`.
+//! - no `kubeconfig`: `KUBECONFIG` or `~/.kube/config` if there is one (with `context` if set),
+//!   otherwise the in-cluster service account (what a pod gets), as `kube::Config::infer` does.
+//!   With `context` set, a kubeconfig is required: a context name means the user meant one.
+//!
+//! Nothing here prints a token or a client key: errors name the file and the context only.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// `[kubernetes]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKubernetes {
+    /// A kubeconfig file; default: `KUBECONFIG`, `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use; default: its current context.
+    pub context: Option<String>,
+}
+
+/// Validated `[kubernetes]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    /// `kubernetes.kubeconfig`, resolved against the configuration file's directory.
+    pub kubeconfig: Option<PathBuf>,
+    /// `kubernetes.context`.
+    pub context: Option<String>,
+}
+
+impl KubernetesConfig {
+    /// Checks `[kubernetes]`, pushing `(key, message)` problems. Relative paths are resolved
+    /// against `base`, the configuration file's directory.
+    pub(crate) fn validate(
+        raw: Option<&RawKubernetes>,
+        base: &Path,
+        problems: &mut Vec<(String, String)>,
+    ) -> KubernetesConfig {
+        let Some(raw) = raw else {
+            return KubernetesConfig::default();
+        };
+        if raw.context.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            problems.push((
+                "kubernetes.context".into(),
+                "is empty: name a context of the kubeconfig, or leave the key out".into(),
+            ));
+        }
+        KubernetesConfig {
+            kubeconfig: raw
+                .kubeconfig
+                .as_ref()
+                .map(|p| crate::collect::config::resolve(base, p)),
+            context: raw.context.clone(),
+        }
+    }
+
+    /// The client configuration these settings select (see the module docs for the order).
+    pub async fn client_config(&self) -> Result<kube::Config, KubeConfigError> {
+        let options = kube::config::KubeConfigOptions {
+            context: self.context.clone(),
+            ..Default::default()
+        };
+        let context = || self.context.clone().unwrap_or_else(|| "current".into());
+        match (&self.kubeconfig, &self.context) {
+            (Some(path), _) => {
+                let file = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                    KubeConfigError::Kubeconfig {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                kube::Config::from_custom_kubeconfig(file, &options)
+                    .await
+                    .map_err(|e| KubeConfigError::Context {
+                        source_name: path.display().to_string(),
+                        context: context(),
+                        message: e.to_string(),
+                    })
+            }
+            (None, Some(_)) => kube::Config::from_kubeconfig(&options).await.map_err(|e| {
+                KubeConfigError::Context {
+                    source_name: "KUBECONFIG or ~/.kube/config".into(),
+                    context: context(),
+                    message: e.to_string(),
+                }
+            }),
+            (None, None) => kube::Config::infer()
+                .await
+                .map_err(|e| KubeConfigError::Infer(e.to_string())),
+        }
+    }
+}
+
+/// Why no Kubernetes client configuration could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeConfigError {
+    /// `kubernetes.kubeconfig` could not be read or parsed.
+    #[error("kubernetes.kubeconfig {}: {message}", path.display())]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// What the loader said.
+        message: String,
+    },
+    /// The kubeconfig has no usable context, cluster or user of that name.
+    #[error("kubernetes.context '{context}' in {source_name}: {message}")]
+    Context {
+        /// Where the kubeconfig came from.
+        source_name: String,
+        /// The context asked for (`current` for the current one).
+        context: String,
+        /// What the loader said.
+        message: String,
+    },
+    /// Neither a kubeconfig nor an in-cluster service account was found.
+    #[error(
+        "no Kubernetes client configuration: {0}; set kubernetes.kubeconfig, KUBECONFIG, \
+         or run in a pod with a service account"
+    )]
+    Infer(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_kubeconfig_is_resolved_and_empty_context_refused() {
+        let mut problems = Vec::new();
+        let raw = RawKubernetes {
+            kubeconfig: Some("kube/config".into()),
+            context: Some(" ".into()),
+        };
+        let k = KubernetesConfig::validate(Some(&raw), Path::new("/etc/prescale"), &mut problems);
+        assert_eq!(
+            k.kubeconfig.as_deref(),
+            Some(Path::new("/etc/prescale/kube/config"))
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "kubernetes.context");
+    }
+
+    #[tokio::test]
+    async fn a_missing_kubeconfig_names_the_key_and_file() {
+        let k = KubernetesConfig {
+            kubeconfig: Some("/nonexistent/kubeconfig".into()),
+            context: None,
+        };
+        let e = k.client_config().await.unwrap_err().to_string();
+        assert!(
+            e.starts_with("kubernetes.kubeconfig /nonexistent/kubeconfig:"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_context_the_file_lacks_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\n\
+             users:\n- name: u\n  user:\n    token: s3cret-token\ncontexts:\n- name: a\n  context:\n    cluster: c\n    user: u\ncurrent-context: a\n",
+        )
+        .unwrap();
+        let ok = KubernetesConfig {
+            kubeconfig: Some(path.clone()),
+            context: None,
+        };
+        let cfg = ok.client_config().await.unwrap();
+        assert_eq!(cfg.cluster_url.to_string(), "http://127.0.0.1:1/");
+        let bad = KubernetesConfig {
+            kubeconfig: Some(path),
+            context: Some("b".into()),
+        };
+        let e = bad.client_config().await.unwrap_err().to_string();
+        assert!(e.starts_with("kubernetes.context 'b' in "), "{e}");
+        assert!(!e.contains("s3cret-token"), "{e}");
+    }
+}
