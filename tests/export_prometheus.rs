@@ -80,6 +80,14 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             coverage_p90: Some(0.875),
             scored: 40,
         }],
+        risk: vec![prescale::export::RiskSample {
+            workload: "api".into(),
+            budget: 0.01,
+            realised: Some(0.008),
+            window_seconds: 604_800.0,
+            level: 0.99,
+            margin: 1.1,
+        }],
         model: Some(ModelSample {
             model: "default".into(),
             trained_at: "2025-01-01T00:00:00Z".into(),

@@ -104,6 +104,11 @@ pub struct SimulateArgs {
     /// Predictive: forecast quantile provisioned to; default: from --config, else 0.9.
     #[arg(long)]
     pub quantile: Option<f64>,
+    /// Predictive: a budget of short steps (`1%`, `0.5%` or `0.01`) instead of --quantile: the
+    /// planner provisions at the budget's forecast level times a margin calibrated online, as
+    /// `max_short` in prescale.toml; default: from --config, else none.
+    #[arg(long, value_name = "SHARE", value_parser = parse_max_short)]
+    pub max_short: Option<f64>,
     /// Predictive: extra capacity on top of the forecast (0.1 = 10 %); default: from
     /// --config, else 0.
     #[arg(long)]
@@ -181,6 +186,15 @@ fn parse_duration_or_zero(text: &str) -> Result<i64, series::DurationError> {
         return Ok(0);
     }
     parse_duration(text)
+}
+
+/// A short-step budget as `max_short` takes it: a share in (0, 50 %].
+fn parse_max_short(text: &str) -> Result<f64, String> {
+    let v = prescale::plan::parse_share(text).map_err(|e| e.to_string())?;
+    if !(v > 0.0 && v <= 0.5) {
+        return Err(format!("'{text}' must be a share in (0, 50%]"));
+    }
+    Ok(v)
 }
 
 /// `--autoscale` and the elastic pool's settings (part of `prescale simulate`).
@@ -546,6 +560,7 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
     let c = workload.spec.as_ref();
     let knobs = Knobs {
         quantile: a.quantile.or(c.map(|w| w.quantile)).unwrap_or(0.9),
+        max_short: a.max_short.or(c.and_then(|w| w.max_short)),
         headroom: a.headroom.or(c.map(|w| w.headroom)).unwrap_or(0.0),
         target_utilization: a.target_utilization.unwrap_or(1.0),
         hpa_target: a.hpa_target,

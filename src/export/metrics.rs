@@ -5,6 +5,7 @@
 
 mod keda;
 mod labels;
+mod risk;
 mod sharing;
 #[cfg(test)]
 mod tests;
@@ -85,6 +86,10 @@ pub struct Metrics {
     wape: FGauge<SeriesLabels>,
     coverage: FGauge<SeriesLabels>,
     scored: Family<SeriesLabels, Counter>,
+    short_share: FGauge<WorkloadLabel>,
+    short_budget: FGauge<WorkloadLabel>,
+    risk_level: FGauge<WorkloadLabel>,
+    risk_margin: FGauge<WorkloadLabel>,
     cycle_duration: Histogram,
     cycles: Counter,
     last_cycle: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -134,6 +139,10 @@ impl Metrics {
             wape: Family::default(),
             coverage: Family::default(),
             scored: Family::default(),
+            short_share: Family::default(),
+            short_budget: Family::default(),
+            risk_level: Family::default(),
+            risk_margin: Family::default(),
             cycle_duration: Histogram::new(CYCLE_BUCKETS),
             cycles: Counter::default(),
             last_cycle: Gauge::default(),
@@ -252,6 +261,7 @@ impl Metrics {
             "Forecasts of a series scored against what happened",
             m.scored.clone(),
         );
+        m.register_risk(r);
         r.register_with_unit(
             "cycle_duration",
             "Wall-clock duration of one collect-forecast-plan-act cycle",
@@ -329,6 +339,7 @@ impl Metrics {
         }
         sync(&self.replica_read_errors, &mut seen.replica_reads, now);
         self.observe_accuracy(&s.accuracy, seen);
+        self.observe_risk(&s.risk, seen);
         let now = set_each(
             &self.model_info,
             s.model.iter().map(|m: &ModelSample| {

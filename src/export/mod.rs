@@ -55,6 +55,8 @@
 //! | `prescale_signal_up`, `prescale_data_staleness_seconds` | gauge | `signal` |
 //! | `prescale_forecast_wape`, `prescale_forecast_p90_coverage` | gauge | series labels |
 //! | `prescale_forecasts_scored_total` | counter | series labels |
+//! | `prescale_short_share`, `prescale_short_budget` | gauge (share) | `workload` |
+//! | `prescale_risk_level`, `prescale_risk_margin` | gauge | `workload` |
 //! | `prescale_cycle_duration_seconds` | histogram | |
 //! | `prescale_cycles_total` | counter | |
 //! | `prescale_last_cycle_timestamp_seconds` | gauge | |
@@ -82,8 +84,8 @@ pub use server::{
     OPENMETRICS_CONTENT_TYPE, REQUEST_TIMEOUT, SHUTDOWN_GRACE, TEXT_CONTENT_TYPE,
 };
 pub use snapshot::{
-    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, ScalerSample, SeriesId,
-    SignalSample, Snapshot, WorkloadSample,
+    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, RiskSample,
+    ScalerSample, SeriesId, SignalSample, Snapshot, WorkloadSample,
 };
 
 /// Where the exporter listens unless configured otherwise: loopback only, so exposing it is a

@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub replica_reads: Vec<(String, bool)>,
     /// Rolling forecast accuracy per series.
     pub accuracy: Vec<AccuracySample>,
+    /// Per workload with a `max_short` budget: the budget, the realised short share and the
+    /// level provisioned at (state).
+    pub risk: Vec<RiskSample>,
     /// The model in use; `None` until one is loaded (and `/readyz` says so).
     pub model: Option<ModelSample>,
     /// Per node pool: how many nodes more than `max_nodes` the forecast wants, of the scarcest
@@ -210,4 +213,21 @@ pub struct ModelSample {
     pub trained_at: String,
     /// Version of prescale (or the model format) that trained it.
     pub version: String,
+}
+
+/// One workload's short-step budget and how it is being met (`max_short`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskSample {
+    /// The workload.
+    pub workload: String,
+    /// The budget, a share of steps (0.01 = 1 %).
+    pub budget: f64,
+    /// Share of steps short over the window; `None` before any step (then not exported).
+    pub realised: Option<f64>,
+    /// The window the share is over, seconds.
+    pub window_seconds: f64,
+    /// The forecast level the margin scales (0.99).
+    pub level: f64,
+    /// The calibrated margin on that level (1.1 = 10 % above it).
+    pub margin: f64,
 }

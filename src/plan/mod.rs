@@ -14,6 +14,8 @@
 //!   nodes about to run hot, nodes added a boot time ahead and removed when the forecast allows.
 //! - `accuracy`: [`AccuracyTracker`] scores every forecast against what arrived and gives the
 //!   scale planner its forecast weight.
+//! - `risk`: [`RiskTracker`], a workload's `max_short` budget of under-provisioned steps
+//!   turned into the forecast level and margin to provision at, calibrated online.
 //! - `believed`: [`BelievedState`], replicas and placement as believed after the decisions,
 //!   which the live loop plans against when the cluster does not say.
 //! - `cluster`: [`observe_cluster`], the [`ClusterView`] planned from when the cluster is read
@@ -59,6 +61,7 @@ mod decision;
 mod events;
 mod nodes;
 mod replicas;
+mod risk;
 mod share;
 mod spec;
 
@@ -69,10 +72,14 @@ pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use events::Event;
 pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
+pub use risk::{
+    base_level, Calibrator, RiskLevel, RiskStats, RiskTracker, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW,
+    THETA_MAX, THETA_MIN,
+};
 pub use share::{
     allocate, guard_kind, share_pools, validate_shares, Allocation, Claim, Granted, ShareReport,
 };
 pub use spec::{
-    parse_quantile, parse_quantity, CurrentReplicas, Mode, ObjectKind, ObjectRef, ParseValueError,
-    PoolSpec, Resources, SpecError, WorkloadSpec,
+    parse_quantile, parse_quantity, parse_share, CurrentReplicas, Mode, ObjectKind, ObjectRef,
+    ParseValueError, PoolSpec, Resources, SpecError, WorkloadSpec,
 };

@@ -17,7 +17,8 @@ use crate::forecast::{Forecast, Model, Retrainer};
 use crate::plan::share_pools;
 use crate::plan::{
     AccuracyTracker, BelievedState, CurrentReplicas, Decision, DecisionKind, NodePlanner, PoolSpec,
-    RecordedCounts, ReplicaPlanner, StartSource, WorkloadInput, WorkloadLoad, WorkloadSpec,
+    RecordedCounts, ReplicaPlanner, RiskTracker, StartSource, WorkloadInput, WorkloadLoad,
+    WorkloadSpec,
 };
 use crate::series::SeriesKey;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -35,6 +36,8 @@ pub(super) struct Loop {
     pub(super) replicas: ReplicaPlanner,
     pub(super) nodes: NodePlanner,
     pub(super) accuracy: AccuracyTracker,
+    /// Per workload with `max_short`: the calibrated margin and the realised short share.
+    pub(super) risk: RiskTracker,
     pub(super) believed: BelievedState,
     /// Newest timestamp already shown to the accuracy tracker, per series.
     pub(super) observed: HashMap<SeriesKey, i64>,
@@ -95,6 +98,7 @@ impl Loop {
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
             accuracy: AccuracyTracker::new(live.accuracy),
+            risk: RiskTracker::new(),
             believed: BelievedState::new(&live.nodes, &live.workloads),
             observed: HashMap::new(),
             retrainer: Retrainer::new(live.retrain_every),
@@ -376,12 +380,22 @@ impl Loop {
                 .by_key
                 .get(&spec.demand)
                 .map_or((None, None), |(f, c)| (f.clone(), *c));
+            let current_replicas = self
+                .believed
+                .replicas(&spec.name)
+                .unwrap_or(spec.min_replicas);
+            // The step is the demand's newest sample, not the clock: a cycle that brought no
+            // new sample is not counted again. What runs is what was decided before it (the
+            // loop cannot see readiness; a replica still booting counts as serving).
+            if let Some(ts) = store
+                .entry(&spec.demand)
+                .and_then(|e| e.ring().newest_timestamp())
+            {
+                self.risk.observe(spec, ts, current, current_replicas);
+            }
             let input = WorkloadInput {
                 now,
-                current_replicas: self
-                    .believed
-                    .replicas(&spec.name)
-                    .unwrap_or(spec.min_replicas),
+                current_replicas,
                 current_demand: current,
                 forecast: forecast.as_ref(),
                 data_stale: f.stale.contains(&spec.demand)
@@ -391,9 +405,14 @@ impl Loop {
                     .as_ref()
                     .is_none_or(|f| f.quantiles.iter().all(|q| q.1.is_finite())),
                 forecast_weight: self.accuracy.weight(&spec.demand),
+                risk: self.risk.level(spec),
             };
+            let risk = input.risk;
             decisions.push(self.replicas.plan(spec, &input));
-            peaks.push(forecast.as_ref().and_then(|f| f.quantile(spec.quantile)));
+            peaks.push(forecast.as_ref().and_then(|f| match risk {
+                Some(r) => r.provision(f),
+                None => f.quantile(spec.quantile),
+            }));
         }
         (decisions, peaks)
     }

@@ -7,8 +7,8 @@ use super::cycle::Loop;
 use crate::act::Outcome;
 use crate::collect::{Collector, HealthState, SignalHealth, Source};
 use crate::export::{
-    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, ScalerSample, SeriesId,
-    SignalSample, Snapshot, WorkloadSample, COLLECTION_ERROR_KINDS,
+    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, RiskSample,
+    ScalerSample, SeriesId, SignalSample, Snapshot, WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
 use crate::plan::{CurrentReplicas, Decision, DecisionKind, ShareReport};
@@ -52,6 +52,7 @@ impl Loop {
             signals: self.signals(collector),
             replica_reads: self.replica_reads(),
             accuracy: self.accuracy(),
+            risk: self.risk(),
             model: Some(self.model()),
             shortfalls: Vec::new(),
             allocation_cuts: Vec::new(),
@@ -148,6 +149,23 @@ impl Loop {
                     coverage_p90: s.coverage_p90,
                     scored: s.scored,
                 }
+            })
+            .collect()
+    }
+
+    /// Per workload with `max_short`, its budget and how it is being met.
+    fn risk(&self) -> Vec<RiskSample> {
+        self.workloads
+            .iter()
+            .filter_map(|w| {
+                self.risk.stats(w).map(|s| RiskSample {
+                    workload: w.name.clone(),
+                    budget: s.budget,
+                    realised: s.realised,
+                    window_seconds: s.window as f64,
+                    level: s.base,
+                    margin: s.margin,
+                })
             })
             .collect()
     }

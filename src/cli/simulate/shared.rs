@@ -72,6 +72,7 @@ pub(super) fn run(a: &SimulateArgs) -> Result<()> {
     let step = a.step.or(loaded.as_ref().map(|m| m.spec.step));
     let knobs = Knobs {
         quantile: a.quantile.unwrap_or(0.9),
+        max_short: a.max_short,
         headroom: a.headroom.unwrap_or(0.0),
         target_utilization: a.target_utilization.unwrap_or(1.0),
         ..Knobs::default()

@@ -163,4 +163,8 @@ pub(super) struct Seen {
     pub(super) coverage: HashSet<SeriesLabels>,
     pub(super) scored: HashSet<SeriesLabels>,
     pub(super) model: HashSet<ModelLabels>,
+    pub(super) short_share: HashSet<WorkloadLabel>,
+    pub(super) short_budget: HashSet<WorkloadLabel>,
+    pub(super) risk_level: HashSet<WorkloadLabel>,
+    pub(super) risk_margin: HashSet<WorkloadLabel>,
 }

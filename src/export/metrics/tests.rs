@@ -78,6 +78,14 @@ pub(crate) fn full_snapshot() -> Snapshot {
                 scored: 0,
             },
         ],
+        risk: vec![crate::export::RiskSample {
+            workload: "web".into(),
+            budget: 0.01,
+            realised: Some(0.008),
+            window_seconds: 604_800.0,
+            level: 0.99,
+            margin: 1.1,
+        }],
         model: Some(ModelSample {
             model: "default".into(),
             trained_at: "2025-01-01T00:00:00Z".into(),

@@ -4,7 +4,8 @@
 //!
 //! 1. **Raw number.** The reactive need `ceil(current demand × (1 + headroom) / capacity)` is
 //!    a floor; the predictive need `ceil(q-quantile of forecast peak × (1 + headroom) /
-//!    capacity)` can only add capacity above it (`combine`): all of its excess when the
+//!    capacity)` can only add capacity above it (`combine`); with `max_short` the quantile is
+//!    the budget's level times the margin `plan::risk` calibrates online (`input.risk`): all of its excess when the
 //!    forecast's measured accuracy weight is at least [`TRUSTED_WEIGHT`], a share of it
 //!    (`weight / TRUSTED_WEIGHT`) below that, none for an unhealthy model. A poorly rated
 //!    model therefore costs money, never capacity current demand needs, and a trusted one
@@ -24,6 +25,7 @@
 //!    it) → min/max bounds (last, because they are the user's policy).
 
 use super::decision::{Decision, DecisionKind, Guard, GuardKind};
+use super::risk::RiskLevel;
 use super::spec::WorkloadSpec;
 use crate::forecast::Forecast;
 use combine::combine;
@@ -47,6 +49,9 @@ pub struct WorkloadInput<'a> {
     pub model_healthy: bool,
     /// How much the forecast counts, 0..=1, usually [`AccuracyTracker::weight`](super::AccuracyTracker::weight).
     pub forecast_weight: f64,
+    /// For a workload with `max_short`: the level and calibrated margin to provision at,
+    /// usually [`RiskTracker::level`](super::RiskTracker::level); it then replaces `quantile`.
+    pub risk: Option<RiskLevel>,
 }
 
 impl<'a> WorkloadInput<'a> {
@@ -61,6 +66,7 @@ impl<'a> WorkloadInput<'a> {
             data_stale: false,
             model_healthy: true,
             forecast_weight: 1.0,
+            risk: None,
         }
     }
 }
@@ -261,7 +267,10 @@ impl<'a> Cycle<'a> {
             Some(f) if f.at.saturating_add(f.window) <= self.now => {
                 ForecastUse::Ignored("forecast out of date")
             }
-            Some(f) => match f.quantile(spec.quantile) {
+            Some(f) => match input
+                .risk
+                .map_or_else(|| f.quantile(spec.quantile), |r| r.provision(f))
+            {
                 Some(q) if q.is_finite() && q >= 0.0 => {
                     if self.weight > 0.0 {
                         ForecastUse::Used {

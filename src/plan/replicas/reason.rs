@@ -14,9 +14,34 @@ impl Cycle<'_> {
             (self.demand, self.reactive, self.weight, self.current);
         let mut basis = match fc_use {
             ForecastUse::Used { q, n } => {
+                let level = match (input.risk, input.forecast) {
+                    (Some(r), Some(f)) => {
+                        // The forecast clamps to its top level: name the one actually used.
+                        let top = f.quantiles.last().map_or(r.base, |l| l.0);
+                        let base = r.base.min(top);
+                        let margin = if (r.margin - 1.0).abs() < 0.005 {
+                            String::new()
+                        } else {
+                            format!(" × {:.2}", r.margin)
+                        };
+                        let realised = match r.realised {
+                            Some(x) => format!(
+                                "realised {}% over {}",
+                                num(x * 100.0),
+                                format_duration(r.window)
+                            ),
+                            None => "nothing realised yet".to_string(),
+                        };
+                        format!(
+                            "p{}{margin} (budget {}% short, {realised})",
+                            num(base * 100.0),
+                            num(r.budget * 100.0)
+                        )
+                    }
+                    _ => format!("p{}", num(spec.quantile * 100.0)),
+                };
                 let mut s = format!(
-                    "p{} peak {}{unit} over next {} needs {n} × {}{unit}",
-                    num(spec.quantile * 100.0),
+                    "{level} peak {}{unit} over next {} needs {n} × {}{unit}",
                     num(*q),
                     format_duration(input.forecast.map_or(0, |f| f.window)),
                     num(self.cap),

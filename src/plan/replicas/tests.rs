@@ -414,6 +414,7 @@ proptest! {
                 data_stale: stale,
                 model_healthy: healthy,
                 forecast_weight: w,
+                risk: None,
             };
             let d = p.plan(&s, &i);
             prop_assert!(d.to >= s.min_replicas && d.to <= s.max_replicas, "bounds: {d}");

@@ -73,6 +73,18 @@ pub enum ParseValueError {
         /// The text as given.
         text: String,
     },
+    /// Neither `N%` nor a number.
+    #[error("'{text}' is not a share like \"1%\" or 0.01")]
+    NotAShare {
+        /// The text as given.
+        text: String,
+    },
+    /// A share below 0 or above 100 %.
+    #[error("'{text}' must be a share between 0 and 100%")]
+    ShareRange {
+        /// The text as given.
+        text: String,
+    },
     /// A duration [`crate::series::parse_duration`] refused (its message names the text).
     #[error(transparent)]
     Duration(#[from] crate::series::DurationError),
@@ -180,6 +192,16 @@ pub struct WorkloadSpec {
     /// Risk quantile to provision to: `0.9`, or `"p90"`, `"p95"`, `"p99"`. Default p90.
     #[serde(default = "default_quantile", deserialize_with = "de_quantile")]
     pub quantile: f64,
+    /// Risk as a budget of under-provisioned time: at most this share of planning steps with
+    /// demand above the capacity running (`"1%"`, `"0.5%"` or `0.01`), in (0, 50 %]. When set
+    /// it takes precedence over `quantile`: the planner provisions at the forecast's
+    /// `1 − max_short` level times a margin calibrated online so the realised share meets the
+    /// budget (see `plan::risk`). Default: none (provision at `quantile`).
+    #[serde(default, deserialize_with = "de_opt_share")]
+    pub max_short: Option<f64>,
+    /// Window over which the realised short share is reported (`"7d"`). Default 7d.
+    #[serde(default = "default_short_window", deserialize_with = "de_duration")]
+    pub short_window: i64,
     /// Extra capacity on top of the forecast, as a fraction (`0.1` = 10 %). Default 0.
     #[serde(default)]
     pub headroom: f64,
@@ -248,6 +270,9 @@ fn default_quantile() -> f64 {
 fn default_scale_down_window() -> i64 {
     300
 }
+fn default_short_window() -> i64 {
+    super::risk::DEFAULT_SHORT_WINDOW
+}
 fn default_weight() -> f64 {
     1.0
 }
@@ -275,6 +300,8 @@ impl WorkloadSpec {
             max_replicas,
             boot_time: 60,
             quantile: default_quantile(),
+            max_short: None,
+            short_window: default_short_window(),
             headroom: 0.0,
             scale_down_window: default_scale_down_window(),
             tolerance: default_tolerance(),
@@ -362,6 +389,24 @@ impl WorkloadSpec {
             return Err(w(
                 "quantile",
                 format!("quantile must be in (0, 1), got {}", self.quantile),
+            ));
+        }
+        if let Some(m) = self.max_short {
+            if !(m > 0.0 && m <= 0.5) {
+                return Err(w(
+                    "max_short",
+                    format!("max_short must be a share in (0, 50%], got {}", m),
+                ));
+            }
+        }
+        // An hour: a shorter window reports a share of a handful of steps, which says little.
+        if self.short_window < 3_600 {
+            return Err(w(
+                "short_window",
+                format!(
+                    "short_window must be at least 1h, got {}",
+                    crate::series::format_duration(self.short_window)
+                ),
             ));
         }
         if !(self.headroom.is_finite() && self.headroom >= 0.0) {
@@ -617,6 +662,25 @@ pub fn parse_quantile(text: &str) -> Result<f64, ParseValueError> {
     Ok(v)
 }
 
+/// Parses a share: `"1%"`, `"0.5 %"`, or a plain fraction `0.01`. Only the range [0, 1] is
+/// checked here; a key's own limits are its spec's `validate`.
+pub fn parse_share(text: &str) -> Result<f64, ParseValueError> {
+    let t = text.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| ParseValueError::NotAShare {
+        text: text.to_string(),
+    })?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(ParseValueError::ShareRange {
+            text: text.to_string(),
+        });
+    }
+    Ok(v)
+}
+
 /// A visitor taking numbers as they are and strings through a parser, so that each config key
 /// accepts both `300` and `"5m"`.
 struct NumOrText {
@@ -648,6 +712,14 @@ fn de_quantity<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         expecting: "a number or a quantity like \"500m\" or \"512Mi\"",
         parse: parse_quantity,
     })
+}
+
+fn de_opt_share<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    d.deserialize_any(NumOrText {
+        expecting: "a share like \"1%\" or 0.01",
+        parse: parse_share,
+    })
+    .map(Some)
 }
 
 fn de_quantile<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {

@@ -155,3 +155,46 @@ fn a_workload_names_one_kubernetes_object_by_namespace_and_name() {
     )
     .is_err());
 }
+
+#[test]
+fn max_short_parses_as_a_share_and_is_validated_by_key() {
+    let base = "name='a'\ndemand='d'\nreplica_capacity=1\nmax_replicas=2\nboot_time='1m'\n";
+    let w: WorkloadSpec = toml::from_str(base).unwrap();
+    assert_eq!((w.max_short, w.short_window), (None, 7 * 86_400));
+    for (text, want) in [
+        ("'1%'", 0.01),
+        ("'0.5 %'", 0.005),
+        ("0.02", 0.02),
+        ("'50%'", 0.5),
+    ] {
+        let w: WorkloadSpec = toml::from_str(&format!("{base}max_short={text}")).unwrap();
+        assert!((w.max_short.unwrap() - want).abs() < 1e-12, "{text}");
+        w.validate().unwrap();
+    }
+    let w: WorkloadSpec =
+        toml::from_str(&format!("{base}max_short='1%'\nshort_window='1d'")).unwrap();
+    assert_eq!(w.short_window, 86_400);
+    // Not a share at all: refused while parsing, naming the text.
+    for bad in ["'often'", "'150%'", "'-1%'"] {
+        let e = toml::from_str::<WorkloadSpec>(&format!("{base}max_short={bad}")).unwrap_err();
+        assert!(e.to_string().contains(bad.trim_matches('\'')), "{e}");
+    }
+    // A share out of the budget's range, or a window too short to say anything: the key.
+    for (extra, key) in [
+        ("max_short='0%'", "max_short"),
+        ("max_short='60%'", "max_short"),
+        ("max_short=0.9", "max_short"),
+        ("max_short='1%'\nshort_window='10m'", "short_window"),
+    ] {
+        let w: WorkloadSpec = toml::from_str(&format!("{base}{extra}")).unwrap();
+        match w.validate() {
+            Err(SpecError::Key {
+                key: k, message, ..
+            }) => {
+                assert_eq!(k, key, "{extra}: {message}");
+                assert!(message.starts_with(key), "{message}");
+            }
+            other => panic!("{extra}: {other:?}"),
+        }
+    }
+}

@@ -1,13 +1,17 @@
 //! prescale's own policy: the live loop's planner, [`ReplicaPlanner`], fed at every simulated
 //! step the forecast the model made at that step, with the [`AccuracyTracker`] scoring those
-//! forecasts as the demand arrives, exactly as the live loop does. Nothing of the planner is
-//! copied here: only the inputs are assembled.
+//! forecasts as the demand arrives, exactly as the live loop does, and (for a workload with
+//! `max_short`) the [`RiskTracker`] told whether each step was short, so the margin it
+//! provisions at is calibrated as live. Nothing of the planner is copied here: only the
+//! inputs are assembled.
 
 use super::error::ReplayError;
 use super::setup::{Observation, Policy};
 use super::workload::{Knobs, Workload};
 use crate::forecast::Forecast;
-use crate::plan::{AccuracyConfig, AccuracyTracker, ReplicaPlanner, WorkloadInput, WorkloadSpec};
+use crate::plan::{
+    AccuracyConfig, AccuracyTracker, ReplicaPlanner, RiskTracker, WorkloadInput, WorkloadSpec,
+};
 use crate::series::SeriesKey;
 
 /// The planner-driven policy.
@@ -17,6 +21,7 @@ pub struct Predictive<'a> {
     forecasts: &'a [Option<Forecast>],
     planner: ReplicaPlanner,
     tracker: AccuracyTracker,
+    risk: RiskTracker,
 }
 
 impl<'a> Predictive<'a> {
@@ -27,6 +32,7 @@ impl<'a> Predictive<'a> {
             forecasts,
             planner: ReplicaPlanner::new(),
             tracker: AccuracyTracker::new(AccuracyConfig::default()),
+            risk: RiskTracker::new(),
         }
     }
 }
@@ -43,6 +49,8 @@ impl Policy for Predictive<'_> {
             // forecast is weighed: the live loop sees samples before it plans too.
             self.tracker.observe(&self.spec.demand, obs.ts, d);
         }
+        // The step just served: short if its demand exceeded what was ready in it.
+        self.risk.observe(&self.spec, obs.ts, demand, obs.ready);
         let forecast = self.forecasts.get(obs.t).and_then(Option::as_ref);
         if let Some(f) = forecast {
             self.tracker.record(f);
@@ -56,6 +64,7 @@ impl Policy for Predictive<'_> {
             data_stale: demand.is_none(),
             model_healthy: true,
             forecast_weight: self.tracker.weight(&self.spec.demand),
+            risk: self.risk.level(&self.spec),
         };
         self.planner.plan(&self.spec, &input).to
     }
@@ -77,6 +86,7 @@ pub fn spec(w: &Workload, key: &SeriesKey, knobs: &Knobs) -> WorkloadSpec {
     spec.tolerance = w.tolerance;
     spec.scale_down_window = w.scale_down_window;
     spec.quantile = knobs.quantile;
+    spec.max_short = knobs.max_short;
     spec.headroom = knobs.headroom;
     spec
 }

@@ -48,6 +48,9 @@ impl PolicyKind {
 pub struct Knobs {
     /// Predictive: forecast quantile provisioned to.
     pub quantile: f64,
+    /// Predictive: a budget of short steps (0.01 = 1 %) instead of `quantile`: the margin on
+    /// the budget's level is calibrated online (`plan::risk`), so this is not swept.
+    pub max_short: Option<f64>,
     /// Predictive: extra capacity on top of the forecast (0.1 = 10 %).
     pub headroom: f64,
     /// Predictive: the planner's target utilisation of a replica, (0, 1]: its margin on both
@@ -67,6 +70,7 @@ impl Default for Knobs {
     fn default() -> Self {
         Knobs {
             quantile: 0.9,
+            max_short: None,
             headroom: 0.0,
             target_utilization: 1.0,
             hpa_target: 0.8,
@@ -84,7 +88,10 @@ impl Knobs {
         let pct = |x: f64| (x * 10_000.0).round() / 100.0;
         match kind {
             PolicyKind::Predictive => {
-                let mut s = format!("q={}", self.quantile);
+                let mut s = match self.max_short {
+                    Some(m) => format!("short≤{}%", pct(m)),
+                    None => format!("q={}", self.quantile),
+                };
                 if self.headroom > 0.0 {
                     s.push_str(&format!(" +{}%", pct(self.headroom)));
                 }

@@ -1,0 +1,231 @@
+use super::*;
+use crate::forecast::Forecast;
+use crate::plan::{ReplicaPlanner, WorkloadInput, WorkloadSpec};
+use crate::series::SeriesKey;
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Feeds `n` steps in which demand `y` is drawn by `draw` and the model's base quantile is
+/// `base(y-free)`: short when `y > base × margin`. Returns the realised share.
+fn stream(
+    cal: &mut Calibrator,
+    n: usize,
+    mut step: impl FnMut(&mut ChaCha8Rng) -> (f64, f64),
+) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut shorts = 0usize;
+    for t in 0..n {
+        let (base, y) = step(&mut rng);
+        let short = y > base * cal.margin();
+        shorts += usize::from(short);
+        cal.observe(t as i64 * 60, short);
+    }
+    shorts as f64 / n as f64
+}
+
+/// A model whose p99 is 30 % too low (it forecasts 0.7 × the true p99 of a log-normal
+/// demand): at margin 1 it would be short about 9 % of steps; the calibrator brings the
+/// share to the 1 % budget and the margin to about 1 / 0.7.
+#[test]
+fn a_forecast_30_percent_too_low_converges_to_the_budget() {
+    let mut cal = Calibrator::new(0.01, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW);
+    // ln y ~ N(ln 100, 0.3²): the true p99 is 100 · e^{0.3 · 2.326}.
+    let true_p99 = 100.0 * (0.3f64 * 2.326).exp();
+    let normal = |rng: &mut ChaCha8Rng| -> f64 {
+        // Box–Muller.
+        let (u1, u2): (f64, f64) = (rng.gen_range(1e-12..1.0), rng.gen());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    };
+    let n = 40_000;
+    let share = stream(&mut cal, n, |rng| {
+        (0.7 * true_p99, 100.0 * (0.3 * normal(rng)).exp())
+    });
+    assert!((share - 0.01).abs() < 0.002, "realised {share}");
+    assert!(
+        (cal.margin() - 1.0 / 0.7).abs() < 0.12,
+        "margin {} should be near {}",
+        cal.margin(),
+        1.0 / 0.7
+    );
+    // The window holds the last 7 days (10,080 one-minute steps), not all 40,000.
+    let recent = cal.realised().unwrap();
+    assert!((recent - 0.01).abs() < 0.004, "windowed {recent}");
+    assert!(
+        cal.window.counts().0 <= 10_080 + 60,
+        "{:?}",
+        cal.window.counts()
+    );
+}
+
+/// Heavy-tailed noise (Pareto, tail index 1.5: infinite variance) around a forecast that
+/// assumes a light tail: still the budget's share, at a 2 % budget too.
+#[test]
+fn heavy_tailed_noise_converges_to_the_budget() {
+    for budget in [0.01, 0.02] {
+        let mut cal = Calibrator::new(budget, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW);
+        let share = stream(&mut cal, 40_000, |rng| {
+            let u: f64 = rng.gen_range(1e-12..1.0);
+            let pareto = u.powf(-1.0 / 1.5); // ≥ 1, P(X > x) = x^-1.5
+            (500.0, 50.0 * pareto)
+        });
+        assert!(
+            (share - budget).abs() < 0.2 * budget,
+            "budget {budget}: realised {share}, margin {}",
+            cal.margin()
+        );
+    }
+}
+
+/// A model far too wide (its p99 is 3× what arrives): the margin falls below 1, so the
+/// budget is met at less cost than the quantile named.
+#[test]
+fn a_forecast_too_wide_gets_cheaper() {
+    let mut cal = Calibrator::new(0.01, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW);
+    let share = stream(&mut cal, 40_000, |rng| (300.0, rng.gen_range(50.0..100.0)));
+    assert!(cal.margin() < 0.4, "margin {}", cal.margin());
+    assert!(share <= 0.012, "realised {share}");
+}
+
+proptest! {
+    /// The two-sided long-run bound, for any sequence of log-scores `s_t = ln(y_t / base_t)`
+    /// in `[−B, B]` (adversarial, not random: proptest picks them): the step is short when
+    /// `s_t > θ_t`, and after `T` steps `|realised − α| ≤ (B + γ) / (γ T)`, which is the
+    /// Gibbs–Candès ACI bound `(max(α₁, 1 − α₁) + γ) / (γ T)` in log-margin form (here
+    /// `θ₁ = 0` and the clamps never bind since `B + γ < −THETA_MIN`).
+    #[test]
+    fn realised_share_is_within_the_bound(
+        scores in proptest::collection::vec(-1.2f64..1.2, 1..3000),
+        budget in 0.005f64..0.3,
+        gamma in 0.005f64..0.15,
+    ) {
+        let b = 1.2;
+        let mut cal = Calibrator::new(budget, gamma, DEFAULT_SHORT_WINDOW);
+        let mut shorts = 0u64;
+        for s in &scores {
+            let short = *s > cal.theta();
+            shorts += u64::from(short);
+            cal.update(short);
+        }
+        let t = scores.len() as f64;
+        let realised = shorts as f64 / t;
+        let bound = (b + gamma) / (gamma * t);
+        prop_assert!((realised - budget).abs() <= bound + 1e-12,
+            "realised {realised} budget {budget} bound {bound}");
+        prop_assert_eq!(cal.totals(), (scores.len() as u64, shorts));
+    }
+
+    /// The one-sided bound the planner relies on: shorts may come from anything (guards,
+    /// boot delays: here arbitrary) but never once the margin is above `e^{θ*}` (assumption
+    /// A); then realised ≤ α + slack(θ*) whatever else happens.
+    #[test]
+    fn one_sided_bound_under_assumption_a(
+        shorts_wanted in proptest::collection::vec(any::<bool>(), 1..3000),
+        theta_star in 0.0f64..1.3,
+        budget in 0.005f64..0.2,
+    ) {
+        let mut cal = Calibrator::new(budget, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW);
+        let mut shorts = 0u64;
+        for &want in &shorts_wanted {
+            let short = want && cal.theta() < theta_star;
+            shorts += u64::from(short);
+            cal.update(short);
+        }
+        let realised = shorts as f64 / shorts_wanted.len() as f64;
+        prop_assert!(realised <= budget + cal.slack(theta_star) + 1e-12,
+            "realised {realised} budget {budget} slack {}", cal.slack(theta_star));
+    }
+}
+
+#[test]
+fn the_window_forgets_old_steps_and_repeated_steps_count_once() {
+    let mut cal = Calibrator::new(0.01, DEFAULT_GAMMA, 3_600);
+    // One short step, then an hour and a half of steps that are not.
+    cal.observe(0, true);
+    cal.observe(0, true);
+    assert_eq!(cal.totals(), (1, 1), "a repeated timestamp is one step");
+    for k in 1..=90 {
+        cal.observe(k * 60, false);
+    }
+    assert_eq!(
+        cal.realised(),
+        Some(0.0),
+        "the short step left the 1h window"
+    );
+    assert_eq!(cal.totals(), (91, 1));
+    cal.observe(30, true);
+    assert_eq!(cal.totals(), (91, 1), "an older timestamp is ignored");
+}
+
+fn spec(max_short: Option<f64>) -> WorkloadSpec {
+    let mut s = WorkloadSpec::new("api", "rps", 10.0, 100);
+    s.max_short = max_short;
+    s
+}
+
+#[test]
+fn tracker_counts_overload_against_full_capacity() {
+    let mut t = RiskTracker::new();
+    let mut s = spec(Some(0.01));
+    s.target_utilization = Some(0.5);
+    assert_eq!(t.level(&s).map(|l| (l.base, l.margin)), Some((0.99, 1.0)));
+    // 45 on 5 replicas of 10 is busy (above the 50 % target) but not short.
+    t.observe(&s, 60, Some(45.0), 5);
+    assert_eq!(t.calibrator("api").unwrap().totals(), (1, 0));
+    t.observe(&s, 120, Some(50.5), 5);
+    t.observe(&s, 180, None, 5);
+    t.observe(&s, 240, Some(f64::NAN), 5);
+    assert_eq!(t.calibrator("api").unwrap().totals(), (2, 1));
+    let l = t.level(&s).unwrap();
+    assert!(l.margin > 1.0 && l.realised == Some(0.5), "{l:?}");
+    // A new budget starts afresh; no budget, no calibrator.
+    s.max_short = Some(0.05);
+    t.observe(&s, 300, Some(1.0), 5);
+    assert_eq!(t.calibrator("api").unwrap().totals(), (1, 0));
+    let none = spec(None);
+    assert_eq!(t.level(&none), None);
+    t.observe(&none, 360, Some(1.0), 5);
+    assert!(t.calibrator("api").is_none());
+}
+
+/// The planner provisions at the budget's level times the margin and says so.
+#[test]
+fn planner_provisions_at_the_calibrated_level_and_says_so() {
+    let s = spec(Some(0.01));
+    let f = Forecast {
+        key: SeriesKey::new("rps"),
+        at: 1_000,
+        window: 900,
+        quantiles: vec![(0.5, 100.0), (0.9, 150.0), (0.99, 200.0)],
+    };
+    let risk = RiskLevel {
+        base: 0.99,
+        margin: 1.2,
+        budget: 0.01,
+        realised: Some(0.008),
+        window: DEFAULT_SHORT_WINDOW,
+    };
+    let input = WorkloadInput {
+        current_demand: Some(90.0),
+        forecast: Some(&f),
+        risk: Some(risk),
+        ..WorkloadInput::new(1_000, 10)
+    };
+    let d = ReplicaPlanner::new().plan(&s, &input);
+    // 200 × 1.2 = 240 → 24 replicas of 10.
+    assert_eq!(d.to, 24, "{d}");
+    assert!(
+        d.reason
+            .starts_with("p99 × 1.20 (budget 1% short, realised 0.80% over 7days) peak 240"),
+        "{}",
+        d.reason
+    );
+    // Without the budget, the quantile (p90 by default) as before.
+    let plain = WorkloadInput {
+        risk: None,
+        ..input
+    };
+    let d = ReplicaPlanner::new().plan(&s, &plain);
+    assert_eq!(d.to, 15, "{d}");
+    assert!(d.reason.starts_with("p90 peak 150"), "{}", d.reason);
+}

@@ -1,0 +1,149 @@
+//! A short-step budget (`max_short`) through the real `prescale run` binary on the bundled
+//! replay: the `api` workload's decisions name the budget, the level and margin it is
+//! provisioned at and the share realised so far, and `/metrics` exports that share, the budget
+//! and the level while the loop runs.
+
+#[path = "common/cli.rs"]
+mod cli;
+use cli::repo;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The demo configuration with absolute paths, a private log, many cycles, the exporter on
+/// `port`, and `extra` inserted into the `api` workload.
+fn config(dir: &Path, port: u16, extra: &str) -> PathBuf {
+    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
+    let mut out = String::new();
+    for line in demo.lines() {
+        let line = match line.split_whitespace().next() {
+            Some("model") => format!("model = {:?}", repo("models/web.model")),
+            Some("decision_log") => format!(
+                "decision_log = {:?}",
+                dir.join("d.jsonl").display().to_string()
+            ),
+            Some("cycles") => "cycles = 2000".to_string(),
+            Some("listen") => format!("listen = \"127.0.0.1:{port}\""),
+            Some("dir") => format!("dir = {:?}", repo("data")),
+            // One 5-minute step every 0.1 s.
+            Some("speed") => "speed = 3000".to_string(),
+            _ if line == "name = \"api\"" => format!("{line}\n{extra}"),
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let p = dir.join("live.toml");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+/// A child process that is killed (and reaped) when the test ends, also on panic.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `GET /metrics` on loopback; `None` while the exporter is not listening yet.
+fn scrape(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// The value of the sample line starting with `name{labels} `.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn a_budget_shows_in_the_reason_and_as_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        port,
+        "max_short = \"1%\"\nshort_window = \"1d\"",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+
+    // Wait for a few counted steps in the exported share.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let text = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no prescale_short_share for api in time"
+        );
+        if let Some(t) = scrape(port) {
+            let cycles = sample(&t, "prescale_cycles_total").unwrap_or(0.0);
+            if cycles >= 5.0 && sample(&t, "prescale_short_share{workload=\"api\"}").is_some() {
+                break t;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let share = sample(&text, "prescale_short_share{workload=\"api\"}").unwrap();
+    assert!((0.0..=1.0).contains(&share), "{share}");
+    assert_eq!(
+        sample(&text, "prescale_short_budget{workload=\"api\"}"),
+        Some(0.01),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "prescale_risk_level{workload=\"api\"}"),
+        Some(0.99)
+    );
+    let margin = sample(&text, "prescale_risk_margin{workload=\"api\"}").unwrap();
+    assert!(margin > 0.2 && margin < 100.0, "{margin}");
+    // Workloads without a budget export none of it.
+    assert!(
+        !text.contains("prescale_short_budget{workload=\"web\"}"),
+        "{text}"
+    );
+
+    // The decision log: api's reasons name the level, the budget and the realised share.
+    let log = std::fs::read_to_string(dir.path().join("d.jsonl")).unwrap();
+    let reasons: Vec<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["decision"]["target"] == "api")
+        .filter_map(|l| l["decision"]["reason"].as_str().map(str::to_string))
+        .collect();
+    assert!(reasons.len() >= 2, "{log}");
+    let realised = reasons
+        .iter()
+        .find(|r| r.contains("realised"))
+        .unwrap_or_else(|| panic!("no realised share in {reasons:#?}"));
+    assert!(
+        realised.starts_with("p99") && realised.contains("(budget 1% short, realised "),
+        "{realised}"
+    );
+    assert!(realised.contains("over 1day)"), "{realised}");
+    // web has no budget: its reasons are as before.
+    assert!(log.contains("p90 peak"), "{log}");
+}
