@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "test.sh: cargo not found; install the Rust toolchain (rustup, Rust >= 1.88) first" >&2
+  echo "test.sh: cargo not found; install the Rust toolchain (rustup, Rust >= 1.89) first" >&2
   exit 1
 fi
 scripts/install-test-deps.sh

@@ -5,35 +5,20 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{prescale, repo, text};
+use cli::{demo_config, key, listen_line, prescale, text};
 
 use std::path::{Path, PathBuf};
 
-/// The demo configuration with absolute paths, a private log, one cycle, no exporter, and
-/// `extra` inserted into the `api` workload.
+/// The demo configuration with a private log, one cycle, no exporter, and `extra` inserted
+/// into the `api` workload.
 fn config(dir: &Path, extra: &str) -> PathBuf {
-    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
-    let mut out = String::new();
-    for line in demo.lines() {
-        let line = match line.split_whitespace().next() {
-            Some("model") => format!("model = {:?}", repo("models/web.model")),
-            Some("decision_log") => format!(
-                "decision_log = {:?}",
-                dir.join("d.jsonl").display().to_string()
-            ),
-            Some("cycles") => "cycles = 1".to_string(),
-            Some("listen") => "enabled = false".to_string(),
-            Some("dir") => format!("dir = {:?}", repo("data")),
-            Some("speed") => "speed = 1e6".to_string(),
-            _ if line == "name = \"api\"" => format!("{line}\n{extra}"),
-            _ => line.to_string(),
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let p = dir.join("live.toml");
-    std::fs::write(&p, out).unwrap();
-    p
+    demo_config(dir, |line| match key(line) {
+        "cycles" => Some("cycles = 1".into()),
+        "listen" => Some(listen_line(None)),
+        "speed" => Some("speed = 1e6".into()),
+        _ if line == "name = \"api\"" => Some(format!("{line}\n{extra}")),
+        _ => None,
+    })
 }
 
 /// The `api` decision of the first (only) cycle in the log.

@@ -3,18 +3,18 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{prescale, repo};
+use cli::{demo_config, key, listen_line, log_lines, prescale, repo, Running};
 
 #[path = "common/prometheus.rs"]
 mod prometheus;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The demo configuration with absolute paths, a private log, and the given overrides.
+/// The demo configuration with a private log and the given overrides.
 fn config(
     dir: &Path,
     listen: Option<u16>,
@@ -22,38 +22,14 @@ fn config(
     cycles: u64,
     apply_command: &str,
 ) -> PathBuf {
-    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
-    let mut text = String::new();
-    for line in demo.lines() {
-        let line = match line.split_whitespace().next() {
-            Some("model") => format!("model = {:?}", repo("models/web.model")),
-            Some("decision_log") => format!(
-                "decision_log = {:?}",
-                dir.join("d.jsonl").display().to_string()
-            ),
-            Some("cycles") => format!("cycles = {cycles}\napply_command = {apply_command:?}"),
-            Some("listen") => match listen {
-                Some(p) => format!("listen = \"127.0.0.1:{p}\""),
-                None => "enabled = false".to_string(),
-            },
-            Some("dir") => format!("dir = {:?}", repo("data")),
-            Some("speed") => format!("speed = {speed}"),
-            _ => line.to_string(),
-        };
-        text.push_str(&line);
-        text.push('\n');
-    }
-    let p = dir.join("live.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every log line parses"))
-        .collect()
+    demo_config(dir, |line| match key(line) {
+        "cycles" => Some(format!(
+            "cycles = {cycles}\napply_command = {apply_command:?}"
+        )),
+        "listen" => Some(listen_line(listen)),
+        "speed" => Some(format!("speed = {speed}")),
+        _ => None,
+    })
 }
 
 #[test]
@@ -120,16 +96,6 @@ fn bad_config_is_named_by_key() {
         err.contains("signal[0].step") && err.contains("export.listen"),
         "{err}"
     );
-}
-
-/// A child process that is killed (and reaped) when the test ends, also on panic.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts `prescale run` and returns it with a channel of its stdout lines.

@@ -5,69 +5,23 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::repo;
+use cli::{demo_config, key, listen_line, sample, scrape, Running};
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The demo configuration with absolute paths, a private log, many cycles, the exporter on
-/// `port`, and `extra` inserted into the `api` workload.
+/// The demo configuration with a private log, many cycles, the exporter on `port`, and
+/// `extra` inserted into the `api` workload.
 fn config(dir: &Path, port: u16, extra: &str) -> PathBuf {
-    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
-    let mut out = String::new();
-    for line in demo.lines() {
-        let line = match line.split_whitespace().next() {
-            Some("model") => format!("model = {:?}", repo("models/web.model")),
-            Some("decision_log") => format!(
-                "decision_log = {:?}",
-                dir.join("d.jsonl").display().to_string()
-            ),
-            Some("cycles") => "cycles = 2000".to_string(),
-            Some("listen") => format!("listen = \"127.0.0.1:{port}\""),
-            Some("dir") => format!("dir = {:?}", repo("data")),
-            // One 5-minute step every 0.1 s.
-            Some("speed") => "speed = 3000".to_string(),
-            _ if line == "name = \"api\"" => format!("{line}\n{extra}"),
-            _ => line.to_string(),
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let p = dir.join("live.toml");
-    std::fs::write(&p, out).unwrap();
-    p
-}
-
-/// A child process that is killed (and reaped) when the test ends, also on panic.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `GET /metrics` on loopback; `None` while the exporter is not listening yet.
-fn scrape(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
-}
-
-/// The value of the sample line starting with `name{labels} `.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    demo_config(dir, |line| match key(line) {
+        "cycles" => Some("cycles = 2000".into()),
+        "listen" => Some(listen_line(Some(port))),
+        // One 5-minute step every 0.1 s.
+        "speed" => Some("speed = 3000".into()),
+        _ if line == "name = \"api\"" => Some(format!("{line}\n{extra}")),
+        _ => None,
+    })
 }
 
 #[test]

@@ -8,54 +8,28 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{prescale, repo};
+use cli::{demo_config, key, listen_line, log_lines, prescale, sample, scrape, Running};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The demo configuration with absolute paths, a private log, the pool capped at 2 nodes
-/// under `allocation` (left out when `None`), and web at priority 100.
+/// The demo configuration with a private log, the pool capped at 2 nodes under `allocation`
+/// (left out when `None`), and web at priority 100.
 fn config(dir: &Path, listen: Option<u16>, speed: f64, allocation: Option<&str>) -> PathBuf {
-    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
-    let mut text = String::new();
-    for line in demo.lines() {
-        let line = match line.split_whitespace().next() {
-            Some("model") => format!("model = {:?}", repo("models/web.model")),
-            Some("decision_log") => format!(
-                "decision_log = {:?}",
-                dir.join("d.jsonl").display().to_string()
-            ),
-            Some("cycles") => "cycles = 1000".to_string(),
-            Some("listen") => match listen {
-                Some(p) => format!("listen = \"127.0.0.1:{p}\""),
-                None => "enabled = false".to_string(),
-            },
-            Some("dir") => format!("dir = {:?}", repo("data")),
-            Some("speed") => format!("speed = {speed}"),
-            Some("max_nodes") => match allocation {
-                Some(a) => format!("max_nodes = 2\nallocation = {a:?}"),
-                None => "max_nodes = 2".to_string(),
-            },
-            _ if line == "name = \"web\"" => "name = \"web\"\npriority = 100".to_string(),
-            _ => line.to_string(),
-        };
-        text.push_str(&line);
-        text.push('\n');
-    }
-    let p = dir.join("share.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every log line parses"))
-        .collect()
+    demo_config(dir, |line| match key(line) {
+        "cycles" => Some("cycles = 1000".into()),
+        "listen" => Some(listen_line(listen)),
+        "speed" => Some(format!("speed = {speed}")),
+        "max_nodes" => Some(match allocation {
+            Some(a) => format!("max_nodes = 2\nallocation = {a:?}"),
+            None => "max_nodes = 2".to_string(),
+        }),
+        _ if line == "name = \"web\"" => Some("name = \"web\"\npriority = 100".into()),
+        _ => None,
+    })
 }
 
 /// The first cycle's decision for `target`.
@@ -65,33 +39,6 @@ fn first(lines: &[serde_json::Value], target: &str) -> serde_json::Value {
         .find(|l| l["cycle"] == 1 && l["decision"]["target"] == target)
         .unwrap_or_else(|| panic!("no cycle-1 decision for {target}: {lines:#?}"))["decision"]
         .clone()
-}
-
-/// A child process killed (and reaped) when the test ends, also on panic.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `GET /metrics` in the classic text format, or `None` while nothing answers.
-fn metrics(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
-}
-
-/// The value of the sample `name` (with its labels, as exported) in a text exposition.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[test]
@@ -126,7 +73,7 @@ fn a_capped_pool_cuts_the_lower_priority_and_says_so_in_the_log_and_metrics() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let cut = r#"prescale_allocation_cut_replicas{workload="api"}"#;
     let text = loop {
-        if let Some(t) = metrics(port).filter(|t| sample(t, cut).is_some()) {
+        if let Some(t) = scrape(port).filter(|t| sample(t, cut).is_some()) {
             break t;
         }
         assert!(

@@ -4,19 +4,19 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{prescale, repo, text};
+use cli::{demo_config, key, listen_line, prescale, text, Running};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long SIGTERM may take to end the process, whatever its clients and commands do.
 const EXIT_BOUND: Duration = Duration::from_secs(10);
 
-/// The demo configuration with absolute paths, a private log, and the given overrides.
+/// The demo configuration with a private log and the given overrides.
 fn config(
     dir: &Path,
     listen: Option<u16>,
@@ -24,40 +24,14 @@ fn config(
     cycles: u64,
     apply_command: &str,
 ) -> PathBuf {
-    let demo = std::fs::read_to_string(repo("config/demo.toml")).unwrap();
-    let mut out = String::new();
-    for line in demo.lines() {
-        let line = match line.split_whitespace().next() {
-            Some("model") => format!("model = {:?}", repo("models/web.model")),
-            Some("decision_log") => format!(
-                "decision_log = {:?}",
-                dir.join("d.jsonl").display().to_string()
-            ),
-            Some("cycles") => format!("cycles = {cycles}\napply_command = {apply_command:?}"),
-            Some("listen") => match listen {
-                Some(p) => format!("listen = \"127.0.0.1:{p}\""),
-                None => "enabled = false".to_string(),
-            },
-            Some("dir") => format!("dir = {:?}", repo("data")),
-            Some("speed") => format!("speed = {speed}"),
-            _ => line.to_string(),
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let p = dir.join("live.toml");
-    std::fs::write(&p, out).unwrap();
-    p
-}
-
-/// A child process that is killed (and reaped) when the test ends, also on panic.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    demo_config(dir, |line| match key(line) {
+        "cycles" => Some(format!(
+            "cycles = {cycles}\napply_command = {apply_command:?}"
+        )),
+        "listen" => Some(listen_line(listen)),
+        "speed" => Some(format!("speed = {speed}")),
+        _ => None,
+    })
 }
 
 /// Starts `prescale run` with `extra` arguments and returns it with a channel of its stdout

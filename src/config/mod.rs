@@ -173,11 +173,11 @@ impl Config {
             base,
             &mut kube_problems,
         );
+        let leader =
+            crate::leader::LeaderConfig::validate(raw.leader_election.as_ref(), &mut kube_problems);
         for (key, message) in kube_problems {
             problem(&mut problems, key, message);
         }
-        let leader =
-            crate::leader::LeaderConfig::validate(raw.leader_election.as_ref(), &mut problems);
         if raw.prometheus.is_some() && raw.replay.is_some() {
             problem(
                 &mut problems,

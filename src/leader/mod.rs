@@ -40,7 +40,6 @@ mod task;
 
 pub use task::{start, Elector};
 
-use crate::config::Problem;
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,12 +113,12 @@ impl LeaderConfig {
     /// Checks `[leader_election]`; `None` when it is absent or not enabled.
     pub(crate) fn validate(
         raw: Option<&RawLeaderElection>,
-        problems: &mut Vec<Problem>,
+        problems: &mut Vec<(String, String)>,
     ) -> Option<LeaderConfig> {
         let raw = raw?;
         let key = |k: &str| format!("leader_election.{k}");
         let before = problems.len();
-        let mut push = |k: &str, m: String| crate::config::problem(problems, key(k), m);
+        let mut push = |k: &str, m: String| problems.push((key(k), m));
         let duration = |text: &Option<String>, default: Duration| -> Result<Duration, String> {
             match text {
                 None => Ok(default),
@@ -151,30 +150,36 @@ impl LeaderConfig {
         let retry = duration(&raw.retry_period, DEFAULT_RETRY_PERIOD)
             .map_err(|m| push("retry_period", m))
             .ok();
-        if let (Some(lease), Some(renew)) = (lease, renew) {
-            if renew >= lease {
-                push(
-                    "renew_deadline",
-                    format!(
-                        "{} must be shorter than lease_duration ({}): the leader must stop \
-                         acting before another replica may take the lease over",
-                        humantime::format_duration(renew),
-                        humantime::format_duration(lease)
-                    ),
-                );
-            }
-        }
-        if let (Some(renew), Some(retry)) = (renew, retry) {
-            if retry >= renew {
-                push(
-                    "retry_period",
-                    format!(
-                        "{} must be shorter than renew_deadline ({}): the leader needs more \
-                         than one try to renew before it gives up",
-                        humantime::format_duration(retry),
-                        humantime::format_duration(renew)
-                    ),
-                );
+        // Each duration must leave room for the next: the leader stops acting before the lease
+        // can be taken over, and gets more than one try to renew before it gives up.
+        let ordered = [
+            (
+                "renew_deadline",
+                renew,
+                "lease_duration",
+                lease,
+                "the leader must stop acting before another replica may take the lease over",
+            ),
+            (
+                "retry_period",
+                retry,
+                "renew_deadline",
+                renew,
+                "the leader needs more than one try to renew before it gives up",
+            ),
+        ];
+        for (k, shorter, other, longer, why) in ordered {
+            if let (Some(shorter), Some(longer)) = (shorter, longer) {
+                if shorter >= longer {
+                    push(
+                        k,
+                        format!(
+                            "{} must be shorter than {other} ({}): {why}",
+                            humantime::format_duration(shorter),
+                            humantime::format_duration(longer)
+                        ),
+                    );
+                }
             }
         }
         if let Some(ns) = &raw.namespace {
