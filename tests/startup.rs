@@ -236,7 +236,10 @@ fn run_waits_for_prometheus_unready_but_alive_then_becomes_ready_and_decides() {
     let cfg = run_config(dir.path(), prom.port, listen);
     let (mut child, stderr) = spawn(&["run", "--config", cfg.to_str().unwrap()]);
 
-    let (code, body) = wait_for(listen, "/readyz", |code, _| code == 503);
+    // Before the start-up wait begins, /readyz may briefly say "no cycle completed yet".
+    let (code, body) = wait_for(listen, "/readyz", |code, body| {
+        code == 503 && body.starts_with("waiting for")
+    });
     let waiting = format!("waiting for Prometheus at http://127.0.0.1:{}", prom.port);
     assert!(body.starts_with(&waiting), "{code} {body}");
     assert!(body.contains("signal 'demand': cannot connect"), "{body}");
