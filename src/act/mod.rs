@@ -8,6 +8,7 @@
 
 mod command;
 mod log;
+mod modes;
 mod outcome;
 
 pub use command::{CommandActuator, CommandTemplate, TemplateError, PLACEHOLDERS};
@@ -15,7 +16,8 @@ pub use log::{read_tail, DecisionLog, LogError, LogTail, TailOptions};
 pub use outcome::{Outcome, Skip};
 
 use crate::leader::Leadership;
-use crate::plan::{Decision, DecisionKind};
+use crate::plan::{Decision, DecisionKind, Mode};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
@@ -89,6 +91,9 @@ pub struct Act {
     actuator: Option<Box<dyn Actuator>>,
     show_holds: bool,
     leadership: Option<Leadership>,
+    /// Per workload, whether it may be changed; `None`: every workload may (an act stage
+    /// built by hand, as in tests). The live loop always sets it from the configuration.
+    modes: Option<HashMap<String, Mode>>,
 }
 
 impl Act {
@@ -100,6 +105,7 @@ impl Act {
             actuator: None,
             show_holds: false,
             leadership: None,
+            modes: None,
         }
     }
 
@@ -119,6 +125,14 @@ impl Act {
     /// non-leader records every decision as `skipped (not leader)`.
     pub fn with_leadership(mut self, leadership: Leadership) -> Self {
         self.leadership = Some(leadership);
+        self
+    }
+
+    /// Act only on the workloads in `auto` mode (issue #9): a scale decision of any other
+    /// workload, `preview` or not named, is recorded `skipped (preview)` under `--apply` and
+    /// never reaches the actuator, whichever it is.
+    pub fn with_modes(mut self, modes: HashMap<String, Mode>) -> Self {
+        self.modes = Some(modes);
         self
     }
 
@@ -142,11 +156,17 @@ impl Act {
         at: i64,
         decisions: &[Decision],
     ) -> Result<Vec<Outcome>, ActError> {
-        let outcomes = match (&mut self.actuator, &self.leadership) {
-            (actuator, Some(l)) => led(actuator.as_deref_mut(), l, decisions).await,
-            (Some(a), None) => a.apply(decisions).await,
-            (None, None) => decisions.iter().map(Outcome::dry_run).collect(),
+        // Preview workloads are held back only when acting: a dry run records dry-run.
+        let (acting, known) = match (&self.modes, &self.actuator) {
+            (Some(modes), Some(_)) => modes::split(decisions, modes),
+            _ => (decisions.to_vec(), vec![None; decisions.len()]),
         };
+        let done = match (&mut self.actuator, &self.leadership) {
+            (actuator, Some(l)) => led(actuator.as_deref_mut(), l, &acting).await,
+            (Some(a), None) => a.apply(&acting).await,
+            (None, None) => acting.iter().map(Outcome::dry_run).collect(),
+        };
+        let outcomes = modes::merge(known, done);
         debug_assert_eq!(outcomes.len(), decisions.len());
         if let Some(log) = &mut self.log {
             log.append(cycle, decisions, &outcomes)?;

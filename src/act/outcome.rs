@@ -32,15 +32,23 @@ pub enum Skip {
     Preview,
     /// Another prescale replica holds the leader Lease and acts; this one only records.
     NotLeader,
+    /// Someone else changed the workload's replicas since prescale last set them (a person
+    /// with `kubectl scale`, another controller): prescale does not fight them, leaves the
+    /// count this cycle and plans from `live` next cycle.
+    ChangedElsewhere {
+        /// The replica count read from the cluster.
+        live: u32,
+    },
 }
 
 impl Skip {
     /// What the log and the table add after `skipped`: `None` for [`Skip::Nothing`].
-    pub fn why(self) -> Option<&'static str> {
+    pub fn why(self) -> Option<String> {
         match self {
             Skip::Nothing => None,
-            Skip::Preview => Some("preview"),
-            Skip::NotLeader => Some("not leader"),
+            Skip::Preview => Some("preview".into()),
+            Skip::NotLeader => Some("not leader".into()),
+            Skip::ChangedElsewhere { live } => Some(format!("changed elsewhere: live {live}")),
         }
     }
 }
@@ -60,6 +68,14 @@ impl Outcome {
             Outcome::Skipped(_) => 3,
         };
         Self::LABELS[i]
+    }
+
+    /// The live count when someone else changed the workload ([`Skip::ChangedElsewhere`]).
+    pub fn changed_elsewhere(&self) -> Option<u32> {
+        match self {
+            Outcome::Skipped(Skip::ChangedElsewhere { live }) => Some(*live),
+            _ => None,
+        }
     }
 
     /// True for [`Outcome::Failed`].
@@ -124,5 +140,9 @@ mod tests {
         // The label never carries the reason, the log always does.
         assert_eq!(all[2].to_string(), "failed: a reason");
         assert_eq!(serde_json::to_string(&all[0]).unwrap(), "\"dry-run\"");
+        let elsewhere = Outcome::Skipped(Skip::ChangedElsewhere { live: 7 });
+        assert_eq!(elsewhere.label(), "skipped");
+        assert_eq!(elsewhere.to_string(), "skipped (changed elsewhere: live 7)");
+        assert_eq!(elsewhere.changed_elsewhere(), Some(7));
     }
 }

@@ -362,7 +362,14 @@ fn make_act(
 ) -> Result<Act, RunError> {
     let log = DecisionLog::open(&live.decision_log)?;
     tracing::info!("logging decisions to {}", log.path().display());
-    let act = Act::dry_run(out, Some(log)).show_holds(live.show_holds);
+    let modes = live
+        .workloads
+        .iter()
+        .map(|w| (w.name.clone(), w.mode))
+        .collect();
+    let act = Act::dry_run(out, Some(log))
+        .show_holds(live.show_holds)
+        .with_modes(modes);
     if !opts.apply {
         return Ok(act);
     }
