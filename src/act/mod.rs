@@ -7,11 +7,16 @@
 //! its own. Every decision gets an [`Outcome`], recorded in the log, the table and the metrics.
 
 mod command;
+mod kube;
 mod log;
 mod modes;
 mod outcome;
 
 pub use command::{CommandActuator, CommandTemplate, TemplateError, PLACEHOLDERS};
+pub use kube::{
+    objects as kube_objects, KubeActError, KubeActuator, EVENT_COMPONENT, EVENT_REASON,
+    FIELD_MANAGER, MAX_IN_FLIGHT,
+};
 pub use log::{read_tail, DecisionLog, LogError, LogTail, TailOptions};
 pub use outcome::{Outcome, Skip};
 
@@ -25,6 +30,32 @@ use std::time::Duration;
 
 /// How long one decision's command may run when `run.apply_timeout` is not set.
 pub const DEFAULT_APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which actuator carries decisions out under `--apply` (`run.actuator`).
+///
+/// Default ([`LiveConfig::actuator`](crate::config::LiveConfig::actuator)): `command` when
+/// `run.apply_command` is set (what such a configuration meant before there was a choice),
+/// `kubernetes` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActuatorKind {
+    /// `run.apply_command`, run without a shell ([`CommandActuator`]).
+    Command,
+    /// The `scale` subresource through the Kubernetes API ([`KubeActuator`]).
+    Kubernetes,
+}
+
+impl ActuatorKind {
+    /// Parses `run.actuator`'s value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "kubernetes" => Ok(ActuatorKind::Kubernetes),
+            "command" => Ok(ActuatorKind::Command),
+            other => Err(format!(
+                "'{other}' is not an actuator: write \"kubernetes\" or \"command\""
+            )),
+        }
+    }
+}
 
 /// Why the act stage could not show or log a cycle's decisions. (A decision that could not be
 /// carried out is not an error of the stage: it is the decision's [`Outcome`].)
