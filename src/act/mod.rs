@@ -1,10 +1,13 @@
 //! Acting on decisions. Dry-run is the default: decisions are printed as a compact table and
 //! appended to a JSON-lines decision log for review, and nothing in the cluster changes.
 //!
-//! Applying is opt-in (`--apply`) and goes through an [`Actuator`]; the one shipped runs a
-//! command template per decision (e.g. `kubectl scale deployment/{target} --replicas={to}`),
-//! without a shell (see [`CommandTemplate`]), so prescale never needs cluster credentials of
-//! its own. Every decision gets an [`Outcome`], recorded in the log, the table and the metrics.
+//! Applying is opt-in twice: `--apply` for the process, `mode = "auto"` per workload (a
+//! `preview` workload is recorded `skipped (preview)`, whichever actuator; see `modes`). It goes
+//! through an [`Actuator`] chosen by `run.actuator` ([`ActuatorKind`]): [`KubeActuator`], the
+//! `scale` subresource through the Kubernetes API with an Event per change (`kube`), or
+//! [`CommandActuator`], a command template per decision run without a shell (see
+//! [`CommandTemplate`]). Every decision gets an [`Outcome`], recorded in the log, the table and
+//! the metrics.
 
 mod command;
 mod kube;
