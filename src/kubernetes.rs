@@ -9,10 +9,17 @@
 //!   otherwise the in-cluster service account (what a pod gets), as `kube::Config::infer` does.
 //!   With `context` set, a kubeconfig is required: a context name means the user meant one.
 //!
+//! `timeout` (default 10 s) bounds every request the Kubernetes actuator makes; the client's
+//! own retries are turned off by its users so that the timeout means what it says.
+//!
 //! Nothing here prints a token or a client key: errors name the file and the context only.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long one API request may take when `kubernetes.timeout` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `[kubernetes]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -22,6 +29,8 @@ pub(crate) struct RawKubernetes {
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use; default: its current context.
     pub context: Option<String>,
+    /// How long one request of the Kubernetes actuator may take (`10s`).
+    pub timeout: Option<String>,
 }
 
 /// Validated `[kubernetes]`.
@@ -31,6 +40,8 @@ pub struct KubernetesConfig {
     pub kubeconfig: Option<PathBuf>,
     /// `kubernetes.context`.
     pub context: Option<String>,
+    /// `kubernetes.timeout`; `None`: [`DEFAULT_TIMEOUT`] (see [`timeout`](Self::timeout)).
+    pub timeout: Option<Duration>,
 }
 
 impl KubernetesConfig {
@@ -50,13 +61,39 @@ impl KubernetesConfig {
                 "is empty: name a context of the kubeconfig, or leave the key out".into(),
             ));
         }
+        let timeout =
+            raw.timeout
+                .as_deref()
+                .and_then(|t| match humantime::parse_duration(t.trim()) {
+                    Ok(d) if !d.is_zero() => Some(d),
+                    Ok(_) => {
+                        problems.push((
+                            "kubernetes.timeout".into(),
+                            format!("'{t}' must be longer than 0"),
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        problems.push((
+                            "kubernetes.timeout".into(),
+                            format!("'{t}' is not a duration (e.g. 10s, 500ms): {e}"),
+                        ));
+                        None
+                    }
+                });
         KubernetesConfig {
+            timeout,
             kubeconfig: raw
                 .kubeconfig
                 .as_ref()
                 .map(|p| crate::collect::config::resolve(base, p)),
             context: raw.context.clone(),
         }
+    }
+
+    /// How long one API request may take: `kubernetes.timeout`, 10 s by default.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT)
     }
 
     /// The client configuration these settings select (see the module docs for the order).
@@ -135,14 +172,23 @@ mod tests {
         let raw = RawKubernetes {
             kubeconfig: Some("kube/config".into()),
             context: Some(" ".into()),
+            timeout: Some("soon".into()),
         };
         let k = KubernetesConfig::validate(Some(&raw), Path::new("/etc/prescale"), &mut problems);
         assert_eq!(
             k.kubeconfig.as_deref(),
             Some(Path::new("/etc/prescale/kube/config"))
         );
-        assert_eq!(problems.len(), 1);
+        assert_eq!(problems.len(), 2);
         assert_eq!(problems[0].0, "kubernetes.context");
+        assert_eq!(problems[1].0, "kubernetes.timeout");
+        assert_eq!(k.timeout(), DEFAULT_TIMEOUT);
+        let raw = RawKubernetes {
+            timeout: Some("750ms".into()),
+            ..RawKubernetes::default()
+        };
+        let k = KubernetesConfig::validate(Some(&raw), Path::new("/"), &mut problems);
+        assert_eq!(k.timeout(), Duration::from_millis(750));
     }
 
     #[tokio::test]
@@ -150,6 +196,7 @@ mod tests {
         let k = KubernetesConfig {
             kubeconfig: Some("/nonexistent/kubeconfig".into()),
             context: None,
+            timeout: None,
         };
         let e = k.client_config().await.unwrap_err().to_string();
         assert!(
@@ -171,12 +218,14 @@ mod tests {
         let ok = KubernetesConfig {
             kubeconfig: Some(path.clone()),
             context: None,
+            timeout: None,
         };
         let cfg = ok.client_config().await.unwrap();
         assert_eq!(cfg.cluster_url.to_string(), "http://127.0.0.1:1/");
         let bad = KubernetesConfig {
             kubeconfig: Some(path),
             context: Some("b".into()),
+            timeout: None,
         };
         let e = bad.client_config().await.unwrap_err().to_string();
         assert!(e.starts_with("kubernetes.context 'b' in "), "{e}");

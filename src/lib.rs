@@ -26,8 +26,10 @@
 //!   ([`plan::observe_cluster`]: discovered pools, real placements). Plain data, no I/O or
 //!   clocks, so the live loop and the simulator share it.
 //! - [`act`]: decisions shown as a dry-run table and appended to a JSON-lines log, whose tail
-//!   is read back at start-up so a restart goes on from its last counts; applied through a
-//!   command template (run without a shell) only when asked; every decision's outcome recorded.
+//!   is read back at start-up so a restart goes on from its last counts; applied only when
+//!   asked (`--apply`, and per workload `mode = "auto"`) through the Kubernetes API's `scale`
+//!   subresource ([`act::KubeActuator`]) or a command template (run without a shell); every
+//!   decision's outcome recorded.
 //! - [`export`]: prescale's own `/metrics`, `/healthz` and `/readyz`, and KEDA's external-scaler
 //!   gRPC interface ([`export::keda`], generated code committed), all fed a plain
 //!   [`export::Snapshot`] by the live loop.

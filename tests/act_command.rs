@@ -107,6 +107,7 @@ max_replicas = 40
 boot_time = "3m"
 quantile = "p90"
 resources = {{ cpu = 0.5, memory = "512Mi" }}
+mode = "auto"
 "#
         ));
     }

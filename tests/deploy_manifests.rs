@@ -297,7 +297,7 @@ fn rbac_grants_exactly_the_calls_prescale_will_make() {
             ("apps", "deployments/scale", "patch"),
             ("apps", "statefulsets/scale", "get"),
             ("apps", "statefulsets/scale", "patch"),
-            ("events.k8s.io", "events", "create"),
+            ("", "events", "create"),
         ])
     );
     // Leader election (issue #11 section 2), in prescale's own namespace only.

@@ -27,6 +27,8 @@ fn config(dir: &Path, extra: &str) -> String {
             Some("listen") => "enabled = false".to_string(),
             Some("dir") => format!("dir = {:?}", repo("data")),
             Some("speed") => "speed = 1e6".to_string(),
+            // Acting needs `auto`: a `preview` workload is only recommended for (issue #9).
+            Some("quantile") => format!("{line}\nmode = \"auto\""),
             _ => line.to_string(),
         };
         out.push_str(&line);

@@ -30,6 +30,8 @@ fn config(
         )),
         "listen" => Some(listen_line(listen)),
         "speed" => Some(format!("speed = {speed}")),
+        // Acting needs `auto`: a `preview` workload is only recommended for (issue #9).
+        "quantile" => Some(format!("{line}\nmode = \"auto\"")),
         _ => None,
     })
 }

@@ -1,20 +1,31 @@
 //! Acting on decisions. Dry-run is the default: decisions are printed as a compact table and
 //! appended to a JSON-lines decision log for review, and nothing in the cluster changes.
 //!
-//! Applying is opt-in (`--apply`) and goes through an [`Actuator`]; the one shipped runs a
-//! command template per decision (e.g. `kubectl scale deployment/{target} --replicas={to}`),
-//! without a shell (see [`CommandTemplate`]), so prescale never needs cluster credentials of
-//! its own. Every decision gets an [`Outcome`], recorded in the log, the table and the metrics.
+//! Applying is opt-in twice: `--apply` for the process, `mode = "auto"` per workload (a
+//! `preview` workload is recorded `skipped (preview)`, whichever actuator; see `modes`). It goes
+//! through an [`Actuator`] chosen by `run.actuator` ([`ActuatorKind`]): [`KubeActuator`], the
+//! `scale` subresource through the Kubernetes API with an Event per change (`kube`), or
+//! [`CommandActuator`], a command template per decision run without a shell (see
+//! [`CommandTemplate`]). Every decision gets an [`Outcome`], recorded in the log, the table and
+//! the metrics.
 
 mod command;
+mod kube;
 mod log;
+mod modes;
+mod outcome;
 
 pub use command::{CommandActuator, CommandTemplate, TemplateError, PLACEHOLDERS};
+pub use kube::{
+    objects as kube_objects, KubeActError, KubeActuator, EVENT_COMPONENT, EVENT_REASON,
+    FIELD_MANAGER, MAX_IN_FLIGHT,
+};
 pub use log::{read_tail, DecisionLog, LogError, LogTail, TailOptions};
+pub use outcome::{Outcome, Skip};
 
 use crate::leader::Leadership;
-use crate::plan::{Decision, DecisionKind};
-use std::fmt;
+use crate::plan::{Decision, DecisionKind, Mode};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
@@ -22,6 +33,32 @@ use std::time::Duration;
 
 /// How long one decision's command may run when `run.apply_timeout` is not set.
 pub const DEFAULT_APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which actuator carries decisions out under `--apply` (`run.actuator`).
+///
+/// Default ([`LiveConfig::actuator`](crate::config::LiveConfig::actuator)): `command` when
+/// `run.apply_command` is set (what such a configuration meant before there was a choice),
+/// `kubernetes` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActuatorKind {
+    /// `run.apply_command`, run without a shell ([`CommandActuator`]).
+    Command,
+    /// The `scale` subresource through the Kubernetes API ([`KubeActuator`]).
+    Kubernetes,
+}
+
+impl ActuatorKind {
+    /// Parses `run.actuator`'s value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "kubernetes" => Ok(ActuatorKind::Kubernetes),
+            "command" => Ok(ActuatorKind::Command),
+            other => Err(format!(
+                "'{other}' is not an actuator: write \"kubernetes\" or \"command\""
+            )),
+        }
+    }
+}
 
 /// Why the act stage could not show or log a cycle's decisions. (A decision that could not be
 /// carried out is not an error of the stage: it is the decision's [`Outcome`].)
@@ -33,108 +70,6 @@ pub enum ActError {
     /// The decision table could not be written to its output.
     #[error("writing the decision table")]
     Table(#[source] std::io::Error),
-}
-
-/// What became of one decision.
-///
-/// Logged (field `outcome`) and shown as `dry-run`, `applied`, `failed: <reason>`, `skipped`
-/// or `skipped (<why>)`; exported as the `outcome` label [`label`](Self::label).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// A scale decision, only shown and logged (no `--apply`).
-    DryRun,
-    /// Carried out: the command exited 0.
-    Applied,
-    /// Not carried out, and why: the exit status and the end of what the command said, a
-    /// timeout, or a stop. The change is not believed done, so the next cycle tries again.
-    Failed(String),
-    /// Not carried out, on purpose: see [`Skip`].
-    Skipped(Skip),
-}
-
-/// Why a decision was not carried out although prescale runs with `--apply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skip {
-    /// Nothing to carry out: a hold, or a node decision (a recommendation only). Shown as a
-    /// bare `skipped`.
-    Nothing,
-    /// The workload's `mode` is `preview`: recommend only.
-    Preview,
-    /// Another prescale replica holds the leader Lease and acts; this one only records.
-    NotLeader,
-}
-
-impl Skip {
-    /// What the log and the table add after `skipped`: `None` for [`Skip::Nothing`].
-    pub fn why(self) -> Option<&'static str> {
-        match self {
-            Skip::Nothing => None,
-            Skip::Preview => Some("preview"),
-            Skip::NotLeader => Some("not leader"),
-        }
-    }
-}
-
-impl Outcome {
-    /// Every outcome's label, in the order of the variants: the exporter starts a counter at 0
-    /// for each, per workload.
-    pub const LABELS: [&'static str; 4] = ["dry_run", "applied", "failed", "skipped"];
-
-    /// The outcome as a metric label: one of [`LABELS`](Self::LABELS) (never the reason, which
-    /// would make a series per message).
-    pub fn label(&self) -> &'static str {
-        let i = match self {
-            Outcome::DryRun => 0,
-            Outcome::Applied => 1,
-            Outcome::Failed(_) => 2,
-            Outcome::Skipped(_) => 3,
-        };
-        Self::LABELS[i]
-    }
-
-    /// True for [`Outcome::Failed`].
-    pub fn is_failed(&self) -> bool {
-        matches!(self, Outcome::Failed(_))
-    }
-
-    /// The table's short form: `dry-run`, `applied`, `failed`, `skipped`.
-    pub fn short(&self) -> &'static str {
-        match self {
-            Outcome::DryRun => "dry-run",
-            Outcome::Applied => "applied",
-            Outcome::Failed(_) => "failed",
-            Outcome::Skipped(_) => "skipped",
-        }
-    }
-
-    /// What a dry run records for `d`: `dry-run` for a scale decision, `skipped` otherwise.
-    pub fn dry_run(d: &Decision) -> Self {
-        if is_scale(d) {
-            Outcome::DryRun
-        } else {
-            Outcome::Skipped(Skip::Nothing)
-        }
-    }
-}
-
-/// `dry-run`, `applied`, `failed: <reason>`, `skipped`, `skipped (preview)`: as logged.
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Failed(why) => write!(f, "failed: {why}"),
-            Outcome::Skipped(skip) => match skip.why() {
-                Some(why) => write!(f, "skipped ({why})"),
-                None => f.write_str("skipped"),
-            },
-            o => f.write_str(o.short()),
-        }
-    }
-}
-
-impl serde::Serialize for Outcome {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
 }
 
 /// The outcomes under leader election: every decision `skipped (not leader)` unless this
@@ -190,6 +125,9 @@ pub struct Act {
     actuator: Option<Box<dyn Actuator>>,
     show_holds: bool,
     leadership: Option<Leadership>,
+    /// Per workload, whether it may be changed; `None`: every workload may (an act stage
+    /// built by hand, as in tests). The live loop always sets it from the configuration.
+    modes: Option<HashMap<String, Mode>>,
 }
 
 impl Act {
@@ -201,6 +139,7 @@ impl Act {
             actuator: None,
             show_holds: false,
             leadership: None,
+            modes: None,
         }
     }
 
@@ -220,6 +159,14 @@ impl Act {
     /// non-leader records every decision as `skipped (not leader)`.
     pub fn with_leadership(mut self, leadership: Leadership) -> Self {
         self.leadership = Some(leadership);
+        self
+    }
+
+    /// Act only on the workloads in `auto` mode (issue #9): a scale decision of any other
+    /// workload, `preview` or not named, is recorded `skipped (preview)` under `--apply` and
+    /// never reaches the actuator, whichever it is.
+    pub fn with_modes(mut self, modes: HashMap<String, Mode>) -> Self {
+        self.modes = Some(modes);
         self
     }
 
@@ -243,11 +190,17 @@ impl Act {
         at: i64,
         decisions: &[Decision],
     ) -> Result<Vec<Outcome>, ActError> {
-        let outcomes = match (&mut self.actuator, &self.leadership) {
-            (actuator, Some(l)) => led(actuator.as_deref_mut(), l, decisions).await,
-            (Some(a), None) => a.apply(decisions).await,
-            (None, None) => decisions.iter().map(Outcome::dry_run).collect(),
+        // Preview workloads are held back only when acting: a dry run records dry-run.
+        let (acting, known) = match (&self.modes, &self.actuator) {
+            (Some(modes), Some(_)) => modes::split(decisions, modes),
+            _ => (decisions.to_vec(), vec![None; decisions.len()]),
         };
+        let done = match (&mut self.actuator, &self.leadership) {
+            (actuator, Some(l)) => led(actuator.as_deref_mut(), l, &acting).await,
+            (Some(a), None) => a.apply(&acting).await,
+            (None, None) => acting.iter().map(Outcome::dry_run).collect(),
+        };
+        let outcomes = modes::merge(known, done);
         debug_assert_eq!(outcomes.len(), decisions.len());
         if let Some(log) = &mut self.log {
             log.append(cycle, decisions, &outcomes)?;
@@ -508,20 +461,5 @@ pub(crate) mod tests {
         assert!(outcomes[0].is_failed(), "{:?}", outcomes[0]);
         assert!(outcomes[0].to_string().contains("stopped leading"));
         assert_eq!(outcomes[1], Outcome::Skipped(Skip::NotLeader));
-    }
-
-    #[test]
-    fn outcome_labels_are_few_and_fixed() {
-        let all = [
-            Outcome::DryRun,
-            Outcome::Applied,
-            Outcome::Failed("a reason".into()),
-            Outcome::Skipped(Skip::Nothing),
-        ];
-        let labels: Vec<&str> = all.iter().map(Outcome::label).collect();
-        assert_eq!(labels, Outcome::LABELS);
-        // The label never carries the reason, the log always does.
-        assert_eq!(all[2].to_string(), "failed: a reason");
-        assert_eq!(serde_json::to_string(&all[0]).unwrap(), "\"dry-run\"");
     }
 }

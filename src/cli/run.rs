@@ -19,7 +19,8 @@ pub struct RunArgs {
     /// Stop after N cycles.
     #[arg(long, value_name = "N")]
     cycles: Option<u64>,
-    /// Carry decisions out with run.apply_command instead of only showing and logging them.
+    /// Carry out the decisions of workloads in mode = "auto" through run.actuator (the
+    /// Kubernetes API, or run.apply_command) instead of only showing and logging them.
     #[arg(long)]
     apply: bool,
 }

@@ -3,7 +3,7 @@
 
 use super::raw::RawConfig;
 use super::{problem, Problem};
-use crate::act::CommandTemplate;
+use crate::act::{ActuatorKind, CommandTemplate};
 use crate::collect::config::resolve;
 use crate::collect::SignalConfig;
 use crate::plan::{AccuracyConfig, PoolSpec, WorkloadSpec};
@@ -24,6 +24,8 @@ pub struct LiveConfig {
     /// `run.apply_command`: the command run per scale decision with `--apply`, split into
     /// arguments and checked at load (no shell; see [`CommandTemplate`]).
     pub apply_command: Option<CommandTemplate>,
+    /// `run.actuator` as written; `None`: the default (see [`actuator`](Self::actuator)).
+    pub actuator_key: Option<ActuatorKind>,
     /// `run.apply_timeout`: how long one `apply_command` may run before it is killed, seconds.
     pub apply_timeout: i64,
     /// Retraining period, seconds.
@@ -49,6 +51,18 @@ pub struct LiveConfig {
     pub nodes: Vec<(String, String)>,
     /// Accuracy tracking.
     pub accuracy: AccuracyConfig,
+}
+
+impl LiveConfig {
+    /// The actuator `--apply` uses: `run.actuator`, else `command` when `run.apply_command` is
+    /// set and `kubernetes` otherwise.
+    pub fn actuator(&self) -> ActuatorKind {
+        match (self.actuator_key, &self.apply_command) {
+            (Some(k), _) => k,
+            (None, Some(_)) => ActuatorKind::Command,
+            (None, None) => ActuatorKind::Kubernetes,
+        }
+    }
 }
 
 /// Validated `[replay]`.
@@ -154,6 +168,7 @@ pub(super) fn validate_live(
             );
         }
     }
+    let actuator_key = validate_actuator(raw, problems);
     let replay = validate_replay(raw, base, signals, problems);
     check_references(raw, problems);
     if raw.cluster.is_some() {
@@ -172,6 +187,7 @@ pub(super) fn validate_live(
                 .map_err(|e| problem(problems, "run.apply_command", e))
                 .ok()
         }),
+        actuator_key,
         apply_timeout,
         retrain_every,
         retrain_exclude,
@@ -195,6 +211,41 @@ pub(super) fn validate_live(
             a
         },
     }
+}
+
+/// `run.actuator`: a known name, with what it needs: `command` a `run.apply_command`,
+/// `kubernetes` an object (`deployment`/`statefulset`) for every workload.
+fn validate_actuator(raw: &RawConfig, problems: &mut Vec<Problem>) -> Option<ActuatorKind> {
+    let run = raw.run.as_ref()?;
+    let kind = ActuatorKind::parse(run.actuator.as_deref()?)
+        .map_err(|e| problem(problems, "run.actuator", e))
+        .ok()?;
+    match kind {
+        ActuatorKind::Command if run.apply_command.is_none() => problem(
+            problems,
+            "run.actuator",
+            "is \"command\" but run.apply_command is not set: give the command, or use \
+             \"kubernetes\"",
+        ),
+        ActuatorKind::Command => {}
+        ActuatorKind::Kubernetes => {
+            for (i, w) in raw.workload.iter().enumerate() {
+                if w.object().is_none() {
+                    problem(
+                        problems,
+                        format!("workload[{i}]"),
+                        format!(
+                            "'{}': run.actuator = \"kubernetes\" scales a Deployment or \
+                             StatefulSet: name it, deployment = \"namespace/name\" or \
+                             statefulset = \"namespace/name\"",
+                            w.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    Some(kind)
 }
 
 /// `[export]`: where to serve /metrics, or nowhere.

@@ -56,6 +56,9 @@ pub(crate) struct RawRun {
     /// Command run per scale decision when `--apply` is given: a program and its arguments,
     /// run without a shell, with `{target}`, `{from}`, `{to}`, `{kind}` substituted.
     pub apply_command: Option<String>,
+    /// What carries decisions out with `--apply`: `kubernetes` or `command`; default
+    /// `command` when `apply_command` is set, `kubernetes` otherwise.
+    pub actuator: Option<String>,
     /// How long one `apply_command` may run before it is killed (`30s`).
     pub apply_timeout: Option<String>,
     /// Retrain on the buffers this often (`24h`); off when absent.

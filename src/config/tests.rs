@@ -350,3 +350,48 @@ fn keda_listen_is_optional_and_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn the_actuator_is_chosen_and_checked_against_what_it_needs() {
+    use crate::act::ActuatorKind;
+    let workload = |object: &str| {
+        format!(
+            "[[workload]]\nname = \"web\"\ndemand = 'cpu{{instance=\"a\"}}'\nreplica_capacity = 1\n\
+             max_replicas = 5\nboot_time = \"1m\"\n{object}\n"
+        )
+    };
+    // Defaults: the command when there is one, the Kubernetes API otherwise.
+    let c = parse(&format!("{GOOD}\n[run]\napply_command = \"true\"\n")).unwrap();
+    assert_eq!(c.live.actuator(), ActuatorKind::Command);
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.live.actuator(), ActuatorKind::Kubernetes);
+    // Explicit, with what it needs.
+    let c = parse(&format!(
+        "{GOOD}\n[run]\nactuator = \"kubernetes\"\napply_command = \"true\"\n\n{}",
+        workload("deployment = \"shop/web\"")
+    ))
+    .unwrap();
+    assert_eq!(c.live.actuator(), ActuatorKind::Kubernetes);
+    // Without: the key, and the workload by name.
+    let e = parse(&format!(
+        "{GOOD}\n[run]\nactuator = \"kubernetes\"\n\n{}",
+        workload("")
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("workload[0]: 'web': run.actuator"), "{e}");
+    let e = parse(&format!("{GOOD}\n[run]\nactuator = \"command\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("run.actuator: is \"command\" but run.apply_command"),
+        "{e}"
+    );
+    let e = parse(&format!("{GOOD}\n[run]\nactuator = \"kubectl\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("run.actuator: 'kubectl' is not an actuator"),
+        "{e}"
+    );
+}

@@ -78,6 +78,7 @@ pub struct Metrics {
     decisions: Family<KindLabel, Counter>,
     actions: Family<ActionLabels, Counter>,
     actuator_failures: Family<WorkloadLabel, Counter>,
+    external_changes: Family<WorkloadLabel, Counter>,
     errors: Family<SignalErrorLabels, Counter>,
     series_refused: Family<SignalLabel, Counter>,
     replica_read_errors: Family<WorkloadLabel, Counter>,
@@ -131,6 +132,7 @@ impl Metrics {
             decisions: Family::default(),
             actions: Family::default(),
             actuator_failures: Family::default(),
+            external_changes: Family::default(),
             errors: Family::default(),
             series_refused: Family::default(),
             replica_read_errors: Family::default(),
@@ -219,6 +221,12 @@ impl Metrics {
             "actuator_failures",
             "Workload changes the actuator failed to carry out (exit status, timeout, stop)",
             m.actuator_failures.clone(),
+        );
+        r.register(
+            "external_changes",
+            "Times a workload's live replicas differed from what prescale last set, changed by \
+             someone else; prescale then left them and planned from the live count",
+            m.external_changes.clone(),
         );
         r.register(
             "collection_errors",
@@ -445,6 +453,7 @@ impl Metrics {
         };
         let mut now = HashSet::new();
         let mut failures = HashSet::new();
+        let mut external = HashSet::new();
         for w in workloads {
             for outcome in ACTION_OUTCOMES {
                 let l = action(&w.workload, outcome);
@@ -453,6 +462,8 @@ impl Metrics {
             }
             let l = workload(&w.workload);
             let _ = self.actuator_failures.get_or_create(&l);
+            let _ = self.external_changes.get_or_create(&l);
+            external.insert(l.clone());
             failures.insert(l);
         }
         for a in actions {
@@ -464,6 +475,11 @@ impl Metrics {
                 self.actuator_failures.get_or_create(&l).inc();
                 failures.insert(l);
             }
+            if a.external_change {
+                let l = workload(&a.workload);
+                self.external_changes.get_or_create(&l).inc();
+                external.insert(l);
+            }
         }
         sync(&self.actions, &mut seen.actions, now);
         sync(
@@ -471,6 +487,7 @@ impl Metrics {
             &mut seen.actuator_failures,
             failures,
         );
+        sync(&self.external_changes, &mut seen.external_changes, external);
     }
 
     /// Signals' health and their error counters.

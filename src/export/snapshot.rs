@@ -154,6 +154,9 @@ pub struct ActionSample {
     /// One of [`ACTION_OUTCOMES`](super::ACTION_OUTCOMES): `dry_run`, `applied`, `failed`,
     /// `skipped` (never a failure's reason: each value is a time series).
     pub outcome: String,
+    /// The outcome was `skipped (changed elsewhere)`: someone else had changed the replicas
+    /// (`prescale_external_changes_total`).
+    pub external_change: bool,
 }
 
 /// One node pool's recommended size.

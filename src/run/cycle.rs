@@ -229,7 +229,7 @@ impl Loop {
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         self.annotate(&mut decisions);
         let outcomes = self.act.handle(n, now, &decisions).await?;
-        self.believed.apply(&carried_out(&decisions, &outcomes));
+        believe(&mut self.believed, &decisions, &outcomes);
         let mut snapshot = self.snapshot(
             collector,
             now,
@@ -473,9 +473,26 @@ impl Loop {
     }
 }
 
-/// The decisions to believe carried out: all but the failed ones, and but the placements of
-/// new replicas whose scale-up failed. A failed change leaves the believed count where it was,
-/// so the next cycle plans from it and tries again.
+/// Follows a cycle's outcomes: what was carried out is believed done, and where someone else
+/// had set the replicas, their count is (so the next cycle plans from it).
+fn believe(believed: &mut BelievedState, decisions: &[Decision], outcomes: &[Outcome]) {
+    believed.apply(&carried_out(decisions, outcomes));
+    for (d, o) in decisions.iter().zip(outcomes) {
+        if let Some(live) = o.changed_elsewhere() {
+            tracing::warn!(
+                "workload '{}': replicas changed elsewhere (live {live}, not what prescale last \
+                 set); left as they are this cycle, planning from {live} next",
+                d.target
+            );
+            believed.set_replicas(&d.target, live);
+        }
+    }
+}
+
+/// The decisions to believe carried out: all but the failed ones (and those someone else's
+/// change stopped, whose live count is believed instead), and but the placements of new
+/// replicas whose scale-up failed. A failed change leaves the believed count where it was, so
+/// the next cycle plans from it and tries again.
 fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
     let failed: HashSet<&str> = decisions
         .iter()
@@ -488,7 +505,7 @@ fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
         .zip(outcomes)
         .filter(|(d, o)| {
             let orphan_place = d.kind == DecisionKind::Place && failed.contains(d.target.as_str());
-            !o.is_failed() && !orphan_place
+            !o.is_failed() && o.changed_elsewhere().is_none() && !orphan_place
         })
         .map(|(d, _)| d.clone())
         .collect()

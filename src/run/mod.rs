@@ -22,7 +22,10 @@ mod cluster;
 mod cycle;
 mod snapshot;
 
-use crate::act::{read_tail, Act, ActError, CommandActuator, DecisionLog, LogError, TailOptions};
+use crate::act::{
+    read_tail, Act, ActError, ActuatorKind, CommandActuator, DecisionLog, KubeActError,
+    KubeActuator, LogError, TailOptions,
+};
 use crate::collect::{ClusterReader, CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
@@ -82,9 +85,12 @@ pub enum RunError {
         /// The model's step, seconds.
         model_step: i64,
     },
-    /// `--apply` was asked for without a command to apply with.
-    #[error("--apply needs run.apply_command in the config (e.g. \"kubectl scale deployment/{{target}} --replicas={{to}}\")")]
+    /// `run.actuator = "command"` without a command to apply with (refused at load too).
+    #[error("run.actuator = \"command\" needs run.apply_command (e.g. \"kubectl scale deployment/{{target}} --replicas={{to}}\")")]
     NoApplyCommand,
+    /// The Kubernetes actuator could not be set up (`[kubernetes]`, a workload's object).
+    #[error("--apply with the kubernetes actuator (run.actuator): {0}")]
+    KubeActuator(#[from] KubeActError),
     /// The decision log could not be opened.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -140,7 +146,7 @@ pub enum RunError {
 pub struct RunOptions {
     /// Run one cycle and exit.
     pub once: bool,
-    /// Carry decisions out through `run.apply_command` (dry-run otherwise).
+    /// Carry decisions out through the actuator (`run.actuator`; dry-run otherwise).
     pub apply: bool,
     /// Stop after this many cycles (overrides `run.cycles`).
     pub cycles: Option<u64>,
@@ -173,7 +179,7 @@ pub async fn run(
     let model = Model::load(&model_path)?;
     check_model(&cfg, &model)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut act = make_act(live, &opts, out, stop_rx.clone())?;
+    let mut act = make_act(&cfg, &opts, out, stop_rx.clone()).await?;
     spawn_signal_handler(stop_tx.clone());
     let state = Arc::new(ExportState::new(
         Metrics::new(),
@@ -353,26 +359,43 @@ fn signal_of(key: &SeriesKey) -> &str {
     key.as_str().split('{').next().unwrap_or("")
 }
 
-/// The act stage as configured: dry-run unless `--apply`, which needs a command to apply with.
-fn make_act(
-    live: &LiveConfig,
+/// The act stage as configured: dry-run unless `--apply`, which acts through the configured
+/// actuator (`run.actuator`) on the workloads in `auto` mode.
+async fn make_act(
+    cfg: &Config,
     opts: &RunOptions,
     out: Box<dyn Write + Send>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Act, RunError> {
+    let live = &cfg.live;
     let log = DecisionLog::open(&live.decision_log)?;
     tracing::info!("logging decisions to {}", log.path().display());
-    let act = Act::dry_run(out, Some(log)).show_holds(live.show_holds);
+    let modes = live
+        .workloads
+        .iter()
+        .map(|w| (w.name.clone(), w.mode))
+        .collect();
+    let act = Act::dry_run(out, Some(log))
+        .show_holds(live.show_holds)
+        .with_modes(modes);
     if !opts.apply {
         return Ok(act);
     }
-    match &live.apply_command {
-        Some(template) => Ok(act.with_actuator(Box::new(
+    match (live.actuator(), &live.apply_command) {
+        (ActuatorKind::Command, Some(template)) => Ok(act.with_actuator(Box::new(
             CommandActuator::new(template.clone())
                 .with_timeout(Duration::from_secs(live.apply_timeout.max(1) as u64))
                 .with_stop(stop),
         ))),
-        None => Err(RunError::NoApplyCommand),
+        (ActuatorKind::Command, None) => Err(RunError::NoApplyCommand),
+        (ActuatorKind::Kubernetes, _) => {
+            let k = KubeActuator::connect(&cfg.kubernetes, &live.workloads).await?;
+            tracing::info!(
+                "acting through the Kubernetes API (scale subresource, request timeout {})",
+                humantime::format_duration(cfg.kubernetes.timeout())
+            );
+            Ok(act.with_actuator(Box::new(k)))
+        }
     }
 }
 

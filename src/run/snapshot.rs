@@ -254,6 +254,7 @@ fn actions(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<ActionSample> {
         .map(|(d, o)| ActionSample {
             workload: d.target.clone(),
             outcome: o.label().to_string(),
+            external_change: o.changed_elsewhere().is_some(),
         })
         .collect()
 }

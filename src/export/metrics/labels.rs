@@ -159,6 +159,7 @@ pub(super) struct Seen {
     pub(super) replica_reads: HashSet<WorkloadLabel>,
     pub(super) actions: HashSet<ActionLabels>,
     pub(super) actuator_failures: HashSet<WorkloadLabel>,
+    pub(super) external_changes: HashSet<WorkloadLabel>,
     pub(super) wape: HashSet<SeriesLabels>,
     pub(super) coverage: HashSet<SeriesLabels>,
     pub(super) scored: HashSet<SeriesLabels>,

@@ -53,10 +53,12 @@ pub(crate) fn full_snapshot() -> Snapshot {
             ActionSample {
                 workload: "web".into(),
                 outcome: "applied".into(),
+                external_change: false,
             },
             ActionSample {
                 workload: "batch".into(),
                 outcome: "failed".into(),
+                external_change: false,
             },
         ],
         signals: vec![
@@ -525,7 +527,9 @@ fn action_outcomes_are_counted_per_workload_from_zero() {
             .iter()
             .map(|(w, o)| ActionSample {
                 workload: w.to_string(),
-                outcome: o.to_string(),
+                // Written as the act stage words it; the label is the word before it.
+                outcome: o.split(' ').next().unwrap_or(o).to_string(),
+                external_change: o.contains("changed elsewhere"),
             })
             .collect(),
         ..Snapshot::default()
@@ -543,9 +547,16 @@ fn action_outcomes_are_counted_per_workload_from_zero() {
             &text,
             &format!("prescale_actuator_failures_total{{workload=\"{wl}\"}} 0"),
         );
+        assert_has(
+            &text,
+            &format!("prescale_external_changes_total{{workload=\"{wl}\"}} 0"),
+        );
     }
     m.observe(&cycle(&[("web", "applied"), ("api", "failed")]));
-    m.observe(&cycle(&[("web", "skipped"), ("api", "failed")]));
+    m.observe(&cycle(&[
+        ("web", "skipped (changed elsewhere)"),
+        ("api", "failed"),
+    ]));
     let text = lines(&m);
     for line in [
         "prescale_actions_total{workload=\"web\",outcome=\"applied\"} 1",
@@ -554,6 +565,8 @@ fn action_outcomes_are_counted_per_workload_from_zero() {
         "prescale_actions_total{workload=\"api\",outcome=\"failed\"} 2",
         "prescale_actuator_failures_total{workload=\"api\"} 2",
         "prescale_actuator_failures_total{workload=\"web\"} 0",
+        "prescale_external_changes_total{workload=\"web\"} 1",
+        "prescale_external_changes_total{workload=\"api\"} 0",
     ] {
         assert_has(&text, line);
     }

@@ -98,3 +98,21 @@ fn failed_changes_are_not_believed_done() {
     assert_eq!(believed.replicas("api"), Some(2));
     assert_eq!(believed.replicas("web"), Some(5));
 }
+
+/// Someone else set a workload's replicas: the decision is not believed, the live count is.
+#[test]
+fn a_change_made_elsewhere_is_believed_instead_of_the_decision() {
+    let ds = vec![
+        crate::act::tests::decision(DecisionKind::ScaleUp, "web", 2, 5),
+        crate::act::tests::decision(DecisionKind::ScaleUp, "api", 2, 6),
+    ];
+    let outcomes = vec![
+        Outcome::Skipped(Skip::ChangedElsewhere { live: 9 }),
+        Outcome::Applied,
+    ];
+    let mut believed = BelievedState::new(&[], &[]);
+    believed.set_replicas("web", 2);
+    believe(&mut believed, &ds, &outcomes);
+    assert_eq!(believed.replicas("web"), Some(9));
+    assert_eq!(believed.replicas("api"), Some(6));
+}

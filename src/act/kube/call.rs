@@ -1,0 +1,222 @@
+//! One workload's change through the `scale` subresource: GET it, then a merge PATCH of
+//! `spec.replicas` carrying the `resourceVersion` read, with `fieldManager=prescale`.
+//!
+//! The PATCH is conditional (a `resourceVersion` in a patch makes the API server refuse it,
+//! 409, if the object changed since it was read), so prescale never overwrites a count it has
+//! not seen. A Deployment's version moves with every status update, so a 409 is usually not a
+//! person: the change is tried once more on fresh state, and then recorded `failed: conflict`.
+//! Every request is bounded by the `[kubernetes] timeout`.
+
+use super::event;
+use crate::act::{Outcome, Skip};
+use crate::plan::{ObjectKind, ObjectRef};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::subresource::Scale;
+use std::time::Duration;
+
+/// The field manager named on every write, so `kubectl get -o yaml --show-managed-fields`
+/// tells prescale's changes from a person's.
+pub const FIELD_MANAGER: &str = "prescale";
+
+/// One change to make: the object, the count wanted, and what prescale last set.
+#[derive(Debug, Clone)]
+pub(super) struct Change {
+    /// The workload's name (for the log).
+    pub workload: String,
+    /// Its Deployment or StatefulSet.
+    pub object: ObjectRef,
+    /// The replica count decided.
+    pub to: u32,
+    /// The count prescale last set (or adopted), if it set one since it started.
+    pub last_set: Option<u32>,
+    /// The decision's one line, for the Event.
+    pub reason: String,
+}
+
+/// What became of a change, and the count prescale now knows the workload at.
+#[derive(Debug)]
+pub(super) struct Done {
+    /// The decision's outcome.
+    pub outcome: Outcome,
+    /// The count to remember as prescale's (set by it, or adopted from a change elsewhere);
+    /// `None`: unchanged.
+    pub remember: Option<u32>,
+}
+
+/// Why one request failed, as the outcome's reason.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum CallError {
+    /// 409: the object changed since it was read.
+    Conflict(String),
+    /// Anything else: `forbidden: …`, `not found: …`, `timeout: …`, `<code> <reason>: …`.
+    Other(String),
+}
+
+impl CallError {
+    fn reason(self) -> String {
+        match self {
+            CallError::Conflict(m) => format!("conflict: {m}"),
+            CallError::Other(m) => m,
+        }
+    }
+}
+
+/// The client, the request timeout, and the Api of each kind.
+#[derive(Clone)]
+pub(super) struct Calls {
+    pub client: kube::Client,
+    pub timeout: Duration,
+}
+
+impl Calls {
+    /// Makes `change`: never returns an error, every failure is the outcome.
+    pub(super) async fn change(&self, change: Change) -> Done {
+        let o = &change.object;
+        match o.kind {
+            ObjectKind::Deployment => {
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), &o.namespace);
+                self.change_with(api, change).await
+            }
+            ObjectKind::StatefulSet => {
+                let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &o.namespace);
+                self.change_with(api, change).await
+            }
+        }
+    }
+
+    async fn change_with<K>(&self, api: Api<K>, change: Change) -> Done
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let name = &change.object.name;
+        let failed = |e: CallError| Done {
+            outcome: Outcome::Failed(e.reason()),
+            remember: None,
+        };
+        let mut retried = false;
+        loop {
+            let scale = match self.bounded("GET", api.get_scale(name)).await {
+                Ok(s) => s,
+                Err(e) => return failed(e),
+            };
+            let live = live_replicas(&scale);
+            if let Some(last) = change.last_set.filter(|&last| last != live) {
+                tracing::warn!(
+                    "workload '{}': {} runs {live} replicas, prescale last set {last}: changed \
+                     elsewhere, not patched this cycle",
+                    change.workload,
+                    change.object
+                );
+                return Done {
+                    outcome: Outcome::Skipped(Skip::ChangedElsewhere { live }),
+                    remember: Some(live),
+                };
+            }
+            if live == change.to {
+                // Already there (set by someone, or a change whose answer was lost): nothing to
+                // write, and the count is prescale's from now on.
+                return Done {
+                    outcome: Outcome::Applied,
+                    remember: Some(live),
+                };
+            }
+            let version = scale.metadata.resource_version.clone().unwrap_or_default();
+            let body = patch_body(&version, change.to);
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            match self
+                .bounded(
+                    "PATCH",
+                    api.patch_scale(name, &params, &Patch::Merge(&body)),
+                )
+                .await
+            {
+                Ok(_) => {
+                    let message = format!("{live} → {} replicas: {}", change.to, change.reason);
+                    let uid = scale.metadata.uid.clone();
+                    if let Err(e) = event::post(self, &change.object, uid, &message).await {
+                        tracing::warn!(
+                            "workload '{}': scaled, but the Event on {} was not recorded: {e}",
+                            change.workload,
+                            change.object
+                        );
+                    }
+                    return Done {
+                        outcome: Outcome::Applied,
+                        remember: Some(change.to),
+                    };
+                }
+                Err(CallError::Conflict(m)) if !retried => {
+                    tracing::info!(
+                        "workload '{}': {} changed while being scaled ({m}); trying once more",
+                        change.workload,
+                        change.object
+                    );
+                    retried = true;
+                }
+                Err(e) => return failed(e),
+            }
+        }
+    }
+
+    /// Runs one request within the timeout, turning its error into the outcome's reason.
+    pub(super) async fn bounded<T>(
+        &self,
+        verb: &str,
+        call: impl std::future::Future<Output = kube::Result<T>>,
+    ) -> Result<T, CallError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => Err(CallError::Other(format!(
+                "timeout: {verb} had no answer within {}",
+                humantime::format_duration(self.timeout)
+            ))),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(verb, e)),
+        }
+    }
+}
+
+/// The merge patch: the count, guarded by the version read.
+pub(super) fn patch_body(resource_version: &str, to: u32) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {"resourceVersion": resource_version},
+        "spec": {"replicas": to},
+    })
+}
+
+/// `spec.replicas` of a Scale (absent means 0, as the API defaults it).
+fn live_replicas(scale: &Scale) -> u32 {
+    scale
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(0)
+        .max(0) as u32
+}
+
+/// An error as the outcome says it: the API's Status reason and message where there is one.
+pub(super) fn classify(verb: &str, e: kube::Error) -> CallError {
+    match e {
+        kube::Error::Api(s) => {
+            let message = cut(&s.message);
+            match s.code {
+                409 => CallError::Conflict(message),
+                403 => CallError::Other(format!("forbidden: {message}")),
+                404 => CallError::Other(format!("not found: {message}")),
+                code => CallError::Other(format!("{code} {}: {message}", s.reason)),
+            }
+        }
+        e => CallError::Other(format!("{verb}: {}", cut(&e.to_string()))),
+    }
+}
+
+/// A message cut to 200 characters: an API server's message may quote a whole object.
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}

@@ -1,0 +1,179 @@
+//! The Kubernetes actuator: changes a workload's replicas through the `scale` subresource of
+//! its Deployment or StatefulSet (`deployment = "ns/name"` in its `[[workload]]`), the way
+//! `kubectl scale` and the HPA do, and records an Event on the object for every change.
+//!
+//! Rules, and why:
+//! - **One GET, one conditional PATCH.** The GET reads the live count and the object's
+//!   `resourceVersion`; the merge PATCH (`application/merge-patch+json`,
+//!   `{"metadata":{"resourceVersion":…},"spec":{"replicas":N}}`, `fieldManager=prescale`)
+//!   is refused by the API server if the object changed in between, so prescale never writes
+//!   over a count it has not seen. A 409 is retried once on fresh state (a Deployment's
+//!   version moves with each status update), then recorded `failed: conflict: …`.
+//! - **Never fight a person.** The count prescale last set is remembered per workload. If the
+//!   GET reads another count, someone else changed it (`kubectl scale`, another controller):
+//!   no PATCH this cycle, the outcome is `skipped (changed elsewhere: live N)`, the live loop
+//!   counts it (`prescale_external_changes_total`) and plans from N next cycle, and N becomes
+//!   the count prescale goes on from. Before prescale has set anything (its first change
+//!   after a start), there is nothing to compare with and it acts.
+//! - **Bounded, independent calls.** Every request is bounded by `[kubernetes] timeout`
+//!   (10 s by default) with the client's own retries off, so the timeout means what it says.
+//!   A cycle's changes run concurrently, at most [`MAX_IN_FLIGHT`] at once, each in its own
+//!   task: a refusal, a stall or even a panic in one is that decision's `failed: …` and never
+//!   stops the others or the loop.
+//! - **Outcomes say what the API said:** `failed: forbidden: …`, `not found: …`,
+//!   `conflict: …`, `timeout: …`, or `<code> <Reason>: <message>` from the API's Status.
+//! - **An Event per change** (reason `PrescaleScaled`, type `Normal`, message `from → to
+//!   replicas: <the decision's reason>`), so `kubectl describe` shows why it scaled; a failed
+//!   Event is logged and the change stays applied.
+//!
+//! Only scale decisions reach the API; holds and node decisions are `skipped`. Which workloads
+//! may be changed at all (`mode = "auto"`) is decided before this, for every actuator.
+//!
+//! Layout: `call` is one change (GET, PATCH, retry, the error's words), `event` the Event.
+
+mod call;
+mod event;
+#[cfg(test)]
+mod tests;
+
+pub use call::FIELD_MANAGER;
+pub use event::{COMPONENT as EVENT_COMPONENT, REASON as EVENT_REASON};
+
+use super::{is_scale, Actuator, Applying, Outcome, Skip};
+use crate::kubernetes::{KubeConfigError, KubernetesConfig};
+use crate::plan::{Decision, ObjectRef, WorkloadSpec};
+use call::{Calls, Change};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// At most this many changes of one cycle are in flight at once: enough that one stalled
+/// object does not hold the others back, few enough not to burst an API server's limits.
+pub const MAX_IN_FLIGHT: usize = 4;
+
+/// Why the Kubernetes actuator could not be set up (at start-up, never during the loop).
+#[derive(Debug, thiserror::Error)]
+pub enum KubeActError {
+    /// `[kubernetes]` selects no usable client configuration.
+    #[error(transparent)]
+    Config(#[from] KubeConfigError),
+    /// The client could not be built from it.
+    #[error("kubernetes client: {0}")]
+    Client(String),
+    /// A workload names no object to scale.
+    #[error(
+        "workload '{0}': the kubernetes actuator needs its deployment = \"namespace/name\" \
+         (or statefulset), or set run.actuator = \"command\""
+    )]
+    NoObject(String),
+}
+
+/// Carries scale decisions out through the Kubernetes API (see the module docs).
+pub struct KubeActuator {
+    calls: Calls,
+    /// The object of each workload, by workload name.
+    objects: HashMap<String, ObjectRef>,
+    /// Per workload, the count prescale last set or adopted.
+    last_set: HashMap<String, u32>,
+}
+
+impl KubeActuator {
+    /// Connects as `[kubernetes]` says to the objects of `workloads`; every workload must name
+    /// one.
+    pub async fn connect(
+        cfg: &KubernetesConfig,
+        workloads: &[WorkloadSpec],
+    ) -> Result<KubeActuator, KubeActError> {
+        let objects = objects(workloads)?;
+        let mut client_cfg = cfg.client_config().await?;
+        // The timeout bounds each request; the client's hidden retries would stretch it.
+        client_cfg.default_retry = false;
+        client_cfg.read_timeout = Some(cfg.timeout());
+        let client =
+            kube::Client::try_from(client_cfg).map_err(|e| KubeActError::Client(e.to_string()))?;
+        Ok(KubeActuator::new(client, objects, cfg.timeout()))
+    }
+
+    /// An actuator on `client` for `objects` (workload name → object), each request bounded by
+    /// `timeout`.
+    pub fn new(
+        client: kube::Client,
+        objects: HashMap<String, ObjectRef>,
+        timeout: Duration,
+    ) -> KubeActuator {
+        KubeActuator {
+            calls: Calls { client, timeout },
+            objects,
+            last_set: HashMap::new(),
+        }
+    }
+
+    /// The count prescale last set (or adopted) for `workload`, if any.
+    pub fn last_set(&self, workload: &str) -> Option<u32> {
+        self.last_set.get(workload).copied()
+    }
+}
+
+/// Each workload's object, or the first workload without one.
+pub fn objects(workloads: &[WorkloadSpec]) -> Result<HashMap<String, ObjectRef>, KubeActError> {
+    workloads
+        .iter()
+        .map(|w| match w.object() {
+            Some(o) => Ok((w.name.clone(), o)),
+            None => Err(KubeActError::NoObject(w.name.clone())),
+        })
+        .collect()
+}
+
+impl Actuator for KubeActuator {
+    fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a> {
+        Box::pin(async move {
+            let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+            let mut tasks = tokio::task::JoinSet::new();
+            let mut outcomes: Vec<Option<Outcome>> = vec![None; decisions.len()];
+            for (i, d) in decisions.iter().enumerate() {
+                if !is_scale(d) {
+                    outcomes[i] = Some(Outcome::Skipped(Skip::Nothing));
+                    continue;
+                }
+                let Some(object) = self.objects.get(&d.target) else {
+                    outcomes[i] = Some(Outcome::Failed(format!(
+                        "workload '{}' names no deployment or statefulset",
+                        d.target
+                    )));
+                    continue;
+                };
+                let change = Change {
+                    workload: d.target.clone(),
+                    object: object.clone(),
+                    to: d.to,
+                    last_set: self.last_set.get(&d.target).copied(),
+                    reason: d.reason.clone(),
+                };
+                let calls = self.calls.clone();
+                let slots = slots.clone();
+                tasks.spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    (i, calls.change(change).await)
+                });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok((i, done)) => {
+                        if let Some(n) = done.remember {
+                            self.last_set.insert(decisions[i].target.clone(), n);
+                        }
+                        outcomes[i] = Some(done.outcome);
+                    }
+                    Err(e) => tracing::error!("a Kubernetes change failed unexpectedly: {e}"),
+                }
+            }
+            outcomes
+                .into_iter()
+                .map(|o| {
+                    o.unwrap_or_else(|| Outcome::Failed("the change's task ended early".into()))
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! What became of each decision: [`Outcome`] and, for a decision not carried out on purpose,
+//! [`Skip`]. One spelling for the log, the table and the metrics' `outcome` label.
+
+use super::is_scale;
+use crate::plan::Decision;
+use std::fmt;
+
+/// What became of one decision.
+///
+/// Logged (field `outcome`) and shown as `dry-run`, `applied`, `failed: <reason>`, `skipped`
+/// or `skipped (<why>)`; exported as the `outcome` label [`label`](Self::label).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A scale decision, only shown and logged (no `--apply`).
+    DryRun,
+    /// Carried out: the command exited 0.
+    Applied,
+    /// Not carried out, and why: the exit status and the end of what the command said, a
+    /// timeout, or a stop. The change is not believed done, so the next cycle tries again.
+    Failed(String),
+    /// Not carried out, on purpose: see [`Skip`].
+    Skipped(Skip),
+}
+
+/// Why a decision was not carried out although prescale runs with `--apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Nothing to carry out: a hold, or a node decision (a recommendation only). Shown as a
+    /// bare `skipped`.
+    Nothing,
+    /// The workload's `mode` is `preview`: recommend only.
+    Preview,
+    /// Another prescale replica holds the leader Lease and acts; this one only records.
+    NotLeader,
+    /// Someone else changed the workload's replicas since prescale last set them (a person
+    /// with `kubectl scale`, another controller): prescale does not fight them, leaves the
+    /// count this cycle and plans from `live` next cycle.
+    ChangedElsewhere {
+        /// The replica count read from the cluster.
+        live: u32,
+    },
+}
+
+impl Skip {
+    /// What the log and the table add after `skipped`: `None` for [`Skip::Nothing`].
+    pub fn why(self) -> Option<String> {
+        match self {
+            Skip::Nothing => None,
+            Skip::Preview => Some("preview".into()),
+            Skip::NotLeader => Some("not leader".into()),
+            Skip::ChangedElsewhere { live } => Some(format!("changed elsewhere: live {live}")),
+        }
+    }
+}
+
+impl Outcome {
+    /// Every outcome's label, in the order of the variants: the exporter starts a counter at 0
+    /// for each, per workload.
+    pub const LABELS: [&'static str; 4] = ["dry_run", "applied", "failed", "skipped"];
+
+    /// The outcome as a metric label: one of [`LABELS`](Self::LABELS) (never the reason, which
+    /// would make a series per message).
+    pub fn label(&self) -> &'static str {
+        let i = match self {
+            Outcome::DryRun => 0,
+            Outcome::Applied => 1,
+            Outcome::Failed(_) => 2,
+            Outcome::Skipped(_) => 3,
+        };
+        Self::LABELS[i]
+    }
+
+    /// The live count when someone else changed the workload ([`Skip::ChangedElsewhere`]).
+    pub fn changed_elsewhere(&self) -> Option<u32> {
+        match self {
+            Outcome::Skipped(Skip::ChangedElsewhere { live }) => Some(*live),
+            _ => None,
+        }
+    }
+
+    /// True for [`Outcome::Failed`].
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Outcome::Failed(_))
+    }
+
+    /// The table's short form: `dry-run`, `applied`, `failed`, `skipped`.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Outcome::DryRun => "dry-run",
+            Outcome::Applied => "applied",
+            Outcome::Failed(_) => "failed",
+            Outcome::Skipped(_) => "skipped",
+        }
+    }
+
+    /// What a dry run records for `d`: `dry-run` for a scale decision, `skipped` otherwise.
+    pub fn dry_run(d: &Decision) -> Self {
+        if is_scale(d) {
+            Outcome::DryRun
+        } else {
+            Outcome::Skipped(Skip::Nothing)
+        }
+    }
+}
+
+/// `dry-run`, `applied`, `failed: <reason>`, `skipped`, `skipped (preview)`: as logged.
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Failed(why) => write!(f, "failed: {why}"),
+            Outcome::Skipped(skip) => match skip.why() {
+                Some(why) => write!(f, "skipped ({why})"),
+                None => f.write_str("skipped"),
+            },
+            o => f.write_str(o.short()),
+        }
+    }
+}
+
+impl serde::Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_labels_are_few_and_fixed() {
+        let all = [
+            Outcome::DryRun,
+            Outcome::Applied,
+            Outcome::Failed("a reason".into()),
+            Outcome::Skipped(Skip::Nothing),
+        ];
+        let labels: Vec<&str> = all.iter().map(Outcome::label).collect();
+        assert_eq!(labels, Outcome::LABELS);
+        // The label never carries the reason, the log always does.
+        assert_eq!(all[2].to_string(), "failed: a reason");
+        assert_eq!(serde_json::to_string(&all[0]).unwrap(), "\"dry-run\"");
+        let elsewhere = Outcome::Skipped(Skip::ChangedElsewhere { live: 7 });
+        assert_eq!(elsewhere.label(), "skipped");
+        assert_eq!(elsewhere.to_string(), "skipped (changed elsewhere: live 7)");
+        assert_eq!(elsewhere.changed_elsewhere(), Some(7));
+    }
+}
