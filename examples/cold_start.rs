@@ -10,6 +10,10 @@
 //! trace is scored by a model that saw it. The score is the pinball loss at p90, the
 //! Retrainer's rule; the table prints own / global per trace and length (< 1: own wins).
 //!
+//! A second table measures the widening rule of the `global` stage: the global model's p90
+//! coverage when a workload has only `c` of history at the forecast origin (the features then
+//! see nothing older), and the margin on its p90 that would have covered 90 % of peaks.
+//!
 //! ```text
 //! nice -n 10 cargo run --release --example cold_start -- ../shared/data/traces
 //! ```
@@ -25,6 +29,8 @@ const DAY: usize = 288;
 const EVAL_DAYS: usize = 2;
 /// History lengths tried, in hours.
 const HOURS: [usize; 8] = [12, 24, 48, 72, 96, 120, 168, 240];
+/// Context lengths for the coverage table, in hours (the last: more than the weekly season).
+const CONTEXT_HOURS: [usize; 9] = [2, 6, 12, 24, 48, 72, 96, 168, 192];
 
 fn p90(model: &Model, series: &Series, holdout: f64) -> f64 {
     let r = backtest::run(model, std::slice::from_ref(series), holdout, "");
@@ -147,4 +153,54 @@ fn main() {
         print!(" {:>6.2}", t.iter().sum::<f64>() / t.len().max(1) as f64);
     }
     println!();
+    coverage_by_context(&traces, &globals);
+}
+
+/// The global models' p90 coverage and the margin that covers 90 % of peaks, by how much
+/// history the series had at each forecast origin (every 6th step of the last two days).
+fn coverage_by_context(traces: &[Series], globals: &[Model]) {
+    println!();
+    println!(
+        "{:<10} {:>8} {:>10} {:>8}",
+        "context", "origins", "p90 cover", "m90"
+    );
+    let mut reference = f64::NAN;
+    for c in CONTEXT_HOURS.iter().rev() {
+        let steps = c * DAY / 24;
+        let mut ratios = Vec::new();
+        for (i, s) in traces.iter().enumerate() {
+            let model = &globals[i % 2];
+            let h = model.spec.horizon();
+            let end = s.len();
+            for t in (end - EVAL_DAYS * DAY..end - h).step_by(6) {
+                let Some(lo) = (t + 1).checked_sub(steps) else {
+                    continue;
+                };
+                let ctx = &s.values[lo..=t];
+                let Some(f) = model.forecast_latest(&s.key, ctx, s.timestamp(lo)) else {
+                    continue;
+                };
+                let actual = s.values[t + 1..=t + h]
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                match f.quantile(0.9) {
+                    Some(q) if q > 0.0 && actual.is_finite() => ratios.push(actual / q),
+                    _ => {}
+                }
+            }
+        }
+        ratios.sort_by(f64::total_cmp);
+        let n = ratios.len();
+        let covered = ratios.iter().filter(|r| **r <= 1.0).count() as f64 / n.max(1) as f64;
+        let m90 = ratios.get(n * 9 / 10).copied().unwrap_or(f64::NAN);
+        if reference.is_nan() {
+            reference = m90;
+        }
+        println!(
+            "{:<10} {n:>8} {covered:>10.3} {m90:>8.3}  (x{:.3} of the longest context's)",
+            format!("{c}h"),
+            m90 / reference
+        );
+    }
 }
