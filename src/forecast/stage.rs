@@ -137,7 +137,8 @@ impl StageView {
             ),
             Stage::Global => {
                 let mut s = format!("global model: {h} of history");
-                if self.widen > 1.0 {
+                // Shown while it still rounds to a visible margin.
+                if self.widen >= 1.005 {
                     s.push_str(&format!(
                         ", forecast × {:.2} until {}",
                         self.widen,

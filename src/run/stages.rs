@@ -5,7 +5,7 @@
 
 use super::cycle::Loop;
 use crate::collect::{Collector, Source};
-use crate::forecast::{Forecast, StageView};
+use crate::forecast::{Contest, Forecast, StageView};
 use crate::plan::{Decision, DecisionKind};
 use crate::series::{Ring, SeriesKey};
 
@@ -46,7 +46,9 @@ impl Loop {
     /// Collects a finished own-model contest and starts the next one due (one at a time; see
     /// [`OwnModels`](crate::forecast::OwnModels)). Candidates are the workloads' demand series,
     /// in configuration order; the history handed to training has `run.retrain_exclude` as
-    /// gaps, as the Retrainer's does.
+    /// gaps, as the Retrainer's does. A series whose own model won starts its accuracy record
+    /// afresh: the errors on record were the previous model's, and holding them against the
+    /// new one would plan it at forecast weight 0 for as long as they take to age out.
     pub(super) async fn maybe_train_own<S: Source>(&mut self, collector: &Collector<S>, now: i64) {
         let store = collector.store();
         self.own.retain(|k| store.entry(k).is_some());
@@ -66,8 +68,9 @@ impl Loop {
             s.pop()
         };
         let global = self.model.clone();
-        if let Some(c) = self.own.poll(now, &global, candidates, series).await {
-            tracing::debug!("own-model contest: {c:?}");
+        let outcome = self.own.poll(now, &global, candidates, series).await;
+        if let Some(Contest::Won(key)) = &outcome {
+            self.accuracy.retain(|k| k != key);
         }
     }
 
