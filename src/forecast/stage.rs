@@ -5,7 +5,9 @@
 //! - **`reactive`**: too little unbroken history for the features to make a row (the feature
 //!   spec's `min_history`: 13 samples, so at a 5-minute step the first forecast comes 60 min
 //!   after the first sample, with 65 min of data). No forecast: the planner uses the reactive
-//!   need alone, as the HPA would.
+//!   need alone, as the HPA would. It is not widened: it is measured demand, not a forecast,
+//!   so there is no model error to cover, and a margin on top of it would be a guess
+//!   (`headroom` is the user's knob for that).
 //! - **`global`**: the shared model of `run.model`, trained across series on scale-free
 //!   features, so it forecasts a series it never saw. With little history its daily and weekly
 //!   features are missing (they fall back to the recent peak), and its calibration was fitted

@@ -25,7 +25,18 @@ impl Loop {
             .zip(global)
             .map(|((key, values, start), g)| {
                 let own = self.own.get(key).and_then(|o| {
-                    let f = o.model.forecast_latest(key, values, *start)?;
+                    let need = o.model.spec.history_needed();
+                    // An own model is trained with today's feature spec, which may look back
+                    // further than the global model's file: give it what it needs.
+                    let f = match collector.store().series(key) {
+                        Some(ring) if need > values.len() => {
+                            let longer = ring.tail(need);
+                            let from =
+                                ring.newest_timestamp()? - (longer.len() as i64 - 1) * ring.step();
+                            o.model.forecast_latest(key, &longer, from)?
+                        }
+                        _ => o.model.forecast_latest(key, values, *start)?,
+                    };
                     Some((f, o.since))
                 });
                 let span = collector.store().series(key).map_or(0, ring_span);
