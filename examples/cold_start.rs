@@ -15,7 +15,7 @@
 //! see nothing older), and the margin on its p90 that would have covered 90 % of peaks.
 //!
 //! ```text
-//! nice -n 10 cargo run --release --example cold_start -- ../shared/data/traces
+//! nice -n 10 cargo run --example cold_start -- ../shared/data/traces   # about a minute (debug)
 //! ```
 
 use prescale::forecast::{backtest, Model, TrainOptions};
