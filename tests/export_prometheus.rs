@@ -88,6 +88,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             level: 0.99,
             margin: 1.1,
         }],
+        stages: vec![("web".into(), "global".into())],
         model: Some(ModelSample {
             model: "default".into(),
             trained_at: "2025-01-01T00:00:00Z".into(),
@@ -207,6 +208,14 @@ fn prometheus_scrapes_and_queries_back_the_exported_values() {
         1.0,
     );
     expect(r#"prescale_model_info{model="default"}"#, 1.0);
+    expect(
+        r#"prescale_forecast_stage{workload="web",stage="global"}"#,
+        1.0,
+    );
+    expect(
+        r#"prescale_forecast_stage{workload="web",stage="own"}"#,
+        0.0,
+    );
 
     // Prometheus parsed every family (OpenMetrics info, units, histograms) under the names the
     // exposition shows, which are the names the dashboard queries.

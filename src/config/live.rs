@@ -32,6 +32,10 @@ pub struct LiveConfig {
     pub retrain_every: Option<i64>,
     /// `run.retrain_exclude`: time ranges whose samples retraining treats as gaps.
     pub retrain_exclude: Vec<crate::series::TimeRange>,
+    /// `run.own_model_after`: seconds of history after which a series' own model is trained
+    /// and tried against the global one; `None` (`"off"`) = never. See
+    /// [`forecast::stage`](crate::forecast::stage).
+    pub own_model_after: Option<i64>,
     /// Cycles to run, if limited.
     pub cycles: Option<u64>,
     /// Print holds in the table.
@@ -126,6 +130,7 @@ pub(super) fn validate_live(
             problem(problems, key, message);
         }
     }
+    let own_model_after = own_model_after(run.and_then(|r| r.own_model_after.as_deref()), problems);
     let apply_timeout = duration_key(
         &run.and_then(|r| r.apply_timeout.clone()),
         "run.apply_timeout",
@@ -191,6 +196,7 @@ pub(super) fn validate_live(
         apply_timeout,
         retrain_every,
         retrain_exclude,
+        own_model_after,
         cycles: run.and_then(|r| r.cycles),
         show_holds: run.and_then(|r| r.show_holds).unwrap_or(false),
         listen,
@@ -246,6 +252,31 @@ fn validate_actuator(raw: &RawConfig, problems: &mut Vec<Problem>) -> Option<Act
         }
     }
     Some(kind)
+}
+
+/// `run.own_model_after`: a duration of at least a second, or `off`; absent, the measured
+/// default [`DEFAULT_OWN_MODEL_AFTER`](crate::forecast::stage::DEFAULT_OWN_MODEL_AFTER).
+fn own_model_after(text: Option<&str>, problems: &mut Vec<Problem>) -> Option<i64> {
+    let default = crate::forecast::stage::DEFAULT_OWN_MODEL_AFTER;
+    match text.map(str::trim) {
+        None => Some(default),
+        Some("off") => None,
+        Some(t) => match parse_duration(t) {
+            Ok(s) if s >= 1 => Some(s),
+            Ok(_) => {
+                problem(
+                    problems,
+                    "run.own_model_after",
+                    "must be at least 1s, or \"off\"",
+                );
+                None
+            }
+            Err(e) => {
+                problem(problems, "run.own_model_after", format!("{e} (or \"off\")"));
+                None
+            }
+        },
+    }
 }
 
 /// `[export]`: where to serve /metrics, or nowhere.

@@ -66,6 +66,9 @@ pub(crate) struct RawRun {
     /// Time ranges left out of retraining (`[{ from = "…", to = "…" }]`): their samples are
     /// gaps for training, as `prescale train --exclude` makes them.
     pub retrain_exclude: Option<Vec<crate::series::TimeRange>>,
+    /// History after which a workload's own model is tried against the global one (`4d`), or
+    /// `off`.
+    pub own_model_after: Option<String>,
     /// Stop after this many cycles; default: run until stopped (or the replay ends).
     pub cycles: Option<u64>,
     /// Print holds in the dry-run table, not only changes.

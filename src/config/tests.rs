@@ -249,6 +249,28 @@ fn retrain_exclude_is_read_and_bad_ranges_name_their_key() {
     );
 }
 
+#[test]
+fn own_model_after_defaults_to_the_measured_threshold_and_can_be_off() {
+    let c = parse("[run]\n").unwrap();
+    assert_eq!(
+        c.live.own_model_after,
+        Some(crate::forecast::stage::DEFAULT_OWN_MODEL_AFTER)
+    );
+    let c = parse("[run]\nown_model_after = \"36h\"\n").unwrap();
+    assert_eq!(c.live.own_model_after, Some(36 * 3600));
+    let c = parse("[run]\nown_model_after = \"off\"\n").unwrap();
+    assert_eq!(c.live.own_model_after, None);
+    for bad in ["\"0s\"", "\"soon\""] {
+        let e = parse(&format!("[run]\nown_model_after = {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("run.own_model_after") && e.contains("\"off\""),
+            "{e}"
+        );
+    }
+}
+
 const CLUSTER: &str = r#"
 [prometheus]
 url = "http://127.0.0.1:9090"

@@ -7,6 +7,7 @@ mod keda;
 mod labels;
 mod risk;
 mod sharing;
+mod stage;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -16,6 +17,7 @@ use labels::{
     series_labels, ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen,
     SeriesLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
 };
+pub use stage::FORECAST_STAGES;
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -91,6 +93,7 @@ pub struct Metrics {
     short_budget: FGauge<WorkloadLabel>,
     risk_level: FGauge<WorkloadLabel>,
     risk_margin: FGauge<WorkloadLabel>,
+    forecast_stage: Family<labels::StageLabels, Gauge>,
     cycle_duration: Histogram,
     cycles: Counter,
     last_cycle: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -145,6 +148,7 @@ impl Metrics {
             short_budget: Family::default(),
             risk_level: Family::default(),
             risk_margin: Family::default(),
+            forecast_stage: Family::default(),
             cycle_duration: Histogram::new(CYCLE_BUCKETS),
             cycles: Counter::default(),
             last_cycle: Gauge::default(),
@@ -270,6 +274,7 @@ impl Metrics {
             m.scored.clone(),
         );
         m.register_risk(r);
+        m.register_stage(r);
         r.register_with_unit(
             "cycle_duration",
             "Wall-clock duration of one collect-forecast-plan-act cycle",
@@ -348,6 +353,7 @@ impl Metrics {
         sync(&self.replica_read_errors, &mut seen.replica_reads, now);
         self.observe_accuracy(&s.accuracy, seen);
         self.observe_risk(&s.risk, seen);
+        self.observe_stages(&s.stages, seen);
         let now = set_each(
             &self.model_info,
             s.model.iter().map(|m: &ModelSample| {

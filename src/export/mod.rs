@@ -77,7 +77,8 @@ mod server;
 mod snapshot;
 
 pub use metrics::{
-    decision_kinds, Metrics, ACTION_OUTCOMES, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS, KEDA_METHODS,
+    decision_kinds, Metrics, ACTION_OUTCOMES, COLLECTION_ERROR_KINDS, CYCLE_BUCKETS,
+    FORECAST_STAGES, KEDA_METHODS,
 };
 pub use server::{
     router, serve, ExportState, Exporter, NotReady, Stalled, HEADER_READ_TIMEOUT, LIVENESS_FACTOR,

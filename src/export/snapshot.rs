@@ -36,6 +36,10 @@ pub struct Snapshot {
     /// Per workload with a `max_short` budget: the budget, the realised short share and the
     /// level provisioned at (state).
     pub risk: Vec<RiskSample>,
+    /// Per workload: its cold-start stage (`reactive`, `global` or `own`, one of
+    /// [`FORECAST_STAGES`](super::FORECAST_STAGES); state). Exported as
+    /// `prescale_forecast_stage{workload,stage}`, 1 for the current stage and 0 for the others.
+    pub stages: Vec<(String, String)>,
     /// The model in use; `None` until one is loaded (and `/readyz` says so).
     pub model: Option<ModelSample>,
     /// Per node pool: how many nodes more than `max_nodes` the forecast wants, of the scarcest

@@ -4,18 +4,24 @@
 //! [`features`] turns a fixed-step buffer into scale-free rows; `forest` is the quantile
 //! regression forest (written to linfa's conventions, since linfa's own trees only classify);
 //! `model` ties the two together with calibration and a versioned file format; [`backtest`]
-//! scores a model against the persistence and seasonal-naive baselines.
+//! scores a model against the persistence and seasonal-naive baselines; [`stage`] says which
+//! forecaster a series is planned with as its history grows (reactive, global, its own), and
+//! [`OwnModels`] trains and keeps the per-series ones.
 
 pub mod backtest;
 pub mod features;
 mod forest;
 mod model;
+mod own;
 mod retrain;
+pub mod stage;
 
 pub use features::{FeatureError, FeatureSpec};
 pub use forest::{ForestError, ForestParams, ForestValidParams, LinfaError, QuantileForest};
 pub use model::{Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION};
+pub use own::{Contest, Own, OwnModels, RETRY_AFTER};
 pub use retrain::Retrainer;
+pub use stage::{Stage, StageView};
 
 use crate::series::SeriesKey;
 

@@ -63,7 +63,7 @@ impl Retrainer {
         self.last = Some(now);
         let base = replaced.clone().unwrap_or_else(|| current.clone());
         let series = series(base.spec.step);
-        let task = tokio::task::spawn_blocking(move || retrain(&base, &series));
+        let task = tokio::task::spawn_blocking(move || challenge(&base, &series));
         self.job = Some(Job { started: now, task });
         replaced
     }
@@ -99,8 +99,9 @@ impl Retrainer {
 
 /// Trains a candidate on all but the newest fifth of the buffers and compares it with the
 /// current model on that fifth (pinball loss at p90, the level capacity is usually planned to).
-/// Returns the candidate refitted on everything when it wins.
-fn retrain(current: &Model, series: &[Series]) -> Result<Option<Model>, ModelError> {
+/// Returns the candidate refitted on everything when it wins. Own models
+/// ([`OwnModels`](super::OwnModels)) are chosen by the same contest, on one series.
+pub(super) fn challenge(current: &Model, series: &[Series]) -> Result<Option<Model>, ModelError> {
     let holdout = 0.2;
     let mut opts = TrainOptions::new(current.spec.step, current.spec.window);
     opts.quantiles = current.quantiles.clone();
@@ -165,13 +166,13 @@ mod tests {
         let opts = TrainOptions::new(300, 900);
         // A model that only ever saw noise forecasts a daily cycle badly: replaced.
         let bad = Model::train(std::slice::from_ref(&noise), &opts).unwrap();
-        let new = retrain(&bad, std::slice::from_ref(&load)).unwrap();
+        let new = challenge(&bad, std::slice::from_ref(&load)).unwrap();
         let new = new.expect("a model trained on the load beats one trained on noise");
         assert_eq!(new.meta.series[0].key.as_str(), "load");
         assert_eq!(new.meta.series[0].range, (load.start, load.end()));
         // A model that has already seen the recent data is kept.
         let good = Model::train(std::slice::from_ref(&load), &opts).unwrap();
-        assert!(retrain(&good, std::slice::from_ref(&load))
+        assert!(challenge(&good, std::slice::from_ref(&load))
             .unwrap()
             .is_none());
     }

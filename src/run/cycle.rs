@@ -2,8 +2,9 @@
 //!
 //! A cycle reads as the pipeline does: poll the collector, read current replicas, then
 //! [`Loop::cycle`]: forecast every series, plan every workload (and the node pools), act on the
-//! decisions, believe them carried out, and hand the exporter a snapshot. Then retraining gets
-//! its turn, and the clock decides whether there is another cycle.
+//! decisions, believe them carried out, and hand the exporter a snapshot. Then retraining (of
+//! the global model, and of own models: `stages`) gets its turn, and the clock decides whether
+//! there is another cycle.
 
 use super::clock::Clock;
 use super::{RunError, RunOptions, RunSummary};
@@ -13,7 +14,7 @@ use crate::collect::{
 };
 use crate::config::Config;
 use crate::export::ExportState;
-use crate::forecast::{Forecast, Model, Retrainer};
+use crate::forecast::{Forecast, Model, OwnModels, Retrainer, StageView};
 use crate::plan::share_pools;
 use crate::plan::{
     AccuracyTracker, BelievedState, CurrentReplicas, Decision, DecisionKind, NodePlanner, PoolSpec,
@@ -42,6 +43,10 @@ pub(super) struct Loop {
     /// Newest timestamp already shown to the accuracy tracker, per series.
     pub(super) observed: HashMap<SeriesKey, i64>,
     pub(super) retrainer: Retrainer,
+    /// Per-series own models and their background contests (`run.own_model_after`).
+    pub(super) own: OwnModels,
+    /// Each workload's cold-start stage this cycle, in configuration order.
+    pub(super) stages: Vec<(String, StageView)>,
     /// `run.retrain_exclude`: ranges retraining sees as gaps.
     pub(super) retrain_exclude: Vec<crate::series::TimeRange>,
     pub(super) cycles_limit: Option<u64>,
@@ -68,8 +73,11 @@ pub(super) struct Loop {
 
 /// One cycle's forecasts, as the planner and the exporter read them.
 struct Forecasts {
-    /// Per series: its forecast (if one could be made) and its newest finite value.
+    /// Per series: the forecast the planner uses (if one could be made; widened while the
+    /// history is short) and its newest finite value.
     by_key: HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
+    /// Per series: its cold-start stage.
+    views: HashMap<SeriesKey, StageView>,
     /// Every forecast made, with its series' newest value, in the order forecast.
     made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
@@ -102,6 +110,8 @@ impl Loop {
             believed: BelievedState::new(&live.nodes, &live.workloads),
             observed: HashMap::new(),
             retrainer: Retrainer::new(live.retrain_every),
+            own: OwnModels::new(live.own_model_after),
+            stages: Vec::new(),
             retrain_exclude: live.retrain_exclude.clone(),
             cycles_limit: live.cycles,
             last_stats: HashMap::new(),
@@ -205,6 +215,7 @@ impl Loop {
             summary.holds += holds;
             summary.changes += decisions.len() - holds;
             self.maybe_retrain(&collector, now).await;
+            self.maybe_train_own(&collector, now).await;
             if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
                 break;
             }
@@ -227,6 +238,7 @@ impl Loop {
         // Before the node planner, so that it places and sizes for what the pools can give.
         let shared = share_pools(&self.pools, &self.workloads, &mut decisions);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
+        self.stage_reasons(&forecasts.views, &mut decisions);
         self.annotate(&mut decisions);
         let outcomes = self.act.handle(n, now, &decisions).await?;
         believe(&mut self.believed, &decisions, &outcomes);
@@ -302,20 +314,26 @@ impl Loop {
     fn forecast<S: Source>(&mut self, collector: &Collector<S>, now: i64) -> Forecasts {
         let (inputs, stale) = self.inputs(collector, now);
         let predicted = self.model.forecast_many(&inputs);
+        let staged = self.staged(collector, &inputs, predicted);
         let mut by_key = HashMap::with_capacity(inputs.len());
         let mut made = Vec::with_capacity(inputs.len());
-        for ((key, values, _), f) in inputs.iter().zip(predicted) {
+        let mut views = HashMap::with_capacity(inputs.len());
+        for ((key, values, _), (f, view)) in inputs.iter().zip(staged) {
             let current = values.iter().rev().find(|v| v.is_finite()).copied();
+            // Scored and exported as the model made it; only the planner sees the margin.
             if let Some(f) = &f {
                 self.accuracy.record(f);
                 made.push((f.clone(), current));
             }
-            by_key.insert(key.clone(), (f, current));
+            let planned = f.map(|f| super::stages::widened(&f, view.widen));
+            by_key.insert(key.clone(), (planned, current));
+            views.insert(key.clone(), view);
         }
         Forecasts {
             by_key,
             made,
             stale,
+            views,
         }
     }
 

@@ -6,7 +6,8 @@
 //! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
 //! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
-//! with `[cluster]`) and `snapshot` (what the exporter is handed).
+//! with `[cluster]`), `stages` (cold start: each series' stage, own models, the stage in
+//! reasons) and `snapshot` (what the exporter is handed).
 //!
 //! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
 //! leads from its first decision), the act stage asks it before every change, and the Lease is
@@ -21,6 +22,7 @@ mod clock;
 mod cluster;
 mod cycle;
 mod snapshot;
+mod stages;
 
 use crate::act::{
     read_tail, Act, ActError, ActuatorKind, CommandActuator, DecisionLog, KubeActError,

@@ -53,6 +53,11 @@ impl Loop {
             replica_reads: self.replica_reads(),
             accuracy: self.accuracy(),
             risk: self.risk(),
+            stages: self
+                .stages
+                .iter()
+                .map(|(w, v)| (w.clone(), v.stage.label().to_string()))
+                .collect(),
             model: Some(self.model()),
             shortfalls: Vec::new(),
             allocation_cuts: Vec::new(),

@@ -42,8 +42,9 @@ pub(super) type SeriesLabels = Vec<(String, Lv)>;
 /// exported as `exported_<name>`, as Prometheus does with a target's colliding labels, so that
 /// it can neither overwrite nor be overwritten by prescale's. `le` and `quantile` are here
 /// too: on a gauge they would read as a histogram's or a summary's (promtool rejects them).
-const PRESCALE_LABELS: [&str; 10] = [
+const PRESCALE_LABELS: [&str; 11] = [
     "signal",
+    "stage",
     "level",
     "workload",
     "pool",
@@ -103,6 +104,12 @@ pub(super) struct WorkloadLabel {
 pub(super) struct ActionLabels {
     pub(super) workload: Lv,
     pub(super) outcome: Lv,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct StageLabels {
+    pub(super) workload: Lv,
+    pub(super) stage: Lv,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -168,4 +175,5 @@ pub(super) struct Seen {
     pub(super) short_budget: HashSet<WorkloadLabel>,
     pub(super) risk_level: HashSet<WorkloadLabel>,
     pub(super) risk_margin: HashSet<WorkloadLabel>,
+    pub(super) forecast_stage: HashSet<StageLabels>,
 }

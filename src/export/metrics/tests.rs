@@ -88,6 +88,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
             level: 0.99,
             margin: 1.1,
         }],
+        stages: vec![("web".into(), "global".into())],
         model: Some(ModelSample {
             model: "default".into(),
             trained_at: "2025-01-01T00:00:00Z".into(),

@@ -1,0 +1,177 @@
+//! Cold start in the live loop: each series' stage (reactive, global, own; the rules are
+//! [`forecast::stage`](crate::forecast::stage)'s), the own model's forecast in place of the
+//! global one, the widened copy the planner sees, the background contests for own models,
+//! and the stage in every workload decision's reason.
+
+use super::cycle::Loop;
+use crate::collect::{Collector, Source};
+use crate::forecast::{Contest, Forecast, StageView};
+use crate::plan::{Decision, DecisionKind};
+use crate::series::{Ring, SeriesKey};
+
+impl Loop {
+    /// Per input `(key, values, start)` with the global model's forecast: the forecast used
+    /// (the series' own model's when it has one that forecasts) and the series' stage.
+    pub(super) fn staged<S: Source>(
+        &self,
+        collector: &Collector<S>,
+        inputs: &[(SeriesKey, Vec<f64>, i64)],
+        global: Vec<Option<Forecast>>,
+    ) -> Vec<(Option<Forecast>, StageView)> {
+        let spec = &self.model.spec;
+        let needed = spec.min_history as i64 * spec.step;
+        inputs
+            .iter()
+            .zip(global)
+            .map(|((key, values, start), g)| {
+                let own = self.own.get(key).and_then(|o| {
+                    let need = o.model.spec.history_needed();
+                    // An own model is trained with today's feature spec, which may look back
+                    // further than the global model's file: give it what it needs.
+                    let f = match collector.store().series(key) {
+                        Some(ring) if need > values.len() => {
+                            let longer = ring.tail(need);
+                            let from =
+                                ring.newest_timestamp()? - (longer.len() as i64 - 1) * ring.step();
+                            o.model.forecast_latest(key, &longer, from)?
+                        }
+                        _ => o.model.forecast_latest(key, values, *start)?,
+                    };
+                    Some((f, o.since))
+                });
+                let span = collector.store().series(key).map_or(0, ring_span);
+                let unbroken = unbroken(values) as i64 * spec.step;
+                let view = StageView::derive(
+                    span,
+                    unbroken,
+                    needed,
+                    g.is_some(),
+                    own.as_ref().map(|o| o.1),
+                    self.own.after(),
+                );
+                (own.map(|o| o.0).or(g), view)
+            })
+            .collect()
+    }
+
+    /// Collects a finished own-model contest and starts the next one due (one at a time; see
+    /// [`OwnModels`](crate::forecast::OwnModels)). Candidates are the workloads' demand series,
+    /// in configuration order; the history handed to training has `run.retrain_exclude` as
+    /// gaps, as the Retrainer's does. A series whose own model won starts its accuracy record
+    /// afresh: the errors on record were the previous model's, and holding them against the
+    /// new one would plan it at forecast weight 0 for as long as they take to age out.
+    pub(super) async fn maybe_train_own<S: Source>(&mut self, collector: &Collector<S>, now: i64) {
+        let store = collector.store();
+        self.own.retain(|k| store.entry(k).is_some());
+        let candidates: Vec<(SeriesKey, i64)> = self
+            .workloads
+            .iter()
+            .filter_map(|w| Some((w.demand.clone(), ring_span(store.series(&w.demand)?))))
+            .collect();
+        let exclude = &self.retrain_exclude;
+        let step = self.model.spec.step;
+        let series = |k: &SeriesKey| {
+            let ring = store.series(k).filter(|r| r.step() == step)?;
+            let mut s = vec![ring.to_series(k.clone())];
+            if let Err(e) = crate::series::exclude(&mut s, exclude, "run.retrain_exclude") {
+                tracing::warn!("{e}");
+            }
+            s.pop()
+        };
+        let global = self.model.clone();
+        let outcome = self.own.poll(now, &global, candidates, series).await;
+        if let Some(Contest::Won(key)) = &outcome {
+            self.accuracy.retain(|k| k != key);
+        }
+    }
+
+    /// Opens every workload decision's reason with the workload's stage, and remembers the
+    /// stages for the snapshot.
+    pub(super) fn stage_reasons(
+        &mut self,
+        views: &std::collections::HashMap<SeriesKey, StageView>,
+        decisions: &mut [Decision],
+    ) {
+        let spec = &self.model.spec;
+        let needed = spec.min_history as i64 * spec.step;
+        let own_after = self.own.after();
+        self.stages = self
+            .workloads
+            .iter()
+            .map(|w| {
+                let view = views.get(&w.demand).cloned().unwrap_or_else(|| {
+                    // No data at all yet: reactive with nothing.
+                    StageView::derive(0, 0, needed, false, None, own_after)
+                });
+                (w.name.clone(), view)
+            })
+            .collect();
+        for d in decisions.iter_mut().filter(|d| {
+            matches!(
+                d.kind,
+                DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
+            )
+        }) {
+            if let Some((_, v)) = self.stages.iter().find(|(w, _)| *w == d.target) {
+                d.reason = format!("{}; {}", v.reason(), d.reason);
+            }
+        }
+    }
+}
+
+/// `f` with every quantile multiplied by `by` (a margin ≥ 1; the values below 0 are left as
+/// they are, so a margin never moves one further from 0 on the wrong side).
+pub(super) fn widened(f: &Forecast, by: f64) -> Forecast {
+    if by == 1.0 {
+        return f.clone();
+    }
+    Forecast {
+        quantiles: f
+            .quantiles
+            .iter()
+            .map(|&(l, v)| (l, if v > 0.0 { v * by } else { v }))
+            .collect(),
+        ..f.clone()
+    }
+}
+
+/// Seconds of history a ring holds: from its oldest slot to its newest, both counted.
+fn ring_span(ring: &Ring) -> i64 {
+    match (ring.oldest_timestamp(), ring.newest_timestamp()) {
+        (Some(o), Some(n)) => n - o + ring.step(),
+        _ => 0,
+    }
+}
+
+/// Finite values at the end of `values`, back to the last gap.
+fn unbroken(values: &[f64]) -> usize {
+    values.iter().rev().take_while(|v| v.is_finite()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widening_scales_positive_quantiles_and_history_counts_slots() {
+        let f = Forecast {
+            key: SeriesKey::new("x"),
+            at: 0,
+            window: 900,
+            quantiles: vec![(0.5, -2.0), (0.9, 10.0), (0.99, 20.0)],
+        };
+        let w = widened(&f, 1.05);
+        assert_eq!(w.quantiles[0], (0.5, -2.0));
+        assert!((w.quantiles[1].1 - 10.5).abs() < 1e-12);
+        assert!((w.quantiles[2].1 - 21.0).abs() < 1e-12);
+        assert_eq!(widened(&f, 1.0), f);
+        assert_eq!(unbroken(&[1.0, f64::NAN, 2.0, 3.0]), 2);
+        assert_eq!(unbroken(&[1.0, f64::NAN]), 0);
+        let mut r = Ring::new(300, 100);
+        assert_eq!(ring_span(&r), 0);
+        r.push(3000, 1.0);
+        assert_eq!(ring_span(&r), 300);
+        r.push(3000 + 12 * 300, 1.0);
+        assert_eq!(ring_span(&r), 13 * 300);
+    }
+}
