@@ -159,30 +159,7 @@ mod tests {
     use super::*;
     use crate::forecast::TrainOptions;
 
-    /// A daily cycle with noise (`noise_only`: noise alone), 5-minute steps.
-    fn series(key: &str, days: usize, noise_only: bool, seed: u64) -> Series {
-        let mut s = seed;
-        let values = (0..days * 288)
-            .map(|i| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (s >> 11) as f64 / (1u64 << 53) as f64;
-                if noise_only {
-                    1000.0 * u
-                } else {
-                    let hour = (i % 288) as f64 / 12.0;
-                    100.0 + 60.0 * (std::f64::consts::TAU * hour / 24.0).sin() + 10.0 * u
-                }
-            })
-            .collect();
-        Series {
-            key: SeriesKey::new(key),
-            start: 1_704_067_200,
-            step: 300,
-            values,
-        }
-    }
+    use crate::forecast::retrain::tests::series;
 
     async fn settle(own: &mut OwnModels, now: i64, global: &Arc<Model>) -> Option<Contest> {
         for _ in 0..600 {

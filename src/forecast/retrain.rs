@@ -131,11 +131,18 @@ pub(super) fn challenge(current: &Model, series: &[Series]) -> Result<Option<Mod
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::series::SeriesKey;
 
-    fn series(key: &str, days: usize, noise_only: bool, seed: u64) -> Series {
+    /// A daily cycle with noise (`noise_only`: noise alone), 5-minute steps; the own-model
+    /// tests use it too.
+    pub(in crate::forecast) fn series(
+        key: &str,
+        days: usize,
+        noise_only: bool,
+        seed: u64,
+    ) -> Series {
         let mut s = seed;
         let values = (0..days * 288)
             .map(|i| {
