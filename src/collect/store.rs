@@ -7,7 +7,8 @@
 
 use super::config::SignalConfig;
 use crate::series::{PushOutcome, Ring, Series, SeriesKey};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// One series' buffer and bookkeeping.
 #[derive(Debug, Clone)]
@@ -75,6 +76,8 @@ pub struct SignalStore {
     stale_after: i64,
     drop_after: i64,
     series: BTreeMap<SeriesKey, SeriesEntry>,
+    /// With `[shard]`: the only series this store keeps; others are ignored on arrival.
+    only: Option<Arc<HashSet<SeriesKey>>>,
 }
 
 impl SignalStore {
@@ -88,6 +91,7 @@ impl SignalStore {
             stale_after: cfg.stale_after,
             drop_after: cfg.drop_after,
             series: BTreeMap::new(),
+            only: None,
         }
     }
 
@@ -149,6 +153,10 @@ impl SignalStore {
         points: impl IntoIterator<Item = (i64, f64)>,
     ) -> IngestStats {
         let mut stats = IngestStats::default();
+        if self.only.as_ref().is_some_and(|o| !o.contains(&key)) {
+            // Another shard's series: not counted as refused, it was never ours to hold.
+            return stats;
+        }
         let mut points = points.into_iter().peekable();
         if !self.series.contains_key(&key) {
             if points.peek().is_none() {
@@ -179,6 +187,12 @@ impl SignalStore {
             entry.last_seen = entry.last_seen.max(ts);
         }
         stats
+    }
+
+    /// Keeps only the series `keys` from now on, and drops any other held.
+    pub fn keep_only(&mut self, keys: Arc<HashSet<SeriesKey>>) {
+        self.series.retain(|k, _| keys.contains(k));
+        self.only = Some(keys);
     }
 
     /// Evicts the longest-unseen series if it is stale; true if room was made.

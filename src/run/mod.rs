@@ -23,6 +23,7 @@ mod cycle;
 mod snapshot;
 
 use crate::act::{read_tail, Act, ActError, CommandActuator, DecisionLog, LogError, TailOptions};
+use crate::collect::restrict::restrict;
 use crate::collect::{ClusterReader, CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
@@ -32,6 +33,7 @@ use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use clock::Clock;
 use cycle::Loop;
+use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -163,15 +165,16 @@ pub async fn run(
     opts: RunOptions,
     out: Box<dyn Write + Send>,
 ) -> Result<RunSummary, RunError> {
-    let live = &cfg.live;
-    if live.workloads.is_empty() {
+    if cfg.live.workloads.is_empty() {
         return Err(RunError::NoWorkloads {
             path: cfg.path.clone(),
         });
     }
-    let model_path = live.model.clone().ok_or(RunError::NoModel)?;
+    let model_path = cfg.live.model.clone().ok_or(RunError::NoModel)?;
     let model = Model::load(&model_path)?;
     check_model(&cfg, &model)?;
+    let (cfg, own_series) = take_shard(cfg);
+    let live = &cfg.live;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut act = make_act(live, &opts, out, stop_rx.clone())?;
     spawn_signal_handler(stop_tx.clone());
@@ -179,6 +182,11 @@ pub async fn run(
         Metrics::new(),
         Duration::from_secs(live.interval.max(1) as u64),
     ));
+    state.metrics().set_shard(
+        cfg.shard.ordinal,
+        cfg.shard.replicas,
+        cfg.live.workloads.len(),
+    );
     let exporter = match live.listen {
         Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
@@ -210,9 +218,12 @@ pub async fn run(
     let summary = match &live.replay {
         Some(r) => {
             let (source, start, end) = replay_source(r, &cfg)?;
-            let collector =
+            let mut collector =
                 Collector::with_source(source, cfg.signals.clone(), RetryPolicy::default(), start)
                     .await?;
+            if let Some(keys) = own_series {
+                collector.keep_only(keys);
+            }
             let clock = Clock::Virtual {
                 now: start,
                 end,
@@ -236,8 +247,11 @@ pub async fn run(
                 })
                 .await?;
             match waited {
-                Some(collector) => {
+                Some(mut collector) => {
                     state.wait_over();
+                    if let Some(keys) = own_series {
+                        collector.keep_only(keys);
+                    }
                     let client = collector.source().client().clone();
                     let mut loop_state =
                         loop_state.with_replica_queries(ReplicaReader::new(client.clone()));
@@ -304,6 +318,47 @@ async fn start_exporter(
         e.local_addr()
     );
     Ok(e)
+}
+
+/// With `[shard]`, keeps only this replica's workloads and narrows each signal's query to
+/// their demand series; returns the configuration and, when sharded, the series to keep.
+fn take_shard(mut cfg: Config) -> (Config, Option<HashSet<SeriesKey>>) {
+    let shard = cfg.shard;
+    if !shard.is_sharded() {
+        return (cfg, None);
+    }
+    let total = cfg.live.workloads.len();
+    cfg.live.workloads.retain(|w| shard.owns(&w.name));
+    tracing::info!(
+        "shard {} of {}: planning {} of {total} workloads",
+        shard.ordinal,
+        shard.replicas,
+        cfg.live.workloads.len()
+    );
+    if !cfg.live.pools.is_empty() {
+        tracing::warn!(
+            "[shard]: node pools are not planned by a sharded replica (no shard sees every \
+             workload's forecast); workload decisions are unaffected"
+        );
+    }
+    let keys: HashSet<SeriesKey> = cfg
+        .live
+        .workloads
+        .iter()
+        .map(|w| w.demand.clone())
+        .collect();
+    for sig in &mut cfg.signals {
+        let mine: Vec<SeriesKey> = keys
+            .iter()
+            .filter(|k| signal_of(k) == sig.name)
+            .cloned()
+            .collect();
+        if let Some(q) = restrict(sig, &mine) {
+            tracing::debug!(signal = %sig.name, series = mine.len(), "query narrowed to this shard's series");
+            sig.query = q;
+        }
+    }
+    (cfg, Some(keys))
 }
 
 /// Refuses a model whose step does not match the signals its workloads read.
