@@ -382,4 +382,39 @@ mod tests {
         let per_point = s.memory_bytes() as f64 / (100.0 * 2016.0);
         assert!(per_point <= 8.0, "{per_point}");
     }
+
+    /// Issue #11's scale target: buffers cost at most 6 bytes per point held, overhead
+    /// included, for the shape of `benches/scale.rs` (5-minute steps, two days, keys of two
+    /// labels) and for a day at 1-minute steps.
+    #[test]
+    fn buffers_cost_at_most_six_bytes_per_point() {
+        for (step, lookback) in [(300, 2 * 86_400), (60, 86_400), (300, 8 * 86_400)] {
+            let mut c = SignalConfig::new("cpu", "q", step, lookback);
+            c.max_series = 10_000;
+            let mut s = SignalStore::new(&c);
+            for i in 0..10_000 {
+                let key = format!("cpu{{pod=\"p{}\",workload=\"w{}\"}}", i / 1000, i);
+                s.ingest(SeriesKey::new(key), [(0, 1.0)]);
+            }
+            let per_point = s.memory_bytes() as f64 / (10_000 * s.capacity()) as f64;
+            assert!(
+                per_point <= 6.0,
+                "step {step}, lookback {lookback}: {per_point}"
+            );
+        }
+    }
+
+    #[test]
+    fn keep_only_ignores_other_series_and_drops_those_held() {
+        let mut s = SignalStore::new(&cfg(10));
+        let (a, b) = (SeriesKey::new("a"), SeriesKey::new("b"));
+        s.ingest(b.clone(), [(600, 1.0)]);
+        s.keep_only(std::sync::Arc::new([a.clone()].into_iter().collect()));
+        assert!(s.get(&b).is_none());
+        let st = s.ingest(b.clone(), [(900, 1.0)]);
+        assert_eq!(st, IngestStats::default());
+        assert!(s.get(&b).is_none());
+        s.ingest(a.clone(), [(900, 1.0)]);
+        assert_eq!(s.len(), 1);
+    }
 }
