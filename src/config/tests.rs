@@ -379,4 +379,11 @@ fn shard_section_is_read_and_checked_by_key() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("replica"), "{e}");
+    let e = Config::from_toml(
+        Path::new("t.toml"),
+        &format!("{base}[shard]\nreplicas = 2\nordinal = 1\n[leader_election]\nenabled = true\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("shard.replicas: sharding"), "{e}");
 }
