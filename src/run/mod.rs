@@ -525,4 +525,44 @@ mod tests {
         assert_eq!(signal_of(&SeriesKey::new("cpu{instance=\"a\"}")), "cpu");
         assert_eq!(signal_of(&SeriesKey::new("demand")), "demand");
     }
+
+    #[test]
+    fn a_shard_keeps_its_workloads_and_narrows_their_signal() {
+        let mut text = String::from(
+            "[[signal]]\nname = \"rps\"\nquery = \"sum by (service) (x)\"\n\
+             series_labels = [\"service\"]\nstep = \"5m\"\nlookback = \"1d\"\n\
+             [[signal]]\nname = \"other\"\nquery = \"y\"\nstep = \"5m\"\nlookback = \"1d\"\n\
+             [shard]\nreplicas = 3\nordinal = 1\n",
+        );
+        for i in 0..30 {
+            text.push_str(&format!(
+                "[[workload]]\nname = \"w{i}\"\ndemand = 'rps{{service=\"s{i}\"}}'\n\
+                 replica_capacity = 10\nmax_replicas = 5\nboot_time = \"1m\"\n"
+            ));
+        }
+        let cfg = Config::from_toml(std::path::Path::new("t.toml"), &text).unwrap();
+        let (cfg, keys) = take_shard(cfg);
+        let keys = keys.expect("sharded");
+        let mine: Vec<String> = (0..30)
+            .map(|i| format!("w{i}"))
+            .filter(|n| crate::shard::hash::owner(n, 3) == 1)
+            .collect();
+        assert!(!mine.is_empty() && mine.len() < 30);
+        let kept: Vec<String> = cfg.live.workloads.iter().map(|w| w.name.clone()).collect();
+        assert_eq!(kept, mine);
+        assert_eq!(keys.len(), mine.len());
+        assert!(cfg.signals[0].query.contains("prescale_shard_keep"));
+        assert!(cfg.signals[0].query.contains("(sum by (service) (x))"));
+        // No workload of this shard reads `other`: its query is left alone (and its series are
+        // dropped on arrival).
+        assert_eq!(cfg.signals[1].query, "y");
+        let unsharded = Config::from_toml(
+            std::path::Path::new("t.toml"),
+            &text.replace("replicas = 3\nordinal = 1", "replicas = 1"),
+        )
+        .unwrap();
+        let (cfg, keys) = take_shard(unsharded);
+        assert!(keys.is_none());
+        assert_eq!(cfg.live.workloads.len(), 30);
+    }
 }
