@@ -45,6 +45,8 @@
 //! [`leader`] elects the one replica of several that acts, through a Kubernetes Lease
 //! (`[leader_election]`; the live loop hands [`act`] its [`leader::Leadership`], asked before
 //! every change), reaching the API server as [`kubernetes`] (`[kubernetes]`) configures;
+//! [`shard`] splits the workloads between N replicas by rendezvous hashing (`[shard]`), each
+//! planning its own share;
 //! [`config`] reads `prescale.toml` once and validates it, each stage owning its section's
 //! type; [`atomic_file`] gives crash-safe writes for models, logs and reports; [`chart`] draws
 //! PNG charts for reports. The `prescale` command line lives in the binary (`src/cli/`, one
@@ -67,6 +69,7 @@ pub mod leader;
 pub mod plan;
 mod run;
 pub mod series;
+pub mod shard;
 pub mod sim;
 
 pub use run::{run, RunError, RunOptions, RunSummary, DEMO_CONFIG};

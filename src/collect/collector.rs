@@ -295,6 +295,15 @@ impl<S: Source> Collector<S> {
         }
     }
 
+    /// Keeps only the series `keys` (a shard's workloads' demand series, `[shard]`): every
+    /// other series is dropped on arrival, so this replica holds only its share.
+    pub fn keep_only(&mut self, keys: HashSet<SeriesKey>) {
+        let keys = std::sync::Arc::new(keys);
+        for i in 0..self.signals.len() {
+            self.store.signal_at_mut(i).keep_only(keys.clone());
+        }
+    }
+
     /// The buffers.
     pub fn store(&self) -> &Store {
         &self.store

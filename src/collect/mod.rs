@@ -18,6 +18,8 @@
 //! with [`Collector::connect_waiting`] instead, which waits (with the same backoff, reporting
 //! each try as a [`Waiting`]) for as long as Prometheus is unreachable, until stopped.
 //!
+//! - [`restrict`]: a signal's query narrowed to the series one shard plans (`[shard]`); the
+//!   collector also drops every other series on arrival ([`Collector::keep_only`]).
 //! - [`cluster`]: the cluster's state (nodes, pools, workloads, pods and their requests) read
 //!   from kube-state-metrics series each cycle ([`ClusterReader`] → [`ClusterState`]), with the
 //!   `[cluster]` section it owns.
@@ -30,6 +32,7 @@ pub(crate) mod config;
 mod json;
 pub mod prometheus;
 mod replicas;
+pub mod restrict;
 mod source;
 mod store;
 mod wire;

@@ -7,7 +7,8 @@
 
 use super::config::SignalConfig;
 use crate::series::{PushOutcome, Ring, Series, SeriesKey};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// One series' buffer and bookkeeping.
 #[derive(Debug, Clone)]
@@ -75,6 +76,8 @@ pub struct SignalStore {
     stale_after: i64,
     drop_after: i64,
     series: BTreeMap<SeriesKey, SeriesEntry>,
+    /// With `[shard]`: the only series this store keeps; others are ignored on arrival.
+    only: Option<Arc<HashSet<SeriesKey>>>,
 }
 
 impl SignalStore {
@@ -88,6 +91,7 @@ impl SignalStore {
             stale_after: cfg.stale_after,
             drop_after: cfg.drop_after,
             series: BTreeMap::new(),
+            only: None,
         }
     }
 
@@ -149,6 +153,10 @@ impl SignalStore {
         points: impl IntoIterator<Item = (i64, f64)>,
     ) -> IngestStats {
         let mut stats = IngestStats::default();
+        if self.only.as_ref().is_some_and(|o| !o.contains(&key)) {
+            // Another shard's series: not counted as refused, it was never ours to hold.
+            return stats;
+        }
         let mut points = points.into_iter().peekable();
         if !self.series.contains_key(&key) {
             if points.peek().is_none() {
@@ -179,6 +187,12 @@ impl SignalStore {
             entry.last_seen = entry.last_seen.max(ts);
         }
         stats
+    }
+
+    /// Keeps only the series `keys` from now on, and drops any other held.
+    pub fn keep_only(&mut self, keys: Arc<HashSet<SeriesKey>>) {
+        self.series.retain(|k, _| keys.contains(k));
+        self.only = Some(keys);
     }
 
     /// Evicts the longest-unseen series if it is stale; true if room was made.
@@ -367,5 +381,40 @@ mod tests {
         }
         let per_point = s.memory_bytes() as f64 / (100.0 * 2016.0);
         assert!(per_point <= 8.0, "{per_point}");
+    }
+
+    /// Issue #11's scale target: buffers cost at most 6 bytes per point held, overhead
+    /// included, for the shape of `benches/scale.rs` (5-minute steps, two days, keys of two
+    /// labels) and for a day at 1-minute steps.
+    #[test]
+    fn buffers_cost_at_most_six_bytes_per_point() {
+        for (step, lookback) in [(300, 2 * 86_400), (60, 86_400), (300, 8 * 86_400)] {
+            let mut c = SignalConfig::new("cpu", "q", step, lookback);
+            c.max_series = 10_000;
+            let mut s = SignalStore::new(&c);
+            for i in 0..10_000 {
+                let key = format!("cpu{{pod=\"p{}\",workload=\"w{}\"}}", i / 1000, i);
+                s.ingest(SeriesKey::new(key), [(0, 1.0)]);
+            }
+            let per_point = s.memory_bytes() as f64 / (10_000 * s.capacity()) as f64;
+            assert!(
+                per_point <= 6.0,
+                "step {step}, lookback {lookback}: {per_point}"
+            );
+        }
+    }
+
+    #[test]
+    fn keep_only_ignores_other_series_and_drops_those_held() {
+        let mut s = SignalStore::new(&cfg(10));
+        let (a, b) = (SeriesKey::new("a"), SeriesKey::new("b"));
+        s.ingest(b.clone(), [(600, 1.0)]);
+        s.keep_only(std::sync::Arc::new([a.clone()].into_iter().collect()));
+        assert!(s.get(&b).is_none());
+        let st = s.ingest(b.clone(), [(900, 1.0)]);
+        assert_eq!(st, IngestStats::default());
+        assert!(s.get(&b).is_none());
+        s.ingest(a.clone(), [(900, 1.0)]);
+        assert_eq!(s.len(), 1);
     }
 }

@@ -15,7 +15,8 @@
 //! ([`crate::plan`]), the cluster-state reader `[cluster]` (`crate::collect::cluster`). This module reads the file, checks what spans sections (names used
 //! twice, a workload's pool, `[replay]` against `[prometheus]`), collects every problem, and
 //! holds the live loop's own sections ([`LiveConfig`]). `[kubernetes]` belongs to
-//! [`crate::kubernetes`] and `[leader_election]` to [`crate::leader`].
+//! [`crate::kubernetes`], `[leader_election]` to [`crate::leader`] and `[shard]` to
+//! [`crate::shard`].
 
 mod live;
 mod raw;
@@ -116,6 +117,8 @@ pub struct Config {
     pub kubernetes: crate::kubernetes::KubernetesConfig,
     /// `[leader_election]`, when enabled.
     pub leader: Option<crate::leader::LeaderConfig>,
+    /// `[shard]`: which share of the workloads this replica plans (all of them by default).
+    pub shard: crate::shard::ShardConfig,
 }
 
 impl Config {
@@ -175,8 +178,25 @@ impl Config {
         );
         let leader =
             crate::leader::LeaderConfig::validate(raw.leader_election.as_ref(), &mut kube_problems);
+        let shard = crate::shard::ShardConfig::validate(
+            raw.shard.as_ref(),
+            |var| std::env::var(var).ok(),
+            &mut kube_problems,
+        );
         for (key, message) in kube_problems {
             problem(&mut problems, key, message);
+        }
+        if shard.is_sharded() && leader.is_some() {
+            // One Lease for all: only its holder would act, and every other shard's workloads
+            // would be planned but never changed. A StatefulSet runs one pod per ordinal, so a
+            // shard needs no election of its own.
+            problem(
+                &mut problems,
+                "shard.replicas",
+                "sharding (replicas > 1) and [leader_election] exclude each other: only the \
+                 Lease holder would act, so the other shards' workloads would never change; \
+                 set leader_election.enabled = false",
+            );
         }
         if raw.prometheus.is_some() && raw.replay.is_some() {
             problem(
@@ -206,6 +226,7 @@ impl Config {
             live,
             kubernetes,
             leader,
+            shard,
         })
     }
 

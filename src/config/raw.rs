@@ -41,6 +41,8 @@ pub(crate) struct RawConfig {
     pub kubernetes: Option<crate::kubernetes::RawKubernetes>,
     /// `[leader_election]`: one acting replica of several.
     pub leader_election: Option<crate::leader::RawLeaderElection>,
+    /// `[shard]`: split the workloads between N replicas.
+    pub shard: Option<crate::shard::RawShard>,
 }
 
 /// `[run]` as written.

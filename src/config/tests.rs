@@ -417,3 +417,40 @@ fn the_actuator_is_chosen_and_checked_against_what_it_needs() {
         "{e}"
     );
 }
+
+#[test]
+fn shard_section_is_read_and_checked_by_key() {
+    let base = "[[signal]]\nname = \"cpu\"\nquery = \"up\"\nstep = \"1m\"\nlookback = \"1d\"\n";
+    let cfg = Config::from_toml(
+        Path::new("t.toml"),
+        &format!("{base}[shard]\nreplicas = 3\nordinal = 2\n"),
+    )
+    .unwrap();
+    assert_eq!(cfg.shard, crate::shard::ShardConfig::new(3, 2));
+    let cfg = Config::from_toml(Path::new("t.toml"), base).unwrap();
+    assert!(!cfg.shard.is_sharded());
+    let e = Config::from_toml(
+        Path::new("t.toml"),
+        &format!("{base}[shard]\nreplicas = 2\nordinal = 2\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("shard.ordinal: 2 is not below shard.replicas = 2"),
+        "{e}"
+    );
+    let e = Config::from_toml(
+        Path::new("t.toml"),
+        &format!("{base}[shard]\nreplica = 2\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("replica"), "{e}");
+    let e = Config::from_toml(
+        Path::new("t.toml"),
+        &format!("{base}[shard]\nreplicas = 2\nordinal = 1\n[leader_election]\nenabled = true\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("shard.replicas: sharding"), "{e}");
+}

@@ -15,7 +15,7 @@ mod text;
 pub use keda::KEDA_METHODS;
 use labels::{
     series_labels, ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen,
-    SeriesLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
+    SeriesLabels, ShardLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
 };
 pub use stage::FORECAST_STAGES;
 use std::collections::HashSet;
@@ -102,6 +102,8 @@ pub struct Metrics {
     keda_requests: keda::KedaFamily,
     leader: Gauge,
     lease_transitions: Gauge,
+    shard_info: Family<ShardLabels, Gauge>,
+    shard_workloads: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -157,6 +159,8 @@ impl Metrics {
             keda_requests: keda::family(),
             leader: Gauge::default(),
             lease_transitions: Gauge::default(),
+            shard_info: Family::default(),
+            shard_workloads: Gauge::default(),
         };
         m.register(&mut r);
         m.build_info
@@ -315,6 +319,30 @@ impl Metrics {
             "leaseTransitions of the leader Lease as this replica last saw it (changes of holder)",
             m.lease_transitions.clone(),
         );
+        r.register(
+            "shard_info",
+            "This replica's share of the workloads: its ordinal of replicas (value always 1)",
+            m.shard_info.clone(),
+        );
+        r.register(
+            "shard_workloads",
+            "Workloads this replica plans (all of them when not sharded)",
+            m.shard_workloads.clone(),
+        );
+    }
+
+    /// Sets `prescale_shard_info{ordinal,replicas}` and `prescale_shard_workloads`, once at
+    /// start: the split follows from the configuration and does not change while running.
+    pub fn set_shard(&self, ordinal: u32, replicas: u32, workloads: usize) {
+        self.shard_info.clear();
+        self.shard_info
+            .get_or_create(&ShardLabels {
+                ordinal: Lv::from(ordinal.to_string()),
+                replicas: Lv::from(replicas.to_string()),
+            })
+            .set(1);
+        self.shard_workloads
+            .set(i64::try_from(workloads).unwrap_or(i64::MAX));
     }
 
     /// Sets `prescale_leader` and `prescale_lease_transitions`. Called by the elector whenever

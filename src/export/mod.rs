@@ -65,6 +65,8 @@
 //! | `prescale_keda_requests_total` | counter | `method`, `code` |
 //! | `prescale_leader` | gauge (0/1) | |
 //! | `prescale_lease_transitions` | gauge | |
+//! | `prescale_shard_info` | gauge (1) | `ordinal`, `replicas` |
+//! | `prescale_shard_workloads` | gauge | |
 //!
 //! *Series labels* are `signal` and the series' own labels (see [`SeriesId`]), e.g.
 //! `prescale_forecast{signal="rps",service="api",level="0.9"}`.

@@ -69,6 +69,9 @@ pub(super) struct Loop {
     pub(super) state_unknown: BTreeMap<String, String>,
     /// Why nodes and placements were not read this cycle, if they were not.
     pub(super) nodes_unknown: Option<String>,
+    /// With `[shard]` over several replicas: this replica sees only its own workloads, so it
+    /// does not plan nodes (removing a node for want of load it cannot see is not advice).
+    pub(super) sharded: bool,
 }
 
 /// One cycle's forecasts, as the planner and the exporter read them.
@@ -122,6 +125,7 @@ impl Loop {
             configured: (live.workloads.clone(), live.pools.clone()),
             state_unknown: BTreeMap::new(),
             nodes_unknown: None,
+            sharded: cfg.shard.is_sharded(),
         }
     }
 
@@ -445,7 +449,8 @@ impl Loop {
         peaks: &[Option<f64>],
     ) -> Vec<Decision> {
         // Nodes that could not be read are not planned: removing one unseen is not advice.
-        if self.pools.is_empty() || self.nodes_unknown.is_some() {
+        // Nor by a shard, which sees only its share of the load.
+        if self.pools.is_empty() || self.nodes_unknown.is_some() || self.sharded {
             return Vec::new();
         }
         let loads: Vec<WorkloadLoad> = self

@@ -28,6 +28,7 @@ use crate::act::{
     read_tail, Act, ActError, ActuatorKind, CommandActuator, DecisionLog, KubeActError,
     KubeActuator, LogError, TailOptions,
 };
+use crate::collect::restrict::restrict;
 use crate::collect::{ClusterReader, CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
@@ -37,6 +38,7 @@ use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use clock::Clock;
 use cycle::Loop;
+use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,15 +173,16 @@ pub async fn run(
     opts: RunOptions,
     out: Box<dyn Write + Send>,
 ) -> Result<RunSummary, RunError> {
-    let live = &cfg.live;
-    if live.workloads.is_empty() {
+    if cfg.live.workloads.is_empty() {
         return Err(RunError::NoWorkloads {
             path: cfg.path.clone(),
         });
     }
-    let model_path = live.model.clone().ok_or(RunError::NoModel)?;
+    let model_path = cfg.live.model.clone().ok_or(RunError::NoModel)?;
     let model = Model::load(&model_path)?;
     check_model(&cfg, &model)?;
+    let (cfg, own_series) = take_shard(cfg);
+    let live = &cfg.live;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut act = make_act(&cfg, &opts, out, stop_rx.clone()).await?;
     spawn_signal_handler(stop_tx.clone());
@@ -187,6 +190,11 @@ pub async fn run(
         Metrics::new(),
         Duration::from_secs(live.interval.max(1) as u64),
     ));
+    state.metrics().set_shard(
+        cfg.shard.ordinal,
+        cfg.shard.replicas,
+        cfg.live.workloads.len(),
+    );
     let exporter = match live.listen {
         Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
@@ -218,9 +226,12 @@ pub async fn run(
     let summary = match &live.replay {
         Some(r) => {
             let (source, start, end) = replay_source(r, &cfg)?;
-            let collector =
+            let mut collector =
                 Collector::with_source(source, cfg.signals.clone(), RetryPolicy::default(), start)
                     .await?;
+            if let Some(keys) = own_series {
+                collector.keep_only(keys);
+            }
             let clock = Clock::Virtual {
                 now: start,
                 end,
@@ -244,8 +255,11 @@ pub async fn run(
                 })
                 .await?;
             match waited {
-                Some(collector) => {
+                Some(mut collector) => {
                     state.wait_over();
+                    if let Some(keys) = own_series {
+                        collector.keep_only(keys);
+                    }
                     let client = collector.source().client().clone();
                     let mut loop_state =
                         loop_state.with_replica_queries(ReplicaReader::new(client.clone()));
@@ -312,6 +326,47 @@ async fn start_exporter(
         e.local_addr()
     );
     Ok(e)
+}
+
+/// With `[shard]`, keeps only this replica's workloads and narrows each signal's query to
+/// their demand series; returns the configuration and, when sharded, the series to keep.
+fn take_shard(mut cfg: Config) -> (Config, Option<HashSet<SeriesKey>>) {
+    let shard = cfg.shard;
+    if !shard.is_sharded() {
+        return (cfg, None);
+    }
+    let total = cfg.live.workloads.len();
+    cfg.live.workloads.retain(|w| shard.owns(&w.name));
+    tracing::info!(
+        "shard {} of {}: planning {} of {total} workloads",
+        shard.ordinal,
+        shard.replicas,
+        cfg.live.workloads.len()
+    );
+    if !cfg.live.pools.is_empty() {
+        tracing::warn!(
+            "[shard]: node pools are not planned by a sharded replica (no shard sees every \
+             workload's forecast); workload decisions are unaffected"
+        );
+    }
+    let keys: HashSet<SeriesKey> = cfg
+        .live
+        .workloads
+        .iter()
+        .map(|w| w.demand.clone())
+        .collect();
+    for sig in &mut cfg.signals {
+        let mine: Vec<SeriesKey> = keys
+            .iter()
+            .filter(|k| signal_of(k) == sig.name)
+            .cloned()
+            .collect();
+        if let Some(q) = restrict(sig, &mine) {
+            tracing::debug!(signal = %sig.name, series = mine.len(), "query narrowed to this shard's series");
+            sig.query = q;
+        }
+    }
+    (cfg, Some(keys))
 }
 
 /// Refuses a model whose step does not match the signals its workloads read.
@@ -494,5 +549,45 @@ mod tests {
     fn signal_of_a_key_is_its_name() {
         assert_eq!(signal_of(&SeriesKey::new("cpu{instance=\"a\"}")), "cpu");
         assert_eq!(signal_of(&SeriesKey::new("demand")), "demand");
+    }
+
+    #[test]
+    fn a_shard_keeps_its_workloads_and_narrows_their_signal() {
+        let mut text = String::from(
+            "[[signal]]\nname = \"rps\"\nquery = \"sum by (service) (x)\"\n\
+             series_labels = [\"service\"]\nstep = \"5m\"\nlookback = \"1d\"\n\
+             [[signal]]\nname = \"other\"\nquery = \"y\"\nstep = \"5m\"\nlookback = \"1d\"\n\
+             [shard]\nreplicas = 3\nordinal = 1\n",
+        );
+        for i in 0..30 {
+            text.push_str(&format!(
+                "[[workload]]\nname = \"w{i}\"\ndemand = 'rps{{service=\"s{i}\"}}'\n\
+                 replica_capacity = 10\nmax_replicas = 5\nboot_time = \"1m\"\n"
+            ));
+        }
+        let cfg = Config::from_toml(std::path::Path::new("t.toml"), &text).unwrap();
+        let (cfg, keys) = take_shard(cfg);
+        let keys = keys.expect("sharded");
+        let mine: Vec<String> = (0..30)
+            .map(|i| format!("w{i}"))
+            .filter(|n| crate::shard::hash::owner(n, 3) == 1)
+            .collect();
+        assert!(!mine.is_empty() && mine.len() < 30);
+        let kept: Vec<String> = cfg.live.workloads.iter().map(|w| w.name.clone()).collect();
+        assert_eq!(kept, mine);
+        assert_eq!(keys.len(), mine.len());
+        assert!(cfg.signals[0].query.contains("prescale_shard_keep"));
+        assert!(cfg.signals[0].query.contains("(sum by (service) (x))"));
+        // No workload of this shard reads `other`: its query is left alone (and its series are
+        // dropped on arrival).
+        assert_eq!(cfg.signals[1].query, "y");
+        let unsharded = Config::from_toml(
+            std::path::Path::new("t.toml"),
+            &text.replace("replicas = 3\nordinal = 1", "replicas = 1"),
+        )
+        .unwrap();
+        let (cfg, keys) = take_shard(unsharded);
+        assert!(keys.is_none());
+        assert_eq!(cfg.live.workloads.len(), 30);
     }
 }

@@ -145,6 +145,13 @@ pub(super) struct BuildLabels {
     pub(super) version: Lv,
 }
 
+/// `prescale_shard_info`'s labels: which share of the workloads this replica plans.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ShardLabels {
+    pub(super) ordinal: Lv,
+    pub(super) replicas: Lv,
+}
+
 pub(super) type FGauge<L> = Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>;
 
 /// The label sets last exported per family, so that those missing from the next snapshot can

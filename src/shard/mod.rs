@@ -1,0 +1,151 @@
+//! Sharding: N replicas of a StatefulSet split the workloads between them (`[shard]`).
+//!
+//! Each workload belongs to exactly one replica ordinal, chosen by rendezvous hashing of the
+//! workload's name ([`hash`]), so every replica computes the same split from the configuration
+//! alone: no replica talks to another. A replica plans, exports and collects only its own
+//! workloads (the collector narrows each signal's query to their demand series, see
+//! [`crate::collect::restrict`]), so memory and cycle time fall as 1/N.
+//!
+//! The ordinal comes from `shard.ordinal`, else from the trailing `-<n>` of `POD_NAME`, then of
+//! `HOSTNAME`, which is how a StatefulSet names its pods (`prescale-2`). The number of
+//! replicas is `shard.replicas`; it must match the StatefulSet's `replicas`, or workloads go
+//! unplanned (a smaller N) or are planned twice (a larger one): both are the operator's to
+//! keep in step, as with any StatefulSet-sharded controller.
+//!
+//! Node-level decisions need every workload's forecast, which no single shard has: a sharded
+//! replica does not plan nodes (see the README's "Sharding" section).
+
+pub mod hash;
+#[cfg(test)]
+mod tests;
+
+use serde::Deserialize;
+
+/// `[shard]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShard {
+    /// Replicas the workloads are split over; default 1 (no sharding).
+    pub replicas: Option<i64>,
+    /// This replica's ordinal; default: the trailing `-<n>` of `POD_NAME`, then `HOSTNAME`.
+    pub ordinal: Option<i64>,
+}
+
+/// Most replicas accepted: far beyond any real deployment, it catches a typo.
+pub const MAX_REPLICAS: i64 = 1024;
+
+/// Which share of the workloads this replica plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardConfig {
+    /// Replicas the workloads are split over (1: this process plans everything).
+    pub replicas: u32,
+    /// This replica's ordinal, `< replicas`.
+    pub ordinal: u32,
+}
+
+impl Default for ShardConfig {
+    fn default() -> Self {
+        ShardConfig {
+            replicas: 1,
+            ordinal: 0,
+        }
+    }
+}
+
+impl ShardConfig {
+    /// Shard `ordinal` of `replicas` (tests, benches).
+    pub fn new(replicas: u32, ordinal: u32) -> Self {
+        ShardConfig { replicas, ordinal }
+    }
+
+    /// True when the workloads are split (more than one replica).
+    pub fn is_sharded(&self) -> bool {
+        self.replicas > 1
+    }
+
+    /// True when this replica plans the workload named `name`.
+    pub fn owns(&self, name: &str) -> bool {
+        !self.is_sharded() || hash::owner(name, self.replicas) == self.ordinal
+    }
+
+    /// Checks `[shard]`, reading `POD_NAME`/`HOSTNAME` through `env` when the ordinal is not
+    /// written; problems are `(key, message)`.
+    pub(crate) fn validate(
+        raw: Option<&RawShard>,
+        env: impl Fn(&str) -> Option<String>,
+        problems: &mut Vec<(String, String)>,
+    ) -> ShardConfig {
+        let Some(raw) = raw else {
+            return ShardConfig::default();
+        };
+        let replicas = match raw.replicas {
+            None => 1,
+            Some(n) if (1..=MAX_REPLICAS).contains(&n) => n as u32,
+            Some(n) => {
+                problems.push((
+                    "shard.replicas".into(),
+                    format!("{n} is not between 1 and {MAX_REPLICAS}"),
+                ));
+                return ShardConfig::default();
+            }
+        };
+        let ordinal = match raw.ordinal {
+            Some(o) if o < 0 => {
+                problems.push(("shard.ordinal".into(), format!("{o} is negative")));
+                return ShardConfig::default();
+            }
+            Some(o) => o,
+            None if replicas == 1 => 0,
+            None => match ordinal_from_env(&env) {
+                Ok(o) => o,
+                Err(why) => {
+                    problems.push(("shard.ordinal".into(), why));
+                    return ShardConfig::default();
+                }
+            },
+        };
+        if ordinal >= i64::from(replicas) {
+            problems.push((
+                "shard.ordinal".into(),
+                format!(
+                    "{ordinal} is not below shard.replicas = {replicas} (ordinals are 0..{})",
+                    replicas - 1
+                ),
+            ));
+            return ShardConfig::default();
+        }
+        ShardConfig {
+            replicas,
+            ordinal: ordinal as u32,
+        }
+    }
+}
+
+/// The ordinal of a StatefulSet pod name: its trailing `-<n>` (`prescale-2` → 2).
+pub fn ordinal_of(pod_name: &str) -> Option<i64> {
+    let (_, n) = pod_name.trim().rsplit_once('-')?;
+    if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// The ordinal from `POD_NAME`, else `HOSTNAME`; the error names both variables and what
+/// they held.
+fn ordinal_from_env(env: &impl Fn(&str) -> Option<String>) -> Result<i64, String> {
+    let mut seen = Vec::new();
+    for var in ["POD_NAME", "HOSTNAME"] {
+        match env(var).filter(|v| !v.trim().is_empty()) {
+            Some(v) => match ordinal_of(&v) {
+                Some(o) => return Ok(o),
+                None => seen.push(format!("{var} is '{v}'")),
+            },
+            None => seen.push(format!("{var} is not set")),
+        }
+    }
+    Err(format!(
+        "not set, and no ordinal could be read from the pod name ({}): set shard.ordinal, or \
+         run as a StatefulSet pod named <name>-<ordinal>",
+        seen.join(", ")
+    ))
+}
