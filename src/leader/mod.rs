@@ -27,8 +27,9 @@
 //!
 //! Only [`act`](crate::act) looks at the result ([`Leadership`], checked before every action):
 //! every replica collects, forecasts, plans and exports; a non-leader records its decisions as
-//! `skipped (not leader)`. `prescale_leader` (0/1) and `prescale_lease_transitions` are
-//! exported.
+//! `skipped (not leader)`. The run loop exports `prescale_leader` (0/1) and
+//! `prescale_lease_transitions` through the [`OnChange`] callback, so election imports no stage
+//! above it.
 //!
 //! Layout: `machine` is the decision logic with time passed in (unit-tested with a fake
 //! clock), `lease` the three API calls and the record's JSON fields, `task` the loop that runs
@@ -38,7 +39,7 @@ mod lease;
 pub mod machine;
 mod task;
 
-pub use task::{start, Elector};
+pub use task::{start, Elector, OnChange};
 
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};

@@ -9,12 +9,16 @@
 use super::lease::{CallError, LeaseApi};
 use super::machine::{self, Next};
 use super::{LeaderConfig, LeaderError, Leadership};
-use crate::export::ExportState;
 use crate::kubernetes::KubernetesConfig;
 use k8s_openapi::api::coordination::v1::Lease;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
+
+/// Told every published state (leader or not, the Lease's transitions): the run loop points it
+/// at `/metrics`. A callback, not the exporter itself, so that election sits below every stage
+/// that asks it and imports none of them.
+pub type OnChange = Arc<dyn Fn(bool, i64) + Send + Sync>;
 
 /// A running election: its [`Leadership`] handle, and the way to end it.
 pub struct Elector {
@@ -55,7 +59,7 @@ impl Drop for Elector {
 pub async fn start(
     cfg: &LeaderConfig,
     kube: &KubernetesConfig,
-    export: Arc<ExportState>,
+    on_change: OnChange,
 ) -> Result<Elector, LeaderError> {
     let mut client_cfg = kube.client_config().await?;
     // The election times its own retries; the client's hidden ones would blur the deadline.
@@ -83,7 +87,7 @@ pub async fn start(
         ),
         api: LeaseApi::new(api, cfg.name.clone(), cfg.request_timeout()),
         leadership: Leadership::new(),
-        export,
+        on_change,
         retry: cfg.retry_period,
         lease: format!("{namespace}/{}", cfg.name),
         last_error: None,
@@ -105,7 +109,7 @@ struct Loop {
     machine: machine::Elector,
     api: LeaseApi,
     leadership: Leadership,
-    export: Arc<ExportState>,
+    on_change: OnChange,
     retry: Duration,
     /// `namespace/name`, for the log.
     lease: String,
@@ -147,7 +151,7 @@ impl Loop {
     async fn attempt_watched(&mut self) {
         let deadline = self.machine.leading_until();
         let leadership = self.leadership.clone();
-        let export = self.export.clone();
+        let on_change = self.on_change.clone();
         let lease = self.lease.clone();
         let watchdog = async move {
             if let Some(t) = deadline {
@@ -156,9 +160,7 @@ impl Loop {
                     "leader election: could not renew Lease {lease} within the renew deadline: \
                      stopped acting"
                 );
-                export
-                    .metrics()
-                    .set_leader(false, i64::from(leadership.transitions()));
+                on_change(false, i64::from(leadership.transitions()));
             }
             std::future::pending::<()>().await
         };
@@ -231,7 +233,7 @@ impl Loop {
     fn publish(&self, now: Instant) {
         let until = self.machine.leading_until().filter(|t| now < *t);
         self.leadership.set(until, self.machine.transitions());
-        self.export.metrics().set_leader(
+        (self.on_change)(
             self.leadership.is_leader(),
             i64::from(self.machine.transitions()),
         );

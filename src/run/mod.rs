@@ -205,7 +205,12 @@ pub async fn run(
     };
     // Before the first cycle, so a lone replica leads from its first decision on.
     let elector = match &cfg.leader {
-        Some(l) => Some(leader::start(l, &cfg.kubernetes, state.clone()).await?),
+        Some(l) => {
+            let gauge = state.clone();
+            let on_change: leader::OnChange =
+                Arc::new(move |leads, transitions| gauge.metrics().set_leader(leads, transitions));
+            Some(leader::start(l, &cfg.kubernetes, on_change).await?)
+        }
         None => {
             state.metrics().set_leader(true, 0);
             None
