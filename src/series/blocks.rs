@@ -4,7 +4,8 @@
 //! stray blocks dropped and reported, larger ones refused. The module doc of the CSV reader
 //! (`series::csv`) says why.
 
-use super::csv::{excerpt, CsvError, DroppedRows, RawSeries, SeriesReport};
+use super::reader::excerpt;
+use super::report::{CsvError, DroppedRows, RawSeries, SeriesReport};
 use super::resample::{join, resample, run_steps, Run};
 use super::Series;
 use std::ops::Range;

@@ -9,6 +9,7 @@ mod blocks;
 pub(crate) mod csv;
 mod exclude;
 mod reader;
+mod report;
 mod resample;
 mod ring;
 

@@ -8,7 +8,7 @@
 //! reader's buffer plus one record, whatever the file's size, and a message quotes at most
 //! [`EXCERPT_CHARS`] characters of input.
 
-use super::csv::CsvError;
+use super::report::CsvError;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
