@@ -2,7 +2,7 @@
 //! gets capacity first, however much they already hold, which is what a shared cluster without
 //! a policy does.
 
-use super::engine::Key;
+use super::key::Key;
 use crate::sim::batch::tasks::Task;
 
 /// Queue key: submit time (then id, added by the engine).

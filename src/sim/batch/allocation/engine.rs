@@ -1,26 +1,12 @@
 //! The event loop behind [`super::run`]: per-tenant queues, non-pre-emptive runs, and one
 //! scheduling pass per instant in which the policy picks the tenant whose task goes next.
 
+use super::key::Key;
 use super::{dynamic, fair, market, priority, static_share, Allocation};
 use crate::sim::batch::queue::Placement;
 use crate::sim::batch::tasks::{Node, Res, Task};
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
-
-/// A queue key: (policy's rank, submit time); lower goes first. Inputs are checked finite.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Key(pub(super) f64, pub(super) f64);
-impl Eq for Key {}
-impl PartialOrd for Key {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Key {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.0.total_cmp(&o.0).then(self.1.total_cmp(&o.1))
-    }
-}
 
 /// (time, completion before arrival, task id, task index).
 type Event = (Key, u8, u64, usize);

@@ -4,7 +4,7 @@
 //! sorted. The bids paid are reported as the clearing price: the lowest bid admitted while
 //! others were waiting.
 
-use super::engine::Key;
+use super::key::Key;
 use crate::sim::batch::tasks::Task;
 
 /// Queue key: higher bid first, then submit time.

@@ -25,6 +25,7 @@
 mod dynamic;
 mod engine;
 mod fair;
+mod key;
 mod market;
 pub mod metrics;
 mod priority;
@@ -97,8 +98,8 @@ pub fn run(
     }
     let mut sim = engine::AllocSim::new(tasks, nodes, allocation, placement);
     if allocation == Allocation::Static {
-        sim.quotas = static_share::quotas(&sim);
-        static_share::check(&sim)?;
+        sim.quotas = static_share::quotas(sim.tasks, &sim.tenant_of, sim.tenants.len(), &sim.total);
+        static_share::check(sim.tasks, &sim.tenant_of, &sim.tenants, &sim.quotas)?;
     }
     sim.run();
     Ok(sim.metrics(starve_after))

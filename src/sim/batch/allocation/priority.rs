@@ -4,7 +4,7 @@
 //! starve; the report counts them. (The `priority` queue discipline ages tasks against
 //! starvation; this policy does not, so the two show the trade.)
 
-use super::engine::Key;
+use super::key::Key;
 use crate::sim::batch::tasks::Task;
 
 /// Queue key: higher priority first, then submit time.

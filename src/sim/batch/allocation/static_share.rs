@@ -5,21 +5,20 @@
 //! not. Tasks that do not fit their tenant's share would wait for ever, so they are refused up
 //! front.
 
-use super::engine::AllocSim;
 use crate::sim::batch::error::BatchError;
-use crate::sim::batch::tasks::Res;
+use crate::sim::batch::tasks::{Res, Task};
 
 /// Each tenant's share of the cluster: per resource, `total` split equally among the tenants
 /// with a task asking for it (zero for the others).
-pub(super) fn quotas(sim: &AllocSim) -> Vec<Res> {
-    let nt = sim.tenants.len();
-    let mut uses = vec![[false; 3]; nt];
-    for (t, &k) in sim.tasks.iter().zip(&sim.tenant_of) {
+/// `tenant_of[i]` is task `i`'s tenant, of `tenants`.
+pub(super) fn quotas(tasks: &[Task], tenant_of: &[usize], tenants: usize, total: &Res) -> Vec<Res> {
+    let mut uses = vec![[false; 3]; tenants];
+    for (t, &k) in tasks.iter().zip(tenant_of) {
         for (u, r) in uses[k].iter_mut().zip(t.req.as_array()) {
             *u |= r > 0.0;
         }
     }
-    let total = sim.total.as_array();
+    let total = total.as_array();
     let users: Vec<f64> = (0..3)
         .map(|r| uses.iter().filter(|u| u[r]).count().max(1) as f64)
         .collect();
@@ -40,14 +39,19 @@ pub(super) fn within(held: &Res, req: &Res, quota: &Res) -> bool {
     held.plus(req).fits_in(quota)
 }
 
-/// Refuses a task larger than its tenant's share ([`AllocSim::quotas`], set from [`quotas`]).
-pub(super) fn check(sim: &AllocSim) -> Result<(), BatchError> {
-    for (i, t) in sim.tasks.iter().enumerate() {
-        let q = sim.quotas[sim.tenant_of[i]];
+/// Refuses a task larger than its tenant's share (`quotas`, from [`quotas`]).
+pub(super) fn check(
+    tasks: &[Task],
+    tenant_of: &[usize],
+    tenants: &[String],
+    quotas: &[Res],
+) -> Result<(), BatchError> {
+    for (i, t) in tasks.iter().enumerate() {
+        let q = quotas[tenant_of[i]];
         if !t.req.fits_in(&q) {
             return Err(BatchError::OverQuota {
                 id: t.id,
-                tenant: sim.tenants[sim.tenant_of[i]].clone(),
+                tenant: tenants[tenant_of[i]].clone(),
                 share: format!("cpu {:.2}, mem {:.2}, gpu {:.2}", q.cpu, q.mem, q.gpu),
             });
         }
