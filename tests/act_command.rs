@@ -6,12 +6,11 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{prescale, repo, text};
+use cli::{
+    free_port, log_lines, prescale, repo, sample, scrape as metrics, spawn_run, text, wait_exit,
+};
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How a test's configuration differs from the others'.
@@ -136,15 +135,6 @@ pool = "general"
     p
 }
 
-/// The decision log's records; every line must parse.
-fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every log line parses"))
-        .collect()
-}
-
 /// The record of `target` in `cycle`.
 fn record<'a>(lines: &'a [serde_json::Value], cycle: u64, target: &str) -> &'a serde_json::Value {
     lines
@@ -157,74 +147,6 @@ fn outcome(v: &serde_json::Value) -> &str {
     v["outcome"]
         .as_str()
         .unwrap_or_else(|| panic!("no outcome: {v}"))
-}
-
-/// A child process that is killed (and reaped) when the test ends, also on panic.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(cfg: &Path, extra: &[&str]) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_prescale"))
-            .args(["run", "--config", cfg.to_str().unwrap()])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Waits at most `limit` for the process to exit on its own.
-fn wait_exit(child: &mut Running, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prescale still running after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET /metrics` in the classic text format, if the exporter answers.
-fn metrics(port: u16) -> Option<String> {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut out = String::new();
-    c.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
-}
-
-/// The value of the sample whose name and labels are exactly `series`.
-fn sample(body: &str, series: &str) -> Option<f64> {
-    body.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }
 
 /// The injection attempts: a workload name that a shell would run as a command, in every
@@ -370,7 +292,7 @@ fn a_failing_command_is_recorded_failed_and_the_other_workloads_are_applied() {
             ..Setup::default()
         },
     );
-    let mut child = spawn(&cfg, &["--apply"]);
+    let (mut child, _stdout) = spawn_run(&cfg, &["--apply"]);
     // Until /metrics shows two cycles (the snapshot follows the cycle's act stage).
     let deadline = Instant::now() + Duration::from_secs(60);
     let body = loop {
@@ -487,7 +409,7 @@ fn a_hanging_command_times_out_is_recorded_failed_and_the_loop_goes_on() {
         },
     );
     let started = Instant::now();
-    let mut child = spawn(&cfg, &["--apply"]);
+    let (mut child, _stdout) = spawn_run(&cfg, &["--apply"]);
     let status = wait_exit(&mut child, Duration::from_secs(60));
     assert!(status.success(), "{status}");
     // Two cycles of one timeout each, not a hang.

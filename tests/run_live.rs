@@ -3,36 +3,14 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{demo_config, key, listen_line, log_lines, prescale, repo, Running};
+use cli::{
+    acting_demo_config as config, log_lines, prescale, repo, spawn_run, terminate, wait_line,
+};
 
 #[path = "common/prometheus.rs"]
 mod prometheus;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// The demo configuration with a private log and the given overrides.
-fn config(
-    dir: &Path,
-    listen: Option<u16>,
-    speed: f64,
-    cycles: u64,
-    apply_command: &str,
-) -> PathBuf {
-    demo_config(dir, |line| match key(line) {
-        "cycles" => Some(format!(
-            "cycles = {cycles}\napply_command = {apply_command:?}"
-        )),
-        "listen" => Some(listen_line(listen)),
-        "speed" => Some(format!("speed = {speed}")),
-        // Acting needs `auto`: a `preview` workload is only recommended for (issue #9).
-        "quantile" => Some(format!("{line}\nmode = \"auto\"")),
-        _ => None,
-    })
-}
 
 #[test]
 fn dry_run_shows_and_logs_but_changes_nothing_and_apply_does() {
@@ -100,70 +78,12 @@ fn bad_config_is_named_by_key() {
     );
 }
 
-/// Starts `prescale run` and returns it with a channel of its stdout lines.
-fn spawn(cfg: &Path) -> (Running, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (Running(child), rx)
-}
-
-fn wait_line(rx: &mpsc::Receiver<String>, want: &str, limit: Duration) -> Vec<String> {
-    let deadline = Instant::now() + limit;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
-            let hit = l.contains(want);
-            seen.push(l);
-            if hit {
-                return seen;
-            }
-        }
-    }
-    panic!(
-        "no line containing {want:?} within {limit:?}; saw:\n{}",
-        seen.join("\n")
-    );
-}
-
-fn terminate(child: &mut Running, limit: Duration) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prescale did not stop within {limit:?} of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn sigterm_finishes_the_cycle_flushes_the_log_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     // One 5-minute step every 2 s: the loop is sleeping between cycles when the signal comes.
     let cfg = config(dir.path(), None, 150.0, 1000, "false");
-    let (mut child, rx) = spawn(&cfg);
+    let (mut child, rx) = spawn_run(&cfg, &[]);
     wait_line(&rx, "cycle 2", Duration::from_secs(60));
     let status = terminate(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status}");
@@ -186,7 +106,7 @@ fn a_real_prometheus_scrapes_the_running_loop() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), Some(port), 300.0, 1000, "false");
-    let (mut child, rx) = spawn(&cfg);
+    let (mut child, rx) = spawn_run(&cfg, &[]);
     wait_line(&rx, "cycle 1", Duration::from_secs(60));
     let prom = prometheus::Prometheus::start(&[format!("127.0.0.1:{port}")]);
     let deadline = Instant::now() + Duration::from_secs(40);

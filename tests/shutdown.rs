@@ -4,106 +4,17 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{demo_config, key, listen_line, prescale, text, Running};
+use cli::{
+    acting_demo_config as config, free_port, prescale, spawn_run as spawn, terminate, text,
+    wait_line,
+};
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long SIGTERM may take to end the process, whatever its clients and commands do.
 const EXIT_BOUND: Duration = Duration::from_secs(10);
-
-/// The demo configuration with a private log and the given overrides.
-fn config(
-    dir: &Path,
-    listen: Option<u16>,
-    speed: f64,
-    cycles: u64,
-    apply_command: &str,
-) -> PathBuf {
-    demo_config(dir, |line| match key(line) {
-        "cycles" => Some(format!(
-            "cycles = {cycles}\napply_command = {apply_command:?}"
-        )),
-        "listen" => Some(listen_line(listen)),
-        "speed" => Some(format!("speed = {speed}")),
-        // Acting needs `auto`: a `preview` workload is only recommended for (issue #9).
-        "quantile" => Some(format!("{line}\nmode = \"auto\"")),
-        _ => None,
-    })
-}
-
-/// Starts `prescale run` with `extra` arguments and returns it with a channel of its stdout
-/// lines.
-fn spawn(cfg: &Path, extra: &[&str]) -> (Running, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (Running(child), rx)
-}
-
-fn wait_line(rx: &mpsc::Receiver<String>, want: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
-            let hit = l.contains(want);
-            seen.push(l);
-            if hit {
-                return;
-            }
-        }
-    }
-    panic!(
-        "no line containing {want:?} within {limit:?}; saw:\n{}",
-        seen.join("\n")
-    );
-}
-
-/// Sends SIGTERM and waits at most `limit` for the exit.
-fn terminate(child: &mut Running, limit: Duration) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let sent = Instant::now();
-    loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            sent.elapsed() < limit,
-            "prescale did not stop within {limit:?} of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn a_half_open_metrics_connection_does_not_hold_sigterm() {

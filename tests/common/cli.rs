@@ -110,3 +110,109 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// The demo configuration with a private log, `listen` for `/metrics`, the replay `speed`,
+/// `cycles`, an `apply_command`, and every workload in `auto` mode (a `preview` workload is
+/// only recommended for: issue #9).
+pub fn acting_demo_config(
+    dir: &Path,
+    listen: Option<u16>,
+    speed: f64,
+    cycles: u64,
+    apply_command: &str,
+) -> std::path::PathBuf {
+    demo_config(dir, |line| match key(line) {
+        "cycles" => Some(format!(
+            "cycles = {cycles}\napply_command = {apply_command:?}"
+        )),
+        "listen" => Some(listen_line(listen)),
+        "speed" => Some(format!("speed = {speed}")),
+        "quantile" => Some(format!("{line}\nmode = \"auto\"")),
+        _ => None,
+    })
+}
+
+/// Starts `prescale run --config cfg` with `extra` arguments (logs at `warn`, stderr dropped)
+/// and returns it with a channel of its stdout lines.
+pub fn spawn_run(cfg: &Path, extra: &[&str]) -> (Running, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+/// Waits at most `limit` for a line containing `want`; returns the lines seen up to and with
+/// it, and panics with them if it never comes.
+pub fn wait_line(
+    rx: &std::sync::mpsc::Receiver<String>,
+    want: &str,
+    limit: std::time::Duration,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            let hit = l.contains(want);
+            seen.push(l);
+            if hit {
+                return seen;
+            }
+        }
+    }
+    panic!(
+        "no line containing {want:?} within {limit:?}; saw:\n{}",
+        seen.join("\n")
+    );
+}
+
+/// Sends SIGTERM and waits at most `limit` for the exit.
+pub fn terminate(child: &mut Running, limit: std::time::Duration) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_exit(child, limit)
+}
+
+/// Waits at most `limit` for the process to exit on its own.
+pub fn wait_exit(child: &mut Running, limit: std::time::Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prescale still running {limit:?} after it was asked to stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A loopback port free a moment ago (for `/metrics` of a process about to start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
