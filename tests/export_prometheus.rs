@@ -87,6 +87,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             window_seconds: 604_800.0,
             level: 0.99,
             margin: 1.1,
+            floor: None,
         }],
         stages: vec![("web".into(), "global".into())],
         model: Some(ModelSample {

@@ -237,4 +237,7 @@ pub struct RiskSample {
     pub level: f64,
     /// The calibrated margin on that level (1.1 = 10 % above it).
     pub margin: f64,
+    /// The demand floor, in the demand's unit, while engaged (the margin at its cap and
+    /// steps still short: `plan::risk`); `None` otherwise (then not exported).
+    pub floor: Option<f64>,
 }

@@ -170,6 +170,7 @@ impl Loop {
                     window_seconds: s.window as f64,
                     level: s.base,
                     margin: s.margin,
+                    floor: s.floor,
                 })
             })
             .collect()

@@ -182,5 +182,6 @@ pub(super) struct Seen {
     pub(super) short_budget: HashSet<WorkloadLabel>,
     pub(super) risk_level: HashSet<WorkloadLabel>,
     pub(super) risk_margin: HashSet<WorkloadLabel>,
+    pub(super) risk_floor: HashSet<WorkloadLabel>,
     pub(super) forecast_stage: HashSet<StageLabels>,
 }

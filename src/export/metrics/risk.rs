@@ -8,7 +8,7 @@ use crate::export::RiskSample;
 use prometheus_client::registry::Registry;
 
 impl Metrics {
-    /// Registers the four families.
+    /// Registers the five families.
     pub(super) fn register_risk(&self, r: &mut Registry) {
         r.register(
             "short_share",
@@ -30,10 +30,15 @@ impl Metrics {
             "Calibrated margin on that level (1.1 = 10% above the forecast quantile)",
             self.risk_margin.clone(),
         );
+        r.register(
+            "risk_floor",
+            "Demand floor of a workload with max_short while engaged (its margin at the cap and steps still short): a high quantile of its own recent demand, in the demand's unit",
+            self.risk_floor.clone(),
+        );
     }
 
-    /// `prescale_short_share`, `prescale_short_budget`, `prescale_risk_level` and
-    /// `prescale_risk_margin`, per workload with a budget: state, so a workload gone from the
+    /// `prescale_short_share`, `prescale_short_budget`, `prescale_risk_level`,
+    /// `prescale_risk_margin` and `prescale_risk_floor` (while engaged), per workload with a budget: state, so a workload gone from the
     /// snapshot is gone from `/metrics`; the share only once a step was counted.
     pub(super) fn observe_risk(&self, risk: &[RiskSample], seen: &mut Seen) {
         let each = |f: fn(&RiskSample) -> Option<f64>| {
@@ -49,6 +54,8 @@ impl Metrics {
         sync(&self.risk_level, &mut seen.risk_level, now);
         let now = set_each(&self.risk_margin, each(|r| Some(r.margin)).into_iter());
         sync(&self.risk_margin, &mut seen.risk_margin, now);
+        let now = set_each(&self.risk_floor, each(|r| r.floor).into_iter());
+        sync(&self.risk_floor, &mut seen.risk_floor, now);
     }
 }
 
@@ -68,6 +75,7 @@ mod tests {
             window_seconds: 604_800.0,
             level: 0.99,
             margin: 1.25,
+            floor: (w == "api").then_some(240.0),
         };
         m.observe(&Snapshot {
             risk: vec![sample("api", Some(0.008)), sample("new", None)],
@@ -80,10 +88,12 @@ mod tests {
                 r#"prescale_short_budget{workload="new"} 0.01"#,
                 r#"prescale_risk_level{workload="api"} 0.99"#,
                 r#"prescale_risk_margin{workload="api"} 1.25"#,
+                r#"prescale_risk_floor{workload="api"} 240.0"#,
             ] {
                 assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
             }
             assert!(!text.contains(r#"prescale_short_share{workload="new"}"#));
+            assert!(!text.contains(r#"prescale_risk_floor{workload="new"}"#));
         }
         m.observe(&Snapshot {
             risk: vec![sample("new", Some(0.0))],

@@ -87,6 +87,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
             window_seconds: 604_800.0,
             level: 0.99,
             margin: 1.1,
+            floor: None,
         }],
         stages: vec![("web".into(), "global".into())],
         model: Some(ModelSample {

@@ -32,8 +32,24 @@ impl Cycle<'_> {
                             ),
                             None => "nothing realised yet".to_string(),
                         };
+                        // Engaged only when the margin is at its cap and steps are still
+                        // short (`plan::risk::floor`): name it, and whether it set the peak.
+                        let floor = match r.floor {
+                            Some((level, v)) => format!(
+                                "; floor p{} of {}'s demand {}{}",
+                                num(level * 100.0),
+                                format_duration(r.window),
+                                num(v),
+                                if f.quantile(r.base).is_some_and(|b| v > b * r.margin) {
+                                    ", above the forecast"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            None => String::new(),
+                        };
                         format!(
-                            "p{}{margin} (budget {}% short, {realised})",
+                            "p{}{margin} (budget {}% short, {realised}{floor})",
                             num(base * 100.0),
                             num(r.budget * 100.0)
                         )

@@ -48,12 +48,26 @@
 //! `ln(peak / forecast)` bounded in `[−B, B]` (the calibrator alone, fed forecast misses):
 //! `|realised − α| ≤ (2B + γ)/(γT)` (Angelopoulos et al., Proposition 1).
 //!
+//! # Past the cap: the demand floor
+//!
+//! When A fails (bursts the forecast does not see), the margin reaches its cap and steps are
+//! still short. The update then goes on in a second stretch: a floor at a high quantile of
+//! the workload's own demand over the window (`floor`), from `1 − 2α` up to the window's
+//! maximum, raised by short steps at the cap and lowered first when steps are not short
+//! ([`Calibrator::update`]). Capacity is the larger of the margin's and the floor's, which is
+//! what a static policy at the budget's percentile would provision, so the budget is met
+//! wherever the demand's recent distribution covers its near future (assumption A'), and the
+//! forecast keeps the cost down wherever it can.
+//!
 //! The realised share over the workload's `short_window` (default 7 days) is reported next to
 //! the budget in every decision's reason and as `prescale_short_share{workload}`; the bound
 //! is about all steps since start, the window about the recent past.
 
+mod floor;
+
 use crate::forecast::Forecast;
 use crate::plan::spec::WorkloadSpec;
+use floor::DemandWindow;
 use std::collections::{HashMap, VecDeque};
 
 /// Default step size `γ` of the log-margin: a short step raises the margin by about 5 %.
@@ -75,9 +89,15 @@ pub const THETA_MIN: f64 = -1.386_294_361_119_890_6; // ln(1/4)
 /// idle at 0.1 % that jumps to 100 %), no margin on the forecast prevents the short steps, and
 /// an uncapped margin only grows cost (measured on the shared traces: 3–90× the oracle's for
 /// no fewer short steps). A model needing more than 4× its own p99 does not see the load's
-/// bursts; prescale then stops paying for the illusion, and `prescale_short_share` above
-/// `prescale_short_budget` says the budget is not met (assumption A of the module doc fails).
+/// bursts: past the cap the demand floor takes over (module doc), and `prescale_risk_floor`
+/// says so.
 pub const THETA_MAX: f64 = 1.386_294_361_119_890_6; // ln(4)
+
+/// Step size of the floor's position `v ∈ [0, 1]` (see [`Calibrator::update`]): four short
+/// steps more than the budget allows take the floor from its lowest level to the window's
+/// maximum. Larger than `γ` because the floor is only reached for once the margin has failed,
+/// and a short step there is one the forecast did not see coming.
+pub const GAMMA_FLOOR: f64 = 0.25;
 
 /// Buckets the window is kept in: memory per workload is fixed, not one entry per step.
 const BUCKETS: i64 = 168;
@@ -138,9 +158,13 @@ pub struct Calibrator {
     gamma: f64,
     theta: f64,
     theta_start: f64,
+    /// The floor's position: 0 = no floor, else the floor is the demand window's
+    /// [`floor_level`](Self::floor_level) quantile.
+    floor: f64,
     steps: u64,
     shorts: u64,
     window: ShortWindow,
+    demand: DemandWindow,
     last_ts: Option<i64>,
 }
 
@@ -164,9 +188,11 @@ impl Calibrator {
             gamma,
             theta: 0.0,
             theta_start: 0.0,
+            floor: 0.0,
             steps: 0,
             shorts: 0,
             window: ShortWindow::new(window),
+            demand: DemandWindow::new(window),
             last_ts: None,
         }
     }
@@ -174,20 +200,61 @@ impl Calibrator {
     /// One step at `ts` and whether it was short. A repeated or older timestamp is ignored
     /// (a replay restarting, a cycle seeing no new sample), so a step is counted once.
     pub fn observe(&mut self, ts: i64, short: bool) {
+        self.observe_demand(ts, short, None);
+    }
+
+    /// [`observe`](Self::observe), also adding the step's demand to the window the floor is
+    /// taken from.
+    pub fn observe_demand(&mut self, ts: i64, short: bool, demand: Option<f64>) {
         if self.last_ts.is_some_and(|t| ts <= t) {
             return;
         }
         self.last_ts = Some(ts);
         self.update(short);
         self.window.push(ts, short);
+        if let Some(d) = demand {
+            self.demand.push(ts, d);
+        }
     }
 
-    /// The update alone, without a timestamp: `θ ← clamp(θ + γ(short − α))`.
+    /// The update alone, without a timestamp. One quantity `u` moves by `short − α` per step,
+    /// in two stretches: below the cap it is the log-margin (`θ ← θ + γ(short − α)`); past
+    /// it, the floor's position (`v ← v + γ_f(short − α)`, `v ∈ [0, 1]`). A short step at the
+    /// cap raises the floor; a step that is not short lowers the floor first and the margin
+    /// only once the floor is gone. The telescoping sum of the module doc holds over both
+    /// stretches, each in its own step size: over `T` steps the realised share is at most
+    /// `α + ((θ_max − θ_1)/γ + 1/γ_f + d + 1)/T` as long as capacity at the window's maximum
+    /// is not short (assumption A': demand does not beat its own recent record), which is far
+    /// weaker than A.
     pub fn update(&mut self, short: bool) {
         self.steps += 1;
         self.shorts += u64::from(short);
         let err = if short { 1.0 } else { 0.0 };
-        self.theta = (self.theta + self.gamma * (err - self.budget)).clamp(THETA_MIN, THETA_MAX);
+        let step = err - self.budget;
+        if step > 0.0 {
+            // Up the margin to its cap, the rest of the step into the floor.
+            let room = (THETA_MAX - self.theta).max(0.0) / self.gamma;
+            let (margin, rest) = (step.min(room), (step - room).max(0.0));
+            self.theta += self.gamma * margin;
+            self.floor = (self.floor + GAMMA_FLOOR * rest).min(1.0);
+        } else {
+            // Down the floor to none, the rest of the step off the margin.
+            let room = self.floor / GAMMA_FLOOR;
+            let (floor, rest) = (step.max(-room), (step + room).min(0.0));
+            self.floor = (self.floor + GAMMA_FLOOR * floor).max(0.0);
+            self.theta = (self.theta + self.gamma * rest).max(THETA_MIN);
+        }
+    }
+
+    /// The quantile of the window's demand the floor stands at, `None` while there is no
+    /// floor: from `1 − 2α` (just engaged) through `1 − α` to the window's maximum.
+    pub fn floor_level(&self) -> Option<f64> {
+        (self.floor > 0.0).then(|| 1.0 - 2.0 * self.budget * (1.0 - self.floor))
+    }
+
+    /// The floor in demand units: the window's demand at [`floor_level`](Self::floor_level).
+    pub fn floor(&self) -> Option<f64> {
+        self.demand.quantile(self.floor_level()?)
     }
 
     /// The margin `e^θ` the base quantile is multiplied by.
@@ -252,13 +319,17 @@ pub struct RiskLevel {
     pub realised: Option<f64>,
     /// The reporting window, seconds.
     pub window: i64,
+    /// The demand floor, when the margin alone has not met the budget: (the level within
+    /// the window's demand, the demand there).
+    pub floor: Option<(f64, f64)>,
 }
 
 impl RiskLevel {
-    /// The demand to provision for: the base quantile of `f` times the margin; `None` when the
-    /// forecast has no finite, non-negative value there.
+    /// The demand to provision for: the base quantile of `f` times the margin, or the floor
+    /// if that is higher; `None` when the forecast has no finite, non-negative value there.
     pub fn provision(&self, f: &Forecast) -> Option<f64> {
         let v = f.quantile(self.base)? * self.margin;
+        let v = self.floor.map_or(v, |(_, fl)| v.max(fl));
         (v.is_finite() && v >= 0.0).then_some(v)
     }
 }
@@ -278,6 +349,8 @@ pub struct RiskStats {
     pub margin: f64,
     /// Steps observed since start.
     pub steps: u64,
+    /// The demand floor while engaged, in the demand's unit.
+    pub floor: Option<f64>,
 }
 
 /// One calibrator per workload with a `max_short`, keyed by workload name: the live loop and
@@ -323,7 +396,7 @@ impl RiskTracker {
             *cal = Calibrator::new(budget, gamma, spec.short_window);
         }
         let capacity = f64::from(ready) * spec.replica_capacity;
-        cal.observe(ts, d > capacity * (1.0 + 1e-9));
+        cal.observe_demand(ts, d > capacity * (1.0 + 1e-9), Some(d));
     }
 
     /// The level `spec` is planned at this cycle: `None` without `max_short`; margin 1 before
@@ -340,6 +413,7 @@ impl RiskTracker {
             budget,
             realised: cal.and_then(Calibrator::realised),
             window: spec.short_window,
+            floor: cal.and_then(|c| Some((c.floor_level()?, c.floor()?))),
         })
     }
 
@@ -353,6 +427,7 @@ impl RiskTracker {
             base: l.base,
             margin: l.margin,
             steps: self.workloads.get(&spec.name).map_or(0, |c| c.steps),
+            floor: l.floor.map(|(_, v)| v),
         })
     }
 

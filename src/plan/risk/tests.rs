@@ -204,6 +204,7 @@ fn planner_provisions_at_the_calibrated_level_and_says_so() {
         budget: 0.01,
         realised: Some(0.008),
         window: DEFAULT_SHORT_WINDOW,
+        floor: None,
     };
     let input = WorkloadInput {
         current_demand: Some(90.0),
@@ -228,4 +229,68 @@ fn planner_provisions_at_the_calibrated_level_and_says_so() {
     let d = ReplicaPlanner::new().plan(&s, &plain);
     assert_eq!(d.to, 15, "{d}");
     assert!(d.reason.starts_with("p90 peak 150"), "{}", d.reason);
+}
+
+/// A series idle at 0.1 that jumps to 100 on 3 % of steps, with no warning in the forecast
+/// (its base quantile stays at the idle level): no margin up to the cap helps (4 × 0.2 is
+/// still idle), so without the floor 3 % of steps are short. The floor, taken from the
+/// demand's own window, brings the share to the 1 % budget, within the bound's slack.
+#[test]
+fn bursts_the_forecast_cannot_see_are_met_by_the_demand_floor() {
+    let budget = 0.01;
+    let mut cal = Calibrator::new(budget, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (n, base) = (40_000usize, 0.2);
+    let mut shorts = 0usize;
+    let mut floored = 0usize;
+    for t in 0..n {
+        // Capacity is decided before the step's demand is known.
+        let capacity = (base * cal.margin()).max(cal.floor().unwrap_or(0.0));
+        floored += usize::from(cal.floor_level().is_some());
+        let y = if rng.gen::<f64>() < 0.03 { 100.0 } else { 0.1 };
+        let short = y > capacity;
+        shorts += usize::from(short);
+        cal.observe_demand(t as i64 * 60, short, Some(y));
+    }
+    let share = shorts as f64 / n as f64;
+    let slack = ((THETA_MAX - 0.0) / DEFAULT_GAMMA + 1.0 / GAMMA_FLOOR + 1.0) / n as f64;
+    assert!(share <= budget + slack, "realised {share}, slack {slack}");
+    assert!(share >= 0.5 * budget, "it spends the budget: {share}");
+    assert!(floored > n / 2, "the floor carried it: {floored} of {n}");
+    assert!((cal.margin() - 4.0).abs() < 1e-9, "margin {}", cal.margin());
+}
+
+/// The floor is let go of before the margin falls: once the load calms down (no more bursts)
+/// the floor goes first, then the margin returns below the cap.
+#[test]
+fn the_floor_goes_first_when_steps_stop_being_short() {
+    let mut cal = Calibrator::new(0.01, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW);
+    let mut t = 0i64;
+    let mut step = |cal: &mut Calibrator, short: bool| {
+        t += 60;
+        cal.observe_demand(t, short, Some(if short { 100.0 } else { 1.0 }));
+    };
+    while cal.floor_level().is_none() {
+        step(&mut cal, true);
+    }
+    assert!((cal.margin() - 4.0).abs() < 1e-9);
+    let lvl = cal.floor_level().unwrap();
+    assert!((0.98..0.99).contains(&lvl), "engaged at {lvl}");
+    step(&mut cal, true);
+    assert!(cal.floor_level().unwrap() > lvl, "a short step raises it");
+    let mut quiet = 0;
+    while cal.floor_level().is_some() {
+        step(&mut cal, false);
+        quiet += 1;
+        if cal.floor_level().is_some() {
+            assert!(
+                (cal.margin() - 4.0).abs() < 1e-9,
+                "margin held while floored"
+            );
+        }
+    }
+    // From v = 0.5 at γ_f·α = 0.0025 a step: 200 quiet steps.
+    assert!((150..=250).contains(&quiet), "{quiet}");
+    step(&mut cal, false);
+    assert!(cal.margin() < 4.0);
 }
