@@ -249,7 +249,7 @@ impl Calibrator {
     /// The quantile of the window's demand the floor stands at, `None` while there is no
     /// floor: from `1 − 2α` (just engaged) through `1 − α` to the window's maximum.
     pub fn floor_level(&self) -> Option<f64> {
-        (self.floor > 0.0).then(|| 1.0 - 2.0 * self.budget * (1.0 - self.floor))
+        (self.floor > 0.0).then_some(1.0 - 2.0 * self.budget * (1.0 - self.floor))
     }
 
     /// The floor in demand units: the window's demand at [`floor_level`](Self::floor_level).
