@@ -62,14 +62,17 @@ impl ShardReader {
         self.max_age
     }
 
-    /// Reads each of `wanted`'s loads at `now`: one instant query per family.
+    /// Reads each of `wanted`'s loads: one instant query per family, their plans' ages
+    /// measured from `now`.
     pub async fn read(&self, wanted: &[String], now: i64) -> ReadBack {
         if wanted.is_empty() {
             return ReadBack::new();
         }
         let mut answers = Vec::with_capacity(3);
         for family in [DESIRED_METRIC, UTILIZATION_METRIC, PLANNED_AT_METRIC] {
-            let answer = match self.client.query(family, Some(now)).await {
+            // At Prometheus' own now, not `now`: a whole-second time in the past of the
+            // newest scrape would miss it, and the two clocks need not agree.
+            let answer = match self.client.query(family, None).await {
                 Ok(a) => match a.data {
                     QueryData::Vector(v) => Ok(v),
                     other => Err(format!("answered a {}, not a vector", other.type_name())),
