@@ -7,7 +7,9 @@
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
 //! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
 //! with `[cluster]`), `stages` (cold start: each series' stage, own models, the stage in
-//! reasons) and `snapshot` (what the exporter is handed).
+//! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on ordinal 0, the
+//! other shards' loads read back for the node planner) and `snapshot` (what the exporter is
+//! handed).
 //!
 //! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
 //! leads from its first decision), the act stage asks it before every change, and the Lease is
