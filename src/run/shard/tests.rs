@@ -76,3 +76,62 @@ fn ordinal_0_keeps_the_other_shards_workloads_for_the_node_pools() {
         }
     }
 }
+
+/// Known loads are taken as read; an unknown one runs what it has on the nodes, at its
+/// requests (utilisation 1), and the reason names the first few with why and counts the rest.
+#[test]
+fn other_loads_take_read_values_and_count_unknown_ones_as_placed() {
+    use crate::plan::NodeState;
+    use crate::shard::readback::RemoteLoad;
+    let specs: Vec<WorkloadSpec> = (0..6)
+        .map(|i| WorkloadSpec::new(&format!("o{i}"), "d", 10.0, 50))
+        .collect();
+    let mut remote = crate::shard::readback::ReadBack::new();
+    remote.insert(
+        "o0".into(),
+        Ok(RemoteLoad {
+            desired: 7,
+            utilization: 0.6,
+            planned_at: 0,
+        }),
+    );
+    remote.insert("o1".into(), Err("its plan is 99s old".into()));
+    // o2..o5: not read back at all.
+    let mut a = NodeState::new("a", "general");
+    a.replicas = vec![("o1".into(), 2), ("o2".into(), 1)];
+    let mut b = NodeState::new("b", "general");
+    b.replicas = vec![("o1".into(), 3)];
+    let (loads, why) = other_loads(&specs, &remote, &[a, b]);
+    let got: Vec<(&str, u32, f64)> = loads
+        .iter()
+        .map(|l| (l.spec.name.as_str(), l.desired, l.utilization))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("o0", 7, 0.6),
+            ("o1", 5, 1.0),
+            ("o2", 1, 1.0),
+            ("o3", 0, 1.0),
+            ("o4", 0, 1.0),
+            ("o5", 0, 1.0)
+        ]
+    );
+    let why = why.expect("some unknown");
+    assert!(why.starts_with("5 workloads of other shards"), "{why}");
+    assert!(why.contains("'o1' (its plan is 99s old)"), "{why}");
+    assert!(why.contains("'o2' (not read back yet)"), "{why}");
+    assert!(why.ends_with("and 2 more"), "{why}");
+    remote.clear();
+    for s in &specs {
+        remote.insert(
+            s.name.clone(),
+            Ok(RemoteLoad {
+                desired: 1,
+                utilization: 1.0,
+                planned_at: 0,
+            }),
+        );
+    }
+    assert!(other_loads(&specs, &remote, &[]).1.is_none());
+}
