@@ -98,6 +98,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
         shortfalls: vec![("general".into(), 1.5)],
         allocation_cuts: vec![("web".into(), 2)],
         scaler: Vec::new(),
+        node_loads: vec![("web".into(), 0.8)],
         cycle_seconds,
         at_unix: 1_750_000_000,
     }

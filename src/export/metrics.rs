@@ -5,6 +5,7 @@
 
 mod keda;
 mod labels;
+mod node_load;
 mod risk;
 mod sharing;
 mod stage;
@@ -105,6 +106,8 @@ pub struct Metrics {
     lease_transitions: Gauge,
     shard_info: Family<ShardLabels, Gauge>,
     shard_workloads: Gauge,
+    utilization: FGauge<WorkloadLabel>,
+    planned_at: Family<WorkloadLabel, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -163,6 +166,8 @@ impl Metrics {
             lease_transitions: Gauge::default(),
             shard_info: Family::default(),
             shard_workloads: Gauge::default(),
+            utilization: Family::default(),
+            planned_at: Family::default(),
         };
         m.register(&mut r);
         m.build_info
@@ -281,6 +286,7 @@ impl Metrics {
         );
         m.register_risk(r);
         m.register_stage(r);
+        m.register_node_load(r);
         r.register_with_unit(
             "cycle_duration",
             "Wall-clock duration of one collect-forecast-plan-act cycle",
@@ -384,6 +390,7 @@ impl Metrics {
         self.observe_accuracy(&s.accuracy, seen);
         self.observe_risk(&s.risk, seen);
         self.observe_stages(&s.stages, seen);
+        self.observe_node_loads(&s.node_loads, s.at_unix, seen);
         let now = set_each(
             &self.model_info,
             s.model.iter().map(|m: &ModelSample| {

@@ -52,6 +52,13 @@ pub struct Snapshot {
     /// Per workload: what the KEDA external scaler serves (state: the complete current set;
     /// see [`crate::export::keda`]).
     pub scaler: Vec<ScalerSample>,
+    /// Per workload planned this cycle: the fraction of each replica's CPU request it is
+    /// forecast to use at its peak, as the node planner counts it (1 without a forecast;
+    /// state). Exported as `prescale_forecast_utilization{workload}`, beside
+    /// `prescale_plan_timestamp_seconds{workload}` (this cycle's `at_unix`), so that the shard
+    /// that plans the node pools can read every other shard's load back from Prometheus
+    /// (see [`crate::shard`]).
+    pub node_loads: Vec<(String, f64)>,
     /// Wall-clock duration of this cycle, seconds.
     pub cycle_seconds: f64,
     /// When this cycle finished, Unix seconds.

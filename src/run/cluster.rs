@@ -25,7 +25,16 @@ impl Loop {
         for f in &state.failures {
             tracing::warn!("cluster state: {}: {}", f.query.metric(), f.error);
         }
-        let view = observe_cluster(&state, &self.configured.0, &self.configured.1);
+        // The other shards' workloads (ordinal 0) are read too: their pods are theirs, not
+        // unmanaged load, and their requests are the cluster's.
+        let all: Vec<_> = self
+            .configured
+            .0
+            .iter()
+            .chain(&self.others_configured)
+            .cloned()
+            .collect();
+        let mut view = observe_cluster(&state, &all, &self.configured.1);
         for note in &view.notes {
             tracing::info!("cluster state: {note}");
         }
@@ -46,7 +55,13 @@ impl Loop {
             None if self.nodes_unknown.is_some() => tracing::info!("nodes read again"),
             _ => {}
         }
-        self.workloads = view.workloads;
+        let mine: std::collections::HashSet<&str> =
+            self.configured.0.iter().map(|w| w.name.as_str()).collect();
+        let (own, others): (Vec<_>, Vec<_>) = std::mem::take(&mut view.workloads)
+            .into_iter()
+            .partition(|w| mine.contains(w.name.as_str()));
+        self.others = others;
+        self.workloads = own;
         self.pools = view.pools;
         self.replicas_unknown = view.unknown.keys().cloned().collect();
         self.state_unknown = view.unknown;

@@ -69,9 +69,16 @@ pub(super) struct Loop {
     pub(super) state_unknown: BTreeMap<String, String>,
     /// Why nodes and placements were not read this cycle, if they were not.
     pub(super) nodes_unknown: Option<String>,
-    /// With `[shard]` over several replicas: this replica sees only its own workloads, so it
-    /// does not plan nodes (removing a node for want of load it cannot see is not advice).
-    pub(super) sharded: bool,
+    /// Whether this replica plans the node pools: unsharded, or ordinal 0 of several (`shard`).
+    pub(super) plans_nodes: bool,
+    /// On ordinal 0 of several: the other shards' workloads, whose loads the node planner
+    /// takes from `remote`; as configured (`.1`) and as the last cluster read made them (`.0`).
+    pub(super) others: Vec<WorkloadSpec>,
+    pub(super) others_configured: Vec<WorkloadSpec>,
+    /// Reads the other shards' loads back from Prometheus (ordinal 0 in Prometheus mode).
+    pub(super) shard_reader: Option<crate::shard::readback::ShardReader>,
+    /// This cycle's read-back of the other shards' loads.
+    pub(super) remote: crate::shard::readback::ReadBack,
 }
 
 /// One cycle's forecasts, as the planner and the exporter read them.
@@ -125,13 +132,24 @@ impl Loop {
             configured: (live.workloads.clone(), live.pools.clone()),
             state_unknown: BTreeMap::new(),
             nodes_unknown: None,
-            sharded: cfg.shard.is_sharded(),
+            plans_nodes: cfg.shard.plans_nodes(),
+            others: Vec::new(),
+            others_configured: Vec::new(),
+            shard_reader: None,
+            remote: Default::default(),
         }
     }
 
     /// Starts from the counts a previous run recorded, where the cluster does not say.
     pub(super) fn with_recorded(mut self, recorded: RecordedCounts) -> Self {
         self.recorded = Some(recorded);
+        self
+    }
+
+    /// Plans the node pools for `others` too, the other shards' workloads (ordinal 0).
+    pub(super) fn with_others(mut self, others: Vec<WorkloadSpec>) -> Self {
+        self.others_configured = others.clone();
+        self.others = others;
         self
     }
 
@@ -211,6 +229,7 @@ impl Loop {
             if let Some(recorded) = self.recorded.take() {
                 self.recover(&read, &recorded);
             }
+            self.read_other_shards(now).await;
             let decisions = self
                 .cycle(&collector, now, started, summary.cycles + 1)
                 .await?;
@@ -241,6 +260,7 @@ impl Loop {
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         // Before the node planner, so that it places and sizes for what the pools can give.
         let shared = share_pools(&self.pools, &self.workloads, &mut decisions);
+        let node_loads = super::shard::own_utilizations(&self.workloads, &decisions, &peaks);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         self.stage_reasons(&forecasts.views, &mut decisions);
         self.annotate(&mut decisions);
@@ -255,6 +275,7 @@ impl Loop {
             &outcomes,
         );
         Self::add_sharing(&mut snapshot, shared);
+        snapshot.node_loads = node_loads;
         self.add_scaler(&mut snapshot, &decisions, &forecasts.by_key);
         self.export.cycle_finished(&snapshot);
         Ok(decisions)
@@ -449,18 +470,27 @@ impl Loop {
         peaks: &[Option<f64>],
     ) -> Vec<Decision> {
         // Nodes that could not be read are not planned: removing one unseen is not advice.
-        // Nor by a shard, which sees only its share of the load.
-        if self.pools.is_empty() || self.nodes_unknown.is_some() || self.sharded {
+        // Nor by a shard other than 0, which sees only its share of the load.
+        if self.pools.is_empty() || self.nodes_unknown.is_some() || !self.plans_nodes {
             return Vec::new();
         }
-        let loads: Vec<WorkloadLoad> = self
+        let mut loads: Vec<WorkloadLoad> = self
             .workloads
             .iter()
             .zip(workload_decisions.iter().zip(peaks))
             .map(|(spec, (d, &peak))| WorkloadLoad::new(spec, d.to, peak))
             .collect();
-        self.nodes
-            .plan(now, &self.pools, self.believed.nodes(), &loads)
+        // On ordinal 0 of several: every other shard's workload too, as read back.
+        let (others, unknown) =
+            super::shard::other_loads(&self.others, &self.remote, self.believed.nodes());
+        loads.extend(others);
+        self.nodes.plan_partial(
+            now,
+            &self.pools,
+            self.believed.nodes(),
+            &loads,
+            unknown.as_deref(),
+        )
     }
 
     /// Lets the retrainer hand over a better model and start its next job when one is due.

@@ -7,7 +7,9 @@
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
 //! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
 //! with `[cluster]`), `stages` (cold start: each series' stage, own models, the stage in
-//! reasons) and `snapshot` (what the exporter is handed).
+//! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on ordinal 0, the
+//! other shards' loads read back for the node planner) and `snapshot` (what the exporter is
+//! handed).
 //!
 //! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
 //! leads from its first decision), the act stage asks it before every change, and the Lease is
@@ -21,6 +23,7 @@
 mod clock;
 mod cluster;
 mod cycle;
+mod shard;
 mod snapshot;
 mod stages;
 
@@ -28,7 +31,6 @@ use crate::act::{
     read_tail, Act, ActError, ActuatorKind, CommandActuator, DecisionLog, KubeActError,
     KubeActuator, LogError, TailOptions,
 };
-use crate::collect::restrict::restrict;
 use crate::collect::{ClusterReader, CollectError, Collector, Replay, ReplicaReader, RetryPolicy};
 use crate::config::{Config, LiveConfig};
 use crate::export::{self, ExportState, Exporter, Metrics};
@@ -36,9 +38,9 @@ use crate::forecast::{Model, ModelError};
 use crate::leader;
 use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
+use crate::shard::readback::ShardReader;
 use clock::Clock;
 use cycle::Loop;
-use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -181,7 +183,8 @@ pub async fn run(
     let model_path = cfg.live.model.clone().ok_or(RunError::NoModel)?;
     let model = Model::load(&model_path)?;
     check_model(&cfg, &model)?;
-    let (cfg, own_series) = take_shard(cfg);
+    let (cfg, share) = shard::take_shard(cfg);
+    let own_series = share.keys;
     let live = &cfg.live;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut act = make_act(&cfg, &opts, out, stop_rx.clone()).await?;
@@ -227,7 +230,8 @@ pub async fn run(
         act,
         state.clone(),
     )
-    .with_recorded(recorded);
+    .with_recorded(recorded)
+    .with_others(share.others);
     let summary = match &live.replay {
         Some(r) => {
             let (source, start, end) = replay_source(r, &cfg)?;
@@ -268,6 +272,11 @@ pub async fn run(
                     let client = collector.source().client().clone();
                     let mut loop_state =
                         loop_state.with_replica_queries(ReplicaReader::new(client.clone()));
+                    if cfg.shard.is_sharded() && cfg.shard.plans_nodes() {
+                        let max_age = cfg.shard.max_age(live.interval);
+                        loop_state =
+                            loop_state.with_shard_reader(ShardReader::new(client.clone(), max_age));
+                    }
                     if let Some(c) = &cfg.cluster {
                         loop_state = loop_state.with_cluster(ClusterReader::new(client, c.clone()));
                     }
@@ -331,47 +340,6 @@ async fn start_exporter(
         e.local_addr()
     );
     Ok(e)
-}
-
-/// With `[shard]`, keeps only this replica's workloads and narrows each signal's query to
-/// their demand series; returns the configuration and, when sharded, the series to keep.
-fn take_shard(mut cfg: Config) -> (Config, Option<HashSet<SeriesKey>>) {
-    let shard = cfg.shard;
-    if !shard.is_sharded() {
-        return (cfg, None);
-    }
-    let total = cfg.live.workloads.len();
-    cfg.live.workloads.retain(|w| shard.owns(&w.name));
-    tracing::info!(
-        "shard {} of {}: planning {} of {total} workloads",
-        shard.ordinal,
-        shard.replicas,
-        cfg.live.workloads.len()
-    );
-    if !cfg.live.pools.is_empty() {
-        tracing::warn!(
-            "[shard]: node pools are not planned by a sharded replica (no shard sees every \
-             workload's forecast); workload decisions are unaffected"
-        );
-    }
-    let keys: HashSet<SeriesKey> = cfg
-        .live
-        .workloads
-        .iter()
-        .map(|w| w.demand.clone())
-        .collect();
-    for sig in &mut cfg.signals {
-        let mine: Vec<SeriesKey> = keys
-            .iter()
-            .filter(|k| signal_of(k) == sig.name)
-            .cloned()
-            .collect();
-        if let Some(q) = restrict(sig, &mine) {
-            tracing::debug!(signal = %sig.name, series = mine.len(), "query narrowed to this shard's series");
-            sig.query = q;
-        }
-    }
-    (cfg, Some(keys))
 }
 
 /// Refuses a model whose step does not match the signals its workloads read.
@@ -554,45 +522,5 @@ mod tests {
     fn signal_of_a_key_is_its_name() {
         assert_eq!(signal_of(&SeriesKey::new("cpu{instance=\"a\"}")), "cpu");
         assert_eq!(signal_of(&SeriesKey::new("demand")), "demand");
-    }
-
-    #[test]
-    fn a_shard_keeps_its_workloads_and_narrows_their_signal() {
-        let mut text = String::from(
-            "[[signal]]\nname = \"rps\"\nquery = \"sum by (service) (x)\"\n\
-             series_labels = [\"service\"]\nstep = \"5m\"\nlookback = \"1d\"\n\
-             [[signal]]\nname = \"other\"\nquery = \"y\"\nstep = \"5m\"\nlookback = \"1d\"\n\
-             [shard]\nreplicas = 3\nordinal = 1\n",
-        );
-        for i in 0..30 {
-            text.push_str(&format!(
-                "[[workload]]\nname = \"w{i}\"\ndemand = 'rps{{service=\"s{i}\"}}'\n\
-                 replica_capacity = 10\nmax_replicas = 5\nboot_time = \"1m\"\n"
-            ));
-        }
-        let cfg = Config::from_toml(std::path::Path::new("t.toml"), &text).unwrap();
-        let (cfg, keys) = take_shard(cfg);
-        let keys = keys.expect("sharded");
-        let mine: Vec<String> = (0..30)
-            .map(|i| format!("w{i}"))
-            .filter(|n| crate::shard::hash::owner(n, 3) == 1)
-            .collect();
-        assert!(!mine.is_empty() && mine.len() < 30);
-        let kept: Vec<String> = cfg.live.workloads.iter().map(|w| w.name.clone()).collect();
-        assert_eq!(kept, mine);
-        assert_eq!(keys.len(), mine.len());
-        assert!(cfg.signals[0].query.contains("prescale_shard_keep"));
-        assert!(cfg.signals[0].query.contains("(sum by (service) (x))"));
-        // No workload of this shard reads `other`: its query is left alone (and its series are
-        // dropped on arrival).
-        assert_eq!(cfg.signals[1].query, "y");
-        let unsharded = Config::from_toml(
-            std::path::Path::new("t.toml"),
-            &text.replace("replicas = 3\nordinal = 1", "replicas = 1"),
-        )
-        .unwrap();
-        let (cfg, keys) = take_shard(unsharded);
-        assert!(keys.is_none());
-        assert_eq!(cfg.live.workloads.len(), 30);
     }
 }

@@ -62,6 +62,7 @@ impl Loop {
             shortfalls: Vec::new(),
             allocation_cuts: Vec::new(),
             scaler: Vec::new(),
+            node_loads: Vec::new(),
             cycle_seconds: started.elapsed().as_secs_f64(),
             at_unix: now,
         }

@@ -12,10 +12,16 @@
 //! unplanned (a smaller N) or are planned twice (a larger one): both are the operator's to
 //! keep in step, as with any StatefulSet-sharded controller.
 //!
-//! Node-level decisions need every workload's forecast, which no single shard has: a sharded
-//! replica does not plan nodes (see the README's "Sharding" section).
+//! Node-level decisions need every workload's forecast, which no single shard has. Ordinal 0
+//! plans the node pools from all of them: its own workloads' loads from its own cycle, every
+//! other workload's read back from Prometheus, which scrapes every shard's `/metrics`
+//! ([`readback`]). No protocol between replicas is needed, at the cost of up to one scrape
+//! interval of delay; a workload whose load is missing or older than `shard.max_age` is
+//! unknown, which holds node scale-in and leaves scale-out to known demand. The other shards
+//! plan no node pools (see the README's "N shards" section).
 
 pub mod hash;
+pub mod readback;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +35,9 @@ pub(crate) struct RawShard {
     pub replicas: Option<i64>,
     /// This replica's ordinal; default: the trailing `-<n>` of `POD_NAME`, then `HOSTNAME`.
     pub ordinal: Option<i64>,
+    /// Oldest plan of another shard that ordinal 0 still plans nodes from, e.g. `"3m"`;
+    /// default [`default_max_age`] of `run.interval`.
+    pub max_age: Option<String>,
 }
 
 /// Most replicas accepted: far beyond any real deployment, it catches a typo.
@@ -41,6 +50,14 @@ pub struct ShardConfig {
     pub replicas: u32,
     /// This replica's ordinal, `< replicas`.
     pub ordinal: u32,
+    /// `shard.max_age` in seconds, if set (see [`ShardConfig::max_age`]).
+    pub max_age: Option<i64>,
+}
+
+/// Two of the shards' cycles (`interval`, seconds) plus one minute, Prometheus' default scrape
+/// interval: a plan read back is at most a cycle plus a scrape old when all is well.
+pub fn default_max_age(interval: i64) -> i64 {
+    interval.max(1).saturating_mul(2).saturating_add(60)
 }
 
 impl Default for ShardConfig {
@@ -48,6 +65,7 @@ impl Default for ShardConfig {
         ShardConfig {
             replicas: 1,
             ordinal: 0,
+            max_age: None,
         }
     }
 }
@@ -55,7 +73,22 @@ impl Default for ShardConfig {
 impl ShardConfig {
     /// Shard `ordinal` of `replicas` (tests, benches).
     pub fn new(replicas: u32, ordinal: u32) -> Self {
-        ShardConfig { replicas, ordinal }
+        ShardConfig {
+            replicas,
+            ordinal,
+            max_age: None,
+        }
+    }
+
+    /// True when this replica plans the node pools: unsharded, or ordinal 0 of several.
+    pub fn plans_nodes(&self) -> bool {
+        self.ordinal == 0
+    }
+
+    /// The freshness bound for other shards' plans, seconds: `shard.max_age`, else
+    /// [`default_max_age`] of the loop's `interval`.
+    pub fn max_age(&self, interval: i64) -> i64 {
+        self.max_age.unwrap_or_else(|| default_max_age(interval))
     }
 
     /// True when the workloads are split (more than one replica).
@@ -114,9 +147,22 @@ impl ShardConfig {
             ));
             return ShardConfig::default();
         }
+        let max_age = match raw.max_age.as_deref().map(crate::series::parse_duration) {
+            None => None,
+            Some(Ok(s)) if s > 0 => Some(s),
+            Some(Ok(_)) => {
+                problems.push(("shard.max_age".into(), "must be longer than 0s".into()));
+                None
+            }
+            Some(Err(e)) => {
+                problems.push(("shard.max_age".into(), e.to_string()));
+                None
+            }
+        };
         ShardConfig {
             replicas,
             ordinal: ordinal as u32,
+            max_age,
         }
     }
 }

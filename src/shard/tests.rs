@@ -161,6 +161,24 @@ fn bad_values_name_their_key() {
     assert_eq!(p[0].0, "shard.ordinal");
     let (_, p) = validate("replicas = 2", &[("POD_NAME", "prescale-7")]);
     assert_eq!(p[0].0, "shard.ordinal");
+    let (_, p) = validate("replicas = 2\nordinal = 0\nmax_age = \"soon\"", &[]);
+    assert_eq!(p[0].0, "shard.max_age");
+    let (_, p) = validate("replicas = 2\nordinal = 0\nmax_age = \"0s\"", &[]);
+    assert_eq!(p[0].0, "shard.max_age");
+}
+
+/// The freshness bound: as written, else two cycles plus a default scrape interval.
+#[test]
+fn max_age_is_written_or_two_cycles_and_a_scrape() {
+    let (c, p) = validate("replicas = 2\nordinal = 0\nmax_age = \"3m\"", &[]);
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(c.max_age(60), 180);
+    let (c, _) = validate("replicas = 2\nordinal = 0", &[]);
+    assert_eq!(c.max_age(60), 180);
+    assert_eq!(c.max_age(300), 660);
+    assert!(c.plans_nodes());
+    let (c, _) = validate("replicas = 2\nordinal = 1", &[]);
+    assert!(!c.plans_nodes());
 }
 
 #[test]

@@ -184,4 +184,6 @@ pub(super) struct Seen {
     pub(super) risk_margin: HashSet<WorkloadLabel>,
     pub(super) risk_floor: HashSet<WorkloadLabel>,
     pub(super) forecast_stage: HashSet<StageLabels>,
+    pub(super) utilization: HashSet<WorkloadLabel>,
+    pub(super) planned_at: HashSet<WorkloadLabel>,
 }

@@ -98,6 +98,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
         shortfalls: vec![("general".into(), 1.5)],
         allocation_cuts: vec![("web".into(), 2)],
         scaler: Vec::new(),
+        node_loads: vec![("web".into(), 0.8)],
         cycle_seconds: 0.042,
         at_unix: 1_750_000_000,
     }

@@ -132,12 +132,29 @@ impl NodePlanner {
         nodes: &[NodeState],
         workloads: &[WorkloadLoad],
     ) -> Vec<Decision> {
+        self.plan_partial(now, pools, nodes, workloads, None)
+    }
+
+    /// [`plan`](Self::plan) when some workloads' demand is unknown (`unknown` says which and
+    /// why; a sharded planner's read-back of other shards, see [`crate::shard::readback`]).
+    /// The caller passes them as running what they run now, at their requests. No node is
+    /// removed meanwhile: a pool whose known load would allow a removal gets a hold saying
+    /// why, and its removal window starts afresh once all is known again. Nodes are still
+    /// added, from the known demand; their reasons say so.
+    pub fn plan_partial(
+        &mut self,
+        now: i64,
+        pools: &[PoolSpec],
+        nodes: &[NodeState],
+        workloads: &[WorkloadLoad],
+        unknown: Option<&str>,
+    ) -> Vec<Decision> {
         let mut cycle = Cycle::new(now, pools, nodes, workloads);
         cycle.remove_excess(); // 1.
         cycle.place_new(); // 2.
         cycle.move_off_hot(); // 3.
         for p in 0..cycle.pools.len() {
-            self.size_pool(&mut cycle, p); // 4 and 5.
+            self.size_pool(&mut cycle, p, unknown); // 4 and 5.
         }
         cycle.decisions
     }

@@ -179,7 +179,9 @@ impl Cycle<'_> {
 impl NodePlanner {
     /// Steps 4 and 5 for pool `p`: add nodes a boot time ahead of need, hold at max, or remove
     /// the emptiest once removal has fitted for the pool's `scale_down_window`.
-    pub(super) fn size_pool(&mut self, c: &mut Cycle, p: usize) {
+    /// With `unknown` (why some demand is unknown), no node is removed: where one could be,
+    /// the pool holds, saying why; added nodes' reasons say they come from known demand.
+    pub(super) fn size_pool(&mut self, c: &mut Cycle, p: usize, unknown: Option<&str>) {
         let now = c.now;
         let need = c.pool_need(p);
         let pool = need.pool;
@@ -216,6 +218,9 @@ impl NodePlanner {
             if guards.iter().any(|g: &Guard| g.kind == GuardKind::MinNodes) {
                 reason.push_str(&format!("; raised to min {}", pool.min_nodes));
             }
+            if let Some(why) = unknown {
+                reason.push_str(&format!("; from known demand only: {why}"));
+            }
             let d = need.decision(DecisionKind::AddNode, None, coming, target, guards, reason);
             c.decisions.push(d);
             return;
@@ -232,6 +237,15 @@ impl NodePlanner {
         }
         if need.squeezed || coming > actual || need.need >= actual || actual <= pool.min_nodes {
             self.removable_since.remove(&pool.name);
+            return;
+        }
+        if let Some(why) = unknown {
+            // What the unknown workloads will need is not known: removing a node for want of
+            // load that cannot be seen is not advice.
+            self.removable_since.remove(&pool.name);
+            let reason = format!("{}; scale-in held: {why}", need.basis);
+            let d = need.decision(DecisionKind::Hold, None, actual, actual, guards, reason);
+            c.decisions.push(d);
             return;
         }
         if let Some(d) = self.remove_emptiest(c, p, &need) {

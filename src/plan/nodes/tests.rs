@@ -276,6 +276,50 @@ fn a_busy_moment_restarts_the_removal_window() {
     );
 }
 
+/// Unknown demand (a shard's loads not read back) holds scale-in, saying why, and restarts
+/// the removal window; nodes are still added from the known demand, and the reason says so.
+#[test]
+fn unknown_demand_holds_scale_in_and_adds_from_known_demand() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [
+        node("a", &[("api", 2)]),
+        node("b", &[("api", 1)]),
+        node("c", &[("api", 2)]),
+    ];
+    let w = [load(&api, 5, 1.0)];
+    let why = "1 workload's load unknown: 'x' (no series)";
+    let mut p = NodePlanner::new();
+    assert!(p.plan(0, &[pool()], &nodes, &w).is_empty());
+    let ds = p.plan_partial(600, &[pool()], &nodes, &w, Some(why));
+    assert_eq!(kinds(&ds), vec![DecisionKind::Hold], "{ds:#?}");
+    assert_eq!((ds[0].target.as_str(), ds[0].from, ds[0].to), ("gp", 3, 3));
+    assert!(
+        ds[0]
+            .reason
+            .contains("scale-in held: 1 workload's load unknown: 'x'"),
+        "{}",
+        ds[0].reason
+    );
+    // Known again: the window starts afresh rather than removing at once.
+    assert!(p.plan(900, &[pool()], &nodes, &w).is_empty());
+    assert_eq!(
+        kinds(&p.plan(1500, &[pool()], &nodes, &w)),
+        vec![DecisionKind::RemoveNode]
+    );
+    // Scale-out from the known demand: 8 replicas need more than three nodes hold at 80%.
+    let ds =
+        NodePlanner::new().plan_partial(0, &[pool()], &nodes, &[load(&api, 12, 1.0)], Some(why));
+    let add = ds
+        .iter()
+        .find(|d| d.kind == DecisionKind::AddNode)
+        .expect("a node added");
+    assert!(
+        add.reason.contains("from known demand only: 1 workload"),
+        "{}",
+        add.reason
+    );
+}
+
 #[test]
 fn removal_respects_min_nodes() {
     let mut pl = pool();

@@ -1,0 +1,233 @@
+//! The live loop with `[shard]`: which workloads this replica keeps, and, on ordinal 0, the
+//! node pools planned from every workload's load: its own from this cycle, the other shards'
+//! read back from Prometheus ([`crate::shard::readback`]) before the cycle.
+//!
+//! A workload whose load is unknown (not read back, or too old) is counted as running what it
+//! runs now (its replicas on the believed nodes) at its requests, the planner holds scale-in
+//! and adds nodes from known demand only (see
+//! [`NodePlanner::plan_partial`](crate::plan::NodePlanner::plan_partial)); the decisions'
+//! reasons name the workloads and why. Changes in which workloads are unknown are logged once.
+
+use super::cycle::Loop;
+use super::signal_of;
+use crate::collect::restrict::restrict;
+use crate::config::Config;
+use crate::plan::{Decision, NodeState, WorkloadLoad, WorkloadSpec};
+use crate::series::SeriesKey;
+use crate::shard::readback::{ReadBack, ShardReader};
+use std::collections::{BTreeMap, HashSet};
+
+/// Unknown workloads named in a reason; the rest are counted.
+const NAMED: usize = 3;
+
+/// What [`take_shard`] leaves this replica: the series to keep (when sharded) and the other
+/// shards' workloads (on ordinal 0, which plans the node pools for them too).
+pub(super) struct Share {
+    pub(super) keys: Option<HashSet<SeriesKey>>,
+    pub(super) others: Vec<WorkloadSpec>,
+}
+
+/// With `[shard]`, keeps only this replica's workloads and narrows each signal's query to
+/// their demand series.
+pub(super) fn take_shard(mut cfg: Config) -> (Config, Share) {
+    let shard = cfg.shard;
+    if !shard.is_sharded() {
+        let share = Share {
+            keys: None,
+            others: Vec::new(),
+        };
+        return (cfg, share);
+    }
+    let total = cfg.live.workloads.len();
+    let (mine, others): (Vec<WorkloadSpec>, Vec<WorkloadSpec>) =
+        std::mem::take(&mut cfg.live.workloads)
+            .into_iter()
+            .partition(|w| shard.owns(&w.name));
+    cfg.live.workloads = mine;
+    tracing::info!(
+        "shard {} of {}: planning {} of {total} workloads",
+        shard.ordinal,
+        shard.replicas,
+        cfg.live.workloads.len()
+    );
+    let others = match (
+        shard.plans_nodes(),
+        cfg.live.pools.is_empty() && cfg.cluster.is_none(),
+    ) {
+        (_, true) => Vec::new(),
+        (true, false) => {
+            tracing::info!(
+                "shard 0 plans the node pools for all {total} workloads: the other shards' \
+                 {} read back from Prometheus each cycle (freshness bound {}s, shard.max_age)",
+                others.len(),
+                shard.max_age(cfg.live.interval)
+            );
+            others
+        }
+        (false, false) => {
+            tracing::info!(
+                "shard {}: node pools are planned by shard 0 (from every shard's loads, read \
+                 back from Prometheus), not here; workload decisions are unaffected",
+                shard.ordinal
+            );
+            Vec::new()
+        }
+    };
+    let keys: HashSet<SeriesKey> = cfg
+        .live
+        .workloads
+        .iter()
+        .map(|w| w.demand.clone())
+        .collect();
+    for sig in &mut cfg.signals {
+        let mine: Vec<SeriesKey> = keys
+            .iter()
+            .filter(|k| signal_of(k) == sig.name)
+            .cloned()
+            .collect();
+        if let Some(q) = restrict(sig, &mine) {
+            tracing::debug!(signal = %sig.name, series = mine.len(), "query narrowed to this shard's series");
+            sig.query = q;
+        }
+    }
+    let share = Share {
+        keys: Some(keys),
+        others,
+    };
+    (cfg, share)
+}
+
+impl Loop {
+    /// Reads the other shards' loads through `reader` each cycle (ordinal 0).
+    pub(super) fn with_shard_reader(mut self, reader: ShardReader) -> Self {
+        self.shard_reader = Some(reader);
+        self
+    }
+
+    /// Before the cycle, on the replica that plans nodes for other shards too: reads their
+    /// workloads' loads back, logging which became unknown or known again.
+    pub(super) async fn read_other_shards(&mut self, now: i64) {
+        if self.others.is_empty() || self.pools.is_empty() {
+            return;
+        }
+        let wanted: Vec<String> = self.others.iter().map(|w| w.name.clone()).collect();
+        let read = match &self.shard_reader {
+            Some(r) => r.read(&wanted, now).await,
+            None => wanted
+                .iter()
+                .map(|w| {
+                    let why = "no Prometheus to read the other shards' loads from (replay)";
+                    (w.clone(), Err(why.to_string()))
+                })
+                .collect(),
+        };
+        let unknown: BTreeMap<&String, &String> = read
+            .iter()
+            .filter_map(|(w, r)| r.as_ref().err().map(|why| (w, why)))
+            .collect();
+        let before: HashSet<&String> = self
+            .remote
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(w, _)| w)
+            .collect();
+        let newly: Vec<String> = unknown
+            .iter()
+            .filter(|(w, _)| !before.contains(*w))
+            .map(|(w, why)| format!("'{w}': {why}"))
+            .collect();
+        if !newly.is_empty() {
+            tracing::warn!(
+                "node planning: {} other shards' workload loads unknown, no node removed while \
+                 they are: {}",
+                newly.len(),
+                newly.join("; ")
+            );
+        }
+        let back = before.iter().filter(|w| !unknown.contains_key(*w)).count();
+        if back > 0 {
+            tracing::info!("node planning: {back} other shards' workload loads read again");
+        }
+        self.remote = read;
+    }
+}
+
+/// The node planner's input for the other shards' workloads (`others`, as read back in
+/// `remote`; an unknown one runs what it has on `nodes`), and, if any is unknown, why (naming
+/// the first few), for [`crate::plan::NodePlanner::plan_partial`].
+pub(super) fn other_loads<'a>(
+    others: &'a [WorkloadSpec],
+    remote: &ReadBack,
+    nodes: &[NodeState],
+) -> (Vec<WorkloadLoad<'a>>, Option<String>) {
+    let mut loads = Vec::with_capacity(others.len());
+    let mut unknown = Vec::new();
+    for spec in others {
+        match remote.get(&spec.name) {
+            Some(Ok(r)) => loads.push(WorkloadLoad {
+                spec,
+                desired: r.desired,
+                utilization: r.utilization,
+            }),
+            other => {
+                let why = match other {
+                    Some(Err(why)) => why.as_str(),
+                    _ => "not read back yet",
+                };
+                unknown.push(format!("'{}' ({why})", spec.name));
+                loads.push(WorkloadLoad {
+                    spec,
+                    desired: placed(nodes, &spec.name),
+                    utilization: 1.0,
+                });
+            }
+        }
+    }
+    if unknown.is_empty() {
+        return (loads, None);
+    }
+    let n = unknown.len();
+    let more = n.saturating_sub(NAMED);
+    unknown.truncate(NAMED);
+    let mut why = format!(
+        "{n} workload{} of other shards with unknown load (counted as placed, at their \
+             requests): {}",
+        if n == 1 { "" } else { "s" },
+        unknown.join(", ")
+    );
+    if more > 0 {
+        why.push_str(&format!(" and {more} more"));
+    }
+    (loads, Some(why))
+}
+
+/// Replicas of `workload` on `nodes`.
+fn placed(nodes: &[NodeState], workload: &str) -> u32 {
+    nodes
+        .iter()
+        .flat_map(|n| &n.replicas)
+        .filter(|(w, _)| w == workload)
+        .map(|(_, c)| *c)
+        .sum()
+}
+
+/// Each of this replica's workloads' CPU utilisation at its forecast peak, as the node planner
+/// counts it (exported for the shard that plans the node pools). `decisions` and `peaks` are
+/// in `workloads`' order.
+pub(super) fn own_utilizations(
+    workloads: &[WorkloadSpec],
+    decisions: &[Decision],
+    peaks: &[Option<f64>],
+) -> Vec<(String, f64)> {
+    workloads
+        .iter()
+        .zip(decisions.iter().zip(peaks))
+        .map(|(spec, (d, &peak))| {
+            let u = WorkloadLoad::new(spec, d.to, peak).utilization;
+            (spec.name.clone(), u)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+use super::*;
+use crate::shard::hash::owner;
+
+#[test]
+fn a_shard_keeps_its_workloads_and_narrows_their_signal() {
+    let mut text = String::from(
+        "[[signal]]\nname = \"rps\"\nquery = \"sum by (service) (x)\"\n\
+         series_labels = [\"service\"]\nstep = \"5m\"\nlookback = \"1d\"\n\
+         [[signal]]\nname = \"other\"\nquery = \"y\"\nstep = \"5m\"\nlookback = \"1d\"\n\
+         [shard]\nreplicas = 3\nordinal = 1\n",
+    );
+    for i in 0..30 {
+        text.push_str(&format!(
+            "[[workload]]\nname = \"w{i}\"\ndemand = 'rps{{service=\"s{i}\"}}'\n\
+             replica_capacity = 10\nmax_replicas = 5\nboot_time = \"1m\"\n"
+        ));
+    }
+    let cfg = Config::from_toml(std::path::Path::new("t.toml"), &text).unwrap();
+    let (cfg, share) = take_shard(cfg);
+    let keys = share.keys.expect("sharded");
+    // No [[pool]]: no shard plans nodes, so none keeps the others' workloads.
+    assert!(share.others.is_empty());
+    let mine: Vec<String> = (0..30)
+        .map(|i| format!("w{i}"))
+        .filter(|n| owner(n, 3) == 1)
+        .collect();
+    assert!(!mine.is_empty() && mine.len() < 30);
+    let kept: Vec<String> = cfg.live.workloads.iter().map(|w| w.name.clone()).collect();
+    assert_eq!(kept, mine);
+    assert_eq!(keys.len(), mine.len());
+    assert!(cfg.signals[0].query.contains("prescale_shard_keep"));
+    assert!(cfg.signals[0].query.contains("(sum by (service) (x))"));
+    // No workload of this shard reads `other`: its query is left alone (and its series are
+    // dropped on arrival).
+    assert_eq!(cfg.signals[1].query, "y");
+    let unsharded = Config::from_toml(
+        std::path::Path::new("t.toml"),
+        &text.replace("replicas = 3\nordinal = 1", "replicas = 1"),
+    )
+    .unwrap();
+    let (cfg, share) = take_shard(unsharded);
+    assert!(share.keys.is_none() && share.others.is_empty());
+    assert_eq!(cfg.live.workloads.len(), 30);
+}
+
+/// With pools, ordinal 0 keeps the other shards' workloads for node planning; the others keep
+/// none.
+#[test]
+fn ordinal_0_keeps_the_other_shards_workloads_for_the_node_pools() {
+    let mut text = String::from(
+        "[[signal]]\nname = \"rps\"\nquery = \"x\"\nseries_labels = [\"service\"]\n\
+         step = \"5m\"\nlookback = \"1d\"\n\
+         [[pool]]\nname = \"general\"\ncapacity = { cpu = 8, memory = \"32Gi\" }\n\
+         boot_time = \"4m\"\nmax_nodes = 10\n[shard]\nreplicas = 3\nordinal = ORD\n",
+    );
+    for i in 0..30 {
+        text.push_str(&format!(
+            "[[workload]]\nname = \"w{i}\"\ndemand = 'rps{{service=\"s{i}\"}}'\n\
+             replica_capacity = 10\nmax_replicas = 5\nboot_time = \"1m\"\n"
+        ));
+    }
+    for ordinal in 0..3u32 {
+        let cfg = Config::from_toml(
+            std::path::Path::new("t.toml"),
+            &text.replace("ORD", &ordinal.to_string()),
+        )
+        .unwrap();
+        let (cfg, share) = take_shard(cfg);
+        let mine: Vec<&str> = cfg.live.workloads.iter().map(|w| w.name.as_str()).collect();
+        assert!(mine.iter().all(|w| owner(w, 3) == ordinal));
+        if ordinal == 0 {
+            assert_eq!(mine.len() + share.others.len(), 30);
+            assert!(share.others.iter().all(|w| owner(&w.name, 3) != 0));
+        } else {
+            assert!(share.others.is_empty(), "shard {ordinal} plans no pools");
+        }
+    }
+}
+
+/// Known loads are taken as read; an unknown one runs what it has on the nodes, at its
+/// requests (utilisation 1), and the reason names the first few with why and counts the rest.
+#[test]
+fn other_loads_take_read_values_and_count_unknown_ones_as_placed() {
+    use crate::plan::NodeState;
+    use crate::shard::readback::RemoteLoad;
+    let specs: Vec<WorkloadSpec> = (0..6)
+        .map(|i| WorkloadSpec::new(&format!("o{i}"), "d", 10.0, 50))
+        .collect();
+    let mut remote = crate::shard::readback::ReadBack::new();
+    remote.insert(
+        "o0".into(),
+        Ok(RemoteLoad {
+            desired: 7,
+            utilization: 0.6,
+            planned_at: 0,
+        }),
+    );
+    remote.insert("o1".into(), Err("its plan is 99s old".into()));
+    // o2..o5: not read back at all.
+    let mut a = NodeState::new("a", "general");
+    a.replicas = vec![("o1".into(), 2), ("o2".into(), 1)];
+    let mut b = NodeState::new("b", "general");
+    b.replicas = vec![("o1".into(), 3)];
+    let (loads, why) = other_loads(&specs, &remote, &[a, b]);
+    let got: Vec<(&str, u32, f64)> = loads
+        .iter()
+        .map(|l| (l.spec.name.as_str(), l.desired, l.utilization))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("o0", 7, 0.6),
+            ("o1", 5, 1.0),
+            ("o2", 1, 1.0),
+            ("o3", 0, 1.0),
+            ("o4", 0, 1.0),
+            ("o5", 0, 1.0)
+        ]
+    );
+    let why = why.expect("some unknown");
+    assert!(why.starts_with("5 workloads of other shards"), "{why}");
+    assert!(why.contains("'o1' (its plan is 99s old)"), "{why}");
+    assert!(why.contains("'o2' (not read back yet)"), "{why}");
+    assert!(why.ends_with("and 2 more"), "{why}");
+    remote.clear();
+    for s in &specs {
+        remote.insert(
+            s.name.clone(),
+            Ok(RemoteLoad {
+                desired: 1,
+                utilization: 1.0,
+                planned_at: 0,
+            }),
+        );
+    }
+    assert!(other_loads(&specs, &remote, &[]).1.is_none());
+}

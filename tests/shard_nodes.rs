@@ -1,0 +1,358 @@
+//! Node pools in sharded mode through the real `prescale run` against one real Prometheus
+//! (issue #11, section 3): shard 0 plans the node pools from every workload's load, its own
+//! from its cycle and the other shards' read back from Prometheus, which scrapes every shard's
+//! `/metrics` every second.
+//!
+//! 24 workloads in pool `web` (one node: a scale-out is needed) and an idle pool `spare` of
+//! four nodes (a scale-in is allowed once its 20 s window has passed). One unsharded process
+//! plans them all once; then shards 1 and 2 run until Prometheus holds their loads, and shard
+//! 0's first cycle must decide exactly the node decisions the single process did. Then shard 2
+//! is killed: its workloads' loads go unknown, and shard 0 holds `spare`'s scale-in, naming
+//! them, past the window in which it would otherwise have removed a node.
+
+mod common;
+
+use common::*;
+use prescale::shard::hash::owner;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WORKLOADS: usize = 24;
+
+fn name(i: usize) -> String {
+    format!("w{i:02}")
+}
+
+/// A day and a half of demand per workload on the 5-minute grid, up to `end`: a daily wave of
+/// its own size and phase.
+fn history(end: i64) -> String {
+    let series: Vec<(String, Vec<(i64, f64)>)> = (0..WORKLOADS)
+        .map(|i| {
+            let base = 20.0 + 7.0 * i as f64;
+            let phase = i as f64 * 0.37;
+            let samples = (0..432)
+                .map(|k| {
+                    let t = end - (431 - k) * 300;
+                    let day = (t as f64 / 86_400.0) * std::f64::consts::TAU + phase;
+                    (t, (base * (1.0 + 0.4 * day.sin())).round())
+                })
+                .collect();
+            (format!("service=\"{}\"", name(i)), samples)
+        })
+        .collect();
+    let om: Vec<OmSeries> = series
+        .iter()
+        .map(|(labels, samples)| OmSeries {
+            labels,
+            samples: samples.clone(),
+        })
+        .collect();
+    openmetrics("demand", &om)
+}
+
+/// The configuration of one process: `shard` is `None` or `(replicas, ordinal)`.
+fn config(dir: &Path, url: &str, listen: Option<u16>, shard: Option<(u32, u32)>) -> PathBuf {
+    let export = match listen {
+        Some(p) => format!("listen = \"127.0.0.1:{p}\""),
+        None => "enabled = false".into(),
+    };
+    let shard = match shard {
+        Some((n, o)) => format!("[shard]\nreplicas = {n}\nordinal = {o}\nmax_age = \"8s\"\n"),
+        None => String::new(),
+    };
+    let mut text = format!(
+        r#"
+[prometheus]
+url = "{url}"
+timeout = "20s"
+
+[[signal]]
+name = "demand"
+query = 'demand'
+series_labels = ["service"]
+step = "5m"
+lookback = "2d"
+
+[run]
+model = "{}"
+decision_log = "{}"
+interval = "1s"
+
+[export]
+{export}
+
+{shard}
+
+[[pool]]
+name = "web"
+capacity = {{ cpu = 4, memory = "16Gi" }}
+boot_time = "2m"
+min_nodes = 1
+max_nodes = 100
+
+[[pool]]
+name = "spare"
+capacity = {{ cpu = 4, memory = "16Gi" }}
+boot_time = "2m"
+min_nodes = 1
+max_nodes = 10
+scale_down_window = "20s"
+
+[[node]]
+name = "web-1"
+pool = "web"
+"#,
+        repo("models/web.model"),
+        dir.join("d.jsonl").display(),
+    );
+    for n in 1..=4 {
+        text.push_str(&format!(
+            "[[node]]\nname = \"spare-{n}\"\npool = \"spare\"\n\n"
+        ));
+    }
+    for i in 0..WORKLOADS {
+        text.push_str(&format!(
+            "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
+             replica_capacity = 10\nmin_replicas = 1\nmax_replicas = 200\nboot_time = \"2m\"\n\
+             quantile = \"p90\"\nresources = {{ cpu = \"500m\", memory = \"512Mi\" }}\n\
+             pool = \"web\"\n\n",
+            n = name(i)
+        ));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("prescale.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn repo(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn prescale(cfg: &Path, once: bool) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prescale"));
+    c.args(["run", "--config", cfg.to_str().unwrap()]);
+    if once {
+        c.arg("--once");
+    }
+    // A long-running shard's output is not read, so it must not fill a pipe.
+    c.env("RUST_LOG", "warn")
+        .env_remove("POD_NAME")
+        .stdout(Stdio::null())
+        .stderr(if once { Stdio::piped() } else { Stdio::null() });
+    c
+}
+
+/// One logged decision: (cycle, kind, target, node, from, to, reason).
+type Logged = (u64, String, String, String, u64, u64, String);
+
+fn log(dir: &Path) -> Vec<Logged> {
+    std::fs::read_to_string(dir.join("d.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        // A line being written may be cut: only whole records count.
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| {
+            let d = &r["decision"];
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (
+                r["cycle"].as_u64().unwrap_or(0),
+                s(&d["kind"]),
+                s(&d["target"]),
+                s(&d["node"]),
+                d["from"].as_u64().unwrap_or(u64::MAX),
+                d["to"].as_u64().unwrap_or(u64::MAX),
+                s(&d["reason"]),
+            )
+        })
+        .collect()
+}
+
+fn is_node_decision(d: &Logged) -> bool {
+    matches!(d.1.as_str(), "place" | "move" | "add_node" | "remove_node")
+        || (d.1 == "hold" && (d.2 == "web" || d.2 == "spare"))
+}
+
+/// Cycle `n`'s node decisions without their reasons, in logged order.
+fn node_decisions(dir: &Path, n: u64) -> Vec<(String, String, String, u64, u64)> {
+    log(dir)
+        .into_iter()
+        .filter(|d| d.0 == n && is_node_decision(d))
+        .map(|d| (d.1, d.2, d.3, d.4, d.5))
+        .collect()
+}
+
+/// Waits for `ok` to hold, polling every 200 ms, or fails with `what()`.
+fn wait(limit: Duration, mut ok: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(t0.elapsed() < limit, "after {limit:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The number of series an instant query answers, counted by Prometheus (the bare HTTP
+/// client reads no chunked bodies, so answers are kept small).
+fn count(prom: &Prometheus, promql: &str) -> usize {
+    let path = format!(
+        "/api/v1/query?query={}",
+        encode(&format!("count({promql})"))
+    );
+    http_get_body(prom.addr(), &path)
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v["data"]["result"][0]["value"][1]
+                .as_str()?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(0.0) as usize
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_gone() {
+    let end = now() - now() % 300;
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let prom = Prometheus::start(PromOptions {
+        history: Some(history(end)),
+        scrape_targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+        scrape_interval: Some("1s".into()),
+        ..PromOptions::default()
+    });
+    let url = prom.url();
+    let root = tempfile::tempdir().unwrap();
+    let of = |o: u32| -> Vec<String> {
+        (0..WORKLOADS)
+            .map(name)
+            .filter(|n| owner(n, 3) == o)
+            .collect()
+    };
+    for o in 0..3 {
+        assert!(of(o).len() >= 4, "shard {o}: {:?}", of(o));
+    }
+
+    // One process, all workloads, one cycle.
+    let single = root.path().join("single");
+    let o = prescale(&config(&single, &url, None, None), true)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = node_decisions(&single, 1);
+    let kinds = |k: &str| want.iter().filter(|d| d.0 == k).count();
+    // Replicas placed on web-1, and web scaled out for the rest; spare's window has not passed.
+    assert!(kinds("place") >= 1, "{want:#?}");
+    assert_eq!(kinds("add_node"), 1, "{want:#?}");
+    assert!(want.iter().all(|d| d.1 != "spare"), "{want:#?}");
+
+    // Shards 1 and 2 first, until Prometheus holds all their loads.
+    let dirs: Vec<PathBuf> = (0..3)
+        .map(|o| root.path().join(format!("shard-{o}")))
+        .collect();
+    let start = |o: usize| {
+        let cfg = config(&dirs[o], &url, Some(ports[o]), Some((3, o as u32)));
+        ChildGuard(Some(prescale(&cfg, false).spawn().unwrap()))
+    };
+    let others = of(1).len() + of(2).len();
+    let _s1 = start(1);
+    let mut s2 = start(2);
+    let query = "prescale_plan_timestamp_seconds and prescale_forecast_utilization \
+                 and prescale_recommended_replicas";
+    wait(
+        Duration::from_secs(90),
+        || count(&prom, query) == others,
+        || {
+            format!(
+                "Prometheus has {} of {others} loads\n{}",
+                count(&prom, query),
+                prom.log()
+            )
+        },
+    );
+
+    // Shard 0's first cycle: the same node decisions as the single process's.
+    let _s0 = start(0);
+    wait(
+        Duration::from_secs(60),
+        || log(&dirs[0]).iter().any(|d| d.0 == 1),
+        || "shard 0 logged no cycle".into(),
+    );
+    let started = Instant::now();
+    let got = node_decisions(&dirs[0], 1);
+    let reasons: Vec<String> = log(&dirs[0])
+        .into_iter()
+        .filter(|d| d.0 == 1 && is_node_decision(d))
+        .map(|d| d.6)
+        .collect();
+    assert_eq!(
+        got, want,
+        "shard 0's node decisions differ from one process's: {reasons:#?}"
+    );
+    // Its workload decisions are its own only.
+    for d in log(&dirs[0]).iter().filter(|d| !is_node_decision(d)) {
+        assert_eq!(owner(&d.2, 3), 0, "{d:?}");
+    }
+    // The other shards plan no pools.
+    for o in [1, 2] {
+        let node: Vec<_> = log(&dirs[o]).into_iter().filter(is_node_decision).collect();
+        assert!(node.is_empty(), "shard {o} planned nodes: {node:#?}");
+    }
+
+    // Shard 2 gone: its workloads' loads go unknown, and spare's scale-in is held, saying why.
+    let held = |d: &Logged| d.1 == "hold" && d.2 == "spare" && d.6.contains("scale-in held");
+    let before = log(&dirs[0]);
+    let before_kill = before.iter().map(|d| d.0).max().unwrap();
+    assert!(
+        !before.iter().any(held),
+        "scale-in held while every shard ran: {:#?}",
+        before.iter().find(|d| held(d))
+    );
+    s2.kill();
+    let killed = Instant::now();
+    let first_gone = of(2)[0].clone();
+    let held_after = |d: &Logged| d.0 > before_kill && held(d);
+    wait(
+        Duration::from_secs(30),
+        || log(&dirs[0]).iter().any(held_after),
+        || {
+            let tail: Vec<_> = log(&dirs[0]).into_iter().rev().take(5).collect();
+            format!("shard 0 never held spare's scale-in; last decisions {tail:#?}")
+        },
+    );
+    let hold = log(&dirs[0]).into_iter().find(held_after).unwrap();
+    assert!(
+        hold.6.contains(&format!("'{first_gone}'")) && hold.6.contains("unknown load"),
+        "{}",
+        hold.6
+    );
+    // The hold came within the freshness bound (8 s) plus a few cycles of the kill.
+    let took = killed.elapsed();
+    eprintln!("scale-in held {took:?} after shard 2 was killed");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    // Past the 20 s window from shard 0's start (when it would have removed a spare node),
+    // and a few cycles more: still no node removed, and the hold repeated every cycle.
+    let past = Duration::from_secs(26);
+    std::thread::sleep(past.saturating_sub(started.elapsed()));
+    let after = log(&dirs[0]);
+    let removed: Vec<_> = after.iter().filter(|d| d.1 == "remove_node").collect();
+    assert!(removed.is_empty(), "{removed:#?}");
+    let last_cycle = after.iter().map(|d| d.0).max().unwrap();
+    assert!(
+        after.iter().any(|d| d.0 == last_cycle && held(d)),
+        "no hold in shard 0's last cycle {last_cycle}"
+    );
+}
