@@ -67,6 +67,7 @@
 //! | `prescale_lease_transitions` | gauge | |
 //! | `prescale_shard_info` | gauge (1) | `ordinal`, `replicas` |
 //! | `prescale_shard_workloads` | gauge | |
+//! | `prescale_cluster_state_known` | gauge (0/1) | `workload` |
 //!
 //! *Series labels* are `signal` and the series' own labels (see [`SeriesId`]), e.g.
 //! `prescale_forecast{signal="rps",service="api",level="0.9"}`.

@@ -183,4 +183,5 @@ pub(super) struct Seen {
     pub(super) risk_level: HashSet<WorkloadLabel>,
     pub(super) risk_margin: HashSet<WorkloadLabel>,
     pub(super) forecast_stage: HashSet<StageLabels>,
+    pub(super) cluster_state_known: HashSet<WorkloadLabel>,
 }
