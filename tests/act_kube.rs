@@ -281,6 +281,80 @@ async fn a_stalled_object_times_out_while_the_others_are_applied() {
     }
 }
 
+/// Under leader election the changes still run concurrently (at most 4), each asking for
+/// leadership right before its first request: a stalled object holds up none of the others;
+/// a follower sends nothing; and a lease lapsing mid-cycle abandons the stalled change at the
+/// lapse, not at its timeout, while nothing starts after it.
+#[tokio::test]
+async fn under_leader_election_a_stalled_object_does_not_hold_up_the_others() {
+    use prescale::leader::Leadership;
+    let fake = FakeKube::start();
+    let names = ["s", "a", "b", "c", "d", "e", "f"];
+    for n in names {
+        fake.add("deployments", "shop", n, 1);
+    }
+    fake.stall("deployments", "shop", "s");
+    let refs: Vec<String> = names.iter().map(|n| format!("shop/{n}")).collect();
+    let list: Vec<(&str, ObjectKind, &str)> = names
+        .iter()
+        .zip(&refs)
+        .map(|(n, r)| (*n, D, r.as_str()))
+        .collect();
+    let timeout = Duration::from_millis(1500);
+    let ds: Vec<Decision> = names.iter().map(|n| up(n, 1, 3)).collect();
+    let led = |l: Leadership| {
+        Act::dry_run(Box::new(std::io::sink()), None)
+            .with_actuator(Box::new(actuator(&fake, &list, timeout)))
+            .with_leadership(l)
+    };
+
+    let t0 = Instant::now();
+    let out = led(Leadership::always()).handle(1, 0, &ds).await.unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        out[0].to_string(),
+        "failed: timeout: GET had no answer within 1s 500ms"
+    );
+    assert!(out[1..].iter().all(|o| *o == Outcome::Applied), "{out:?}");
+    assert!(took < timeout + SECOND, "{took:?}");
+    // One at a time, the six after the stalled one would all have waited for its timeout.
+    let stalled_at = fake.requests_on("deployments", "shop", "s")[0].at;
+    for n in &names[1..] {
+        let reqs = fake.requests_on("deployments", "shop", n);
+        let patched = reqs.iter().find(|r| r.method == "PATCH").expect("a PATCH");
+        assert!(
+            patched.at < stalled_at + timeout,
+            "{n} waited for the stall"
+        );
+        assert_eq!(fake.replicas("deployments", "shop", n), 3);
+    }
+
+    // A follower sends nothing at all.
+    let sent = fake.requests().len();
+    let out = led(Leadership::lapsing_in(Duration::ZERO))
+        .handle(2, 0, &ds)
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| *o == Outcome::Skipped(Skip::NotLeader)));
+    assert_eq!(fake.requests().len(), sent);
+
+    // The lease lapses 300 ms in: the stalled change is abandoned then (recorded failed, not
+    // believed done), well before its 1.5 s timeout; the others were done by then.
+    let ds: Vec<Decision> = names.iter().map(|n| up(n, 3, 4)).collect();
+    let t0 = Instant::now();
+    let out = led(Leadership::lapsing_in(Duration::from_millis(300)))
+        .handle(3, 0, &ds)
+        .await
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        out[0].to_string(),
+        "failed: abandoned: this replica stopped leading while it ran"
+    );
+    assert!(took < timeout, "{took:?}");
+    assert!(out[1..].iter().all(|o| *o == Outcome::Applied), "{out:?}");
+}
+
 #[tokio::test]
 async fn a_count_changed_elsewhere_is_left_and_then_gone_on_from() {
     let fake = FakeKube::start();
