@@ -444,19 +444,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The real `prescale run --apply` against the fake through a kubeconfig file: only the
-/// `auto` workload is patched, a person's override is left alone, counted and planned from.
-#[test]
-fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
-    let fake = FakeKube::start();
-    fake.add("deployments", "shop", "web", 2);
-    fake.add("deployments", "shop", "api", 2);
-    fake.add("statefulsets", "shop", "db-readers", 1);
-    // Whenever prescale scales web, a person sets it 3 higher right after.
-    fake.person_after_patch("deployments", "shop", "web", 3);
-    let dir = tempfile::tempdir().unwrap();
-    fake.kubeconfig(&dir.path().join("kubeconfig"));
-    let port = free_port();
+/// The demo configuration acting through the fake (kubeconfig in `dir`), with web in `auto`
+/// mode, its exporter on `port` and a limit of `cycles`; returns its path.
+fn demo_config(dir: &std::path::Path, port: u16, cycles: u32) -> std::path::PathBuf {
     let demo = std::fs::read_to_string(cli::repo("config/demo.toml")).unwrap();
     let mut text = String::new();
     for line in demo.lines() {
@@ -464,9 +454,9 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
             ["model", ..] => format!("model = {:?}", cli::repo("models/web.model")),
             ["decision_log", ..] => format!(
                 "decision_log = {:?}\nactuator = \"kubernetes\"",
-                dir.path().join("d.jsonl").display().to_string()
+                dir.join("d.jsonl").display().to_string()
             ),
-            ["cycles", ..] => "cycles = 300".into(),
+            ["cycles", ..] => format!("cycles = {cycles}"),
             ["listen", ..] => format!("listen = \"127.0.0.1:{port}\""),
             ["dir", ..] => format!("dir = {:?}", cli::repo("data")),
             ["name", "=", "\"web\""] => {
@@ -482,8 +472,73 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
         text.push('\n');
     }
     text.push_str("\n[kubernetes]\nkubeconfig = \"kubeconfig\"\ntimeout = \"2s\"\n");
-    let cfg = dir.path().join("prescale.toml");
+    let cfg = dir.join("prescale.toml");
     std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// After a restart, the count prescale last set comes from the decision log: a live count
+/// that differs from the newest applied one was changed while prescale was down, and is left
+/// (`skipped (changed elsewhere: live N)`, no PATCH), not overwritten by the first change.
+#[test]
+fn after_a_restart_a_count_changed_meanwhile_is_left() {
+    let fake = FakeKube::start();
+    // The log says prescale last set web to 3; someone has scaled it to 9 since.
+    fake.add("deployments", "shop", "web", 9);
+    fake.add("deployments", "shop", "api", 2);
+    fake.add("statefulsets", "shop", "db-readers", 1);
+    let dir = tempfile::tempdir().unwrap();
+    fake.kubeconfig(&dir.path().join("kubeconfig"));
+    let cfg = demo_config(dir.path(), free_port(), 1);
+    let mut before = up("web", 2, 3);
+    before.at = 1_400_000_000;
+    let record = json!({"cycle": 7, "decision": before, "applied": true, "outcome": "applied"});
+    std::fs::write(dir.path().join("d.jsonl"), format!("{record}\n")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--apply", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let output = cli::text(&o);
+    assert!(o.status.success(), "{output}");
+    let log = cli::log_lines(dir.path());
+    let web: Vec<&serde_json::Value> = log
+        .iter()
+        .skip(1)
+        .filter(|l| l["decision"]["target"] == "web" && l["decision"]["kind"] != "place")
+        .collect();
+    assert_eq!(web.len(), 1, "{log:#?}");
+    assert_eq!(
+        web[0]["decision"]["from"], 3,
+        "planned from the log's count"
+    );
+    assert_eq!(
+        web[0]["outcome"], "skipped (changed elsewhere: live 9)",
+        "{:#}\n{output}",
+        web[0]
+    );
+    let reqs = fake.requests_on("deployments", "shop", "web");
+    assert!(!reqs.is_empty(), "web was read: {output}");
+    assert!(reqs.iter().all(|r| r.method == "GET"), "{reqs:#?}");
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 9);
+    assert!(fake.events().is_empty());
+}
+
+/// The real `prescale run --apply` against the fake through a kubeconfig file: only the
+/// `auto` workload is patched, a person's override is left alone, counted and planned from.
+#[test]
+fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
+    let fake = FakeKube::start();
+    fake.add("deployments", "shop", "web", 2);
+    fake.add("deployments", "shop", "api", 2);
+    fake.add("statefulsets", "shop", "db-readers", 1);
+    // Whenever prescale scales web, a person sets it 3 higher right after.
+    fake.person_after_patch("deployments", "shop", "web", 3);
+    let dir = tempfile::tempdir().unwrap();
+    fake.kubeconfig(&dir.path().join("kubeconfig"));
+    let port = free_port();
+    let cfg = demo_config(dir.path(), port, 300);
     let out = std::fs::File::create(dir.path().join("out.txt")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
         .args(["run", "--apply", "--config", cfg.to_str().unwrap()])

@@ -13,8 +13,10 @@
 //!   GET reads another count, someone else changed it (`kubectl scale`, another controller):
 //!   no PATCH this cycle, the outcome is `skipped (changed elsewhere: live N)`, the live loop
 //!   counts it (`prescale_external_changes_total`) and plans from N next cycle, and N becomes
-//!   the count prescale goes on from. Before prescale has set anything (its first change
-//!   after a start), there is nothing to compare with and it acts.
+//!   the count prescale goes on from. The remembered counts outlive a restart: they are
+//!   seeded from the decision log's tail (the newest `applied` change, or count adopted, per
+//!   workload). Only a workload prescale never set (no such record) has nothing to compare
+//!   with, and its first change acts.
 //! - **Bounded, independent calls.** Every request is bounded by `[kubernetes] timeout`
 //!   (10 s by default) with the client's own retries off, so the timeout means what it says.
 //!   A cycle's changes run concurrently, at most [`MAX_IN_FLIGHT`] at once, each in its own
@@ -110,6 +112,19 @@ impl KubeActuator {
             objects,
             last_set: HashMap::new(),
         }
+    }
+
+    /// Starts from the counts a previous run set or adopted (workload → count, from the
+    /// decision log's tail: [`LogTail::last_set`](crate::act::LogTail::last_set)), so that the
+    /// first change after a restart is checked for a change elsewhere like every other.
+    /// Workloads this actuator does not manage are ignored.
+    pub fn with_last_set(mut self, counts: impl IntoIterator<Item = (String, u32)>) -> Self {
+        for (w, n) in counts {
+            if self.objects.contains_key(&w) {
+                self.last_set.insert(w, n);
+            }
+        }
+        self
     }
 
     /// The count prescale last set (or adopted) for `workload`, if any.
