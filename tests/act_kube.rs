@@ -135,6 +135,10 @@ async fn a_change_is_a_get_then_a_conditional_merge_patch_then_an_event() {
     assert_eq!(web["reason"], "PrescaleScaled");
     assert_eq!(web["type"], "Normal");
     assert_eq!(web["reportingComponent"], "prescale");
+    // Which replica scaled: never left out (the binary's test below sets POD_NAME).
+    let instance = web["reportingInstance"].as_str().unwrap_or_default();
+    assert!(!instance.is_empty(), "{web}");
+    assert_eq!(web["source"]["host"], instance, "{web}");
     assert_eq!(
         web["message"],
         "3 → 5 replicas: p90 demand needs 5 replicas"
@@ -543,6 +547,7 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
         .args(["run", "--apply", "--config", cfg.to_str().unwrap()])
         .env("RUST_LOG", "warn")
+        .env("POD_NAME", "prescale-0")
         .stdin(std::process::Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
@@ -596,6 +601,10 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
     }
     let ok = patches.iter().filter(|p| p.status == Some(200)).count();
     assert_eq!(fake.events().len(), ok, "an Event per applied change");
+    for e in fake.events() {
+        assert_eq!(e["reportingInstance"], "prescale-0", "{e}");
+        assert_eq!(e["source"]["host"], "prescale-0", "{e}");
+    }
 
     // The log: web's changed-elsewhere outcome, and the next web decision plans from it.
     assert!(elsewhere_then_next(dir.path()) >= 1, "{output}");

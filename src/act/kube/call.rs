@@ -77,6 +77,8 @@ impl CallError {
 pub(super) struct Calls {
     pub client: kube::Client,
     pub timeout: Duration,
+    /// The Events' `reportingInstance` (see [`event::instance`](super::event::instance)).
+    pub instance: String,
 }
 
 impl Calls {

@@ -108,7 +108,11 @@ impl KubeActuator {
         timeout: Duration,
     ) -> KubeActuator {
         KubeActuator {
-            calls: Calls { client, timeout },
+            calls: Calls {
+                client,
+                timeout,
+                instance: event::instance(|var| std::env::var(var).ok()),
+            },
             objects,
             last_set: HashMap::new(),
         }
