@@ -11,8 +11,10 @@
 //! - `PUT  /apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}`: 200, or 409 `Conflict`
 //!   when the body's `resourceVersion` is not the stored one, 404 when there is none.
 //!
-//! Anything else is recorded and answered 404 (`Status`), so a test sees any call it did not
-//! expect. Every request is recorded (time, method, path and query, the bearer token, body,
+//! The Lease paths are explicit routes, and [`FakeLease::start_with`] serves other fakes'
+//! routes on the same server (the scale and Event endpoints of `fake_kube.rs`), so one process
+//! can lead and act against one API server. Anything no route takes is recorded here and
+//! answered 404 (`Status`), so a test sees any call it did not expect. Every request is recorded (time, method, path and query, the bearer token, body,
 //! status), and every accepted write is kept in a history of holders, so a test can ask who
 //! held the Lease at any instant. [`FakeLease::stall`] partitions one client: requests carrying
 //! its token are held unanswered (and never applied) until [`FakeLease::heal`].
@@ -79,7 +81,15 @@ pub struct FakeLease {
 }
 
 impl FakeLease {
+    /// Serves the Lease endpoints alone.
     pub fn start() -> FakeLease {
+        FakeLease::start_with(axum::Router::new())
+    }
+
+    /// Serves the Lease endpoints and `others` (another fake's routes, e.g.
+    /// `FakeKube::router()`) on one server, as one API server answers them all; a path that
+    /// none of them routes is recorded here and answered 404.
+    pub fn start_with(others: axum::Router) -> FakeLease {
         let inner: Shared = Arc::default();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -93,7 +103,21 @@ impl FakeLease {
                 .expect("runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = axum::Router::new().fallback(handle).with_state(state);
+                // Explicit routes (any method, so a wrong one is recorded and refused by
+                // `answer` rather than by the router unseen), and the fallback for the rest.
+                let any = axum::routing::any(handle);
+                let app = axum::Router::new()
+                    .route(
+                        "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+                        any.clone(),
+                    )
+                    .route(
+                        "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
+                        any,
+                    )
+                    .fallback(handle)
+                    .with_state(state)
+                    .merge(others);
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
