@@ -8,6 +8,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/fake_api.rs"]
+mod fake_api;
 #[path = "common/fake_kube.rs"]
 mod fake_kube;
 #[path = "common/fake_lease.rs"]
