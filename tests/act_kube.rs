@@ -4,6 +4,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/fake_api.rs"]
+mod fake_api;
 #[path = "common/fake_kube.rs"]
 mod fake_kube;
 
@@ -135,6 +137,10 @@ async fn a_change_is_a_get_then_a_conditional_merge_patch_then_an_event() {
     assert_eq!(web["reason"], "PrescaleScaled");
     assert_eq!(web["type"], "Normal");
     assert_eq!(web["reportingComponent"], "prescale");
+    // Which replica scaled: never left out (the binary's test below sets POD_NAME).
+    let instance = web["reportingInstance"].as_str().unwrap_or_default();
+    assert!(!instance.is_empty(), "{web}");
+    assert_eq!(web["source"]["host"], instance, "{web}");
     assert_eq!(
         web["message"],
         "3 → 5 replicas: p90 demand needs 5 replicas"
@@ -281,6 +287,80 @@ async fn a_stalled_object_times_out_while_the_others_are_applied() {
     }
 }
 
+/// Under leader election the changes still run concurrently (at most 4), each asking for
+/// leadership right before its first request: a stalled object holds up none of the others;
+/// a follower sends nothing; and a lease lapsing mid-cycle abandons the stalled change at the
+/// lapse, not at its timeout, while nothing starts after it.
+#[tokio::test]
+async fn under_leader_election_a_stalled_object_does_not_hold_up_the_others() {
+    use prescale::leader::Leadership;
+    let fake = FakeKube::start();
+    let names = ["s", "a", "b", "c", "d", "e", "f"];
+    for n in names {
+        fake.add("deployments", "shop", n, 1);
+    }
+    fake.stall("deployments", "shop", "s");
+    let refs: Vec<String> = names.iter().map(|n| format!("shop/{n}")).collect();
+    let list: Vec<(&str, ObjectKind, &str)> = names
+        .iter()
+        .zip(&refs)
+        .map(|(n, r)| (*n, D, r.as_str()))
+        .collect();
+    let timeout = Duration::from_millis(1500);
+    let ds: Vec<Decision> = names.iter().map(|n| up(n, 1, 3)).collect();
+    let led = |l: Leadership| {
+        Act::dry_run(Box::new(std::io::sink()), None)
+            .with_actuator(Box::new(actuator(&fake, &list, timeout)))
+            .with_leadership(l)
+    };
+
+    let t0 = Instant::now();
+    let out = led(Leadership::always()).handle(1, 0, &ds).await.unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        out[0].to_string(),
+        "failed: timeout: GET had no answer within 1s 500ms"
+    );
+    assert!(out[1..].iter().all(|o| *o == Outcome::Applied), "{out:?}");
+    assert!(took < timeout + SECOND, "{took:?}");
+    // One at a time, the six after the stalled one would all have waited for its timeout.
+    let stalled_at = fake.requests_on("deployments", "shop", "s")[0].at;
+    for n in &names[1..] {
+        let reqs = fake.requests_on("deployments", "shop", n);
+        let patched = reqs.iter().find(|r| r.method == "PATCH").expect("a PATCH");
+        assert!(
+            patched.at < stalled_at + timeout,
+            "{n} waited for the stall"
+        );
+        assert_eq!(fake.replicas("deployments", "shop", n), 3);
+    }
+
+    // A follower sends nothing at all.
+    let sent = fake.requests().len();
+    let out = led(Leadership::lapsing_in(Duration::ZERO))
+        .handle(2, 0, &ds)
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| *o == Outcome::Skipped(Skip::NotLeader)));
+    assert_eq!(fake.requests().len(), sent);
+
+    // The lease lapses 300 ms in: the stalled change is abandoned then (recorded failed, not
+    // believed done), well before its 1.5 s timeout; the others were done by then.
+    let ds: Vec<Decision> = names.iter().map(|n| up(n, 3, 4)).collect();
+    let t0 = Instant::now();
+    let out = led(Leadership::lapsing_in(Duration::from_millis(300)))
+        .handle(3, 0, &ds)
+        .await
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        out[0].to_string(),
+        "failed: abandoned: this replica stopped leading while it ran"
+    );
+    assert!(took < timeout, "{took:?}");
+    assert!(out[1..].iter().all(|o| *o == Outcome::Applied), "{out:?}");
+}
+
 #[tokio::test]
 async fn a_count_changed_elsewhere_is_left_and_then_gone_on_from() {
     let fake = FakeKube::start();
@@ -370,19 +450,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The real `prescale run --apply` against the fake through a kubeconfig file: only the
-/// `auto` workload is patched, a person's override is left alone, counted and planned from.
-#[test]
-fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
-    let fake = FakeKube::start();
-    fake.add("deployments", "shop", "web", 2);
-    fake.add("deployments", "shop", "api", 2);
-    fake.add("statefulsets", "shop", "db-readers", 1);
-    // Whenever prescale scales web, a person sets it 3 higher right after.
-    fake.person_after_patch("deployments", "shop", "web", 3);
-    let dir = tempfile::tempdir().unwrap();
-    fake.kubeconfig(&dir.path().join("kubeconfig"));
-    let port = free_port();
+/// The demo configuration acting through the fake (kubeconfig in `dir`), with web in `auto`
+/// mode, its exporter on `port` and a limit of `cycles`; returns its path.
+fn demo_config(dir: &std::path::Path, port: u16, cycles: u32) -> std::path::PathBuf {
     let demo = std::fs::read_to_string(cli::repo("config/demo.toml")).unwrap();
     let mut text = String::new();
     for line in demo.lines() {
@@ -390,9 +460,9 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
             ["model", ..] => format!("model = {:?}", cli::repo("models/web.model")),
             ["decision_log", ..] => format!(
                 "decision_log = {:?}\nactuator = \"kubernetes\"",
-                dir.path().join("d.jsonl").display().to_string()
+                dir.join("d.jsonl").display().to_string()
             ),
-            ["cycles", ..] => "cycles = 300".into(),
+            ["cycles", ..] => format!("cycles = {cycles}"),
             ["listen", ..] => format!("listen = \"127.0.0.1:{port}\""),
             ["dir", ..] => format!("dir = {:?}", cli::repo("data")),
             ["name", "=", "\"web\""] => {
@@ -408,12 +478,78 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
         text.push('\n');
     }
     text.push_str("\n[kubernetes]\nkubeconfig = \"kubeconfig\"\ntimeout = \"2s\"\n");
-    let cfg = dir.path().join("prescale.toml");
+    let cfg = dir.join("prescale.toml");
     std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// After a restart, the count prescale last set comes from the decision log: a live count
+/// that differs from the newest applied one was changed while prescale was down, and is left
+/// (`skipped (changed elsewhere: live N)`, no PATCH), not overwritten by the first change.
+#[test]
+fn after_a_restart_a_count_changed_meanwhile_is_left() {
+    let fake = FakeKube::start();
+    // The log says prescale last set web to 3; someone has scaled it to 9 since.
+    fake.add("deployments", "shop", "web", 9);
+    fake.add("deployments", "shop", "api", 2);
+    fake.add("statefulsets", "shop", "db-readers", 1);
+    let dir = tempfile::tempdir().unwrap();
+    fake.kubeconfig(&dir.path().join("kubeconfig"));
+    let cfg = demo_config(dir.path(), free_port(), 1);
+    let mut before = up("web", 2, 3);
+    before.at = 1_400_000_000;
+    let record = json!({"cycle": 7, "decision": before, "applied": true, "outcome": "applied"});
+    std::fs::write(dir.path().join("d.jsonl"), format!("{record}\n")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--apply", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let output = cli::text(&o);
+    assert!(o.status.success(), "{output}");
+    let log = cli::log_lines(dir.path());
+    let web: Vec<&serde_json::Value> = log
+        .iter()
+        .skip(1)
+        .filter(|l| l["decision"]["target"] == "web" && l["decision"]["kind"] != "place")
+        .collect();
+    assert_eq!(web.len(), 1, "{log:#?}");
+    assert_eq!(
+        web[0]["decision"]["from"], 3,
+        "planned from the log's count"
+    );
+    assert_eq!(
+        web[0]["outcome"], "skipped (changed elsewhere: live 9)",
+        "{:#}\n{output}",
+        web[0]
+    );
+    let reqs = fake.requests_on("deployments", "shop", "web");
+    assert!(!reqs.is_empty(), "web was read: {output}");
+    assert!(reqs.iter().all(|r| r.method == "GET"), "{reqs:#?}");
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 9);
+    assert!(fake.events().is_empty());
+}
+
+/// The real `prescale run --apply` against the fake through a kubeconfig file: only the
+/// `auto` workload is patched, a person's override is left alone, counted and planned from.
+#[test]
+fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
+    let fake = FakeKube::start();
+    fake.add("deployments", "shop", "web", 2);
+    fake.add("deployments", "shop", "api", 2);
+    fake.add("statefulsets", "shop", "db-readers", 1);
+    // Whenever prescale scales web, a person sets it 3 higher right after.
+    fake.person_after_patch("deployments", "shop", "web", 3);
+    let dir = tempfile::tempdir().unwrap();
+    fake.kubeconfig(&dir.path().join("kubeconfig"));
+    let port = free_port();
+    let cfg = demo_config(dir.path(), port, 300);
     let out = std::fs::File::create(dir.path().join("out.txt")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
         .args(["run", "--apply", "--config", cfg.to_str().unwrap()])
         .env("RUST_LOG", "warn")
+        .env("POD_NAME", "prescale-0")
         .stdin(std::process::Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
@@ -467,6 +603,10 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
     }
     let ok = patches.iter().filter(|p| p.status == Some(200)).count();
     assert_eq!(fake.events().len(), ok, "an Event per applied change");
+    for e in fake.events() {
+        assert_eq!(e["reportingInstance"], "prescale-0", "{e}");
+        assert_eq!(e["source"]["host"], "prescale-0", "{e}");
+    }
 
     // The log: web's changed-elsewhere outcome, and the next web decision plans from it.
     assert!(elsewhere_then_next(dir.path()) >= 1, "{output}");

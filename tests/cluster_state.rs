@@ -18,6 +18,7 @@ use prescale::plan::{
     observe_cluster, ClusterView, DecisionKind, NodePlanner, ReplicaPlanner, WorkloadInput,
     WorkloadLoad,
 };
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -87,6 +88,56 @@ fn seen(v: &ClusterView) -> Truth {
         replicas: v.replicas.clone(),
         pools,
     }
+}
+
+/// Runs `prescale run` with `config` (its exporter on a free port) until its `/metrics` has a
+/// cycle's `prescale_cluster_state_known`, stops it, and returns that gauge per workload.
+/// Restores the decision log, so the caller's view of it is as before.
+fn state_known_on_metrics(cfg_path: &Path, config: &str) -> BTreeMap<String, f64> {
+    let port = free_port();
+    let cfg = config.replace(
+        "[export]\nenabled = false",
+        &format!("[export]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    assert!(cfg.contains(&format!("127.0.0.1:{port}")), "{cfg}");
+    let log = cfg_path.with_file_name("d.jsonl");
+    let before = std::fs::read(&log).ok();
+    std::fs::write(cfg_path, cfg).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--config", cfg_path.to_str().unwrap()])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = cli::Running(child);
+    let family = "prescale_cluster_state_known{workload=\"";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let metrics = loop {
+        if let Some(t) = cli::scrape(port).filter(|t| t.contains(family)) {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {family} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(child);
+    std::fs::write(cfg_path, config).unwrap();
+    match before {
+        Some(b) => std::fs::write(&log, b).unwrap(),
+        None => {
+            let _ = std::fs::remove_file(&log);
+        }
+    }
+    metrics
+        .lines()
+        .filter_map(|l| {
+            let (w, v) = l.strip_prefix(family)?.split_once("\"} ")?;
+            Some((w.to_string(), v.parse().ok()?))
+        })
+        .collect()
 }
 
 /// The decision log's records (`{cycle, decision, outcome}`).
@@ -269,6 +320,10 @@ async fn without_kube_state_metrics_each_workload_says_why_and_nothing_scales_do
     std::fs::write(&cfg_path, config_text(&prom.url(), dir.path(), &c, "")).unwrap();
     let o = prescale(&["run", "--once", "--config", cfg_path.to_str().unwrap()]);
     assert!(o.status.success(), "{}", cli::text(&o));
+    let known = state_known_on_metrics(&cfg_path, &config_text(&prom.url(), dir.path(), &c, ""));
+    for w in &c.workloads {
+        assert_eq!(known.get(&w.name), Some(&1.0), "{}: {known:?}", w.name);
+    }
     drop(prom);
     let first = records(dir.path());
     let rec = first
@@ -332,4 +387,10 @@ async fn without_kube_state_metrics_each_workload_says_why_and_nothing_scales_do
         "{db}"
     );
     assert!(text.contains("no node decisions"), "{text}");
+
+    // And /metrics says so per workload, for an alert: every workload's state is unknown (0).
+    let known = state_known_on_metrics(&cfg_path, &config_text(&prom.url(), dir.path(), &c, ""));
+    for w in &c.workloads {
+        assert_eq!(known.get(&w.name), Some(&0.0), "{}: {known:?}", w.name);
+    }
 }

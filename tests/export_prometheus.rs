@@ -74,6 +74,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             },
         ],
         replica_reads: vec![],
+        cluster_state: vec![("web".into(), false)],
         accuracy: vec![AccuracySample {
             series: api(),
             wape: Some(0.12),
@@ -218,6 +219,7 @@ fn prometheus_scrapes_and_queries_back_the_exported_values() {
         r#"prescale_forecast_stage{workload="web",stage="own"}"#,
         0.0,
     );
+    expect(r#"prescale_cluster_state_known{workload="web"}"#, 0.0);
 
     // Prometheus parsed every family (OpenMetrics info, units, histograms) under the names the
     // exposition shows, which are the names the dashboard queries.

@@ -10,6 +10,8 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/fake_api.rs"]
+mod fake_api;
 #[path = "common/fake_lease.rs"]
 mod fake_lease;
 

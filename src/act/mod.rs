@@ -73,33 +73,31 @@ pub enum ActError {
 }
 
 /// The outcomes under leader election: every decision `skipped (not leader)` unless this
-/// replica leads when it comes to it. Decisions go to the actuator one at a time, so that
-/// leadership is asked right before each (a batch could outlast it), and each is abandoned
-/// if leadership lapses while it runs.
+/// replica leads when it comes to it. With an actuator, it carries them out under
+/// [`Actuator::apply_led`], which asks leadership right before each change.
 async fn led(
-    mut actuator: Option<&mut (dyn Actuator + 'static)>,
+    actuator: Option<&mut (dyn Actuator + 'static)>,
     leadership: &Leadership,
     decisions: &[Decision],
 ) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(decisions.len());
-    for d in decisions {
-        if !leadership.is_leader() {
-            outcomes.push(Outcome::Skipped(Skip::NotLeader));
-            continue;
-        }
-        let Some(a) = actuator.as_deref_mut().filter(|_| is_scale(d)) else {
-            outcomes.push(Outcome::dry_run(d));
-            continue;
-        };
-        let o = tokio::select! {
-            o = a.apply(std::slice::from_ref(d)) => o.into_iter().next(),
-            _ = leadership.lost() => Some(Outcome::Failed(
-                "abandoned: this replica stopped leading while it ran".into(),
-            )),
-        };
-        outcomes.push(o.unwrap_or_else(|| Outcome::Failed("the actuator gave no outcome".into())));
+    match actuator {
+        Some(a) => a.apply_led(decisions, leadership).await,
+        None => decisions
+            .iter()
+            .map(|d| {
+                if leadership.is_leader() {
+                    Outcome::dry_run(d)
+                } else {
+                    Outcome::Skipped(Skip::NotLeader)
+                }
+            })
+            .collect(),
     }
-    outcomes
+}
+
+/// What a change abandoned because leadership lapsed while it ran is recorded as.
+pub(crate) fn abandoned() -> Outcome {
+    Outcome::Failed("abandoned: this replica stopped leading while it ran".into())
 }
 
 /// True for decisions that change a workload's replicas (the ones an actuator carries out).
@@ -116,6 +114,42 @@ pub trait Actuator: Send {
     /// Every decision is attempted even when one fails (one stuck workload must not keep the
     /// others from scaling up), and nothing here can stop the loop.
     fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a>;
+
+    /// [`apply`](Self::apply) under leader election: each decision is `skipped (not leader)`
+    /// unless this replica leads right before its change starts (a batch could outlast the
+    /// lease), and a change still running when leadership lapses is abandoned (recorded
+    /// failed, so it is not believed done).
+    ///
+    /// By default the decisions go to [`apply`](Self::apply) one at a time, so that the
+    /// question comes before each; an actuator that runs changes concurrently overrides this
+    /// to ask in each change's own task ([`KubeActuator`]).
+    fn apply_led<'a>(
+        &'a mut self,
+        decisions: &'a [Decision],
+        leadership: &'a Leadership,
+    ) -> Applying<'a> {
+        Box::pin(async move {
+            let mut outcomes = Vec::with_capacity(decisions.len());
+            for d in decisions {
+                if !leadership.is_leader() {
+                    outcomes.push(Outcome::Skipped(Skip::NotLeader));
+                    continue;
+                }
+                if !is_scale(d) {
+                    outcomes.push(Outcome::dry_run(d));
+                    continue;
+                }
+                let o = tokio::select! {
+                    o = self.apply(std::slice::from_ref(d)) => o.into_iter().next(),
+                    _ = leadership.lost() => Some(abandoned()),
+                };
+                outcomes.push(
+                    o.unwrap_or_else(|| Outcome::Failed("the actuator gave no outcome".into())),
+                );
+            }
+            outcomes
+        })
+    }
 }
 
 /// The act stage: shows decisions, logs them, and applies them only when an actuator is given.

@@ -3,6 +3,7 @@
 //! Label sets live in [`labels`]; [`Metrics::observe`] updates one group of families per
 //! helper, in the order of the snapshot's fields.
 
+mod cluster;
 mod keda;
 mod labels;
 mod node_load;
@@ -96,6 +97,7 @@ pub struct Metrics {
     risk_margin: FGauge<WorkloadLabel>,
     risk_floor: FGauge<WorkloadLabel>,
     forecast_stage: Family<labels::StageLabels, Gauge>,
+    cluster_state_known: Family<WorkloadLabel, Gauge>,
     cycle_duration: Histogram,
     cycles: Counter,
     last_cycle: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -156,6 +158,7 @@ impl Metrics {
             risk_margin: Family::default(),
             risk_floor: Family::default(),
             forecast_stage: Family::default(),
+            cluster_state_known: Family::default(),
             cycle_duration: Histogram::new(CYCLE_BUCKETS),
             cycles: Counter::default(),
             last_cycle: Gauge::default(),
@@ -287,6 +290,7 @@ impl Metrics {
         m.register_risk(r);
         m.register_stage(r);
         m.register_node_load(r);
+        m.register_cluster(r);
         r.register_with_unit(
             "cycle_duration",
             "Wall-clock duration of one collect-forecast-plan-act cycle",
@@ -391,6 +395,7 @@ impl Metrics {
         self.observe_risk(&s.risk, seen);
         self.observe_stages(&s.stages, seen);
         self.observe_node_loads(&s.node_loads, s.at_unix, seen);
+        self.observe_cluster(&s.cluster_state, seen);
         let now = set_each(
             &self.model_info,
             s.model.iter().map(|m: &ModelSample| {

@@ -69,6 +69,7 @@
 //! | `prescale_shard_workloads` | gauge | |
 //! | `prescale_forecast_utilization` | gauge (share) | `workload` |
 //! | `prescale_plan_timestamp_seconds` | gauge | `workload` |
+//! | `prescale_cluster_state_known` | gauge (0/1) | `workload` |
 //!
 //! *Series labels* are `signal` and the series' own labels (see [`SeriesId`]), e.g.
 //! `prescale_forecast{signal="rps",service="api",level="0.9"}`.

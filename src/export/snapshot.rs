@@ -40,6 +40,10 @@ pub struct Snapshot {
     /// [`FORECAST_STAGES`](super::FORECAST_STAGES); state). Exported as
     /// `prescale_forecast_stage{workload,stage}`, 1 for the current stage and 0 for the others.
     pub stages: Vec<(String, String)>,
+    /// Per workload, with `[cluster]`: whether its state was read from the cluster this cycle
+    /// (state; empty without `[cluster]`). Exported as `prescale_cluster_state_known{workload}`
+    /// (0 = unknown: kube-state-metrics missing or a series stale; no scale-down meanwhile).
+    pub cluster_state: Vec<(String, bool)>,
     /// The model in use; `None` until one is loaded (and `/readyz` says so).
     pub model: Option<ModelSample>,
     /// Per node pool: how many nodes more than `max_nodes` the forecast wants, of the scarcest

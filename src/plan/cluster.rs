@@ -6,9 +6,10 @@
 //!   of the same name gives its policy (boot time, node bounds, target utilisation,
 //!   allocation, quotas); a pool without one gets [`PoolSpec::new`]'s defaults with
 //!   `min_nodes` [`DISCOVERED_MIN_NODES`] and `max_nodes` [`DISCOVERED_MAX_NODES`] (advice
-//!   only; the node group's own bounds live with the cloud). A pool's capacity per node is the
-//!   smallest allocatable CPU and memory among its schedulable nodes, so a replica that fits
-//!   the pool fits any of its nodes. Nodes without the label are in no pool and left alone.
+//!   only; the node group's own bounds live with the cloud). A pool's capacity per node is what
+//!   a new node of it brings: the most common allocatable CPU and memory among its
+//!   schedulable nodes (ties to the smaller), not the smallest, so one odd or draining node
+//!   does not under-size every node the pool is planned to get (see `new_node_size`). Nodes without the label are in no pool and left alone.
 //! - Placements are where the pods are: each node holds, per configured workload, its pods
 //!   that have not finished (unscheduled pods are replicas still to be placed). Pods of
 //!   anything else count against their node as `reserved` requests.
@@ -160,35 +161,34 @@ fn read_replicas(
 
 /// Pools from the nodes' labels, capacity from their allocatable, policy from `[[pool]]`.
 fn discover_pools(state: &ClusterState, configured: &[PoolSpec], view: &mut ClusterView) {
-    let mut caps: BTreeMap<&str, (Option<f64>, Option<f64>, bool)> = BTreeMap::new();
+    // Per pool: the allocatable CPU and memory of the nodes that set its size, and whether
+    // those are schedulable ones.
+    type Sizes = (Vec<f64>, Vec<f64>, bool);
+    let mut sizes: BTreeMap<&str, Sizes> = BTreeMap::new();
     let mut unlabelled = 0usize;
     for n in &state.nodes {
         let Some(pool) = n.pool.as_deref() else {
             unlabelled += 1;
             continue;
         };
-        let e = caps.entry(pool).or_insert((None, None, false));
+        let e = sizes.entry(pool).or_insert((Vec::new(), Vec::new(), false));
         // Schedulable nodes set the size; cordoned ones only while the pool has no other.
         if !n.unschedulable && !e.2 {
-            *e = (None, None, true);
+            *e = (Vec::new(), Vec::new(), true);
         }
         if n.unschedulable && e.2 {
             continue;
         }
-        let min = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        e.0 = min(e.0, n.cpu);
-        e.1 = min(e.1, n.memory);
+        e.0.extend(n.cpu);
+        e.1.extend(n.memory);
     }
     if unlabelled > 0 {
         view.notes.push(format!(
             "{unlabelled} node(s) have no pool label: left out of every pool"
         ));
     }
-    for (name, (cpu, mem, _)) in caps {
-        let capacity = Resources::new(cpu.unwrap_or(0.0), mem.unwrap_or(0.0));
+    for (name, (cpu, mem, _)) in sizes {
+        let capacity = Resources::new(new_node_size(cpu), new_node_size(mem));
         let spec = match configured.iter().find(|p| p.name == name) {
             Some(p) => PoolSpec {
                 capacity,
@@ -209,6 +209,31 @@ fn discover_pools(state: &ClusterState, configured: &[PoolSpec], view: &mut Clus
             ));
         }
     }
+}
+
+/// What a new node of a pool brings of one resource, from its nodes' allocatable: the most
+/// common value, ties to the smaller; 0 when no node reports it.
+///
+/// Why not the smallest: a node group's new nodes are all of its template, and most of its
+/// nodes are of it too. One odd node (an older instance type left over, a node whose
+/// allocatable shrank while it is drained, a mixed group's smaller member) would make the
+/// smallest under-size every node the planner asks for, and the pool would be sized for nodes
+/// it does not get. Why not the mean: it is no node's size. Ties go to the smaller so that in a
+/// pool split evenly between two sizes the planner errs towards one node too many, never too
+/// few. Each resource on its own, so that a node missing one series still counts for the
+/// other. Allocatable values come from the same node templates and are exact (millicores,
+/// bytes), so equal values are equal floats.
+fn new_node_size(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    values.sort_by(f64::total_cmp);
+    let mut best: Option<(f64, usize)> = None;
+    for run in values.chunk_by(|a, b| a == b) {
+        // Ascending order: a later run replaces the best only when strictly more common.
+        if best.is_none_or(|(_, n)| run.len() > n) {
+            best = Some((run[0], run.len()));
+        }
+    }
+    best.map_or(0.0, |(v, _)| v)
 }
 
 /// Placements, reserved requests, and each workload's requests and pool from its pods.

@@ -419,7 +419,17 @@ async fn make_act(
         ))),
         (ActuatorKind::Command, None) => Err(RunError::NoApplyCommand),
         (ActuatorKind::Kubernetes, _) => {
-            let k = KubeActuator::connect(&cfg.kubernetes, &live.workloads).await?;
+            // What it last set outlives a restart: the log's tail says what that was.
+            let tail = read_tail(
+                &live.decision_log,
+                TailOptions {
+                    applied_only: true,
+                    ..TailOptions::default()
+                },
+            )?;
+            let k = KubeActuator::connect(&cfg.kubernetes, &live.workloads)
+                .await?
+                .with_last_set(tail.last_set);
             tracing::info!(
                 "acting through the Kubernetes API (scale subresource, request timeout {})",
                 humantime::format_duration(cfg.kubernetes.timeout())

@@ -58,6 +58,7 @@ impl Loop {
                 .iter()
                 .map(|(w, v)| (w.clone(), v.stage.label().to_string()))
                 .collect(),
+            cluster_state: self.cluster_state(),
             model: Some(self.model()),
             shortfalls: Vec::new(),
             allocation_cuts: Vec::new(),
@@ -141,6 +142,19 @@ impl Loop {
             .iter()
             .filter(|w| matches!(w.current_replicas, Some(CurrentReplicas::Query(_))))
             .map(|w| (w.name.clone(), self.replicas_unknown.contains(&w.name)))
+            .collect()
+    }
+
+    /// With `[cluster]`, per workload whether this cycle read its state (see
+    /// [`read_cluster`](Loop::read_cluster)); nothing without it.
+    fn cluster_state(&self) -> Vec<(String, bool)> {
+        if self.cluster.is_none() {
+            return Vec::new();
+        }
+        self.configured
+            .0
+            .iter()
+            .map(|w| (w.name.clone(), !self.state_unknown.contains_key(&w.name)))
             .collect()
     }
 

@@ -257,8 +257,9 @@ impl Cluster {
     }
 
     /// What the planner should see: per node (name → (pool, unschedulable, replicas per
-    /// workload)), replicas per workload, and per pool the smallest allocatable of its
-    /// schedulable nodes.
+    /// workload)), replicas per workload, and per pool the allocatable of its schedulable
+    /// nodes (all alike within a pool here, so the smallest is also the most common, which is
+    /// what the planner takes).
     pub fn truth(&self) -> Truth {
         let mut nodes = BTreeMap::new();
         for n in &self.nodes {

@@ -23,10 +23,11 @@
 
 #![allow(dead_code)]
 
+use crate::fake_api::{self, json_response, Server};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -88,8 +89,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct FakeKube {
     pub port: u16,
     inner: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<Server>,
 }
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
@@ -104,32 +104,14 @@ impl FakeKube {
     /// Serves the endpoints alone on a loopback port.
     pub fn start() -> FakeKube {
         let inner: Shared = Arc::default();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = router(inner.clone())
             .fallback(unknown)
             .with_state(inner.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        let server = Server::start(app);
         FakeKube {
-            port,
+            port: server.port,
             inner,
-            stop: Some(stop),
-            thread: Some(thread),
+            server: Some(server),
         }
     }
 
@@ -144,13 +126,7 @@ impl FakeKube {
 
     /// A kubeconfig for this server (token auth, namespace `default`).
     pub fn kubeconfig(&self, path: &std::path::Path) {
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             users:\n- name: u\n  user:\n    token: fake-token\ncontexts:\n- name: fake\n  context:\n    \
-             cluster: fake\n    user: u\n    namespace: default\ncurrent-context: fake\n",
-            self.url()
-        );
-        std::fs::write(path, text).expect("write kubeconfig");
+        fake_api::kubeconfig(&self.url(), path, "fake-token");
     }
 
     /// Adds (or resets) `resource` (`deployments` or `statefulsets`) `ns/name` at `replicas`.
@@ -242,13 +218,9 @@ impl FakeKube {
 
 impl Drop for FakeKube {
     fn drop(&mut self) {
+        // Releases stalled requests, so the server can stop (it is dropped after this).
         lock(&self.inner).stopping = true;
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.take();
     }
 }
 
@@ -261,28 +233,9 @@ fn router(_state: Shared) -> axum::Router<Shared> {
         .route("/api/v1/namespaces/{ns}/events", axum::routing::post(event))
 }
 
-/// A `meta/v1` Status, as the API server answers errors.
+/// A `meta/v1` Status of an `apps` object, as the API server answers errors.
 fn status(code: u16, reason: &str, message: String, name: &str, kind: &str) -> Response {
-    let body = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "details": {"name": name, "group": "apps", "kind": kind},
-        "code": code,
-    });
-    json_response(code, &body)
-}
-
-fn json_response(code: u16, body: &Value) -> Response {
-    (
-        StatusCode::from_u16(code).expect("status"),
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    fake_api::status(code, reason, message, name, "apps", kind)
 }
 
 /// Records the request; returns its index.

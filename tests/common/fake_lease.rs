@@ -11,18 +11,21 @@
 //! - `PUT  /apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}`: 200, or 409 `Conflict`
 //!   when the body's `resourceVersion` is not the stored one, 404 when there is none.
 //!
-//! Anything else is recorded and answered 404 (`Status`), so a test sees any call it did not
-//! expect. Every request is recorded (time, method, path and query, the bearer token, body,
+//! The Lease paths are explicit routes, and [`FakeLease::start_with`] serves other fakes'
+//! routes on the same server (the scale and Event endpoints of `fake_kube.rs`), so one process
+//! can lead and act against one API server. Anything no route takes is recorded here and
+//! answered 404 (`Status`), so a test sees any call it did not expect. Every request is recorded (time, method, path and query, the bearer token, body,
 //! status), and every accepted write is kept in a history of holders, so a test can ask who
 //! held the Lease at any instant. [`FakeLease::stall`] partitions one client: requests carrying
 //! its token are held unanswered (and never applied) until [`FakeLease::heal`].
 
 #![allow(dead_code)]
 
+use crate::fake_api::{self, json_response, Server};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -74,38 +77,40 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct FakeLease {
     pub port: u16,
     inner: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<Server>,
 }
 
 impl FakeLease {
+    /// Serves the Lease endpoints alone.
     pub fn start() -> FakeLease {
+        FakeLease::start_with(axum::Router::new())
+    }
+
+    /// Serves the Lease endpoints and `others` (another fake's routes, e.g.
+    /// `FakeKube::router()`) on one server, as one API server answers them all; a path that
+    /// none of them routes is recorded here and answered 404.
+    pub fn start_with(others: axum::Router) -> FakeLease {
         let inner: Shared = Arc::default();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = inner.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = axum::Router::new().fallback(handle).with_state(state);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        // Explicit routes (any method, so a wrong one is recorded and refused by `answer`
+        // rather than by the router unseen), and the fallback for the rest.
+        let any = axum::routing::any(handle);
+        let app = axum::Router::new()
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+                any.clone(),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
+                any,
+            )
+            .fallback(handle)
+            .with_state(inner.clone())
+            .merge(others);
+        let server = Server::start(app);
         FakeLease {
-            port,
+            port: server.port,
             inner,
-            stop: Some(stop),
-            thread: Some(thread),
+            server: Some(server),
         }
     }
 
@@ -119,13 +124,7 @@ impl FakeLease {
 
     /// Writes a kubeconfig for a client that authenticates with `token`.
     pub fn kubeconfig(&self, path: &std::path::Path, token: &str) {
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             users:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: fake\n  context:\n    \
-             cluster: fake\n    user: u\n    namespace: default\ncurrent-context: fake\n",
-            self.url()
-        );
-        std::fs::write(path, text).expect("write kubeconfig");
+        fake_api::kubeconfig(&self.url(), path, token);
     }
 
     /// Partitions the client using `token`: its requests get no answer until [`heal`].
@@ -165,38 +164,15 @@ impl FakeLease {
 
 impl Drop for FakeLease {
     fn drop(&mut self) {
+        // Releases held requests, so the server can stop (it is dropped after this).
         self.heal();
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.take();
     }
 }
 
-/// A `meta/v1` Status, as the API server answers errors.
+/// A `meta/v1` Status of a Lease, as the API server answers errors.
 fn status(code: u16, reason: &str, message: String, name: &str) -> Response {
-    let body = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases"},
-        "code": code,
-    });
-    json_response(code, &body)
-}
-
-fn json_response(code: u16, body: &Value) -> Response {
-    (
-        StatusCode::from_u16(code).expect("status"),
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    fake_api::status(code, reason, message, name, "coordination.k8s.io", "leases")
 }
 
 async fn handle(

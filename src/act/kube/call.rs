@@ -44,6 +44,16 @@ pub(super) struct Done {
     pub remember: Option<u32>,
 }
 
+impl Done {
+    /// An outcome with nothing to remember: no change reached the object, or none is believed.
+    pub fn outcome(outcome: Outcome) -> Done {
+        Done {
+            outcome,
+            remember: None,
+        }
+    }
+}
+
 /// Why one request failed, as the outcome's reason.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum CallError {
@@ -67,6 +77,8 @@ impl CallError {
 pub(super) struct Calls {
     pub client: kube::Client,
     pub timeout: Duration,
+    /// The Events' `reportingInstance` (see [`event::instance`](super::event::instance)).
+    pub instance: String,
 }
 
 impl Calls {

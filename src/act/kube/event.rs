@@ -1,7 +1,8 @@
 //! The Event recorded on the target object for every change prescale makes, so that
 //! `kubectl describe deployment …` shows who scaled it and why: core/v1 `events` (the group
 //! every cluster serves and `kubectl describe` reads), reason `PrescaleScaled`, type `Normal`,
-//! the decision's one line as the message.
+//! the decision's one line as the message, reported by this replica (`reportingInstance` and
+//! `source.host`: its pod name).
 //!
 //! The Event is a record, not part of the change: a failed post is logged by the caller and
 //! the decision stays applied.
@@ -19,11 +20,34 @@ pub const REASON: &str = "PrescaleScaled";
 /// The Event's `reportingComponent` and `source.component`.
 pub const COMPONENT: &str = "prescale";
 
-/// The Event for a change of `object` (`uid` as the GET read it), at `now`.
+/// This replica's name, as its Events' `reportingInstance` and `source.host`: `POD_NAME`
+/// (the downward API in `deploy/statefulset.yaml`), then `HOSTNAME` (a pod's own name in
+/// Kubernetes), then the kernel's host name, read through `env` (the process environment
+/// outside tests). With two replicas (leader election) it says which one scaled.
+pub(super) fn instance(env: impl Fn(&str) -> Option<String>) -> String {
+    ["POD_NAME", "HOSTNAME"]
+        .into_iter()
+        .find_map(|var| {
+            env(var)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| COMPONENT.into())
+}
+
+/// The Event for a change of `object` (`uid` as the GET read it), at `now`, reported by
+/// `instance` (see [`instance`]).
 pub(super) fn build(
     object: &ObjectRef,
     uid: Option<String>,
     message: &str,
+    instance: &str,
     now: SystemTime,
 ) -> Event {
     let nanos = now
@@ -51,9 +75,10 @@ pub(super) fn build(
         type_: Some("Normal".into()),
         action: Some("Scale".into()),
         reporting_component: Some(COMPONENT.into()),
+        reporting_instance: Some(instance.into()),
         source: Some(EventSource {
             component: Some(COMPONENT.into()),
-            host: None,
+            host: Some(instance.into()),
         }),
         first_timestamp: time.clone(),
         last_timestamp: time,
@@ -70,7 +95,7 @@ pub(super) async fn post(
     message: &str,
 ) -> Result<(), String> {
     let api: Api<Event> = Api::namespaced(calls.client.clone(), &object.namespace);
-    let event = build(object, uid, message, SystemTime::now());
+    let event = build(object, uid, message, &calls.instance, SystemTime::now());
     calls
         .bounded("POST event", api.create(&PostParams::default(), &event))
         .await

@@ -13,13 +13,18 @@
 //!   GET reads another count, someone else changed it (`kubectl scale`, another controller):
 //!   no PATCH this cycle, the outcome is `skipped (changed elsewhere: live N)`, the live loop
 //!   counts it (`prescale_external_changes_total`) and plans from N next cycle, and N becomes
-//!   the count prescale goes on from. Before prescale has set anything (its first change
-//!   after a start), there is nothing to compare with and it acts.
+//!   the count prescale goes on from. The remembered counts outlive a restart: they are
+//!   seeded from the decision log's tail (the newest `applied` change, or count adopted, per
+//!   workload). Only a workload prescale never set (no such record) has nothing to compare
+//!   with, and its first change acts.
 //! - **Bounded, independent calls.** Every request is bounded by `[kubernetes] timeout`
 //!   (10 s by default) with the client's own retries off, so the timeout means what it says.
 //!   A cycle's changes run concurrently, at most [`MAX_IN_FLIGHT`] at once, each in its own
 //!   task: a refusal, a stall or even a panic in one is that decision's `failed: …` and never
-//!   stops the others or the loop.
+//!   stops the others or the loop. Under leader election too: each task asks whether this
+//!   replica leads once it has its slot, right before its first request, and is abandoned if
+//!   leadership lapses while it runs, so the question is per call without making the calls
+//!   wait for each other.
 //! - **Outcomes say what the API said:** `failed: forbidden: …`, `not found: …`,
 //!   `conflict: …`, `timeout: …`, or `<code> <Reason>: <message>` from the API's Status.
 //! - **An Event per change** (reason `PrescaleScaled`, type `Normal`, message `from → to
@@ -41,8 +46,9 @@ pub use event::{COMPONENT as EVENT_COMPONENT, REASON as EVENT_REASON};
 
 use super::{is_scale, Actuator, Applying, Outcome, Skip};
 use crate::kubernetes::{KubeConfigError, KubernetesConfig};
+use crate::leader::Leadership;
 use crate::plan::{Decision, ObjectRef, WorkloadSpec};
-use call::{Calls, Change};
+use call::{Calls, Change, Done};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,10 +108,27 @@ impl KubeActuator {
         timeout: Duration,
     ) -> KubeActuator {
         KubeActuator {
-            calls: Calls { client, timeout },
+            calls: Calls {
+                client,
+                timeout,
+                instance: event::instance(|var| std::env::var(var).ok()),
+            },
             objects,
             last_set: HashMap::new(),
         }
+    }
+
+    /// Starts from the counts a previous run set or adopted (workload → count, from the
+    /// decision log's tail: [`LogTail::last_set`](crate::act::LogTail::last_set)), so that the
+    /// first change after a restart is checked for a change elsewhere like every other.
+    /// Workloads this actuator does not manage are ignored.
+    pub fn with_last_set(mut self, counts: impl IntoIterator<Item = (String, u32)>) -> Self {
+        for (w, n) in counts {
+            if self.objects.contains_key(&w) {
+                self.last_set.insert(w, n);
+            }
+        }
+        self
     }
 
     /// The count prescale last set (or adopted) for `workload`, if any.
@@ -127,53 +150,88 @@ pub fn objects(workloads: &[WorkloadSpec]) -> Result<HashMap<String, ObjectRef>,
 
 impl Actuator for KubeActuator {
     fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a> {
-        Box::pin(async move {
-            let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-            let mut tasks = tokio::task::JoinSet::new();
-            let mut outcomes: Vec<Option<Outcome>> = vec![None; decisions.len()];
-            for (i, d) in decisions.iter().enumerate() {
-                if !is_scale(d) {
-                    outcomes[i] = Some(Outcome::Skipped(Skip::Nothing));
-                    continue;
-                }
-                let Some(object) = self.objects.get(&d.target) else {
-                    outcomes[i] = Some(Outcome::Failed(format!(
-                        "workload '{}' names no deployment or statefulset",
-                        d.target
-                    )));
-                    continue;
-                };
-                let change = Change {
-                    workload: d.target.clone(),
-                    object: object.clone(),
-                    to: d.to,
-                    last_set: self.last_set.get(&d.target).copied(),
-                    reason: d.reason.clone(),
-                };
-                let calls = self.calls.clone();
-                let slots = slots.clone();
-                tasks.spawn(async move {
-                    let _slot = slots.acquire_owned().await;
-                    (i, calls.change(change).await)
-                });
+        Box::pin(self.changes(decisions, None))
+    }
+
+    /// Concurrently as without leader election, each change asking leadership in its own task
+    /// once it has its slot, right before its first request.
+    fn apply_led<'a>(
+        &'a mut self,
+        decisions: &'a [Decision],
+        leadership: &'a Leadership,
+    ) -> Applying<'a> {
+        Box::pin(self.changes(decisions, Some(leadership)))
+    }
+}
+
+impl KubeActuator {
+    /// One cycle's changes, at most [`MAX_IN_FLIGHT`] at once; under `leadership`, each is
+    /// `skipped (not leader)` unless this replica leads when its turn comes, and abandoned if
+    /// leadership lapses while it runs.
+    async fn changes(
+        &mut self,
+        decisions: &[Decision],
+        leadership: Option<&Leadership>,
+    ) -> Vec<Outcome> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; decisions.len()];
+        for (i, d) in decisions.iter().enumerate() {
+            if leadership.is_some_and(|l| !l.is_leader()) {
+                outcomes[i] = Some(Outcome::Skipped(Skip::NotLeader));
+                continue;
             }
-            while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok((i, done)) => {
-                        if let Some(n) = done.remember {
-                            self.last_set.insert(decisions[i].target.clone(), n);
-                        }
-                        outcomes[i] = Some(done.outcome);
+            if !is_scale(d) {
+                outcomes[i] = Some(Outcome::Skipped(Skip::Nothing));
+                continue;
+            }
+            let Some(object) = self.objects.get(&d.target) else {
+                outcomes[i] = Some(Outcome::Failed(format!(
+                    "workload '{}' names no deployment or statefulset",
+                    d.target
+                )));
+                continue;
+            };
+            let change = Change {
+                workload: d.target.clone(),
+                object: object.clone(),
+                to: d.to,
+                last_set: self.last_set.get(&d.target).copied(),
+                reason: d.reason.clone(),
+            };
+            let calls = self.calls.clone();
+            let slots = slots.clone();
+            let leadership = leadership.cloned();
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                let Some(l) = leadership else {
+                    return (i, calls.change(change).await);
+                };
+                // Asked now, not when the cycle began: the wait for a slot may have outlasted
+                // the lease.
+                if !l.is_leader() {
+                    return (i, Done::outcome(Outcome::Skipped(Skip::NotLeader)));
+                }
+                tokio::select! {
+                    done = calls.change(change) => (i, done),
+                    _ = l.lost() => (i, Done::outcome(super::abandoned())),
+                }
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((i, done)) => {
+                    if let Some(n) = done.remember {
+                        self.last_set.insert(decisions[i].target.clone(), n);
                     }
-                    Err(e) => tracing::error!("a Kubernetes change failed unexpectedly: {e}"),
+                    outcomes[i] = Some(done.outcome);
                 }
+                Err(e) => tracing::error!("a Kubernetes change failed unexpectedly: {e}"),
             }
-            outcomes
-                .into_iter()
-                .map(|o| {
-                    o.unwrap_or_else(|| Outcome::Failed("the change's task ended early".into()))
-                })
-                .collect()
-        })
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Failed("the change's task ended early".into())))
+            .collect()
     }
 }

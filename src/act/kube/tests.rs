@@ -2,7 +2,7 @@
 //! are asserted against a fake API server in `tests/act_kube.rs`).
 
 use super::call::{classify, patch_body, CallError};
-use super::event::build;
+use super::event::{build, instance};
 use crate::plan::{ObjectKind, ObjectRef};
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +22,7 @@ fn the_event_names_the_object_and_says_why() {
         &object,
         Some("uid-1".into()),
         "2 → 3 replicas: demand up",
+        "prescale-1",
         at,
     );
     let json = serde_json::to_value(&e).unwrap();
@@ -33,6 +34,9 @@ fn the_event_names_the_object_and_says_why() {
     assert_eq!(json["reason"], "PrescaleScaled");
     assert_eq!(json["type"], "Normal");
     assert_eq!(json["reportingComponent"], "prescale");
+    assert_eq!(json["reportingInstance"], "prescale-1");
+    assert_eq!(json["source"]["component"], "prescale");
+    assert_eq!(json["source"]["host"], "prescale-1");
     assert_eq!(json["message"], "2 → 3 replicas: demand up");
     assert_eq!(json["metadata"]["namespace"], "shop");
     assert!(json["metadata"]["name"]
@@ -41,7 +45,7 @@ fn the_event_names_the_object_and_says_why() {
         .starts_with("db."));
     assert_eq!(json["firstTimestamp"], "2025-06-15T15:06:40Z");
     // A runaway reason is cut to what the API server accepts, not refused.
-    let long = build(&object, None, &"é".repeat(2000), at);
+    let long = build(&object, None, &"é".repeat(2000), "p", at);
     assert!(long.message.unwrap().len() <= 1024);
 }
 
@@ -65,4 +69,27 @@ fn api_errors_are_worded_from_their_status() {
         words(status(500, "InternalError")),
         "500 InternalError: msg 500"
     );
+}
+
+/// The reporting instance is `POD_NAME`, then `HOSTNAME` (blank ones skipped), then the host's
+/// own name: never empty.
+#[test]
+fn the_reporting_instance_is_the_pod_name_then_the_host_name() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |var: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert_eq!(
+        instance(env(&[("POD_NAME", "prescale-2"), ("HOSTNAME", "x-1")])),
+        "prescale-2"
+    );
+    assert_eq!(
+        instance(env(&[("POD_NAME", "  "), ("HOSTNAME", "prescale-1")])),
+        "prescale-1"
+    );
+    assert!(!instance(env(&[])).trim().is_empty());
 }

@@ -9,12 +9,17 @@
 //! planner adds, removes or holds against a bound; a pool whose last record lies beyond the cap
 //! starts from the configured nodes, as before.
 //!
+//! The same tail gives the Kubernetes actuator the count it last set per workload
+//! ([`LogTail::last_set`]), so the first change after a restart is checked against it like
+//! every other: a count changed by someone while prescale was down is left, not overwritten.
+//!
 //! A line that is not a record (torn, foreign, from a newer version with another shape) is
 //! skipped and counted, never fatal: recovery is a best effort on top of a log that must not
 //! stop the loop from starting.
 
 use super::{LogError, MAX_RECORD_BYTES};
 use crate::plan::{DecisionKind, RecordedCounts};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -58,6 +63,12 @@ pub struct LogTail {
     pub bytes_read: u64,
     /// True when the cap stopped the reading before the start of the file.
     pub capped: bool,
+    /// Per workload, the count prescale last set or adopted through an actuator, whatever
+    /// [`TailOptions::applied_only`] says: the newest scale record whose outcome is `applied`
+    /// (its `to`) or `skipped (changed elsewhere: live N)` (N, the count it then went on
+    /// from). Seeds the Kubernetes actuator's changed-elsewhere check after a restart, which
+    /// otherwise would have nothing to compare the first live count with.
+    pub last_set: BTreeMap<String, u32>,
 }
 
 /// The fields recovery needs of one record; everything else is ignored, so lines written by
@@ -182,6 +193,11 @@ fn take_line(line: &[u8], opts: TailOptions, tail: &mut LogTail) {
         return;
     };
     tail.records += 1;
+    if let Some(n) = set_by_actuator(&rec, kind) {
+        tail.last_set
+            .entry(rec.decision.target.clone())
+            .or_insert(n);
+    }
     if !carried_out(&rec, kind, opts.applied_only) {
         tail.not_applied += 1;
         return;
@@ -201,6 +217,24 @@ fn take_line(line: &[u8], opts: TailOptions, tail: &mut LogTail) {
         }
         DecisionKind::Place | DecisionKind::Move => {}
     }
+}
+
+/// The count a scale record says an actuator set (`applied`: its `to`) or adopted (`skipped
+/// (changed elsewhere: live N)`: N); `None` for anything else (a dry run, a failure, a
+/// preview, a hold), which leaves the count prescale last set where it was.
+fn set_by_actuator(rec: &TailLine, kind: DecisionKind) -> Option<u32> {
+    if !matches!(kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
+        return None;
+    }
+    let outcome = rec.outcome.as_deref().or(rec.decision.outcome.as_deref())?;
+    if outcome == "applied" {
+        return Some(rec.decision.to);
+    }
+    outcome
+        .strip_prefix("skipped (changed elsewhere: live ")?
+        .strip_suffix(')')?
+        .parse()
+        .ok()
 }
 
 /// Whether a record's count may be believed as the cluster's: never when its outcome is
@@ -228,7 +262,6 @@ mod tests {
     use crate::act::tests::decision;
     use crate::act::DecisionLog;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
     use std::io::Write;
 
     fn line(cycle: u64, kind: DecisionKind, target: &str, to: u32, applied: bool) -> String {
@@ -371,6 +404,54 @@ mod tests {
         assert!(!t.counts.replicas.contains_key("old"));
         // 4 MiB of parsing, whatever the file's size (tens of ms; generous for a loaded box).
         assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    }
+
+    /// `last_set` is the newest applied scale, or the live count adopted from a change
+    /// elsewhere; dry runs, failures, previews and holds pass over, whatever `applied_only`.
+    #[test]
+    fn last_set_is_the_newest_applied_or_adopted_count() {
+        let with = |cycle: u64, kind, target: &str, to, outcome: &str| {
+            line(cycle, kind, target, to, true).replacen(
+                &format!("{{\"cycle\":{cycle},"),
+                &format!("{{\"cycle\":{cycle},\"outcome\":\"{outcome}\","),
+                1,
+            )
+        };
+        let up = DecisionKind::ScaleUp;
+        let text = [
+            with(1, up, "web", 5, "applied"),
+            with(1, up, "api", 3, "applied"),
+            with(1, up, "db", 2, "applied"),
+            with(
+                2,
+                up,
+                "web",
+                8,
+                "failed: timeout: GET had no answer within 10s",
+            ),
+            with(2, up, "api", 4, "skipped (changed elsewhere: live 9)"),
+            with(2, DecisionKind::ScaleDown, "db", 1, "applied"),
+            with(3, DecisionKind::Hold, "web", 8, "skipped"),
+            with(3, up, "api", 12, "skipped (preview)"),
+            with(3, up, "db", 4, "dry-run"),
+            line(3, up, "old", 4, false),
+        ]
+        .join("\n");
+        for applied_only in [true, false] {
+            let t = read(
+                text.as_bytes(),
+                TailOptions {
+                    applied_only,
+                    chunk: 61,
+                    ..TailOptions::default()
+                },
+            );
+            assert_eq!(
+                t.last_set,
+                map(&[("web", 5), ("api", 9), ("db", 1)]),
+                "applied_only = {applied_only}"
+            );
+        }
     }
 
     #[test]

@@ -186,4 +186,5 @@ pub(super) struct Seen {
     pub(super) forecast_stage: HashSet<StageLabels>,
     pub(super) utilization: HashSet<WorkloadLabel>,
     pub(super) planned_at: HashSet<WorkloadLabel>,
+    pub(super) cluster_state_known: HashSet<WorkloadLabel>,
 }

@@ -66,6 +66,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
             signal("batch_queue", &[("timeout", 2)]),
         ],
         replica_reads: vec![("web".into(), false), ("batch".into(), true)],
+        cluster_state: vec![("web".into(), true), ("batch".into(), false)],
         accuracy: vec![
             AccuracySample {
                 series: "web".into(),
@@ -192,6 +193,7 @@ fn series_missing_from_the_next_snapshot_vanish() {
     next.forecasts[0].quantiles.retain(|q| q.0 == 0.9);
     next.workloads.retain(|w| w.workload == "web");
     next.replica_reads.retain(|(w, _)| w == "web");
+    next.cluster_state.retain(|(w, _)| w == "web");
     next.actions.retain(|a| a.workload == "web");
     next.pools.retain(|p| p.pool == "general");
     next.signals.retain(|s| s.signal == "web_rps");

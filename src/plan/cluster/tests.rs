@@ -165,3 +165,43 @@ fn what_cannot_be_read_is_said_per_workload_and_for_nodes() {
         .unwrap()
         .contains("kube_node_status_allocatable has no series"));
 }
+
+/// A new node of a pool brings what most of its nodes have: one odd node, smaller (an old
+/// instance type, or one draining) or larger, does not size the pool; a tie goes to the
+/// smaller; cordoned nodes count only when the pool has no other; memory is decided apart
+/// from CPU, and a node missing a series counts for the other resource.
+#[test]
+fn a_pool_is_sized_by_its_most_common_node_not_its_smallest() {
+    let mut s = state();
+    s.nodes = vec![
+        node("m1", Some("mixed"), 8.0, false),
+        node("m2", Some("mixed"), 8.0, false),
+        node("m3", Some("mixed"), 8.0, false),
+        node("m-old", Some("mixed"), 2.0, false),
+        node("m-big", Some("mixed"), 32.0, false),
+        node("m-drain", Some("mixed"), 0.5, true),
+        node("t1", Some("tie"), 4.0, false),
+        node("t2", Some("tie"), 16.0, false),
+        node("t3", Some("tie"), 16.0, false),
+        node("t4", Some("tie"), 4.0, false),
+        node("c1", Some("cordoned"), 6.0, true),
+        node("c2", Some("cordoned"), 6.0, true),
+        node("c3", Some("cordoned"), 1.0, true),
+    ];
+    s.nodes[3].memory = Some(2e9);
+    s.nodes[1].memory = None;
+    s.nodes[2].memory = Some(16e9);
+    s.nodes[4].memory = Some(16e9);
+    let v = observe_cluster(&s, &[spec("web")], &[]);
+    let cap = |name: &str| {
+        let p = v.pools.iter().find(|p| p.name == name).unwrap();
+        (p.capacity.cpu, p.capacity.memory)
+    };
+    // mixed: CPU 8 three times out of five schedulable; memory 16e9 twice (m3, m-big) against
+    // 8e9 once (m1) and 2e9 once (m-old), m2 reporting none.
+    assert_eq!(cap("mixed"), (8.0, 16e9));
+    assert_eq!(cap("tie"), (4.0, 8e9));
+    assert_eq!(cap("cordoned"), (6.0, 8e9));
+    assert_eq!(new_node_size(vec![]), 0.0);
+    assert_eq!(new_node_size(vec![f64::NAN, 3.0]), 3.0);
+}
