@@ -2,9 +2,10 @@
 //! 2,000 nodes, a full cycle from memory; and one shard's cycle for N = 1, 2, 4 replicas.
 //!
 //! A cycle here is what the live loop does after its HTTP poll returns: ingest each series'
-//! new sample into its ring (the collector's store), copy each ring's tail, compute features
-//! and forecasts for every series in one parallel batch (the shipped `models/web.model`), plan
-//! replicas for every workload and, in the one-process case, plan nodes.
+//! new sample into its ring (the collector's store), compute features and forecasts for every
+//! series in one parallel batch read straight from the rings (`Model::forecast_rings`, the
+//! shipped `models/web.model`), plan replicas for every workload and, in the one-process case,
+//! plan nodes.
 //!
 //! Each workload owns ten series (its demand is the first); a shard holds the series of the
 //! workloads rendezvous hashing gives it, as a signal narrowed by a workload label would
@@ -117,24 +118,19 @@ fn cycle(
         sh.store.ingest(k.clone(), [(t, value(*i, t, &mut s))]);
     }
     let t1 = Instant::now();
-    let need = model.spec.history_needed();
-    let inputs: Vec<(SeriesKey, Vec<f64>, i64)> = sh
-        .store
-        .iter()
-        .map(|(k, e)| {
-            let r = e.ring();
-            let v = r.tail(need);
-            let newest = r.newest_timestamp().unwrap_or(t);
-            let start = newest - (v.len() as i64 - 1) * STEP;
-            (k.clone(), v, start)
-        })
-        .collect();
+    // Rings are read in place by the forecast (no copy of every window); the current demand
+    // is each ring's newest slot, which is what the last value of a tail copy was.
+    let inputs: Vec<(&SeriesKey, &prescale::series::Ring)> =
+        sh.store.iter().map(|(k, e)| (k, e.ring())).collect();
     let t2 = Instant::now();
-    let forecasts = model.forecast_many(&inputs);
+    let forecasts = model.forecast_rings(&inputs);
     let by_key: HashMap<&SeriesKey, (Option<&prescale::forecast::Forecast>, f64)> = inputs
         .iter()
         .zip(&forecasts)
-        .map(|((k, v, _), f)| (k, (f.as_ref(), v[v.len() - 1])))
+        .map(|(&(k, r), f)| {
+            let newest = r.newest_timestamp().and_then(|ts| r.get(ts));
+            (k, (f.as_ref(), newest.unwrap_or(f64::NAN)))
+        })
         .collect();
     let t3 = Instant::now();
     let mut loads = Vec::with_capacity(sh.specs.len());
@@ -213,7 +209,7 @@ fn bench(c: &mut Criterion) {
         &mut stages,
     );
     eprintln!(
-        "[scale] one cycle's stages: ingest {:.0} ms, tail copy {:.0} ms, forecast {:.0} ms, \
+        "[scale] one cycle's stages: ingest {:.0} ms, ring views {:.0} ms, forecast {:.0} ms, \
          plan workloads {:.0} ms, plan nodes {:.0} ms",
         stages.ingest * 1e3,
         stages.copy * 1e3,

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use linfa::traits::PredictInplace;
-use ndarray::{Array1, Array2, ArrayBase, ArrayView2, Data, Ix2, Zip};
+use ndarray::{Array1, Array2, ArrayBase, ArrayView2, Data, Ix2};
 use rayon::prelude::*;
 
 use super::storage::{leaf_header, Node, Tree, LEAF, LEAF_HEADER};
@@ -118,7 +118,10 @@ thread_local! {
 
 #[derive(Default)]
 struct QuantileScratch {
-    leaves: Vec<(u32, u32)>,
+    /// One row's leaf record offsets, by tree.
+    leaves: Vec<u32>,
+    /// A block's leaf record offsets, row-major (`row × tree`).
+    block: Vec<u32>,
     keys: Vec<u64>,
     tmp: Vec<u64>,
     centers: Vec<f64>,
@@ -157,16 +160,22 @@ impl QuantileForest {
     }
 
     fn quantiles_with(&self, x: &[f64], qs: &[f64], out: &mut [f64], s: &mut QuantileScratch) {
-        s.leaves.clear();
-        let leaves = &mut s.leaves;
-        for_each_leaf(&self.trees, x, |ti, node| {
-            leaves.push((ti as u32, node.right))
-        });
+        let mut leaves = std::mem::take(&mut s.leaves);
+        leaves.clear();
+        for_each_leaf(&self.trees, x, |_, node| leaves.push(node.right));
+        self.merge_leaves(&leaves, qs, out, s);
+        s.leaves = leaves;
+    }
+
+    /// Quantiles from one row's leaves: `leaves[t]` is the byte offset of the row's leaf record
+    /// in tree `t`. The one merge both the per-row and the batched path run, so they agree to
+    /// the bit.
+    fn merge_leaves(&self, leaves: &[u32], qs: &[f64], out: &mut [f64], s: &mut QuantileScratch) {
         // A short loop over independent records, so the leaf cache misses overlap; the code
         // pass below then hits cache.
         let (mut gmin, mut gmax) = (f32::INFINITY, f32::NEG_INFINITY);
-        for &(ti, o) in s.leaves.iter() {
-            let (lo, span, _) = leaf_header(&self.trees[ti as usize].leaves, o as usize);
+        for (t, &o) in self.trees.iter().zip(leaves) {
+            let (lo, span, _) = leaf_header(&t.leaves, o as usize);
             gmin = gmin.min(lo);
             gmax = gmax.max(lo + span);
         }
@@ -177,8 +186,8 @@ impl QuantileForest {
         let scale = if range > 0.0 { 65535.0 / range } else { 0.0 };
         let n_trees = self.trees.len() as f32;
         s.keys.clear();
-        for &(ti, o) in s.leaves.iter() {
-            let blob = &self.trees[ti as usize].leaves;
+        for (t, &o) in self.trees.iter().zip(leaves) {
+            let blob = &t.leaves;
             let o = o as usize;
             let (lo, span, k) = leaf_header(blob, o);
             // Low half of the key: the atom's weight 1/(T k) as f32 bits (no divide later).
@@ -211,32 +220,103 @@ impl QuantileForest {
         }
     }
 
-    /// Conditional quantiles for each row: `rows × qs.len()`, parallel over rows.
+    /// Conditional quantiles for a batch of rows, `x` row-major (`rows × n_features`), into
+    /// `out` (`rows × qs.len()`, row-major), on the calling thread. Same results as
+    /// [`Self::predict_quantiles_row`] row by row, to the bit; faster on many rows because
+    /// each tree is walked for a block of rows at a time (tree-outer), so its nodes stay in
+    /// cache instead of the whole forest streaming through it once per row.
+    ///
+    /// # Panics
+    /// If `x.len()` is not a multiple of `n_features()` or `out.len() != rows × qs.len()`.
+    pub fn predict_quantiles_block(&self, x: &[f64], qs: &[f64], out: &mut [f64]) {
+        let p = self.n_features;
+        assert_eq!(x.len() % p, 0, "feature count mismatch");
+        let rows = x.len() / p;
+        assert_eq!(
+            out.len(),
+            rows * qs.len(),
+            "output length must be rows × qs"
+        );
+        if qs.is_empty() || rows == 0 {
+            return;
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.block_with(x, qs, out, &mut s),
+            Err(_) => self.block_with(x, qs, out, &mut QuantileScratch::default()),
+        });
+    }
+
+    fn block_with(&self, x: &[f64], qs: &[f64], out: &mut [f64], s: &mut QuantileScratch) {
+        let p = self.n_features;
+        let n_trees = self.trees.len();
+        let mut block_leaves = std::mem::take(&mut s.block);
+        for (xb, ob) in x
+            .chunks(PREDICT_BLOCK * p)
+            .zip(out.chunks_mut(PREDICT_BLOCK * qs.len()))
+        {
+            let m = xb.len() / p;
+            // Row-major leaf offsets: `block_leaves[r * T + t]`, so each row's leaves are one
+            // slice for the merge.
+            block_leaves.clear();
+            block_leaves.resize(m * n_trees, 0);
+            let full = m - m % LANES;
+            for (t, tree) in self.trees.iter().enumerate() {
+                let nodes = &tree.nodes[..];
+                for r0 in (0..full).step_by(LANES) {
+                    let leaves = walk_lanes::<LANES>(
+                        [nodes; LANES],
+                        std::array::from_fn(|k| &xb[(r0 + k) * p..(r0 + k + 1) * p]),
+                    );
+                    for (k, n) in leaves.into_iter().enumerate() {
+                        block_leaves[(r0 + k) * n_trees + t] = n.right;
+                    }
+                }
+                for r in full..m {
+                    block_leaves[r * n_trees + t] = tree.leaf_node(&xb[r * p..(r + 1) * p]).right;
+                }
+            }
+            for (leaves, o) in block_leaves
+                .chunks_exact(n_trees)
+                .zip(ob.chunks_exact_mut(qs.len()))
+            {
+                self.merge_leaves(leaves, qs, o, s);
+            }
+        }
+        s.block = block_leaves;
+    }
+
+    /// Conditional quantiles for each row: `rows × qs.len()`, parallel over blocks of rows
+    /// (see [`Self::predict_quantiles_block`]).
     ///
     /// # Panics
     /// If `x.ncols() != self.n_features()`; use [`Self::try_predict_quantiles`] to get an error.
     pub fn predict_quantiles(&self, x: ArrayView2<f64>, qs: &[f64]) -> Array2<f64> {
         assert_eq!(x.ncols(), self.n_features, "feature count mismatch");
         let mut out = Array2::<f64>::zeros((x.nrows(), qs.len()));
-        Zip::from(out.rows_mut())
-            .and(x.rows())
-            .par_for_each(|mut o, r| {
-                let mut tmp_x = Vec::new();
-                let xr = match r.as_slice() {
-                    Some(s) => s,
+        if qs.is_empty() {
+            return out;
+        }
+        let p = self.n_features;
+        let contiguous = x.as_slice();
+        let flat = out
+            .as_slice_mut()
+            .expect("a fresh array is in standard layout");
+        flat.par_chunks_mut(PREDICT_BLOCK * qs.len())
+            .enumerate()
+            .for_each(|(bi, o)| {
+                let r0 = bi * PREDICT_BLOCK;
+                let m = o.len() / qs.len();
+                let mut buf = Vec::new();
+                let block: &[f64] = match contiguous {
+                    Some(s) => &s[r0 * p..(r0 + m) * p],
                     None => {
-                        tmp_x.extend(r.iter().copied());
-                        &tmp_x[..]
+                        for r in r0..r0 + m {
+                            buf.extend(x.row(r).iter().copied());
+                        }
+                        &buf
                     }
                 };
-                match o.as_slice_mut() {
-                    Some(os) => self.predict_quantiles_row(xr, qs, os),
-                    None => {
-                        let mut tmp = vec![0.0; qs.len()];
-                        self.predict_quantiles_row(xr, qs, &mut tmp);
-                        o.iter_mut().zip(tmp).for_each(|(d, v)| *d = v);
-                    }
-                }
+                self.predict_quantiles_block(block, qs, o);
             });
         out
     }

@@ -134,6 +134,38 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// The batched path (tree-outer walk over blocks of rows) gives the per-row path's
+    /// quantiles to the bit, across block and lane boundaries, NaN features included.
+    #[test]
+    fn block_prediction_equals_row_by_row(
+        seed in 0u64..1_000,
+        rows in 1usize..600,
+        nan_every in 0usize..50,
+        qs in proptest::collection::vec(-0.2f64..1.2, 0..6),
+    ) {
+        let m = small_model();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut x = uniform(&mut rng, rows, 4, -4.0, 4.0);
+        if nan_every > 0 {
+            x.iter_mut().step_by(nan_every).for_each(|v| *v = f64::NAN);
+        }
+        let flat = x.as_slice().unwrap();
+        let mut block = vec![0.0; rows * qs.len()];
+        m.predict_quantiles_block(flat, &qs, &mut block);
+        let batch = m.predict_quantiles(x.view(), &qs);
+        for r in 0..rows {
+            let mut one = vec![0.0; qs.len()];
+            m.predict_quantiles_row(&flat[r * 4..(r + 1) * 4], &qs, &mut one);
+            for (k, v) in one.iter().enumerate() {
+                prop_assert_eq!(v.to_bits(), block[r * qs.len() + k].to_bits(), "row {} q {}", r, k);
+                prop_assert_eq!(v.to_bits(), batch[[r, k]].to_bits(), "row {} q {}", r, k);
+            }
+        }
+    }
+}
+
 #[test]
 fn deterministic_across_runs_and_thread_counts() {
     let (x, y) = smooth_data(1500, 4);

@@ -132,7 +132,21 @@ impl NodePlanner {
         nodes: &[NodeState],
         workloads: &[WorkloadLoad],
     ) -> Vec<Decision> {
+        self.plan_with(now, pools, nodes, workloads, true)
+    }
+
+    /// [`NodePlanner::plan`], with or without the shortcuts that skip scans whose answer is
+    /// known (off only in tests, to check they change nothing).
+    fn plan_with(
+        &mut self,
+        now: i64,
+        pools: &[PoolSpec],
+        nodes: &[NodeState],
+        workloads: &[WorkloadLoad],
+        shortcuts: bool,
+    ) -> Vec<Decision> {
         let mut cycle = Cycle::new(now, pools, nodes, workloads);
+        cycle.shortcuts = shortcuts;
         cycle.remove_excess(); // 1.
         cycle.place_new(); // 2.
         cycle.move_off_hot(); // 3.
