@@ -7,12 +7,12 @@ use linfa::traits::PredictInplace;
 use ndarray::{Array1, Array2, ArrayBase, ArrayView2, Data, Ix2};
 use rayon::prelude::*;
 
-use super::storage::{leaf_header, Node, Tree, LEAF, LEAF_HEADER};
+use super::merge::{self, MergeScratch};
+use super::storage::{Node, Tree, LEAF};
 use super::{ForestError, QuantileForest};
 
 /// Rows predicted together, tree by tree, so a tree's top levels stay in cache across rows.
 const PREDICT_BLOCK: usize = 256;
-const INV_255: f32 = 1.0 / 255.0;
 
 impl Tree {
     #[inline]
@@ -81,36 +81,6 @@ fn for_each_leaf(trees: &[Tree], x: &[f64], mut f: impl FnMut(usize, Node)) {
     }
 }
 
-/// LSD radix sort of `keys` by bits 32..48 (the 16-bit grid position); the low 32 bits are
-/// payload.
-fn radix_sort_grid(keys: &mut Vec<u64>, tmp: &mut Vec<u64>) {
-    if keys.len() < 64 {
-        keys.sort_unstable_by_key(|k| k >> 32);
-        return;
-    }
-    tmp.clear();
-    tmp.resize(keys.len(), 0);
-    for shift in [32u32, 40] {
-        let mut counts = [0u32; 256];
-        for &k in keys.iter() {
-            counts[((k >> shift) & 0xff) as usize] += 1;
-        }
-        let mut sum = 0;
-        for c in counts.iter_mut() {
-            let v = *c;
-            *c = sum;
-            sum += v;
-        }
-        let dst = &mut tmp[..];
-        for &k in keys.iter() {
-            let d = ((k >> shift) & 0xff) as usize;
-            dst[counts[d] as usize] = k;
-            counts[d] += 1;
-        }
-        std::mem::swap(keys, tmp);
-    }
-}
-
 thread_local! {
     /// Reused per-thread buffers for quantile queries so the live path does not allocate.
     static SCRATCH: RefCell<QuantileScratch> = RefCell::new(QuantileScratch::default());
@@ -122,10 +92,7 @@ struct QuantileScratch {
     leaves: Vec<u32>,
     /// A block's leaf record offsets, row-major (`row × tree`).
     block: Vec<u32>,
-    keys: Vec<u64>,
-    tmp: Vec<u64>,
-    centers: Vec<f64>,
-    values: Vec<f64>,
+    merge: MergeScratch,
 }
 
 impl QuantileForest {
@@ -171,53 +138,15 @@ impl QuantileForest {
     /// in tree `t`. The one merge both the per-row and the batched path run, so they agree to
     /// the bit.
     fn merge_leaves(&self, leaves: &[u32], qs: &[f64], out: &mut [f64], s: &mut QuantileScratch) {
-        // A short loop over independent records, so the leaf cache misses overlap; the code
-        // pass below then hits cache.
-        let (mut gmin, mut gmax) = (f32::INFINITY, f32::NEG_INFINITY);
-        for (t, &o) in self.trees.iter().zip(leaves) {
-            let (lo, span, _) = leaf_header(&t.leaves, o as usize);
-            gmin = gmin.min(lo);
-            gmax = gmax.max(lo + span);
-        }
-        // Re-quantise all atoms onto one 16-bit grid over this row's range: the error
-        // (range / 131070) is far below the per-leaf u8 code step, and it turns the merge into
-        // a two-pass radix sort. Values are then read back from the grid, so they stay sorted.
-        let range = (gmax - gmin).max(0.0);
-        let scale = if range > 0.0 { 65535.0 / range } else { 0.0 };
-        let n_trees = self.trees.len() as f32;
-        s.keys.clear();
-        for (t, &o) in self.trees.iter().zip(leaves) {
-            let blob = &t.leaves;
-            let o = o as usize;
-            let (lo, span, k) = leaf_header(blob, o);
-            // Low half of the key: the atom's weight 1/(T k) as f32 bits (no divide later).
-            let w = u64::from((1.0 / (n_trees * k as f32)).to_bits());
-            let span = span * INV_255;
-            let codes = &blob[o + LEAF_HEADER..o + LEAF_HEADER + k];
-            s.keys.extend(codes.iter().map(|&c| {
-                // `+ 0.5` then truncation rounds (operand ≥ 0) without a libm call.
-                let g = ((lo + span * f32::from(c) - gmin) * scale + 0.5).clamp(0.0, 65535.0);
-                ((g as u64) << 32) | w
-            }));
-        }
-        radix_sort_grid(&mut s.keys, &mut s.tmp);
-        // Each tree carries weight 1/T, split evenly over its leaf's k atoms; an atom's
-        // "center" is the midpoint of its cumulative-probability step (Hazen positions),
-        // and quantiles interpolate linearly between centers.
-        let base = f64::from(gmin) + self.y_offset;
-        let step = f64::from(range) / 65535.0;
-        s.centers.clear();
-        s.values.clear();
-        let mut cum = 0.0f64;
-        for &key in &s.keys {
-            let w = f64::from(f32::from_bits(key as u32));
-            s.centers.push(cum + 0.5 * w);
-            s.values.push(base + (key >> 32) as f64 * step);
-            cum += w;
-        }
-        for (o, &q) in out.iter_mut().zip(qs) {
-            *o = interpolate(&s.centers, &s.values, q);
-        }
+        merge::quantiles(&self.trees, self.y_offset, leaves, qs, out, &mut s.merge);
+    }
+
+    /// One row's leaf record offsets, by tree (for the merge's tests).
+    #[cfg(test)]
+    pub(super) fn leaves_of(&self, x: &[f64]) -> Vec<u32> {
+        let mut v = Vec::new();
+        for_each_leaf(&self.trees, x, |_, n| v.push(n.right));
+        v
     }
 
     /// Conditional quantiles for a batch of rows, `x` row-major (`rows × n_features`), into
@@ -392,26 +321,6 @@ impl QuantileForest {
             });
         y.iter_mut().zip(out).for_each(|(d, v)| *d = v);
     }
-}
-
-/// Piecewise-linear interpolation of the weighted empirical quantile function through the atom
-/// centers; clamps outside the first/last center, which makes out-of-range `q` clamp too.
-#[inline]
-fn interpolate(centers: &[f64], values: &[f64], q: f64) -> f64 {
-    if q.is_nan() || values.is_empty() {
-        return f64::NAN;
-    }
-    let i = centers.partition_point(|&c| c <= q);
-    if i == 0 {
-        return values[0];
-    }
-    if i == centers.len() {
-        return values[i - 1];
-    }
-    let (c0, c1, v0, v1) = (centers[i - 1], centers[i], values[i - 1], values[i]);
-    let t = if c1 > c0 { (q - c0) / (c1 - c0) } else { 0.0 };
-    // Clamp so rounding can never break monotonicity across segment boundaries.
-    (v0 + (v1 - v0) * t).clamp(v0, v1)
 }
 
 impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<f64>> for QuantileForest {

@@ -5,7 +5,9 @@ use linfa::Dataset;
 use linfa::ParamGuard;
 use ndarray::Array1;
 use ndarray::Array2;
-use proptest::prelude::{prop_assert, prop_assert_eq, proptest, ProptestConfig};
+use proptest::prelude::{
+    any, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, Strategy,
+};
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -162,6 +164,54 @@ proptest! {
                 prop_assert_eq!(v.to_bits(), block[r * qs.len() + k].to_bits(), "row {} q {}", r, k);
                 prop_assert_eq!(v.to_bits(), batch[[r, k]].to_bits(), "row {} q {}", r, k);
             }
+        }
+    }
+}
+
+/// A forest whose every leaf holds the same value: all atoms of a row fall on one grid
+/// position, one bucket, every centre a tie.
+fn flat_model() -> &'static QuantileForest {
+    static M: OnceLock<QuantileForest> = OnceLock::new();
+    M.get_or_init(|| {
+        let (x, _) = smooth_data(300, 5);
+        let y = Array1::from_elem(300, 7.0);
+        small_params()
+            .fit(&Dataset::new(x, y))
+            .expect("fit flat model")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// The merge that sorts only the buckets the levels fall in gives the full sort's answers
+    /// to the bit: at any level (out of range, NaN, on a centre, repeated), on rows of any
+    /// spread, and when every atom ties.
+    #[test]
+    fn selective_merge_equals_full_sort(
+        row in proptest::collection::vec(-4.0f64..4.0, 4),
+        mut qs in proptest::collection::vec(prop_oneof![
+            -0.5f64..1.5,
+            Just(0.0), Just(1.0), Just(0.5), Just(f64::NAN),
+            (0u32..=48).prop_map(|k| f64::from(k) / 48.0),
+        ], 0..10),
+        flat in any::<bool>(),
+    ) {
+        let m = if flat { flat_model() } else { small_model() };
+        qs.push(0.9);
+        let leaves = m.leaves_of(&row);
+        let mut fast = vec![0.0; qs.len()];
+        m.predict_quantiles_row(&row, &qs, &mut fast);
+        let mut full = vec![0.0; qs.len()];
+        super::merge::merge_sorted(
+            &m.trees,
+            m.y_offset,
+            &leaves,
+            &qs,
+            &mut full,
+            &mut Default::default(),
+        );
+        for (k, (a, b)) in fast.iter().zip(&full).enumerate() {
+            prop_assert_eq!(a.to_bits(), b.to_bits(), "q {} = {}: {} vs {}", k, qs[k], a, b);
         }
     }
 }
