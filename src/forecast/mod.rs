@@ -9,6 +9,7 @@
 //! [`OwnModels`] trains and keeps the per-series ones.
 
 pub mod backtest;
+mod batch;
 pub mod features;
 mod forest;
 mod model;

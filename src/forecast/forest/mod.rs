@@ -19,8 +19,9 @@
 //! The files follow linfa-trees' seams: `params` (hyper-parameters and their
 //! [`ParamGuard`]), `binning` (quantile bins of the features), `fit` (bootstrap and tree
 //! growth, linfa's [`Fit`]), `predict` (lockstep leaf lookup, mean and quantiles, linfa's
-//! [`PredictInplace`]) and `storage` (the flat node arrays and leaf records both sides share,
-//! and the checks a deserialised model must pass).
+//! [`PredictInplace`]), `merge` (one row's leaves to its quantiles) and `storage` (the flat
+//! node arrays and leaf records both sides share, and the checks a deserialised model must
+//! pass).
 
 use std::fmt;
 
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 mod binning;
 mod fit;
+mod merge;
 mod params;
 mod predict;
 mod storage;

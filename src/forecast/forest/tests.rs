@@ -5,7 +5,9 @@ use linfa::Dataset;
 use linfa::ParamGuard;
 use ndarray::Array1;
 use ndarray::Array2;
-use proptest::prelude::{prop_assert, prop_assert_eq, proptest, ProptestConfig};
+use proptest::prelude::{
+    any, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, Strategy,
+};
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -131,6 +133,86 @@ proptest! {
         prop_assert_eq!(ext[0], ext[1]);
         prop_assert_eq!(ext[2], ext[3]);
         prop_assert!(out.iter().all(|v| *v >= ext[0] && *v <= ext[3]));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// The batched path (tree-outer walk over blocks of rows) gives the per-row path's
+    /// quantiles to the bit, across block and lane boundaries, NaN features included.
+    #[test]
+    fn block_prediction_equals_row_by_row(
+        seed in 0u64..1_000,
+        rows in 1usize..600,
+        nan_every in 0usize..50,
+        qs in proptest::collection::vec(-0.2f64..1.2, 0..6),
+    ) {
+        let m = small_model();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut x = uniform(&mut rng, rows, 4, -4.0, 4.0);
+        if nan_every > 0 {
+            x.iter_mut().step_by(nan_every).for_each(|v| *v = f64::NAN);
+        }
+        let flat = x.as_slice().unwrap();
+        let mut block = vec![0.0; rows * qs.len()];
+        m.predict_quantiles_block(flat, &qs, &mut block);
+        let batch = m.predict_quantiles(x.view(), &qs);
+        for r in 0..rows {
+            let mut one = vec![0.0; qs.len()];
+            m.predict_quantiles_row(&flat[r * 4..(r + 1) * 4], &qs, &mut one);
+            for (k, v) in one.iter().enumerate() {
+                prop_assert_eq!(v.to_bits(), block[r * qs.len() + k].to_bits(), "row {} q {}", r, k);
+                prop_assert_eq!(v.to_bits(), batch[[r, k]].to_bits(), "row {} q {}", r, k);
+            }
+        }
+    }
+}
+
+/// A forest whose every leaf holds the same value: all atoms of a row fall on one grid
+/// position, one bucket, every centre a tie.
+fn flat_model() -> &'static QuantileForest {
+    static M: OnceLock<QuantileForest> = OnceLock::new();
+    M.get_or_init(|| {
+        let (x, _) = smooth_data(300, 5);
+        let y = Array1::from_elem(300, 7.0);
+        small_params()
+            .fit(&Dataset::new(x, y))
+            .expect("fit flat model")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// The merge that sorts only the buckets the levels fall in gives the full sort's answers
+    /// to the bit: at any level (out of range, NaN, on a centre, repeated), on rows of any
+    /// spread, and when every atom ties.
+    #[test]
+    fn selective_merge_equals_full_sort(
+        row in proptest::collection::vec(-4.0f64..4.0, 4),
+        mut qs in proptest::collection::vec(prop_oneof![
+            -0.5f64..1.5,
+            Just(0.0), Just(1.0), Just(0.5), Just(f64::NAN),
+            (0u32..=48).prop_map(|k| f64::from(k) / 48.0),
+        ], 0..10),
+        flat in any::<bool>(),
+    ) {
+        let m = if flat { flat_model() } else { small_model() };
+        qs.push(0.9);
+        let leaves = m.leaves_of(&row);
+        let mut fast = vec![0.0; qs.len()];
+        m.predict_quantiles_row(&row, &qs, &mut fast);
+        let mut full = vec![0.0; qs.len()];
+        super::merge::merge_sorted(
+            &m.trees,
+            m.y_offset,
+            &leaves,
+            &qs,
+            &mut full,
+            &mut Default::default(),
+        );
+        for (k, (a, b)) in fast.iter().zip(&full).enumerate() {
+            prop_assert_eq!(a.to_bits(), b.to_bits(), "q {} = {}: {} vs {}", k, qs[k], a, b);
+        }
     }
 }
 

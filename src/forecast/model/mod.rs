@@ -362,7 +362,7 @@ impl Model {
 
     /// A forest output (change from the base, in levels) back in the series' units. A series
     /// that never went below zero in training is not forecast below zero either.
-    fn to_units(&self, v: f64, level: f64, base: f64) -> f64 {
+    pub(super) fn to_units(&self, v: f64, level: f64, base: f64) -> f64 {
         let x = base + v * level;
         if self.meta.nonnegative {
             x.max(0.0)
@@ -414,7 +414,12 @@ impl Model {
     }
 
     /// A forecast at the model's levels from values in level order.
-    fn labelled(&self, key: &SeriesKey, at: i64, values: impl Iterator<Item = f64>) -> Forecast {
+    pub(super) fn labelled(
+        &self,
+        key: &SeriesKey,
+        at: i64,
+        values: impl Iterator<Item = f64>,
+    ) -> Forecast {
         Forecast {
             key: key.clone(),
             at,
@@ -448,48 +453,6 @@ impl Model {
             at,
             out.into_iter().map(|v| self.to_units(v, level, base)),
         ))
-    }
-
-    /// Forecasts from the newest value of many series at once: features per series in
-    /// parallel, then one batched forest call. Each input is `(key, values, start)` as for
-    /// [`Model::forecast_latest`]; the output is in input order.
-    pub fn forecast_many(&self, inputs: &[(SeriesKey, Vec<f64>, i64)]) -> Vec<Option<Forecast>> {
-        use rayon::prelude::*;
-        let rows: Vec<Option<Rows>> = inputs
-            .par_iter()
-            .map(|(_, values, start)| {
-                let n = values.len();
-                let r = features::compute(&self.spec, values, *start, n.saturating_sub(1)..n);
-                (!r.is_empty()).then_some(r)
-            })
-            .collect();
-        let nf = self.spec.n_features();
-        let present: Vec<&Rows> = rows.iter().flatten().collect();
-        let mut x = Array2::zeros((present.len(), nf));
-        for (mut row, r) in x.axis_iter_mut(Axis(0)).zip(&present) {
-            row.assign(&r.x.row(0));
-        }
-        let stacked = Rows {
-            x,
-            origin: present.iter().map(|r| r.origin[0]).collect(),
-            level: present.iter().map(|r| r.level[0]).collect(),
-            base: present.iter().map(|r| r.base[0]).collect(),
-            target: vec![f64::NAN; present.len()],
-            skipped: 0,
-        };
-        let q = self.predict_rows(&stacked, &self.quantiles);
-        let mut next = 0;
-        inputs
-            .iter()
-            .zip(&rows)
-            .map(|((key, values, start), r)| {
-                r.as_ref()?;
-                let qs = q.row(next);
-                next += 1;
-                let at = start + (values.len() as i64 - 1) * self.spec.step;
-                Some(self.labelled(key, at, qs.iter().copied()))
-            })
-            .collect()
     }
 }
 

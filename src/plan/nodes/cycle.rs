@@ -42,6 +42,30 @@ impl NodeModel<'_> {
     }
 }
 
+/// The normalised forecast headroom node `n` would have left with one more replica of `info`,
+/// or `None` if that replica does not fit there (requests over capacity, forecast over the
+/// pool's threshold). Cordoned nodes and exclusions are the caller's business.
+#[inline]
+fn headroom_after(n: &NodeModel, info: &WorkloadInfo, pool: &PoolSpec) -> Option<f64> {
+    let cap = &pool.capacity;
+    let thr = pool.target_utilization;
+    let mut req = n.request;
+    req.add_scaled(&info.request, 1.0);
+    let mut fc = n.forecast;
+    fc.add_scaled(&info.forecast, 1.0);
+    if req.fill_ratio(cap) > 1.0 + EPS || fc.fill_ratio(cap) > thr + EPS {
+        return None;
+    }
+    let mut left = 0.0;
+    if cap.cpu > 0.0 {
+        left += thr - fc.cpu / cap.cpu;
+    }
+    if cap.memory > 0.0 {
+        left += thr - fc.memory / cap.memory;
+    }
+    Some(left)
+}
+
 /// Where one more replica of `w` fits best in `pool`, skipping `exclude`: requests within
 /// capacity, forecast within the threshold, least normalised headroom left; ties by name
 /// because nodes are sorted by name.
@@ -52,28 +76,14 @@ pub(super) fn best_fit(
     pool: &PoolSpec,
     exclude: Option<usize>,
 ) -> Option<usize> {
-    let cap = &pool.capacity;
-    let thr = pool.target_utilization;
     let mut best: Option<(usize, f64)> = None;
     for &i in members {
         if Some(i) == exclude || nodes[i].unschedulable {
             continue;
         }
-        let n = &nodes[i];
-        let mut req = n.request;
-        req.add_scaled(&info.request, 1.0);
-        let mut fc = n.forecast;
-        fc.add_scaled(&info.forecast, 1.0);
-        if req.fill_ratio(cap) > 1.0 + EPS || fc.fill_ratio(cap) > thr + EPS {
+        let Some(left) = headroom_after(&nodes[i], info, pool) else {
             continue;
-        }
-        let mut left = 0.0;
-        if cap.cpu > 0.0 {
-            left += thr - fc.cpu / cap.cpu;
-        }
-        if cap.memory > 0.0 {
-            left += thr - fc.memory / cap.memory;
-        }
+        };
         if best.is_none_or(|(_, b)| left < b - EPS) {
             best = Some((i, left));
         }
@@ -99,6 +109,9 @@ pub(super) struct Cycle<'a> {
     /// Per pool: nodes still forecast hot after the moves.
     pub(super) still_hot: Vec<u32>,
     pub(super) decisions: Vec<Decision>,
+    /// Take the shortcuts of steps 1 and 2 (on, except in the tests that check they change
+    /// nothing against the plain scans).
+    pub(super) shortcuts: bool,
 }
 
 impl<'a> Cycle<'a> {
@@ -194,6 +207,7 @@ impl<'a> Cycle<'a> {
             unplaced: vec![(0u32, Resources::default(), Resources::default()); n_pools],
             still_hot: vec![0u32; n_pools],
             decisions: Vec::new(),
+            shortcuts: true,
         }
     }
 
@@ -205,25 +219,44 @@ impl<'a> Cycle<'a> {
             winfo,
             model,
             placed,
+            shortcuts,
             ..
         } = self;
+        // The nodes holding each workload, in index order: only replicas of `w` itself come
+        // off while `w` is handled, so no other node can start holding it, and scanning these
+        // instead of every node finds the same fullest one (names are unique, so the order
+        // below has one maximum).
+        let mut holders: Vec<Vec<usize>> = vec![Vec::new(); winfo.len()];
+        for (i, m) in model.iter().enumerate() {
+            for &(w, c) in &m.reps {
+                if c > 0 && placed[w] > winfo[w].desired {
+                    holders[w].push(i);
+                }
+            }
+        }
+        if !*shortcuts {
+            holders
+                .iter_mut()
+                .for_each(|h| *h = (0..model.len()).collect());
+        }
         for (w, info) in winfo.iter().enumerate() {
             let mut excess = placed[w].saturating_sub(info.desired);
             while excess > 0 {
-                let Some(i) =
-                    (0..model.len())
-                        .filter(|&i| model[i].count(w) > 0)
-                        .max_by(|&a, &b| {
-                            let (ca, cb) = (
-                                &pools[model[a].pool].capacity,
-                                &pools[model[b].pool].capacity,
-                            );
-                            model[a]
-                                .forecast
-                                .fill_ratio(ca)
-                                .total_cmp(&model[b].forecast.fill_ratio(cb))
-                                .then(model[b].name.cmp(model[a].name))
-                        })
+                let Some(i) = holders[w]
+                    .iter()
+                    .copied()
+                    .filter(|&i| model[i].count(w) > 0)
+                    .max_by(|&a, &b| {
+                        let (ca, cb) = (
+                            &pools[model[a].pool].capacity,
+                            &pools[model[b].pool].capacity,
+                        );
+                        model[a]
+                            .forecast
+                            .fill_ratio(ca)
+                            .total_cmp(&model[b].forecast.fill_ratio(cb))
+                            .then(model[b].name.cmp(model[a].name))
+                    })
                 else {
                     break;
                 };
@@ -245,15 +278,44 @@ impl<'a> Cycle<'a> {
                 members,
                 placed,
                 unplaced,
+                shortcuts,
                 ..
             } = self;
             for (w, info) in winfo.iter().enumerate() {
                 let Some(p) = info.pool else { continue };
+                // This workload's entries are the tail of `place_counts` from here.
+                let first = place_counts.len();
+                // The node the previous replica went to, and whether none fitted.
+                let mut last: Option<usize> = None;
+                let mut none_fits = false;
                 for _ in placed[w]..info.desired {
-                    match best_fit(model, &members[p], info, pools[p], None) {
+                    // Only `last` changed since the previous search, and it only filled up:
+                    // its headroom shrank, so while the next replica still fits there the
+                    // scan would pick it again (nodes before it are as they were, nodes after
+                    // it lost to its larger headroom already); when nothing fitted, nothing
+                    // fits now. Both skip a scan of the pool without changing the answer.
+                    let pick = if none_fits && *shortcuts {
+                        None
+                    } else {
+                        match last {
+                            Some(i)
+                                if *shortcuts
+                                    && headroom_after(&model[i], info, pools[p]).is_some() =>
+                            {
+                                Some(i)
+                            }
+                            _ => best_fit(model, &members[p], info, pools[p], None),
+                        }
+                    };
+                    none_fits = pick.is_none();
+                    last = pick;
+                    match pick {
                         Some(i) => {
                             model[i].add(w, info, 1);
-                            match place_counts.iter_mut().find(|c| c.0 == w && c.1 == i) {
+                            match place_counts[first..]
+                                .iter_mut()
+                                .find(|c| c.0 == w && c.1 == i)
+                            {
                                 Some(c) => c.2 += 1,
                                 None => place_counts.push((w, i, 1)),
                             }

@@ -132,7 +132,7 @@ impl NodePlanner {
         nodes: &[NodeState],
         workloads: &[WorkloadLoad],
     ) -> Vec<Decision> {
-        self.plan_partial(now, pools, nodes, workloads, None)
+        self.plan_with(now, pools, nodes, workloads, None, true)
     }
 
     /// [`plan`](Self::plan) when some workloads' demand is unknown (`unknown` says which and
@@ -149,7 +149,22 @@ impl NodePlanner {
         workloads: &[WorkloadLoad],
         unknown: Option<&str>,
     ) -> Vec<Decision> {
+        self.plan_with(now, pools, nodes, workloads, unknown, true)
+    }
+
+    /// [`plan_partial`](Self::plan_partial), with or without the shortcuts that skip scans
+    /// whose answer is known (off only in tests, to check they change nothing).
+    fn plan_with(
+        &mut self,
+        now: i64,
+        pools: &[PoolSpec],
+        nodes: &[NodeState],
+        workloads: &[WorkloadLoad],
+        unknown: Option<&str>,
+        shortcuts: bool,
+    ) -> Vec<Decision> {
         let mut cycle = Cycle::new(now, pools, nodes, workloads);
+        cycle.shortcuts = shortcuts;
         cycle.remove_excess(); // 1.
         cycle.place_new(); // 2.
         cycle.move_off_hot(); // 3.

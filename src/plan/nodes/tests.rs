@@ -435,3 +435,56 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+    /// The shortcuts of steps 1 and 2 (nodes holding a workload, the last node while it
+    /// fits, nothing after nothing fitted) give the decisions the plain scans give, over
+    /// several cycles, with equal sizes (ties by name) and mixed ones, cordoned nodes and
+    /// nodes already over the threshold.
+    #[test]
+    fn shortcuts_change_no_decision(
+        n_nodes in 1usize..40,
+        sizes in proptest::collection::vec(
+            (prop_oneof![Just(0.5f64), 0.0f64..2.0], prop_oneof![Just(2.0f64), 0.0f64..8.0],
+             0u32..60, prop_oneof![Just(1.0f64), 0.0f64..3.0]),
+            1..14,
+        ),
+        placed in proptest::collection::vec(0u32..6, 0..200),
+        cordoned in proptest::collection::vec(any::<bool>(), 40),
+        thr in prop_oneof![Just(0.8f64), 0.3f64..1.0],
+    ) {
+        let mut pool = PoolSpec::new("gp", Resources::new(8.0, 32.0 * GI), 60);
+        pool.target_utilization = thr;
+        pool.scale_down_window = 0;
+        let specs: Vec<WorkloadSpec> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &(cpu, mem, _, _))| wl(&format!("w{i:02}"), cpu, mem))
+            .collect();
+        let nodes: Vec<NodeState> = (0..n_nodes)
+            .map(|n| NodeState {
+                name: format!("n{n:02}"),
+                pool: "gp".into(),
+                replicas: (0..specs.len())
+                    .map(|w| (specs[w].name.clone(), placed.get(n * specs.len() + w).copied().unwrap_or(0)))
+                    .collect(),
+                unschedulable: cordoned[n] && n % 3 == 0,
+                ..NodeState::default()
+            })
+            .collect();
+        let (mut fast, mut plain) = (NodePlanner::new(), NodePlanner::new());
+        for cycle in 0..3i64 {
+            let loads: Vec<WorkloadLoad> = specs
+                .iter()
+                .zip(&sizes)
+                .map(|(s, &(_, _, desired, u))| load(s, desired + cycle as u32, u))
+                .collect();
+            let now = cycle * 300;
+            let pools = std::slice::from_ref(&pool);
+            let a = fast.plan_with(now, pools, &nodes, &loads, None, true);
+            let b = plain.plan_with(now, pools, &nodes, &loads, None, false);
+            prop_assert_eq!(a, b);
+        }
+    }
+}
