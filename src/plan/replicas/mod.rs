@@ -5,7 +5,9 @@
 //! 1. **Raw number.** The reactive need `ceil(current demand × (1 + headroom) / capacity)` is
 //!    a floor; the predictive need `ceil(q-quantile of forecast peak × (1 + headroom) /
 //!    capacity)` can only add capacity above it (`combine`); with `max_short` the quantile is
-//!    the budget's level times the margin `plan::risk` calibrates online (`input.risk`): all of its excess when the
+//!    the budget's level times the margin `plan::risk` calibrates online (`input.risk`), or
+//!    its demand floor if higher, counted in full (the calibrator is then the accuracy
+//!    control); without a budget, all of its excess when the
 //!    forecast's measured accuracy weight is at least [`TRUSTED_WEIGHT`], a share of it
 //!    (`weight / TRUSTED_WEIGHT`) below that, none for an unhealthy model. A poorly rated
 //!    model therefore costs money, never capacity current demand needs, and a trusted one
@@ -238,7 +240,13 @@ impl<'a> Cycle<'a> {
         } else {
             format!(" {}", spec.unit)
         };
-        let weight = if input.forecast_weight.is_finite() {
+        // With a short-step budget the calibrator is the accuracy control: every short step
+        // the forecast causes raises its margin (`plan::risk`), so weighing the forecast down
+        // as well would undo the margin it calibrated and miss the budget (measured: a
+        // poorly rated model on a bursty trace sat at the reactive number, 32 % short).
+        let weight = if input.risk.is_some() {
+            1.0
+        } else if input.forecast_weight.is_finite() {
             input.forecast_weight.clamp(0.0, 1.0)
         } else {
             0.0
@@ -254,6 +262,12 @@ impl<'a> Cycle<'a> {
             cap,
             unit,
         }
+    }
+
+    /// The replicas the budget's demand floor needs, while it is engaged.
+    fn risk_floor(&self) -> Option<u32> {
+        let (_, floor) = self.input.risk?.floor?;
+        Some(need(floor * (1.0 + self.spec.headroom), self.cap))
     }
 
     /// Whether the forecast counts this cycle, and the replicas it asks for if so.
@@ -293,7 +307,9 @@ impl<'a> Cycle<'a> {
             (ForecastUse::Used { n, .. }, r) => {
                 (combine(*n, r, self.current, self.weight).raw, false)
             }
-            (ForecastUse::Ignored(_), Some(r)) => (r, false),
+            // Without a usable forecast the budget's demand floor, once engaged, still
+            // stands: it comes from demand alone.
+            (ForecastUse::Ignored(_), Some(r)) => (r.max(self.risk_floor().unwrap_or(0)), false),
             (ForecastUse::Ignored(_), None) => (self.current, true),
         }
     }

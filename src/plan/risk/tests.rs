@@ -294,3 +294,52 @@ fn the_floor_goes_first_when_steps_stop_being_short() {
     step(&mut cal, false);
     assert!(cal.margin() < 4.0);
 }
+
+/// With a budget, a poorly rated forecast counts in full (the calibrator is the accuracy
+/// control), and the demand floor stands even when no forecast can be used.
+#[test]
+fn with_a_budget_the_calibrated_level_is_not_weighed_down_and_the_floor_stands_alone() {
+    let s = spec(Some(0.01));
+    let f = Forecast {
+        key: SeriesKey::new("rps"),
+        at: 1_000,
+        window: 900,
+        quantiles: vec![(0.5, 100.0), (0.9, 150.0), (0.99, 200.0)],
+    };
+    let risk = RiskLevel {
+        base: 0.99,
+        margin: 4.0,
+        budget: 0.01,
+        realised: Some(0.03),
+        window: DEFAULT_SHORT_WINDOW,
+        floor: Some((0.985, 1_000.0)),
+    };
+    let input = WorkloadInput {
+        current_demand: Some(90.0),
+        forecast: Some(&f),
+        risk: Some(risk),
+        forecast_weight: 0.05,
+        ..WorkloadInput::new(1_000, 10)
+    };
+    // max(200 × 4, floor 1000) = 1000 → 100 replicas of 10, weight 0.05 notwithstanding.
+    let d = ReplicaPlanner::new().plan(&s, &input);
+    assert_eq!(d.to, 100, "{d}");
+    assert!(
+        d.reason
+            .contains("floor p98.5 of 7days's demand 1000, above the forecast"),
+        "{}",
+        d.reason
+    );
+    // No forecast: the reactive need (9) or the floor, whichever is higher.
+    let alone = WorkloadInput {
+        forecast: None,
+        ..input
+    };
+    assert_eq!(ReplicaPlanner::new().plan(&s, &alone).to, 100);
+    // Without a budget the same weight takes a share of the excess only.
+    let plain = WorkloadInput {
+        risk: None,
+        ..input
+    };
+    assert!(ReplicaPlanner::new().plan(&s, &plain).to < 15);
+}
