@@ -11,9 +11,10 @@ use super::event;
 use crate::act::{Outcome, Skip};
 use crate::plan::{ObjectKind, ObjectRef};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::subresource::Scale;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The field manager named on every write, so `kubectl get -o yaml --show-managed-fields`
 /// tells prescale's changes from a person's.
@@ -149,7 +150,7 @@ impl Calls {
                 Ok(_) => {
                     let message = format!("{live} → {} replicas: {}", change.to, change.reason);
                     let uid = scale.metadata.uid.clone();
-                    if let Err(e) = event::post(self, &change.object, uid, &message).await {
+                    if let Err(e) = post_event(self, &change.object, uid, &message).await {
                         tracing::warn!(
                             "workload '{}': scaled, but the Event on {} was not recorded: {e}",
                             change.workload,
@@ -231,4 +232,23 @@ fn cut(s: &str) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
     }
+}
+
+/// POSTs the Event for a change of `object`, within the request timeout.
+async fn post_event(
+    calls: &Calls,
+    object: &ObjectRef,
+    uid: Option<String>,
+    message: &str,
+) -> Result<(), String> {
+    let api: Api<Event> = Api::namespaced(calls.client.clone(), &object.namespace);
+    let event = event::build(object, uid, message, &calls.instance, SystemTime::now());
+    calls
+        .bounded("POST event", api.create(&PostParams::default(), &event))
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            CallError::Conflict(m) => format!("conflict: {m}"),
+            CallError::Other(m) => m,
+        })
 }

@@ -4,14 +4,13 @@
 //! the decision's one line as the message, reported by this replica (`reportingInstance` and
 //! `source.host`: its pod name).
 //!
-//! The Event is a record, not part of the change: a failed post is logged by the caller and
+//! Built here, posted by `call` (which holds the client). The Event is a record, not part of
+//! the change: a failed post is logged there and
 //! the decision stays applied.
 
-use super::call::{CallError, Calls};
 use crate::plan::ObjectRef;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Api, PostParams};
 use std::time::SystemTime;
 
 /// The Event's `reason`.
@@ -85,25 +84,6 @@ pub(super) fn build(
         count: Some(1),
         ..Event::default()
     }
-}
-
-/// POSTs the Event for a change of `object`, within the request timeout.
-pub(super) async fn post(
-    calls: &Calls,
-    object: &ObjectRef,
-    uid: Option<String>,
-    message: &str,
-) -> Result<(), String> {
-    let api: Api<Event> = Api::namespaced(calls.client.clone(), &object.namespace);
-    let event = build(object, uid, message, &calls.instance, SystemTime::now());
-    calls
-        .bounded("POST event", api.create(&PostParams::default(), &event))
-        .await
-        .map(|_| ())
-        .map_err(|e| match e {
-            CallError::Conflict(m) => format!("conflict: {m}"),
-            CallError::Other(m) => m,
-        })
 }
 
 /// The API server refuses an Event message over 1 KiB; a reason is one line, but a long one
