@@ -14,7 +14,9 @@ mod retrain;
 
 pub use features::{FeatureError, FeatureSpec};
 pub use forest::{ForestError, ForestParams, ForestValidParams, LinfaError, QuantileForest};
-pub use model::{Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION};
+pub use model::{
+    Anchor, AnchorChoice, Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION,
+};
 pub use retrain::Retrainer;
 
 use crate::series::SeriesKey;
