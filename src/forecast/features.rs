@@ -362,9 +362,12 @@ fn seasonal_columns(
 ) {
     let mut c = 0;
     for &d in &spec.season {
+        // The same window one season back ends at t + h - d, which lies in the future (the
+        // target itself) when the season is shorter than the window: clip it at the origin so
+        // a row only ever reads values at or before t.
         let past = (t + 1)
             .checked_sub(d)
-            .map(|lo| window_peak(values, lo..lo + h));
+            .map(|lo| window_peak(values, lo..(lo + h).min(t + 1)));
         match past.flatten() {
             Some(p) => {
                 row[c] = norm(p);
@@ -416,9 +419,10 @@ pub fn persistence(spec: &FeatureSpec, values: &[f64], t: usize) -> Option<f64> 
 /// The seasonal-naive baseline: the peak of the same window one day earlier.
 pub fn seasonal_naive(spec: &FeatureSpec, values: &[f64], t: usize) -> Option<f64> {
     let d = *spec.season.first()?;
+    // Clipped at the origin like the seasonal feature: a baseline must not see the future.
     (t + 1)
         .checked_sub(d)
-        .and_then(|lo| window_peak(values, lo..lo + spec.horizon()))
+        .and_then(|lo| window_peak(values, lo..(lo + spec.horizon()).min(t + 1)))
 }
 
 #[cfg(test)]
@@ -505,6 +509,30 @@ mod tests {
         assert_eq!(seasonal_naive(&s, &values, t), Some(24.0));
         assert_eq!(persistence(&s, &values, t), Some(values[t]));
         assert_eq!(actual_peak(&s, &values, t), Some(values[t + 3]));
+    }
+
+    #[test]
+    fn rows_never_read_past_their_origin() {
+        // A season (2 steps) shorter than the window (3 steps): one season back, the window
+        // would end a step after the origin. Changing every value after the origin must not
+        // change the row (only the target).
+        let mut s = spec();
+        s.season = vec![2, 1440];
+        let values: Vec<f64> = (0..40).map(|i| 10.0 + (i % 5) as f64).collect();
+        let t = 30;
+        let a = compute(&s, &values, 0, t..t + 1);
+        let mut future_changed = values.clone();
+        future_changed[t + 1..].iter_mut().for_each(|v| *v = 1e6);
+        let b = compute(&s, &future_changed, 0, t..t + 1);
+        assert_eq!(a.x, b.x);
+        assert_ne!(a.target, b.target);
+        // The short season's peak covers values[t - 1..=t] only: max(14, 10) here.
+        assert_abs_diff_eq!(
+            a.x[[0, 18]] * a.level[0],
+            values[t - 1].max(values[t]),
+            epsilon = 1e-9
+        );
+        assert_eq!(a.x[[0, 19]], 1.0);
     }
 
     #[test]
