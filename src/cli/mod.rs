@@ -89,7 +89,7 @@ pub struct ForestArgs {
     #[arg(long, default_value_t = 12)]
     pub max_depth: usize,
     /// Fewest training rows per leaf.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     pub min_leaf: usize,
     /// Features tried per split.
     #[arg(long, default_value_t = 8)]
@@ -101,15 +101,15 @@ pub struct ForestArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// What forecasts are measured from: `recent` (the last window's peak), `zero`, or
-    /// `auto` (fit both, keep the lower held-out pinball loss).
-    #[arg(long, value_enum, default_value_t = AnchorArg::Auto)]
+    /// `auto` (fit both, keep the cheaper at 1 % short on held-out rows).
+    #[arg(long, value_enum, default_value_t = AnchorArg::Zero)]
     pub anchor: AnchorArg,
 }
 
 /// `--anchor`: a fixed anchor, or the choice by held-out loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AnchorArg {
-    /// Fit both anchors, keep the one with the lower held-out pinball loss.
+    /// Fit both anchors, keep the one cheaper at 1 % short on held-out rows.
     Auto,
     /// Measure from the last window's peak.
     Recent,

@@ -146,7 +146,7 @@ fn load_refuses_a_model_that_breaks_an_invariant() {
         (
             "features",
             |m| m.spec.lags.push(24),
-            "forest takes 26 features, the feature spec makes 27",
+            "forest takes 32 features, the feature spec makes 33",
         ),
     ];
     for (name, breaks, want) in cases {
@@ -337,12 +337,16 @@ fn format_1_files_load_as_recent_anchored_and_forecast_the_same() {
 }
 
 #[test]
-fn the_anchor_is_chosen_by_held_out_loss() {
+fn the_anchor_is_chosen_by_held_out_cost() {
     // Both candidates are fitted on the same rows and scored on the same held-out rows; the
     // lower loss wins, on a seasonal series and on a geometric random walk alike.
     let s = daily_series("noisy", 6, 7);
-    let m = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
-    let losses = &m.anchor.held_out_pinball;
+    let auto = TrainOptions {
+        anchor: None,
+        ..small_opts()
+    };
+    let m = Model::train(std::slice::from_ref(&s), &auto).unwrap();
+    let losses = &m.anchor.held_out_cost;
     assert_eq!(losses.len(), 2, "{:?}", m.anchor);
     assert!(
         losses.iter().all(|l| l.is_finite() && *l > 0.0),
@@ -372,18 +376,14 @@ fn the_anchor_is_chosen_by_held_out_loss() {
         values: walk,
         ..s.clone()
     };
-    let m = Model::train(std::slice::from_ref(&rw), &small_opts()).unwrap();
-    let losses = &m.anchor.held_out_pinball;
+    let m = Model::train(std::slice::from_ref(&rw), &auto).unwrap();
+    let losses = &m.anchor.held_out_cost;
     assert_eq!(losses.len(), 2, "{:?}", m.anchor);
     assert_eq!(
         m.anchor.anchor,
         Anchor::ALL[usize::from(losses[1] < losses[0])]
     );
-    // Fixed by the caller: no comparison made.
-    let fixed = TrainOptions {
-        anchor: Some(Anchor::Zero),
-        ..small_opts()
-    };
-    let m = Model::train(std::slice::from_ref(&rw), &fixed).unwrap();
+    // Fixed (zero is the default): no comparison made.
+    let m = Model::train(std::slice::from_ref(&rw), &small_opts()).unwrap();
     assert_eq!(m.anchor, AnchorChoice::fixed(Anchor::Zero));
 }
