@@ -17,7 +17,8 @@ venv=${YARDSTICK_VENV:-/tmp/yardstick-venv}
 [ -x "$venv/bin/python" ] || bash "$yard/setup.sh" "$venv"
 traces=("$@")
 [ ${#traces[@]} -gt 0 ] || traces=("$shared"/data/traces/*.csv)
-cargo build --release --locked --quiet
+# nice: the machine is shared with other builds and the scorer is CPU-bound.
+nice -n 10 cargo build --release --locked --quiet
 mkdir -p "$out"
 for t in "${traces[@]}"; do
   name=$(basename "$t" .csv)
@@ -25,12 +26,12 @@ for t in "${traces[@]}"; do
   mkdir -p "$dir"
   echo "== $name" >&2
   # The scorer's target: peak over the next 15 min, train 70 %, score 30 %.
-  if ! target/release/prescale backtest --history "$t" --window 15m --holdout 0.3 \
+  if ! nice -n 10 target/release/prescale backtest --history "$t" --window 15m --holdout 0.3 \
       --report "$dir" --forecasts-csv "$dir/forecasts.csv" >"$dir/backtest.txt" 2>"$dir/backtest.log"; then
     echo "   prescale backtest failed: $(tail -1 "$dir/backtest.log")" >&2
     continue
   fi
-  if ! "$venv/bin/python" "$yard/eval_forecast.py" "$t" --prescale-forecasts "$dir/forecasts.csv" \
+  if ! nice -n 10 "$venv/bin/python" "$yard/eval_forecast.py" "$t" --prescale-forecasts "$dir/forecasts.csv" \
       >"$dir/score.json" 2>"$dir/score.log"; then
     echo "   scorer failed: $(tail -1 "$dir/score.log")" >&2
     rm -f "$dir/score.json"

@@ -56,8 +56,9 @@ pub(crate) fn run(a: BacktestArgs) -> Result<()> {
                 "training on the history before the held-out tail (pass --model to score a trained model)",
             )?;
             let name = format!(
-                "a forest trained on the first {:.0}% of each series",
-                (1.0 - a.holdout) * 100.0
+                "a forest trained on the first {:.0}% of each series, {}",
+                (1.0 - a.holdout) * 100.0,
+                model.anchor
             );
             (model, name, series)
         }

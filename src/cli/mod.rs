@@ -12,7 +12,7 @@ mod train;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
-use prescale::forecast::TrainOptions;
+use prescale::forecast::{Anchor, TrainOptions};
 use prescale::series::{
     self, format_duration, parse_duration, HistoryOptions, Series, SeriesReport,
 };
@@ -89,7 +89,7 @@ pub struct ForestArgs {
     #[arg(long, default_value_t = 12)]
     pub max_depth: usize,
     /// Fewest training rows per leaf.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     pub min_leaf: usize,
     /// Features tried per split.
     #[arg(long, default_value_t = 8)]
@@ -100,6 +100,21 @@ pub struct ForestArgs {
     /// Seed: the same seed and data give the same model.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// What forecasts are measured from: `recent` (the last window's peak), `zero`, or
+    /// `auto` (fit both, keep the cheaper at 1 % short on held-out rows).
+    #[arg(long, value_enum, default_value_t = AnchorArg::Zero)]
+    pub anchor: AnchorArg,
+}
+
+/// `--anchor`: a fixed anchor, or the choice by held-out loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnchorArg {
+    /// Fit both anchors, keep the one cheaper at 1 % short on held-out rows.
+    Auto,
+    /// Measure from the last window's peak.
+    Recent,
+    /// Measure from zero.
+    Zero,
 }
 
 impl ForestArgs {
@@ -112,6 +127,11 @@ impl ForestArgs {
             max_features: self.max_features,
             seed: self.seed,
             show_progress: std::io::stderr().is_terminal(),
+            anchor: match self.anchor {
+                AnchorArg::Auto => None,
+                AnchorArg::Recent => Some(Anchor::Recent),
+                AnchorArg::Zero => Some(Anchor::Zero),
+            },
             ..TrainOptions::new(step, self.window)
         }
     }

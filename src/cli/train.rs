@@ -54,6 +54,7 @@ pub(crate) fn run(a: TrainArgs) -> Result<()> {
         "p90 coverage on held-back rows: {:.3} raw, {:.3} after calibration",
         model.meta.raw_p90_coverage, model.meta.calibrated_p90_coverage
     );
+    println!("{}", model.anchor);
     if !ranges.is_empty() {
         // Per series, so a range that missed a series (a typo in the date) shows as 0.
         for (key, n) in &excluded {

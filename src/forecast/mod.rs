@@ -19,7 +19,9 @@ pub mod stage;
 
 pub use features::{FeatureError, FeatureSpec};
 pub use forest::{ForestError, ForestParams, ForestValidParams, LinfaError, QuantileForest};
-pub use model::{Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION};
+pub use model::{
+    Anchor, AnchorChoice, Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION,
+};
 pub use own::{Contest, Own, OwnModels, RETRY_AFTER};
 pub use retrain::Retrainer;
 pub use stage::{Stage, StageView};

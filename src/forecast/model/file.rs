@@ -2,7 +2,7 @@
 //! the postcard payload, so a wrong, truncated or corrupted file is told apart from a good one
 //! before anything is decoded. The layout is in the parent module's doc.
 
-use super::{Model, ModelError, ModelMeta, FORMAT_VERSION};
+use super::{AnchorChoice, Model, ModelError, ModelMeta, FORMAT_VERSION};
 use crate::atomic_file::write_atomic;
 use crate::forecast::features::FeatureSpec;
 use crate::forecast::forest::{ForestError, UncheckedForest};
@@ -20,9 +20,36 @@ struct ModelRepr {
     spec: FeatureSpec,
     quantiles: Vec<f64>,
     calibration: Vec<f64>,
+    anchor: AnchorChoice,
     forest: UncheckedForest,
     meta: ModelMeta,
 }
+
+/// Format version 1: no anchor (every such model measured from the recent peak).
+#[derive(serde::Deserialize)]
+struct ModelReprV1 {
+    spec: FeatureSpec,
+    quantiles: Vec<f64>,
+    calibration: Vec<f64>,
+    forest: UncheckedForest,
+    meta: ModelMeta,
+}
+
+impl From<ModelReprV1> for ModelRepr {
+    fn from(v: ModelReprV1) -> Self {
+        ModelRepr {
+            spec: v.spec,
+            quantiles: v.quantiles,
+            calibration: v.calibration,
+            anchor: AnchorChoice::fixed(super::Anchor::Recent),
+            forest: v.forest,
+            meta: v.meta,
+        }
+    }
+}
+
+/// Oldest format version this build still reads.
+const OLDEST_READABLE: u32 = 1;
 
 impl Model {
     /// Writes the model atomically (temporary file + rename).
@@ -85,7 +112,7 @@ impl Model {
         }
         let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
         let version = u32_at(8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&version) {
             return Err(ModelError::Version {
                 path: p(),
                 found: version,
@@ -106,10 +133,17 @@ impl Model {
         if crc32fast::hash(body) != crc {
             return Err(ModelError::Corrupt { path: p() });
         }
-        let raw: ModelRepr = postcard::from_bytes(body).map_err(|e| ModelError::Decode {
+        let decode_error = |e: postcard::Error| ModelError::Decode {
             path: p(),
-            message: e.to_string(),
-        })?;
+            message: format!("format version {version}: {e}"),
+        };
+        let raw: ModelRepr = if version == 1 {
+            postcard::from_bytes::<ModelReprV1>(body)
+                .map_err(decode_error)?
+                .into()
+        } else {
+            postcard::from_bytes(body).map_err(decode_error)?
+        };
         let forest = raw.forest.check().map_err(|e| ModelError::Invalid {
             path: p(),
             invariant: match e {
@@ -121,6 +155,7 @@ impl Model {
             spec: raw.spec,
             quantiles: raw.quantiles,
             calibration: raw.calibration,
+            anchor: raw.anchor,
             forest,
             meta: raw.meta,
         };

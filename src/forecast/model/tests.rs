@@ -99,9 +99,9 @@ fn bad_files_get_clear_errors() {
     let last = flipped.len() - 1;
     flipped[last] ^= 0x55;
     check(&flipped, "checksum");
-    let mut v2 = good.clone();
-    v2[8..12].copy_from_slice(&2u32.to_le_bytes());
-    check(&v2, "version 2");
+    let mut newer = good.clone();
+    newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    check(&newer, &format!("version {}", FORMAT_VERSION + 1));
     let e = Model::load(&dir.path().join("missing.model"))
         .unwrap_err()
         .to_string();
@@ -146,7 +146,7 @@ fn load_refuses_a_model_that_breaks_an_invariant() {
         (
             "features",
             |m| m.spec.lags.push(24),
-            "forest takes 26 features, the feature spec makes 27",
+            "forest takes 32 features, the feature spec makes 33",
         ),
     ];
     for (name, breaks, want) in cases {
@@ -282,4 +282,108 @@ fn pit_interpolates_between_grid_quantiles() {
     assert_eq!(pit_of(&q, &grid, 9.0), 0.875);
     // A tie across the whole grid sits in the middle.
     assert_eq!(pit_of(&[1.0, 1.0, 1.0], &grid, 1.0), 0.5);
+}
+
+#[test]
+fn format_1_files_load_as_recent_anchored_and_forecast_the_same() {
+    // A version 1 payload is the model without its anchor, fields in the same order.
+    #[derive(serde::Serialize)]
+    struct V1<'a> {
+        spec: &'a FeatureSpec,
+        quantiles: &'a Vec<f64>,
+        calibration: &'a Vec<f64>,
+        forest: &'a QuantileForest,
+        meta: &'a ModelMeta,
+    }
+    let s = daily_series("web", 3, 5);
+    let opts = TrainOptions {
+        anchor: Some(Anchor::Recent),
+        ..small_opts()
+    };
+    let m = Model::train(std::slice::from_ref(&s), &opts).unwrap();
+    let payload = postcard::to_stdvec(&V1 {
+        spec: &m.spec,
+        quantiles: &m.quantiles,
+        calibration: &m.calibration,
+        forest: &m.forest,
+        meta: &m.meta,
+    })
+    .unwrap();
+    let mut bytes = b"PRESCALE".to_vec();
+    bytes.extend(1u32.to_le_bytes());
+    bytes.extend((payload.len() as u64).to_le_bytes());
+    bytes.extend(crc32fast::hash(&payload).to_le_bytes());
+    bytes.extend(&payload);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("old.model");
+    std::fs::write(&p, &bytes).unwrap();
+    let back = Model::load(&p).unwrap();
+    assert_eq!(back.anchor, AnchorChoice::fixed(Anchor::Recent));
+    let f = m.forecast_latest(&s.key, &s.values, s.start);
+    assert!(f.is_some());
+    assert_eq!(back.forecast_latest(&s.key, &s.values, s.start), f);
+    // A version 1 header on a version 2 payload fails to decode, naming file and version.
+    let mut mixed = bytes[..24].to_vec();
+    let v2 = postcard::to_stdvec(&m).unwrap();
+    mixed[12..20].copy_from_slice(&(v2.len() as u64).to_le_bytes());
+    mixed[20..24].copy_from_slice(&crc32fast::hash(&v2).to_le_bytes());
+    mixed.extend(&v2);
+    std::fs::write(&p, &mixed).unwrap();
+    let e = Model::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("old.model") && e.contains("format version 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_anchor_is_chosen_by_held_out_cost() {
+    // Both candidates are fitted on the same rows and scored on the same held-out rows; the
+    // lower loss wins, on a seasonal series and on a geometric random walk alike.
+    let s = daily_series("noisy", 6, 7);
+    let auto = TrainOptions {
+        anchor: None,
+        ..small_opts()
+    };
+    let m = Model::train(std::slice::from_ref(&s), &auto).unwrap();
+    let losses = &m.anchor.held_out_cost;
+    assert_eq!(losses.len(), 2, "{:?}", m.anchor);
+    assert!(
+        losses.iter().all(|l| l.is_finite() && *l > 0.0),
+        "{losses:?}"
+    );
+    let best = if losses[0] <= losses[1] {
+        Anchor::Recent
+    } else {
+        Anchor::Zero
+    };
+    assert_eq!(m.anchor.anchor, best);
+    // A geometric random walk with large steps: the recent peak is the best guess, and the
+    // ratio to the hour's level varies widely.
+    let mut v: f64 = 1000.0;
+    let mut state = 11u64;
+    let walk: Vec<f64> = (0..6 * 288)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            v *= (((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.4).exp();
+            v.clamp(1.0, 1e6)
+        })
+        .collect();
+    let rw = Series {
+        key: SeriesKey::new("walk"),
+        values: walk,
+        ..s.clone()
+    };
+    let m = Model::train(std::slice::from_ref(&rw), &auto).unwrap();
+    let losses = &m.anchor.held_out_cost;
+    assert_eq!(losses.len(), 2, "{:?}", m.anchor);
+    assert_eq!(
+        m.anchor.anchor,
+        Anchor::ALL[usize::from(losses[1] < losses[0])]
+    );
+    // Fixed (zero is the default): no comparison made.
+    let m = Model::train(std::slice::from_ref(&rw), &small_opts()).unwrap();
+    assert_eq!(m.anchor, AnchorChoice::fixed(Anchor::Zero));
 }
