@@ -63,7 +63,7 @@ impl Anchor {
 pub struct AnchorChoice {
     /// The anchor forecasts are measured from.
     pub anchor: Anchor,
-    /// Held-out cost at ≤ 1 % short (see [`held_out_cost`]; 1.0 = the actual peaks exactly)
+    /// Held-out cost at ≤ 1 % short (see `held_out_cost`; 1.0 = the actual peaks exactly)
     /// of a forest with each anchor of [`Anchor::ALL`] on the held-out calibration rows; empty
     /// when there were too few rows to compare or the anchor was fixed by the caller.
     pub held_out_cost: Vec<f64>,
