@@ -627,9 +627,10 @@ fn elsewhere_then_next(dir: &std::path::Path) -> usize {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    // Replica decisions only: a node decision placing web's replicas names web too.
     let web: Vec<&serde_json::Value> = log
         .iter()
-        .filter(|l| l["decision"]["target"] == "web")
+        .filter(|l| l["decision"]["target"] == "web" && l["decision"]["node"].is_null())
         .collect();
     let mut checked = 0;
     for pair in web.windows(2) {
