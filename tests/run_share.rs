@@ -112,10 +112,13 @@ fn a_capped_pool_cuts_the_lower_priority_and_says_so_in_the_log_and_metrics() {
 
     let lines = log_lines(dir.path());
     let api = first(&lines, "api");
-    assert_eq!(api["to"], 4, "{api:#}");
+    // How far it is cut depends on what the higher priority's forecast leaves of the pool;
+    // that it is cut, from 7, to what it is logged at, does not.
+    let to = api["to"].as_u64().unwrap();
+    assert!(to < 7, "{api:#}");
     assert_eq!(
         api["guards"].as_array().unwrap().last().unwrap(),
-        &serde_json::json!({"kind": "capped_priority", "before": 7, "after": 4}),
+        &serde_json::json!({"kind": "capped_priority", "before": 7, "after": to}),
         "{api:#}"
     );
     let reason = api["reason"].as_str().unwrap();
@@ -126,7 +129,7 @@ fn a_capped_pool_cuts_the_lower_priority_and_says_so_in_the_log_and_metrics() {
     );
     // The higher priority and the one that fits beside it are not cut.
     let web = first(&lines, "web");
-    assert_eq!(web["to"], 8, "{web:#}");
+    assert!(web["to"].as_u64().unwrap() >= 7, "{web:#}");
     assert!(web["guards"].as_array().unwrap().is_empty(), "{web:#}");
     assert_eq!(first(&lines, "db-readers")["to"], 2);
 }
