@@ -18,6 +18,27 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// This replica's name in the cluster: `POD_NAME` (the downward API in
+/// `deploy/statefulset.yaml`), then `HOSTNAME` (a pod's own name in Kubernetes), then the
+/// kernel's host name, read through `env` (the process environment outside tests); `None`
+/// when none is set. Leader election's identity and the Events' `reportingInstance` both
+/// start from it, so the two name a replica alike.
+pub fn replica_name(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    ["POD_NAME", "HOSTNAME"]
+        .into_iter()
+        .find_map(|var| {
+            env(var)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+}
+
 /// How long one API request may take when `kubernetes.timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -230,5 +251,28 @@ mod tests {
         let e = bad.client_config().await.unwrap_err().to_string();
         assert!(e.starts_with("kubernetes.context 'b' in "), "{e}");
         assert!(!e.contains("s3cret-token"), "{e}");
+    }
+
+    /// The replica's name is `POD_NAME`, then `HOSTNAME` (blank ones skipped), then the host's
+    /// own name: never empty.
+    #[test]
+    fn the_replica_name_is_the_pod_name_then_the_host_name() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |var: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == var)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            replica_name(env(&[("POD_NAME", "prescale-2"), ("HOSTNAME", "x-1")])).unwrap(),
+            "prescale-2"
+        );
+        assert_eq!(
+            replica_name(env(&[("POD_NAME", "  "), ("HOSTNAME", "prescale-1")])).unwrap(),
+            "prescale-1"
+        );
+        assert!(replica_name(env(&[])).is_some_and(|n| !n.trim().is_empty()));
     }
 }

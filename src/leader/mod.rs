@@ -235,20 +235,11 @@ fn dns_name(s: &str, max: usize, dots: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// `POD_NAME` (set from the downward API in `deploy/statefulset.yaml`), else the host name,
-/// then `_` and 8 random hex digits: client-go's `hostname_uuid` convention. The suffix makes a
+/// The replica's name ([`crate::kubernetes::replica_name`]: `POD_NAME`, `HOSTNAME`, the host
+/// name), then `_` and 8 random hex digits: client-go's `hostname_uuid` convention. The suffix makes a
 /// restarted process a new candidate, so it never mistakes its predecessor's lease for its own.
 pub fn default_identity() -> String {
-    let base = std::env::var("POD_NAME")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        })
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+    let base = crate::kubernetes::replica_name(|var| std::env::var(var).ok())
         .unwrap_or_else(|| "prescale".into());
     format!("{base}_{:08x}", rand::random::<u32>())
 }

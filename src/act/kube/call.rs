@@ -78,7 +78,7 @@ impl CallError {
 pub(super) struct Calls {
     pub client: kube::Client,
     pub timeout: Duration,
-    /// The Events' `reportingInstance` (see [`event::instance`](super::event::instance)).
+    /// The Events' `reportingInstance` (this replica: [`crate::kubernetes::replica_name`]).
     pub instance: String,
 }
 

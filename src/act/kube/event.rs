@@ -19,29 +19,8 @@ pub const REASON: &str = "PrescaleScaled";
 /// The Event's `reportingComponent` and `source.component`.
 pub const COMPONENT: &str = "prescale";
 
-/// This replica's name, as its Events' `reportingInstance` and `source.host`: `POD_NAME`
-/// (the downward API in `deploy/statefulset.yaml`), then `HOSTNAME` (a pod's own name in
-/// Kubernetes), then the kernel's host name, read through `env` (the process environment
-/// outside tests). With two replicas (leader election) it says which one scaled.
-pub(super) fn instance(env: impl Fn(&str) -> Option<String>) -> String {
-    ["POD_NAME", "HOSTNAME"]
-        .into_iter()
-        .find_map(|var| {
-            env(var)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        })
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| COMPONENT.into())
-}
-
 /// The Event for a change of `object` (`uid` as the GET read it), at `now`, reported by
-/// `instance` (see [`instance`]).
+/// `instance` (this replica: [`crate::kubernetes::replica_name`]).
 pub(super) fn build(
     object: &ObjectRef,
     uid: Option<String>,

@@ -111,7 +111,8 @@ impl KubeActuator {
             calls: Calls {
                 client,
                 timeout,
-                instance: event::instance(|var| std::env::var(var).ok()),
+                instance: crate::kubernetes::replica_name(|var| std::env::var(var).ok())
+                    .unwrap_or_else(|| EVENT_COMPONENT.into()),
             },
             objects,
             last_set: HashMap::new(),

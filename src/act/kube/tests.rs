@@ -2,7 +2,7 @@
 //! are asserted against a fake API server in `tests/act_kube.rs`).
 
 use super::call::{classify, patch_body, CallError};
-use super::event::{build, instance};
+use super::event::build;
 use crate::plan::{ObjectKind, ObjectRef};
 use std::time::{Duration, SystemTime};
 
@@ -69,27 +69,4 @@ fn api_errors_are_worded_from_their_status() {
         words(status(500, "InternalError")),
         "500 InternalError: msg 500"
     );
-}
-
-/// The reporting instance is `POD_NAME`, then `HOSTNAME` (blank ones skipped), then the host's
-/// own name: never empty.
-#[test]
-fn the_reporting_instance_is_the_pod_name_then_the_host_name() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |var: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == var)
-                .map(|(_, v)| v.to_string())
-        }
-    };
-    assert_eq!(
-        instance(env(&[("POD_NAME", "prescale-2"), ("HOSTNAME", "x-1")])),
-        "prescale-2"
-    );
-    assert_eq!(
-        instance(env(&[("POD_NAME", "  "), ("HOSTNAME", "prescale-1")])),
-        "prescale-1"
-    );
-    assert!(!instance(env(&[])).trim().is_empty());
 }
