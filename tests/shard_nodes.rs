@@ -13,87 +13,34 @@
 mod common;
 
 use common::*;
+#[path = "common/shard.rs"]
+mod shard_setup;
 use prescale::shard::hash::owner;
+use shard_setup::{base_config, encode, history, name, prescale};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WORKLOADS: usize = 24;
 
-fn name(i: usize) -> String {
-    format!("w{i:02}")
-}
-
-/// A day and a half of demand per workload on the 5-minute grid, up to `end`: a daily wave of
-/// its own size and phase.
-fn history(end: i64) -> String {
-    let series: Vec<(String, Vec<(i64, f64)>)> = (0..WORKLOADS)
-        .map(|i| {
-            let base = 20.0 + 7.0 * i as f64;
-            let phase = i as f64 * 0.37;
-            let samples = (0..432)
-                .map(|k| {
-                    let t = end - (431 - k) * 300;
-                    let day = (t as f64 / 86_400.0) * std::f64::consts::TAU + phase;
-                    (t, (base * (1.0 + 0.4 * day.sin())).round())
-                })
-                .collect();
-            (format!("service=\"{}\"", name(i)), samples)
-        })
-        .collect();
-    let om: Vec<OmSeries> = series
-        .iter()
-        .map(|(labels, samples)| OmSeries {
-            labels,
-            samples: samples.clone(),
-        })
-        .collect();
-    openmetrics("demand", &om)
-}
-
 /// The configuration of one process: `shard` is `None` or `(replicas, ordinal)`.
 fn config(dir: &Path, url: &str, listen: Option<u16>, shard: Option<(u32, u32)>) -> PathBuf {
-    let export = match listen {
-        Some(p) => format!("listen = \"127.0.0.1:{p}\""),
-        None => "enabled = false".into(),
-    };
     let shard = match shard {
         Some((n, o)) => format!("[shard]\nreplicas = {n}\nordinal = {o}\nmax_age = \"8s\"\n"),
         None => String::new(),
     };
-    let mut text = format!(
+    let mut text = base_config(dir, url, listen, &shard);
+    text.push_str(
         r#"
-[prometheus]
-url = "{url}"
-timeout = "20s"
-
-[[signal]]
-name = "demand"
-query = 'demand'
-series_labels = ["service"]
-step = "5m"
-lookback = "2d"
-
-[run]
-model = "{}"
-decision_log = "{}"
-interval = "1s"
-
-[export]
-{export}
-
-{shard}
-
 [[pool]]
 name = "web"
-capacity = {{ cpu = 4, memory = "16Gi" }}
+capacity = { cpu = 4, memory = "16Gi" }
 boot_time = "2m"
 min_nodes = 1
 max_nodes = 100
 
 [[pool]]
 name = "spare"
-capacity = {{ cpu = 4, memory = "16Gi" }}
+capacity = { cpu = 4, memory = "16Gi" }
 boot_time = "2m"
 min_nodes = 1
 max_nodes = 10
@@ -103,8 +50,6 @@ scale_down_window = "20s"
 name = "web-1"
 pool = "web"
 "#,
-        repo("models/web.model"),
-        dir.join("d.jsonl").display(),
     );
     for n in 1..=4 {
         text.push_str(&format!(
@@ -124,27 +69,6 @@ pool = "web"
     let path = dir.join("prescale.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn repo(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn prescale(cfg: &Path, once: bool) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_prescale"));
-    c.args(["run", "--config", cfg.to_str().unwrap()]);
-    if once {
-        c.arg("--once");
-    }
-    // A long-running shard's output is not read, so it must not fill a pipe.
-    c.env("RUST_LOG", "warn")
-        .env_remove("POD_NAME")
-        .stdout(Stdio::null())
-        .stderr(if once { Stdio::piped() } else { Stdio::null() });
-    c
 }
 
 /// One logged decision: (cycle, kind, target, node, from, to, reason).
@@ -213,23 +137,12 @@ fn count(prom: &Prometheus, promql: &str) -> usize {
         .unwrap_or(0.0) as usize
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_gone() {
     let end = now() - now() % 300;
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let prom = Prometheus::start(PromOptions {
-        history: Some(history(end)),
+        history: Some(history(WORKLOADS, end, false)),
         scrape_targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
         scrape_interval: Some("1s".into()),
         ..PromOptions::default()

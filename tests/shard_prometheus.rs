@@ -8,89 +8,26 @@
 mod common;
 
 use common::*;
+#[path = "common/shard.rs"]
+mod shard_setup;
 use prescale::collect::restrict::restrict;
 use prescale::collect::SignalConfig;
 use prescale::series::SeriesKey;
 use prescale::shard::hash::owner;
+use shard_setup::{base_config, encode, history, name, prescale};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WORKLOADS: usize = 60;
 
-fn name(i: usize) -> String {
-    format!("w{i:02}")
-}
-
-/// A day and a half of demand per workload on the 5-minute grid, up to `end`: a daily wave of
-/// its own size and phase, rising over the last hours for every third workload.
-fn history(end: i64) -> String {
-    let series: Vec<(String, Vec<(i64, f64)>)> = (0..WORKLOADS)
-        .map(|i| {
-            let base = 20.0 + 7.0 * i as f64;
-            let phase = i as f64 * 0.37;
-            let samples = (0..432)
-                .map(|k| {
-                    let t = end - (431 - k) * 300;
-                    let day = (t as f64 / 86_400.0) * std::f64::consts::TAU + phase;
-                    let ramp = if i % 3 == 0 && k > 400 {
-                        (k - 400) as f64 * 0.04
-                    } else {
-                        0.0
-                    };
-                    (t, (base * (1.0 + 0.4 * day.sin() + ramp)).round())
-                })
-                .collect();
-            (format!("service=\"{}\"", name(i)), samples)
-        })
-        .collect();
-    let om: Vec<OmSeries> = series
-        .iter()
-        .map(|(labels, samples)| OmSeries {
-            labels,
-            samples: samples.clone(),
-        })
-        .collect();
-    openmetrics("demand", &om)
-}
-
 /// The configuration of one process: `shard` is `None` or `(replicas, ordinal)`.
 fn config(dir: &Path, url: &str, listen: Option<u16>, shard: Option<(u32, u32)>) -> PathBuf {
-    let export = match listen {
-        Some(p) => format!("listen = \"127.0.0.1:{p}\""),
-        None => "enabled = false".into(),
-    };
     let shard = match shard {
         Some((n, o)) => format!("[shard]\nreplicas = {n}\nordinal = {o}\n"),
         None => String::new(),
     };
-    let mut text = format!(
-        r#"
-[prometheus]
-url = "{url}"
-timeout = "20s"
-
-[[signal]]
-name = "demand"
-query = 'demand'
-series_labels = ["service"]
-step = "5m"
-lookback = "2d"
-
-[run]
-model = "{}"
-decision_log = "{}"
-interval = "1s"
-
-[export]
-{export}
-
-{shard}
-"#,
-        cli_repo("models/web.model"),
-        dir.join("d.jsonl").display(),
-    );
+    let mut text = base_config(dir, url, listen, &shard);
     for i in 0..WORKLOADS {
         text.push_str(&format!(
             "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
@@ -103,27 +40,6 @@ interval = "1s"
     let path = dir.join("prescale.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn cli_repo(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn prescale(cfg: &Path, once: bool) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_prescale"));
-    c.args(["run", "--config", cfg.to_str().unwrap()]);
-    if once {
-        c.arg("--once");
-    }
-    // A long-running shard's stderr is not read, so it must not fill a pipe.
-    c.env("RUST_LOG", "warn")
-        .env_remove("POD_NAME")
-        .stdout(Stdio::null())
-        .stderr(if once { Stdio::piped() } else { Stdio::null() });
-    c
 }
 
 /// Cycle 1's decisions in `dir`'s log: target → (kind, from, to).
@@ -194,24 +110,12 @@ fn query_sum(prom: &Prometheus, promql: &str) -> Option<(usize, f64)> {
     Some((result.len(), sum))
 }
 
-/// Percent-encodes a query for a URL.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn three_shards_plan_every_workload_once_and_as_one_process_would() {
     let end = now() - now() % 300;
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let prom = Prometheus::start(PromOptions {
-        history: Some(history(end)),
+        history: Some(history(WORKLOADS, end, true)),
         scrape_targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
         ..PromOptions::default()
     });

@@ -1,0 +1,119 @@
+//! What the sharding tests (`shard_prometheus.rs`, `shard_nodes.rs`) share: the workloads'
+//! names and demand history, the part of the configuration every process has, and how a
+//! process is started. Include it with `#[path = "common/shard.rs"] mod shard_setup;` next to
+//! `mod common;`.
+#![allow(dead_code)] // each test binary uses a different part
+
+use crate::common::{openmetrics, OmSeries};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Workload `i`'s name.
+pub fn name(i: usize) -> String {
+    format!("w{i:02}")
+}
+
+/// A day and a half of demand for `workloads` workloads on the 5-minute grid, up to `end`: a
+/// daily wave of its own size and phase, rising over the last hours for every third workload
+/// when `ramp`.
+pub fn history(workloads: usize, end: i64, ramp: bool) -> String {
+    let series: Vec<(String, Vec<(i64, f64)>)> = (0..workloads)
+        .map(|i| {
+            let base = 20.0 + 7.0 * i as f64;
+            let phase = i as f64 * 0.37;
+            let samples = (0..432)
+                .map(|k| {
+                    let t = end - (431 - k) * 300;
+                    let day = (t as f64 / 86_400.0) * std::f64::consts::TAU + phase;
+                    let rise = if ramp && i % 3 == 0 && k > 400 {
+                        (k - 400) as f64 * 0.04
+                    } else {
+                        0.0
+                    };
+                    (t, (base * (1.0 + 0.4 * day.sin() + rise)).round())
+                })
+                .collect();
+            (format!("service=\"{}\"", name(i)), samples)
+        })
+        .collect();
+    let om: Vec<OmSeries> = series
+        .iter()
+        .map(|(labels, samples)| OmSeries {
+            labels,
+            samples: samples.clone(),
+        })
+        .collect();
+    openmetrics("demand", &om)
+}
+
+/// The configuration every process shares: Prometheus at `url`, the demand signal, the
+/// shipped model, a decision log in `dir`, a 1 s interval, `/metrics` on `listen` (or none),
+/// and `shard` (a `[shard]` section or nothing). Pools, nodes and workloads follow.
+pub fn base_config(dir: &Path, url: &str, listen: Option<u16>, shard: &str) -> String {
+    let export = match listen {
+        Some(p) => format!("listen = \"127.0.0.1:{p}\""),
+        None => "enabled = false".into(),
+    };
+    format!(
+        r#"
+[prometheus]
+url = "{url}"
+timeout = "20s"
+
+[[signal]]
+name = "demand"
+query = 'demand'
+series_labels = ["service"]
+step = "5m"
+lookback = "2d"
+
+[run]
+model = "{}"
+decision_log = "{}"
+interval = "1s"
+
+[export]
+{export}
+
+{shard}
+"#,
+        repo("models/web.model"),
+        dir.join("d.jsonl").display(),
+    )
+}
+
+/// A path in the repository.
+pub fn repo(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+/// `prescale run --config cfg` (with `--once` when `once`), logging at `warn`, with no
+/// `POD_NAME` from the environment (the ordinal is the configuration's).
+pub fn prescale(cfg: &Path, once: bool) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prescale"));
+    c.args(["run", "--config", cfg.to_str().unwrap()]);
+    if once {
+        c.arg("--once");
+    }
+    // A long-running shard's output is not read, so it must not fill a pipe.
+    c.env("RUST_LOG", "warn")
+        .env_remove("POD_NAME")
+        .stdout(Stdio::null())
+        .stderr(if once { Stdio::piped() } else { Stdio::null() });
+    c
+}
+
+/// Percent-encodes a query for a URL.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
