@@ -247,36 +247,34 @@ async fn refusals_fail_with_the_apis_reason_and_the_others_are_applied() {
     assert_eq!(a.last_set("a"), None);
 }
 
-#[tokio::test]
-async fn a_stalled_object_times_out_while_the_others_are_applied() {
+/// Seven Deployments at 1 replica, the first of which (`s`) never answers.
+const STALLED: [&str; 7] = ["s", "a", "b", "c", "d", "e", "f"];
+
+/// [`STALLED`]'s `namespace/name` references.
+const STALLED_REFS: [&str; 7] = [
+    "shop/s", "shop/a", "shop/b", "shop/c", "shop/d", "shop/e", "shop/f",
+];
+
+/// The fake holding [`STALLED`], with `s` stalled.
+fn stalled_fake() -> FakeKube {
     let fake = FakeKube::start();
-    let names = ["s", "a", "b", "c", "d", "e", "f"];
-    for n in names {
+    for n in STALLED {
         fake.add("deployments", "shop", n, 1);
     }
     fake.stall("deployments", "shop", "s");
-    let refs: Vec<String> = names.iter().map(|n| format!("shop/{n}")).collect();
-    let list: Vec<(&str, ObjectKind, &str)> = names
-        .iter()
-        .zip(&refs)
-        .map(|(n, r)| (*n, D, r.as_str()))
-        .collect();
-    let timeout = Duration::from_millis(1500);
-    let mut a = actuator(&fake, &list, timeout);
-    let ds: Vec<Decision> = names.iter().map(|n| up(n, 1, 3)).collect();
-    let t0 = Instant::now();
-    let out = apply(&mut a, &ds).await;
-    let took = t0.elapsed();
+    fake
+}
+
+/// The stalled object timed out and every other one was patched to 3 before that timeout ran
+/// out: none waited for it.
+fn assert_not_held_by_the_stall(fake: &FakeKube, out: &[Outcome], timeout: Duration) {
     assert_eq!(
         out[0].to_string(),
         "failed: timeout: GET had no answer within 1s 500ms"
     );
     assert!(out[1..].iter().all(|o| *o == Outcome::Applied), "{out:?}");
-    // Bounded by the timeout, not by the stall, and the others did not wait for it: six
-    // changes on three free slots finished while the stalled GET was still held.
-    assert!(took < timeout + SECOND, "{took:?}");
     let stalled_at = fake.requests_on("deployments", "shop", "s")[0].at;
-    for n in &names[1..] {
+    for n in &STALLED[1..] {
         let reqs = fake.requests_on("deployments", "shop", n);
         let patched = reqs.iter().find(|r| r.method == "PATCH").expect("a PATCH");
         assert!(
@@ -287,6 +285,26 @@ async fn a_stalled_object_times_out_while_the_others_are_applied() {
     }
 }
 
+#[tokio::test]
+async fn a_stalled_object_times_out_while_the_others_are_applied() {
+    let fake = stalled_fake();
+    let list: Vec<(&str, ObjectKind, &str)> = STALLED
+        .iter()
+        .zip(STALLED_REFS)
+        .map(|(n, r)| (*n, D, r))
+        .collect();
+    let timeout = Duration::from_millis(1500);
+    let mut a = actuator(&fake, &list, timeout);
+    let ds: Vec<Decision> = STALLED.iter().map(|n| up(n, 1, 3)).collect();
+    let t0 = Instant::now();
+    let out = apply(&mut a, &ds).await;
+    let took = t0.elapsed();
+    // Bounded by the timeout, not by the stall, and the others did not wait for it: six
+    // changes on three free slots finished while the stalled GET was still held.
+    assert!(took < timeout + SECOND, "{took:?}");
+    assert_not_held_by_the_stall(&fake, &out, timeout);
+}
+
 /// Under leader election the changes still run concurrently (at most 4), each asking for
 /// leadership right before its first request: a stalled object holds up none of the others;
 /// a follower sends nothing; and a lease lapsing mid-cycle abandons the stalled change at the
@@ -294,20 +312,14 @@ async fn a_stalled_object_times_out_while_the_others_are_applied() {
 #[tokio::test]
 async fn under_leader_election_a_stalled_object_does_not_hold_up_the_others() {
     use prescale::leader::Leadership;
-    let fake = FakeKube::start();
-    let names = ["s", "a", "b", "c", "d", "e", "f"];
-    for n in names {
-        fake.add("deployments", "shop", n, 1);
-    }
-    fake.stall("deployments", "shop", "s");
-    let refs: Vec<String> = names.iter().map(|n| format!("shop/{n}")).collect();
-    let list: Vec<(&str, ObjectKind, &str)> = names
+    let fake = stalled_fake();
+    let list: Vec<(&str, ObjectKind, &str)> = STALLED
         .iter()
-        .zip(&refs)
-        .map(|(n, r)| (*n, D, r.as_str()))
+        .zip(STALLED_REFS)
+        .map(|(n, r)| (*n, D, r))
         .collect();
     let timeout = Duration::from_millis(1500);
-    let ds: Vec<Decision> = names.iter().map(|n| up(n, 1, 3)).collect();
+    let ds: Vec<Decision> = STALLED.iter().map(|n| up(n, 1, 3)).collect();
     let led = |l: Leadership| {
         Act::dry_run(Box::new(std::io::sink()), None)
             .with_actuator(Box::new(actuator(&fake, &list, timeout)))
@@ -317,23 +329,9 @@ async fn under_leader_election_a_stalled_object_does_not_hold_up_the_others() {
     let t0 = Instant::now();
     let out = led(Leadership::always()).handle(1, 0, &ds).await.unwrap();
     let took = t0.elapsed();
-    assert_eq!(
-        out[0].to_string(),
-        "failed: timeout: GET had no answer within 1s 500ms"
-    );
-    assert!(out[1..].iter().all(|o| *o == Outcome::Applied), "{out:?}");
     assert!(took < timeout + SECOND, "{took:?}");
     // One at a time, the six after the stalled one would all have waited for its timeout.
-    let stalled_at = fake.requests_on("deployments", "shop", "s")[0].at;
-    for n in &names[1..] {
-        let reqs = fake.requests_on("deployments", "shop", n);
-        let patched = reqs.iter().find(|r| r.method == "PATCH").expect("a PATCH");
-        assert!(
-            patched.at < stalled_at + timeout,
-            "{n} waited for the stall"
-        );
-        assert_eq!(fake.replicas("deployments", "shop", n), 3);
-    }
+    assert_not_held_by_the_stall(&fake, &out, timeout);
 
     // A follower sends nothing at all.
     let sent = fake.requests().len();
@@ -346,7 +344,7 @@ async fn under_leader_election_a_stalled_object_does_not_hold_up_the_others() {
 
     // The lease lapses 300 ms in: the stalled change is abandoned then (recorded failed, not
     // believed done), well before its 1.5 s timeout; the others were done by then.
-    let ds: Vec<Decision> = names.iter().map(|n| up(n, 3, 4)).collect();
+    let ds: Vec<Decision> = STALLED.iter().map(|n| up(n, 3, 4)).collect();
     let t0 = Instant::now();
     let out = led(Leadership::lapsing_in(Duration::from_millis(300)))
         .handle(3, 0, &ds)
@@ -442,44 +440,22 @@ async fn a_refused_event_does_not_undo_the_change() {
     assert_eq!(a.last_set("web"), Some(4));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The demo configuration acting through the fake (kubeconfig in `dir`), with web in `auto`
 /// mode, its exporter on `port` and a limit of `cycles`; returns its path.
 fn demo_config(dir: &std::path::Path, port: u16, cycles: u32) -> std::path::PathBuf {
-    let demo = std::fs::read_to_string(cli::repo("config/demo.toml")).unwrap();
-    let mut text = String::new();
-    for line in demo.lines() {
-        let line = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-            ["model", ..] => format!("model = {:?}", cli::repo("models/web.model")),
-            ["decision_log", ..] => format!(
-                "decision_log = {:?}\nactuator = \"kubernetes\"",
-                dir.join("d.jsonl").display().to_string()
-            ),
-            ["cycles", ..] => format!("cycles = {cycles}"),
-            ["listen", ..] => format!("listen = \"127.0.0.1:{port}\""),
-            ["dir", ..] => format!("dir = {:?}", cli::repo("data")),
-            ["name", "=", "\"web\""] => {
-                format!("{line}\ndeployment = \"shop/web\"\nmode = \"auto\"")
-            }
-            ["name", "=", "\"api\""] => format!("{line}\ndeployment = \"shop/api\""),
-            ["name", "=", "\"db-readers\""] => {
-                format!("{line}\nstatefulset = \"shop/db-readers\"")
-            }
-            _ => line.to_string(),
-        };
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text.push_str("\n[kubernetes]\nkubeconfig = \"kubeconfig\"\ntimeout = \"2s\"\n");
-    let cfg = dir.join("prescale.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = cli::demo_config(dir, |line| match cli::key(line) {
+        "decision_log" => Some(format!(
+            "decision_log = {:?}\nactuator = \"kubernetes\"",
+            dir.join("d.jsonl").display().to_string()
+        )),
+        "cycles" => Some(format!("cycles = {cycles}")),
+        "listen" => Some(cli::listen_line(Some(port))),
+        _ if line.trim() == "name = \"web\"" => {
+            fake_kube::demo_object(line).map(|l| format!("{l}\nmode = \"auto\""))
+        }
+        _ => fake_kube::demo_object(line),
+    });
+    fake_kube::with_kubernetes(&cfg, "");
     cfg
 }
 
@@ -495,7 +471,7 @@ fn after_a_restart_a_count_changed_meanwhile_is_left() {
     fake.add("statefulsets", "shop", "db-readers", 1);
     let dir = tempfile::tempdir().unwrap();
     fake.kubeconfig(&dir.path().join("kubeconfig"));
-    let cfg = demo_config(dir.path(), free_port(), 1);
+    let cfg = demo_config(dir.path(), cli::free_port(), 1);
     let mut before = up("web", 2, 3);
     before.at = 1_400_000_000;
     let record = json!({"cycle": 7, "decision": before, "applied": true, "outcome": "applied"});
@@ -543,7 +519,7 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
     fake.person_after_patch("deployments", "shop", "web", 3);
     let dir = tempfile::tempdir().unwrap();
     fake.kubeconfig(&dir.path().join("kubeconfig"));
-    let port = free_port();
+    let port = cli::free_port();
     let cfg = demo_config(dir.path(), port, 300);
     let out = std::fs::File::create(dir.path().join("out.txt")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))

@@ -78,36 +78,21 @@ fn manifest<T: serde::de::DeserializeOwned>(file: &str) -> T {
 /// The demo configuration with every workload in `auto` mode on a Deployment or StatefulSet
 /// of the fake, the Kubernetes actuator, and leader election through the same API server.
 fn config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let demo = std::fs::read_to_string(cli::repo("config/demo.toml")).unwrap();
-    let mut text = String::new();
-    for line in demo.lines() {
-        let line = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-            ["model", ..] => format!("model = {:?}", cli::repo("models/web.model")),
-            ["decision_log", ..] => format!(
-                "decision_log = {:?}\nactuator = \"kubernetes\"",
-                dir.join("d.jsonl").display().to_string()
-            ),
-            ["cycles", ..] => String::new(),
-            ["listen", ..] => format!("listen = \"127.0.0.1:{port}\""),
-            ["dir", ..] => format!("dir = {:?}", cli::repo("data")),
-            ["name", "=", "\"web\""] => format!("{line}\ndeployment = \"shop/web\""),
-            ["name", "=", "\"api\""] => format!("{line}\ndeployment = \"shop/api\""),
-            ["name", "=", "\"db-readers\""] => {
-                format!("{line}\nstatefulset = \"shop/db-readers\"")
-            }
-            ["quantile", ..] => format!("{line}\nmode = \"auto\""),
-            _ => line.to_string(),
-        };
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text.push_str(
-        "\n[kubernetes]\nkubeconfig = \"kubeconfig\"\ntimeout = \"2s\"\n\n[leader_election]\n\
-         enabled = true\nnamespace = \"prescale\"\nname = \"prescale\"\nlease_duration = \"3s\"\n\
-         renew_deadline = \"2s\"\nretry_period = \"500ms\"\n",
+    let cfg = cli::demo_config(dir, |line| match cli::key(line) {
+        "decision_log" => Some(format!(
+            "decision_log = {:?}\nactuator = \"kubernetes\"",
+            dir.join("d.jsonl").display().to_string()
+        )),
+        "cycles" => Some(String::new()),
+        "listen" => Some(cli::listen_line(Some(port))),
+        "quantile" => Some(format!("{line}\nmode = \"auto\"")),
+        _ => fake_kube::demo_object(line),
+    });
+    fake_kube::with_kubernetes(
+        &cfg,
+        "\n[leader_election]\nenabled = true\nnamespace = \"prescale\"\nname = \"prescale\"\n\
+         lease_duration = \"3s\"\nrenew_deadline = \"2s\"\nretry_period = \"500ms\"\n",
     );
-    let cfg = dir.join("prescale.toml");
-    std::fs::write(&cfg, text).unwrap();
     cfg
 }
 
@@ -120,7 +105,7 @@ fn rbac_covers_exactly_the_api_calls_prescale_makes() {
     let api = FakeLease::start_with(kube.router());
     let dir = tempfile::tempdir().unwrap();
     api.kubeconfig(&dir.path().join("kubeconfig"), "token-prescale-0");
-    let cfg = config(dir.path(), cli_port());
+    let cfg = config(dir.path(), cli::free_port());
     let out = std::fs::File::create(dir.path().join("out.txt")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
         .args(["run", "--apply", "--config", cfg.to_str().unwrap()])
@@ -185,15 +170,6 @@ fn rbac_covers_exactly_the_api_calls_prescale_makes() {
         sent, granted,
         "left: the calls prescale made; right: what deploy/ grants"
     );
-}
-
-/// A free loopback port for the exporter.
-fn cli_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The classification itself: verbs from methods, subresources kept, the core group empty.

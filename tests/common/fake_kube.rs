@@ -505,3 +505,28 @@ async fn event(
     };
     answered(&s, i, r)
 }
+
+/// The line of `config/demo.toml` for `line`, pointed at this fake's objects (for
+/// `cli::demo_config`'s `edit`): web and api as Deployments and db-readers as a StatefulSet,
+/// all in namespace `shop`; `None` leaves any other line alone.
+pub fn demo_object(line: &str) -> Option<String> {
+    let object = match line.trim() {
+        "name = \"web\"" => "deployment = \"shop/web\"",
+        "name = \"api\"" => "deployment = \"shop/api\"",
+        "name = \"db-readers\"" => "statefulset = \"shop/db-readers\"",
+        _ => return None,
+    };
+    Some(format!("{line}\n{object}"))
+}
+
+/// Appends `section` to the configuration at `cfg`, after the demo's last `[[workload]]`,
+/// with the `[kubernetes]` section reaching the fake through `kubeconfig` beside it.
+pub fn with_kubernetes(cfg: &std::path::Path, section: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(cfg).unwrap();
+    write!(
+        f,
+        "\n[kubernetes]\nkubeconfig = \"kubeconfig\"\ntimeout = \"2s\"\n{section}"
+    )
+    .unwrap();
+}
