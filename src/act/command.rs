@@ -10,6 +10,7 @@
 //! never parses as code.
 
 use super::{Outcome, Skip};
+use crate::leader::Leadership;
 use crate::plan::{Decision, DecisionKind};
 use std::fmt;
 use std::process::{ExitStatus, Stdio};
@@ -230,7 +231,9 @@ fn substitute<'a>(arg: &str, value: impl Fn(&str) -> Option<&'a str>) -> String 
 }
 
 /// Runs the template per scale decision (holds and node decisions are skipped: pools are
-/// scaled by cloud tooling prescale does not drive), one after another.
+/// scaled by cloud tooling prescale does not drive), at most
+/// [`MAX_IN_FLIGHT`](super::MAX_IN_FLIGHT) at once, each in its own task, so one command
+/// that hangs until its timeout holds back no other workload.
 ///
 /// Each command runs at most its timeout and is killed, with everything it started (its own
 /// process group), at the timeout or when prescale is asked to stop; neither can hold the
@@ -310,6 +313,9 @@ impl CommandActuator {
             Ok(c) => c,
             Err(e) => return Outcome::Failed(format!("{program} could not be started: {e}")),
         };
+        // Dropped unfinished (leadership lapsed, the cycle was abandoned), this future would
+        // only kill the program itself (`kill_on_drop`): the guard kills its group too.
+        let mut guard = GroupGuard(child.id());
         let mut stderr = child.stderr.take();
         let mut kept = Vec::new();
         let mut buf = [0u8; 1024];
@@ -325,6 +331,7 @@ impl CommandActuator {
                     None => stderr = None,
                 },
                 _ = &mut deadline => {
+                    guard.0 = None;
                     kill_group(&mut child).await;
                     return Outcome::Failed(format!(
                         "{program} timed out after {}s (run.apply_timeout) and was killed",
@@ -332,6 +339,7 @@ impl CommandActuator {
                     ));
                 }
                 _ = &mut stopped => {
+                    guard.0 = None;
                     kill_group(&mut child).await;
                     return Outcome::Failed(format!("{program} killed: prescale is stopping"));
                 }
@@ -345,6 +353,7 @@ impl CommandActuator {
             })
             .await;
         }
+        guard.0 = None;
         match status {
             Ok(s) if s.success() => Outcome::Applied,
             Ok(s) => {
@@ -359,30 +368,51 @@ impl CommandActuator {
 
 impl super::Actuator for CommandActuator {
     fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> super::Applying<'a> {
-        Box::pin(async move {
-            let mut outcomes = Vec::with_capacity(decisions.len());
-            for d in decisions {
-                if !matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
-                    outcomes.push(Outcome::Skipped(Skip::Nothing));
-                    continue;
-                }
+        Box::pin(self.changes(decisions, None))
+    }
+
+    /// Concurrently as without leader election, each command asking leadership in its own
+    /// task once it has its slot, right before it starts.
+    fn apply_led<'a>(
+        &'a mut self,
+        decisions: &'a [Decision],
+        leadership: &'a Leadership,
+    ) -> super::Applying<'a> {
+        Box::pin(self.changes(decisions, Some(leadership)))
+    }
+}
+
+impl CommandActuator {
+    /// One cycle's commands through [`super::bounded::changes`] (at most
+    /// [`MAX_IN_FLIGHT`](super::MAX_IN_FLIGHT) at once).
+    async fn changes(
+        &self,
+        decisions: &[Decision],
+        leadership: Option<&Leadership>,
+    ) -> Vec<Outcome> {
+        super::bounded::changes(decisions, leadership, |d| {
+            if !matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
+                return Err(Outcome::Skipped(Skip::Nothing));
+            }
+            let (me, d) = (self.clone(), d.clone());
+            Ok(Box::pin(async move {
                 tracing::info!(
                     "{} '{}' {} → {}: running {}",
                     d.kind,
                     d.target,
                     d.from,
                     d.to,
-                    self.template.program()
+                    me.template.program()
                 );
-                let o = self.run(d).await;
+                let o = me.run(&d).await;
                 if let Outcome::Failed(why) = &o {
                     // Here, per decision, so that every failure is seen, not only the first.
                     tracing::warn!("{} '{}' not applied: {why}", d.kind, d.target);
                 }
-                outcomes.push(o);
-            }
-            outcomes
+                o
+            }))
         })
+        .await
     }
 }
 
@@ -433,6 +463,23 @@ fn exit_text(s: ExitStatus) -> String {
         return format!("was killed by signal {sig}");
     }
     format!("ended with {s}")
+}
+
+/// Kills a running command's process group when dropped while armed (`Some(group id)`).
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(id) = self.0 {
+            // Blocking, but only on this rare path and for as long as `kill` takes to start.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{id}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// Kills a command's process group (see [`CommandActuator::run`]) and reaps it.

@@ -9,16 +9,18 @@
 //! [`CommandTemplate`]). Every decision gets an [`Outcome`], recorded in the log, the table and
 //! the metrics.
 
+mod bounded;
 mod command;
 mod kube;
 mod log;
 mod modes;
 mod outcome;
 
+pub use bounded::MAX_IN_FLIGHT;
 pub use command::{CommandActuator, CommandTemplate, TemplateError, PLACEHOLDERS};
 pub use kube::{
     objects as kube_objects, KubeActError, KubeActuator, EVENT_COMPONENT, EVENT_REASON,
-    FIELD_MANAGER, MAX_IN_FLIGHT,
+    FIELD_MANAGER,
 };
 pub use log::{read_tail, DecisionLog, LogError, LogTail, TailOptions};
 pub use outcome::{Outcome, Skip};
@@ -122,7 +124,7 @@ pub trait Actuator: Send {
     ///
     /// By default the decisions go to [`apply`](Self::apply) one at a time, so that the
     /// question comes before each; an actuator that runs changes concurrently overrides this
-    /// to ask in each change's own task ([`KubeActuator`]).
+    /// to ask in each change's own task (both shipped actuators do, through `bounded`).
     fn apply_led<'a>(
         &'a mut self,
         decisions: &'a [Decision],

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::act::tests::decision;
-use crate::act::Actuator;
+use crate::act::{Actuator, MAX_IN_FLIGHT};
 use std::time::Instant;
 
 fn parse(t: &str) -> Result<CommandTemplate, TemplateError> {
@@ -177,8 +177,11 @@ async fn outcomes_per_decision_with_exit_status_and_stderr() {
             Outcome::Applied,
         ]
     );
+    // The two ran concurrently: either may have written first.
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text, "scale-up web 3 5\nscale-down x; rm -rf / 5 4\n");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["scale-down x; rm -rf / 5 4", "scale-up web 3 5"]);
 }
 
 #[tokio::test]
@@ -197,29 +200,39 @@ async fn a_program_that_cannot_start_fails_its_decision_only() {
 }
 
 #[tokio::test]
-async fn a_hanging_command_is_killed_at_its_timeout_and_the_rest_still_run() {
+async fn a_hanging_command_is_killed_at_its_timeout_and_holds_back_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("applied.txt");
+    // Each command appends its target and the time it ran at (ms since the epoch).
     let mut a = actuator(&format!(
-        r#"sh -c 'echo "$1" >> "$0"; [ "$1" = web ] && sleep 1000; true' {} {{target}}"#,
+        r#"sh -c 'echo "$1 $(date +%s%3N)" >> "$0"; [ "$1" = web ] && sleep 1000; true' {} {{target}}"#,
         out.display()
     ))
-    .with_timeout(Duration::from_millis(500));
-    let ds = vec![
-        decision(DecisionKind::ScaleUp, "web", 3, 5),
-        decision(DecisionKind::ScaleUp, "api", 2, 4),
-    ];
+    .with_timeout(Duration::from_millis(1500));
+    // web hangs; six more behind it, more than the slots left beside it.
+    let names = ["web", "a", "b", "c", "d", "e", "f"];
+    let ds: Vec<Decision> = names
+        .iter()
+        .map(|n| decision(DecisionKind::ScaleUp, n, 3, 5))
+        .collect();
     let t0 = Instant::now();
     let o = a.apply(&ds).await;
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     assert_eq!(
-        o,
-        [
-            Outcome::Failed("sh timed out after 0.5s (run.apply_timeout) and was killed".into()),
-            Outcome::Applied
-        ]
+        o[0],
+        Outcome::Failed("sh timed out after 1.5s (run.apply_timeout) and was killed".into())
     );
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "web\napi\n");
+    assert!(o[1..].iter().all(|o| *o == Outcome::Applied), "{o:?}");
+    // One at a time, all six would have started after web's timeout.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let at = |name: &str| -> u128 {
+        let line = text.lines().find(|l| l.split(' ').next() == Some(name));
+        line.and_then(|l| l.split(' ').nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} did not run: {text}"))
+    };
+    for n in &names[1..] {
+        assert!(at(n) < at("web") + 1000, "{n} waited for web: {text}");
+    }
 }
 
 #[tokio::test]
@@ -232,20 +245,19 @@ async fn a_stop_kills_the_running_command_and_starts_no_more() {
         // Kept open: a stop is a value, not a closed channel.
         tokio::time::sleep(Duration::from_secs(10)).await;
     });
+    // More decisions than slots: the first MAX_IN_FLIGHT start, the others wait for a slot.
+    let ds: Vec<Decision> = (0..MAX_IN_FLIGHT + 2)
+        .map(|i| decision(DecisionKind::ScaleUp, &format!("w{i}"), 3, 5))
+        .collect();
     let t0 = Instant::now();
-    let o = a
-        .apply(&[
-            decision(DecisionKind::ScaleUp, "web", 3, 5),
-            decision(DecisionKind::ScaleUp, "api", 3, 5),
-        ])
-        .await;
+    let o = a.apply(&ds).await;
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-    assert_eq!(
-        o,
-        [
-            Outcome::Failed("sleep killed: prescale is stopping".into()),
-            Outcome::Failed("not started: prescale is stopping".into()),
-        ]
+    let killed = Outcome::Failed("sleep killed: prescale is stopping".into());
+    let not_started = Outcome::Failed("not started: prescale is stopping".into());
+    assert!(o[..MAX_IN_FLIGHT].iter().all(|x| *x == killed), "{o:?}");
+    assert!(
+        o[MAX_IN_FLIGHT..].iter().all(|x| *x == not_started),
+        "{o:?}"
     );
 }
 
@@ -264,4 +276,54 @@ async fn a_flood_of_stderr_is_bounded_and_does_not_block_the_command() {
     assert!(why.starts_with("sh exited with status 1: …"), "{why}");
     assert!(why.ends_with("eeeLAST"), "{why}");
     assert!(why.len() < 300, "{}", why.len());
+}
+
+#[tokio::test]
+async fn under_leader_election_a_follower_runs_nothing_and_a_lapse_abandons_the_command() {
+    use crate::leader::Leadership;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("applied.txt");
+    let mut a = actuator(&format!(
+        r#"sh -c 'echo "$1" >> "$0"; [ "$1" = web ] && sleep 1037; true' {} {{target}}"#,
+        out.display()
+    ));
+    let ds = [
+        decision(DecisionKind::ScaleUp, "web", 3, 5),
+        decision(DecisionKind::ScaleUp, "api", 2, 4),
+    ];
+    let o = a
+        .apply_led(&ds, &Leadership::lapsing_in(Duration::ZERO))
+        .await;
+    assert!(
+        o.iter().all(|o| *o == Outcome::Skipped(Skip::NotLeader)),
+        "{o:?}"
+    );
+    assert!(!out.exists(), "a follower ran a command");
+
+    // Leading until 500 ms in: api is done by then, web is abandoned at the lapse.
+    let t0 = Instant::now();
+    let o = a
+        .apply_led(&ds, &Leadership::lapsing_in(Duration::from_millis(500)))
+        .await;
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(o[0], crate::act::abandoned());
+    assert_eq!(o[1], Outcome::Applied);
+    // The abandoned command's group was killed with it: no `sleep 1037` is left behind.
+    let marker = "sleep\u{0}1037\u{0}";
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while left_running(marker) {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned command still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether a process whose command line names `marker` still runs (read from /proc).
+fn left_running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+    })
 }

@@ -45,6 +45,12 @@ pub(super) struct Done {
     pub remember: Option<u32>,
 }
 
+impl From<Outcome> for Done {
+    fn from(outcome: Outcome) -> Done {
+        Done::outcome(outcome)
+    }
+}
+
 impl Done {
     /// An outcome with nothing to remember: no change reached the object, or none is believed.
     pub fn outcome(outcome: Outcome) -> Done {

@@ -19,12 +19,11 @@
 //!   with, and its first change acts.
 //! - **Bounded, independent calls.** Every request is bounded by `[kubernetes] timeout`
 //!   (10 s by default) with the client's own retries off, so the timeout means what it says.
-//!   A cycle's changes run concurrently, at most [`MAX_IN_FLIGHT`] at once, each in its own
-//!   task: a refusal, a stall or even a panic in one is that decision's `failed: …` and never
-//!   stops the others or the loop. Under leader election too: each task asks whether this
-//!   replica leads once it has its slot, right before its first request, and is abandoned if
-//!   leadership lapses while it runs, so the question is per call without making the calls
-//!   wait for each other.
+//!   A cycle's changes run concurrently, at most [`MAX_IN_FLIGHT`](super::MAX_IN_FLIGHT) at
+//!   once, each in its own task (as every actuator's do): a refusal, a stall or even a panic
+//!   in one is that decision's `failed: …` and never stops the others or the loop. Under
+//!   leader election each task asks whether this replica leads right before its first
+//!   request, and is abandoned if leadership lapses while it runs.
 //! - **Outcomes say what the API said:** `failed: forbidden: …`, `not found: …`,
 //!   `conflict: …`, `timeout: …`, or `<code> <Reason>: <message>` from the API's Status.
 //! - **An Event per change** (reason `PrescaleScaled`, type `Normal`, message `from → to
@@ -50,12 +49,7 @@ use crate::leader::Leadership;
 use crate::plan::{Decision, ObjectRef, WorkloadSpec};
 use call::{Calls, Change, Done};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// At most this many changes of one cycle are in flight at once: enough that one stalled
-/// object does not hold the others back, few enough not to burst an API server's limits.
-pub const MAX_IN_FLIGHT: usize = 4;
 
 /// Why the Kubernetes actuator could not be set up (at start-up, never during the loop).
 #[derive(Debug, thiserror::Error)]
@@ -166,32 +160,22 @@ impl Actuator for KubeActuator {
 }
 
 impl KubeActuator {
-    /// One cycle's changes, at most [`MAX_IN_FLIGHT`] at once; under `leadership`, each is
-    /// `skipped (not leader)` unless this replica leads when its turn comes, and abandoned if
-    /// leadership lapses while it runs.
+    /// One cycle's changes through [`super::bounded::changes`]; each remembers the count it
+    /// set (or adopted) once done.
     async fn changes(
         &mut self,
         decisions: &[Decision],
         leadership: Option<&Leadership>,
     ) -> Vec<Outcome> {
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; decisions.len()];
-        for (i, d) in decisions.iter().enumerate() {
-            if leadership.is_some_and(|l| !l.is_leader()) {
-                outcomes[i] = Some(Outcome::Skipped(Skip::NotLeader));
-                continue;
-            }
+        let done = super::bounded::changes(decisions, leadership, |d| {
             if !is_scale(d) {
-                outcomes[i] = Some(Outcome::Skipped(Skip::Nothing));
-                continue;
+                return Err(Done::outcome(Outcome::Skipped(Skip::Nothing)));
             }
             let Some(object) = self.objects.get(&d.target) else {
-                outcomes[i] = Some(Outcome::Failed(format!(
+                return Err(Done::outcome(Outcome::Failed(format!(
                     "workload '{}' names no deployment or statefulset",
                     d.target
-                )));
-                continue;
+                ))));
             };
             let change = Change {
                 workload: d.target.clone(),
@@ -201,38 +185,18 @@ impl KubeActuator {
                 reason: d.reason.clone(),
             };
             let calls = self.calls.clone();
-            let slots = slots.clone();
-            let leadership = leadership.cloned();
-            tasks.spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                let Some(l) = leadership else {
-                    return (i, calls.change(change).await);
-                };
-                // Asked now, not when the cycle began: the wait for a slot may have outlasted
-                // the lease.
-                if !l.is_leader() {
-                    return (i, Done::outcome(Outcome::Skipped(Skip::NotLeader)));
+            Ok(Box::pin(async move { calls.change(change).await }))
+        })
+        .await;
+        decisions
+            .iter()
+            .zip(done)
+            .map(|(d, done)| {
+                if let Some(n) = done.remember {
+                    self.last_set.insert(d.target.clone(), n);
                 }
-                tokio::select! {
-                    done = calls.change(change) => (i, done),
-                    _ = l.lost() => (i, Done::outcome(super::abandoned())),
-                }
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((i, done)) => {
-                    if let Some(n) = done.remember {
-                        self.last_set.insert(decisions[i].target.clone(), n);
-                    }
-                    outcomes[i] = Some(done.outcome);
-                }
-                Err(e) => tracing::error!("a Kubernetes change failed unexpectedly: {e}"),
-            }
-        }
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::Failed("the change's task ended early".into())))
+                done.outcome
+            })
             .collect()
     }
 }
