@@ -182,11 +182,13 @@ fn no_workload_name_runs_a_command_wherever_the_template_puts_it() {
     let dir = tempfile::tempdir().unwrap();
     let names = payloads(dir.path());
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let rec = dir.path().join("args.txt");
+    let rec = dir.path().join("args");
+    std::fs::create_dir(&rec).unwrap();
     // The safe way to use a shell: values as positional arguments. The value is also put bare,
-    // single-quoted, double-quoted and inside words, in the template's own arguments.
+    // single-quoted, double-quoted and inside words, in the template's own arguments. Each
+    // command writes a file of its own (they run concurrently).
     let cmd = format!(
-        r#"sh -c 'for a; do printf "%s\n" "$a"; done >> "$0"' {rec} {{target}} '{{target}}' "{{target}}" pre{{target}}post --name='{{target}}' "{{kind}}:{{target}}:{{to}}""#,
+        r#"sh -c 'for a; do printf "%s\n" "$a"; done > "$(mktemp "$0/XXXXXX")"' {rec} {{target}} '{{target}}' "{{target}}" pre{{target}}post --name='{{target}}' "{{kind}}:{{target}}:{{to}}""#,
         rec = rec.display()
     );
     let cfg = config(
@@ -209,9 +211,14 @@ fn no_workload_name_runs_a_command_wherever_the_template_puts_it() {
     assert_no_file_created(dir.path());
     // Every value arrived as itself, whole, in every position.
     let lines = log_lines(dir.path());
-    let args = std::fs::read_to_string(&rec).unwrap();
-    let mut want = String::new();
+    let mut args: Vec<String> = std::fs::read_dir(&rec)
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect();
+    args.sort();
+    let mut wants = Vec::new();
     for name in &names {
+        let mut want = String::new();
         let d = record(&lines, 1, name);
         assert_eq!(d["decision"]["kind"], "scale_up", "{d}");
         assert_eq!(outcome(d), "applied", "{d}");
@@ -227,8 +234,10 @@ fn no_workload_name_runs_a_command_wherever_the_template_puts_it() {
             want.push_str(&arg);
             want.push('\n');
         }
+        wants.push(want);
     }
-    assert_eq!(args, want);
+    wants.sort();
+    assert_eq!(args, wants);
 }
 
 #[test]
@@ -319,9 +328,11 @@ fn a_failing_command_is_recorded_failed_and_the_other_workloads_are_applied() {
         assert_eq!(outcome(record(&lines, 1, w)), "applied", "{w}");
     }
     let applied = std::fs::read_to_string(&rec).unwrap();
-    let first: Vec<&str> = applied.lines().take(2).collect();
+    // The first cycle's two (they ran concurrently, in either order).
+    let mut first: Vec<&str> = applied.lines().take(2).collect();
+    first.sort_unstable();
     assert!(
-        first[0].starts_with("web ") && first[1].starts_with("db "),
+        first[0].starts_with("db ") && first[1].starts_with("web "),
         "{applied}"
     );
     // The failed change is not believed done: the next cycle starts from the old count again,
