@@ -39,6 +39,7 @@ use crate::leader;
 use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use crate::shard::readback::ShardReader;
+use crate::shard::NodePlanning;
 use clock::Clock;
 use cycle::Loop;
 use std::io::Write;
@@ -219,7 +220,9 @@ pub async fn run(
             None
         }
     };
-    if let Some(e) = &elector {
+    // Sharded, the Lease elects the node planner only; each shard acts on its own workloads.
+    let node_lease = cfg.shard.node_planning(cfg.leader.is_some()) == NodePlanning::WhileLeading;
+    if let Some(e) = elector.as_ref().filter(|_| !node_lease) {
         act = act.with_leadership(e.leadership());
     }
     let recorded = recorded_counts(live, &opts)?;
@@ -232,6 +235,10 @@ pub async fn run(
     )
     .with_recorded(recorded)
     .with_others(share.others);
+    let loop_state = match elector.as_ref().filter(|_| node_lease) {
+        Some(e) => loop_state.with_node_leadership(e.leadership()),
+        None => loop_state,
+    };
     let summary = match &live.replay {
         Some(r) => {
             let (source, start, end) = replay_source(r, &cfg)?;
@@ -272,10 +279,13 @@ pub async fn run(
                     let client = collector.source().client().clone();
                     let mut loop_state =
                         loop_state.with_replica_queries(ReplicaReader::new(client.clone()));
-                    if cfg.shard.is_sharded() && cfg.shard.plans_nodes() {
+                    if cfg.shard.is_sharded()
+                        && cfg.shard.node_planning(cfg.leader.is_some()).ever()
+                    {
                         let max_age = cfg.shard.max_age(live.interval);
-                        loop_state =
-                            loop_state.with_shard_reader(ShardReader::new(client.clone(), max_age));
+                        let reader = ShardReader::new(client.clone(), max_age)
+                            .with_selector(cfg.shard.selector.clone());
+                        loop_state = loop_state.with_shard_reader(reader);
                     }
                     if let Some(c) = &cfg.cluster {
                         loop_state = loop_state.with_cluster(ClusterReader::new(client, c.clone()));
