@@ -7,14 +7,14 @@
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
 //! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
 //! with `[cluster]`), `stages` (cold start: each series' stage, own models, the stage in
-//! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on ordinal 0, the
-//! other shards' loads read back for the node planner) and `snapshot` (what the exporter is
-//! handed).
+//! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on the node
+//! planner, the other shards' loads read back) and `snapshot` (what the exporter is handed).
 //!
 //! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
 //! leads from its first decision), the act stage asks it before every change, and the Lease is
 //! released only after the last cycle, never on the signal itself: until then this replica may
-//! still be acting.
+//! still be acting. Sharded, the Lease elects the node planner instead: the loop asks it before
+//! planning the pools, and the act stage acts on the shard's own workloads ungated.
 //!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
