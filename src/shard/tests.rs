@@ -221,7 +221,7 @@ fn the_selector_is_checked_and_normalised() {
     let (c, p) = validate("replicas = 2\nordinal = 0\nselector = 'job=prescale'", &[]);
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].0, "shard.selector");
-    assert!(p[0].1.contains("quoted value after 'job='"), "{p:?}");
+    assert!(p[0].1.contains("after 'job=' at 'prescale'"), "{p:?}");
     assert_eq!(c.selector, None);
     let (_, p) = validate("replicas = 2\nordinal = 0\nselector = ''", &[]);
     assert_eq!(p[0].0, "shard.selector");
