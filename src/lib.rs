@@ -46,8 +46,8 @@
 //! (`[leader_election]`; the live loop hands [`act`] its [`leader::Leadership`], asked before
 //! every change), reaching the API server as [`kubernetes`] (`[kubernetes]`) configures;
 //! [`shard`] splits the workloads between N replicas by rendezvous hashing (`[shard]`), each
-//! planning its own share, and ordinal 0 the node pools, from every shard's per-workload load
-//! read back from Prometheus ([`shard::readback`]);
+//! planning its own share, and ordinal 0 (or, with leader election, the Lease holder) the node
+//! pools, from every shard's per-workload load read back from Prometheus ([`shard::readback`]);
 //! [`config`] reads `prescale.toml` once and validates it, each stage owning its section's
 //! type; [`atomic_file`] gives crash-safe writes for models, logs and reports; [`chart`] draws
 //! PNG charts for reports. The `prescale` command line lives in the binary (`src/cli/`, one

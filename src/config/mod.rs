@@ -186,18 +186,6 @@ impl Config {
         for (key, message) in kube_problems {
             problem(&mut problems, key, message);
         }
-        if shard.is_sharded() && leader.is_some() {
-            // One Lease for all: only its holder would act, and every other shard's workloads
-            // would be planned but never changed. A StatefulSet runs one pod per ordinal, so a
-            // shard needs no election of its own.
-            problem(
-                &mut problems,
-                "shard.replicas",
-                "sharding (replicas > 1) and [leader_election] exclude each other: only the \
-                 Lease holder would act, so the other shards' workloads would never change; \
-                 set leader_election.enabled = false",
-            );
-        }
         if raw.prometheus.is_some() && raw.replay.is_some() {
             problem(
                 &mut problems,

@@ -446,11 +446,30 @@ fn shard_section_is_read_and_checked_by_key() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("replica"), "{e}");
-    let e = Config::from_toml(
+    // Sharding and leader election together: the Lease elects the node planner.
+    let cfg = Config::from_toml(
         Path::new("t.toml"),
         &format!("{base}[shard]\nreplicas = 2\nordinal = 1\n[leader_election]\nenabled = true\n"),
     )
+    .unwrap();
+    assert!(cfg.leader.is_some());
+    assert_eq!(
+        cfg.shard.node_planning(true),
+        crate::shard::NodePlanning::WhileLeading
+    );
+}
+
+/// A bad `shard.selector` fails the load, naming the key and what is wrong.
+#[test]
+fn a_bad_shard_selector_is_named() {
+    let base = "[[signal]]\nname = \"rps\"\nquery = \"x\"\nstep = \"5m\"\nlookback = \"1d\"\n\
+                [[workload]]\nname = \"web\"\ndemand = \"rps\"\nreplica_capacity = 10\n\
+                max_replicas = 5\nboot_time = \"1m\"\n";
+    let e = Config::from_toml(
+        Path::new("t.toml"),
+        &format!("{base}[shard]\nreplicas = 2\nordinal = 0\nselector = 'job=\"a\" env=\"b\"'\n"),
+    )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("shard.replicas: sharding"), "{e}");
+    assert!(e.contains("shard.selector: expected ','"), "{e}");
 }

@@ -25,7 +25,8 @@
 //!   `ReleaseOnCancel`), so another replica takes over at its next retry instead of waiting
 //!   out the lease.
 //!
-//! Only [`act`](crate::act) looks at the result ([`Leadership`], checked before every action):
+//! Only [`act`](crate::act) looks at the result ([`Leadership`], checked before every action;
+//! with `[shard]`, the live loop instead, before planning the node pools: see [`crate::shard`]):
 //! every replica collects, forecasts, plans and exports; a non-leader records its decisions as
 //! `skipped (not leader)`. The run loop exports `prescale_leader` (0/1) and
 //! `prescale_lease_transitions` through the [`OnChange`] callback, so election imports no stage

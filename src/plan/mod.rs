@@ -70,7 +70,7 @@ pub use believed::{BelievedState, RecordedCounts, StartSource};
 pub use cluster::{observe_cluster, ClusterView, DISCOVERED_MAX_NODES, DISCOVERED_MIN_NODES};
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use events::Event;
-pub use nodes::{NodePlanner, NodeState, WorkloadLoad};
+pub use nodes::{NodePlanner, NodeState, UnknownLoad, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
 pub use risk::{
     base_level, Calibrator, RiskLevel, RiskStats, RiskTracker, DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW,

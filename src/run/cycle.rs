@@ -69,8 +69,9 @@ pub(super) struct Loop {
     pub(super) state_unknown: BTreeMap<String, String>,
     /// Why nodes and placements were not read this cycle, if they were not.
     pub(super) nodes_unknown: Option<String>,
-    /// Whether this replica plans the node pools: unsharded, or ordinal 0 of several (`shard`).
-    pub(super) plans_nodes: bool,
+    /// Whether this replica plans the node pools: unsharded, ordinal 0 of several, or the
+    /// Lease holder of several (`shard`).
+    pub(super) plans_nodes: super::shard::NodeRole,
     /// On ordinal 0 of several: the other shards' workloads, whose loads the node planner
     /// takes from `remote`; as configured (`.1`) and as the last cluster read made them (`.0`).
     pub(super) others: Vec<WorkloadSpec>,
@@ -132,7 +133,7 @@ impl Loop {
             configured: (live.workloads.clone(), live.pools.clone()),
             state_unknown: BTreeMap::new(),
             nodes_unknown: None,
-            plans_nodes: cfg.shard.plans_nodes(),
+            plans_nodes: super::shard::NodeRole::of(cfg),
             others: Vec::new(),
             others_configured: Vec::new(),
             shard_reader: None,
@@ -470,8 +471,8 @@ impl Loop {
         peaks: &[Option<f64>],
     ) -> Vec<Decision> {
         // Nodes that could not be read are not planned: removing one unseen is not advice.
-        // Nor by a shard other than 0, which sees only its share of the load.
-        if self.pools.is_empty() || self.nodes_unknown.is_some() || !self.plans_nodes {
+        // Nor by a shard not planning them (now), which sees only its share of the load.
+        if self.pools.is_empty() || self.nodes_unknown.is_some() || !self.plans_nodes.now() {
             return Vec::new();
         }
         let mut loads: Vec<WorkloadLoad> = self
@@ -484,13 +485,8 @@ impl Loop {
         let (others, unknown) =
             super::shard::other_loads(&self.others, &self.remote, self.believed.nodes());
         loads.extend(others);
-        self.nodes.plan_partial(
-            now,
-            &self.pools,
-            self.believed.nodes(),
-            &loads,
-            unknown.as_deref(),
-        )
+        self.nodes
+            .plan_partial(now, &self.pools, self.believed.nodes(), &loads, &unknown)
     }
 
     /// Lets the retrainer hand over a better model and start its next job when one is due.

@@ -7,14 +7,14 @@
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
 //! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
 //! with `[cluster]`), `stages` (cold start: each series' stage, own models, the stage in
-//! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on ordinal 0, the
-//! other shards' loads read back for the node planner) and `snapshot` (what the exporter is
-//! handed).
+//! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on the node
+//! planner, the other shards' loads read back) and `snapshot` (what the exporter is handed).
 //!
 //! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
 //! leads from its first decision), the act stage asks it before every change, and the Lease is
 //! released only after the last cycle, never on the signal itself: until then this replica may
-//! still be acting.
+//! still be acting. Sharded, the Lease elects the node planner instead: the loop asks it before
+//! planning the pools, and the act stage acts on the shard's own workloads ungated.
 //!
 //! The source is the one seam between a real deployment and the offline demo: Prometheus, or a
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
@@ -39,6 +39,7 @@ use crate::leader;
 use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use crate::shard::readback::ShardReader;
+use crate::shard::NodePlanning;
 use clock::Clock;
 use cycle::Loop;
 use std::io::Write;
@@ -219,7 +220,9 @@ pub async fn run(
             None
         }
     };
-    if let Some(e) = &elector {
+    // Sharded, the Lease elects the node planner only; each shard acts on its own workloads.
+    let node_lease = cfg.shard.node_planning(cfg.leader.is_some()) == NodePlanning::WhileLeading;
+    if let Some(e) = elector.as_ref().filter(|_| !node_lease) {
         act = act.with_leadership(e.leadership());
     }
     let recorded = recorded_counts(live, &opts)?;
@@ -232,6 +235,10 @@ pub async fn run(
     )
     .with_recorded(recorded)
     .with_others(share.others);
+    let loop_state = match elector.as_ref().filter(|_| node_lease) {
+        Some(e) => loop_state.with_node_leadership(e.leadership()),
+        None => loop_state,
+    };
     let summary = match &live.replay {
         Some(r) => {
             let (source, start, end) = replay_source(r, &cfg)?;
@@ -272,10 +279,13 @@ pub async fn run(
                     let client = collector.source().client().clone();
                     let mut loop_state =
                         loop_state.with_replica_queries(ReplicaReader::new(client.clone()));
-                    if cfg.shard.is_sharded() && cfg.shard.plans_nodes() {
+                    if cfg.shard.is_sharded()
+                        && cfg.shard.node_planning(cfg.leader.is_some()).ever()
+                    {
                         let max_age = cfg.shard.max_age(live.interval);
-                        loop_state =
-                            loop_state.with_shard_reader(ShardReader::new(client.clone(), max_age));
+                        let reader = ShardReader::new(client.clone(), max_age)
+                            .with_selector(cfg.shard.selector.clone());
+                        loop_state = loop_state.with_shard_reader(reader);
                     }
                     if let Some(c) = &cfg.cluster {
                         loop_state = loop_state.with_cluster(ClusterReader::new(client, c.clone()));

@@ -1,6 +1,7 @@
-//! The live loop with `[shard]`: which workloads this replica keeps, and, on ordinal 0, the
-//! node pools planned from every workload's load: its own from this cycle, the other shards'
-//! read back from Prometheus ([`crate::shard::readback`]) before the cycle.
+//! The live loop with `[shard]`: which workloads this replica keeps, and, on the replica that
+//! plans the node pools (ordinal 0, or with `[leader_election]` the Lease holder: [`NodeRole`]),
+//! the node pools planned from every workload's load: its own from this cycle, the other
+//! shards' read back from Prometheus ([`crate::shard::readback`]) before the cycle.
 //!
 //! A workload whose load is unknown (not read back, or too old) is counted as running what it
 //! runs now (its replicas on the believed nodes) at its requests, the planner holds scale-in
@@ -12,16 +13,47 @@ use super::cycle::Loop;
 use super::signal_of;
 use crate::collect::restrict::restrict;
 use crate::config::Config;
-use crate::plan::{Decision, NodeState, WorkloadLoad, WorkloadSpec};
+use crate::leader::Leadership;
+use crate::plan::{Decision, NodeState, UnknownLoad, WorkloadLoad, WorkloadSpec};
 use crate::series::SeriesKey;
 use crate::shard::readback::{ReadBack, ShardReader};
+use crate::shard::NodePlanning;
 use std::collections::{BTreeMap, HashSet};
 
-/// Unknown workloads named in a reason; the rest are counted.
-const NAMED: usize = 3;
+/// Whether the loop plans the node pools in a cycle.
+#[derive(Debug, Clone)]
+pub(super) enum NodeRole {
+    /// Every cycle (unsharded, or ordinal 0 without leader election).
+    Always,
+    /// Never: another shard plans them, or (until [`Loop::with_node_leadership`]) the Lease
+    /// holder does.
+    Never,
+    /// In the cycles this replica holds the Lease (sharded with leader election).
+    WhileLeading(Leadership),
+}
+
+impl NodeRole {
+    /// The role before any Lease is handed over: from `[shard]` and whether a leader is elected.
+    pub(super) fn of(cfg: &Config) -> Self {
+        match cfg.shard.node_planning(cfg.leader.is_some()) {
+            NodePlanning::Here => NodeRole::Always,
+            NodePlanning::Elsewhere | NodePlanning::WhileLeading => NodeRole::Never,
+        }
+    }
+
+    /// True when the node pools are planned now. Asked when the cycle plans them, so a leader
+    /// whose Lease lapsed in the cycle plans none: another shard may hold it by then.
+    pub(super) fn now(&self) -> bool {
+        match self {
+            NodeRole::Always => true,
+            NodeRole::Never => false,
+            NodeRole::WhileLeading(l) => l.is_leader(),
+        }
+    }
+}
 
 /// What [`take_shard`] leaves this replica: the series to keep (when sharded) and the other
-/// shards' workloads (on ordinal 0, which plans the node pools for them too).
+/// shards' workloads (on a replica that may plan the node pools for them too).
 pub(super) struct Share {
     pub(super) keys: Option<HashSet<SeriesKey>>,
     pub(super) others: Vec<WorkloadSpec>,
@@ -30,7 +62,7 @@ pub(super) struct Share {
 /// With `[shard]`, keeps only this replica's workloads and narrows each signal's query to
 /// their demand series.
 pub(super) fn take_shard(mut cfg: Config) -> (Config, Share) {
-    let shard = cfg.shard;
+    let shard = cfg.shard.clone();
     if !shard.is_sharded() {
         let share = Share {
             keys: None,
@@ -50,12 +82,20 @@ pub(super) fn take_shard(mut cfg: Config) -> (Config, Share) {
         shard.replicas,
         cfg.live.workloads.len()
     );
-    let others = match (
-        shard.plans_nodes(),
-        cfg.live.pools.is_empty() && cfg.cluster.is_none(),
-    ) {
+    let planning = shard.node_planning(cfg.leader.is_some());
+    let others = match (planning, cfg.live.pools.is_empty() && cfg.cluster.is_none()) {
         (_, true) => Vec::new(),
-        (true, false) => {
+        (NodePlanning::WhileLeading, false) => {
+            tracing::info!(
+                "shard {}: plans the node pools for all {total} workloads while it holds the \
+                 Lease (leader_election), the other shards' {} read back from Prometheus; its \
+                 own workloads' decisions are acted on whether it holds the Lease or not",
+                shard.ordinal,
+                others.len()
+            );
+            others
+        }
+        (NodePlanning::Here, false) => {
             tracing::info!(
                 "shard 0 plans the node pools for all {total} workloads: the other shards' \
                  {} read back from Prometheus each cycle (freshness bound {}s, shard.max_age)",
@@ -64,7 +104,7 @@ pub(super) fn take_shard(mut cfg: Config) -> (Config, Share) {
             );
             others
         }
-        (false, false) => {
+        (NodePlanning::Elsewhere, false) => {
             tracing::info!(
                 "shard {}: node pools are planned by shard 0 (from every shard's loads, read \
                  back from Prometheus), not here; workload decisions are unaffected",
@@ -98,6 +138,13 @@ pub(super) fn take_shard(mut cfg: Config) -> (Config, Share) {
 }
 
 impl Loop {
+    /// Plans the node pools only while `leadership` holds the Lease (sharded with leader
+    /// election: the workloads' own decisions are not gated, see [`crate::shard`]).
+    pub(super) fn with_node_leadership(mut self, leadership: Leadership) -> Self {
+        self.plans_nodes = NodeRole::WhileLeading(leadership);
+        self
+    }
+
     /// Reads the other shards' loads through `reader` each cycle (ordinal 0).
     pub(super) fn with_shard_reader(mut self, reader: ShardReader) -> Self {
         self.shard_reader = Some(reader);
@@ -105,9 +152,10 @@ impl Loop {
     }
 
     /// Before the cycle, on the replica that plans nodes for other shards too: reads their
-    /// workloads' loads back, logging which became unknown or known again.
+    /// workloads' loads back, logging which became unknown or known again. Not while another
+    /// replica holds the Lease: nothing would read them.
     pub(super) async fn read_other_shards(&mut self, now: i64) {
-        if self.others.is_empty() || self.pools.is_empty() {
+        if self.others.is_empty() || self.pools.is_empty() || !self.plans_nodes.now() {
             return;
         }
         let wanted: Vec<String> = self.others.iter().map(|w| w.name.clone()).collect();
@@ -153,13 +201,14 @@ impl Loop {
 }
 
 /// The node planner's input for the other shards' workloads (`others`, as read back in
-/// `remote`; an unknown one runs what it has on `nodes`), and, if any is unknown, why (naming
-/// the first few), for [`crate::plan::NodePlanner::plan_partial`].
+/// `remote`; an unknown one runs what it has on `nodes`), and which are unknown and why, for
+/// [`crate::plan::NodePlanner::plan_partial`] (which holds scale-in only in the pools they
+/// can be in).
 pub(super) fn other_loads<'a>(
     others: &'a [WorkloadSpec],
     remote: &ReadBack,
     nodes: &[NodeState],
-) -> (Vec<WorkloadLoad<'a>>, Option<String>) {
+) -> (Vec<WorkloadLoad<'a>>, Vec<UnknownLoad>) {
     let mut loads = Vec::with_capacity(others.len());
     let mut unknown = Vec::new();
     for spec in others {
@@ -174,7 +223,10 @@ pub(super) fn other_loads<'a>(
                     Some(Err(why)) => why.as_str(),
                     _ => "not read back yet",
                 };
-                unknown.push(format!("'{}' ({why})", spec.name));
+                unknown.push(UnknownLoad {
+                    workload: spec.name.clone(),
+                    why: why.to_string(),
+                });
                 loads.push(WorkloadLoad {
                     spec,
                     desired: placed(nodes, &spec.name),
@@ -183,22 +235,7 @@ pub(super) fn other_loads<'a>(
             }
         }
     }
-    if unknown.is_empty() {
-        return (loads, None);
-    }
-    let n = unknown.len();
-    let more = n.saturating_sub(NAMED);
-    unknown.truncate(NAMED);
-    let mut why = format!(
-        "{n} workload{} of other shards with unknown load (counted as placed, at their \
-             requests): {}",
-        if n == 1 { "" } else { "s" },
-        unknown.join(", ")
-    );
-    if more > 0 {
-        why.push_str(&format!(" and {more} more"));
-    }
-    (loads, Some(why))
+    (loads, unknown)
 }
 
 /// Replicas of `workload` on `nodes`.

@@ -12,16 +12,26 @@
 //! unplanned (a smaller N) or are planned twice (a larger one): both are the operator's to
 //! keep in step, as with any StatefulSet-sharded controller.
 //!
-//! Node-level decisions need every workload's forecast, which no single shard has. Ordinal 0
-//! plans the node pools from all of them: its own workloads' loads from its own cycle, every
-//! other workload's read back from Prometheus, which scrapes every shard's `/metrics`
+//! Node-level decisions need every workload's forecast, which no single shard has. One
+//! replica plans the node pools from all of them: its own workloads' loads from its own cycle,
+//! every other workload's read back from Prometheus, which scrapes every shard's `/metrics`
 //! ([`readback`]). No protocol between replicas is needed, at the cost of up to one scrape
 //! interval of delay; a workload whose load is missing or older than `shard.max_age` is
-//! unknown, which holds node scale-in and leaves scale-out to known demand. The other shards
-//! plan no node pools (see the README's "N shards" section).
+//! unknown, which holds node scale-in and leaves scale-out to known demand. Which replica
+//! plans them is [`NodePlanning`]: ordinal 0, or with `[leader_election]` the Lease holder,
+//! whichever shard that is (see the README's "N shards" section).
+//!
+//! With both, the Lease elects only the node planner. Each shard still acts on its own
+//! workloads whether or not it holds the Lease: the StatefulSet runs one pod per ordinal, so
+//! no two replicas own a workload, and gating them on one Lease would leave every other
+//! shard's workloads unchanged. The node pools are the one thing all shards share, so they
+//! need the one elected planner; a fixed ordinal 0 would leave them unplanned for as long as
+//! that one pod is down, the Lease hands them to another shard within lease duration + retry
+//! period.
 
 pub mod hash;
 pub mod readback;
+pub mod selector;
 #[cfg(test)]
 mod tests;
 
@@ -38,13 +48,35 @@ pub(crate) struct RawShard {
     /// Oldest plan of another shard that ordinal 0 still plans nodes from, e.g. `"3m"`;
     /// default [`default_max_age`] of `run.interval`.
     pub max_age: Option<String>,
+    /// Extra label matchers for the read-back, e.g. `job="prescale"` ([`selector`]).
+    pub selector: Option<String>,
 }
 
 /// Most replicas accepted: far beyond any real deployment, it catches a typo.
 pub const MAX_REPLICAS: i64 = 1024;
 
-/// Which share of the workloads this replica plans.
+/// Which replica plans the node pools, as one replica sees it ([`ShardConfig::node_planning`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodePlanning {
+    /// This one, every cycle: unsharded, or ordinal 0 of several without leader election.
+    Here,
+    /// Ordinal 0, not this one (sharded, no leader election): this one plans no pools.
+    Elsewhere,
+    /// The Lease holder (sharded with leader election): this one in the cycles it holds it,
+    /// reading the other shards' loads back as ordinal 0 would.
+    WhileLeading,
+}
+
+impl NodePlanning {
+    /// True when this replica may plan the node pools in some cycle, so it must know every
+    /// other shard's workloads and read their loads back.
+    pub fn ever(self) -> bool {
+        self != NodePlanning::Elsewhere
+    }
+}
+
+/// Which share of the workloads this replica plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardConfig {
     /// Replicas the workloads are split over (1: this process plans everything).
     pub replicas: u32,
@@ -52,6 +84,9 @@ pub struct ShardConfig {
     pub ordinal: u32,
     /// `shard.max_age` in seconds, if set (see [`ShardConfig::max_age`]).
     pub max_age: Option<i64>,
+    /// `shard.selector`, checked and normalised ([`selector::parse`]): the label matchers
+    /// the read-back adds to its queries, so only this deployment's shards answer.
+    pub selector: Option<String>,
 }
 
 /// Two of the shards' cycles (`interval`, seconds) plus one minute, Prometheus' default scrape
@@ -66,6 +101,7 @@ impl Default for ShardConfig {
             replicas: 1,
             ordinal: 0,
             max_age: None,
+            selector: None,
         }
     }
 }
@@ -77,12 +113,19 @@ impl ShardConfig {
             replicas,
             ordinal,
             max_age: None,
+            selector: None,
         }
     }
 
-    /// True when this replica plans the node pools: unsharded, or ordinal 0 of several.
-    pub fn plans_nodes(&self) -> bool {
-        self.ordinal == 0
+    /// Who plans the node pools, seen from this replica; `elected`: `[leader_election]` is on.
+    pub fn node_planning(&self, elected: bool) -> NodePlanning {
+        match (self.is_sharded(), elected, self.ordinal) {
+            // Unsharded, a Lease gates every action (the act stage's), node decisions included.
+            (false, _, _) => NodePlanning::Here,
+            (true, true, _) => NodePlanning::WhileLeading,
+            (true, false, 0) => NodePlanning::Here,
+            (true, false, _) => NodePlanning::Elsewhere,
+        }
     }
 
     /// The freshness bound for other shards' plans, seconds: `shard.max_age`, else
@@ -159,10 +202,21 @@ impl ShardConfig {
                 None
             }
         };
+        let selector = raw
+            .selector
+            .as_deref()
+            .and_then(|t| match selector::parse(t) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    problems.push(("shard.selector".into(), e));
+                    None
+                }
+            });
         ShardConfig {
             replicas,
             ordinal: ordinal as u32,
             max_age,
+            selector,
         }
     }
 }

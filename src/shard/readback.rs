@@ -49,12 +49,33 @@ pub type FamilyAnswer = Result<Vec<InstantSample>, String>;
 pub struct ShardReader {
     client: PromClient,
     max_age: i64,
+    selector: Option<String>,
 }
 
 impl ShardReader {
     /// A reader that counts a plan older than `max_age` seconds as unknown.
     pub fn new(client: PromClient, max_age: i64) -> Self {
-        ShardReader { client, max_age }
+        ShardReader {
+            client,
+            max_age,
+            selector: None,
+        }
+    }
+
+    /// Asks only for the series `selector` matches (`shard.selector`, already checked by
+    /// [`super::selector::parse`]): this deployment's targets, not another's in the same
+    /// Prometheus.
+    pub fn with_selector(mut self, selector: Option<String>) -> Self {
+        self.selector = selector;
+        self
+    }
+
+    /// The query for one family: its name, narrowed by the selector if there is one.
+    pub fn query_for(&self, family: &str) -> String {
+        match &self.selector {
+            Some(s) => format!("{family}{{{s}}}"),
+            None => family.to_string(),
+        }
     }
 
     /// The freshness bound, seconds.
@@ -72,7 +93,8 @@ impl ShardReader {
         for family in [DESIRED_METRIC, UTILIZATION_METRIC, PLANNED_AT_METRIC] {
             // At Prometheus' own now, not `now`: a whole-second time in the past of the
             // newest scrape would miss it, and the two clocks need not agree.
-            let answer = match self.client.query(family, None).await {
+            let query = self.query_for(family);
+            let answer = match self.client.query(&query, None).await {
                 Ok(a) => match a.data {
                     QueryData::Vector(v) => Ok(v),
                     other => Err(format!("answered a {}, not a vector", other.type_name())),
@@ -84,18 +106,26 @@ impl ShardReader {
         let at = answers.pop().unwrap_or_else(|| Ok(Vec::new()));
         let util = answers.pop().unwrap_or_else(|| Ok(Vec::new()));
         let desired = answers.pop().unwrap_or_else(|| Ok(Vec::new()));
-        map_answers(wanted, &desired, &util, &at, now, self.max_age)
+        let mut read = map_answers(wanted, &desired, &util, &at, now, self.max_age);
+        if let Some(sel) = &self.selector {
+            // A selector that matches nothing looks like a shard that is down: say it was used.
+            for why in read.values_mut().filter_map(|r| r.as_mut().err()) {
+                why.push_str(&format!(" (read with shard.selector {{{sel}}})"));
+            }
+        }
+        read
     }
 }
 
 /// A series' labels without `__name__`: the key that matches one target's three families.
-type Target = Vec<(String, String)>;
+/// Borrowed from the answers: thousands of workloads per cycle, none of it copied.
+type Target<'a> = Vec<(&'a str, &'a str)>;
 
 /// Per workload, per target: the family's value.
-type ByWorkload = HashMap<String, HashMap<Target, f64>>;
+type ByWorkload<'a> = HashMap<&'a str, HashMap<Target<'a>, f64>>;
 
-fn by_workload(samples: &[InstantSample]) -> ByWorkload {
-    let mut out = ByWorkload::new();
+fn by_workload(samples: &[InstantSample]) -> ByWorkload<'_> {
+    let mut out = ByWorkload::with_capacity(samples.len());
     for s in samples {
         let (Some(w), Some(p)) = (s.metric.get("workload"), s.value.as_ref()) else {
             continue;
@@ -104,9 +134,9 @@ fn by_workload(samples: &[InstantSample]) -> ByWorkload {
             .metric
             .iter()
             .filter(|(k, _)| k.as_str() != "__name__")
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        out.entry(w.clone()).or_default().insert(target, p.value);
+        out.entry(w.as_str()).or_default().insert(target, p.value);
     }
     out
 }
@@ -213,7 +243,7 @@ fn one(w: &str, maps: &[ByWorkload], now: i64, max_age: i64) -> Result<RemoteLoa
 fn describe(target: &Target) -> String {
     let labels: Vec<String> = target
         .iter()
-        .filter(|(k, _)| k != "workload")
+        .filter(|(k, _)| *k != "workload")
         .map(|(k, v)| format!("{k}=\"{v}\""))
         .collect();
     if labels.is_empty() {

@@ -176,9 +176,24 @@ fn max_age_is_written_or_two_cycles_and_a_scrape() {
     let (c, _) = validate("replicas = 2\nordinal = 0", &[]);
     assert_eq!(c.max_age(60), 180);
     assert_eq!(c.max_age(300), 660);
-    assert!(c.plans_nodes());
-    let (c, _) = validate("replicas = 2\nordinal = 1", &[]);
-    assert!(!c.plans_nodes());
+}
+
+/// Ordinal 0 plans the node pools, unless a Lease elects the planner among all shards.
+#[test]
+fn node_planner_is_ordinal_0_or_the_lease_holder() {
+    let (zero, _) = validate("replicas = 2\nordinal = 0", &[]);
+    let (one, _) = validate("replicas = 2\nordinal = 1", &[]);
+    assert_eq!(zero.node_planning(false), NodePlanning::Here);
+    assert_eq!(one.node_planning(false), NodePlanning::Elsewhere);
+    assert!(!one.node_planning(false).ever());
+    for c in [zero, one] {
+        assert_eq!(c.node_planning(true), NodePlanning::WhileLeading);
+        assert!(c.node_planning(true).ever());
+    }
+    // Unsharded, the act stage's Lease gates everything: the planner itself always plans.
+    let single = ShardConfig::default();
+    assert_eq!(single.node_planning(true), NodePlanning::Here);
+    assert_eq!(single.node_planning(false), NodePlanning::Here);
 }
 
 #[test]
@@ -189,4 +204,25 @@ fn pod_name_ordinals() {
     assert_eq!(ordinal_of("prescale-"), None);
     assert_eq!(ordinal_of("prescale-x1"), None);
     assert_eq!(ordinal_of("prescale-99999999999"), None);
+}
+
+/// `shard.selector` is checked at load, normalised, and its problem names the key.
+#[test]
+fn the_selector_is_checked_and_normalised() {
+    let (c, p) = validate(
+        "replicas = 2\nordinal = 0\nselector = '{ job=\"prescale\",namespace=~\"prod\" }'",
+        &[],
+    );
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(
+        c.selector.as_deref(),
+        Some("job=\"prescale\", namespace=~\"prod\"")
+    );
+    let (c, p) = validate("replicas = 2\nordinal = 0\nselector = 'job=prescale'", &[]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, "shard.selector");
+    assert!(p[0].1.contains("after 'job=' at 'prescale'"), "{p:?}");
+    assert_eq!(c.selector, None);
+    let (_, p) = validate("replicas = 2\nordinal = 0\nselector = ''", &[]);
+    assert_eq!(p[0].0, "shard.selector");
 }

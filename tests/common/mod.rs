@@ -83,8 +83,10 @@ impl Drop for ChildGuard {
 pub struct PromOptions {
     /// OpenMetrics text to load as history with promtool before the first start.
     pub history: Option<String>,
-    /// `host:port` targets to scrape every `scrape_interval`.
+    /// `host:port` targets to scrape every `scrape_interval` (job `test`).
     pub scrape_targets: Vec<String>,
+    /// More scrape jobs: `(job name, targets)`, e.g. a second deployment of the same exporter.
+    pub jobs: Vec<(String, Vec<String>)>,
     /// e.g. `1s`.
     pub scrape_interval: Option<String>,
     /// Extra command-line flags.
@@ -111,14 +113,18 @@ impl Prometheus {
         let interval = opts.scrape_interval.clone().unwrap_or_else(|| "1s".into());
         let mut cfg =
             format!("global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n");
-        if !opts.scrape_targets.is_empty() {
-            let targets: Vec<String> = opts
-                .scrape_targets
-                .iter()
-                .map(|t| format!("\"{t}\""))
+        let jobs: Vec<(String, &Vec<String>)> =
+            std::iter::once(("test".to_string(), &opts.scrape_targets))
+                .chain(opts.jobs.iter().map(|(j, t)| (j.clone(), t)))
+                .filter(|(_, t)| !t.is_empty())
                 .collect();
+        if !jobs.is_empty() {
+            cfg.push_str("scrape_configs:\n");
+        }
+        for (job, targets) in jobs {
+            let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
             cfg.push_str(&format!(
-                "scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: [{}]\n",
+                "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
                 targets.join(", ")
             ));
         }

@@ -26,7 +26,8 @@
 //! Nodes read from a cluster also carry the requests of pods prescale does not manage
 //! (`reserved`, counted as used) and whether they are cordoned (never a destination).
 //!
-//! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `pools` steps 4 and 5.
+//! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `pools` steps 4 and 5;
+//! `unknown` which pools demand that cannot be seen holds.
 
 use super::decision::Decision;
 use super::spec::{PoolSpec, Resources, WorkloadSpec};
@@ -36,8 +37,10 @@ mod cycle;
 mod pools;
 #[cfg(test)]
 mod tests;
+mod unknown;
 
 use cycle::Cycle;
+pub use unknown::UnknownLoad;
 
 /// Slack for float comparisons against thresholds, so an exact fit fits.
 const EPS: f64 = 1e-9;
@@ -132,22 +135,24 @@ impl NodePlanner {
         nodes: &[NodeState],
         workloads: &[WorkloadLoad],
     ) -> Vec<Decision> {
-        self.plan_with(now, pools, nodes, workloads, None, true)
+        self.plan_with(now, pools, nodes, workloads, &[], true)
     }
 
     /// [`plan`](Self::plan) when some workloads' demand is unknown (`unknown` says which and
     /// why; a sharded planner's read-back of other shards, see [`crate::shard::readback`]).
     /// The caller passes them as running what they run now, at their requests. No node is
-    /// removed meanwhile: a pool whose known load would allow a removal gets a hold saying
-    /// why, and its removal window starts afresh once all is known again. Nodes are still
-    /// added, from the known demand; their reasons say so.
+    /// removed meanwhile from a pool they can be in (the `unknown` module: the pools
+    /// their replicas run on and are configured for, every pool when that is not known): such
+    /// a pool whose known load would allow a removal gets a hold saying why, and its removal
+    /// window starts afresh once all is known again. Nodes are still added, from the known
+    /// demand; their reasons say so.
     pub fn plan_partial(
         &mut self,
         now: i64,
         pools: &[PoolSpec],
         nodes: &[NodeState],
         workloads: &[WorkloadLoad],
-        unknown: Option<&str>,
+        unknown: &[UnknownLoad],
     ) -> Vec<Decision> {
         self.plan_with(now, pools, nodes, workloads, unknown, true)
     }
@@ -160,7 +165,7 @@ impl NodePlanner {
         pools: &[PoolSpec],
         nodes: &[NodeState],
         workloads: &[WorkloadLoad],
-        unknown: Option<&str>,
+        unknown: &[UnknownLoad],
         shortcuts: bool,
     ) -> Vec<Decision> {
         let mut cycle = Cycle::new(now, pools, nodes, workloads);
@@ -169,7 +174,8 @@ impl NodePlanner {
         cycle.place_new(); // 2.
         cycle.move_off_hot(); // 3.
         for p in 0..cycle.pools.len() {
-            self.size_pool(&mut cycle, p, unknown); // 4 and 5.
+            let held = unknown::held(unknown, &cycle.pools[p].name, nodes, workloads);
+            self.size_pool(&mut cycle, p, held.as_deref()); // 4 and 5.
         }
         cycle.decisions
     }

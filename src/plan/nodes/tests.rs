@@ -287,16 +287,19 @@ fn unknown_demand_holds_scale_in_and_adds_from_known_demand() {
         node("c", &[("api", 2)]),
     ];
     let w = [load(&api, 5, 1.0)];
-    let why = "1 workload's load unknown: 'x' (no series)";
+    let why = [UnknownLoad {
+        workload: "x".into(),
+        why: "no series".into(),
+    }];
     let mut p = NodePlanner::new();
     assert!(p.plan(0, &[pool()], &nodes, &w).is_empty());
-    let ds = p.plan_partial(600, &[pool()], &nodes, &w, Some(why));
+    let ds = p.plan_partial(600, &[pool()], &nodes, &w, &why);
     assert_eq!(kinds(&ds), vec![DecisionKind::Hold], "{ds:#?}");
     assert_eq!((ds[0].target.as_str(), ds[0].from, ds[0].to), ("gp", 3, 3));
     assert!(
         ds[0]
             .reason
-            .contains("scale-in held: 1 workload's load unknown: 'x'"),
+            .contains("scale-in held: 1 workload with unknown load (counted as placed, at their requests): 'x' (no series)"),
         "{}",
         ds[0].reason
     );
@@ -307,8 +310,7 @@ fn unknown_demand_holds_scale_in_and_adds_from_known_demand() {
         vec![DecisionKind::RemoveNode]
     );
     // Scale-out from the known demand: 8 replicas need more than three nodes hold at 80%.
-    let ds =
-        NodePlanner::new().plan_partial(0, &[pool()], &nodes, &[load(&api, 12, 1.0)], Some(why));
+    let ds = NodePlanner::new().plan_partial(0, &[pool()], &nodes, &[load(&api, 12, 1.0)], &why);
     let add = ds
         .iter()
         .find(|d| d.kind == DecisionKind::AddNode)
@@ -318,6 +320,92 @@ fn unknown_demand_holds_scale_in_and_adds_from_known_demand() {
         "{}",
         add.reason
     );
+}
+
+/// An unknown workload holds scale-in only in the pools it can be in: those its replicas run
+/// on and the one it is configured for; every pool while where it runs is not known.
+#[test]
+fn unknown_demand_holds_only_the_pools_it_can_be_in() {
+    let api = wl("api", 1.0, 1.0);
+    let mut y = wl("y", 1.0, 1.0);
+    let mut other = pool();
+    other.name = "other".into();
+    let pools = [pool(), other];
+    let on_gp = vec![
+        node("a", &[("api", 2), ("y", 1)]),
+        node("b", &[("api", 1)]),
+        node("c", &[("api", 2)]),
+        NodeState::new("o1", "other"),
+        NodeState::new("o2", "other"),
+    ];
+    let unknown = [UnknownLoad {
+        workload: "y".into(),
+        why: "no series".into(),
+    }];
+    let plan = |nodes: &[NodeState], y: &WorkloadSpec| {
+        let w = [load(&api, 5, 1.0), load(y, 1, 1.0)];
+        let mut p = NodePlanner::new();
+        // The removal window starts (a known pool's) or the pool holds at once (unknown).
+        p.plan_partial(0, &pools, nodes, &w, &unknown);
+        p.plan_partial(600, &pools, nodes, &w, &unknown)
+    };
+    // y runs on gp only: gp holds, naming y; other removes its idle node as usual.
+    let ds = plan(&on_gp, &y);
+    let got: Vec<(DecisionKind, &str)> = ds.iter().map(|d| (d.kind, d.target.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (DecisionKind::Hold, "gp"),
+            (DecisionKind::RemoveNode, "other")
+        ],
+        "{ds:#?}"
+    );
+    assert!(ds[0]
+        .reason
+        .contains("scale-in held: 1 workload with unknown load"));
+    assert!(ds[0].reason.contains("'y' (no series)"), "{}", ds[0].reason);
+    // Configured for other (new replicas go there): both hold.
+    y.pool = Some("other".into());
+    let ds = plan(&on_gp, &y);
+    assert_eq!(kinds(&ds), vec![DecisionKind::Hold; 2], "{ds:#?}");
+    y.pool = None;
+    // Where it runs not known (no node has its replicas): both hold.
+    let mut nowhere = on_gp.clone();
+    nowhere[0].replicas.retain(|(w, _)| w != "y");
+    let mut ds = plan(&nowhere, &y);
+    // (Its one replica is placed anew, as the planner sees none.)
+    ds.retain(|d| d.kind != DecisionKind::Place);
+    assert_eq!(kinds(&ds), vec![DecisionKind::Hold; 2], "{ds:#?}");
+    assert!(ds[1].reason.contains("'y' (no series)"), "{}", ds[1].reason);
+    // And a known load everywhere: both pools remove.
+    let w = [load(&api, 5, 1.0), load(&y, 1, 1.0)];
+    let mut p = NodePlanner::new();
+    assert!(p.plan(0, &pools, &on_gp, &w).is_empty());
+    let ds = p.plan(600, &pools, &on_gp, &w);
+    assert_eq!(kinds(&ds), vec![DecisionKind::RemoveNode; 2], "{ds:#?}");
+}
+
+/// A reason names the first three unknown workloads and counts the rest.
+#[test]
+fn unknown_reason_names_three_and_counts_the_rest() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [node("a", &[("api", 1)]), node("b", &[])];
+    let unknown: Vec<UnknownLoad> = (0..5)
+        .map(|i| UnknownLoad {
+            workload: format!("u{i}"),
+            why: "gone".into(),
+        })
+        .collect();
+    let w = [load(&api, 1, 1.0)];
+    let ds = NodePlanner::new().plan_partial(0, &[pool()], &nodes, &w, &unknown);
+    assert_eq!(kinds(&ds), vec![DecisionKind::Hold], "{ds:#?}");
+    let r = &ds[0].reason;
+    assert!(r.contains("5 workloads with unknown load"), "{r}");
+    assert!(
+        r.contains("'u0' (gone), 'u1' (gone), 'u2' (gone) and 2 more"),
+        "{r}"
+    );
+    assert!(!r.contains("'u3'"), "{r}");
 }
 
 #[test]
@@ -482,8 +570,8 @@ proptest! {
                 .collect();
             let now = cycle * 300;
             let pools = std::slice::from_ref(&pool);
-            let a = fast.plan_with(now, pools, &nodes, &loads, None, true);
-            let b = plain.plan_with(now, pools, &nodes, &loads, None, false);
+            let a = fast.plan_with(now, pools, &nodes, &loads, &[], true);
+            let b = plain.plan_with(now, pools, &nodes, &loads, &[], false);
             prop_assert_eq!(a, b);
         }
     }

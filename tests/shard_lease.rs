@@ -1,0 +1,291 @@
+//! Sharding together with leader election (issue #11 sections 2 and 3): three `prescale run`
+//! shards on loopback, one real Prometheus scraping their `/metrics`, and the fake API
+//! server's Lease endpoints (`common/fake_lease.rs`). Each shard acts on its own workloads
+//! whether or not it holds the Lease; the node pools are planned by the Lease holder alone,
+//! from every shard's load read back from Prometheus.
+//!
+//! The marker of node planning is pool `web`'s hold: its one node is at `max_nodes`, so every
+//! cycle that plans the pools holds it (`pool at max 1 nodes, cannot add`). The test checks
+//! that exactly one shard logs node decisions while all run, that each of them was logged
+//! while the fake API server had that shard as the Lease's holder, and that after a SIGKILL of
+//! the holder another shard takes the Lease and plans the pools within lease duration + retry
+//! period (plus a cycle and scheduling slack) of the dead one's last renewal.
+
+mod common;
+#[path = "common/fake_api.rs"]
+mod fake_api;
+#[path = "common/fake_lease.rs"]
+mod fake_lease;
+#[path = "common/shard.rs"]
+mod shard_setup;
+
+use common::*;
+use fake_lease::FakeLease;
+use prescale::shard::hash::owner;
+use shard_setup::{base_config, history, name, prescale};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+const WORKLOADS: usize = 12;
+const SHARDS: u32 = 3;
+const LEASE: Duration = Duration::from_secs(4);
+const RETRY: Duration = Duration::from_millis(500);
+/// One 1 s cycle, and scheduling on a loaded 2-core machine.
+const SLACK: Duration = Duration::from_millis(2500);
+
+/// Shard `o`'s configuration: `[shard]`, `[kubernetes]` and `[leader_election]` with identity
+/// `shard-<o>`, pool `web` at its maximum of one node, and the workloads.
+fn config(dir: &Path, url: &str, port: u16, o: u32, api: &FakeLease) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    api.kubeconfig(&dir.join("kubeconfig"), &format!("token-shard-{o}"));
+    let shard = format!("[shard]\nreplicas = {SHARDS}\nordinal = {o}\nmax_age = \"8s\"\n");
+    let mut text = base_config(dir, url, Some(port), &shard);
+    text.push_str(&format!(
+        r#"
+[kubernetes]
+kubeconfig = "kubeconfig"
+
+[leader_election]
+enabled = true
+namespace = "prescale"
+name = "prescale"
+identity = "shard-{o}"
+lease_duration = "4s"
+renew_deadline = "2s"
+retry_period = "500ms"
+
+[[pool]]
+name = "web"
+capacity = {{ cpu = 4, memory = "16Gi" }}
+boot_time = "2m"
+min_nodes = 1
+max_nodes = 1
+
+[[node]]
+name = "web-1"
+pool = "web"
+
+"#
+    ));
+    for i in 0..WORKLOADS {
+        text.push_str(&format!(
+            "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
+             replica_capacity = 10\nmin_replicas = 1\nmax_replicas = 200\nboot_time = \"2m\"\n\
+             quantile = \"p90\"\nresources = {{ cpu = \"500m\", memory = \"512Mi\" }}\n\
+             pool = \"web\"\n\n",
+            n = name(i)
+        ));
+    }
+    let path = dir.join("prescale.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// One logged decision: (at, kind, target, outcome, reason).
+type Logged = (i64, String, String, String, String);
+
+fn log(dir: &Path) -> Vec<Logged> {
+    std::fs::read_to_string(dir.join("d.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        // A line being written may be cut: only whole records count.
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| {
+            let d = &r["decision"];
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (
+                d["at"].as_i64().unwrap_or(0),
+                s(&d["kind"]),
+                s(&d["target"]),
+                s(&r["outcome"]),
+                s(&d["reason"]),
+            )
+        })
+        .collect()
+}
+
+fn is_node_decision(d: &Logged) -> bool {
+    matches!(d.1.as_str(), "place" | "move" | "add_node" | "remove_node")
+        || (d.1 == "hold" && d.2 == "web")
+}
+
+/// The cycle times (`at`) at which shard `dir` logged node decisions.
+fn node_times(dir: &Path) -> Vec<i64> {
+    let mut t: Vec<i64> = log(dir)
+        .iter()
+        .filter(|d| is_node_decision(d))
+        .map(|d| d.0)
+        .collect();
+    t.dedup();
+    t
+}
+
+fn wait_for<T>(limit: Duration, what: impl Fn() -> String, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t0.elapsed() < limit, "after {limit:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every node decision of every shard was planned while the Lease was that shard's: its cycle
+/// began at `at` (whole seconds) and planned within 2.5 s of it (a loaded machine's poll and
+/// read-back), so the holder at one of those instants must be the shard. And no two shards
+/// planned nodes in the same second.
+fn assert_only_the_holder_planned_nodes(api: &FakeLease, dirs: &[PathBuf]) -> usize {
+    let mut seen: std::collections::HashMap<i64, usize> = Default::default();
+    let mut n = 0;
+    for (o, dir) in dirs.iter().enumerate() {
+        let me = format!("shard-{o}");
+        for at in node_times(dir) {
+            let instants = [0, 500, 1000, 1500, 2000, 2500].map(|ms| {
+                SystemTime::UNIX_EPOCH + Duration::from_secs(at as u64) + Duration::from_millis(ms)
+            });
+            let holders: Vec<Option<String>> = instants.iter().map(|t| api.holder_at(*t)).collect();
+            assert!(
+                holders.iter().any(|h| h.as_deref() == Some(me.as_str())),
+                "{me} planned nodes in the cycle at {at} while the Lease was held by {holders:?}"
+            );
+            if let Some(other) = seen.insert(at, o) {
+                assert_eq!(
+                    other, o,
+                    "shards {other} and {o} both planned nodes at {at}"
+                );
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `prescale_leader` as shard `port`'s `/metrics` says.
+fn leader_gauge(port: u16) -> Option<i64> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    http_get_body(addr, "/metrics")?
+        .lines()
+        .find_map(|l| l.strip_prefix("prescale_leader "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn the_lease_holder_alone_plans_node_pools_and_a_killed_one_is_replaced() {
+    let end = now() - now() % 300;
+    let ports: Vec<u16> = (0..SHARDS).map(|_| free_port()).collect();
+    let prom = Prometheus::start(PromOptions {
+        history: Some(history(WORKLOADS, end, false)),
+        scrape_targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+        scrape_interval: Some("1s".into()),
+        ..PromOptions::default()
+    });
+    let api = FakeLease::start();
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (0..SHARDS)
+        .map(|o| root.path().join(format!("shard-{o}")))
+        .collect();
+    let mut shards: Vec<ChildGuard> = (0..SHARDS)
+        .map(|o| {
+            let cfg = config(&dirs[o as usize], &prom.url(), ports[o as usize], o, &api);
+            ChildGuard(Some(prescale(&cfg, false).spawn().unwrap()))
+        })
+        .collect();
+
+    // One shard holds the Lease and plans the pools.
+    let first = wait_for(
+        Duration::from_secs(60),
+        || {
+            format!(
+                "no shard planned the node pools; Lease writes {:#?}",
+                api.writes()
+            )
+        },
+        || (0..dirs.len()).find(|&o| !node_times(&dirs[o]).is_empty()),
+    );
+    // All side by side for a while: every shard decides for its workloads each cycle.
+    std::thread::sleep(Duration::from_secs(5));
+    let holder = api.holder_at(SystemTime::now());
+    assert_eq!(holder.as_deref(), Some(format!("shard-{first}").as_str()));
+    for (o, dir) in dirs.iter().enumerate() {
+        let decisions = log(dir);
+        let own: Vec<&Logged> = decisions.iter().filter(|d| !is_node_decision(d)).collect();
+        assert!(!own.is_empty(), "shard {o} decided nothing");
+        for d in &own {
+            // Its own workloads only, and never `skipped (not leader)`, by holder and others
+            // alike: the Lease does not gate a shard's own workloads.
+            assert_eq!(owner(&d.2, SHARDS), o as u32, "{d:?}");
+            assert!(!d.3.contains("not leader"), "shard {o}: {d:?}");
+        }
+        let nodes = node_times(dir);
+        if o == first {
+            assert!(
+                nodes.len() >= 3,
+                "shard {o} planned nodes in {nodes:?} only"
+            );
+            assert_eq!(leader_gauge(ports[o]), Some(1));
+        } else {
+            assert!(nodes.is_empty(), "shard {o} planned nodes at {nodes:?}");
+            assert_eq!(leader_gauge(ports[o]), Some(0));
+        }
+    }
+    assert_only_the_holder_planned_nodes(&api, &dirs);
+
+    // SIGKILL the holder: another shard takes the Lease and plans the pools.
+    let killed_at = SystemTime::now();
+    shards[first].kill();
+    let last_renewal = api
+        .writes()
+        .iter()
+        .rev()
+        .find(|w| w.holder.as_deref() == Some(format!("shard-{first}").as_str()))
+        .map(|w| w.at)
+        .unwrap();
+    let (next, planned_at) = wait_for(
+        Duration::from_secs(30),
+        || {
+            format!(
+                "no other shard planned the pools; Lease writes {:#?}",
+                api.writes()
+            )
+        },
+        || {
+            // Seen within 100 ms of its writing: the time seen bounds the time planned.
+            (0..dirs.len())
+                .filter(|&o| o != first)
+                .find(|&o| !node_times(&dirs[o]).is_empty())
+                .map(|o| (o, SystemTime::now()))
+        },
+    );
+    let took = api
+        .writes()
+        .into_iter()
+        .find(|w| w.at > killed_at && w.holder.as_deref() == Some(format!("shard-{next}").as_str()))
+        .expect("the new planner's Lease write")
+        .at;
+    let gap = took.duration_since(last_renewal).unwrap_or_default();
+    let planned = planned_at.duration_since(last_renewal).unwrap_or_default();
+    eprintln!(
+        "SIGKILL: Lease taken {gap:?} and pools planned by {planned:?} after the last renewal"
+    );
+    assert!(
+        gap >= LEASE,
+        "taken over {gap:?} after the last renewal: before expiry"
+    );
+    assert!(
+        gap <= LEASE + RETRY + SLACK,
+        "taken over {gap:?} after the last renewal"
+    );
+    assert!(
+        planned <= LEASE + RETRY + SLACK,
+        "pools planned {planned:?} after it"
+    );
+    // It keeps planning them, the third shard never did, and no plan overlapped.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(node_times(&dirs[next]).len() >= 2);
+    let third = (0..dirs.len()).find(|&o| o != first && o != next).unwrap();
+    assert!(node_times(&dirs[third]).is_empty());
+    let n = assert_only_the_holder_planned_nodes(&api, &dirs);
+    eprintln!("{n} node-planning cycles, each by the Lease holder");
+    drop(shards);
+}
