@@ -3,7 +3,7 @@
 //! global one, the widened copy the planner sees, the background contests for own models,
 //! and the stage in every workload decision's reason.
 
-use super::cycle::Loop;
+use super::state::Loop;
 use crate::collect::{Collector, Source};
 use crate::forecast::{Contest, Forecast, StageView};
 use crate::plan::{Decision, DecisionKind};
