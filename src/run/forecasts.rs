@@ -6,7 +6,7 @@
 use super::state::Loop;
 use crate::collect::{Collector, HealthState, Source};
 use crate::forecast::{Forecast, StageView};
-use crate::series::SeriesKey;
+use crate::series::{Ring, SeriesKey};
 use std::collections::{HashMap, HashSet};
 
 /// One cycle's forecasts, as the planner and the exporter read them.
@@ -22,21 +22,23 @@ pub(super) struct Forecasts {
     pub(super) stale: HashSet<SeriesKey>,
 }
 
-/// What forecasting takes for one series: its key, its newest values and their first timestamp.
-pub(super) type Input = (SeriesKey, Vec<f64>, i64);
+/// What forecasting reads for one series: its key and its ring, read in place (at 100,000
+/// series, a copy of every series' newest week each cycle was most of a cycle's memory traffic).
+pub(super) type Input<'a> = (&'a SeriesKey, &'a Ring);
 
 impl Loop {
     /// Forecasts every series on the model's step (the exporter shows them all) in one
     /// parallel batch; workloads then pick theirs.
     pub(super) fn forecast<S: Source>(&mut self, collector: &Collector<S>, now: i64) -> Forecasts {
         let (inputs, stale) = self.inputs(collector, now);
-        let predicted = self.model.forecast_many(&inputs);
-        let staged = self.staged(collector, &inputs, predicted);
+        let predicted = self.model.forecast_rings(&inputs);
+        let staged = self.staged(&inputs, predicted);
+        let need = self.model.spec.history_needed();
         let mut by_key = HashMap::with_capacity(inputs.len());
         let mut made = Vec::with_capacity(inputs.len());
         let mut views = HashMap::with_capacity(inputs.len());
-        for ((key, values, _), (f, view)) in inputs.iter().zip(staged) {
-            let current = values.iter().rev().find(|v| v.is_finite()).copied();
+        for (&(key, ring), (f, view)) in inputs.iter().zip(staged) {
+            let current = newest_finite(ring, need);
             // Scored and exported as the model made it; only the planner sees the margin.
             if let Some(f) = &f {
                 self.accuracy.record(f);
@@ -54,13 +56,13 @@ impl Loop {
         }
     }
 
-    /// Copies the newest values of every series on the model's step, feeding the accuracy
-    /// tracker what arrived since last cycle, and notes which series are stale.
-    fn inputs<S: Source>(
+    /// Every non-empty series on the model's step, feeding the accuracy tracker what arrived
+    /// since last cycle, and notes which series are stale.
+    fn inputs<'c, S: Source>(
         &mut self,
-        collector: &Collector<S>,
+        collector: &'c Collector<S>,
         now: i64,
-    ) -> (Vec<Input>, HashSet<SeriesKey>) {
+    ) -> (Vec<Input<'c>>, HashSet<SeriesKey>) {
         let step = self.model.spec.step;
         let need = self.model.spec.history_needed();
         let mut inputs = Vec::new();
@@ -79,22 +81,43 @@ impl Loop {
                 let Some(newest) = ring.newest_timestamp() else {
                     continue;
                 };
-                let values = ring.tail(need);
-                let start = newest - (values.len() as i64 - 1) * ring.step();
+                // The newest `need` slots (what forecasting reads), from the first newer than
+                // what the tracker has seen.
+                let len = need.min(ring.len()) as i64;
+                let start = newest - (len - 1) * ring.step();
                 let seen = self.observed.get(key).copied().unwrap_or(i64::MIN);
-                for (k, v) in values.iter().enumerate() {
-                    let ts = start + k as i64 * ring.step();
-                    if ts > seen && v.is_finite() {
-                        self.accuracy.observe(key, ts, *v);
+                let first = if seen < start {
+                    0
+                } else {
+                    (seen - start) / ring.step() + 1
+                };
+                for k in first..len {
+                    let ts = start + k * ring.step();
+                    match ring.get(ts) {
+                        Some(v) if v.is_finite() => self.accuracy.observe(key, ts, v),
+                        _ => {}
                     }
                 }
-                self.observed.insert(key.clone(), newest);
+                match self.observed.get_mut(key) {
+                    Some(s) => *s = newest,
+                    None => {
+                        self.observed.insert(key.clone(), newest);
+                    }
+                }
                 if entry.is_stale() || !signal_ok || now - newest > 3 * ring.step() {
                     stale.insert(key.clone());
                 }
-                inputs.push((key.clone(), values, start));
+                inputs.push((key, ring));
             }
         }
         (inputs, stale)
     }
+}
+
+/// The newest finite value among `ring`'s newest `need` slots.
+fn newest_finite(ring: &Ring, need: usize) -> Option<f64> {
+    let newest = ring.newest_timestamp()?;
+    (0..need.min(ring.len()) as i64)
+        .map(|k| ring.get(newest - k * ring.step()))
+        .find_map(|v| v.filter(|v| v.is_finite()))
 }
