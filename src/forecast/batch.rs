@@ -2,7 +2,8 @@
 //!
 //! Rules, and why:
 //! * Results are those of [`Model::forecast_latest`] series by series, to the bit: the same
-//!   feature code, the same calibrated levels, the forest's batched walk
+//!   features (the newest row alone, [`features::latest`], which is `compute`'s row to the
+//!   bit, without its full pass), the same calibrated levels, the forest's batched walk
 //!   ([`QuantileForest::predict_quantiles_block`]) which shares its merge with the per-row one.
 //! * Work goes in chunks of [`CHUNK`] series, in parallel over chunks: each chunk's feature rows
 //!   are one contiguous matrix, so the forest walks each tree for the whole chunk while its
@@ -73,13 +74,12 @@ impl Model {
                         continue;
                     };
                     let n = buf.len();
-                    let r = features::compute(&self.spec, &buf, start, n.saturating_sub(1)..n);
-                    if r.is_empty() {
+                    // The newest row alone (`features::latest`): `compute`'s row to the bit.
+                    let Some(r) = features::latest(&self.spec, &buf, start, &mut x) else {
                         continue;
-                    }
-                    x.extend(r.x.row(0).iter());
+                    };
                     let at = start + (n as i64 - 1) * self.spec.step;
-                    rows.push((i, key, at, r.level[0], r.base[0]));
+                    rows.push((i, key, at, r.level, r.base));
                 }
                 let mut q = vec![0.0; rows.len() * cal.len()];
                 self.forest.predict_quantiles_block(&x, &cal, &mut q);

@@ -6,6 +6,10 @@
 //! makes them scale-free: one global model can learn from series of any size and forecast a
 //! series it never saw.
 
+mod latest;
+
+pub use latest::{latest, Latest};
+
 use ndarray::Array2;
 use std::collections::VecDeque;
 use std::ops::Range;

@@ -9,7 +9,7 @@
 //! kept per workload for its decision's reason, and blocks scale-down (stale data) or, for
 //! nodes, the node planner's cycle.
 
-use super::cycle::Loop;
+use super::state::Loop;
 use crate::collect::ClusterReader;
 use crate::plan::observe_cluster;
 use std::collections::BTreeMap;

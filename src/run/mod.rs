@@ -4,11 +4,17 @@
 //! believed cluster state in [`plan::BelievedState`](crate::plan::BelievedState), retraining in
 //! [`forecast::Retrainer`](crate::forecast::Retrainer), current replicas read through
 //! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
-//! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
-//! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
-//! with `[cluster]`), `stages` (cold start: each series' stage, own models, the stage in
-//! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on the node
-//! planner, the other shards' loads read back) and `snapshot` (what the exporter is handed).
+//! (this file, with the wait for an unreachable Prometheus), `state` (what the loop keeps
+//! between cycles), `clock` (when cycles happen), `cycle` (one cycle, and the loop repeating
+//! it: the order of the steps only), and one file per step: `replicas` (current counts read,
+//! recovery at the first cycle), `cluster` (the cluster view read each cycle with
+//! `[cluster]`), `forecasts` (every series forecast from the rings), `stages` (cold start:
+//! each series' stage, own models, the stage in reasons), `planning` (scale and node
+//! planners), `bookkeeping` (what is believed carried out, per-series state kept bounded),
+//! `retrain` (the global model's background retraining), `shard` (with `[shard]`: the
+//! workloads this replica keeps and, on the node planner, the other shards' loads read back for the
+//! node planner) and `snapshot` (what the exporter is handed). Every step file extends
+//! `state::Loop` and none imports `cycle`, so the module has no import circle.
 //!
 //! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
 //! leads from its first decision), the act stage asks it before every change, and the Lease is
@@ -20,12 +26,18 @@
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
 //! code either way.
 
+mod bookkeeping;
 mod clock;
 mod cluster;
 mod cycle;
+mod forecasts;
+mod planning;
+mod replicas;
+mod retrain;
 mod shard;
 mod snapshot;
 mod stages;
+mod state;
 
 use crate::act::{
     read_tail, Act, ActError, ActuatorKind, CommandActuator, DecisionLog, KubeActError,
@@ -41,7 +53,7 @@ use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use crate::shard::readback::ShardReader;
 use crate::shard::NodePlanning;
 use clock::Clock;
-use cycle::Loop;
+use state::Loop;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;

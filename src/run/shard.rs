@@ -9,8 +9,8 @@
 //! [`NodePlanner::plan_partial`](crate::plan::NodePlanner::plan_partial)); the decisions'
 //! reasons name the workloads and why. Changes in which workloads are unknown are logged once.
 
-use super::cycle::Loop;
 use super::signal_of;
+use super::state::Loop;
 use crate::collect::restrict::restrict;
 use crate::config::Config;
 use crate::leader::Leadership;

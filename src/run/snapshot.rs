@@ -3,7 +3,7 @@
 //! The exporter imports none of the pipeline's types (see [`crate::export`]), so this is the
 //! one place that knows both sides.
 
-use super::cycle::Loop;
+use super::state::Loop;
 use crate::act::Outcome;
 use crate::collect::{Collector, HealthState, SignalHealth, Source};
 use crate::export::{

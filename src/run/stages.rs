@@ -3,19 +3,18 @@
 //! global one, the widened copy the planner sees, the background contests for own models,
 //! and the stage in every workload decision's reason.
 
-use super::cycle::Loop;
+use super::state::Loop;
 use crate::collect::{Collector, Source};
 use crate::forecast::{Contest, Forecast, StageView};
 use crate::plan::{Decision, DecisionKind};
 use crate::series::{Ring, SeriesKey};
 
 impl Loop {
-    /// Per input `(key, values, start)` with the global model's forecast: the forecast used
-    /// (the series' own model's when it has one that forecasts) and the series' stage.
-    pub(super) fn staged<S: Source>(
+    /// Per input `(key, ring)` with the global model's forecast: the forecast used (the
+    /// series' own model's when it has one that forecasts) and the series' stage.
+    pub(super) fn staged(
         &self,
-        collector: &Collector<S>,
-        inputs: &[(SeriesKey, Vec<f64>, i64)],
+        inputs: &[(&SeriesKey, &Ring)],
         global: Vec<Option<Forecast>>,
     ) -> Vec<(Option<Forecast>, StageView)> {
         let spec = &self.model.spec;
@@ -23,26 +22,24 @@ impl Loop {
         inputs
             .iter()
             .zip(global)
-            .map(|((key, values, start), g)| {
+            .map(|(&(key, ring), g)| {
                 let own = self.own.get(key).and_then(|o| {
-                    let need = o.model.spec.history_needed();
                     // An own model is trained with today's feature spec, which may look back
-                    // further than the global model's file: give it what it needs.
-                    let f = match collector.store().series(key) {
-                        Some(ring) if need > values.len() => {
-                            let longer = ring.tail(need);
-                            let from =
-                                ring.newest_timestamp()? - (longer.len() as i64 - 1) * ring.step();
-                            o.model.forecast_latest(key, &longer, from)?
-                        }
-                        _ => o.model.forecast_latest(key, values, *start)?,
-                    };
+                    // further than the global model's file: it reads what it needs.
+                    let values = ring.tail(o.model.spec.history_needed());
+                    let from = ring.newest_timestamp()? - (values.len() as i64 - 1) * ring.step();
+                    let f = o.model.forecast_latest(key, &values, from)?;
                     Some((f, o.since))
                 });
-                let span = collector.store().series(key).map_or(0, ring_span);
-                let unbroken = unbroken(values) as i64 * spec.step;
+                // Unbroken history is shown only while reactive (no forecast at all): read
+                // the tail then only.
+                let unbroken = if own.is_none() && g.is_none() {
+                    unbroken(&ring.tail(spec.history_needed())) as i64 * spec.step
+                } else {
+                    0
+                };
                 let view = StageView::derive(
-                    span,
+                    ring_span(ring),
                     unbroken,
                     needed,
                     g.is_some(),

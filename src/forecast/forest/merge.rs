@@ -12,7 +12,9 @@
 //! * every cumulative weight is exact in f64, so summing per bucket first changes no sum: an
 //!   atom's weight `1/(T k)` is an f32, all of them multiples of the smallest one's unit in the
 //!   last place, and their total (about 1) spans fewer than 53 bits of those units while
-//!   `T × k < 2^26` ([`EXACT_LIMIT`]); beyond that, the full sort runs.
+//!   `T × k < 2^26` ([`EXACT_LIMIT`]); beyond that, the full sort runs. Being exact, the
+//!   bucket sums are kept as integers (units of 2^-49, of which every weight is a whole
+//!   number), converted to f64 only for the cumulative weights, with no rounding.
 
 use super::storage::{leaf_header, Tree, LEAF_HEADER};
 
@@ -51,13 +53,19 @@ fn weight(key: u64) -> f64 {
     f64::from(f32::from_bits(key as u32))
 }
 
-/// Fills `keys` with the row's atoms in tree, then atom order; calls `each(key)` on every one.
+/// Weights in units of 2^-49: below [`EXACT_LIMIT`] every atom's weight `1/(T k)`, an f32 of
+/// at least 2^-26, is a whole number of them, so integer sums of units are the exact f64 sums.
+const UNITS_PER_ONE: f64 = (1u64 << 49) as f64;
+
+/// Fills `keys` with the row's atoms in tree, then atom order; calls `each(key, units)` on
+/// every one, with the atom's weight in [`UNITS_PER_ONE`] units (meaningful below
+/// [`EXACT_LIMIT`] only).
 fn atoms(
     trees: &[Tree],
     y_offset: f64,
     leaves: &[u32],
     keys: &mut Vec<u64>,
-    mut each: impl FnMut(u64),
+    mut each: impl FnMut(u64, u64),
 ) -> Grid {
     // A short loop over independent records, so the leaf cache misses overlap; the code pass
     // below then hits cache.
@@ -79,14 +87,16 @@ fn atoms(
         let o = o as usize;
         let (lo, span, k) = leaf_header(blob, o);
         // Low half of the key: the atom's weight 1/(T k) as f32 bits (no divide later).
-        let w = u64::from((1.0 / (n_trees * k as f32)).to_bits());
+        let wf = 1.0 / (n_trees * k as f32);
+        let w = u64::from(wf.to_bits());
+        let units = (f64::from(wf) * UNITS_PER_ONE) as u64;
         let span = span * INV_255;
         let codes = &blob[o + LEAF_HEADER..o + LEAF_HEADER + k];
         keys.extend(codes.iter().map(|&c| {
             // `+ 0.5` then truncation rounds (operand ≥ 0) without a libm call.
             let g = ((lo + span * f32::from(c) - gmin) * scale + 0.5).clamp(0.0, 65535.0);
             let key = ((g as u64) << 32) | w;
-            each(key);
+            each(key, units);
             key
         }));
     }
@@ -128,7 +138,7 @@ pub(super) fn merge_sorted(
     out: &mut [f64],
     s: &mut MergeScratch,
 ) {
-    let grid = atoms(trees, y_offset, leaves, &mut s.keys, |_| {});
+    let grid = atoms(trees, y_offset, leaves, &mut s.keys, |_, _| {});
     radix_sort_grid(&mut s.keys, &mut s.tmp);
     // Each tree carries weight 1/T, split evenly over its leaf's k atoms; an atom's "center" is
     // the midpoint of its cumulative-probability step (Hazen positions), and quantiles
@@ -160,19 +170,23 @@ fn merge_select(
     s: &mut MergeScratch,
 ) {
     let mut count = [0u32; BUCKETS];
-    let mut wsum = [0.0f64; BUCKETS];
-    let grid = atoms(trees, y_offset, leaves, &mut s.keys, |key| {
+    // Integer units, not f64 sums: one integer add per atom instead of a conversion and a
+    // float add chained through memory, and the same cumulative weights to the bit.
+    let mut wsum = [0u64; BUCKETS];
+    let grid = atoms(trees, y_offset, leaves, &mut s.keys, |key, units| {
         let b = (key >> 40) as usize;
         count[b] += 1;
-        wsum[b] += weight(key);
+        wsum[b] += units;
     });
     // Bucket b's atoms go to tmp[start[b]..start[b + 1]], in tree and atom order; cum[b] is
     // the weight of all atoms in buckets before b (exact, see the module doc).
     let mut start = [0usize; BUCKETS + 1];
     let mut cum = [0.0f64; BUCKETS + 1];
+    let mut units = 0u64;
     for b in 0..BUCKETS {
         start[b + 1] = start[b] + count[b] as usize;
-        cum[b + 1] = cum[b] + wsum[b];
+        units += wsum[b];
+        cum[b + 1] = units as f64 / UNITS_PER_ONE;
     }
     s.tmp.clear();
     s.tmp.resize(s.keys.len(), 0);

@@ -3,6 +3,7 @@
 use super::*;
 use crate::act::Skip;
 use crate::collect::SignalConfig;
+use crate::forecast::Forecast;
 use crate::plan::AccuracyConfig;
 
 /// Per-pod series churn: every cycle a few ids vanish and new ones appear. What the loop

@@ -1,0 +1,62 @@
+//! The loop's own bookkeeping between cycles: what is believed carried out after the act
+//! stage, and per-series state kept bounded by the series the store still holds.
+
+use crate::act::Outcome;
+use crate::collect::Store;
+use crate::plan::{AccuracyTracker, BelievedState, Decision, DecisionKind};
+use crate::series::SeriesKey;
+use std::collections::{HashMap, HashSet};
+
+/// Follows a cycle's outcomes: what was carried out is believed done, and where someone else
+/// had set the replicas, their count is (so the next cycle plans from it).
+pub(super) fn believe(believed: &mut BelievedState, decisions: &[Decision], outcomes: &[Outcome]) {
+    believed.apply(&carried_out(decisions, outcomes));
+    for (d, o) in decisions.iter().zip(outcomes) {
+        if let Some(live) = o.changed_elsewhere() {
+            tracing::warn!(
+                "workload '{}': replicas changed elsewhere (live {live}, not what prescale last \
+                 set); left as they are this cycle, planning from {live} next",
+                d.target
+            );
+            believed.set_replicas(&d.target, live);
+        }
+    }
+}
+
+/// The decisions to believe carried out: all but the failed ones (and those someone else's
+/// change stopped, whose live count is believed instead), and but the placements of new
+/// replicas whose scale-up failed. A failed change leaves the believed count where it was, so
+/// the next cycle plans from it and tries again.
+fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
+    let failed: HashSet<&str> = decisions
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.is_failed())
+        .map(|(d, _)| d.target.as_str())
+        .collect();
+    decisions
+        .iter()
+        .zip(outcomes)
+        .filter(|(d, o)| {
+            let orphan_place = d.kind == DecisionKind::Place && failed.contains(d.target.as_str());
+            !o.is_failed() && o.changed_elsewhere().is_none() && !orphan_place
+        })
+        .map(|(d, _)| d.clone())
+        .collect()
+}
+
+/// Forgets what the loop keeps per series for series the store no longer holds (dropped after
+/// `drop_after`, or evicted for room), so that memory and the exported accuracy series follow
+/// the live series rather than every series ever seen.
+pub(super) fn forget_dropped(
+    store: &Store,
+    observed: &mut HashMap<SeriesKey, i64>,
+    accuracy: &mut AccuracyTracker,
+) {
+    let live = |k: &SeriesKey| store.entry(k).is_some();
+    observed.retain(|k, _| live(k));
+    accuracy.retain(live);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! Forecasting in the live loop: every series on the model's step, read from the collector's
+//! rings, forecast in one parallel batch; the accuracy tracker fed what arrived since the last
+//! cycle; and each series' cold-start stage (`stages`) deciding which forecast the planner
+//! sees.
+
+use super::state::Loop;
+use crate::collect::{Collector, HealthState, Source};
+use crate::forecast::{Forecast, StageView};
+use crate::series::{Ring, SeriesKey};
+use std::collections::{HashMap, HashSet};
+
+/// One cycle's forecasts, as the planner and the exporter read them.
+pub(super) struct Forecasts {
+    /// Per series: the forecast the planner uses (if one could be made; widened while the
+    /// history is short) and its newest finite value.
+    pub(super) by_key: HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
+    /// Per series: its cold-start stage.
+    pub(super) views: HashMap<SeriesKey, StageView>,
+    /// Every forecast made, with its series' newest value, in the order forecast.
+    pub(super) made: Vec<(Forecast, Option<f64>)>,
+    /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
+    pub(super) stale: HashSet<SeriesKey>,
+}
+
+/// What forecasting reads for one series: its key and its ring, read in place (at 100,000
+/// series, a copy of every series' newest week each cycle was most of a cycle's memory traffic).
+pub(super) type Input<'a> = (&'a SeriesKey, &'a Ring);
+
+impl Loop {
+    /// Forecasts every series on the model's step (the exporter shows them all) in one
+    /// parallel batch; workloads then pick theirs.
+    pub(super) fn forecast<S: Source>(&mut self, collector: &Collector<S>, now: i64) -> Forecasts {
+        let (inputs, stale) = self.inputs(collector, now);
+        let predicted = self.model.forecast_rings(&inputs);
+        let staged = self.staged(&inputs, predicted);
+        let need = self.model.spec.history_needed();
+        let mut by_key = HashMap::with_capacity(inputs.len());
+        let mut made = Vec::with_capacity(inputs.len());
+        let mut views = HashMap::with_capacity(inputs.len());
+        for (&(key, ring), (f, view)) in inputs.iter().zip(staged) {
+            let current = newest_finite(ring, need);
+            // Scored and exported as the model made it; only the planner sees the margin.
+            if let Some(f) = &f {
+                self.accuracy.record(f);
+                made.push((f.clone(), current));
+            }
+            let planned = f.map(|f| super::stages::widened(&f, view.widen));
+            by_key.insert(key.clone(), (planned, current));
+            views.insert(key.clone(), view);
+        }
+        Forecasts {
+            by_key,
+            made,
+            stale,
+            views,
+        }
+    }
+
+    /// Every non-empty series on the model's step, feeding the accuracy tracker what arrived
+    /// since last cycle, and notes which series are stale.
+    fn inputs<'c, S: Source>(
+        &mut self,
+        collector: &'c Collector<S>,
+        now: i64,
+    ) -> (Vec<Input<'c>>, HashSet<SeriesKey>) {
+        let step = self.model.spec.step;
+        let need = self.model.spec.history_needed();
+        let mut inputs = Vec::new();
+        let mut stale = HashSet::new();
+        for sig in collector
+            .store()
+            .signals()
+            .iter()
+            .filter(|s| s.step() == step)
+        {
+            let signal_ok = collector
+                .health(sig.name())
+                .is_some_and(|h| h.state == HealthState::Healthy);
+            for (key, entry) in sig.iter() {
+                let ring = entry.ring();
+                let Some(newest) = ring.newest_timestamp() else {
+                    continue;
+                };
+                // The newest `need` slots (what forecasting reads), from the first newer than
+                // what the tracker has seen.
+                let len = need.min(ring.len()) as i64;
+                let start = newest - (len - 1) * ring.step();
+                let seen = self.observed.get(key).copied().unwrap_or(i64::MIN);
+                let first = if seen < start {
+                    0
+                } else {
+                    (seen - start) / ring.step() + 1
+                };
+                for k in first..len {
+                    let ts = start + k * ring.step();
+                    match ring.get(ts) {
+                        Some(v) if v.is_finite() => self.accuracy.observe(key, ts, v),
+                        _ => {}
+                    }
+                }
+                match self.observed.get_mut(key) {
+                    Some(s) => *s = newest,
+                    None => {
+                        self.observed.insert(key.clone(), newest);
+                    }
+                }
+                if entry.is_stale() || !signal_ok || now - newest > 3 * ring.step() {
+                    stale.insert(key.clone());
+                }
+                inputs.push((key, ring));
+            }
+        }
+        (inputs, stale)
+    }
+}
+
+/// The newest finite value among `ring`'s newest `need` slots.
+fn newest_finite(ring: &Ring, need: usize) -> Option<f64> {
+    let newest = ring.newest_timestamp()?;
+    (0..need.min(ring.len()) as i64)
+        .map(|k| ring.get(newest - k * ring.step()))
+        .find_map(|v| v.filter(|v| v.is_finite()))
+}

@@ -1,0 +1,92 @@
+//! Planning in the live loop: the scale planner for each workload this replica keeps, then
+//! (unsharded, or on ordinal 0) the node planner for every workload's load, the other shards'
+//! as read back.
+
+use super::forecasts::Forecasts;
+use super::state::Loop;
+use crate::collect::Store;
+use crate::plan::{Decision, WorkloadInput, WorkloadLoad};
+
+impl Loop {
+    /// The scale planner's decision for every workload, in configuration order, with the
+    /// forecast peak at the workload's quantile that the node planner provisions for.
+    pub(super) fn plan_workloads(
+        &mut self,
+        store: &Store,
+        now: i64,
+        f: &Forecasts,
+    ) -> (Vec<Decision>, Vec<Option<f64>>) {
+        let mut decisions = Vec::with_capacity(self.workloads.len());
+        let mut peaks = Vec::with_capacity(self.workloads.len());
+        for spec in &self.workloads {
+            // Looked up, not taken: several workloads may read one demand series (a canary, a
+            // service split in two), and each must plan from its forecast.
+            let (forecast, current) = f
+                .by_key
+                .get(&spec.demand)
+                .map_or((None, None), |(f, c)| (f.clone(), *c));
+            let current_replicas = self
+                .believed
+                .replicas(&spec.name)
+                .unwrap_or(spec.min_replicas);
+            // The step is the demand's newest sample, not the clock: a cycle that brought no
+            // new sample is not counted again. What runs is what was decided before it (the
+            // loop cannot see readiness; a replica still booting counts as serving).
+            if let Some(ts) = store
+                .entry(&spec.demand)
+                .and_then(|e| e.ring().newest_timestamp())
+            {
+                self.risk.observe(spec, ts, current, current_replicas);
+            }
+            let input = WorkloadInput {
+                now,
+                current_replicas,
+                current_demand: current,
+                forecast: forecast.as_ref(),
+                data_stale: f.stale.contains(&spec.demand)
+                    || store.entry(&spec.demand).is_none()
+                    || self.replicas_unknown.contains(&spec.name),
+                model_healthy: forecast
+                    .as_ref()
+                    .is_none_or(|f| f.quantiles.iter().all(|q| q.1.is_finite())),
+                forecast_weight: self.accuracy.weight(&spec.demand),
+                risk: self.risk.level(spec),
+            };
+            let risk = input.risk;
+            decisions.push(self.replicas.plan(spec, &input));
+            peaks.push(forecast.as_ref().and_then(|f| match risk {
+                Some(r) => r.provision(f),
+                None => f.quantile(spec.quantile),
+            }));
+        }
+        (decisions, peaks)
+    }
+
+    /// The node planner's decisions for the workloads' new replica counts, if pools are
+    /// configured. `workload_decisions` are [`plan_workloads`](Self::plan_workloads)'s, in
+    /// order, so each lines up with its spec and its peak.
+    pub(super) fn plan_nodes(
+        &mut self,
+        now: i64,
+        workload_decisions: &[Decision],
+        peaks: &[Option<f64>],
+    ) -> Vec<Decision> {
+        // Nodes that could not be read are not planned: removing one unseen is not advice.
+        // Nor by a shard not planning them (now), which sees only its share of the load.
+        if self.pools.is_empty() || self.nodes_unknown.is_some() || !self.plans_nodes.now() {
+            return Vec::new();
+        }
+        let mut loads: Vec<WorkloadLoad> = self
+            .workloads
+            .iter()
+            .zip(workload_decisions.iter().zip(peaks))
+            .map(|(spec, (d, &peak))| WorkloadLoad::new(spec, d.to, peak))
+            .collect();
+        // On ordinal 0 of several: every other shard's workload too, as read back.
+        let (others, unknown) =
+            super::shard::other_loads(&self.others, &self.remote, self.believed.nodes());
+        loads.extend(others);
+        self.nodes
+            .plan_partial(now, &self.pools, self.believed.nodes(), &loads, &unknown)
+    }
+}

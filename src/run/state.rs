@@ -1,0 +1,142 @@
+//! What the loop keeps between cycles ([`Loop`]), and how `run` builds it: the planners and
+//! trackers that carry state from one cycle to the next, the model, the act stage, and the
+//! optional readers (replica queries, the cluster, the other shards) that the configuration
+//! switches on. The cycle itself is `cycle`'s; each stage's part of `Loop` lives with its stage.
+
+use crate::act::Act;
+use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
+use crate::config::Config;
+use crate::export::ExportState;
+use crate::forecast::{Model, OwnModels, Retrainer, StageView};
+use crate::plan::{
+    AccuracyTracker, BelievedState, NodePlanner, PoolSpec, RecordedCounts, ReplicaPlanner,
+    RiskTracker, WorkloadSpec,
+};
+use crate::series::SeriesKey;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Everything the loop keeps between cycles.
+pub(super) struct Loop {
+    pub(super) workloads: Vec<WorkloadSpec>,
+    pub(super) pools: Vec<PoolSpec>,
+    pub(super) model: Arc<Model>,
+    pub(super) model_name: String,
+    pub(super) act: Act,
+    pub(super) export: Arc<ExportState>,
+    pub(super) replicas: ReplicaPlanner,
+    pub(super) nodes: NodePlanner,
+    pub(super) accuracy: AccuracyTracker,
+    /// Per workload with `max_short`: the calibrated margin and the realised short share.
+    pub(super) risk: RiskTracker,
+    pub(super) believed: BelievedState,
+    /// Newest timestamp already shown to the accuracy tracker, per series.
+    pub(super) observed: HashMap<SeriesKey, i64>,
+    pub(super) retrainer: Retrainer,
+    /// Per-series own models and their background contests (`run.own_model_after`).
+    pub(super) own: OwnModels,
+    /// Each workload's cold-start stage this cycle, in configuration order.
+    pub(super) stages: Vec<(String, StageView)>,
+    /// `run.retrain_exclude`: ranges retraining sees as gaps.
+    pub(super) retrain_exclude: Vec<crate::series::TimeRange>,
+    pub(super) cycles_limit: Option<u64>,
+    /// Collector counters at the last snapshot, to export what is new each cycle.
+    pub(super) last_stats: HashMap<String, SignalStats>,
+    /// Reads `current_replicas` queries (Prometheus mode only).
+    pub(super) replica_reader: Option<ReplicaReader>,
+    /// Workloads whose replica query failed this cycle: their data counts as stale.
+    pub(super) replicas_unknown: HashSet<String>,
+    /// The counts the decision log recorded, until the first cycle recovers from them (after
+    /// its replica reads, which win over the log).
+    pub(super) recorded: Option<RecordedCounts>,
+    /// Reads the cluster's state each cycle (`[cluster]`); `None`: the `[[node]]` list and
+    /// the loop's own decisions are the cluster.
+    pub(super) cluster: Option<ClusterReader>,
+    /// The workloads and pools as configured; with `[cluster]`, `workloads` and `pools` are
+    /// these as the last read of the cluster made them.
+    pub(super) configured: (Vec<WorkloadSpec>, Vec<PoolSpec>),
+    /// Workloads whose replica count the cluster did not give this cycle, with why.
+    pub(super) state_unknown: BTreeMap<String, String>,
+    /// Why nodes and placements were not read this cycle, if they were not.
+    pub(super) nodes_unknown: Option<String>,
+    /// Whether this replica plans the node pools: unsharded, ordinal 0 of several, or the
+    /// Lease holder of several (`shard`).
+    pub(super) plans_nodes: super::shard::NodeRole,
+    /// On ordinal 0 of several: the other shards' workloads, whose loads the node planner
+    /// takes from `remote`; as configured (`.1`) and as the last cluster read made them (`.0`).
+    pub(super) others: Vec<WorkloadSpec>,
+    pub(super) others_configured: Vec<WorkloadSpec>,
+    /// Reads the other shards' loads back from Prometheus (ordinal 0 in Prometheus mode).
+    pub(super) shard_reader: Option<crate::shard::readback::ShardReader>,
+    /// This cycle's read-back of the other shards' loads.
+    pub(super) remote: crate::shard::readback::ReadBack,
+}
+
+impl Loop {
+    pub(super) fn new(
+        cfg: &Config,
+        model: Model,
+        model_name: String,
+        act: Act,
+        export: Arc<ExportState>,
+    ) -> Self {
+        let live = &cfg.live;
+        Loop {
+            workloads: live.workloads.clone(),
+            pools: live.pools.clone(),
+            model: Arc::new(model),
+            model_name,
+            act,
+            export,
+            replicas: ReplicaPlanner::new(),
+            nodes: NodePlanner::new(),
+            accuracy: AccuracyTracker::new(live.accuracy),
+            risk: RiskTracker::new(),
+            believed: BelievedState::new(&live.nodes, &live.workloads),
+            observed: HashMap::new(),
+            retrainer: Retrainer::new(live.retrain_every),
+            own: OwnModels::new(live.own_model_after),
+            stages: Vec::new(),
+            retrain_exclude: live.retrain_exclude.clone(),
+            cycles_limit: live.cycles,
+            last_stats: HashMap::new(),
+            replica_reader: None,
+            replicas_unknown: HashSet::new(),
+            recorded: None,
+            cluster: None,
+            configured: (live.workloads.clone(), live.pools.clone()),
+            state_unknown: BTreeMap::new(),
+            nodes_unknown: None,
+            plans_nodes: super::shard::NodeRole::of(cfg),
+            others: Vec::new(),
+            others_configured: Vec::new(),
+            shard_reader: None,
+            remote: Default::default(),
+        }
+    }
+
+    /// Starts from the counts a previous run recorded, where the cluster does not say.
+    pub(super) fn with_recorded(mut self, recorded: RecordedCounts) -> Self {
+        self.recorded = Some(recorded);
+        self
+    }
+
+    /// Plans the node pools for `others` too, the other shards' workloads (ordinal 0).
+    pub(super) fn with_others(mut self, others: Vec<WorkloadSpec>) -> Self {
+        self.others_configured = others.clone();
+        self.others = others;
+        self
+    }
+
+    /// Reads the cluster's state through `reader` each cycle.
+    pub(super) fn with_cluster(mut self, reader: ClusterReader) -> Self {
+        self.cluster = Some(reader);
+        self
+    }
+
+    /// Reads workloads' `current_replicas` queries through `reader` each cycle.
+    pub(super) fn with_replica_queries(mut self, reader: ReplicaReader) -> Self {
+        self.replica_reader = Some(reader);
+        self
+    }
+}
