@@ -13,6 +13,7 @@ mod batch;
 pub mod features;
 mod forest;
 mod model;
+pub mod online;
 mod own;
 mod retrain;
 pub mod stage;
@@ -22,6 +23,7 @@ pub use forest::{ForestError, ForestParams, ForestValidParams, LinfaError, Quant
 pub use model::{
     Anchor, AnchorChoice, Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION,
 };
+pub use online::{OnlineCalibration, OnlineConfig};
 pub use own::{Contest, Own, OwnModels, RETRY_AFTER};
 pub use retrain::Retrainer;
 pub use stage::{Stage, StageView};

@@ -14,7 +14,7 @@ use crate::collect::{
 };
 use crate::config::Config;
 use crate::export::ExportState;
-use crate::forecast::{Forecast, Model, OwnModels, Retrainer, StageView};
+use crate::forecast::{Forecast, Model, OnlineCalibration, OwnModels, Retrainer, StageView};
 use crate::plan::share_pools;
 use crate::plan::{
     AccuracyTracker, BelievedState, CurrentReplicas, Decision, DecisionKind, NodePlanner, PoolSpec,
@@ -37,6 +37,10 @@ pub(super) struct Loop {
     pub(super) replicas: ReplicaPlanner,
     pub(super) nodes: NodePlanner,
     pub(super) accuracy: AccuracyTracker,
+    /// Per series: the online correction of its forecast quantiles (`[online_calibration]`).
+    pub(super) online: OnlineCalibration,
+    /// Per workload, this cycle: the online correction's factor at its planning level.
+    pub(super) calibration: Vec<(String, f64)>,
     /// Per workload with `max_short`: the calibrated margin and the realised short share.
     pub(super) risk: RiskTracker,
     pub(super) believed: BelievedState,
@@ -92,6 +96,8 @@ struct Forecasts {
     made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
     stale: HashSet<SeriesKey>,
+    /// Per series: the forecast before its online correction.
+    raw: HashMap<SeriesKey, Forecast>,
 }
 
 /// What forecasting takes for one series: its key, its newest values and their first timestamp.
@@ -116,6 +122,8 @@ impl Loop {
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
             accuracy: AccuracyTracker::new(live.accuracy),
+            online: OnlineCalibration::new(live.online_calibration),
+            calibration: Vec::new(),
             risk: RiskTracker::new(),
             believed: BelievedState::new(&live.nodes, &live.workloads),
             observed: HashMap::new(),
@@ -256,6 +264,7 @@ impl Loop {
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
         forget_dropped(collector.store(), &mut self.observed, &mut self.accuracy);
+        self.online.retain(|k| collector.store().entry(k).is_some());
         let forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         // Before the node planner, so that it places and sizes for what the pools can give.
@@ -263,6 +272,7 @@ impl Loop {
         let node_loads = super::shard::own_utilizations(&self.workloads, &decisions, &peaks);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         self.stage_reasons(&forecasts.views, &mut decisions);
+        self.calibration_reasons(&forecasts.by_key, &forecasts.raw, &mut decisions);
         self.annotate(&mut decisions);
         let outcomes = self.act.handle(n, now, &decisions).await?;
         believe(&mut self.believed, &decisions, &outcomes);
@@ -343,8 +353,15 @@ impl Loop {
         let mut by_key = HashMap::with_capacity(inputs.len());
         let mut made = Vec::with_capacity(inputs.len());
         let mut views = HashMap::with_capacity(inputs.len());
+        let mut raw = HashMap::new();
         for ((key, values, _), (f, view)) in inputs.iter().zip(staged) {
             let current = values.iter().rev().find(|v| v.is_finite()).copied();
+            // The correction is part of the forecaster: scored, exported and planned with.
+            let f = f.map(|f| {
+                let corrected = self.online.correct(&f);
+                raw.insert(key.clone(), f);
+                corrected
+            });
             // Scored and exported as the model made it; only the planner sees the margin.
             if let Some(f) = &f {
                 self.accuracy.record(f);
@@ -359,6 +376,7 @@ impl Loop {
             made,
             stale,
             views,
+            raw,
         }
     }
 
@@ -394,6 +412,7 @@ impl Loop {
                     let ts = start + k as i64 * ring.step();
                     if ts > seen && v.is_finite() {
                         self.accuracy.observe(key, ts, *v);
+                        self.online.observe(key, ts, *v);
                     }
                 }
                 self.observed.insert(key.clone(), newest);

@@ -5,7 +5,8 @@
 //! [`forecast::Retrainer`](crate::forecast::Retrainer), current replicas read through
 //! [`collect::ReplicaReader`](crate::collect::ReplicaReader). Here: start-up checks and wiring
 //! (this file, with the wait for an unreachable Prometheus), `clock` (when cycles happen),
-//! `cycle` (one cycle, and the loop repeating it), `cluster` (the cluster view read each cycle
+//! `cycle` (one cycle, and the loop repeating it), `calibration` (the online correction's
+//! factor per workload, in reasons and the snapshot), `cluster` (the cluster view read each cycle
 //! with `[cluster]`), `stages` (cold start: each series' stage, own models, the stage in
 //! reasons), `shard` (with `[shard]`: the workloads this replica keeps and, on ordinal 0, the
 //! other shards' loads read back for the node planner) and `snapshot` (what the exporter is
@@ -20,6 +21,7 @@
 //! replay of CSV history on an accelerated clock. Everything after the collector is the same
 //! code either way.
 
+mod calibration;
 mod clock;
 mod cluster;
 mod cycle;
