@@ -4,7 +4,7 @@
 //! At every origin t of the tail the model sees only values up to t (features never look
 //! ahead) and forecasts the peak over (t, t + window]; the model itself is fixed, not refitted
 //! per origin, which is how it would run between retrainings. The model's quantiles are
-//! corrected online ([`online`](super::online)) exactly as the live loop corrects them, each
+//! corrected online ([`online`]) exactly as the live loop corrects them, each
 //! origin learning only from targets complete by then, unless the caller turns that off.
 
 use super::features::{actual_peak, persistence, seasonal_naive};
