@@ -39,8 +39,9 @@
 //!   quantiles noisy enough to cost more at 1 % short. It is `[online_calibration] gain`.
 //! - **Ordering:** after correction, each level is capped by the next one up (p99 is the
 //!   most conservative): quantiles never cross.
-//! - **Scope:** the state is per series and in memory; a restart or a new model starts it at
-//!   0 again, which is the training-time calibration alone.
+//! - **Scope:** the state is per series and in memory; a restart, or a new model for the
+//!   series (the live loop forgets it then), starts it at 0 again: the training-time
+//!   calibration alone, as a backtest starts at the tail.
 
 use super::Forecast;
 use crate::series::SeriesKey;
