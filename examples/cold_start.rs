@@ -18,7 +18,7 @@
 //! nice -n 10 cargo run --example cold_start -- ../shared/data/traces   # about a minute (debug)
 //! ```
 
-use prescale::forecast::{backtest, Model, TrainOptions};
+use prescale::forecast::{backtest, Model, OnlineConfig, TrainOptions};
 use prescale::series::{csv_files, read_history, HistoryOptions, Series};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,7 +33,14 @@ const HOURS: [usize; 8] = [12, 24, 48, 72, 96, 120, 168, 240];
 const CONTEXT_HOURS: [usize; 9] = [2, 6, 12, 24, 48, 72, 96, 168, 192];
 
 fn p90(model: &Model, series: &Series, holdout: f64) -> f64 {
-    let r = backtest::run(model, std::slice::from_ref(series), holdout, "");
+    // The model's own quality by history length: without the online correction on top.
+    let r = backtest::run(
+        model,
+        std::slice::from_ref(series),
+        holdout,
+        "",
+        &OnlineConfig::off(),
+    );
     r.overall
         .model
         .pinball

@@ -90,6 +90,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
             margin: 1.1,
             floor: None,
         }],
+        calibration: vec![("web".into(), 1.1)],
         stages: vec![("web".into(), "global".into())],
         model: Some(ModelSample {
             model: "default".into(),
@@ -162,6 +163,7 @@ fn prometheus_scrapes_and_queries_back_the_exported_values() {
     };
     expect(r#"prescale_recommended_replicas{workload="web"}"#, 7.0);
     expect(r#"prescale_current_replicas{workload="batch"}"#, 2.0);
+    expect(r#"prescale_forecast_calibration{workload="web"}"#, 1.1);
     // Issue #10: the series' own labels, which PromQL can match and join on.
     expect(&format!(r#"prescale_forecast{{{API},level="0.9"}}"#), 140.5);
     expect(

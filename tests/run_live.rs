@@ -130,6 +130,15 @@ fn a_real_prometheus_scrapes_the_running_loop() {
         )
         .unwrap();
     assert!(p90 > 0.0, "{p90}");
+    // The online calibration's factor at web's level: exported, within its bound e^±1.5.
+    let k = prom
+        .wait_for(
+            "prescale_forecast_calibration{workload=\"web\"}",
+            deadline,
+            |v| v.is_some(),
+        )
+        .unwrap();
+    assert!((0.22..=4.49).contains(&k), "{k}");
     prom.wait_for("sum(prescale_decisions_total)", deadline, |v| {
         v.is_some_and(|c| c >= 3.0)
     });

@@ -5,7 +5,7 @@ use super::{read, ForestArgs, HistoryArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use prescale::forecast::backtest::{self, holdout_start};
-use prescale::forecast::Model;
+use prescale::forecast::{Model, OnlineConfig};
 use prescale::series::Series;
 use std::path::PathBuf;
 
@@ -27,6 +27,13 @@ pub struct BacktestArgs {
     /// Also write every scored forecast as CSV (timestamp,p50,p90,p95,p99).
     #[arg(long, value_name = "FILE")]
     forecasts_csv: Option<PathBuf>,
+    /// Score the model's quantiles as it makes them, without the online calibration the live
+    /// loop applies (`[online_calibration] enabled = false`).
+    #[arg(long)]
+    no_online_calibration: bool,
+    /// Step size of the online calibration (`[online_calibration] gain`).
+    #[arg(long, value_name = "GAIN", default_value_t = prescale::forecast::online::DEFAULT_GAIN)]
+    online_gain: f64,
     #[command(flatten)]
     forest: ForestArgs,
 }
@@ -39,6 +46,11 @@ pub(crate) fn run(a: BacktestArgs) -> Result<()> {
             a.holdout
         );
     }
+    let online = OnlineConfig {
+        enabled: !a.no_online_calibration,
+        gain: a.online_gain,
+    };
+    online.validate().context("--online-gain")?;
     let (model, name, series) = match &a.model {
         Some(path) => {
             let model = Model::load(path)?;
@@ -63,7 +75,7 @@ pub(crate) fn run(a: BacktestArgs) -> Result<()> {
             (model, name, series)
         }
     };
-    let report = backtest::run(&model, &series, a.holdout, &name);
+    let report = backtest::run(&model, &series, a.holdout, &name, &online);
     print!("{}", report.table());
     let written = report.write(&a.report)?;
     for p in written {

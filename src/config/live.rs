@@ -55,6 +55,8 @@ pub struct LiveConfig {
     pub nodes: Vec<(String, String)>,
     /// Accuracy tracking.
     pub accuracy: AccuracyConfig,
+    /// Online calibration of the forecast quantiles (`[online_calibration]`).
+    pub online_calibration: crate::forecast::OnlineConfig,
 }
 
 impl LiveConfig {
@@ -215,6 +217,13 @@ pub(super) fn validate_live(
                 problem(problems, "accuracy", e.to_string());
             }
             a
+        },
+        online_calibration: {
+            let o = raw.online_calibration.unwrap_or_default();
+            if let Err(e) = o.validate() {
+                problem(problems, "online_calibration.gain", e.to_string());
+            }
+            o
         },
     }
 }

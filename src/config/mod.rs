@@ -12,7 +12,8 @@
 //!
 //! Each stage owns the type of its sections: the collector `[prometheus]` and `[[signal]]`
 //! (`crate::collect::config`), the planners `[[workload]]`, `[[pool]]` and `[accuracy]`
-//! ([`crate::plan`]), the cluster-state reader `[cluster]` (`crate::collect::cluster`). This module reads the file, checks what spans sections (names used
+//! ([`crate::plan`]), the cluster-state reader `[cluster]` (`crate::collect::cluster`), the forecast's online
+//! calibration `[online_calibration]` ([`crate::forecast::online`]). This module reads the file, checks what spans sections (names used
 //! twice, a workload's pool, `[replay]` against `[prometheus]`), collects every problem, and
 //! holds the live loop's own sections ([`LiveConfig`]). `[kubernetes]` belongs to
 //! [`crate::kubernetes`], `[leader_election]` to [`crate::leader`] and `[shard]` to

@@ -37,6 +37,8 @@ pub(crate) struct RawConfig {
     pub node: Vec<RawNode>,
     /// `[accuracy]`: how the forecast's measured accuracy weights it.
     pub accuracy: Option<AccuracyConfig>,
+    /// `[online_calibration]`: the forecast quantiles' online correction.
+    pub online_calibration: Option<crate::forecast::OnlineConfig>,
     /// `[kubernetes]`: how to reach the API server.
     pub kubernetes: Option<crate::kubernetes::RawKubernetes>,
     /// `[leader_election]`: one acting replica of several.

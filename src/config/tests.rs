@@ -189,6 +189,9 @@ pool = "q"
 [accuracy]
 good_wape = 0.9
 bad_wape = 0.1
+
+[online_calibration]
+gain = 0
 "#;
     let e = Config::from_toml(Path::new("t.toml"), text)
         .unwrap_err()
@@ -202,6 +205,7 @@ bad_wape = 0.1
         "workload[0].pool",
         "node[0].pool",
         "accuracy",
+        "online_calibration.gain",
     ] {
         assert!(e.contains(&format!("{key}:")), "missing {key} in:\n{e}");
     }
@@ -472,4 +476,24 @@ fn a_bad_shard_selector_is_named() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("shard.selector: expected ','"), "{e}");
+}
+
+#[test]
+fn online_calibration_is_on_by_default_and_can_be_turned_off() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(
+        c.live.online_calibration,
+        crate::forecast::OnlineConfig::default()
+    );
+    assert!(c.live.online_calibration.enabled);
+    let off = parse(&format!(
+        "{GOOD}\n[online_calibration]\nenabled = false\ngain = 0.02\n"
+    ))
+    .unwrap();
+    assert!(!off.live.online_calibration.enabled);
+    assert_eq!(off.live.online_calibration.gain, 0.02);
+    let e = parse(&format!("{GOOD}\n[online_calibration]\nstep = 1\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("step"), "{e}");
 }

@@ -3,6 +3,7 @@
 //! Label sets live in [`labels`]; [`Metrics::observe`] updates one group of families per
 //! helper, in the order of the snapshot's fields.
 
+mod calibration;
 mod cluster;
 mod keda;
 mod labels;
@@ -96,6 +97,7 @@ pub struct Metrics {
     risk_level: FGauge<WorkloadLabel>,
     risk_margin: FGauge<WorkloadLabel>,
     risk_floor: FGauge<WorkloadLabel>,
+    calibration: FGauge<WorkloadLabel>,
     forecast_stage: Family<labels::StageLabels, Gauge>,
     cluster_state_known: Family<WorkloadLabel, Gauge>,
     cycle_duration: Histogram,
@@ -157,6 +159,7 @@ impl Metrics {
             risk_level: Family::default(),
             risk_margin: Family::default(),
             risk_floor: Family::default(),
+            calibration: Family::default(),
             forecast_stage: Family::default(),
             cluster_state_known: Family::default(),
             cycle_duration: Histogram::new(CYCLE_BUCKETS),
@@ -288,6 +291,7 @@ impl Metrics {
             m.scored.clone(),
         );
         m.register_risk(r);
+        m.register_calibration(r);
         m.register_stage(r);
         m.register_node_load(r);
         m.register_cluster(r);
@@ -393,6 +397,7 @@ impl Metrics {
         sync(&self.replica_read_errors, &mut seen.replica_reads, now);
         self.observe_accuracy(&s.accuracy, seen);
         self.observe_risk(&s.risk, seen);
+        self.observe_calibration(&s.calibration, seen);
         self.observe_stages(&s.stages, seen);
         self.observe_node_loads(&s.node_loads, s.at_unix, seen);
         self.observe_cluster(&s.cluster_state, seen);

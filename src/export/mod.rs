@@ -57,6 +57,7 @@
 //! | `prescale_forecasts_scored_total` | counter | series labels |
 //! | `prescale_short_share`, `prescale_short_budget` | gauge (share) | `workload` |
 //! | `prescale_risk_level`, `prescale_risk_margin`, `prescale_risk_floor` | gauge | `workload` |
+//! | `prescale_forecast_calibration` | gauge (factor) | `workload` |
 //! | `prescale_cycle_duration_seconds` | histogram | |
 //! | `prescale_cycles_total` | counter | |
 //! | `prescale_last_cycle_timestamp_seconds` | gauge | |

@@ -3,10 +3,13 @@
 //!
 //! At every origin t of the tail the model sees only values up to t (features never look
 //! ahead) and forecasts the peak over (t, t + window]; the model itself is fixed, not refitted
-//! per origin, which is how it would run between retrainings.
+//! per origin, which is how it would run between retrainings. The model's quantiles are
+//! corrected online ([`online`]) exactly as the live loop corrects them, each
+//! origin learning only from targets complete by then, unless the caller turns that off.
 
 use super::features::{actual_peak, persistence, seasonal_naive};
 use super::model::Model;
+use super::online::{self, OnlineConfig};
 use crate::chart::{self, Band, Chart, Line};
 use crate::series::{Series, SeriesKey};
 use serde::Serialize;
@@ -78,6 +81,8 @@ pub struct Report {
     pub holdout: f64,
     /// Model quantile levels.
     pub levels: Vec<f64>,
+    /// Step size of the online calibration applied to the model's quantiles; `None`: off.
+    pub online_gain: Option<f64>,
     /// Per series.
     pub series: Vec<Comparison>,
     /// All points together.
@@ -123,14 +128,22 @@ pub fn holdout_start(len: usize, holdout: f64) -> usize {
     len - tail.min(len)
 }
 
-/// Scores `model` over the last `holdout` share of every series.
-pub fn run(model: &Model, series: &[Series], holdout: f64, model_name: &str) -> Report {
+/// Scores `model` over the last `holdout` share of every series, its quantiles corrected
+/// online per `online` (starting afresh at the tail, as a live loop starts with a new model).
+pub fn run(
+    model: &Model,
+    series: &[Series],
+    holdout: f64,
+    model_name: &str,
+    online: &OnlineConfig,
+) -> Report {
     let spec = &model.spec;
     let mut points = Vec::new();
     let mut per_series = Vec::new();
     for s in series {
         let from = holdout_start(s.len(), holdout);
-        let forecasts = model.forecast_range(&s.key, &s.values, s.start, from..s.len());
+        let raw = model.forecast_range(&s.key, &s.values, s.start, from..s.len());
+        let forecasts = online::replay(online, &s.values, s.start, s.step, raw);
         let mut pts: Vec<Point> = forecasts
             .into_iter()
             .filter_map(|(t, f)| {
@@ -154,6 +167,7 @@ pub fn run(model: &Model, series: &[Series], holdout: f64, model_name: &str) -> 
         window: spec.window,
         holdout,
         levels: model.quantiles.clone(),
+        online_gain: online.enabled.then_some(online.gain),
         series: per_series,
         overall,
         points,
@@ -293,11 +307,14 @@ impl Report {
     /// The table printed on stdout.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "backtest of {} — step {}s, window {}s, last {:.0}% of each series, rolling origin\n",
+            "backtest of {} — step {}s, window {}s, last {:.0}% of each series, rolling origin, {}\n",
             self.model,
             self.step,
             self.window,
-            self.holdout * 100.0
+            self.holdout * 100.0,
+            self.online_gain.map_or("no online calibration".to_string(), |g| format!(
+                "quantiles calibrated online (gain {g})"
+            ))
         );
         out.push_str(&format!(
             "{:<44} {:<12} {:>6} {:>7} {:>10} {:>6} {:>6} {:>6} {:>8} {:>8}\n",
@@ -580,7 +597,13 @@ mod tests {
             ..s.clone()
         };
         let model = Model::train(&[history], &opts).unwrap();
-        let r = run(&model, std::slice::from_ref(&s), 0.25, "tiny");
+        let r = run(
+            &model,
+            std::slice::from_ref(&s),
+            0.25,
+            "tiny",
+            &OnlineConfig::default(),
+        );
         // Tail starts at 54; origins 54..=70 have their next value: 17 points, all with a day
         // of history, so seasonal naive is scored on the same 17.
         let c = &r.series[0];

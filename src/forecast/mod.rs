@@ -3,7 +3,8 @@
 //!
 //! [`features`] turns a fixed-step buffer into scale-free rows; `forest` is the quantile
 //! regression forest (written to linfa's conventions, since linfa's own trees only classify);
-//! `model` ties the two together with calibration and a versioned file format; [`backtest`]
+//! `model` ties the two together with calibration and a versioned file format; [`online`] keeps
+//! each series' upper quantiles calibrated as its load moves, live and in backtests; [`backtest`]
 //! scores a model against the persistence and seasonal-naive baselines; [`stage`] says which
 //! forecaster a series is planned with as its history grows (reactive, global, its own), and
 //! [`OwnModels`] trains and keeps the per-series ones.
@@ -13,6 +14,7 @@ mod batch;
 pub mod features;
 mod forest;
 mod model;
+pub mod online;
 mod own;
 mod retrain;
 pub mod stage;
@@ -22,6 +24,7 @@ pub use forest::{ForestError, ForestParams, ForestValidParams, LinfaError, Quant
 pub use model::{
     Anchor, AnchorChoice, Model, ModelError, ModelMeta, TrainOptions, TrainedSeries, FORMAT_VERSION,
 };
+pub use online::{OnlineCalibration, OnlineConfig};
 pub use own::{Contest, Own, OwnModels, RETRY_AFTER};
 pub use retrain::Retrainer;
 pub use stage::{Stage, StageView};

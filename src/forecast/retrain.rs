@@ -8,6 +8,7 @@
 
 use super::backtest::{self, holdout_start};
 use super::model::{Model, ModelError, TrainOptions};
+use super::online::OnlineConfig;
 use crate::series::Series;
 use std::sync::Arc;
 
@@ -111,7 +112,9 @@ pub(super) fn challenge(current: &Model, series: &[Series]) -> Result<Option<Mod
         .collect();
     let candidate = Model::train(&heads, &opts)?;
     let score = |m: &Model| {
-        let r = backtest::run(m, series, holdout, "");
+        // Raw quantiles: the contest is between models; the live correction sits on top of
+        // whichever wins.
+        let r = backtest::run(m, series, holdout, "", &OnlineConfig::off());
         r.overall
             .model
             .pinball

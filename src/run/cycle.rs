@@ -84,6 +84,7 @@ impl Loop {
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
         forget_dropped(collector.store(), &mut self.observed, &mut self.accuracy);
+        self.online.retain(|k| collector.store().entry(k).is_some());
         let forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         // Before the node planner, so that it places and sizes for what the pools can give.
@@ -91,6 +92,7 @@ impl Loop {
         let node_loads = super::shard::own_utilizations(&self.workloads, &decisions, &peaks);
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         self.stage_reasons(&forecasts.views, &mut decisions);
+        self.calibration_reasons(&forecasts.by_key, &forecasts.raw, &mut decisions);
         self.annotate(&mut decisions);
         let outcomes = self.act.handle(n, now, &decisions).await?;
         believe(&mut self.believed, &decisions, &outcomes);

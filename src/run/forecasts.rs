@@ -20,6 +20,8 @@ pub(super) struct Forecasts {
     pub(super) made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
     pub(super) stale: HashSet<SeriesKey>,
+    /// Per series: the forecast before its online correction.
+    pub(super) raw: HashMap<SeriesKey, Forecast>,
 }
 
 /// What forecasting reads for one series: its key and its ring, read in place (at 100,000
@@ -37,8 +39,15 @@ impl Loop {
         let mut by_key = HashMap::with_capacity(inputs.len());
         let mut made = Vec::with_capacity(inputs.len());
         let mut views = HashMap::with_capacity(inputs.len());
+        let mut raw = HashMap::new();
         for (&(key, ring), (f, view)) in inputs.iter().zip(staged) {
             let current = newest_finite(ring, need);
+            // The correction is part of the forecaster: scored, exported and planned with.
+            let f = f.map(|f| {
+                let corrected = self.online.correct(&f);
+                raw.insert(key.clone(), f);
+                corrected
+            });
             // Scored and exported as the model made it; only the planner sees the margin.
             if let Some(f) = &f {
                 self.accuracy.record(f);
@@ -53,6 +62,7 @@ impl Loop {
             made,
             stale,
             views,
+            raw,
         }
     }
 
@@ -94,7 +104,10 @@ impl Loop {
                 for k in first..len {
                     let ts = start + k * ring.step();
                     match ring.get(ts) {
-                        Some(v) if v.is_finite() => self.accuracy.observe(key, ts, v),
+                        Some(v) if v.is_finite() => {
+                            self.accuracy.observe(key, ts, v);
+                            self.online.observe(key, ts, v);
+                        }
                         _ => {}
                     }
                 }

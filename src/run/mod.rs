@@ -8,13 +8,14 @@
 //! between cycles), `clock` (when cycles happen), `cycle` (one cycle, and the loop repeating
 //! it: the order of the steps only), and one file per step: `replicas` (current counts read,
 //! recovery at the first cycle), `cluster` (the cluster view read each cycle with
-//! `[cluster]`), `forecasts` (every series forecast from the rings), `stages` (cold start:
+//! `[cluster]`), `forecasts` (every series forecast from the rings), `calibration` (the online
+//! correction's factor per workload, in reasons and the snapshot), `stages` (cold start:
 //! each series' stage, own models, the stage in reasons), `planning` (scale and node
 //! planners), `bookkeeping` (what is believed carried out, per-series state kept bounded),
 //! `retrain` (the global model's background retraining), `shard` (with `[shard]`: the
-//! workloads this replica keeps and, on the node planner, the other shards' loads read back for the
-//! node planner) and `snapshot` (what the exporter is handed). Every step file extends
-//! `state::Loop` and none imports `cycle`, so the module has no import circle.
+//! workloads this replica keeps and, on the node planner, the other shards' loads read back)
+//! and `snapshot` (what the exporter is handed). Every step file extends `state::Loop` and
+//! none imports `cycle`, so the module has no import circle.
 //!
 //! With `[leader_election]`, the elector starts before the first cycle (so a lone replica
 //! leads from its first decision), the act stage asks it before every change, and the Lease is
@@ -27,6 +28,7 @@
 //! code either way.
 
 mod bookkeeping;
+mod calibration;
 mod clock;
 mod cluster;
 mod cycle;

@@ -35,6 +35,9 @@ impl Loop {
         if let Some(m) = self.retrainer.poll(now, &self.model, series).await {
             self.model = m;
             self.model_name = format!("retrained at {now}");
+            // The offsets learnt the old model's errors; series on own models keep theirs.
+            let own = &self.own;
+            self.online.retain(|k| own.get(k).is_some());
         }
     }
 }

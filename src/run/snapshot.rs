@@ -53,6 +53,7 @@ impl Loop {
             replica_reads: self.replica_reads(),
             accuracy: self.accuracy(),
             risk: self.risk(),
+            calibration: self.calibration.clone(),
             stages: self
                 .stages
                 .iter()

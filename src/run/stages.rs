@@ -79,6 +79,8 @@ impl Loop {
         let outcome = self.own.poll(now, &global, candidates, series).await;
         if let Some(Contest::Won(key)) = &outcome {
             self.accuracy.retain(|k| k != key);
+            // Likewise the online calibration: its offsets learnt the previous model's errors.
+            self.online.retain(|k| k != key);
         }
     }
 

@@ -7,7 +7,7 @@ use crate::act::Act;
 use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
 use crate::config::Config;
 use crate::export::ExportState;
-use crate::forecast::{Model, OwnModels, Retrainer, StageView};
+use crate::forecast::{Model, OnlineCalibration, OwnModels, Retrainer, StageView};
 use crate::plan::{
     AccuracyTracker, BelievedState, NodePlanner, PoolSpec, RecordedCounts, ReplicaPlanner,
     RiskTracker, WorkloadSpec,
@@ -27,6 +27,10 @@ pub(super) struct Loop {
     pub(super) replicas: ReplicaPlanner,
     pub(super) nodes: NodePlanner,
     pub(super) accuracy: AccuracyTracker,
+    /// Per series: the online correction of its forecast quantiles (`[online_calibration]`).
+    pub(super) online: OnlineCalibration,
+    /// Per workload, this cycle: the online correction's factor at its planning level.
+    pub(super) calibration: Vec<(String, f64)>,
     /// Per workload with `max_short`: the calibrated margin and the realised short share.
     pub(super) risk: RiskTracker,
     pub(super) believed: BelievedState,
@@ -91,6 +95,8 @@ impl Loop {
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
             accuracy: AccuracyTracker::new(live.accuracy),
+            online: OnlineCalibration::new(live.online_calibration),
+            calibration: Vec::new(),
             risk: RiskTracker::new(),
             believed: BelievedState::new(&live.nodes, &live.workloads),
             observed: HashMap::new(),

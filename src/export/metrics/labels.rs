@@ -183,6 +183,7 @@ pub(super) struct Seen {
     pub(super) risk_level: HashSet<WorkloadLabel>,
     pub(super) risk_margin: HashSet<WorkloadLabel>,
     pub(super) risk_floor: HashSet<WorkloadLabel>,
+    pub(super) calibration: HashSet<WorkloadLabel>,
     pub(super) forecast_stage: HashSet<StageLabels>,
     pub(super) utilization: HashSet<WorkloadLabel>,
     pub(super) planned_at: HashSet<WorkloadLabel>,

@@ -90,6 +90,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
             margin: 1.1,
             floor: None,
         }],
+        calibration: vec![("web".into(), 1.1)],
         stages: vec![("web".into(), "global".into())],
         model: Some(ModelSample {
             model: "default".into(),
