@@ -56,6 +56,25 @@ fn the_budget_is_met_on_a_bursty_trace() {
     );
     assert_eq!(budget["knob"], "short≤1%", "{budget}");
     assert!(out.contains("short≤1%"), "{out}");
+    // The budget's line: realised, met, and the online bound for this many steps.
+    assert!(
+        out.contains("budget 1.00% short steps: predictive realised") && out.contains("(met)"),
+        "{out}"
+    );
+    assert!(out.contains("online bound 1.0"), "{out}");
+    assert!(!out.contains("too short"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("budget/report.json")).unwrap())
+            .unwrap();
+    let b = &json["budget"];
+    assert_eq!(b["budget"], 0.01, "{b}");
+    assert!(b["bound"].as_f64().unwrap() > 0.01, "{b}");
+    assert_eq!(b["realised"], budget["scores"]["under_provisioned"], "{b}");
+    // Without a budget there is nothing to check.
+    let plain: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("fixed/report.json")).unwrap())
+            .unwrap();
+    assert!(plain["budget"].is_null(), "{plain}");
 
     // A budget out of range is refused naming the flag.
     let o = prescale(&[

@@ -21,8 +21,11 @@
 //!   its cheapest setting within the budget.
 //! - [`shared`]: several traces replayed together on one capped pool, the predictive wants
 //!   shared by each allocation policy of `plan::share` on the same forecasts.
+//! - [`budget`]: the short-step budget's outcome next to the online bound, and when a trace is
+//!   too short for one.
 //! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
 
+pub mod budget;
 mod error;
 mod persistence;
 mod policy;

@@ -1,6 +1,7 @@
 //! What a replica simulation hands the user: a table, `report.json`, per-step decisions as CSV
 //! and PNG charts (demand against capacity over time; cost-versus-risk curves).
 
+use super::budget::BudgetCheck;
 use super::error::ReplayError;
 use super::replica::{Run, Scores};
 use super::scenario::{Knobs, PolicyKind, Scenario, Workload};
@@ -79,6 +80,8 @@ pub struct ReplicaReport {
     pub sweep: Option<Vec<Curve>>,
     /// The cheapest policy within the risk target and the others' costs, in one line.
     pub verdict: Option<String>,
+    /// With a short-step budget (`max_short`): the predictive policy's outcome and the bound.
+    pub budget: Option<BudgetCheck>,
     #[serde(skip)]
     setup: Option<Setup>,
     #[serde(skip)]
@@ -98,6 +101,17 @@ impl ReplicaReport {
         let s = &scenario.setup;
         let history_start = s.start - s.step * scenario.history.len() as i64;
         let verdict = sweep.as_ref().and_then(|c| verdict(c));
+        let budget = knobs.max_short.and_then(|b| {
+            let p = policies
+                .iter()
+                .find(|p| p.policy == PolicyKind::Predictive)?;
+            Some(BudgetCheck::new(
+                b,
+                p.scores.under_provisioned,
+                p.scores.steps,
+                s.boot_steps,
+            ))
+        });
         ReplicaReport {
             trace: trace.to_path_buf(),
             series: scenario.key.to_string(),
@@ -111,6 +125,7 @@ impl ReplicaReport {
             policies,
             sweep,
             verdict,
+            budget,
             setup: Some(s.clone()),
             demand: scenario.demand.clone(),
         }
@@ -157,6 +172,9 @@ impl ReplicaReport {
                     .map_or("-".into(), |h| format!("{:.1}", h * 100.0)),
                 s.peak_replicas,
             ));
+        }
+        if let Some(b) = &self.budget {
+            out.push_str(&format!("{}\n", b.line()));
         }
         if let Some(curves) = &self.sweep {
             out.push_str(&format!(
