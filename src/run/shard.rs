@@ -10,7 +10,7 @@
 //! reasons name the workloads and why. Changes in which workloads are unknown are logged once.
 
 use super::signal_of;
-use super::state::Loop;
+use super::state::{Loop, NodeRole};
 use crate::collect::restrict::restrict;
 use crate::config::Config;
 use crate::leader::Leadership;
@@ -19,38 +19,6 @@ use crate::series::SeriesKey;
 use crate::shard::readback::{ReadBack, ShardReader};
 use crate::shard::NodePlanning;
 use std::collections::{BTreeMap, HashSet};
-
-/// Whether the loop plans the node pools in a cycle.
-#[derive(Debug, Clone)]
-pub(super) enum NodeRole {
-    /// Every cycle (unsharded, or ordinal 0 without leader election).
-    Always,
-    /// Never: another shard plans them, or (until [`Loop::with_node_leadership`]) the Lease
-    /// holder does.
-    Never,
-    /// In the cycles this replica holds the Lease (sharded with leader election).
-    WhileLeading(Leadership),
-}
-
-impl NodeRole {
-    /// The role before any Lease is handed over: from `[shard]` and whether a leader is elected.
-    pub(super) fn of(cfg: &Config) -> Self {
-        match cfg.shard.node_planning(cfg.leader.is_some()) {
-            NodePlanning::Here => NodeRole::Always,
-            NodePlanning::Elsewhere | NodePlanning::WhileLeading => NodeRole::Never,
-        }
-    }
-
-    /// True when the node pools are planned now. Asked when the cycle plans them, so a leader
-    /// whose Lease lapsed in the cycle plans none: another shard may hold it by then.
-    pub(super) fn now(&self) -> bool {
-        match self {
-            NodeRole::Always => true,
-            NodeRole::Never => false,
-            NodeRole::WhileLeading(l) => l.is_leader(),
-        }
-    }
-}
 
 /// What [`take_shard`] leaves this replica: the series to keep (when sharded) and the other
 /// shards' workloads (on a replica that may plan the node pools for them too).

@@ -8,11 +8,13 @@ use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
 use crate::config::Config;
 use crate::export::ExportState;
 use crate::forecast::{Model, OnlineCalibration, OwnModels, Retrainer, StageView};
+use crate::leader::Leadership;
 use crate::plan::{
     AccuracyTracker, BelievedState, NodePlanner, PoolSpec, RecordedCounts, ReplicaPlanner,
     RiskTracker, WorkloadSpec,
 };
 use crate::series::SeriesKey;
+use crate::shard::NodePlanning;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -65,7 +67,7 @@ pub(super) struct Loop {
     pub(super) nodes_unknown: Option<String>,
     /// Whether this replica plans the node pools: unsharded, ordinal 0 of several, or the
     /// Lease holder of several (`shard`).
-    pub(super) plans_nodes: super::shard::NodeRole,
+    pub(super) plans_nodes: NodeRole,
     /// On ordinal 0 of several: the other shards' workloads, whose loads the node planner
     /// takes from `remote`; as configured (`.1`) and as the last cluster read made them (`.0`).
     pub(super) others: Vec<WorkloadSpec>,
@@ -113,7 +115,7 @@ impl Loop {
             configured: (live.workloads.clone(), live.pools.clone()),
             state_unknown: BTreeMap::new(),
             nodes_unknown: None,
-            plans_nodes: super::shard::NodeRole::of(cfg),
+            plans_nodes: NodeRole::of(cfg),
             others: Vec::new(),
             others_configured: Vec::new(),
             shard_reader: None,
@@ -144,5 +146,37 @@ impl Loop {
     pub(super) fn with_replica_queries(mut self, reader: ReplicaReader) -> Self {
         self.replica_reader = Some(reader);
         self
+    }
+}
+
+/// Whether the loop plans the node pools in a cycle.
+#[derive(Debug, Clone)]
+pub(super) enum NodeRole {
+    /// Every cycle (unsharded, or ordinal 0 without leader election).
+    Always,
+    /// Never: another shard plans them, or (until [`Loop::with_node_leadership`]) the Lease
+    /// holder does.
+    Never,
+    /// In the cycles this replica holds the Lease (sharded with leader election).
+    WhileLeading(Leadership),
+}
+
+impl NodeRole {
+    /// The role before any Lease is handed over: from `[shard]` and whether a leader is elected.
+    pub(super) fn of(cfg: &Config) -> Self {
+        match cfg.shard.node_planning(cfg.leader.is_some()) {
+            NodePlanning::Here => NodeRole::Always,
+            NodePlanning::Elsewhere | NodePlanning::WhileLeading => NodeRole::Never,
+        }
+    }
+
+    /// True when the node pools are planned now. Asked when the cycle plans them, so a leader
+    /// whose Lease lapsed in the cycle plans none: another shard may hold it by then.
+    pub(super) fn now(&self) -> bool {
+        match self {
+            NodeRole::Always => true,
+            NodeRole::Never => false,
+            NodeRole::WhileLeading(l) => l.is_leader(),
+        }
     }
 }

@@ -278,7 +278,7 @@ impl Calibrator {
     }
 
     /// The budget's ledger `D`: short steps since start beyond what the budget allows so far
-    /// (negative: in credit, at most [`MAX_CREDIT`] steps).
+    /// (negative: in credit, at most `MAX_CREDIT` (8) steps).
     pub fn debt(&self) -> f64 {
         self.debt
     }
