@@ -22,7 +22,7 @@ mod shard_setup;
 use common::*;
 use fake_lease::FakeLease;
 use prescale::shard::hash::owner;
-use shard_setup::{base_config, history, name, prescale};
+use shard_setup::{base_config, history, prescale, workloads, IN_WEB};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -67,15 +67,7 @@ pool = "web"
 
 "#
     ));
-    for i in 0..WORKLOADS {
-        text.push_str(&format!(
-            "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
-             replica_capacity = 10\nmin_replicas = 1\nmax_replicas = 200\nboot_time = \"2m\"\n\
-             quantile = \"p90\"\nresources = {{ cpu = \"500m\", memory = \"512Mi\" }}\n\
-             pool = \"web\"\n\n",
-            n = name(i)
-        ));
-    }
+    text.push_str(&workloads(WORKLOADS, 10, IN_WEB));
     let path = dir.join("prescale.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -16,7 +16,7 @@ use common::*;
 #[path = "common/shard.rs"]
 mod shard_setup;
 use prescale::shard::hash::owner;
-use shard_setup::{base_config, encode, history, name, prescale};
+use shard_setup::{base_config, count, history, name, prescale, wait, workloads, IN_WEB};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -56,15 +56,7 @@ pool = "web"
             "[[node]]\nname = \"spare-{n}\"\npool = \"spare\"\n\n"
         ));
     }
-    for i in 0..WORKLOADS {
-        text.push_str(&format!(
-            "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
-             replica_capacity = 10\nmin_replicas = 1\nmax_replicas = 200\nboot_time = \"2m\"\n\
-             quantile = \"p90\"\nresources = {{ cpu = \"500m\", memory = \"512Mi\" }}\n\
-             pool = \"web\"\n\n",
-            n = name(i)
-        ));
-    }
+    text.push_str(&workloads(WORKLOADS, 10, IN_WEB));
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("prescale.toml");
     std::fs::write(&path, text).unwrap();
@@ -108,33 +100,6 @@ fn node_decisions(dir: &Path, n: u64) -> Vec<(String, String, String, u64, u64)>
         .filter(|d| d.0 == n && is_node_decision(d))
         .map(|d| (d.1, d.2, d.3, d.4, d.5))
         .collect()
-}
-
-/// Waits for `ok` to hold, polling every 200 ms, or fails with `what()`.
-fn wait(limit: Duration, mut ok: impl FnMut() -> bool, what: impl Fn() -> String) {
-    let t0 = Instant::now();
-    while !ok() {
-        assert!(t0.elapsed() < limit, "after {limit:?}: {}", what());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// The number of series an instant query answers, counted by Prometheus (the bare HTTP
-/// client reads no chunked bodies, so answers are kept small).
-fn count(prom: &Prometheus, promql: &str) -> usize {
-    let path = format!(
-        "/api/v1/query?query={}",
-        encode(&format!("count({promql})"))
-    );
-    http_get_body(prom.addr(), &path)
-        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v["data"]["result"][0]["value"][1]
-                .as_str()?
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(0.0) as usize
 }
 
 #[test]

@@ -14,7 +14,7 @@ use prescale::collect::restrict::restrict;
 use prescale::collect::SignalConfig;
 use prescale::series::SeriesKey;
 use prescale::shard::hash::owner;
-use shard_setup::{base_config, encode, history, name, prescale};
+use shard_setup::{base_config, encode, history, name, prescale, workloads};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,14 +28,7 @@ fn config(dir: &Path, url: &str, listen: Option<u16>, shard: Option<(u32, u32)>)
         None => String::new(),
     };
     let mut text = base_config(dir, url, listen, &shard);
-    for i in 0..WORKLOADS {
-        text.push_str(&format!(
-            "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
-             replica_capacity = 10\nmin_replicas = 1\nmax_replicas = 200\nboot_time = \"2m\"\n\
-             quantile = \"p90\"\n\n",
-            n = name(i)
-        ));
-    }
+    text.push_str(&workloads(WORKLOADS, 10, ""));
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("prescale.toml");
     std::fs::write(&path, text).unwrap();

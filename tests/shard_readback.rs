@@ -22,10 +22,10 @@ mod shard_setup;
 use common::*;
 use prescale::shard::hash::owner;
 use prescale::shard::readback::{ReadBack, ShardReader};
-use shard_setup::{base_config, encode, history, name, prescale};
+use shard_setup::{base_config, count, history, name, prescale, wait, workloads, IN_WEB};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WORKLOADS: usize = 12;
 const SELECTOR: &str = r#"job="test""#;
@@ -66,15 +66,7 @@ pool = "spare"
 
 "#,
     );
-    for i in 0..WORKLOADS {
-        text.push_str(&format!(
-            "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
-             replica_capacity = {capacity}\nmin_replicas = 1\nmax_replicas = 200\n\
-             boot_time = \"2m\"\nquantile = \"p90\"\n\
-             resources = {{ cpu = \"500m\", memory = \"512Mi\" }}\npool = \"web\"\n\n",
-            n = name(i)
-        ));
-    }
+    text.push_str(&workloads(WORKLOADS, capacity, IN_WEB));
     let path = dir.join("prescale.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -95,31 +87,6 @@ fn exported(port: u16) -> BTreeMap<String, f64> {
             Some((w.to_string(), v.trim().parse().ok()?))
         })
         .collect()
-}
-
-/// The number of series an instant query answers, counted by Prometheus.
-fn count(prom: &Prometheus, promql: &str) -> usize {
-    let path = format!(
-        "/api/v1/query?query={}",
-        encode(&format!("count({promql})"))
-    );
-    http_get_body(prom.addr(), &path)
-        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v["data"]["result"][0]["value"][1]
-                .as_str()?
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(0.0) as usize
-}
-
-fn wait(limit: Duration, mut ok: impl FnMut() -> bool, what: impl Fn() -> String) {
-    let t0 = Instant::now();
-    while !ok() {
-        assert!(t0.elapsed() < limit, "after {limit:?}: {}", what());
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The decisions in a decision log: (kind, target, reason).

@@ -1,12 +1,14 @@
-//! What the sharding tests (`shard_prometheus.rs`, `shard_nodes.rs`) share: the workloads'
-//! names and demand history, the part of the configuration every process has, and how a
-//! process is started. Include it with `#[path = "common/shard.rs"] mod shard_setup;` next to
+//! What the sharding tests (`shard_prometheus.rs`, `shard_nodes.rs`, `shard_lease.rs`,
+//! `shard_readback.rs`) share: the workloads' names, demand history and `[[workload]]`
+//! sections, the part of the configuration every process has, how a process is started, and
+//! how they wait on it and count what Prometheus holds. Include it with `#[path = "common/shard.rs"] mod shard_setup;` next to
 //! `mod common;`.
 #![allow(dead_code)] // each test binary uses a different part
 
-use crate::common::{openmetrics, OmSeries};
+use crate::common::{http_get_body, openmetrics, OmSeries, Prometheus};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Workload `i`'s name.
 pub fn name(i: usize) -> String {
@@ -116,4 +118,49 @@ pub fn encode(s: &str) -> String {
             b => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// `[[workload]]` sections for the first `n` workloads (each with its own demand series), with
+/// `replica_capacity` and `extra` lines (e.g. resources and a pool) appended to each.
+pub fn workloads(n: usize, capacity: u32, extra: &str) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[workload]]\nname = \"{n}\"\ndemand = 'demand{{service=\"{n}\"}}'\n\
+                 replica_capacity = {capacity}\nmin_replicas = 1\nmax_replicas = 200\n\
+                 boot_time = \"2m\"\nquantile = \"p90\"\n{extra}\n",
+                n = name(i)
+            )
+        })
+        .collect()
+}
+
+/// What the node-planning tests add to each workload: requests, and pool `web`.
+pub const IN_WEB: &str = "resources = { cpu = \"500m\", memory = \"512Mi\" }\npool = \"web\"\n";
+
+/// Waits for `ok` to hold, polling every 200 ms, or fails with `what()`.
+pub fn wait(limit: Duration, mut ok: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(t0.elapsed() < limit, "after {limit:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The number of series an instant query answers, counted by Prometheus (the bare HTTP
+/// client reads no chunked bodies, so answers are kept small).
+pub fn count(prom: &Prometheus, promql: &str) -> usize {
+    let path = format!(
+        "/api/v1/query?query={}",
+        encode(&format!("count({promql})"))
+    );
+    http_get_body(prom.addr(), &path)
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v["data"]["result"][0]["value"][1]
+                .as_str()?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(0.0) as usize
 }
