@@ -245,3 +245,122 @@ boot_time = "3m"
     // The failed read marks api's data stale: no scale-down from the logged 9 on a guess.
     assert!(api["to"].as_u64().unwrap() >= 9, "{api:#}");
 }
+
+/// The calibration state file the demo configuration in `dir` gets by default.
+fn calibration_state(dir: &Path) -> PathBuf {
+    dir.join("d.calibration.json")
+}
+
+/// Runs `args` with logs at `info` and returns stderr, asserting success.
+fn run_ok(args: &[&str]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run prescale");
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Whether web's first scale decision among `recs` names the online correction.
+fn web_names_calibration(recs: &[Value]) -> bool {
+    count_decision(recs, "web")["decision"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("by online calibration")
+}
+
+#[test]
+fn a_restart_keeps_the_online_calibration_learnt_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A large gain, so that an hour of replayed 5-minute steps moves the offsets visibly.
+    let cfg = config(dir.path(), "\n[online_calibration]\ngain = 0.5\n");
+    run_ok(&["run", "--config", &cfg, "--cycles", "12"]);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(calibration_state(dir.path())).unwrap())
+            .expect("the state file is JSON");
+    assert_eq!(state["format"], "prescale-online-calibration");
+    let series = state["series"].as_array().unwrap();
+    assert!(
+        series.iter().any(|s| {
+            s["key"] == "demand{series=\"nab_twitter_volume_amzn\"}"
+                && s["theta"][0][1].as_f64().unwrap().abs() > 0.05
+        }),
+        "web's series learnt nothing: {state:#}"
+    );
+
+    // The next run starts an hour later (after the save): it goes on from the offsets, and its
+    // first cycle already plans with them.
+    let later = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("warmup = \"8d\"", "warmup = \"193h\"");
+    assert_ne!(later, std::fs::read_to_string(&cfg).unwrap());
+    std::fs::write(&cfg, &later).unwrap();
+    let before = records(dir.path()).len();
+    let stderr = run_ok(&["run", "--config", &cfg, "--once"]);
+    let restored = records(dir.path()).split_off(before);
+    assert!(stderr.contains("restored from"), "{stderr}");
+    assert!(web_names_calibration(&restored), "{restored:#?}");
+
+    // Without the file the same cycle starts afresh: no correction yet.
+    std::fs::remove_file(calibration_state(dir.path())).unwrap();
+    let before = records(dir.path()).len();
+    run_ok(&["run", "--config", &cfg, "--once"]);
+    let fresh = records(dir.path()).split_off(before);
+    assert!(!web_names_calibration(&fresh), "{fresh:#?}");
+}
+
+#[test]
+fn offsets_saved_after_a_replays_start_or_for_another_model_are_not_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "\n[online_calibration]\ngain = 0.5\n");
+    run_ok(&["run", "--config", &cfg, "--cycles", "12"]);
+    // The same replay again starts before the save: learning from its future is refused.
+    let stderr = run_ok(&["run", "--config", &cfg, "--once"]);
+    assert!(stderr.contains("after this run's first cycle"), "{stderr}");
+    assert!(!stderr.contains("restored from"), "{stderr}");
+
+    // Saved for another model (its checksum in the file differs): afresh too.
+    let path = calibration_state(dir.path());
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let model = state["model"].as_u64().unwrap();
+    state["model"] = serde_json::json!(model ^ 1);
+    std::fs::write(&path, serde_json::to_string(&state).unwrap()).unwrap();
+    let later = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("warmup = \"8d\"", "warmup = \"193h\"");
+    std::fs::write(&cfg, &later).unwrap();
+    let before = records(dir.path()).len();
+    let stderr = run_ok(&["run", "--config", &cfg, "--once"]);
+    assert!(stderr.contains("learnt against another model"), "{stderr}");
+    assert!(!web_names_calibration(
+        &records(dir.path()).split_off(before)
+    ));
+    // ...and the run's own state replaced it.
+    let now: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(now["model"].as_u64(), Some(model));
+}
+
+#[test]
+fn a_file_that_is_not_the_calibration_state_stops_the_start_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let path = calibration_state(dir.path());
+    std::fs::write(&path, "someone's notes\n").unwrap();
+    let o = prescale(&["run", "--config", &cfg, "--once"]);
+    assert!(!o.status.success());
+    let err = text(&o);
+    assert!(
+        err.contains("d.calibration.json") && err.contains("not a prescale online-calibration"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone's notes\n");
+    // A damaged state names where.
+    std::fs::write(
+        &path,
+        "{\"format\":\"prescale-online-calibration\",\"version\":1,\n\"model\":",
+    )
+    .unwrap();
+    let err = text(&prescale(&["run", "--config", &cfg, "--once"]));
+    assert!(err.contains("d.calibration.json: line 2"), "{err}");
+}

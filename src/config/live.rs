@@ -21,6 +21,9 @@ pub struct LiveConfig {
     pub interval: i64,
     /// Decision log path.
     pub decision_log: PathBuf,
+    /// The online calibration's state file (`run.calibration_state`; default beside the
+    /// decision log, `<its stem>.calibration.json`).
+    pub calibration_state: PathBuf,
     /// `run.apply_command`: the command run per scale decision with `--apply`, split into
     /// arguments and checked at load (no shell; see [`CommandTemplate`]).
     pub apply_command: Option<CommandTemplate>,
@@ -181,14 +184,29 @@ pub(super) fn validate_live(
     if raw.cluster.is_some() {
         check_cluster_mode(raw, problems);
     }
+    let decision_log = resolve(
+        base,
+        run.and_then(|r| r.decision_log.as_deref())
+            .unwrap_or(Path::new("prescale-decisions.jsonl")),
+    );
+    let calibration_state = match run.and_then(|r| r.calibration_state.as_deref()) {
+        Some(p) => resolve(base, p),
+        // `d.jsonl` → `d.calibration.json`: one state per log, so two configurations
+        // sharing a directory do not share a state.
+        None => decision_log.with_extension("calibration.json"),
+    };
+    if calibration_state == decision_log {
+        problem(
+            problems,
+            "run.calibration_state",
+            "is the decision log's path: give each its own file",
+        );
+    }
     LiveConfig {
         model: run.and_then(|r| r.model.as_ref()).map(|m| resolve(base, m)),
         interval,
-        decision_log: resolve(
-            base,
-            run.and_then(|r| r.decision_log.as_deref())
-                .unwrap_or(Path::new("prescale-decisions.jsonl")),
-        ),
+        decision_log,
+        calibration_state,
         apply_command: run.and_then(|r| r.apply_command.as_deref()).and_then(|t| {
             CommandTemplate::parse(t)
                 .map_err(|e| problem(problems, "run.apply_command", e))

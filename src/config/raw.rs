@@ -57,6 +57,9 @@ pub(crate) struct RawRun {
     pub interval: Option<String>,
     /// JSON-lines decision log; default `prescale-decisions.jsonl`.
     pub decision_log: Option<PathBuf>,
+    /// Where the online calibration's offsets are kept across restarts; default beside the
+    /// decision log, `<its stem>.calibration.json`.
+    pub calibration_state: Option<PathBuf>,
     /// Command run per scale decision when `--apply` is given: a program and its arguments,
     /// run without a shell, with `{target}`, `{from}`, `{to}`, `{kind}` substituted.
     pub apply_command: Option<String>,

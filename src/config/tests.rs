@@ -497,3 +497,31 @@ fn online_calibration_is_on_by_default_and_can_be_turned_off() {
         .to_string();
     assert!(e.contains("step"), "{e}");
 }
+
+#[test]
+fn the_calibration_state_lives_beside_the_decision_log_unless_placed() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(
+        c.live.calibration_state,
+        Path::new("/nonexistent/prescale-decisions.calibration.json")
+    );
+    let c = parse(&format!("{GOOD}\n[run]\ndecision_log = \"logs/d.jsonl\"\n")).unwrap();
+    assert_eq!(
+        c.live.calibration_state,
+        Path::new("/nonexistent/logs/d.calibration.json")
+    );
+    let c = parse(&format!(
+        "{GOOD}\n[run]\ncalibration_state = \"/var/lib/prescale/cal.json\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.live.calibration_state,
+        Path::new("/var/lib/prescale/cal.json")
+    );
+    let e = parse(&format!(
+        "{GOOD}\n[run]\ndecision_log = \"x.json\"\ncalibration_state = \"x.json\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("run.calibration_state"), "{e}");
+}

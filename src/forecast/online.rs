@@ -40,9 +40,14 @@
 //!   16 of 18 (README, yardstick section). It is `[online_calibration] gain`.
 //! - **Ordering:** after correction, each level is capped by the next one up (p99 is the
 //!   most conservative): quantiles never cross.
-//! - **Scope:** the state is per series and in memory; a restart, or a new model for the
-//!   series (the live loop forgets it then), starts it at 0 again: the training-time
-//!   calibration alone, as a backtest starts at the tail.
+//! - **Scope:** the state is per series. A new model for the series (the live loop forgets
+//!   it then) starts it at 0 again: the training-time calibration alone, as a backtest starts
+//!   at the tail. A restart does not: the live loop keeps the offsets in a file (`saved`:
+//!   `run.calibration_state`) and a run of the same model starts from them.
+
+mod saved;
+
+pub use saved::{check_writable, load, save, SavedCalibration, StateError};
 
 use super::Forecast;
 use crate::series::SeriesKey;

@@ -31,6 +31,7 @@ impl Loop {
             opts.cycles.or(self.cycles_limit)
         };
         let mut summary = RunSummary::default();
+        self.restore_calibration(clock.now());
         let report = collector.backfill(clock.now()).await;
         for s in report.signals.iter().filter(|s| s.error.is_some()) {
             tracing::warn!(
@@ -40,6 +41,7 @@ impl Loop {
             );
         }
         self.retrainer.start(clock.now());
+        let mut last;
         loop {
             let started = Instant::now();
             let now = clock.now();
@@ -67,10 +69,13 @@ impl Loop {
             summary.changes += decisions.len() - holds;
             self.maybe_retrain(&collector, now).await;
             self.maybe_train_own(&collector, now).await;
+            last = now;
+            self.save_calibration(now, false);
             if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
                 break;
             }
         }
+        self.save_calibration(last, true);
         self.act.flush()?;
         Ok(summary)
     }

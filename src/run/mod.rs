@@ -157,6 +157,10 @@ pub enum RunError {
     /// Decisions could not be shown, logged or applied.
     #[error(transparent)]
     Act(#[from] ActError),
+    /// The online calibration's state file (`run.calibration_state`) could not be read, or
+    /// is not prescale's.
+    #[error(transparent)]
+    CalibrationState(#[from] crate::forecast::online::StateError),
     /// Leader election could not start (`[kubernetes]`, `[leader_election]`).
     #[error(transparent)]
     Leader(#[from] crate::leader::LeaderError),
@@ -240,6 +244,12 @@ pub async fn run(
         act = act.with_leadership(e.leadership());
     }
     let recorded = recorded_counts(live, &opts)?;
+    // Read before anything runs, so a file prescale must not replace stops the start.
+    let saved_calibration = if live.online_calibration.enabled {
+        crate::forecast::online::load(&live.calibration_state)?
+    } else {
+        None
+    };
     let loop_state = Loop::new(
         &cfg,
         model,
@@ -248,6 +258,7 @@ pub async fn run(
         state.clone(),
     )
     .with_recorded(recorded)
+    .with_saved_calibration(saved_calibration)
     .with_others(share.others);
     let loop_state = match elector.as_ref().filter(|_| node_lease) {
         Some(e) => loop_state.with_node_leadership(e.leadership()),

@@ -31,6 +31,8 @@ pub(super) struct Loop {
     pub(super) accuracy: AccuracyTracker,
     /// Per series: the online correction of its forecast quantiles (`[online_calibration]`).
     pub(super) online: OnlineCalibration,
+    /// Where the online correction's offsets are kept across restarts.
+    pub(super) calibration_state: super::calibration::CalibrationState,
     /// Per workload, this cycle: the online correction's factor at its planning level.
     pub(super) calibration: Vec<(String, f64)>,
     /// Per workload with `max_short`: the calibrated margin and the realised short share.
@@ -87,6 +89,8 @@ impl Loop {
         export: Arc<ExportState>,
     ) -> Self {
         let live = &cfg.live;
+        // Only what is saved needs it, and it costs an encoding of the whole model.
+        let fingerprint = live.online_calibration.enabled.then(|| model.fingerprint());
         Loop {
             workloads: live.workloads.clone(),
             pools: live.pools.clone(),
@@ -97,6 +101,10 @@ impl Loop {
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
             accuracy: AccuracyTracker::new(live.accuracy),
+            calibration_state: super::calibration::CalibrationState::new(
+                live.calibration_state.clone(),
+                fingerprint,
+            ),
             online: OnlineCalibration::new(live.online_calibration),
             calibration: Vec::new(),
             risk: RiskTracker::new(),

@@ -52,6 +52,14 @@ impl From<ModelReprV1> for ModelRepr {
 const OLDEST_READABLE: u32 = 1;
 
 impl Model {
+    /// CRC-32 of the model's encoding (the payload [`save`](Self::save) writes): the same model
+    /// has the same fingerprint whatever file it was read from. State learnt against one model
+    /// (the online calibration's offsets) names it by this, to be restored only with it.
+    pub fn fingerprint(&self) -> u32 {
+        // Encoding into memory cannot fail for a model that exists.
+        postcard::to_stdvec(self).map_or(0, |p| crc32fast::hash(&p))
+    }
+
     /// Writes the model atomically (temporary file + rename).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let payload = postcard::to_stdvec(self).map_err(|e| ModelError::Decode {

@@ -76,6 +76,10 @@ fn trains_forecasts_and_round_trips() {
     let back = Model::load(&p).unwrap();
     assert_eq!(back.spec, m.spec);
     assert_eq!(back.forecast_latest(&s.key, &s.values, s.start), Some(f));
+    // Its fingerprint survives the file; another model's differs.
+    assert_eq!(back.fingerprint(), m.fingerprint());
+    let other = Model::train(&[daily_series("web", 10, 2)], &small_opts()).unwrap();
+    assert_ne!(other.fingerprint(), m.fingerprint());
 }
 
 #[test]

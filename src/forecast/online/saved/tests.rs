@@ -1,0 +1,155 @@
+use super::*;
+use crate::forecast::{Forecast, OnlineConfig};
+
+fn forecast(key: &str, at: i64, qs: &[(f64, f64)]) -> Forecast {
+    Forecast {
+        key: SeriesKey::new(key),
+        at,
+        window: 1,
+        quantiles: qs.to_vec(),
+    }
+}
+
+/// Two series whose p90 and p99 were missed and covered for a while: offsets away from 0.
+fn learnt() -> OnlineCalibration {
+    let mut cal = OnlineCalibration::new(OnlineConfig {
+        enabled: true,
+        gain: 0.1,
+    });
+    for (key, level) in [("a", 30.0), ("b", 5.0)] {
+        let k = SeriesKey::new(key);
+        for t in 0..20i64 {
+            cal.observe(&k, t, level + (t % 3) as f64);
+            cal.correct(&forecast(key, t, &[(0.5, 9.0), (0.9, 10.0), (0.99, 12.0)]));
+        }
+    }
+    cal
+}
+
+#[test]
+fn saved_offsets_restore_to_the_same_corrections() {
+    let cal = learnt();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let saved = cal.to_saved(0xfeed, 19, |_| true);
+    assert_eq!(saved.len(), 2);
+    save(&path, &saved).unwrap();
+    let back = load(&path).unwrap().expect("the file is there");
+    assert_eq!(back, saved);
+    assert_eq!((back.model, back.saved_at), (0xfeed, 19));
+
+    let mut fresh = OnlineCalibration::new(OnlineConfig {
+        enabled: true,
+        gain: 0.1,
+    });
+    assert_eq!(fresh.restore(back), 2);
+    for key in ["a", "b"] {
+        let k = SeriesKey::new(key);
+        let (was, is) = (cal.get(&k).unwrap().stats(), fresh.get(&k).unwrap().stats());
+        assert_eq!(is.factors, was.factors, "{key}");
+        assert_ne!(is.factors[0].1, 1.0, "{key}: the test must learn something");
+        assert_eq!(is.resolved, was.resolved);
+        // What the next forecast is corrected to does not depend on the restart.
+        let next = forecast(key, 20, &[(0.5, 9.0), (0.9, 10.0), (0.99, 12.0)]);
+        assert_eq!(
+            cal.clone().correct(&next).quantiles,
+            fresh.correct(&next).quantiles
+        );
+    }
+}
+
+#[test]
+fn only_the_series_kept_are_saved_and_a_disabled_calibration_restores_nothing() {
+    let cal = learnt();
+    let saved = cal.to_saved(1, 0, |k| k.as_str() == "b");
+    assert_eq!(saved.len(), 1);
+    let mut off = OnlineCalibration::new(OnlineConfig::off());
+    assert_eq!(off.restore(saved), 0);
+    assert!(off.get(&SeriesKey::new("b")).is_none());
+}
+
+#[test]
+fn no_file_is_no_state_and_a_foreign_file_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    assert!(load(&path).unwrap().is_none());
+    for foreign in [&b"{\"series\": []}"[..], b"", b"important notes"] {
+        std::fs::write(&path, foreign).unwrap();
+        let e = load(&path).unwrap_err();
+        assert!(matches!(e, StateError::Foreign { .. }), "{e}");
+        assert!(e.to_string().contains("state.json"), "{e}");
+        let e = save(&path, &learnt().to_saved(1, 0, |_| true)).unwrap_err();
+        assert!(matches!(e, StateError::Foreign { .. }), "{e}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            foreign,
+            "a foreign file was touched"
+        );
+    }
+}
+
+#[test]
+fn a_device_is_refused_after_reading_the_marker_only() {
+    let e = load(Path::new("/dev/zero")).unwrap_err();
+    assert!(matches!(e, StateError::Foreign { .. }), "{e}");
+}
+
+/// The saved text with `edit` applied to its JSON value.
+fn edited(edit: impl Fn(&mut serde_json::Value)) -> String {
+    let mut v = serde_json::to_value(learnt().to_saved(7, 0, |_| true)).unwrap();
+    edit(&mut v);
+    // Without `preserve_order` the keys come out sorted: `format` first, as the marker wants.
+    serde_json::to_string(&v).unwrap()
+}
+
+#[test]
+fn a_damaged_state_names_the_line_or_the_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            edited(|v| v["series"][1]["theta"][0][1] = serde_json::json!(9.0)),
+            "series 'b': offset 9 at level 0.9 is outside",
+        ),
+        (
+            edited(|v| v["series"][0]["theta"][0][0] = serde_json::json!(0.5)),
+            "series 'a': level 0.5 is not above 0.5",
+        ),
+        (
+            edited(|v| {
+                let a = v["series"][0].clone();
+                v["series"][1] = a;
+            }),
+            "series 'a' appears twice",
+        ),
+        (
+            edited(|v| v["version"] = serde_json::json!(2)),
+            "format version 2",
+        ),
+        (
+            edited(|v| v["series"][0]["extra"] = serde_json::json!(1)),
+            "unknown field `extra`",
+        ),
+    ];
+    for (text, expect) in cases {
+        std::fs::write(&path, &text).unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(expect) && e.contains("state.json"),
+            "{e}\n{text}"
+        );
+    }
+    // Cut short: the line where it ends is named (one series per line).
+    save(&path, &learnt().to_saved(7, 0, |_| true)).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    std::fs::write(&path, &text[..text.len() - 8]).unwrap();
+    let e = load(&path).unwrap_err();
+    match &e {
+        StateError::Parse { line, .. } => assert_eq!(*line, 3, "{e}"),
+        other => panic!("{other}"),
+    }
+    // Ours though damaged: a save may replace it.
+    save(&path, &learnt().to_saved(7, 0, |_| true)).unwrap();
+    assert!(load(&path).unwrap().is_some());
+}
