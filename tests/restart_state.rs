@@ -315,14 +315,15 @@ fn offsets_saved_after_a_replays_start_or_for_another_model_are_not_restored() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "\n[online_calibration]\ngain = 0.5\n");
     run_ok(&["run", "--config", &cfg, "--cycles", "12"]);
+    let path = calibration_state(dir.path());
+    let learnt = std::fs::read_to_string(&path).unwrap();
     // The same replay again starts before the save: learning from its future is refused.
     let stderr = run_ok(&["run", "--config", &cfg, "--once"]);
     assert!(stderr.contains("after this run's first cycle"), "{stderr}");
     assert!(!stderr.contains("restored from"), "{stderr}");
 
     // Saved for another model (its checksum in the file differs): afresh too.
-    let path = calibration_state(dir.path());
-    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut state: Value = serde_json::from_str(&learnt).unwrap();
     let model = state["model"].as_u64().unwrap();
     state["model"] = serde_json::json!(model ^ 1);
     std::fs::write(&path, serde_json::to_string(&state).unwrap()).unwrap();
@@ -363,4 +364,50 @@ fn a_file_that_is_not_the_calibration_state_stops_the_start_and_is_kept() {
     .unwrap();
     let err = text(&prescale(&["run", "--config", &cfg, "--once"]));
     assert!(err.contains("d.calibration.json: line 2"), "{err}");
+}
+
+/// `api`'s risk ledger in the state file: (steps, short steps).
+fn api_ledger(dir: &Path) -> (u64, u64) {
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(calibration_state(dir)).unwrap()).unwrap();
+    let api = state["risk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["workload"] == "api")
+        .unwrap_or_else(|| panic!("no ledger for api: {state:#}"))
+        .clone();
+    (
+        api["steps"].as_u64().unwrap(),
+        api["shorts"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn a_restart_goes_on_counting_the_short_step_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let budget = std::fs::read_to_string(&cfg).unwrap().replace(
+        "name = \"api\"",
+        "name = \"api\"\nmax_short = \"5%\"\nshort_window = \"1d\"",
+    );
+    std::fs::write(&cfg, &budget).unwrap();
+    run_ok(&["run", "--config", &cfg, "--cycles", "12"]);
+    let (steps, _) = api_ledger(dir.path());
+    assert!(steps >= 10, "{steps}");
+
+    // An hour later: the ledger goes on from where it stood, one step more.
+    std::fs::write(&cfg, budget.replace("warmup = \"8d\"", "warmup = \"193h\"")).unwrap();
+    let stderr = run_ok(&["run", "--config", &cfg, "--once"]);
+    assert!(
+        stderr.contains("risk ledgers of 1 workloads restored"),
+        "{stderr}"
+    );
+    let (after, _) = api_ledger(dir.path());
+    assert!(after > steps && after <= steps + 2, "{steps} → {after}");
+
+    // Without the file it starts from nothing.
+    std::fs::remove_file(calibration_state(dir.path())).unwrap();
+    run_ok(&["run", "--config", &cfg, "--once"]);
+    assert!(api_ledger(dir.path()).0 <= 2);
 }

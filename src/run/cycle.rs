@@ -31,7 +31,7 @@ impl Loop {
             opts.cycles.or(self.cycles_limit)
         };
         let mut summary = RunSummary::default();
-        self.restore_calibration(clock.now());
+        self.restore_persisted(clock.now());
         let report = collector.backfill(clock.now()).await;
         for s in report.signals.iter().filter(|s| s.error.is_some()) {
             tracing::warn!(
@@ -70,12 +70,12 @@ impl Loop {
             self.maybe_retrain(&collector, now).await;
             self.maybe_train_own(&collector, now).await;
             last = now;
-            self.save_calibration(now, false);
+            self.save_persisted(now, false);
             if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
                 break;
             }
         }
-        self.save_calibration(last, true);
+        self.save_persisted(last, true);
         self.act.flush()?;
         Ok(summary)
     }

@@ -12,7 +12,8 @@
 //! correction's factor per workload, in reasons and the snapshot), `stages` (cold start:
 //! each series' stage, own models, the stage in reasons), `planning` (scale and node
 //! planners), `bookkeeping` (what is believed carried out, per-series state kept bounded),
-//! `retrain` (the global model's background retraining), `shard` (with `[shard]`: the
+//! `retrain` (the global model's background retraining), `persist` (the online offsets and
+//! risk ledgers kept across restarts), `shard` (with `[shard]`: the
 //! workloads this replica keeps and, on the node planner, the other shards' loads read back)
 //! and `snapshot` (what the exporter is handed). Every step file extends `state::Loop` and
 //! none imports `cycle`, so the module has no import circle.
@@ -33,6 +34,7 @@ mod clock;
 mod cluster;
 mod cycle;
 mod forecasts;
+mod persist;
 mod planning;
 mod replicas;
 mod retrain;
@@ -245,11 +247,7 @@ pub async fn run(
     }
     let recorded = recorded_counts(live, &opts)?;
     // Read before anything runs, so a file prescale must not replace stops the start.
-    let saved_calibration = if live.online_calibration.enabled {
-        crate::forecast::online::load(&live.calibration_state)?
-    } else {
-        None
-    };
+    let persisted = crate::forecast::online::load(&live.calibration_state)?;
     let loop_state = Loop::new(
         &cfg,
         model,
@@ -258,7 +256,7 @@ pub async fn run(
         state.clone(),
     )
     .with_recorded(recorded)
-    .with_saved_calibration(saved_calibration)
+    .with_persisted(persisted)
     .with_others(share.others);
     let loop_state = match elector.as_ref().filter(|_| node_lease) {
         Some(e) => loop_state.with_node_leadership(e.leadership()),

@@ -35,7 +35,7 @@ impl Loop {
         if let Some(m) = self.retrainer.poll(now, &self.model, series).await {
             self.model = m;
             self.model_name = format!("retrained at {now}");
-            self.calibration_state.model_replaced();
+            self.persist_model_replaced(now);
             // The offsets learnt the old model's errors; series on own models keep theirs.
             let own = &self.own;
             self.online.retain(|k| own.get(k).is_some());

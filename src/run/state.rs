@@ -31,8 +31,8 @@ pub(super) struct Loop {
     pub(super) accuracy: AccuracyTracker,
     /// Per series: the online correction of its forecast quantiles (`[online_calibration]`).
     pub(super) online: OnlineCalibration,
-    /// Where the online correction's offsets are kept across restarts.
-    pub(super) calibration_state: super::calibration::CalibrationState,
+    /// What is kept across restarts (`persist`): the online offsets and risk ledgers.
+    pub(super) persisted: super::persist::Persisted,
     /// Per workload, this cycle: the online correction's factor at its planning level.
     pub(super) calibration: Vec<(String, f64)>,
     /// Per workload with `max_short`: the calibrated margin and the realised short share.
@@ -101,10 +101,7 @@ impl Loop {
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
             accuracy: AccuracyTracker::new(live.accuracy),
-            calibration_state: super::calibration::CalibrationState::new(
-                live.calibration_state.clone(),
-                fingerprint,
-            ),
+            persisted: super::persist::Persisted::new(live.calibration_state.clone(), fingerprint),
             online: OnlineCalibration::new(live.online_calibration),
             calibration: Vec::new(),
             risk: RiskTracker::new(),

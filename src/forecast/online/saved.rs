@@ -4,7 +4,9 @@
 //!
 //! # What is kept, and why only that
 //!
-//! Per series: its offsets θ (one per tracked level) and how many forecasts taught them. Not
+//! Per series: its offsets θ (one per tracked level) and how many forecasts taught them; and,
+//! in the same file, the risk trackers of `max_short` workloads
+//! ([`SavedRisk`](crate::plan::SavedRisk), whose module says what they keep). Not
 //! the forecasts still waiting for their windows: at 100,000 series they would be most of the
 //! file, and losing them costs one window of learning, not the offsets.
 //!
@@ -46,6 +48,10 @@ pub struct SavedCalibration {
     /// Time of the cycle the offsets were saved after (seconds since the epoch).
     pub saved_at: i64,
     series: Vec<SavedSeries>,
+    /// The risk trackers' state (`max_short` workloads), saved and restored alongside; not
+    /// the model's, so restored whatever model the run loads.
+    #[serde(default)]
+    pub risk: Vec<crate::plan::SavedRisk>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -58,6 +64,18 @@ struct SavedSeries {
 }
 
 impl SavedCalibration {
+    /// No offsets (and no risk ledgers yet), as of `saved_at`, for `model`.
+    pub fn empty(model: u32, saved_at: i64) -> Self {
+        SavedCalibration {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            model,
+            saved_at,
+            series: Vec::new(),
+            risk: Vec::new(),
+        }
+    }
+
     /// How many series it holds offsets for.
     pub fn len(&self) -> usize {
         self.series.len()
@@ -206,6 +224,13 @@ impl SavedCalibration {
                 previous = level;
             }
         }
+        let mut workloads = HashSet::with_capacity(self.risk.len());
+        for r in &self.risk {
+            r.check()?;
+            if !workloads.insert(r.workload()) {
+                return Err(format!("risk of workload '{}' appears twice", r.workload()));
+            }
+        }
         Ok(())
     }
 }
@@ -230,11 +255,8 @@ impl OnlineCalibration {
             .collect();
         series.sort_by(|a, b| a.key.cmp(&b.key));
         SavedCalibration {
-            format: FORMAT.to_string(),
-            version: VERSION,
-            model,
-            saved_at,
             series,
+            ..SavedCalibration::empty(model, saved_at)
         }
     }
 
@@ -272,6 +294,11 @@ pub fn save(path: &Path, saved: &SavedCalibration) -> Result<(), StateError> {
         for (i, s) in saved.series.iter().enumerate() {
             w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
             serde_json::to_writer(&mut *w, s).map_err(std::io::Error::other)?;
+        }
+        w.write_all(b"\n],\"risk\":[")?;
+        for (i, r) in saved.risk.iter().enumerate() {
+            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
         }
         w.write_all(b"\n]}\n")
     })

@@ -13,6 +13,7 @@
 //! (a value is counted at its bin's *upper* edge, so the floor errs on the side of capacity),
 //! one sparse histogram per time bucket of the window plus their running total.
 
+use super::saved::check_starts;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Ratio between a bin's upper and lower edge: the floor is at most 2 % above the true
@@ -116,6 +117,45 @@ impl DemandWindow {
             }
         }
         self.total.keys().next().map(|&k| value(k))
+    }
+}
+
+/// Kept across restarts (`saved`).
+impl DemandWindow {
+    /// The buckets as saved: `(start, [(bin, count)])`.
+    pub(super) fn saved_buckets(&self) -> Vec<(i64, Vec<(i32, u32)>)> {
+        self.buckets
+            .iter()
+            .map(|(s, bins)| (*s, bins.iter().map(|(&k, &n)| (k, n)).collect()))
+            .collect()
+    }
+
+    /// A window of `window` seconds holding the saved buckets, its total summed from them.
+    pub(super) fn from_saved(
+        window: i64,
+        saved: Vec<(i64, Vec<(i32, u32)>)>,
+    ) -> Result<Self, String> {
+        let mut w = DemandWindow::new(window);
+        check_starts(
+            saved.iter().map(|b| b.0),
+            window,
+            w.bucket,
+            "demand_buckets",
+        )?;
+        for (start, bins) in saved {
+            let mut map = BTreeMap::new();
+            for (k, n) in bins {
+                if n == 0 || map.insert(k, n).is_some() {
+                    return Err(format!(
+                        "demand_buckets: bucket at {start} has bin {k} empty or twice"
+                    ));
+                }
+                *w.total.entry(k).or_insert(0) += u64::from(n);
+                w.count += u64::from(n);
+            }
+            w.buckets.push_back((start, map));
+        }
+        Ok(w)
     }
 }
 

@@ -90,6 +90,9 @@
 //! is about all steps since start, the window about the recent past.
 
 mod floor;
+mod saved;
+
+pub use saved::SavedRisk;
 
 use crate::forecast::Forecast;
 use crate::plan::spec::WorkloadSpec;

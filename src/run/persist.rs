@@ -1,0 +1,135 @@
+//! What the loop keeps across restarts, in `run.calibration_state`: the online calibration's
+//! offsets ([`forecast::online`](crate::forecast::online), whose `saved` module says what is
+//! kept and when it applies) and the risk ledgers of `max_short` workloads
+//! ([`SavedRisk`](crate::plan::SavedRisk)). Read at start-up (`run`), restored before the first
+//! cycle, saved at most once a minute of wall time and after the last cycle.
+
+use super::state::Loop;
+use crate::forecast::online::{self, SavedCalibration};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Wall time between two saves: the offsets move by γ per resolved forecast and the ledgers
+/// by one step per cycle, so a crash loses at most a minute of them, and at 100,000 series (a
+/// few MB of JSON) the writes stay a small share of the loop's time.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+
+/// The state file, as the loop keeps it.
+pub(super) struct Persisted {
+    path: PathBuf,
+    /// Fingerprint of `run.model`, the model the offsets are learnt against and a restart
+    /// loads; `None` with the online calibration off.
+    model: Option<u32>,
+    /// Once the loop has retrained its model: the offsets learnt for `run.model` until then,
+    /// saved in place of the retrained model's (which a restart could not use).
+    frozen: Option<SavedCalibration>,
+    /// Read at start-up; restored at the first cycle when it may be.
+    loaded: Option<SavedCalibration>,
+    last_save: Option<Instant>,
+}
+
+impl Persisted {
+    /// Saving to `path`, the offsets being `model`'s (its fingerprint; `None`: calibration off).
+    pub(super) fn new(path: PathBuf, model: Option<u32>) -> Self {
+        Persisted {
+            path,
+            model,
+            frozen: None,
+            loaded: None,
+            last_save: None,
+        }
+    }
+}
+
+impl Loop {
+    /// Starts from the state read at start-up.
+    pub(super) fn with_persisted(mut self, saved: Option<SavedCalibration>) -> Self {
+        self.persisted.loaded = saved;
+        self
+    }
+
+    /// Restores what was read at start-up if it was saved at or before `now`, the first
+    /// cycle's time: the risk ledgers, and the offsets when learnt against this model.
+    pub(super) fn restore_persisted(&mut self, now: i64) {
+        let Some(mut saved) = self.persisted.loaded.take() else {
+            return;
+        };
+        let path = self.persisted.path.display();
+        if saved.saved_at > now {
+            tracing::info!(
+                "{path} was saved at {}, after this run's first cycle at {now} (a replay of \
+                 earlier history): online calibration and risk ledgers start afresh",
+                saved.saved_at
+            );
+            return;
+        }
+        let workloads = self.risk.restore(std::mem::take(&mut saved.risk));
+        if workloads > 0 {
+            tracing::info!("risk ledgers of {workloads} workloads restored from {path}");
+        }
+        if saved.is_empty() || !self.online.enabled() {
+            return;
+        }
+        if Some(saved.model) != self.persisted.model {
+            tracing::info!(
+                "online calibration: {path} was learnt against another model; starting afresh"
+            );
+        } else {
+            let n = self.online.restore(saved);
+            tracing::info!("online calibration: offsets of {n} series restored from {path}");
+        }
+    }
+
+    /// The global model is being replaced by a retrained one: from now on the file keeps the
+    /// offsets learnt for `run.model` until now. Call before the offsets are forgotten.
+    pub(super) fn persist_model_replaced(&mut self, now: i64) {
+        let Some(model) = self.persisted.model else {
+            return;
+        };
+        if self.persisted.frozen.is_none() {
+            let own = &self.own;
+            self.persisted.frozen =
+                Some(self.online.to_saved(model, now, |k| own.get(k).is_none()));
+            tracing::info!(
+                "online calibration: the retrained model's offsets are not saved; {} keeps \
+                 those learnt for run.model",
+                self.persisted.path.display()
+            );
+        }
+    }
+
+    /// Saves when a minute has passed since the last save, or always with `last`. A failure
+    /// is logged, never fatal: planning goes on without the file.
+    pub(super) fn save_persisted(&mut self, now: i64, last: bool) {
+        let p = &mut self.persisted;
+        if !(last || p.last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY)) {
+            return;
+        }
+        let risk = self.risk.to_saved();
+        if p.model.is_none() && risk.is_empty() {
+            return;
+        }
+        p.last_save = Some(Instant::now());
+        let own = &self.own;
+        let mut fresh;
+        let saved = match (&mut p.frozen, p.model) {
+            (Some(frozen), _) => frozen,
+            // Offsets learnt on an own model are that model's: a restart loads run.model.
+            (None, Some(model)) => {
+                fresh = self.online.to_saved(model, now, |k| own.get(k).is_none());
+                &mut fresh
+            }
+            (None, None) => {
+                fresh = SavedCalibration::empty(0, now);
+                &mut fresh
+            }
+        };
+        saved.saved_at = now;
+        saved.risk = risk;
+        let result = online::save(&p.path, saved);
+        saved.risk = Vec::new();
+        if let Err(e) = result {
+            tracing::warn!("online calibration and risk ledgers not saved: {e}");
+        }
+    }
+}
