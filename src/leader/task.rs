@@ -134,9 +134,13 @@ impl Loop {
                     None => jittered,
                 }
             };
+            // Watched in the pause as in the attempt: renewals that failed can let leadership
+            // lapse between two attempts, and `/metrics` must say so then, not a retry later.
+            let watchdog = self.watchdog();
             tokio::select! {
                 _ = &mut release => break,
                 _ = tokio::time::sleep(pause) => {}
+                _ = watchdog => {}
             }
             tokio::select! {
                 _ = &mut release => break,
@@ -149,11 +153,21 @@ impl Loop {
     /// One attempt; if it is still running when leadership lapses, the step-down is logged
     /// and exported then, not when the request finally fails.
     async fn attempt_watched(&mut self) {
-        let deadline = self.machine.leading_until();
+        let watchdog = self.watchdog();
+        tokio::select! {
+            _ = self.attempt() => {}
+            _ = watchdog => {}
+        }
+    }
+
+    /// Logs and exports the step-down when leadership lapses unrenewed, then never resolves.
+    /// A deadline already past was dealt with when it passed (or by the attempt that saw it).
+    fn watchdog(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let deadline = self.machine.leading_until().filter(|t| *t > Instant::now());
         let leadership = self.leadership.clone();
         let on_change = self.on_change.clone();
         let lease = self.lease.clone();
-        let watchdog = async move {
+        async move {
             if let Some(t) = deadline {
                 tokio::time::sleep_until(t.into()).await;
                 tracing::warn!(
@@ -163,10 +177,6 @@ impl Loop {
                 on_change(false, i64::from(leadership.transitions()));
             }
             std::future::pending::<()>().await
-        };
-        tokio::select! {
-            _ = self.attempt() => {}
-            _ = watchdog => {}
         }
     }
 
