@@ -201,7 +201,7 @@ fn a_partitioned_holder_stops_planning_nodes_before_a_takeover_and_not_after_hea
     assert!(cut_off.iter().all(|r| r.status.is_none()), "{cut_off:#?}");
 
     // The logs: the old holder planned last within the renew deadline of its last renewal
-    // (which began before the write the server recorded), so before the Lease could be
+    // (which began before the write the server recorded), so well before the Lease could be
     // taken; the new one first after its takeover; the third never.
     let old_last = planned(first).into_iter().max().unwrap();
     eprintln!(
@@ -212,8 +212,11 @@ fn a_partitioned_holder_stops_planning_nodes_before_a_takeover_and_not_after_hea
             planned(new).into_iter().find(|t| *t > took).unwrap()
         )
     );
+    // The check itself comes before `renewed + RENEW`; its log line may follow it by a
+    // descheduling on a loaded machine, hence the small allowance (far below the 2 s between
+    // the renew deadline and the earliest takeover).
     assert!(
-        old_last < renewed + RENEW,
+        old_last < renewed + RENEW + Duration::from_millis(250),
         "planned {:?} after its last renewal",
         since(renewed, old_last)
     );
