@@ -138,6 +138,7 @@ fn bench(c: &mut Criterion) {
                                 unknown.push(UnknownLoad {
                                     workload: spec.name.clone(),
                                     why: why.clone(),
+                                    group: None,
                                 });
                                 loads.push(WorkloadLoad {
                                     spec,

@@ -101,6 +101,7 @@ fn snapshot(cycle_seconds: f64, decisions: &[&str], with_batch: bool) -> Snapsho
         allocation_cuts: vec![("web".into(), 2)],
         scaler: Vec::new(),
         node_loads: vec![("web".into(), 0.8)],
+        shard_stale: vec![(2, true)],
         cycle_seconds,
         at_unix: 1_750_000_000,
     }
@@ -222,6 +223,7 @@ fn prometheus_scrapes_and_queries_back_the_exported_values() {
         0.0,
     );
     expect(r#"prescale_cluster_state_known{workload="web"}"#, 0.0);
+    expect(r#"prescale_shard_stale{shard="2"}"#, 1.0);
 
     // Prometheus parsed every family (OpenMetrics info, units, histograms) under the names the
     // exposition shows, which are the names the dashboard queries.

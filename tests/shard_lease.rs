@@ -4,8 +4,7 @@
 //! whether or not it holds the Lease; the node pools are planned by the Lease holder alone,
 //! from every shard's load read back from Prometheus.
 //!
-//! The marker of node planning is pool `web`'s hold: its one node is at `max_nodes`, so every
-//! cycle that plans the pools holds it (`pool at max 1 nodes, cannot add`). The test checks
+//! The marker of node planning is pool `web`'s hold (see `common/shard_lease.rs`). The test checks
 //! that exactly one shard logs node decisions while all run, that each of them was logged
 //! while the fake API server had that shard as the Lease's holder, and that after a SIGKILL of
 //! the holder another shard takes the Lease and plans the pools within lease duration + retry
@@ -16,112 +15,18 @@ mod common;
 mod fake_api;
 #[path = "common/fake_lease.rs"]
 mod fake_lease;
+#[path = "common/shard_lease.rs"]
+mod lease_setup;
 #[path = "common/shard.rs"]
 mod shard_setup;
 
 use common::*;
 use fake_lease::FakeLease;
+use lease_setup::*;
 use prescale::shard::hash::owner;
-use shard_setup::{base_config, history, prescale, workloads, IN_WEB};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
-
-const WORKLOADS: usize = 12;
-const SHARDS: u32 = 3;
-const LEASE: Duration = Duration::from_secs(4);
-const RETRY: Duration = Duration::from_millis(500);
-/// One 1 s cycle, and scheduling on a loaded 2-core machine.
-const SLACK: Duration = Duration::from_millis(2500);
-
-/// Shard `o`'s configuration: `[shard]`, `[kubernetes]` and `[leader_election]` with identity
-/// `shard-<o>`, pool `web` at its maximum of one node, and the workloads.
-fn config(dir: &Path, url: &str, port: u16, o: u32, api: &FakeLease) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    api.kubeconfig(&dir.join("kubeconfig"), &format!("token-shard-{o}"));
-    let shard = format!("[shard]\nreplicas = {SHARDS}\nordinal = {o}\nmax_age = \"8s\"\n");
-    let mut text = base_config(dir, url, Some(port), &shard);
-    text.push_str(&format!(
-        r#"
-[kubernetes]
-kubeconfig = "kubeconfig"
-
-[leader_election]
-enabled = true
-namespace = "prescale"
-name = "prescale"
-identity = "shard-{o}"
-lease_duration = "4s"
-renew_deadline = "2s"
-retry_period = "500ms"
-
-[[pool]]
-name = "web"
-capacity = {{ cpu = 4, memory = "16Gi" }}
-boot_time = "2m"
-min_nodes = 1
-max_nodes = 1
-
-[[node]]
-name = "web-1"
-pool = "web"
-
-"#
-    ));
-    text.push_str(&workloads(WORKLOADS, 10, IN_WEB));
-    let path = dir.join("prescale.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// One logged decision: (at, kind, target, outcome, reason).
-type Logged = (i64, String, String, String, String);
-
-fn log(dir: &Path) -> Vec<Logged> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        // A line being written may be cut: only whole records count.
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|r| {
-            let d = &r["decision"];
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            (
-                d["at"].as_i64().unwrap_or(0),
-                s(&d["kind"]),
-                s(&d["target"]),
-                s(&r["outcome"]),
-                s(&d["reason"]),
-            )
-        })
-        .collect()
-}
-
-fn is_node_decision(d: &Logged) -> bool {
-    matches!(d.1.as_str(), "place" | "move" | "add_node" | "remove_node")
-        || (d.1 == "hold" && d.2 == "web")
-}
-
-/// The cycle times (`at`) at which shard `dir` logged node decisions.
-fn node_times(dir: &Path) -> Vec<i64> {
-    let mut t: Vec<i64> = log(dir)
-        .iter()
-        .filter(|d| is_node_decision(d))
-        .map(|d| d.0)
-        .collect();
-    t.dedup();
-    t
-}
-
-fn wait_for<T>(limit: Duration, what: impl Fn() -> String, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t0.elapsed() < limit, "after {limit:?}: {}", what());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use shard_setup::{history, prescale};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 /// Every node decision of every shard was planned while the Lease was that shard's: its cycle
 /// began at `at` (whole seconds) and planned within 2.5 s of it (a loaded machine's poll and
@@ -151,15 +56,6 @@ fn assert_only_the_holder_planned_nodes(api: &FakeLease, dirs: &[PathBuf]) -> us
         }
     }
     n
-}
-
-/// `prescale_leader` as shard `port`'s `/metrics` says.
-fn leader_gauge(port: u16) -> Option<i64> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    http_get_body(addr, "/metrics")?
-        .lines()
-        .find_map(|l| l.strip_prefix("prescale_leader "))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 #[test]

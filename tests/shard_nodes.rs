@@ -6,9 +6,11 @@
 //! 24 workloads in pool `web` (one node: a scale-out is needed) and an idle pool `spare` of
 //! four nodes (a scale-in is allowed once its 20 s window has passed). One unsharded process
 //! plans them all once; then shards 1 and 2 run until Prometheus holds their loads, and shard
-//! 0's first cycle must decide exactly the node decisions the single process did. Then shard 2
-//! is killed: its workloads' loads go unknown, and shard 0 holds `spare`'s scale-in, naming
-//! them, past the window in which it would otherwise have removed a node.
+//! 0's first cycle must decide exactly the node decisions the single process did. Once shard 0
+//! has placed every workload of shard 2 (on web), shard 2 is killed: its workloads' loads go
+//! unknown, `prescale_shard_stale{shard="2"}` goes to 1, and shard 0 holds web's scale-in,
+//! naming them and their stale shard, while spare, where none of them runs, still loses a node
+//! once its window has passed.
 
 mod common;
 
@@ -190,9 +192,33 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
         assert!(node.is_empty(), "shard {o} planned nodes: {node:#?}");
     }
 
-    // Shard 2 gone: its workloads' loads go unknown, and scale-in is held, saying why, in the
-    // pools they can be in: `web` once shard 0 believes them placed there (they are configured
-    // for it), every pool while nothing says where they run (`plan::nodes::unknown`).
+    // Where shard 0 believes shard 2's workloads run is where its own node plans put them
+    // (there is no `[cluster]` to read placements from): its first cycle places on web-1 what
+    // fits and adds nodes for the rest, a later cycle places the rest on them. Shard 2 is
+    // killed only once all of its workloads are placed, so what is tested is the rule for a
+    // workload believed placed: its unknown load holds the pools it runs in and is configured
+    // for (web), not spare (`plan::nodes::unknown`). Killed before that, a workload placed
+    // nowhere yet would hold every pool, spare too.
+    let placed_by_0 = |w: &String| log(&dirs[0]).iter().any(|d| d.1 == "place" && &d.2 == w);
+    wait(
+        Duration::from_secs(30),
+        || of(2).iter().all(placed_by_0),
+        || {
+            let left: Vec<_> = of(2).into_iter().filter(|w| !placed_by_0(w)).collect();
+            format!("shard 0 never placed {left:?}")
+        },
+    );
+    let stale = |o: u32| -> Option<i64> {
+        let line = format!("prescale_shard_stale{{shard=\"{o}\"}} ");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], ports[0]));
+        http_get_body(addr, "/metrics")?
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str())?.trim().parse().ok())
+    };
+    assert_eq!((stale(1), stale(2)), (Some(0), Some(0)));
+
+    // Shard 2 gone: its workloads' loads go unknown, and web's scale-in is held, naming them
+    // and their stale shard.
     let held = |d: &Logged| {
         d.1 == "hold" && (d.2 == "web" || d.2 == "spare") && d.6.contains("scale-in held")
     };
@@ -216,28 +242,43 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
         },
     );
     let hold = log(&dirs[0]).into_iter().find(held_after).unwrap();
-    assert!(
-        hold.6.contains(&format!("'{first_gone}'")) && hold.6.contains("unknown load"),
-        "{}",
-        hold.6
-    );
+    assert_eq!(hold.2, "web", "{hold:#?}");
+    for part in [
+        format!("'{first_gone}'"),
+        "unknown load".into(),
+        "shard 2 stale for ".to_string(),
+        format!("(none of its {} workloads read back)", of(2).len()),
+    ] {
+        assert!(hold.6.contains(&part), "{part} not in {}", hold.6);
+    }
     // The hold came within the freshness bound (8 s) plus a few cycles of the kill.
     let took = killed.elapsed();
     eprintln!("scale-in held {took:?} after shard 2 was killed");
     assert!(took < Duration::from_secs(20), "{took:?}");
-    // Past the 20 s window from shard 0's start and a few cycles more: no node removed from
-    // a pool the unknown load can be in, and the hold repeated every cycle.
+    wait(
+        Duration::from_secs(10),
+        || stale(2) == Some(1),
+        || format!("prescale_shard_stale{{shard=\"2\"}} is {:?}", stale(2)),
+    );
+    assert_eq!(stale(1), Some(0));
+    // Past the 20 s window from shard 0's start and a few cycles more: no web node removed,
+    // the hold repeated every cycle; spare, which none of the unknown workloads can be in, is
+    // never held and loses its emptiest node once its window has passed.
     let past = Duration::from_secs(26);
     std::thread::sleep(past.saturating_sub(started.elapsed()));
     let after = log(&dirs[0]);
-    // A hold on `spare` means every pool holds (where they run is unknown): nothing removed.
-    let in_held_pool = |d: &&Logged| hold.2 == "spare" || d.2 == "web" || d.3.starts_with("web-");
     let removed: Vec<_> = after
         .iter()
-        .filter(|d| d.1 == "remove_node")
-        .filter(in_held_pool)
+        .filter(|d| d.1 == "remove_node" && (d.2 == "web" || d.3.starts_with("web-")))
         .collect();
     assert!(removed.is_empty(), "{removed:#?}");
+    let spare_held: Vec<_> = after.iter().filter(|d| held(d) && d.2 == "spare").collect();
+    assert!(spare_held.is_empty(), "{spare_held:#?}");
+    assert!(
+        after.iter().any(|d| d.1 == "remove_node" && d.2 == "spare"),
+        "spare kept every node: {:#?}",
+        after.iter().filter(|d| d.2 == "spare").collect::<Vec<_>>()
+    );
     let last_cycle = after.iter().map(|d| d.0).max().unwrap();
     assert!(
         after.iter().any(|d| d.0 == last_cycle && held(d)),

@@ -9,6 +9,7 @@ mod keda;
 mod labels;
 mod node_load;
 mod risk;
+mod shard_stale;
 mod sharing;
 mod stage;
 #[cfg(test)]
@@ -100,6 +101,7 @@ pub struct Metrics {
     calibration: FGauge<WorkloadLabel>,
     forecast_stage: Family<labels::StageLabels, Gauge>,
     cluster_state_known: Family<WorkloadLabel, Gauge>,
+    shard_stale: Family<labels::ShardLabel, Gauge>,
     cycle_duration: Histogram,
     cycles: Counter,
     last_cycle: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -162,6 +164,7 @@ impl Metrics {
             calibration: Family::default(),
             forecast_stage: Family::default(),
             cluster_state_known: Family::default(),
+            shard_stale: Family::default(),
             cycle_duration: Histogram::new(CYCLE_BUCKETS),
             cycles: Counter::default(),
             last_cycle: Gauge::default(),
@@ -295,6 +298,7 @@ impl Metrics {
         m.register_stage(r);
         m.register_node_load(r);
         m.register_cluster(r);
+        m.register_shard_stale(r);
         r.register_with_unit(
             "cycle_duration",
             "Wall-clock duration of one collect-forecast-plan-act cycle",
@@ -401,6 +405,7 @@ impl Metrics {
         self.observe_stages(&s.stages, seen);
         self.observe_node_loads(&s.node_loads, s.at_unix, seen);
         self.observe_cluster(&s.cluster_state, seen);
+        self.observe_shard_stale(&s.shard_stale, seen);
         let now = set_each(
             &self.model_info,
             s.model.iter().map(|m: &ModelSample| {

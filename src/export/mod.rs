@@ -68,6 +68,7 @@
 //! | `prescale_lease_transitions` | gauge | |
 //! | `prescale_shard_info` | gauge (1) | `ordinal`, `replicas` |
 //! | `prescale_shard_workloads` | gauge | |
+//! | `prescale_shard_stale` | gauge (0/1) | `shard` |
 //! | `prescale_forecast_utilization` | gauge (share) | `workload` |
 //! | `prescale_plan_timestamp_seconds` | gauge | `workload` |
 //! | `prescale_cluster_state_known` | gauge (0/1) | `workload` |

@@ -67,6 +67,10 @@ pub struct Snapshot {
     /// that plans the node pools can read every other shard's load back from Prometheus
     /// (see [`crate::shard`]).
     pub node_loads: Vec<(String, f64)>,
+    /// On the replica that plans the node pools and read the other shards back this cycle:
+    /// per other shard ordinal, whether none of its workloads was read back fresh (state).
+    /// Exported as `prescale_shard_stale{shard}`; empty on every other replica.
+    pub shard_stale: Vec<(u32, bool)>,
     /// Wall-clock duration of this cycle, seconds.
     pub cycle_seconds: f64,
     /// When this cycle finished, Unix seconds.

@@ -11,6 +11,7 @@ use super::machine::{self, Next};
 use super::{LeaderConfig, LeaderError, Leadership};
 use crate::kubernetes::KubernetesConfig;
 use k8s_openapi::api::coordination::v1::Lease;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
@@ -91,6 +92,7 @@ pub async fn start(
         retry: cfg.retry_period,
         lease: format!("{namespace}/{}", cfg.name),
         last_error: None,
+        said_leading: Arc::default(),
     };
     run.publish(Instant::now());
     run.attempt().await;
@@ -115,6 +117,10 @@ struct Loop {
     lease: String,
     /// The last failure logged, so a long outage logs once, not every retry.
     last_error: Option<String>,
+    /// Whether this replica last said it leads (log and `/metrics`), so that the step-down is
+    /// said exactly once, by whichever notices it first: the watchdog at the deadline, or an
+    /// attempt.
+    said_leading: Arc<AtomicBool>,
 }
 
 impl Loop {
@@ -134,9 +140,13 @@ impl Loop {
                     None => jittered,
                 }
             };
+            // Watched in the pause as in the attempt: renewals that failed can let leadership
+            // lapse between two attempts, and `/metrics` must say so then, not a retry later.
+            let watchdog = self.watchdog();
             tokio::select! {
                 _ = &mut release => break,
                 _ = tokio::time::sleep(pause) => {}
+                _ = watchdog => {}
             }
             tokio::select! {
                 _ = &mut release => break,
@@ -149,24 +159,33 @@ impl Loop {
     /// One attempt; if it is still running when leadership lapses, the step-down is logged
     /// and exported then, not when the request finally fails.
     async fn attempt_watched(&mut self) {
+        let watchdog = self.watchdog();
+        tokio::select! {
+            _ = self.attempt() => {}
+            _ = watchdog => {}
+        }
+    }
+
+    /// Logs and exports the step-down when leadership lapses unrenewed (at once if it
+    /// already has and nobody said so), then never resolves.
+    fn watchdog(&self) -> impl std::future::Future<Output = ()> + 'static {
         let deadline = self.machine.leading_until();
         let leadership = self.leadership.clone();
         let on_change = self.on_change.clone();
         let lease = self.lease.clone();
-        let watchdog = async move {
+        let said = self.said_leading.clone();
+        async move {
             if let Some(t) = deadline {
                 tokio::time::sleep_until(t.into()).await;
-                tracing::warn!(
-                    "leader election: could not renew Lease {lease} within the renew deadline: \
-                     stopped acting"
-                );
-                on_change(false, i64::from(leadership.transitions()));
+                if said.swap(false, Ordering::SeqCst) {
+                    tracing::warn!(
+                        "leader election: could not renew Lease {lease} within the renew \
+                         deadline: stopped acting"
+                    );
+                    on_change(false, i64::from(leadership.transitions()));
+                }
             }
             std::future::pending::<()>().await
-        };
-        tokio::select! {
-            _ = self.attempt() => {}
-            _ = watchdog => {}
         }
     }
 
@@ -195,13 +214,6 @@ impl Loop {
                 self.lease,
                 self.machine.transitions()
             );
-        } else if was && !is {
-            tracing::warn!(
-                "leader election: '{}' lost Lease {} (holder now {}): stopped acting",
-                self.machine.identity(),
-                self.lease,
-                self.machine.holder().unwrap_or("none")
-            );
         }
         self.publish(now);
     }
@@ -229,10 +241,28 @@ impl Loop {
         Ok(())
     }
 
-    /// Copies the machine's state to the handle and the gauges.
+    /// Copies the machine's state to the handle and the gauges, and says a step-down that
+    /// the watchdog has not said yet.
     fn publish(&self, now: Instant) {
         let until = self.machine.leading_until().filter(|t| now < *t);
         self.leadership.set(until, self.machine.transitions());
+        if until.is_some() {
+            self.said_leading.store(true, Ordering::SeqCst);
+        } else if self.said_leading.swap(false, Ordering::SeqCst) {
+            match self.machine.holder() {
+                Some(h) if h == self.machine.identity() => tracing::warn!(
+                    "leader election: could not renew Lease {} within the renew deadline: \
+                     stopped acting",
+                    self.lease
+                ),
+                h => tracing::warn!(
+                    "leader election: '{}' lost Lease {} (holder now {}): stopped acting",
+                    self.machine.identity(),
+                    self.lease,
+                    h.unwrap_or("none")
+                ),
+            }
+        }
         (self.on_change)(
             self.leadership.is_leader(),
             i64::from(self.machine.transitions()),
@@ -241,6 +271,8 @@ impl Loop {
 
     /// Hands the Lease back if this replica holds it. Leadership ends first.
     async fn release(&mut self) {
+        // Handing the Lease back is said as such below, not as a lost Lease.
+        self.said_leading.store(false, Ordering::SeqCst);
         let Some((record, version)) = self.machine.release(SystemTime::now()) else {
             self.publish(Instant::now());
             return;

@@ -248,6 +248,22 @@ impl BelievedState {
         }
     }
 
+    /// Takes `workload`'s replicas off the nodes (those holding most first) until at most
+    /// `desired` are placed: for a workload another shard scales, whose scale-downs are no
+    /// decision here (the node planner takes the excess off in its own cycle only). Without
+    /// this its believed placement would only ever grow, and once its load is unknown it would
+    /// be counted at the most it ever ran rather than at what its shard last planned.
+    pub fn trim_placed(&mut self, workload: &str, desired: u32) {
+        let placed: u32 = self
+            .nodes
+            .iter()
+            .map(|n| count(&n.replicas, workload))
+            .sum();
+        if placed > desired {
+            self.remove_replicas(workload, placed - desired);
+        }
+    }
+
     fn node_mut(&mut self, name: &str) -> Option<&mut NodeState> {
         self.nodes.iter_mut().find(|n| n.name == name)
     }
@@ -356,6 +372,20 @@ mod tests {
             2,
         )]);
         assert!(t.nodes.iter().all(|n| n.name != "b"));
+        // Another shard's workload: trimmed to what its shard planned, never raised.
+        t.apply(&[decision(
+            DecisionKind::Place,
+            "other",
+            Some("a"),
+            None,
+            0,
+            4,
+        )]);
+        t.trim_placed("other", 6);
+        assert_eq!(count(&t.nodes[0].replicas, "other"), 4);
+        t.trim_placed("other", 1);
+        assert_eq!(count(&t.nodes[0].replicas, "other"), 1);
+        assert_eq!(t.replicas("other"), None, "its count is its shard's");
     }
 
     fn counts(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {

@@ -101,6 +101,7 @@ impl Loop {
         self.annotate(&mut decisions);
         let outcomes = self.act.handle(n, now, &decisions).await?;
         believe(&mut self.believed, &decisions, &outcomes);
+        self.follow_other_shards();
         let mut snapshot = self.snapshot(
             collector,
             now,
@@ -111,6 +112,7 @@ impl Loop {
         );
         Self::add_sharing(&mut snapshot, shared);
         snapshot.node_loads = node_loads;
+        snapshot.shard_stale = self.stale.gauges();
         self.add_scaler(&mut snapshot, &decisions, &forecasts.by_key);
         self.export.cycle_finished(&snapshot);
         Ok(decisions)

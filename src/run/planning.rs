@@ -84,8 +84,17 @@ impl Loop {
             .collect();
         // On ordinal 0 of several: every other shard's workload too, as read back.
         let (others, unknown) =
-            super::shard::other_loads(&self.others, &self.remote, self.believed.nodes());
+            super::shard::other_loads(&self.others, &self.remote, self.believed.nodes(), |w| {
+                self.stale.group_of(w, now)
+            });
         loads.extend(others);
+        // Timestamped right after the leadership check: how a test (or an operator reading
+        // a handover) tells which replica planned the pools when, to the microsecond.
+        tracing::debug!(
+            "planning the node pools for {} workloads ({} of unknown load)",
+            loads.len(),
+            unknown.len()
+        );
         self.nodes
             .plan_partial(now, &self.pools, self.believed.nodes(), &loads, &unknown)
     }

@@ -124,6 +124,8 @@ impl Loop {
     /// replica holds the Lease: nothing would read them.
     pub(super) async fn read_other_shards(&mut self, now: i64) {
         if self.others.is_empty() || self.pools.is_empty() || !self.plans_nodes.now() {
+            // Not reading them: no view of the other shards to export.
+            self.stale.forget();
             return;
         }
         let wanted: Vec<String> = self.others.iter().map(|w| w.name.clone()).collect();
@@ -165,17 +167,126 @@ impl Loop {
             tracing::info!("node planning: {back} other shards' workload loads read again");
         }
         self.remote = read;
+        self.stale.observe(&self.others, &self.remote, now);
+    }
+}
+
+impl Loop {
+    /// After the cycle's decisions are believed: the other shards' workloads whose load was
+    /// read back are believed placed no more than their shards planned (their scale-downs are
+    /// no decision here, see [`BelievedState::trim_placed`](crate::plan::BelievedState::trim_placed)),
+    /// so an unknown one later counts as running what its shard last planned.
+    pub(super) fn follow_other_shards(&mut self) {
+        for (w, r) in &self.remote {
+            if let Ok(r) = r {
+                self.believed.trim_placed(w, r.desired);
+            }
+        }
+    }
+}
+
+/// Which other shards are stale: none of their workloads' plans could be read back fresh
+/// this cycle (down, stalled, or not scraped), and since when, on the replica that plans the
+/// node pools. Exported as `prescale_shard_stale{shard}` and named in the node decisions'
+/// reasons, so that an operator sees a dead shard, not only its workloads one by one.
+#[derive(Debug, Default)]
+pub(super) struct Staleness {
+    replicas: u32,
+    /// Per other shard with workloads: whether it was stale in the last read-back.
+    last: BTreeMap<u32, bool>,
+    /// Per stale shard: the cycle it was first seen stale, and its number of workloads.
+    since: BTreeMap<u32, (i64, usize)>,
+}
+
+impl Staleness {
+    /// For workloads split over `replicas` shards.
+    pub(super) fn new(replicas: u32) -> Self {
+        Staleness {
+            replicas,
+            ..Staleness::default()
+        }
+    }
+
+    /// Notes one read-back at `now`: a shard is stale when every one of its workloads among
+    /// `others` is unknown. Logs a shard going stale, and coming back, once.
+    pub(super) fn observe(&mut self, others: &[WorkloadSpec], remote: &ReadBack, now: i64) {
+        // Per shard: workloads, and the first unknown one's reason (to say why once).
+        let mut per: BTreeMap<u32, (usize, usize, Option<&str>)> = BTreeMap::new();
+        for w in others {
+            let o = crate::shard::hash::owner(&w.name, self.replicas);
+            let e = per.entry(o).or_insert((0, 0, None));
+            e.0 += 1;
+            match remote.get(&w.name) {
+                Some(Ok(_)) => {}
+                Some(Err(why)) => {
+                    e.1 += 1;
+                    e.2 = e.2.or(Some(why.as_str()));
+                }
+                None => e.1 += 1,
+            }
+        }
+        self.last.clear();
+        for (&o, &(n, unknown, why)) in &per {
+            let stale = unknown == n;
+            self.last.insert(o, stale);
+            match (stale, self.since.get(&o)) {
+                (true, None) => {
+                    tracing::warn!(
+                        "shard {o} is stale: none of its {n} workloads' plans could be read back                          fresh ({}); they are unmanaged until it returns, and hold node scale-in",
+                        why.unwrap_or("not read back yet")
+                    );
+                    self.since.insert(o, (now, n));
+                }
+                (false, Some(&(since, _))) => {
+                    tracing::info!(
+                        "shard {o}: plans read back again after {}s stale",
+                        now.saturating_sub(since)
+                    );
+                    self.since.remove(&o);
+                }
+                _ => {}
+            }
+        }
+        self.since.retain(|o, _| per.contains_key(o));
+    }
+
+    /// No read-back this cycle (this replica does not plan the pools now): nothing to say
+    /// about the others until it reads them again.
+    pub(super) fn forget(&mut self) {
+        self.last.clear();
+        self.since.clear();
+    }
+
+    /// `prescale_shard_stale`'s values: per other shard read back, 1 when stale.
+    pub(super) fn gauges(&self) -> Vec<(u32, bool)> {
+        self.last.iter().map(|(&o, &s)| (o, s)).collect()
+    }
+
+    /// The reason's note for workload `w` if its shard is stale: `shard 2 stale for 40s (none
+    /// of its 8 workloads read back)`.
+    pub(super) fn group_of(&self, w: &str, now: i64) -> Option<String> {
+        if self.since.is_empty() {
+            return None;
+        }
+        let o = crate::shard::hash::owner(w, self.replicas);
+        let &(since, n) = self.since.get(&o)?;
+        Some(format!(
+            "shard {o} stale for {}s (none of its {n} workloads read back)",
+            now.saturating_sub(since)
+        ))
     }
 }
 
 /// The node planner's input for the other shards' workloads (`others`, as read back in
-/// `remote`; an unknown one runs what it has on `nodes`), and which are unknown and why, for
+/// `remote`; an unknown one runs what it has on `nodes`), and which are unknown and why (and
+/// `group`, what they have in common: a stale shard), for
 /// [`crate::plan::NodePlanner::plan_partial`] (which holds scale-in only in the pools they
 /// can be in).
 pub(super) fn other_loads<'a>(
     others: &'a [WorkloadSpec],
     remote: &ReadBack,
     nodes: &[NodeState],
+    group: impl Fn(&str) -> Option<String>,
 ) -> (Vec<WorkloadLoad<'a>>, Vec<UnknownLoad>) {
     let mut loads = Vec::with_capacity(others.len());
     let mut unknown = Vec::new();
@@ -194,6 +305,7 @@ pub(super) fn other_loads<'a>(
                 unknown.push(UnknownLoad {
                     workload: spec.name.clone(),
                     why: why.to_string(),
+                    group: group(&spec.name),
                 });
                 loads.push(WorkloadLoad {
                     spec,

@@ -65,6 +65,7 @@ impl Loop {
             allocation_cuts: Vec::new(),
             scaler: Vec::new(),
             node_loads: Vec::new(),
+            shard_stale: Vec::new(),
             cycle_seconds: started.elapsed().as_secs_f64(),
             at_unix: now,
         }

@@ -78,6 +78,8 @@ pub(super) struct Loop {
     pub(super) shard_reader: Option<crate::shard::readback::ShardReader>,
     /// This cycle's read-back of the other shards' loads.
     pub(super) remote: crate::shard::readback::ReadBack,
+    /// Which other shards none of whose plans could be read back, and since when.
+    pub(super) stale: super::shard::Staleness,
 }
 
 impl Loop {
@@ -125,6 +127,7 @@ impl Loop {
             others_configured: Vec::new(),
             shard_reader: None,
             remote: Default::default(),
+            stale: super::shard::Staleness::new(cfg.shard.replicas),
         }
     }
 

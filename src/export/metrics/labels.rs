@@ -152,6 +152,12 @@ pub(super) struct ShardLabels {
     pub(super) replicas: Lv,
 }
 
+/// `prescale_shard_stale`'s label: another shard's ordinal.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ShardLabel {
+    pub(super) shard: Lv,
+}
+
 pub(super) type FGauge<L> = Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>;
 
 /// The label sets last exported per family, so that those missing from the next snapshot can
@@ -188,4 +194,5 @@ pub(super) struct Seen {
     pub(super) utilization: HashSet<WorkloadLabel>,
     pub(super) planned_at: HashSet<WorkloadLabel>,
     pub(super) cluster_state_known: HashSet<WorkloadLabel>,
+    pub(super) shard_stale: HashSet<ShardLabel>,
 }

@@ -101,6 +101,7 @@ pub(crate) fn full_snapshot() -> Snapshot {
         allocation_cuts: vec![("web".into(), 2)],
         scaler: Vec::new(),
         node_loads: vec![("web".into(), 0.8)],
+        shard_stale: Vec::new(),
         cycle_seconds: 0.042,
         at_unix: 1_750_000_000,
     }

@@ -290,6 +290,7 @@ fn unknown_demand_holds_scale_in_and_adds_from_known_demand() {
     let why = [UnknownLoad {
         workload: "x".into(),
         why: "no series".into(),
+        group: None,
     }];
     let mut p = NodePlanner::new();
     assert!(p.plan(0, &[pool()], &nodes, &w).is_empty());
@@ -341,6 +342,7 @@ fn unknown_demand_holds_only_the_pools_it_can_be_in() {
     let unknown = [UnknownLoad {
         workload: "y".into(),
         why: "no series".into(),
+        group: None,
     }];
     let plan = |nodes: &[NodeState], y: &WorkloadSpec| {
         let w = [load(&api, 5, 1.0), load(y, 1, 1.0)];
@@ -385,7 +387,8 @@ fn unknown_demand_holds_only_the_pools_it_can_be_in() {
     assert_eq!(kinds(&ds), vec![DecisionKind::RemoveNode; 2], "{ds:#?}");
 }
 
-/// A reason names the first three unknown workloads and counts the rest.
+/// A reason names the first three unknown workloads and counts the rest, and names their
+/// groups (a stale shard) once each.
 #[test]
 fn unknown_reason_names_three_and_counts_the_rest() {
     let api = wl("api", 1.0, 1.0);
@@ -394,6 +397,7 @@ fn unknown_reason_names_three_and_counts_the_rest() {
         .map(|i| UnknownLoad {
             workload: format!("u{i}"),
             why: "gone".into(),
+            group: (i > 0).then(|| format!("shard {} stale", 1 + i % 2)),
         })
         .collect();
     let w = [load(&api, 1, 1.0)];
@@ -406,6 +410,11 @@ fn unknown_reason_names_three_and_counts_the_rest() {
         "{r}"
     );
     assert!(!r.contains("'u3'"), "{r}");
+    // What several have in common is named once, each group once, in order.
+    assert!(
+        r.contains("at their requests; shard 1 stale; shard 2 stale): 'u0'"),
+        "{r}"
+    );
 }
 
 #[test]

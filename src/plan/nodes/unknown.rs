@@ -21,6 +21,9 @@ pub struct UnknownLoad {
     pub workload: String,
     /// Why its load is unknown (quoted in the reasons).
     pub why: String,
+    /// What many unknown workloads have in common, named once in a reason rather than per
+    /// workload (a sharded planner's `shard 2 stale for 40s`), if anything.
+    pub group: Option<String>,
 }
 
 /// True when unknown workload `w` may need room in `pool`: its replicas run there (per
@@ -57,7 +60,8 @@ pub(super) fn held(
     reason(&here)
 }
 
-/// "2 workloads with unknown load (counted as placed, at their requests): 'a' (why), …".
+/// "2 workloads with unknown load (counted as placed, at their requests; shard 2 stale for
+/// 40s): 'a' (why), …".
 fn reason(unknown: &[&UnknownLoad]) -> Option<String> {
     let n = unknown.len();
     if n == 0 {
@@ -68,8 +72,12 @@ fn reason(unknown: &[&UnknownLoad]) -> Option<String> {
         .take(NAMED)
         .map(|u| format!("'{}' ({})", u.workload, u.why))
         .collect();
+    let mut groups: Vec<&str> = unknown.iter().filter_map(|u| u.group.as_deref()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let groups: String = groups.iter().map(|g| format!("; {g}")).collect();
     let mut why = format!(
-        "{n} workload{} with unknown load (counted as placed, at their requests): {}",
+        "{n} workload{} with unknown load (counted as placed, at their requests{groups}): {}",
         if n == 1 { "" } else { "s" },
         named.join(", ")
     );

@@ -101,7 +101,7 @@ fn other_loads_take_read_values_and_count_unknown_ones_as_placed() {
     a.replicas = vec![("o1".into(), 2), ("o2".into(), 1)];
     let mut b = NodeState::new("b", "general");
     b.replicas = vec![("o1".into(), 3)];
-    let (loads, why) = other_loads(&specs, &remote, &[a, b]);
+    let (loads, why) = other_loads(&specs, &remote, &[a, b], |_| None);
     let got: Vec<(&str, u32, f64)> = loads
         .iter()
         .map(|l| (l.spec.name.as_str(), l.desired, l.utilization))
@@ -142,5 +142,65 @@ fn other_loads_take_read_values_and_count_unknown_ones_as_placed() {
             }),
         );
     }
-    assert!(other_loads(&specs, &remote, &[]).1.is_empty());
+    assert!(other_loads(&specs, &remote, &[], |_| None).1.is_empty());
+}
+
+/// A shard is stale when none of its workloads was read back fresh; one fresh workload is
+/// enough for it not to be. The reasons' note says since when, and `forget` (a cycle without
+/// a read-back) leaves nothing to export.
+#[test]
+fn a_shard_is_stale_when_none_of_its_workloads_is_read_back() {
+    use crate::shard::readback::RemoteLoad;
+    let specs: Vec<WorkloadSpec> = (0..30)
+        .map(|i| WorkloadSpec::new(&format!("o{i}"), "d", 10.0, 50))
+        .filter(|w| owner(&w.name, 3) != 0)
+        .collect();
+    let of = |o: u32| -> Vec<String> {
+        specs
+            .iter()
+            .filter(|w| owner(&w.name, 3) == o)
+            .map(|w| w.name.clone())
+            .collect()
+    };
+    let (one, two) = (of(1), of(2));
+    assert!(one.len() >= 2 && two.len() >= 2);
+    let fresh = Ok(RemoteLoad {
+        desired: 1,
+        utilization: 1.0,
+        planned_at: 0,
+    });
+    let mut remote = crate::shard::readback::ReadBack::new();
+    // Shard 1: one of its workloads known; shard 2: every one unknown, one not read at all.
+    remote.insert(one[0].clone(), fresh.clone());
+    remote.insert(one[1].clone(), Err("invalid".into()));
+    for w in &two[1..] {
+        remote.insert(w.clone(), Err("its plan is 30s old".into()));
+    }
+    let mut s = Staleness::new(3);
+    s.observe(&specs, &remote, 100);
+    assert_eq!(s.gauges(), vec![(1, false), (2, true)]);
+    assert_eq!(s.group_of(&one[1], 100), None);
+    let note = format!(
+        "shard 2 stale for 0s (none of its {} workloads read back)",
+        two.len()
+    );
+    assert_eq!(s.group_of(&two[0], 100).as_deref(), Some(note.as_str()));
+    // Still stale later: counted from when it was first seen so.
+    s.observe(&specs, &remote, 112);
+    assert!(s
+        .group_of(&two[0], 112)
+        .unwrap()
+        .starts_with("shard 2 stale for 12s"));
+    let (loads, unknown) = other_loads(&specs, &remote, &[], |w| s.group_of(w, 112));
+    assert_eq!(loads.len(), specs.len());
+    assert!(unknown
+        .iter()
+        .all(|u| u.group.is_some() == two.contains(&u.workload)));
+    // Back: one of its plans is read again.
+    remote.insert(two[0].clone(), fresh);
+    s.observe(&specs, &remote, 120);
+    assert_eq!(s.gauges(), vec![(1, false), (2, false)]);
+    assert_eq!(s.group_of(&two[0], 120), None);
+    s.forget();
+    assert!(s.gauges().is_empty());
 }

@@ -1,0 +1,136 @@
+//! What the tests of shards with leader election (`shard_lease.rs`, `shard_partition.rs`)
+//! share: a shard's configuration (`[shard]`, `[kubernetes]` against the fake API server,
+//! `[leader_election]` with short periods, pool `web` at its maximum of one node), its
+//! decision log, the times it planned the node pools, its `prescale_leader` gauge, and a
+//! polling wait. Include it after `common/shard.rs` (as `shard_setup`), `fake_api.rs` and
+//! `fake_lease.rs`, with `#[path = "common/shard_lease.rs"] mod lease_setup;`.
+//!
+//! The marker of node planning is pool `web`'s hold: its one node is at `max_nodes`, so every
+//! cycle that plans the pools holds it (`pool at max 1 nodes, cannot add`).
+#![allow(dead_code)] // each test binary uses a different part
+
+use crate::common::http_get_body;
+use crate::fake_lease::FakeLease;
+use crate::shard_setup::{base_config, workloads, IN_WEB};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const WORKLOADS: usize = 12;
+pub const SHARDS: u32 = 3;
+pub const LEASE: Duration = Duration::from_secs(4);
+pub const RENEW: Duration = Duration::from_secs(2);
+pub const RETRY: Duration = Duration::from_millis(500);
+/// One 1 s cycle, and scheduling on a loaded 2-core machine.
+pub const SLACK: Duration = Duration::from_millis(2500);
+
+/// Shard `o`'s configuration: `[shard]`, `[kubernetes]` and `[leader_election]` with identity
+/// `shard-<o>` and token `token-shard-<o>`, pool `web` at its maximum of one node, and the
+/// workloads.
+pub fn config(dir: &Path, url: &str, port: u16, o: u32, api: &FakeLease) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    api.kubeconfig(&dir.join("kubeconfig"), &token(o));
+    let shard = format!("[shard]\nreplicas = {SHARDS}\nordinal = {o}\nmax_age = \"8s\"\n");
+    let mut text = base_config(dir, url, Some(port), &shard);
+    text.push_str(&format!(
+        r#"
+[kubernetes]
+kubeconfig = "kubeconfig"
+
+[leader_election]
+enabled = true
+namespace = "prescale"
+name = "prescale"
+identity = "shard-{o}"
+lease_duration = "{}s"
+renew_deadline = "{}s"
+retry_period = "{}ms"
+
+[[pool]]
+name = "web"
+capacity = {{ cpu = 4, memory = "16Gi" }}
+boot_time = "2m"
+min_nodes = 1
+max_nodes = 1
+
+[[node]]
+name = "web-1"
+pool = "web"
+
+"#,
+        LEASE.as_secs(),
+        RENEW.as_secs(),
+        RETRY.as_millis()
+    ));
+    text.push_str(&workloads(WORKLOADS, 10, IN_WEB));
+    let path = dir.join("prescale.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The bearer token shard `o` sends to the fake API server.
+pub fn token(o: u32) -> String {
+    format!("token-shard-{o}")
+}
+
+/// One logged decision: (at, kind, target, outcome, reason).
+pub type Logged = (i64, String, String, String, String);
+
+pub fn log(dir: &Path) -> Vec<Logged> {
+    std::fs::read_to_string(dir.join("d.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        // A line being written may be cut: only whole records count.
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| {
+            let d = &r["decision"];
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (
+                d["at"].as_i64().unwrap_or(0),
+                s(&d["kind"]),
+                s(&d["target"]),
+                s(&r["outcome"]),
+                s(&d["reason"]),
+            )
+        })
+        .collect()
+}
+
+pub fn is_node_decision(d: &Logged) -> bool {
+    matches!(d.1.as_str(), "place" | "move" | "add_node" | "remove_node")
+        || (d.1 == "hold" && d.2 == "web")
+}
+
+/// The cycle times (`at`) at which shard `dir` logged node decisions.
+pub fn node_times(dir: &Path) -> Vec<i64> {
+    let mut t: Vec<i64> = log(dir)
+        .iter()
+        .filter(|d| is_node_decision(d))
+        .map(|d| d.0)
+        .collect();
+    t.dedup();
+    t
+}
+
+pub fn wait_for<T>(
+    limit: Duration,
+    what: impl Fn() -> String,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t0.elapsed() < limit, "after {limit:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `prescale_leader` as shard `port`'s `/metrics` says.
+pub fn leader_gauge(port: u16) -> Option<i64> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    http_get_body(addr, "/metrics")?
+        .lines()
+        .find_map(|l| l.strip_prefix("prescale_leader "))
+        .and_then(|v| v.trim().parse().ok())
+}
