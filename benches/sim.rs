@@ -61,10 +61,7 @@ fn replica(c: &mut Criterion) {
     let series = month();
     // The first week is history; the 30 days after it are simulated.
     let split = 7 * 1440;
-    let opts = ScenarioOptions {
-        split,
-        workload: workload(),
-    };
+    let opts = ScenarioOptions::new(split, workload());
     let plain = Scenario::new(&series, &opts, None).expect("scenario");
     assert_eq!(plain.demand.len(), 43_200);
     let mut g = c.benchmark_group("replica, 43,200 1-minute steps");

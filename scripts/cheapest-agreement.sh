@@ -4,7 +4,8 @@
 # OUT_DIR, default target/yardstick), simulate is asked the scorer's question: the same split
 # (history 70 %, scored 30 %), the same lead (boot time = the scorer's lead steps), the same
 # replica unit (the scorer's `replica_unit`, its test part's p99 / 20) and the same forecast
-# window (15 min), then scripts/cheapest_agreement.py puts the two rankings side by side.
+# window (15 min) and the same model (backtest's 100 trees, seed 42, on the same 70 %), then
+# scripts/cheapest_agreement.py puts the two rankings side by side.
 # Usage: scripts/cheapest-agreement.sh [YARD_DIR [TRACE_DIR [PRESCALE_BINARY]]]
 set -eu
 yard=${1:-target/yardstick}
@@ -23,7 +24,7 @@ print(s["replica_unit"], round(s["lead_steps"] * s["step_min"] * 60), s["window_
     [ "$unit" = 0.0 ] && continue
     if ! nice -n 10 "$bin" simulate --trace "$traces/$name.csv" --sweep \
         --policy predictive,reactive,persistence,oracle --train-fraction 0.7 \
-        --boot-time "${boot}s" --replica-capacity "$unit" --window 15m \
+        --boot-time "${boot}s" --replica-capacity "$unit" --window 15m --trees 100 \
         --report "$out/$name" >"$out/$name.txt" 2>"$out/$name.err"; then
         echo "$name: simulate failed: $(tail -1 "$out/$name.err")" >&2
     fi

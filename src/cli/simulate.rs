@@ -123,7 +123,8 @@ pub struct SimulateArgs {
     /// Static: percentile of the history's demand it is sized for.
     #[arg(long, default_value_t = 95.0)]
     pub static_percentile: f64,
-    /// Persistence: margin on top of the peak of the last boot time (0.1 = 10 %).
+    /// Persistence: margin on the peak of the last forecast window (--window, or the model's):
+    /// 0.1 = 10 % above it, −0.1 below it.
     #[arg(long, default_value_t = 0.0)]
     pub persistence_margin: f64,
     /// Seed for model training and the task generator.
@@ -406,9 +407,9 @@ fn check_replay_flags(a: &SimulateArgs) -> Result<()> {
             bail!("--headroom must be ≥ 0, got {h}");
         }
     }
-    if !(a.persistence_margin.is_finite() && a.persistence_margin >= 0.0) {
+    if !(a.persistence_margin.is_finite() && a.persistence_margin > -1.0) {
         bail!(
-            "--persistence-margin must be ≥ 0, got {}",
+            "--persistence-margin must be > -1 (−100 %), got {}",
             a.persistence_margin
         );
     }
@@ -562,6 +563,7 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         quantile: a.quantile.or(c.map(|w| w.quantile)).unwrap_or(0.9),
         max_short: a.max_short.or(c.and_then(|w| w.max_short)),
         headroom: a.headroom.or(c.map(|w| w.headroom)).unwrap_or(0.0),
+        forecast_margin: None,
         target_utilization: a.target_utilization.unwrap_or(1.0),
         hpa_target: a.hpa_target,
         static_percentile: a.static_percentile,
@@ -578,7 +580,7 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
     let (model, model_name) = model(a, loaded, &series, split, wants_model)?;
     let scenario = Scenario::new(
         &series,
-        &ScenarioOptions { split, workload },
+        &scenario_options(a, split, workload, model.as_ref())?,
         model.as_ref(),
     )?;
     let mut results = Vec::new();
@@ -607,6 +609,29 @@ fn replica_mode(a: &SimulateArgs, trace: &Path) -> Result<()> {
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// How the trace is laid out: from `split` on, the forecast window (the model's, else
+/// `--window`) and `--config`'s `[online_calibration]` (else its defaults, as `run` has).
+fn scenario_options(
+    a: &SimulateArgs,
+    split: usize,
+    workload: Workload,
+    model: Option<&Model>,
+) -> Result<ScenarioOptions> {
+    let online = match &a.config {
+        Some(path) => {
+            prescale::config::Config::load(path)?
+                .live
+                .online_calibration
+        }
+        None => prescale::forecast::OnlineConfig::default(),
+    };
+    Ok(ScenarioOptions {
+        window: model.map_or(a.window, |m| m.spec.window),
+        online,
+        ..ScenarioOptions::new(split, workload)
+    })
 }
 
 /// The `[[workload]]` of a prescale.toml to simulate: by name, else the one whose demand is

@@ -9,7 +9,7 @@ use prescale::atomic_file::write_atomic;
 use prescale::forecast::Model;
 use prescale::plan::{Allocation, Claim};
 use prescale::series::{self, HistoryOptions};
-use prescale::sim::replay::scenario::{Scenario, ScenarioOptions};
+use prescale::sim::replay::scenario::Scenario;
 use prescale::sim::replay::shared::{self, Member, SharedResult};
 use prescale::sim::replay::Knobs;
 use serde::Serialize;
@@ -103,7 +103,8 @@ pub(super) fn run(a: &SimulateArgs) -> Result<()> {
             }
             let w = workload(a, trace, &s, &s.values[..split])?;
             let (m, _) = model(a, loaded.clone(), &s, split, true)?;
-            let sc = Scenario::new(&s, &ScenarioOptions { split, workload: w }, m.as_ref())
+            let opts = super::scenario_options(a, split, w, m.as_ref())?;
+            let sc = Scenario::new(&s, &opts, m.as_ref())
                 .with_context(|| format!("{}: series '{}'", trace.display(), s.key))?;
             rows.push((trace.display().to_string(), sc.workload.clone()));
             members.push(Member::new(sc));

@@ -18,8 +18,9 @@
 //! 2. **Guards**, in this order, each recorded when it changes the number:
 //!    surge (the reactive floor: never below what current demand needs, so a spike the
 //!    forecast missed is still caught; recorded whenever the floor beat the forecast) →
-//!    stale data / unhealthy model (no scale-down) → tolerance band (hold small changes, unless
-//!    current demand already needs more) → scale-down stabilisation (HPA-style: scale down only
+//!    stale data / unhealthy model (no scale-down) → tolerance band (hold small scale-downs;
+//!    never a scale-up, which current demand or the forecast asks for) → scale-down
+//!    stabilisation (HPA-style: scale down only
 //!    to the highest recommendation of the window; a workload seen for the first time counts
 //!    its current replicas as that window's history, so nothing shrinks before a full window
 //!    of evidence) → maximum step → known-event floor (an active `events` entry, from its start
@@ -350,10 +351,13 @@ impl<'a> Cycle<'a> {
                 apply(GuardKind::UnhealthyModel, current, &mut n);
             }
         }
-        if n != current && current > 0 {
-            let change = (n as f64 - current as f64).abs() / current as f64;
-            let demand_needs_more = n > current && self.reactive.is_some_and(|r| r > current);
-            if change <= spec.tolerance && !demand_needs_more {
+        // Only scale-downs are held: a scale-up here is asked for by current demand or by the
+        // forecast, and holding either provisions below what the user's quantile (or demand
+        // right now) needs for a boot time. Holding downs alone still stops flapping: a number
+        // wobbling inside the band moves up once and then stays.
+        if n < current {
+            let change = (current - n) as f64 / current as f64;
+            if change <= spec.tolerance {
                 apply(GuardKind::Tolerance, current, &mut n);
             }
         }

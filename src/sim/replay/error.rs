@@ -42,6 +42,9 @@ pub enum ReplayError {
         /// The trace's step, seconds.
         trace: i64,
     },
+    /// The predictive policy's margin on the forecast is not a number ≥ 0.
+    #[error("the margin on the forecast must be a number ≥ 0, got {0}")]
+    Margin(f64),
     /// The predictive policy was asked for without forecasts.
     #[error("the predictive policy needs a model (none was given or trained)")]
     NoModel,

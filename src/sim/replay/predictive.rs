@@ -19,17 +19,21 @@ use crate::series::SeriesKey;
 pub struct Predictive<'a> {
     spec: WorkloadSpec,
     forecasts: &'a [Option<Forecast>],
+    margin: Option<f64>,
     planner: ReplicaPlanner,
     tracker: AccuracyTracker,
     risk: RiskTracker,
 }
 
 impl<'a> Predictive<'a> {
-    /// A policy planning `spec` with `forecasts[t]`, the forecast made at the end of step `t`.
-    pub fn new(spec: WorkloadSpec, forecasts: &'a [Option<Forecast>]) -> Self {
+    /// A policy planning `spec` with `forecasts[t]`, the forecast made at the end of step `t`,
+    /// its quantiles multiplied by a fixed `margin` if one is given (see
+    /// [`Knobs::forecast_margin`]).
+    pub fn new(spec: WorkloadSpec, forecasts: &'a [Option<Forecast>], margin: Option<f64>) -> Self {
         Predictive {
             spec,
             forecasts,
+            margin,
             planner: ReplicaPlanner::new(),
             tracker: AccuracyTracker::new(AccuracyConfig::default()),
             risk: RiskTracker::new(),
@@ -51,10 +55,21 @@ impl Policy for Predictive<'_> {
         }
         // The step just served: short if its demand exceeded what was ready in it.
         self.risk.observe(&self.spec, obs.ts, demand, obs.ready);
-        let forecast = self.forecasts.get(obs.t).and_then(Option::as_ref);
-        if let Some(f) = forecast {
+        let issued = self.forecasts.get(obs.t).and_then(Option::as_ref);
+        // The accuracy tracker scores the model's own forecast; the margin is the policy's.
+        if let Some(f) = issued {
             self.tracker.record(f);
         }
+        let scaled = issued.zip(self.margin).map(|(f, m)| Forecast {
+            quantiles: f.quantiles.iter().map(|&(l, v)| (l, v * m)).collect(),
+            ..f.clone()
+        });
+        let forecast = scaled.as_ref().or(issued);
+        // A fixed margin is planned as `max_short` plans: in full (see `Knobs`).
+        let forecast_weight = match self.margin {
+            Some(_) => 1.0,
+            None => self.tracker.weight(&self.spec.demand),
+        };
         let input = WorkloadInput {
             now: obs.ts,
             current_replicas: obs.provisioned,
@@ -63,7 +78,7 @@ impl Policy for Predictive<'_> {
             // A gap in the trace is what stale data looks like live: no scale-down on it.
             data_stale: demand.is_none(),
             model_healthy: true,
-            forecast_weight: self.tracker.weight(&self.spec.demand),
+            forecast_weight,
             risk: self.risk.level(&self.spec),
         };
         self.planner.plan(&self.spec, &input).to
@@ -101,5 +116,9 @@ pub fn policy<'a>(
 ) -> Result<Box<dyn Policy + 'a>, ReplayError> {
     let spec = spec(w, key, knobs);
     spec.validate()?;
-    Ok(Box::new(Predictive::new(spec, forecasts)))
+    let margin = knobs.forecast_margin;
+    if let Some(m) = margin.filter(|m| !(m.is_finite() && *m >= 0.0)) {
+        return Err(ReplayError::Margin(m));
+    }
+    Ok(Box::new(Predictive::new(spec, forecasts, margin)))
 }

@@ -7,6 +7,7 @@ use super::policy::{Fixed, Hpa, Oracle};
 use super::replica::{simulate, Run, Scores};
 use super::setup::{Observation, Policy, Setup};
 pub use super::workload::{Knobs, PolicyKind, Workload};
+use crate::forecast::online::{self, OnlineConfig};
 use crate::forecast::{Forecast, Model};
 use crate::series::{Series, SeriesKey};
 
@@ -32,6 +33,9 @@ pub struct Scenario {
     pub oracle_hours: f64,
     /// The workload replayed.
     pub workload: Workload,
+    /// The forecast window, seconds: what the forecasts' peak is over, and persistence's
+    /// look-back (the last window's peak forecasts the next window's).
+    pub window: i64,
 }
 
 /// How to lay a trace out for replay.
@@ -41,7 +45,30 @@ pub struct ScenarioOptions {
     pub split: usize,
     /// The workload replayed.
     pub workload: Workload,
+    /// The forecast window, seconds (a model's own window takes precedence): persistence
+    /// looks back this far, as the backtest's and the yardstick's persistence do.
+    pub window: i64,
+    /// The online calibration the live loop applies to the model's quantiles
+    /// (`[online_calibration]`), replayed here from the first simulated step on, so the
+    /// predictive policy plans with the forecasts the live loop would plan with.
+    pub online: OnlineConfig,
 }
+
+impl ScenarioOptions {
+    /// Simulate from `split` on with `workload`, a 15-minute window (`prescale train`'s
+    /// default) and the default online calibration.
+    pub fn new(split: usize, workload: Workload) -> Self {
+        ScenarioOptions {
+            split,
+            workload,
+            window: DEFAULT_WINDOW,
+            online: OnlineConfig::default(),
+        }
+    }
+}
+
+/// The forecast window when none is given, seconds.
+pub const DEFAULT_WINDOW: i64 = 900;
 
 /// The replica capacity used when none is configured: a tenth of the trace's median (of the
 /// history part), so the typical step needs about ten replicas and one replica is a 10 % step
@@ -90,6 +117,7 @@ impl Scenario {
             return Err(ReplayError::AllGaps);
         }
         let mut forecasts = vec![None; demand.len()];
+        let mut window = opts.window;
         if let Some(m) = model {
             if m.spec.step != series.step {
                 return Err(ReplayError::ModelStep {
@@ -97,12 +125,19 @@ impl Scenario {
                     trace: series.step,
                 });
             }
-            for (t, f) in m.forecast_range(
+            window = m.spec.window;
+            let raw = m.forecast_range(
                 &series.key,
                 &series.values,
                 series.start,
                 split..series.len(),
-            ) {
+            );
+            // Corrected as the live loop corrects them, starting afresh at the first simulated
+            // step (a live loop starts its calibration with its model), each correction
+            // learning only from windows complete by then.
+            let corrected =
+                online::replay(&opts.online, &series.values, series.start, series.step, raw);
+            for (t, f) in corrected {
                 forecasts[t - split] = Some(f);
             }
         }
@@ -120,6 +155,7 @@ impl Scenario {
             oracle,
             oracle_hours,
             workload,
+            window: window.max(series.step),
         })
     }
 
@@ -150,6 +186,7 @@ impl Scenario {
             )),
             PolicyKind::Persistence => Box::new(super::persistence::Persistence::new(
                 &self.setup,
+                Setup::boot_steps_for(self.window, self.setup.step),
                 knobs.persistence_margin,
             )),
             PolicyKind::Oracle => Box::new(Oracle::new(&self.setup, &self.demand)),
@@ -218,15 +255,7 @@ mod predictive_tests {
             scale_down_window: 300,
             spec: None,
         };
-        let mut sc = Scenario::new(
-            &s,
-            &ScenarioOptions {
-                split: 288,
-                workload: w,
-            },
-            None,
-        )
-        .unwrap();
+        let mut sc = Scenario::new(&s, &ScenarioOptions::new(288, w), None).unwrap();
         let all = s.values.clone();
         sc.forecasts = (0..sc.demand.len())
             .map(|t| {
@@ -313,6 +342,116 @@ mod predictive_tests {
     }
 
     #[test]
+    fn a_fixed_margin_counts_in_full_whatever_the_forecasts_accuracy() {
+        // Forecasts at five times demand: the accuracy tracker soon rates them poorly and, at
+        // the configured quantile, fades them towards reactive; a fixed margin (the sweep's
+        // knob, as max_short's) is planned in full, so it pays for all of it.
+        let sc = scenario(|v, i| vec![(0.5, 5.0 * v[i]), (0.9, 5.0 * v[i]), (0.99, 5.0 * v[i])]);
+        let hours = |forecast_margin| {
+            let k = Knobs {
+                forecast_margin,
+                ..Knobs::default()
+            };
+            sc.run(PolicyKind::Predictive, &k).unwrap().1.replica_hours
+        };
+        let faded = hours(None);
+        let full = hours(Some(1.0));
+        assert!(full > 1.5 * faded, "full {full}, faded {faded}");
+        assert!(hours(Some(0.5)) < full);
+        let bad = Knobs {
+            forecast_margin: Some(f64::NAN),
+            ..Knobs::default()
+        };
+        let e = sc.run(PolicyKind::Predictive, &bad).unwrap_err();
+        assert!(e.to_string().contains("margin on the forecast"), "{e}");
+    }
+
+    #[test]
+    fn persistence_looks_back_one_forecast_window() {
+        // One spike in a flat trace: persistence holds it for the window's steps after it.
+        let mut values = vec![10.0; 40];
+        values[25] = 100.0;
+        let series = Series {
+            key: SeriesKey::new("x"),
+            start: 0,
+            step: 60,
+            values,
+        };
+        let w = Workload {
+            name: "x".into(),
+            replica_capacity: 10.0,
+            boot_time: 60,
+            min_replicas: 1,
+            max_replicas: 50,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        };
+        let held = |window: i64| {
+            let sc = Scenario::new(
+                &series,
+                &ScenarioOptions {
+                    window,
+                    ..ScenarioOptions::new(20, w.clone())
+                },
+                None,
+            )
+            .unwrap();
+            let (run, _) = sc.run(PolicyKind::Persistence, &Knobs::default()).unwrap();
+            run.provisioned.iter().filter(|&&r| r == 10).count()
+        };
+        // Seen at the end of step 5 (of the tail), provisioned from step 6 for `window` steps.
+        assert_eq!(held(240), 4);
+        assert_eq!(held(60), 1);
+    }
+
+    #[test]
+    fn forecasts_are_corrected_online_as_the_live_loop_does() {
+        use crate::forecast::TrainOptions;
+        let s = series();
+        let opts = TrainOptions {
+            n_trees: 8,
+            max_depth: 6,
+            ..TrainOptions::new(300, 900)
+        };
+        let m = Model::train(&[s.slice(0..288 * 4)], &opts).unwrap();
+        let w = Workload {
+            name: "web".into(),
+            replica_capacity: 10.0,
+            boot_time: 600,
+            min_replicas: 1,
+            max_replicas: 100,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        };
+        let build = |online| {
+            Scenario::new(
+                &s,
+                &ScenarioOptions {
+                    online,
+                    ..ScenarioOptions::new(288 * 4, w.clone())
+                },
+                Some(&m),
+            )
+            .unwrap()
+        };
+        let on = build(OnlineConfig::default());
+        let off = build(OnlineConfig::off());
+        assert_eq!(on.window, 900, "the model's window");
+        let q = |sc: &Scenario, t: usize| sc.forecasts[t].as_ref().unwrap().quantile(0.9).unwrap();
+        // Nothing is resolved at the first step; later the correction has learnt something,
+        // and it is the library's own replay of the live loop's calibrator.
+        assert_eq!(q(&on, 0), q(&off, 0));
+        let last = on.demand.len() - 1;
+        assert_ne!(q(&on, last), q(&off, last));
+        let raw = m.forecast_range(&s.key, &s.values, s.start, 288 * 4..s.len());
+        let want = online::replay(&OnlineConfig::default(), &s.values, s.start, s.step, raw);
+        let (t, f) = want.last().unwrap();
+        assert_eq!(on.forecasts[t - 288 * 4].as_ref(), Some(f));
+    }
+
+    #[test]
     fn no_model_no_predictive_policy() {
         let s = series();
         let w = Workload {
@@ -325,15 +464,7 @@ mod predictive_tests {
             scale_down_window: 300,
             spec: None,
         };
-        let sc = Scenario::new(
-            &s,
-            &ScenarioOptions {
-                split: 288,
-                workload: w,
-            },
-            None,
-        )
-        .unwrap();
+        let sc = Scenario::new(&s, &ScenarioOptions::new(288, w), None).unwrap();
         let e = sc
             .run(PolicyKind::Predictive, &Knobs::default())
             .unwrap_err();

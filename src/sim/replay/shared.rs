@@ -244,10 +244,7 @@ mod tests {
             scale_down_window: 300,
             spec: None,
         };
-        let opts = ScenarioOptions {
-            split: SPLIT,
-            workload: w,
-        };
+        let opts = ScenarioOptions::new(SPLIT, w);
         let mut sc = Scenario::new(&s, &opts, None).unwrap();
         sc.forecasts = (0..sc.demand.len())
             .map(|t| {

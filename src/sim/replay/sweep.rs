@@ -31,8 +31,8 @@ pub struct CurvePoint {
 pub struct Curve {
     /// The policy.
     pub policy: PolicyKind,
-    /// Its points, in knob order (cheapest setting first): the coarse grid and every
-    /// bisection step.
+    /// Its points, arm by arm (see [`tune::Arm`]), each in knob order (cheapest setting
+    /// first): the coarse grid and every bisection step.
     pub points: Vec<CurvePoint>,
     /// The cheapest point with at most [`RISK_TARGET`] of steps under-provisioned; `None` if
     /// no setting tried gets there.
@@ -42,80 +42,48 @@ pub struct Curve {
 /// Safeties of the coarse grid every curve is drawn on: eleven evenly spaced settings.
 const GRID: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
-/// The coarse knob settings swept for `kind`, cheapest first (see [`tune::knobs_at`]); the
-/// budget is then found by bisection between them.
-pub fn grid(kind: PolicyKind) -> Vec<Knobs> {
+/// The coarse knob settings swept for `kind` with forecasts at `levels`, cheapest first per
+/// [`tune::Arm`] (see [`tune::knobs_at`]); the budget is then found by bisection between them.
+pub fn grid(kind: PolicyKind, levels: &[f64]) -> Vec<Knobs> {
     if kind == PolicyKind::Oracle {
         return vec![Knobs::default()];
     }
-    GRID.iter().map(|&s| tune::knobs_at(kind, s)).collect()
+    tune::arms(kind, levels)
+        .into_iter()
+        .flat_map(|arm| GRID.iter().map(move |&s| tune::knobs_at(arm, s)))
+        .collect()
 }
 
-/// Sweeps every policy in `kinds`: its coarse [`grid`] (replayed in parallel) for the curve,
-/// then [`tune::bisect`] on its knob for the cheapest setting within [`RISK_TARGET`], so every
-/// policy, prescale's and the baselines alike, is tuned to the same precision. The result
-/// does not depend on the order replays finish in.
+/// Sweeps every policy in `kinds`: along each of its [`tune::arms`] (the predictive policy
+/// has one per forecast quantile), the coarse [`GRID`] (replayed in parallel) for the curve,
+/// then [`tune::bisect`] on the knob for the cheapest setting within [`RISK_TARGET`], so every
+/// policy, prescale's and the baselines alike, is tuned to the same precision. A policy's
+/// budget is the cheapest of every point of every arm. The result does not depend on the
+/// order replays finish in.
 pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, ReplayError> {
-    use rayon::prelude::*;
+    let levels: Vec<f64> = scenario
+        .forecasts
+        .iter()
+        .flatten()
+        .next()
+        .map(|f| f.quantiles.iter().map(|q| q.0).collect())
+        .unwrap_or_default();
     kinds
         .iter()
         .map(|&kind| {
-            let point = |s: f64| -> Result<(f64, CurvePoint), ReplayError> {
-                let k = tune::knobs_at(kind, s);
-                let (_, sc) = scenario.run(kind, &k)?;
-                Ok((
-                    s,
-                    CurvePoint {
-                        knob: k.describe(kind),
-                        cost_vs_oracle: sc.cost_vs_oracle,
-                        replica_hours: sc.replica_hours,
-                        under_provisioned: sc.under_provisioned,
-                        unserved: sc.unserved,
-                        scaling_actions: sc.scaling_actions,
-                    },
-                ))
-            };
-            let safeties: &[f64] = if kind == PolicyKind::Oracle {
-                &[0.0]
+            let mut points = Vec::new();
+            if kind == PolicyKind::Oracle {
+                let (_, p) = replay(
+                    scenario,
+                    tune::knobs_at(tune::Arm { kind, base: None }, 0.0),
+                    kind,
+                )?;
+                points.push(p);
             } else {
-                &GRID
-            };
-            let mut points = safeties
-                .par_iter()
-                .map(|&s| point(s))
-                .collect::<Result<Vec<_>, ReplayError>>()?;
-            if kind != PolicyKind::Oracle {
-                let mut failed = None;
-                tune::bisect(
-                    |s| {
-                        if failed.is_some() {
-                            return false;
-                        }
-                        // The grid's ends are already replayed: no need to run them again.
-                        if let Some((_, p)) = points.iter().find(|(g, _)| *g == s) {
-                            return p.under_provisioned <= RISK_TARGET;
-                        }
-                        match point(s) {
-                            Ok(p) => {
-                                let ok = p.1.under_provisioned <= RISK_TARGET;
-                                points.push(p);
-                                ok
-                            }
-                            Err(e) => {
-                                failed = Some(e);
-                                false
-                            }
-                        }
-                    },
-                    tune::BISECTION_STEPS,
-                );
-                if let Some(e) = failed {
-                    return Err(e);
+                for arm in tune::arms(kind, &levels) {
+                    points.extend(sweep_arm(scenario, arm)?);
                 }
             }
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            points.dedup_by(|a, b| a.0 == b.0);
-            let points: Vec<CurvePoint> = points.into_iter().map(|(_, p)| p).collect();
             Ok(Curve {
                 policy: kind,
                 budget: budget(&points),
@@ -123,6 +91,66 @@ pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, Repl
             })
         })
         .collect()
+}
+
+/// One replay at `knobs`, as a curve point.
+fn replay(
+    scenario: &Scenario,
+    knobs: Knobs,
+    kind: PolicyKind,
+) -> Result<(Knobs, CurvePoint), ReplayError> {
+    let (_, sc) = scenario.run(kind, &knobs)?;
+    Ok((
+        knobs,
+        CurvePoint {
+            knob: knobs.describe(kind),
+            cost_vs_oracle: sc.cost_vs_oracle,
+            replica_hours: sc.replica_hours,
+            under_provisioned: sc.under_provisioned,
+            unserved: sc.unserved,
+            scaling_actions: sc.scaling_actions,
+        },
+    ))
+}
+
+/// One arm: the grid in parallel, then the bisection; its points in safety order.
+fn sweep_arm(scenario: &Scenario, arm: tune::Arm) -> Result<Vec<CurvePoint>, ReplayError> {
+    use rayon::prelude::*;
+    let point = |s: f64| replay(scenario, tune::knobs_at(arm, s), arm.kind).map(|(_, p)| (s, p));
+    let mut points = GRID
+        .par_iter()
+        .map(|&s| point(s))
+        .collect::<Result<Vec<_>, ReplayError>>()?;
+    let mut failed = None;
+    tune::bisect(
+        |s| {
+            if failed.is_some() {
+                return false;
+            }
+            // The grid's ends are already replayed: no need to run them again.
+            if let Some((_, p)) = points.iter().find(|(g, _)| *g == s) {
+                return p.under_provisioned <= RISK_TARGET;
+            }
+            match point(s) {
+                Ok(p) => {
+                    let ok = p.1.under_provisioned <= RISK_TARGET;
+                    points.push(p);
+                    ok
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        },
+        tune::BISECTION_STEPS,
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    points.dedup_by(|a, b| a.0 == b.0);
+    Ok(points.into_iter().map(|(_, p)| p).collect())
 }
 
 /// The cheapest point within the risk target.
@@ -190,15 +218,7 @@ mod tests {
             scale_down_window: 300,
             spec: None,
         };
-        let sc = Scenario::new(
-            &series,
-            &ScenarioOptions {
-                split: 100,
-                workload,
-            },
-            None,
-        )
-        .unwrap();
+        let sc = Scenario::new(&series, &ScenarioOptions::new(100, workload), None).unwrap();
         let curves = run(&sc, &[PolicyKind::Static, PolicyKind::Reactive]).unwrap();
         let b = curves[0].budget.as_ref().unwrap();
         assert_eq!(b.knob, "p89.94");
@@ -250,9 +270,14 @@ mod tests {
             PolicyKind::Predictive,
             PolicyKind::Persistence,
         ] {
-            assert!(grid(kind).len() >= 8, "{kind:?}");
+            assert!(grid(kind, &[]).len() >= 8, "{kind:?}");
         }
-        let r = grid(PolicyKind::Reactive);
+        assert_eq!(
+            grid(PolicyKind::Predictive, &[0.5, 0.9]).len(),
+            2 * GRID.len(),
+            "one grid per forecast level"
+        );
+        let r = grid(PolicyKind::Reactive, &[]);
         assert!(r.windows(2).all(|w| w[0].hpa_target > w[1].hpa_target));
     }
 }

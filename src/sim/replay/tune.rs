@@ -3,6 +3,8 @@
 //!
 //! A policy's settings are laid on a *safety* scale `s ∈ [0, 1]`: 0 is its cheapest,
 //! riskiest setting, 1 the safest tried, and under-provisioning falls (roughly) as `s` rises.
+//! The predictive policy has one such scale per forecast quantile ([`Arm`]): a margin on that
+//! quantile, bisected for each, the cheapest within the budget being the policy's.
 //! [`bisect`] then finds the smallest `s` that meets the budget to within `2^-steps`.
 //! Under-provisioning is not exactly monotone in any knob (the HPA's tolerance band, rounding
 //! to whole replicas), so the sweep takes the cheapest of *every* setting it replayed that
@@ -20,30 +22,68 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * p).round() / p
 }
 
-/// The knobs of `kind` at safety `s` (clamped to 0..=1); the other policies' knobs are the
+/// The factors the sweep tries on a forecast (predictive) or the recent peak (persistence):
+/// from half to nine times it, the range the yardstick tries on every method's outputs, so no
+/// policy is judged at a coarser or narrower setting than its peers.
+pub const FACTOR_RANGE: (f64, f64) = (0.5, 9.0);
+
+/// The factor at safety `s` in [`FACTOR_RANGE`], linear.
+fn factor(s: f64) -> f64 {
+    let (lo, hi) = FACTOR_RANGE;
+    round(lo + (hi - lo) * s, 4)
+}
+
+/// One line of settings a policy is swept along: the policy, and for the predictive policy
+/// the forecast quantile its margin scales (each output is its own line, as the yardstick
+/// tries each output as a base; the cheapest line within the budget is the policy's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Arm {
+    /// The policy.
+    pub kind: PolicyKind,
+    /// Predictive: the quantile level whose forecast the margin multiplies.
+    pub base: Option<f64>,
+}
+
+/// The lines `kind` is swept along: one per forecast level in `levels` for the predictive
+/// policy (the default quantile's if there are none), one otherwise.
+pub fn arms(kind: PolicyKind, levels: &[f64]) -> Vec<Arm> {
+    if kind != PolicyKind::Predictive {
+        return vec![Arm { kind, base: None }];
+    }
+    let levels = if levels.is_empty() {
+        vec![Knobs::default().quantile]
+    } else {
+        levels.to_vec()
+    };
+    levels
+        .into_iter()
+        .map(|q| Arm {
+            kind,
+            base: Some(q),
+        })
+        .collect()
+}
+
+/// The knobs of `arm` at safety `s` (clamped to 0..=1); the other policies' knobs are the
 /// defaults.
 ///
-/// - predictive: the quantile from 0.5 to 0.99 over the first half, then at 0.99 the
-///   planner's target utilisation from 1 down to 0.2 (a margin on forecast and floor alike);
+/// - predictive: the forecast at the arm's quantile times a margin from 0.5 to 9
+///   ([`FACTOR_RANGE`]);
 /// - reactive (the HPA): target utilisation from 100 % down to 5 %;
 /// - static: the percentile of the history from 0 to 100 over the first half, then a margin
 ///   on the maximum from 0 to +200 %;
-/// - persistence: the margin on the recent peak from 0 to +300 %.
-pub fn knobs_at(kind: PolicyKind, s: f64) -> Knobs {
+/// - persistence: the recent peak times a factor from 0.5 to 9 (margin −50 % to +800 %).
+pub fn knobs_at(arm: Arm, s: f64) -> Knobs {
     let s = if s.is_finite() {
         s.clamp(0.0, 1.0)
     } else {
         0.0
     };
     let base = Knobs::default();
-    match kind {
-        PolicyKind::Predictive if s <= 0.5 => Knobs {
-            quantile: round(0.5 + 0.49 * s / 0.5, 4),
-            ..base
-        },
+    match arm.kind {
         PolicyKind::Predictive => Knobs {
-            quantile: 0.99,
-            target_utilization: round(1.0 - 0.8 * (s - 0.5) / 0.5, 4),
+            quantile: arm.base.unwrap_or(base.quantile),
+            forecast_margin: Some(factor(s)),
             ..base
         },
         PolicyKind::Reactive => Knobs {
@@ -60,7 +100,7 @@ pub fn knobs_at(kind: PolicyKind, s: f64) -> Knobs {
             ..base
         },
         PolicyKind::Persistence => Knobs {
-            persistence_margin: round(3.0 * s, 4),
+            persistence_margin: round(factor(s) - 1.0, 4),
             ..base
         },
         PolicyKind::Oracle => base,
@@ -116,17 +156,38 @@ mod tests {
 
     #[test]
     fn knobs_run_from_cheap_to_safe() {
-        let k = |kind, s| knobs_at(kind, s);
+        let k = |kind, s| knobs_at(Arm { kind, base: None }, s);
         assert_eq!(k(PolicyKind::Reactive, 0.0).hpa_target, 1.0);
         assert_eq!(k(PolicyKind::Reactive, 1.0).hpa_target, 0.05);
         assert_eq!(k(PolicyKind::Reactive, 0.5).hpa_target, 0.525);
-        assert_eq!(k(PolicyKind::Predictive, 0.25).quantile, 0.745);
-        let p = k(PolicyKind::Predictive, 0.75);
-        assert_eq!((p.quantile, p.target_utilization), (0.99, 0.6));
+        // Predictive: the arm's quantile, its margin 0.5 + 8.5 s.
+        let p95 = Arm {
+            kind: PolicyKind::Predictive,
+            base: Some(0.95),
+        };
+        let p = knobs_at(p95, 0.25);
+        assert_eq!((p.quantile, p.forecast_margin), (0.95, Some(2.625)));
+        assert_eq!(knobs_at(p95, 0.0).forecast_margin, Some(0.5));
+        assert_eq!(knobs_at(p95, 1.0).forecast_margin, Some(9.0));
+        assert_eq!(p.target_utilization, 1.0, "the floor is left alone");
         assert_eq!(k(PolicyKind::Static, 0.45).static_percentile, 90.0);
         let st = k(PolicyKind::Static, 0.75);
         assert_eq!((st.static_percentile, st.static_margin), (100.0, 1.0));
-        assert_eq!(k(PolicyKind::Persistence, 0.1).persistence_margin, 0.3);
-        assert_eq!(k(PolicyKind::Persistence, f64::NAN).persistence_margin, 0.0);
+        // Persistence: factor 0.5 + 8.5 s, as a margin −0.5 to +8.
+        assert_eq!(k(PolicyKind::Persistence, 0.1).persistence_margin, 0.35);
+        assert_eq!(k(PolicyKind::Persistence, 1.0).persistence_margin, 8.0);
+        assert_eq!(
+            k(PolicyKind::Persistence, f64::NAN).persistence_margin,
+            -0.5
+        );
+    }
+
+    #[test]
+    fn predictive_is_swept_once_per_forecast_level() {
+        let a = arms(PolicyKind::Predictive, &[0.5, 0.9, 0.95, 0.99]);
+        let bases: Vec<Option<f64>> = a.iter().map(|a| a.base).collect();
+        assert_eq!(bases, [Some(0.5), Some(0.9), Some(0.95), Some(0.99)]);
+        assert_eq!(arms(PolicyKind::Predictive, &[])[0].base, Some(0.9));
+        assert_eq!(arms(PolicyKind::Reactive, &[0.5, 0.9]).len(), 1);
     }
 }

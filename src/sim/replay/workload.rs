@@ -15,7 +15,7 @@ pub enum PolicyKind {
     Reactive,
     /// A fixed size at a percentile of the training part.
     Static,
-    /// The peak of the last boot time, plus a margin.
+    /// The peak of the last forecast window, plus a margin.
     Persistence,
     /// Perfect foresight.
     Oracle,
@@ -53,6 +53,15 @@ pub struct Knobs {
     pub max_short: Option<f64>,
     /// Predictive: extra capacity on top of the forecast (0.1 = 10 %).
     pub headroom: f64,
+    /// Predictive: a fixed factor on the forecast's quantiles before the planner sees them,
+    /// the margin the sweep bisects per quantile; `None`: the quantile as configured. It is
+    /// what `max_short`'s calibrated margin does live, held fixed, and planned as `max_short`
+    /// is: the forecast counts in full, not faded by its recent accuracy, because the margin
+    /// is the accuracy control (a margin tuned to the budget and then faded towards reactive
+    /// would miss the budget it was tuned to). Unlike `headroom` and `target_utilization` it
+    /// leaves the reactive floor alone, so a margin below 1 trims the forecast, never current
+    /// demand.
+    pub forecast_margin: Option<f64>,
     /// Predictive: the planner's target utilisation of a replica, (0, 1]: its margin on both
     /// the forecast and the reactive floor, as the HPA's target is.
     pub target_utilization: f64,
@@ -72,6 +81,7 @@ impl Default for Knobs {
             quantile: 0.9,
             max_short: None,
             headroom: 0.0,
+            forecast_margin: None,
             target_utilization: 1.0,
             hpa_target: 0.8,
             static_percentile: 95.0,
@@ -92,6 +102,9 @@ impl Knobs {
                     Some(m) => format!("short≤{}%", pct(m)),
                     None => format!("q={}", self.quantile),
                 };
+                if let Some(m) = self.forecast_margin {
+                    s.push_str(&format!(" ×{}", (m * 1e4).round() / 1e4));
+                }
                 if self.headroom > 0.0 {
                     s.push_str(&format!(" +{}%", pct(self.headroom)));
                 }
@@ -105,6 +118,9 @@ impl Knobs {
                 format!("p{} +{}%", self.static_percentile, pct(self.static_margin))
             }
             PolicyKind::Static => format!("p{}", self.static_percentile),
+            PolicyKind::Persistence if self.persistence_margin < 0.0 => {
+                format!("{}%", pct(self.persistence_margin))
+            }
             PolicyKind::Persistence => format!("+{}%", pct(self.persistence_margin)),
             PolicyKind::Oracle => "-".into(),
         }
