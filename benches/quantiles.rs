@@ -9,14 +9,17 @@
 //! * `forecast_rings`: the live loop's whole per-series path (features from the ring, walk,
 //!   merge, units), as `Model::forecast_rings` runs it each cycle.
 //!
-//! Everything runs in a one-thread rayon pool, so the figures are CPU time per call on one
-//! core whatever else the machine runs (divide by 2,048 for a series).
+//! Everything runs on one thread (the quantile paths on the calling thread, `forecast_rings`
+//! in a one-thread rayon pool), and the time reported is the process's CPU time, not wall time:
+//! on a machine shared with other builds, wall time mostly measures the others. Divide by
+//! 2,048 for one series.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prescale::forecast::{features, Model};
 use prescale::series::{Ring, SeriesKey};
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const SERIES: usize = 2048;
 const STEP: i64 = 300;
@@ -31,6 +34,29 @@ fn value(i: usize, ts: i64, s: &mut u64) -> f64 {
     let size = 10.0 + (i % 97) as f64 * 3.0;
     let hour = (ts % 86_400) as f64 / 3600.0 + (i % 24) as f64;
     size * (1.0 + 0.5 * (std::f64::consts::TAU * hour / 24.0).sin() + 0.2 * u)
+}
+
+/// CPU time this process's threads have run, seconds (Linux: each thread's
+/// `/proc/self/task/*/schedstat`, in ns), as the scale bench measures it.
+fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum::<u64>() as f64
+        / 1e9
+}
+
+/// CPU time of `iters` calls of `f`.
+fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
+    let c0 = cpu_seconds();
+    for _ in 0..iters {
+        f();
+    }
+    Duration::from_secs_f64((cpu_seconds() - c0).max(0.0))
 }
 
 fn bench(c: &mut Criterion) {
@@ -76,13 +102,24 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.throughput(Throughput::Elements(SERIES as u64));
     g.bench_function("walk only (mean), 2048 rows", |b| {
-        b.iter(|| one.install(|| black_box(model.forest.try_predict_mean(x.view()))))
+        b.iter_custom(|n| {
+            one.install(|| cpu_time(n, || drop(black_box(model.forest.try_predict_mean(x.view())))))
+        })
     });
+    let flat = x.as_slice().expect("standard layout");
+    let mut out = vec![0.0; SERIES * levels.len()];
     g.bench_function("quantiles p50/p90/p95/p99, 2048 rows", |b| {
-        b.iter(|| one.install(|| black_box(model.forest.predict_quantiles(x.view(), &levels))))
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                model
+                    .forest
+                    .predict_quantiles_block(black_box(flat), &levels, &mut out);
+                black_box(&out);
+            })
+        })
     });
     g.bench_function("forecast_rings, 2048 series", |b| {
-        b.iter(|| one.install(|| black_box(model.forecast_rings(&views))))
+        b.iter_custom(|n| one.install(|| cpu_time(n, || drop(black_box(model.forecast_rings(&views))))))
     });
     g.finish();
 }
