@@ -103,7 +103,11 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(SERIES as u64));
     g.bench_function("walk only (mean), 2048 rows", |b| {
         b.iter_custom(|n| {
-            one.install(|| cpu_time(n, || drop(black_box(model.forest.try_predict_mean(x.view())))))
+            one.install(|| {
+                cpu_time(n, || {
+                    drop(black_box(model.forest.try_predict_mean(x.view())))
+                })
+            })
         })
     });
     let flat = x.as_slice().expect("standard layout");
@@ -119,7 +123,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("forecast_rings, 2048 series", |b| {
-        b.iter_custom(|n| one.install(|| cpu_time(n, || drop(black_box(model.forecast_rings(&views))))))
+        b.iter_custom(|n| {
+            one.install(|| cpu_time(n, || drop(black_box(model.forecast_rings(&views)))))
+        })
     });
     g.finish();
 }
