@@ -160,7 +160,18 @@ impl Ring {
         let Some(newest) = self.newest else { return };
         let n = n.min(self.len);
         let first = newest - n as i64 + 1;
-        out.extend((first..=newest).map(|s| f64::from(self.buf[self.index(s)])));
+        // At most two runs of the buffer (before and after the wrap), copied as slices: one
+        // remainder per call instead of one per slot (the live loop copies a week per series
+        // every cycle).
+        let i = self.index(first);
+        let (a, b) = if i + n <= self.buf.len() {
+            (&self.buf[i..i + n], &self.buf[..0])
+        } else {
+            (&self.buf[i..], &self.buf[..i + n - self.buf.len()])
+        };
+        out.reserve(n);
+        out.extend(a.iter().map(|&v| f64::from(v)));
+        out.extend(b.iter().map(|&v| f64::from(v)));
     }
 
     /// Everything held, as a [`Series`] (start = oldest held slot).
@@ -236,6 +247,17 @@ mod tests {
                 match model.get(&slot) {
                     Some(&want) => prop_assert_eq!(*got as f32, want),
                     None => prop_assert!(got.is_nan()),
+                }
+            }
+            // Every shorter tail is the newest part of it, slot for slot what `get` reads
+            // (bits, gaps included), across the wrap of the buffer.
+            for m in 0..cap + 2 {
+                let t = r.tail(m);
+                prop_assert_eq!(t.len(), m.min(tail.len()));
+                let off = tail.len() - t.len();
+                for (k, v) in t.iter().enumerate() {
+                    let want = r.get((first + (off + k) as i64) * 10);
+                    prop_assert_eq!(Some(v.to_bits()), want.map(f64::to_bits));
                 }
             }
         }

@@ -516,20 +516,17 @@ impl Model {
     /// at least [`FeatureSpec::history_needed`] values for the full feature set.
     pub fn forecast_latest(&self, key: &SeriesKey, values: &[f64], start: i64) -> Option<Forecast> {
         let n = values.len();
-        let rows = features::compute(&self.spec, values, start, n.saturating_sub(1)..n);
-        if rows.is_empty() {
-            return None;
-        }
+        // The newest row alone (`features::latest`, `compute`'s last row to the bit), not a
+        // pass over every value given: own models forecast through here every cycle.
+        let mut x = Vec::with_capacity(self.spec.n_features());
+        let features::Latest { level, base } = features::latest(&self.spec, values, start, &mut x)?;
         let cal: Vec<f64> = self
             .quantiles
             .iter()
             .map(|&q| self.calibrated_level(q))
             .collect();
         let mut out = vec![0.0; cal.len()];
-        let x = rows.x.row(0);
-        self.forest
-            .predict_quantiles_row(x.as_slice()?, &cal, &mut out);
-        let (level, base) = (rows.level[0], rows.base[0]);
+        self.forest.predict_quantiles_row(&x, &cal, &mut out);
         let at = start + (n as i64 - 1) * self.spec.step;
         Some(self.labelled(
             key,

@@ -1,6 +1,7 @@
 //! Tests of training, forecasting, calibration and model-file validation.
 
 use super::*;
+use std::sync::OnceLock;
 
 pub(crate) fn daily_series(key: &str, days: usize, seed: u64) -> Series {
     // 5-minute load with a daily cycle, weekday effect and noise from a simple LCG.
@@ -390,4 +391,59 @@ fn the_anchor_is_chosen_by_held_out_cost() {
     // Fixed (zero is the default): no comparison made.
     let m = Model::train(std::slice::from_ref(&rw), &small_opts()).unwrap();
     assert_eq!(m.anchor, AnchorChoice::fixed(Anchor::Zero));
+}
+
+/// `forecast_latest` as it was before it read the newest row alone: `compute`'s last row.
+fn forecast_by_compute(m: &Model, key: &SeriesKey, values: &[f64], start: i64) -> Option<Forecast> {
+    let n = values.len();
+    let rows = features::compute(&m.spec, values, start, n.saturating_sub(1)..n);
+    if rows.is_empty() {
+        return None;
+    }
+    let cal: Vec<f64> = m.quantiles.iter().map(|&q| m.calibrated_level(q)).collect();
+    let mut out = vec![0.0; cal.len()];
+    m.forest
+        .predict_quantiles_row(rows.x.row(0).as_slice()?, &cal, &mut out);
+    let at = start + (n as i64 - 1) * m.spec.step;
+    let (level, base) = (rows.level[0], rows.base[0]);
+    Some(m.labelled(key, at, out.into_iter().map(|v| m.to_units(v, level, base))))
+}
+
+fn shipped() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/web.model");
+        Model::load(&p).expect("models/web.model loads")
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// `forecast_latest` (the own models' path) gives what `compute`'s last row gives, to the
+    /// bit, on histories of any length with gaps anywhere (and none where `compute` has none).
+    #[test]
+    fn forecast_latest_is_computes_last_row_to_the_bit(
+        values in proptest::collection::vec(
+            proptest::prop_oneof![
+                8 => 0.0f64..500.0,
+                1 => proptest::prelude::Just(f64::NAN),
+                1 => proptest::prelude::Just(0.0),
+            ],
+            0..2_400,
+        ),
+        clean_tail in 0usize..400,
+        start in 1_600_000_000i64..1_800_000_000,
+    ) {
+        let mut values = values;
+        values.iter_mut().rev().take(clean_tail).for_each(|v| if v.is_nan() { *v = 1.0 });
+        let m = shipped();
+        let start = start - start % m.spec.step;
+        let key = SeriesKey::new("s");
+        let bits = |f: Option<Forecast>| f.map(|f| {
+            (f.at, f.quantiles.iter().map(|(l, v)| (l.to_bits(), v.to_bits())).collect::<Vec<_>>())
+        });
+        let got = m.forecast_latest(&key, &values, start);
+        let want = forecast_by_compute(m, &key, &values, start);
+        proptest::prop_assert_eq!(bits(got), bits(want));
+    }
 }
