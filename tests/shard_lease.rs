@@ -24,7 +24,7 @@ use common::*;
 use fake_lease::FakeLease;
 use lease_setup::*;
 use prescale::shard::hash::owner;
-use shard_setup::{history, prescale};
+use shard_setup::prescale;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -60,19 +60,13 @@ fn assert_only_the_holder_planned_nodes(api: &FakeLease, dirs: &[PathBuf]) -> us
 
 #[test]
 fn the_lease_holder_alone_plans_node_pools_and_a_killed_one_is_replaced() {
-    let end = now() - now() % 300;
-    let ports: Vec<u16> = (0..SHARDS).map(|_| free_port()).collect();
-    let prom = Prometheus::start(PromOptions {
-        history: Some(history(WORKLOADS, end, false)),
-        scrape_targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
-        scrape_interval: Some("1s".into()),
-        ..PromOptions::default()
-    });
-    let api = FakeLease::start();
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<PathBuf> = (0..SHARDS)
-        .map(|o| root.path().join(format!("shard-{o}")))
-        .collect();
+    let Setup {
+        ports,
+        prom,
+        api,
+        root: _root,
+        dirs,
+    } = setup();
     let mut shards: Vec<ChildGuard> = (0..SHARDS)
         .map(|o| {
             let cfg = config(&dirs[o as usize], &prom.url(), ports[o as usize], o, &api);

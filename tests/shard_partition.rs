@@ -27,9 +27,8 @@ mod lease_setup;
 mod shard_setup;
 
 use common::*;
-use fake_lease::FakeLease;
 use lease_setup::*;
-use shard_setup::{history, prescale};
+use shard_setup::prescale;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,19 +103,13 @@ fn since(from: SystemTime, to: SystemTime) -> Duration {
 
 #[test]
 fn a_partitioned_holder_stops_planning_nodes_before_a_takeover_and_not_after_healing() {
-    let end = now() - now() % 300;
-    let ports: Vec<u16> = (0..SHARDS).map(|_| free_port()).collect();
-    let prom = Prometheus::start(PromOptions {
-        history: Some(history(WORKLOADS, end, false)),
-        scrape_targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
-        scrape_interval: Some("1s".into()),
-        ..PromOptions::default()
-    });
-    let api = FakeLease::start();
-    let root = tempfile::tempdir().unwrap();
-    let dirs: Vec<PathBuf> = (0..SHARDS)
-        .map(|o| root.path().join(format!("shard-{o}")))
-        .collect();
+    let Setup {
+        ports,
+        prom,
+        api,
+        root: _root,
+        dirs,
+    } = setup();
     let errs: Vec<PathBuf> = dirs.iter().map(|d| d.join("stderr.log")).collect();
     let _shards: Vec<ChildGuard> = (0..SHARDS as usize)
         .map(|o| {

@@ -9,11 +9,46 @@
 //! cycle that plans the pools holds it (`pool at max 1 nodes, cannot add`).
 #![allow(dead_code)] // each test binary uses a different part
 
-use crate::common::http_get_body;
+use crate::common::{free_port, http_get_body, now, PromOptions, Prometheus};
 use crate::fake_lease::FakeLease;
-use crate::shard_setup::{base_config, workloads, IN_WEB};
+use crate::shard_setup::{base_config, history, workloads, IN_WEB};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// What every lease test starts from: a port per shard, a real Prometheus holding the
+/// workloads' history and scraping those ports every second, the fake Lease API, and a
+/// directory per shard under `root`.
+pub struct Setup {
+    pub ports: Vec<u16>,
+    pub prom: Prometheus,
+    pub api: FakeLease,
+    pub root: tempfile::TempDir,
+    pub dirs: Vec<PathBuf>,
+}
+
+/// [`Setup`] for [`SHARDS`] shards and [`WORKLOADS`] workloads.
+pub fn setup() -> Setup {
+    let end = now() - now() % 300;
+    let ports: Vec<u16> = (0..SHARDS).map(|_| free_port()).collect();
+    let prom = Prometheus::start(PromOptions {
+        history: Some(history(WORKLOADS, end, false)),
+        scrape_targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+        scrape_interval: Some("1s".into()),
+        ..PromOptions::default()
+    });
+    let api = FakeLease::start();
+    let root = tempfile::tempdir().unwrap();
+    let dirs = (0..SHARDS)
+        .map(|o| root.path().join(format!("shard-{o}")))
+        .collect();
+    Setup {
+        ports,
+        prom,
+        api,
+        root,
+        dirs,
+    }
+}
 
 pub const WORKLOADS: usize = 12;
 pub const SHARDS: u32 = 3;

@@ -63,23 +63,32 @@ mod tests {
     use super::*;
     use crate::sim::replay::replica::simulate;
 
-    #[test]
-    fn persistence_provisions_the_recent_peak_plus_margin() {
-        let s = Setup {
+    /// One-minute steps, capacity 10, 1 to 50 replicas.
+    fn setup(boot_steps: usize) -> Setup {
+        Setup {
             start: 0,
             step: 60,
             replica_capacity: 10.0,
-            boot_steps: 2,
+            boot_steps,
             min_replicas: 1,
             max_replicas: 50,
-        };
-        let obs = |t: usize, demand: f64| Observation {
+        }
+    }
+
+    /// Step `t` with `demand`, one replica ready and provisioned.
+    fn obs(t: usize, demand: f64) -> Observation {
+        Observation {
             t,
             ts: t as i64 * 60,
             demand,
             ready: 1,
             provisioned: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn persistence_provisions_the_recent_peak_plus_margin() {
+        let s = setup(2);
         let mut p = Persistence::new(&s, 2, 0.25);
         // 40 × 1.25 = 50 → 5 replicas; then the window of 2 keeps the 40 one more step.
         assert_eq!(p.decide(&obs(0, 40.0)), 5);
@@ -97,21 +106,7 @@ mod tests {
     #[test]
     fn the_look_back_is_its_own_and_the_margin_may_be_negative() {
         // Boot 1 step, look back 3: a peak stays provisioned for three steps, not one.
-        let s = Setup {
-            start: 0,
-            step: 60,
-            replica_capacity: 10.0,
-            boot_steps: 1,
-            min_replicas: 1,
-            max_replicas: 50,
-        };
-        let obs = |t: usize, demand: f64| Observation {
-            t,
-            ts: t as i64 * 60,
-            demand,
-            ready: 1,
-            provisioned: 1,
-        };
+        let s = setup(1);
         let mut p = Persistence::new(&s, 3, 0.0);
         let wants: Vec<u32> = [80.0, 10.0, 10.0, 10.0]
             .iter()

@@ -245,16 +245,7 @@ mod predictive_tests {
 
     fn scenario(forecast: impl Fn(&[f64], usize) -> Vec<(f64, f64)>) -> Scenario {
         let s = series();
-        let w = Workload {
-            name: "web".into(),
-            replica_capacity: 10.0,
-            boot_time: 600,
-            min_replicas: 1,
-            max_replicas: 100,
-            tolerance: 0.1,
-            scale_down_window: 300,
-            spec: None,
-        };
+        let w = Workload::for_test("web", 600, 100);
         let mut sc = Scenario::new(&s, &ScenarioOptions::new(288, w), None).unwrap();
         let all = s.values.clone();
         sc.forecasts = (0..sc.demand.len())
@@ -377,16 +368,7 @@ mod predictive_tests {
             step: 60,
             values,
         };
-        let w = Workload {
-            name: "x".into(),
-            replica_capacity: 10.0,
-            boot_time: 60,
-            min_replicas: 1,
-            max_replicas: 50,
-            tolerance: 0.1,
-            scale_down_window: 300,
-            spec: None,
-        };
+        let w = Workload::for_test("x", 60, 50);
         let held = |window: i64| {
             let sc = Scenario::new(
                 &series,
@@ -415,16 +397,7 @@ mod predictive_tests {
             ..TrainOptions::new(300, 900)
         };
         let m = Model::train(&[s.slice(0..288 * 4)], &opts).unwrap();
-        let w = Workload {
-            name: "web".into(),
-            replica_capacity: 10.0,
-            boot_time: 600,
-            min_replicas: 1,
-            max_replicas: 100,
-            tolerance: 0.1,
-            scale_down_window: 300,
-            spec: None,
-        };
+        let w = Workload::for_test("web", 600, 100);
         let build = |online| {
             Scenario::new(
                 &s,
@@ -454,16 +427,7 @@ mod predictive_tests {
     #[test]
     fn no_model_no_predictive_policy() {
         let s = series();
-        let w = Workload {
-            name: "web".into(),
-            replica_capacity: 10.0,
-            boot_time: 600,
-            min_replicas: 1,
-            max_replicas: 100,
-            tolerance: 0.1,
-            scale_down_window: 300,
-            spec: None,
-        };
+        let w = Workload::for_test("web", 600, 100);
         let sc = Scenario::new(&s, &ScenarioOptions::new(288, w), None).unwrap();
         let e = sc
             .run(PolicyKind::Predictive, &Knobs::default())

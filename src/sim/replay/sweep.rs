@@ -55,7 +55,7 @@ pub fn grid(kind: PolicyKind, levels: &[f64]) -> Vec<Knobs> {
 }
 
 /// Sweeps every policy in `kinds`: along each of its [`tune::arms`] (the predictive policy
-/// has one per forecast quantile), the coarse [`GRID`] (replayed in parallel) for the curve,
+/// has one per forecast quantile), the coarse 11-point grid (`GRID`, replayed in parallel) for the curve,
 /// then [`tune::bisect`] on the knob for the cheapest setting within [`RISK_TARGET`], so every
 /// policy, prescale's and the baselines alike, is tuned to the same precision. A policy's
 /// budget is the cheapest of every point of every arm. The result does not depend on the
@@ -208,16 +208,7 @@ mod tests {
             step: 60,
             values,
         };
-        let workload = Workload {
-            name: "x".into(),
-            replica_capacity: 10.0,
-            boot_time: 60,
-            min_replicas: 1,
-            max_replicas: 50,
-            tolerance: 0.1,
-            scale_down_window: 300,
-            spec: None,
-        };
+        let workload = Workload::for_test("x", 60, 50);
         let sc = Scenario::new(&series, &ScenarioOptions::new(100, workload), None).unwrap();
         let curves = run(&sc, &[PolicyKind::Static, PolicyKind::Reactive]).unwrap();
         let b = curves[0].budget.as_ref().unwrap();

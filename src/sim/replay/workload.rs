@@ -153,6 +153,22 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// A workload for tests: capacity 10 per replica, 1 to `max_replicas`, the planner's
+    /// default tolerance (10 %) and a 300 s scale-down window.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: &str, boot_time: i64, max_replicas: u32) -> Self {
+        Workload {
+            name: name.into(),
+            replica_capacity: 10.0,
+            boot_time,
+            min_replicas: 1,
+            max_replicas,
+            tolerance: 0.1,
+            scale_down_window: 300,
+            spec: None,
+        }
+    }
+
     /// Checks the fields the replay depends on.
     pub fn validate(&self) -> Result<(), ReplayError> {
         if !(self.replica_capacity.is_finite() && self.replica_capacity > 0.0) {
