@@ -6,40 +6,12 @@
 
 use super::state::Loop;
 use crate::forecast::online::{self, SavedCalibration};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Wall time between two saves: the offsets move by γ per resolved forecast and the ledgers
 /// by one step per cycle, so a crash loses at most a minute of them, and at 100,000 series (a
 /// few MB of JSON) the writes stay a small share of the loop's time.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
-
-/// The state file, as the loop keeps it.
-pub(super) struct Persisted {
-    path: PathBuf,
-    /// Fingerprint of `run.model`, the model the offsets are learnt against and a restart
-    /// loads; `None` with the online calibration off.
-    model: Option<u32>,
-    /// Once the loop has retrained its model: the offsets learnt for `run.model` until then,
-    /// saved in place of the retrained model's (which a restart could not use).
-    frozen: Option<SavedCalibration>,
-    /// Read at start-up; restored at the first cycle when it may be.
-    loaded: Option<SavedCalibration>,
-    last_save: Option<Instant>,
-}
-
-impl Persisted {
-    /// Saving to `path`, the offsets being `model`'s (its fingerprint; `None`: calibration off).
-    pub(super) fn new(path: PathBuf, model: Option<u32>) -> Self {
-        Persisted {
-            path,
-            model,
-            frozen: None,
-            loaded: None,
-            last_save: None,
-        }
-    }
-}
 
 impl Loop {
     /// Starts from the state read at start-up.

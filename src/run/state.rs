@@ -7,6 +7,7 @@ use crate::act::Act;
 use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
 use crate::config::Config;
 use crate::export::ExportState;
+use crate::forecast::online::SavedCalibration;
 use crate::forecast::{Model, OnlineCalibration, OwnModels, Retrainer, StageView};
 use crate::leader::Leadership;
 use crate::plan::{
@@ -16,7 +17,9 @@ use crate::plan::{
 use crate::series::SeriesKey;
 use crate::shard::NodePlanning;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Everything the loop keeps between cycles.
 pub(super) struct Loop {
@@ -32,7 +35,7 @@ pub(super) struct Loop {
     /// Per series: the online correction of its forecast quantiles (`[online_calibration]`).
     pub(super) online: OnlineCalibration,
     /// What is kept across restarts (`persist`): the online offsets and risk ledgers.
-    pub(super) persisted: super::persist::Persisted,
+    pub(super) persisted: Persisted,
     /// Per workload, this cycle: the online correction's factor at its planning level.
     pub(super) calibration: Vec<(String, f64)>,
     /// Per workload with `max_short`: the calibrated margin and the realised short share.
@@ -79,7 +82,7 @@ pub(super) struct Loop {
     /// This cycle's read-back of the other shards' loads.
     pub(super) remote: crate::shard::readback::ReadBack,
     /// Which other shards none of whose plans could be read back, and since when.
-    pub(super) stale: super::shard::Staleness,
+    pub(super) stale: crate::shard::Staleness,
 }
 
 impl Loop {
@@ -103,7 +106,7 @@ impl Loop {
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
             accuracy: AccuracyTracker::new(live.accuracy),
-            persisted: super::persist::Persisted::new(live.calibration_state.clone(), fingerprint),
+            persisted: Persisted::new(live.calibration_state.clone(), fingerprint),
             online: OnlineCalibration::new(live.online_calibration),
             calibration: Vec::new(),
             risk: RiskTracker::new(),
@@ -127,7 +130,7 @@ impl Loop {
             others_configured: Vec::new(),
             shard_reader: None,
             remote: Default::default(),
-            stale: super::shard::Staleness::new(cfg.shard.replicas),
+            stale: crate::shard::Staleness::new(cfg.shard.replicas),
         }
     }
 
@@ -185,6 +188,33 @@ impl NodeRole {
             NodeRole::Always => true,
             NodeRole::Never => false,
             NodeRole::WhileLeading(l) => l.is_leader(),
+        }
+    }
+}
+
+/// The state file kept across restarts, as the loop keeps it (`persist` reads and writes it).
+pub(super) struct Persisted {
+    pub(super) path: PathBuf,
+    /// Fingerprint of `run.model`, the model the offsets are learnt against and a restart
+    /// loads; `None` with the online calibration off.
+    pub(super) model: Option<u32>,
+    /// Once the loop has retrained its model: the offsets learnt for `run.model` until then,
+    /// saved in place of the retrained model's (which a restart could not use).
+    pub(super) frozen: Option<SavedCalibration>,
+    /// Read at start-up; restored at the first cycle when it may be.
+    pub(super) loaded: Option<SavedCalibration>,
+    pub(super) last_save: Option<Instant>,
+}
+
+impl Persisted {
+    /// Saving to `path`, the offsets being `model`'s (its fingerprint; `None`: calibration off).
+    pub(super) fn new(path: PathBuf, model: Option<u32>) -> Self {
+        Persisted {
+            path,
+            model,
+            frozen: None,
+            loaded: None,
+            last_save: None,
         }
     }
 }

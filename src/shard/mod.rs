@@ -32,8 +32,11 @@
 pub mod hash;
 pub mod readback;
 pub mod selector;
+mod stale;
 #[cfg(test)]
 mod tests;
+
+pub use stale::Staleness;
 
 use serde::Deserialize;
 

@@ -13,7 +13,6 @@
 //! (a value is counted at its bin's *upper* edge, so the floor errs on the side of capacity),
 //! one sparse histogram per time bucket of the window plus their running total.
 
-use super::saved::check_starts;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Ratio between a bin's upper and lower edge: the floor is at most 2 % above the true
@@ -130,18 +129,18 @@ impl DemandWindow {
             .collect()
     }
 
-    /// A window of `window` seconds holding the saved buckets, its total summed from them.
+    /// Seconds per bucket of a window of `window` seconds.
+    pub(super) fn bucket_of(window: i64) -> i64 {
+        DemandWindow::new(window).bucket
+    }
+
+    /// A window of `window` seconds holding the saved buckets (their starts checked by the
+    /// caller), its total summed from them.
     pub(super) fn from_saved(
         window: i64,
         saved: Vec<(i64, Vec<(i32, u32)>)>,
     ) -> Result<Self, String> {
         let mut w = DemandWindow::new(window);
-        check_starts(
-            saved.iter().map(|b| b.0),
-            window,
-            w.bucket,
-            "demand_buckets",
-        )?;
         for (start, bins) in saved {
             let mut map = BTreeMap::new();
             for (k, n) in bins {

@@ -138,6 +138,12 @@ impl SavedRisk {
             ));
         }
         window.buckets = VecDeque::from(self.short_buckets);
+        check_starts(
+            self.demand_buckets.iter().map(|b| b.0),
+            self.window,
+            DemandWindow::bucket_of(self.window),
+            "demand_buckets",
+        )?;
         let demand = DemandWindow::from_saved(self.window, self.demand_buckets)?;
         Ok(Calibrator {
             budget,
@@ -156,7 +162,7 @@ impl SavedRisk {
 
 /// Bucket starts must be whole buckets, ascending, and no more than a `window` holds: a file
 /// cannot make a window hold more memory than a live one does.
-pub(super) fn check_starts(
+fn check_starts(
     starts: impl ExactSizeIterator<Item = i64>,
     window: i64,
     bucket: i64,
