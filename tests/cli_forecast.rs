@@ -87,6 +87,34 @@ fn train_backtest_forecast() {
     let o = prescale(&["forecast", "--model", m, "--history", &h1, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["quantiles"].as_array().unwrap().len(), 4);
+    // Corrected by what the history taught unless asked not to: the median is never raised,
+    // the upper levels move by the offsets (the same origin either way).
+    let o = prescale(&[
+        "forecast",
+        "--model",
+        m,
+        "--history",
+        &h1,
+        "--json",
+        "--no-online-calibration",
+    ]);
+    let raw: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(raw[0]["at"], v[0]["at"]);
+    assert_ne!(
+        raw[0]["quantiles"], v[0]["quantiles"],
+        "no correction applied"
+    );
+    let o = prescale(&[
+        "forecast",
+        "--model",
+        m,
+        "--history",
+        &h1,
+        "--online-gain",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--online-gain"), "{}", text(&o));
 
     // A step that is not the model's is refused with both steps named.
     let o = prescale(&["forecast", "--model", m, "--history", &h1, "--step", "1m"]);

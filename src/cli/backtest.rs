@@ -1,11 +1,11 @@
 //! `prescale backtest`: scores a model (given or trained on each series' head) on the held-out
 //! tail against baselines, and writes the report.
 
-use super::{read, ForestArgs, HistoryArgs};
+use super::{read, ForestArgs, HistoryArgs, OnlineArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use prescale::forecast::backtest::{self, holdout_start};
-use prescale::forecast::{Model, OnlineConfig};
+use prescale::forecast::Model;
 use prescale::series::Series;
 use std::path::PathBuf;
 
@@ -27,13 +27,9 @@ pub struct BacktestArgs {
     /// Also write every scored forecast as CSV (timestamp,p50,p90,p95,p99).
     #[arg(long, value_name = "FILE")]
     forecasts_csv: Option<PathBuf>,
-    /// Score the model's quantiles as it makes them, without the online calibration the live
-    /// loop applies (`[online_calibration] enabled = false`).
-    #[arg(long)]
-    no_online_calibration: bool,
-    /// Step size of the online calibration (`[online_calibration] gain`).
-    #[arg(long, value_name = "GAIN", default_value_t = prescale::forecast::online::DEFAULT_GAIN)]
-    online_gain: f64,
+    /// Scored with the live loop's online calibration unless `--no-online-calibration`.
+    #[command(flatten)]
+    online: OnlineArgs,
     #[command(flatten)]
     forest: ForestArgs,
 }
@@ -46,11 +42,7 @@ pub(crate) fn run(a: BacktestArgs) -> Result<()> {
             a.holdout
         );
     }
-    let online = OnlineConfig {
-        enabled: !a.no_online_calibration,
-        gain: a.online_gain,
-    };
-    online.validate().context("--online-gain")?;
+    let online = a.online.config()?;
     let (model, name, series) = match &a.model {
         Some(path) => {
             let model = Model::load(path)?;

@@ -1,10 +1,10 @@
-//! `prescale forecast`: the next window's peak per series, as a table or JSON.
+//! `prescale forecast`: the next window's peak per series, as a table or JSON, corrected by
+//! the online calibration the history teaches (as the live loop and `backtest` apply it).
 
-use super::{read, HistoryArgs};
+use super::{read, HistoryArgs, OnlineArgs};
 use anyhow::{bail, Result};
 use clap::Args;
-use prescale::forecast::backtest;
-use prescale::forecast::Model;
+use prescale::forecast::{backtest, online, Model};
 use prescale::series::format_duration;
 use std::path::PathBuf;
 
@@ -19,15 +19,20 @@ pub struct ForecastArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Corrected by the offsets the history teaches (every origin forecast in turn, as the
+    /// live loop would have) unless `--no-online-calibration`.
+    #[command(flatten)]
+    online: OnlineArgs,
 }
 
 /// Runs `prescale forecast`.
 pub(crate) fn run(a: ForecastArgs) -> Result<()> {
+    let online = a.online.config()?;
     let model = Model::load(&a.model)?;
     let series = read(&a.history, Some(model.spec.step))?;
     let mut out = Vec::new();
     for s in &series {
-        match model.forecast_latest(&s.key, &s.values, s.start) {
+        match online::latest(&online, &model, &s.key, &s.values, s.start) {
             Some(f) => out.push(f),
             None => tracing::warn!(
                 "{}: no forecast: the newest value is a gap or there are fewer than {} steps since the last gap",

@@ -61,6 +61,32 @@ pub enum Command {
 }
 
 /// How CSV history is read and put on a grid.
+/// The online calibration of forecasts from history, as `backtest` and `forecast` apply it.
+#[derive(Debug, Args)]
+pub struct OnlineArgs {
+    /// The model's quantiles as it makes them, without the online calibration the live loop
+    /// applies (`[online_calibration] enabled = false`).
+    #[arg(long)]
+    no_online_calibration: bool,
+    /// Step size of the online calibration (`[online_calibration] gain`).
+    #[arg(long, value_name = "GAIN", default_value_t = prescale::forecast::online::DEFAULT_GAIN)]
+    online_gain: f64,
+}
+
+impl OnlineArgs {
+    /// The calibration asked for, checked.
+    pub fn config(&self) -> Result<prescale::forecast::OnlineConfig> {
+        let online = prescale::forecast::OnlineConfig {
+            enabled: !self.no_online_calibration,
+            gain: self.online_gain,
+        };
+        if let Err(e) = online.validate() {
+            bail!("--online-gain: {e}");
+        }
+        Ok(online)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// History files: `timestamp,value` (series named after the file) or

@@ -326,6 +326,31 @@ impl OnlineCalibration {
     }
 }
 
+/// The forecast from the newest value of `values` (first at `start`) as the live loop would
+/// issue it after forecasting every origin of `values` in turn: the model's own forecast,
+/// corrected by the offsets those earlier forecasts' windows taught ([`replay`]). `None`
+/// when the model cannot forecast from the newest value (a gap, too little history). With
+/// the calibration off, [`Model::forecast_latest`](super::Model::forecast_latest)'s.
+pub fn latest(
+    config: &OnlineConfig,
+    model: &super::Model,
+    key: &SeriesKey,
+    values: &[f64],
+    start: i64,
+) -> Option<Forecast> {
+    if !config.enabled {
+        return model.forecast_latest(key, values, start);
+    }
+    let newest = values.len().checked_sub(1)?;
+    let all = model.forecast_range(key, values, start, 0..values.len());
+    if all.last().is_none_or(|f| f.0 != newest) {
+        return None;
+    }
+    replay(config, values, start, model.spec.step, all)
+        .pop()
+        .map(|(_, f)| f)
+}
+
 /// Corrects forecasts made offline for one series exactly as the live loop would: `values`
 /// (first at `start`, `step` apart) are observed in order, and each forecast (in origin order,
 /// `forecasts[i].0` its index into `values`) is corrected after the sample at its origin.

@@ -157,3 +157,60 @@ proptest! {
         prop_assert!((0.87..=0.93).contains(&c), "coverage {c}");
     }
 }
+
+/// `latest` is the live loop's forecast after every origin of the history in turn: the
+/// model's own with the calibration off, `replay`'s last with it on, and on bursts the model
+/// never saw (the last three days) the offsets have raised the upper levels.
+#[test]
+fn latest_is_the_corrected_forecast_after_every_origin() {
+    use crate::forecast::{Model, TrainOptions};
+    use crate::series::Series;
+    let start = 1_704_067_200;
+    let values: Vec<f64> = (0..288 * 10)
+        .map(|i| {
+            let day = (i % 288) as f64 / 288.0;
+            100.0 + 50.0 * (std::f64::consts::TAU * day).sin() + ((i * 7919) % 13) as f64
+        })
+        .collect();
+    let s = Series {
+        key: SeriesKey::new("s"),
+        start,
+        step: 300,
+        values: values.clone(),
+    };
+    let opts = TrainOptions {
+        n_trees: 10,
+        max_depth: 6,
+        ..TrainOptions::new(300, 900)
+    };
+    let model = Model::train(&[s], &opts).unwrap();
+    let mut shifted = values;
+    for (i, v) in shifted.iter_mut().enumerate().skip(288 * 7) {
+        if i % 5 == 0 {
+            *v += 150.0;
+        }
+    }
+    let key = SeriesKey::new("s");
+    let raw = latest(&OnlineConfig::off(), &model, &key, &shifted, start).unwrap();
+    assert_eq!(
+        Some(&raw),
+        model.forecast_latest(&key, &shifted, start).as_ref()
+    );
+    let on = OnlineConfig::default();
+    let corrected = latest(&on, &model, &key, &shifted, start).unwrap();
+    let all = model.forecast_range(&key, &shifted, start, 0..shifted.len());
+    let expect = replay(&on, &shifted, start, 300, all).pop().unwrap().1;
+    assert_eq!(corrected, expect);
+    assert_eq!(corrected.at, raw.at);
+    let p90 = |f: &Forecast| f.quantile(0.9).unwrap();
+    assert!(
+        p90(&corrected) > 1.05 * p90(&raw),
+        "corrected {} raw {}",
+        p90(&corrected),
+        p90(&raw)
+    );
+    // A gap at the newest value: no forecast, corrected or not.
+    shifted.push(f64::NAN);
+    assert!(latest(&on, &model, &key, &shifted, start).is_none());
+    assert!(latest(&OnlineConfig::off(), &model, &key, &shifted, start).is_none());
+}
