@@ -14,6 +14,9 @@
 //! on a machine shared with other builds, wall time mostly measures the others. Divide by
 //! 2,048 for one series.
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prescale::forecast::{features, Model};
 use prescale::series::{Ring, SeriesKey};
@@ -34,20 +37,6 @@ fn value(i: usize, ts: i64, s: &mut u64) -> f64 {
     let size = 10.0 + (i % 97) as f64 * 3.0;
     let hour = (ts % 86_400) as f64 / 3600.0 + (i % 24) as f64;
     size * (1.0 + 0.5 * (std::f64::consts::TAU * hour / 24.0).sin() + 0.2 * u)
-}
-
-/// CPU time this process's threads have run, seconds (Linux: each thread's
-/// `/proc/self/task/*/schedstat`, in ns), as the scale bench measures it.
-fn cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return f64::NAN;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum::<u64>() as f64
-        / 1e9
 }
 
 /// CPU time of `iters` calls of `f`.

@@ -15,6 +15,9 @@
 //! the length held. Before criterion runs, each stage of the one-process cycle is timed over
 //! three cycles, wall and CPU time, and printed, to show where the time goes.
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
 use criterion::{criterion_group, criterion_main, Criterion};
 use prescale::collect::{SignalConfig, SignalStore};
 use prescale::forecast::Model;
@@ -99,21 +102,6 @@ fn share(shard: ShardConfig, now: i64) -> Share {
 struct Stages {
     wall: [f64; 5],
     cpu: [f64; 5],
-}
-
-/// CPU time this process's threads have run, seconds (Linux: each thread's
-/// `/proc/self/task/*/schedstat`, in ns; rayon's threads live as long as the process). On a
-/// machine shared with other builds, wall time mostly measures the others; CPU time does not.
-fn cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return f64::NAN;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum::<u64>() as f64
-        / 1e9
 }
 
 /// One cycle at `t`; with `nodes`, the node planner runs too.
