@@ -42,12 +42,13 @@
 //!   most conservative): quantiles never cross.
 //! - **Scope:** the state is per series. A new model for the series (the live loop forgets
 //!   it then) starts it at 0 again: the training-time calibration alone, as a backtest starts
-//!   at the tail. A restart does not: the live loop keeps the offsets in a file (`saved`:
-//!   `run.calibration_state`) and a run of the same model starts from them.
+//!   at the tail. A restart does not: the live loop keeps the offsets in a file
+//!   (`run.calibration_state`, through [`SavedSeries`]) and a run of the same model starts
+//!   from them.
 
 mod saved;
 
-pub use saved::{check_writable, load, save, SavedCalibration, StateError};
+pub use saved::{check as check_saved, SavedSeries};
 
 use super::Forecast;
 use crate::series::SeriesKey;

@@ -56,6 +56,8 @@ use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use crate::shard::readback::ShardReader;
 use crate::shard::NodePlanning;
+pub use persist::StateError;
+
 use clock::Clock;
 use state::Loop;
 use std::io::Write;
@@ -162,7 +164,7 @@ pub enum RunError {
     /// The online calibration's state file (`run.calibration_state`) could not be read, or
     /// is not prescale's.
     #[error(transparent)]
-    CalibrationState(#[from] crate::forecast::online::StateError),
+    CalibrationState(#[from] persist::StateError),
     /// Leader election could not start (`[kubernetes]`, `[leader_election]`).
     #[error(transparent)]
     Leader(#[from] crate::leader::LeaderError),
@@ -247,7 +249,7 @@ pub async fn run(
     }
     let recorded = recorded_counts(live, &opts)?;
     // Read before anything runs, so a file prescale must not replace stops the start.
-    let persisted = crate::forecast::online::load(&live.calibration_state)?;
+    let persisted = persist::load(&live.calibration_state)?;
     let loop_state = Loop::new(
         &cfg,
         model,

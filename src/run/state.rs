@@ -7,7 +7,6 @@ use crate::act::Act;
 use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
 use crate::config::Config;
 use crate::export::ExportState;
-use crate::forecast::online::SavedCalibration;
 use crate::forecast::{Model, OnlineCalibration, OwnModels, Retrainer, StageView};
 use crate::leader::Leadership;
 use crate::plan::{
@@ -200,9 +199,9 @@ pub(super) struct Persisted {
     pub(super) model: Option<u32>,
     /// Once the loop has retrained its model: the offsets learnt for `run.model` until then,
     /// saved in place of the retrained model's (which a restart could not use).
-    pub(super) frozen: Option<SavedCalibration>,
+    pub(super) frozen: Option<super::persist::file::SavedState>,
     /// Read at start-up; restored at the first cycle when it may be.
-    pub(super) loaded: Option<SavedCalibration>,
+    pub(super) loaded: Option<super::persist::file::SavedState>,
     pub(super) last_save: Option<Instant>,
 }
 

@@ -1,248 +1,57 @@
-//! The online calibration's offsets kept across restarts: a restart (a rollout, an evicted
-//! pod, a crash) would otherwise start every series at θ = 0, and with γ = 0.01 a series takes
-//! hundreds of resolved forecasts to learn back an offset of a few tenths.
+//! One series' offsets as kept across restarts: a restart (a rollout, an evicted pod, a crash)
+//! would otherwise start every series at θ = 0, and with γ = 0.01 a series takes hundreds of
+//! resolved forecasts to learn back an offset of a few tenths. The live loop's state file
+//! holds a list of these (`run::persist`, which says when they are restored).
 //!
-//! # What is kept, and why only that
-//!
-//! Per series: its offsets θ (one per tracked level) and how many forecasts taught them; and,
-//! in the same file, the risk trackers of `max_short` workloads
-//! ([`SavedRisk`](crate::plan::SavedRisk), whose module says what they keep). Not
-//! the forecasts still waiting for their windows: at 100,000 series they would be most of the
-//! file, and losing them costs one window of learning, not the offsets.
-//!
-//! # When the saved offsets apply
-//!
-//! Offsets learnt one model's errors (the live loop forgets them when a series changes
-//! model), so the file names the model by a checksum of its encoding and is restored only by
-//! a run of that same model, and only for series that were on it (not on an own model when
-//! saved). It is also restored only when it was saved at or before the run's first cycle: a
-//! replay of history that starts before the state was saved must not learn from its future.
-//!
-//! # The file
-//!
-//! One JSON object, written atomically (temporary file and rename), its first key a fixed
-//! `format` marker. A file at the path that does not start with the marker was not written by
-//! prescale: it is refused, never overwritten. One that does but does not parse or holds
-//! values no calibrator can have is refused with the line, or the series, at fault.
+//! Kept per series: its offsets θ (one per tracked level) and how many forecasts taught them.
+//! Not the forecasts still waiting for their windows: at 100,000 series they would be most of
+//! the file, and losing them costs one window of learning, not the offsets.
 
 use super::{Calibrator, OnlineCalibration, THETA_MAX};
-use crate::atomic_file::write_atomic;
 use crate::series::SeriesKey;
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 
-/// The file's first bytes: `{"format":"prescale-online-calibration"`.
-const FORMAT: &str = "prescale-online-calibration";
-/// Format version written; the only one read.
-const VERSION: u32 = 1;
-
-/// The offsets of every series as saved.
+/// One series' offsets as saved.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SavedCalibration {
-    format: String,
-    version: u32,
-    /// CRC-32 of the model's encoding the offsets were learnt against.
-    pub model: u32,
-    /// Time of the cycle the offsets were saved after (seconds since the epoch).
-    pub saved_at: i64,
-    series: Vec<SavedSeries>,
-    /// The risk trackers' state (`max_short` workloads), saved and restored alongside; not
-    /// the model's, so restored whatever model the run loads.
-    #[serde(default)]
-    pub risk: Vec<crate::plan::SavedRisk>,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SavedSeries {
+pub struct SavedSeries {
     key: SeriesKey,
     resolved: u64,
     /// `(level, θ)`, levels ascending.
     theta: Vec<(f64, f64)>,
 }
 
-impl SavedCalibration {
-    /// No offsets (and no risk ledgers yet), as of `saved_at`, for `model`.
-    pub fn empty(model: u32, saved_at: i64) -> Self {
-        SavedCalibration {
-            format: FORMAT.to_string(),
-            version: VERSION,
-            model,
-            saved_at,
-            series: Vec::new(),
-            risk: Vec::new(),
+/// Whether calibrators can hold `series`: each series once, its levels above the median and
+/// ascending, its offsets within ±[`THETA_MAX`]. The error names the series.
+pub fn check(series: &[SavedSeries]) -> Result<(), String> {
+    let mut seen = HashSet::with_capacity(series.len());
+    for s in series {
+        let key = s.key.as_str();
+        if !seen.insert(key) {
+            return Err(format!("series '{key}' appears twice"));
         }
-    }
-
-    /// How many series it holds offsets for.
-    pub fn len(&self) -> usize {
-        self.series.len()
-    }
-
-    /// Whether it holds no series.
-    pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
-    }
-}
-
-/// Why a calibration state file could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// Reading or writing the file failed.
-    #[error("{}: {error}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        #[source]
-        error: std::io::Error,
-    },
-    /// Something else is at the path: prescale neither reads nor replaces it.
-    #[error(
-        "{}: not a prescale online-calibration state file (it does not start with \
-         {{\"format\":\"{FORMAT}\"); prescale will not overwrite it: move it, or set \
-         run.calibration_state to another path",
-        path.display()
-    )]
-    Foreign {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The file is prescale's but does not parse (e.g. edited by hand).
-    #[error("{}: line {line}, column {column}: {message}; delete the file to start the online calibration afresh", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line of the error.
-        line: usize,
-        /// 1-based column of the error.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
-    /// The file parses but holds a value no calibrator can have.
-    #[error("{}: {what}; delete the file to start the online calibration afresh", path.display())]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// Which series or field, and what is wrong with it.
-        what: String,
-    },
-}
-
-/// Reads the state at `path`; `None` when there is no file.
-pub fn load(path: &Path) -> Result<Option<SavedCalibration>, StateError> {
-    let Some(reader) = open(path)? else {
-        return Ok(None);
-    };
-    let saved: SavedCalibration =
-        serde_json::from_reader(reader).map_err(|e| StateError::Parse {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-    saved.check().map_err(|what| StateError::Invalid {
-        path: path.to_path_buf(),
-        what,
-    })?;
-    Ok(Some(saved))
-}
-
-/// Fails when something is at `path` that [`save`] must not replace (not prescale's state).
-/// Reads only the marker.
-pub fn check_writable(path: &Path) -> Result<(), StateError> {
-    open(path).map(|_| ())
-}
-
-/// The file from its start, once its first bytes proved it prescale's; `None` when absent.
-/// The marker is read first, and no more than its length: a wrong path (a device, some large
-/// file) costs a few bytes.
-fn open(path: &Path) -> Result<Option<impl Read>, StateError> {
-    let io = |error| StateError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
-    };
-    let mut reader = std::io::BufReader::new(file);
-    let marker = marker();
-    let mut head = vec![0u8; marker.len()];
-    let mut got = 0;
-    while got < head.len() {
-        match reader.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io(e)),
-        }
-    }
-    if head[..got] != *marker.as_bytes() {
-        return Err(StateError::Foreign {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(Some(std::io::Cursor::new(head).chain(reader)))
-}
-
-fn marker() -> String {
-    format!("{{\"format\":\"{FORMAT}\"")
-}
-
-impl SavedCalibration {
-    fn check(&self) -> Result<(), String> {
-        if self.version != VERSION {
-            return Err(format!(
-                "format version {} (this build reads {VERSION})",
-                self.version
-            ));
-        }
-        let mut seen = HashSet::with_capacity(self.series.len());
-        for s in &self.series {
-            let key = s.key.as_str();
-            if !seen.insert(key) {
-                return Err(format!("series '{key}' appears twice"));
-            }
-            let mut previous = 0.5;
-            for &(level, theta) in &s.theta {
-                if !(level > previous && level < 1.0) {
-                    return Err(format!(
-                        "series '{key}': level {level} is not above {previous} and below 1 \
+        let mut previous = 0.5;
+        for &(level, theta) in &s.theta {
+            if !(level > previous && level < 1.0) {
+                return Err(format!(
+                    "series '{key}': level {level} is not above {previous} and below 1 \
                          (tracked levels are above the median, ascending)"
-                    ));
-                }
-                if !theta.is_finite() || theta.abs() > THETA_MAX {
-                    return Err(format!(
-                        "series '{key}': offset {theta} at level {level} is outside ±{THETA_MAX}"
-                    ));
-                }
-                previous = level;
+                ));
             }
-        }
-        let mut workloads = HashSet::with_capacity(self.risk.len());
-        for r in &self.risk {
-            r.check()?;
-            if !workloads.insert(r.workload()) {
-                return Err(format!("risk of workload '{}' appears twice", r.workload()));
+            if !theta.is_finite() || theta.abs() > THETA_MAX {
+                return Err(format!(
+                    "series '{key}': offset {theta} at level {level} is outside ±{THETA_MAX}"
+                ));
             }
+            previous = level;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 impl OnlineCalibration {
-    /// The offsets of the series `keep` selects, as of `saved_at`, learnt against `model`.
-    pub fn to_saved(
-        &self,
-        model: u32,
-        saved_at: i64,
-        keep: impl Fn(&SeriesKey) -> bool,
-    ) -> SavedCalibration {
+    /// The offsets of the series `keep` selects (those that have learnt any), in key order.
+    pub fn to_saved(&self, keep: impl Fn(&SeriesKey) -> bool) -> Vec<SavedSeries> {
         let mut series: Vec<SavedSeries> = self
             .series
             .iter()
@@ -254,20 +63,18 @@ impl OnlineCalibration {
             })
             .collect();
         series.sort_by(|a, b| a.key.cmp(&b.key));
-        SavedCalibration {
-            series,
-            ..SavedCalibration::empty(model, saved_at)
-        }
+        series
     }
 
-    /// Starts every series in `saved` from its saved offsets (replacing what it had).
-    /// Returns how many series were restored (none when calibration is off).
-    pub fn restore(&mut self, saved: SavedCalibration) -> usize {
+    /// Starts every series in `saved` (passed by [`check`]) from its saved offsets
+    /// (replacing what it had). Returns how many series were restored (none when calibration
+    /// is off).
+    pub fn restore(&mut self, saved: Vec<SavedSeries>) -> usize {
         if !self.config.enabled {
             return 0;
         }
-        let n = saved.series.len();
-        for s in saved.series {
+        let n = saved.len();
+        for s in saved {
             let mut c = Calibrator::new(self.config.gain);
             c.theta = s.theta;
             c.resolved = s.resolved;
@@ -276,37 +83,3 @@ impl OnlineCalibration {
         n
     }
 }
-
-/// Writes `saved` to `path` atomically: a reader, or a crash, sees the previous file or this
-/// one whole. Refuses to replace a file that is not prescale's state.
-pub fn save(path: &Path, saved: &SavedCalibration) -> Result<(), StateError> {
-    check_writable(path)?;
-    write_atomic(path, |w: &mut dyn Write| {
-        // One series per line, so that a parse error's line names the series at fault.
-        write!(
-            w,
-            "{},\"version\":{},\"model\":{},\"saved_at\":{},\"series\":[",
-            marker(),
-            saved.version,
-            saved.model,
-            saved.saved_at
-        )?;
-        for (i, s) in saved.series.iter().enumerate() {
-            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut *w, s).map_err(std::io::Error::other)?;
-        }
-        w.write_all(b"\n],\"risk\":[")?;
-        for (i, r) in saved.risk.iter().enumerate() {
-            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
-        }
-        w.write_all(b"\n]}\n")
-    })
-    .map_err(|error| StateError::Io {
-        path: path.to_path_buf(),
-        error,
-    })
-}
-
-#[cfg(test)]
-mod tests;

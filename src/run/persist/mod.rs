@@ -1,11 +1,14 @@
 //! What the loop keeps across restarts, in `run.calibration_state`: the online calibration's
-//! offsets ([`forecast::online`](crate::forecast::online), whose `saved` module says what is
-//! kept and when it applies) and the risk ledgers of `max_short` workloads
-//! ([`SavedRisk`](crate::plan::SavedRisk)). Read at start-up (`run`), restored before the first
-//! cycle, saved at most once a minute of wall time and after the last cycle.
+//! offsets and the risk ledgers of `max_short` workloads (`file` says what the file holds and
+//! when each part applies). Read at start-up (`run`), restored before the first cycle, saved
+//! at most once a minute of wall time and after the last cycle.
+
+pub(super) mod file;
+
+pub use file::StateError;
+pub(super) use file::{load, SavedState};
 
 use super::state::Loop;
-use crate::forecast::online::{self, SavedCalibration};
 use std::time::{Duration, Instant};
 
 /// Wall time between two saves: the offsets move by γ per resolved forecast and the ledgers
@@ -15,7 +18,7 @@ const SAVE_EVERY: Duration = Duration::from_secs(60);
 
 impl Loop {
     /// Starts from the state read at start-up.
-    pub(super) fn with_persisted(mut self, saved: Option<SavedCalibration>) -> Self {
+    pub(super) fn with_persisted(mut self, saved: Option<SavedState>) -> Self {
         self.persisted.loaded = saved;
         self
     }
@@ -39,7 +42,7 @@ impl Loop {
         if workloads > 0 {
             tracing::info!("risk ledgers of {workloads} workloads restored from {path}");
         }
-        if saved.is_empty() || !self.online.enabled() {
+        if saved.series.is_empty() || !self.online.enabled() {
             return;
         }
         if Some(saved.model) != self.persisted.model {
@@ -47,7 +50,7 @@ impl Loop {
                 "online calibration: {path} was learnt against another model; starting afresh"
             );
         } else {
-            let n = self.online.restore(saved);
+            let n = self.online.restore(saved.series);
             tracing::info!("online calibration: offsets of {n} series restored from {path}");
         }
     }
@@ -60,8 +63,11 @@ impl Loop {
         };
         if self.persisted.frozen.is_none() {
             let own = &self.own;
-            self.persisted.frozen =
-                Some(self.online.to_saved(model, now, |k| own.get(k).is_none()));
+            self.persisted.frozen = Some(SavedState::new(
+                model,
+                now,
+                self.online.to_saved(|k| own.get(k).is_none()),
+            ));
             tracing::info!(
                 "online calibration: the retrained model's offsets are not saved; {} keeps \
                  those learnt for run.model",
@@ -88,17 +94,17 @@ impl Loop {
             (Some(frozen), _) => frozen,
             // Offsets learnt on an own model are that model's: a restart loads run.model.
             (None, Some(model)) => {
-                fresh = self.online.to_saved(model, now, |k| own.get(k).is_none());
+                fresh = SavedState::new(model, now, self.online.to_saved(|k| own.get(k).is_none()));
                 &mut fresh
             }
             (None, None) => {
-                fresh = SavedCalibration::empty(0, now);
+                fresh = SavedState::new(0, now, Vec::new());
                 &mut fresh
             }
         };
         saved.saved_at = now;
         saved.risk = risk;
-        let result = online::save(&p.path, saved);
+        let result = file::save(&p.path, saved);
         saved.risk = Vec::new();
         if let Err(e) = result {
             tracing::warn!("online calibration and risk ledgers not saved: {e}");

@@ -1,5 +1,6 @@
 use super::*;
-use crate::forecast::{Forecast, OnlineConfig};
+use crate::forecast::{Forecast, OnlineCalibration, OnlineConfig};
+use crate::series::SeriesKey;
 
 fn forecast(key: &str, at: i64, qs: &[(f64, f64)]) -> Forecast {
     Forecast {
@@ -8,6 +9,11 @@ fn forecast(key: &str, at: i64, qs: &[(f64, f64)]) -> Forecast {
         window: 1,
         quantiles: qs.to_vec(),
     }
+}
+
+/// `cal`'s offsets of every series as a state file holds them.
+fn state(cal: &OnlineCalibration, model: u32, saved_at: i64) -> SavedState {
+    SavedState::new(model, saved_at, cal.to_saved(|_| true))
 }
 
 /// Two series whose p90 and p99 were missed and covered for a while: offsets away from 0.
@@ -31,8 +37,8 @@ fn saved_offsets_restore_to_the_same_corrections() {
     let cal = learnt();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let saved = cal.to_saved(0xfeed, 19, |_| true);
-    assert_eq!(saved.len(), 2);
+    let saved = state(&cal, 0xfeed, 19);
+    assert_eq!(saved.series.len(), 2);
     save(&path, &saved).unwrap();
     let back = load(&path).unwrap().expect("the file is there");
     assert_eq!(back, saved);
@@ -42,7 +48,7 @@ fn saved_offsets_restore_to_the_same_corrections() {
         enabled: true,
         gain: 0.1,
     });
-    assert_eq!(fresh.restore(back), 2);
+    assert_eq!(fresh.restore(back.series), 2);
     for key in ["a", "b"] {
         let k = SeriesKey::new(key);
         let (was, is) = (cal.get(&k).unwrap().stats(), fresh.get(&k).unwrap().stats());
@@ -61,7 +67,7 @@ fn saved_offsets_restore_to_the_same_corrections() {
 #[test]
 fn only_the_series_kept_are_saved_and_a_disabled_calibration_restores_nothing() {
     let cal = learnt();
-    let saved = cal.to_saved(1, 0, |k| k.as_str() == "b");
+    let saved = cal.to_saved(|k| k.as_str() == "b");
     assert_eq!(saved.len(), 1);
     let mut off = OnlineCalibration::new(OnlineConfig::off());
     assert_eq!(off.restore(saved), 0);
@@ -78,7 +84,7 @@ fn no_file_is_no_state_and_a_foreign_file_is_refused_and_kept() {
         let e = load(&path).unwrap_err();
         assert!(matches!(e, StateError::Foreign { .. }), "{e}");
         assert!(e.to_string().contains("state.json"), "{e}");
-        let e = save(&path, &learnt().to_saved(1, 0, |_| true)).unwrap_err();
+        let e = save(&path, &state(&learnt(), 1, 0)).unwrap_err();
         assert!(matches!(e, StateError::Foreign { .. }), "{e}");
         assert_eq!(
             std::fs::read(&path).unwrap(),
@@ -96,7 +102,7 @@ fn a_device_is_refused_after_reading_the_marker_only() {
 
 /// The saved text with `edit` applied to its JSON value.
 fn edited(edit: impl Fn(&mut serde_json::Value)) -> String {
-    let mut v = serde_json::to_value(learnt().to_saved(7, 0, |_| true)).unwrap();
+    let mut v = serde_json::to_value(state(&learnt(), 7, 0)).unwrap();
     edit(&mut v);
     // Without `preserve_order` the keys come out sorted: `format` first, as the marker wants.
     serde_json::to_string(&v).unwrap()
@@ -140,7 +146,7 @@ fn a_damaged_state_names_the_line_or_the_series() {
         );
     }
     // Cut short: the line where it ends is named (one series per line).
-    save(&path, &learnt().to_saved(7, 0, |_| true)).unwrap();
+    save(&path, &state(&learnt(), 7, 0)).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     // The header, a, b, the risk list's opening, the end.
     assert_eq!(text.lines().count(), 5, "{text}");
@@ -152,6 +158,6 @@ fn a_damaged_state_names_the_line_or_the_series() {
         other => panic!("{other}"),
     }
     // Ours though damaged: a save may replace it.
-    save(&path, &learnt().to_saved(7, 0, |_| true)).unwrap();
+    save(&path, &state(&learnt(), 7, 0)).unwrap();
     assert!(load(&path).unwrap().is_some());
 }

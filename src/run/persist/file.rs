@@ -1,0 +1,224 @@
+//! The file the live loop keeps its learnt state in across restarts (`run.calibration_state`):
+//! the online calibration's offsets ([`forecast::online`](crate::forecast::online)'s `saved`)
+//! and the risk ledgers of `max_short` workloads ([`SavedRisk`]).
+//!
+//! # When the saved offsets apply
+//!
+//! Offsets learnt one model's errors (the live loop forgets them when a series changes
+//! model), so the file names the model by a checksum of its encoding and they are restored
+//! only by a run of that same model, and only for series that were on it (not on an own model
+//! when saved); the ledgers count short steps, not a model's errors, and are restored
+//! whatever the model. Nothing is restored when the file was saved after the run's first
+//! cycle: a replay of history that starts before the state was saved must not learn from its
+//! future.
+//!
+//! # The file
+//!
+//! One JSON object, written atomically (temporary file and rename), its first key a fixed
+//! `format` marker, one series or workload per line. A file at the path that does not start
+//! with the marker was not written by prescale: it is refused, never overwritten. One that
+//! does but does not parse or holds values no calibrator can have is refused with the line,
+//! or the series or workload, at fault.
+
+use crate::atomic_file::write_atomic;
+use crate::forecast::online::{self, SavedSeries};
+use crate::plan::SavedRisk;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The file's first bytes: `{"format":"prescale-online-calibration"`.
+const FORMAT: &str = "prescale-online-calibration";
+/// Format version written; the only one read.
+const VERSION: u32 = 1;
+
+/// Everything the file holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedState {
+    format: String,
+    version: u32,
+    /// CRC-32 of the model's encoding the offsets were learnt against.
+    pub model: u32,
+    /// Time of the cycle the offsets were saved after (seconds since the epoch).
+    pub saved_at: i64,
+    /// The online calibration's offsets, per series.
+    pub series: Vec<SavedSeries>,
+    /// The risk trackers' state (`max_short` workloads).
+    #[serde(default)]
+    pub risk: Vec<SavedRisk>,
+}
+
+impl SavedState {
+    /// `series`' offsets (and no risk ledgers yet), as of `saved_at`, learnt against `model`.
+    pub fn new(model: u32, saved_at: i64, series: Vec<SavedSeries>) -> Self {
+        SavedState {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            model,
+            saved_at,
+            series,
+            risk: Vec::new(),
+        }
+    }
+}
+
+/// Why a calibration state file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or writing the file failed.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        error: std::io::Error,
+    },
+    /// Something else is at the path: prescale neither reads nor replaces it.
+    #[error(
+        "{}: not a prescale online-calibration state file (it does not start with \
+         {{\"format\":\"{FORMAT}\"); prescale will not overwrite it: move it, or set \
+         run.calibration_state to another path",
+        path.display()
+    )]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is prescale's but does not parse (e.g. edited by hand).
+    #[error("{}: line {line}, column {column}: {message}; delete the file to start the online calibration afresh", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file parses but holds a value no calibrator can have.
+    #[error("{}: {what}; delete the file to start the online calibration afresh", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which series or field, and what is wrong with it.
+        what: String,
+    },
+}
+
+/// Reads the state at `path`; `None` when there is no file.
+pub fn load(path: &Path) -> Result<Option<SavedState>, StateError> {
+    let Some(reader) = open(path)? else {
+        return Ok(None);
+    };
+    let saved: SavedState = serde_json::from_reader(reader).map_err(|e| StateError::Parse {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    saved.check().map_err(|what| StateError::Invalid {
+        path: path.to_path_buf(),
+        what,
+    })?;
+    Ok(Some(saved))
+}
+
+/// Fails when something is at `path` that [`save`] must not replace (not prescale's state).
+/// Reads only the marker.
+fn check_writable(path: &Path) -> Result<(), StateError> {
+    open(path).map(|_| ())
+}
+
+/// The file from its start, once its first bytes proved it prescale's; `None` when absent.
+/// The marker is read first, and no more than its length: a wrong path (a device, some large
+/// file) costs a few bytes.
+fn open(path: &Path) -> Result<Option<impl Read>, StateError> {
+    let io = |error| StateError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let marker = marker();
+    let mut head = vec![0u8; marker.len()];
+    let mut got = 0;
+    while got < head.len() {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    if head[..got] != *marker.as_bytes() {
+        return Err(StateError::Foreign {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(Some(std::io::Cursor::new(head).chain(reader)))
+}
+
+fn marker() -> String {
+    format!("{{\"format\":\"{FORMAT}\"")
+}
+
+impl SavedState {
+    fn check(&self) -> Result<(), String> {
+        if self.version != VERSION {
+            return Err(format!(
+                "format version {} (this build reads {VERSION})",
+                self.version
+            ));
+        }
+        online::check_saved(&self.series)?;
+        let mut workloads = HashSet::with_capacity(self.risk.len());
+        for r in &self.risk {
+            r.check()?;
+            if !workloads.insert(r.workload()) {
+                return Err(format!("risk of workload '{}' appears twice", r.workload()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `saved` to `path` atomically: a reader, or a crash, sees the previous file or this
+/// one whole. Refuses to replace a file that is not prescale's state.
+pub fn save(path: &Path, saved: &SavedState) -> Result<(), StateError> {
+    check_writable(path)?;
+    write_atomic(path, |w: &mut dyn Write| {
+        // One series per line, so that a parse error's line names the series at fault.
+        write!(
+            w,
+            "{},\"version\":{},\"model\":{},\"saved_at\":{},\"series\":[",
+            marker(),
+            saved.version,
+            saved.model,
+            saved.saved_at
+        )?;
+        for (i, s) in saved.series.iter().enumerate() {
+            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut *w, s).map_err(std::io::Error::other)?;
+        }
+        w.write_all(b"\n],\"risk\":[")?;
+        for (i, r) in saved.risk.iter().enumerate() {
+            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
+        }
+        w.write_all(b"\n]}\n")
+    })
+    .map_err(|error| StateError::Io {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+#[cfg(test)]
+mod tests;
