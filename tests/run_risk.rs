@@ -105,3 +105,72 @@ fn a_budget_shows_in_the_reason_and_as_metrics() {
     // web has no budget: its reasons are as before.
     assert!(log.contains("p90 peak"), "{log}");
 }
+
+/// The decision log's reasons for `target`, in order.
+fn reasons(dir: &Path, target: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join("d.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["decision"]["target"] == target)
+        .filter_map(|l| l["decision"]["reason"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_budget_plans_on_the_uncorrected_forecast_a_quantile_on_the_corrected_one() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), port, "max_short = \"1%\"");
+    // A large gain, so that the correction moves web's p90 within a few cycles.
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[online_calibration]\ngain = 0.5\n");
+    std::fs::write(&cfg, text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let metrics = loop {
+        assert!(
+            Instant::now() < deadline,
+            "web's reasons never named the online calibration: {:#?}",
+            reasons(dir.path(), "web")
+        );
+        if let Some(t) = scrape(port) {
+            if reasons(dir.path(), "web")
+                .iter()
+                .any(|r| r.contains("by online calibration"))
+            {
+                break t;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // web (p90) plans on the corrected forecast and says so; api (1 % budget) on the model's
+    // own: its margin is its calibration, so neither its reasons nor /metrics name a factor.
+    assert!(
+        sample(&metrics, "prescale_forecast_calibration{workload=\"web\"}").is_some(),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("prescale_forecast_calibration{workload=\"api\"}"),
+        "{metrics}"
+    );
+    let api = reasons(dir.path(), "api");
+    assert!(api.len() >= 2, "{api:#?}");
+    assert!(
+        api.iter().all(|r| !r.contains("by online calibration")),
+        "{api:#?}"
+    );
+    assert!(api.iter().any(|r| r.contains("realised")), "{api:#?}");
+}

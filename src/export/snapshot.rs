@@ -36,8 +36,9 @@ pub struct Snapshot {
     /// Per workload with a `max_short` budget: the budget, the realised short share and the
     /// level provisioned at (state).
     pub risk: Vec<RiskSample>,
-    /// Per workload whose forecast is calibrated online: the factor the correction multiplies
-    /// the forecast at the workload's planning level by (1.12 = raised 12 %; state). Exported
+    /// Per workload whose forecast is calibrated online (not those with `max_short`, which plan
+    /// uncorrected): the factor the correction multiplies the forecast at the workload's
+    /// quantile by (1.12 = raised 12 %; state). Exported
     /// as `prescale_forecast_calibration{workload}`.
     pub calibration: Vec<(String, f64)>,
     /// Per workload: its cold-start stage (`reactive`, `global` or `own`, one of

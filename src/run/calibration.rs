@@ -14,9 +14,9 @@ use std::collections::HashMap;
 const NOTEWORTHY: f64 = 0.005;
 
 impl Loop {
-    /// Notes each workload's factor (corrected ÷ raw forecast at its planning level: the
-    /// `max_short` base level when it has a budget, its quantile otherwise) and opens the
-    /// reasons of its scale decisions with it when it is not 1.
+    /// Notes each workload's factor (corrected ÷ raw forecast at its quantile) and opens the
+    /// reasons of its scale decisions with it when it is not 1. A workload with `max_short`
+    /// has none: it plans on the uncorrected forecast, its margin being its calibration.
     pub(super) fn calibration_reasons(
         &mut self,
         planned: &HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
@@ -32,7 +32,11 @@ impl Loop {
             else {
                 continue;
             };
-            let level = self.risk.level(spec).map_or(spec.quantile, |r| r.base);
+            // A budget's margin is its calibration: it plans uncorrected (`for_workload`).
+            if spec.max_short.is_some() {
+                continue;
+            }
+            let level = spec.quantile;
             let Some(k) = factor(f, r, level) else {
                 continue;
             };

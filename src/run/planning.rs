@@ -21,10 +21,7 @@ impl Loop {
         for spec in &self.workloads {
             // Looked up, not taken: several workloads may read one demand series (a canary, a
             // service split in two), and each must plan from its forecast.
-            let (forecast, current) = f
-                .by_key
-                .get(&spec.demand)
-                .map_or((None, None), |(f, c)| (f.clone(), *c));
+            let (forecast, current) = f.for_workload(spec);
             let current_replicas = self
                 .believed
                 .replicas(&spec.name)

@@ -1,5 +1,6 @@
 //! `prescale_forecast_calibration{workload}`: the online calibration's factor at each
-//! workload's planning level (`forecast::online`).
+//! workload's quantile (`forecast::online`); none for `max_short` workloads, which plan
+//! uncorrected.
 
 use super::labels::Seen;
 use super::{set_each, sync, workload, Metrics};
@@ -10,7 +11,7 @@ impl Metrics {
     pub(super) fn register_calibration(&self, r: &mut Registry) {
         r.register(
             "forecast_calibration",
-            "Factor the online calibration multiplies a workload's forecast by at the level it plans with (1.12 = raised 12%, 1 = unchanged)",
+            "Factor the online calibration multiplies a workload's forecast by at its quantile (1.12 = raised 12%, 1 = unchanged; none for a max_short workload, whose margin is its calibration)",
             self.calibration.clone(),
         );
     }

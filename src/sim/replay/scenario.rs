@@ -22,9 +22,14 @@ pub struct Scenario {
     pub history: Vec<f64>,
     /// The tail: the demand every policy is replayed on.
     pub demand: Vec<f64>,
-    /// The model's forecast made at the end of each simulated step (`None` where the model
-    /// cannot forecast, e.g. right after a gap).
+    /// The model's forecast made at the end of each simulated step, corrected online as the
+    /// live loop corrects it (`None` where the model cannot forecast, e.g. right after a gap).
     pub forecasts: Vec<Option<Forecast>>,
+    /// The same forecasts before the online correction: what a policy with a short-step
+    /// budget plans with, as it does live (its margin is its calibration; see
+    /// `run::Forecasts::for_workload`). Empty without a model: then every policy plans with
+    /// `forecasts`, however they were made.
+    pub uncorrected: Vec<Option<Forecast>>,
     /// Ready replicas at the start: what the first boot time's steps need.
     pub initial: u32,
     /// The oracle's run, the cost floor.
@@ -117,6 +122,7 @@ impl Scenario {
             return Err(ReplayError::AllGaps);
         }
         let mut forecasts = vec![None; demand.len()];
+        let mut uncorrected = Vec::new();
         let mut window = opts.window;
         if let Some(m) = model {
             if m.spec.step != series.step {
@@ -135,6 +141,10 @@ impl Scenario {
             // Corrected as the live loop corrects them, starting afresh at the first simulated
             // step (a live loop starts its calibration with its model), each correction
             // learning only from windows complete by then.
+            uncorrected = vec![None; demand.len()];
+            for (t, f) in &raw {
+                uncorrected[t - split] = Some(f.clone());
+            }
             let corrected =
                 online::replay(&opts.online, &series.values, series.start, series.step, raw);
             for (t, f) in corrected {
@@ -151,6 +161,7 @@ impl Scenario {
             history,
             demand,
             forecasts,
+            uncorrected,
             initial,
             oracle,
             oracle_hours,
@@ -175,7 +186,11 @@ impl Scenario {
                 if !self.has_forecasts() {
                     return Err(ReplayError::NoModel);
                 }
-                super::predictive::policy(&self.workload, &self.key, &self.forecasts, knobs)?
+                let forecasts = match knobs.max_short {
+                    Some(_) if !self.uncorrected.is_empty() => &self.uncorrected,
+                    _ => &self.forecasts,
+                };
+                super::predictive::policy(&self.workload, &self.key, forecasts, knobs)?
             }
             PolicyKind::Reactive => Box::new(Hpa::new(&self.setup, knobs.hpa_target)),
             PolicyKind::Static => Box::new(Fixed::at_percentile(
@@ -422,6 +437,18 @@ mod predictive_tests {
         let want = online::replay(&OnlineConfig::default(), &s.values, s.start, s.step, raw);
         let (t, f) = want.last().unwrap();
         assert_eq!(on.forecasts[t - 288 * 4].as_ref(), Some(f));
+        // A short-step budget plans on the uncorrected forecasts, as live: its margin is its
+        // calibration. A fixed quantile plans on the corrected ones.
+        let provisioned = |sc: &Scenario, knobs: &Knobs| {
+            sc.run(PolicyKind::Predictive, knobs).unwrap().0.provisioned
+        };
+        let budget = Knobs {
+            max_short: Some(0.01),
+            ..Knobs::default()
+        };
+        assert_eq!(provisioned(&on, &budget), provisioned(&off, &budget));
+        let fixed = Knobs::default();
+        assert_ne!(provisioned(&on, &fixed), provisioned(&off, &fixed));
     }
 
     #[test]
