@@ -3,7 +3,8 @@
 //! Every series of every trace is one workload, planned by the predictive policy on its own
 //! forecasts (computed once), and the policies share the cap between their wants.
 
-use super::{check_replay_flags, model, workload, AllocationArg, SimulateArgs};
+use super::replay::{check_replay_flags, model, scenario_options, workload};
+use super::{AllocationArg, SimulateArgs};
 use anyhow::{bail, Context, Result};
 use prescale::atomic_file::write_atomic;
 use prescale::forecast::Model;
@@ -103,7 +104,7 @@ pub(super) fn run(a: &SimulateArgs) -> Result<()> {
             }
             let w = workload(a, trace, &s, &s.values[..split])?;
             let (m, _) = model(a, loaded.clone(), &s, split, true)?;
-            let opts = super::scenario_options(a, split, w, m.as_ref())?;
+            let opts = scenario_options(a, split, w, m.as_ref())?;
             let sc = Scenario::new(&s, &opts, m.as_ref())
                 .with_context(|| format!("{}: series '{}'", trace.display(), s.key))?;
             rows.push((trace.display().to_string(), sc.workload.clone()));
