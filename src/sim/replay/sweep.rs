@@ -198,16 +198,11 @@ mod tests {
     /// .44970703125 (p89.94 yes), .449462890625 (p89.89 no): p89.94, 10 replicas all along.
     #[test]
     fn static_budget_by_bisection_hand_worked() {
-        use crate::series::{Series, SeriesKey};
+        use crate::series::Series;
         use crate::sim::replay::scenario::ScenarioOptions;
         use crate::sim::replay::Workload;
         let values: Vec<f64> = (1..=100).chain(1..=100).map(f64::from).collect();
-        let series = Series {
-            key: SeriesKey::new("x"),
-            start: 0,
-            step: 60,
-            values,
-        };
+        let series = Series::for_test("x", 0, 60, values);
         let workload = Workload::for_test("x", 60, 50);
         let sc = Scenario::new(&series, &ScenarioOptions::new(100, workload), None).unwrap();
         let curves = run(&sc, &[PolicyKind::Static, PolicyKind::Reactive]).unwrap();
