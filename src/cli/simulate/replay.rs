@@ -5,7 +5,7 @@
 
 use super::SimulateArgs;
 use anyhow::{bail, Context, Result};
-use prescale::forecast::{Model, TrainOptions};
+use prescale::forecast::{FeatureSpec, Model, ModelError, TrainOptions};
 use prescale::plan::WorkloadSpec;
 use prescale::series::{self, format_duration, HistoryOptions, Series};
 use prescale::sim::replay::report::{PolicyResult, ReplicaReport};
@@ -165,8 +165,14 @@ pub(super) fn model(
                 ..TrainOptions::new(series.step, a.window)
             };
             let started = std::time::Instant::now();
-            let m = Model::train(&[series.slice(0..split)], &opts)
-                .context("training a model on the history part of the trace (pass --model to use a trained one)")?;
+            let m = Model::train(&[series.slice(0..split)], &opts).map_err(|e| {
+                let why = too_short(a, &opts, series.len(), split, &e).unwrap_or_else(|| {
+                    "training a model on the history part of the trace (pass --model to use a \
+                     trained one)"
+                        .into()
+                });
+                anyhow::Error::new(e).context(why)
+            })?;
             tracing::info!(
                 "trained a {}-tree model on {} steps in {:.1}s",
                 a.trees,
@@ -183,6 +189,61 @@ pub(super) fn model(
         }
         None => (None, "none (the predictive policy was not run)".into()),
     })
+}
+
+/// Rows each fit of the forest needs at the least (`Model::train` refuses fewer).
+const MIN_FIT_ROWS: usize = 50;
+
+/// The fewest steps of history a model can be trained on with `opts` (its step, window and
+/// calibration share): each training row needs `min_history` steps before its origin and the
+/// window's steps after it, and training holds back the newest `calibration_fraction` of the
+/// rows to calibrate on, fitting first only on the rows whose window ends before them; that
+/// fit needs [`MIN_FIT_ROWS`] rows. At a fine step the window alone is many steps (900 for
+/// 15 minutes at 1 s), so an hour-long trace's default 30 % history falls short.
+fn history_needed(opts: &TrainOptions) -> Option<usize> {
+    let spec = FeatureSpec::new(opts.step, opts.window).ok()?;
+    let h = spec.horizon();
+    let fit = MIN_FIT_ROWS.max(2 * opts.min_samples_leaf);
+    // Rows `r` leave `r − round(f·r)` before the calibration part, the first `h` fewer of
+    // them fit (their windows reach into it); the smallest `r` that fits `fit` rows.
+    let held = |r: usize| ((r as f64) * opts.calibration_fraction).round() as usize;
+    // Bounded: any share `Model::train` accepts (under 0.9) is met well within it.
+    let rows = (fit..=fit + 20 * (h + fit)).find(|&r| r.saturating_sub(held(r)) >= h + fit)?;
+    Some(rows + h + spec.min_history.saturating_sub(1))
+}
+
+/// What to tell the user when training failed for too little history: how much the step and
+/// window need, what the trace has, and what to change. `None` when that is not the cause.
+fn too_short(
+    a: &SimulateArgs,
+    opts: &TrainOptions,
+    len: usize,
+    split: usize,
+    e: &ModelError,
+) -> Option<String> {
+    if !matches!(e, ModelError::TooLittleData { .. } | ModelError::Forest(_)) {
+        return None;
+    }
+    let needed = history_needed(opts).filter(|&n| split < n)?;
+    let span = |steps: usize| format_duration(steps as i64 * opts.step);
+    let remedy = if needed + 2 <= len {
+        let fraction = (needed as f64 / len as f64 * 100.0).ceil() / 100.0;
+        format!("give --train-fraction {fraction:.2} or more, ")
+    } else {
+        format!("the whole trace has {len} steps; ")
+    };
+    Some(format!(
+        "the history part (the first {:.0}% of the trace, {split} steps of {}: {}) is too short \
+         to train a model with a {} window at a {} step: that needs at least {needed} steps \
+         ({}) of history; {remedy}a shorter --window, a coarser --step, or --model with a \
+         model trained elsewhere",
+        a.train_fraction * 100.0,
+        format_duration(opts.step),
+        span(split),
+        format_duration(opts.window),
+        format_duration(opts.step),
+        span(needed),
+    ))
 }
 
 /// Replays `trace` through every `--policy` and writes the report.
