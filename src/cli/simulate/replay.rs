@@ -72,6 +72,12 @@ fn load_trace(a: &SimulateArgs, trace: &Path) -> Result<(Option<Model>, Series)>
         ),
         (s, m) => s.or(m.as_ref().map(|m| m.spec.step)),
     };
+    let all = read_trace(trace, step)?;
+    Ok((loaded, pick_series(all, a.series.as_deref())?))
+}
+
+/// Every series of `trace` on `step` (default: its median spacing), what was read logged.
+pub(super) fn read_trace(trace: &Path, step: Option<i64>) -> Result<Vec<Series>> {
     let (all, reports) = series::read_history(
         &[trace.to_path_buf()],
         &HistoryOptions {
@@ -82,7 +88,7 @@ fn load_trace(a: &SimulateArgs, trace: &Path) -> Result<(Option<Model>, Series)>
     for r in &reports {
         tracing::info!("read {}", r.summary());
     }
-    Ok((loaded, pick_series(all, a.series.as_deref())?))
+    Ok(all)
 }
 
 /// The workload replayed: flags first, then `--config`'s `[[workload]]`, then defaults drawn

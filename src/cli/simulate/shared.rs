@@ -3,13 +3,12 @@
 //! Every series of every trace is one workload, planned by the predictive policy on its own
 //! forecasts (computed once), and the policies share the cap between their wants.
 
-use super::replay::{check_replay_flags, model, scenario_options, workload};
+use super::replay::{check_replay_flags, model, read_trace, scenario_options, workload};
 use super::{AllocationArg, SimulateArgs};
 use anyhow::{bail, Context, Result};
 use prescale::atomic_file::write_atomic;
 use prescale::forecast::Model;
 use prescale::plan::{Allocation, Claim};
-use prescale::series::{self, HistoryOptions};
 use prescale::sim::replay::scenario::Scenario;
 use prescale::sim::replay::shared::{self, Member, SharedResult};
 use prescale::sim::replay::Knobs;
@@ -81,17 +80,7 @@ pub(super) fn run(a: &SimulateArgs) -> Result<()> {
     let mut members: Vec<Member> = Vec::new();
     let mut rows = Vec::new();
     for trace in &a.trace {
-        let (all, reports) = series::read_history(
-            std::slice::from_ref(trace),
-            &HistoryOptions {
-                step,
-                max_gap: None,
-            },
-        )?;
-        for r in &reports {
-            tracing::info!("read {}", r.summary());
-        }
-        for s in all {
+        for s in read_trace(trace, step)? {
             let split = ((s.len() as f64) * a.train_fraction).round() as usize;
             if split < 2 || split + 2 > s.len() {
                 bail!(
