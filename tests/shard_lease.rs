@@ -24,7 +24,7 @@ use common::*;
 use fake_lease::FakeLease;
 use lease_setup::*;
 use prescale::shard::hash::owner;
-use shard_setup::prescale;
+use shard_setup::{log, prescale, Logged};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -91,13 +91,13 @@ fn the_lease_holder_alone_plans_node_pools_and_a_killed_one_is_replaced() {
     assert_eq!(holder.as_deref(), Some(format!("shard-{first}").as_str()));
     for (o, dir) in dirs.iter().enumerate() {
         let decisions = log(dir);
-        let own: Vec<&Logged> = decisions.iter().filter(|d| !is_node_decision(d)).collect();
+        let own: Vec<&Logged> = decisions.iter().filter(|d| !d.is_node_decision()).collect();
         assert!(!own.is_empty(), "shard {o} decided nothing");
         for d in &own {
             // Its own workloads only, and never `skipped (not leader)`, by holder and others
             // alike: the Lease does not gate a shard's own workloads.
-            assert_eq!(owner(&d.2, SHARDS), o as u32, "{d:?}");
-            assert!(!d.3.contains("not leader"), "shard {o}: {d:?}");
+            assert_eq!(owner(&d.target, SHARDS), o as u32, "{d:?}");
+            assert!(!d.outcome.contains("not leader"), "shard {o}: {d:?}");
         }
         let nodes = node_times(dir);
         if o == first {

@@ -18,7 +18,9 @@ use common::*;
 #[path = "common/shard.rs"]
 mod shard_setup;
 use prescale::shard::hash::owner;
-use shard_setup::{base_config, count, history, name, prescale, wait, workloads, IN_WEB};
+use shard_setup::{
+    base_config, count, history, log, name, prescale, wait, workloads, Logged, IN_WEB,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -65,42 +67,12 @@ pool = "web"
     path
 }
 
-/// One logged decision: (cycle, kind, target, node, from, to, reason).
-type Logged = (u64, String, String, String, u64, u64, String);
-
-fn log(dir: &Path) -> Vec<Logged> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        // A line being written may be cut: only whole records count.
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|r| {
-            let d = &r["decision"];
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            (
-                r["cycle"].as_u64().unwrap_or(0),
-                s(&d["kind"]),
-                s(&d["target"]),
-                s(&d["node"]),
-                d["from"].as_u64().unwrap_or(u64::MAX),
-                d["to"].as_u64().unwrap_or(u64::MAX),
-                s(&d["reason"]),
-            )
-        })
-        .collect()
-}
-
-fn is_node_decision(d: &Logged) -> bool {
-    matches!(d.1.as_str(), "place" | "move" | "add_node" | "remove_node")
-        || (d.1 == "hold" && (d.2 == "web" || d.2 == "spare"))
-}
-
 /// Cycle `n`'s node decisions without their reasons, in logged order.
 fn node_decisions(dir: &Path, n: u64) -> Vec<(String, String, String, u64, u64)> {
     log(dir)
         .into_iter()
-        .filter(|d| d.0 == n && is_node_decision(d))
-        .map(|d| (d.1, d.2, d.3, d.4, d.5))
+        .filter(|d| d.cycle == n && d.is_node_decision())
+        .map(|d| (d.kind, d.target, d.node, d.from, d.to))
         .collect()
 }
 
@@ -168,27 +140,30 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
     let _s0 = start(0);
     wait(
         Duration::from_secs(60),
-        || log(&dirs[0]).iter().any(|d| d.0 == 1),
+        || log(&dirs[0]).iter().any(|d| d.cycle == 1),
         || "shard 0 logged no cycle".into(),
     );
     let started = Instant::now();
     let got = node_decisions(&dirs[0], 1);
     let reasons: Vec<String> = log(&dirs[0])
         .into_iter()
-        .filter(|d| d.0 == 1 && is_node_decision(d))
-        .map(|d| d.6)
+        .filter(|d| d.cycle == 1 && d.is_node_decision())
+        .map(|d| d.reason)
         .collect();
     assert_eq!(
         got, want,
         "shard 0's node decisions differ from one process's: {reasons:#?}"
     );
     // Its workload decisions are its own only.
-    for d in log(&dirs[0]).iter().filter(|d| !is_node_decision(d)) {
-        assert_eq!(owner(&d.2, 3), 0, "{d:?}");
+    for d in log(&dirs[0]).iter().filter(|d| !d.is_node_decision()) {
+        assert_eq!(owner(&d.target, 3), 0, "{d:?}");
     }
     // The other shards plan no pools.
     for o in [1, 2] {
-        let node: Vec<_> = log(&dirs[o]).into_iter().filter(is_node_decision).collect();
+        let node: Vec<_> = log(&dirs[o])
+            .into_iter()
+            .filter(Logged::is_node_decision)
+            .collect();
         assert!(node.is_empty(), "shard {o} planned nodes: {node:#?}");
     }
 
@@ -199,7 +174,11 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
     // workload believed placed: its unknown load holds the pools it runs in and is configured
     // for (web), not spare (`plan::nodes::unknown`). Killed before that, a workload placed
     // nowhere yet would hold every pool, spare too.
-    let placed_by_0 = |w: &String| log(&dirs[0]).iter().any(|d| d.1 == "place" && &d.2 == w);
+    let placed_by_0 = |w: &String| {
+        log(&dirs[0])
+            .iter()
+            .any(|d| d.kind == "place" && &d.target == w)
+    };
     wait(
         Duration::from_secs(30),
         || of(2).iter().all(placed_by_0),
@@ -220,10 +199,12 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
     // Shard 2 gone: its workloads' loads go unknown, and web's scale-in is held, naming them
     // and their stale shard.
     let held = |d: &Logged| {
-        d.1 == "hold" && (d.2 == "web" || d.2 == "spare") && d.6.contains("scale-in held")
+        d.kind == "hold"
+            && (d.target == "web" || d.target == "spare")
+            && d.reason.contains("scale-in held")
     };
     let before = log(&dirs[0]);
-    let before_kill = before.iter().map(|d| d.0).max().unwrap();
+    let before_kill = before.iter().map(|d| d.cycle).max().unwrap();
     assert!(
         !before.iter().any(held),
         "scale-in held while every shard ran: {:#?}",
@@ -232,7 +213,7 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
     s2.kill();
     let killed = Instant::now();
     let first_gone = of(2)[0].clone();
-    let held_after = |d: &Logged| d.0 > before_kill && held(d);
+    let held_after = |d: &Logged| d.cycle > before_kill && held(d);
     wait(
         Duration::from_secs(30),
         || log(&dirs[0]).iter().any(held_after),
@@ -242,14 +223,14 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
         },
     );
     let hold = log(&dirs[0]).into_iter().find(held_after).unwrap();
-    assert_eq!(hold.2, "web", "{hold:#?}");
+    assert_eq!(hold.target, "web", "{hold:#?}");
     for part in [
         format!("'{first_gone}'"),
         "unknown load".into(),
         "shard 2 stale for ".to_string(),
         format!("(none of its {} workloads read back)", of(2).len()),
     ] {
-        assert!(hold.6.contains(&part), "{part} not in {}", hold.6);
+        assert!(hold.reason.contains(&part), "{part} not in {}", hold.reason);
     }
     // The hold came within the freshness bound (8 s) plus a few cycles of the kill.
     let took = killed.elapsed();
@@ -269,19 +250,27 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
     let after = log(&dirs[0]);
     let removed: Vec<_> = after
         .iter()
-        .filter(|d| d.1 == "remove_node" && (d.2 == "web" || d.3.starts_with("web-")))
+        .filter(|d| d.kind == "remove_node" && (d.target == "web" || d.node.starts_with("web-")))
         .collect();
     assert!(removed.is_empty(), "{removed:#?}");
-    let spare_held: Vec<_> = after.iter().filter(|d| held(d) && d.2 == "spare").collect();
+    let spare_held: Vec<_> = after
+        .iter()
+        .filter(|d| held(d) && d.target == "spare")
+        .collect();
     assert!(spare_held.is_empty(), "{spare_held:#?}");
     assert!(
-        after.iter().any(|d| d.1 == "remove_node" && d.2 == "spare"),
+        after
+            .iter()
+            .any(|d| d.kind == "remove_node" && d.target == "spare"),
         "spare kept every node: {:#?}",
-        after.iter().filter(|d| d.2 == "spare").collect::<Vec<_>>()
+        after
+            .iter()
+            .filter(|d| d.target == "spare")
+            .collect::<Vec<_>>()
     );
-    let last_cycle = after.iter().map(|d| d.0).max().unwrap();
+    let last_cycle = after.iter().map(|d| d.cycle).max().unwrap();
     assert!(
-        after.iter().any(|d| d.0 == last_cycle && held(d)),
+        after.iter().any(|d| d.cycle == last_cycle && held(d)),
         "no hold in shard 0's last cycle {last_cycle}"
     );
 }

@@ -22,7 +22,9 @@ mod shard_setup;
 use common::*;
 use prescale::shard::hash::owner;
 use prescale::shard::readback::{ReadBack, ShardReader};
-use shard_setup::{base_config, count, history, name, prescale, wait, workloads, IN_WEB};
+use shard_setup::{
+    base_config, count, history, log, name, prescale, wait, workloads, Logged, IN_WEB,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,20 +87,6 @@ fn exported(port: u16) -> BTreeMap<String, f64> {
             let rest = l.strip_prefix("prescale_recommended_replicas{workload=\"")?;
             let (w, v) = rest.split_once("\"} ")?;
             Some((w.to_string(), v.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// The decisions in a decision log: (kind, target, reason).
-fn log(dir: &Path) -> Vec<(String, String, String)> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|r| {
-            let d = &r["decision"];
-            let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
-            (s("kind"), s("target"), s("reason"))
         })
         .collect()
 }
@@ -236,9 +224,8 @@ fn the_selector_keeps_deployments_apart_and_a_stalled_shard_is_unknown() {
     // The real shard 0: spare's scale-in held, naming a stalled workload and why; no shard-1
     // workload is unknown.
     let _a0 = ChildGuard(Some(prescale(&a0_cfg, false).spawn().unwrap()));
-    let held = |d: &(String, String, String)| {
-        d.0 == "hold" && d.1 == "spare" && d.2.contains("scale-in held")
-    };
+    let held =
+        |d: &Logged| d.kind == "hold" && d.target == "spare" && d.reason.contains("scale-in held");
     wait(
         Duration::from_secs(60),
         || log(&dir("a0")).iter().any(held),
@@ -247,21 +234,26 @@ fn the_selector_keeps_deployments_apart_and_a_stalled_shard_is_unknown() {
     let hold = log(&dir("a0")).into_iter().find(held).unwrap();
     let n = stalled.len();
     assert!(
-        hold.2.contains(&format!(
+        hold.reason.contains(&format!(
             "{n} workload{} with unknown load",
             if n == 1 { "" } else { "s" }
         )),
         "{}",
-        hold.2
+        hold.reason
     );
     assert!(
-        hold.2.contains(&format!("'{}' (its plan is", stalled[0])),
+        hold.reason
+            .contains(&format!("'{}' (its plan is", stalled[0])),
         "{}",
-        hold.2
+        hold.reason
     );
-    assert!(hold.2.contains("older than the 8s bound"), "{}", hold.2);
+    assert!(
+        hold.reason.contains("older than the 8s bound"),
+        "{}",
+        hold.reason
+    );
     for w in &live {
-        assert!(!hold.2.contains(&format!("'{w}'")), "{}", hold.2);
+        assert!(!hold.reason.contains(&format!("'{w}'")), "{}", hold.reason);
     }
-    assert!(!log(&dir("a0")).iter().any(|d| d.0 == "remove_node"));
+    assert!(!log(&dir("a0")).iter().any(|d| d.kind == "remove_node"));
 }

@@ -665,3 +665,52 @@ fn shared_mode_names_bad_workload_opts() {
     ]);
     assert!(text(&o).contains("give --pool-cap"), "{}", text(&o));
 }
+
+/// An hour at a 1 s step, like the Azure LLM traces: requests per second with a slow wave.
+fn one_hour_per_second(dir: &Path) -> PathBuf {
+    let mut csv = String::from("timestamp,value\n");
+    for t in 0..3500i64 {
+        let wave = 10.0 + 4.0 * (t as f64 / 600.0).sin() + ((t * 7919) % 5) as f64;
+        csv.push_str(&format!("{},{wave}\n", 1_700_000_000 + t));
+    }
+    write(dir, "llm.csv", &csv)
+}
+
+#[test]
+fn a_fine_trace_too_short_to_train_on_says_how_much_history_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = one_hour_per_second(dir.path());
+    let rep = dir.path().join("r");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--trees",
+            "5",
+            "--policy",
+            "predictive,reactive",
+            "--report",
+            rep.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        prescale(&args)
+    };
+    // The default 30 % is 1,050 steps; a 15-minute window is 900 of them.
+    let o = run(&[]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    for part in [
+        "the history part (the first 30% of the trace, 1050 steps of 1s: 17m 30s) is too short",
+        "with a 15m window at a 1s step: that needs at least 2099 steps (34m 59s)",
+        "give --train-fraction 0.60 or more",
+    ] {
+        assert!(out.contains(part), "{part}\nnot in:\n{out}");
+    }
+    // The advice works.
+    let o = run(&["--train-fraction", "0.6"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A window that fits the default history trains too.
+    let o = run(&["--window", "1m"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -73,8 +73,8 @@ pub use events::Event;
 pub use nodes::{NodePlanner, NodeState, UnknownLoad, WorkloadLoad};
 pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
 pub use risk::{
-    base_level, Calibrator, RiskLevel, RiskStats, RiskTracker, SavedRisk, DEFAULT_GAMMA,
-    DEFAULT_SHORT_WINDOW, THETA_MAX, THETA_MIN,
+    base_level, Calibrator, CheckedRisk, RiskLevel, RiskStats, RiskTracker, SavedRisk,
+    DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW, THETA_MAX, THETA_MIN,
 };
 pub use share::{
     allocate, guard_kind, share_pools, validate_shares, Allocation, Claim, Granted, ShareReport,

@@ -201,7 +201,7 @@ pub(super) struct Persisted {
     /// saved in place of the retrained model's (which a restart could not use).
     pub(super) frozen: Option<super::persist::file::SavedState>,
     /// Read at start-up; restored at the first cycle when it may be.
-    pub(super) loaded: Option<super::persist::file::SavedState>,
+    pub(super) loaded: Option<super::persist::file::Loaded>,
     pub(super) last_save: Option<Instant>,
 }
 

@@ -119,6 +119,17 @@ pub struct Series {
 }
 
 impl Series {
+    /// A series for tests: `name`'s `values` from `start`, one per `step` seconds.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: &str, start: i64, step: i64, values: Vec<f64>) -> Self {
+        Series {
+            key: SeriesKey::new(name),
+            start,
+            step,
+            values,
+        }
+    }
+
     /// Number of steps covered (gaps included).
     pub fn len(&self) -> usize {
         self.values.len()

@@ -1,8 +1,8 @@
 //! What the sharding tests (`shard_prometheus.rs`, `shard_nodes.rs`, `shard_lease.rs`,
 //! `shard_readback.rs`) share: the workloads' names, demand history and `[[workload]]`
-//! sections, the part of the configuration every process has, how a process is started, and
-//! how they wait on it and count what Prometheus holds. Include it with `#[path = "common/shard.rs"] mod shard_setup;` next to
-//! `mod common;`.
+//! sections, the part of the configuration every process has, how a process is started, how
+//! they wait on it and count what Prometheus holds, and the one reader of a process's decision
+//! log. Include it with `#[path = "common/shard.rs"] mod shard_setup;` next to `mod common;`.
 #![allow(dead_code)] // each test binary uses a different part
 
 use crate::common::{http_get_body, openmetrics, OmSeries, Prometheus};
@@ -163,4 +163,67 @@ pub fn count(prom: &Prometheus, promql: &str) -> usize {
                 .ok()
         })
         .unwrap_or(0.0) as usize
+}
+
+/// The pools the sharding tests configure (`web`, and `spare` where a test has it): a hold on
+/// one of them is the node planner's, a hold on a workload is not.
+pub const POOLS: [&str; 2] = ["web", "spare"];
+
+/// One record of a process's decision log, with the fields the sharding tests look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    /// The cycle's number, counted from 1 by each process.
+    pub cycle: u64,
+    /// The cycle's time (seconds since the epoch).
+    pub at: i64,
+    /// `place`, `move`, `add_node`, `remove_node`, `hold`, `scale_up`, …
+    pub kind: String,
+    /// The workload or pool decided for.
+    pub target: String,
+    /// The node a placement or node decision names; empty when it names none.
+    pub node: String,
+    /// Replicas (or nodes) before; `u64::MAX` when the record has none.
+    pub from: u64,
+    /// Replicas (or nodes) after; `u64::MAX` when the record has none.
+    pub to: u64,
+    /// What became of the decision (`applied`, `skipped (not leader)`, …).
+    pub outcome: String,
+    /// Why it was decided.
+    pub reason: String,
+}
+
+impl Logged {
+    /// Whether the node planner decided it: a placement, a node added or removed, or a
+    /// pool's hold.
+    pub fn is_node_decision(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "place" | "move" | "add_node" | "remove_node"
+        ) || (self.kind == "hold" && POOLS.contains(&self.target.as_str()))
+    }
+}
+
+/// The decisions in `dir/d.jsonl` (as [`base_config`] names the log), in logged order.
+pub fn log(dir: &Path) -> Vec<Logged> {
+    std::fs::read_to_string(dir.join("d.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        // A line being written may be cut: only whole records count.
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| {
+            let d = &r["decision"];
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            Logged {
+                cycle: r["cycle"].as_u64().unwrap_or(0),
+                at: d["at"].as_i64().unwrap_or(0),
+                kind: s(&d["kind"]),
+                target: s(&d["target"]),
+                node: s(&d["node"]),
+                from: d["from"].as_u64().unwrap_or(u64::MAX),
+                to: d["to"].as_u64().unwrap_or(u64::MAX),
+                outcome: s(&r["outcome"]),
+                reason: s(&d["reason"]),
+            }
+        })
+        .collect()
 }

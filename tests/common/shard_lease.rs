@@ -11,7 +11,7 @@
 
 use crate::common::{free_port, http_get_body, now, PromOptions, Prometheus};
 use crate::fake_lease::FakeLease;
-use crate::shard_setup::{base_config, history, workloads, IN_WEB};
+use crate::shard_setup::{base_config, history, log, workloads, IN_WEB};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -107,40 +107,12 @@ pub fn token(o: u32) -> String {
     format!("token-shard-{o}")
 }
 
-/// One logged decision: (at, kind, target, outcome, reason).
-pub type Logged = (i64, String, String, String, String);
-
-pub fn log(dir: &Path) -> Vec<Logged> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        // A line being written may be cut: only whole records count.
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|r| {
-            let d = &r["decision"];
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            (
-                d["at"].as_i64().unwrap_or(0),
-                s(&d["kind"]),
-                s(&d["target"]),
-                s(&r["outcome"]),
-                s(&d["reason"]),
-            )
-        })
-        .collect()
-}
-
-pub fn is_node_decision(d: &Logged) -> bool {
-    matches!(d.1.as_str(), "place" | "move" | "add_node" | "remove_node")
-        || (d.1 == "hold" && d.2 == "web")
-}
-
 /// The cycle times (`at`) at which shard `dir` logged node decisions.
 pub fn node_times(dir: &Path) -> Vec<i64> {
     let mut t: Vec<i64> = log(dir)
         .iter()
-        .filter(|d| is_node_decision(d))
-        .map(|d| d.0)
+        .filter(|d| d.is_node_decision())
+        .map(|d| d.at)
         .collect();
     t.dedup();
     t

@@ -3,12 +3,12 @@
 //! Every series of every trace is one workload, planned by the predictive policy on its own
 //! forecasts (computed once), and the policies share the cap between their wants.
 
-use super::{check_replay_flags, model, workload, AllocationArg, SimulateArgs};
+use super::replay::{check_replay_flags, model, read_trace, scenario_options, workload};
+use super::{AllocationArg, SimulateArgs};
 use anyhow::{bail, Context, Result};
 use prescale::atomic_file::write_atomic;
 use prescale::forecast::Model;
 use prescale::plan::{Allocation, Claim};
-use prescale::series::{self, HistoryOptions};
 use prescale::sim::replay::scenario::Scenario;
 use prescale::sim::replay::shared::{self, Member, SharedResult};
 use prescale::sim::replay::Knobs;
@@ -80,17 +80,7 @@ pub(super) fn run(a: &SimulateArgs) -> Result<()> {
     let mut members: Vec<Member> = Vec::new();
     let mut rows = Vec::new();
     for trace in &a.trace {
-        let (all, reports) = series::read_history(
-            std::slice::from_ref(trace),
-            &HistoryOptions {
-                step,
-                max_gap: None,
-            },
-        )?;
-        for r in &reports {
-            tracing::info!("read {}", r.summary());
-        }
-        for s in all {
+        for s in read_trace(trace, step)? {
             let split = ((s.len() as f64) * a.train_fraction).round() as usize;
             if split < 2 || split + 2 > s.len() {
                 bail!(
@@ -103,7 +93,7 @@ pub(super) fn run(a: &SimulateArgs) -> Result<()> {
             }
             let w = workload(a, trace, &s, &s.values[..split])?;
             let (m, _) = model(a, loaded.clone(), &s, split, true)?;
-            let opts = super::scenario_options(a, split, w, m.as_ref())?;
+            let opts = scenario_options(a, split, w, m.as_ref())?;
             let sc = Scenario::new(&s, &opts, m.as_ref())
                 .with_context(|| format!("{}: series '{}'", trace.display(), s.key))?;
             rows.push((trace.display().to_string(), sc.workload.clone()));

@@ -92,7 +92,7 @@
 mod floor;
 mod saved;
 
-pub use saved::SavedRisk;
+pub use saved::{CheckedRisk, SavedRisk};
 
 use crate::forecast::Forecast;
 use crate::plan::spec::WorkloadSpec;

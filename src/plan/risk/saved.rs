@@ -14,7 +14,7 @@
 
 use super::floor::DemandWindow;
 use super::{Calibrator, RiskTracker, ShortWindow, MAX_CREDIT, THETA_MAX, THETA_MIN};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 /// One workload's calibrator as saved.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -62,36 +62,52 @@ impl RiskTracker {
         out
     }
 
-    /// Starts each workload in `saved` from its saved calibrator (replacing what it had);
-    /// one that fails [`SavedRisk::check`] is left out. Returns how many were restored.
-    pub fn restore(&mut self, saved: Vec<SavedRisk>) -> usize {
-        let mut n = 0;
-        for s in saved {
-            let name = s.workload.clone();
-            if let Ok(c) = s.into_calibrator() {
-                self.workloads.insert(name, c);
-                n += 1;
-            }
-        }
+    /// Starts each workload in `checked` from its saved calibrator (replacing what it had).
+    /// Returns how many were restored.
+    pub fn restore(&mut self, checked: CheckedRisk) -> usize {
+        let n = checked.0.len();
+        self.workloads.extend(checked.0);
         n
     }
 }
 
+/// Saved calibrators converted back and checked, ready for [`RiskTracker::restore`]. A file's
+/// ledgers are converted once, when it is read: what was checked is what is restored, and a
+/// file with one impossible ledger is refused whole rather than restored in part.
+#[derive(Debug, Default)]
+pub struct CheckedRisk(Vec<(String, Calibrator)>);
+
+impl CheckedRisk {
+    /// Converts every saved calibrator. The error names the first workload no calibrator can
+    /// be in, and what is wrong, or the first that appears twice.
+    pub fn new(saved: Vec<SavedRisk>) -> Result<Self, String> {
+        let mut out: Vec<(String, Calibrator)> = Vec::with_capacity(saved.len());
+        let mut seen = HashSet::with_capacity(saved.len());
+        for s in saved {
+            let name = s.workload.clone();
+            let c = s
+                .into_calibrator()
+                .map_err(|e| format!("risk of workload '{name}': {e}"))?;
+            if !seen.insert(name.clone()) {
+                return Err(format!("risk of workload '{name}' appears twice"));
+            }
+            out.push((name, c));
+        }
+        Ok(CheckedRisk(out))
+    }
+
+    /// How many workloads' ledgers it holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when it holds no ledger.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl SavedRisk {
-    /// The workload's name.
-    pub fn workload(&self) -> &str {
-        &self.workload
-    }
-
-    /// Whether a calibrator can be in this state; the error names the workload and what is
-    /// wrong.
-    pub fn check(&self) -> Result<(), String> {
-        self.clone()
-            .into_calibrator()
-            .map(|_| ())
-            .map_err(|e| format!("risk of workload '{}': {e}", self.workload))
-    }
-
     fn into_calibrator(self) -> Result<Calibrator, String> {
         let finite = |v: f64, what: &str| {
             if v.is_finite() {
@@ -223,8 +239,7 @@ mod tests {
         let back: Vec<SavedRisk> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, saved);
         let mut restored = RiskTracker::new();
-        assert!(back.iter().all(|s| s.check().is_ok()));
-        assert_eq!(restored.restore(back), 2);
+        assert_eq!(restored.restore(CheckedRisk::new(back).unwrap()), 2);
         // A step already counted is not counted twice; the next ones move both alike.
         for t in 499..700i64 {
             let d = if t % 41 < 2 { 60.0 } else { 14.0 };
@@ -275,9 +290,12 @@ mod tests {
         for (edit, expect) in cases {
             let mut bad = good.clone();
             edit(&mut bad[0]);
-            let e = bad[0].check().unwrap_err();
+            let e = CheckedRisk::new(bad).unwrap_err();
             assert!(e.contains("workload 'web'") && e.contains(expect), "{e}");
-            assert_eq!(RiskTracker::new().restore(bad), 0);
         }
+        let twice = [good.clone(), good.clone()].concat();
+        let e = CheckedRisk::new(twice).unwrap_err();
+        assert_eq!(e, "risk of workload 'web' appears twice");
+        assert_eq!(CheckedRisk::new(good).unwrap().len(), 1);
     }
 }

@@ -22,8 +22,7 @@
 
 use crate::atomic_file::write_atomic;
 use crate::forecast::online::{self, SavedSeries};
-use crate::plan::SavedRisk;
-use std::collections::HashSet;
+use crate::plan::{CheckedRisk, SavedRisk};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -108,22 +107,34 @@ pub enum StateError {
     },
 }
 
+/// A state file as read and checked, for the loop to restore at its first cycle.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file's offsets, model and time as saved; its `risk` is empty, moved to `risk`.
+    pub state: SavedState,
+    /// The file's risk ledgers, already converted to calibrators: checking a ledger is
+    /// converting it, so it is done once, here.
+    pub risk: CheckedRisk,
+}
+
 /// Reads the state at `path`; `None` when there is no file.
-pub fn load(path: &Path) -> Result<Option<SavedState>, StateError> {
+pub fn load(path: &Path) -> Result<Option<Loaded>, StateError> {
     let Some(reader) = open(path)? else {
         return Ok(None);
     };
-    let saved: SavedState = serde_json::from_reader(reader).map_err(|e| StateError::Parse {
+    let mut state: SavedState = serde_json::from_reader(reader).map_err(|e| StateError::Parse {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
     })?;
-    saved.check().map_err(|what| StateError::Invalid {
+    let invalid = |what| StateError::Invalid {
         path: path.to_path_buf(),
         what,
-    })?;
-    Ok(Some(saved))
+    };
+    state.check().map_err(invalid)?;
+    let risk = CheckedRisk::new(std::mem::take(&mut state.risk)).map_err(invalid)?;
+    Ok(Some(Loaded { state, risk }))
 }
 
 /// Fails when something is at `path` that [`save`] must not replace (not prescale's state).
@@ -170,6 +181,8 @@ fn marker() -> String {
 }
 
 impl SavedState {
+    /// The format version and the offsets; the risk ledgers are checked by converting them
+    /// ([`CheckedRisk::new`]).
     fn check(&self) -> Result<(), String> {
         if self.version != VERSION {
             return Err(format!(
@@ -177,15 +190,7 @@ impl SavedState {
                 self.version
             ));
         }
-        online::check_saved(&self.series)?;
-        let mut workloads = HashSet::with_capacity(self.risk.len());
-        for r in &self.risk {
-            r.check()?;
-            if !workloads.insert(r.workload()) {
-                return Err(format!("risk of workload '{}' appears twice", r.workload()));
-            }
-        }
-        Ok(())
+        online::check_saved(&self.series)
     }
 }
 

@@ -6,7 +6,7 @@
 pub(super) mod file;
 
 pub use file::StateError;
-pub(super) use file::{load, SavedState};
+pub(super) use file::{load, Loaded, SavedState};
 
 use super::state::Loop;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ const SAVE_EVERY: Duration = Duration::from_secs(60);
 
 impl Loop {
     /// Starts from the state read at start-up.
-    pub(super) fn with_persisted(mut self, saved: Option<SavedState>) -> Self {
+    pub(super) fn with_persisted(mut self, saved: Option<Loaded>) -> Self {
         self.persisted.loaded = saved;
         self
     }
@@ -26,7 +26,7 @@ impl Loop {
     /// Restores what was read at start-up if it was saved at or before `now`, the first
     /// cycle's time: the risk ledgers, and the offsets when learnt against this model.
     pub(super) fn restore_persisted(&mut self, now: i64) {
-        let Some(mut saved) = self.persisted.loaded.take() else {
+        let Some(Loaded { state: saved, risk }) = self.persisted.loaded.take() else {
             return;
         };
         let path = self.persisted.path.display();
@@ -38,7 +38,7 @@ impl Loop {
             );
             return;
         }
-        let workloads = self.risk.restore(std::mem::take(&mut saved.risk));
+        let workloads = self.risk.restore(risk);
         if workloads > 0 {
             tracing::info!("risk ledgers of {workloads} workloads restored from {path}");
         }
@@ -90,15 +90,16 @@ impl Loop {
         p.last_save = Some(Instant::now());
         let own = &self.own;
         let mut fresh;
-        let saved = match (&mut p.frozen, p.model) {
-            (Some(frozen), _) => frozen,
-            // Offsets learnt on an own model are that model's: a restart loads run.model.
-            (None, Some(model)) => {
-                fresh = SavedState::new(model, now, self.online.to_saved(|k| own.get(k).is_none()));
-                &mut fresh
-            }
-            (None, None) => {
-                fresh = SavedState::new(0, now, Vec::new());
+        let saved = match &mut p.frozen {
+            Some(frozen) => frozen,
+            None => {
+                // Offsets learnt on an own model are that model's: a restart loads run.model.
+                // Without a model (calibration off) there are none, only the ledgers.
+                let series = match p.model {
+                    Some(_) => self.online.to_saved(|k| own.get(k).is_none()),
+                    None => Vec::new(),
+                };
+                fresh = SavedState::new(p.model.unwrap_or(0), now, series);
                 &mut fresh
             }
         };

@@ -23,7 +23,8 @@
 //!   shared by each allocation policy of `plan::share` on the same forecasts.
 //! - [`budget`]: the short-step budget's outcome next to the online bound, and when a trace is
 //!   too short for one.
-//! - [`report`]: tables, `report.json`, `decisions.csv` and charts.
+//! - [`report`]: tables, `report.json`, `decisions.csv` and charts; `sweep_chart` draws the
+//!   sweep's cost-versus-risk chart, one line per policy and per predictive arm.
 
 pub mod budget;
 mod error;
@@ -36,6 +37,7 @@ pub mod scenario;
 mod setup;
 pub mod shared;
 pub mod sweep;
+mod sweep_chart;
 pub mod tune;
 mod workload;
 

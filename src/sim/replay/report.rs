@@ -7,6 +7,7 @@ use super::replica::{Run, Scores};
 use super::scenario::{Knobs, PolicyKind, Scenario, Workload};
 use super::setup::Setup;
 use super::sweep::{Curve, CurvePoint, RISK_TARGET};
+pub use super::sweep_chart::sweep_chart;
 use crate::atomic_file::write_atomic;
 use crate::chart::{self, Chart, Line};
 use serde::Serialize;
@@ -405,7 +406,8 @@ impl ReplicaReport {
     }
 }
 
-fn colour(k: PolicyKind) -> (u8, u8, u8) {
+/// Each policy's colour, the same in every chart.
+pub(super) fn colour(k: PolicyKind) -> (u8, u8, u8) {
     match k {
         PolicyKind::Predictive => (31, 119, 180),
         PolicyKind::Reactive => (214, 39, 40),
@@ -413,54 +415,6 @@ fn colour(k: PolicyKind) -> (u8, u8, u8) {
         PolicyKind::Persistence => (255, 127, 14),
         PolicyKind::Oracle => (148, 103, 189),
     }
-}
-
-/// Draws the curves with cost on x and under-provisioned steps (%) on y. The chart module
-/// shares one x axis across lines, so the x values of all curves are merged and each line is
-/// `NaN` (skipped) where it has no point.
-pub fn sweep_chart(curves: &[Curve], path: &Path, title: &str) -> Result<(), ReplayError> {
-    let mut xs: Vec<f64> = curves
-        .iter()
-        .flat_map(|c| c.points.iter().map(|p| p.cost_vs_oracle))
-        .filter(|x| x.is_finite())
-        .collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    let ys: Vec<(PolicyKind, Vec<f64>)> = curves
-        .iter()
-        .map(|c| {
-            let mut y = vec![f64::NAN; xs.len()];
-            for p in &c.points {
-                if let Ok(i) = xs.binary_search_by(|x| x.total_cmp(&p.cost_vs_oracle)) {
-                    // Of two settings with the same cost, show the safer one.
-                    let v = p.under_provisioned * 100.0;
-                    y[i] = if y[i].is_nan() { v } else { y[i].min(v) };
-                }
-            }
-            (c.policy, y)
-        })
-        .collect();
-    chart::draw(
-        &Chart {
-            title,
-            x_label: "replica-hours relative to the oracle",
-            y_label: "under-provisioned steps (%)",
-            x: &xs,
-            lines: ys
-                .iter()
-                .map(|(k, y)| Line {
-                    label: k.as_str(),
-                    y,
-                    rgb: colour(*k),
-                })
-                .collect(),
-            bands: Vec::new(),
-        },
-        path,
-        1000,
-        650,
-    )?;
-    Ok(())
 }
 
 /// One line naming the cheapest policy within the risk target, whichever it is, then the

@@ -238,7 +238,7 @@ mod predictive_tests {
     //! The predictive policy through a scenario (moved here from `predictive.rs`, which no
     //! longer knows the scenario).
     use super::*;
-    use crate::series::{Series, SeriesKey};
+    use crate::series::Series;
     use crate::sim::replay::predictive::spec;
 
     /// A daily cycle on 5-minute steps with ramps steep enough that reacting one step late
@@ -250,12 +250,7 @@ mod predictive_tests {
                 100.0 + 80.0 * (std::f64::consts::TAU * (h - 6.0) / 24.0).sin()
             })
             .collect();
-        Series {
-            key: SeriesKey::new("web"),
-            start: 1_704_067_200,
-            step: 300,
-            values,
-        }
+        Series::for_test("web", 1_704_067_200, 300, values)
     }
 
     fn scenario(forecast: impl Fn(&[f64], usize) -> Vec<(f64, f64)>) -> Scenario {
@@ -377,12 +372,7 @@ mod predictive_tests {
         // One spike in a flat trace: persistence holds it for the window's steps after it.
         let mut values = vec![10.0; 40];
         values[25] = 100.0;
-        let series = Series {
-            key: SeriesKey::new("x"),
-            start: 0,
-            step: 60,
-            values,
-        };
+        let series = Series::for_test("x", 0, 60, values);
         let w = Workload::for_test("x", 60, 50);
         let held = |window: i64| {
             let sc = Scenario::new(

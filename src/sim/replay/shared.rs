@@ -209,7 +209,7 @@ pub fn table(results: &[SharedResult], cap: u32) -> String {
 mod tests {
     use super::*;
     use crate::forecast::Forecast;
-    use crate::series::{Series, SeriesKey};
+    use crate::series::Series;
     use crate::sim::replay::scenario::ScenarioOptions;
     use crate::sim::replay::Workload;
 
@@ -228,22 +228,8 @@ mod tests {
                 }
             })
             .collect();
-        let s = Series {
-            key: SeriesKey::new(name),
-            start: 1_704_067_200,
-            step: 300,
-            values,
-        };
-        let w = Workload {
-            name: name.into(),
-            replica_capacity: 10.0,
-            boot_time: 300,
-            min_replicas: 1,
-            max_replicas: 100,
-            tolerance: 0.1,
-            scale_down_window: 300,
-            spec: None,
-        };
+        let s = Series::for_test(name, 1_704_067_200, 300, values);
+        let w = Workload::for_test(name, 300, 100);
         let opts = ScenarioOptions::new(SPLIT, w);
         let mut sc = Scenario::new(&s, &opts, None).unwrap();
         sc.forecasts = (0..sc.demand.len())

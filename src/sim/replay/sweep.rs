@@ -14,6 +14,10 @@ pub const RISK_TARGET: f64 = 0.01;
 pub struct CurvePoint {
     /// The knob setting, as text (`q=0.9`, `target=70%`, `p95`).
     pub knob: String,
+    /// Predictive: the forecast quantile whose margin was swept (its [`tune::Arm`]'s base),
+    /// so each arm can be told apart; absent for the other policies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<f64>,
     /// Replica-hours relative to the oracle's.
     pub cost_vs_oracle: f64,
     /// Replica-hours.
@@ -73,12 +77,7 @@ pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, Repl
         .map(|&kind| {
             let mut points = Vec::new();
             if kind == PolicyKind::Oracle {
-                let (_, p) = replay(
-                    scenario,
-                    tune::knobs_at(tune::Arm { kind, base: None }, 0.0),
-                    kind,
-                )?;
-                points.push(p);
+                points.push(replay(scenario, tune::Arm { kind, base: None }, 0.0)?);
             } else {
                 for arm in tune::arms(kind, &levels) {
                     points.extend(sweep_arm(scenario, arm)?);
@@ -93,30 +92,25 @@ pub fn run(scenario: &Scenario, kinds: &[PolicyKind]) -> Result<Vec<Curve>, Repl
         .collect()
 }
 
-/// One replay at `knobs`, as a curve point.
-fn replay(
-    scenario: &Scenario,
-    knobs: Knobs,
-    kind: PolicyKind,
-) -> Result<(Knobs, CurvePoint), ReplayError> {
-    let (_, sc) = scenario.run(kind, &knobs)?;
-    Ok((
-        knobs,
-        CurvePoint {
-            knob: knobs.describe(kind),
-            cost_vs_oracle: sc.cost_vs_oracle,
-            replica_hours: sc.replica_hours,
-            under_provisioned: sc.under_provisioned,
-            unserved: sc.unserved,
-            scaling_actions: sc.scaling_actions,
-        },
-    ))
+/// One replay of `arm` at safety `s`, as a curve point.
+fn replay(scenario: &Scenario, arm: tune::Arm, s: f64) -> Result<CurvePoint, ReplayError> {
+    let knobs = tune::knobs_at(arm, s);
+    let (_, sc) = scenario.run(arm.kind, &knobs)?;
+    Ok(CurvePoint {
+        knob: knobs.describe(arm.kind),
+        arm: arm.base,
+        cost_vs_oracle: sc.cost_vs_oracle,
+        replica_hours: sc.replica_hours,
+        under_provisioned: sc.under_provisioned,
+        unserved: sc.unserved,
+        scaling_actions: sc.scaling_actions,
+    })
 }
 
 /// One arm: the grid in parallel, then the bisection; its points in safety order.
 fn sweep_arm(scenario: &Scenario, arm: tune::Arm) -> Result<Vec<CurvePoint>, ReplayError> {
     use rayon::prelude::*;
-    let point = |s: f64| replay(scenario, tune::knobs_at(arm, s), arm.kind).map(|(_, p)| (s, p));
+    let point = |s: f64| replay(scenario, arm, s).map(|p| (s, p));
     let mut points = GRID
         .par_iter()
         .map(|&s| point(s))
@@ -169,6 +163,7 @@ mod tests {
     fn pt(knob: &str, hours: f64, under: f64) -> CurvePoint {
         CurvePoint {
             knob: knob.into(),
+            arm: None,
             cost_vs_oracle: hours / 10.0,
             replica_hours: hours,
             under_provisioned: under,
@@ -198,16 +193,11 @@ mod tests {
     /// .44970703125 (p89.94 yes), .449462890625 (p89.89 no): p89.94, 10 replicas all along.
     #[test]
     fn static_budget_by_bisection_hand_worked() {
-        use crate::series::{Series, SeriesKey};
+        use crate::series::Series;
         use crate::sim::replay::scenario::ScenarioOptions;
         use crate::sim::replay::Workload;
         let values: Vec<f64> = (1..=100).chain(1..=100).map(f64::from).collect();
-        let series = Series {
-            key: SeriesKey::new("x"),
-            start: 0,
-            step: 60,
-            values,
-        };
+        let series = Series::for_test("x", 0, 60, values);
         let workload = Workload::for_test("x", 60, 50);
         let sc = Scenario::new(&series, &ScenarioOptions::new(100, workload), None).unwrap();
         let curves = run(&sc, &[PolicyKind::Static, PolicyKind::Reactive]).unwrap();

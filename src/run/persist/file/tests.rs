@@ -40,8 +40,9 @@ fn saved_offsets_restore_to_the_same_corrections() {
     let saved = state(&cal, 0xfeed, 19);
     assert_eq!(saved.series.len(), 2);
     save(&path, &saved).unwrap();
-    let back = load(&path).unwrap().expect("the file is there");
+    let Loaded { state: back, risk } = load(&path).unwrap().expect("the file is there");
     assert_eq!(back, saved);
+    assert!(risk.is_empty());
     assert_eq!((back.model, back.saved_at), (0xfeed, 19));
 
     let mut fresh = OnlineCalibration::new(OnlineConfig {
@@ -160,4 +161,43 @@ fn a_damaged_state_names_the_line_or_the_series() {
     // Ours though damaged: a save may replace it.
     save(&path, &state(&learnt(), 7, 0)).unwrap();
     assert!(load(&path).unwrap().is_some());
+}
+
+#[test]
+fn risk_ledgers_are_restored_as_read_and_an_impossible_one_refuses_the_file() {
+    use crate::plan::{RiskTracker, WorkloadSpec};
+    let mut spec = WorkloadSpec::new("web", "d", 10.0, 100);
+    spec.max_short = Some(0.01);
+    let mut live = RiskTracker::new();
+    for t in 0..200i64 {
+        let d = if t % 9 == 0 { 50.0 } else { 5.0 };
+        live.observe(&spec, t * 60, Some(d), 2);
+    }
+    let mut saved = state(&learnt(), 7, 0);
+    saved.risk = live.to_saved();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    save(&path, &saved).unwrap();
+    let Loaded { state: back, risk } = load(&path).unwrap().expect("the file is there");
+    assert!(
+        back.risk.is_empty(),
+        "the ledgers are handed over converted, not twice"
+    );
+    assert_eq!(back.series, saved.series);
+    let mut restored = RiskTracker::new();
+    assert_eq!(restored.restore(risk), 1);
+    assert_eq!(restored.to_saved(), saved.risk);
+
+    let mut v = serde_json::to_value(&saved).unwrap();
+    v["risk"][0]["theta"] = serde_json::json!(9.0);
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    let e = load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("state.json: risk of workload 'web': theta 9 is outside"),
+        "{e}"
+    );
+    saved.risk = [live.to_saved(), live.to_saved()].concat();
+    save(&path, &saved).unwrap();
+    let e = load(&path).unwrap_err().to_string();
+    assert!(e.contains("risk of workload 'web' appears twice"), "{e}");
 }
