@@ -696,21 +696,23 @@ fn a_fine_trace_too_short_to_train_on_says_how_much_history_it_needs() {
         args.extend_from_slice(extra);
         prescale(&args)
     };
-    // The default 30 % is 1,050 steps; a 15-minute window is 900 of them.
-    let o = run(&[]);
+    // 25 % is 875 steps; a 15-minute window is 900 of them.
+    let o = run(&["--train-fraction", "0.25"]);
     let out = text(&o);
     assert!(!o.status.success(), "{out}");
     for part in [
-        "the history part (the first 30% of the trace, 1050 steps of 1s: 17m 30s) is too short",
-        "with a 15m window at a 1s step: that needs at least 2099 steps (34m 59s)",
-        "give --train-fraction 0.60 or more",
+        "the history part (the first 25% of the trace, 875 steps of 1s: 14m 35s) is too short",
+        "with a 15m window at a 1s step: that needs at least 962 steps (16m 2s)",
+        "give --train-fraction 0.28 or more",
     ] {
         assert!(out.contains(part), "{part}\nnot in:\n{out}");
     }
-    // The advice works.
-    let o = run(&["--train-fraction", "0.6"]);
+    // The advice works, and so does the default 30 % (1,050 steps, trained uncalibrated).
+    let o = run(&["--train-fraction", "0.28"]);
     assert!(o.status.success(), "{}", text(&o));
-    // A window that fits the default history trains too.
-    let o = run(&["--window", "1m"]);
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A window that fits the short history trains too.
+    let o = run(&["--train-fraction", "0.25", "--window", "1m"]);
     assert!(o.status.success(), "{}", text(&o));
 }

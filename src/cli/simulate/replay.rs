@@ -5,7 +5,7 @@
 
 use super::SimulateArgs;
 use anyhow::{bail, Context, Result};
-use prescale::forecast::{FeatureSpec, Model, ModelError, TrainOptions};
+use prescale::forecast::{Model, ModelError, TrainOptions};
 use prescale::plan::WorkloadSpec;
 use prescale::series::{self, format_duration, HistoryOptions, Series};
 use prescale::sim::replay::report::{PolicyResult, ReplicaReport};
@@ -197,27 +197,6 @@ pub(super) fn model(
     })
 }
 
-/// Rows each fit of the forest needs at the least (`Model::train` refuses fewer).
-const MIN_FIT_ROWS: usize = 50;
-
-/// The fewest steps of history a model can be trained on with `opts` (its step, window and
-/// calibration share): each training row needs `min_history` steps before its origin and the
-/// window's steps after it, and training holds back the newest `calibration_fraction` of the
-/// rows to calibrate on, fitting first only on the rows whose window ends before them; that
-/// fit needs [`MIN_FIT_ROWS`] rows. At a fine step the window alone is many steps (900 for
-/// 15 minutes at 1 s), so an hour-long trace's default 30 % history falls short.
-fn history_needed(opts: &TrainOptions) -> Option<usize> {
-    let spec = FeatureSpec::new(opts.step, opts.window).ok()?;
-    let h = spec.horizon();
-    let fit = MIN_FIT_ROWS.max(2 * opts.min_samples_leaf);
-    // Rows `r` leave `r − round(f·r)` before the calibration part, the first `h` fewer of
-    // them fit (their windows reach into it); the smallest `r` that fits `fit` rows.
-    let held = |r: usize| ((r as f64) * opts.calibration_fraction).round() as usize;
-    // Bounded: any share `Model::train` accepts (under 0.9) is met well within it.
-    let rows = (fit..=fit + 20 * (h + fit)).find(|&r| r.saturating_sub(held(r)) >= h + fit)?;
-    Some(rows + h + spec.min_history.saturating_sub(1))
-}
-
 /// What to tell the user when training failed for too little history: how much the step and
 /// window need, what the trace has, and what to change. `None` when that is not the cause.
 fn too_short(
@@ -230,7 +209,7 @@ fn too_short(
     if !matches!(e, ModelError::TooLittleData { .. } | ModelError::Forest(_)) {
         return None;
     }
-    let needed = history_needed(opts).filter(|&n| split < n)?;
+    let needed = opts.history_needed().filter(|&n| split < n)?;
     let span = |steps: usize| format_duration(steps as i64 * opts.step);
     let remedy = if needed + 2 <= len {
         let fraction = (needed as f64 / len as f64 * 100.0).ceil() / 100.0;

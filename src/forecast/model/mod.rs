@@ -23,6 +23,9 @@ use std::path::PathBuf;
 pub const FORMAT_VERSION: u32 = 2;
 /// Calibration resolution: PIT quantiles at 1 %, 2 %, …, 99 %.
 const CALIB_POINTS: usize = 99;
+/// Fewest rows a forest is fitted on: fewer leave too few distinct leaves for quantiles.
+const MIN_ROWS: usize = 50;
+
 /// At most this many calibration rows are scored; more adds time, not precision.
 const CALIB_MAX_ROWS: usize = 20_000;
 
@@ -163,6 +166,19 @@ impl TrainOptions {
             .seed(self.seed)
             .show_progress(self.show_progress)
     }
+
+    /// Fewest training rows (origins with a known target) a model is fitted on.
+    pub fn rows_needed(&self) -> usize {
+        MIN_ROWS.max(2 * self.min_samples_leaf)
+    }
+
+    /// Fewest steps of unbroken history a model can be trained on with these options: each
+    /// row needs the spec's `min_history` steps up to its origin and the forecast window's
+    /// steps after it. `None` when the step or window cannot make a feature spec.
+    pub fn history_needed(&self) -> Option<usize> {
+        let spec = FeatureSpec::new(self.step, self.window).ok()?;
+        Some(self.rows_needed() + spec.horizon() + spec.min_history - 1)
+    }
 }
 
 /// Where a model's training data came from.
@@ -266,6 +282,14 @@ impl Stack {
         (st, all)
     }
 
+    /// How many rows `pick(k, n)` keeps (k-th of a series' n rows).
+    fn count(&self, pick: impl Fn(usize, usize) -> bool) -> usize {
+        self.spans
+            .iter()
+            .map(|&(_, n)| (0..n).filter(|&k| pick(k, n)).count())
+            .sum()
+    }
+
     fn select(
         &self,
         anchor: Anchor,
@@ -337,7 +361,7 @@ impl Model {
             )));
         }
         let (stack, rows) = Stack::build(&spec, series);
-        let needed = 50.max(2 * opts.min_samples_leaf);
+        let needed = opts.rows_needed();
         if stack.y.len() < needed {
             return Err(ModelError::TooLittleData {
                 rows: stack.y.len(),
@@ -355,7 +379,11 @@ impl Model {
         // fit, or the calibration rows would not be unseen.
         let is_cal = |k: usize, n: usize| k >= cal_start(n, frac);
         let is_fit = |k: usize, n: usize| k + h < cal_start(n, frac);
-        let held_out = frac > 0.0 && stack.select(Anchor::Recent, is_cal).1.len() >= 20;
+        // Calibrate only when both parts are big enough: a short history (an hour at a 1 s
+        // step) can hold 20 calibration rows and leave nothing for the first fit, and then it
+        // is trained on every row uncalibrated rather than refused (the online calibration
+        // still corrects it live).
+        let held_out = frac > 0.0 && stack.count(is_cal) >= 20 && stack.count(is_fit) >= needed;
         let (anchor, calibration, raw_cov, cal_cov) = if held_out {
             // One forest per anchor candidate on the same rows, scored on the same held-out
             // rows by the cost at the product's risk; the winner's quantiles give the

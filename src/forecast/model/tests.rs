@@ -270,6 +270,36 @@ fn refuses_bad_options_and_too_little_data() {
 }
 
 #[test]
+fn a_model_trains_from_exactly_the_history_needed_on() {
+    // A long window at a fine step (15 min of 1 s samples, as the Azure LLM traces): the
+    // calibration part could hold 20 rows while the first fit's part, which ends a window
+    // before it, held none; that failed ("empty dataset") from a length that trained fine
+    // until a longer one did again. Now every length from `history_needed` on trains (short
+    // ones uncalibrated) and every shorter one is refused as too little history.
+    let long = daily_series("llm", 11, 5);
+    let fine = Series {
+        step: 1,
+        ..long.slice(0..3000)
+    };
+    let opts = TrainOptions {
+        n_trees: 4,
+        max_depth: 4,
+        ..TrainOptions::new(1, 900)
+    };
+    let needed = opts.history_needed().unwrap();
+    assert_eq!(needed, 50 + 900 + 13 - 1);
+    for len in (needed - 60..3000).step_by(37).chain([needed - 1, needed]) {
+        match Model::train(&[fine.slice(0..len)], &opts) {
+            Ok(_) => assert!(len >= needed, "{len} < {needed} steps trained"),
+            Err(ModelError::TooLittleData { .. }) => {
+                assert!(len < needed, "{len} >= {needed} steps refused")
+            }
+            Err(e) => panic!("{len} steps: {e}"),
+        }
+    }
+}
+
+#[test]
 fn calibration_table_maps_identity_when_calibrated() {
     let table: Vec<f64> = (0..CALIB_POINTS).map(grid_level).collect();
     for q in [0.05, 0.5, 0.9, 0.95, 0.99, 0.995] {
