@@ -11,10 +11,9 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{data, demo_config, key, listen_line, prescale, sample, scrape, text, Running};
+use cli::{data, demo_config, key, listen_line, prescale, run_quietly, sample, scrape, text};
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A 5-minute CSV of uniform noise in 0..1000 over `days` days.
@@ -101,14 +100,7 @@ fn a_late_workload_goes_reactive_then_global_then_own() {
         }
         _ => None,
     });
-    let child = Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut running = Running(child);
+    let mut running = run_quietly(&cfg);
 
     // Every stage api is exported in, in the order first seen, until it reaches `own`.
     let deadline = Instant::now() + Duration::from_secs(120);

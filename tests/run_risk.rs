@@ -5,10 +5,9 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::{demo_config, key, listen_line, sample, scrape, Running};
+use cli::{demo_config, free_port, key, listen_line, run_quietly, sample, scrape};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The demo configuration with a private log, many cycles, the exporter on `port`, and
@@ -24,27 +23,28 @@ fn config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     })
 }
 
+/// The decision log's reasons for `target`, in order. Read while the loop writes it, so a
+/// line still being written is skipped rather than failing the test.
+fn reasons(dir: &Path, target: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join("d.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["decision"]["target"] == target)
+        .filter_map(|l| l["decision"]["reason"].as_str().map(str::to_string))
+        .collect()
+}
+
 #[test]
 fn a_budget_shows_in_the_reason_and_as_metrics() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
         port,
         "max_short = \"1%\"\nshort_window = \"1d\"",
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _running = Running(child);
+    let _running = run_quietly(&cfg);
 
     // Wait for a few counted steps in the exported share.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -81,14 +81,8 @@ fn a_budget_shows_in_the_reason_and_as_metrics() {
     );
 
     // The decision log: api's reasons name the level, the budget and the realised share.
-    let log = std::fs::read_to_string(dir.path().join("d.jsonl")).unwrap();
-    let reasons: Vec<String> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["decision"]["target"] == "api")
-        .filter_map(|l| l["decision"]["reason"].as_str().map(str::to_string))
-        .collect();
-    assert!(reasons.len() >= 2, "{log}");
+    let reasons = reasons(dir.path(), "api");
+    assert!(reasons.len() >= 2, "{reasons:#?}");
     let realised = reasons
         .iter()
         .find(|r| r.contains("realised"))
@@ -103,41 +97,20 @@ fn a_budget_shows_in_the_reason_and_as_metrics() {
     );
     assert!(realised.contains("over 1day)"), "{realised}");
     // web has no budget: its reasons are as before.
-    assert!(log.contains("p90 peak"), "{log}");
-}
-
-/// The decision log's reasons for `target`, in order.
-fn reasons(dir: &Path, target: &str) -> Vec<String> {
-    std::fs::read_to_string(dir.join("d.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["decision"]["target"] == target)
-        .filter_map(|l| l["decision"]["reason"].as_str().map(str::to_string))
-        .collect()
+    let web = self::reasons(dir.path(), "web");
+    assert!(web.iter().any(|r| r.contains("p90 peak")), "{web:#?}");
 }
 
 #[test]
 fn a_budget_plans_on_the_uncorrected_forecast_a_quantile_on_the_corrected_one() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), port, "max_short = \"1%\"");
     // A large gain, so that the correction moves web's p90 within a few cycles.
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str("\n[online_calibration]\ngain = 0.5\n");
     std::fs::write(&cfg, text).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _running = Running(child);
+    let _running = run_quietly(&cfg);
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let metrics = loop {

@@ -92,6 +92,19 @@ impl Drop for Running {
     }
 }
 
+/// `prescale run --config cfg` with its output discarded (at `warn`), killed when the test
+/// ends: for tests that read what it writes (the log, `/metrics`), not what it prints.
+pub fn run_quietly(cfg: &Path) -> Running {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
 /// `GET /metrics` on loopback in the text format; `None` while nothing answers.
 pub fn scrape(port: u16) -> Option<String> {
     use std::io::{Read, Write};
