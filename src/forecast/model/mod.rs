@@ -7,11 +7,12 @@
 //! told apart from a good one before anything is decoded.
 
 use super::features::{self, FeatureSpec, Rows};
-use super::forest::{ForestError, ForestParams, QuantileForest};
+use super::forest::{ForestError, QuantileForest};
 use super::{Forecast, DEFAULT_QUANTILES};
 use crate::series::{Series, SeriesKey};
+use calibration::{calibrate, calibrated_level, calibration_problem};
 use linfa::prelude::*;
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array2, Axis};
 use std::path::PathBuf;
 
 /// The model file format this build writes and reads. Bump it whenever anything serialised
@@ -21,13 +22,6 @@ use std::path::PathBuf;
 /// Version 2 added the anchor ([`AnchorChoice`]); version 1 files still load, as models
 /// anchored at the recent peak (what every version 1 model was).
 pub const FORMAT_VERSION: u32 = 2;
-/// Calibration resolution: PIT quantiles at 1 %, 2 %, …, 99 %.
-const CALIB_POINTS: usize = 99;
-/// Fewest rows a forest is fitted on: fewer leave too few distinct leaves for quantiles.
-const MIN_ROWS: usize = 50;
-
-/// At most this many calibration rows are scored; more adds time, not precision.
-const CALIB_MAX_ROWS: usize = 20_000;
 
 /// Problems training, loading or saving a model.
 #[derive(Debug, thiserror::Error)]
@@ -108,79 +102,6 @@ pub enum ModelError {
     Forest(#[from] ForestError),
 }
 
-/// How to train.
-#[derive(Debug, Clone)]
-pub struct TrainOptions {
-    /// Step of the series, seconds (they must all share it).
-    pub step: i64,
-    /// Forecast window, seconds.
-    pub window: i64,
-    /// Quantile levels the model reports by default.
-    pub quantiles: Vec<f64>,
-    /// Trees in the forest.
-    pub n_trees: usize,
-    /// Deepest a tree may grow.
-    pub max_depth: usize,
-    /// Fewest training rows per leaf.
-    pub min_samples_leaf: usize,
-    /// Features tried per split.
-    pub max_features: usize,
-    /// Share of each series' newest rows held back to calibrate the quantiles.
-    pub calibration_fraction: f64,
-    /// Seed: the same seed and data give the same model.
-    pub seed: u64,
-    /// Draw a progress bar while fitting.
-    pub show_progress: bool,
-    /// The anchor to use; `None` chooses by held-out cost at 1 % short (see [`Anchor`]). The
-    /// default is [`Anchor::Zero`].
-    pub anchor: Option<Anchor>,
-}
-
-impl TrainOptions {
-    /// Defaults for a step and window (seconds).
-    pub fn new(step: i64, window: i64) -> Self {
-        TrainOptions {
-            step,
-            window,
-            quantiles: DEFAULT_QUANTILES.to_vec(),
-            n_trees: 100,
-            max_depth: 12,
-            // 10, not 5: leaves of 5 rows made upper quantiles from a handful of noisy peaks;
-            // the yardstick's cost at 1 % short improved on bursty and smooth traces alike.
-            min_samples_leaf: 10,
-            max_features: 8,
-            calibration_fraction: 0.2,
-            seed: 42,
-            show_progress: false,
-            // Zero, not the held-out choice: see the `anchor` module for why.
-            anchor: Some(Anchor::Zero),
-        }
-    }
-
-    fn forest_params(&self) -> ForestParams {
-        QuantileForest::params()
-            .n_trees(self.n_trees)
-            .max_depth(self.max_depth)
-            .min_samples_leaf(self.min_samples_leaf)
-            .max_features(self.max_features)
-            .seed(self.seed)
-            .show_progress(self.show_progress)
-    }
-
-    /// Fewest training rows (origins with a known target) a model is fitted on.
-    pub fn rows_needed(&self) -> usize {
-        MIN_ROWS.max(2 * self.min_samples_leaf)
-    }
-
-    /// Fewest steps of unbroken history a model can be trained on with these options: each
-    /// row needs the spec's `min_history` steps up to its origin and the forecast window's
-    /// steps after it. `None` when the step or window cannot make a feature spec.
-    pub fn history_needed(&self) -> Option<usize> {
-        let spec = FeatureSpec::new(self.step, self.window).ok()?;
-        Some(self.rows_needed() + spec.horizon() + spec.min_history - 1)
-    }
-}
-
 /// Where a model's training data came from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainedSeries {
@@ -234,106 +155,6 @@ pub struct Model {
     pub forest: QuantileForest,
     /// Provenance.
     pub meta: ModelMeta,
-}
-
-/// Training rows of all series, stacked.
-struct Stack {
-    x: Vec<f64>,
-    /// Targets relative to the recent peak.
-    y: Vec<f64>,
-    /// Each row's recent peak in levels, which turns `y` into a zero-anchored target.
-    base: Vec<f64>,
-    /// Each row's level, which turns levels into the series' units.
-    level: Vec<f64>,
-    /// Per series: (first row, rows) in the stack.
-    spans: Vec<(usize, usize)>,
-    skipped: usize,
-    nf: usize,
-}
-
-impl Stack {
-    fn build(spec: &FeatureSpec, series: &[Series]) -> (Stack, Vec<Rows>) {
-        let nf = spec.n_features();
-        let mut st = Stack {
-            x: Vec::new(),
-            y: Vec::new(),
-            base: Vec::new(),
-            level: Vec::new(),
-            spans: Vec::new(),
-            skipped: 0,
-            nf,
-        };
-        let mut all = Vec::with_capacity(series.len());
-        for s in series {
-            let rows = features::compute(spec, &s.values, s.start, 0..s.len());
-            st.skipped += rows.skipped;
-            let first = st.y.len();
-            for (i, &y) in rows.target.iter().enumerate() {
-                if y.is_finite() {
-                    st.x.extend(rows.x.row(i).iter());
-                    st.y.push(y);
-                    st.base.push(rows.base[i] / rows.level[i]);
-                    st.level.push(rows.level[i]);
-                }
-            }
-            st.spans.push((first, st.y.len() - first));
-            all.push(rows);
-        }
-        (st, all)
-    }
-
-    /// How many rows `pick(k, n)` keeps (k-th of a series' n rows).
-    fn count(&self, pick: impl Fn(usize, usize) -> bool) -> usize {
-        self.spans
-            .iter()
-            .map(|&(_, n)| (0..n).filter(|&k| pick(k, n)).count())
-            .sum()
-    }
-
-    fn select(
-        &self,
-        anchor: Anchor,
-        pick: impl Fn(usize, usize) -> bool,
-    ) -> (Array2<f64>, Array1<f64>) {
-        let s = self.select_full(anchor, pick);
-        (s.x, s.y)
-    }
-
-    /// The rows `pick(k, n)` keeps (k-th of a series' n rows) with targets measured from
-    /// `anchor`, and what turns them into the series' units.
-    fn select_full(&self, anchor: Anchor, pick: impl Fn(usize, usize) -> bool) -> Selected {
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        let (mut offset, mut level) = (Vec::new(), Vec::new());
-        for &(first, n) in &self.spans {
-            for k in 0..n {
-                if pick(k, n) {
-                    let r = first + k;
-                    x.extend_from_slice(&self.x[r * self.nf..(r + 1) * self.nf]);
-                    y.push(anchor.target(self.y[r], self.base[r]));
-                    offset.push(self.base[r] - anchor.target(0.0, self.base[r]));
-                    level.push(self.level[r]);
-                }
-            }
-        }
-        let n = y.len();
-        Selected {
-            x: Array2::from_shape_vec((n, self.nf), x).expect("rows are nf wide"),
-            y: Array1::from(y),
-            offset,
-            level,
-        }
-    }
-}
-
-/// Rows picked from a [`Stack`] for one anchor.
-struct Selected {
-    x: Array2<f64>,
-    y: Array1<f64>,
-    /// Per row, the anchor in levels: target + offset is the peak in levels.
-    offset: Vec<f64>,
-    /// Per row, the level.
-    level: Vec<f64>,
 }
 
 impl Model {
@@ -635,35 +456,6 @@ fn spec_problem(spec: &FeatureSpec) -> Option<String> {
     None
 }
 
-/// What is wrong with a calibration table, if anything: it must be empty (identity) or hold
-/// one level per grid point, each in (0, 1) and strictly increasing, so that calibrated
-/// quantiles keep the order of their nominal levels.
-fn calibration_problem(table: &[f64]) -> Option<String> {
-    if table.is_empty() {
-        return None;
-    }
-    if table.len() != CALIB_POINTS {
-        return Some(format!(
-            "calibration table has {} points, expected 0 or {CALIB_POINTS}",
-            table.len()
-        ));
-    }
-    if let Some((k, v)) = table
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !(**v > 0.0 && **v < 1.0))
-    {
-        return Some(format!("calibration point {k} is {v}, not in (0, 1)"));
-    }
-    let k = table.windows(2).position(|w| w[1] <= w[0])?;
-    Some(format!(
-        "calibration table is not increasing at point {} ({} then {}), so quantiles would cross",
-        k + 1,
-        table[k],
-        table[k + 1]
-    ))
-}
-
 impl Model {
     /// What is wrong with a decoded model, if anything: every invariant forecasting relies on
     /// beyond the forest's own structural checks (done while decoding it).
@@ -686,101 +478,14 @@ fn cal_start(n: usize, frac: f64) -> usize {
     n - ((n as f64 * frac).round() as usize).min(n)
 }
 
-fn grid_level(k: usize) -> f64 {
-    (k + 1) as f64 / (CALIB_POINTS + 1) as f64
-}
-
-/// Maps a nominal level through the calibration table (identity when there is none).
-fn calibrated_level(table: &[f64], q: f64) -> f64 {
-    if table.len() != CALIB_POINTS {
-        return q;
-    }
-    let pos = q * (CALIB_POINTS + 1) as f64 - 1.0;
-    if pos <= 0.0 {
-        return table[0] * q / grid_level(0);
-    }
-    if pos >= (CALIB_POINTS - 1) as f64 {
-        let last = table[CALIB_POINTS - 1];
-        let f = (q - grid_level(CALIB_POINTS - 1)) / (1.0 - grid_level(CALIB_POINTS - 1));
-        return (last + f * (1.0 - last)).min(1.0);
-    }
-    let i = pos.floor() as usize;
-    let f = pos - i as f64;
-    table[i] + f * (table[i + 1] - table[i])
-}
-
-/// Probability integral transform of each held-out target under the forest, then the PIT's own
-/// quantiles: where a well-calibrated forest would have them at 1 %…99 %, an overconfident one
-/// has them bunched at the ends. Returns the table and p90 coverage before and after.
-fn calibrate(forest: &QuantileForest, x: &Array2<f64>, y: &Array1<f64>) -> (Vec<f64>, f64, f64) {
-    let step = (y.len() / CALIB_MAX_ROWS).max(1);
-    let grid: Vec<f64> = (0..CALIB_POINTS).map(grid_level).collect();
-    let idx: Vec<usize> = (0..y.len()).step_by(step).collect();
-    let sub = x.select(Axis(0), &idx);
-    let q = forest.predict_quantiles(sub.view(), &grid);
-    let mut pit: Vec<f64> = idx
-        .iter()
-        .zip(q.axis_iter(Axis(0)))
-        .map(|(&i, row)| pit_of(row.as_slice().unwrap_or(&[]), &grid, y[i]))
-        .collect();
-    let raw_cov = idx
-        .iter()
-        .zip(q.axis_iter(Axis(0)))
-        .filter(|(&i, row)| y[i] <= row[89])
-        .count() as f64
-        / idx.len() as f64;
-    pit.sort_by(f64::total_cmp);
-    let n = pit.len();
-    let mut table: Vec<f64> = grid
-        .iter()
-        .map(|&g| {
-            let pos = g * (n - 1) as f64;
-            let i = pos.floor() as usize;
-            let f = pos - i as f64;
-            pit[i] + f * (pit[(i + 1).min(n - 1)] - pit[i])
-        })
-        .collect();
-    // Keep the map strictly increasing so quantiles stay ordered.
-    for k in 1..table.len() {
-        if table[k] <= table[k - 1] {
-            table[k] = (table[k - 1] + 1e-6).min(1.0);
-        }
-    }
-    let cal90 = calibrated_level(&table, 0.9);
-    let qc = forest.predict_quantiles(sub.view(), &[cal90]);
-    let cal_cov = idx
-        .iter()
-        .zip(qc.column(0))
-        .filter(|(&i, &v)| y[i] <= v)
-        .count() as f64
-        / idx.len() as f64;
-    (table, raw_cov, cal_cov)
-}
-
-/// The forest's CDF at `y`, read off its quantiles at `grid` levels; ties take the middle of
-/// their range (a randomised PIT would be noisier for the same expectation).
-fn pit_of(q: &[f64], grid: &[f64], y: f64) -> f64 {
-    let below = q.partition_point(|&v| v < y);
-    let at_or_below = q.partition_point(|&v| v <= y);
-    let lo = if below == 0 { 0.0 } else { grid[below - 1] };
-    let hi = if at_or_below == 0 {
-        grid[0]
-    } else if at_or_below >= grid.len() {
-        1.0
-    } else {
-        grid[at_or_below]
-    };
-    if below == at_or_below && below > 0 && below < grid.len() {
-        // Strictly between two grid quantiles: interpolate.
-        let (a, b) = (q[below - 1], q[below]);
-        let f = if b > a { (y - a) / (b - a) } else { 0.5 };
-        return grid[below - 1] + f * (grid[below] - grid[below - 1]);
-    }
-    0.5 * (lo + hi)
-}
-
 mod anchor;
+mod calibration;
 mod file;
+mod options;
+mod stack;
+
+pub use options::TrainOptions;
+use stack::Stack;
 
 pub use anchor::{Anchor, AnchorChoice};
 

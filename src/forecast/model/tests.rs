@@ -1,5 +1,6 @@
 //! Tests of training, forecasting, calibration and model-file validation.
 
+use super::calibration::{grid_level, pit_of, CALIB_POINTS};
 use super::*;
 use std::sync::OnceLock;
 
