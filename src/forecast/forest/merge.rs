@@ -5,10 +5,11 @@
 //! one 16-bit grid over the row's range, sorted by grid position (ties in tree, then atom
 //! order), cumulative weights summed in that order, quantiles interpolated between atom
 //! centres. Only the few atoms next to each level asked for matter, so the path taken
-//! (`merge_select`) sorts by the grid's high byte alone (one counting pass) and fully sorts just
-//! the buckets the levels fall in. Its answers are the full sort's to the bit, because
-//! * the atoms of a bucket keep their full-sort order (a stable scatter, then a stable sort
-//!   inside the bucket), and
+//! (`merge_select`) weighs the grid's high-byte buckets (one pass, [`Lanes`]) and gathers and
+//! sorts just the buckets the levels fall in. Its answers are the full sort's to the bit,
+//! because
+//! * the atoms of a bucket keep their full-sort order (gathered in tree, then atom order, then
+//!   a stable sort inside the bucket), and
 //! * every cumulative weight is exact in f64, so summing per bucket first changes no sum: an
 //!   atom's weight `1/(T k)` is an f32, all of them multiples of the smallest one's unit in the
 //!   last place, and their total (about 1) spans fewer than 53 bits of those units while
@@ -16,9 +17,8 @@
 //!   bucket sums are kept as integers (units of 2^-49, of which every weight is a whole
 //!   number), converted to f64 only for the cumulative weights, with no rounding.
 
+use super::lanes::{self, atom_weight, weight, Grid, Lanes, Quantiser, BUCKETS};
 use super::storage::{leaf_header, Tree, LEAF_HEADER};
-
-const INV_255: f32 = 1.0 / 255.0;
 
 /// Largest `trees × atoms per leaf` for which weight sums are exact (see the module doc; the
 /// true bound is near 2^28, this keeps a margin).
@@ -31,79 +31,30 @@ pub(super) struct MergeScratch {
     tmp: Vec<u64>,
     centers: Vec<f64>,
     values: Vec<f64>,
+    lanes: Lanes,
 }
 
-/// A row's atoms on its grid: each key is `grid position << 32 | weight as f32 bits`.
-struct Grid {
-    /// Value of grid position 0 (training offset included).
-    base: f64,
-    /// Value of one grid step.
-    step: f64,
-}
-
-impl Grid {
-    #[inline]
-    fn value(&self, key: u64) -> f64 {
-        self.base + (key >> 32) as f64 * self.step
-    }
-}
-
-#[inline]
-fn weight(key: u64) -> f64 {
-    f64::from(f32::from_bits(key as u32))
-}
-
-/// Weights in units of 2^-49: below [`EXACT_LIMIT`] every atom's weight `1/(T k)`, an f32 of
-/// at least 2^-26, is a whole number of them, so integer sums of units are the exact f64 sums.
-const UNITS_PER_ONE: f64 = (1u64 << 49) as f64;
-
-/// Fills `keys` with the row's atoms in tree, then atom order; calls `each(key, units)` on
-/// every one, with the atom's weight in [`UNITS_PER_ONE`] units (meaningful below
-/// [`EXACT_LIMIT`] only).
-fn atoms(
-    trees: &[Tree],
-    y_offset: f64,
-    leaves: &[u32],
-    keys: &mut Vec<u64>,
-    mut each: impl FnMut(u64, u64),
-) -> Grid {
-    // A short loop over independent records, so the leaf cache misses overlap; the code pass
-    // below then hits cache.
-    let (mut gmin, mut gmax) = (f32::INFINITY, f32::NEG_INFINITY);
-    for (t, &o) in trees.iter().zip(leaves) {
-        let (lo, span, _) = leaf_header(&t.leaves, o as usize);
-        gmin = gmin.min(lo);
-        gmax = gmax.max(lo + span);
-    }
-    // Re-quantise all atoms onto one 16-bit grid over this row's range: the error
-    // (range / 131070) is far below the per-leaf u8 code step. Values are then read back from
-    // the grid, so they stay sorted.
-    let range = (gmax - gmin).max(0.0);
-    let scale = if range > 0.0 { 65535.0 / range } else { 0.0 };
-    let n_trees = trees.len() as f32;
+/// Fills `keys` with the row's atoms in tree, then atom order, each key
+/// `grid position << 32 | weight as f32 bits`.
+fn atoms(trees: &[Tree], y_offset: f64, leaves: &[u32], keys: &mut Vec<u64>) -> Grid {
+    let (gmin, gmax, _) = lanes::range(trees, leaves);
+    let (qz, grid) = Quantiser::new(gmin, gmax, y_offset);
     keys.clear();
     for (t, &o) in trees.iter().zip(leaves) {
         let blob = &t.leaves;
         let o = o as usize;
         let (lo, span, k) = leaf_header(blob, o);
         // Low half of the key: the atom's weight 1/(T k) as f32 bits (no divide later).
-        let wf = 1.0 / (n_trees * k as f32);
-        let w = u64::from(wf.to_bits());
-        let units = (f64::from(wf) * UNITS_PER_ONE) as u64;
-        let span = span * INV_255;
+        let w = u64::from(atom_weight(trees.len(), k).0);
+        let step = Quantiser::step(span);
         let codes = &blob[o + LEAF_HEADER..o + LEAF_HEADER + k];
-        keys.extend(codes.iter().map(|&c| {
-            // `+ 0.5` then truncation rounds (operand ≥ 0) without a libm call.
-            let g = ((lo + span * f32::from(c) - gmin) * scale + 0.5).clamp(0.0, 65535.0);
-            let key = ((g as u64) << 32) | w;
-            each(key, units);
-            key
-        }));
+        keys.extend(
+            codes
+                .iter()
+                .map(|&c| (u64::from(qz.position(lo, step, c)) << 32) | w),
+        );
     }
-    Grid {
-        base: f64::from(gmin) + y_offset,
-        step: f64::from(range) / 65535.0,
-    }
+    grid
 }
 
 /// Quantiles of the row whose leaf record in tree `t` is at byte `leaves[t]`, into `out`.
@@ -115,14 +66,9 @@ pub(super) fn quantiles(
     out: &mut [f64],
     s: &mut MergeScratch,
 ) {
-    let kmax = trees
-        .iter()
-        .zip(leaves)
-        .map(|(t, &o)| leaf_header(&t.leaves, o as usize).2)
-        .max()
-        .unwrap_or(0);
+    let (gmin, gmax, kmax) = lanes::range(trees, leaves);
     if (trees.len() as u64).saturating_mul(kmax as u64) < EXACT_LIMIT {
-        merge_select(trees, y_offset, leaves, qs, out, s);
+        merge_select(trees, y_offset, leaves, (gmin, gmax), qs, out, s);
     } else {
         merge_sorted(trees, y_offset, leaves, qs, out, s);
     }
@@ -138,7 +84,7 @@ pub(super) fn merge_sorted(
     out: &mut [f64],
     s: &mut MergeScratch,
 ) {
-    let grid = atoms(trees, y_offset, leaves, &mut s.keys, |_, _| {});
+    let grid = atoms(trees, y_offset, leaves, &mut s.keys);
     radix_sort_grid(&mut s.keys, &mut s.tmp);
     // Each tree carries weight 1/T, split evenly over its leaf's k atoms; an atom's "center" is
     // the midpoint of its cumulative-probability step (Hazen positions), and quantiles
@@ -157,140 +103,91 @@ pub(super) fn merge_sorted(
     }
 }
 
-/// Buckets of the grid's high byte.
-const BUCKETS: usize = 256;
-
-/// The same answers as [`merge_sorted`], sorting only the buckets the levels fall in.
+/// The same answers as [`merge_sorted`], sorting only the buckets the levels fall in; the
+/// row's atoms span `gmin..=gmax`.
 fn merge_select(
     trees: &[Tree],
     y_offset: f64,
     leaves: &[u32],
+    (gmin, gmax): (f32, f32),
     qs: &[f64],
     out: &mut [f64],
     s: &mut MergeScratch,
 ) {
-    let mut count = [0u32; BUCKETS];
-    // Integer units, not f64 sums: one integer add per atom instead of a conversion and a
-    // float add chained through memory, and the same cumulative weights to the bit.
-    let mut wsum = [0u64; BUCKETS];
-    let grid = atoms(trees, y_offset, leaves, &mut s.keys, |key, units| {
-        let b = (key >> 40) as usize;
-        count[b] += 1;
-        wsum[b] += units;
-    });
-    // Bucket b's atoms go to tmp[start[b]..start[b + 1]], in tree and atom order; cum[b] is
-    // the weight of all atoms in buckets before b (exact, see the module doc).
-    let mut start = [0usize; BUCKETS + 1];
-    let mut cum = [0.0f64; BUCKETS + 1];
-    let mut units = 0u64;
-    for b in 0..BUCKETS {
-        start[b + 1] = start[b] + count[b] as usize;
-        units += wsum[b];
-        cum[b + 1] = units as f64 / UNITS_PER_ONE;
-    }
-    s.tmp.clear();
-    s.tmp.resize(s.keys.len(), 0);
-    let mut next = start;
-    for &key in &s.keys {
-        let b = (key >> 40) as usize;
-        s.tmp[next[b]] = key;
-        next[b] += 1;
-    }
-    let mut buckets = Buckets {
-        atoms: &mut s.tmp,
-        start: &start,
-        sorted: [false; BUCKETS],
-    };
-    let nonempty = |b: usize| count[b] > 0;
+    let (qz, grid) = Quantiser::new(gmin, gmax, y_offset);
+    let l = &mut s.lanes;
+    l.fill(trees, leaves, qz);
     for (o, &q) in out.iter_mut().zip(qs) {
-        if q.is_nan() {
-            *o = f64::NAN;
-            continue;
+        *o = level(l, &grid, q);
+    }
+}
+
+/// The quantile at `q` of the row laid out in `l`: the line between the centres of the last
+/// atom whose centre is at most `q` and the first above it.
+fn level(l: &mut Lanes, grid: &Grid, q: f64) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    // The first atom whose centre is above q is in the first non-empty bucket whose cumulative
+    // weight ends above q (every centre lies strictly inside its bucket's cumulative span), or,
+    // if all of that bucket's centres are at most q, first in the next non-empty bucket.
+    let Some(b) = l.bucket_above(q) else {
+        // Every centre is at most q: the last atom's value.
+        let last = (0..BUCKETS).rev().find(|&b| l.nonempty(b));
+        return last.map_or(f64::NAN, |b| grid.value(last_of(l, b)));
+    };
+    // (centre, value) of the first atom above q and of the one before it, if any.
+    let mut hi: Option<(f64, f64)> = None;
+    let mut lo: Option<(f64, f64)> = None;
+    let mut c = l.cum(b);
+    for &key in l.bucket(b) {
+        let w = weight(key);
+        let centre = c + 0.5 * w;
+        if centre > q {
+            hi = Some((centre, grid.value(key)));
+            break;
         }
-        // The first atom whose centre is above q is in the first non-empty bucket whose
-        // cumulative weight ends above q (every centre lies strictly inside its bucket's
-        // cumulative span), or, if all of that bucket's centres are at most q, first in the
-        // next non-empty bucket.
-        let Some(b) = (0..BUCKETS).find(|&b| nonempty(b) && cum[b + 1] > q) else {
-            // Every centre is at most q: the last atom's value.
-            let last = (0..BUCKETS).rev().find(|&b| nonempty(b));
-            *o = last.map_or(f64::NAN, |b| grid.value(buckets.last(b)));
-            continue;
-        };
-        // (centre, value) of the first atom above q and of the one before it, if any.
-        let mut hi: Option<(f64, f64)> = None;
-        let mut lo: Option<(f64, f64)> = None;
-        let mut c = cum[b];
-        for &key in buckets.get(b) {
+        lo = Some((centre, grid.value(key)));
+        c += w;
+    }
+    if hi.is_none() {
+        match (b + 1..BUCKETS).find(|&n| l.nonempty(n)) {
+            Some(n) => {
+                let key = l.bucket(n)[0];
+                hi = Some((l.cum(n) + 0.5 * weight(key), grid.value(key)));
+            }
+            // Every centre is at most q after all: the last atom, bucket b's last.
+            None => return lo.map_or(f64::NAN, |l| l.1),
+        }
+    }
+    if lo.is_none() {
+        // The atom found opens bucket b: the one before closes the previous non-empty bucket,
+        // its cumulative weight ending where bucket b's starts.
+        lo = (0..b).rev().find(|&p| l.nonempty(p)).map(|p| {
+            let key = last_of(l, p);
             let w = weight(key);
-            let centre = c + 0.5 * w;
-            if centre > q {
-                hi = Some((centre, grid.value(key)));
-                break;
-            }
-            lo = Some((centre, grid.value(key)));
-            c += w;
-        }
-        if hi.is_none() {
-            match (b + 1..BUCKETS).find(|&n| nonempty(n)) {
-                Some(n) => {
-                    let key = buckets.get(n)[0];
-                    hi = Some((cum[n] + 0.5 * weight(key), grid.value(key)));
-                }
-                None => {
-                    // Every centre is at most q after all: the last atom, bucket b's last.
-                    *o = lo.map_or(f64::NAN, |l| l.1);
-                    continue;
-                }
-            }
-        }
-        if lo.is_none() {
-            // The atom found opens bucket b: the one before closes the previous non-empty
-            // bucket, its cumulative weight ending where bucket b's starts.
-            lo = (0..b).rev().find(|&p| nonempty(p)).map(|p| {
-                let key = buckets.last(p);
-                let w = weight(key);
-                ((cum[b] - w) + 0.5 * w, grid.value(key))
-            });
-        }
-        let hi = hi.expect("set above");
-        *o = match lo {
-            None => hi.1,
-            Some(lo) => between(lo, hi, q),
-        };
+            ((l.cum(b) - w) + 0.5 * w, grid.value(key))
+        });
+    }
+    let hi = hi.expect("set above");
+    match lo {
+        None => hi.1,
+        Some(lo) => between(lo, hi, q),
     }
 }
 
-/// A row's atoms scattered by bucket, each bucket sorted on first use.
-struct Buckets<'a> {
-    atoms: &'a mut [u64],
-    start: &'a [usize; BUCKETS + 1],
-    sorted: [bool; BUCKETS],
-}
-
-impl Buckets<'_> {
-    /// Bucket `b`'s atoms in full-sort order.
-    fn get(&mut self, b: usize) -> &[u64] {
-        let atoms = &mut self.atoms[self.start[b]..self.start[b + 1]];
-        if !self.sorted[b] {
-            // Stable: ties keep tree, then atom order, as in the full sort.
-            atoms.sort_by_key(|k| k >> 32);
-            self.sorted[b] = true;
-        }
-        atoms
-    }
-
-    /// The last atom of non-empty bucket `b`.
-    fn last(&mut self, b: usize) -> u64 {
-        *self.get(b).last().expect("a non-empty bucket")
-    }
+/// The last atom of non-empty bucket `b`.
+fn last_of(l: &mut Lanes, b: usize) -> u64 {
+    *l.bucket(b).last().expect("a non-empty bucket")
 }
 
 /// LSD radix sort of `keys` by bits 32..48 (the 16-bit grid position); the low 32 bits are
 /// payload.
 fn radix_sort_grid(keys: &mut Vec<u64>, tmp: &mut Vec<u64>) {
     if keys.len() < 64 {
-        keys.sort_unstable_by_key(|k| k >> 32);
+        // Stable, as the passes below are: ties keep tree, then atom order (an unstable sort
+        // reorders atoms of equal position but different weights, and moves the centres).
+        keys.sort_by_key(|k| k >> 32);
         return;
     }
     tmp.clear();

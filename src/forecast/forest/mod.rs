@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 mod binning;
 mod fit;
+mod lanes;
 mod merge;
 mod params;
 mod predict;

@@ -181,11 +181,26 @@ fn flat_model() -> &'static QuantileForest {
     })
 }
 
+/// A forest with up to 40 atoms per leaf, down to single-row leaves: leaves of one, two and
+/// three lanes' chunks, and atoms of many different weights in one row.
+fn wide_model() -> &'static QuantileForest {
+    static M: OnceLock<QuantileForest> = OnceLock::new();
+    M.get_or_init(|| {
+        let (x, y) = smooth_data(1500, 9);
+        small_params()
+            .leaf_quantiles(40)
+            .min_samples_leaf(1)
+            .fit(&Dataset::new(x, y))
+            .expect("fit wide model")
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     /// The merge that sorts only the buckets the levels fall in gives the full sort's answers
     /// to the bit: at any level (out of range, NaN, on a centre, repeated), on rows of any
-    /// spread, and when every atom ties.
+    /// spread, when every atom ties, and with leaves of many atom counts (several lanes'
+    /// chunks per leaf).
     #[test]
     fn selective_merge_equals_full_sort(
         row in proptest::collection::vec(-4.0f64..4.0, 4),
@@ -194,9 +209,13 @@ proptest! {
             Just(0.0), Just(1.0), Just(0.5), Just(f64::NAN),
             (0u32..=48).prop_map(|k| f64::from(k) / 48.0),
         ], 0..10),
-        flat in any::<bool>(),
+        which in 0u8..3,
     ) {
-        let m = if flat { flat_model() } else { small_model() };
+        let m = match which {
+            0 => small_model(),
+            1 => flat_model(),
+            _ => wide_model(),
+        };
         qs.push(0.9);
         let leaves = m.leaves_of(&row);
         let mut fast = vec![0.0; qs.len()];
@@ -212,6 +231,43 @@ proptest! {
         );
         for (k, (a, b)) in fast.iter().zip(&full).enumerate() {
             prop_assert_eq!(a.to_bits(), b.to_bits(), "q {} = {}: {} vs {}", k, qs[k], a, b);
+        }
+    }
+}
+
+/// The shipped model's forest (`models/web.model`: 100 trees, up to 16 atoms per leaf).
+fn shipped_forest() -> &'static QuantileForest {
+    static M: OnceLock<QuantileForest> = OnceLock::new();
+    M.get_or_init(|| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/web.model");
+        crate::forecast::Model::load(&p)
+            .expect("models/web.model loads")
+            .forest
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// The same on the forest the live loop runs, at its own levels and around them.
+    #[test]
+    fn selective_merge_equals_full_sort_on_the_shipped_model(
+        seed in any::<u64>(),
+        spread in prop_oneof![Just(1.0f64), Just(3.0), Just(50.0)],
+        mut qs in proptest::collection::vec(0.0f64..1.0, 0..4),
+    ) {
+        let m = shipped_forest();
+        qs.extend([0.5, 0.9, 0.95, 0.99]);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..8 {
+            let row: Vec<f64> = (0..m.n_features()).map(|_| rng.gen_range(-spread..spread)).collect();
+            let leaves = m.leaves_of(&row);
+            let mut fast = vec![0.0; qs.len()];
+            m.predict_quantiles_row(&row, &qs, &mut fast);
+            let mut full = vec![0.0; qs.len()];
+            super::merge::merge_sorted(&m.trees, m.y_offset, &leaves, &qs, &mut full, &mut Default::default());
+            for (k, (a, b)) in fast.iter().zip(&full).enumerate() {
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "q {} = {}: {} vs {}", k, qs[k], a, b);
+            }
         }
     }
 }

@@ -1,23 +1,24 @@
 //! One cycle's working model of the cluster, and steps 1 to 3 of the module doc (removals,
 //! placements, moves), which change that model replica by replica.
 
+use super::fit::{best_fit, headroom_after};
 use super::{pct, NodeState, WorkloadLoad, EPS};
 use crate::plan::decision::{Decision, DecisionKind};
 use crate::plan::spec::{PoolSpec, Resources};
 use std::collections::HashMap;
 
 pub(super) struct WorkloadInfo<'a> {
-    name: &'a str,
-    request: Resources,
-    forecast: Resources,
-    pool: Option<usize>,
-    desired: u32,
+    pub(super) name: &'a str,
+    pub(super) request: Resources,
+    pub(super) forecast: Resources,
+    pub(super) pool: Option<usize>,
+    pub(super) desired: u32,
 }
 
 #[derive(Clone)]
 pub(super) struct NodeModel<'a> {
     pub(super) name: &'a str,
-    pool: usize,
+    pub(super) pool: usize,
     pub(super) request: Resources,
     pub(super) forecast: Resources,
     /// Cordoned: never a destination.
@@ -42,55 +43,6 @@ impl NodeModel<'_> {
     }
 }
 
-/// The normalised forecast headroom node `n` would have left with one more replica of `info`,
-/// or `None` if that replica does not fit there (requests over capacity, forecast over the
-/// pool's threshold). Cordoned nodes and exclusions are the caller's business.
-#[inline]
-fn headroom_after(n: &NodeModel, info: &WorkloadInfo, pool: &PoolSpec) -> Option<f64> {
-    let cap = &pool.capacity;
-    let thr = pool.target_utilization;
-    let mut req = n.request;
-    req.add_scaled(&info.request, 1.0);
-    let mut fc = n.forecast;
-    fc.add_scaled(&info.forecast, 1.0);
-    if req.fill_ratio(cap) > 1.0 + EPS || fc.fill_ratio(cap) > thr + EPS {
-        return None;
-    }
-    let mut left = 0.0;
-    if cap.cpu > 0.0 {
-        left += thr - fc.cpu / cap.cpu;
-    }
-    if cap.memory > 0.0 {
-        left += thr - fc.memory / cap.memory;
-    }
-    Some(left)
-}
-
-/// Where one more replica of `w` fits best in `pool`, skipping `exclude`: requests within
-/// capacity, forecast within the threshold, least normalised headroom left; ties by name
-/// because nodes are sorted by name.
-pub(super) fn best_fit(
-    nodes: &[NodeModel],
-    members: &[usize],
-    info: &WorkloadInfo,
-    pool: &PoolSpec,
-    exclude: Option<usize>,
-) -> Option<usize> {
-    let mut best: Option<(usize, f64)> = None;
-    for &i in members {
-        if Some(i) == exclude || nodes[i].unschedulable {
-            continue;
-        }
-        let Some(left) = headroom_after(&nodes[i], info, pool) else {
-            continue;
-        };
-        if best.is_none_or(|(_, b)| left < b - EPS) {
-            best = Some((i, left));
-        }
-    }
-    best.map(|b| b.0)
-}
-
 /// The cycle's state: valid pools, known workloads and the nodes of known pools, each sorted by
 /// name (so the outcome does not depend on input order), and what the steps so far decided.
 pub(super) struct Cycle<'a> {
@@ -109,8 +61,8 @@ pub(super) struct Cycle<'a> {
     /// Per pool: nodes still forecast hot after the moves.
     pub(super) still_hot: Vec<u32>,
     pub(super) decisions: Vec<Decision>,
-    /// Take the shortcuts of steps 1 and 2 (on, except in the tests that check they change
-    /// nothing against the plain scans).
+    /// Take the shortcuts of steps 1 and 2 and the best-fit scans' floor (`fit::Floor`): on,
+    /// except in the tests that check they change nothing against the plain scans.
     pub(super) shortcuts: bool,
 }
 
@@ -304,7 +256,7 @@ impl<'a> Cycle<'a> {
                             {
                                 Some(i)
                             }
-                            _ => best_fit(model, &members[p], info, pools[p], None),
+                            _ => best_fit(model, &members[p], info, pools[p], None, *shortcuts),
                         }
                     };
                     none_fits = pick.is_none();
@@ -424,6 +376,7 @@ impl<'a> Cycle<'a> {
             winfo,
             model,
             members,
+            shortcuts,
             ..
         } = self;
         let mut moves: Vec<(usize, usize, u32)> = Vec::new();
@@ -444,9 +397,14 @@ impl<'a> Cycle<'a> {
                 if model[src].forecast.fill_ratio(&cap) <= thr + EPS {
                     break 'cands;
                 }
-                let Some(dst) =
-                    best_fit(model, &members[model[src].pool], &winfo[w], pool, Some(src))
-                else {
+                let Some(dst) = best_fit(
+                    model,
+                    &members[model[src].pool],
+                    &winfo[w],
+                    pool,
+                    Some(src),
+                    *shortcuts,
+                ) else {
                     continue 'cands;
                 };
                 model[src].add(w, &winfo[w], -1);

@@ -26,14 +26,15 @@
 //! Nodes read from a cluster also carry the requests of pods prescale does not manage
 //! (`reserved`, counted as used) and whether they are cordoned (never a destination).
 //!
-//! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `pools` steps 4 and 5;
-//! `unknown` which pools demand that cannot be seen holds.
+//! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `fit` the best-fit scan
+//! they share; `pools` steps 4 and 5; `unknown` which pools demand that cannot be seen holds.
 
 use super::decision::Decision;
 use super::spec::{PoolSpec, Resources, WorkloadSpec};
 use std::collections::HashMap;
 
 mod cycle;
+mod fit;
 mod pools;
 #[cfg(test)]
 mod tests;

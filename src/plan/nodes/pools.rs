@@ -1,7 +1,8 @@
 //! Steps 4 and 5 of the module doc: how many nodes each pool needs, adding them a boot time
 //! ahead and removing the emptiest once the forecast has allowed it for the pool's window.
 
-use super::cycle::{best_fit, Cycle};
+use super::cycle::Cycle;
+use super::fit::best_fit;
 use super::{pct, NodePlanner, EPS, GIB};
 use crate::plan::decision::{num, Decision, DecisionKind, Guard, GuardKind};
 use crate::plan::spec::{PoolSpec, Resources};
@@ -163,7 +164,14 @@ impl Cycle<'_> {
         for (w, c) in reps {
             for _ in 0..c {
                 let info = &self.winfo[w];
-                match best_fit(&trial, &self.members[p], info, self.pools[p], Some(victim)) {
+                match best_fit(
+                    &trial,
+                    &self.members[p],
+                    info,
+                    self.pools[p],
+                    Some(victim),
+                    self.shortcuts,
+                ) {
                     Some(d) => {
                         trial[victim].add(w, info, -1);
                         trial[d].add(w, info, 1);
