@@ -2,46 +2,11 @@
 //! placements, moves), which change that model replica by replica.
 
 use super::fit::{best_fit, headroom_after};
+use super::model::{NodeModel, WorkloadInfo};
 use super::{pct, NodeState, WorkloadLoad, EPS};
 use crate::plan::decision::{Decision, DecisionKind};
 use crate::plan::spec::{PoolSpec, Resources};
 use std::collections::HashMap;
-
-pub(super) struct WorkloadInfo<'a> {
-    pub(super) name: &'a str,
-    pub(super) request: Resources,
-    pub(super) forecast: Resources,
-    pub(super) pool: Option<usize>,
-    pub(super) desired: u32,
-}
-
-#[derive(Clone)]
-pub(super) struct NodeModel<'a> {
-    pub(super) name: &'a str,
-    pub(super) pool: usize,
-    pub(super) request: Resources,
-    pub(super) forecast: Resources,
-    /// Cordoned: never a destination.
-    pub(super) unschedulable: bool,
-    /// (workload index, replicas), only workloads known to the planner.
-    pub(super) reps: Vec<(usize, u32)>,
-}
-
-impl NodeModel<'_> {
-    fn count(&self, w: usize) -> u32 {
-        self.reps.iter().find(|r| r.0 == w).map_or(0, |r| r.1)
-    }
-
-    pub(super) fn add(&mut self, w: usize, info: &WorkloadInfo, n: i64) {
-        match self.reps.iter_mut().find(|r| r.0 == w) {
-            Some(r) => r.1 = (r.1 as i64 + n).max(0) as u32,
-            None if n > 0 => self.reps.push((w, n as u32)),
-            None => {}
-        }
-        self.request.add_scaled(&info.request, n as f64);
-        self.forecast.add_scaled(&info.forecast, n as f64);
-    }
-}
 
 /// The cycle's state: valid pools, known workloads and the nodes of known pools, each sorted by
 /// name (so the outcome does not depend on input order), and what the steps so far decided.

@@ -1,7 +1,7 @@
 //! Best fit on forecast headroom: where one more replica of a workload fits in a pool, and how
 //! a scan over a pool's nodes skips the exact check on nodes that cannot win.
 
-use super::cycle::{NodeModel, WorkloadInfo};
+use super::model::{NodeModel, WorkloadInfo};
 use super::EPS;
 use crate::plan::spec::PoolSpec;
 

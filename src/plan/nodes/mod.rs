@@ -35,6 +35,7 @@ use std::collections::HashMap;
 
 mod cycle;
 mod fit;
+mod model;
 mod pools;
 #[cfg(test)]
 mod tests;
