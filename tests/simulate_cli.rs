@@ -666,6 +666,53 @@ fn shared_mode_names_bad_workload_opts() {
     assert!(text(&o).contains("give --pool-cap"), "{}", text(&o));
 }
 
+/// A trained model reads its features on the step it was trained on: `--step` of another
+/// step is refused before anything is replayed, naming the trace and both steps, in shared
+/// mode as in single-trace mode (shared mode once replayed with features of the wrong scale).
+#[test]
+fn a_step_that_is_not_the_models_is_refused_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = data("nab_ec2_cpu_utilization_5f5533.csv");
+    let model = cli::repo("models/web.model");
+    let rep = dir.path().join("rep");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--trace",
+            &trace,
+            "--model",
+            &model,
+            "--step",
+            "1m",
+            "--report",
+            rep.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        prescale(&args)
+    };
+    for extra in [&["--pool-cap", "10"][..], &[]] {
+        let o = run(extra);
+        let out = text(&o);
+        assert!(!o.status.success(), "{extra:?}: {out}");
+        for part in [
+            trace.as_str(),
+            "the model was trained on a 300s step, the data has a 60s step",
+        ] {
+            assert!(out.contains(part), "{extra:?}: {part}\nnot in:\n{out}");
+        }
+        assert!(!rep.exists(), "{extra:?}: a report was written");
+    }
+    // Before any trace is read: a second trace that is not CSV is not what is reported.
+    let junk = write(dir.path(), "junk.csv", "not,a\ntrace");
+    let o = run(&["--trace", junk.to_str().unwrap(), "--pool-cap", "10"]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("the data has a 60s step") && out.contains(junk.to_str().unwrap()),
+        "{out}"
+    );
+}
+
 /// An hour at a 1 s step, like the Azure LLM traces: requests per second with a slow wave.
 fn one_hour_per_second(dir: &Path) -> PathBuf {
     let mut csv = String::from("timestamp,value\n");
