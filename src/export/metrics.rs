@@ -1,10 +1,22 @@
 //! The metric families prescale exports, registered once and updated from each [`Snapshot`].
 //!
 //! Label sets live in [`labels`]; [`Metrics::observe`] updates one group of families per
-//! helper, in the order of the snapshot's fields.
+//! helper, in the order of the snapshot's fields. Each group, its registration (help text,
+//! unit) and its update live in one file per stage of the pipeline they describe, so that a
+//! family is read and changed in one place: `forecasts` (quantiles, window, observed value,
+//! accuracy), `capacity` (replicas and nodes, current and recommended), `sharing` (a capped
+//! pool's shortfall and cuts), `actions` (decisions and their outcomes), `collection` (signal
+//! health, collection and replica-read errors), `risk`, `calibration`, `stage`, `node_load`,
+//! `cluster`, `shard_stale` and `keda`. Here: the registry itself, the order families are
+//! registered in (the order of a scrape), the process-wide families (cycles, model, build,
+//! leader, shard) and the helpers every group uses.
 
+mod actions;
 mod calibration;
+mod capacity;
 mod cluster;
+mod collection;
+mod forecasts;
 mod keda;
 mod labels;
 mod node_load;
@@ -16,47 +28,24 @@ mod stage;
 mod tests;
 mod text;
 
+pub use actions::{decision_kinds, ACTION_OUTCOMES};
+pub use collection::COLLECTION_ERROR_KINDS;
 pub use keda::KEDA_METHODS;
 use labels::{
-    series_labels, ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen,
-    SeriesLabels, ShardLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
+    ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen, SeriesLabels,
+    ShardLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
 };
 pub use stage::FORECAST_STAGES;
 use std::collections::HashSet;
 use std::hash::Hash;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use super::snapshot::{
-    AccuracySample, ActionSample, ForecastSample, ModelSample, PoolSample, SignalSample, Snapshot,
-    WorkloadSample,
-};
-use crate::plan::DecisionKind;
+use super::snapshot::{ModelSample, Snapshot};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-
-/// The decision kinds the planner and actuator emit, as metric labels (`scale_up`). Their
-/// counters exist (at 0) from the start so that `rate()` and `increase()` have a baseline
-/// before the first decision of a kind. Derived from [`DecisionKind::ALL`], the one list of
-/// kinds, so that a new kind cannot be missed here.
-pub fn decision_kinds() -> impl Iterator<Item = String> {
-    DecisionKind::ALL.into_iter().map(DecisionKind::label)
-}
-
-/// The kinds of collection error the live loop reports per signal (`request`: one failed
-/// request, retried or not; `poll`: a poll that failed after its retries). Every signal's
-/// `prescale_collection_errors_total` has a series at 0 for each from its first snapshot, so
-/// that `rate()` and alerts see a baseline before the first error rather than no series.
-pub const COLLECTION_ERROR_KINDS: [&str; 2] = ["request", "poll"];
-
-/// The outcomes of a workload's decision, as the `outcome` label of `prescale_actions_total`:
-/// the act stage's [`Outcome::LABELS`](crate::act::Outcome::LABELS), the one spelling. Every
-/// workload has a counter at 0 for each from its first snapshot, so that a first failure is an
-/// increase, not a new series.
-pub const ACTION_OUTCOMES: [&str; 4] = crate::act::Outcome::LABELS;
 
 /// Upper bounds of the cycle duration histogram, seconds: 1 ms to 10 s in 1-2.5-5 steps, so
 /// that both a cached cycle (milliseconds) and one that retrains or waits on a slow collector
@@ -193,106 +182,14 @@ impl Metrics {
     /// Registers every family in `r`, with its help text and unit.
     fn register(&self, r: &mut Registry) {
         let m = self;
-        // Counter and unit suffixes (`_total`, `_seconds`) are appended by the encoder.
-        r.register(
-            "forecast",
-            "Forecast peak of a series over the next window at a quantile level (label level), in the series' units",
-            m.forecast.clone(),
-        );
-        r.register_with_unit(
-            "forecast_window",
-            "Length of the window a series' forecast covers",
-            Unit::Seconds,
-            m.forecast_window.clone(),
-        );
-        r.register(
-            "observed_demand",
-            "Latest collected value of a series, in the series' units",
-            m.observed.clone(),
-        );
-        r.register(
-            "recommended_replicas",
-            "Replicas the planner recommends for a workload",
-            m.recommended_replicas.clone(),
-        );
-        r.register(
-            "current_replicas",
-            "Replicas a workload runs now",
-            m.current_replicas.clone(),
-        );
-        r.register(
-            "recommended_nodes",
-            "Nodes the planner recommends for a node pool",
-            m.recommended_nodes.clone(),
-        );
-        r.register(
-            "forecast_shortfall",
-            "Nodes a pool's forecast wants beyond its max_nodes, of its scarcest resource (0 when it fits)",
-            m.shortfall.clone(),
-        );
-        r.register(
-            "allocation_cut_replicas",
-            "Replicas a workload's pool allocation cut from what its planner wanted this cycle",
-            m.allocation_cuts.clone(),
-        );
-        r.register("decisions", "Decisions taken, by kind", m.decisions.clone());
-        r.register(
-            "actions",
-            "Outcomes of workloads' decisions: dry_run, applied, failed, skipped (holds)",
-            m.actions.clone(),
-        );
-        r.register(
-            "actuator_failures",
-            "Workload changes the actuator failed to carry out (exit status, timeout, stop)",
-            m.actuator_failures.clone(),
-        );
-        r.register(
-            "external_changes",
-            "Times a workload's live replicas differed from what prescale last set, changed by \
-             someone else; prescale then left them and planned from the live count",
-            m.external_changes.clone(),
-        );
-        r.register(
-            "collection_errors",
-            "Failed collections, by signal and kind of error",
-            m.errors.clone(),
-        );
-        r.register(
-            "replicas_read_errors",
-            "Failed reads of a workload's current replicas (its data count as stale meanwhile)",
-            m.replica_read_errors.clone(),
-        );
-        r.register(
-            "series_refused",
-            "New series of a signal refused because it holds max_series already",
-            m.series_refused.clone(),
-        );
-        r.register(
-            "signal_up",
-            "Whether the last collection of a signal succeeded (1) or not (0)",
-            m.signal_up.clone(),
-        );
-        r.register_with_unit(
-            "data_staleness",
-            "Age of a signal's newest good sample",
-            Unit::Seconds,
-            m.staleness.clone(),
-        );
-        r.register(
-            "forecast_wape",
-            "Rolling weighted absolute percentage error of a series' median forecast (0.1 = 10%)",
-            m.wape.clone(),
-        );
-        r.register(
-            "forecast_p90_coverage",
-            "Rolling fraction of a series' windows whose actual peak was at or below the p90 forecast",
-            m.coverage.clone(),
-        );
-        r.register(
-            "forecasts_scored",
-            "Forecasts of a series scored against what happened",
-            m.scored.clone(),
-        );
+        // Counter and unit suffixes (`_total`, `_seconds`) are appended by the encoder. In
+        // pipeline order (the order of the scrape).
+        m.register_forecasts(r);
+        m.register_capacity(r);
+        m.register_sharing(r);
+        m.register_actions(r);
+        m.register_collection(r);
+        m.register_accuracy(r);
         m.register_risk(r);
         m.register_calibration(r);
         m.register_stage(r);
@@ -381,24 +278,10 @@ impl Metrics {
         self.observe_forecasts(&s.forecasts, seen);
         self.observe_capacity(&s.workloads, &s.pools, seen);
         self.observe_sharing(&s.shortfalls, &s.allocation_cuts, seen);
-        for kind in &s.decisions {
-            self.decisions
-                .get_or_create(&KindLabel {
-                    kind: Lv::from(kind),
-                })
-                .inc();
-        }
+        self.observe_decisions(&s.decisions);
         self.observe_actions(&s.workloads, &s.actions, seen);
         self.observe_signals(&s.signals, seen);
-        let mut now = HashSet::new();
-        for (w, failed) in &s.replica_reads {
-            let l = workload(w);
-            self.replica_read_errors
-                .get_or_create(&l)
-                .inc_by(u64::from(*failed));
-            now.insert(l);
-        }
-        sync(&self.replica_read_errors, &mut seen.replica_reads, now);
+        self.observe_replica_reads(&s.replica_reads, seen);
         self.observe_accuracy(&s.accuracy, seen);
         self.observe_risk(&s.risk, seen);
         self.observe_calibration(&s.calibration, seen);
@@ -426,208 +309,6 @@ impl Metrics {
         self.last_cycle.set(s.at_unix as f64);
     }
 
-    /// Forecast quantiles, windows and the observed values beside them.
-    fn observe_forecasts(&self, forecasts: &[ForecastSample], seen: &mut Seen) {
-        let mut now = HashSet::new();
-        for f in forecasts {
-            let series = series_labels(&f.series);
-            for &(level, value) in &f.quantiles {
-                let mut l = series.clone();
-                l.push(("level".to_string(), Lv(level_label(level))));
-                self.forecast.get_or_create(&l).set(value);
-                now.insert(l);
-            }
-        }
-        sync(&self.forecast, &mut seen.forecast, now);
-        let now = set_each(
-            &self.forecast_window,
-            forecasts
-                .iter()
-                .map(|f| (series_labels(&f.series), f.window_seconds)),
-        );
-        sync(&self.forecast_window, &mut seen.window, now);
-        let now = set_each(
-            &self.observed,
-            forecasts
-                .iter()
-                .filter_map(|f| f.observed.map(|v| (series_labels(&f.series), v))),
-        );
-        sync(&self.observed, &mut seen.observed, now);
-    }
-
-    /// Replica and node counts, current and recommended.
-    fn observe_capacity(
-        &self,
-        workloads: &[WorkloadSample],
-        pools: &[PoolSample],
-        seen: &mut Seen,
-    ) {
-        let now = set_each(
-            &self.recommended_replicas,
-            workloads.iter().map(|w| {
-                (
-                    workload(&w.workload),
-                    saturating_i64(w.recommended_replicas),
-                )
-            }),
-        );
-        sync(
-            &self.recommended_replicas,
-            &mut seen.recommended_replicas,
-            now,
-        );
-        let now = set_each(
-            &self.current_replicas,
-            workloads
-                .iter()
-                .map(|w| (workload(&w.workload), saturating_i64(w.current_replicas))),
-        );
-        sync(&self.current_replicas, &mut seen.current_replicas, now);
-        let now = set_each(
-            &self.recommended_nodes,
-            pools.iter().map(|p| {
-                (
-                    PoolLabel {
-                        pool: Lv::from(&p.pool),
-                    },
-                    saturating_i64(p.recommended_nodes),
-                )
-            }),
-        );
-        sync(&self.recommended_nodes, &mut seen.recommended_nodes, now);
-    }
-
-    /// Outcomes of the workloads' decisions; every workload's counters start at 0 and live as
-    /// long as the workload does.
-    fn observe_actions(
-        &self,
-        workloads: &[WorkloadSample],
-        actions: &[ActionSample],
-        seen: &mut Seen,
-    ) {
-        let action = |w: &str, outcome: &str| ActionLabels {
-            workload: Lv::from(w),
-            outcome: Lv::from(outcome),
-        };
-        let mut now = HashSet::new();
-        let mut failures = HashSet::new();
-        let mut external = HashSet::new();
-        for w in workloads {
-            for outcome in ACTION_OUTCOMES {
-                let l = action(&w.workload, outcome);
-                let _ = self.actions.get_or_create(&l);
-                now.insert(l);
-            }
-            let l = workload(&w.workload);
-            let _ = self.actuator_failures.get_or_create(&l);
-            let _ = self.external_changes.get_or_create(&l);
-            external.insert(l.clone());
-            failures.insert(l);
-        }
-        for a in actions {
-            let l = action(&a.workload, &a.outcome);
-            self.actions.get_or_create(&l).inc();
-            now.insert(l);
-            if a.outcome == "failed" {
-                let l = workload(&a.workload);
-                self.actuator_failures.get_or_create(&l).inc();
-                failures.insert(l);
-            }
-            if a.external_change {
-                let l = workload(&a.workload);
-                self.external_changes.get_or_create(&l).inc();
-                external.insert(l);
-            }
-        }
-        sync(&self.actions, &mut seen.actions, now);
-        sync(
-            &self.actuator_failures,
-            &mut seen.actuator_failures,
-            failures,
-        );
-        sync(&self.external_changes, &mut seen.external_changes, external);
-    }
-
-    /// Signals' health and their error counters.
-    fn observe_signals(&self, signals: &[SignalSample], seen: &mut Seen) {
-        let now = set_each(
-            &self.signal_up,
-            signals.iter().map(|g| (signal(&g.signal), i64::from(g.up))),
-        );
-        sync(&self.signal_up, &mut seen.signal_up, now);
-        let now = set_each(
-            &self.staleness,
-            signals
-                .iter()
-                .map(|g| (signal(&g.signal), g.staleness_seconds)),
-        );
-        sync(&self.staleness, &mut seen.staleness, now);
-        // Error counters live as long as their signal does: an error kind that stops
-        // recurring keeps its count (it is a counter), but a signal that is gone takes its
-        // counters with it.
-        for g in signals {
-            for kind in COLLECTION_ERROR_KINDS {
-                let l = SignalErrorLabels {
-                    signal: Lv::from(&g.signal),
-                    kind: Lv::from(kind),
-                };
-                let _ = self.errors.get_or_create(&l);
-                seen.errors.insert(l);
-            }
-            self.series_refused
-                .get_or_create(&signal(&g.signal))
-                .inc_by(g.new_series_refused);
-            for (kind, n) in &g.new_errors {
-                let l = SignalErrorLabels {
-                    signal: Lv::from(&g.signal),
-                    kind: Lv::from(kind),
-                };
-                self.errors.get_or_create(&l).inc_by(*n);
-                seen.errors.insert(l);
-            }
-        }
-        let live: HashSet<&str> = signals.iter().map(|g| g.signal.as_str()).collect();
-        seen.errors.retain(|l| {
-            let keep = live.contains(l.signal.0.as_str());
-            if !keep {
-                self.errors.remove(l);
-            }
-            keep
-        });
-        let now = signals.iter().map(|g| signal(&g.signal)).collect();
-        sync(&self.series_refused, &mut seen.series_refused, now);
-    }
-
-    /// Forecast accuracy per series.
-    fn observe_accuracy(&self, accuracy: &[AccuracySample], seen: &mut Seen) {
-        let now = set_each(
-            &self.wape,
-            accuracy
-                .iter()
-                .filter_map(|a| a.wape.map(|v| (series_labels(&a.series), v))),
-        );
-        sync(&self.wape, &mut seen.wape, now);
-        let now = set_each(
-            &self.coverage,
-            accuracy
-                .iter()
-                .filter_map(|a| a.coverage_p90.map(|v| (series_labels(&a.series), v))),
-        );
-        sync(&self.coverage, &mut seen.coverage, now);
-        let mut now = HashSet::new();
-        for a in accuracy {
-            let l = series_labels(&a.series);
-            // The tracker owns the count; mirroring it (rather than adding deltas) keeps the two
-            // equal, and a tracker restart shows up as the counter reset Prometheus expects.
-            self.scored
-                .get_or_create(&l)
-                .inner()
-                .store(a.scored, Ordering::Relaxed);
-            now.insert(l);
-        }
-        sync(&self.scored, &mut seen.scored, now);
-    }
-
     /// The registry in the OpenMetrics text format, ending with `# EOF`.
     pub fn encode(&self) -> String {
         let _consistent = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -649,18 +330,8 @@ fn workload(s: &str) -> WorkloadLabel {
     WorkloadLabel { workload: s.into() }
 }
 
-fn signal(s: &str) -> SignalLabel {
-    SignalLabel { signal: s.into() }
-}
-
 fn saturating_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// `0.9` → `"0.9"`, `0.5` → `"0.5"`: Rust's shortest round-trip form, which is also what a
-/// person types in PromQL (`level="0.9"`).
-fn level_label(level: f64) -> String {
-    format!("{level}")
 }
 
 /// Sets one gauge per label set and returns the label sets set.

@@ -161,10 +161,13 @@ pub struct ScalerSample {
     pub per_replica: f64,
     /// The workload's headroom (0.1 = 10 % over the forecast).
     pub headroom: f64,
-    /// The forecast quantile the workload plans at, e.g. 0.9.
+    /// The forecast level the workload plans at: its `quantile` (e.g. 0.9), or with a
+    /// short-step budget (`max_short`) the budget's level (0.99 for 1 %), which the planner
+    /// reads on the forecast before the online correction and multiplies by its margin.
     pub quantile: f64,
-    /// The forecast peak at that quantile over the forecast's window; `None` until the model
-    /// could forecast the workload's demand series.
+    /// The demand peak the planner sized for over the forecast's window, before headroom: the
+    /// forecast at `quantile`, with a budget times its calibrated margin (or its demand
+    /// floor, if higher); `None` until the model could forecast the workload's demand series.
     pub forecast_peak: Option<f64>,
     /// The forecast's window (the lead it looks ahead), seconds; `None` with no forecast.
     pub lead_seconds: Option<i64>,

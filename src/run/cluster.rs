@@ -61,7 +61,7 @@ impl Loop {
             .into_iter()
             .partition(|w| mine.contains(w.name.as_str()));
         self.others = others;
-        self.workloads = own;
+        self.set_workloads(own);
         self.pools = view.pools;
         self.replicas_unknown = view.unknown.keys().cloned().collect();
         self.state_unknown = view.unknown;

@@ -113,8 +113,11 @@ impl Loop {
         Self::add_sharing(&mut snapshot, shared);
         snapshot.node_loads = node_loads;
         snapshot.shard_stale = self.stale.gauges();
-        self.add_scaler(&mut snapshot, &decisions, &forecasts.by_key);
+        self.add_scaler(&mut snapshot, &decisions, &peaks);
         self.export.cycle_finished(&snapshot);
         Ok(decisions)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,8 +21,8 @@ pub(super) struct Forecasts {
     pub(super) made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
     pub(super) stale: HashSet<SeriesKey>,
-    /// Per series: the forecast before its online correction (what `max_short` workloads plan
-    /// with, see [`Forecasts::for_workload`]).
+    /// Per series that needs it ([`raw_needed`]): the forecast before its online correction
+    /// (what `max_short` workloads plan with, see [`Forecasts::for_workload`]).
     pub(super) raw: HashMap<SeriesKey, Forecast>,
 }
 
@@ -51,6 +51,21 @@ impl Forecasts {
     }
 }
 
+/// The series whose forecast before the online correction a cycle keeps: the demand series of
+/// workloads with `max_short`, which plan on it ([`Forecasts::for_workload`]), and with the
+/// correction `online`, every workload's, whose calibration factor compares the two
+/// ([`calibration_reasons`](Loop::calibration_reasons)). Nothing else reads it: keeping every
+/// series' (100,000 at the scale target, ten per workload) cost a key copy, a map entry and
+/// the forecast's memory per series each cycle for nothing. The loop holds the set with its
+/// workloads ([`Loop::set_workloads`]).
+pub(super) fn raw_needed(workloads: &[WorkloadSpec], online: bool) -> HashSet<SeriesKey> {
+    workloads
+        .iter()
+        .filter(|w| online || w.max_short.is_some())
+        .map(|w| w.demand.clone())
+        .collect()
+}
+
 /// What forecasting reads for one series: its key and its ring, read in place (at 100,000
 /// series, a copy of every series' newest week each cycle was most of a cycle's memory traffic).
 pub(super) type Input<'a> = (&'a SeriesKey, &'a Ring);
@@ -66,13 +81,15 @@ impl Loop {
         let mut by_key = HashMap::with_capacity(inputs.len());
         let mut made = Vec::with_capacity(inputs.len());
         let mut views = HashMap::with_capacity(inputs.len());
-        let mut raw = HashMap::new();
+        let mut raw = HashMap::with_capacity(self.raw_keys.len());
         for (&(key, ring), (f, view)) in inputs.iter().zip(staged) {
             let current = newest_finite(ring, need);
             // The correction is part of the forecaster: scored, exported and planned with.
             let f = f.map(|f| {
                 let corrected = self.online.correct(&f);
-                raw.insert(key.clone(), f);
+                if self.raw_keys.contains(key) {
+                    raw.insert(key.clone(), f);
+                }
                 corrected
             });
             // Scored and exported as the model made it; only the planner sees the margin.
@@ -160,4 +177,31 @@ fn newest_finite(ring: &Ring, need: usize) -> Option<f64> {
     (0..need.min(ring.len()) as i64)
         .map(|k| ring.get(newest - k * ring.step()))
         .find_map(|v| v.filter(|v| v.is_finite()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A budget's demand always; every workload's with the correction on; nothing else.
+    #[test]
+    fn raw_forecasts_are_kept_for_what_reads_them() {
+        let mut api = WorkloadSpec::new("api", "rps{service=\"api\"}", 10.0, 20);
+        api.max_short = Some(0.01);
+        let web = WorkloadSpec::new("web", "rps{service=\"web\"}", 10.0, 20);
+        // A canary reading api's series, without a budget.
+        let canary = WorkloadSpec::new("canary", "rps{service=\"api\"}", 10.0, 20);
+        let all = [api.clone(), web.clone(), canary];
+        let keys = |online| {
+            let mut v: Vec<String> = raw_needed(&all, online)
+                .into_iter()
+                .map(|k| k.as_str().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(keys(false), [api.demand.as_str()]);
+        assert_eq!(keys(true), [api.demand.as_str(), web.demand.as_str()]);
+        assert!(raw_needed(&[web], false).is_empty());
+    }
 }

@@ -7,15 +7,31 @@ use super::state::Loop;
 use crate::collect::Store;
 use crate::plan::{Decision, WorkloadInput, WorkloadLoad};
 
+/// The demand peak one workload was planned for this cycle: what the node planner provisions
+/// for and the KEDA scaler serves, computed once here so that neither applies a rule of its
+/// own (they did once, and served a budget workload's corrected p95 while it was planned on
+/// the uncorrected p99 times its margin).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Peak {
+    /// The forecast peak over the lead, before headroom: the forecast at the workload's
+    /// `quantile`, or with `max_short` the budget's level times its calibrated margin (or the
+    /// demand floor, if higher). `None` without a usable forecast.
+    pub(super) value: Option<f64>,
+    /// The forecast level `value` is read at: the workload's `quantile`, or its budget's level.
+    pub(super) level: f64,
+    /// The window of the forecast planned with (the lead it looks ahead), seconds.
+    pub(super) lead: Option<i64>,
+}
+
 impl Loop {
     /// The scale planner's decision for every workload, in configuration order, with the
-    /// forecast peak at the workload's quantile that the node planner provisions for.
+    /// demand peak it planned for ([`Peak`]), which the node planner provisions for.
     pub(super) fn plan_workloads(
         &mut self,
         store: &Store,
         now: i64,
         f: &Forecasts,
-    ) -> (Vec<Decision>, Vec<Option<f64>>) {
+    ) -> (Vec<Decision>, Vec<Peak>) {
         let mut decisions = Vec::with_capacity(self.workloads.len());
         let mut peaks = Vec::with_capacity(self.workloads.len());
         for spec in &self.workloads {
@@ -51,10 +67,14 @@ impl Loop {
             };
             let risk = input.risk;
             decisions.push(self.replicas.plan(spec, &input));
-            peaks.push(forecast.as_ref().and_then(|f| match risk {
-                Some(r) => r.provision(f),
-                None => f.quantile(spec.quantile),
-            }));
+            peaks.push(Peak {
+                value: forecast.as_ref().and_then(|f| match risk {
+                    Some(r) => r.provision(f),
+                    None => f.quantile(spec.quantile),
+                }),
+                level: risk.map_or(spec.quantile, |r| r.base),
+                lead: forecast.as_ref().map(|f| f.window),
+            });
         }
         (decisions, peaks)
     }
@@ -66,7 +86,7 @@ impl Loop {
         &mut self,
         now: i64,
         workload_decisions: &[Decision],
-        peaks: &[Option<f64>],
+        peaks: &[Peak],
     ) -> Vec<Decision> {
         // Nodes that could not be read are not planned: removing one unseen is not advice.
         // Nor by a shard not planning them (now), which sees only its share of the load.
@@ -77,7 +97,7 @@ impl Loop {
             .workloads
             .iter()
             .zip(workload_decisions.iter().zip(peaks))
-            .map(|(spec, (d, &peak))| WorkloadLoad::new(spec, d.to, peak))
+            .map(|(spec, (d, peak))| WorkloadLoad::new(spec, d.to, peak.value))
             .collect();
         // On ordinal 0 of several: every other shard's workload too, as read back.
         let (others, unknown) =

@@ -3,6 +3,7 @@
 //! The exporter imports none of the pipeline's types (see [`crate::export`]), so this is the
 //! one place that knows both sides.
 
+use super::planning::Peak;
 use super::state::Loop;
 use crate::act::Outcome;
 use crate::collect::{Collector, HealthState, SignalHealth, Source};
@@ -82,13 +83,14 @@ impl Loop {
     }
 
     /// Adds what the KEDA scaler serves per workload: the planner's count after every guard
-    /// and the pool's allocation (`decisions`), and the forecast of the workload's demand
-    /// series (`forecasts`, by series) at the workload's quantile.
+    /// and the pool's allocation (`decisions`), and the demand peak the planner sized for
+    /// (`peaks`, [`plan_workloads`](Loop::plan_workloads)'s, in workload order): taken, not
+    /// recomputed, so that the scaler cannot serve another forecast than the one planned with.
     pub(super) fn add_scaler(
         &self,
         snapshot: &mut Snapshot,
         decisions: &[Decision],
-        forecasts: &HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
+        peaks: &[Peak],
     ) {
         let by_target: HashMap<&str, &Decision> = decisions
             .iter()
@@ -98,9 +100,9 @@ impl Loop {
         snapshot.scaler = self
             .workloads
             .iter()
-            .filter_map(|spec| {
+            .zip(peaks)
+            .filter_map(|(spec, peak)| {
                 let d = by_target.get(spec.name.as_str())?;
-                let forecast = forecasts.get(&spec.demand).and_then(|(f, _)| f.as_ref());
                 Some(ScalerSample {
                     workload: spec.name.clone(),
                     demand: spec.demand.as_str().to_string(),
@@ -108,9 +110,9 @@ impl Loop {
                     desired_replicas: u64::from(d.to),
                     per_replica: spec.effective_capacity(),
                     headroom: spec.headroom,
-                    quantile: spec.quantile,
-                    forecast_peak: forecast.and_then(|f| f.quantile(spec.quantile)),
-                    lead_seconds: forecast.map(|f| f.window),
+                    quantile: peak.level,
+                    forecast_peak: peak.value,
+                    lead_seconds: peak.lead,
                 })
             })
             .collect();

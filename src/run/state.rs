@@ -3,6 +3,7 @@
 //! optional readers (replica queries, the cluster, the other shards) that the configuration
 //! switches on. The cycle itself is `cycle`'s; each stage's part of `Loop` lives with its stage.
 
+use super::forecasts::raw_needed;
 use crate::act::Act;
 use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
 use crate::config::Config;
@@ -22,7 +23,12 @@ use std::time::Instant;
 
 /// Everything the loop keeps between cycles.
 pub(super) struct Loop {
+    /// The workloads this replica plans; replaced through [`Loop::set_workloads`] only, which
+    /// keeps `raw_keys` in step.
     pub(super) workloads: Vec<WorkloadSpec>,
+    /// The series whose uncorrected forecast a cycle keeps, for `workloads`
+    /// ([`raw_needed`](super::forecasts::raw_needed)).
+    pub(super) raw_keys: HashSet<SeriesKey>,
     pub(super) pools: Vec<PoolSpec>,
     pub(super) model: Arc<Model>,
     pub(super) model_name: String,
@@ -97,6 +103,7 @@ impl Loop {
         let fingerprint = live.online_calibration.enabled.then(|| model.fingerprint());
         Loop {
             workloads: live.workloads.clone(),
+            raw_keys: raw_needed(&live.workloads, live.online_calibration.enabled),
             pools: live.pools.clone(),
             model: Arc::new(model),
             model_name,
@@ -131,6 +138,13 @@ impl Loop {
             remote: Default::default(),
             stale: crate::shard::Staleness::new(cfg.shard.replicas),
         }
+    }
+
+    /// Replaces the workloads planned (with `[cluster]`, by each cycle's read of them), and
+    /// with them the series whose uncorrected forecast the cycle keeps.
+    pub(super) fn set_workloads(&mut self, workloads: Vec<WorkloadSpec>) {
+        self.raw_keys = raw_needed(&workloads, self.online.enabled());
+        self.workloads = workloads;
     }
 
     /// Starts from the counts a previous run recorded, where the cluster does not say.

@@ -229,3 +229,10 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Writes `body` to `dir/name` (a test's input file) and returns its path.
+pub fn write(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}

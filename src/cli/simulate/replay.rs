@@ -5,7 +5,7 @@
 
 use super::SimulateArgs;
 use anyhow::{bail, Context, Result};
-use prescale::forecast::{Model, ModelError, TrainOptions};
+use prescale::forecast::{FeatureError, Model, ModelError, TrainOptions};
 use prescale::plan::WorkloadSpec;
 use prescale::series::{self, format_duration, HistoryOptions, Series};
 use prescale::sim::replay::report::{PolicyResult, ReplicaReport};
@@ -60,20 +60,38 @@ pub(super) fn check_replay_flags(a: &SimulateArgs) -> Result<()> {
 
 /// The `--model` (if any) and the trace's series on the model's step (or `--step`).
 fn load_trace(a: &SimulateArgs, trace: &Path) -> Result<(Option<Model>, Series)> {
-    let loaded = match &a.model {
-        Some(p) => Some(Model::load(p)?),
-        None => None,
-    };
-    let step = match (a.step, &loaded) {
-        (Some(s), Some(m)) if s != m.spec.step => bail!(
-            "--step {} differs from the model's step {}",
-            format_duration(s),
-            format_duration(m.spec.step)
-        ),
-        (s, m) => s.or(m.as_ref().map(|m| m.spec.step)),
-    };
+    let loaded = load_model(a, &[trace])?;
+    let step = a.step.or(loaded.as_ref().map(|m| m.spec.step));
     let all = read_trace(trace, step)?;
     Ok((loaded, pick_series(all, a.series.as_deref())?))
+}
+
+/// The `--model`, if given, refused when `--step` asks for another step than its own: its
+/// features (lags, rolling windows, seasons) count steps, so on another step they would be
+/// of the wrong time scale. Refused as `backtest --model` and `run` refuse it
+/// ([`FeatureError::StepMismatch`]), naming the `traces` that would have been replayed, and
+/// before any of them is read.
+pub(super) fn load_model(a: &SimulateArgs, traces: &[&Path]) -> Result<Option<Model>> {
+    let Some(path) = &a.model else {
+        return Ok(None);
+    };
+    let m = Model::load(path)?;
+    if let Some(step) = a.step.filter(|&s| s != m.spec.step) {
+        let names: Vec<String> = traces.iter().map(|t| t.display().to_string()).collect();
+        return Err(anyhow::Error::new(FeatureError::StepMismatch {
+            trained: m.spec.step,
+            found: step,
+        })
+        .context(format!(
+            "{}: replayed at --step {} with --model {} (leave --step out to replay on the \
+             model's step {})",
+            names.join(", "),
+            format_duration(step),
+            path.display(),
+            format_duration(m.spec.step)
+        )));
+    }
+    Ok(Some(m))
 }
 
 /// Every series of `trace` on `step` (default: its median spacing), what was read logged.

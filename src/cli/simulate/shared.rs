@@ -3,11 +3,12 @@
 //! Every series of every trace is one workload, planned by the predictive policy on its own
 //! forecasts (computed once), and the policies share the cap between their wants.
 
-use super::replay::{check_replay_flags, model, read_trace, scenario_options, workload};
+use super::replay::{
+    check_replay_flags, load_model, model, read_trace, scenario_options, workload,
+};
 use super::{AllocationArg, SimulateArgs};
 use anyhow::{bail, Context, Result};
 use prescale::atomic_file::write_atomic;
-use prescale::forecast::Model;
 use prescale::plan::{Allocation, Claim};
 use prescale::sim::replay::scenario::Scenario;
 use prescale::sim::replay::shared::{self, Member, SharedResult};
@@ -65,10 +66,8 @@ pub(super) fn run(a: &SimulateArgs) -> Result<()> {
             bail!("{flag} is for single-trace mode; with --pool-cap every series of every --trace is one workload");
         }
     }
-    let loaded = match &a.model {
-        Some(p) => Some(Model::load(p)?),
-        None => None,
-    };
+    let traces: Vec<&std::path::Path> = a.trace.iter().map(|t| t.as_path()).collect();
+    let loaded = load_model(a, &traces)?;
     let step = a.step.or(loaded.as_ref().map(|m| m.spec.step));
     let knobs = Knobs {
         quantile: a.quantile.unwrap_or(0.9),

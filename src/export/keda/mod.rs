@@ -16,7 +16,8 @@
 //! [`ExportState::cycle_finished`](super::ExportState::cycle_finished) a
 //! [`Snapshot`](super::Snapshot) whose [`scaler`](super::Snapshot::scaler) entries (one
 //! [`ScalerSample`] per workload: desired and current replicas, per-replica capacity, the
-//! forecast peak at the workload's quantile and lead) replace the [`ScalerView`] on a watch
+//! demand peak the planner sized for (at the workload's quantile, or with `max_short` the
+//! budget's level times its margin) and lead) replace the [`ScalerView`] on a watch
 //! channel. Calls read the latest view; streams wake on every new one.
 //!
 //! # The answers

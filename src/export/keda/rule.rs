@@ -23,7 +23,8 @@
 //!   target_utilization`, what the planner divides demand by), in milli-units, at least 1.
 //! - **value**: `ceil(value / target) = d` (the planner's desired replicas) holds exactly for
 //!   values in `((d − 1)·target, d·target]`. Preferred is the forecast demand the planner sized
-//!   for (the peak at the workload's quantile over its lead, times `1 + headroom`), so that
+//!   for (the peak at the workload's quantile over its lead, or with `max_short` at the
+//!   budget's level times its margin, times `1 + headroom`), so that
 //!   `kubectl get hpa` shows demand against capacity. That value is used whenever it lies in
 //!   `d`'s interval and the HPA's formula turns it into exactly `d` from the current count.
 //!   When it does not (a guard moved the count: the reactive

@@ -3,8 +3,23 @@
 
 use super::labels::{Lv, PoolLabel, Seen};
 use super::{saturating_i64, set_each, sync, workload, Metrics};
+use prometheus_client::registry::Registry;
 
 impl Metrics {
+    /// Registers the pool shortfall and the allocation cuts.
+    pub(super) fn register_sharing(&self, r: &mut Registry) {
+        r.register(
+            "forecast_shortfall",
+            "Nodes a pool's forecast wants beyond its max_nodes, of its scarcest resource (0 when it fits)",
+            self.shortfall.clone(),
+        );
+        r.register(
+            "allocation_cut_replicas",
+            "Replicas a workload's pool allocation cut from what its planner wanted this cycle",
+            self.allocation_cuts.clone(),
+        );
+    }
+
     /// `prescale_forecast_shortfall{pool}` and `prescale_allocation_cut_replicas{workload}`:
     /// state, so a pool or workload gone from the snapshot is gone from `/metrics`.
     pub(super) fn observe_sharing(

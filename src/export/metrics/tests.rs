@@ -1,6 +1,9 @@
 //! The registry against snapshots, and the dashboard against the registry.
 use super::*;
-use crate::export::SeriesId;
+use crate::export::{
+    AccuracySample, ActionSample, ForecastSample, PoolSample, SeriesId, SignalSample,
+    WorkloadSample,
+};
 
 fn forecast(series: &str, p50: f64, p90: f64) -> ForecastSample {
     ForecastSample {

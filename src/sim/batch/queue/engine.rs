@@ -1,7 +1,15 @@
 //! The event loop behind [`super::run`] and [`super::run_elastic`]: the queue, the nodes,
 //! the events and the rules of the module documentation. One [`Sim`] is one run.
+//!
+//! Here: the events and their order, the waiting queue of each discipline, and a task's life
+//! (arrive, start, slice, pre-empt, complete). Where a task is placed is `placement`'s (the
+//! scheduler pass and the strategies); nodes added and drained by a scaler, and what they
+//! cost, are `elastic`'s.
 
-use super::{ClusterLog, ClusterView, Discipline, NodeChange, NodeLife, NodePhase, NodeView};
+mod elastic;
+mod placement;
+
+use super::{Discipline, NodeLife, NodePhase};
 use super::{Placement, QueueOptions, Scaler};
 use crate::sim::batch::tasks::{Node, Res, Task};
 use std::cmp::{Ordering, Reverse};
@@ -116,24 +124,6 @@ pub(super) struct Sim<'a> {
     pub(super) ring: Vec<(u64, usize)>,
 }
 
-/// A fast, stable 64-bit mix (splitmix64): the same ring on every platform and Rust version,
-/// which `std`'s hasher does not promise.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// A task's size for first-fit-decreasing: the sum of its demands relative to the largest node.
-fn size(req: &Res, largest: &Res) -> f64 {
-    req.as_array()
-        .iter()
-        .zip(largest.as_array())
-        .map(|(r, c)| if c > 0.0 { r / c } else { 0.0 })
-        .sum()
-}
-
 impl<'a> Sim<'a> {
     /// Puts the first planning event of an elastic run at `at`.
     pub(super) fn plan_at(&mut self, at: f64) {
@@ -225,21 +215,6 @@ impl<'a> Sim<'a> {
         sim
     }
 
-    /// The consistent-hash ring over every node ever added; nodes that are not up are
-    /// skipped when placing, so a node leaving moves only its own share of the ring.
-    fn build_ring(&mut self) {
-        if self.placement != Placement::ConsistentHash {
-            return;
-        }
-        self.ring.clear();
-        for i in 0..self.nodes.len() {
-            for v in 0..self.opts.vnodes.max(1) {
-                self.ring.push((mix(mix(i as u64) ^ v as u64), i));
-            }
-        }
-        self.ring.sort_unstable();
-    }
-
     pub(super) fn run(&mut self) {
         // Everything that happens at one instant is handled before the scheduler runs, so
         // tasks submitted together are placed together (which first-fit-decreasing needs).
@@ -272,134 +247,6 @@ impl<'a> Sim<'a> {
             Kind::Boost => self.boost(),
             Kind::NodeUp => self.node_up(i),
             Kind::Plan => self.plan(),
-        }
-    }
-
-    fn view(&self) -> ClusterView<'_> {
-        ClusterView {
-            now: self.now,
-            nodes: (0..self.nodes.len())
-                .map(|n| NodeView {
-                    node: &self.nodes[n],
-                    phase: self.phase[n],
-                    used: self.cap[n].minus(&self.free[n]),
-                    tasks: self.on_count[n],
-                })
-                .collect(),
-            outstanding: self.outstanding,
-            queued: self.waiting.len(),
-            running: self.running,
-        }
-    }
-
-    fn plan(&mut self) {
-        let Some(scaler) = self.scaler.take() else {
-            return;
-        };
-        let changes = scaler.plan(&self.view());
-        let interval = scaler.interval();
-        self.scaler = Some(scaler);
-        for c in changes {
-            match c {
-                NodeChange::Add { node, boot } => self.add_node(node, boot),
-                NodeChange::Drain(n) => self.drain(n),
-            }
-        }
-        if self.unfinished > 0 && self.now < self.give_up_at {
-            self.events
-                .push(Reverse((Ord64(self.now + interval), Kind::Plan, 0, 0, 0)));
-        }
-    }
-
-    fn add_node(&mut self, node: Node, boot: f64) {
-        let n = self.nodes.len();
-        let boot = if boot.is_finite() { boot.max(0.0) } else { 0.0 };
-        self.cap.push(node.capacity());
-        self.free.push(node.capacity());
-        self.busy.push(Res::default());
-        self.up.push(false);
-        self.phase.push(NodePhase::Booting);
-        self.life.push(NodeLife {
-            name: node.name.clone(),
-            added: self.now,
-            ready: None,
-            drained: None,
-            removed: None,
-        });
-        self.on_count.push(0);
-        self.wrr_current.push(0.0);
-        self.nodes.push(node);
-        self.build_ring();
-        self.events.push(Reverse((
-            Ord64(self.now + boot),
-            Kind::NodeUp,
-            n as u64,
-            n,
-            0,
-        )));
-    }
-
-    fn node_up(&mut self, n: usize) {
-        if self.phase.get(n) == Some(&NodePhase::Booting) {
-            self.phase[n] = NodePhase::Ready;
-            self.up[n] = true;
-            self.life[n].ready = Some(self.now);
-        }
-    }
-
-    fn drain(&mut self, n: usize) {
-        if self.phase.get(n) != Some(&NodePhase::Ready) {
-            return;
-        }
-        self.phase[n] = NodePhase::Draining;
-        self.up[n] = false;
-        self.life[n].drained = Some(self.now);
-        if self.on_count[n] == 0 {
-            self.remove_node(n);
-        }
-    }
-
-    fn remove_node(&mut self, n: usize) {
-        self.phase[n] = NodePhase::Removed;
-        self.up[n] = false;
-        self.life[n].removed = Some(self.now);
-    }
-
-    /// Node-hours and counts over `[from, to]`.
-    pub(super) fn cluster_log(&self, from: f64, to: f64) -> ClusterLog {
-        let mut edges: Vec<(f64, i64)> = Vec::new();
-        let mut hours = 0.0;
-        for l in &self.life {
-            let end = l.removed.unwrap_or(f64::INFINITY);
-            hours += (end.min(to) - l.added.max(from)).max(0.0) / 3600.0;
-            edges.push((l.added, 1));
-            if let Some(r) = l.removed {
-                edges.push((r, -1));
-            }
-        }
-        // Removals before additions at the same instant: a swap is not a peak.
-        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let (mut count, mut peak, mut low) = (0i64, 0i64, i64::MAX);
-        for (k, &(t, d)) in edges.iter().enumerate() {
-            count += d;
-            peak = peak.max(count);
-            let settled = edges.get(k + 1).is_none_or(|e| e.0 != t);
-            if settled && t >= from && t <= to {
-                low = low.min(count);
-            }
-        }
-        let at_start = self
-            .life
-            .iter()
-            .filter(|l| l.added <= from && l.removed.is_none_or(|r| r > from))
-            .count() as i64;
-        ClusterLog {
-            nodes: self.life.clone(),
-            node_hours: hours,
-            added: self.life.len() - self.initial,
-            removed: self.life.iter().filter(|l| l.removed.is_some()).count(),
-            peak_nodes: peak.max(0) as usize,
-            min_nodes: low.min(at_start).max(0) as usize,
         }
     }
 
@@ -530,67 +377,6 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn schedule(&mut self) {
-        if self.placement == Placement::Ffd {
-            return self.schedule_ffd();
-        }
-        while let Some(i) = self.waiting.peek() {
-            let Some(node) = self.choose(i) else { break };
-            self.waiting.pop();
-            self.start(i, node);
-        }
-    }
-
-    /// Takes up to `ffd_batch` tasks from the head, places them largest first on the first
-    /// node that fits, and puts back (in their order) those that fit nowhere.
-    fn schedule_ffd(&mut self) {
-        let largest = self.cap.iter().fold(Res::default(), |m, c| Res {
-            cpu: m.cpu.max(c.cpu),
-            mem: m.mem.max(c.mem),
-            gpu: m.gpu.max(c.gpu),
-        });
-        loop {
-            let mut batch = Vec::new();
-            while batch.len() < self.opts.ffd_batch.max(1) {
-                match self.waiting.pop() {
-                    Some(i) => batch.push(i),
-                    None => break,
-                }
-            }
-            if batch.is_empty() {
-                return;
-            }
-            let mut order: Vec<usize> = (0..batch.len()).collect();
-            order.sort_by(|&a, &b| {
-                let (ta, tb) = (&self.tasks[batch[a]], &self.tasks[batch[b]]);
-                size(&tb.req, &largest)
-                    .total_cmp(&size(&ta.req, &largest))
-                    .then(ta.id.cmp(&tb.id))
-            });
-            let mut placed = vec![false; batch.len()];
-            for k in order {
-                let i = batch[k];
-                if let Some(node) = (0..self.nodes.len()).find(|&n| self.fits(i, n)) {
-                    self.start(i, node);
-                    placed[k] = true;
-                }
-            }
-            let any = placed.iter().any(|p| *p);
-            let full = batch.len() == self.opts.ffd_batch.max(1);
-            // Put back what did not fit, at the front, in the order it was taken.
-            let back: Vec<usize> = batch
-                .iter()
-                .zip(&placed)
-                .filter(|(_, p)| !**p)
-                .map(|(i, _)| *i)
-                .collect();
-            self.unpop(back);
-            if !any || !full {
-                return;
-            }
-        }
-    }
-
     /// Returns tasks taken from the head back to it, keeping their order.
     fn unpop(&mut self, tasks: Vec<usize>) {
         match &mut self.waiting {
@@ -625,83 +411,6 @@ impl<'a> Sim<'a> {
         };
         if let Waiting::Keyed(h) = &mut self.waiting {
             h.push(Reverse((Ord64(key), Ord64(t.submit), t.id, i)));
-        }
-    }
-
-    fn fits(&self, i: usize, n: usize) -> bool {
-        self.up[n] && self.tasks[i].req.fits_in(&self.free[n])
-    }
-
-    /// Fullest resource of node `n`, as a fraction of its capacity.
-    fn load(&self, n: usize) -> f64 {
-        let (f, c) = (self.free[n].as_array(), self.cap[n].as_array());
-        (0..3)
-            .filter(|&r| c[r] > 0.0)
-            .map(|r| 1.0 - f[r] / c[r])
-            .fold(0.0, f64::max)
-    }
-
-    fn choose(&mut self, i: usize) -> Option<usize> {
-        let nn = self.nodes.len();
-        match self.placement {
-            Placement::LeastLoaded => (0..nn)
-                .filter(|&n| self.fits(i, n))
-                .map(|n| (self.load(n), n))
-                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-                .map(|(_, n)| n),
-            Placement::BestFit => {
-                let req = self.tasks[i].req.as_array();
-                (0..nn)
-                    .filter(|&n| self.fits(i, n))
-                    .map(|n| {
-                        let (f, c) = (self.free[n].as_array(), self.cap[n].as_array());
-                        let spare: f64 = (0..3)
-                            .filter(|&r| c[r] > 0.0)
-                            .map(|r| (f[r] - req[r]) / c[r])
-                            .sum();
-                        (spare, n)
-                    })
-                    .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-                    .map(|(_, n)| n)
-            }
-            Placement::Ffd => (0..nn).find(|&n| self.fits(i, n)),
-            Placement::RoundRobin => {
-                let pick = (0..nn)
-                    .map(|k| (self.rr_next + k) % nn)
-                    .find(|&n| self.fits(i, n))?;
-                self.rr_next = (pick + 1) % nn;
-                Some(pick)
-            }
-            Placement::WeightedRoundRobin => {
-                if !(0..nn).any(|n| self.fits(i, n)) {
-                    return None;
-                }
-                // Only nodes taking tasks share the rotation; on a fixed cluster that is all.
-                let mut total = 0.0;
-                for ((c, node), &up) in self.wrr_current.iter_mut().zip(&self.nodes).zip(&self.up) {
-                    if up {
-                        *c += node.weight;
-                        total += node.weight;
-                    }
-                }
-                let pick = (0..nn).filter(|&n| self.fits(i, n)).max_by(|&a, &b| {
-                    self.wrr_current[a]
-                        .total_cmp(&self.wrr_current[b])
-                        .then(b.cmp(&a))
-                })?;
-                self.wrr_current[pick] -= total;
-                Some(pick)
-            }
-            Placement::ConsistentHash => {
-                if !(0..nn).any(|n| self.fits(i, n)) {
-                    return None;
-                }
-                let h = mix(self.tasks[i].id ^ 0x5bd1_e995);
-                let start = self.ring.partition_point(|&(k, _)| k < h);
-                (0..self.ring.len())
-                    .map(|k| self.ring[(start + k) % self.ring.len()].1)
-                    .find(|&n| self.fits(i, n))
-            }
         }
     }
 }
