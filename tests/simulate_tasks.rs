@@ -5,6 +5,15 @@
 #[path = "common/cli.rs"]
 mod cli;
 use cli::{prescale, text, write};
+use std::process::Output;
+
+/// `prescale simulate --tasks TASKS --nodes NODES ARGS… --report REPORT`.
+fn simulate_tasks(tasks: &str, nodes: &str, args: &[&str], report: &str) -> Output {
+    let mut all = vec!["simulate", "--tasks", tasks, "--nodes", nodes];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--report", report]);
+    prescale(&all)
+}
 
 #[test]
 fn task_queues_from_files_and_generator() {
@@ -20,19 +29,12 @@ fn task_queues_from_files_and_generator() {
         "[[node]]\nname = \"n1\"\ncpu = 1\nmem = 4\n",
     );
     let rep = dir.path().join("q");
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
+    let o = simulate_tasks(
         tasks.to_str().unwrap(),
-        "--nodes",
         nodes.to_str().unwrap(),
-        "--queue",
-        "fcfs,sjf",
-        "--placement",
-        "best-fit",
-        "--report",
+        &["--queue", "fcfs,sjf", "--placement", "best-fit"],
         rep.to_str().unwrap(),
-    ]);
+    );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     let json: serde_json::Value =
@@ -50,21 +52,19 @@ fn task_queues_from_files_and_generator() {
 
     let gen = |name: &str| {
         let rep = dir.path().join(name);
-        let o = prescale(&[
-            "simulate",
-            "--tasks",
+        let o = simulate_tasks(
             "gen:400",
-            "--nodes",
             "gen:8",
-            "--placement",
-            "ffd,hash,wrr",
-            "--queue",
-            "rr,mlfq,priority",
-            "--seed",
-            "3",
-            "--report",
+            &[
+                "--placement",
+                "ffd,hash,wrr",
+                "--queue",
+                "rr,mlfq,priority",
+                "--seed",
+                "3",
+            ],
             rep.to_str().unwrap(),
-        ]);
+        );
         assert!(o.status.success(), "{}", text(&o));
         std::fs::read(rep.join("report.json")).unwrap()
     };
@@ -90,24 +90,22 @@ fn autoscaled_pool_against_the_fixed_cluster() {
     );
     let run = |name: &str| {
         let rep = dir.path().join(name);
-        let o = prescale(&[
-            "simulate",
-            "--tasks",
+        let o = simulate_tasks(
             tasks.to_str().unwrap(),
-            "--nodes",
             nodes.to_str().unwrap(),
-            "--queue",
-            "fcfs",
-            "--autoscale",
-            "--node-boot-time",
-            "1m",
-            "--max-nodes",
-            "4",
-            "--node-scale-down-window",
-            "2m",
-            "--report",
+            &[
+                "--queue",
+                "fcfs",
+                "--autoscale",
+                "--node-boot-time",
+                "1m",
+                "--max-nodes",
+                "4",
+                "--node-scale-down-window",
+                "2m",
+            ],
             rep.to_str().unwrap(),
-        ]);
+        );
         let out = text(&o);
         assert!(o.status.success(), "{out}");
         (rep, out)
@@ -149,20 +147,12 @@ fn autoscaled_pool_against_the_fixed_cluster() {
         "same inputs, same report"
     );
     // Bad pool settings are refused with the flag's name.
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
+    let o = simulate_tasks(
         tasks.to_str().unwrap(),
-        "--nodes",
         nodes.to_str().unwrap(),
-        "--autoscale",
-        "--min-nodes",
-        "5",
-        "--max-nodes",
-        "2",
-        "--report",
+        &["--autoscale", "--min-nodes", "5", "--max-nodes", "2"],
         dir.path().join("bad").to_str().unwrap(),
-    ]);
+    );
     assert!(!o.status.success());
     assert!(
         text(&o).contains("--min-nodes (5) is greater than --max-nodes (2)"),
@@ -170,18 +160,12 @@ fn autoscaled_pool_against_the_fixed_cluster() {
         text(&o)
     );
     // A task larger than the pool's node is refused up front.
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
+    let o = simulate_tasks(
         tasks.to_str().unwrap(),
-        "--nodes",
         nodes.to_str().unwrap(),
-        "--autoscale",
-        "--node-cpu",
-        "0.5",
-        "--report",
+        &["--autoscale", "--node-cpu", "0.5"],
         dir.path().join("bad2").to_str().unwrap(),
-    ]);
+    );
     assert!(!o.status.success());
     assert!(text(&o).contains("fits no node"), "{}", text(&o));
 }
@@ -204,19 +188,17 @@ fn allocation_policies_per_tenant() {
         "[[node]]\nname = \"n1\"\ncpu = 9\nmem = 18\n",
     );
     let rep = dir.path().join("a");
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
+    let o = simulate_tasks(
         tasks.to_str().unwrap(),
-        "--nodes",
         nodes.to_str().unwrap(),
-        "--queue",
-        "fcfs",
-        "--allocation",
-        "static,dynamic,priority,fair,market",
-        "--report",
+        &[
+            "--queue",
+            "fcfs",
+            "--allocation",
+            "static,dynamic,priority,fair,market",
+        ],
         rep.to_str().unwrap(),
-    ]);
+    );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     for p in [
@@ -257,21 +239,19 @@ fn allocation_policies_per_tenant() {
 
     // Generated tasks: three tenants; on-demand allocation is the fcfs discipline's run.
     let rep = dir.path().join("g");
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
+    let o = simulate_tasks(
         "gen:600",
-        "--nodes",
         "gen:6",
-        "--queue",
-        "fcfs",
-        "--placement",
-        "best-fit,rr",
-        "--allocation",
-        "dynamic,fair",
-        "--report",
+        &[
+            "--queue",
+            "fcfs",
+            "--placement",
+            "best-fit,rr",
+            "--allocation",
+            "dynamic,fair",
+        ],
         rep.to_str().unwrap(),
-    ]);
+    );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("the generator was asked for cpu 85%"), "{out}");
@@ -295,19 +275,12 @@ fn allocation_policies_per_tenant() {
     assert!(offered > 0.5 && offered < 1.2, "{offered}");
 
     // A placement allocation runs cannot use alone is refused with a clear message.
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
+    let o = simulate_tasks(
         "gen:50",
-        "--nodes",
         "gen:2",
-        "--placement",
-        "hash",
-        "--allocation",
-        "fair",
-        "--report",
+        &["--placement", "hash", "--allocation", "fair"],
         rep.to_str().unwrap(),
-    ]);
+    );
     assert!(!o.status.success());
     assert!(
         text(&o).contains("least-loaded, best-fit or ffd"),
