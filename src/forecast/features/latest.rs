@@ -105,7 +105,7 @@ struct Peaks {
 impl Peaks {
     fn new(values: &[f64], t: usize, los: impl Iterator<Item = usize>, abs_lo: usize) -> Self {
         let mut at: Vec<(usize, f64)> = los.map(|lo| (lo, f64::NAN)).collect();
-        at.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        at.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
         at.dedup_by_key(|a| a.0);
         let (mut m, mut a) = (values[t], values[t].abs());
         let mut next = 0;

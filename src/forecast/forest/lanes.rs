@@ -5,13 +5,15 @@
 //! Why this shape:
 //! * a chunk's positions are computed lane by lane with no data-dependent branch, so the
 //!   compiler turns the re-quantisation into vector arithmetic;
-//! * the levels only need the atoms of a few buckets, and a chunk's high bytes are two 8-byte
-//!   words: which of its atoms are in bucket `b` is a few word-wide operations, so the atoms
-//!   of a bucket are gathered (in tree, then atom order, as the full sort keeps ties) without
-//!   scattering every atom first;
-//! * the bucket weights are summed per chunk run, not per atom: a leaf's atoms are sorted, so
-//!   neighbouring lanes mostly share a bucket, and adding each one to the histogram in memory
-//!   would chain every add on the one before through the same slot.
+//! * the bucket weights are added atom by atom, with no branch: a leaf's atoms spread over
+//!   dozens of buckets (55 of the ~107 a row fills, on the shipped model), so runs of lanes
+//!   sharing a bucket are short and a branch on a run's end mispredicts on most atoms;
+//! * the levels only need the atoms of a few buckets: [`Lanes::gather`] finds those of all
+//!   the levels in one pass with no branch on the data (a table look-up and a store per atom),
+//!   and one sort of distinct keys puts each bucket in full-sort order (position, then tree,
+//!   then atom). A bucket asked for later (a level's neighbour, rarely) is gathered alone: a
+//!   chunk's high bytes are two 8-byte words, so which of its atoms are in bucket `b` is a few
+//!   word-wide operations.
 //!
 //! Every position is computed by the same expression as [`super::merge`]'s full sort, so the
 //! two agree to the bit.
@@ -141,14 +143,11 @@ pub(super) struct Lanes {
     meta: Vec<(u8, u32)>,
     /// Atoms laid out.
     atoms: usize,
-    /// [`Lanes::gather`]'s pass: every atom's key written (with its bucket's index in `want`
-    /// in the top byte), the count advanced on a hit only.
+    /// [`Lanes::gather`]'s pass: every atom's [`hit_key`] written, the count advanced on a hit
+    /// only.
     hits: Vec<u64>,
     /// The buckets [`Lanes::gather`] gathers in its pass.
     want: Vec<usize>,
-    /// [`Lanes::gather`]'s start of each bucket's range in `picked`, and the next free place.
-    starts: Vec<usize>,
-    next: Vec<usize>,
     /// Weight of each bucket's atoms, in units; `cum[b]` is the weight of buckets before `b`.
     cum: Vec<u64>,
     /// Atoms gathered by bucket, each range sorted.
@@ -259,7 +258,8 @@ impl Lanes {
         // gathered one by one when asked for.
         const NONE: u8 = u8::MAX;
         self.want.truncate(usize::from(NONE));
-        if self.want.is_empty() {
+        // Hits are numbered in 16 bits; larger rows gather bucket by bucket.
+        if self.want.is_empty() || self.atoms > 1 << 16 {
             return;
         }
         let mut slot_of = [NONE; BUCKETS];
@@ -267,8 +267,10 @@ impl Lanes {
             slot_of[b] = i as u8;
         }
         // Room for every atom plus a whole chunk, so each chunk writes into one fixed window.
-        self.hits.clear();
-        self.hits.resize(self.atoms + LANES, 0);
+        // Not cleared: every key read back was written in this pass.
+        if self.hits.len() < self.atoms + LANES {
+            self.hits.resize(self.atoms + LANES, 0);
+        }
         let hits = &mut self.hits[..];
         let mut len = 0;
         for ((p, h), &(n, wbits)) in self.pos.iter().zip(&self.high).zip(&self.meta) {
@@ -278,39 +280,28 @@ impl Lanes {
             let mut c = 0;
             for (&p, &h) in p.iter().zip(h).take(usize::from(n)) {
                 let slot = slot_of[usize::from(h)];
-                // The slot rides in the key's unused top byte until the ranges are split.
-                dst[c % LANES] = u64::from(slot) << 56 | u64::from(p) << 32 | u64::from(wbits);
+                dst[c % LANES] = hit_key(slot, p, len + c, wbits);
                 c += usize::from(slot != NONE);
             }
             len += c;
         }
-        // Each bucket's hits, in the order found (tree, then atom), as one sorted range.
-        let mut starts = std::mem::take(&mut self.starts);
-        starts.clear();
-        starts.resize(self.want.len() + 1, 0);
-        for &key in &self.hits[..len] {
-            starts[(key >> 56) as usize + 1] += 1;
-        }
+        // Distinct keys ordered by bucket, position, then order found (tree, then atom): each
+        // bucket's atoms in full-sort order, one bucket after another.
+        let hits = &mut self.hits[..len];
+        hits.sort_unstable();
         let base = self.picked.len();
-        for i in 0..self.want.len() {
-            starts[i + 1] += starts[i];
-        }
-        self.picked.resize(base + len, 0);
-        let mut next = std::mem::take(&mut self.next);
-        next.clear();
-        next.extend_from_slice(&starts);
-        for &key in &self.hits[..len] {
-            let at = &mut next[(key >> 56) as usize];
-            self.picked[base + *at] = key & ((1 << 48) - 1);
-            *at += 1;
-        }
+        let mut from = 0;
         for (i, &b) in self.want.iter().enumerate() {
-            let (s, e) = (base + starts[i], base + starts[i + 1]);
-            sort_stably(&mut self.picked[s..e]);
-            self.gathered.push((b, s, e));
+            let to = from + hits[from..].partition_point(|&k| (k >> 56) as usize == i);
+            let high = (b as u64) << 8;
+            self.picked.extend(
+                hits[from..to]
+                    .iter()
+                    .map(|&k| (high | (k >> 48 & 0xff)) << 32 | (k & 0xffff_ffff)),
+            );
+            self.gathered.push((b, base + from, base + to));
+            from = to;
         }
-        self.starts = starts;
-        self.next = next;
     }
 
     /// Bucket `b`'s atoms in full-sort order (grid position, then tree, then atom).
@@ -345,6 +336,18 @@ impl Lanes {
         };
         &self.picked[s..e]
     }
+}
+
+/// The key of an atom found by [`Lanes::gather`]: the index of its bucket among those gathered
+/// (`slot`), the low byte of its position (the high byte is the bucket's), the number of atoms
+/// found before it, and its weight as f32 bits. Distinct, and in the order a stable sort by
+/// bucket and position would give.
+#[inline(always)]
+fn hit_key(slot: u8, pos: u16, found: usize, wbits: u32) -> u64 {
+    u64::from(slot) << 56
+        | u64::from(pos & 0xff) << 48
+        | (found as u64 & 0xffff) << 32
+        | u64::from(wbits)
 }
 
 /// Sorts atom keys (`position << 32 | weight bits`, position of 16 bits) by position, ties
@@ -411,6 +414,28 @@ mod tests {
         }
         for x in xs {
             assert_eq!(truncate(clamp(x)), x.clamp(0.0, 65535.0) as u32, "{x:e}");
+        }
+    }
+
+    /// `sort_stably` is the stable sort by position, ties (equal positions, different
+    /// weights) in the order given, on keys with few distinct positions so ties abound.
+    #[test]
+    fn sort_stably_is_the_stable_sort_by_position() {
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        for n in [0usize, 1, 2, 7, 20, 36, 100, 700] {
+            let keys: Vec<u64> = (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 5 + 0x3f00) << 32 | (s >> 40) & 0xffff_ffff
+                })
+                .collect();
+            let mut want = keys.clone();
+            want.sort_by_key(|k| k >> 32);
+            let mut got = keys;
+            sort_stably(&mut got);
+            assert_eq!(got, want, "{n} keys");
         }
     }
 
