@@ -5,7 +5,8 @@
 //! prefix sums and rolling-maximum deques for every step from `lookback` before the first
 //! origin: for one origin that is ~300 steps of pushes into six vectors and six deques to read
 //! one value of each. [`latest`] reads the same window directly: the last gap by one backward
-//! scan, each rolling maximum by a scan of its own window, the sums by one forward pass.
+//! scan, the rolling maxima (all windows end at the origin) by one backward scan of the longest,
+//! the sums by one forward pass.
 //!
 //! Rule: its row, level and base are `compute`'s for the last origin **to the bit**, proved by
 //! a property test on random series with gaps, ties and signed zeros. That holds because
