@@ -183,10 +183,20 @@ impl Lanes {
                 self.weights.push(atom_weight(n_trees, self.weights.len()));
             }
             let (wbits, units) = self.weights[k];
-            let codes = &blob[o + LEAF_HEADER..o + LEAF_HEADER + k];
-            for chunk in codes.chunks(LANES) {
-                let mut c = [0u8; LANES];
-                c[..chunk.len()].copy_from_slice(chunk);
+            let first = o + LEAF_HEADER;
+            for from in (first..first + k).step_by(LANES) {
+                let n = (first + k - from).min(LANES);
+                // A whole window of the blob where there is one (the lanes past `n` then hold
+                // the next record's bytes, which every reader masks off): a fixed-size copy,
+                // where copying `n` bytes was a call to `memcpy` per leaf.
+                let c: [u8; LANES] = match blob.get(from..from + LANES) {
+                    Some(w) => w.try_into().expect("LANES bytes"),
+                    None => {
+                        let mut c = [0u8; LANES];
+                        c[..n].copy_from_slice(&blob[from..from + n]);
+                        c
+                    }
+                };
                 let mut p = [0u16; LANES];
                 let mut h = [0u8; LANES];
                 for ((p, h), &c) in p.iter_mut().zip(&mut h).zip(&c) {
@@ -194,7 +204,6 @@ impl Lanes {
                     *p = g as u16;
                     *h = (g >> 8) as u8;
                 }
-                let n = chunk.len();
                 self.atoms += n;
                 self.pos.push(p);
                 self.high.push(h);
