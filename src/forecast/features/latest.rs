@@ -5,7 +5,8 @@
 //! prefix sums and rolling-maximum deques for every step from `lookback` before the first
 //! origin: for one origin that is ~300 steps of pushes into six vectors and six deques to read
 //! one value of each. [`latest`] reads the same window directly: the last gap by one backward
-//! scan, each rolling maximum by a scan of its own window, the sums by one forward pass.
+//! scan, the rolling maxima (all windows end at the origin) by one backward scan of the longest,
+//! the sums by one forward pass.
 //!
 //! Rule: its row, level and base are `compute`'s for the last origin **to the bit**, proved by
 //! a property test on random series with gaps, ties and signed zeros. That holds because
@@ -51,8 +52,10 @@ pub fn latest(spec: &FeatureSpec, values: &[f64], start: i64, x: &mut Vec<f64>) 
     let lo_of = |w: usize| (t + 1).saturating_sub(w).max(seg_start);
 
     let sums = Sums::new(values, begin, t, spec, long, lo_of);
-    let abs_peak = peak(values[lo_of(long)..=t].iter().map(|v| v.abs()));
-    let recent = peak(values[lo_of(h)..=t].iter().copied());
+    let los = spec.rolling.iter().chain([&h]).map(|&w| lo_of(w));
+    let peaks = Peaks::new(values, t, los, lo_of(long));
+    let abs_peak = peaks.abs;
+    let recent = peaks.of(lo_of(h));
     let lvl = sums
         .mean(Sum::Abs, lo_of(spec.level_steps))
         .max(0.1 * sums.mean(Sum::Abs, lo_of(long)))
@@ -69,7 +72,7 @@ pub fn latest(spec: &FeatureSpec, values: &[f64], start: i64, x: &mut Vec<f64>) 
         let lo = lo_of(w);
         let m = sums.mean(Sum::Value, lo);
         let var = (sums.mean(Sum::Square, lo) - m * m).max(0.0);
-        let mx = peak(values[lo..=t].iter().copied());
+        let mx = peaks.of(lo);
         if j == 0 {
             roll_max0 = mx;
         }
@@ -87,17 +90,56 @@ pub fn latest(spec: &FeatureSpec, values: &[f64], start: i64, x: &mut Vec<f64>) 
     })
 }
 
-/// The maximum of a non-empty window (oldest value first), scanned from the newest back so
-/// that of equal values the newest is kept (the deque's choice).
-fn peak(window: impl DoubleEndedIterator<Item = f64>) -> f64 {
-    let mut it = window.rev();
-    let mut m = it.next().unwrap_or(f64::NAN);
-    for v in it {
-        if v > m {
-            m = v;
+/// The maxima of the windows `lo..=t` for a few `lo`, and of `|v|` over one more window, in
+/// one backward scan from `t`. All the windows end at `t` and lie after the last gap, so
+/// each one's maximum is the running maximum when the scan reaches its first index: the same
+/// comparisons, in the same order (newest first, a strict `>`, so of equal values the newest
+/// is kept, as the deque keeps it) as a scan of that window alone, without rescanning the
+/// shorter windows inside the longest.
+struct Peaks {
+    /// `(lo, maximum of values[lo..=t])`, `lo` descending.
+    at: Vec<(usize, f64)>,
+    /// Maximum of `|v|` over `abs_lo..=t`.
+    abs: f64,
+}
+
+impl Peaks {
+    fn new(values: &[f64], t: usize, los: impl Iterator<Item = usize>, abs_lo: usize) -> Self {
+        let mut at: Vec<(usize, f64)> = los.map(|lo| (lo, f64::NAN)).collect();
+        at.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
+        at.dedup_by_key(|a| a.0);
+        let (mut m, mut a) = (values[t], values[t].abs());
+        let mut next = 0;
+        // Windows of one value, `lo = t`.
+        while next < at.len() && at[next].0 == t {
+            at[next].1 = m;
+            next += 1;
         }
+        let mut abs = a;
+        let first = at.last().map_or(t, |l| l.0).min(abs_lo);
+        for i in (first..t).rev() {
+            let v = values[i];
+            if v > m {
+                m = v;
+            }
+            if v.abs() > a {
+                a = v.abs();
+            }
+            if i == abs_lo {
+                abs = a;
+            }
+            while next < at.len() && at[next].0 == i {
+                at[next].1 = m;
+                next += 1;
+            }
+        }
+        Peaks { at, abs }
     }
-    m
+
+    /// The maximum of `values[lo..=t]`, for a `lo` given to [`Peaks::new`].
+    fn of(&self, lo: usize) -> f64 {
+        self.at.iter().find(|p| p.0 == lo).map_or(f64::NAN, |p| p.1)
+    }
 }
 
 /// Which running total.

@@ -5,13 +5,15 @@
 //! Why this shape:
 //! * a chunk's positions are computed lane by lane with no data-dependent branch, so the
 //!   compiler turns the re-quantisation into vector arithmetic;
-//! * the levels only need the atoms of a few buckets, and a chunk's high bytes are two 8-byte
-//!   words: which of its atoms are in bucket `b` is a few word-wide operations, so the atoms
-//!   of a bucket are gathered (in tree, then atom order, as the full sort keeps ties) without
-//!   scattering every atom first;
-//! * the bucket weights are summed per chunk run, not per atom: a leaf's atoms are sorted, so
-//!   neighbouring lanes mostly share a bucket, and adding each one to the histogram in memory
-//!   would chain every add on the one before through the same slot.
+//! * the bucket weights are added atom by atom, with no branch: a leaf's atoms spread over
+//!   dozens of buckets (55 of the ~107 a row fills, on the shipped model), so runs of lanes
+//!   sharing a bucket are short and a branch on a run's end mispredicts on most atoms;
+//! * the levels only need the atoms of a few buckets: [`Lanes::gather`] finds those of all
+//!   the levels in one pass with no branch on the data (a table look-up and a store per atom),
+//!   and one sort of distinct keys puts each bucket in full-sort order (position, then tree,
+//!   then atom). A bucket asked for later (a level's neighbour, rarely) is gathered alone: a
+//!   chunk's high bytes are two 8-byte words, so which of its atoms are in bucket `b` is a few
+//!   word-wide operations.
 //!
 //! Every position is computed by the same expression as [`super::merge`]'s full sort, so the
 //! two agree to the bit.
@@ -139,6 +141,13 @@ pub(super) struct Lanes {
     high: Vec<[u8; LANES]>,
     /// Per chunk: lanes in use (the first `n`), and the weight of each as f32 bits.
     meta: Vec<(u8, u32)>,
+    /// Atoms laid out.
+    atoms: usize,
+    /// [`Lanes::gather`]'s pass: every atom's [`hit_key`] written, the count advanced on a hit
+    /// only.
+    hits: Vec<u64>,
+    /// The buckets [`Lanes::gather`] gathers in its pass.
+    want: Vec<usize>,
     /// Weight of each bucket's atoms, in units; `cum[b]` is the weight of buckets before `b`.
     cum: Vec<u64>,
     /// Atoms gathered by bucket, each range sorted.
@@ -156,6 +165,7 @@ impl Lanes {
         self.pos.clear();
         self.high.clear();
         self.meta.clear();
+        self.atoms = 0;
         self.picked.clear();
         self.gathered.clear();
         let mut hist = [0u64; BUCKETS];
@@ -173,10 +183,20 @@ impl Lanes {
                 self.weights.push(atom_weight(n_trees, self.weights.len()));
             }
             let (wbits, units) = self.weights[k];
-            let codes = &blob[o + LEAF_HEADER..o + LEAF_HEADER + k];
-            for chunk in codes.chunks(LANES) {
-                let mut c = [0u8; LANES];
-                c[..chunk.len()].copy_from_slice(chunk);
+            let first = o + LEAF_HEADER;
+            for from in (first..first + k).step_by(LANES) {
+                let n = (first + k - from).min(LANES);
+                // A whole window of the blob where there is one (the lanes past `n` then hold
+                // the next record's bytes, which every reader masks off): a fixed-size copy,
+                // where copying `n` bytes was a call to `memcpy` per leaf.
+                let c: [u8; LANES] = match blob.get(from..from + LANES) {
+                    Some(w) => w.try_into().expect("LANES bytes"),
+                    None => {
+                        let mut c = [0u8; LANES];
+                        c[..n].copy_from_slice(&blob[from..from + n]);
+                        c
+                    }
+                };
                 let mut p = [0u16; LANES];
                 let mut h = [0u8; LANES];
                 for ((p, h), &c) in p.iter_mut().zip(&mut h).zip(&c) {
@@ -184,21 +204,16 @@ impl Lanes {
                     *p = g as u16;
                     *h = (g >> 8) as u8;
                 }
+                self.atoms += n;
                 self.pos.push(p);
                 self.high.push(h);
-                self.meta.push((chunk.len() as u8, wbits));
-                // A leaf's atoms are sorted, so runs share a bucket: one add per run.
-                let mut run_b = h[0];
-                let mut run = 0u64;
-                for &b in &h[..chunk.len()] {
-                    if b != run_b {
-                        hist[usize::from(run_b)] += run;
-                        run_b = b;
-                        run = 0;
-                    }
-                    run += units;
+                self.meta.push((n as u8, wbits));
+                // One add per atom, no branch: a leaf's atoms spread over dozens of buckets
+                // (55 of the ~107 a row fills, on the shipped model), so runs sharing a bucket
+                // are short and a branch on the run's end mispredicts on most atoms.
+                for &b in &h[..n] {
+                    hist[usize::from(b)] += units;
                 }
-                hist[usize::from(run_b)] += run;
             }
         }
         self.cum.clear();
@@ -230,6 +245,74 @@ impl Lanes {
         (first..BUCKETS).find(|&b| self.nonempty(b))
     }
 
+    /// Gathers, in one pass over the atoms, the buckets the levels `qs` fall in (those
+    /// [`Lanes::bucket_above`] gives), so that [`Lanes::bucket`] finds them ready.
+    ///
+    /// Why one pass: gathering a bucket by itself visits every chunk (a word compare and a
+    /// branch on each), and the shipped model's leaves spread over about half of a row's
+    /// buckets, so chunks cannot be skipped; measured, four such gathers a row were a quarter
+    /// of the quantile path. Here each atom costs a table look-up and a store, with no branch
+    /// on the data: its key is written at the end of `hits` whether it is wanted or not, and
+    /// the end advances only when it is.
+    pub(super) fn gather(&mut self, qs: &[f64]) {
+        self.want.clear();
+        for &q in qs.iter().filter(|q| !q.is_nan()) {
+            if let Some(b) = self.bucket_above(q) {
+                if !self.want.contains(&b) && !self.gathered.iter().any(|g| g.0 == b) {
+                    self.want.push(b);
+                }
+            }
+        }
+        // One slot per bucket in a byte, `NONE` for the rest; buckets past that many are
+        // gathered one by one when asked for.
+        const NONE: u8 = u8::MAX;
+        self.want.truncate(usize::from(NONE));
+        // Hits are numbered in 16 bits; larger rows gather bucket by bucket.
+        if self.want.is_empty() || self.atoms > 1 << 16 {
+            return;
+        }
+        let mut slot_of = [NONE; BUCKETS];
+        for (i, &b) in self.want.iter().enumerate() {
+            slot_of[b] = i as u8;
+        }
+        // Room for every atom plus a whole chunk, so each chunk writes into one fixed window.
+        // Not cleared: every key read back was written in this pass.
+        if self.hits.len() < self.atoms + LANES {
+            self.hits.resize(self.atoms + LANES, 0);
+        }
+        let hits = &mut self.hits[..];
+        let mut len = 0;
+        for ((p, h), &(n, wbits)) in self.pos.iter().zip(&self.high).zip(&self.meta) {
+            let dst: &mut [u64; LANES] = (&mut hits[len..len + LANES])
+                .try_into()
+                .expect("a chunk's window");
+            let mut c = 0;
+            for (&p, &h) in p.iter().zip(h).take(usize::from(n)) {
+                let slot = slot_of[usize::from(h)];
+                dst[c % LANES] = hit_key(slot, p, len + c, wbits);
+                c += usize::from(slot != NONE);
+            }
+            len += c;
+        }
+        // Distinct keys ordered by bucket, position, then order found (tree, then atom): each
+        // bucket's atoms in full-sort order, one bucket after another.
+        let hits = &mut self.hits[..len];
+        hits.sort_unstable();
+        let base = self.picked.len();
+        let mut from = 0;
+        for (i, &b) in self.want.iter().enumerate() {
+            let to = from + hits[from..].partition_point(|&k| (k >> 56) as usize == i);
+            let high = (b as u64) << 8;
+            self.picked.extend(
+                hits[from..to]
+                    .iter()
+                    .map(|&k| (high | (k >> 48 & 0xff)) << 32 | (k & 0xffff_ffff)),
+            );
+            self.gathered.push((b, base + from, base + to));
+            from = to;
+        }
+    }
+
     /// Bucket `b`'s atoms in full-sort order (grid position, then tree, then atom).
     pub(super) fn bucket(&mut self, b: usize) -> &[u64] {
         let (s, e) = match self.gathered.iter().find(|g| g.0 == b) {
@@ -255,13 +338,45 @@ impl Lanes {
                     }
                 }
                 let e = self.picked.len();
-                // Stable: ties keep tree, then atom order, as in the full sort.
-                self.picked[s..e].sort_by_key(|k| k >> 32);
+                sort_stably(&mut self.picked[s..e]);
                 self.gathered.push((b, s, e));
                 (s, e)
             }
         };
         &self.picked[s..e]
+    }
+}
+
+/// The key of an atom found by [`Lanes::gather`]: the index of its bucket among those gathered
+/// (`slot`), the low byte of its position (the high byte is the bucket's), the number of atoms
+/// found before it, and its weight as f32 bits. Distinct, and in the order a stable sort by
+/// bucket and position would give.
+#[inline(always)]
+fn hit_key(slot: u8, pos: u16, found: usize, wbits: u32) -> u64 {
+    u64::from(slot) << 56
+        | u64::from(pos & 0xff) << 48
+        | (found as u64 & 0xffff) << 32
+        | u64::from(wbits)
+}
+
+/// Sorts atom keys (`position << 32 | weight bits`, position of 16 bits) by position, ties
+/// kept in the order given (tree, then atom, as in the full sort). Up to 2^16 keys are
+/// rewritten as `position << 48 | index << 32 | weight bits`: all distinct, so a plain unstable
+/// sort of the integers (much faster on a bucket's few dozen keys than the stable sort by
+/// position, measured at a tenth of the forecast's time) gives the stable order; then each key
+/// is written back.
+fn sort_stably(keys: &mut [u64]) {
+    if keys.len() > 1 << 16 {
+        keys.sort_by_key(|k| k >> 32);
+        return;
+    }
+    const LOW: u64 = 0xffff_ffff;
+    for (i, k) in keys.iter_mut().enumerate() {
+        *k = (*k >> 32) << 48 | (i as u64) << 32 | (*k & LOW);
+    }
+    keys.sort_unstable();
+    for k in keys.iter_mut() {
+        *k = (*k >> 48) << 32 | (*k & LOW);
     }
 }
 
@@ -308,6 +423,28 @@ mod tests {
         }
         for x in xs {
             assert_eq!(truncate(clamp(x)), x.clamp(0.0, 65535.0) as u32, "{x:e}");
+        }
+    }
+
+    /// `sort_stably` is the stable sort by position, ties (equal positions, different
+    /// weights) in the order given, on keys with few distinct positions so ties abound.
+    #[test]
+    fn sort_stably_is_the_stable_sort_by_position() {
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        for n in [0usize, 1, 2, 7, 20, 36, 100, 700] {
+            let keys: Vec<u64> = (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 5 + 0x3f00) << 32 | (s >> 40) & 0xffff_ffff
+                })
+                .collect();
+            let mut want = keys.clone();
+            want.sort_by_key(|k| k >> 32);
+            let mut got = keys;
+            sort_stably(&mut got);
+            assert_eq!(got, want, "{n} keys");
         }
     }
 

@@ -117,6 +117,7 @@ fn merge_select(
     let (qz, grid) = Quantiser::new(gmin, gmax, y_offset);
     let l = &mut s.lanes;
     l.fill(trees, leaves, qz);
+    l.gather(qs);
     for (o, &q) in out.iter_mut().zip(qs) {
         *o = level(l, &grid, q);
     }
