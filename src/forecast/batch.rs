@@ -42,7 +42,8 @@ impl Model {
         let need = self.spec.history_needed();
         self.forecast_batch(rings, |&(key, ring), buf| {
             let newest = ring.newest_timestamp()?;
-            ring.tail_into(need, buf);
+            let n = need.min(ring.len());
+            ring.tail_parts_into(n, self.spec.latest_reads(n), buf);
             let start = newest - (buf.len() as i64 - 1) * ring.step();
             Some((key, start))
         })

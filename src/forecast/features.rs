@@ -184,6 +184,20 @@ impl FeatureSpec {
         self.lookback().max(season + 1)
     }
 
+    /// The parts of `n` newest values (the origin last) that [`latest`] reads: the lookback
+    /// before the origin, and each season's window one season back. Everything else may be
+    /// left out (see [`Ring::tail_parts_into`](crate::series::Ring::tail_parts_into)) without
+    /// changing a bit of the row.
+    pub fn latest_reads(&self, n: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+        let h = self.horizon();
+        let recent = n.saturating_sub(self.lookback() + 1)..n;
+        let seasons = self
+            .season
+            .iter()
+            .filter_map(move |&d| n.checked_sub(d).map(|lo| lo..(lo + h).min(n)));
+        std::iter::once(recent).chain(seasons)
+    }
+
     /// Checks that a model trained with `self` can serve data described by `other`.
     pub fn check_compatible(&self, step: i64, window: i64) -> Result<(), FeatureError> {
         if step != self.step {

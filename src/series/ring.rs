@@ -174,6 +174,30 @@ impl Ring {
         out.extend(b.iter().map(|&v| f64::from(v)));
     }
 
+    /// The newest `n` values as [`tail_into`](Self::tail_into) gives them, except that only
+    /// the `parts` (index ranges into those values, clipped to them) are read from the ring;
+    /// every other value is `NaN`. The live loop holds a week per series for the weekly
+    /// features, which read a day before the origin and one window a week back: copying the
+    /// whole week of every series each cycle streamed the entire store through the cache.
+    pub fn tail_parts_into(
+        &self,
+        n: usize,
+        parts: impl IntoIterator<Item = std::ops::Range<usize>>,
+        out: &mut Vec<f64>,
+    ) {
+        out.clear();
+        let Some(newest) = self.newest else { return };
+        let n = n.min(self.len);
+        out.resize(n, f64::NAN);
+        let first = newest - n as i64 + 1;
+        for r in parts {
+            let (lo, hi) = (r.start.min(n), r.end.min(n));
+            for (k, o) in (lo..hi).zip(&mut out[lo..hi]) {
+                *o = f64::from(self.buf[self.index(first + k as i64)]);
+            }
+        }
+    }
+
     /// Everything held, as a [`Series`] (start = oldest held slot).
     pub fn to_series(&self, key: SeriesKey) -> Series {
         Series {
@@ -258,6 +282,19 @@ mod tests {
                 for (k, v) in t.iter().enumerate() {
                     let want = r.get((first + (off + k) as i64) * 10);
                     prop_assert_eq!(Some(v.to_bits()), want.map(f64::to_bits));
+                }
+                // The parts of it alone: those values to the bit, NaN between them, whatever
+                // the parts (overlapping, empty, past the end).
+                let parts = [m / 3..m / 2, m.saturating_sub(2)..m + 5, 1..1];
+                let mut p = Vec::new();
+                r.tail_parts_into(m, parts.clone(), &mut p);
+                prop_assert_eq!(p.len(), t.len());
+                for (k, (got, full)) in p.iter().zip(&t).enumerate() {
+                    if parts.iter().any(|r| r.contains(&k)) {
+                        prop_assert_eq!(got.to_bits(), full.to_bits());
+                    } else {
+                        prop_assert!(got.is_nan());
+                    }
                 }
             }
         }
