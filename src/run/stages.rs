@@ -26,10 +26,7 @@ impl Loop {
                 let own = self.own.get(key).and_then(|o| {
                     // An own model is trained with today's feature spec, which may look back
                     // further than the global model's file: it reads what it needs.
-                    let values = ring.tail(o.model.spec.history_needed());
-                    let from = ring.newest_timestamp()? - (values.len() as i64 - 1) * ring.step();
-                    let f = o.model.forecast_latest(key, &values, from)?;
-                    Some((f, o.since))
+                    Some((o.model.forecast_ring(key, ring)?, o.since))
                 });
                 // Unbroken history is shown only while reactive (no forecast at all): read
                 // the tail then only.
