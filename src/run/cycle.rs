@@ -94,7 +94,11 @@ impl Loop {
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         // Before the node planner, so that it places and sizes for what the pools can give.
         let shared = share_pools(&self.pools, &self.workloads, &mut decisions);
-        let node_loads = super::shard::own_utilizations(&self.workloads, &decisions, &peaks);
+        let node_loads = super::shard::own_utilizations(
+            &self.workloads,
+            &decisions,
+            peaks.iter().map(|p| p.value),
+        );
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         self.stage_reasons(&forecasts.views, &mut decisions);
         self.calibration_reasons(&forecasts.by_key, &forecasts.raw, &mut decisions);

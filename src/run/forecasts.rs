@@ -21,7 +21,7 @@ pub(super) struct Forecasts {
     pub(super) made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
     pub(super) stale: HashSet<SeriesKey>,
-    /// Per series that needs it ([`raw_needed`]): the forecast before its online correction
+    /// Per series that needs it ([`raw_needed`](super::state::raw_needed)): the forecast before its online correction
     /// (what `max_short` workloads plan with, see [`Forecasts::for_workload`]).
     pub(super) raw: HashMap<SeriesKey, Forecast>,
 }
@@ -49,21 +49,6 @@ impl Forecasts {
         }
         (planned.clone(), *current)
     }
-}
-
-/// The series whose forecast before the online correction a cycle keeps: the demand series of
-/// workloads with `max_short`, which plan on it ([`Forecasts::for_workload`]), and with the
-/// correction `online`, every workload's, whose calibration factor compares the two
-/// ([`calibration_reasons`](Loop::calibration_reasons)). Nothing else reads it: keeping every
-/// series' (100,000 at the scale target, ten per workload) cost a key copy, a map entry and
-/// the forecast's memory per series each cycle for nothing. The loop holds the set with its
-/// workloads ([`Loop::set_workloads`]).
-pub(super) fn raw_needed(workloads: &[WorkloadSpec], online: bool) -> HashSet<SeriesKey> {
-    workloads
-        .iter()
-        .filter(|w| online || w.max_short.is_some())
-        .map(|w| w.demand.clone())
-        .collect()
 }
 
 /// What forecasting reads for one series: its key and its ring, read in place (at 100,000
@@ -181,6 +166,7 @@ fn newest_finite(ring: &Ring, need: usize) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::state::raw_needed;
     use super::*;
 
     /// A budget's demand always; every workload's with the correction on; nothing else.

@@ -244,13 +244,13 @@ fn placed(nodes: &[NodeState], workload: &str) -> u32 {
 pub(super) fn own_utilizations(
     workloads: &[WorkloadSpec],
     decisions: &[Decision],
-    peaks: &[super::planning::Peak],
+    peaks: impl IntoIterator<Item = Option<f64>>,
 ) -> Vec<(String, f64)> {
     workloads
         .iter()
         .zip(decisions.iter().zip(peaks))
         .map(|(spec, (d, peak))| {
-            let u = WorkloadLoad::new(spec, d.to, peak.value).utilization;
+            let u = WorkloadLoad::new(spec, d.to, peak).utilization;
             (spec.name.clone(), u)
         })
         .collect()

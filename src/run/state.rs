@@ -3,7 +3,6 @@
 //! optional readers (replica queries, the cluster, the other shards) that the configuration
 //! switches on. The cycle itself is `cycle`'s; each stage's part of `Loop` lives with its stage.
 
-use super::forecasts::raw_needed;
 use crate::act::Act;
 use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
 use crate::config::Config;
@@ -27,7 +26,7 @@ pub(super) struct Loop {
     /// keeps `raw_keys` in step.
     pub(super) workloads: Vec<WorkloadSpec>,
     /// The series whose uncorrected forecast a cycle keeps, for `workloads`
-    /// ([`raw_needed`](super::forecasts::raw_needed)).
+    /// ([`raw_needed`]).
     pub(super) raw_keys: HashSet<SeriesKey>,
     pub(super) pools: Vec<PoolSpec>,
     pub(super) model: Arc<Model>,
@@ -230,4 +229,19 @@ impl Persisted {
             last_save: None,
         }
     }
+}
+
+/// The series whose forecast before the online correction a cycle keeps: the demand series of
+/// workloads with `max_short`, which plan on it (`Forecasts::for_workload`), and with the
+/// correction `online`, every workload's, whose calibration factor compares the two
+/// ([`calibration_reasons`](Loop::calibration_reasons)). Nothing else reads it: keeping every
+/// series' (100,000 at the scale target, ten per workload) cost a key copy, a map entry and
+/// the forecast's memory per series each cycle for nothing. The loop holds the set with its
+/// workloads ([`Loop::set_workloads`]).
+pub(super) fn raw_needed(workloads: &[WorkloadSpec], online: bool) -> HashSet<SeriesKey> {
+    workloads
+        .iter()
+        .filter(|w| online || w.max_short.is_some())
+        .map(|w| w.demand.clone())
+        .collect()
 }
