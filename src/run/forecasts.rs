@@ -21,8 +21,9 @@ pub(super) struct Forecasts {
     pub(super) made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
     pub(super) stale: HashSet<SeriesKey>,
-    /// Per series that needs it ([`raw_needed`](super::state::raw_needed)): the forecast before its online correction
-    /// (what `max_short` workloads plan with, see [`Forecasts::for_workload`]).
+    /// Per series that needs it ([`raw_needed`](super::state::raw_needed)): the forecast
+    /// before its online correction (what `max_short` workloads plan with, see
+    /// [`Forecasts::for_workload`]).
     pub(super) raw: HashMap<SeriesKey, Forecast>,
 }
 

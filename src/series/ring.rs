@@ -159,17 +159,8 @@ impl Ring {
         out.clear();
         let Some(newest) = self.newest else { return };
         let n = n.min(self.len);
-        let first = newest - n as i64 + 1;
-        // At most two runs of the buffer (before and after the wrap), copied as slices: one
-        // remainder per call instead of one per slot (the live loop copies a week per series
-        // every cycle).
-        let i = self.index(first);
-        let (a, b) = if i + n <= self.buf.len() {
-            (&self.buf[i..i + n], &self.buf[..0])
-        } else {
-            (&self.buf[i..], &self.buf[..i + n - self.buf.len()])
-        };
         out.reserve(n);
+        let (a, b) = self.runs(newest - n as i64 + 1, n);
         out.extend(a.iter().map(|&v| f64::from(v)));
         out.extend(b.iter().map(|&v| f64::from(v)));
     }
@@ -192,9 +183,25 @@ impl Ring {
         let first = newest - n as i64 + 1;
         for r in parts {
             let (lo, hi) = (r.start.min(n), r.end.min(n));
-            for (k, o) in (lo..hi).zip(&mut out[lo..hi]) {
-                *o = f64::from(self.buf[self.index(first + k as i64)]);
+            if lo >= hi {
+                continue;
             }
+            let (a, b) = self.runs(first + lo as i64, hi - lo);
+            for (o, &v) in out[lo..hi].iter_mut().zip(a.iter().chain(b)) {
+                *o = f64::from(v);
+            }
+        }
+    }
+
+    /// The `n` slots from `first` on (all held), as at most two runs of the buffer (before
+    /// and after the wrap): one remainder per copy instead of one per slot, which the live
+    /// loop would pay for every value of every series each cycle.
+    fn runs(&self, first: i64, n: usize) -> (&[f32], &[f32]) {
+        let i = self.index(first);
+        if i + n <= self.buf.len() {
+            (&self.buf[i..i + n], &self.buf[..0])
+        } else {
+            (&self.buf[i..], &self.buf[..i + n - self.buf.len()])
         }
     }
 
