@@ -71,6 +71,10 @@ pub struct OnlineArgs {
     /// Step size of the online calibration (`[online_calibration] gain`).
     #[arg(long, value_name = "GAIN", default_value_t = prescale::forecast::online::DEFAULT_GAIN)]
     online_gain: f64,
+    /// The forest's median as it is, not chosen online between it and its mixes with the last
+    /// window's peak (`[online_calibration] median = false`).
+    #[arg(long)]
+    forest_median: bool,
 }
 
 impl OnlineArgs {
@@ -79,6 +83,7 @@ impl OnlineArgs {
         let online = prescale::forecast::OnlineConfig {
             enabled: !self.no_online_calibration,
             gain: self.online_gain,
+            median: !self.forest_median,
         };
         if let Err(e) = online.validate() {
             bail!("--online-gain: {e}");

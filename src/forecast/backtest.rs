@@ -83,6 +83,9 @@ pub struct Report {
     pub levels: Vec<f64>,
     /// Step size of the online calibration applied to the model's quantiles; `None`: off.
     pub online_gain: Option<f64>,
+    /// Whether the median was chosen online (see [`online`](super::online)'s `median`).
+    #[serde(default)]
+    pub online_median: bool,
     /// Per series.
     pub series: Vec<Comparison>,
     /// All points together.
@@ -168,6 +171,7 @@ pub fn run(
         holdout,
         levels: model.quantiles.clone(),
         online_gain: online.enabled.then_some(online.gain),
+        online_median: online.enabled && online.median,
         series: per_series,
         overall,
         points,
@@ -313,7 +317,12 @@ impl Report {
             self.window,
             self.holdout * 100.0,
             self.online_gain.map_or("no online calibration".to_string(), |g| format!(
-                "quantiles calibrated online (gain {g})"
+                "quantiles calibrated online (gain {g}{})",
+                if self.online_median {
+                    ", median chosen online"
+                } else {
+                    ""
+                }
             ))
         );
         out.push_str(&format!(

@@ -4,7 +4,7 @@
 //! whenever it changed the number. Keeping the offsets across restarts is `persist`'s.
 
 use super::state::Loop;
-use crate::forecast::Forecast;
+use crate::forecast::{Forecast, StageView};
 use crate::plan::{Decision, DecisionKind};
 use crate::series::SeriesKey;
 use std::collections::HashMap;
@@ -21,6 +21,7 @@ impl Loop {
         &mut self,
         planned: &HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
         raw: &HashMap<SeriesKey, Forecast>,
+        views: &HashMap<SeriesKey, StageView>,
         decisions: &mut [Decision],
     ) {
         self.calibration.clear();
@@ -37,17 +38,19 @@ impl Loop {
                 continue;
             }
             let level = spec.quantile;
-            let Some(k) = factor(f, r, level) else {
+            let widen = views.get(&spec.demand).map_or(1.0, |v| v.widen);
+            let Some(k) = factor(f, r, level, widen) else {
                 continue;
             };
             self.calibration.push((spec.name.clone(), k));
             if (k - 1.0).abs() < NOTEWORTHY {
                 continue;
             }
-            let note = format!(
-                "forecast p{} ×{k:.2} by online calibration",
-                (level * 100.0).round()
-            );
+            let forest_weight = self
+                .online
+                .get(&spec.demand)
+                .and_then(|c| c.stats().median_forest_weight);
+            let note = note(level, k, forest_weight);
             for d in decisions.iter_mut().filter(|d| {
                 d.target == spec.name
                     && matches!(
@@ -61,17 +64,27 @@ impl Loop {
     }
 }
 
+/// What a decision's reason says of the correction `k` at `level`: at the median, which has no
+/// offset, the mix it was chosen as (the forest's weight `forest_weight`) when it is one.
+fn note(level: f64, k: f64, forest_weight: Option<f64>) -> String {
+    match forest_weight.filter(|&a| level == 0.5 && a < 1.0) {
+        Some(a) => format!(
+            "forecast p50 ×{k:.2}: {a:.2} × the forest's + {:.2} × the last window's peak, \
+             the mix chosen online by recent error",
+            1.0 - a
+        ),
+        None => format!(
+            "forecast p{} ×{k:.2} by online calibration",
+            (level * 100.0).round()
+        ),
+    }
+}
+
 /// Corrected ÷ raw at `level`, where both are positive and finite. The planned forecast may
-/// be widened for cold start; the widening multiplies every level alike, so it is divided out
-/// by comparing the two at the median, which the correction never raises.
-fn factor(planned: &Forecast, raw: &Forecast, level: f64) -> Option<f64> {
+/// be widened for cold start (by `widen`, every level alike), which is divided out: it is the
+/// stage's margin, not the calibration's.
+fn factor(planned: &Forecast, raw: &Forecast, level: f64, widen: f64) -> Option<f64> {
     let (p, r) = (planned.quantile(level)?, raw.quantile(level)?);
-    let (pm, rm) = (planned.quantile(0.5)?, raw.quantile(0.5)?);
-    let widen = if pm > 0.0 && rm > 0.0 && pm > rm {
-        pm / rm
-    } else {
-        1.0
-    };
     let k = p / widen / r;
     (r > 0.0 && k.is_finite()).then_some(k)
 }
@@ -90,13 +103,44 @@ mod tests {
     }
 
     #[test]
+    fn a_median_chosen_as_a_mix_is_named_as_one() {
+        assert_eq!(
+            note(0.5, 0.93, Some(0.25)),
+            "forecast p50 ×0.93: 0.25 × the forest's + 0.75 × the last window's peak, the mix \
+             chosen online by recent error"
+        );
+        // The forest's own median, an upper level, or no choice made: the factor alone.
+        assert_eq!(
+            note(0.5, 0.93, Some(1.0)),
+            "forecast p50 ×0.93 by online calibration"
+        );
+        assert_eq!(
+            note(0.9, 1.12, Some(0.25)),
+            "forecast p90 ×1.12 by online calibration"
+        );
+        assert_eq!(
+            note(0.5, 0.93, None),
+            "forecast p50 ×0.93 by online calibration"
+        );
+    }
+
+    #[test]
     fn factor_is_corrected_over_raw_at_the_level_with_widening_divided_out() {
         let raw = f(&[(0.5, 10.0), (0.9, 20.0), (0.99, 40.0)]);
         let corrected = f(&[(0.5, 10.0), (0.9, 25.0), (0.99, 40.0)]);
-        assert!((factor(&corrected, &raw, 0.9).unwrap() - 1.25).abs() < 1e-12);
-        assert!((factor(&corrected, &raw, 0.99).unwrap() - 1.0).abs() < 1e-12);
+        assert!((factor(&corrected, &raw, 0.9, 1.0).unwrap() - 1.25).abs() < 1e-12);
+        assert!((factor(&corrected, &raw, 0.99, 1.0).unwrap() - 1.0).abs() < 1e-12);
         let widened = crate::run::stages::widened(&corrected, 1.2);
-        assert!((factor(&widened, &raw, 0.9).unwrap() - 1.25).abs() < 1e-12);
-        assert_eq!(factor(&corrected, &f(&[(0.5, 0.0), (0.9, 0.0)]), 0.9), None);
+        assert!((factor(&widened, &raw, 0.9, 1.2).unwrap() - 1.25).abs() < 1e-12);
+        // The median chosen online moves the median too: the widening is the stage's, not
+        // read off the median.
+        let mixed = f(&[(0.5, 8.0), (0.9, 25.0), (0.99, 40.0)]);
+        let widened = crate::run::stages::widened(&mixed, 1.2);
+        assert!((factor(&widened, &raw, 0.9, 1.2).unwrap() - 1.25).abs() < 1e-12);
+        assert!((factor(&widened, &raw, 0.5, 1.2).unwrap() - 0.8).abs() < 1e-12);
+        assert_eq!(
+            factor(&corrected, &f(&[(0.5, 0.0), (0.9, 0.0)]), 0.9, 1.0),
+            None
+        );
     }
 }

@@ -101,7 +101,12 @@ impl Loop {
         );
         decisions.extend(self.plan_nodes(now, &decisions, &peaks));
         self.stage_reasons(&forecasts.views, &mut decisions);
-        self.calibration_reasons(&forecasts.by_key, &forecasts.raw, &mut decisions);
+        self.calibration_reasons(
+            &forecasts.by_key,
+            &forecasts.raw,
+            &forecasts.views,
+            &mut decisions,
+        );
         self.annotate(&mut decisions);
         let outcomes = self.act.handle(n, now, &decisions).await?;
         believe(&mut self.believed, &decisions, &outcomes);

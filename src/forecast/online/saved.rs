@@ -3,11 +3,13 @@
 //! resolved forecasts to learn back an offset of a few tenths. The live loop's state file
 //! holds a list of these (`run::persist`, which says when they are restored).
 //!
-//! Kept per series: its offsets θ (one per tracked level) and how many forecasts taught them.
+//! Kept per series: its offsets θ (one per tracked level) and how many forecasts taught them,
+//! and the median's choice (its mixes' weighted errors), which takes a day of forecasts to
+//! learn back.
 //! Not the forecasts still waiting for their windows: at 100,000 series they would be most of
 //! the file, and losing them costs one window of learning, not the offsets.
 
-use super::{Calibrator, OnlineCalibration, THETA_MAX};
+use super::{Calibrator, MedianMix, OnlineCalibration, THETA_MAX};
 use crate::series::SeriesKey;
 use std::collections::HashSet;
 
@@ -19,6 +21,9 @@ pub struct SavedSeries {
     resolved: u64,
     /// `(level, θ)`, levels ascending.
     theta: Vec<(f64, f64)>,
+    /// The median's online choice (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    median: Option<MedianMix>,
 }
 
 /// Whether calibrators can hold `series`: each series once, its levels above the median and
@@ -45,6 +50,9 @@ pub fn check(series: &[SavedSeries]) -> Result<(), String> {
             }
             previous = level;
         }
+        if let Some(m) = &s.median {
+            m.check().map_err(|e| format!("series '{key}': {e}"))?;
+        }
     }
     Ok(())
 }
@@ -55,11 +63,15 @@ impl OnlineCalibration {
         let mut series: Vec<SavedSeries> = self
             .series
             .iter()
-            .filter(|(k, c)| keep(k) && !c.theta.is_empty())
+            .filter(|(k, c)| {
+                keep(k)
+                    && (!c.theta.is_empty() || c.median.as_ref().is_some_and(|m| m.resolved > 0))
+            })
             .map(|(k, c)| SavedSeries {
                 key: k.clone(),
                 resolved: c.resolved,
                 theta: c.theta.clone(),
+                median: c.median.clone().filter(|m| m.resolved > 0),
             })
             .collect();
         series.sort_by(|a, b| a.key.cmp(&b.key));
@@ -75,9 +87,14 @@ impl OnlineCalibration {
         }
         let n = saved.len();
         for s in saved {
-            let mut c = Calibrator::new(self.config.gain);
+            let mut c = Calibrator::with_config(&self.config);
             c.theta = s.theta;
             c.resolved = s.resolved;
+            // A file from before the median's choice, or a configuration without it, leaves
+            // the calibrator's own (fresh or none).
+            if let (Some(m), Some(saved)) = (c.median.as_mut(), s.median) {
+                *m = saved;
+            }
             self.series.insert(s.key, c);
         }
         n

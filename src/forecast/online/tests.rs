@@ -214,3 +214,84 @@ fn latest_is_the_corrected_forecast_after_every_origin() {
     assert!(latest(&on, &model, &key, &shifted, start).is_none());
     assert!(latest(&OnlineConfig::off(), &model, &key, &shifted, start).is_none());
 }
+
+/// The median of a series that wanders like a random walk, where the forest's median is 30 %
+/// too high: the forest's until [`median::HALF_LIFE`] forecasts have resolved (counted, as the
+/// offsets are, only once their windows are complete), the last window's peak from then on.
+/// Learning from a window one sample early moves the switch, and this test fails.
+#[test]
+fn a_biased_median_gives_way_to_the_recent_peak_once_a_half_life_has_resolved() {
+    let w = 3i64;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut c = Calibrator::with_config(&OnlineConfig::default());
+    let mut values = Vec::new();
+    let mut v = 100.0f64;
+    for t in 0..(median::HALF_LIFE as i64 + 50) {
+        v = (v + rng.gen_range(-1.0..1.0)).max(1.0);
+        values.push(v);
+        c.observe(t, v);
+        let recent = values[values.len().saturating_sub(w as usize)..]
+            .iter()
+            .copied()
+            .fold(f64::MIN, f64::max);
+        let f = c.correct(&forecast(t, w, &[(0.5, 1.3 * v), (0.9, 2.0 * v)]));
+        // Forecasts the median learnt from before this one: origins ≤ t − w, but the first,
+        // issued before the calibrator held a window of samples (its recent peak unknown).
+        let learnt = (t - w).max(0) as u64;
+        let issued = f.quantiles[0].1;
+        if learnt < median::HALF_LIFE {
+            assert_eq!(issued, 1.3 * v, "origin {t}");
+        } else {
+            assert_eq!(issued, recent, "origin {t}");
+        }
+    }
+    assert_eq!(c.stats().median_forest_weight, Some(0.0));
+}
+
+/// On independent noise the forest's median (the true conditional median of the next window's
+/// peak) beats the last window's peak and every mix by more than the gate: it stays as issued.
+#[test]
+fn a_right_median_stays_the_forests() {
+    let w = 3i64;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut c = Calibrator::with_config(&OnlineConfig::default());
+    // The peak of 3 uniform draws on [0, 100) has median 100 × 0.5^(1/3).
+    let m = 100.0 * 0.5f64.powf(1.0 / 3.0);
+    for t in 0..2_000i64 {
+        c.observe(t, rng.gen_range(0.0..100.0));
+        let f = c.correct(&forecast(t, w, &[(0.5, m), (0.9, 99.0)]));
+        assert_eq!(f.quantiles[0].1, m, "origin {t}");
+    }
+    assert_eq!(c.stats().median_forest_weight, Some(1.0));
+    // Off, the median is never chosen.
+    let off = OnlineConfig {
+        median: false,
+        ..OnlineConfig::default()
+    };
+    assert_eq!(
+        Calibrator::with_config(&off).stats().median_forest_weight,
+        None
+    );
+}
+
+#[test]
+fn saved_state_from_before_the_median_loads_and_a_bad_median_is_refused() {
+    let old: Vec<SavedSeries> =
+        serde_json::from_str(r#"[{"key":"a","resolved":3,"theta":[[0.9,0.1]]}]"#).unwrap();
+    assert!(check_saved(&old).is_ok());
+    let mut cal = OnlineCalibration::new(OnlineConfig::default());
+    assert_eq!(cal.restore(old), 1);
+    assert_eq!(
+        cal.get(&SeriesKey::new("a"))
+            .unwrap()
+            .stats()
+            .median_forest_weight,
+        Some(1.0)
+    );
+    let bad: Vec<SavedSeries> = serde_json::from_str(
+        r#"[{"key":"a","resolved":3,"theta":[],"median":{"resolved":300,"losses":[1,-2,0,0,0]}}]"#,
+    )
+    .unwrap();
+    let err = check_saved(&bad).unwrap_err();
+    assert!(err.contains("series 'a'") && err.contains("-2"), "{err}");
+}

@@ -21,6 +21,7 @@ fn learnt() -> OnlineCalibration {
     let mut cal = OnlineCalibration::new(OnlineConfig {
         enabled: true,
         gain: 0.1,
+        median: true,
     });
     for (key, level) in [("a", 30.0), ("b", 5.0)] {
         let k = SeriesKey::new(key);
@@ -48,6 +49,7 @@ fn saved_offsets_restore_to_the_same_corrections() {
     let mut fresh = OnlineCalibration::new(OnlineConfig {
         enabled: true,
         gain: 0.1,
+        median: true,
     });
     assert_eq!(fresh.restore(back.series), 2);
     for key in ["a", "b"] {
