@@ -10,20 +10,20 @@ use cli::{data, prescale, repo, text, write};
 fn bad_files_get_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let rep = dir.path().join("r");
-    let r = rep.to_str().unwrap();
-    let trace = write(dir.path(), "t.csv", "timestamp,value\n60,1\n120,oops\n");
-    let o = prescale(&[
-        "simulate",
-        "--trace",
-        trace.to_str().unwrap(),
-        "--report",
-        r,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("t.csv:3:") && text(&o).contains("'oops' is not a number"),
-        "{}",
+    // Runs `prescale simulate ARGS… --report r`, which must fail, and returns what it printed.
+    let refused = |args: &[&str]| {
+        let mut all = vec!["simulate"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--report", rep.to_str().unwrap()]);
+        let o = prescale(&all);
+        assert!(!o.status.success(), "{args:?} succeeded: {}", text(&o));
         text(&o)
+    };
+    let trace = write(dir.path(), "t.csv", "timestamp,value\n60,1\n120,oops\n");
+    let out = refused(&["--trace", trace.to_str().unwrap()]);
+    assert!(
+        out.contains("t.csv:3:") && out.contains("'oops' is not a number"),
+        "{out}"
     );
 
     let tasks = write(
@@ -31,18 +31,10 @@ fn bad_files_get_file_and_line() {
         "tasks.csv",
         "id,submit,duration,priority,cpu,mem,gpu\n1,0,10,0,1,1,0\n2,0,-5,0,1,1,0\n",
     );
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
-        tasks.to_str().unwrap(),
-        "--report",
-        r,
-    ]);
-    assert!(!o.status.success());
+    let out = refused(&["--tasks", tasks.to_str().unwrap()]);
     assert!(
-        text(&o).contains("tasks.csv:3: duration -5 must be > 0"),
-        "{}",
-        text(&o)
+        out.contains("tasks.csv:3: duration -5 must be > 0"),
+        "{out}"
     );
 
     let nodes = write(
@@ -50,25 +42,11 @@ fn bad_files_get_file_and_line() {
         "nodes.toml",
         "[[node]]\nname = \"a\"\ncpu = \"lots\"\nmem = 1\n",
     );
-    let o = prescale(&[
-        "simulate",
-        "--tasks",
-        "gen:10",
-        "--nodes",
-        nodes.to_str().unwrap(),
-        "--report",
-        r,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("nodes.toml") && text(&o).contains("cpu"),
-        "{}",
-        text(&o)
-    );
+    let out = refused(&["--tasks", "gen:10", "--nodes", nodes.to_str().unwrap()]);
+    assert!(out.contains("nodes.toml") && out.contains("cpu"), "{out}");
 
-    let o = prescale(&["simulate", "--tasks", "gen:zero", "--report", r]);
-    assert!(!o.status.success());
-    assert!(text(&o).contains("gen:N"), "{}", text(&o));
+    let out = refused(&["--tasks", "gen:zero"]);
+    assert!(out.contains("gen:N"), "{out}");
 }
 
 #[test]

@@ -124,17 +124,19 @@ fn workload_from_config() {
          target_utilization = 0.5\nmax_replicas = 40\nboot_time = \"10m\"\nquantile = \"p95\"\n",
     );
     let rep = dir.path().join("rep");
-    let o = prescale(&[
-        "simulate",
-        "--trace",
-        &trace,
-        "--config",
-        cfg.to_str().unwrap(),
-        "--policy",
-        "reactive",
-        "--report",
-        rep.to_str().unwrap(),
-    ]);
+    let run = |cfg: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--trace",
+            &trace,
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--report", rep.to_str().unwrap()]);
+        prescale(&args)
+    };
+    let o = run(&cfg, &["--policy", "reactive"]);
     assert!(o.status.success(), "{}", text(&o));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(rep.join("report.json")).unwrap()).unwrap();
@@ -145,17 +147,7 @@ fn workload_from_config() {
     assert_eq!(json["boot_steps"], 2);
     assert_eq!(json["knobs"]["quantile"], 0.95);
 
-    let o = prescale(&[
-        "simulate",
-        "--trace",
-        &trace,
-        "--config",
-        cfg.to_str().unwrap(),
-        "--workload",
-        "nope",
-        "--report",
-        rep.to_str().unwrap(),
-    ]);
+    let o = run(&cfg, &["--workload", "nope"]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("no workload named 'nope'; it has: other, ec2"),
@@ -167,15 +159,7 @@ fn workload_from_config() {
         "bad.toml",
         "[[workload]]\nname = \"w\"\ndemand = \"x\"\nreplica_capacity = 1\n",
     );
-    let o = prescale(&[
-        "simulate",
-        "--trace",
-        &trace,
-        "--config",
-        bad.to_str().unwrap(),
-        "--report",
-        rep.to_str().unwrap(),
-    ]);
+    let o = run(&bad, &[]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("bad.toml") && text(&o).contains("max_replicas"),

@@ -28,10 +28,10 @@ impl Loop {
                     // further than the global model's file: it reads what it needs.
                     Some((o.model.forecast_ring(key, ring)?, o.since))
                 });
-                // Unbroken history is shown only while reactive (no forecast at all): read
-                // the tail then only.
+                // Unbroken history is shown only while reactive (no forecast at all): count
+                // it then only, on the ring (a copy of the week would cost every cycle).
                 let unbroken = if own.is_none() && g.is_none() {
-                    unbroken(&ring.tail(spec.history_needed())) as i64 * spec.step
+                    ring.finite_tail_len(spec.history_needed()) as i64 * spec.step
                 } else {
                     0
                 };
@@ -139,11 +139,6 @@ fn ring_span(ring: &Ring) -> i64 {
     }
 }
 
-/// Finite values at the end of `values`, back to the last gap.
-fn unbroken(values: &[f64]) -> usize {
-    values.iter().rev().take_while(|v| v.is_finite()).count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,8 +156,6 @@ mod tests {
         assert!((w.quantiles[1].1 - 10.5).abs() < 1e-12);
         assert!((w.quantiles[2].1 - 21.0).abs() < 1e-12);
         assert_eq!(widened(&f, 1.0), f);
-        assert_eq!(unbroken(&[1.0, f64::NAN, 2.0, 3.0]), 2);
-        assert_eq!(unbroken(&[1.0, f64::NAN]), 0);
         let mut r = Ring::new(300, 100);
         assert_eq!(ring_span(&r), 0);
         r.push(3000, 1.0);

@@ -193,6 +193,24 @@ impl Ring {
         }
     }
 
+    /// How many of the newest `n` slots (at most those held) are values, counted back from the
+    /// newest to the last gap: [`tail`](Self::tail)`(n)` ends in that many finite values. Read
+    /// on the buffer, back to the gap only, without copying: the live loop asks this of every
+    /// reactive series each cycle over the whole history its features need (a week at a
+    /// 5-minute step), and copying that tail to count its end streamed it all through the cache.
+    pub fn finite_tail_len(&self, n: usize) -> usize {
+        let Some(newest) = self.newest else { return 0 };
+        let n = n.min(self.len);
+        let (a, b) = self.runs(newest - n as i64 + 1, n);
+        let finite_back = |run: &[f32]| run.iter().rev().take_while(|v| v.is_finite()).count();
+        let in_b = finite_back(b);
+        if in_b < b.len() {
+            in_b
+        } else {
+            in_b + finite_back(a)
+        }
+    }
+
     /// The `n` slots from `first` on (all held), as at most two runs of the buffer (before
     /// and after the wrap): one remainder per copy instead of one per slot, which the live
     /// loop would pay for every value of every series each cycle.
@@ -249,6 +267,34 @@ mod tests {
         assert!(r.memory_bytes() as f64 / 2016.0 <= 4.1);
     }
 
+    /// The live loop's count before [`Ring::finite_tail_len`] (on a copy of the tail): the
+    /// finite values at the end of `values`, back to the last gap.
+    fn unbroken(values: &[f64]) -> usize {
+        values.iter().rev().take_while(|v| v.is_finite()).count()
+    }
+
+    #[test]
+    fn finite_tail_stops_at_the_last_gap() {
+        let mut r = Ring::new(60, 5);
+        assert_eq!(r.finite_tail_len(10), 0);
+        for (k, v) in [1.0, f64::NAN, 2.0, 3.0].into_iter().enumerate() {
+            r.push(60 * k as i64, v);
+        }
+        assert_eq!(r.finite_tail_len(10), 2);
+        assert_eq!(r.finite_tail_len(1), 1);
+        assert_eq!(r.finite_tail_len(0), 0);
+        // Across the wrap: slots 3..=7 are held, the newest in buffer slots 0..=2.
+        for k in 4..8 {
+            r.push(60 * k, k as f64);
+        }
+        assert_eq!(r.finite_tail_len(10), 5);
+        // A gap before the wrap: the run goes through the newest part into the older one.
+        assert_eq!(r.push(60 * 3, f64::NAN), PushOutcome::Replaced);
+        assert_eq!(r.finite_tail_len(10), 4);
+        r.push(60 * 9, f64::NAN);
+        assert_eq!(r.finite_tail_len(10), 0);
+    }
+
     proptest! {
         /// Whatever order samples arrive in, the ring holds exactly the newest value written to
         /// each of the last `cap` slots, and gaps everywhere else.
@@ -303,6 +349,33 @@ mod tests {
                         prop_assert!(got.is_nan());
                     }
                 }
+            }
+        }
+
+        /// The finite run at the end, counted on the ring, is what the live loop counted on a
+        /// copy of the tail, for every `n`: on rings with gaps (skipped slots, non-finite
+        /// samples, values too large for `f32`), late writes, and wraps of the buffer.
+        #[test]
+        fn finite_tail_len_counts_as_the_copy_did(
+            cap in 1usize..40,
+            pushes in proptest::collection::vec(
+                (-3i64..4, prop_oneof![
+                    6 => -1e6f64..1e6,
+                    2 => Just(f64::NAN),
+                    1 => Just(f64::INFINITY),
+                    1 => Just(1e300),
+                ]),
+                0..150,
+            ),
+        ) {
+            let mut r = Ring::new(10, cap);
+            let mut at = 0i64;
+            for &(d, v) in &pushes {
+                r.push((at + d) * 10, v);
+                at = at.max(at + d);
+            }
+            for n in 0..cap + 3 {
+                prop_assert_eq!(r.finite_tail_len(n), unbroken(&r.tail(n)), "n = {}", n);
             }
         }
     }

@@ -1,0 +1,88 @@
+//! Forecast and accuracy families: what a series exports, under which labels.
+
+use super::*;
+
+#[test]
+fn scored_counter_mirrors_the_tracker_including_its_restarts() {
+    let m = Metrics::new();
+    let acc = |n| Snapshot {
+        accuracy: vec![AccuracySample {
+            series: "web".into(),
+            wape: Some(0.1),
+            coverage_p90: Some(0.9),
+            scored: n,
+        }],
+        ..Snapshot::default()
+    };
+    m.observe(&acc(10));
+    m.observe(&acc(25));
+    assert_has(
+        &lines(&m),
+        r#"prescale_forecasts_scored_total{signal="web"} 25"#,
+    );
+    m.observe(&acc(3));
+    assert_has(
+        &lines(&m),
+        r#"prescale_forecasts_scored_total{signal="web"} 3"#,
+    );
+}
+
+/// Issue #10: a series is exported as `signal` plus its own labels, not as one label holding the
+/// whole key; its labels that collide with prescale's get the `exported_` prefix (as Prometheus
+/// does), invalid names are made valid, and no gauge has a `quantile` or `le` label.
+#[test]
+fn series_are_exported_with_their_own_labels() {
+    let m = Metrics::new();
+    let api = SeriesId::new("rps", [("service", "api"), ("level", "high")]);
+    let odd = SeriesId::new(
+        "rps",
+        [
+            ("quantile", "x"),
+            ("le", "y"),
+            ("signal", "z"),
+            ("__meta", "m"),
+            ("9-lives", "w\"q"),
+        ],
+    );
+    m.observe(&Snapshot {
+        forecasts: vec![
+            ForecastSample {
+                series: api.clone(),
+                window_seconds: 300.0,
+                quantiles: vec![(0.5, 10.0), (0.9, 12.5)],
+                observed: Some(9.0),
+            },
+            ForecastSample {
+                series: odd.clone(),
+                window_seconds: 300.0,
+                quantiles: vec![(0.9, 1.0)],
+                observed: None,
+            },
+        ],
+        accuracy: vec![AccuracySample {
+            series: api,
+            wape: Some(0.2),
+            coverage_p90: Some(0.9),
+            scored: 3,
+        }],
+        ..Snapshot::default()
+    });
+    let text = lines(&m);
+    let api = r#"signal="rps",exported_level="high",service="api""#;
+    for line in [
+        format!(r#"prescale_forecast{{{api},level="0.5"}} 10.0"#),
+        format!(r#"prescale_forecast{{{api},level="0.9"}} 12.5"#),
+        format!(r#"prescale_forecast_window_seconds{{{api}}} 300.0"#),
+        format!(r#"prescale_observed_demand{{{api}}} 9.0"#),
+        format!(r#"prescale_forecast_wape{{{api}}} 0.2"#),
+        format!(r#"prescale_forecast_p90_coverage{{{api}}} 0.9"#),
+        format!(r#"prescale_forecasts_scored_total{{{api}}} 3"#),
+        r#"prescale_forecast{signal="rps",_9_lives="w\"q",exported___meta="m",exported_le="y",exported_quantile="x",exported_signal="z",level="0.9"} 1.0"#.to_string(),
+    ] {
+        assert_has(&text, &line);
+    }
+    assert_no_mention(&text, "series=");
+    assert_no_mention(&text, "{quantile=");
+    assert_no_mention(&text, ",quantile=");
+    assert_no_mention(&text, "{le=\"y");
+}
