@@ -18,7 +18,8 @@
 //!   with `[cluster]`, the cluster's state from kube-state-metrics ([`collect::cluster`]:
 //!   nodes, pools, workloads, pods and their requests, as a plain [`collect::ClusterState`]).
 //! - [`forecast`]: features (one code path offline and live), the quantile regression forest,
-//!   calibrated model files, the quantiles' online calibration per series
+//!   calibrated model files, the quantiles' online calibration per series (the upper levels'
+//!   offsets, the median's online choice)
 //!   ([`forecast::online`], the same code in the live loop and in backtests), backtests against
 //!   baselines, and retraining with model selection ([`forecast::Retrainer`]).
 //! - [`plan`]: forecasts and current state in, [`plan::Decision`]s out: the scale planner, the

@@ -83,8 +83,7 @@ pub struct Report {
     pub levels: Vec<f64>,
     /// Step size of the online calibration applied to the model's quantiles; `None`: off.
     pub online_gain: Option<f64>,
-    /// Whether the median was chosen online (see [`online`](super::online)'s `median`).
-    #[serde(default)]
+    /// Whether the median was chosen online ([`OnlineConfig::median`](super::OnlineConfig::median)).
     pub online_median: bool,
     /// Per series.
     pub series: Vec<Comparison>,

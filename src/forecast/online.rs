@@ -47,7 +47,7 @@
 //!   (`run.calibration_state`, through [`SavedSeries`]) and a run of the same model starts
 //!   from them.
 
-mod median;
+pub mod median;
 mod saved;
 
 pub use median::MedianMix;
