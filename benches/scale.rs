@@ -4,8 +4,10 @@
 //! A cycle here is what the live loop does after its HTTP poll returns: ingest each series'
 //! new sample into its ring (the collector's store), compute features and forecasts for every
 //! series in one parallel batch read straight from the rings (`Model::forecast_rings`, the
-//! shipped `models/web.model`), plan replicas for every workload and, in the one-process case,
-//! plan nodes.
+//! shipped `models/web.model`), feed each series' new sample to its online calibration and
+//! accuracy tracker and correct and record its forecast (the live loop's per-series
+//! bookkeeping, one thread, as there), plan replicas for every workload and, in the
+//! one-process case, plan nodes.
 //!
 //! Each workload owns ten series (its demand is the first); a shard holds the series of the
 //! workloads rendezvous hashing gives it, as a signal narrowed by a workload label would
@@ -23,10 +25,10 @@ mod load;
 use criterion::{criterion_group, criterion_main, Criterion};
 use load::value;
 use prescale::collect::{SignalConfig, SignalStore};
-use prescale::forecast::Model;
+use prescale::forecast::{Forecast, Model, OnlineCalibration, OnlineConfig};
 use prescale::plan::{
-    NodePlanner, NodeState, PoolSpec, ReplicaPlanner, Resources, WorkloadInput, WorkloadLoad,
-    WorkloadSpec,
+    AccuracyConfig, AccuracyTracker, NodePlanner, NodeState, PoolSpec, ReplicaPlanner, Resources,
+    WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
 use prescale::series::SeriesKey;
 use prescale::shard::ShardConfig;
@@ -49,9 +51,12 @@ fn key(i: usize) -> SeriesKey {
     ))
 }
 
-/// One shard's share: its series' buffers and its workloads.
+/// One shard's share: its series' buffers, their calibration and accuracy state, and its
+/// workloads.
 struct Share {
     store: SignalStore,
+    online: OnlineCalibration,
+    accuracy: AccuracyTracker,
     keys: Vec<(usize, SeriesKey)>,
     specs: Vec<WorkloadSpec>,
 }
@@ -85,15 +90,21 @@ fn share(shard: ShardConfig, now: i64) -> Share {
             spec
         })
         .collect();
-    Share { store, keys, specs }
+    Share {
+        store,
+        online: OnlineCalibration::new(OnlineConfig::default()),
+        accuracy: AccuracyTracker::new(AccuracyConfig::default()),
+        keys,
+        specs,
+    }
 }
 
-/// Wall and CPU times of cycles' stages (ingest, ring views, forecast, plan workloads, plan
-/// nodes), seconds, summed over the cycles timed.
+/// Wall and CPU times of cycles' stages (ingest, ring views, forecast, calibrate and track,
+/// plan workloads, plan nodes), seconds, summed over the cycles timed.
 #[derive(Default)]
 struct Stages {
-    wall: [f64; 5],
-    cpu: [f64; 5],
+    wall: [f64; 6],
+    cpu: [f64; 6],
 }
 
 /// One cycle at `t`; with `nodes`, the node planner runs too.
@@ -106,7 +117,7 @@ fn cycle(
     stages: &mut Stages,
 ) -> usize {
     let mut s = t as u64;
-    let mut cpu = [0.0; 6];
+    let mut cpu = [0.0; 7];
     cpu[0] = cpu_seconds();
     let t0 = Instant::now();
     for (i, k) in &sh.keys {
@@ -121,16 +132,33 @@ fn cycle(
     let t2 = Instant::now();
     cpu[2] = cpu_seconds();
     let forecasts = model.forecast_rings(&inputs);
-    let by_key: HashMap<&SeriesKey, (Option<&prescale::forecast::Forecast>, f64)> = inputs
-        .iter()
-        .zip(&forecasts)
-        .map(|(&(k, r), f)| {
-            let newest = r.newest_timestamp().and_then(|ts| r.get(ts));
-            (k, (f.as_ref(), newest.unwrap_or(f64::NAN)))
-        })
-        .collect();
     let t3 = Instant::now();
     cpu[3] = cpu_seconds();
+    // The live loop's bookkeeping per series: the new sample to the online calibration and
+    // the accuracy tracker, the forecast corrected (what is planned with) and recorded.
+    let mut newest = Vec::with_capacity(inputs.len());
+    let mut corrected: Vec<Option<Forecast>> = Vec::with_capacity(inputs.len());
+    for (&(k, r), f) in inputs.iter().zip(&forecasts) {
+        let ts = r.newest_timestamp();
+        let v = ts.and_then(|ts| r.get(ts)).unwrap_or(f64::NAN);
+        if let Some(ts) = ts.filter(|_| v.is_finite()) {
+            sh.accuracy.observe(k, ts, v);
+            sh.online.observe(k, ts, v);
+        }
+        corrected.push(f.as_ref().map(|f| {
+            sh.accuracy.record(f);
+            sh.online.correct(f)
+        }));
+        newest.push(v);
+    }
+    let by_key: HashMap<&SeriesKey, (Option<&Forecast>, f64)> = inputs
+        .iter()
+        .zip(&corrected)
+        .zip(&newest)
+        .map(|((&(k, _), f), &v)| (k, (f.as_ref(), v)))
+        .collect();
+    let t4 = Instant::now();
+    cpu[4] = cpu_seconds();
     let mut loads = Vec::with_capacity(sh.specs.len());
     for spec in &sh.specs {
         let (f, current) = by_key[&spec.demand];
@@ -146,15 +174,15 @@ fn cycle(
             f.and_then(|f| f.quantile(spec.quantile)),
         ));
     }
-    let t4 = Instant::now();
-    cpu[4] = cpu_seconds();
+    let t5 = Instant::now();
+    cpu[5] = cpu_seconds();
     let mut n = loads.len();
     if let Some((np, pool, states)) = nodes {
         n += black_box(np.plan(t, std::slice::from_ref(pool), states, &loads)).len();
     }
-    let t5 = Instant::now();
-    cpu[5] = cpu_seconds();
-    for (k, w) in [t0, t1, t2, t3, t4, t5].windows(2).enumerate() {
+    let t6 = Instant::now();
+    cpu[6] = cpu_seconds();
+    for (k, w) in [t0, t1, t2, t3, t4, t5, t6].windows(2).enumerate() {
         stages.wall[k] += (w[1] - w[0]).as_secs_f64();
         stages.cpu[k] += cpu[k + 1] - cpu[k];
     }
@@ -214,12 +242,12 @@ fn bench(c: &mut Criterion) {
             &mut stages,
         );
     }
-    let ms = |v: &[f64; 5]| v.map(|x| x * 1e3 / TIMED as f64);
+    let ms = |v: &[f64; 6]| v.map(|x| x * 1e3 / TIMED as f64);
     let (w, c) = (ms(&stages.wall), ms(&stages.cpu));
     eprintln!(
         "[scale] one cycle's stages, mean of {TIMED}, wall (CPU) ms: ingest {:.0} ({:.0}), \
-         ring views {:.0} ({:.0}), forecast {:.0} ({:.0}), plan workloads {:.0} ({:.0}), \
-         plan nodes {:.0} ({:.0}); cycle {:.0} ({:.0})",
+         ring views {:.0} ({:.0}), forecast {:.0} ({:.0}), calibrate and track {:.0} ({:.0}), \
+         plan workloads {:.0} ({:.0}), plan nodes {:.0} ({:.0}); cycle {:.0} ({:.0})",
         w[0],
         c[0],
         w[1],
@@ -230,6 +258,8 @@ fn bench(c: &mut Criterion) {
         c[3],
         w[4],
         c[4],
+        w[5],
+        c[5],
         w.iter().sum::<f64>(),
         c.iter().sum::<f64>(),
     );
