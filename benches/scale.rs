@@ -138,16 +138,16 @@ fn cycle(
     // the accuracy tracker, the forecast corrected (what is planned with) and recorded.
     let mut newest = Vec::with_capacity(inputs.len());
     let mut corrected: Vec<Option<Forecast>> = Vec::with_capacity(inputs.len());
-    for (&(k, r), f) in inputs.iter().zip(&forecasts) {
+    for (&(k, r), f) in inputs.iter().zip(forecasts) {
         let ts = r.newest_timestamp();
         let v = ts.and_then(|ts| r.get(ts)).unwrap_or(f64::NAN);
         if let Some(ts) = ts.filter(|_| v.is_finite()) {
             sh.accuracy.observe(k, ts, v);
             sh.online.observe(k, ts, v);
         }
-        corrected.push(f.as_ref().map(|f| {
-            sh.accuracy.record(f);
-            sh.online.correct(f)
+        corrected.push(f.map(|f| {
+            sh.accuracy.record(&f);
+            sh.online.correct_owned(f)
         }));
         newest.push(v);
     }

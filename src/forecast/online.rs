@@ -55,6 +55,7 @@ pub use saved::{check as check_saved, SavedSeries};
 
 use super::Forecast;
 use crate::series::SeriesKey;
+use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 
 /// Bound on |θ|: a factor in [e^−1.5, e^1.5] ≈ [0.22, 4.5]. Beyond it the model, not its
@@ -118,8 +119,8 @@ impl OnlineConfig {
 struct Issued {
     at: i64,
     end: i64,
-    /// `(level, issued value)` for the tracked levels.
-    values: Vec<(f64, f64)>,
+    /// `(level, issued value)` for the tracked levels (p90, p95, p99 by default: inline).
+    values: SmallVec<[(f64, f64); 4]>,
     /// The forest's median (as capped) and the recent peak it was issued with, when the
     /// median is chosen online and both were known.
     median: Option<(f64, f64)>,
@@ -261,7 +262,14 @@ impl Calibrator {
     /// `f` with the current correction applied, held until its target is known. Forecasts
     /// must come in origin order, each after the samples up to its origin were observed.
     pub fn correct(&mut self, f: &Forecast) -> Forecast {
-        let mut out = f.clone();
+        self.correct_owned(f.clone())
+    }
+
+    /// [`correct`](Self::correct) of a forecast the caller no longer needs: corrected in
+    /// place, without the copy (the live loop corrects every series each cycle).
+    pub fn correct_owned(&mut self, f: Forecast) -> Forecast {
+        let (at, window) = (f.at, f.window);
+        let mut out = f;
         for (level, v) in out.quantiles.iter_mut() {
             if tracked(*level) {
                 let k = self.factor(*level);
@@ -270,11 +278,11 @@ impl Calibrator {
         }
         cap_from_the_top(&mut out.quantiles);
         // The samples held reach a whole window back only once they were kept for this one.
-        let whole = self.window == f.window;
-        self.window = f.window;
+        let whole = self.window == window;
+        self.window = window;
         let mut median = None;
         if let Some(mix) = &self.median {
-            let recent = whole.then(|| self.recent_peak(f.at, f.window)).flatten();
+            let recent = whole.then(|| self.recent_peak(at, window)).flatten();
             if let Some(m) = out.quantiles.iter_mut().find(|q| q.0 == 0.5) {
                 let forest = m.1;
                 m.1 = mix.median(forest, recent);
@@ -293,8 +301,8 @@ impl Calibrator {
             .copied()
             .collect();
         self.pending.push_back(Issued {
-            at: f.at,
-            end: f.at + f.window,
+            at,
+            end: at + window,
             values,
             median,
         });
@@ -359,24 +367,31 @@ impl OnlineCalibration {
     /// A new sample of `key` (see [`Calibrator::observe`]).
     pub fn observe(&mut self, key: &SeriesKey, ts: i64, value: f64) {
         if self.config.enabled {
-            let config = self.config;
-            self.series
-                .entry(key.clone())
-                .or_insert_with(|| Calibrator::with_config(&config))
-                .observe(ts, value);
+            self.calibrator(key).observe(ts, value);
         }
     }
 
     /// `f` corrected (see [`Calibrator::correct`]); unchanged when disabled.
     pub fn correct(&mut self, f: &Forecast) -> Forecast {
+        self.correct_owned(f.clone())
+    }
+
+    /// [`correct`](Self::correct) without the copy, for a forecast the caller is done with.
+    pub fn correct_owned(&mut self, f: Forecast) -> Forecast {
         if !self.config.enabled {
-            return f.clone();
+            return f;
         }
-        let config = self.config;
-        self.series
-            .entry(f.key.clone())
-            .or_insert_with(|| Calibrator::with_config(&config))
-            .correct(f)
+        self.calibrator(&f.key).correct_owned(f)
+    }
+
+    /// `key`'s calibrator, made if it has none yet; the key is copied only then (each series
+    /// is looked up twice a cycle).
+    fn calibrator(&mut self, key: &SeriesKey) -> &mut Calibrator {
+        if !self.series.contains_key(key) {
+            let c = Calibrator::with_config(&self.config);
+            self.series.insert(key.clone(), c);
+        }
+        self.series.get_mut(key).expect("inserted above")
     }
 
     /// The state of `key`, if it has one.

@@ -72,11 +72,10 @@ impl Loop {
             let current = newest_finite(ring, need);
             // The correction is part of the forecaster: scored, exported and planned with.
             let f = f.map(|f| {
-                let corrected = self.online.correct(&f);
                 if self.raw_keys.contains(key) {
-                    raw.insert(key.clone(), f);
+                    raw.insert(key.clone(), f.clone());
                 }
-                corrected
+                self.online.correct_owned(f)
             });
             // Scored and exported as the model made it; only the planner sees the margin.
             if let Some(f) = &f {
