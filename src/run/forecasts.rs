@@ -60,7 +60,7 @@ impl Loop {
     /// Forecasts every series on the model's step (the exporter shows them all) in one
     /// parallel batch; workloads then pick theirs.
     pub(super) fn forecast<S: Source>(&mut self, collector: &Collector<S>, now: i64) -> Forecasts {
-        let (inputs, stale) = self.inputs(collector, now);
+        let (inputs, fresh, stale) = self.inputs(collector, now);
         let predicted = self.model.forecast_rings(&inputs);
         let staged = self.staged(&inputs, predicted);
         let need = self.model.spec.history_needed();
@@ -68,8 +68,14 @@ impl Loop {
         let mut made = Vec::with_capacity(inputs.len());
         let mut views = HashMap::with_capacity(inputs.len());
         let mut raw = HashMap::with_capacity(self.raw_keys.len());
-        for (&(key, ring), (f, view)) in inputs.iter().zip(staged) {
+        for ((&(key, ring), (f, view)), &fresh) in inputs.iter().zip(staged).zip(&fresh) {
             let current = newest_finite(ring, need);
+            // What arrived since the last cycle, to the trackers, just before this series'
+            // forecast is corrected and recorded: one visit to its state a cycle, not two.
+            for (ts, v) in fresh_samples(ring, fresh) {
+                self.accuracy.observe(key, ts, v);
+                self.online.observe(key, ts, v);
+            }
             // The correction is part of the forecaster: scored, exported and planned with.
             let f = f.map(|f| {
                 if self.raw_keys.contains(key) {
@@ -95,16 +101,18 @@ impl Loop {
         }
     }
 
-    /// Every non-empty series on the model's step, feeding the accuracy tracker what arrived
-    /// since last cycle, and notes which series are stale.
+    /// Every non-empty series on the model's step, with the slots that arrived since the last
+    /// cycle (what the accuracy tracker and the online calibration have not seen), and notes
+    /// which series are stale.
     fn inputs<'c, S: Source>(
         &mut self,
         collector: &'c Collector<S>,
         now: i64,
-    ) -> (Vec<Input<'c>>, HashSet<SeriesKey>) {
+    ) -> (Vec<Input<'c>>, Vec<Fresh>, HashSet<SeriesKey>) {
         let step = self.model.spec.step;
         let need = self.model.spec.history_needed();
         let mut inputs = Vec::new();
+        let mut fresh = Vec::new();
         let mut stale = HashSet::new();
         for sig in collector
             .store()
@@ -130,16 +138,7 @@ impl Loop {
                 } else {
                     (seen - start) / ring.step() + 1
                 };
-                for k in first..len {
-                    let ts = start + k * ring.step();
-                    match ring.get(ts) {
-                        Some(v) if v.is_finite() => {
-                            self.accuracy.observe(key, ts, v);
-                            self.online.observe(key, ts, v);
-                        }
-                        _ => {}
-                    }
-                }
+                fresh.push((start + first * ring.step(), (len - first).max(0)));
                 match self.observed.get_mut(key) {
                     Some(s) => *s = newest,
                     None => {
@@ -152,8 +151,20 @@ impl Loop {
                 inputs.push((key, ring));
             }
         }
-        (inputs, stale)
+        (inputs, fresh, stale)
     }
+}
+
+/// The slots of a series new this cycle: the first one's timestamp and how many.
+type Fresh = (i64, i64);
+
+/// The finite samples among `ring`'s `fresh` slots, in time order.
+fn fresh_samples(ring: &Ring, (first, count): Fresh) -> impl Iterator<Item = (i64, f64)> + '_ {
+    let step = ring.step();
+    (0..count).filter_map(move |k| {
+        let ts = first + k * step;
+        ring.get(ts).filter(|v| v.is_finite()).map(|v| (ts, v))
+    })
 }
 
 /// The newest finite value among `ring`'s newest `need` slots.
