@@ -55,7 +55,6 @@ pub use saved::{check as check_saved, SavedSeries};
 
 use super::Forecast;
 use crate::series::SeriesKey;
-use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 
 /// Bound on |θ|: a factor in [e^−1.5, e^1.5] ≈ [0.22, 4.5]. Beyond it the model, not its
@@ -119,8 +118,8 @@ impl OnlineConfig {
 struct Issued {
     at: i64,
     end: i64,
-    /// `(level, issued value)` for the tracked levels (p90, p95, p99 by default: inline).
-    values: SmallVec<[(f64, f64); 4]>,
+    /// `(level, issued value)` for the tracked levels.
+    values: Vec<(f64, f64)>,
     /// The forest's median (as capped) and the recent peak it was issued with, when the
     /// median is chosen online and both were known.
     median: Option<(f64, f64)>,
