@@ -76,6 +76,7 @@ fn shared_mode_names_bad_workload_opts() {
         "--report",
         dir.path().to_str().unwrap(),
     ]);
+    assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("give --pool-cap"), "{}", text(&o));
 }
 
