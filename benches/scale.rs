@@ -145,10 +145,11 @@ fn cycle(
             sh.accuracy.observe(k, ts, v);
             sh.online.observe(k, ts, v);
         }
-        corrected.push(f.map(|f| {
-            sh.accuracy.record(&f);
-            sh.online.correct_owned(f)
-        }));
+        let f = f.map(|f| sh.online.correct_owned(f));
+        if let Some(f) = &f {
+            sh.accuracy.record(f);
+        }
+        corrected.push(f);
         newest.push(v);
     }
     let by_key: HashMap<&SeriesKey, (Option<&Forecast>, f64)> = inputs

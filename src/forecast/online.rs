@@ -320,8 +320,14 @@ impl Calibrator {
             resolved: self.resolved,
             pending: self.pending.len(),
             factors: self.theta.iter().map(|t| (t.0, t.1.exp())).collect(),
-            median_forest_weight: self.median.as_ref().map(MedianMix::forest_weight),
+            median_forest_weight: self.median_forest_weight(),
         }
+    }
+
+    /// The forest's weight in the median issued now; `None` when the median is not chosen
+    /// online (see [`CalibratorStats::median_forest_weight`]).
+    pub fn median_forest_weight(&self) -> Option<f64> {
+        self.median.as_ref().map(MedianMix::forest_weight)
     }
 }
 
@@ -450,7 +456,7 @@ pub fn replay(
             cal.observe(start + next as i64 * step, values[next]);
             next += 1;
         }
-        out.push((t, cal.correct(&f)));
+        out.push((t, cal.correct_owned(f)));
     }
     out
 }

@@ -46,10 +46,10 @@ impl Loop {
             if (k - 1.0).abs() < NOTEWORTHY {
                 continue;
             }
-            let forest_weight = self
-                .online
-                .get(&spec.demand)
-                .and_then(|c| c.stats().median_forest_weight);
+            let forest_weight = (level == 0.5)
+                .then(|| self.online.get(&spec.demand))
+                .flatten()
+                .and_then(|c| c.median_forest_weight());
             let note = note(level, k, forest_weight);
             for d in decisions.iter_mut().filter(|d| {
                 d.target == spec.name
