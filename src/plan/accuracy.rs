@@ -1,5 +1,9 @@
 //! Accuracy tracking: every forecast is scored against the peak that actually arrived, per
-//! series, and a model that has been wrong lately counts for less in the scale planner.
+//! series, into a weight that says how far its forecasts can be relied on lately. The scale
+//! planner names it in its reasons (`/metrics` exports its WAPE and p90 coverage); it does not
+//! weigh the number (a
+//! forecast counts in full above the reactive floor, `plan::replicas`), since weighing a
+//! forecast down trades the user's chosen risk for cost.
 //!
 //! A forecast of the peak over `(at, at + window]` is held until a sample at or after
 //! `at + window` arrives (samples are expected in time order, as the collector delivers them),
@@ -26,18 +30,18 @@ use std::collections::{HashMap, VecDeque};
 pub struct AccuracyConfig {
     /// Smoothing per scored forecast (0..1]: 0.1 ≈ the last 20 forecasts matter. Default 0.1.
     pub alpha: f64,
-    /// WAPE at or below which the forecast is fully trusted. Default 0.15.
+    /// WAPE at or below which the weight is 1. Default 0.15.
     pub good_wape: f64,
-    /// WAPE at or above which the forecast is not trusted at all (pure reactive). Default 0.5.
+    /// WAPE at or above which the weight is 0. Default 0.5.
     pub bad_wape: f64,
     /// p90 coverage down to which no penalty applies. Default 0.8 (nominal 0.9 minus slack).
     pub coverage_ok: f64,
-    /// p90 coverage at or below which the forecast is not trusted at all. Default 0.5.
+    /// p90 coverage at or below which the weight is 0. Default 0.5.
     pub coverage_bad: f64,
     /// Scored forecasts needed before the measured weight replaces the prior. Default 5.
     pub min_scored: u32,
-    /// Weight of a series with too few scored forecasts. Default 0.5: half-trust a new model,
-    /// and the reactive floor still catches what it misses.
+    /// Weight of a series with too few scored forecasts. Default 0.5: nothing is known of a
+    /// new model yet, either way.
     pub prior_weight: f64,
     /// Most unscored forecasts kept per series (oldest dropped). Default 512.
     pub max_pending: usize,
@@ -342,9 +346,9 @@ impl AccuracyTracker {
         s.settle(ts, alpha);
     }
 
-    /// How much the planner should trust this series' forecast: 1 = fully, 0 = pure reactive;
-    /// the planner trusts it in full from
-    /// [`TRUSTED_WEIGHT`](super::TRUSTED_WEIGHT) up.
+    /// How far this series' forecasts can be relied on lately: 1 = fully, 0 = not at all;
+    /// below [`POORLY_RATED_WEIGHT`](super::POORLY_RATED_WEIGHT) the planner's reason calls the
+    /// forecast poorly rated.
     pub fn weight(&self, key: &SeriesKey) -> f64 {
         let c = &self.cfg;
         let prior = if c.prior_weight.is_finite() {

@@ -7,13 +7,13 @@
 //! - `spec`: what the user configures, [`WorkloadSpec`] (`[[workload]]`) and [`PoolSpec`]
 //!   (`[[pool]]`), each with `validate()` naming the offending key.
 //! - `replicas`: the scale planner, [`ReplicaPlanner`]: forecast-based replicas for the moment
-//!   new ones would be ready, never below the reactive need (the larger of the two; a poorly
-//!   rated forecast adds only a share of its excess), then guarded (surge, stale data,
+//!   new ones would be ready, never below the reactive need (the larger of the two, the
+//!   forecast counted in full however it has fared lately), then guarded (surge, stale data,
 //!   unhealthy model, tolerance, stabilisation, max step, bounds).
 //! - `nodes`: the node planner, [`NodePlanner`]: placement by forecast headroom, moves off
 //!   nodes about to run hot, nodes added a boot time ahead and removed when the forecast allows.
-//! - `accuracy`: [`AccuracyTracker`] scores every forecast against what arrived and gives the
-//!   scale planner its forecast weight.
+//! - `accuracy`: [`AccuracyTracker`] scores every forecast against what arrived into a forecast
+//!   weight, which the decisions' reasons name (`/metrics` has its WAPE and p90 coverage).
 //! - `risk`: [`RiskTracker`], a workload's `max_short` budget of under-provisioned steps
 //!   turned into the forecast level and margin to provision at, calibrated online.
 //! - `believed`: [`BelievedState`], replicas and placement as believed after the decisions,
@@ -71,7 +71,7 @@ pub use cluster::{observe_cluster, ClusterView, DISCOVERED_MAX_NODES, DISCOVERED
 pub use decision::{Decision, DecisionKind, Guard, GuardKind};
 pub use events::Event;
 pub use nodes::{NodePlanner, NodeState, UnknownLoad, WorkloadLoad};
-pub use replicas::{ReplicaPlanner, WorkloadInput, TRUSTED_WEIGHT};
+pub use replicas::{ReplicaPlanner, WorkloadInput, POORLY_RATED_WEIGHT};
 pub use risk::{
     base_level, Calibrator, CheckedRisk, RiskLevel, RiskStats, RiskTracker, SavedRisk,
     DEFAULT_GAMMA, DEFAULT_SHORT_WINDOW, THETA_MAX, THETA_MIN,

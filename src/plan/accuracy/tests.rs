@@ -56,7 +56,7 @@ fn accurate_model_is_trusted() {
 }
 
 #[test]
-fn wrong_model_fades_to_reactive() {
+fn wrong_model_is_rated_zero() {
     let mut t = AccuracyTracker::new(AccuracyConfig::default());
     run(&mut t, 0, 3600, |_| (100.0, 110.0), |_| 100.0);
     // Demand doubles and the model keeps forecasting the old level.

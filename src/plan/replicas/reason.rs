@@ -1,8 +1,7 @@
 //! The decision's reason: what the raw number rests on (forecast need, reactive floor and which
 //! won) and what each guard did, in words a person reading the dry-run table can check.
 
-use super::combine::{combine, TRUSTED_WEIGHT};
-use super::{Cycle, ForecastUse};
+use super::{Cycle, ForecastUse, POORLY_RATED_WEIGHT};
 use crate::plan::decision::{num, Guard, GuardKind};
 use crate::series::format_duration;
 
@@ -71,18 +70,14 @@ impl Cycle<'_> {
                         format_duration(spec.boot_time)
                     ));
                 }
-                let share = combine(*n, reactive, current, weight).share;
-                let weighing = if share >= 1.0 {
-                    if weight < 1.0 {
-                        format!("forecast weight {weight:.2}, trusted")
-                    } else {
-                        String::new()
-                    }
+                // The weight changes nothing in the number; a reader should still know when
+                // the capacity above the floor rests on a forecast that has been wrong lately.
+                let weighing = if weight < POORLY_RATED_WEIGHT {
+                    format!("forecast weight {weight:.2}, poorly rated, counted in full")
+                } else if weight < 1.0 {
+                    format!("forecast weight {weight:.2}")
                 } else {
-                    format!(
-                        "forecast weight {weight:.2} below {TRUSTED_WEIGHT} adds {}% of its excess",
-                        num(share * 100.0)
-                    )
+                    String::new()
                 };
                 let sep = |s: &str| {
                     if s.is_empty() {
@@ -105,9 +100,10 @@ impl Cycle<'_> {
                             raw.max(r)
                         ));
                     }
-                    _ if share < 1.0 => {
-                        s.push_str(&format!("; {weighing} above {current} running → {raw}"))
-                    }
+                    _ if weight < POORLY_RATED_WEIGHT => s.push_str(&format!(
+                        "; forecast weight {weight:.2}, poorly rated, and no current demand: \
+                         never below the {current} running → {raw}"
+                    )),
                     _ => s.push_str(&format!("{}; no current demand", sep(&weighing))),
                 }
                 s

@@ -65,11 +65,8 @@ impl Policy for Predictive<'_> {
             ..f.clone()
         });
         let forecast = scaled.as_ref().or(issued);
-        // A fixed margin is planned as `max_short` plans: in full (see `Knobs`).
-        let forecast_weight = match self.margin {
-            Some(_) => 1.0,
-            None => self.tracker.weight(&self.spec.demand),
-        };
+        // For the decisions' reasons only: the planner counts every forecast in full.
+        let forecast_weight = self.tracker.weight(&self.spec.demand);
         let input = WorkloadInput {
             now: obs.ts,
             current_replicas: obs.provisioned,

@@ -343,10 +343,11 @@ mod predictive_tests {
     }
 
     #[test]
-    fn a_fixed_margin_counts_in_full_whatever_the_forecasts_accuracy() {
-        // Forecasts at five times demand: the accuracy tracker soon rates them poorly and, at
-        // the configured quantile, fades them towards reactive; a fixed margin (the sweep's
-        // knob, as max_short's) is planned in full, so it pays for all of it.
+    fn forecasts_count_in_full_whatever_their_accuracy() {
+        // Forecasts at five times demand: the accuracy tracker soon rates them poorly, and
+        // they are still planned in full at the configured quantile, as with a fixed margin
+        // (the sweep's knob, as max_short's): a poorly rated model costs, it is not faded
+        // towards reactive, which would trade the chosen risk for cost.
         let sc = scenario(|v, i| vec![(0.5, 5.0 * v[i]), (0.9, 5.0 * v[i]), (0.99, 5.0 * v[i])]);
         let hours = |forecast_margin| {
             let k = Knobs {
@@ -355,9 +356,15 @@ mod predictive_tests {
             };
             sc.run(PolicyKind::Predictive, &k).unwrap().1.replica_hours
         };
-        let faded = hours(None);
+        let reactive = sc
+            .run(PolicyKind::Reactive, &Knobs::default())
+            .unwrap()
+            .1
+            .replica_hours;
+        let at_quantile = hours(None);
         let full = hours(Some(1.0));
-        assert!(full > 1.5 * faded, "full {full}, faded {faded}");
+        assert_eq!(at_quantile, full);
+        assert!(full > 3.0 * reactive, "full {full}, reactive {reactive}");
         assert!(hours(Some(0.5)) < full);
         let bad = Knobs {
             forecast_margin: Some(f64::NAN),

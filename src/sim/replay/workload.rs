@@ -55,12 +55,9 @@ pub struct Knobs {
     pub headroom: f64,
     /// Predictive: a fixed factor on the forecast's quantiles before the planner sees them,
     /// the margin the sweep bisects per quantile; `None`: the quantile as configured. It is
-    /// what `max_short`'s calibrated margin does live, held fixed, and planned as `max_short`
-    /// is: the forecast counts in full, not faded by its recent accuracy, because the margin
-    /// is the accuracy control (a margin tuned to the budget and then faded towards reactive
-    /// would miss the budget it was tuned to). Unlike `headroom` and `target_utilization` it
-    /// leaves the reactive floor alone, so a margin below 1 trims the forecast, never current
-    /// demand.
+    /// what `max_short`'s calibrated margin does live, held fixed. Unlike `headroom` and
+    /// `target_utilization` it leaves the reactive floor alone, so a margin below 1 trims the
+    /// forecast, never current demand.
     pub forecast_margin: Option<f64>,
     /// Predictive: the planner's target utilisation of a replica, (0, 1]: its margin on both
     /// the forecast and the reactive floor, as the HPA's target is.
