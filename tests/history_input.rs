@@ -101,3 +101,31 @@ fn a_file_of_nul_bytes_is_not_echoed() {
     assert!(out.len() < 2048, "{} bytes: {out:.300}", out.len());
     assert!(out.contains(&csv), "{out:.300}");
 }
+
+#[test]
+fn train_out_never_replaces_a_file_that_is_not_a_model() {
+    // `--out` given the history file itself (a slip on the command line) once replaced the
+    // history with the model. Refused before training, the file left byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("timestamp,value\n");
+    for i in 0..400 {
+        body.push_str(&format!("{},{}\n", 1_700_000_000 + i * 300, 5 + i % 12));
+    }
+    let csv = dir.path().join("history.csv");
+    std::fs::write(&csv, &body).unwrap();
+    let csv = csv.display().to_string();
+    let o = prescale(&["train", "--history", &csv, "--out", &csv, "--trees", "3"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&csv) && out.contains("not a prescale model file"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), body);
+    // A model at --out is replaced as before.
+    let model = dir.path().join("m.model").display().to_string();
+    for _ in 0..2 {
+        let o = prescale(&["train", "--history", &csv, "--out", &model, "--trees", "3"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
