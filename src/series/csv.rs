@@ -17,7 +17,7 @@
 //! *blocks*, and the block with the most rows (the latest of equals) is kept:
 //!
 //! - the other blocks are **dropped and reported** when they are stray, at most
-//!   [`STRAY_ROWS`](super::blocks::STRAY_ROWS) rows or 1 % of the kept block's: a `0`
+//!   [`STRAY_ROWS`](super::blocks::STRAY_ROWS) rows or 1 % of the kept block's in all: a `0`
 //!   timestamp among 20,000 one-minute rows, a row dated in the wrong century. Such rows are almost always wrong timestamps, they could not yield a
 //!   single feature row on their own (one needs 13 steps of unbroken history), and keeping them
 //!   would mean either decades of empty steps or a second series under the same key. They are

@@ -211,6 +211,37 @@ fn stray_rows_far_away_are_dropped_and_reported() {
 }
 
 #[test]
+fn a_step_finer_than_the_rows_is_refused_not_most_rows_dropped() {
+    // Half-hourly rows on a 5-minute step: every row stood alone, and the grid budget once cut
+    // off the first fifth of the file one "stray" row at a time (20 % of the rows dropped with
+    // a warning). Now the stray rows are counted in all, and the message names the step.
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..10_000i64 {
+        text.push_str(&format!("{},{}\n", 1_700_000_000 + 1_800 * i, i % 7));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "taxi.csv", &text);
+    let read = |step| {
+        read_history(
+            std::slice::from_ref(&p),
+            &HistoryOptions {
+                step: Some(step),
+                max_gap: None,
+            },
+        )
+    };
+    let e = read(300).unwrap_err().to_string();
+    assert!(e.contains("taxi.csv: series 'taxi' has 10000 rows"), "{e}");
+    assert!(
+        e.contains("rows are a median 30m apart, but the step is 5m") && e.contains("--step 30m"),
+        "{e}"
+    );
+    // At the rows' own step, everything reads and nothing is dropped.
+    let (s, r) = read(1_800).unwrap();
+    assert_eq!((s[0].len(), r[0].dropped_rows()), (10_000, 0));
+}
+
+#[test]
 fn two_large_blocks_far_apart_are_refused_naming_both() {
     let mut text = String::from("timestamp,value\n");
     for i in 0..100i64 {
