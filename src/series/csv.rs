@@ -289,12 +289,20 @@ fn parse_timestamp(field: &str) -> Result<f64, String> {
         })
 }
 
+/// Largest load magnitude read: what the live loop's buffers hold (`f32`), where a larger
+/// sample becomes a gap. Offline, 1e308 was accepted and its windows' sums overflowed to
+/// infinity, making every forecast over it NaN or infinite.
+const MAX_VALUE: f64 = f32::MAX as f64;
+
 fn parse_value(field: &str) -> Result<f64, String> {
     let quoted = excerpt(field);
     if field.is_empty() {
         return Err("empty value".into());
     }
     match field.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() > MAX_VALUE => Err(format!(
+            "value '{quoted}' is beyond ±{MAX_VALUE:.1e}, the largest load prescale holds"
+        )),
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(format!(
             "value '{quoted}' is not finite (NaN and infinity are not load)"

@@ -65,6 +65,16 @@ fn bad_inputs_name_file_and_line() {
     assert!(e.contains("web.csv:2:") && e.contains("not finite"), "{e}");
     let e = err_text("timestamp,value\n60,inf\n");
     assert!(e.contains("not finite"), "{e}");
+    // Finite but beyond f32: once read, and every forecast over it was NaN or infinite.
+    for v in ["1e308", "-1e39"] {
+        let e = err_text(&format!("timestamp,value\n60,1\n120,{v}\n"));
+        assert!(
+            e.contains("web.csv:3:") && e.contains(&format!("'{v}' is beyond ±3.4e38")),
+            "{e}"
+        );
+    }
+    let (s, _) = read_one("timestamp,value\n60,3e38\n120,-3e38\n").unwrap();
+    assert_eq!(s[0].values, vec![3e38, -3e38]);
     let e = err_text("timestamp,value\n1700000000000,1\n");
     assert!(
         e.contains("milliseconds") && e.contains("web.csv:2:"),
