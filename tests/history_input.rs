@@ -129,3 +129,38 @@ fn train_out_never_replaces_a_file_that_is_not_a_model() {
         assert!(o.status.success(), "{}", text(&o));
     }
 }
+
+/// Runs `prescale train` on 400 good rows with one extra flag; returns (exit code, output) and
+/// whether a model was written.
+fn train_with(flag: &str, value: &str) -> (Option<i32>, String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("timestamp,value\n");
+    for i in 0..400 {
+        body.push_str(&format!("{},{}\n", 1_700_000_000 + i * 300, 5 + i % 12));
+    }
+    let csv = dir.path().join("h.csv");
+    std::fs::write(&csv, &body).unwrap();
+    let csv = csv.display().to_string();
+    let out = dir.path().join("m.model");
+    let o = prescale(&[
+        "train",
+        "--history",
+        &csv,
+        "--out",
+        &out.display().to_string(),
+        flag,
+        value,
+    ]);
+    (o.status.code(), text(&o), out.exists())
+}
+
+#[test]
+fn a_huge_tree_count_is_refused_not_an_abort() {
+    // `--trees 18446744073709551615` aborted on a capacity overflow (and 1e8 trees ran for
+    // days with memory growing: not run here, a regression would hang rather than fail; the
+    // forest's unit test checks the bound).
+    let (code, o, wrote) = train_with("--trees", "18446744073709551615");
+    assert_eq!(code, Some(1), "{o}");
+    assert!(o.contains("n_trees") && o.contains("1..=10000"), "{o}");
+    assert!(!wrote);
+}
