@@ -164,3 +164,19 @@ fn a_huge_tree_count_is_refused_not_an_abort() {
     assert!(o.contains("n_trees") && o.contains("1..=10000"), "{o}");
     assert!(!wrote);
 }
+
+#[test]
+fn a_huge_min_leaf_saturates_never_overflows() {
+    // `2 × --min-leaf` overflowed: a panic with overflow checks; in release a wrapped "need at
+    // least 18446744073709551614 rows", and at 2^63 a wrap to 0 that trained as if no
+    // minimum were set.
+    for leaf in ["18446744073709551615", "9223372036854775808"] {
+        let (code, o, wrote) = train_with("--min-leaf", leaf);
+        assert_eq!(code, Some(1), "{o}");
+        assert!(
+            o.contains("need at least 18446744073709551615"),
+            "--min-leaf {leaf}: {o}"
+        );
+        assert!(!wrote);
+    }
+}
