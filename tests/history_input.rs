@@ -101,3 +101,82 @@ fn a_file_of_nul_bytes_is_not_echoed() {
     assert!(out.len() < 2048, "{} bytes: {out:.300}", out.len());
     assert!(out.contains(&csv), "{out:.300}");
 }
+
+#[test]
+fn train_out_never_replaces_a_file_that_is_not_a_model() {
+    // `--out` given the history file itself (a slip on the command line) once replaced the
+    // history with the model. Refused before training, the file left byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("timestamp,value\n");
+    for i in 0..400 {
+        body.push_str(&format!("{},{}\n", 1_700_000_000 + i * 300, 5 + i % 12));
+    }
+    let csv = dir.path().join("history.csv");
+    std::fs::write(&csv, &body).unwrap();
+    let csv = csv.display().to_string();
+    let o = prescale(&["train", "--history", &csv, "--out", &csv, "--trees", "3"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&csv) && out.contains("not a prescale model file"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), body);
+    // A model at --out is replaced as before.
+    let model = dir.path().join("m.model").display().to_string();
+    for _ in 0..2 {
+        let o = prescale(&["train", "--history", &csv, "--out", &model, "--trees", "3"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+/// Runs `prescale train` on 400 good rows with one extra flag; returns (exit code, output) and
+/// whether a model was written.
+fn train_with(flag: &str, value: &str) -> (Option<i32>, String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("timestamp,value\n");
+    for i in 0..400 {
+        body.push_str(&format!("{},{}\n", 1_700_000_000 + i * 300, 5 + i % 12));
+    }
+    let csv = dir.path().join("h.csv");
+    std::fs::write(&csv, &body).unwrap();
+    let csv = csv.display().to_string();
+    let out = dir.path().join("m.model");
+    let o = prescale(&[
+        "train",
+        "--history",
+        &csv,
+        "--out",
+        &out.display().to_string(),
+        flag,
+        value,
+    ]);
+    (o.status.code(), text(&o), out.exists())
+}
+
+#[test]
+fn a_huge_tree_count_is_refused_not_an_abort() {
+    // `--trees 18446744073709551615` aborted on a capacity overflow (and 1e8 trees ran for
+    // days with memory growing: not run here, a regression would hang rather than fail; the
+    // forest's unit test checks the bound).
+    let (code, o, wrote) = train_with("--trees", "18446744073709551615");
+    assert_eq!(code, Some(1), "{o}");
+    assert!(o.contains("n_trees") && o.contains("1..=10000"), "{o}");
+    assert!(!wrote);
+}
+
+#[test]
+fn a_huge_min_leaf_saturates_never_overflows() {
+    // `2 × --min-leaf` overflowed: a panic with overflow checks; in release a wrapped "need at
+    // least 18446744073709551614 rows", and at 2^63 a wrap to 0 that trained as if no
+    // minimum were set.
+    for leaf in ["18446744073709551615", "9223372036854775808"] {
+        let (code, o, wrote) = train_with("--min-leaf", leaf);
+        assert_eq!(code, Some(1), "{o}");
+        assert!(
+            o.contains("need at least 18446744073709551615"),
+            "--min-leaf {leaf}: {o}"
+        );
+        assert!(!wrote);
+    }
+}

@@ -291,3 +291,26 @@ fn a_fine_trace_too_short_to_train_on_says_how_much_history_it_needs() {
     let o = run(&["--train-fraction", "0.25", "--window", "1m"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn a_tiny_replica_capacity_caps_the_default_bounds_without_overflow() {
+    // The default max_replicas is twice the trace's peak in replicas, plus one: with a replica
+    // capacity of 1e-300 the first term saturated at u32::MAX and the + 1 overflowed (a panic
+    // with overflow checks; in release 0, and a refusal of "min 1 max 0" bounds never given).
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r");
+    let o = prescale(&[
+        "simulate",
+        "--trace",
+        &data("nab_ec2_cpu_utilization_5f5533.csv"),
+        "--policy",
+        "reactive",
+        "--replica-capacity",
+        "1e-300",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("4294967295"), "{out}");
+}

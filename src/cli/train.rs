@@ -31,6 +31,8 @@ pub(crate) fn run(a: TrainArgs) -> Result<()> {
         .iter()
         .map(|r| TimeRange::parse(r, "--exclude"))
         .collect::<Result<Vec<_>, _>>()?;
+    // Before reading or training: a wrong --out must not cost the training time.
+    Model::check_replaceable(&a.out)?;
     let mut series = read(&a.history, None)?;
     let excluded = exclude(&mut series, &ranges, "--exclude")?;
     let step = series[0].step;

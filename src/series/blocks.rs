@@ -47,15 +47,19 @@ pub(super) fn grid(
         .max_by_key(|(_, b)| b.rows)
         .map(|(i, _)| i)
         .expect("a series with samples has a run");
+    // In all, not per block: a step far finer than the rows' spacing cuts every row into a
+    // block of its own, each "stray", and dropping them one by one dropped most of the file.
     let stray_limit = STRAY_ROWS.max(blocks[main].rows / 100);
+    let stray_rows = r.samples.len() - blocks[main].rows;
+    if stray_rows > stray_limit {
+        let what = spacing_advice(&r, step, max_gap_steps)
+            .unwrap_or_else(|| describe_split(&r, &blocks, main, stray_limit));
+        return Err(sparse(&r, step, what));
+    }
     let mut dropped = Vec::new();
     for (i, b) in blocks.iter().enumerate() {
         if i == main {
             continue;
-        }
-        if b.rows > stray_limit {
-            let what = describe_split(&r, &blocks, main, stray_limit);
-            return Err(sparse(&r, step, what));
         }
         dropped.push(DroppedRows {
             rows: b.rows,
@@ -167,14 +171,43 @@ fn describe_split(r: &RawSeries, blocks: &[Block], main: usize, stray_limit: usi
         text.push(format!("and {} more", blocks.len() - 4));
     }
     format!(
-        "; its rows form {} blocks too far apart for one grid ({}). Blocks of at most {} rows \
-         would be dropped as stray and the largest ({} rows) kept, but dropping more is not \
+        "; its rows form {} blocks too far apart for one grid ({}). At most {} rows in all \
+         would be dropped as stray and the largest block ({} rows) kept, but dropping {} is not \
          ours to decide: remove the rows with wrong timestamps or split the file at the gap",
         blocks.len(),
         text.join(", "),
         stray_limit,
         blocks[main].rows,
+        r.samples.len() - blocks[main].rows,
     )
+}
+
+/// When the rows are farther apart than the gaps interpolation fills, the step is what is
+/// wrong (`--step 5m` on half-hourly data), not the timestamps: say so. `None` otherwise.
+fn spacing_advice(r: &RawSeries, step: i64, max_gap_steps: usize) -> Option<String> {
+    // Only on the error path: one f32 a row.
+    let mut gaps: Vec<f32> = r
+        .samples
+        .windows(2)
+        .map(|w| (w[1].ts - w[0].ts) as f32)
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let mid = gaps.len() / 2;
+    let median = f64::from(*gaps.select_nth_unstable_by(mid, f32::total_cmp).1);
+    let filled = (max_gap_steps as f64 + 1.0) * step as f64;
+    if median <= filled {
+        return None;
+    }
+    let spacing = super::format_duration(median.round() as i64);
+    Some(format!(
+        "; its rows are a median {spacing} apart, but the step is {} and only gaps up to {} are \
+         filled, so most rows stand alone, too far apart for one grid: give a step of about \
+         the rows' spacing (--step {spacing})",
+        super::format_duration(step),
+        super::format_duration((max_gap_steps as i64).saturating_mul(step)),
+    ))
 }
 
 /// The Sparse error for `r`: rows, span and biggest gap, then `advice`.

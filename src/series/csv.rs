@@ -17,7 +17,7 @@
 //! *blocks*, and the block with the most rows (the latest of equals) is kept:
 //!
 //! - the other blocks are **dropped and reported** when they are stray, at most
-//!   [`STRAY_ROWS`](super::blocks::STRAY_ROWS) rows or 1 % of the kept block's: a `0`
+//!   [`STRAY_ROWS`](super::blocks::STRAY_ROWS) rows or 1 % of the kept block's in all: a `0`
 //!   timestamp among 20,000 one-minute rows, a row dated in the wrong century. Such rows are almost always wrong timestamps, they could not yield a
 //!   single feature row on their own (one needs 13 steps of unbroken history), and keeping them
 //!   would mean either decades of empty steps or a second series under the same key. They are
@@ -289,12 +289,20 @@ fn parse_timestamp(field: &str) -> Result<f64, String> {
         })
 }
 
+/// Largest load magnitude read: what the live loop's buffers hold (`f32`), where a larger
+/// sample becomes a gap. Offline, 1e308 was accepted and its windows' sums overflowed to
+/// infinity, making every forecast over it NaN or infinite.
+const MAX_VALUE: f64 = f32::MAX as f64;
+
 fn parse_value(field: &str) -> Result<f64, String> {
     let quoted = excerpt(field);
     if field.is_empty() {
         return Err("empty value".into());
     }
     match field.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() > MAX_VALUE => Err(format!(
+            "value '{quoted}' is beyond ±{MAX_VALUE:.1e}, the largest load prescale holds"
+        )),
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(format!(
             "value '{quoted}' is not finite (NaN and infinity are not load)"

@@ -148,7 +148,12 @@ pub(super) fn workload(
         .max_replicas
         .or(c.map(|w| w.max_replicas))
         .unwrap_or_else(|| {
-            ((2.0 * peak / replica_capacity).ceil() as u32).max(min_replicas.max(1)) + 1
+            // Saturating: a tiny --replica-capacity makes the first term u32::MAX (the cast
+            // saturates), and + 1 overflowed (a panic, or 0 and a refusal of bounds the user
+            // never gave).
+            ((2.0 * peak / replica_capacity).ceil() as u32)
+                .max(min_replicas.max(1))
+                .saturating_add(1)
         });
     Ok(Workload {
         name: c.map_or_else(|| series.key.to_string(), |w| w.name.clone()),

@@ -149,18 +149,19 @@ fn fit_tree(ctx: &Ctx<'_>, tree_index: usize) -> TreeOutput {
             ymax = ymax.max(smp.y);
         }
         let count = node_samples.len();
-        let split = if pd.depth >= ctx.p.max_depth || count < 2 * min_leaf || ymin == ymax {
-            None
-        } else {
-            find_split(
-                ctx,
-                &mut rng,
-                node_samples,
-                (s, w, count),
-                &mut hist,
-                &mut perm,
-            )
-        };
+        let split =
+            if pd.depth >= ctx.p.max_depth || count < min_leaf.saturating_mul(2) || ymin == ymax {
+                None
+            } else {
+                find_split(
+                    ctx,
+                    &mut rng,
+                    node_samples,
+                    (s, w, count),
+                    &mut hist,
+                    &mut perm,
+                )
+            };
         match split {
             None => {
                 nodes.push(Node {

@@ -9,6 +9,12 @@ use super::ForestError;
 /// Largest accepted `leaf_quantiles`; beyond this the summary stops being a summary.
 const MAX_LEAF_QUANTILES: usize = 256;
 
+/// Most trees a forest may have: 100 times the default. The trees' outputs are collected
+/// into one buffer up front, so `--trees 18446744073709551615` aborted on a capacity overflow
+/// and `--trees 100000000` ran for days while its memory grew without bound; quantiles stop
+/// improving long before this.
+pub const MAX_TREES: usize = 10_000;
+
 /// Validated hyper-parameters of a [`QuantileForest`](super::QuantileForest); obtained from [`ForestParams`] via
 /// [`ParamGuard`], and the type that implements [`Fit`](linfa::traits::Fit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,8 +163,11 @@ impl ParamGuard for ForestParams {
         let bad = |name: &'static str, reason: String| {
             Err(ForestError::InvalidParameter { name, reason })
         };
-        if p.n_trees == 0 {
-            return bad("n_trees", "must be at least 1".into());
+        if !(1..=MAX_TREES).contains(&p.n_trees) {
+            return bad(
+                "n_trees",
+                format!("must be in 1..={MAX_TREES}, got {}", p.n_trees),
+            );
         }
         if p.max_depth == 0 {
             return bad("max_depth", "must be at least 1".into());

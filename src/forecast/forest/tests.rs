@@ -300,6 +300,12 @@ fn deterministic_across_runs_and_thread_counts() {
 fn invalid_params_name_the_parameter() {
     let cases: Vec<(ForestParams, &str)> = vec![
         (QuantileForest::params().n_trees(0), "n_trees"),
+        // Once a capacity-overflow abort (usize::MAX) or days of growing memory (1e8).
+        (
+            QuantileForest::params().n_trees(super::params::MAX_TREES + 1),
+            "n_trees",
+        ),
+        (QuantileForest::params().n_trees(usize::MAX), "n_trees"),
         (QuantileForest::params().max_features(0), "max_features"),
         (
             QuantileForest::params().min_samples_leaf(0),

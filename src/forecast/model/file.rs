@@ -60,8 +60,10 @@ impl Model {
         postcard::to_stdvec(self).map_or(0, |p| crc32fast::hash(&p))
     }
 
-    /// Writes the model atomically (temporary file + rename).
+    /// Writes the model atomically (temporary file + rename), only over nothing, an empty file
+    /// or another model ([`check_replaceable`](Self::check_replaceable)).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        Self::check_replaceable(path)?;
         let payload = postcard::to_stdvec(self).map_err(|e| ModelError::Decode {
             path: path.to_path_buf(),
             message: format!("encoding failed: {e}"),
@@ -78,6 +80,35 @@ impl Model {
             path: path.to_path_buf(),
             error,
         })
+    }
+
+    /// Refuses a path that holds a file other than a model: `train --out` given the history
+    /// it reads (or any file that is not prescale's) must not replace it. Nothing there, an
+    /// empty file and anything starting with the model magic may be replaced; a path that
+    /// cannot be opened for reading is left to the write to report. Callers that do a long
+    /// job before saving check first, so the mistake costs no training time.
+    pub fn check_replaceable(path: &Path) -> Result<(), ModelError> {
+        let Ok(file) = std::fs::File::open(path) else {
+            return Ok(());
+        };
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            // A directory or a device: the write fails and says why.
+            return Ok(());
+        }
+        let mut head = Vec::with_capacity(MAGIC.len());
+        file.take(MAGIC.len() as u64)
+            .read_to_end(&mut head)
+            .map_err(|error| ModelError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        if head.is_empty() || head == MAGIC {
+            Ok(())
+        } else {
+            Err(ModelError::NotOurs {
+                path: path.to_path_buf(),
+            })
+        }
     }
 
     /// Reads a model, checking magic, version, length and checksum before decoding, and every

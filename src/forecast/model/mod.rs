@@ -64,6 +64,14 @@ pub enum ModelError {
         /// The file.
         path: PathBuf,
     },
+    /// A file is already at the path a model is to be written to, and it is not a model: a
+    /// model is only ever written over a model (or nothing), so a mistyped path cannot replace
+    /// history, a configuration or a log that prescale did not write.
+    #[error("{path}: exists and is not a prescale model file; refusing to overwrite it (remove it or write the model elsewhere)")]
+    NotOurs {
+        /// The file.
+        path: PathBuf,
+    },
     /// The payload passed the checksum but could not be decoded.
     #[error("{path}: cannot decode model: {message}")]
     Decode {

@@ -69,7 +69,8 @@ impl TrainOptions {
 
     /// Fewest training rows (origins with a known target) a model is fitted on.
     pub fn rows_needed(&self) -> usize {
-        MIN_ROWS.max(2 * self.min_samples_leaf)
+        // Saturating: `--min-leaf` is the user's number, and 2 × 2^63 must not wrap to 0.
+        MIN_ROWS.max(self.min_samples_leaf.saturating_mul(2))
     }
 
     /// Fewest steps of unbroken history a model can be trained on with these options: each
@@ -77,6 +78,9 @@ impl TrainOptions {
     /// steps after it. `None` when the step or window cannot make a feature spec.
     pub fn history_needed(&self) -> Option<usize> {
         let spec = FeatureSpec::new(self.step, self.window).ok()?;
-        Some(self.rows_needed() + spec.horizon() + spec.min_history - 1)
+        Some(
+            self.rows_needed()
+                .saturating_add(spec.horizon() + spec.min_history - 1),
+        )
     }
 }

@@ -176,6 +176,49 @@ fn load_refuses_a_model_that_breaks_an_invariant() {
     Model::load(&p).unwrap();
 }
 
+#[test]
+fn save_replaces_only_a_model_or_nothing() {
+    let m = &fuzz_base_model();
+    let dir = tempfile::tempdir().unwrap();
+    // Someone's history, a configuration, a short text: never replaced, left byte for byte.
+    for (name, body) in [
+        (
+            "history.csv",
+            &b"timestamp,value\n2024-01-01T00:00:00Z,1\n"[..],
+        ),
+        ("prescale.toml", &b"[run]\n"[..]),
+        ("x", &b"PRESC"[..]),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        let e = m.save(&p).unwrap_err();
+        assert!(matches!(e, ModelError::NotOurs { .. }), "{name}: {e}");
+        assert!(e.to_string().contains(name), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), body, "{name} was changed");
+    }
+    // Nothing there, an empty file, or a model (even a damaged one) is replaced.
+    let fresh = dir.path().join("new.model");
+    m.save(&fresh).unwrap();
+    m.save(&fresh).unwrap();
+    let empty = dir.path().join("empty.model");
+    std::fs::write(&empty, b"").unwrap();
+    m.save(&empty).unwrap();
+    let damaged = dir.path().join("damaged.model");
+    std::fs::write(&damaged, b"PRESCALE\x02garbage").unwrap();
+    m.save(&damaged).unwrap();
+    for p in [&fresh, &empty, &damaged] {
+        assert_eq!(Model::load(p).unwrap().fingerprint(), m.fingerprint());
+    }
+}
+
+/// The model of [`fuzz_base`], decoded.
+fn fuzz_base_model() -> Model {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.model");
+    std::fs::write(&p, &fuzz_base().0).unwrap();
+    Model::load(&p).unwrap()
+}
+
 /// A small trained model, its file bytes and a series to forecast, shared by the cases.
 fn fuzz_base() -> &'static (Vec<u8>, Series) {
     static BASE: std::sync::OnceLock<(Vec<u8>, Series)> = std::sync::OnceLock::new();

@@ -65,6 +65,16 @@ fn bad_inputs_name_file_and_line() {
     assert!(e.contains("web.csv:2:") && e.contains("not finite"), "{e}");
     let e = err_text("timestamp,value\n60,inf\n");
     assert!(e.contains("not finite"), "{e}");
+    // Finite but beyond f32: once read, and every forecast over it was NaN or infinite.
+    for v in ["1e308", "-1e39"] {
+        let e = err_text(&format!("timestamp,value\n60,1\n120,{v}\n"));
+        assert!(
+            e.contains("web.csv:3:") && e.contains(&format!("'{v}' is beyond ±3.4e38")),
+            "{e}"
+        );
+    }
+    let (s, _) = read_one("timestamp,value\n60,3e38\n120,-3e38\n").unwrap();
+    assert_eq!(s[0].values, vec![3e38, -3e38]);
     let e = err_text("timestamp,value\n1700000000000,1\n");
     assert!(
         e.contains("milliseconds") && e.contains("web.csv:2:"),
@@ -208,6 +218,37 @@ fn stray_rows_far_away_are_dropped_and_reported() {
         text.contains("2 rows far from the rest dropped (1 at 1970-01-01T00:00:00Z, 1 at 2100-01-01T00:00:00Z)"),
         "{text}"
     );
+}
+
+#[test]
+fn a_step_finer_than_the_rows_is_refused_not_most_rows_dropped() {
+    // Half-hourly rows on a 5-minute step: every row stood alone, and the grid budget once cut
+    // off the first fifth of the file one "stray" row at a time (20 % of the rows dropped with
+    // a warning). Now the stray rows are counted in all, and the message names the step.
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..10_000i64 {
+        text.push_str(&format!("{},{}\n", 1_700_000_000 + 1_800 * i, i % 7));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "taxi.csv", &text);
+    let read = |step| {
+        read_history(
+            std::slice::from_ref(&p),
+            &HistoryOptions {
+                step: Some(step),
+                max_gap: None,
+            },
+        )
+    };
+    let e = read(300).unwrap_err().to_string();
+    assert!(e.contains("taxi.csv: series 'taxi' has 10000 rows"), "{e}");
+    assert!(
+        e.contains("rows are a median 30m apart, but the step is 5m") && e.contains("--step 30m"),
+        "{e}"
+    );
+    // At the rows' own step, everything reads and nothing is dropped.
+    let (s, r) = read(1_800).unwrap();
+    assert_eq!((s[0].len(), r[0].dropped_rows()), (10_000, 0));
 }
 
 #[test]
