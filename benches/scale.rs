@@ -141,14 +141,9 @@ fn cycle(
     for (&(k, r), f) in inputs.iter().zip(forecasts) {
         let ts = r.newest_timestamp();
         let v = ts.and_then(|ts| r.get(ts)).unwrap_or(f64::NAN);
-        if let Some(ts) = ts.filter(|_| v.is_finite()) {
-            sh.accuracy.observe(k, ts, v);
-            sh.online.observe(k, ts, v);
-        }
-        let f = f.map(|f| sh.online.correct_owned(f));
-        if let Some(f) = &f {
-            sh.accuracy.record(f);
-        }
+        let fresh = ts.filter(|_| v.is_finite()).map(|ts| (ts, v));
+        let f = sh.online.update(k, fresh, f);
+        sh.accuracy.update(k, fresh, f.as_ref());
         corrected.push(f);
         newest.push(v);
     }

@@ -389,6 +389,36 @@ impl OnlineCalibration {
         self.calibrator(&f.key).correct_owned(f)
     }
 
+    /// [`observe`](Self::observe) of each of `samples` (in time order), then
+    /// [`correct_owned`](Self::correct_owned) of `f` (a forecast of `key`) if there is one:
+    /// what the live loop does for a series each cycle, with one look-up of its calibrator
+    /// instead of one per call.
+    pub fn update(
+        &mut self,
+        key: &SeriesKey,
+        samples: impl IntoIterator<Item = (i64, f64)>,
+        f: Option<Forecast>,
+    ) -> Option<Forecast> {
+        if !self.config.enabled {
+            return f;
+        }
+        let mut samples = samples.into_iter().peekable();
+        let c = match self.series.get_mut(key) {
+            Some(c) => c,
+            // Made only when there is something to learn or correct, as the calls in turn
+            // would: a series with neither gets no (saved) state.
+            None if f.is_some() || samples.peek().is_some() => self
+                .series
+                .entry(key.clone())
+                .or_insert_with(|| Calibrator::with_config(&self.config)),
+            None => return f,
+        };
+        for (ts, v) in samples {
+            c.observe(ts, v);
+        }
+        f.map(|f| c.correct_owned(f))
+    }
+
     /// `key`'s calibrator, made if it has none yet; the key is copied only then (each series
     /// is looked up twice a cycle).
     fn calibrator(&mut self, key: &SeriesKey) -> &mut Calibrator {

@@ -70,22 +70,17 @@ impl Loop {
         let mut raw = HashMap::with_capacity(self.raw_keys.len());
         for ((&(key, ring), (f, view)), &fresh) in inputs.iter().zip(staged).zip(&fresh) {
             let current = newest_finite(ring, need);
-            // What arrived since the last cycle, to the trackers, just before this series'
-            // forecast is corrected and recorded: one visit to its state a cycle, not two.
-            for (ts, v) in fresh_samples(ring, fresh) {
-                self.accuracy.observe(key, ts, v);
-                self.online.observe(key, ts, v);
+            if let Some(f) = f.as_ref().filter(|_| self.raw_keys.contains(key)) {
+                raw.insert(key.clone(), f.clone());
             }
+            // What arrived since the last cycle, to each tracker just before this series'
+            // forecast is corrected and recorded: one look-up of its state in each a cycle.
             // The correction is part of the forecaster: scored, exported and planned with.
-            let f = f.map(|f| {
-                if self.raw_keys.contains(key) {
-                    raw.insert(key.clone(), f.clone());
-                }
-                self.online.correct_owned(f)
-            });
+            let f = self.online.update(key, fresh_samples(ring, fresh), f);
             // Scored and exported as the model made it; only the planner sees the margin.
+            self.accuracy
+                .update(key, fresh_samples(ring, fresh), f.as_ref());
             if let Some(f) = &f {
-                self.accuracy.record(f);
                 made.push((f.clone(), current));
             }
             let planned = f.map(|f| super::stages::widened(&f, view.widen));
