@@ -30,7 +30,7 @@ use prescale::plan::{
     AccuracyConfig, AccuracyTracker, NodePlanner, NodeState, PoolSpec, ReplicaPlanner, Resources,
     WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
-use prescale::series::SeriesKey;
+use prescale::series::{SeriesHasher, SeriesKey};
 use prescale::shard::ShardConfig;
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -147,7 +147,8 @@ fn cycle(
         corrected.push(f);
         newest.push(v);
     }
-    let by_key: HashMap<&SeriesKey, (Option<&Forecast>, f64)> = inputs
+    // Keyed and hashed as the loop's own map of forecasts by series.
+    let by_key: HashMap<&SeriesKey, (Option<&Forecast>, f64), SeriesHasher> = inputs
         .iter()
         .zip(&corrected)
         .zip(&newest)

@@ -54,8 +54,8 @@ pub use median::MedianMix;
 pub use saved::{check as check_saved, SavedSeries};
 
 use super::Forecast;
-use crate::series::SeriesKey;
-use std::collections::{HashMap, VecDeque};
+use crate::series::{SeriesKey, SeriesMap};
+use std::collections::VecDeque;
 
 /// Bound on |θ|: a factor in [e^−1.5, e^1.5] ≈ [0.22, 4.5]. Beyond it the model, not its
 /// calibration, is wrong, and the accuracy tracker's weight is the tool for that.
@@ -352,7 +352,7 @@ fn tracked(level: f64) -> bool {
 #[derive(Debug, Clone)]
 pub struct OnlineCalibration {
     config: OnlineConfig,
-    series: HashMap<SeriesKey, Calibrator>,
+    series: SeriesMap<Calibrator>,
 }
 
 impl OnlineCalibration {
@@ -360,7 +360,7 @@ impl OnlineCalibration {
     pub fn new(config: OnlineConfig) -> Self {
         OnlineCalibration {
             config,
-            series: HashMap::new(),
+            series: SeriesMap::default(),
         }
     }
 

@@ -16,9 +16,9 @@
 //! top of error. Until `min_scored` forecasts are scored the weight is the prior, `prior_weight`.
 
 use crate::forecast::Forecast;
-use crate::series::SeriesKey;
+use crate::series::{SeriesKey, SeriesMap};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Tuning of the accuracy tracker: `[accuracy]` in `prescale.toml`; every key optional.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -315,7 +315,7 @@ impl SeriesAccuracy {
 #[derive(Debug, Clone, Default)]
 pub struct AccuracyTracker {
     cfg: AccuracyConfig,
-    series: HashMap<SeriesKey, SeriesAccuracy>,
+    series: SeriesMap<SeriesAccuracy>,
 }
 
 impl AccuracyTracker {
@@ -323,7 +323,7 @@ impl AccuracyTracker {
     pub fn new(cfg: AccuracyConfig) -> Self {
         AccuracyTracker {
             cfg,
-            series: HashMap::new(),
+            series: SeriesMap::default(),
         }
     }
 
