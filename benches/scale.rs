@@ -30,7 +30,7 @@ use prescale::plan::{
     AccuracyConfig, AccuracyTracker, NodePlanner, NodeState, PoolSpec, ReplicaPlanner, Resources,
     WorkloadInput, WorkloadLoad, WorkloadSpec,
 };
-use prescale::series::SeriesKey;
+use prescale::series::{SeriesHasher, SeriesKey};
 use prescale::shard::ShardConfig;
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -141,18 +141,14 @@ fn cycle(
     for (&(k, r), f) in inputs.iter().zip(forecasts) {
         let ts = r.newest_timestamp();
         let v = ts.and_then(|ts| r.get(ts)).unwrap_or(f64::NAN);
-        if let Some(ts) = ts.filter(|_| v.is_finite()) {
-            sh.accuracy.observe(k, ts, v);
-            sh.online.observe(k, ts, v);
-        }
-        let f = f.map(|f| sh.online.correct_owned(f));
-        if let Some(f) = &f {
-            sh.accuracy.record(f);
-        }
+        let fresh = ts.filter(|_| v.is_finite()).map(|ts| (ts, v));
+        let f = sh.online.update(k, fresh, f);
+        sh.accuracy.update(k, fresh, f.as_ref());
         corrected.push(f);
         newest.push(v);
     }
-    let by_key: HashMap<&SeriesKey, (Option<&Forecast>, f64)> = inputs
+    // Keyed and hashed as the loop's own map of forecasts by series.
+    let by_key: HashMap<&SeriesKey, (Option<&Forecast>, f64), SeriesHasher> = inputs
         .iter()
         .zip(&corrected)
         .zip(&newest)

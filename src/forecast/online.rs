@@ -54,8 +54,8 @@ pub use median::MedianMix;
 pub use saved::{check as check_saved, SavedSeries};
 
 use super::Forecast;
-use crate::series::SeriesKey;
-use std::collections::{HashMap, VecDeque};
+use crate::series::{SeriesKey, SeriesMap};
+use std::collections::VecDeque;
 
 /// Bound on |θ|: a factor in [e^−1.5, e^1.5] ≈ [0.22, 4.5]. Beyond it the model, not its
 /// calibration, is wrong, and the accuracy tracker's weight is the tool for that.
@@ -352,7 +352,7 @@ fn tracked(level: f64) -> bool {
 #[derive(Debug, Clone)]
 pub struct OnlineCalibration {
     config: OnlineConfig,
-    series: HashMap<SeriesKey, Calibrator>,
+    series: SeriesMap<Calibrator>,
 }
 
 impl OnlineCalibration {
@@ -360,7 +360,7 @@ impl OnlineCalibration {
     pub fn new(config: OnlineConfig) -> Self {
         OnlineCalibration {
             config,
-            series: HashMap::new(),
+            series: SeriesMap::default(),
         }
     }
 
@@ -387,6 +387,36 @@ impl OnlineCalibration {
             return f;
         }
         self.calibrator(&f.key).correct_owned(f)
+    }
+
+    /// [`observe`](Self::observe) of each of `samples` (in time order), then
+    /// [`correct_owned`](Self::correct_owned) of `f` (a forecast of `key`) if there is one:
+    /// what the live loop does for a series each cycle, with one look-up of its calibrator
+    /// instead of one per call.
+    pub fn update(
+        &mut self,
+        key: &SeriesKey,
+        samples: impl IntoIterator<Item = (i64, f64)>,
+        f: Option<Forecast>,
+    ) -> Option<Forecast> {
+        if !self.config.enabled {
+            return f;
+        }
+        let mut samples = samples.into_iter().peekable();
+        let c = match self.series.get_mut(key) {
+            Some(c) => c,
+            // Made only when there is something to learn or correct, as the calls in turn
+            // would: a series with neither gets no (saved) state.
+            None if f.is_some() || samples.peek().is_some() => self
+                .series
+                .entry(key.clone())
+                .or_insert_with(|| Calibrator::with_config(&self.config)),
+            None => return f,
+        };
+        for (ts, v) in samples {
+            c.observe(ts, v);
+        }
+        f.map(|f| c.correct_owned(f))
     }
 
     /// `key`'s calibrator, made if it has none yet; the key is copied only then (each series

@@ -4,8 +4,8 @@
 use crate::act::Outcome;
 use crate::collect::Store;
 use crate::plan::{AccuracyTracker, BelievedState, Decision, DecisionKind};
-use crate::series::SeriesKey;
-use std::collections::{HashMap, HashSet};
+use crate::series::{SeriesKey, SeriesMap};
+use std::collections::HashSet;
 
 /// Follows a cycle's outcomes: what was carried out is believed done, and where someone else
 /// had set the replicas, their count is (so the next cycle plans from it).
@@ -50,7 +50,7 @@ fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
 /// the live series rather than every series ever seen.
 pub(super) fn forget_dropped(
     store: &Store,
-    observed: &mut HashMap<SeriesKey, i64>,
+    observed: &mut SeriesMap<i64>,
     accuracy: &mut AccuracyTracker,
 ) {
     let live = |k: &SeriesKey| store.entry(k).is_some();

@@ -6,8 +6,7 @@
 use super::state::Loop;
 use crate::forecast::{Forecast, StageView};
 use crate::plan::{Decision, DecisionKind};
-use crate::series::SeriesKey;
-use std::collections::HashMap;
+use crate::series::SeriesMap;
 
 /// A factor closer to 1 than this is not named in reasons: it moves no replica count that a
 /// reader could trace back to it.
@@ -19,9 +18,9 @@ impl Loop {
     /// has none: it plans on the uncorrected forecast, its margin being its calibration.
     pub(super) fn calibration_reasons(
         &mut self,
-        planned: &HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
-        raw: &HashMap<SeriesKey, Forecast>,
-        views: &HashMap<SeriesKey, StageView>,
+        planned: &SeriesMap<(Option<Forecast>, Option<f64>)>,
+        raw: &SeriesMap<Forecast>,
+        views: &SeriesMap<StageView>,
         decisions: &mut [Decision],
     ) {
         self.calibration.clear();
@@ -92,6 +91,7 @@ fn factor(planned: &Forecast, raw: &Forecast, level: f64, widen: f64) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::series::SeriesKey;
 
     fn f(qs: &[(f64, f64)]) -> Forecast {
         Forecast {

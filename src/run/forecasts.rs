@@ -7,16 +7,16 @@ use super::state::Loop;
 use crate::collect::{Collector, HealthState, Source};
 use crate::forecast::{Forecast, StageView};
 use crate::plan::WorkloadSpec;
-use crate::series::{Ring, SeriesKey};
-use std::collections::{HashMap, HashSet};
+use crate::series::{Ring, SeriesKey, SeriesMap};
+use std::collections::HashSet;
 
 /// One cycle's forecasts, as the planner and the exporter read them.
 pub(super) struct Forecasts {
     /// Per series: the forecast the planner uses (if one could be made; widened while the
     /// history is short) and its newest finite value.
-    pub(super) by_key: HashMap<SeriesKey, (Option<Forecast>, Option<f64>)>,
+    pub(super) by_key: SeriesMap<(Option<Forecast>, Option<f64>)>,
     /// Per series: its cold-start stage.
-    pub(super) views: HashMap<SeriesKey, StageView>,
+    pub(super) views: SeriesMap<StageView>,
     /// Every forecast made, with its series' newest value, in the order forecast.
     pub(super) made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
@@ -24,7 +24,7 @@ pub(super) struct Forecasts {
     /// Per series that needs it ([`raw_needed`](super::state::raw_needed)): the forecast
     /// before its online correction (what `max_short` workloads plan with, see
     /// [`Forecasts::for_workload`]).
-    pub(super) raw: HashMap<SeriesKey, Forecast>,
+    pub(super) raw: SeriesMap<Forecast>,
 }
 
 impl Forecasts {
@@ -64,28 +64,23 @@ impl Loop {
         let predicted = self.model.forecast_rings(&inputs);
         let staged = self.staged(&inputs, predicted);
         let need = self.model.spec.history_needed();
-        let mut by_key = HashMap::with_capacity(inputs.len());
+        let mut by_key = SeriesMap::with_capacity_and_hasher(inputs.len(), Default::default());
         let mut made = Vec::with_capacity(inputs.len());
-        let mut views = HashMap::with_capacity(inputs.len());
-        let mut raw = HashMap::with_capacity(self.raw_keys.len());
+        let mut views = SeriesMap::with_capacity_and_hasher(inputs.len(), Default::default());
+        let mut raw = SeriesMap::with_capacity_and_hasher(self.raw_keys.len(), Default::default());
         for ((&(key, ring), (f, view)), &fresh) in inputs.iter().zip(staged).zip(&fresh) {
             let current = newest_finite(ring, need);
-            // What arrived since the last cycle, to the trackers, just before this series'
-            // forecast is corrected and recorded: one visit to its state a cycle, not two.
-            for (ts, v) in fresh_samples(ring, fresh) {
-                self.accuracy.observe(key, ts, v);
-                self.online.observe(key, ts, v);
+            if let Some(f) = f.as_ref().filter(|_| self.raw_keys.contains(key)) {
+                raw.insert(key.clone(), f.clone());
             }
+            // What arrived since the last cycle, to each tracker just before this series'
+            // forecast is corrected and recorded: one look-up of its state in each a cycle.
             // The correction is part of the forecaster: scored, exported and planned with.
-            let f = f.map(|f| {
-                if self.raw_keys.contains(key) {
-                    raw.insert(key.clone(), f.clone());
-                }
-                self.online.correct_owned(f)
-            });
+            let f = self.online.update(key, fresh_samples(ring, fresh), f);
             // Scored and exported as the model made it; only the planner sees the margin.
+            self.accuracy
+                .update(key, fresh_samples(ring, fresh), f.as_ref());
             if let Some(f) = &f {
-                self.accuracy.record(f);
                 made.push((f.clone(), current));
             }
             let planned = f.map(|f| super::stages::widened(&f, view.widen));
@@ -132,19 +127,20 @@ impl Loop {
                 // what the tracker has seen.
                 let len = need.min(ring.len()) as i64;
                 let start = newest - (len - 1) * ring.step();
-                let seen = self.observed.get(key).copied().unwrap_or(i64::MIN);
+                // One look-up: what was seen, replaced by what is newest now.
+                let seen = match self.observed.get_mut(key) {
+                    Some(s) => std::mem::replace(s, newest),
+                    None => {
+                        self.observed.insert(key.clone(), newest);
+                        i64::MIN
+                    }
+                };
                 let first = if seen < start {
                     0
                 } else {
                     (seen - start) / ring.step() + 1
                 };
                 fresh.push((start + first * ring.step(), (len - first).max(0)));
-                match self.observed.get_mut(key) {
-                    Some(s) => *s = newest,
-                    None => {
-                        self.observed.insert(key.clone(), newest);
-                    }
-                }
                 if entry.is_stale() || !signal_ok || now - newest > 3 * ring.step() {
                     stale.insert(key.clone());
                 }

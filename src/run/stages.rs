@@ -7,7 +7,7 @@ use super::state::Loop;
 use crate::collect::{Collector, Source};
 use crate::forecast::{Contest, Forecast, StageView};
 use crate::plan::{Decision, DecisionKind};
-use crate::series::{Ring, SeriesKey};
+use crate::series::{Ring, SeriesKey, SeriesMap};
 
 impl Loop {
     /// Per input `(key, ring)` with the global model's forecast: the forecast used (the
@@ -85,7 +85,7 @@ impl Loop {
     /// stages for the snapshot.
     pub(super) fn stage_reasons(
         &mut self,
-        views: &std::collections::HashMap<SeriesKey, StageView>,
+        views: &SeriesMap<StageView>,
         decisions: &mut [Decision],
     ) {
         let spec = &self.model.spec;

@@ -13,7 +13,7 @@ use crate::plan::{
     AccuracyTracker, BelievedState, NodePlanner, PoolSpec, RecordedCounts, ReplicaPlanner,
     RiskTracker, WorkloadSpec,
 };
-use crate::series::SeriesKey;
+use crate::series::{SeriesKey, SeriesMap};
 use crate::shard::NodePlanning;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ pub(super) struct Loop {
     pub(super) risk: RiskTracker,
     pub(super) believed: BelievedState,
     /// Newest timestamp already shown to the accuracy tracker, per series.
-    pub(super) observed: HashMap<SeriesKey, i64>,
+    pub(super) observed: SeriesMap<i64>,
     pub(super) retrainer: Retrainer,
     /// Per-series own models and their background contests (`run.own_model_after`).
     pub(super) own: OwnModels,
@@ -116,7 +116,7 @@ impl Loop {
             calibration: Vec::new(),
             risk: RiskTracker::new(),
             believed: BelievedState::new(&live.nodes, &live.workloads),
-            observed: HashMap::new(),
+            observed: SeriesMap::default(),
             retrainer: Retrainer::new(live.retrain_every),
             own: OwnModels::new(live.own_model_after),
             stages: Vec::new(),

@@ -8,6 +8,7 @@
 mod blocks;
 pub(crate) mod csv;
 mod exclude;
+mod map;
 mod reader;
 mod report;
 mod resample;
@@ -17,6 +18,7 @@ pub use self::csv::{
     read_history, write_long_csv, CsvError, DroppedRows, HistoryOptions, SeriesReport,
 };
 pub use exclude::{de_time, exclude, parse_time, RangeError, TimeRange};
+pub use map::{SeriesHasher, SeriesMap};
 pub use resample::{join, resample, run_steps, ResampleStats, Resampled, Run, Sample};
 pub use ring::{PushOutcome, Ring};
 

@@ -295,3 +295,53 @@ fn saved_state_from_before_the_median_loads_and_a_bad_median_is_refused() {
     let err = check_saved(&bad).unwrap_err();
     assert!(err.contains("series 'a'") && err.contains("-2"), "{err}");
 }
+
+proptest! {
+    /// `update` is `observe` of each sample then `correct_owned`, with one look-up: the same
+    /// forecasts issued and the same state step by step; a series with neither a sample nor a
+    /// forecast gets no state (nothing to save), as when nothing is called.
+    #[test]
+    fn update_is_observe_of_each_sample_then_correct(
+        steps in proptest::collection::vec(
+            (0usize..3, proptest::bool::ANY, 1.0f64..100.0),
+            1..80,
+        ),
+    ) {
+        let key = SeriesKey::new("s");
+        let mut calls = OnlineCalibration::new(OnlineConfig::default());
+        let mut one = OnlineCalibration::new(OnlineConfig::default());
+        let mut ts = 1000;
+        for (n, forecast_now, v) in steps {
+            let samples: Vec<(i64, f64)> = (0..n)
+                .map(|k| {
+                    ts += 60;
+                    (ts, v + 3.0 * k as f64)
+                })
+                .collect();
+            let f = forecast_now.then(|| forecast(ts, 180, &[(0.5, v), (0.9, 1.2 * v), (0.99, 1.5 * v)]));
+            for &(t, v) in &samples {
+                calls.observe(&key, t, v);
+            }
+            let expected = f.clone().map(|f| calls.correct_owned(f));
+            prop_assert_eq!(one.update(&key, samples, f), expected);
+            prop_assert_eq!(
+                calls.get(&key).map(Calibrator::stats),
+                one.get(&key).map(Calibrator::stats)
+            );
+        }
+    }
+}
+
+#[test]
+fn update_leaves_a_series_with_nothing_to_learn_or_correct_without_state() {
+    let mut cal = OnlineCalibration::new(OnlineConfig::default());
+    let key = SeriesKey::new("s");
+    assert_eq!(cal.update(&key, [], None), None);
+    assert!(cal.get(&key).is_none());
+    cal.update(&key, [(60, 1.0)], None);
+    assert!(cal.get(&key).is_some());
+    let f = forecast(60, 180, &[(0.5, 1.0), (0.9, 2.0)]);
+    let mut off = OnlineCalibration::new(OnlineConfig::off());
+    assert_eq!(off.update(&key, [(60, 1.0)], Some(f.clone())), Some(f));
+    assert!(off.get(&key).is_none());
+}

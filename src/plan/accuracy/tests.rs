@@ -270,3 +270,48 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `update` is `observe` of each sample then `record`, with one look-up: the same scores
+    /// and holdings step by step, whether the series is new (its samples before its first
+    /// forecast are not seen), a forecast is refused (a NaN median) or none comes.
+    #[test]
+    fn update_is_observe_of_each_sample_then_record(
+        steps in proptest::collection::vec(
+            (
+                0usize..3,
+                proptest::option::of((0.0f64..100.0, 0.0f64..50.0, 0i64..3)),
+                0.0f64..100.0,
+            ),
+            1..60,
+        ),
+    ) {
+        let key = SeriesKey::new("rps");
+        let mut calls = AccuracyTracker::new(AccuracyConfig::default());
+        let mut one = AccuracyTracker::new(AccuracyConfig::default());
+        let mut ts = 0;
+        for (n, f, v) in steps {
+            let samples: Vec<(i64, f64)> = (0..n)
+                .map(|k| {
+                    ts += 15;
+                    (ts, v + 7.0 * k as f64)
+                })
+                .collect();
+            // An origin before this step's samples too, so that samples a new series must
+            // not see would fall in its window.
+            let f = f.map(|(p50, up, lag)| {
+                let p50_or_nan = if p50 > 90.0 { f64::NAN } else { p50 };
+                fc(ts - 15 * lag, p50_or_nan, p50 + up)
+            });
+            for &(t, v) in &samples {
+                calls.observe(&key, t, v);
+            }
+            if let Some(f) = &f {
+                calls.record(f);
+            }
+            one.update(&key, samples, f.as_ref());
+            prop_assert_eq!(calls.len(), one.len());
+            prop_assert_eq!(calls.stats(&key), one.stats(&key));
+        }
+    }
+}

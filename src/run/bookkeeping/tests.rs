@@ -15,7 +15,7 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
     cfg.drop_after = 300;
     cfg.stale_after = 120;
     let mut store = Store::new(std::slice::from_ref(&cfg));
-    let mut observed = HashMap::new();
+    let mut observed = SeriesMap::default();
     let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
     let live_ids = 20u64;
     let mut max_live = 0;
