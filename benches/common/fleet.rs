@@ -6,7 +6,7 @@
 //! The shapes are `benches/scale.rs`'s, so the two measure the same cycle: series `i` is
 //! `cpu{pod="p<i / workloads>",workload="w<i % workloads>"}` with [`super::load::value`]'s
 //! load, workload `w` plans on the series of pod `p0` (20 units per replica, at most 200
-//! replicas, 0.25 CPU and 256 MiB each), in one pool of 32-CPU, 128 GiB nodes.
+//! replicas, a minute to boot, 0.25 CPU and 256 MiB each), in one pool of 32-CPU, 128 GiB nodes.
 
 use prescale::collect::prometheus::{Answer, Point, RangeSeries};
 use prescale::collect::{SignalConfig, Source, SourceError};
@@ -65,7 +65,7 @@ impl Fleet {
             writeln!(
                 t,
                 "[[workload]]\nname = \"w{w}\"\ndemand = 'cpu{{pod=\"p0\",workload=\"w{w}\"}}'\n\
-                 replica_capacity = 20\nmax_replicas = 200\n\
+                 replica_capacity = 20\nmax_replicas = 200\nboot_time = \"1m\"\n\
                  resources = {{ cpu = 0.25, memory = \"256Mi\" }}\n"
             )
             .unwrap();
@@ -73,7 +73,7 @@ impl Fleet {
         writeln!(
             t,
             "[[pool]]\nname = \"general\"\ncapacity = {{ cpu = 32, memory = \"128Gi\" }}\n\
-             max_nodes = 4000\n"
+             max_nodes = 4000\nboot_time = \"3m\"\n"
         )
         .unwrap();
         for n in 0..self.nodes {
