@@ -75,4 +75,4 @@ pub mod series;
 pub mod shard;
 pub mod sim;
 
-pub use run::{run, RunError, RunOptions, RunSummary, StateError, DEMO_CONFIG};
+pub use run::{run, RunError, RunOptions, RunSummary, StateError, Stepper, DEMO_CONFIG};

@@ -31,46 +31,19 @@ impl Loop {
             opts.cycles.or(self.cycles_limit)
         };
         let mut summary = RunSummary::default();
-        self.restore_persisted(clock.now());
-        let report = collector.backfill(clock.now()).await;
-        for s in report.signals.iter().filter(|s| s.error.is_some()) {
-            tracing::warn!(
-                "backfill of '{}' failed: {}",
-                s.signal,
-                s.error.as_deref().unwrap_or("")
-            );
-        }
-        self.retrainer.start(clock.now());
+        self.begin(&mut collector, clock.now()).await;
         let mut last;
         loop {
             let started = Instant::now();
             let now = clock.now();
-            if summary.cycles > 0 {
-                let report = collector.poll(now).await;
-                for s in report.signals.iter().filter(|s| s.error.is_some()) {
-                    tracing::warn!(
-                        "poll of '{}' failed: {}",
-                        s.signal,
-                        s.error.as_deref().unwrap_or("")
-                    );
-                }
-            }
-            let read = self.read_replicas(now).await;
-            if let Some(recorded) = self.recorded.take() {
-                self.recover(&read, &recorded);
-            }
-            self.read_other_shards(now).await;
             let decisions = self
-                .cycle(&collector, now, started, summary.cycles + 1)
+                .step(&mut collector, now, started, summary.cycles + 1)
                 .await?;
             summary.cycles += 1;
             let holds = decisions.iter().filter(|d| d.is_hold()).count();
             summary.holds += holds;
             summary.changes += decisions.len() - holds;
-            self.maybe_retrain(&collector, now).await;
-            self.maybe_train_own(&collector, now).await;
             last = now;
-            self.save_persisted(now, false);
             if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
                 break;
             }
@@ -78,6 +51,59 @@ impl Loop {
         self.save_persisted(last, true);
         self.act.flush()?;
         Ok(summary)
+    }
+
+    /// Before the first cycle at `now`: the persisted state restored, the buffers backfilled,
+    /// retraining's clock started.
+    pub(super) async fn begin<S: Source + Send + Sync>(
+        &mut self,
+        collector: &mut Collector<S>,
+        now: i64,
+    ) {
+        self.restore_persisted(now);
+        let report = collector.backfill(now).await;
+        for s in report.signals.iter().filter(|s| s.error.is_some()) {
+            tracing::warn!(
+                "backfill of '{}' failed: {}",
+                s.signal,
+                s.error.as_deref().unwrap_or("")
+            );
+        }
+        self.retrainer.start(now);
+    }
+
+    /// Cycle number `n` (from 1) at `now`, everything the loop does between two clock ticks:
+    /// the poll (not in the first cycle: the backfill was its poll), replicas read (and
+    /// recovered from the log at the first), the other shards read back, [`Loop::cycle`],
+    /// retraining's turn and the state saved. `drive` and the [`Stepper`](super::Stepper) both
+    /// run cycles through this, so a benchmark stepping the loop measures the loop's own code.
+    pub(super) async fn step<S: Source + Send + Sync>(
+        &mut self,
+        collector: &mut Collector<S>,
+        now: i64,
+        started: Instant,
+        n: u64,
+    ) -> Result<Vec<Decision>, RunError> {
+        if n > 1 {
+            let report = collector.poll(now).await;
+            for s in report.signals.iter().filter(|s| s.error.is_some()) {
+                tracing::warn!(
+                    "poll of '{}' failed: {}",
+                    s.signal,
+                    s.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        let read = self.read_replicas(now).await;
+        if let Some(recorded) = self.recorded.take() {
+            self.recover(&read, &recorded);
+        }
+        self.read_other_shards(now).await;
+        let decisions = self.cycle(collector, now, started, n).await?;
+        self.maybe_retrain(collector, now).await;
+        self.maybe_train_own(collector, now).await;
+        self.save_persisted(now, false);
+        Ok(decisions)
     }
 
     /// One cycle after the poll: forecast, plan, act, export.

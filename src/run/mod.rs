@@ -42,6 +42,7 @@ mod shard;
 mod snapshot;
 mod stages;
 mod state;
+mod step;
 
 use crate::act::{
     read_tail, Act, ActError, ActuatorKind, CommandActuator, DecisionLog, KubeActError,
@@ -57,6 +58,7 @@ use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
 use crate::shard::readback::ShardReader;
 use crate::shard::NodePlanning;
 pub use persist::StateError;
+pub use step::Stepper;
 
 use clock::Clock;
 use state::Loop;
@@ -165,6 +167,13 @@ pub enum RunError {
     /// is not prescale's.
     #[error(transparent)]
     CalibrationState(#[from] persist::StateError),
+    /// The [`Stepper`] was handed a configuration it does not build (`what`): only `run`
+    /// sets up sharding, leader election and the cluster read.
+    #[error("{what} is configured, which only `prescale run` runs: the loop cannot be stepped with it")]
+    NotSteppable {
+        /// The section.
+        what: &'static str,
+    },
     /// Leader election could not start (`[kubernetes]`, `[leader_election]`).
     #[error(transparent)]
     Leader(#[from] crate::leader::LeaderError),
@@ -212,15 +221,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut act = make_act(&cfg, &opts, out, stop_rx.clone()).await?;
     spawn_signal_handler(stop_tx.clone());
-    let state = Arc::new(ExportState::new(
-        Metrics::new(),
-        Duration::from_secs(live.interval.max(1) as u64),
-    ));
-    state.metrics().set_shard(
-        cfg.shard.ordinal,
-        cfg.shard.replicas,
-        cfg.live.workloads.len(),
-    );
+    let state = export_state(&cfg);
     let exporter = match live.listen {
         Some(addr) => Some(start_exporter(addr, state.clone(), stop_rx.clone()).await?),
         None => None,
@@ -247,19 +248,8 @@ pub async fn run(
     if let Some(e) = elector.as_ref().filter(|_| !node_lease) {
         act = act.with_leadership(e.leadership());
     }
-    let recorded = recorded_counts(live, &opts)?;
-    // Read before anything runs, so a file prescale must not replace stops the start.
-    let persisted = persist::load(&live.calibration_state)?;
-    let loop_state = Loop::new(
-        &cfg,
-        model,
-        model_path.display().to_string(),
-        act,
-        state.clone(),
-    )
-    .with_recorded(recorded)
-    .with_persisted(persisted)
-    .with_others(share.others);
+    let loop_state = build_loop(&cfg, model, &model_path, act, state.clone(), &opts)?
+        .with_others(share.others);
     let loop_state = match elector.as_ref().filter(|_| node_lease) {
         Some(e) => loop_state.with_node_leadership(e.leadership()),
         None => loop_state,
@@ -339,6 +329,39 @@ pub async fn run(
         k.stopped().await.map_err(RunError::StopKeda)?;
     }
     Ok(summary)
+}
+
+/// What the exporter is handed, with this replica's shard recorded (`run` and the
+/// [`Stepper`] alike).
+fn export_state(cfg: &Config) -> Arc<ExportState> {
+    let state = Arc::new(ExportState::new(
+        Metrics::new(),
+        Duration::from_secs(cfg.live.interval.max(1) as u64),
+    ));
+    state.metrics().set_shard(
+        cfg.shard.ordinal,
+        cfg.shard.replicas,
+        cfg.live.workloads.len(),
+    );
+    state
+}
+
+/// The loop's state as `run` starts it (and the [`Stepper`]): the counts the decision log
+/// recorded to recover from, and the persisted online state, both read before any cycle, so
+/// that a file prescale must not replace stops the start.
+fn build_loop(
+    cfg: &Config,
+    model: Model,
+    model_path: &std::path::Path,
+    act: Act,
+    state: Arc<ExportState>,
+    opts: &RunOptions,
+) -> Result<Loop, RunError> {
+    let recorded = recorded_counts(&cfg.live, opts)?;
+    let persisted = persist::load(&cfg.live.calibration_state)?;
+    Ok(Loop::new(cfg, model, model_path.display().to_string(), act, state)
+        .with_recorded(recorded)
+        .with_persisted(persisted))
 }
 
 /// Serves KEDA's external-scaler interface on `addr` until a stop is requested.
