@@ -169,7 +169,9 @@ pub enum RunError {
     CalibrationState(#[from] persist::StateError),
     /// The [`Stepper`] was handed a configuration it does not build (`what`): only `run`
     /// sets up sharding, leader election and the cluster read.
-    #[error("{what} is configured, which only `prescale run` runs: the loop cannot be stepped with it")]
+    #[error(
+        "{what} is configured, which only `prescale run` runs: the loop cannot be stepped with it"
+    )]
     NotSteppable {
         /// The section.
         what: &'static str,
@@ -248,8 +250,8 @@ pub async fn run(
     if let Some(e) = elector.as_ref().filter(|_| !node_lease) {
         act = act.with_leadership(e.leadership());
     }
-    let loop_state = build_loop(&cfg, model, &model_path, act, state.clone(), &opts)?
-        .with_others(share.others);
+    let loop_state =
+        build_loop(&cfg, model, &model_path, act, state.clone(), &opts)?.with_others(share.others);
     let loop_state = match elector.as_ref().filter(|_| node_lease) {
         Some(e) => loop_state.with_node_leadership(e.leadership()),
         None => loop_state,
@@ -359,9 +361,11 @@ fn build_loop(
 ) -> Result<Loop, RunError> {
     let recorded = recorded_counts(&cfg.live, opts)?;
     let persisted = persist::load(&cfg.live.calibration_state)?;
-    Ok(Loop::new(cfg, model, model_path.display().to_string(), act, state)
-        .with_recorded(recorded)
-        .with_persisted(persisted))
+    Ok(
+        Loop::new(cfg, model, model_path.display().to_string(), act, state)
+            .with_recorded(recorded)
+            .with_persisted(persisted),
+    )
 }
 
 /// Serves KEDA's external-scaler interface on `addr` until a stop is requested.

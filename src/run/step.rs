@@ -171,7 +171,10 @@ mod tests {
         assert_eq!((changes, holds), (summary.changes, summary.holds));
         let run_log = std::fs::read_to_string(a.path().join("decisions.jsonl")).unwrap();
         let step_log = std::fs::read_to_string(b.path().join("decisions.jsonl")).unwrap();
-        assert!(run_log.contains(&format!("\"cycle\":{CYCLES},")), "{run_log}");
+        assert!(
+            run_log.contains(&format!("\"cycle\":{CYCLES},")),
+            "{run_log}"
+        );
         assert_eq!(step_log, run_log);
     }
 
@@ -181,10 +184,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = demo(dir.path());
         cfg.shard = crate::shard::ShardConfig::new(2, 0);
-        let err = Stepper::new(cfg, crate::collect::Replay::new(), 0, Box::new(std::io::sink()))
-            .await
-            .err()
-            .unwrap();
+        let err = Stepper::new(
+            cfg,
+            crate::collect::Replay::new(),
+            0,
+            Box::new(std::io::sink()),
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("[shard]"), "{err}");
     }
 }
