@@ -32,8 +32,8 @@ pub use actions::{decision_kinds, ACTION_OUTCOMES};
 pub use collection::COLLECTION_ERROR_KINDS;
 pub use keda::KEDA_METHODS;
 use labels::{
-    ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen, SeriesLabels,
-    ShardLabels, SignalErrorLabels, SignalLabel, WorkloadLabel,
+    ActionLabels, BuildLabels, FGauge, KindLabel, Lv, ModelLabels, PoolLabel, Seen, ShardLabels,
+    SignalErrorLabels, SignalLabel, WorkloadLabel,
 };
 pub use stage::FORECAST_STAGES;
 use std::collections::HashSet;
@@ -62,9 +62,7 @@ pub const CYCLE_BUCKETS: [f64; 13] = [
 pub struct Metrics {
     registry: Registry,
     lock: Mutex<Seen>,
-    forecast: FGauge<SeriesLabels>,
-    forecast_window: FGauge<SeriesLabels>,
-    observed: FGauge<SeriesLabels>,
+    series: forecasts::SeriesFamilies,
     recommended_replicas: Family<WorkloadLabel, Gauge>,
     current_replicas: Family<WorkloadLabel, Gauge>,
     recommended_nodes: Family<PoolLabel, Gauge>,
@@ -79,9 +77,6 @@ pub struct Metrics {
     replica_read_errors: Family<WorkloadLabel, Counter>,
     signal_up: Family<SignalLabel, Gauge>,
     staleness: FGauge<SignalLabel>,
-    wape: FGauge<SeriesLabels>,
-    coverage: FGauge<SeriesLabels>,
-    scored: Family<SeriesLabels, Counter>,
     short_share: FGauge<WorkloadLabel>,
     short_budget: FGauge<WorkloadLabel>,
     risk_level: FGauge<WorkloadLabel>,
@@ -125,9 +120,7 @@ impl Metrics {
         let m = Metrics {
             registry: Registry::default(),
             lock: Mutex::new(Seen::default()),
-            forecast: Family::default(),
-            forecast_window: Family::default(),
-            observed: Family::default(),
+            series: forecasts::SeriesFamilies::default(),
             recommended_replicas: Family::default(),
             current_replicas: Family::default(),
             recommended_nodes: Family::default(),
@@ -142,9 +135,6 @@ impl Metrics {
             replica_read_errors: Family::default(),
             signal_up: Family::default(),
             staleness: Family::default(),
-            wape: Family::default(),
-            coverage: Family::default(),
-            scored: Family::default(),
             short_share: Family::default(),
             short_budget: Family::default(),
             risk_level: Family::default(),
@@ -183,13 +173,13 @@ impl Metrics {
     fn register(&self, r: &mut Registry) {
         let m = self;
         // Counter and unit suffixes (`_total`, `_seconds`) are appended by the encoder. In
-        // pipeline order (the order of the scrape).
-        m.register_forecasts(r);
+        // pipeline order (the order of the scrape), but for the per-series families (forecasts
+        // and their accuracy), a collector the registry encodes after every family.
+        r.register_collector(Box::new(m.series.clone()));
         m.register_capacity(r);
         m.register_sharing(r);
         m.register_actions(r);
         m.register_collection(r);
-        m.register_accuracy(r);
         m.register_risk(r);
         m.register_calibration(r);
         m.register_stage(r);
@@ -275,14 +265,13 @@ impl Metrics {
     pub fn observe(&self, s: &Snapshot) {
         let mut seen = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let seen = &mut *seen;
-        self.observe_forecasts(&s.forecasts, seen);
+        self.series.update(&s.forecasts, &s.accuracy);
         self.observe_capacity(&s.workloads, &s.pools, seen);
         self.observe_sharing(&s.shortfalls, &s.allocation_cuts, seen);
         self.observe_decisions(&s.decisions);
         self.observe_actions(&s.workloads, &s.actions, seen);
         self.observe_signals(&s.signals, seen);
         self.observe_replica_reads(&s.replica_reads, seen);
-        self.observe_accuracy(&s.accuracy, seen);
         self.observe_risk(&s.risk, seen);
         self.observe_calibration(&s.calibration, seen);
         self.observe_stages(&s.stages, seen);

@@ -1,116 +1,221 @@
 //! The forecast stage's families: each series' forecast quantiles, the window they cover and
 //! the value observed beside them, and how well past forecasts did (WAPE, p90 coverage,
 //! forecasts scored). Per series, as the forecaster works per series, not per workload.
+//!
+//! # Why a collector, not families
+//!
+//! These six families have a label set per series, 100,000 of them at the scale target. As
+//! `Family`s, every cycle built each series' label set once per family, looked it up in the
+//! family's map, put it in a set of those seen and diffed that set against the last cycle's to
+//! remove the series gone: at 100,000 series that was 2.5 s of a 6.5 s loop cycle
+//! (`benches/loop_cycle.rs`), and a scrape walked six maps of them. Here a cycle keeps the
+//! snapshot's rows, each series' label set built once ([`SeriesFamilies::update`]); a scrape
+//! encodes from the latest rows, so a series gone from the snapshot is gone from `/metrics`
+//! with nothing to remove.
 
-use super::labels::{series_labels, Lv, Seen};
-use super::{set_each, sync, Metrics};
+use super::labels::{series_labels, SeriesLabels};
 use crate::export::snapshot::{AccuracySample, ForecastSample};
-use prometheus_client::registry::{Registry, Unit};
-use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use crate::series::SeriesHasher;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabel, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+    LabelSetEncoder, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-impl Metrics {
-    /// Registers the forecasts' families: quantiles, window, observed value.
-    pub(super) fn register_forecasts(&self, r: &mut Registry) {
-        r.register(
-            "forecast",
-            "Forecast peak of a series over the next window at a quantile level (label level), in the series' units",
-            self.forecast.clone(),
-        );
-        r.register_with_unit(
-            "forecast_window",
-            "Length of the window a series' forecast covers",
-            Unit::Seconds,
-            self.forecast_window.clone(),
-        );
-        r.register(
-            "observed_demand",
-            "Latest collected value of a series, in the series' units",
-            self.observed.clone(),
-        );
+/// The per-series families, encoded at each scrape from the rows of the latest snapshot.
+/// Clones share the rows: one is registered, the other updated.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SeriesFamilies {
+    latest: Arc<Mutex<Arc<Rows>>>,
+}
+
+#[derive(Debug, Default)]
+struct Rows {
+    forecasts: Vec<ForecastRow>,
+    accuracy: Vec<AccuracyRow>,
+}
+
+#[derive(Debug)]
+struct ForecastRow {
+    labels: SeriesLabels,
+    window_seconds: f64,
+    quantiles: Vec<(f64, f64)>,
+    observed: Option<f64>,
+}
+
+#[derive(Debug)]
+struct AccuracyRow {
+    labels: SeriesLabels,
+    wape: Option<f64>,
+    coverage_p90: Option<f64>,
+    scored: u64,
+}
+
+impl SeriesFamilies {
+    /// Keeps this snapshot's forecasts and accuracy as the rows the next scrapes encode.
+    pub(super) fn update(&self, forecasts: &[ForecastSample], accuracy: &[AccuracySample]) {
+        let forecasts = dedup(forecasts.iter().map(|f| ForecastRow {
+            labels: series_labels(&f.series),
+            window_seconds: f.window_seconds,
+            quantiles: f.quantiles.clone(),
+            observed: f.observed,
+        }));
+        let accuracy = dedup(accuracy.iter().map(|a| AccuracyRow {
+            labels: series_labels(&a.series),
+            wape: a.wape,
+            coverage_p90: a.coverage_p90,
+            scored: a.scored,
+        }));
+        let rows = Arc::new(Rows {
+            forecasts,
+            accuracy,
+        });
+        // The old rows are dropped outside the lock, so a scrape never waits on that.
+        let _old = std::mem::replace(&mut *self.lock(), rows);
     }
 
-    /// Registers the accuracy families: WAPE, p90 coverage, forecasts scored.
-    pub(super) fn register_accuracy(&self, r: &mut Registry) {
-        r.register(
-            "forecast_wape",
-            "Rolling weighted absolute percentage error of a series' median forecast (0.1 = 10%)",
-            self.wape.clone(),
-        );
-        r.register(
-            "forecast_p90_coverage",
-            "Rolling fraction of a series' windows whose actual peak was at or below the p90 forecast",
-            self.coverage.clone(),
-        );
-        r.register(
-            "forecasts_scored",
-            "Forecasts of a series scored against what happened",
-            self.scored.clone(),
-        );
+    fn lock(&self) -> std::sync::MutexGuard<'_, Arc<Rows>> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    /// Forecast quantiles, windows and the observed values beside them.
-    pub(super) fn observe_forecasts(&self, forecasts: &[ForecastSample], seen: &mut Seen) {
-        let mut now = HashSet::new();
-        for f in forecasts {
-            let series = series_labels(&f.series);
-            for &(level, value) in &f.quantiles {
-                let mut l = series.clone();
-                l.push(("level".to_string(), Lv(level_label(level))));
-                self.forecast.get_or_create(&l).set(value);
-                now.insert(l);
+/// A row per label set, the last one where two series map to the same labels (names made
+/// valid can meet, e.g. `a-b` and `a_b`): Prometheus refuses a whole scrape with one sample
+/// twice, and a family kept the last value too.
+fn dedup<R: Labelled>(rows: impl Iterator<Item = R>) -> Vec<R> {
+    let mut out: Vec<R> = Vec::new();
+    let mut at: HashMap<SeriesLabels, usize, SeriesHasher> = HashMap::default();
+    for r in rows {
+        match at.get(r.labels()) {
+            Some(&i) => out[i] = r,
+            None => {
+                at.insert(r.labels().clone(), out.len());
+                out.push(r);
             }
         }
-        sync(&self.forecast, &mut seen.forecast, now);
-        let now = set_each(
-            &self.forecast_window,
-            forecasts
-                .iter()
-                .map(|f| (series_labels(&f.series), f.window_seconds)),
-        );
-        sync(&self.forecast_window, &mut seen.window, now);
-        let now = set_each(
-            &self.observed,
-            forecasts
-                .iter()
-                .filter_map(|f| f.observed.map(|v| (series_labels(&f.series), v))),
-        );
-        sync(&self.observed, &mut seen.observed, now);
     }
+    out
+}
 
-    /// Forecast accuracy per series.
-    pub(super) fn observe_accuracy(&self, accuracy: &[AccuracySample], seen: &mut Seen) {
-        let now = set_each(
-            &self.wape,
-            accuracy
-                .iter()
-                .filter_map(|a| a.wape.map(|v| (series_labels(&a.series), v))),
-        );
-        sync(&self.wape, &mut seen.wape, now);
-        let now = set_each(
-            &self.coverage,
-            accuracy
-                .iter()
-                .filter_map(|a| a.coverage_p90.map(|v| (series_labels(&a.series), v))),
-        );
-        sync(&self.coverage, &mut seen.coverage, now);
-        let mut now = HashSet::new();
-        for a in accuracy {
-            let l = series_labels(&a.series);
-            // The tracker owns the count; mirroring it (rather than adding deltas) keeps the two
-            // equal, and a tracker restart shows up as the counter reset Prometheus expects.
-            self.scored
-                .get_or_create(&l)
-                .inner()
-                .store(a.scored, Ordering::Relaxed);
-            now.insert(l);
+trait Labelled {
+    fn labels(&self) -> &SeriesLabels;
+}
+
+impl Labelled for ForecastRow {
+    fn labels(&self) -> &SeriesLabels {
+        &self.labels
+    }
+}
+
+impl Labelled for AccuracyRow {
+    fn labels(&self) -> &SeriesLabels {
+        &self.labels
+    }
+}
+
+impl Collector for SeriesFamilies {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let rows = Arc::clone(&self.lock());
+        let gauge = MetricType::Gauge;
+        {
+            let mut m = enc.encode_descriptor(
+                "forecast",
+                "Forecast peak of a series over the next window at a quantile level (label level), in the series' units",
+                None,
+                gauge,
+            )?;
+            for r in &rows.forecasts {
+                for &(level, value) in &r.quantiles {
+                    let labels = WithLevel(&r.labels, level);
+                    ConstGauge::new(value).encode(m.encode_family(&labels)?)?;
+                }
+            }
         }
-        sync(&self.scored, &mut seen.scored, now);
+        {
+            let mut m = enc.encode_descriptor(
+                "forecast_window",
+                "Length of the window a series' forecast covers",
+                Some(&Unit::Seconds),
+                gauge,
+            )?;
+            for r in &rows.forecasts {
+                ConstGauge::new(r.window_seconds).encode(m.encode_family(&r.labels)?)?;
+            }
+        }
+        gauges(
+            &mut enc,
+            "observed_demand",
+            "Latest collected value of a series, in the series' units",
+            rows.forecasts.iter().map(|r| (&r.labels, r.observed)),
+        )?;
+        gauges(
+            &mut enc,
+            "forecast_wape",
+            "Rolling weighted absolute percentage error of a series' median forecast (0.1 = 10%)",
+            rows.accuracy.iter().map(|r| (&r.labels, r.wape)),
+        )?;
+        gauges(
+            &mut enc,
+            "forecast_p90_coverage",
+            "Rolling fraction of a series' windows whose actual peak was at or below the p90 forecast",
+            rows.accuracy.iter().map(|r| (&r.labels, r.coverage_p90)),
+        )?;
+        let mut m = enc.encode_descriptor(
+            "forecasts_scored",
+            "Forecasts of a series scored against what happened",
+            None,
+            MetricType::Counter,
+        )?;
+        // The tracker owns the count; mirroring it (rather than adding deltas) keeps the two
+        // equal, and a tracker restart shows up as the counter reset Prometheus expects.
+        for r in &rows.accuracy {
+            ConstCounter::new(r.scored).encode(m.encode_family(&r.labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// One gauge family, a sample per label set that has a value.
+fn gauges<'a>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: impl Iterator<Item = (&'a SeriesLabels, Option<f64>)>,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in values {
+        if let Some(v) = v {
+            ConstGauge::new(v).encode(m.encode_family(labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// A series' labels and `level`, without copying the series' labels per level.
+struct WithLevel<'a>(&'a SeriesLabels, f64);
+
+impl EncodeLabelSet for WithLevel<'_> {
+    fn encode(&self, mut enc: LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        for label in self.0 {
+            label.encode(enc.encode_label())?;
+        }
+        ("level", Level(self.1)).encode(enc.encode_label())
     }
 }
 
 /// `0.9` → `"0.9"`, `0.5` → `"0.5"`: Rust's shortest round-trip form, which is also what a
 /// person types in PromQL (`level="0.9"`).
-fn level_label(level: f64) -> String {
-    format!("{level}")
+struct Level(f64);
+
+impl EncodeLabelValue for Level {
+    fn encode(&self, enc: &mut LabelValueEncoder) -> std::fmt::Result {
+        use std::fmt::Write;
+        write!(enc, "{}", self.0)
+    }
 }

@@ -22,6 +22,11 @@ impl<S: AsRef<str>> From<S> for Lv {
 impl EncodeLabelValue for Lv {
     fn encode(&self, enc: &mut LabelValueEncoder) -> std::fmt::Result {
         use std::fmt::Write;
+        // Most values need no escaping: one write, not one per character (a scrape writes a
+        // label value per sample, 900,000 of them at the scale target).
+        if !self.0.contains(['\\', '"', '\n']) {
+            return enc.write_str(&self.0);
+        }
         for c in self.0.chars() {
             match c {
                 '\\' => enc.write_str("\\\\")?,
@@ -164,9 +169,6 @@ pub(super) type FGauge<L> = Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>;
 /// be removed (otherwise `/metrics` would grow with every series or workload that ever existed).
 #[derive(Default)]
 pub(super) struct Seen {
-    pub(super) forecast: HashSet<SeriesLabels>,
-    pub(super) window: HashSet<SeriesLabels>,
-    pub(super) observed: HashSet<SeriesLabels>,
     pub(super) recommended_replicas: HashSet<WorkloadLabel>,
     pub(super) current_replicas: HashSet<WorkloadLabel>,
     pub(super) recommended_nodes: HashSet<PoolLabel>,
@@ -180,9 +182,6 @@ pub(super) struct Seen {
     pub(super) actions: HashSet<ActionLabels>,
     pub(super) actuator_failures: HashSet<WorkloadLabel>,
     pub(super) external_changes: HashSet<WorkloadLabel>,
-    pub(super) wape: HashSet<SeriesLabels>,
-    pub(super) coverage: HashSet<SeriesLabels>,
-    pub(super) scored: HashSet<SeriesLabels>,
     pub(super) model: HashSet<ModelLabels>,
     pub(super) short_share: HashSet<WorkloadLabel>,
     pub(super) short_budget: HashSet<WorkloadLabel>,

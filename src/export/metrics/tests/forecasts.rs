@@ -86,3 +86,39 @@ fn series_are_exported_with_their_own_labels() {
     assert_no_mention(&text, ",quantile=");
     assert_no_mention(&text, "{le=\"y");
 }
+
+/// Two series whose label names meet once made valid (`a-b` and `a_b`) would be one sample
+/// twice, and Prometheus refuses a whole scrape for that: one is exported, the later one, as a
+/// family did; a series missing from the next snapshot is gone from the scrape.
+#[test]
+fn label_sets_that_meet_are_exported_once_and_vanish_with_their_series() {
+    let m = Metrics::new();
+    let sample = |label: &str, v: f64| ForecastSample {
+        series: SeriesId::new("rps", [(label, "x")]),
+        window_seconds: 60.0,
+        quantiles: vec![(0.9, v)],
+        observed: Some(v),
+    };
+    m.observe(&Snapshot {
+        forecasts: vec![sample("a-b", 1.0), sample("a_b", 2.0)],
+        ..Snapshot::default()
+    });
+    let text = lines(&m);
+    let forecasts: Vec<_> = text
+        .iter()
+        .filter(|l| l.starts_with("prescale_forecast{"))
+        .collect();
+    assert_eq!(forecasts.len(), 1, "{forecasts:?}");
+    assert_has(
+        &text,
+        r#"prescale_forecast{signal="rps",a_b="x",level="0.9"} 2.0"#,
+    );
+    assert_has(
+        &text,
+        r#"prescale_observed_demand{signal="rps",a_b="x"} 2.0"#,
+    );
+    m.observe(&Snapshot::default());
+    let text = lines(&m);
+    assert_no_mention(&text, "a_b=");
+    assert_has(&text, "# TYPE prescale_forecast gauge");
+}
