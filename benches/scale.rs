@@ -37,6 +37,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The `prescale` binary's allocator (`src/main.rs` says why), so the stages cost what they do there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SERIES: usize = 100_000;
 const WORKLOADS: usize = 10_000;
 const NODES: usize = 2_000;
