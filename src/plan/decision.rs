@@ -211,6 +211,14 @@ impl Decision {
         self.kind == DecisionKind::Hold
     }
 
+    /// True for a decision about a workload's replicas (a scale or a hold), not a node's.
+    pub fn is_workload_decision(&self) -> bool {
+        matches!(
+            self.kind,
+            DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
+        )
+    }
+
     /// Whether a guard of this kind changed the number.
     pub fn guarded_by(&self, kind: GuardKind) -> bool {
         self.guards.iter().any(|g| g.kind == kind)

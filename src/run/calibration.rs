@@ -5,7 +5,7 @@
 
 use super::state::Loop;
 use crate::forecast::{Forecast, StageView};
-use crate::plan::{Decision, DecisionKind};
+use crate::plan::Decision;
 use crate::series::SeriesMap;
 use std::collections::HashMap;
 
@@ -28,18 +28,10 @@ impl Loop {
         if !self.online.enabled() {
             return;
         }
-        // Each workload's scale decisions by name, found once: scanning every decision per
+        // Notes by workload, then one pass over the decisions: scanning every decision per
         // workload was 10^8 string compares a cycle at 10,000 workloads, a sixth of the loop's
         // CPU (`benches/loop_cycle.rs`).
-        let mut by_target: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, d) in decisions.iter().enumerate() {
-            if matches!(
-                d.kind,
-                DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
-            ) {
-                by_target.entry(d.target.clone()).or_default().push(i);
-            }
-        }
+        let mut notes: HashMap<&str, String> = HashMap::new();
         for spec in &self.workloads {
             let (Some((Some(f), _)), Some(r)) = (planned.get(&spec.demand), raw.get(&spec.demand))
             else {
@@ -62,9 +54,10 @@ impl Loop {
                 .then(|| self.online.get(&spec.demand))
                 .flatten()
                 .and_then(|c| c.median_forest_weight());
-            let note = note(level, k, forest_weight);
-            for &i in by_target.get(&spec.name).into_iter().flatten() {
-                let d = &mut decisions[i];
+            notes.insert(&spec.name, note(level, k, forest_weight));
+        }
+        for d in decisions.iter_mut().filter(|d| d.is_workload_decision()) {
+            if let Some(note) = notes.get(d.target.as_str()) {
                 d.reason = format!("{}; {note}", d.reason);
             }
         }

@@ -4,7 +4,7 @@
 //! leaves the user to know, added to the decisions' reasons.
 
 use super::state::Loop;
-use crate::plan::{CurrentReplicas, Decision, DecisionKind, PoolSpec, RecordedCounts, StartSource};
+use crate::plan::{CurrentReplicas, Decision, PoolSpec, RecordedCounts, StartSource};
 use std::collections::BTreeMap;
 
 impl Loop {
@@ -74,10 +74,7 @@ impl Loop {
             if let Some(note) = self.believed.take_start_note(&d.target) {
                 d.reason = format!("{}; {note}", d.reason);
             }
-            if matches!(
-                d.kind,
-                DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
-            ) {
+            if d.is_workload_decision() {
                 if let Some(why) = self.state_unknown.get(&d.target) {
                     d.reason = format!("{}; replica count unknown: {why}", d.reason);
                 }

@@ -12,7 +12,7 @@ use crate::export::{
     ScalerSample, SeriesId, SignalSample, Snapshot, WorkloadSample, COLLECTION_ERROR_KINDS,
 };
 use crate::forecast::Forecast;
-use crate::plan::{CurrentReplicas, Decision, DecisionKind, ShareReport};
+use crate::plan::{CurrentReplicas, Decision, ShareReport};
 use crate::series::SeriesKey;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -94,7 +94,7 @@ impl Loop {
     ) {
         let by_target: HashMap<&str, &Decision> = decisions
             .iter()
-            .filter(|d| is_workload_decision(d))
+            .filter(|d| d.is_workload_decision())
             .map(|d| (d.target.as_str(), d))
             .collect();
         snapshot.scaler = self
@@ -262,20 +262,12 @@ fn series_id(key: &SeriesKey) -> SeriesId {
     SeriesId::new(signal, labels)
 }
 
-/// True for a decision about a workload's replicas (a scale or a hold).
-fn is_workload_decision(d: &Decision) -> bool {
-    matches!(
-        d.kind,
-        DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
-    )
-}
-
 /// The outcome of each workload's decision this cycle (node decisions are the pools').
 fn actions(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<ActionSample> {
     decisions
         .iter()
         .zip(outcomes)
-        .filter(|(d, _)| is_workload_decision(d))
+        .filter(|(d, _)| d.is_workload_decision())
         .map(|(d, o)| ActionSample {
             workload: d.target.clone(),
             outcome: o.label().to_string(),
@@ -288,7 +280,7 @@ fn actions(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<ActionSample> {
 fn workloads(decisions: &[Decision]) -> Vec<WorkloadSample> {
     decisions
         .iter()
-        .filter(|d| is_workload_decision(d))
+        .filter(|d| d.is_workload_decision())
         .map(|d| WorkloadSample {
             workload: d.target.clone(),
             current_replicas: u64::from(d.from),

@@ -6,7 +6,7 @@
 use super::state::Loop;
 use crate::collect::{Collector, Source};
 use crate::forecast::{Contest, Forecast, StageView};
-use crate::plan::{Decision, DecisionKind};
+use crate::plan::Decision;
 use crate::series::{Ring, SeriesKey, SeriesMap};
 use std::collections::HashMap;
 
@@ -107,12 +107,7 @@ impl Loop {
         // string compares a cycle, a tenth of the loop's CPU (`benches/loop_cycle.rs`).
         let by_name: HashMap<&str, &StageView> =
             self.stages.iter().map(|(w, v)| (w.as_str(), v)).collect();
-        for d in decisions.iter_mut().filter(|d| {
-            matches!(
-                d.kind,
-                DecisionKind::ScaleUp | DecisionKind::ScaleDown | DecisionKind::Hold
-            )
-        }) {
+        for d in decisions.iter_mut().filter(|d| d.is_workload_decision()) {
             if let Some(v) = by_name.get(d.target.as_str()) {
                 d.reason = format!("{}; {}", v.reason(), d.reason);
             }
