@@ -4,12 +4,13 @@
 //! helper, in the order of the snapshot's fields. Each group, its registration (help text,
 //! unit) and its update live in one file per stage of the pipeline they describe, so that a
 //! family is read and changed in one place: `forecasts` (quantiles, window, observed value,
-//! accuracy), `capacity` (replicas and nodes, current and recommended), `sharing` (a capped
+//! accuracy; per series, so a collector over the latest snapshot's rows rather than
+//! families), `capacity` (replicas and nodes, current and recommended), `sharing` (a capped
 //! pool's shortfall and cuts), `actions` (decisions and their outcomes), `collection` (signal
 //! health, collection and replica-read errors), `risk`, `calibration`, `stage`, `node_load`,
 //! `cluster`, `shard_stale` and `keda`. Here: the registry itself, the order families are
-//! registered in (the order of a scrape), the process-wide families (cycles, model, build,
-//! leader, shard) and the helpers every group uses.
+//! registered in (the order of a scrape, the per-series collector last), the process-wide
+//! families (cycles, model, build, leader, shard) and the helpers every group uses.
 
 mod actions;
 mod calibration;
@@ -263,9 +264,19 @@ impl Metrics {
     /// sets that are no longer in the snapshot, and adds the cycle's events to the counters
     /// and the histogram.
     pub fn observe(&self, s: &Snapshot) {
-        let mut seen = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = &mut *seen;
-        self.series.update(&s.forecasts, &s.accuracy);
+        // The per-series rows are built before the lock and the old ones freed after it: a
+        // scrape waits only for the swap.
+        let rows = forecasts::Rows::of(&s.forecasts, &s.accuracy);
+        let replaced = {
+            let mut seen = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.observe_families(s, &mut seen);
+            self.series.replace(rows)
+        };
+        drop(replaced);
+    }
+
+    /// [`observe`](Self::observe) of every family but the per-series ones, under the lock.
+    fn observe_families(&self, s: &Snapshot, seen: &mut Seen) {
         self.observe_capacity(&s.workloads, &s.pools, seen);
         self.observe_sharing(&s.shortfalls, &s.allocation_cuts, seen);
         self.observe_decisions(&s.decisions);

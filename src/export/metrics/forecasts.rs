@@ -9,7 +9,7 @@
 //! family's map, put it in a set of those seen and diffed that set against the last cycle's to
 //! remove the series gone: at 100,000 series that was 2.5 s of a 6.5 s loop cycle
 //! (`benches/loop_cycle.rs`), and a scrape walked six maps of them. Here a cycle keeps the
-//! snapshot's rows, each series' label set built once ([`SeriesFamilies::update`]); a scrape
+//! snapshot's rows, each series' label set built once ([`Rows::of`]); a scrape
 //! encodes from the latest rows, so a series gone from the snapshot is gone from `/metrics`
 //! with nothing to remove.
 
@@ -35,8 +35,9 @@ pub(super) struct SeriesFamilies {
     latest: Arc<Mutex<Arc<Rows>>>,
 }
 
+/// One snapshot's per-series rows, as a scrape encodes them.
 #[derive(Debug, Default)]
-struct Rows {
+pub(super) struct Rows {
     forecasts: Vec<ForecastRow>,
     accuracy: Vec<AccuracyRow>,
 }
@@ -57,27 +58,33 @@ struct AccuracyRow {
     scored: u64,
 }
 
-impl SeriesFamilies {
-    /// Keeps this snapshot's forecasts and accuracy as the rows the next scrapes encode.
-    pub(super) fn update(&self, forecasts: &[ForecastSample], accuracy: &[AccuracySample]) {
-        let forecasts = dedup(forecasts.iter().map(|f| ForecastRow {
+impl Rows {
+    /// The rows of a snapshot's forecasts and accuracy, each series' label set built once.
+    pub(super) fn of(forecasts: &[ForecastSample], accuracy: &[AccuracySample]) -> Rows {
+        let forecasts = forecasts.iter().map(|f| ForecastRow {
             labels: series_labels(&f.series),
             window_seconds: f.window_seconds,
             quantiles: f.quantiles.clone(),
             observed: f.observed,
-        }));
-        let accuracy = dedup(accuracy.iter().map(|a| AccuracyRow {
+        });
+        let accuracy = accuracy.iter().map(|a| AccuracyRow {
             labels: series_labels(&a.series),
             wape: a.wape,
             coverage_p90: a.coverage_p90,
             scored: a.scored,
-        }));
-        let rows = Arc::new(Rows {
-            forecasts,
-            accuracy,
         });
-        // The old rows are dropped outside the lock, so a scrape never waits on that.
-        let _old = std::mem::replace(&mut *self.lock(), rows);
+        Rows {
+            forecasts: dedup(forecasts.collect(), |r| &r.labels),
+            accuracy: dedup(accuracy.collect(), |r| &r.labels),
+        }
+    }
+}
+
+impl SeriesFamilies {
+    /// Makes `rows` what the next scrapes encode, and hands back the rows they replace, for
+    /// the caller to drop where no scrape waits on it.
+    pub(super) fn replace(&self, rows: Rows) -> Arc<Rows> {
+        std::mem::replace(&mut *self.lock(), Arc::new(rows))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Arc<Rows>> {
@@ -87,36 +94,28 @@ impl SeriesFamilies {
 
 /// A row per label set, the last one where two series map to the same labels (names made
 /// valid can meet, e.g. `a-b` and `a_b`): Prometheus refuses a whole scrape with one sample
-/// twice, and a family kept the last value too.
-fn dedup<R: Labelled>(rows: impl Iterator<Item = R>) -> Vec<R> {
-    let mut out: Vec<R> = Vec::new();
-    let mut at: HashMap<SeriesLabels, usize, SeriesHasher> = HashMap::default();
-    for r in rows {
-        match at.get(r.labels()) {
-            Some(&i) => out[i] = r,
-            None => {
-                at.insert(r.labels().clone(), out.len());
-                out.push(r);
-            }
+/// twice, and a family kept the last value too. The map borrows the label sets, so the
+/// common case (no two alike) copies nothing.
+fn dedup<R>(rows: Vec<R>, labels: impl Fn(&R) -> &SeriesLabels) -> Vec<R> {
+    let keep = {
+        let mut last: HashMap<&SeriesLabels, usize, SeriesHasher> =
+            HashMap::with_capacity_and_hasher(rows.len(), SeriesHasher::default());
+        for (i, r) in rows.iter().enumerate() {
+            last.insert(labels(r), i);
         }
-    }
-    out
-}
-
-trait Labelled {
-    fn labels(&self) -> &SeriesLabels;
-}
-
-impl Labelled for ForecastRow {
-    fn labels(&self) -> &SeriesLabels {
-        &self.labels
-    }
-}
-
-impl Labelled for AccuracyRow {
-    fn labels(&self) -> &SeriesLabels {
-        &self.labels
-    }
+        if last.len() == rows.len() {
+            return rows;
+        }
+        let mut keep = vec![false; rows.len()];
+        for &i in last.values() {
+            keep[i] = true;
+        }
+        keep
+    };
+    rows.into_iter()
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .collect()
 }
 
 impl Collector for SeriesFamilies {
