@@ -419,8 +419,8 @@ impl OnlineCalibration {
         f.map(|f| c.correct_owned(f))
     }
 
-    /// `key`'s calibrator, made if it has none yet; the key is copied only then (each series
-    /// is looked up twice a cycle).
+    /// `key`'s calibrator, made if it has none yet; the key is copied only then (`observe` is
+    /// called per sample).
     fn calibrator(&mut self, key: &SeriesKey) -> &mut Calibrator {
         if !self.series.contains_key(key) {
             let c = Calibrator::with_config(&self.config);

@@ -11,7 +11,7 @@ use super::bookkeeping::{believe, forget_dropped};
 use super::clock::Clock;
 use super::state::Loop;
 use super::{RunError, RunOptions, RunSummary};
-use crate::collect::{Collector, Source};
+use crate::collect::{Collector, PollReport, Source};
 use crate::plan::share_pools;
 use crate::plan::Decision;
 use std::time::Instant;
@@ -61,14 +61,7 @@ impl Loop {
         now: i64,
     ) {
         self.restore_persisted(now);
-        let report = collector.backfill(now).await;
-        for s in report.signals.iter().filter(|s| s.error.is_some()) {
-            tracing::warn!(
-                "backfill of '{}' failed: {}",
-                s.signal,
-                s.error.as_deref().unwrap_or("")
-            );
-        }
+        warn_failures("backfill", &collector.backfill(now).await);
         self.retrainer.start(now);
     }
 
@@ -85,14 +78,7 @@ impl Loop {
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
         if n > 1 {
-            let report = collector.poll(now).await;
-            for s in report.signals.iter().filter(|s| s.error.is_some()) {
-                tracing::warn!(
-                    "poll of '{}' failed: {}",
-                    s.signal,
-                    s.error.as_deref().unwrap_or("")
-                );
-            }
+            warn_failures("poll", &collector.poll(now).await);
         }
         let read = self.read_replicas(now).await;
         if let Some(recorded) = self.recorded.take() {
@@ -151,6 +137,18 @@ impl Loop {
         self.add_scaler(&mut snapshot, &decisions, &peaks);
         self.export.cycle_finished(&snapshot);
         Ok(decisions)
+    }
+}
+
+/// Logs each signal `what` (a backfill or a poll) failed for; the loop goes on with the
+/// others and with what the failed ones already hold.
+fn warn_failures(what: &str, report: &PollReport) {
+    for s in report.signals.iter().filter(|s| s.error.is_some()) {
+        tracing::warn!(
+            "{what} of '{}' failed: {}",
+            s.signal,
+            s.error.as_deref().unwrap_or("")
+        );
     }
 }
 
