@@ -8,7 +8,16 @@
 use super::config::SignalConfig;
 use crate::series::{PushOutcome, Ring, Series, SeriesKey};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// A value no store's removals had before: each new store, and each removal of series from
+/// one, takes the next. A process-wide counter, so that a store built afresh (a new collector)
+/// can never show the value an earlier one last had.
+fn next_removal_mark() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// One series' buffer and bookkeeping.
 #[derive(Debug, Clone)]
@@ -78,6 +87,8 @@ pub struct SignalStore {
     series: BTreeMap<SeriesKey, SeriesEntry>,
     /// With `[shard]`: the only series this store keeps; others are ignored on arrival.
     only: Option<Arc<HashSet<SeriesKey>>>,
+    /// Changes whenever series are removed (see [`Store::removal_mark`]).
+    removal_mark: u64,
 }
 
 impl SignalStore {
@@ -92,6 +103,7 @@ impl SignalStore {
             drop_after: cfg.drop_after,
             series: BTreeMap::new(),
             only: None,
+            removal_mark: next_removal_mark(),
         }
     }
 
@@ -191,7 +203,9 @@ impl SignalStore {
 
     /// Keeps only the series `keys` from now on, and drops any other held.
     pub fn keep_only(&mut self, keys: Arc<HashSet<SeriesKey>>) {
+        let before = self.series.len();
         self.series.retain(|k, _| keys.contains(k));
+        self.removed(before);
         self.only = Some(keys);
     }
 
@@ -206,6 +220,7 @@ impl SignalStore {
         match victim {
             Some(k) => {
                 self.series.remove(&k);
+                self.removal_mark = next_removal_mark();
                 true
             }
             None => false,
@@ -230,7 +245,15 @@ impl SignalStore {
         let limit = self.drop_after;
         self.series
             .retain(|_, e| now.saturating_sub(e.last_seen) <= limit);
+        self.removed(before);
         before - self.series.len()
+    }
+
+    /// Takes a new removal mark if the store holds fewer than `before` series.
+    fn removed(&mut self, before: usize) {
+        if self.series.len() < before {
+            self.removal_mark = next_removal_mark();
+        }
     }
 
     /// Every series as a [`Series`] (start = oldest slot held), in key order.
@@ -286,6 +309,19 @@ impl Store {
     /// One series' ring, whichever signal it belongs to.
     pub fn series(&self, key: &SeriesKey) -> Option<&Ring> {
         self.entry(key).map(SeriesEntry::ring)
+    }
+
+    /// A mark that stays the same as long as no series is removed from this store (dropped
+    /// after `drop_after`, evicted for room, or left to another shard) and differs from any
+    /// mark this or another store showed before. What is kept per series elsewhere needs
+    /// pruning only when it changed: looking every key up again each cycle costs a tenth of a
+    /// cycle at 100,000 series, for nothing in the usual cycle.
+    pub fn removal_mark(&self) -> u64 {
+        self.signals
+            .iter()
+            .map(|s| s.removal_mark)
+            .max()
+            .unwrap_or(0)
     }
 
     /// One series' entry (ring, last seen, stale flag).
@@ -367,6 +403,47 @@ mod tests {
         assert_eq!(s.drop_vanished(1150), 0);
         assert_eq!(s.drop_vanished(1201), 2);
         assert!(s.is_empty());
+    }
+
+    /// The mark moves on every way a series leaves (drop, eviction, another shard's) and on
+    /// nothing else, and two stores never show the same one.
+    #[test]
+    fn removal_mark_moves_only_when_series_leave() {
+        let mut store = Store::new(&[cfg(2)]);
+        let other = Store::new(&[cfg(2)]);
+        assert_ne!(store.removal_mark(), other.removal_mark());
+        let mark = |s: &Store| s.removal_mark();
+        let m0 = mark(&store);
+        let (a, b) = (SeriesKey::new("a"), SeriesKey::new("b"));
+        store.signal_at_mut(0).ingest(a.clone(), [(600, 1.0)]);
+        store.signal_at_mut(0).ingest(b.clone(), [(900, 1.0)]);
+        store.signal_at_mut(0).mark_stale(900);
+        assert_eq!(store.signal_at_mut(0).drop_vanished(900), 0);
+        assert_eq!(
+            mark(&store),
+            m0,
+            "ingesting and a drop that dropped nothing"
+        );
+        store
+            .signal_at_mut(0)
+            .ingest(SeriesKey::new("c"), [(900, 1.0)]);
+        let m1 = mark(&store);
+        assert_ne!(m1, m0, "an eviction");
+        assert_eq!(store.signal_at_mut(0).drop_vanished(1201), 2);
+        let m2 = mark(&store);
+        assert!(m2 != m1 && m2 != m0, "a drop");
+        store.signal_at_mut(0).ingest(a.clone(), [(1260, 1.0)]);
+        store
+            .signal_at_mut(0)
+            .keep_only(Arc::new(HashSet::from([a.clone()])));
+        assert_eq!(mark(&store), m2, "kept what another shard does not hold");
+        store
+            .signal_at_mut(0)
+            .keep_only(Arc::new(HashSet::from([b.clone()])));
+        assert!(
+            ![m0, m1, m2].contains(&mark(&store)),
+            "left to another shard"
+        );
     }
 
     #[test]

@@ -100,8 +100,13 @@ impl Loop {
         started: Instant,
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
-        forget_dropped(collector.store(), &mut self.observed, &mut self.accuracy);
-        self.online.retain(|k| collector.store().entry(k).is_some());
+        forget_dropped(
+            collector.store(),
+            &mut self.pruned_at,
+            &mut self.observed,
+            &mut self.accuracy,
+            &mut self.online,
+        );
         let forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         // Before the node planner, so that it places and sizes for what the pools can give.

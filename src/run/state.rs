@@ -47,6 +47,8 @@ pub(super) struct Loop {
     pub(super) believed: BelievedState,
     /// Newest timestamp already shown to the accuracy tracker, per series.
     pub(super) observed: SeriesMap<i64>,
+    /// The store's removal mark when the per-series maps were last pruned to its series.
+    pub(super) pruned_at: Option<u64>,
     pub(super) retrainer: Retrainer,
     /// Per-series own models and their background contests (`run.own_model_after`).
     pub(super) own: OwnModels,
@@ -117,6 +119,7 @@ impl Loop {
             risk: RiskTracker::new(),
             believed: BelievedState::new(&live.nodes, &live.workloads),
             observed: SeriesMap::default(),
+            pruned_at: None,
             retrainer: Retrainer::new(live.retrain_every),
             own: OwnModels::new(live.own_model_after),
             stages: Vec::new(),

@@ -3,7 +3,7 @@
 use super::*;
 use crate::act::Skip;
 use crate::collect::SignalConfig;
-use crate::forecast::Forecast;
+use crate::forecast::{Forecast, OnlineConfig};
 use crate::plan::AccuracyConfig;
 
 /// Per-pod series churn: every cycle a few ids vanish and new ones appear. What the loop
@@ -17,6 +17,8 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
     let mut store = Store::new(std::slice::from_ref(&cfg));
     let mut observed = SeriesMap::default();
     let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
+    let mut online = OnlineCalibration::new(OnlineConfig::default());
+    let mut pruned_at = None;
     let live_ids = 20u64;
     let mut max_live = 0;
     for cycle in 0..200i64 {
@@ -33,11 +35,26 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
             };
             accuracy.record(&f);
             accuracy.observe(&key, now, 10.0);
+            online.observe(&key, now, 10.0);
             observed.insert(key, now);
         }
         store.signal_at_mut(0).drop_vanished(now);
-        forget_dropped(&store, &mut observed, &mut accuracy);
+        forget_dropped(
+            &store,
+            &mut pruned_at,
+            &mut observed,
+            &mut accuracy,
+            &mut online,
+        );
         let held = store.signals()[0].len();
+        let calibrated = (0..=cycle as u64 + live_ids)
+            .filter(|id| {
+                online
+                    .get(&SeriesKey::new(format!("rps{{pod=\"p{id}\"}}")))
+                    .is_some()
+            })
+            .count();
+        assert!(calibrated <= held, "cycle {cycle}: {calibrated} > {held}");
         max_live = max_live.max(held);
         assert!(
             observed.len() <= held,
@@ -52,6 +69,49 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
     }
     // drop_after = 5 minutes: about 25 series held, against 219 ids seen.
     assert!(max_live < 30, "{max_live}");
+}
+
+/// Per-series state restored for series the store does not hold (a restart after they
+/// went) is forgotten at the first cycle, though nothing was removed from the store since it
+/// was made; and what arrives later under an unchanged mark is a series the store holds.
+#[test]
+fn state_of_series_never_held_is_forgotten_at_the_first_cycle() {
+    let cfg = SignalConfig::new("rps", "q", 60, 3600);
+    let mut store = Store::new(std::slice::from_ref(&cfg));
+    let (held, gone) = (
+        SeriesKey::new("rps{pod=\"a\"}"),
+        SeriesKey::new("rps{pod=\"b\"}"),
+    );
+    store.signal_at_mut(0).ingest(held.clone(), [(0, 1.0)]);
+    let mut online = OnlineCalibration::new(OnlineConfig::default());
+    let mut observed = SeriesMap::default();
+    let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
+    for k in [&held, &gone] {
+        online.observe(k, 0, 1.0);
+        observed.insert(k.clone(), 0);
+        accuracy.record(&Forecast {
+            key: k.clone(),
+            at: 0,
+            window: 120,
+            quantiles: vec![(0.5, 1.0), (0.9, 1.2)],
+        });
+    }
+    assert_eq!(accuracy.len(), 2);
+    let mut pruned_at = None;
+    let mut prune = |observed: &mut SeriesMap<i64>,
+                     accuracy: &mut AccuracyTracker,
+                     online: &mut OnlineCalibration| {
+        forget_dropped(&store, &mut pruned_at, observed, accuracy, online)
+    };
+    prune(&mut observed, &mut accuracy, &mut online);
+    assert!(online.get(&gone).is_none() && online.get(&held).is_some());
+    assert_eq!(observed.keys().collect::<Vec<_>>(), [&held]);
+    assert!(accuracy.keys().all(|k| k == &held));
+    prune(&mut observed, &mut accuracy, &mut online);
+    assert!(
+        online.get(&held).is_some(),
+        "a second call under the same mark keeps what is held"
+    );
 }
 
 /// A failed scale-up is not believed, nor the placement of its new replicas; everything
