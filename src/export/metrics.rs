@@ -266,7 +266,7 @@ impl Metrics {
     pub fn observe(&self, s: &Snapshot) {
         // The per-series rows are built before the lock and the old ones freed after it: a
         // scrape waits only for the swap.
-        let rows = forecasts::Rows::of(&s.forecasts, &s.accuracy);
+        let rows = forecasts::Rows::of(&s.forecasts, &s.accuracy, &self.series.latest());
         let replaced = {
             let mut seen = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.observe_families(s, &mut seen);

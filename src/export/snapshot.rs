@@ -1,5 +1,7 @@
 //! The [`Snapshot`]: what one cycle of the live loop tells the exporter, as plain data.
 
+use std::sync::Arc;
+
 /// Everything one cycle of the live loop knows that the exporter shows.
 ///
 /// Plain data on purpose: the stages that produce these values must not be coupled to the
@@ -86,12 +88,18 @@ pub struct Snapshot {
 /// carrying the same labels (`kube_*`). A series label named like one of prescale's own labels
 /// (`signal`, `level`, `workload`, ...) is exported with the `exported_` prefix, as Prometheus
 /// does for a target's colliding labels.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct SeriesId {
-    /// The signal's name (or a history file's series name), e.g. `"rps"`.
-    pub signal: String,
-    /// The series' own labels, e.g. `[("service", "api")]`; empty for a signal with one series.
-    pub labels: Vec<(String, String)>,
+///
+/// Cheap to copy (shared, like the loop's series keys): the loop makes one per series and hands
+/// the same one to every snapshot, so that the exporter can tell a series it already labelled
+/// by its identity instead of building its label set again each cycle. Two ids are equal when
+/// their signal and labels are.
+#[derive(Clone, Default)]
+pub struct SeriesId(Arc<IdParts>);
+
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+struct IdParts {
+    signal: String,
+    labels: Vec<(String, String)>,
 }
 
 impl SeriesId {
@@ -100,23 +108,59 @@ impl SeriesId {
         signal: impl Into<String>,
         labels: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        SeriesId {
+        SeriesId(Arc::new(IdParts {
             signal: signal.into(),
             labels: labels
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
-        }
+        }))
+    }
+
+    /// The signal's name (or a history file's series name), e.g. `"rps"`.
+    pub fn signal(&self) -> &str {
+        &self.0.signal
+    }
+
+    /// The series' own labels, e.g. `[("service", "api")]`; empty for a signal with one series.
+    pub fn labels(&self) -> &[(String, String)] {
+        &self.0.labels
+    }
+
+    /// Which copy this is: the same for every clone of one id, different from any other live
+    /// id's.
+    pub(crate) fn identity(&self) -> *const () {
+        Arc::as_ptr(&self.0).cast()
+    }
+}
+
+impl PartialEq for SeriesId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for SeriesId {}
+
+impl std::hash::Hash for SeriesId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+impl std::fmt::Debug for SeriesId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesId")
+            .field("signal", &self.0.signal)
+            .field("labels", &self.0.labels)
+            .finish()
     }
 }
 
 /// The only series of a signal: no labels.
 impl From<&str> for SeriesId {
     fn from(signal: &str) -> Self {
-        SeriesId {
-            signal: signal.to_string(),
-            labels: Vec::new(),
-        }
+        SeriesId::new(signal, std::iter::empty::<(String, String)>())
     }
 }
 

@@ -411,13 +411,17 @@ impl AccuracyTracker {
     /// below [`POORLY_RATED_WEIGHT`](super::POORLY_RATED_WEIGHT) the planner's reason calls the
     /// forecast poorly rated.
     pub fn weight(&self, key: &SeriesKey) -> f64 {
+        self.weight_of(self.series.get(key))
+    }
+
+    fn weight_of(&self, s: Option<&SeriesAccuracy>) -> f64 {
         let c = &self.cfg;
         let prior = if c.prior_weight.is_finite() {
             c.prior_weight.clamp(0.0, 1.0)
         } else {
             0.5
         };
-        let Some(s) = self.series.get(key) else {
+        let Some(s) = s else {
             return prior;
         };
         if s.scored < u64::from(c.min_scored.max(1)) {
@@ -438,13 +442,22 @@ impl AccuracyTracker {
 
     /// Scores so far, for the exporter.
     pub fn stats(&self, key: &SeriesKey) -> AccuracyStats {
-        let s = self.series.get(key);
+        self.stats_of(self.series.get(key))
+    }
+
+    /// Every tracked series with its [`stats`](Self::stats), in no particular order: one
+    /// pass, no look-up per series.
+    pub fn all_stats(&self) -> impl Iterator<Item = (&SeriesKey, AccuracyStats)> {
+        self.series.iter().map(|(k, s)| (k, self.stats_of(Some(s))))
+    }
+
+    fn stats_of(&self, s: Option<&SeriesAccuracy>) -> AccuracyStats {
         AccuracyStats {
             scored: s.map_or(0, |s| s.scored),
             wape: s.and_then(|s| s.wape()),
             coverage_p90: s.filter(|s| s.scored > 0).map(|s| s.covered),
             pending: s.map_or(0, |s| s.pending.len()),
-            weight: self.weight(key),
+            weight: self.weight_of(s),
         }
     }
 

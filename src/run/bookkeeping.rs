@@ -3,6 +3,7 @@
 
 use crate::act::Outcome;
 use crate::collect::Store;
+use crate::export::SeriesId;
 use crate::forecast::OnlineCalibration;
 use crate::plan::{AccuracyTracker, BelievedState, Decision, DecisionKind};
 use crate::series::{SeriesKey, SeriesMap};
@@ -53,13 +54,14 @@ fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
 /// Only when the store's [removal mark](Store::removal_mark) moved since `pruned_at` (or on
 /// the first call): keys enter these maps only from series the store holds (the forecast's
 /// inputs) or from the state restored before the first cycle, so under the same mark there is
-/// nothing to forget, and looking 100,000 keys up in three maps took a tenth of a cycle.
+/// nothing to forget, and looking 100,000 keys up in these maps took a tenth of a cycle.
 pub(super) fn forget_dropped(
     store: &Store,
     pruned_at: &mut Option<u64>,
     observed: &mut SeriesMap<i64>,
     accuracy: &mut AccuracyTracker,
     online: &mut OnlineCalibration,
+    ids: &mut SeriesMap<SeriesId>,
 ) {
     let mark = store.removal_mark();
     if *pruned_at == Some(mark) {
@@ -69,6 +71,7 @@ pub(super) fn forget_dropped(
     observed.retain(|k, _| live(k));
     accuracy.retain(live);
     online.retain(live);
+    ids.retain(|k, _| live(k));
     *pruned_at = Some(mark);
 }
 

@@ -106,6 +106,7 @@ impl Loop {
             &mut self.observed,
             &mut self.accuracy,
             &mut self.online,
+            &mut self.series_ids,
         );
         let forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);

@@ -13,7 +13,7 @@ use crate::export::{
 };
 use crate::forecast::Forecast;
 use crate::plan::{CurrentReplicas, Decision, ShareReport};
-use crate::series::SeriesKey;
+use crate::series::{SeriesKey, SeriesMap};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -28,16 +28,18 @@ impl Loop {
         decisions: &[Decision],
         outcomes: &[Outcome],
     ) -> Snapshot {
+        let forecasts = forecasts
+            .iter()
+            .map(|(f, observed)| ForecastSample {
+                series: cached_id(&mut self.series_ids, &f.key),
+                window_seconds: f.window as f64,
+                quantiles: f.quantiles.clone(),
+                observed: *observed,
+            })
+            .collect();
+        let accuracy = self.accuracy();
         Snapshot {
-            forecasts: forecasts
-                .iter()
-                .map(|(f, observed)| ForecastSample {
-                    series: series_id(&f.key),
-                    window_seconds: f.window as f64,
-                    quantiles: f.quantiles.clone(),
-                    observed: *observed,
-                })
-                .collect(),
+            forecasts,
             workloads: workloads(decisions),
             pools: self
                 .believed
@@ -52,7 +54,7 @@ impl Loop {
             actions: actions(decisions, outcomes),
             signals: self.signals(collector),
             replica_reads: self.replica_reads(),
-            accuracy: self.accuracy(),
+            accuracy,
             risk: self.risk(),
             calibration: self.calibration.clone(),
             stages: self
@@ -162,17 +164,15 @@ impl Loop {
             .collect()
     }
 
-    fn accuracy(&self) -> Vec<AccuracySample> {
+    fn accuracy(&mut self) -> Vec<AccuracySample> {
+        let ids = &mut self.series_ids;
         self.accuracy
-            .keys()
-            .map(|k| {
-                let s = self.accuracy.stats(k);
-                AccuracySample {
-                    series: series_id(k),
-                    wape: s.wape,
-                    coverage_p90: s.coverage_p90,
-                    scored: s.scored,
-                }
+            .all_stats()
+            .map(|(k, s)| AccuracySample {
+                series: cached_id(ids, k),
+                wape: s.wape,
+                coverage_p90: s.coverage_p90,
+                scored: s.scored,
             })
             .collect()
     }
@@ -257,6 +257,17 @@ fn signal_down(h: Option<&SignalHealth>) -> Option<String> {
 
 /// A series key (`rps{service="api"}`) as the exporter's signal and labels, so that `/metrics`
 /// carries `signal="rps",service="api"` rather than the key as one label value.
+/// `key`'s id for the exporter, made once per series and handed to every snapshot after (the
+/// exporter keeps a series' label set while it gets the same id).
+fn cached_id(ids: &mut SeriesMap<SeriesId>, key: &SeriesKey) -> SeriesId {
+    if let Some(id) = ids.get(key) {
+        return id.clone();
+    }
+    let id = series_id(key);
+    ids.insert(key.clone(), id.clone());
+    id
+}
+
 fn series_id(key: &SeriesKey) -> SeriesId {
     let (signal, labels) = key.parts();
     SeriesId::new(signal, labels)

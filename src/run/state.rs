@@ -49,6 +49,8 @@ pub(super) struct Loop {
     pub(super) observed: SeriesMap<i64>,
     /// The store's removal mark when the per-series maps were last pruned to its series.
     pub(super) pruned_at: Option<u64>,
+    /// Per series, its id for the exporter (made once, see `snapshot`).
+    pub(super) series_ids: SeriesMap<crate::export::SeriesId>,
     pub(super) retrainer: Retrainer,
     /// Per-series own models and their background contests (`run.own_model_after`).
     pub(super) own: OwnModels,
@@ -120,6 +122,7 @@ impl Loop {
             believed: BelievedState::new(&live.nodes, &live.workloads),
             observed: SeriesMap::default(),
             pruned_at: None,
+            series_ids: SeriesMap::default(),
             retrainer: Retrainer::new(live.retrain_every),
             own: OwnModels::new(live.own_model_after),
             stages: Vec::new(),

@@ -70,10 +70,10 @@ const PRESCALE_LABELS: [&str; 11] = [
 /// - a name reserved by Prometheus (`__*`) or used by prescale ([`PRESCALE_LABELS`]) or by an
 ///   earlier label of the set gets `exported_` prepended until it is unique.
 pub(super) fn series_labels(id: &SeriesId) -> SeriesLabels {
-    let mut own: Vec<&(String, String)> = id.labels.iter().collect();
+    let mut own: Vec<&(String, String)> = id.labels().iter().collect();
     own.sort();
     let mut out: SeriesLabels = Vec::with_capacity(own.len() + 2);
-    out.push(("signal".to_string(), Lv::from(&id.signal)));
+    out.push(("signal".to_string(), Lv::from(id.signal())));
     for (name, value) in own {
         let mut name = valid_label_name(name);
         while name.starts_with("__")

@@ -45,6 +45,7 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
             &mut observed,
             &mut accuracy,
             &mut online,
+            &mut SeriesMap::default(),
         );
         let held = store.signals()[0].len();
         let calibrated = (0..=cycle as u64 + live_ids)
@@ -98,20 +99,23 @@ fn state_of_series_never_held_is_forgotten_at_the_first_cycle() {
     }
     assert_eq!(accuracy.len(), 2);
     let mut pruned_at = None;
-    let mut prune = |observed: &mut SeriesMap<i64>,
-                     accuracy: &mut AccuracyTracker,
-                     online: &mut OnlineCalibration| {
-        forget_dropped(&store, &mut pruned_at, observed, accuracy, online)
-    };
-    prune(&mut observed, &mut accuracy, &mut online);
-    assert!(online.get(&gone).is_none() && online.get(&held).is_some());
-    assert_eq!(observed.keys().collect::<Vec<_>>(), [&held]);
-    assert!(accuracy.keys().all(|k| k == &held));
-    prune(&mut observed, &mut accuracy, &mut online);
-    assert!(
-        online.get(&held).is_some(),
-        "a second call under the same mark keeps what is held"
-    );
+    let mut ids = SeriesMap::default();
+    ids.insert(gone.clone(), SeriesId::from("rps"));
+    for call in ["first", "second"] {
+        forget_dropped(
+            &store,
+            &mut pruned_at,
+            &mut observed,
+            &mut accuracy,
+            &mut online,
+            &mut ids,
+        );
+        assert!(online.get(&gone).is_none(), "{call} call");
+        assert!(online.get(&held).is_some(), "{call} call");
+        assert_eq!(observed.keys().collect::<Vec<_>>(), [&held], "{call} call");
+        assert!(accuracy.keys().all(|k| k == &held), "{call} call");
+        assert!(ids.is_empty(), "{call} call");
+    }
 }
 
 /// A failed scale-up is not believed, nor the placement of its new replicas; everything

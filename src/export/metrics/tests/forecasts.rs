@@ -122,3 +122,62 @@ fn label_sets_that_meet_are_exported_once_and_vanish_with_their_series() {
     assert_no_mention(&text, "a_b=");
     assert_has(&text, "# TYPE prescale_forecast gauge");
 }
+
+/// The exporter keeps a series' label set while the loop hands it the same id: the values
+/// follow each snapshot, a series under a new id (same signal, other labels) gets its own
+/// label set, and one left out of a snapshot is gone.
+#[test]
+fn label_sets_kept_across_snapshots_follow_the_ids() {
+    let m = Metrics::new();
+    let api = SeriesId::new("rps", [("service", "api")]);
+    let web = SeriesId::new("rps", [("service", "web")]);
+    let snap = |ids: &[&SeriesId], value: f64| Snapshot {
+        forecasts: ids
+            .iter()
+            .map(|&id| ForecastSample {
+                series: id.clone(),
+                window_seconds: 300.0,
+                quantiles: vec![(0.9, value)],
+                observed: None,
+            })
+            .collect(),
+        accuracy: ids
+            .iter()
+            .map(|&id| AccuracySample {
+                series: id.clone(),
+                wape: Some(value),
+                coverage_p90: None,
+                scored: 1,
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    m.observe(&snap(&[&api, &web], 1.0));
+    m.observe(&snap(&[&api, &web], 2.0));
+    let text = lines(&m);
+    for s in ["api", "web"] {
+        assert_has(
+            &text,
+            &format!(r#"prescale_forecast{{signal="rps",service="{s}",level="0.9"}} 2.0"#),
+        );
+        assert_has(
+            &text,
+            &format!(r#"prescale_forecast_wape{{signal="rps",service="{s}"}} 2.0"#),
+        );
+    }
+    let db = SeriesId::new("rps", [("service", "db")]);
+    m.observe(&snap(&[&api, &db], 3.0));
+    let text = lines(&m);
+    assert_has(
+        &text,
+        r#"prescale_forecast{signal="rps",service="db",level="0.9"} 3.0"#,
+    );
+    assert_has(
+        &text,
+        r#"prescale_forecast_wape{signal="rps",service="api"} 3.0"#,
+    );
+    assert!(
+        !text.iter().any(|l| l.contains(r#"service="web""#)),
+        "{text:?}"
+    );
+}

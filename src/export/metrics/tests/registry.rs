@@ -70,7 +70,7 @@ fn series_missing_from_the_next_snapshot_vanish() {
     let m = Metrics::new();
     m.observe(&full_snapshot());
     let mut next = full_snapshot();
-    next.forecasts.retain(|f| f.series.signal == "web");
+    next.forecasts.retain(|f| f.series.signal() == "web");
     next.forecasts[0].quantiles.retain(|q| q.0 == 0.9);
     next.workloads.retain(|w| w.workload == "web");
     next.replica_reads.retain(|(w, _)| w == "web");
@@ -78,7 +78,7 @@ fn series_missing_from_the_next_snapshot_vanish() {
     next.actions.retain(|a| a.workload == "web");
     next.pools.retain(|p| p.pool == "general");
     next.signals.retain(|s| s.signal == "web_rps");
-    next.accuracy.retain(|a| a.series.signal == "web");
+    next.accuracy.retain(|a| a.series.signal() == "web");
     next.model = None;
     m.observe(&next);
     let text = lines(&m);
