@@ -61,60 +61,132 @@ struct AccuracyRow {
 }
 
 impl Rows {
-    /// The rows of a snapshot's forecasts and accuracy. Each series' label set is built once:
-    /// taken from `previous` (the last snapshot's rows) when the series' id is the one it
-    /// had there (the loop hands the same id to every snapshot), shared between a series'
-    /// forecast and accuracy rows. At 100,000 series, building them afresh twice a cycle was
-    /// a sixth of the loop's cycle.
+    /// The rows of a snapshot's forecasts and accuracy. Each series' label set is built once
+    /// and kept while the loop hands the series the same id (it makes one per series): at
+    /// 100,000 series, building them afresh twice a cycle and deduplicating them was a sixth
+    /// of the loop's cycle.
+    ///
+    /// In the usual cycle a list names the same series in the same order as `previous` (the
+    /// last snapshot's rows): its rows take their label sets by position, and need no
+    /// deduplication, as `previous` had none. Otherwise label sets are found by id, shared
+    /// between a series' forecast and accuracy rows, and the list is deduplicated.
     pub(super) fn of(
         forecasts: &[ForecastSample],
         accuracy: &[AccuracySample],
         previous: &Rows,
     ) -> Rows {
-        // Keyed by the id's identity: `previous` holds those ids, so no other live id can
-        // have the same, and one with the same identity is the same series.
-        let mut known: HashMap<*const (), Arc<SeriesLabels>, SeriesHasher> =
-            HashMap::with_capacity_and_hasher(
-                forecasts.len().max(accuracy.len()),
-                SeriesHasher::default(),
-            );
-        let before = (previous.forecasts.iter().map(|r| (&r.id, &r.labels)))
-            .chain(previous.accuracy.iter().map(|r| (&r.id, &r.labels)));
-        for (id, labels) in before {
-            known.insert(id.identity(), Arc::clone(labels));
-        }
-        let mut labels = |id: &SeriesId| {
-            Arc::clone(
-                known
-                    .entry(id.identity())
-                    .or_insert_with(|| Arc::new(series_labels(id))),
-            )
+        let mut known = Known {
+            previous,
+            by_id: None,
         };
-        let forecasts = forecasts
-            .iter()
-            .map(|f| ForecastRow {
+        let forecasts = rows(
+            &previous.forecasts,
+            forecasts,
+            |f| &f.series,
+            &mut known,
+            |f, labels| ForecastRow {
                 id: f.series.clone(),
-                labels: labels(&f.series),
+                labels,
                 window_seconds: f.window_seconds,
                 quantiles: f.quantiles.clone(),
                 observed: f.observed,
-            })
-            .collect();
-        let accuracy = accuracy
-            .iter()
-            .map(|a| AccuracyRow {
+            },
+        );
+        let accuracy = rows(
+            &previous.accuracy,
+            accuracy,
+            |a| &a.series,
+            &mut known,
+            |a, labels| AccuracyRow {
                 id: a.series.clone(),
-                labels: labels(&a.series),
+                labels,
                 wape: a.wape,
                 coverage_p90: a.coverage_p90,
                 scored: a.scored,
-            })
-            .collect();
+            },
+        );
         Rows {
-            forecasts: dedup(forecasts, |r| r.labels.as_ref()),
-            accuracy: dedup(accuracy, |r| r.labels.as_ref()),
+            forecasts,
+            accuracy,
         }
     }
+}
+
+/// Label sets by the identity of their series' id (see [`SeriesId`]), from the previous rows
+/// and those built this snapshot; filled only when a list is not the previous one's.
+struct Known<'a> {
+    previous: &'a Rows,
+    by_id: Option<HashMap<*const (), Arc<SeriesLabels>, SeriesHasher>>,
+}
+
+impl Known<'_> {
+    fn labels(&mut self, id: &SeriesId) -> Arc<SeriesLabels> {
+        let previous = self.previous;
+        let by_id = self.by_id.get_or_insert_with(|| {
+            // The previous rows hold their ids, so no other live id has one's identity.
+            let before = (previous.forecasts.iter().map(|r| (&r.id, &r.labels)))
+                .chain(previous.accuracy.iter().map(|r| (&r.id, &r.labels)));
+            before
+                .map(|(id, labels)| (id.identity(), Arc::clone(labels)))
+                .collect()
+        });
+        Arc::clone(
+            by_id
+                .entry(id.identity())
+                .or_insert_with(|| Arc::new(series_labels(id))),
+        )
+    }
+}
+
+/// A row of one of the per-series lists.
+trait Row {
+    fn id(&self) -> &SeriesId;
+    fn labels(&self) -> &Arc<SeriesLabels>;
+}
+
+impl Row for ForecastRow {
+    fn id(&self) -> &SeriesId {
+        &self.id
+    }
+    fn labels(&self) -> &Arc<SeriesLabels> {
+        &self.labels
+    }
+}
+
+impl Row for AccuracyRow {
+    fn id(&self) -> &SeriesId {
+        &self.id
+    }
+    fn labels(&self) -> &Arc<SeriesLabels> {
+        &self.labels
+    }
+}
+
+/// One list's rows, made by `row` from each sample and its series' label set.
+fn rows<R: Row, S>(
+    previous: &[R],
+    samples: &[S],
+    sample_id: impl Fn(&S) -> &SeriesId,
+    known: &mut Known<'_>,
+    row: impl Fn(&S, Arc<SeriesLabels>) -> R,
+) -> Vec<R> {
+    let same = previous.len() == samples.len()
+        && previous
+            .iter()
+            .zip(samples)
+            .all(|(r, s)| r.id().identity() == sample_id(s).identity());
+    if same {
+        return previous
+            .iter()
+            .zip(samples)
+            .map(|(r, s)| row(s, Arc::clone(r.labels())))
+            .collect();
+    }
+    let made = samples
+        .iter()
+        .map(|s| row(s, known.labels(sample_id(s))))
+        .collect();
+    dedup(made, |r: &R| r.labels().as_ref())
 }
 
 impl SeriesFamilies {

@@ -180,4 +180,14 @@ fn label_sets_kept_across_snapshots_follow_the_ids() {
         !text.iter().any(|l| l.contains(r#"service="web""#)),
         "{text:?}"
     );
+    // The same series in another order, and one named twice (by two ids of equal labels).
+    let api_again = SeriesId::new("rps", [("service", "api")]);
+    for _ in 0..2 {
+        m.observe(&snap(&[&db, &api, &api_again], 4.0));
+        let text = lines(&m);
+        for s in ["api", "db"] {
+            let line = format!(r#"prescale_forecast_wape{{signal="rps",service="{s}"}} 4.0"#);
+            assert_eq!(text.iter().filter(|l| **l == line).count(), 1, "{text:?}");
+        }
+    }
 }
