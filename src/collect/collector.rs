@@ -6,7 +6,7 @@ use super::prometheus::{Answer, RangeSeries};
 use super::source::{PrometheusSource, Source, SourceError};
 use super::store::{IngestStats, Store};
 use super::CollectError;
-use crate::series::{write_long_csv, SeriesKey};
+use crate::series::{write_long_csv, SeriesHasher, SeriesKey};
 use rand::Rng;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -553,7 +553,8 @@ impl<S: Source> Collector<S> {
             range.1.saturating_add(sig.step) as f64,
         );
         let mut stats = IngestStats::default();
-        let mut seen = HashSet::with_capacity(data.len());
+        let mut seen: HashSet<SeriesKey, SeriesHasher> =
+            HashSet::with_capacity_and_hasher(data.len(), SeriesHasher::default());
         let mut collisions = 0;
         let store = self.store.signal_at_mut(i);
         for rs in data {
@@ -638,19 +639,19 @@ async fn check_signal<S: Source>(
 /// when none are configured).
 pub fn series_key(sig: &SignalConfig, metric: &BTreeMap<String, String>) -> SeriesKey {
     if sig.series_labels.is_empty() {
-        let labels: BTreeMap<String, String> = metric
-            .iter()
-            .filter(|(k, _)| k.as_str() != "__name__")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        SeriesKey::from_labels(&sig.name, &labels)
+        let labels = metric.iter().filter(|(k, _)| k.as_str() != "__name__");
+        SeriesKey::from_sorted_labels(&sig.name, labels.map(|(k, v)| (k.as_str(), v.as_str())))
     } else {
-        let labels: BTreeMap<String, String> = sig
+        let labels: BTreeMap<&str, &str> = sig
             .series_labels
             .iter()
-            .filter_map(|l| metric.get(l).map(|v| (l.clone(), v.clone())))
+            .filter_map(|l| {
+                metric
+                    .get_key_value(l)
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+            })
             .collect();
-        SeriesKey::from_labels(&sig.name, &labels)
+        SeriesKey::from_sorted_labels(&sig.name, labels)
     }
 }
 

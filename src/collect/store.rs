@@ -170,34 +170,29 @@ impl SignalStore {
             return stats;
         }
         let mut points = points.into_iter().peekable();
-        if !self.series.contains_key(&key) {
-            if points.peek().is_none() {
-                // Never create an entry for a series with nothing to store.
+        // A series already held (the usual case, every poll): one descent of the tree.
+        if let Some(entry) = self.series.get_mut(&key) {
+            push_points(entry, points, &mut stats);
+            return stats;
+        }
+        if points.peek().is_none() {
+            // Never create an entry for a series with nothing to store.
+            return stats;
+        }
+        if self.series.len() >= self.max_series {
+            if !self.evict_one_stale() {
+                stats.refused_series = 1;
                 return stats;
             }
-            if self.series.len() >= self.max_series {
-                if !self.evict_one_stale() {
-                    stats.refused_series = 1;
-                    return stats;
-                }
-                stats.evicted_series = 1;
-            }
-            stats.new_series = 1;
+            stats.evicted_series = 1;
         }
-        let (step, capacity) = (self.step, self.capacity);
-        let entry = self.series.entry(key).or_insert_with(|| SeriesEntry {
-            ring: Ring::new(step, capacity),
+        stats.new_series = 1;
+        let entry = self.series.entry(key).or_insert(SeriesEntry {
+            ring: Ring::new(self.step, self.capacity),
             last_seen: i64::MIN,
             stale: false,
         });
-        for (ts, v) in points {
-            match entry.ring.push(ts, v) {
-                PushOutcome::Appended { .. } => stats.appended += 1,
-                PushOutcome::Replaced => stats.replaced += 1,
-                PushOutcome::TooOld => stats.too_old += 1,
-            }
-            entry.last_seen = entry.last_seen.max(ts);
-        }
+        push_points(entry, points, &mut stats);
         stats
     }
 
@@ -275,6 +270,22 @@ impl SignalStore {
             })
             .sum::<usize>()
             + std::mem::size_of::<Self>()
+    }
+}
+
+/// Pushes `points` into `entry`'s ring, counting what each did.
+fn push_points(
+    entry: &mut SeriesEntry,
+    points: impl Iterator<Item = (i64, f64)>,
+    stats: &mut IngestStats,
+) {
+    for (ts, v) in points {
+        match entry.ring.push(ts, v) {
+            PushOutcome::Appended { .. } => stats.appended += 1,
+            PushOutcome::Replaced => stats.replaced += 1,
+            PushOutcome::TooOld => stats.too_old += 1,
+        }
+        entry.last_seen = entry.last_seen.max(ts);
     }
 }
 
