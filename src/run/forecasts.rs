@@ -12,16 +12,16 @@ use std::collections::HashSet;
 
 /// One cycle's forecasts, as the planner and the exporter read them.
 pub(super) struct Forecasts {
-    /// Per series: the forecast the planner uses (if one could be made; widened while the
-    /// history is short) and its newest finite value.
+    /// Per series a workload plans with: the forecast the planner uses (if one could be made;
+    /// widened while the history is short) and its newest finite value.
     pub(super) by_key: SeriesMap<(Option<Forecast>, Option<f64>)>,
-    /// Per series: its cold-start stage.
+    /// Per series a workload plans with: its cold-start stage.
     pub(super) views: SeriesMap<StageView>,
     /// Every forecast made, with its series' newest value, in the order forecast.
     pub(super) made: Vec<(Forecast, Option<f64>)>,
     /// Series whose data are stale: old, marked stale by the store, or of an unhealthy signal.
     pub(super) stale: HashSet<SeriesKey>,
-    /// Per series that needs it ([`raw_needed`](super::state::raw_needed)): the forecast
+    /// Per series that needs it ([`planned_series`](super::state::planned_series)): the forecast
     /// before its online correction (what `max_short` workloads plan with, see
     /// [`Forecasts::for_workload`]).
     pub(super) raw: SeriesMap<Forecast>,
@@ -64,13 +64,16 @@ impl Loop {
         let predicted = self.model.forecast_rings(&inputs);
         let staged = self.staged(&inputs, predicted);
         let need = self.model.spec.history_needed();
-        let mut by_key = SeriesMap::with_capacity_and_hasher(inputs.len(), Default::default());
+        let planned_n = self.planned_series.len();
+        let mut by_key = SeriesMap::with_capacity_and_hasher(planned_n, Default::default());
         let mut made = Vec::with_capacity(inputs.len());
-        let mut views = SeriesMap::with_capacity_and_hasher(inputs.len(), Default::default());
-        let mut raw = SeriesMap::with_capacity_and_hasher(self.raw_keys.len(), Default::default());
+        let mut views = SeriesMap::with_capacity_and_hasher(planned_n, Default::default());
+        let mut raw = SeriesMap::with_capacity_and_hasher(planned_n, Default::default());
         for ((&(key, ring), (f, view)), &fresh) in inputs.iter().zip(staged).zip(&fresh) {
             let current = newest_finite(ring, need);
-            if let Some(f) = f.as_ref().filter(|_| self.raw_keys.contains(key)) {
+            // Whether a workload plans with this series, and keeps its uncorrected forecast.
+            let planned = self.planned_series.get(key).copied();
+            if let Some(f) = f.as_ref().filter(|_| planned == Some(true)) {
                 raw.insert(key.clone(), f.clone());
             }
             // What arrived since the last cycle, to each tracker just before this series'
@@ -83,9 +86,11 @@ impl Loop {
             if let Some(f) = &f {
                 made.push((f.clone(), current));
             }
-            let planned = f.map(|f| super::stages::widened(&f, view.widen));
-            by_key.insert(key.clone(), (planned, current));
-            views.insert(key.clone(), view);
+            if planned.is_some() {
+                let widened = f.map(|f| super::stages::widened(&f, view.widen));
+                by_key.insert(key.clone(), (widened, current));
+                views.insert(key.clone(), view);
+            }
         }
         Forecasts {
             by_key,
@@ -173,28 +178,40 @@ fn newest_finite(ring: &Ring, need: usize) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::state::raw_needed;
+    use super::super::state::planned_series;
     use super::*;
 
-    /// A budget's demand always; every workload's with the correction on; nothing else.
+    /// Every workload's demand series is planned with; a budget's raw forecast is kept always,
+    /// every workload's with the correction on; nothing else is in the map.
     #[test]
     fn raw_forecasts_are_kept_for_what_reads_them() {
         let mut api = WorkloadSpec::new("api", "rps{service=\"api\"}", 10.0, 20);
         api.max_short = Some(0.01);
         let web = WorkloadSpec::new("web", "rps{service=\"web\"}", 10.0, 20);
-        // A canary reading api's series, without a budget.
+        // A canary reading api's series, without a budget (listed after it and before it).
         let canary = WorkloadSpec::new("canary", "rps{service=\"api\"}", 10.0, 20);
-        let all = [api.clone(), web.clone(), canary];
-        let keys = |online| {
-            let mut v: Vec<String> = raw_needed(&all, online)
+        let planned = |all: &[WorkloadSpec], online| {
+            let mut v: Vec<(String, bool)> = planned_series(all, online)
                 .into_iter()
-                .map(|k| k.as_str().to_string())
+                .map(|(k, raw)| (k.as_str().to_string(), raw))
                 .collect();
             v.sort();
             v
         };
-        assert_eq!(keys(false), [api.demand.as_str()]);
-        assert_eq!(keys(true), [api.demand.as_str(), web.demand.as_str()]);
-        assert!(raw_needed(&[web], false).is_empty());
+        let (a, w) = (
+            api.demand.as_str().to_string(),
+            web.demand.as_str().to_string(),
+        );
+        for all in [
+            [api.clone(), web.clone(), canary.clone()],
+            [canary.clone(), web.clone(), api.clone()],
+        ] {
+            assert_eq!(
+                planned(&all, false),
+                [(a.clone(), true), (w.clone(), false)]
+            );
+            assert_eq!(planned(&all, true), [(a.clone(), true), (w.clone(), true)]);
+        }
+        assert_eq!(planned(&[web], false), [(w, false)]);
     }
 }

@@ -13,7 +13,7 @@ use crate::plan::{
     AccuracyTracker, BelievedState, NodePlanner, PoolSpec, RecordedCounts, ReplicaPlanner,
     RiskTracker, WorkloadSpec,
 };
-use crate::series::{SeriesKey, SeriesMap};
+use crate::series::SeriesMap;
 use crate::shard::NodePlanning;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -23,11 +23,11 @@ use std::time::Instant;
 /// Everything the loop keeps between cycles.
 pub(super) struct Loop {
     /// The workloads this replica plans; replaced through [`Loop::set_workloads`] only, which
-    /// keeps `raw_keys` in step.
+    /// keeps `planned_series` in step.
     pub(super) workloads: Vec<WorkloadSpec>,
-    /// The series whose uncorrected forecast a cycle keeps, for `workloads`
-    /// ([`raw_needed`]).
-    pub(super) raw_keys: HashSet<SeriesKey>,
+    /// The series `workloads` plan with, each with whether a cycle keeps its uncorrected
+    /// forecast too ([`planned_series`]).
+    pub(super) planned_series: SeriesMap<bool>,
     pub(super) pools: Vec<PoolSpec>,
     pub(super) model: Arc<Model>,
     pub(super) model_name: String,
@@ -106,7 +106,7 @@ impl Loop {
         let fingerprint = live.online_calibration.enabled.then(|| model.fingerprint());
         Loop {
             workloads: live.workloads.clone(),
-            raw_keys: raw_needed(&live.workloads, live.online_calibration.enabled),
+            planned_series: planned_series(&live.workloads, live.online_calibration.enabled),
             pools: live.pools.clone(),
             model: Arc::new(model),
             model_name,
@@ -148,7 +148,7 @@ impl Loop {
     /// Replaces the workloads planned (with `[cluster]`, by each cycle's read of them), and
     /// with them the series whose uncorrected forecast the cycle keeps.
     pub(super) fn set_workloads(&mut self, workloads: Vec<WorkloadSpec>) {
-        self.raw_keys = raw_needed(&workloads, self.online.enabled());
+        self.planned_series = planned_series(&workloads, self.online.enabled());
         self.workloads = workloads;
     }
 
@@ -237,17 +237,20 @@ impl Persisted {
     }
 }
 
-/// The series whose forecast before the online correction a cycle keeps: the demand series of
-/// workloads with `max_short`, which plan on it (`Forecasts::for_workload`), and with the
-/// correction `online`, every workload's, whose calibration factor compares the two
-/// ([`calibration_reasons`](Loop::calibration_reasons)). Nothing else reads it: keeping every
-/// series' (100,000 at the scale target, ten per workload) cost a key copy, a map entry and
-/// the forecast's memory per series each cycle for nothing. The loop holds the set with its
-/// workloads ([`Loop::set_workloads`]).
-pub(super) fn raw_needed(workloads: &[WorkloadSpec], online: bool) -> HashSet<SeriesKey> {
-    workloads
-        .iter()
-        .filter(|w| online || w.max_short.is_some())
-        .map(|w| w.demand.clone())
-        .collect()
+/// The series workloads plan with (their demand), each with whether a cycle keeps its forecast
+/// before the online correction too: the demand series of workloads with `max_short`, which
+/// plan on it (`Forecasts::for_workload`), and with the correction `online`, every workload's,
+/// whose calibration factor compares the two
+/// ([`calibration_reasons`](Loop::calibration_reasons)). A cycle forecasts every series (the
+/// exporter shows them all) but keeps per-series maps for these only: at the scale target
+/// (100,000 series, ten per workload) maps of every series cost a key copy, an entry and a
+/// forecast's memory per series each cycle for what only the workloads read. The loop holds
+/// the map with its workloads ([`Loop::set_workloads`]).
+pub(super) fn planned_series(workloads: &[WorkloadSpec], online: bool) -> SeriesMap<bool> {
+    let mut planned = SeriesMap::default();
+    for w in workloads {
+        let raw = planned.entry(w.demand.clone()).or_insert(false);
+        *raw |= online || w.max_short.is_some();
+    }
+    planned
 }
