@@ -108,7 +108,7 @@ impl Loop {
             &mut self.online,
             &mut self.series_ids,
         );
-        let forecasts = self.forecast(collector, now);
+        let mut forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         // Before the node planner, so that it places and sizes for what the pools can give.
         let shared = share_pools(&self.pools, &self.workloads, &mut decisions);
@@ -133,7 +133,7 @@ impl Loop {
             collector,
             now,
             started,
-            &forecasts.made,
+            std::mem::take(&mut forecasts.made),
             &decisions,
             &outcomes,
         );

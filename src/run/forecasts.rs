@@ -83,13 +83,13 @@ impl Loop {
             // Scored and exported as the model made it; only the planner sees the margin.
             self.accuracy
                 .update(key, fresh_samples(ring, fresh), f.as_ref());
-            if let Some(f) = &f {
-                made.push((f.clone(), current));
-            }
             if planned.is_some() {
-                let widened = f.map(|f| super::stages::widened(&f, view.widen));
+                let widened = f.as_ref().map(|f| super::stages::widened(f, view.widen));
                 by_key.insert(key.clone(), (widened, current));
                 views.insert(key.clone(), view);
+            }
+            if let Some(f) = f {
+                made.push((f, current));
             }
         }
         Forecasts {

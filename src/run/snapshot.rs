@@ -24,17 +24,17 @@ impl Loop {
         collector: &Collector<S>,
         now: i64,
         started: Instant,
-        forecasts: &[(Forecast, Option<f64>)],
+        forecasts: Vec<(Forecast, Option<f64>)>,
         decisions: &[Decision],
         outcomes: &[Outcome],
     ) -> Snapshot {
         let forecasts = forecasts
-            .iter()
+            .into_iter()
             .map(|(f, observed)| ForecastSample {
                 series: cached_id(&mut self.series_ids, &f.key),
                 window_seconds: f.window as f64,
-                quantiles: f.quantiles.clone(),
-                observed: *observed,
+                quantiles: f.quantiles,
+                observed,
             })
             .collect();
         let accuracy = self.accuracy();
