@@ -334,11 +334,11 @@ fn saturating_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Sets one gauge per label set and returns the label sets set.
+/// Sets one gauge per label set and returns the label sets set, in order.
 fn set_each<L, N, A>(
     family: &Family<L, Gauge<N, A>>,
     values: impl Iterator<Item = (L, N)>,
-) -> HashSet<L>
+) -> Vec<L>
 where
     L: Clone + Hash + Eq,
     A: prometheus_client::metrics::gauge::Atomic<N> + Default,
@@ -351,16 +351,21 @@ where
         .collect()
 }
 
-/// Removes the label sets exported last time but not this time.
-fn sync<L: Clone + Hash + Eq, M, C>(
-    family: &Family<L, M, C>,
-    seen: &mut HashSet<L>,
-    now: HashSet<L>,
-) where
+/// Removes the label sets exported last time (`seen`) but not this time (`now`).
+///
+/// The usual cycle exports the same label sets in the same order (the workloads of the
+/// configuration, in its order): then nothing is removed, found by comparing the two lists in
+/// turn, with no hashing. At 10,000 workloads, sets of each family's label sets, built and
+/// diffed every cycle, were most of the per-workload families' update.
+fn sync<L: Clone + Hash + Eq, M, C>(family: &Family<L, M, C>, seen: &mut Vec<L>, now: Vec<L>)
+where
     C: prometheus_client::metrics::family::MetricConstructor<M>,
 {
-    for gone in seen.difference(&now) {
-        family.remove(gone);
+    if *seen != now {
+        let live: HashSet<&L> = now.iter().collect();
+        for gone in seen.iter().filter(|l| !live.contains(l)) {
+            family.remove(gone);
+        }
     }
     *seen = now;
 }

@@ -8,7 +8,6 @@ use super::{sync, workload, Metrics};
 use crate::export::snapshot::{ActionSample, WorkloadSample};
 use crate::plan::DecisionKind;
 use prometheus_client::registry::Registry;
-use std::collections::HashSet;
 
 /// The decision kinds the planner and actuator emit, as metric labels (`scale_up`). Their
 /// counters exist (at 0) from the start so that `rate()` and `increase()` have a baseline
@@ -73,34 +72,34 @@ impl Metrics {
             workload: Lv::from(w),
             outcome: Lv::from(outcome),
         };
-        let mut now = HashSet::new();
-        let mut failures = HashSet::new();
-        let mut external = HashSet::new();
+        let mut now = Vec::with_capacity(workloads.len() * ACTION_OUTCOMES.len() + actions.len());
+        let mut failures = Vec::with_capacity(workloads.len());
+        let mut external = Vec::with_capacity(workloads.len());
         for w in workloads {
             for outcome in ACTION_OUTCOMES {
                 let l = action(&w.workload, outcome);
                 let _ = self.actions.get_or_create(&l);
-                now.insert(l);
+                now.push(l);
             }
             let l = workload(&w.workload);
             let _ = self.actuator_failures.get_or_create(&l);
             let _ = self.external_changes.get_or_create(&l);
-            external.insert(l.clone());
-            failures.insert(l);
+            external.push(l.clone());
+            failures.push(l);
         }
         for a in actions {
             let l = action(&a.workload, &a.outcome);
             self.actions.get_or_create(&l).inc();
-            now.insert(l);
+            now.push(l);
             if a.outcome == "failed" {
                 let l = workload(&a.workload);
                 self.actuator_failures.get_or_create(&l).inc();
-                failures.insert(l);
+                failures.push(l);
             }
             if a.external_change {
                 let l = workload(&a.workload);
                 self.external_changes.get_or_create(&l).inc();
-                external.insert(l);
+                external.push(l);
             }
         }
         sync(&self.actions, &mut seen.actions, now);

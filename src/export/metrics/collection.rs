@@ -98,13 +98,13 @@ impl Metrics {
     /// Per workload read with a query, whether this cycle's read failed: a counter that
     /// lives as long as the workload is read.
     pub(super) fn observe_replica_reads(&self, reads: &[(String, bool)], seen: &mut Seen) {
-        let mut now = HashSet::new();
+        let mut now = Vec::with_capacity(reads.len());
         for (w, failed) in reads {
             let l = workload(w);
             self.replica_read_errors
                 .get_or_create(&l)
                 .inc_by(u64::from(*failed));
-            now.insert(l);
+            now.push(l);
         }
         sync(&self.replica_read_errors, &mut seen.replica_reads, now);
     }

@@ -170,3 +170,31 @@ fn histogram_counts_each_cycle_in_its_bucket() {
         r#"prescale_cycle_duration_seconds_bucket{le="+Inf"} 5"#,
     );
 }
+
+/// Per-workload families follow the snapshot's workloads in any order: the same workloads
+/// reordered keep their series, and a workload left out loses its own only.
+#[test]
+fn per_workload_series_follow_the_workloads_in_any_order() {
+    let m = Metrics::new();
+    let stages = |names: &[&str]| Snapshot {
+        stages: names
+            .iter()
+            .map(|w| (w.to_string(), "global".to_string()))
+            .collect(),
+        ..Snapshot::default()
+    };
+    let has = |w: &str| {
+        lines(&m)
+            .iter()
+            .any(|l| l == &format!(r#"prescale_forecast_stage{{workload="{w}",stage="global"}} 1"#))
+    };
+    m.observe(&stages(&["a", "b", "c"]));
+    m.observe(&stages(&["c", "a", "b"]));
+    assert!(has("a") && has("b") && has("c"));
+    m.observe(&stages(&["c", "a"]));
+    assert!(has("a") && has("c") && !has("b"));
+    m.observe(&stages(&["c", "a"]));
+    assert!(has("a") && has("c") && !has("b"));
+    m.observe(&stages(&["b", "c", "a"]));
+    assert!(has("a") && has("b") && has("c"));
+}
