@@ -48,8 +48,7 @@ impl Loop {
                 break;
             }
         }
-        self.save_persisted(last, true);
-        self.act.flush()?;
+        self.end(last)?;
         Ok(summary)
     }
 
@@ -63,6 +62,14 @@ impl Loop {
         self.restore_persisted(now);
         warn_failures("backfill", &collector.backfill(now).await);
         self.retrainer.start(now);
+    }
+
+    /// After the last cycle, at `last`: the state saved for good and the decision log
+    /// flushed.
+    pub(super) fn end(&mut self, last: i64) -> Result<(), RunError> {
+        self.save_persisted(last, true);
+        self.act.flush()?;
+        Ok(())
     }
 
     /// Cycle number `n` (from 1) at `now`, everything the loop does between two clock ticks:

@@ -103,9 +103,7 @@ impl<S: Source + Send + Sync> Stepper<S> {
     /// After the last cycle (at `last`): the persisted state saved and the decision log
     /// flushed, as `run` ends.
     pub fn finish(mut self, last: i64) -> Result<(), RunError> {
-        self.lp.save_persisted(last, true);
-        self.lp.act.flush()?;
-        Ok(())
+        self.lp.end(last)
     }
 }
 
