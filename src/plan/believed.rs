@@ -272,24 +272,25 @@ impl BelievedState {
     /// last in node order). The holders are found once, not once per replica: a scale-down
     /// at 2,000 nodes scanned every node's list per replica taken off.
     fn remove_replicas(&mut self, workload: &str, mut n: u32) {
-        let before: Vec<(usize, u32)> = self
+        // Per holder: its index, what it had, what it keeps.
+        let mut holders: Vec<(usize, u32, u32)> = self
             .nodes
             .iter()
             .enumerate()
             .map(|(i, x)| (i, count(&x.replicas, workload)))
             .filter(|&(_, c)| c > 0)
+            .map(|(i, c)| (i, c, c))
             .collect();
-        let mut holders = before.clone();
         while n > 0 {
-            let Some(top) = holders.iter_mut().filter(|h| h.1 > 0).max_by_key(|h| h.1) else {
+            let Some(top) = holders.iter_mut().filter(|h| h.2 > 0).max_by_key(|h| h.2) else {
                 break;
             };
-            top.1 -= 1;
+            top.2 -= 1;
             n -= 1;
         }
-        for ((i, c), (_, had)) in holders.into_iter().zip(before) {
-            if c != had {
-                set_count(&mut self.nodes[i].replicas, workload, c);
+        for (i, had, keeps) in holders {
+            if keeps != had {
+                set_count(&mut self.nodes[i].replicas, workload, keeps);
             }
         }
     }
