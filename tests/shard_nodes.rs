@@ -19,7 +19,7 @@ use common::*;
 mod shard_setup;
 use prescale::shard::hash::owner;
 use shard_setup::{
-    base_config, count, history, log, name, prescale, wait, workloads, Logged, IN_WEB,
+    base_config, count, history, log, name, prescale, stderr_of, wait, workloads, Logged, IN_WEB,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -152,7 +152,12 @@ fn shard_0_plans_nodes_as_one_process_would_and_holds_scale_in_when_a_shard_is_g
     wait(
         Duration::from_secs(60),
         || log(&dirs[0]).iter().any(|d| d.cycle == 1),
-        || "shard 0 logged no cycle".into(),
+        || {
+            format!(
+                "shard 0 logged no cycle; its stderr:\n{}",
+                stderr_of(&dirs[0])
+            )
+        },
     );
     let started = Instant::now();
     let got = node_decisions(&dirs[0], 1);

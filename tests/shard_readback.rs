@@ -23,8 +23,9 @@ use common::*;
 use prescale::shard::hash::owner;
 use prescale::shard::readback::{ReadBack, ShardReader};
 use shard_setup::{
-    base_config, count, history, log, name, prescale, wait, workloads, Logged, IN_WEB,
+    base_config, count, history, log, name, prescale, state_of, wait, workloads, Logged, IN_WEB,
 };
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -136,9 +137,9 @@ fn the_selector_keeps_deployments_apart_and_a_stalled_shard_is_unknown() {
     let dir = |n: &str| root.path().join(n);
     // Deployment B: one process, every workload, a third of A's capacity per replica.
     let b_cfg = config(&dir("b"), &url, ports[2], "", 3);
-    let _b = ChildGuard(Some(prescale(&b_cfg, false).spawn().unwrap()));
+    let b = RefCell::new(ChildGuard(Some(prescale(&b_cfg, false).spawn().unwrap())));
     let a1_cfg = config(&dir("a1"), &url, ports[1], &a_shard(1), 10);
-    let _a1 = ChildGuard(Some(prescale(&a1_cfg, false).spawn().unwrap()));
+    let a1 = RefCell::new(ChildGuard(Some(prescale(&a1_cfg, false).spawn().unwrap())));
     wait(
         Duration::from_secs(90),
         || {
@@ -146,7 +147,14 @@ fn the_selector_keeps_deployments_apart_and_a_stalled_shard_is_unknown() {
                 && count(&prom, "prescale_plan_timestamp_seconds{job=\"test\"}")
                     == live.len() + stalled.len()
         },
-        || format!("Prometheus lacks the plans\n{}", prom.log()),
+        || {
+            format!(
+                "Prometheus lacks the plans\n{}\nB: {}\nshard 1: {}",
+                prom.log(),
+                state_of(&dir("b"), &mut b.borrow_mut(), Some(ports[2])),
+                state_of(&dir("a1"), &mut a1.borrow_mut(), Some(ports[1]))
+            )
+        },
     );
     // Shard 2 is scraped: it is up, only its plans are old.
     assert_eq!(
@@ -223,13 +231,19 @@ fn the_selector_keeps_deployments_apart_and_a_stalled_shard_is_unknown() {
 
     // The real shard 0: spare's scale-in held, naming a stalled workload and why; no shard-1
     // workload is unknown.
-    let _a0 = ChildGuard(Some(prescale(&a0_cfg, false).spawn().unwrap()));
+    let a0 = RefCell::new(ChildGuard(Some(prescale(&a0_cfg, false).spawn().unwrap())));
     let held =
         |d: &Logged| d.kind == "hold" && d.target == "spare" && d.reason.contains("scale-in held");
     wait(
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         || log(&dir("a0")).iter().any(held),
-        || format!("shard 0 held no scale-in: {:#?}", log(&dir("a0"))),
+        || {
+            format!(
+                "shard 0 held no scale-in: {:#?}\n{}",
+                log(&dir("a0")),
+                state_of(&dir("a0"), &mut a0.borrow_mut(), Some(ports[0]))
+            )
+        },
     );
     let hold = log(&dir("a0")).into_iter().find(held).unwrap();
     let n = stalled.len();

@@ -93,19 +93,56 @@ pub fn repo(rel: &str) -> String {
 }
 
 /// `prescale run --config cfg` (with `--once` when `once`), logging at `warn`, with no
-/// `POD_NAME` from the environment (the ordinal is the configuration's).
+/// `POD_NAME` from the environment (the ordinal is the configuration's). A long-running
+/// process's stderr goes to `stderr.log` beside `cfg` (see [`stderr_of`]), `--once`'s to a pipe.
 pub fn prescale(cfg: &Path, once: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_prescale"));
     c.args(["run", "--config", cfg.to_str().unwrap()]);
     if once {
         c.arg("--once");
     }
-    // A long-running shard's output is not read, so it must not fill a pipe.
+    // A long-running shard's output is not read as it runs, so it must not fill a pipe; a
+    // file keeps it for the message of a test that waited on the process in vain.
+    let stderr = if once {
+        Stdio::piped()
+    } else {
+        let dir = cfg.parent().expect("a configuration in a directory");
+        std::fs::File::create(dir.join("stderr.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
+    };
     c.env("RUST_LOG", "warn")
         .env_remove("POD_NAME")
         .stdout(Stdio::null())
-        .stderr(if once { Stdio::piped() } else { Stdio::null() });
+        .stderr(stderr);
     c
+}
+
+/// What a long-running process started by [`prescale`] in `dir` has shown of itself, for a
+/// failed wait's message: whether it still runs (or how it ended), the last lines of its
+/// stderr, and what its `/readyz` on `port` says (e.g. what it waits for).
+pub fn state_of(dir: &Path, child: &mut crate::common::ChildGuard, port: Option<u16>) -> String {
+    let status = match child.0.as_mut().map(|c| c.try_wait()) {
+        Some(Ok(None)) => "running".to_string(),
+        Some(Ok(Some(s))) => format!("exited: {s}"),
+        Some(Err(e)) => format!("unknown ({e})"),
+        None => "killed by the test".to_string(),
+    };
+    let readyz = port
+        .and_then(|p| http_get_body(std::net::SocketAddr::from(([127, 0, 0, 1], p)), "/readyz"))
+        .unwrap_or_else(|| "(no answer)".into());
+    format!(
+        "process {status}; /readyz: {}\n--- its stderr (last lines) ---\n{}",
+        readyz.trim(),
+        stderr_of(dir)
+    )
+}
+
+/// The last 40 lines of `dir/stderr.log`, written by a process [`prescale`] started.
+pub fn stderr_of(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// Percent-encodes a query for a URL.
