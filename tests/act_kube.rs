@@ -531,7 +531,7 @@ fn prescale_run_apply_scales_through_the_api_and_does_not_fight_a_person() {
         .stderr(out)
         .spawn()
         .unwrap();
-    let mut running = cli::Running(child);
+    let mut running = cli::Running(child, None);
     let series = "prescale_external_changes_total{workload=\"web\"}";
     let t0 = Instant::now();
     let mut metrics = None;

@@ -110,7 +110,7 @@ fn state_known_on_metrics(cfg_path: &Path, config: &str) -> BTreeMap<String, f64
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let child = cli::Running(child);
+    let child = cli::Running(child, None);
     let family = "prescale_cluster_state_known{workload=\"";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let metrics = loop {

@@ -116,7 +116,7 @@ fn rbac_covers_exactly_the_api_calls_prescale_makes() {
         .stderr(out)
         .spawn()
         .unwrap();
-    let mut running = cli::Running(child);
+    let mut running = cli::Running(child, None);
 
     // Every kind of call, each at least once: lease created and renewed, both kinds of scale
     // read and patched, an Event posted.

@@ -59,7 +59,7 @@ fn a_capped_pool_cuts_the_lower_priority_and_says_so_in_the_log_and_metrics() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut child = Running(child);
+    let mut child = Running(child, None);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

@@ -2,7 +2,7 @@
 //! `#[path = "common/cli.rs"] mod cli;`.
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `prescale` with `args` (logs at `warn`) and waits for it.
@@ -82,27 +82,48 @@ pub fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A child process that is killed (and reaped) when the test ends, also on panic.
-pub struct Running(pub std::process::Child);
+/// A child process that is killed (and reaped) when the test ends, also on panic; then, when
+/// its stderr went to a file (the second field), the file's last lines are printed, so that a
+/// test that waited on the process in vain says what the process said.
+pub struct Running(pub std::process::Child, pub Option<PathBuf>);
 
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if let (true, Some(path)) = (std::thread::panicking(), &self.1) {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("--- prescale's stderr ({}, last lines) ---", path.display());
+            for l in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{l}");
+            }
+        }
     }
 }
 
-/// `prescale run --config cfg` with its output discarded (at `warn`), killed when the test
-/// ends: for tests that read what it writes (the log, `/metrics`), not what it prints.
+/// Where a process started for `cfg` writes its stderr: `prescale.stderr` beside `cfg`.
+fn stderr_file(cfg: &Path) -> (std::process::Stdio, Option<PathBuf>) {
+    let path = cfg.with_file_name("prescale.stderr");
+    match std::fs::File::create(&path) {
+        Ok(f) => (f.into(), Some(path)),
+        Err(_) => (std::process::Stdio::null(), None),
+    }
+}
+
+/// `prescale run --config cfg` with its stdout discarded (logging at `warn` to a file, shown
+/// if the test fails), killed when the test ends: for tests that read what it writes (the log,
+/// `/metrics`), not what it prints.
 pub fn run_quietly(cfg: &Path) -> Running {
+    let (stderr, path) = stderr_file(cfg);
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
         .args(["run", "--config", cfg.to_str().unwrap()])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    Running(child)
+    Running(child, path)
 }
 
 /// `GET /metrics` on loopback in the text format; `None` while nothing answers.
@@ -145,16 +166,17 @@ pub fn acting_demo_config(
     })
 }
 
-/// Starts `prescale run --config cfg` with `extra` arguments (logs at `warn`, stderr dropped)
-/// and returns it with a channel of its stdout lines.
+/// Starts `prescale run --config cfg` with `extra` arguments (logs at `warn` to a file, shown
+/// if the test fails) and returns it with a channel of its stdout lines.
 pub fn spawn_run(cfg: &Path, extra: &[&str]) -> (Running, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
+    let (stderr, path) = stderr_file(cfg);
     let mut child = Command::new(env!("CARGO_BIN_EXE_prescale"))
         .args(["run", "--config", cfg.to_str().unwrap()])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -169,7 +191,7 @@ pub fn spawn_run(cfg: &Path, extra: &[&str]) -> (Running, std::sync::mpsc::Recei
             }
         }
     });
-    (Running(child), rx)
+    (Running(child, path), rx)
 }
 
 /// Waits at most `limit` for a line containing `want`; returns the lines seen up to and with
