@@ -246,10 +246,21 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         self.child.kill();
         if std::thread::panicking() {
+            // Warnings and errors first: a start-up's block compactions alone can fill the
+            // last lines (a CI failure showed only those).
             let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            let lines: Vec<&str> = log.lines().collect();
+            let bad: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| l.contains("level=warn") || l.contains("level=error"))
+                .collect();
+            eprintln!("--- prometheus log: warnings and errors (last 20) ---");
+            for l in &bad[bad.len().saturating_sub(20)..] {
+                eprintln!("{l}");
+            }
             eprintln!("--- prometheus log (last lines) ---");
-            for l in tail.iter().rev() {
+            for l in &lines[lines.len().saturating_sub(15)..] {
                 eprintln!("{l}");
             }
         }
