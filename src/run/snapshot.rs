@@ -255,8 +255,6 @@ fn signal_down(h: Option<&SignalHealth>) -> Option<String> {
     )
 }
 
-/// A series key (`rps{service="api"}`) as the exporter's signal and labels, so that `/metrics`
-/// carries `signal="rps",service="api"` rather than the key as one label value.
 /// `key`'s id for the exporter, made once per series and handed to every snapshot after (the
 /// exporter keeps a series' label set while it gets the same id).
 fn cached_id(ids: &mut SeriesMap<SeriesId>, key: &SeriesKey) -> SeriesId {
@@ -268,6 +266,8 @@ fn cached_id(ids: &mut SeriesMap<SeriesId>, key: &SeriesKey) -> SeriesId {
     id
 }
 
+/// A series key (`rps{service="api"}`) as the exporter's signal and labels, so that `/metrics`
+/// carries `signal="rps",service="api"` rather than the key as one label value.
 fn series_id(key: &SeriesKey) -> SeriesId {
     let (signal, labels) = key.parts();
     SeriesId::new(signal, labels)

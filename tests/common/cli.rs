@@ -102,9 +102,10 @@ impl Drop for Running {
     }
 }
 
-/// Where a process started for `cfg` writes its stderr: `prescale.stderr` beside `cfg`.
+/// Where a process started for `cfg` writes its stderr: `stderr.log` beside `cfg` (as the
+/// sharding tests' processes do).
 fn stderr_file(cfg: &Path) -> (std::process::Stdio, Option<PathBuf>) {
-    let path = cfg.with_file_name("prescale.stderr");
+    let path = cfg.with_file_name("stderr.log");
     match std::fs::File::create(&path) {
         Ok(f) => (f.into(), Some(path)),
         Err(_) => (std::process::Stdio::null(), None),
