@@ -25,7 +25,7 @@ impl Loop {
         decisions: &mut [Decision],
     ) {
         self.calibration.clear();
-        if !self.online.enabled() {
+        if !self.series.online.enabled() {
             return;
         }
         // Notes by workload, then one pass over the decisions: scanning every decision per
@@ -51,7 +51,7 @@ impl Loop {
                 continue;
             }
             let forest_weight = (level == 0.5)
-                .then(|| self.online.get(&spec.demand))
+                .then(|| self.series.online.get(&spec.demand))
                 .flatten()
                 .and_then(|c| c.median_forest_weight());
             notes.insert(&spec.name, note(level, k, forest_weight));

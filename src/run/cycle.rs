@@ -7,7 +7,7 @@
 //! there is another cycle. Each step's body lives with its concept: `replicas`, `forecasts`,
 //! `planning`, `bookkeeping`, `snapshot`, `retrain`; here only their order.
 
-use super::bookkeeping::{believe, forget_dropped};
+use super::bookkeeping::believe;
 use super::clock::Clock;
 use super::state::Loop;
 use super::{RunError, RunOptions, RunSummary};
@@ -107,14 +107,7 @@ impl Loop {
         started: Instant,
         n: u64,
     ) -> Result<Vec<Decision>, RunError> {
-        forget_dropped(
-            collector.store(),
-            &mut self.pruned_at,
-            &mut self.observed,
-            &mut self.accuracy,
-            &mut self.online,
-            &mut self.series_ids,
-        );
+        self.series.forget_dropped(collector.store());
         let mut forecasts = self.forecast(collector, now);
         let (mut decisions, peaks) = self.plan_workloads(collector.store(), now, &forecasts);
         // Before the node planner, so that it places and sizes for what the pools can give.

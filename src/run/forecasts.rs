@@ -79,9 +79,13 @@ impl Loop {
             // What arrived since the last cycle, to each tracker just before this series'
             // forecast is corrected and recorded: one look-up of its state in each a cycle.
             // The correction is part of the forecaster: scored, exported and planned with.
-            let f = self.online.update(key, fresh_samples(ring, fresh), f);
+            let f = self
+                .series
+                .online
+                .update(key, fresh_samples(ring, fresh), f);
             // Scored and exported as the model made it; only the planner sees the margin.
-            self.accuracy
+            self.series
+                .accuracy
                 .update(key, fresh_samples(ring, fresh), f.as_ref());
             if planned.is_some() {
                 let widened = f.as_ref().map(|f| super::stages::widened(f, view.widen));
@@ -133,10 +137,10 @@ impl Loop {
                 let len = need.min(ring.len()) as i64;
                 let start = newest - (len - 1) * ring.step();
                 // One look-up: what was seen, replaced by what is newest now.
-                let seen = match self.observed.get_mut(key) {
+                let seen = match self.series.observed.get_mut(key) {
                     Some(s) => std::mem::replace(s, newest),
                     None => {
-                        self.observed.insert(key.clone(), newest);
+                        self.series.observed.insert(key.clone(), newest);
                         i64::MIN
                     }
                 };

@@ -62,7 +62,7 @@ impl Loop {
                 model_healthy: forecast
                     .as_ref()
                     .is_none_or(|f| f.quantiles.iter().all(|q| q.1.is_finite())),
-                forecast_weight: self.accuracy.weight(&spec.demand),
+                forecast_weight: self.series.accuracy.weight(&spec.demand),
                 risk: self.risk.level(spec),
             };
             let risk = input.risk;

@@ -38,7 +38,7 @@ impl Loop {
             self.persist_model_replaced(now);
             // The offsets learnt the old model's errors; series on own models keep theirs.
             let own = &self.own;
-            self.online.retain(|k| own.get(k).is_some());
+            self.series.online.retain(|k| own.get(k).is_some());
         }
     }
 }

@@ -31,7 +31,7 @@ impl Loop {
         let forecasts = forecasts
             .into_iter()
             .map(|(f, observed)| ForecastSample {
-                series: cached_id(&mut self.series_ids, &f.key),
+                series: cached_id(&mut self.series.ids, &f.key),
                 window_seconds: f.window as f64,
                 quantiles: f.quantiles,
                 observed,
@@ -165,8 +165,9 @@ impl Loop {
     }
 
     fn accuracy(&mut self) -> Vec<AccuracySample> {
-        let ids = &mut self.series_ids;
-        self.accuracy
+        let ids = &mut self.series.ids;
+        self.series
+            .accuracy
             .all_stats()
             .map(|(k, s)| AccuracySample {
                 series: cached_id(ids, k),

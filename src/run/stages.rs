@@ -76,9 +76,7 @@ impl Loop {
         let global = self.model.clone();
         let outcome = self.own.poll(now, &global, candidates, series).await;
         if let Some(Contest::Won(key)) = &outcome {
-            self.accuracy.retain(|k| k != key);
-            // Likewise the online calibration: its offsets learnt the previous model's errors.
-            self.online.retain(|k| k != key);
+            self.series.forget_learned(key);
         }
     }
 

@@ -3,15 +3,15 @@
 //! optional readers (replica queries, the cluster, the other shards) that the configuration
 //! switches on. The cycle itself is `cycle`'s; each stage's part of `Loop` lives with its stage.
 
+use super::bookkeeping::PerSeries;
 use crate::act::Act;
 use crate::collect::{ClusterReader, ReplicaReader, SignalStats};
 use crate::config::Config;
 use crate::export::ExportState;
-use crate::forecast::{Model, OnlineCalibration, OwnModels, Retrainer, StageView};
+use crate::forecast::{Model, OwnModels, Retrainer, StageView};
 use crate::leader::Leadership;
 use crate::plan::{
-    AccuracyTracker, BelievedState, NodePlanner, PoolSpec, RecordedCounts, ReplicaPlanner,
-    RiskTracker, WorkloadSpec,
+    BelievedState, NodePlanner, PoolSpec, RecordedCounts, ReplicaPlanner, RiskTracker, WorkloadSpec,
 };
 use crate::series::SeriesMap;
 use crate::shard::NodePlanning;
@@ -35,9 +35,8 @@ pub(super) struct Loop {
     pub(super) export: Arc<ExportState>,
     pub(super) replicas: ReplicaPlanner,
     pub(super) nodes: NodePlanner,
-    pub(super) accuracy: AccuracyTracker,
-    /// Per series: the online correction of its forecast quantiles (`[online_calibration]`).
-    pub(super) online: OnlineCalibration,
+    /// Per series: accuracy, online calibration, exporter ids; bounded by the store's series.
+    pub(super) series: PerSeries,
     /// What is kept across restarts (`persist`): the online offsets and risk ledgers.
     pub(super) persisted: Persisted,
     /// Per workload, this cycle: the online correction's factor at its planning level.
@@ -45,12 +44,6 @@ pub(super) struct Loop {
     /// Per workload with `max_short`: the calibrated margin and the realised short share.
     pub(super) risk: RiskTracker,
     pub(super) believed: BelievedState,
-    /// Newest timestamp already shown to the accuracy tracker, per series.
-    pub(super) observed: SeriesMap<i64>,
-    /// The store's removal mark when the per-series maps were last pruned to its series.
-    pub(super) pruned_at: Option<u64>,
-    /// Per series, its id for the exporter (made once, see `snapshot`).
-    pub(super) series_ids: SeriesMap<crate::export::SeriesId>,
     pub(super) retrainer: Retrainer,
     /// Per-series own models and their background contests (`run.own_model_after`).
     pub(super) own: OwnModels,
@@ -114,15 +107,11 @@ impl Loop {
             export,
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
-            accuracy: AccuracyTracker::new(live.accuracy),
+            series: PerSeries::new(live.accuracy, live.online_calibration),
             persisted: Persisted::new(live.calibration_state.clone(), fingerprint),
-            online: OnlineCalibration::new(live.online_calibration),
             calibration: Vec::new(),
             risk: RiskTracker::new(),
             believed: BelievedState::new(&live.nodes, &live.workloads),
-            observed: SeriesMap::default(),
-            pruned_at: None,
-            series_ids: SeriesMap::default(),
             retrainer: Retrainer::new(live.retrain_every),
             own: OwnModels::new(live.own_model_after),
             stages: Vec::new(),
@@ -148,7 +137,7 @@ impl Loop {
     /// Replaces the workloads planned (with `[cluster]`, by each cycle's read of them), and
     /// with them the series whose uncorrected forecast the cycle keeps.
     pub(super) fn set_workloads(&mut self, workloads: Vec<WorkloadSpec>) {
-        self.planned_series = planned_series(&workloads, self.online.enabled());
+        self.planned_series = planned_series(&workloads, self.series.online.enabled());
         self.workloads = workloads;
     }
 

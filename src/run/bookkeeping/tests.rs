@@ -15,10 +15,7 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
     cfg.drop_after = 300;
     cfg.stale_after = 120;
     let mut store = Store::new(std::slice::from_ref(&cfg));
-    let mut observed = SeriesMap::default();
-    let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
-    let mut online = OnlineCalibration::new(OnlineConfig::default());
-    let mut pruned_at = None;
+    let mut kept = PerSeries::new(AccuracyConfig::default(), OnlineConfig::default());
     let live_ids = 20u64;
     let mut max_live = 0;
     for cycle in 0..200i64 {
@@ -33,24 +30,17 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
                 window: 120,
                 quantiles: vec![(0.5, 10.0), (0.9, 12.0)],
             };
-            accuracy.record(&f);
-            accuracy.observe(&key, now, 10.0);
-            online.observe(&key, now, 10.0);
-            observed.insert(key, now);
+            kept.accuracy.record(&f);
+            kept.accuracy.observe(&key, now, 10.0);
+            kept.online.observe(&key, now, 10.0);
+            kept.observed.insert(key, now);
         }
         store.signal_at_mut(0).drop_vanished(now);
-        forget_dropped(
-            &store,
-            &mut pruned_at,
-            &mut observed,
-            &mut accuracy,
-            &mut online,
-            &mut SeriesMap::default(),
-        );
+        kept.forget_dropped(&store);
         let held = store.signals()[0].len();
         let calibrated = (0..=cycle as u64 + live_ids)
             .filter(|id| {
-                online
+                kept.online
                     .get(&SeriesKey::new(format!("rps{{pod=\"p{id}\"}}")))
                     .is_some()
             })
@@ -58,14 +48,14 @@ fn series_churn_keeps_loop_state_bounded_by_live_series() {
         assert!(calibrated <= held, "cycle {cycle}: {calibrated} > {held}");
         max_live = max_live.max(held);
         assert!(
-            observed.len() <= held,
+            kept.observed.len() <= held,
             "cycle {cycle}: {} > {held}",
-            observed.len()
+            kept.observed.len()
         );
         assert!(
-            accuracy.len() <= held,
+            kept.accuracy.len() <= held,
             "cycle {cycle}: {} > {held}",
-            accuracy.len()
+            kept.accuracy.len()
         );
     }
     // drop_after = 5 minutes: about 25 series held, against 219 ids seen.
@@ -84,37 +74,27 @@ fn state_of_series_never_held_is_forgotten_at_the_first_cycle() {
         SeriesKey::new("rps{pod=\"b\"}"),
     );
     store.signal_at_mut(0).ingest(held.clone(), [(0, 1.0)]);
-    let mut online = OnlineCalibration::new(OnlineConfig::default());
-    let mut observed = SeriesMap::default();
-    let mut accuracy = AccuracyTracker::new(AccuracyConfig::default());
+    let mut kept = PerSeries::new(AccuracyConfig::default(), OnlineConfig::default());
     for k in [&held, &gone] {
-        online.observe(k, 0, 1.0);
-        observed.insert(k.clone(), 0);
-        accuracy.record(&Forecast {
+        kept.online.observe(k, 0, 1.0);
+        kept.observed.insert(k.clone(), 0);
+        kept.accuracy.record(&Forecast {
             key: k.clone(),
             at: 0,
             window: 120,
             quantiles: vec![(0.5, 1.0), (0.9, 1.2)],
         });
     }
-    assert_eq!(accuracy.len(), 2);
-    let mut pruned_at = None;
-    let mut ids = SeriesMap::default();
-    ids.insert(gone.clone(), SeriesId::from("rps"));
+    assert_eq!(kept.accuracy.len(), 2);
+    kept.ids.insert(gone.clone(), SeriesId::from("rps"));
     for call in ["first", "second"] {
-        forget_dropped(
-            &store,
-            &mut pruned_at,
-            &mut observed,
-            &mut accuracy,
-            &mut online,
-            &mut ids,
-        );
-        assert!(online.get(&gone).is_none(), "{call} call");
-        assert!(online.get(&held).is_some(), "{call} call");
-        assert_eq!(observed.keys().collect::<Vec<_>>(), [&held], "{call} call");
-        assert!(accuracy.keys().all(|k| k == &held), "{call} call");
-        assert!(ids.is_empty(), "{call} call");
+        kept.forget_dropped(&store);
+        assert!(kept.online.get(&gone).is_none(), "{call} call");
+        assert!(kept.online.get(&held).is_some(), "{call} call");
+        let observed: Vec<_> = kept.observed.keys().collect();
+        assert_eq!(observed, [&held], "{call} call");
+        assert!(kept.accuracy.keys().all(|k| k == &held), "{call} call");
+        assert!(kept.ids.is_empty(), "{call} call");
     }
 }
 

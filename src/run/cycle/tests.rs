@@ -83,7 +83,11 @@ async fn the_scaler_serves_the_peak_the_planner_sized_for() {
         );
         // The correction moves api's forecast at that level: planning (or serving) the
         // corrected one would differ.
-        let corrected = lp.online.get(&api.demand).map(|c| c.factor(risk.base));
+        let corrected = lp
+            .series
+            .online
+            .get(&api.demand)
+            .map(|c| c.factor(risk.base));
         corrected_differs |= corrected.is_some_and(|k| (k - 1.0).abs() > 0.01);
 
         // web (no budget): its quantile of the corrected forecast its decision rests on.

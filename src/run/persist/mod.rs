@@ -42,7 +42,7 @@ impl Loop {
         if workloads > 0 {
             tracing::info!("risk ledgers of {workloads} workloads restored from {path}");
         }
-        if saved.series.is_empty() || !self.online.enabled() {
+        if saved.series.is_empty() || !self.series.online.enabled() {
             return;
         }
         if Some(saved.model) != self.persisted.model {
@@ -50,7 +50,7 @@ impl Loop {
                 "online calibration: {path} was learnt against another model; starting afresh"
             );
         } else {
-            let n = self.online.restore(saved.series);
+            let n = self.series.online.restore(saved.series);
             tracing::info!("online calibration: offsets of {n} series restored from {path}");
         }
     }
@@ -66,7 +66,7 @@ impl Loop {
             self.persisted.frozen = Some(SavedState::new(
                 model,
                 now,
-                self.online.to_saved(|k| own.get(k).is_none()),
+                self.series.online.to_saved(|k| own.get(k).is_none()),
             ));
             tracing::info!(
                 "online calibration: the retrained model's offsets are not saved; {} keeps \
@@ -96,7 +96,7 @@ impl Loop {
                 // Offsets learnt on an own model are that model's: a restart loads run.model.
                 // Without a model (calibration off) there are none, only the ledgers.
                 let series = match p.model {
-                    Some(_) => self.online.to_saved(|k| own.get(k).is_none()),
+                    Some(_) => self.series.online.to_saved(|k| own.get(k).is_none()),
                     None => Vec::new(),
                 };
                 fresh = SavedState::new(p.model.unwrap_or(0), now, series);
