@@ -335,43 +335,45 @@ mod tests {
         }
     }
 
-    /// Taking replicas off goes as it always went, one at a time from the node holding the
-    /// most (the last of equal ones), other workloads' counts and every list's order included.
-    #[test]
-    fn replicas_come_off_the_fullest_nodes_first() {
-        fn one_at_a_time(nodes: &mut [NodeState], w: &str, n: u32) {
-            for _ in 0..n {
-                let Some(node) = nodes
-                    .iter_mut()
-                    .filter(|x| count(&x.replicas, w) > 0)
-                    .max_by_key(|x| count(&x.replicas, w))
-                else {
-                    return;
-                };
-                let have = count(&node.replicas, w);
-                set_count(&mut node.replicas, w, have - 1);
-            }
+    /// Takes `n` replicas of `w` off one at a time from the node holding the most (the last
+    /// of equal ones): the rule `remove_replicas` must keep to, written the slow obvious way.
+    fn one_at_a_time(nodes: &mut [NodeState], w: &str, n: u32) {
+        for _ in 0..n {
+            let Some(node) = nodes
+                .iter_mut()
+                .filter(|x| count(&x.replicas, w) > 0)
+                .max_by_key(|x| count(&x.replicas, w))
+            else {
+                return;
+            };
+            let have = count(&node.replicas, w);
+            set_count(&mut node.replicas, w, have - 1);
         }
-        let mut seed = 7u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
-        for _ in 0..300 {
-            let nodes: Vec<NodeState> = (0..next(6) + 1)
-                .map(|i| NodeState {
+    }
+
+    proptest::proptest! {
+        /// Taking replicas off goes as it always went, one at a time from the node holding the
+        /// most (the last of equal ones), other workloads' counts and every list's order
+        /// included.
+        #[test]
+        fn replicas_come_off_the_fullest_nodes_first(
+            layout in proptest::collection::vec([0u32..4, 0u32..4, 0u32..4], 1..7),
+            n in 0u32..12,
+        ) {
+            let nodes: Vec<NodeState> = layout
+                .iter()
+                .enumerate()
+                .map(|(i, counts)| NodeState {
                     name: format!("n{i}"),
                     replicas: ["w", "v", "u"]
                         .iter()
-                        .map(|w| (w.to_string(), next(4) as u32))
-                        .filter(|r| r.1 > 0)
+                        .zip(counts)
+                        .filter(|(_, &c)| c > 0)
+                        .map(|(w, &c)| (w.to_string(), c))
                         .collect(),
                     ..NodeState::default()
                 })
                 .collect();
-            let n = next(12) as u32;
             let mut t = BelievedState {
                 nodes: nodes.clone(),
                 ..BelievedState::default()
@@ -379,10 +381,10 @@ mod tests {
             t.remove_replicas("w", n);
             let mut want = nodes;
             one_at_a_time(&mut want, "w", n);
-            assert_eq!(
+            proptest::prop_assert_eq!(
                 t.nodes.iter().map(|x| &x.replicas).collect::<Vec<_>>(),
                 want.iter().map(|x| &x.replicas).collect::<Vec<_>>(),
-                "{n} off"
+                "{} off", n
             );
         }
     }
