@@ -7,189 +7,20 @@ use super::source::{PrometheusSource, Source, SourceError};
 use super::store::{IngestStats, Store};
 use super::CollectError;
 use crate::series::{write_long_csv, SeriesHasher, SeriesKey};
-use rand::Rng;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod health;
+mod retry;
 mod startup;
+pub use health::{HealthState, PollReport, SignalHealth, SignalPoll, SignalStats};
+pub use retry::{Backoff, RetryPolicy};
 pub use startup::{Waiting, STARTUP_BACKOFF};
 
 /// Samples one backfill request should stay under, whatever the series count: Prometheus'
 /// default `--query.max-samples` is 50 million, and one answer's JSON is ~25 bytes a sample.
 const SAMPLES_PER_REQUEST: i64 = 2_000_000;
-
-/// How hard to retry a failed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts per request, the first included.
-    pub max_attempts: u32,
-    /// First backoff ceiling.
-    pub base: Duration,
-    /// Largest backoff ceiling.
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            base: Duration::from_millis(250),
-            cap: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Exponential backoff with full jitter: the n-th delay is uniform in `[0, min(cap, base·2ⁿ)]`,
-/// so that many collectors hitting one recovering Prometheus do not retry in lockstep.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    policy: RetryPolicy,
-    attempt: u32,
-}
-
-impl Backoff {
-    /// A fresh backoff.
-    pub fn new(policy: RetryPolicy) -> Self {
-        Backoff { policy, attempt: 0 }
-    }
-
-    /// The ceiling of the next delay (without jitter).
-    pub fn ceiling(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(30)).unwrap_or(u32::MAX);
-        self.policy
-            .base
-            .checked_mul(factor)
-            .unwrap_or(self.policy.cap)
-            .min(self.policy.cap)
-    }
-
-    /// The next delay, drawn with `rng`.
-    pub fn next_delay(&mut self, rng: &mut impl Rng) -> Duration {
-        let ceiling = self.ceiling();
-        self.attempt = self.attempt.saturating_add(1);
-        ceiling.mul_f64(rng.gen_range(0.0..=1.0))
-    }
-
-    /// Back to the first delay (after a success).
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
-/// How a signal's collection is doing, for the planner and for `/healthz`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthState {
-    /// The last fetch succeeded.
-    Healthy,
-    /// Recent fetches failed, but the data is still fresh enough to use with care.
-    Degraded,
-    /// Failing for a while, or with an error retries cannot fix, or the data is stale.
-    Down,
-}
-
-/// Per-signal health. `last_error` is an error's text, which never holds secrets.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SignalHealth {
-    /// The state.
-    pub state: HealthState,
-    /// When (the caller's `now`) the last fetch succeeded.
-    pub last_success: Option<i64>,
-    /// When the last fetch was tried.
-    pub last_attempt: Option<i64>,
-    /// Failed polls in a row.
-    pub consecutive_failures: u32,
-    /// The error of the current failure streak.
-    pub last_error: Option<String>,
-    /// Seconds from the newest sample of any series to the last poll's `now`.
-    pub data_age: Option<i64>,
-    /// Series held.
-    pub series: usize,
-    /// Series marked stale.
-    pub stale_series: usize,
-}
-
-impl SignalHealth {
-    fn new() -> Self {
-        SignalHealth {
-            state: HealthState::Down,
-            last_success: None,
-            last_attempt: None,
-            consecutive_failures: 0,
-            last_error: Some("not collected yet".into()),
-            data_age: None,
-            series: 0,
-            stale_series: 0,
-        }
-    }
-}
-
-/// Cumulative counters per signal, for the exporter's metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SignalStats {
-    /// Requests sent.
-    pub requests: u64,
-    /// Requests that failed (each attempt counts).
-    pub request_failures: u64,
-    /// Retries made.
-    pub retries: u64,
-    /// Polls that ended in failure.
-    pub failed_polls: u64,
-    /// Samples that extended a ring.
-    pub points_appended: u64,
-    /// Samples that rewrote a held slot (overlap).
-    pub points_replaced: u64,
-    /// Series added.
-    pub series_added: u64,
-    /// Series dropped after vanishing, or evicted for room.
-    pub series_dropped: u64,
-    /// New series refused for `max_series`.
-    pub series_refused: u64,
-    /// Answers with two series that map to one key (`series_labels` does not tell them apart).
-    pub key_collisions: u64,
-}
-
-/// What happened to one signal in one poll or backfill.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SignalPoll {
-    /// The signal.
-    pub signal: String,
-    /// Grid range asked for, `[start, end]`; `None` when already up to date.
-    pub range: Option<(i64, i64)>,
-    /// Requests sent (retries included).
-    pub requests: u32,
-    /// Retries.
-    pub retries: u32,
-    /// What was stored.
-    pub appended: usize,
-    /// Re-fetched samples that rewrote a slot.
-    pub replaced: usize,
-    /// New series.
-    pub new_series: usize,
-    /// Series dropped after vanishing.
-    pub dropped_series: usize,
-    /// Warnings from the source.
-    pub warnings: Vec<String>,
-    /// The error, when the poll failed for this signal.
-    pub error: Option<String>,
-}
-
-/// What one [`Collector::poll`] or [`Collector::backfill`] did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct PollReport {
-    /// The `now` it ran for.
-    pub at: i64,
-    /// One entry per signal, in configuration order.
-    pub signals: Vec<SignalPoll>,
-}
-
-impl PollReport {
-    /// True when every signal was fetched (or was already up to date).
-    pub fn ok(&self) -> bool {
-        self.signals.iter().all(|s| s.error.is_none())
-    }
-}
 
 struct SignalState {
     /// Newest grid point fetched successfully; `None` until the first success.
