@@ -376,11 +376,7 @@ const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,appl
 /// older scrapers); Prometheus, which asks for OpenMetrics, gets it.
 #[test]
 fn promtool_is_silent_on_a_running_loop_in_both_formats() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = cli::free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = demo_config(dir.path(), port);
     let _child = Running(

@@ -11,7 +11,7 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::repo;
+use cli::{free_port, repo};
 
 use prescale::export::keda::proto::external_scaler_client::ExternalScalerClient;
 use prescale::export::keda::proto::{GetMetricsRequest, ScaledObjectRef};
@@ -229,11 +229,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// `prescale_<name>{workload="<w>"} <n>` from a scrape.

@@ -80,11 +80,7 @@ fn a_late_workload_goes_reactive_then_global_then_own() {
     // ELB requests need not beat the global one, and need not; the Twitter volume's does.)
     let api = tail_of("nab_twitter_volume_amzn.csv", 288, &replay);
     let web = data("nab_elb_request_count_8c0756.csv");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = cli::free_port();
     let cfg = demo_config(dir.path(), |line| match key(line) {
         "model" => Some(format!("model = {:?}", model.display().to_string())),
         "cycles" => Some("cycles = 2000\nown_model_after = \"8h\"".into()),

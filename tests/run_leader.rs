@@ -15,7 +15,7 @@ mod fake_api;
 #[path = "common/fake_lease.rs"]
 mod fake_lease;
 
-use cli::repo;
+use cli::{free_port, repo};
 use fake_lease::FakeLease;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -169,11 +169,6 @@ impl Drop for Replica {
 
 fn token(name: &str) -> String {
     format!("token-{name}-5ecret")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {

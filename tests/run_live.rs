@@ -99,11 +99,7 @@ fn sigterm_finishes_the_cycle_flushes_the_log_and_exits_zero() {
 
 #[test]
 fn a_real_prometheus_scrapes_the_running_loop() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = cli::free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), Some(port), 300.0, 1000, "false");
     let (mut child, rx) = spawn_run(&cfg, &[]);

@@ -43,11 +43,7 @@ fn first(lines: &[serde_json::Value], target: &str) -> serde_json::Value {
 
 #[test]
 fn a_capped_pool_cuts_the_lower_priority_and_says_so_in_the_log_and_metrics() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = cli::free_port();
     let dir = tempfile::tempdir().unwrap();
     // One 5-minute step every 2 s: time to read /metrics between cycles.
     let cfg = config(dir.path(), Some(port), 150.0, Some("priority"));

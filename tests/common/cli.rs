@@ -5,6 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+// Each helper file is included on its own by the tests that need it, so a binary may hold
+// several copies of this one (harmless: see its doc).
+#[allow(clippy::duplicate_mod)]
+#[path = "port.rs"]
+mod port;
+#[allow(unused_imports)] // not every test binary including this starts a server
+pub use port::free_port;
+
 /// Runs `prescale` with `args` (logs at `warn`) and waits for it.
 pub fn prescale(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_prescale"))
@@ -242,15 +250,6 @@ pub fn wait_exit(child: &mut Running, limit: std::time::Duration) -> std::proces
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-}
-
-/// A loopback port free a moment ago (for `/metrics` of a process about to start).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Writes `body` to `dir/name` (a test's input file) and returns its path.

@@ -16,6 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+// Each helper file is included on its own by the tests that need it, so a binary may hold
+// several copies of this one (harmless: see its doc).
+#[allow(clippy::duplicate_mod)]
+#[path = "port.rs"]
+mod port;
+pub use port::free_port;
+
 pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 pub const PROMTOOL: &str = "/usr/bin/promtool";
 
@@ -28,12 +35,6 @@ pub fn require_prometheus() {
              run scripts/install-test-deps.sh"
         );
     }
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
 }
 
 /// Wall-clock Unix seconds.

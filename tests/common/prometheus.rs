@@ -12,10 +12,17 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+// Each helper file is included on its own by the tests that need it, so a binary may hold
+// several copies of this one (harmless: see its doc).
+#[allow(clippy::duplicate_mod)]
+#[path = "port.rs"]
+mod port;
+use port::free_port;
 
 /// Where the binary is unless `$PROMETHEUS_BIN` says otherwise.
 pub const DEFAULT_BIN: &str = "/usr/bin/prometheus";
@@ -206,13 +213,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
 }
 
 fn parse_value(v: &serde_json::Value) -> Result<f64, String> {

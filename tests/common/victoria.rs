@@ -11,10 +11,16 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+// Each helper file is included on its own by the tests that need it, so a binary may hold
+// several copies of this one (harmless: see its doc).
+#[allow(clippy::duplicate_mod)]
+#[path = "port.rs"]
+mod port;
 
 /// Where the binary is unless `$VICTORIA_METRICS_BIN` says otherwise.
 pub const DEFAULT_BIN: &str = "/usr/bin/victoria-metrics";
@@ -57,10 +63,7 @@ impl Victoria {
 
     fn try_start(bin: &PathBuf, extra_args: &[&str]) -> Result<Victoria, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| format!("no free loopback port: {e}"))?;
+        let port = port::free_port();
         let log = dir.path().join("victoria.log");
         let log_file = std::fs::File::create(&log).map_err(|e| format!("log file: {e}"))?;
         let child = Command::new(bin)
