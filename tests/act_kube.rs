@@ -383,6 +383,54 @@ async fn a_count_changed_elsewhere_is_left_and_then_gone_on_from() {
     assert_eq!(fake.replicas("deployments", "shop", "web"), 9);
 }
 
+/// Before prescale has set any count, the decision's `from` is what it expects to find: a
+/// first `--apply` that planned "scale-up 2 → 4" from a count it never read (the log held only
+/// dry-runs, the replica read failed) must not PATCH 20 → 4, which no scale-down guard saw.
+#[tokio::test]
+async fn before_any_count_is_set_a_live_count_other_than_the_planned_from_is_left() {
+    let fake = FakeKube::start();
+    fake.add("deployments", "shop", "web", 20);
+    fake.add("deployments", "shop", "api", 3);
+    let mut a = actuator(
+        &fake,
+        &[("web", D, "shop/web"), ("api", D, "shop/api")],
+        10 * SECOND,
+    );
+    assert_eq!(a.last_set("web"), None);
+    let out = apply(&mut a, &[up("web", 2, 4), up("api", 3, 5)]).await;
+    assert_eq!(
+        out,
+        [
+            Outcome::Skipped(Skip::ChangedElsewhere { live: 20 }),
+            Outcome::Applied
+        ]
+    );
+    let methods: Vec<String> = fake
+        .requests_on("deployments", "shop", "web")
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(
+        methods,
+        ["GET"],
+        "no PATCH over a count it did not plan from"
+    );
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 20);
+    assert_eq!(fake.replicas("deployments", "shop", "api"), 5);
+    // The live count is adopted: the next cycle plans from 20 and acts from there.
+    assert_eq!(a.last_set("web"), Some(20));
+    assert_eq!(
+        apply(&mut a, &[up("web", 20, 22)]).await,
+        [Outcome::Applied]
+    );
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 22);
+    // A count already where the decision wants it is not written, whatever it was planned from.
+    fake.set_replicas("deployments", "shop", "api", 7);
+    let fresh = &mut actuator(&fake, &[("api", D, "shop/api")], 10 * SECOND);
+    assert_eq!(apply(fresh, &[up("api", 4, 7)]).await, [Outcome::Applied]);
+    assert_eq!(fresh.last_set("api"), Some(7));
+}
+
 /// A sink for the act stage's table.
 struct Sink;
 impl Write for Sink {

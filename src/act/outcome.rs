@@ -32,9 +32,11 @@ pub enum Skip {
     Preview,
     /// Another prescale replica holds the leader Lease and acts; this one only records.
     NotLeader,
-    /// Someone else changed the workload's replicas since prescale last set them (a person
-    /// with `kubectl scale`, another controller): prescale does not fight them, leaves the
-    /// count this cycle and plans from `live` next cycle.
+    /// The workload runs another count than prescale expected: the one it last set, or before
+    /// it set any, the one the decision was planned from. Someone else changed it (a person
+    /// with `kubectl scale`, another controller), or prescale's belief never was the cluster's
+    /// (no replica read): prescale does not fight them nor write over a count it did not plan
+    /// from, leaves the count this cycle and plans from `live` next cycle.
     ChangedElsewhere {
         /// The replica count read from the cluster.
         live: u32,

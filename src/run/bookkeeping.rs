@@ -17,7 +17,7 @@ pub(super) fn believe(believed: &mut BelievedState, decisions: &[Decision], outc
         if let Some(live) = o.changed_elsewhere() {
             tracing::warn!(
                 "workload '{}': replicas changed elsewhere (live {live}, not what prescale last \
-                 set); left as they are this cycle, planning from {live} next",
+                 set or planned from); left as they are this cycle, planning from {live} next",
                 d.target
             );
             believed.set_replicas(&d.target, live);

@@ -27,6 +27,8 @@ pub(super) struct Change {
     pub workload: String,
     /// Its Deployment or StatefulSet.
     pub object: ObjectRef,
+    /// The replica count the decision was planned from (what prescale believed running).
+    pub from: u32,
     /// The replica count decided.
     pub to: u32,
     /// The count prescale last set (or adopted), if it set one since it started.
@@ -120,23 +122,33 @@ impl Calls {
                 Err(e) => return failed(e),
             };
             let live = live_replicas(&scale);
-            if let Some(last) = change.last_set.filter(|&last| last != live) {
+            if live == change.to {
+                // Already there (set by someone, or a change of prescale's whose answer was lost): nothing to
+                // write, and the count is prescale's from now on.
+                return Done {
+                    outcome: Outcome::Applied,
+                    remember: Some(live),
+                };
+            }
+            // The count prescale expects to find: the one it last set, or else the one the
+            // decision was planned from. Any other means someone else changed it, or prescale's
+            // belief never was the cluster's (a first `--apply` with no replica read, planning
+            // from the log's or the configuration's count): writing `to` over it could make
+            // the reviewed "scale-up 2 → 4" a 20 → 4 that no scale-down guard saw.
+            let expected = change.last_set.unwrap_or(change.from);
+            if live != expected {
+                let whose = match change.last_set {
+                    Some(last) => format!("prescale last set {last}"),
+                    None => format!("the decision was planned from {}", change.from),
+                };
                 tracing::warn!(
-                    "workload '{}': {} runs {live} replicas, prescale last set {last}: changed \
-                     elsewhere, not patched this cycle",
+                    "workload '{}': {} runs {live} replicas, {whose}: changed elsewhere, not \
+                     patched this cycle",
                     change.workload,
                     change.object
                 );
                 return Done {
                     outcome: Outcome::Skipped(Skip::ChangedElsewhere { live }),
-                    remember: Some(live),
-                };
-            }
-            if live == change.to {
-                // Already there (set by someone, or a change whose answer was lost): nothing to
-                // write, and the count is prescale's from now on.
-                return Done {
-                    outcome: Outcome::Applied,
                     remember: Some(live),
                 };
             }

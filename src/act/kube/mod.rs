@@ -180,6 +180,7 @@ impl KubeActuator {
             let change = Change {
                 workload: d.target.clone(),
                 object: object.clone(),
+                from: d.from,
                 to: d.to,
                 last_set: self.last_set.get(&d.target).copied(),
                 reason: d.reason.clone(),

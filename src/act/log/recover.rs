@@ -197,6 +197,13 @@ fn take_line(line: &[u8], opts: TailOptions, tail: &mut LogTail) {
         tail.last_set
             .entry(rec.decision.target.clone())
             .or_insert(n);
+        // A count adopted from someone else's change was read from the cluster: it is the
+        // workload's count as surely as an applied one, and planning from the older applied
+        // count after a restart would undo the person's change.
+        tail.counts
+            .replicas
+            .entry(rec.decision.target.clone())
+            .or_insert(n);
     }
     if !carried_out(&rec, kind, opts.applied_only) {
         tail.not_applied += 1;
@@ -452,6 +459,16 @@ mod tests {
                 "applied_only = {applied_only}"
             );
         }
+        // What the next start plans from: the adopted 9 for api, not its older applied 3.
+        let t = read(
+            text.as_bytes(),
+            TailOptions {
+                applied_only: true,
+                chunk: 61,
+                ..TailOptions::default()
+            },
+        );
+        assert_eq!(t.counts.replicas, map(&[("web", 8), ("api", 9), ("db", 1)]));
     }
 
     #[test]
