@@ -33,6 +33,18 @@ pub enum LogError {
         /// The start of its first line, escaped and cut short.
         excerpt: String,
     },
+    /// Another process holds the log open for writing (another prescale, or this one's
+    /// previous pod still stopping on a shared volume); it was left untouched.
+    #[error(
+        "decision log {path}: another process is writing to it (it holds the file's lock); \
+         two writers would interleave their cycles, and the repair of a torn last line could cut \
+         the other's newest records: stop the other prescale or give each its own \
+         `decision_log`"
+    )]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
     /// The last line lacks its newline and is neither a record nor what a write of prescale's
     /// torn by a crash leaves (the start of a record, or NULs); it was left untouched.
     #[error(
@@ -104,6 +116,24 @@ impl DecisionLog {
             .create(true)
             .open(path)
             .map_err(err)?;
+        // Held until the log is dropped, taken before anything is read or cut: another
+        // writer's append in progress looks like a torn last line, and cutting it would lose
+        // lines prescale did not write. An advisory lock: only other prescales respect it.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LogError::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            // A file system without locks (some network ones): go on, as before locks were
+            // taken, and say so once.
+            Err(std::fs::TryLockError::Error(e)) => tracing::warn!(
+                "decision log {}: could not lock it ({e}); a second prescale writing to it \
+                 would not be refused",
+                path.display()
+            ),
+        }
         if let Some(excerpt) = foreign_first_line(&mut file).map_err(err)? {
             return Err(LogError::NotALog {
                 path: path.to_path_buf(),
@@ -371,6 +401,37 @@ mod tests {
             })
             .collect();
         assert_eq!(cycles, vec![1, 2, 4]);
+    }
+
+    /// A second writer is refused while the first holds the log, and cuts nothing: the first
+    /// one's append in progress looks like a torn line to it. Once the first is gone, the log
+    /// opens again.
+    #[test]
+    fn a_second_writer_is_refused_and_cuts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.jsonl");
+        let mut first = DecisionLog::open(&p).unwrap();
+        first
+            .append(1, &[decision(DecisionKind::ScaleUp, "web", 1, 2)], &[])
+            .unwrap();
+        // The first writer's next record, half visible to others.
+        OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"cycle\":2,\"decis")
+            .unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let err = DecisionLog::open(&p).err().expect("refused");
+        assert!(matches!(err, LogError::Locked { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("d.jsonl") && text.contains("another process"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), before, "not a byte changed");
+        drop(first);
+        DecisionLog::open(&p).unwrap();
     }
 
     /// The log as its cycles, one per line; every line must parse.
