@@ -7,7 +7,10 @@
 //! way left to hand a value to a shell, a placeholder inside the script of `sh -c '…'`, is
 //! refused at load; a shell that needs values takes them as positional arguments
 //! (`sh -c 'kubectl scale "deployment/$1" --replicas="$2"' _ {target} {to}`), which a shell
-//! never parses as code.
+//! never parses as code. A value that would begin an argument with `-` (a workload named
+//! `--kubeconfig=…` put as a bare `{target}`) would be an option to the program instead: that
+//! decision fails, saying so, and nothing runs. A program that itself runs its arguments as
+//! code (`ssh host …`, `su -c`, `python -c`) is the template writer's to keep values out of.
 
 use super::{Outcome, Skip};
 use crate::leader::Leadership;
@@ -126,7 +129,11 @@ impl CommandTemplate {
 
     /// The program and its arguments for one decision, each placeholder replaced by its value
     /// in one pass (a value holding `{to}` stays as it is).
-    pub fn argv(&self, d: &Decision) -> Vec<String> {
+    ///
+    /// Refused (with why) when an argument that starts with a placeholder would begin with `-`:
+    /// a workload named `--kubeconfig=/tmp/x` there would be read as an option, not a name.
+    /// With no shell, that is the one way left for a value to change what the program does.
+    pub fn argv(&self, d: &Decision) -> Result<Vec<String>, String> {
         let from = d.from.to_string();
         let to = d.to.to_string();
         let value = |name: &str| match name {
@@ -136,7 +143,22 @@ impl CommandTemplate {
             "kind" => Some(d.kind.as_str()),
             _ => None,
         };
-        self.args.iter().map(|a| substitute(a, value)).collect()
+        self.args
+            .iter()
+            .map(|a| {
+                let arg = substitute(a, value);
+                // The template's own argument starts with a placeholder: the `-` is a value's.
+                if a.starts_with('{') && arg.starts_with('-') {
+                    return Err(format!(
+                        "not started: argument `{a}` would be `{arg}`, which {} would read as \
+                         an option; rename the workload or put the value inside a word \
+                         (deployment/{{target}})",
+                        self.program()
+                    ));
+                }
+                Ok(arg)
+            })
+            .collect()
     }
 }
 
@@ -297,7 +319,10 @@ impl CommandActuator {
         if self.stopping() {
             return Outcome::Failed("not started: prescale is stopping".into());
         }
-        let argv = self.template.argv(d);
+        let argv = match self.template.argv(d) {
+            Ok(argv) => argv,
+            Err(why) => return Outcome::Failed(why),
+        };
         let mut command = tokio::process::Command::new(&argv[0]);
         command
             .args(&argv[1..])

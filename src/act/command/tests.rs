@@ -23,7 +23,7 @@ fn templates_split_like_a_shell_and_values_fill_whole_arguments() {
         5,
     );
     assert_eq!(
-        t.argv(&d),
+        t.argv(&d).unwrap(),
         [
             "kubectl",
             "scale",
@@ -37,13 +37,15 @@ fn templates_split_like_a_shell_and_values_fill_whole_arguments() {
     // Nothing is expanded: no shell reads the template either.
     let t = parse("echo $HOME ~ * {to}").unwrap();
     assert_eq!(
-        t.argv(&decision(DecisionKind::ScaleDown, "w", 2, 1)),
+        t.argv(&decision(DecisionKind::ScaleDown, "w", 2, 1))
+            .unwrap(),
         ["echo", "$HOME", "~", "*", "1"]
     );
     // Braces that are not placeholders stay (a JSON patch, say).
     let t = parse(r#"kubectl patch deploy/{target} -p '{"spec":{"replicas":{to}}}'"#).unwrap();
     assert_eq!(
-        t.argv(&decision(DecisionKind::ScaleUp, "web", 2, 4))[4],
+        t.argv(&decision(DecisionKind::ScaleUp, "web", 2, 4))
+            .unwrap()[4],
         r#"{"spec":{"replicas":4}}"#
     );
     assert_eq!(
@@ -182,6 +184,39 @@ async fn outcomes_per_decision_with_exit_status_and_stderr() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines, ["scale-down x; rm -rf / 5 4", "scale-up web 3 5"]);
+}
+
+/// A value that would start an argument with `-` is read as an option by most programs: the
+/// decision fails, saying so, and nothing runs; inside a word, or not first, it is a value.
+#[tokio::test]
+async fn a_value_that_would_be_an_option_fails_its_decision_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ran.txt");
+    let mut a = actuator(&format!(
+        r#"sh -c 'echo "$1" >> "$0"' {} {{target}}"#,
+        out.display()
+    ));
+    let o = a
+        .apply(&[
+            decision(DecisionKind::ScaleUp, "--kubeconfig=/tmp/x", 3, 5),
+            decision(DecisionKind::ScaleUp, "web", 3, 5),
+        ])
+        .await;
+    let Outcome::Failed(why) = &o[0] else {
+        panic!("{o:?}")
+    };
+    assert!(
+        why.contains("`{target}` would be `--kubeconfig=/tmp/x`") && why.contains("an option"),
+        "{why}"
+    );
+    assert_eq!(o[1], Outcome::Applied);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "web\n");
+    let t = parse("kubectl scale deployment/{target} --replicas={to} x{target}").unwrap();
+    let argv = t
+        .argv(&decision(DecisionKind::ScaleUp, "-w", 3, 5))
+        .unwrap();
+    assert_eq!(argv[2], "deployment/-w");
+    assert_eq!(argv[4], "x-w");
 }
 
 #[tokio::test]
