@@ -66,6 +66,46 @@ fn url_credentials_are_refused_without_echo() {
     assert!(!e.contains("hunter2"), "{e}");
 }
 
+/// A line the parser refuses is reported by file, line, column and what is wrong, never by
+/// quoting it: in `[prometheus]` it may hold a token or a header's value.
+#[test]
+fn a_parse_error_names_where_and_never_quotes_the_line() {
+    let with = |line: &str| GOOD.replace("timeout = \"5s\"", line);
+    // An unknown field: the key is named, the value is not shown.
+    let e = parse(&with("bearer_token = \"eyJhbGciSECRET\""))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("SECRET"), "{e}");
+    assert!(
+        e.starts_with("/nonexistent/prescale.toml: line 4, column 1: unknown field `bearer_token`"),
+        "{e}"
+    );
+    // A value that does not parse, on the line of another header's key.
+    let e = parse(&with(
+        "headers = { X-Api-Key = \"sk-live-123\", X-Scope-OrgID = team-a }",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(!e.contains("sk-live-123"), "{e}");
+    assert!(
+        e.starts_with("/nonexistent/prescale.toml: line 4, column 56: invalid string\nexpected"),
+        "{e}"
+    );
+    // serde's own messages quote a string of the wrong type.
+    let e = parse(&with("headers = \"X-Api-Key: sk-live-123\""))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("sk-live-123"), "{e}");
+    assert!(
+        e.contains("line 4, column 11: invalid type: a string, expected a map"),
+        "{e}"
+    );
+    assert_eq!(
+        hide_strings(r#"string "a\"b\\" or string "c", expected x"#),
+        "a string or a string, expected x"
+    );
+}
+
 #[test]
 fn secrets_from_files_are_redacted() {
     let dir = tempfile::tempdir().unwrap();
@@ -247,10 +287,8 @@ fn retrain_exclude_is_read_and_bad_ranges_name_their_key() {
     );
     let garbled = format!("{base}retrain_exclude = [{{ from = \"monday\", to = 100 }}]\n");
     let e = parse(&garbled).unwrap_err().to_string();
-    assert!(
-        e.contains("retrain_exclude") && e.contains("'monday' is neither"),
-        "{e}"
-    );
+    // Read by serde: the error says where (the `from` of the third line) and what.
+    assert!(e.contains("line 3, column 29: 'monday' is neither"), "{e}");
 }
 
 #[test]
