@@ -514,7 +514,9 @@ fn validate_url(raw: &str, problems: &mut Problems) -> String {
     match url.split_once("://") {
         Some(("http" | "https", rest)) => {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            if authority.contains('@') {
+            // Any `@` before the query: a password may hold an unencoded `/`, which would end
+            // the authority early and hide the `@` from a check of the authority alone.
+            if userinfo_end(rest).is_some() {
                 // Credentials in a URL end up in logs and error messages; refuse them outright.
                 problem(
                     problems,
@@ -544,28 +546,36 @@ fn validate_url(raw: &str, problems: &mut Problems) -> String {
     url
 }
 
+/// Where the userinfo of a URL ends, given the URL after its `://`: the last `@` before the
+/// query or fragment, if any. Not the first `/`: a password may hold an unencoded `/`
+/// (`admin:pa/ss@host`), and ending there would take the rest of it for the path.
+fn userinfo_end(after_scheme: &str) -> Option<usize> {
+    let end = after_scheme.find(['?', '#']).unwrap_or(after_scheme.len());
+    after_scheme[..end].rfind('@')
+}
+
 /// `text` with the userinfo (`user:password@`) of every URL in it replaced by `***@`, for
 /// messages that quote what the user wrote: a token pasted into a URL must not reach a log.
+/// Everything up to the last `@` before the query or fragment is taken for userinfo, so an
+/// `@` in a path hides the host too: better than showing half a password.
 pub(crate) fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
-        // The authority ends where the path, query or fragment starts, or where the quoted
-        // text does (a quote, whitespace).
+        // The URL ends where the quoted text does (a quote, whitespace).
         let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .find(|c: char| matches!(c, '"' | '\'' | '`') || c.is_whitespace())
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        // The rest is scanned on: a query can hold another URL.
+        rest = match userinfo_end(&tail[..end]) {
             Some(i) => {
                 out.push_str("***");
-                out.push_str(&authority[i..]);
+                &tail[i..]
             }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
+            None => tail,
+        };
     }
     out.push_str(rest);
     out

@@ -106,6 +106,36 @@ fn a_parse_error_names_where_and_never_quotes_the_line() {
     );
 }
 
+/// A password holding an unencoded `/` hid the `@` from the credentials check, and then the
+/// whole password was shown wherever the URL was.
+#[test]
+fn a_password_with_a_slash_is_refused_and_redacted() {
+    for url in [
+        "admin:pa/ss@127.0.0.1:9090",
+        "admin:pa/ss@127.0.0.1:9090/prom/",
+    ] {
+        let e = parse(&GOOD.replace("127.0.0.1:9090/", url))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prometheus.url: credentials"), "{url}: {e}");
+        assert!(e.contains("basic_auth with password_file"), "{url}: {e}");
+        assert!(!e.contains("pa/ss") && !e.contains("admin"), "{url}: {e}");
+    }
+    assert_eq!(
+        redact_userinfo("at 'http://admin:pa/ss@prom:9090/api' now"),
+        "at 'http://***@prom:9090/api' now"
+    );
+    // An `@` in the query or fragment is not userinfo; a URL in a query is redacted too.
+    assert_eq!(
+        redact_userinfo("http://prom:9090/api?to=a@b#c@d"),
+        "http://prom:9090/api?to=a@b#c@d"
+    );
+    assert_eq!(
+        redact_userinfo("\"http://u:p/q@h/x?next=https://v:w/z@k\""),
+        "\"http://***@h/x?next=https://***@k\""
+    );
+}
+
 #[test]
 fn secrets_from_files_are_redacted() {
     let dir = tempfile::tempdir().unwrap();
