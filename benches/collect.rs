@@ -4,7 +4,7 @@
 //! The parse group also reads the same body with `serde_json` into the same wire types, so the
 //! hand-written reader's claim to be worth its code is measured, not asserted.
 
-use criterion::{black_box, criterion_group, Criterion};
+use criterion::{black_box, criterion_group, BatchSize, Criterion};
 use prescale::collect::prometheus::{parse_body, QueryData};
 use prescale::collect::SignalConfig;
 use prescale::collect::SignalStore;
@@ -154,6 +154,45 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
+/// A label explosion against `max_series`: twice `max_series` new series offered to a store
+/// already full, whose series are all fresh (every newcomer refused) or all stale (the first
+/// half evict them, the second half are refused). The cost should follow the newcomers, not
+/// newcomers × series held.
+fn ingest_past_max_series(c: &mut Criterion) {
+    const MAX: usize = 10_000;
+    let mut cfg = SignalConfig::new("cpu", "q", 60, 3600);
+    cfg.max_series = MAX;
+    let mut full = SignalStore::new(&cfg);
+    for i in 0..MAX {
+        full.ingest(
+            SeriesKey::new(format!("cpu{{pod=\"held-{i:05}\"}}")),
+            [(0, 1.0)],
+        );
+    }
+    let newcomers: Vec<SeriesKey> = (0..2 * MAX)
+        .map(|i| SeriesKey::new(format!("cpu{{pod=\"new-{i:05}\"}}")))
+        .collect();
+    let mut g = c.benchmark_group("store");
+    g.sample_size(10);
+    for (held, now) in [("fresh", 0), ("stale", 86_400)] {
+        let mut start = full.clone();
+        start.mark_stale(now);
+        g.bench_function(format!("full_{MAX}_ingest_{}_new_{held}", 2 * MAX), |b| {
+            b.iter_batched(
+                || start.clone(),
+                |mut s| {
+                    for k in &newcomers {
+                        s.ingest(k.clone(), [(now, 1.0)]);
+                    }
+                    s
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 /// Prints the footprint of 10,000 series × 7 days at 5 minutes (not a timing; the figure the
 /// collector's note reports).
 fn report_memory() {
@@ -178,7 +217,7 @@ fn report_memory() {
     assert!(bytes as f64 / points as f64 <= 8.0);
 }
 
-criterion_group!(benches, parse, ingest);
+criterion_group!(benches, parse, ingest, ingest_past_max_series);
 
 fn main() {
     // `PARSE_ONLY=hand|serde|none`: build the body, parse it once with one reader (or not at

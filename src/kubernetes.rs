@@ -86,6 +86,13 @@ impl KubernetesConfig {
             raw.timeout
                 .as_deref()
                 .and_then(|t| match humantime::parse_duration(t.trim()) {
+                    Ok(d) if d.as_secs() > crate::series::MAX_DURATION as u64 => {
+                        problems.push((
+                            "kubernetes.timeout".into(),
+                            format!("'{t}' is longer than the limit of 366d"),
+                        ));
+                        None
+                    }
                     Ok(d) if !d.is_zero() => Some(d),
                     Ok(_) => {
                         problems.push((

@@ -164,7 +164,7 @@ fn credentials_in_a_config_url_are_not_echoed() {
             assert!(!shown.contains("TOKEN"), "{url}: {shown}");
         }
     }
-    // An unquoted URL is a TOML error, which quotes the line: redacted there too.
+    // An unquoted URL is a TOML error, whose message never quotes the line.
     let toml = "[prometheus]\nurl = htp://user:TOKEN@host\n";
     let e = prescale::config::Config::from_toml(&path, toml).expect_err("not TOML");
     for shown in [e.to_string(), format!("{e:?}")] {

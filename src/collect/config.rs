@@ -185,7 +185,7 @@ impl SignalConfig {
     /// Ring slots per series: the lookback in steps, plus the overlap and one slot so that a
     /// full lookback is still held right after a poll appends.
     pub fn ring_capacity(&self) -> usize {
-        let steps = (self.lookback + self.step - 1) / self.step;
+        let steps = self.lookback.saturating_add(self.step - 1) / self.step;
         steps as usize + 1 + self.overlap_steps as usize
     }
 
@@ -220,18 +220,17 @@ pub const DEFAULT_OVERLAP_SECONDS: i64 = 30;
 /// The default `overlap_steps` for a step of `step` seconds: [`DEFAULT_OVERLAP_STEPS`], or
 /// more for steps under 15 s so that at least [`DEFAULT_OVERLAP_SECONDS`] are re-fetched.
 pub fn default_overlap_steps(step: i64) -> u32 {
-    let covering = (DEFAULT_OVERLAP_SECONDS + step.max(1) - 1) / step.max(1);
+    let covering = DEFAULT_OVERLAP_SECONDS.saturating_add(step.max(1) - 1) / step.max(1);
     (covering as u32).max(DEFAULT_OVERLAP_STEPS)
 }
 /// Default time after which a vanished series is dropped.
 pub const DEFAULT_DROP_AFTER: i64 = 3600;
-/// Longest lookback accepted: a year. Beyond that the ring sizing is surely a typo.
-const MAX_LOOKBACK: i64 = 366 * 86_400;
 /// Most slots one series' ring may have; bounds memory against `step = "1s", lookback = "1y"`.
 const MAX_RING_SLOTS: i64 = 1_000_000;
 
 fn default_stale_after(step: i64) -> i64 {
-    (3 * step).max(60)
+    // Saturating: `step` is bounded by the configuration, not by whoever builds a signal.
+    step.saturating_mul(3).max(60)
 }
 
 /// Largest secret file read: tokens and passwords are short; the limit keeps a wrong path (a
@@ -454,10 +453,9 @@ pub(crate) fn validate_signals(raw: &[RawSignal], problems: &mut Problems) -> Ve
         let stale_after = s.stale_after.as_deref().and_then(|t| dur("stale_after", t));
         let drop_after = s.drop_after.as_deref().and_then(|t| dur("drop_after", t));
         if let (Some(step), Some(lookback)) = (step, lookback) {
+            // Neither is longer than `MAX_DURATION` (366d): `parse_duration` refuses it.
             if lookback < step {
                 problem(problems, key("lookback"), "must be at least one step");
-            } else if lookback > MAX_LOOKBACK {
-                problem(problems, key("lookback"), "must be at most 366d");
             } else if lookback / step > MAX_RING_SLOTS {
                 problem(
                     problems,
@@ -514,7 +512,9 @@ fn validate_url(raw: &str, problems: &mut Problems) -> String {
     match url.split_once("://") {
         Some(("http" | "https", rest)) => {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            if authority.contains('@') {
+            // Any `@` before the query: a password may hold an unencoded `/`, which would end
+            // the authority early and hide the `@` from a check of the authority alone.
+            if userinfo_end(rest).is_some() {
                 // Credentials in a URL end up in logs and error messages; refuse them outright.
                 problem(
                     problems,
@@ -544,28 +544,36 @@ fn validate_url(raw: &str, problems: &mut Problems) -> String {
     url
 }
 
+/// Where the userinfo of a URL ends, given the URL after its `://`: the last `@` before the
+/// query or fragment, if any. Not the first `/`: a password may hold an unencoded `/`
+/// (`admin:pa/ss@host`), and ending there would take the rest of it for the path.
+fn userinfo_end(after_scheme: &str) -> Option<usize> {
+    let end = after_scheme.find(['?', '#']).unwrap_or(after_scheme.len());
+    after_scheme[..end].rfind('@')
+}
+
 /// `text` with the userinfo (`user:password@`) of every URL in it replaced by `***@`, for
 /// messages that quote what the user wrote: a token pasted into a URL must not reach a log.
+/// Everything up to the last `@` before the query or fragment is taken for userinfo, so an
+/// `@` in a path hides the host too: better than showing half a password.
 pub(crate) fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
-        // The authority ends where the path, query or fragment starts, or where the quoted
-        // text does (a quote, whitespace).
+        // The URL ends where the quoted text does (a quote, whitespace).
         let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .find(|c: char| matches!(c, '"' | '\'' | '`') || c.is_whitespace())
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        // The rest is scanned on: a query can hold another URL.
+        rest = match userinfo_end(&tail[..end]) {
             Some(i) => {
                 out.push_str("***");
-                out.push_str(&authority[i..]);
+                &tail[i..]
             }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
+            None => tail,
+        };
     }
     out.push_str(rest);
     out

@@ -4,7 +4,7 @@
 //! so a truncated body is told apart from a malformed one.
 
 use super::config::{Auth, PrometheusConfig};
-use super::json::parse_envelope;
+use super::json::parse_envelope_with;
 pub use super::wire::{Answer, InstantSample, Point, QueryData, RangeSeries, StringPoint};
 use std::fmt;
 use std::sync::Arc;
@@ -172,8 +172,21 @@ impl PromError {
 /// Parses a whole API response body. Public for the parse benchmark and for tests that feed
 /// bodies without a server.
 pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryData>, PromError> {
+    parse_body_with(url, status, body, &[])
+}
+
+/// [`parse_body`], with `secrets` replaced in each string of the body that an error quotes,
+/// before it is cut: the body holds it decoded only (a proxy may JSON-escape `&` as `\u0026`),
+/// and a cut that splits it would leave a part that no later replacement finds.
+fn parse_body_with(
+    url: &str,
+    status: u16,
+    body: &[u8],
+    secrets: &[String],
+) -> Result<Answer<QueryData>, PromError> {
+    let quote = |text: String| cut(&redact_text(text, secrets));
     let ok_status = (200..300).contains(&status);
-    let env = match parse_envelope(body) {
+    let env = match parse_envelope_with(body, secrets) {
         Ok(env) => env,
         Err(_) if !ok_status => {
             return Err(PromError::Http {
@@ -198,8 +211,8 @@ pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryDat
         return Err(PromError::Api {
             url: url.to_string(),
             status,
-            error_type: cut(&env.error_type.unwrap_or_else(|| "unknown".into())),
-            message: cut(&env.error.unwrap_or_default()),
+            error_type: quote(env.error_type.unwrap_or_else(|| "unknown".into())),
+            message: quote(env.error.unwrap_or_default()),
         });
     }
     if !ok_status {
@@ -220,7 +233,7 @@ pub fn parse_body(url: &str, status: u16, body: &[u8]) -> Result<Answer<QueryDat
         }),
         (other, _) => Err(PromError::Decode {
             url: url.to_string(),
-            message: format!("unknown status '{}'", cut(other)),
+            message: format!("unknown status '{}'", quote(other.to_string())),
         }),
     }
 }
@@ -270,7 +283,7 @@ fn clean_warnings(warnings: Vec<String>, secrets: &[String]) -> Vec<String> {
 }
 
 /// `text` with every secret replaced by `<redacted>`.
-fn redact_text(text: String, secrets: &[String]) -> String {
+pub(super) fn redact_text(text: String, secrets: &[String]) -> String {
     secrets.iter().fold(text, |t, s| {
         if t.contains(s.as_str()) {
             t.replace(s.as_str(), "<redacted>")
@@ -497,8 +510,19 @@ impl PromClient {
             .bytes()
             .await
             .map_err(|e| self.transport(&url, e).redact(&self.secrets))?;
-        let mut answer =
-            parse_body(&url, status, &body).map_err(|e| self.redacted(e, &url, status, &body))?;
+        self.parse_answer(&url, status, &body)
+    }
+
+    /// [`parse_body`] with every secret this client holds gone from the answer's warnings and
+    /// from any error.
+    fn parse_answer(
+        &self,
+        url: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<Answer<QueryData>, PromError> {
+        let mut answer = parse_body_with(url, status, body, &self.secrets)
+            .map_err(|e| self.redacted(e, url, status, body))?;
         answer.warnings = clean_warnings(std::mem::take(&mut answer.warnings), &self.secrets);
         Ok(answer)
     }
@@ -511,7 +535,7 @@ impl PromClient {
             return e;
         }
         let clean = redact_text(String::from_utf8_lossy(body).into_owned(), &self.secrets);
-        match parse_body(url, status, clean.as_bytes()) {
+        match parse_body_with(url, status, clean.as_bytes(), &self.secrets) {
             Err(again) => again.redact(&self.secrets),
             // Cannot happen in practice (replacing a secret does not mend a body); the original
             // error, redacted, is still safe to show.
@@ -632,5 +656,48 @@ mod tests {
 
         let e = parse_body("u", 502, b"").unwrap_err();
         assert!(e.to_string().contains("(empty body)"), "{e}");
+    }
+
+    /// A secret the server JSON-escaped (`&` as `\u0026`, so the raw body does not hold it)
+    /// and that the cut of a long string splits: no part of it may be shown.
+    #[test]
+    fn an_escaped_secret_split_by_the_cut_is_redacted() {
+        let cfg = PrometheusConfig {
+            url: "http://127.0.0.1:9".into(),
+            timeout: Duration::from_secs(1),
+            auth: Auth::None,
+            ca_file: None,
+            headers: vec![(
+                "X-Api-Key".into(),
+                crate::collect::Secret::new("sk&live&SECRET"),
+            )],
+        };
+        let client = PromClient::new(&cfg).unwrap();
+        let secret = r"sk\u0026live\u0026SECRET";
+        let (long, short) = ("x".repeat(BODY_SNIPPET - 5), "x".repeat(35));
+        for (status, body) in [
+            (
+                400,
+                format!(r#"{{"status":"error","errorType":"bad_data","error":"{long}{secret}"}}"#),
+            ),
+            (
+                400,
+                format!(r#"{{"status":"error","errorType":"{long}{secret}","error":"e"}}"#),
+            ),
+            (200, format!(r#"{{"status":"{long}{secret}","data":null}}"#)),
+            (
+                200,
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"{short}{secret}","result":[]}}}}"#
+                ),
+            ),
+        ] {
+            let e = client
+                .parse_answer("u", status, body.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("sk&") && !e.contains("sk\\u0026"), "{e}");
+            assert!(e.contains("xxxxx"), "{e}");
+        }
     }
 }

@@ -4,10 +4,14 @@
 //! Memory is `max_series × ring_capacity × 4 bytes` plus a small per-series overhead, all fixed
 //! by the configuration: a ring never grows, vanished series are dropped after `drop_after`,
 //! and a signal never holds more than `max_series` series.
+//!
+//! A full signal costs a new series a look at one other, not a scan of all: the stale series
+//! are kept in eviction order as they are marked, so a label explosion (thousands of new
+//! series per poll, the case `max_series` is for) is refused at the cost of a lookup each.
 
 use super::config::SignalConfig;
 use crate::series::{PushOutcome, Ring, Series, SeriesKey};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -85,10 +89,19 @@ pub struct SignalStore {
     stale_after: i64,
     drop_after: i64,
     series: BTreeMap<SeriesKey, SeriesEntry>,
+    /// The series marked stale, as `(last seen, key)`: the first is the next evicted, the one
+    /// seen longest ago (the first in key order among equals). Holds exactly the entries whose
+    /// `stale` is set, with their current `last_seen`, so that a full store finds its victim,
+    /// or that it has none, without a scan of every series.
+    victims: BTreeSet<(i64, SeriesKey)>,
     /// With `[shard]`: the only series this store keeps; others are ignored on arrival.
     only: Option<Arc<HashSet<SeriesKey>>>,
     /// Changes whenever series are removed (see [`Store::removal_mark`]).
     removal_mark: u64,
+    /// Entries looked at to find eviction victims, for the tests that show a full store does
+    /// not scan itself per new series.
+    #[cfg(test)]
+    visited: usize,
 }
 
 impl SignalStore {
@@ -102,8 +115,11 @@ impl SignalStore {
             stale_after: cfg.stale_after,
             drop_after: cfg.drop_after,
             series: BTreeMap::new(),
+            victims: BTreeSet::new(),
             only: None,
             removal_mark: next_removal_mark(),
+            #[cfg(test)]
+            visited: 0,
         }
     }
 
@@ -149,7 +165,7 @@ impl SignalStore {
 
     /// Number of series marked stale.
     pub fn stale_count(&self) -> usize {
-        self.series.values().filter(|e| e.stale).count()
+        self.victims.len()
     }
 
     /// Timestamp of the newest sample of any series.
@@ -172,7 +188,13 @@ impl SignalStore {
         let mut points = points.into_iter().peekable();
         // A series already held (the usual case, every poll): one descent of the tree.
         if let Some(entry) = self.series.get_mut(&key) {
+            let seen = entry.last_seen;
             push_points(entry, points, &mut stats);
+            if entry.stale && entry.last_seen != seen {
+                // Stale until the next marking, but now seen later: it moves back in line.
+                self.victims.remove(&(seen, key.clone()));
+                self.victims.insert((entry.last_seen, key));
+            }
             return stats;
         }
         if points.peek().is_none() {
@@ -199,38 +221,43 @@ impl SignalStore {
     /// Keeps only the series `keys` from now on, and drops any other held.
     pub fn keep_only(&mut self, keys: Arc<HashSet<SeriesKey>>) {
         let before = self.series.len();
-        self.series.retain(|k, _| keys.contains(k));
+        let victims = &mut self.victims;
+        self.series.retain(|k, e| {
+            let keep = keys.contains(k);
+            if !keep && e.stale {
+                victims.remove(&(e.last_seen, k.clone()));
+            }
+            keep
+        });
         self.removed(before);
         self.only = Some(keys);
     }
 
-    /// Evicts the longest-unseen series if it is stale; true if room was made.
+    /// Evicts the longest-unseen stale series, if there is one; true if room was made.
     fn evict_one_stale(&mut self) -> bool {
-        let victim = self
-            .series
-            .iter()
-            .filter(|(_, e)| e.stale)
-            .min_by_key(|(_, e)| e.last_seen)
-            .map(|(k, _)| k.clone());
-        match victim {
-            Some(k) => {
-                self.series.remove(&k);
-                self.removal_mark = next_removal_mark();
-                true
-            }
-            None => false,
+        let Some((_, key)) = self.victims.pop_first() else {
+            return false;
+        };
+        #[cfg(test)]
+        {
+            self.visited += 1;
         }
+        self.series.remove(&key);
+        self.removal_mark = next_removal_mark();
+        true
     }
 
     /// Marks series stale that have not been seen for `stale_after` at `now`, and un-marks
     /// those seen again. Returns how many are stale.
     pub fn mark_stale(&mut self, now: i64) -> usize {
-        let mut n = 0;
-        for e in self.series.values_mut() {
+        self.victims.clear();
+        for (k, e) in self.series.iter_mut() {
             e.stale = now.saturating_sub(e.last_seen) > self.stale_after;
-            n += usize::from(e.stale);
+            if e.stale {
+                self.victims.insert((e.last_seen, k.clone()));
+            }
         }
-        n
+        self.victims.len()
     }
 
     /// Drops series not seen for `drop_after` at `now`; returns how many. Only called after a
@@ -238,8 +265,14 @@ impl SignalStore {
     pub fn drop_vanished(&mut self, now: i64) -> usize {
         let before = self.series.len();
         let limit = self.drop_after;
-        self.series
-            .retain(|_, e| now.saturating_sub(e.last_seen) <= limit);
+        let victims = &mut self.victims;
+        self.series.retain(|k, e| {
+            let keep = now.saturating_sub(e.last_seen) <= limit;
+            if !keep && e.stale {
+                victims.remove(&(e.last_seen, k.clone()));
+            }
+            keep
+        });
         self.removed(before);
         before - self.series.len()
     }
@@ -259,8 +292,9 @@ impl SignalStore {
             .collect()
     }
 
-    /// Bytes held, with the map overhead estimated conservatively: B-tree nodes are at least
-    /// half full, so at most twice the size of the entries themselves.
+    /// Bytes held, with the maps' overhead estimated conservatively: B-tree nodes are at least
+    /// half full, so at most twice the size of the entries themselves (the stale series' order
+    /// shares their keys).
     pub fn memory_bytes(&self) -> usize {
         let per_entry = 2 * (std::mem::size_of::<SeriesKey>() + std::mem::size_of::<SeriesEntry>());
         self.series
@@ -269,6 +303,7 @@ impl SignalStore {
                 per_entry + k.as_str().len() + e.ring.memory_bytes() - std::mem::size_of::<Ring>()
             })
             .sum::<usize>()
+            + self.victims.len() * 2 * std::mem::size_of::<(i64, SeriesKey)>()
             + std::mem::size_of::<Self>()
     }
 }
@@ -455,6 +490,77 @@ mod tests {
             ![m0, m1, m2].contains(&mark(&store)),
             "left to another shard"
         );
+    }
+
+    /// Past `max_series` with nothing stale, a new series is refused without a look at the
+    /// series held (a label explosion brings thousands per poll), and an eviction looks at
+    /// its victim only.
+    #[test]
+    fn a_full_store_refuses_and_evicts_without_scanning() {
+        let mut s = SignalStore::new(&cfg(1000));
+        let key = |i: usize| SeriesKey::new(format!("cpu{{pod=\"p{i:05}\"}}"));
+        // The first 500 are last seen before the others, so they go stale.
+        for i in 0..1000 {
+            s.ingest(
+                key(i),
+                [(if i < 500 { 60 * (i as i64 % 10) } else { 1000 }, 1.0)],
+            );
+        }
+        for i in 1000..3000 {
+            assert_eq!(s.ingest(key(i), [(1000, 1.0)]).refused_series, 1);
+        }
+        assert_eq!(s.visited, 0, "refusals looked at the series held");
+        assert_eq!(s.mark_stale(1000), 500);
+        let mut total = IngestStats::default();
+        for i in 3000..5000 {
+            total.add(&s.ingest(key(i), [(1000, 1.0)]));
+        }
+        assert_eq!((total.evicted_series, total.refused_series), (500, 1500));
+        assert!(s.visited <= 500, "{} entries looked at", s.visited);
+        assert_eq!(s.len(), 1000);
+    }
+
+    /// The victim is the stale series seen longest ago (the first in key order among equals),
+    /// counting samples that arrived after it was marked stale; a series that left otherwise
+    /// is never "evicted" again.
+    #[test]
+    fn evicts_the_longest_unseen_stale_series_first() {
+        let k = SeriesKey::new;
+        let mut s = SignalStore::new(&cfg(5));
+        s.ingest(k("a"), [(600, 1.0)]);
+        s.ingest(k("b"), [(300, 1.0)]);
+        s.ingest(k("c"), [(300, 1.0)]);
+        s.ingest(k("d"), [(1000, 1.0)]);
+        s.ingest(k("e"), [(240, 1.0)]);
+        assert_eq!(s.mark_stale(1100), 4);
+        // `b` is seen again: marked stale until the next marking, but now the newest.
+        s.ingest(k("b"), [(1100, 1.0)]);
+        // `e`, the oldest, leaves to another shard.
+        let keep = ["a", "b", "c", "d", "n0", "n1", "n2", "n3", "n4"];
+        s.keep_only(Arc::new(keep.iter().map(|n| k(n)).collect()));
+        assert_eq!(s.ingest(k("n0"), [(1100, 1.0)]).evicted_series, 0);
+        for (new, victim) in [("n1", "c"), ("n2", "a"), ("n3", "b")] {
+            let st = s.ingest(k(new), [(1100, 1.0)]);
+            assert_eq!((st.new_series, st.evicted_series), (1, 1), "{new}");
+            assert!(s.get(&k(victim)).is_none(), "{new} evicts {victim}");
+            assert_eq!(s.len(), 5);
+        }
+        assert_eq!(s.ingest(k("n4"), [(1100, 1.0)]).refused_series, 1);
+        // A stale series dropped is no victim; the next marking finds the others.
+        let mut s = SignalStore::new(&cfg(3));
+        s.ingest(k("a"), [(0, 1.0)]);
+        s.ingest(k("b"), [(700, 1.0)]);
+        s.ingest(k("c"), [(900, 1.0)]);
+        assert_eq!(s.mark_stale(1000), 2);
+        assert_eq!(s.drop_vanished(1000), 1);
+        assert_eq!(s.ingest(k("d"), [(1000, 1.0)]).evicted_series, 0);
+        let st = s.ingest(k("e"), [(1000, 1.0)]);
+        assert_eq!(st.evicted_series, 1);
+        assert!(s.get(&k("b")).is_none());
+        assert_eq!(s.ingest(k("f"), [(1000, 1.0)]).refused_series, 1);
+        assert_eq!(s.mark_stale(1050), 1);
+        assert_eq!(s.ingest(k("f"), [(1050, 1.0)]).evicted_series, 1);
+        assert!(s.get(&k("c")).is_none());
     }
 
     #[test]

@@ -87,6 +87,11 @@ pub struct ReplayConfig {
     pub warmup: i64,
 }
 
+/// Slowest `replay.speed` accepted (replay seconds per wall-clock second): a cycle's pause is
+/// `interval / speed`, so at this speed a 366-day interval pauses about a thousand years,
+/// which a `Duration` still holds; slower is surely a typo.
+pub const MIN_REPLAY_SPEED: f64 = 0.001;
+
 /// The default listen address of the exporter.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
@@ -363,11 +368,11 @@ fn validate_replay(
             );
         }
         let speed = r.speed.unwrap_or(600.0);
-        if !(speed.is_finite() && speed > 0.0) {
+        if !(speed.is_finite() && speed >= MIN_REPLAY_SPEED) {
             problem(
                 problems,
                 "replay.speed",
-                format!("must be a positive number, got {speed}"),
+                format!("must be a number of at least {MIN_REPLAY_SPEED}, got {speed}"),
             );
         }
         let warmup = duration_key(&r.warmup, "replay.warmup", 8 * 86_400, problems);

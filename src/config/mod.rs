@@ -58,7 +58,8 @@ pub enum ConfigError {
     Parse {
         /// The configuration file.
         path: PathBuf,
-        /// The TOML parser's message, which names the line and key.
+        /// Where (line and column) and the TOML parser's own message, which names the key
+        /// where it knows it; never the text of the line, which may hold a secret.
         message: String,
     },
     /// The command needs Prometheus and the file has no `[prometheus]` section.
@@ -149,11 +150,9 @@ impl Config {
 
     /// Validates configuration text; `path` names it in errors and anchors relative paths.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        // The parser quotes the offending line, which may hold a URL with credentials.
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            // Redacted before it is cut, so a cut never leaves half a credential behind.
-            message: short_lines(&redact_userinfo(e.to_string().trim_end())),
+            message: parse_message(text, &e),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
@@ -238,9 +237,73 @@ impl Config {
 /// (a log, a device) from being read whole.
 pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
-/// Longest line, in characters, that a parser's message keeps: the TOML parser quotes the
-/// offending line of the file, which may be megabytes long.
+/// Longest line, in characters, that a message keeps: a parser's message can quote a key
+/// or a value of the file, which may be megabytes long.
 const MAX_QUOTED_LINE: usize = 200;
+
+/// A TOML error as the line and column it is at, then the parser's own message.
+///
+/// Not toml's `Display`: that quotes the offending line of the file, and in `[prometheus]` a
+/// mistyped line can carry a token or a header's value (an unknown `bearer_token = "..."`, an
+/// unquoted header value beside a quoted API key). The message itself names keys, not values,
+/// except serde's "invalid type: string "..."", which quotes a string of the wrong type whole:
+/// that string is left out.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let message = match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        // Without a position toml's `Display` quotes no line; it names the key instead
+        // (`in `run.cycles``), which is worth keeping.
+        None => e.to_string(),
+    };
+    short_lines(&redact_userinfo(&hide_strings(message.trim_end())))
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// `message` with every string serde quotes as unexpected (`string "..."`, in Rust's debug
+/// escaping) replaced by `a string`.
+fn hide_strings(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(QUOTED) {
+        out.push_str(&rest[..at]);
+        out.push_str("a string");
+        let quoted = &rest[at + QUOTED.len()..];
+        // The closing quote is the first one not escaped by a backslash.
+        let mut escaped = false;
+        let close = quoted.char_indices().find_map(|(i, c)| match c {
+            _ if escaped => {
+                escaped = false;
+                None
+            }
+            '\\' => {
+                escaped = true;
+                None
+            }
+            '"' => Some(i),
+            _ => None,
+        });
+        rest = close.map_or("", |i| &quoted[i + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
 
 /// `text` with every line cut to [`MAX_QUOTED_LINE`] characters, marked where cut.
 pub(crate) fn short_lines(text: &str) -> String {

@@ -66,6 +66,76 @@ fn url_credentials_are_refused_without_echo() {
     assert!(!e.contains("hunter2"), "{e}");
 }
 
+/// A line the parser refuses is reported by file, line, column and what is wrong, never by
+/// quoting it: in `[prometheus]` it may hold a token or a header's value.
+#[test]
+fn a_parse_error_names_where_and_never_quotes_the_line() {
+    let with = |line: &str| GOOD.replace("timeout = \"5s\"", line);
+    // An unknown field: the key is named, the value is not shown.
+    let e = parse(&with("bearer_token = \"eyJhbGciSECRET\""))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("SECRET"), "{e}");
+    assert!(
+        e.starts_with("/nonexistent/prescale.toml: line 4, column 1: unknown field `bearer_token`"),
+        "{e}"
+    );
+    // A value that does not parse, on the line of another header's key.
+    let e = parse(&with(
+        "headers = { X-Api-Key = \"sk-live-123\", X-Scope-OrgID = team-a }",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(!e.contains("sk-live-123"), "{e}");
+    assert!(
+        e.starts_with("/nonexistent/prescale.toml: line 4, column 56: invalid string\nexpected"),
+        "{e}"
+    );
+    // serde's own messages quote a string of the wrong type.
+    let e = parse(&with("headers = \"X-Api-Key: sk-live-123\""))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("sk-live-123"), "{e}");
+    assert!(
+        e.contains("line 4, column 11: invalid type: a string, expected a map"),
+        "{e}"
+    );
+    assert_eq!(
+        hide_strings(r#"string "a\"b\\" or string "c", expected x"#),
+        "a string or a string, expected x"
+    );
+}
+
+/// A password holding an unencoded `/` hid the `@` from the credentials check, and then the
+/// whole password was shown wherever the URL was.
+#[test]
+fn a_password_with_a_slash_is_refused_and_redacted() {
+    for url in [
+        "admin:pa/ss@127.0.0.1:9090",
+        "admin:pa/ss@127.0.0.1:9090/prom/",
+    ] {
+        let e = parse(&GOOD.replace("127.0.0.1:9090/", url))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prometheus.url: credentials"), "{url}: {e}");
+        assert!(e.contains("basic_auth with password_file"), "{url}: {e}");
+        assert!(!e.contains("pa/ss") && !e.contains("admin"), "{url}: {e}");
+    }
+    assert_eq!(
+        redact_userinfo("at 'http://admin:pa/ss@prom:9090/api' now"),
+        "at 'http://***@prom:9090/api' now"
+    );
+    // An `@` in the query or fragment is not userinfo; a URL in a query is redacted too.
+    assert_eq!(
+        redact_userinfo("http://prom:9090/api?to=a@b#c@d"),
+        "http://prom:9090/api?to=a@b#c@d"
+    );
+    assert_eq!(
+        redact_userinfo("\"http://u:p/q@h/x?next=https://v:w/z@k\""),
+        "\"http://***@h/x?next=https://***@k\""
+    );
+}
+
 #[test]
 fn secrets_from_files_are_redacted() {
     let dir = tempfile::tempdir().unwrap();
@@ -247,10 +317,8 @@ fn retrain_exclude_is_read_and_bad_ranges_name_their_key() {
     );
     let garbled = format!("{base}retrain_exclude = [{{ from = \"monday\", to = 100 }}]\n");
     let e = parse(&garbled).unwrap_err().to_string();
-    assert!(
-        e.contains("retrain_exclude") && e.contains("'monday' is neither"),
-        "{e}"
-    );
+    // Read by serde: the error says where (the `from` of the third line) and what.
+    assert!(e.contains("line 3, column 29: 'monday' is neither"), "{e}");
 }
 
 #[test]
@@ -524,4 +592,104 @@ fn the_calibration_state_lives_beside_the_decision_log_unless_placed() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("run.calibration_state"), "{e}");
+}
+
+/// Durations past [`crate::series::MAX_DURATION`] and a replay speed under
+/// [`super::live::MIN_REPLAY_SPEED`] are refused at load, naming the key: further on they
+/// panicked or overflowed (`interval / speed`, `3 x interval`, `start + warmup`, `3 x step`).
+#[test]
+fn durations_and_replay_speed_past_their_bounds_are_refused_by_key() {
+    let signal = |extra: &str| {
+        format!(
+            "[[signal]]\nname = \"cpu\"\nquery = \"up\"\nstep = \"1m\"\nlookback = \"1d\"\n{extra}"
+        )
+    };
+    let replay = |extra: &str| {
+        signal("") + &format!("[replay]\nsignal = \"cpu\"\nfiles = [\"x.csv\"]\n{extra}")
+    };
+    // In order, so that only the bound refuses them.
+    let leader = signal(
+        "[leader_election]\nlease_duration = \"369d\"\nrenew_deadline = \"368d\"\n\
+         retry_period = \"367d\"\n",
+    );
+    let cases = [
+        (
+            signal("[run]\ninterval = \"200000000000y\"\n"),
+            "run.interval",
+        ),
+        (
+            signal("[run]\nretrain_every = \"367d\"\n"),
+            "run.retrain_every",
+        ),
+        (
+            signal("[run]\nown_model_after = \"367d\"\n"),
+            "run.own_model_after",
+        ),
+        (
+            signal("[run]\napply_timeout = \"367d\"\n"),
+            "run.apply_timeout",
+        ),
+        (
+            replay("warmup = \"9223372036000000000s\"\n"),
+            "replay.warmup",
+        ),
+        (replay("speed = 1e-17\n"), "replay.speed"),
+        (replay("speed = 0.0009\n"), "replay.speed"),
+        (
+            signal("").replace("step = \"1m\"", "step = \"100000000000y\""),
+            "signal[0].step",
+        ),
+        (signal("stale_after = \"367d\"\n"), "signal[0].stale_after"),
+        (signal("drop_after = \"367d\"\n"), "signal[0].drop_after"),
+        (
+            signal("").replace("\"1d\"", "\"367d\""),
+            "signal[0].lookback",
+        ),
+        (GOOD.replace("\"5s\"", "\"367d\""), "prometheus.timeout"),
+        (
+            signal("[kubernetes]\ntimeout = \"367d\"\n"),
+            "kubernetes.timeout",
+        ),
+        (leader.clone(), "leader_election.lease_duration"),
+        (leader.clone(), "leader_election.renew_deadline"),
+        (leader, "leader_election.retry_period"),
+        (
+            signal("[shard]\nreplicas = 2\nordinal = 0\nmax_age = \"367d\"\n"),
+            "shard.max_age",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(&format!("{key}: ")), "{key}:\n{e}");
+    }
+    // A workload's durations are read by serde: the error names the line and column.
+    let workload = |boot: &str| {
+        signal("")
+            + "[[workload]]\nname = \"w\"\ndemand = \"cpu\"\nreplica_capacity = 1\n\
+               max_replicas = 2\nboot_time = "
+            + boot
+            + "\n"
+    };
+    for boot in ["\"367d\"", "31708800"] {
+        let e = parse(&workload(boot)).unwrap_err().to_string();
+        assert!(e.contains("line 11, column 13: "), "{boot}: {e}");
+    }
+    parse(&workload("\"366d\"")).unwrap_or_else(|e| panic!("{e}"));
+    parse(&workload("31622400")).unwrap_or_else(|e| panic!("{e}"));
+    // At the bounds, everything loads.
+    let at = "\"366d\"";
+    let c = parse(&replay(&format!(
+        "speed = 0.001\nwarmup = {at}\n[run]\ninterval = {at}\nretrain_every = {at}\n\
+         own_model_after = {at}\napply_timeout = {at}\n"
+    )))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.live.interval, 366 * 86_400);
+    let c = parse(
+        &signal(&format!("stale_after = {at}\ndrop_after = {at}\n"))
+            .replace("\"1m\"", at)
+            .replace("\"1d\"", at),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.signals[0].step, 366 * 86_400);
+    parse(&GOOD.replace("\"5s\"", at)).unwrap_or_else(|e| panic!("{e}"));
 }

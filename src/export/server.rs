@@ -186,7 +186,9 @@ impl ExportState {
 
     /// How long the loop may go without a heartbeat before `/healthz` fails.
     pub fn liveness_limit(&self) -> Duration {
-        self.interval * LIVENESS_FACTOR
+        // Saturating: the interval comes from the configuration, and a panic here would take
+        // `/healthz` down.
+        self.interval.saturating_mul(LIVENESS_FACTOR)
     }
 
     /// `Ok` while the loop is alive: a heartbeat (or the start, before the first one) within
@@ -199,7 +201,7 @@ impl ExportState {
             (h.last_beat.unwrap_or(self.started), retry_in)
         };
         let quiet = now.saturating_duration_since(last);
-        let limit = self.liveness_limit() + retry_in;
+        let limit = self.liveness_limit().saturating_add(retry_in);
         if quiet > limit {
             return Err(Stalled { quiet, limit });
         }

@@ -126,6 +126,9 @@ impl LeaderConfig {
                 None => Ok(default),
                 Some(t) => match humantime::parse_duration(t.trim()) {
                     Ok(d) if d.is_zero() => Err(format!("'{t}' must be longer than 0")),
+                    Ok(d) if d.as_secs() > crate::series::MAX_DURATION as u64 => {
+                        Err(format!("'{t}' is longer than the limit of 366d"))
+                    }
                     Ok(d) => Ok(d),
                     Err(e) => Err(format!("'{t}' is not a duration (e.g. 15s, 500ms): {e}")),
                 },

@@ -269,7 +269,10 @@ pub async fn run(
                 now: start,
                 end,
                 step: live.interval,
-                pause: Duration::from_secs_f64(live.interval as f64 / r.speed),
+                // Checked although the configuration bounds both: a panic here would
+                // take the loop down.
+                pause: Duration::try_from_secs_f64(live.interval as f64 / r.speed)
+                    .unwrap_or(Duration::MAX),
             };
             loop_state.drive(collector, clock, &opts, stop_rx).await?
         }
@@ -557,7 +560,9 @@ fn replay_source(
     }
     // Every series gets its warm-up before the first cycle, the shortest one included.
     let latest_start = series.iter().map(|s| s.start).max().unwrap_or(end);
-    let start = (latest_start + r.warmup).min(end - sig.step);
+    let start = latest_start
+        .saturating_add(r.warmup)
+        .min(end.saturating_sub(sig.step));
     let start = start - start.rem_euclid(sig.step);
     Ok((Replay::new().with_signal(&r.signal, series), start, end))
 }

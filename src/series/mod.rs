@@ -255,12 +255,19 @@ pub enum DurationError {
     /// Zero: no step, window or timeout may be empty.
     #[error("'{0}' must be longer than zero")]
     Zero(String),
-    /// More seconds than an `i64` holds.
-    #[error("'{0}' is too long")]
+    /// Longer than [`MAX_DURATION`].
+    #[error("'{0}' is longer than the limit of 366d")]
     TooLong(String),
 }
 
-/// Parses a duration such as `5m`, `15m`, `1h30m`, `7d` or `90s` into whole seconds.
+/// Longest duration any setting takes, in seconds: 366 days (the longest lookback, a leap
+/// year). A longer one is surely a typo, and the bound keeps every sum and product of
+/// durations and timestamps (`3 × step`, `start + warmup`, `interval / speed`) far from
+/// overflowing.
+pub const MAX_DURATION: i64 = 366 * 86_400;
+
+/// Parses a duration such as `5m`, `15m`, `1h30m`, `7d` or `90s` into whole seconds, at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
     let d = humantime::parse_duration(text.trim()).map_err(|e| DurationError::Syntax {
         text: text.to_string(),
@@ -273,7 +280,10 @@ pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
     if secs == 0 {
         return Err(DurationError::Zero(text.to_string()));
     }
-    i64::try_from(secs).map_err(|_| DurationError::TooLong(text.to_string()))
+    match i64::try_from(secs) {
+        Ok(s) if s <= MAX_DURATION => Ok(s),
+        _ => Err(DurationError::TooLong(text.to_string())),
+    }
 }
 
 /// Formats Unix seconds as RFC 3339 UTC to the second (`2024-01-01T00:00:00Z`): the one

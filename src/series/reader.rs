@@ -87,13 +87,16 @@ enum Syntax {
 /// It also knows the line each record starts on. The `csv` crate's positions do not: they are
 /// taken before it skips the blank lines ahead of a record, and the `\n` of a CRLF counts as
 /// such a blank line, so in a CRLF file every record after the first was one line early. Line
-/// numbers count `\n`; the lines of records read ahead of the parser wait in a queue (bounded by
+/// numbers count what the `csv` crate takes for a line break, `\n`, `\r` and `\r\n` (one
+/// break, not two); the lines of records read ahead of the parser wait in a queue (bounded by
 /// the parser's buffer) until [`CsvFile`] takes them, one per record, in order.
 pub(crate) struct Bounded<R> {
     inner: R,
     syntax: Syntax,
     /// The line being read (1-based).
     line: u64,
+    /// The last byte read was a `\r`: a `\n` right after it ends the same line.
+    after_cr: bool,
     /// A record has started and not ended.
     in_record: bool,
     /// Start lines of the records read but not yet taken by the parser's caller.
@@ -112,6 +115,7 @@ impl<R: Read> Bounded<R> {
             inner,
             syntax: Syntax::StartField,
             line: 1,
+            after_cr: false,
             in_record: false,
             starts: std::collections::VecDeque::new(),
             record_bytes: 0,
@@ -144,9 +148,11 @@ impl<R: Read> Read for Bounded<R> {
             if !b.is_ascii_whitespace() {
                 self.nonblank = true;
             }
-            if b == b'\n' {
+            // A lone `\r` ends a record for the `csv` crate (old Mac files): a line too.
+            if b == b'\r' || (b == b'\n' && !self.after_cr) {
                 self.line += 1;
             }
+            self.after_cr = b == b'\r';
             if self.step(b) {
                 self.record_bytes = 0;
                 self.in_record = false;
@@ -310,6 +316,18 @@ mod tests {
         // A bad row after CRLF lines names its own line.
         let e = rows(b"a,b\r\n1,2\r\n3,4\r\n5\r\n").unwrap_err();
         assert!(e.starts_with("t.csv:4: row has 1 fields"), "{e}");
+    }
+
+    /// A lone `\r` ends a record for the `csv` crate (old Mac files), so it ends a line too.
+    #[test]
+    fn line_numbers_are_right_with_cr_only_line_endings() {
+        let lines = |r: &[(Vec<String>, u64)]| r.iter().map(|x| x.1).collect::<Vec<_>>();
+        assert_eq!(lines(&rows(b"a,b\r1,2\r\r3,4\r").unwrap()), vec![2, 4]);
+        let e = rows(b"a,b\r1,2\r3\r4,5\r").unwrap_err();
+        assert!(e.starts_with("t.csv:3: row has 1 fields"), "{e}");
+        // Mixed: a CRLF is one break, a CR then a LF apart are two.
+        let mixed = rows(b"a,b\r\n1,2\r3,\"x\r\ny\"\n\r4,5\n").unwrap();
+        assert_eq!(lines(&mixed), vec![2, 3, 6]);
     }
 
     #[test]

@@ -50,6 +50,9 @@ type R<T> = Result<T, JsonError>;
 
 struct Reader<'a> {
     b: &'a [u8],
+    /// Replaced in a string of the body before an error quotes a cut of it: cut first, a
+    /// secret could be left half shown.
+    secrets: &'a [String],
     i: usize,
     /// Length of the last `values` array: series of one answer are usually equally long, so
     /// the next array is allocated once at that size instead of grown by doubling.
@@ -57,9 +60,16 @@ struct Reader<'a> {
 }
 
 /// Reads a whole response body.
+#[cfg(test)]
 pub(crate) fn parse_envelope(body: &[u8]) -> R<Envelope> {
+    parse_envelope_with(body, &[])
+}
+
+/// Reads a whole response body; an error quoting a string of it has `secrets` replaced.
+pub(crate) fn parse_envelope_with(body: &[u8], secrets: &[String]) -> R<Envelope> {
     let mut r = Reader {
         b: body,
+        secrets,
         i: 0,
         last_len: 0,
     };
@@ -487,6 +497,7 @@ impl<'a> Reader<'a> {
                 Ok(QueryData::String(StringPoint(ts, s)))
             }
             other => {
+                let other = super::prometheus::redact_text(other.to_string(), self.secrets);
                 let head: String = other.chars().take(40).collect();
                 Err(self.err(&format!("unknown resultType '{}'", head.escape_debug())))
             }

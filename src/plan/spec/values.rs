@@ -184,7 +184,8 @@ pub(super) fn de_quantile<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Err
 }
 
 /// Durations as `"90s"`, `"5m"`, `"1h"` (via [`crate::series::parse_duration`]) or whole
-/// seconds; `0`/`"0s"` is allowed because an instant boot or no stabilisation is legitimate.
+/// seconds, at most [`crate::series::MAX_DURATION`]; `0`/`"0s"` is allowed because an instant
+/// boot or no stabilisation is legitimate.
 pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     fn parse(text: &str) -> Result<f64, ParseValueError> {
         let t = text.trim();
@@ -202,9 +203,14 @@ pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Err
         expecting: "a duration like \"90s\", \"5m\" or whole seconds",
         parse,
     })?;
-    if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < i64::MAX as f64) {
+    if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0) {
         return Err(serde::de::Error::custom(format!(
             "{v} is not a whole, non-negative number of seconds"
+        )));
+    }
+    if v > crate::series::MAX_DURATION as f64 {
+        return Err(serde::de::Error::custom(format!(
+            "{v} seconds is longer than the limit of 366d"
         )));
     }
     Ok(v as i64)
