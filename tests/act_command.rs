@@ -79,6 +79,7 @@ signal = "demand"
 dir = {data:?}
 speed = {speed}
 warmup = "8d"
+allow_apply = true
 
 [[signal]]
 name = "demand"

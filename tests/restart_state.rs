@@ -26,7 +26,7 @@ fn config(dir: &Path, extra: &str) -> String {
             ),
             Some("listen") => "enabled = false".to_string(),
             Some("dir") => format!("dir = {:?}", repo("data")),
-            Some("speed") => "speed = 1e6".to_string(),
+            Some("speed") => "speed = 1e6\nallow_apply = true".to_string(),
             // Acting needs `auto`: a `preview` workload is only recommended for (issue #9).
             Some("quantile") => format!("{line}\nmode = \"auto\""),
             _ => line.to_string(),

@@ -60,7 +60,7 @@ impl Replica {
                 Some("cycles") => String::new(),
                 Some("listen") => format!("listen = \"127.0.0.1:{port}\""),
                 Some("dir") => format!("dir = {:?}", repo("data")),
-                Some("speed") => "speed = 3000".into(),
+                Some("speed") => "speed = 3000\nallow_apply = true".into(),
                 // Acting needs `auto` once preview mode is enforced (issue #9).
                 Some("quantile") => format!("{line}\nmode = \"auto\""),
                 _ => line.to_string(),

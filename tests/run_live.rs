@@ -12,6 +12,33 @@ mod prometheus;
 
 use std::time::{Duration, Instant};
 
+/// `--apply` on a replay acts on decisions made from history: refused before anything is
+/// opened or run, unless `replay.allow_apply = true` says it is meant (a test cluster).
+#[test]
+fn apply_on_a_replay_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("applied.txt");
+    let cmd = format!(
+        r#"sh -c 'echo "$1" >> "$0"' {} {{target}}"#,
+        marker.display()
+    );
+    let cfg = config(dir.path(), None, 1e6, 1, &cmd);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("allow_apply = true\n", "")).unwrap();
+    let o = prescale(&["run", "--config", cfg.to_str().unwrap(), "--apply"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("live.toml: --apply with [replay]") && err.contains("replay.allow_apply"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "a command ran");
+    assert!(!dir.path().join("d.jsonl").exists(), "the log was opened");
+    // Dry-run on the same file is what a replay is for.
+    let o = prescale(&["run", "--config", cfg.to_str().unwrap(), "--once"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn dry_run_shows_and_logs_but_changes_nothing_and_apply_does() {
     let dir = tempfile::tempdir().unwrap();

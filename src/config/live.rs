@@ -85,6 +85,9 @@ pub struct ReplayConfig {
     pub speed: f64,
     /// Seconds of history before the first cycle.
     pub warmup: i64,
+    /// `--apply` may act on the replay's decisions (`replay.allow_apply`): for trying an
+    /// actuator on a test cluster; without it `run --apply` refuses to start.
+    pub allow_apply: bool,
 }
 
 /// Slowest `replay.speed` accepted (replay seconds per wall-clock second): a cycle's pause is
@@ -381,6 +384,7 @@ fn validate_replay(
             files,
             speed,
             warmup,
+            allow_apply: r.allow_apply,
         })
     })
 }

@@ -109,6 +109,9 @@ pub(crate) struct RawReplay {
     pub speed: Option<f64>,
     /// History replayed before the first cycle, so features have what they need; default 8d.
     pub warmup: Option<String>,
+    /// Lets `--apply` act on decisions made from replayed history; default false.
+    #[serde(default)]
+    pub allow_apply: bool,
 }
 
 /// `[[node]]` as written.

@@ -112,6 +112,17 @@ pub enum RunError {
         /// The model's step, seconds.
         model_step: i64,
     },
+    /// `--apply` on a `[replay]` without `replay.allow_apply = true`.
+    #[error(
+        "{}: --apply with [replay] would act on decisions made from replayed history, at the \
+         replay's speed; remove [replay] to act on live data, or set replay.allow_apply = true \
+         to try an actuator on a test cluster",
+        path.display()
+    )]
+    ApplyOnReplay {
+        /// The configuration file.
+        path: PathBuf,
+    },
     /// `run.actuator = "command"` without a command to apply with (refused at load too).
     #[error("run.actuator = \"command\" needs run.apply_command (e.g. \"kubectl scale deployment/{{target}} --replicas={{to}}\")")]
     NoApplyCommand,
@@ -211,6 +222,13 @@ pub async fn run(
 ) -> Result<RunSummary, RunError> {
     if cfg.live.workloads.is_empty() {
         return Err(RunError::NoWorkloads {
+            path: cfg.path.clone(),
+        });
+    }
+    // Before anything is opened or started: an SRE who checked a production configuration
+    // in replay and then added --apply must not have history drive the real cluster.
+    if opts.apply && cfg.live.replay.as_ref().is_some_and(|r| !r.allow_apply) {
+        return Err(RunError::ApplyOnReplay {
             path: cfg.path.clone(),
         });
     }

@@ -155,8 +155,8 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 /// The demo configuration with a private log, `listen` for `/metrics`, the replay `speed`,
-/// `cycles`, an `apply_command`, and every workload in `auto` mode (a `preview` workload is
-/// only recommended for: issue #9).
+/// `cycles`, an `apply_command`, every workload in `auto` mode (a `preview` workload is
+/// only recommended for: issue #9), and `--apply` allowed on the replay.
 pub fn acting_demo_config(
     dir: &Path,
     listen: Option<u16>,
@@ -169,7 +169,7 @@ pub fn acting_demo_config(
             "cycles = {cycles}\napply_command = {apply_command:?}"
         )),
         "listen" => Some(listen_line(listen)),
-        "speed" => Some(format!("speed = {speed}")),
+        "speed" => Some(format!("speed = {speed}\nallow_apply = true")),
         "quantile" => Some(format!("{line}\nmode = \"auto\"")),
         _ => None,
     })

@@ -508,12 +508,14 @@ async fn event(
 
 /// The line of `config/demo.toml` for `line`, pointed at this fake's objects (for
 /// `cli::demo_config`'s `edit`): web and api as Deployments and db-readers as a StatefulSet,
-/// all in namespace `shop`; `None` leaves any other line alone.
+/// all in namespace `shop`, and the replay allowed to act (this fake is the test cluster);
+/// `None` leaves any other line alone.
 pub fn demo_object(line: &str) -> Option<String> {
     let object = match line.trim() {
         "name = \"web\"" => "deployment = \"shop/web\"",
         "name = \"api\"" => "deployment = \"shop/api\"",
         "name = \"db-readers\"" => "statefulset = \"shop/db-readers\"",
+        l if l.starts_with("warmup =") => "allow_apply = true",
         _ => return None,
     };
     Some(format!("{line}\n{object}"))
