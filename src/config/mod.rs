@@ -252,7 +252,12 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
     let message = match e.span() {
         Some(span) => {
             let (line, column) = line_column(text, span.start);
-            format!("line {line}, column {column}: {}", e.message())
+            let keys = keys_before(text, span.start);
+            let at = match keys.as_slice() {
+                [] => String::new(),
+                keys => format!(" (key {})", keys.join(" > ")),
+            };
+            format!("line {line}, column {column}{at}: {}", e.message())
         }
         // Without a position toml's `Display` quotes no line; it names the key instead
         // (`in `run.cycles``), which is worth keeping.
@@ -273,6 +278,47 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
         before.matches('\n').count() + 1,
         before[line_start..].chars().count() + 1,
     )
+}
+
+/// The keys written on the line of byte `offset` before it (`events = [{ from = …` → `events`,
+/// `from`), to name what a value's error is about; keys only, never a value. Strings are
+/// skipped whole (a value may hold `=`), and a quoted key is kept only when `=` follows it.
+fn keys_before(text: &str, offset: usize) -> Vec<String> {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let line = &text[text[..end].rfind('\n').map_or(0, |i| i + 1)..end];
+    let mut keys = Vec::new();
+    let mut word = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                let mut quoted = String::new();
+                let mut escaped = false;
+                for q in chars.by_ref() {
+                    match q {
+                        _ if escaped => escaped = false,
+                        '\\' if c == '"' => escaped = true,
+                        q if q == c => break,
+                        _ => {}
+                    }
+                    quoted.push(q);
+                }
+                while chars.next_if(|n| n.is_whitespace()).is_some() {}
+                if chars.peek() == Some(&'=') {
+                    keys.push(format!("\"{}\"", quoted.escape_debug()));
+                }
+                word.clear();
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => word.push(c),
+            '=' if !word.is_empty() => keys.push(std::mem::take(&mut word)),
+            c if c.is_whitespace() => {}
+            _ => word.clear(),
+        }
+    }
+    keys
 }
 
 /// `message` with every string serde quotes as unexpected (`string "..."`, in Rust's debug

@@ -88,7 +88,10 @@ fn a_parse_error_names_where_and_never_quotes_the_line() {
     .to_string();
     assert!(!e.contains("sk-live-123"), "{e}");
     assert!(
-        e.starts_with("/nonexistent/prescale.toml: line 4, column 56: invalid string\nexpected"),
+        e.starts_with(
+            "/nonexistent/prescale.toml: line 4, column 56 (key headers > X-Api-Key > \
+             X-Scope-OrgID): invalid string\nexpected"
+        ),
         "{e}"
     );
     // serde's own messages quote a string of the wrong type.
@@ -97,8 +100,13 @@ fn a_parse_error_names_where_and_never_quotes_the_line() {
         .to_string();
     assert!(!e.contains("sk-live-123"), "{e}");
     assert!(
-        e.contains("line 4, column 11: invalid type: a string, expected a map"),
+        e.contains("line 4, column 11 (key headers): invalid type: a string, expected a map"),
         "{e}"
+    );
+    // Keys are named from the line, strings skipped whole: a value holding `=` is no key.
+    assert_eq!(
+        keys_before("a = { \"x = y\" = 1, 'k' = \"v=\\\" = \", b = [{ c = ", 100),
+        ["a", "\"x = y\"", "\"k\"", "b", "c"]
     );
     assert_eq!(
         hide_strings(r#"string "a\"b\\" or string "c", expected x"#),
@@ -318,7 +326,10 @@ fn retrain_exclude_is_read_and_bad_ranges_name_their_key() {
     let garbled = format!("{base}retrain_exclude = [{{ from = \"monday\", to = 100 }}]\n");
     let e = parse(&garbled).unwrap_err().to_string();
     // Read by serde: the error says where (the `from` of the third line) and what.
-    assert!(e.contains("line 3, column 29: 'monday' is neither"), "{e}");
+    assert!(
+        e.contains("line 3, column 29 (key retrain_exclude > from): 'monday' is neither"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -672,7 +683,10 @@ fn durations_and_replay_speed_past_their_bounds_are_refused_by_key() {
     };
     for boot in ["\"367d\"", "31708800"] {
         let e = parse(&workload(boot)).unwrap_err().to_string();
-        assert!(e.contains("line 11, column 13: "), "{boot}: {e}");
+        assert!(
+            e.contains("line 11, column 13 (key boot_time): "),
+            "{boot}: {e}"
+        );
     }
     parse(&workload("\"366d\"")).unwrap_or_else(|e| panic!("{e}"));
     parse(&workload("31622400")).unwrap_or_else(|e| panic!("{e}"));
