@@ -31,6 +31,7 @@ mod collector;
 pub(crate) mod config;
 mod json;
 pub mod prometheus;
+mod redact;
 mod replicas;
 pub mod restrict;
 mod source;

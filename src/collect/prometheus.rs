@@ -5,6 +5,7 @@
 
 use super::config::{Auth, PrometheusConfig};
 use super::json::parse_envelope_with;
+use super::redact::redact_text;
 pub use super::wire::{Answer, InstantSample, Point, QueryData, RangeSeries, StringPoint};
 use std::fmt;
 use std::sync::Arc;
@@ -280,17 +281,6 @@ fn clean_warnings(warnings: Vec<String>, secrets: &[String]) -> Vec<String> {
         kept.push(format!("({} more warnings left out)", total - MAX_WARNINGS));
     }
     kept
-}
-
-/// `text` with every secret replaced by `<redacted>`.
-pub(super) fn redact_text(text: String, secrets: &[String]) -> String {
-    secrets.iter().fold(text, |t, s| {
-        if t.contains(s.as_str()) {
-            t.replace(s.as_str(), "<redacted>")
-        } else {
-            t
-        }
-    })
 }
 
 /// Standard base64 with padding: the form a basic-auth `user:password` takes on the wire, and

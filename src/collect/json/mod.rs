@@ -497,7 +497,7 @@ impl<'a> Reader<'a> {
                 Ok(QueryData::String(StringPoint(ts, s)))
             }
             other => {
-                let other = super::prometheus::redact_text(other.to_string(), self.secrets);
+                let other = super::redact::redact_text(other.to_string(), self.secrets);
                 let head: String = other.chars().take(40).collect();
                 Err(self.err(&format!("unknown resultType '{}'", head.escape_debug())))
             }
