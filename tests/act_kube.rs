@@ -431,6 +431,53 @@ async fn before_any_count_is_set_a_live_count_other_than_the_planned_from_is_lef
     assert_eq!(fresh.last_set("api"), Some(7));
 }
 
+/// A PATCH applied whose answer never came fails (the change is not believed), and the next
+/// read finds its count: that is prescale's own change landing, left this cycle without being
+/// taken for a person's, and gone on from after.
+#[tokio::test]
+async fn an_unanswered_patch_that_landed_is_not_taken_for_someone_elses_change() {
+    let fake = FakeKube::start();
+    fake.add("deployments", "shop", "web", 3);
+    let mut a = actuator(&fake, &[("web", D, "shop/web")], SECOND);
+    fake.apply_then_stall("deployments", "shop", "web");
+    let out = apply(&mut a, &[up("web", 3, 5)]).await;
+    assert_eq!(
+        out[0].to_string(),
+        "failed: timeout: PATCH had no answer within 1s"
+    );
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 5, "it landed");
+    assert_eq!(a.last_set("web"), None);
+    fake.heal("deployments", "shop", "web");
+    // The next cycle still plans from 3 (the failure is not believed) and wants 6.
+    let before = fake.requests().len();
+    let out = apply(&mut a, &[up("web", 3, 6)]).await;
+    assert_eq!(out, [Outcome::Skipped(Skip::Landed { live: 5 })]);
+    assert_eq!(
+        out[0].to_string(),
+        "skipped (earlier change landed: live 5)"
+    );
+    assert_eq!(
+        out[0].changed_elsewhere(),
+        None,
+        "not counted as a person's"
+    );
+    assert_eq!(out[0].live_count(), Some(5));
+    let methods: Vec<String> = fake.requests()[before..]
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["GET"]);
+    assert_eq!(a.last_set("web"), Some(5));
+    assert_eq!(apply(&mut a, &[up("web", 5, 6)]).await, [Outcome::Applied]);
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 6);
+    // Settled: the same count later is someone else's again, not a landing.
+    fake.set_replicas("deployments", "shop", "web", 5);
+    assert_eq!(
+        apply(&mut a, &[up("web", 6, 7)]).await,
+        [Outcome::Skipped(Skip::ChangedElsewhere { live: 5 })]
+    );
+}
+
 /// A sink for the act stage's table.
 struct Sink;
 impl Write for Sink {

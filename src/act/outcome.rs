@@ -41,6 +41,14 @@ pub enum Skip {
         /// The replica count read from the cluster.
         live: u32,
     },
+    /// An earlier change of prescale's whose answer never came (a timeout, a dropped
+    /// connection, a 5xx) turned out applied: the workload runs the count it asked for. That
+    /// count is prescale's; the decision, planned from the count before it, is left this cycle
+    /// and the next plans from `live`. Not a change elsewhere: nobody else touched it.
+    Landed {
+        /// The replica count read from the cluster: the earlier change's.
+        live: u32,
+    },
 }
 
 impl Skip {
@@ -51,6 +59,7 @@ impl Skip {
             Skip::Preview => Some("preview".into()),
             Skip::NotLeader => Some("not leader".into()),
             Skip::ChangedElsewhere { live } => Some(format!("changed elsewhere: live {live}")),
+            Skip::Landed { live } => Some(format!("earlier change landed: live {live}")),
         }
     }
 }
@@ -70,6 +79,17 @@ impl Outcome {
             Outcome::Skipped(_) => 3,
         };
         Self::LABELS[i]
+    }
+
+    /// The live count read when the decision was left for it ([`Skip::ChangedElsewhere`],
+    /// [`Skip::Landed`]): the count the next cycle plans from.
+    pub fn live_count(&self) -> Option<u32> {
+        match self {
+            Outcome::Skipped(Skip::ChangedElsewhere { live } | Skip::Landed { live }) => {
+                Some(*live)
+            }
+            _ => None,
+        }
     }
 
     /// The live count when someone else changed the workload ([`Skip::ChangedElsewhere`]).

@@ -9,8 +9,9 @@ use crate::plan::{AccuracyConfig, AccuracyTracker, BelievedState, Decision, Deci
 use crate::series::{SeriesKey, SeriesMap};
 use std::collections::HashSet;
 
-/// Follows a cycle's outcomes: what was carried out is believed done, and where someone else
-/// had set the replicas, their count is (so the next cycle plans from it).
+/// Follows a cycle's outcomes: what was carried out is believed done, and where the decision
+/// was left for a live count (someone else's, or an earlier change of prescale's that landed
+/// unanswered), that count is (so the next cycle plans from it).
 pub(super) fn believe(believed: &mut BelievedState, decisions: &[Decision], outcomes: &[Outcome]) {
     believed.apply(&carried_out(decisions, outcomes));
     for (d, o) in decisions.iter().zip(outcomes) {
@@ -20,6 +21,8 @@ pub(super) fn believe(believed: &mut BelievedState, decisions: &[Decision], outc
                  set or planned from); left as they are this cycle, planning from {live} next",
                 d.target
             );
+        }
+        if let Some(live) = o.live_count() {
             believed.set_replicas(&d.target, live);
         }
     }
@@ -41,7 +44,7 @@ fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
         .zip(outcomes)
         .filter(|(d, o)| {
             let orphan_place = d.kind == DecisionKind::Place && failed.contains(d.target.as_str());
-            !o.is_failed() && o.changed_elsewhere().is_none() && !orphan_place
+            !o.is_failed() && o.live_count().is_none() && !orphan_place
         })
         .map(|(d, _)| d.clone())
         .collect()

@@ -57,6 +57,9 @@ enum Fault {
     Status(u16),
     /// Every request is held unanswered until the server stops.
     Stall,
+    /// A PATCH is applied, then its answer held until the server stops (a reply lost on the
+    /// way back); GETs are answered.
+    ApplyThenStall,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +184,18 @@ impl FakeKube {
     /// Every request on the object is held unanswered until the server stops.
     pub fn stall(&self, resource: &str, ns: &str, name: &str) {
         self.with(resource, ns, name, |o, _| o.fault = Some(Fault::Stall));
+    }
+
+    /// A PATCH of the object is applied but never answered (until the server stops); GETs are.
+    pub fn apply_then_stall(&self, resource: &str, ns: &str, name: &str) {
+        self.with(resource, ns, name, |o, _| {
+            o.fault = Some(Fault::ApplyThenStall)
+        });
+    }
+
+    /// The object answers normally again.
+    pub fn heal(&self, resource: &str, ns: &str, name: &str) {
+        self.with(resource, ns, name, |o, _| o.fault = None);
     }
 
     /// The next `n` PATCHes of the object are refused 409, as if another writer had been first
@@ -310,7 +325,12 @@ async fn scale(
     let i = record(&s, &method, &uri, &headers, &body);
     let k = key(&resource, &ns, &name);
     let fault = lock(&s).objects.get(&k).and_then(|o| o.fault);
-    if fault == Some(Fault::Stall) {
+    let lost_reply = fault == Some(Fault::ApplyThenStall) && method == Method::PATCH;
+    if lost_reply {
+        let mut st = lock(&s);
+        answer(&mut st, &method, &resource, &ns, &name, &headers, &body);
+    }
+    if fault == Some(Fault::Stall) || lost_reply {
         let t0 = Instant::now();
         while !lock(&s).stopping && t0.elapsed() < Duration::from_secs(120) {
             tokio::time::sleep(Duration::from_millis(20)).await;

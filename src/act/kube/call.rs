@@ -33,6 +33,8 @@ pub(super) struct Change {
     pub to: u32,
     /// The count prescale last set (or adopted), if it set one since it started.
     pub last_set: Option<u32>,
+    /// The count an unanswered PATCH of prescale's asked for, until a read settles it.
+    pub pending: Option<u32>,
     /// The decision's one line, for the Event.
     pub reason: String,
 }
@@ -45,6 +47,9 @@ pub(super) struct Done {
     /// The count to remember as prescale's (set by it, or adopted from a change elsewhere);
     /// `None`: unchanged.
     pub remember: Option<u32>,
+    /// The count a change of prescale's may have set though no answer said so: `Some(Some(n))`
+    /// after an unanswered PATCH to n, `Some(None)` once a read settled it, `None`: unchanged.
+    pub pending: Option<Option<u32>>,
 }
 
 impl From<Outcome> for Done {
@@ -59,6 +64,7 @@ impl Done {
         Done {
             outcome,
             remember: None,
+            pending: None,
         }
     }
 }
@@ -68,15 +74,18 @@ impl Done {
 pub(super) enum CallError {
     /// 409: the object changed since it was read.
     Conflict(String),
+    /// No answer, or one that does not say whether the request was carried out: a timeout, a
+    /// transport error, a 5xx. A PATCH may have been applied.
+    Unanswered(String),
     /// Anything else: `forbidden: …`, `not found: …`, `timeout: …`, `<code> <reason>: …`.
     Other(String),
 }
 
 impl CallError {
-    fn reason(self) -> String {
+    pub(super) fn reason(self) -> String {
         match self {
             CallError::Conflict(m) => format!("conflict: {m}"),
-            CallError::Other(m) => m,
+            CallError::Unanswered(m) | CallError::Other(m) => m,
         }
     }
 }
@@ -111,9 +120,13 @@ impl Calls {
         K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
         let name = &change.object.name;
-        let failed = |e: CallError| Done {
-            outcome: Outcome::Failed(e.reason()),
-            remember: None,
+        // A failed GET learns nothing: what an earlier PATCH may have set stays pending.
+        let failed = |e: CallError| Done::outcome(Outcome::Failed(e.reason()));
+        // Whatever this call ends with after a GET, the live count settled any pending one.
+        let settled = |outcome, remember| Done {
+            outcome,
+            remember,
+            pending: Some(None),
         };
         let mut retried = false;
         loop {
@@ -123,12 +136,18 @@ impl Calls {
             };
             let live = live_replicas(&scale);
             if live == change.to {
-                // Already there (set by someone, or a change of prescale's whose answer was lost): nothing to
-                // write, and the count is prescale's from now on.
-                return Done {
-                    outcome: Outcome::Applied,
-                    remember: Some(live),
-                };
+                // Already there (set by someone, or a change of prescale's whose answer was
+                // lost): nothing to write, and the count is prescale's from now on.
+                return settled(Outcome::Applied, Some(live));
+            }
+            if change.pending == Some(live) {
+                tracing::info!(
+                    "workload '{}': {} runs {live} replicas, what prescale's unanswered change \
+                     asked for: it landed; planning from {live} next cycle",
+                    change.workload,
+                    change.object
+                );
+                return settled(Outcome::Skipped(Skip::Landed { live }), Some(live));
             }
             // The count prescale expects to find: the one it last set, or else the one the
             // decision was planned from. Any other means someone else changed it, or prescale's
@@ -147,10 +166,10 @@ impl Calls {
                     change.workload,
                     change.object
                 );
-                return Done {
-                    outcome: Outcome::Skipped(Skip::ChangedElsewhere { live }),
-                    remember: Some(live),
-                };
+                return settled(
+                    Outcome::Skipped(Skip::ChangedElsewhere { live }),
+                    Some(live),
+                );
             }
             let version = scale.metadata.resource_version.clone().unwrap_or_default();
             let body = patch_body(&version, change.to);
@@ -175,10 +194,7 @@ impl Calls {
                             change.object
                         );
                     }
-                    return Done {
-                        outcome: Outcome::Applied,
-                        remember: Some(change.to),
-                    };
+                    return settled(Outcome::Applied, Some(change.to));
                 }
                 Err(CallError::Conflict(m)) if !retried => {
                     tracing::info!(
@@ -188,7 +204,15 @@ impl Calls {
                     );
                     retried = true;
                 }
-                Err(e) => return failed(e),
+                // The PATCH may have been applied: the next read tells.
+                Err(CallError::Unanswered(m)) => {
+                    return Done {
+                        outcome: Outcome::Failed(m),
+                        remember: None,
+                        pending: Some(Some(change.to)),
+                    }
+                }
+                Err(e) => return settled(Outcome::Failed(e.reason()), None),
             }
         }
     }
@@ -200,7 +224,7 @@ impl Calls {
         call: impl std::future::Future<Output = kube::Result<T>>,
     ) -> Result<T, CallError> {
         match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Err(CallError::Other(format!(
+            Err(_) => Err(CallError::Unanswered(format!(
                 "timeout: {verb} had no answer within {}",
                 humantime::format_duration(self.timeout)
             ))),
@@ -237,10 +261,13 @@ pub(super) fn classify(verb: &str, e: kube::Error) -> CallError {
                 409 => CallError::Conflict(message),
                 403 => CallError::Other(format!("forbidden: {message}")),
                 404 => CallError::Other(format!("not found: {message}")),
+                code if code >= 500 => {
+                    CallError::Unanswered(format!("{code} {}: {message}", s.reason))
+                }
                 code => CallError::Other(format!("{code} {}: {message}", s.reason)),
             }
         }
-        e => CallError::Other(format!("{verb}: {}", cut(&e.to_string()))),
+        e => CallError::Unanswered(format!("{verb}: {}", cut(&e.to_string()))),
     }
 }
 
@@ -265,8 +292,5 @@ async fn post_event(
         .bounded("POST event", api.create(&PostParams::default(), &event))
         .await
         .map(|_| ())
-        .map_err(|e| match e {
-            CallError::Conflict(m) => format!("conflict: {m}"),
-            CallError::Other(m) => m,
-        })
+        .map_err(CallError::reason)
 }

@@ -75,6 +75,9 @@ pub struct KubeActuator {
     objects: HashMap<String, ObjectRef>,
     /// Per workload, the count prescale last set or adopted.
     last_set: HashMap<String, u32>,
+    /// Per workload, the count an unanswered PATCH asked for, until a read settles it (memory
+    /// only: after a restart such a change reads as one made elsewhere).
+    pending: HashMap<String, u32>,
 }
 
 impl KubeActuator {
@@ -110,6 +113,7 @@ impl KubeActuator {
             },
             objects,
             last_set: HashMap::new(),
+            pending: HashMap::new(),
         }
     }
 
@@ -183,6 +187,7 @@ impl KubeActuator {
                 from: d.from,
                 to: d.to,
                 last_set: self.last_set.get(&d.target).copied(),
+                pending: self.pending.get(&d.target).copied(),
                 reason: d.reason.clone(),
             };
             let calls = self.calls.clone();
@@ -195,6 +200,15 @@ impl KubeActuator {
             .map(|(d, done)| {
                 if let Some(n) = done.remember {
                     self.last_set.insert(d.target.clone(), n);
+                }
+                match done.pending {
+                    Some(Some(n)) => {
+                        self.pending.insert(d.target.clone(), n);
+                    }
+                    Some(None) => {
+                        self.pending.remove(&d.target);
+                    }
+                    None => {}
                 }
                 done.outcome
             })

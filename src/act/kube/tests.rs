@@ -58,10 +58,7 @@ fn api_errors_are_worded_from_their_status() {
                 .boxed(),
         )
     };
-    let words = |e| match classify("GET", e) {
-        CallError::Conflict(m) => format!("conflict: {m}"),
-        CallError::Other(m) => m,
-    };
+    let words = |e| classify("GET", e).reason();
     assert_eq!(words(status(403, "Forbidden")), "forbidden: msg 403");
     assert_eq!(words(status(404, "NotFound")), "not found: msg 404");
     assert_eq!(words(status(409, "Conflict")), "conflict: msg 409");
@@ -69,4 +66,13 @@ fn api_errors_are_worded_from_their_status() {
         words(status(500, "InternalError")),
         "500 InternalError: msg 500"
     );
+    // A 5xx does not say whether a write was carried out; a 4xx refusal does.
+    assert!(matches!(
+        classify("PATCH", status(503, "ServiceUnavailable")),
+        CallError::Unanswered(_)
+    ));
+    assert!(matches!(
+        classify("PATCH", status(422, "Invalid")),
+        CallError::Other(_)
+    ));
 }

@@ -227,7 +227,8 @@ fn take_line(line: &[u8], opts: TailOptions, tail: &mut LogTail) {
 }
 
 /// The count a scale record says an actuator set (`applied`: its `to`) or adopted (`skipped
-/// (changed elsewhere: live N)`: N); `None` for anything else (a dry run, a failure, a
+/// (changed elsewhere: live N)` or `skipped (earlier change landed: live N)`: N); `None` for
+/// anything else (a dry run, a failure, a
 /// preview, a hold), which leaves the count prescale last set where it was.
 fn set_by_actuator(rec: &TailLine, kind: DecisionKind) -> Option<u32> {
     if !matches!(kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
@@ -237,11 +238,18 @@ fn set_by_actuator(rec: &TailLine, kind: DecisionKind) -> Option<u32> {
     if outcome == "applied" {
         return Some(rec.decision.to);
     }
-    outcome
-        .strip_prefix("skipped (changed elsewhere: live ")?
-        .strip_suffix(')')?
-        .parse()
-        .ok()
+    [
+        "skipped (changed elsewhere: live ",
+        "skipped (earlier change landed: live ",
+    ]
+    .iter()
+    .find_map(|prefix| {
+        outcome
+            .strip_prefix(prefix)?
+            .strip_suffix(')')?
+            .parse()
+            .ok()
+    })
 }
 
 /// Whether a record's count may be believed as the cluster's: never when its outcome is
@@ -442,6 +450,7 @@ mod tests {
             with(3, up, "api", 12, "skipped (preview)"),
             with(3, up, "db", 4, "dry-run"),
             line(3, up, "old", 4, false),
+            with(4, up, "cache", 9, "skipped (earlier change landed: live 6)"),
         ]
         .join("\n");
         for applied_only in [true, false] {
@@ -455,7 +464,7 @@ mod tests {
             );
             assert_eq!(
                 t.last_set,
-                map(&[("web", 5), ("api", 9), ("db", 1)]),
+                map(&[("web", 5), ("api", 9), ("db", 1), ("cache", 6)]),
                 "applied_only = {applied_only}"
             );
         }
@@ -468,7 +477,10 @@ mod tests {
                 ..TailOptions::default()
             },
         );
-        assert_eq!(t.counts.replicas, map(&[("web", 8), ("api", 9), ("db", 1)]));
+        assert_eq!(
+            t.counts.replicas,
+            map(&[("web", 8), ("api", 9), ("db", 1), ("cache", 6)])
+        );
     }
 
     #[test]

@@ -150,14 +150,19 @@ fn a_change_made_elsewhere_is_believed_instead_of_the_decision() {
     let ds = vec![
         crate::act::tests::decision(DecisionKind::ScaleUp, "web", 2, 5),
         crate::act::tests::decision(DecisionKind::ScaleUp, "api", 2, 6),
+        crate::act::tests::decision(DecisionKind::ScaleUp, "db", 2, 7),
     ];
     let outcomes = vec![
         Outcome::Skipped(Skip::ChangedElsewhere { live: 9 }),
         Outcome::Applied,
+        // An earlier change of prescale's that landed unanswered: its count, not the decision's.
+        Outcome::Skipped(Skip::Landed { live: 4 }),
     ];
     let mut believed = BelievedState::new(&[], &[]);
     believed.set_replicas("web", 2);
+    believed.set_replicas("db", 2);
     believe(&mut believed, &ds, &outcomes);
     assert_eq!(believed.replicas("web"), Some(9));
     assert_eq!(believed.replicas("api"), Some(6));
+    assert_eq!(believed.replicas("db"), Some(4));
 }
