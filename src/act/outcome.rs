@@ -51,6 +51,11 @@ pub enum Skip {
     },
 }
 
+/// How [`Skip::ChangedElsewhere`] and [`Skip::Landed`] are written before their live count,
+/// and read back from the decision log ([`Outcome::live_count_in`]).
+const CHANGED_ELSEWHERE: &str = "changed elsewhere: live ";
+const LANDED: &str = "earlier change landed: live ";
+
 impl Skip {
     /// What the log and the table add after `skipped`: `None` for [`Skip::Nothing`].
     pub fn why(self) -> Option<String> {
@@ -58,8 +63,8 @@ impl Skip {
             Skip::Nothing => None,
             Skip::Preview => Some("preview".into()),
             Skip::NotLeader => Some("not leader".into()),
-            Skip::ChangedElsewhere { live } => Some(format!("changed elsewhere: live {live}")),
-            Skip::Landed { live } => Some(format!("earlier change landed: live {live}")),
+            Skip::ChangedElsewhere { live } => Some(format!("{CHANGED_ELSEWHERE}{live}")),
+            Skip::Landed { live } => Some(format!("{LANDED}{live}")),
         }
     }
 }
@@ -90,6 +95,16 @@ impl Outcome {
             }
             _ => None,
         }
+    }
+
+    /// The live count of a logged outcome that [`live_count`](Self::live_count) would give,
+    /// read back from its text (`skipped (changed elsewhere: live 9)`): the log's reader and
+    /// [`Skip::why`] share this one spelling.
+    pub fn live_count_in(text: &str) -> Option<u32> {
+        let why = text.strip_prefix("skipped (")?.strip_suffix(')')?;
+        [CHANGED_ELSEWHERE, LANDED]
+            .iter()
+            .find_map(|prefix| why.strip_prefix(prefix)?.parse().ok())
     }
 
     /// The live count when someone else changed the workload ([`Skip::ChangedElsewhere`]).

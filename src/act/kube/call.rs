@@ -47,9 +47,19 @@ pub(super) struct Done {
     /// The count to remember as prescale's (set by it, or adopted from a change elsewhere);
     /// `None`: unchanged.
     pub remember: Option<u32>,
-    /// The count a change of prescale's may have set though no answer said so: `Some(Some(n))`
-    /// after an unanswered PATCH to n, `Some(None)` once a read settled it, `None`: unchanged.
-    pub pending: Option<Option<u32>>,
+    /// What becomes of the count an unanswered change of prescale's may have set.
+    pub pending: Pending,
+}
+
+/// The count an earlier PATCH may have set though no answer said so, after a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    /// Nothing was read: as it was.
+    Keep,
+    /// A read gave the live count: nothing is pending any more.
+    Settled,
+    /// This call's PATCH to this count had no answer: it may have landed.
+    Asked(u32),
 }
 
 impl From<Outcome> for Done {
@@ -64,7 +74,7 @@ impl Done {
         Done {
             outcome,
             remember: None,
-            pending: None,
+            pending: Pending::Keep,
         }
     }
 }
@@ -77,7 +87,7 @@ pub(super) enum CallError {
     /// No answer, or one that does not say whether the request was carried out: a timeout, a
     /// transport error, a 5xx. A PATCH may have been applied.
     Unanswered(String),
-    /// Anything else: `forbidden: …`, `not found: …`, `timeout: …`, `<code> <reason>: …`.
+    /// Anything else, a refusal: `forbidden: …`, `not found: …`, `<code> <reason>: …` (4xx).
     Other(String),
 }
 
@@ -126,7 +136,7 @@ impl Calls {
         let settled = |outcome, remember| Done {
             outcome,
             remember,
-            pending: Some(None),
+            pending: Pending::Settled,
         };
         let mut retried = false;
         loop {
@@ -209,7 +219,7 @@ impl Calls {
                     return Done {
                         outcome: Outcome::Failed(m),
                         remember: None,
-                        pending: Some(Some(change.to)),
+                        pending: Pending::Asked(change.to),
                     }
                 }
                 Err(e) => return settled(Outcome::Failed(e.reason()), None),

@@ -47,7 +47,7 @@ use super::{is_scale, Actuator, Applying, Outcome, Skip};
 use crate::kubernetes::{KubeConfigError, KubernetesConfig};
 use crate::leader::Leadership;
 use crate::plan::{Decision, ObjectRef, WorkloadSpec};
-use call::{Calls, Change, Done};
+use call::{Calls, Change, Done, Pending};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -202,13 +202,13 @@ impl KubeActuator {
                     self.last_set.insert(d.target.clone(), n);
                 }
                 match done.pending {
-                    Some(Some(n)) => {
+                    Pending::Asked(n) => {
                         self.pending.insert(d.target.clone(), n);
                     }
-                    Some(None) => {
+                    Pending::Settled => {
                         self.pending.remove(&d.target);
                     }
-                    None => {}
+                    Pending::Keep => {}
                 }
                 done.outcome
             })

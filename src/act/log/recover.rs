@@ -228,8 +228,8 @@ fn take_line(line: &[u8], opts: TailOptions, tail: &mut LogTail) {
 
 /// The count a scale record says an actuator set (`applied`: its `to`) or adopted (`skipped
 /// (changed elsewhere: live N)` or `skipped (earlier change landed: live N)`: N); `None` for
-/// anything else (a dry run, a failure, a
-/// preview, a hold), which leaves the count prescale last set where it was.
+/// anything else (a dry run, a failure, a preview, a hold), which leaves the count prescale
+/// last set where it was.
 fn set_by_actuator(rec: &TailLine, kind: DecisionKind) -> Option<u32> {
     if !matches!(kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
         return None;
@@ -238,18 +238,7 @@ fn set_by_actuator(rec: &TailLine, kind: DecisionKind) -> Option<u32> {
     if outcome == "applied" {
         return Some(rec.decision.to);
     }
-    [
-        "skipped (changed elsewhere: live ",
-        "skipped (earlier change landed: live ",
-    ]
-    .iter()
-    .find_map(|prefix| {
-        outcome
-            .strip_prefix(prefix)?
-            .strip_suffix(')')?
-            .parse()
-            .ok()
-    })
+    crate::act::Outcome::live_count_in(outcome)
 }
 
 /// Whether a record's count may be believed as the cluster's: never when its outcome is
