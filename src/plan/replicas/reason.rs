@@ -109,16 +109,33 @@ impl Cycle<'_> {
                 s
             }
             ForecastUse::Ignored(why) => match (demand, reactive) {
-                (Some(d), Some(r)) => format!(
-                    "current {}{unit}{} needs {r} × {}{unit} ({why})",
-                    num(d),
-                    if spec.headroom > 0.0 {
-                        format!(" + {}% headroom", num(spec.headroom * 100.0))
-                    } else {
-                        String::new()
-                    },
-                    num(self.cap)
-                ),
+                (Some(d), Some(r)) => {
+                    let mut s = format!(
+                        "current {}{unit}{} needs {r} × {}{unit} ({why})",
+                        num(d),
+                        if spec.headroom > 0.0 {
+                            format!(" + {}% headroom", num(spec.headroom * 100.0))
+                        } else {
+                            String::new()
+                        },
+                        num(self.cap)
+                    );
+                    // The budget's demand floor stands without a forecast (see `raw`): when
+                    // it sets the number, say so, or the number reads as unexplained.
+                    if let (Some(risk), Some(f)) = (input.risk, self.risk_floor()) {
+                        if let Some((level, v)) = risk.floor.filter(|_| f > r) {
+                            s.push_str(&format!(
+                                "; budget {}% short engaged its floor, p{} of {}'s demand {}{unit}, \
+                                 needing {f} → {raw}",
+                                num(risk.budget * 100.0),
+                                num(level * 100.0),
+                                format_duration(risk.window),
+                                num(v)
+                            ));
+                        }
+                    }
+                    s
+                }
                 _ => format!("no current demand and {why}"),
             },
         };

@@ -428,7 +428,15 @@ fn the_calibrated_level_is_not_weighed_down_and_the_floor_stands_alone() {
         forecast: None,
         ..input
     };
-    assert_eq!(ReplicaPlanner::new().plan(&s, &alone).to, 100);
+    let d = ReplicaPlanner::new().plan(&s, &alone);
+    assert_eq!(d.to, 100, "{d}");
+    // The number comes from the floor, not the reactive need: the reason has to say so.
+    assert!(
+        d.reason
+            .contains("engaged its floor, p98.5 of 7days's demand 1000, needing 100 → 100"),
+        "{}",
+        d.reason
+    );
     // Without a budget the configured quantile, in full too: max(p90 150 → 15, floor 9).
     let plain = WorkloadInput {
         risk: None,
