@@ -431,6 +431,24 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
                 format!("'{}' is used twice", p.name),
             );
         }
+        // A pool's decisions (a hold at max_nodes among them) and a workload's are named by
+        // their target alone in the believed state, the decision log and the KEDA scaler.
+        if names.contains(&p.name) {
+            problem(
+                problems,
+                format!("pool[{i}].name"),
+                format!(
+                    "'{}' is also a workload's name: a pool's decisions and a workload's are \
+                     told apart by name, so rename one",
+                    p.name
+                ),
+            );
+        }
+        if raw.cluster.is_none() {
+            for (key, message) in unoffered_resources(raw, i) {
+                problem(problems, key, message);
+            }
+        }
     }
     // Shares and quotas span workloads and pools (a static pool's shares add up to ≤ 1).
     for (key, message) in crate::plan::validate_shares(&raw.workload, &raw.pool) {
@@ -453,6 +471,49 @@ fn check_references(raw: &RawConfig, problems: &mut Vec<Problem>) {
             );
         }
     }
+}
+
+/// A resource pool `i`'s nodes do not offer (left out of `capacity`, so 0) that a workload in
+/// the pool requests: no node could ever hold one of its replicas, so a capped pool would cut
+/// it to its minimum and the node planner would add nodes that cannot help. Refused, naming
+/// the workloads, rather than read as "unlimited".
+fn unoffered_resources(raw: &RawConfig, i: usize) -> Vec<(String, String)> {
+    let p = &raw.pool[i];
+    let first = raw.pool.iter().map(|p| p.name.as_str()).min();
+    let members: Vec<&WorkloadSpec> = raw
+        .workload
+        .iter()
+        .filter(|w| w.pool.as_deref().or(first) == Some(p.name.as_str()))
+        .collect();
+    let mut problems = Vec::new();
+    let cpu = |w: &&&WorkloadSpec| w.resources.cpu > 0.0;
+    let memory = |w: &&&WorkloadSpec| w.resources.memory > 0.0;
+    for (field, offered, asks) in [
+        (
+            "cpu",
+            p.capacity.cpu,
+            &cpu as &dyn Fn(&&&WorkloadSpec) -> bool,
+        ),
+        ("memory", p.capacity.memory, &memory),
+    ] {
+        let asking: Vec<&str> = members
+            .iter()
+            .filter(asks)
+            .map(|w| w.name.as_str())
+            .collect();
+        if offered <= 0.0 && !asking.is_empty() {
+            problems.push((
+                format!("pool[{i}].capacity.{field}"),
+                format!(
+                    "pool '{}' offers no {field} (0, or left out) but {} request it: no node \
+                     could hold one of their replicas; give a node's allocatable {field}",
+                    p.name,
+                    asking.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
 }
 
 /// With `[cluster]`, the cluster says what `[[node]]`, a pool's `capacity` and a workload's

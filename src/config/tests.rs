@@ -707,3 +707,36 @@ fn durations_and_replay_speed_past_their_bounds_are_refused_by_key() {
     assert_eq!(c.signals[0].step, 366 * 86_400);
     parse(&GOOD.replace("\"5s\"", at)).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// A pool left without memory while its workloads request memory, and a pool named like a
+/// workload, are refused with their keys; the same pool offering both, renamed, loads.
+#[test]
+fn a_pool_must_offer_what_its_workloads_request_and_not_share_a_workload_name() {
+    let with = |capacity: &str, pool: &str| {
+        format!(
+            "{GOOD}\n[[workload]]\nname = \"batch\"\ndemand = \"cpu\"\nreplica_capacity = 1\n\
+             max_replicas = 9\nboot_time = \"1m\"\nresources = {{ cpu = 1, memory = \"1Gi\" }}\n\
+             \n[[workload]]\nname = \"web\"\ndemand = \"cpu\"\nreplica_capacity = 1\n\
+             max_replicas = 9\nboot_time = \"1m\"\nresources = {{ cpu = 1 }}\n\
+             \n[[pool]]\nname = \"{pool}\"\ncapacity = {capacity}\nboot_time = \"2m\"\n\
+             max_nodes = 3\n"
+        )
+    };
+    let e = parse(&with("{ cpu = 8 }", "batch"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pool[0].capacity.memory: pool 'batch' offers no memory (0, or left out) but batch request it"),
+        "{e}"
+    );
+    assert!(!e.contains("capacity.cpu"), "{e}");
+    assert!(
+        e.contains("pool[0].name: 'batch' is also a workload's name"),
+        "{e}"
+    );
+    let ok = parse(&with("{ cpu = 8, memory = \"16Gi\" }", "general")).unwrap();
+    assert_eq!(ok.live.pools[0].name, "general");
+    // Only what is requested must be offered: no workload asks for memory here.
+    let cpu_only = with("{ cpu = 8 }", "general").replace(", memory = \"1Gi\"", "");
+    parse(&cpu_only).unwrap();
+}

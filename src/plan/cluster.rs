@@ -189,6 +189,29 @@ fn discover_pools(state: &ClusterState, configured: &[PoolSpec], view: &mut Clus
     }
     for (name, (cpu, mem, _)) in sizes {
         let capacity = Resources::new(new_node_size(cpu), new_node_size(mem));
+        // Planned with a resource read as 0, every replica asking for it would fit no node:
+        // the pool would be cut to minimums and grow to its max, all on a missing series.
+        let missing: Vec<&str> = [("cpu", capacity.cpu), ("memory", capacity.memory)]
+            .iter()
+            .filter(|(_, v)| *v <= 0.0)
+            .map(|(r, _)| *r)
+            .collect();
+        if !missing.is_empty() {
+            view.notes.push(format!(
+                "pool '{name}': no node reports its allocatable {} \
+                 (kube_node_status_allocatable): not planned",
+                missing.join(" nor ")
+            ));
+            continue;
+        }
+        // Decisions are told apart by target name: a pool named like a workload would have
+        // its holds taken for the workload's count.
+        if view.workloads.iter().any(|w| w.name == name) {
+            view.notes.push(format!(
+                "pool '{name}' has a workload's name: not planned (rename the workload)"
+            ));
+            continue;
+        }
         let spec = match configured.iter().find(|p| p.name == name) {
             Some(p) => PoolSpec {
                 capacity,

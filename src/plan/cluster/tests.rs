@@ -205,3 +205,39 @@ fn a_pool_is_sized_by_its_most_common_node_not_its_smallest() {
     assert_eq!(new_node_size(vec![]), 0.0);
     assert_eq!(new_node_size(vec![f64::NAN, 3.0]), 3.0);
 }
+
+/// A pool whose nodes report no allocatable memory, and a pool named like a workload, are
+/// left unplanned with a note naming why, not planned as if memory were 0.
+#[test]
+fn a_pool_missing_a_resource_or_named_like_a_workload_is_not_planned() {
+    let mut s = state();
+    for n in s
+        .nodes
+        .iter_mut()
+        .filter(|n| n.pool.as_deref() == Some("big"))
+    {
+        n.memory = None;
+    }
+    let v = observe_cluster(&s, &[spec("web")], &[]);
+    let names: Vec<&str> = v.pools.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["gp"]);
+    assert!(
+        v.notes.iter().any(|n| {
+            n
+            == "pool 'big': no node reports its allocatable memory (kube_node_status_allocatable): \
+                not planned"
+        }),
+        "{:?}",
+        v.notes
+    );
+    let v = observe_cluster(&state(), &[spec("web"), spec("gp")], &[]);
+    let names: Vec<&str> = v.pools.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["big"]);
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.contains("pool 'gp' has a workload's name: not planned")),
+        "{:?}",
+        v.notes
+    );
+}

@@ -187,7 +187,21 @@ fn share_pool(
     capacity: Resources,
 ) -> (Vec<u32>, Vec<String>) {
     let mut why = vec![String::new(); claims.len()];
-    for (team, quota) in &pool.quotas {
+    for (team, stated) in &pool.quotas {
+        // A resource the quota leaves out (0) is not limited by it: the pool's is the bound.
+        // Read as 0 it would cut the team to its minimums whenever its workloads request it.
+        let quota = Resources::new(
+            if stated.cpu > 0.0 {
+                stated.cpu
+            } else {
+                capacity.cpu
+            },
+            if stated.memory > 0.0 {
+                stated.memory
+            } else {
+                capacity.memory
+            },
+        );
         let idx: Vec<usize> = (0..claims.len())
             .filter(|&i| claims[i].team == *team)
             .collect();
@@ -205,14 +219,17 @@ fn share_pool(
                 ..claims[i].clone()
             })
             .collect();
-        let got = allocate(pool.allocation, &inner, *quota);
+        let got = allocate(pool.allocation, &inner, quota);
         for (&i, n) in idx.iter().zip(got.replicas) {
             if n < claims[i].want {
-                why[i] = format!(
-                    "team '{team}' over its quota ({} cpu, {} GiB)",
-                    num(quota.cpu),
-                    num(quota.memory / GIB)
-                );
+                let mut limits = Vec::new();
+                if stated.cpu > 0.0 {
+                    limits.push(format!("{} cpu", num(stated.cpu)));
+                }
+                if stated.memory > 0.0 {
+                    limits.push(format!("{} GiB", num(stated.memory / GIB)));
+                }
+                why[i] = format!("team '{team}' over its quota ({})", limits.join(", "));
                 claims[i].want = n;
             }
         }

@@ -373,6 +373,35 @@ fn quotas_cut_a_team_within_a_roomy_pool() {
     assert_eq!(report.shortfall_nodes[0].1, 0.0);
 }
 
+/// A quota that states cpu only does not limit memory: a team whose workloads request memory
+/// is cut by its cpu quota, not to its minimums (a left-out resource once read as a quota of 0).
+#[test]
+fn a_quota_limits_only_the_resources_it_states() {
+    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+    let mut pool = PoolSpec::new("gp", Resources::new(100.0, 400.0 * GIB), 10);
+    pool.allocation = Allocation::Fair;
+    pool.quotas.insert("a".into(), Resources::new(5.0, 0.0));
+    let mut specs = [spec("a1", 1, 1.0), spec("a2", 1, 1.0), spec("b", 1, 1.0)];
+    for s in &mut specs {
+        s.resources.memory = GIB;
+    }
+    specs[0].team = Some("a".into());
+    specs[1].team = Some("a".into());
+    let mut ds = vec![
+        decision("a1", 1, 4),
+        decision("a2", 1, 4),
+        decision("b", 1, 9),
+    ];
+    share_pools(&[pool], &specs, &mut ds);
+    let to: Vec<u32> = ds.iter().map(|d| d.to).collect();
+    assert_eq!(to, vec![3, 2, 9]);
+    assert!(
+        ds[0].reason.contains("team 'a' over its quota (5 cpu)"),
+        "{}",
+        ds[0].reason
+    );
+}
+
 /// Market decisions name the clearing price.
 #[test]
 fn market_reason_shows_the_clearing_price() {
