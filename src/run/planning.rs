@@ -91,6 +91,7 @@ impl Loop {
         // Nodes that could not be read are not planned: removing one unseen is not advice.
         // Nor by a shard not planning them (now), which sees only its share of the load.
         if self.pools.is_empty() || self.nodes_unknown.is_some() || !self.plans_nodes.now() {
+            self.nodes.not_planned();
             return Vec::new();
         }
         let mut loads: Vec<WorkloadLoad> = self

@@ -128,6 +128,13 @@ impl NodePlanner {
         Self::default()
     }
 
+    /// A cycle the pools were not planned in (nodes unreadable, another replica planning
+    /// them): every removal window starts again at the next planned cycle, since nothing
+    /// checked in between that removing a node still fitted.
+    pub fn not_planned(&mut self) {
+        self.removable_since.clear();
+    }
+
     /// One planning cycle over all pools. Invalid pools are skipped (configuration validation
     /// reports them); decisions come pool by pool, then placements, moves, node changes.
     pub fn plan(

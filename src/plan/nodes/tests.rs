@@ -276,6 +276,28 @@ fn a_busy_moment_restarts_the_removal_window() {
     );
 }
 
+/// Cycles the pools were not planned in (nodes unreadable, another replica planning) restart
+/// the removal window: nothing checked meanwhile that removal still fitted, so the first
+/// cycle back must not remove a node saying "removal has fitted for 1h".
+#[test]
+fn cycles_not_planned_restart_the_removal_window() {
+    let api = wl("api", 1.0, 1.0);
+    let nodes = [
+        node("a", &[("api", 2)]),
+        node("b", &[("api", 1)]),
+        node("c", &[("api", 2)]),
+    ];
+    let w = [load(&api, 5, 1.0)];
+    let mut p = NodePlanner::new();
+    assert!(p.plan(0, &[pool()], &nodes, &w).is_empty());
+    p.not_planned();
+    assert!(p.plan(3600, &[pool()], &nodes, &w).is_empty());
+    assert_eq!(
+        kinds(&p.plan(4200, &[pool()], &nodes, &w)),
+        vec![DecisionKind::RemoveNode]
+    );
+}
+
 /// Unknown demand (a shard's loads not read back) holds scale-in, saying why, and restarts
 /// the removal window; nodes are still added from the known demand, and the reason says so.
 #[test]
