@@ -65,7 +65,8 @@ pub(crate) struct RawLeaderElection {
     pub namespace: Option<String>,
     /// Name of the Lease; default `prescale`.
     pub name: Option<String>,
-    /// This replica's `holderIdentity`; default `POD_NAME` (or the host name) + `_` + random.
+    /// The start of this replica's `holderIdentity`; default `POD_NAME` (or the host name).
+    /// `_` and 8 random hex digits are always added.
     pub identity: Option<String>,
     /// How long a Lease not renewed stays held (whole seconds, ≥ 1); default 15s.
     pub lease_duration: Option<String>,
@@ -212,7 +213,10 @@ impl LeaderConfig {
         Some(LeaderConfig {
             namespace: raw.namespace.clone(),
             name,
-            identity: raw.identity.clone().unwrap_or_else(default_identity),
+            identity: match &raw.identity {
+                Some(base) => with_suffix(base),
+                None => default_identity(),
+            },
             lease_duration: lease?,
             renew_deadline: renew?,
             retry_period: retry?,
@@ -245,6 +249,13 @@ fn dns_name(s: &str, max: usize, dots: bool) -> Result<(), String> {
 pub fn default_identity() -> String {
     let base = crate::kubernetes::replica_name(|var| std::env::var(var).ok())
         .unwrap_or_else(|| "prescale".into());
+    with_suffix(&base)
+}
+
+/// `base`, `_` and 8 random hex digits. A configured `identity` gets the suffix too: the one
+/// configuration file is usually every replica's, and replicas sharing an identity would each
+/// take the Lease for its own and all act.
+fn with_suffix(base: &str) -> String {
     format!("{base}_{:08x}", rand::random::<u32>())
 }
 

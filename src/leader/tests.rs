@@ -52,7 +52,9 @@ fn sub_second_periods_and_an_explicit_identity() {
     )
     .unwrap();
     let l = cfg.leader.unwrap();
-    assert_eq!(l.identity, "replica-a");
+    // Suffixed too: replicas reading one file must not share an identity.
+    let (base, suffix) = l.identity.rsplit_once('_').unwrap();
+    assert_eq!((base, suffix.len()), ("replica-a", 8));
     assert_eq!(l.namespace.as_deref(), Some("ops"));
     assert_eq!(l.retry_period, Duration::from_millis(500));
     assert_eq!(l.request_timeout(), Duration::from_secs(1));

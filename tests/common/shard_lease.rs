@@ -58,7 +58,7 @@ pub const RETRY: Duration = Duration::from_millis(500);
 /// One 1 s cycle, and scheduling on a loaded 2-core machine.
 pub const SLACK: Duration = Duration::from_millis(2500);
 
-/// Shard `o`'s configuration: `[shard]`, `[kubernetes]` and `[leader_election]` with identity
+/// Shard `o`'s configuration: `[shard]`, `[kubernetes]` and `[leader_election]` with identity base
 /// `shard-<o>` and token `token-shard-<o>`, pool `web` at its maximum of one node, and the
 /// workloads.
 pub fn config(dir: &Path, url: &str, port: u16, o: u32, api: &FakeLease) -> PathBuf {
