@@ -11,8 +11,9 @@
 //! `workload`), so values from different shards are never mixed; when two targets export the
 //! same workload (a resize in progress), the freshest plan wins. A workload is **unknown**,
 //! with the reason named, when a query failed, a family has no series for it, a value is not a
-//! finite count or share, or its plan is older than the freshness bound: its shard is down,
-//! stalled, or no longer scraped. The node planner then holds scale-in and sizes scale-out
+//! finite count or share, or its plan is older than the freshness bound (or dated further
+//! ahead of this replica's clock than the bound, when its age cannot be judged): its shard is
+//! down, stalled, or no longer scraped. The node planner then holds scale-in and sizes scale-out
 //! from known demand only.
 
 use crate::collect::prometheus::{InstantSample, QueryData};
@@ -226,6 +227,15 @@ fn one(w: &str, maps: &[ByWorkload], now: i64, max_age: i64) -> Result<RemoteLoa
     }
     let planned_at = t as i64;
     let age = now.saturating_sub(planned_at);
+    // Dated ahead of this clock by more than the bound, a plan's age says nothing: a shard
+    // whose clock runs ahead would otherwise stay "fresh" for that much longer after it stalls.
+    if -age > max_age {
+        return Err(format!(
+            "its plan is dated {}s ahead of this replica's clock ({from}), more than the {max_age}s \
+             bound (shard.max_age): the clocks disagree, so its freshness cannot be judged",
+            age.saturating_neg()
+        ));
+    }
     if age > max_age {
         return Err(format!(
             "its plan is {age}s old ({from}), older than the {max_age}s bound (shard.max_age): \

@@ -112,3 +112,29 @@ async fn the_scaler_serves_the_peak_the_planner_sized_for() {
         "the online correction never moved api's forecast"
     );
 }
+
+/// A shard that stops planning the node pools (it lost the Lease) keeps none of the other
+/// shards' loads it read while it led: taking the Lease back before its next read, it would
+/// otherwise plan the pools from loads hours old, counted as known and fresh.
+#[tokio::test(flavor = "current_thread")]
+async fn loads_read_while_leading_are_dropped_when_not_leading() {
+    use super::super::state::NodeRole;
+    use crate::leader::Leadership;
+    use crate::shard::readback::RemoteLoad;
+    let cfg = demo("", "");
+    let model = Model::load(cfg.live.model.as_ref().unwrap()).unwrap();
+    let export = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(300)));
+    let act = Act::dry_run(Box::new(std::io::sink()), None);
+    let others = cfg.live.workloads.clone();
+    let mut lp = Loop::new(&cfg, model, "web.model".into(), act, export).with_others(others);
+    let load = RemoteLoad {
+        desired: 7,
+        utilization: 0.5,
+        planned_at: 1_000,
+    };
+    lp.remote.insert("web".into(), Ok(load));
+    lp.plans_nodes = NodeRole::WhileLeading(Leadership::lapsing_in(Duration::ZERO));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    lp.read_other_shards(2_000).await;
+    assert!(lp.remote.is_empty(), "{:?}", lp.remote);
+}

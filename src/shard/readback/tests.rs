@@ -127,6 +127,26 @@ fn a_plan_older_than_the_bound_is_unknown() {
     assert!(got["edge"].is_ok());
 }
 
+/// A plan dated further ahead of this clock than the bound cannot be judged fresh: a shard
+/// whose clock runs ahead would otherwise stay fresh that much longer after it stalled.
+#[test]
+fn a_plan_dated_ahead_by_more_than_the_bound_is_unknown() {
+    let now = NOW as f64;
+    let got = map(
+        &[
+            ("ahead", "s1:1", 3.0, 0.5, now + 31.0),
+            ("edge", "s1:1", 3.0, 0.5, now + 30.0),
+        ],
+        &["ahead", "edge"],
+    );
+    let why = got["ahead"].as_ref().unwrap_err();
+    assert!(
+        why.contains("dated 31s ahead") && why.contains("the clocks disagree"),
+        "{why}"
+    );
+    assert!(got["edge"].is_ok());
+}
+
 #[test]
 fn a_failed_query_makes_every_workload_unknown_naming_the_family() {
     let now = NOW as f64;
