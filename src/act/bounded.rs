@@ -59,9 +59,13 @@ pub(super) async fn changes<T: From<Outcome> + Send + 'static>(
             if !l.is_leader() {
                 return (i, Outcome::Skipped(Skip::NotLeader).into());
             }
+            // Biased, the lapse first: when it and the change's next step are both ready
+            // (a starved runtime), the change must not take one more step, a PATCH or a
+            // command it would send after leadership is gone.
             tokio::select! {
-                done = change => (i, done),
+                biased;
                 _ = l.lost() => (i, abandoned().into()),
+                done = change => (i, done),
             }
         });
     }

@@ -141,9 +141,11 @@ pub trait Actuator: Send {
                     outcomes.push(Outcome::dry_run(d));
                     continue;
                 }
+                // Biased, the lapse first (see `bounded::changes`).
                 let o = tokio::select! {
-                    o = self.apply(std::slice::from_ref(d)) => o.into_iter().next(),
+                    biased;
                     _ = leadership.lost() => Some(abandoned()),
+                    o = self.apply(std::slice::from_ref(d)) => o.into_iter().next(),
                 };
                 outcomes.push(
                     o.unwrap_or_else(|| Outcome::Failed("the actuator gave no outcome".into())),
@@ -164,6 +166,9 @@ pub struct Act {
     /// Per workload, whether it may be changed; `None`: every workload may (an act stage
     /// built by hand, as in tests). The live loop always sets it from the configuration.
     modes: Option<HashMap<String, Mode>>,
+    /// Why no change may be carried out this cycle (the shards disagree on their count), if
+    /// so: set by the loop before each cycle's [`handle`](Self::handle).
+    held: Option<String>,
 }
 
 impl Act {
@@ -176,6 +181,7 @@ impl Act {
             show_holds: false,
             leadership: None,
             modes: None,
+            held: None,
         }
     }
 
@@ -206,6 +212,14 @@ impl Act {
         self
     }
 
+    /// Holds every change of the next cycles, `why` (the shards disagree, see
+    /// [`crate::shard::agree`]), or acts again (`None`). Under `--apply` a held scale decision
+    /// is recorded `skipped (shards disagree)` and never reaches the actuator; a dry run is
+    /// unchanged, and the table's mode says it either way.
+    pub fn hold_changes(&mut self, why: Option<String>) {
+        self.held = why;
+    }
+
     /// Print holds in the table too (they are always logged).
     pub fn show_holds(mut self, yes: bool) -> Self {
         self.show_holds = yes;
@@ -232,6 +246,13 @@ impl Act {
             _ => (decisions.to_vec(), vec![None; decisions.len()]),
         };
         let done = match (&mut self.actuator, &self.leadership) {
+            (Some(_), _) if self.held.is_some() => acting
+                .iter()
+                .map(|d| match is_scale(d) {
+                    true => Outcome::Skipped(Skip::ShardsDisagree),
+                    false => Outcome::Skipped(Skip::Nothing),
+                })
+                .collect(),
             (actuator, Some(l)) => led(actuator.as_deref_mut(), l, &acting).await,
             (Some(a), None) => a.apply(&acting).await,
             (None, None) => acting.iter().map(Outcome::dry_run).collect(),
@@ -260,8 +281,12 @@ impl Act {
             (true, _) => "dry-run",
             (false, _) => "apply",
         };
+        let held = match &self.held {
+            Some(why) => format!(", held: {why}"),
+            None => String::new(),
+        };
         let mut text = format!(
-            "── cycle {cycle} at {when} ({mode}): {} changes, {holds} holds",
+            "── cycle {cycle} at {when} ({mode}{held}): {} changes, {holds} holds",
             decisions.len() - holds
         );
         if !self.is_dry_run() {
@@ -497,5 +522,49 @@ pub(crate) mod tests {
         assert!(outcomes[0].is_failed(), "{:?}", outcomes[0]);
         assert!(outcomes[0].to_string().contains("stopped leading"));
         assert_eq!(outcomes[1], Outcome::Skipped(Skip::NotLeader));
+    }
+
+    /// Counts the decisions that reach it, and applies them.
+    struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    impl Actuator for Counting {
+        fn apply<'a>(&'a mut self, decisions: &'a [Decision]) -> Applying<'a> {
+            self.0
+                .fetch_add(decisions.len(), std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { decisions.iter().map(|_| Outcome::Applied).collect() })
+        }
+    }
+
+    /// While held (the shards disagree), no decision reaches the actuator: scale decisions are
+    /// `skipped (shards disagree)`, and the table says why; released, they are carried out.
+    #[tokio::test]
+    async fn held_changes_never_reach_the_actuator() {
+        let buf = Buf::default();
+        let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ds = vec![
+            decision(DecisionKind::ScaleUp, "web", 3, 5),
+            decision(DecisionKind::Hold, "api", 2, 2),
+        ];
+        let mut act = Act::dry_run(Box::new(buf.clone()), None)
+            .with_actuator(Box::new(Counting(reached.clone())));
+        act.hold_changes(Some("a replica runs with shard.replicas = 4".into()));
+        let outcomes = act.handle(1, 1_700_000_000, &ds).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Skipped(Skip::ShardsDisagree),
+                Outcome::Skipped(Skip::Nothing)
+            ]
+        );
+        assert_eq!(outcomes[0].to_string(), "skipped (shards disagree)");
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let shown = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            shown.contains("(apply, held: a replica runs with shard.replicas = 4)"),
+            "{shown}"
+        );
+        act.hold_changes(None);
+        let outcomes = act.handle(2, 1_700_000_000, &ds).await.unwrap();
+        assert_eq!(outcomes[0], Outcome::Applied);
+        assert!(reached.load(std::sync::atomic::Ordering::SeqCst) > 0);
     }
 }

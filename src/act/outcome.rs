@@ -41,6 +41,10 @@ pub enum Skip {
         /// The replica count read from the cluster.
         live: u32,
     },
+    /// Another replica in view splits the workloads over another shard count (a resize under
+    /// way, see [`crate::shard::agree`]): a workload may have a second owner that acts on it,
+    /// so this one acts on none until every shard runs with one count. Not believed done.
+    ShardsDisagree,
     /// An earlier change of prescale's whose answer never came (a timeout, a dropped
     /// connection, a 5xx) turned out applied: the workload runs the count it asked for. That
     /// count is prescale's; the decision, planned from the count before it, is left this cycle
@@ -63,6 +67,7 @@ impl Skip {
             Skip::Nothing => None,
             Skip::Preview => Some("preview".into()),
             Skip::NotLeader => Some("not leader".into()),
+            Skip::ShardsDisagree => Some("shards disagree".into()),
             Skip::ChangedElsewhere { live } => Some(format!("{CHANGED_ELSEWHERE}{live}")),
             Skip::Landed { live } => Some(format!("{LANDED}{live}")),
         }
@@ -118,6 +123,12 @@ impl Outcome {
     /// True for [`Outcome::Failed`].
     pub fn is_failed(&self) -> bool {
         matches!(self, Outcome::Failed(_))
+    }
+
+    /// True for a decision held back while the shards disagree ([`Skip::ShardsDisagree`]):
+    /// nothing was carried out, so nothing is believed done.
+    pub fn is_held(&self) -> bool {
+        matches!(self, Outcome::Skipped(Skip::ShardsDisagree))
     }
 
     /// The table's short form: `dry-run`, `applied`, `failed`, `skipped`.

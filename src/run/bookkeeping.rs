@@ -28,15 +28,15 @@ pub(super) fn believe(believed: &mut BelievedState, decisions: &[Decision], outc
     }
 }
 
-/// The decisions to believe carried out: all but the failed ones (and those someone else's
-/// change stopped, whose live count is believed instead), and but the placements of new
-/// replicas whose scale-up failed. A failed change leaves the believed count where it was, so
+/// The decisions to believe carried out: all but the failed and the held ones (and those
+/// someone else's change stopped, whose live count is believed instead), and but the
+/// placements of new replicas whose scale-up failed or was held. A failed change leaves the believed count where it was, so
 /// the next cycle plans from it and tries again.
 fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
     let failed: HashSet<&str> = decisions
         .iter()
         .zip(outcomes)
-        .filter(|(_, o)| o.is_failed())
+        .filter(|(_, o)| o.is_failed() || o.is_held())
         .map(|(d, _)| d.target.as_str())
         .collect();
     decisions
@@ -44,7 +44,7 @@ fn carried_out(decisions: &[Decision], outcomes: &[Outcome]) -> Vec<Decision> {
         .zip(outcomes)
         .filter(|(d, o)| {
             let orphan_place = d.kind == DecisionKind::Place && failed.contains(d.target.as_str());
-            !o.is_failed() && o.live_count().is_none() && !orphan_place
+            !o.is_failed() && !o.is_held() && o.live_count().is_none() && !orphan_place
         })
         .map(|(d, _)| d.clone())
         .collect()

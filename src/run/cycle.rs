@@ -74,7 +74,8 @@ impl Loop {
 
     /// Cycle number `n` (from 1) at `now`, everything the loop does between two clock ticks:
     /// the poll (not in the first cycle: the backfill was its poll), replicas read (and
-    /// recovered from the log at the first), the other shards read back, [`Loop::cycle`],
+    /// recovered from the log at the first), the other shards read back and their count
+    /// checked, [`Loop::cycle`],
     /// retraining's turn and the state saved. `drive` and the [`Stepper`](super::Stepper) both
     /// run cycles through this, so a benchmark stepping the loop measures the loop's own code.
     pub(super) async fn step<S: Source + Send + Sync>(
@@ -92,6 +93,7 @@ impl Loop {
             self.recover(&read, &recorded);
         }
         self.read_other_shards(now).await;
+        self.check_shards_agree().await;
         let decisions = self.cycle(collector, now, started, n).await?;
         self.maybe_retrain(collector, now).await;
         self.maybe_train_own(collector, now).await;

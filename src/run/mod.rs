@@ -55,6 +55,7 @@ use crate::forecast::{Model, ModelError};
 use crate::leader;
 use crate::plan::RecordedCounts;
 use crate::series::{read_history, CsvError, HistoryOptions, SeriesKey};
+use crate::shard::agree::ShardCheck;
 use crate::shard::readback::ShardReader;
 use crate::shard::NodePlanning;
 pub use persist::StateError;
@@ -317,6 +318,14 @@ pub async fn run(
                     let client = collector.source().client().clone();
                     let mut loop_state =
                         loop_state.with_replica_queries(ReplicaReader::new(client.clone()));
+                    if cfg.shard.is_sharded() {
+                        let check = ShardCheck::new(
+                            client.clone(),
+                            cfg.shard.selector.clone(),
+                            cfg.shard.replicas,
+                        );
+                        loop_state = loop_state.with_shard_check(check);
+                    }
                     if cfg.shard.is_sharded()
                         && cfg.shard.node_planning(cfg.leader.is_some()).ever()
                     {

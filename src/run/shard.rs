@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::leader::Leadership;
 use crate::plan::{Decision, NodeState, UnknownLoad, WorkloadLoad, WorkloadSpec};
 use crate::series::SeriesKey;
+use crate::shard::agree::ShardCheck;
 use crate::shard::readback::{ReadBack, ShardReader};
 use crate::shard::NodePlanning;
 #[cfg(test)]
@@ -115,6 +116,46 @@ impl Loop {
         self
     }
 
+    /// Checks through `check` before each cycle that every shard runs with one count.
+    pub(super) fn with_shard_check(mut self, check: ShardCheck) -> Self {
+        self.shard_check = Some(check);
+        self
+    }
+
+    /// Before the cycle (sharded): holds this replica's workload changes while a replica in
+    /// view splits the workloads over another count ([`crate::shard::agree`]), logging when
+    /// the hold starts, changes and ends. A failed check holds nothing (no evidence), and is
+    /// logged.
+    pub(super) async fn check_shards_agree(&mut self) {
+        let Some(check) = &self.shard_check else {
+            return;
+        };
+        let held = match check.check().await {
+            Ok(held) => held,
+            Err(why) => {
+                tracing::warn!("could not check that every shard runs with one count: {why}");
+                None
+            }
+        };
+        // An error where changes would be carried out; a dry run only says what it would do.
+        let say = |what: &str, why: &str| match self.act.is_dry_run() {
+            true => tracing::warn!("{what} (dry-run: nothing is carried out anyway): {why}"),
+            false => tracing::error!("{what}: {why}"),
+        };
+        match (&self.shards_held, &held) {
+            (None, Some(why)) => say("holding every workload change", why),
+            (Some(before), Some(why)) if before != why => {
+                say("still holding every workload change", why)
+            }
+            (Some(_), None) => {
+                tracing::warn!("every shard in view runs with one count: acting again")
+            }
+            _ => {}
+        }
+        self.act.hold_changes(held.clone());
+        self.shards_held = held;
+    }
+
     /// Reads the other shards' loads through `reader` each cycle (ordinal 0).
     pub(super) fn with_shard_reader(mut self, reader: ShardReader) -> Self {
         self.shard_reader = Some(reader);
@@ -126,8 +167,11 @@ impl Loop {
     /// replica holds the Lease: nothing would read them.
     pub(super) async fn read_other_shards(&mut self, now: i64) {
         if self.others.is_empty() || self.pools.is_empty() || !self.plans_nodes.now() {
-            // Not reading them: no view of the other shards to export.
+            // Not reading them: no view of the other shards to export, and none kept to plan
+            // from should this replica take the Lease before the node planning: loads read
+            // while it last led would pass for this cycle's (stale, yet "known").
             self.stale.forget();
+            self.remote.clear();
             return;
         }
         let wanted: Vec<String> = self.others.iter().map(|w| w.name.clone()).collect();

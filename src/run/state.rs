@@ -84,6 +84,10 @@ pub(super) struct Loop {
     pub(super) remote: crate::shard::readback::ReadBack,
     /// Which other shards none of whose plans could be read back, and since when.
     pub(super) stale: crate::shard::Staleness,
+    /// Checks each cycle that every shard in view runs with this one's count (sharded, in
+    /// Prometheus mode), and the last answer: why changes are held, if they are.
+    pub(super) shard_check: Option<crate::shard::agree::ShardCheck>,
+    pub(super) shards_held: Option<String>,
 }
 
 impl Loop {
@@ -131,6 +135,8 @@ impl Loop {
             shard_reader: None,
             remote: Default::default(),
             stale: crate::shard::Staleness::new(cfg.shard.replicas),
+            shard_check: None,
+            shards_held: None,
         }
     }
 

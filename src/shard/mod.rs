@@ -9,8 +9,9 @@
 //! The ordinal comes from `shard.ordinal`, else from the trailing `-<n>` of `POD_NAME`, then of
 //! `HOSTNAME`, which is how a StatefulSet names its pods (`prescale-2`). The number of
 //! replicas is `shard.replicas`; it must match the StatefulSet's `replicas`, or workloads go
-//! unplanned (a smaller N) or are planned twice (a larger one): both are the operator's to
-//! keep in step, as with any StatefulSet-sharded controller.
+//! unplanned (a smaller N) or are planned twice (a larger one). While the replicas in view
+//! disagree on it (a resize rolling out), every shard holds its changes ([`agree`]), so a
+//! workload owned under both counts is never acted on twice.
 //!
 //! Node-level decisions need every workload's forecast, which no single shard has. One
 //! replica plans the node pools from all of them: its own workloads' loads from its own cycle,
@@ -29,6 +30,7 @@
 //! that one pod is down, the Lease hands them to another shard within lease duration + retry
 //! period.
 
+pub mod agree;
 pub mod hash;
 pub mod readback;
 pub mod selector;
@@ -173,7 +175,24 @@ impl ShardConfig {
                 problems.push(("shard.ordinal".into(), format!("{o} is negative")));
                 return ShardConfig::default();
             }
-            Some(o) => o,
+            Some(o) => {
+                // One configuration file is usually every pod's: an ordinal written in it
+                // gives every pod the same share (several actors on it, the rest unplanned).
+                // A StatefulSet pod's own ordinal that disagrees says that is happening.
+                let pod = env("POD_NAME").and_then(|v| ordinal_of(&v));
+                if let Some(p) = pod.filter(|&p| p != o && p < i64::from(replicas)) {
+                    problems.push((
+                        "shard.ordinal".into(),
+                        format!(
+                            "{o}, but POD_NAME says this pod is ordinal {p}: an ordinal in a \
+                             file every pod reads gives them all one share; leave it out \
+                             to take it from the pod name"
+                        ),
+                    ));
+                    return ShardConfig::default();
+                }
+                o
+            }
             None if replicas == 1 => 0,
             None => match ordinal_from_env(&env) {
                 Ok(o) => o,

@@ -122,9 +122,34 @@ fn the_ordinal_comes_from_the_pod_name_then_the_host_name() {
     let (c, p) = validate("replicas = 3", &[("HOSTNAME", "prescale-1")]);
     assert!(p.is_empty(), "{p:?}");
     assert_eq!(c, ShardConfig::new(3, 1));
-    let (c, p) = validate("replicas = 3\nordinal = 0", &[("POD_NAME", "prescale-2")]);
+    // Written, it wins over the host name (outside a StatefulSet)...
+    let (c, p) = validate("replicas = 3\nordinal = 0", &[("HOSTNAME", "prescale-2")]);
     assert!(p.is_empty(), "{p:?}");
     assert_eq!(c, ShardConfig::new(3, 0));
+    // ...and over a pod name whose number is no ordinal of these shards (a ReplicaSet pod).
+    let (c, p) = validate(
+        "replicas = 3\nordinal = 0",
+        &[("POD_NAME", "p-7d9f8-12345")],
+    );
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(c, ShardConfig::new(3, 0));
+}
+
+/// An ordinal written in the file that a StatefulSet pod's own name contradicts is refused:
+/// every pod reading that file would plan the same share.
+#[test]
+fn a_written_ordinal_contradicting_the_pod_name_is_refused() {
+    let (_, p) = validate("replicas = 3\nordinal = 0", &[("POD_NAME", "prescale-2")]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].0, "shard.ordinal");
+    assert!(
+        p[0].1.contains("POD_NAME says this pod is ordinal 2"),
+        "{}",
+        p[0].1
+    );
+    let (c, p) = validate("replicas = 3\nordinal = 2", &[("POD_NAME", "prescale-2")]);
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(c, ShardConfig::new(3, 2));
 }
 
 #[test]

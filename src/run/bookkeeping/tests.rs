@@ -144,6 +144,28 @@ fn failed_changes_are_not_believed_done() {
     assert_eq!(believed.replicas("web"), Some(5));
 }
 
+/// A change held while the shards disagree is not believed, nor its placements: nothing ran.
+#[test]
+fn held_changes_are_not_believed_done() {
+    let mut place = crate::act::tests::decision(DecisionKind::Place, "web", 0, 3);
+    place.node = Some("node-a".into());
+    let ds = vec![
+        crate::act::tests::decision(DecisionKind::ScaleUp, "web", 2, 5),
+        place,
+        crate::act::tests::decision(DecisionKind::ScaleDown, "api", 6, 4),
+    ];
+    let outcomes = vec![
+        Outcome::Skipped(Skip::ShardsDisagree),
+        Outcome::Skipped(Skip::Nothing),
+        Outcome::Applied,
+    ];
+    let kept: Vec<String> = carried_out(&ds, &outcomes)
+        .into_iter()
+        .map(|d| d.target)
+        .collect();
+    assert_eq!(kept, ["api"]);
+}
+
 /// Someone else set a workload's replicas: the decision is not believed, the live count is.
 #[test]
 fn a_change_made_elsewhere_is_believed_instead_of_the_decision() {
