@@ -67,6 +67,11 @@ pub struct Elector {
     lease_duration: Duration,
     renew_deadline: Duration,
     observed: Option<Observed>,
+    /// Another's Lease that has since been found gone (deleted by a person or a GitOps
+    /// prune): its holder, its duration, and when it was first found missing. Its holder may
+    /// still act until its own next read, so the Lease is created no sooner than a lease
+    /// duration after that.
+    vanished: Option<(String, Duration, Instant)>,
     leading_until: Option<Instant>,
 }
 
@@ -83,6 +88,7 @@ impl Elector {
             lease_duration,
             renew_deadline,
             observed: None,
+            vanished: None,
             leading_until: None,
         }
     }
@@ -103,6 +109,16 @@ impl Elector {
         if !ours {
             self.leading_until = None;
         }
+        self.vanished = match (&lease, &self.observed) {
+            (Some(_), _) => None,
+            (None, _) if self.vanished.is_some() => self.vanished.take(),
+            (None, Some(o)) => o
+                .record
+                .holder()
+                .filter(|h| *h != self.identity)
+                .map(|h| (h.to_string(), self.held(&o.record), now)),
+            (None, None) => None,
+        };
         self.observed = match lease {
             None => None,
             Some((record, resource_version)) => {
@@ -122,6 +138,15 @@ impl Elector {
     /// What to write, given the last observation, at monotonic `now` and wall-clock `wall`.
     pub fn next(&self, now: Instant, wall: SystemTime) -> Next {
         let Some(o) = &self.observed else {
+            if let Some((holder, held, since)) = &self.vanished {
+                let expires = *since + *held;
+                if now < expires {
+                    return Next::Follow {
+                        holder: format!("{holder} (its Lease was deleted)"),
+                        expires_in: expires - now,
+                    };
+                }
+            }
             return Next::Create(LeaseRecord {
                 holder: Some(self.identity.clone()),
                 lease_duration_seconds: self.lease_seconds(),
@@ -133,12 +158,7 @@ impl Elector {
         let r = &o.record;
         match r.holder() {
             Some(h) if h != self.identity => {
-                // The holder's own duration counts, not ours: replicas may be configured apart.
-                let held = match r.lease_duration_seconds {
-                    s if s > 0 => Duration::from_secs(s as u64),
-                    _ => self.lease_duration,
-                };
-                let expires = o.since + held;
+                let expires = o.since + self.held(r);
                 if now < expires {
                     return Next::Follow {
                         holder: h.to_string(),
@@ -246,6 +266,15 @@ impl Elector {
             transitions: o.record.transitions,
         };
         Some((record, o.resource_version.clone()))
+    }
+
+    /// How long `r` holds after it was last seen to change. The holder's own duration counts,
+    /// not ours: replicas may be configured apart.
+    fn held(&self, r: &LeaseRecord) -> Duration {
+        match r.lease_duration_seconds {
+            s if s > 0 => Duration::from_secs(s as u64),
+            _ => self.lease_duration,
+        }
     }
 
     fn lease_seconds(&self) -> i32 {

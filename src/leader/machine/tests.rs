@@ -332,3 +332,49 @@ fn a_lapsed_holder_that_sees_its_own_record_renews_without_a_transition() {
     assert_eq!(record.transitions, 0);
     assert!(a.is_leader(clock.at(12.0).0));
 }
+
+/// A Lease deleted under its holder (by a person, by a GitOps prune) is not recreated at once:
+/// its holder acts until its own next read finds it gone, so a follower waits a lease duration
+/// from first finding it missing, as if the deletion were one more change of the record.
+#[test]
+fn a_deleted_lease_is_recreated_only_after_a_lease_duration() {
+    let clock = Clock::new();
+    let mut server = Server::default();
+    let mut a = Elector::new("a", LEASE, RENEW);
+    let mut b = Elector::new("b", LEASE, RENEW);
+    attempt(&mut a, &mut server, &clock, 0.0);
+    assert!(matches!(
+        attempt(&mut b, &mut server, &clock, 1.0),
+        Next::Follow { .. }
+    ));
+    server.lease = None;
+    match attempt(&mut b, &mut server, &clock, 3.0) {
+        Next::Follow { holder, expires_in } => {
+            assert_eq!(holder, "a (its Lease was deleted)");
+            assert_eq!(expires_in, LEASE);
+        }
+        n => panic!("{n:?}"),
+    }
+    // The wait counts from the first time it was found missing, not from each read.
+    match attempt(&mut b, &mut server, &clock, 10.0) {
+        Next::Follow { expires_in, .. } => assert_eq!(expires_in, secs(8.0)),
+        n => panic!("{n:?}"),
+    }
+    assert_eq!(b.expires_in(clock.at(10.0).0), Some(secs(8.0)));
+    assert!(server.lease.is_none());
+    assert!(!b.is_leader(clock.at(17.9).0));
+    assert!(matches!(
+        attempt(&mut b, &mut server, &clock, 18.0),
+        Next::Create(_)
+    ));
+    assert!(b.is_leader(clock.at(18.0).0));
+    // The holder itself, finding its own Lease gone, stops at once and may recreate it.
+    let mut server = Server::default();
+    let mut a = Elector::new("a", LEASE, RENEW);
+    attempt(&mut a, &mut server, &clock, 0.0);
+    server.lease = None;
+    assert!(matches!(
+        attempt(&mut a, &mut server, &clock, 2.0),
+        Next::Create(_)
+    ));
+}
