@@ -1,12 +1,12 @@
 //! One cycle's working model of the cluster, and steps 1 to 3 of the module doc (removals,
 //! placements, moves), which change that model replica by replica.
 
-use super::fit::{best_fit, headroom_after};
+use super::fit::{best_fit, fits_empty, headroom_after};
 use super::model::{NodeModel, WorkloadInfo};
 use super::{pct, NodeState, WorkloadLoad, EPS};
 use crate::plan::decision::{Decision, DecisionKind};
 use crate::plan::spec::{PoolSpec, Resources};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The cycle's state: valid pools, known workloads and the nodes of known pools, each sorted by
 /// name (so the outcome does not depend on input order), and what the steps so far decided.
@@ -23,8 +23,15 @@ pub(super) struct Cycle<'a> {
     placed: Vec<u32>,
     /// Per pool: unplaced replicas, their requests and forecast.
     pub(super) unplaced: Vec<(u32, Resources, Resources)>,
-    /// Per pool: nodes still forecast hot after the moves.
+    /// Per pool: nodes still forecast hot after the moves, by replicas a new node could take.
     pub(super) still_hot: Vec<u32>,
+    /// Per pool: replicas, per workload, that fit no node of the pool even empty (left
+    /// unplaced, or keeping a node hot alone): no node added would help, so they are named in
+    /// the pool's reason and make it grow by nothing.
+    pub(super) unfit: Vec<BTreeMap<&'a str, u32>>,
+    /// Per pool: the forecast of those of them on nodes, left out of the pool's totals (no
+    /// number of nodes would make room for them).
+    pub(super) unfit_load: Vec<Resources>,
     pub(super) decisions: Vec<Decision>,
     /// Take the shortcuts of steps 1 and 2 and the best-fit scans' floor (`fit::Floor`): on,
     /// except in the tests that check they change nothing against the plain scans.
@@ -123,6 +130,8 @@ impl<'a> Cycle<'a> {
             placed,
             unplaced: vec![(0u32, Resources::default(), Resources::default()); n_pools],
             still_hot: vec![0u32; n_pools],
+            unfit: vec![BTreeMap::new(); n_pools],
+            unfit_load: vec![Resources::default(); n_pools],
             decisions: Vec::new(),
             shortcuts: true,
         }
@@ -195,6 +204,7 @@ impl<'a> Cycle<'a> {
                 members,
                 placed,
                 unplaced,
+                unfit,
                 shortcuts,
                 ..
             } = self;
@@ -236,6 +246,9 @@ impl<'a> Cycle<'a> {
                                 Some(c) => c.2 += 1,
                                 None => place_counts.push((w, i, 1)),
                             }
+                        }
+                        None if !fits_empty(info, pools[p]) => {
+                            *unfit[p].entry(info.name).or_insert(0) += 1;
                         }
                         None => {
                             let u = &mut unplaced[p];
@@ -294,7 +307,20 @@ impl<'a> Cycle<'a> {
             let moves = self.cool(src, pool);
             let after = self.model[src].forecast.fill_ratio(&cap);
             if after > thr + EPS {
-                self.still_hot[self.model[src].pool] += 1;
+                // Hot only through replicas that fit no empty node: a new node cannot cool it.
+                let mut rest = self.model[src].forecast;
+                let p = self.model[src].pool;
+                for &(w, c) in &self.model[src].reps {
+                    let info = &self.winfo[w];
+                    if !fits_empty(info, pool) {
+                        rest.add_scaled(&info.forecast, -f64::from(c));
+                        self.unfit_load[p].add_scaled(&info.forecast, f64::from(c));
+                        *self.unfit[p].entry(info.name).or_insert(0) += c;
+                    }
+                }
+                if rest.fill_ratio(&cap) > thr + EPS {
+                    self.still_hot[p] += 1;
+                }
             }
             let mut on_src = start;
             for (w, dst, n) in moves {

@@ -29,6 +29,15 @@ pub(super) fn headroom_after(n: &NodeModel, info: &WorkloadInfo, pool: &PoolSpec
     Some(left)
 }
 
+/// Whether one replica of `info` fits an empty node of `pool` within the threshold: if not, no
+/// node the planner could add would hold it, so it must not make the pool grow (it would
+/// grow every cycle up to `max_nodes`, each new node as useless as the last).
+pub(super) fn fits_empty(info: &WorkloadInfo, pool: &PoolSpec) -> bool {
+    let cap = &pool.capacity;
+    info.request.fill_ratio(cap) <= 1.0 + EPS
+        && info.forecast.fill_ratio(cap) <= pool.target_utilization + EPS
+}
+
 /// A floor under [`headroom_after`]'s headroom from multiplications alone, so a scan passes
 /// over the nodes that cannot beat the best found so far without the four divisions the exact
 /// check costs (at 2,000 nodes a best-fit scan was mostly divisions).

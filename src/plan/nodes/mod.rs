@@ -19,7 +19,10 @@
 //!    exceed what its nodes can hold at the threshold. The forecast is the peak over its window,
 //!    which the live loop sizes to cover the node boot time, so deciding now is deciding a boot
 //!    time ahead. Nodes asked for are counted as coming for twice their boot time, so one need
-//!    does not add a node every cycle;
+//!    does not add a node every cycle. A replica that no empty node could hold within the
+//!    threshold (a request above a node's capacity, or a forecast above its threshold) adds
+//!    nothing, neither left unplaced nor keeping a node hot: no node added would help, and it
+//!    would add one every cycle up to `max_nodes`; the pool holds, its reason naming them;
 //! 5. the emptiest node is removed once the rest could hold its replicas and the pool's forecast
 //!    has allowed that continuously for the pool's `scale_down_window`.
 //!

@@ -87,10 +87,10 @@ fn nodes_for(used: f64, per_node: f64) -> u32 {
     }
 }
 
-impl Cycle<'_> {
+impl<'a> Cycle<'a> {
     /// Step 4's arithmetic for pool `p`: the pool's forecast plus anything left unplaced or
     /// hot, against what its nodes hold at the threshold.
-    fn pool_need(&self, p: usize) -> PoolNeed<'_> {
+    fn pool_need(&self, p: usize) -> PoolNeed<'a> {
         let pool = self.pools[p];
         let cap = pool.capacity;
         let thr = pool.target_utilization;
@@ -104,6 +104,7 @@ impl Cycle<'_> {
             req.add_scaled(&self.model[i].request, 1.0);
             fc.add_scaled(&self.model[i].forecast, 1.0);
         }
+        fc.add_scaled(&self.unfit_load[p], -1.0);
         let mut need = nodes_for(fc.cpu, cap.cpu * thr)
             .max(nodes_for(fc.memory, cap.memory * thr))
             .max(nodes_for(req.cpu, cap.cpu))
@@ -117,8 +118,22 @@ impl Cycle<'_> {
             cap.cpu * actual.max(1) as f64,
             cap.memory * actual.max(1) as f64,
         ));
+        let unfit = if self.unfit[p].is_empty() {
+            String::new()
+        } else {
+            let each: Vec<String> = self.unfit[p]
+                .iter()
+                .map(|(w, n)| format!("{n} of {w}"))
+                .collect();
+            format!(
+                " ({} replicas fit no node even empty at the threshold, so no node added \
+                 would hold them: {}; see their requests and max_replicas)",
+                self.unfit[p].values().sum::<u32>(),
+                each.join(", ")
+            )
+        };
         let basis = format!(
-            "forecast cpu {}/{} cores, memory {}/{} GiB at {} threshold{} needs {need} node{}",
+            "forecast cpu {}/{} cores, memory {}/{} GiB at {} threshold{} needs {need} node{}{unfit}",
             num(fc.cpu),
             num(cap.cpu * actual as f64),
             num(fc.memory / GIB),
@@ -190,8 +205,30 @@ impl NodePlanner {
     /// With `unknown` (why some demand is unknown), no node is removed: where one could be,
     /// the pool holds, saying why; added nodes' reasons say they come from known demand.
     pub(super) fn size_pool(&mut self, c: &mut Cycle, p: usize, unknown: Option<&str>) {
-        let now = c.now;
+        let before = c.decisions.len();
         let need = c.pool_need(p);
+        self.size_pool_for(c, p, &need, unknown);
+        // Replicas no node could hold leave nothing for the table to show unless said here:
+        // the pool holds, its reason naming them.
+        let decided = c.decisions[before..]
+            .iter()
+            .any(|d| d.target == need.pool.name);
+        if !c.unfit[p].is_empty() && !decided {
+            let reason = format!("{}; no node added", need.basis);
+            let d = need.decision(
+                DecisionKind::Hold,
+                None,
+                need.actual,
+                need.actual,
+                Vec::new(),
+                reason,
+            );
+            c.decisions.push(d);
+        }
+    }
+
+    fn size_pool_for(&mut self, c: &mut Cycle, p: usize, need: &PoolNeed, unknown: Option<&str>) {
+        let now = c.now;
         let pool = need.pool;
         let actual = need.actual;
         let coming = match self.coming.get(&pool.name) {
@@ -235,10 +272,18 @@ impl NodePlanner {
         }
         if need.need > pool.max_nodes && coming >= pool.max_nodes {
             self.removable_since.remove(&pool.name);
-            let reason = format!(
-                "{}; pool at max {} nodes, cannot add",
-                need.basis, pool.max_nodes
-            );
+            let reason = if coming > pool.max_nodes {
+                format!(
+                    "{}; pool over its max {} nodes, none added (nodes above max_nodes are \
+                     not removed for it: raise max_nodes or drain them)",
+                    need.basis, pool.max_nodes
+                )
+            } else {
+                format!(
+                    "{}; pool at max {} nodes, cannot add",
+                    need.basis, pool.max_nodes
+                )
+            };
             let d = need.decision(DecisionKind::Hold, None, coming, coming, guards, reason);
             c.decisions.push(d);
             return;
@@ -256,7 +301,7 @@ impl NodePlanner {
             c.decisions.push(d);
             return;
         }
-        if let Some(d) = self.remove_emptiest(c, p, &need) {
+        if let Some(d) = self.remove_emptiest(c, p, need) {
             c.decisions.push(d);
         }
     }

@@ -189,6 +189,80 @@ fn unplaceable_replica_adds_a_node_even_when_totals_fit() {
     );
 }
 
+/// A replica forecast above what an empty node holds at the threshold (a 2-core replica
+/// forecast at 4× its request: 8 cores on 4-core nodes) fits no node the planner could add:
+/// it neither adds a node for it, cycle after cycle up to max_nodes, nor counts the node it
+/// runs on as hot for it; the pool's reason names it.
+#[test]
+fn a_replica_no_empty_node_could_hold_adds_no_node() {
+    let huge = wl("huge", 2.0, 1.0);
+    let small = wl("small", 0.5, 1.0);
+    let nodes = [node("a", &[("small", 1), ("huge", 1)]), node("b", &[])];
+    let mut p = NodePlanner::new();
+    for t in [0, 600, 1200] {
+        let ds = p.plan(
+            t,
+            &[pool()],
+            &nodes,
+            &[load(&huge, 3, 4.0), load(&small, 1, 1.0)],
+        );
+        assert!(
+            ds.iter().all(|d| d.kind != DecisionKind::AddNode),
+            "t={t}: {ds:#?}"
+        );
+        // a's hotness is huge's alone: small moves off, no node is added for huge, and the
+        // pool holds saying why.
+        let hold = ds
+            .iter()
+            .find(|d| d.kind == DecisionKind::Hold && d.target == "gp")
+            .unwrap_or_else(|| panic!("t={t}: no hold of the pool in {ds:#?}"));
+        assert!(
+            hold.reason.contains(
+                "3 replicas fit no node even empty at the threshold, so no node added would \
+                 hold them: 3 of huge"
+            ) && hold.reason.ends_with("; no node added"),
+            "t={t}: {}",
+            hold.reason
+        );
+        assert_eq!((hold.from, hold.to), (2, 2));
+    }
+    // Same pool, a replica that does fit an empty node: a node is added for it.
+    let big = wl("big", 2.0, 1.0);
+    let nodes = [node("a", &[("small", 3)]), node("b", &[("small", 3)])];
+    let ds = NodePlanner::new().plan(
+        0,
+        &[pool()],
+        &nodes,
+        &[load(&big, 1, 1.0), load(&small, 6, 2.0)],
+    );
+    assert_eq!(kinds(&ds), vec![DecisionKind::AddNode], "{ds:#?}");
+}
+
+/// A pool already above its max (nodes added by hand) holds, saying so, and adds nothing.
+#[test]
+fn a_pool_over_its_max_says_so() {
+    let api = wl("api", 1.0, 1.0);
+    let mut pl = pool();
+    pl.max_nodes = 2;
+    let nodes = [
+        node("a", &[("api", 3)]),
+        node("b", &[("api", 3)]),
+        node("c", &[("api", 3)]),
+    ];
+    let ds = NodePlanner::new().plan(0, &[pl], &nodes, &[load(&api, 12, 1.0)]);
+    let hold = ds
+        .iter()
+        .find(|d| d.target == "gp")
+        .unwrap_or_else(|| panic!("{ds:#?}"));
+    assert_eq!((hold.kind, hold.from, hold.to), (DecisionKind::Hold, 3, 3));
+    assert!(
+        hold.reason
+            .contains("pool over its max 2 nodes, none added"),
+        "{}",
+        hold.reason
+    );
+}
+
 #[test]
 fn guard_max_nodes() {
     let api = wl("api", 1.0, 1.0);
