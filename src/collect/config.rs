@@ -44,7 +44,8 @@ pub(crate) struct RawPrometheus {
     pub basic_auth: Option<RawBasicAuth>,
     /// PEM file of extra CA certificates to trust.
     pub ca_file: Option<PathBuf>,
-    /// Extra request headers (e.g. a tenant header). Values are treated as secrets.
+    /// Extra request headers (e.g. a tenant header). Values are secrets: never shown, and
+    /// redacted from errors when 6 characters or longer or under a credential-like name.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
 }
@@ -532,13 +533,20 @@ fn validate_url(raw: &str, problems: &mut Problems) -> String {
                 );
             }
         }
-        _ => problem(
+        // The URL itself is not quoted: with a password holding an unencoded `?` or `#`,
+        // no rule tells where its userinfo ends, and a scheme is all there is to show.
+        Some((scheme, _)) => problem(
             problems,
             "prometheus.url",
             format!(
-                "'{}' must start with http:// or https://",
-                redact_userinfo(&url)
+                "scheme '{}' is not http or https: it must start with http:// or https://",
+                scheme.chars().take(16).collect::<String>()
             ),
+        ),
+        None => problem(
+            problems,
+            "prometheus.url",
+            "has no scheme: it must start with http:// or https://",
         ),
     }
     url

@@ -306,12 +306,38 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Whether a header's value is redacted from errors. Which values are secret cannot be known,
+/// so every value of [`SECRET_HEADER_MIN`] characters or more is, and any value under a name
+/// that says credential; a short value under another name (`X-Scope-OrgID = "1"`) is not,
+/// since replacing every "1" in an error would make it unreadable while hiding nothing.
+fn secret_header(name: &str, value: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let credential = [
+        "auth",
+        "token",
+        "key",
+        "secret",
+        "pass",
+        "cookie",
+        "session",
+        "credential",
+        "sign",
+    ]
+    .iter()
+    .any(|w| name.contains(w));
+    credential || value.chars().count() >= SECRET_HEADER_MIN
+}
+
+/// A header value this long is redacted whatever its name: it may be a key.
+const SECRET_HEADER_MIN: usize = 6;
+
 /// Every secret value a client sends, in every form it takes on the wire, longest first (so a
 /// secret containing another is replaced whole).
 fn secrets_of(cfg: &PrometheusConfig) -> Vec<String> {
     let mut secrets: Vec<String> = cfg
         .headers
         .iter()
+        .filter(|(name, v)| secret_header(name, v.expose()))
         .map(|(_, v)| v.expose().to_string())
         .collect();
     match &cfg.auth {
@@ -575,6 +601,34 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Header values are redacted when long enough to be a key or named like a credential;
+    /// a short tenant id is not, or every digit of an error would be `<redacted>`.
+    #[test]
+    fn short_header_values_are_secret_only_under_a_credential_name() {
+        let cfg = |headers: &[(&str, &str)]| PrometheusConfig {
+            url: "http://127.0.0.1:9090".into(),
+            timeout: Duration::from_secs(1),
+            auth: Auth::None,
+            ca_file: None,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), crate::collect::Secret::new(*v)))
+                .collect(),
+        };
+        let got = secrets_of(&cfg(&[
+            ("X-Scope-OrgID", "1"),
+            ("X-Api-Key", "k1"),
+            ("Cookie", "s=2"),
+            ("X-Tenant", "org-SECRET-3"),
+        ]));
+        assert_eq!(got, ["org-SECRET-3", "s=2", "k1"]);
+        let text = "bad_data: line 1 column 12 (X-Scope-OrgID 1, key k1, org-SECRET-3)";
+        assert_eq!(
+            redact_text(text.to_string(), &got),
+            "bad_data: line 1 column 12 (X-Scope-OrgID 1, key <redacted>, <redacted>)"
+        );
+    }
 
     #[test]
     fn base64_matches_the_standard_alphabet_and_padding() {
