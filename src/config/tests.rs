@@ -144,6 +144,32 @@ fn a_password_with_a_slash_is_refused_and_redacted() {
     );
 }
 
+/// A URL that is not http(s) is refused naming its scheme only: with a password holding an
+/// unencoded `?` or `#` (`ftp://admin:pa?ss@host`), no rule tells where the userinfo ends.
+#[test]
+fn a_url_of_another_scheme_is_refused_without_quoting_it() {
+    for (url, want) in [
+        (
+            "ftp://admin:pa?ss@127.0.0.1:9090/",
+            "scheme 'ftp' is not http or https",
+        ),
+        (
+            "ftp://admin:pa#ss@127.0.0.1:9090/",
+            "scheme 'ftp' is not http or https",
+        ),
+        ("admin:pa?ss@127.0.0.1:9090/", "has no scheme"),
+    ] {
+        let e = parse(&GOOD.replace("http://127.0.0.1:9090/", url))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("prometheus.url: {want}")), "{url}: {e}");
+        assert!(
+            !e.contains("pa?ss") && !e.contains("pa#ss") && !e.contains("admin"),
+            "{url}: {e}"
+        );
+    }
+}
+
 #[test]
 fn secrets_from_files_are_redacted() {
     let dir = tempfile::tempdir().unwrap();

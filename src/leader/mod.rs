@@ -137,13 +137,12 @@ impl LeaderConfig {
         };
         let lease = duration(&raw.lease_duration, DEFAULT_LEASE_DURATION)
             .and_then(|d| {
+                // 366 d at most (above), so it fits leaseDurationSeconds' i32.
                 if d.subsec_nanos() != 0 {
                     Err(format!(
                         "{} is not whole seconds: the Lease's leaseDurationSeconds is an integer",
                         humantime::format_duration(d)
                     ))
-                } else if d.as_secs() > i32::MAX as u64 {
-                    Err("is too long for leaseDurationSeconds".into())
                 } else {
                     Ok(d)
                 }
