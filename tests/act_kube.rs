@@ -443,7 +443,7 @@ async fn an_unanswered_patch_that_landed_is_not_taken_for_someone_elses_change()
     let out = apply(&mut a, &[up("web", 3, 5)]).await;
     assert_eq!(
         out[0].to_string(),
-        "failed: timeout: PATCH had no answer within 1s"
+        "failed: timeout: PATCH had no answer within 1s; no answer, it may have landed: asked 5"
     );
     assert_eq!(fake.replicas("deployments", "shop", "web"), 5, "it landed");
     assert_eq!(a.last_set("web"), None);
@@ -476,6 +476,49 @@ async fn an_unanswered_patch_that_landed_is_not_taken_for_someone_elses_change()
         apply(&mut a, &[up("web", 6, 7)]).await,
         [Outcome::Skipped(Skip::ChangedElsewhere { live: 5 })]
     );
+}
+
+/// The same lost answer, then a restart: what the PATCH asked for reaches the decision log,
+/// the next process reads it back from the log's tail, and finding that count live reads as
+/// the change having landed, not as someone else's (which it counted before: pending counts
+/// lived in memory only).
+#[tokio::test]
+async fn an_unanswered_patch_that_landed_is_recognised_after_a_restart() {
+    use prescale::act::{read_tail, Act, DecisionLog, TailOptions};
+    let fake = FakeKube::start();
+    fake.add("deployments", "shop", "web", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("d.jsonl");
+    let first = actuator(&fake, &[("web", D, "shop/web")], SECOND);
+    fake.apply_then_stall("deployments", "shop", "web");
+    {
+        let mut act = Act::dry_run(Box::new(Sink), Some(DecisionLog::open(&log).unwrap()))
+            .with_actuator(Box::new(first));
+        let out = act
+            .handle(1, 1_700_000_000, &[up("web", 3, 5)])
+            .await
+            .unwrap();
+        assert!(out[0].is_failed(), "{out:?}");
+        act.flush().unwrap();
+    }
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 5, "it landed");
+    fake.heal("deployments", "shop", "web");
+    // The restart: a new actuator from the log's tail, as `prescale run --apply` builds it.
+    let tail = read_tail(
+        &log,
+        TailOptions {
+            applied_only: true,
+            ..TailOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(tail.pending.get("web"), Some(&5), "{tail:?}");
+    let mut second = actuator(&fake, &[("web", D, "shop/web")], SECOND)
+        .with_last_set(tail.last_set)
+        .with_pending(tail.pending);
+    let out = apply(&mut second, &[up("web", 3, 6)]).await;
+    assert_eq!(out, [Outcome::Skipped(Skip::Landed { live: 5 })]);
+    assert_eq!(out[0].changed_elsewhere(), None);
 }
 
 /// A sink for the act stage's table.

@@ -59,6 +59,9 @@ pub enum Skip {
 /// and read back from the decision log ([`Outcome::live_count_in`]).
 const CHANGED_ELSEWHERE: &str = "changed elsewhere: live ";
 const LANDED: &str = "earlier change landed: live ";
+/// How [`Outcome::unanswered`] ends a failure's reason with the count asked for, and how
+/// [`Outcome::asked_in`] reads it back from the decision log.
+const ASKED: &str = "; no answer, it may have landed: asked ";
 
 impl Skip {
     /// What the log and the table add after `skipped`: `None` for [`Skip::Nothing`].
@@ -110,6 +113,21 @@ impl Outcome {
         [CHANGED_ELSEWHERE, LANDED]
             .iter()
             .find_map(|prefix| why.strip_prefix(prefix)?.parse().ok())
+    }
+
+    /// A change whose request got no answer (a timeout, a dropped connection, a 5xx): failed,
+    /// so not believed, but it may have landed, so the count it asked for is written after
+    /// `why`: after a restart, finding that count live is then read as the change having
+    /// landed ([`Skip::Landed`]), not as someone else's.
+    pub fn unanswered(why: String, asked: u32) -> Outcome {
+        Outcome::Failed(format!("{why}{ASKED}{asked}"))
+    }
+
+    /// The count an [`unanswered`](Self::unanswered) change asked for, read back from its
+    /// logged text (`failed: timeout: …; no answer, it may have landed: asked 5`).
+    pub fn asked_in(text: &str) -> Option<u32> {
+        let (_, n) = text.strip_prefix("failed: ")?.rsplit_once(ASKED)?;
+        n.parse().ok()
     }
 
     /// The live count when someone else changed the workload ([`Skip::ChangedElsewhere`]).
@@ -192,5 +210,14 @@ mod tests {
         assert_eq!(elsewhere.label(), "skipped");
         assert_eq!(elsewhere.to_string(), "skipped (changed elsewhere: live 7)");
         assert_eq!(elsewhere.changed_elsewhere(), Some(7));
+        let lost = Outcome::unanswered("timeout: PATCH had no answer within 1s".into(), 5);
+        assert_eq!(
+            lost.to_string(),
+            "failed: timeout: PATCH had no answer within 1s; no answer, it may have landed: asked 5"
+        );
+        assert_eq!(Outcome::asked_in(&lost.to_string()), Some(5));
+        assert!(lost.is_failed());
+        assert_eq!(Outcome::asked_in("failed: forbidden: asked 5"), None);
+        assert_eq!(Outcome::asked_in("applied"), None);
     }
 }

@@ -217,7 +217,7 @@ impl Calls {
                 // The PATCH may have been applied: the next read tells.
                 Err(CallError::Unanswered(m)) => {
                     return Done {
-                        outcome: Outcome::Failed(m),
+                        outcome: Outcome::unanswered(m, change.to),
                         remember: None,
                         pending: Pending::Asked(change.to),
                     }

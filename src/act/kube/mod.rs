@@ -117,6 +117,19 @@ impl KubeActuator {
         }
     }
 
+    /// Starts with the counts earlier runs asked for in changes that got no answer and that
+    /// nothing settled since (the decision log's tail:
+    /// [`LogTail::pending`](crate::act::LogTail::pending)): found live, such a count is that
+    /// change landed, not someone else's.
+    pub fn with_pending(mut self, counts: impl IntoIterator<Item = (String, u32)>) -> Self {
+        for (w, n) in counts {
+            if self.objects.contains_key(&w) {
+                self.pending.insert(w, n);
+            }
+        }
+        self
+    }
+
     /// Starts from the counts a previous run set or adopted (workload → count, from the
     /// decision log's tail: [`LogTail::last_set`](crate::act::LogTail::last_set)), so that the
     /// first change after a restart is checked for a change elsewhere like every other.

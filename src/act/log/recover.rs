@@ -19,7 +19,7 @@
 
 use super::{LogError, MAX_RECORD_BYTES};
 use crate::plan::{DecisionKind, RecordedCounts};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -69,6 +69,15 @@ pub struct LogTail {
     /// from). Seeds the Kubernetes actuator's changed-elsewhere check after a restart, which
     /// otherwise would have nothing to compare the first live count with.
     pub last_set: BTreeMap<String, u32>,
+    /// Per workload, the count a change that got no answer asked for
+    /// ([`Outcome::unanswered`](crate::act::Outcome::unanswered)), when no newer scale record
+    /// of it was carried out, adopted or dry-run (failures that learnt nothing and holds,
+    /// which send nothing, settle nothing). Found live after a restart, that count is the
+    /// change having landed, not someone else's.
+    pub pending: BTreeMap<String, u32>,
+    /// Workloads whose newest settling scale record has been read: older ones say nothing
+    /// more of what is pending.
+    settled: BTreeSet<String>,
 }
 
 /// The fields recovery needs of one record; everything else is ignored, so lines written by
@@ -193,6 +202,7 @@ fn take_line(line: &[u8], opts: TailOptions, tail: &mut LogTail) {
         return;
     };
     tail.records += 1;
+    take_pending(&rec, kind, tail);
     if let Some(n) = set_by_actuator(&rec, kind) {
         tail.last_set
             .entry(rec.decision.target.clone())
@@ -223,6 +233,31 @@ fn take_line(line: &[u8], opts: TailOptions, tail: &mut LogTail) {
             counts.nodes.entry(target).or_insert(to);
         }
         DecisionKind::Place | DecisionKind::Move => {}
+    }
+}
+
+/// Newest first, per workload: an unanswered change's count is pending unless a newer scale
+/// record settled it: one carried out, left for a live count, dry-run or previewed. A hold
+/// sends nothing and a failure may have learnt nothing (a GET without an answer), so both
+/// leave what is older standing. (A refused PATCH after a GET did settle it in the run that
+/// logged it; read back it does not, which at worst takes someone's later change to that
+/// same count for the landing: planned from alike, only not counted as external.)
+fn take_pending(rec: &TailLine, kind: DecisionKind, tail: &mut LogTail) {
+    if !matches!(kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
+        return;
+    }
+    let target = &rec.decision.target;
+    if tail.settled.contains(target) {
+        return;
+    }
+    let outcome = rec.outcome.as_deref().or(rec.decision.outcome.as_deref());
+    if let Some(n) = outcome.and_then(crate::act::Outcome::asked_in) {
+        tail.pending.insert(target.clone(), n);
+        tail.settled.insert(target.clone());
+        return;
+    }
+    if !outcome.is_some_and(|o| o.starts_with("failed")) {
+        tail.settled.insert(target.clone());
     }
 }
 
@@ -470,6 +505,54 @@ mod tests {
             t.counts.replicas,
             map(&[("web", 8), ("api", 9), ("db", 1), ("cache", 6)])
         );
+    }
+
+    /// An unanswered change's count stays pending through newer holds and failures (which
+    /// sent nothing or learnt nothing), and is settled by a newer carried-out, adopted or
+    /// dry-run record.
+    #[test]
+    fn an_unanswered_change_is_pending_until_a_newer_record_settles_it() {
+        let with = |cycle: u64, kind, target: &str, to, outcome: &str| {
+            line(cycle, kind, target, to, true).replacen(
+                &format!("{{\"cycle\":{cycle},"),
+                &format!("{{\"cycle\":{cycle},\"outcome\":\"{outcome}\","),
+                1,
+            )
+        };
+        let (up, hold) = (DecisionKind::ScaleUp, DecisionKind::Hold);
+        let lost = |to| {
+            crate::act::Outcome::unanswered("timeout: PATCH had no answer within 1s".into(), to)
+                .to_string()
+        };
+        let text = [
+            with(1, up, "web", 5, &lost(5)),
+            with(1, up, "api", 4, &lost(4)),
+            with(1, up, "db", 3, &lost(3)),
+            with(1, up, "old", 6, &lost(6)),
+            with(2, hold, "web", 5, "skipped"),
+            with(
+                2,
+                up,
+                "api",
+                6,
+                "failed: timeout: GET had no answer within 1s",
+            ),
+            with(2, up, "db", 6, "applied"),
+            with(2, up, "old", 7, &lost(7)),
+            with(3, up, "old", 7, "dry-run"),
+        ]
+        .join("\n");
+        let t = read(
+            text.as_bytes(),
+            TailOptions {
+                applied_only: true,
+                chunk: 53,
+                ..TailOptions::default()
+            },
+        );
+        assert_eq!(t.pending, map(&[("web", 5), ("api", 4)]));
+        // Failed, it is not believed: planning goes on from what was carried out.
+        assert_eq!(t.counts.replicas.get("api"), None);
     }
 
     #[test]
