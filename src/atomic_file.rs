@@ -18,6 +18,19 @@ where
         .prefix(".prescale-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
+    // A temporary file is private (0600), and the rename would make the result so: a model
+    // copied into an image would be unreadable to its non-root user. The file replaced keeps
+    // its mode; a new one gets the usual 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     {
         let mut w = io::BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
@@ -26,6 +39,40 @@ where
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Refuses to replace an existing, non-empty file at `path` whose first line `ours` does not
+/// recognise as what prescale writes there: an output flag pointed at an input (`backtest
+/// --forecasts-csv` at the history it reads) or at a user's own file must not destroy it.
+/// A missing or empty file, or anything but a regular file (the write then fails and says
+/// why), passes. Nothing of the file is quoted: it may hold anything.
+pub fn check_replaceable(path: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<()> {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
+    let mut head = Vec::with_capacity(1024);
+    file.take(4096).read_to_end(&mut head)?;
+    if head.is_empty() {
+        return Ok(());
+    }
+    let first = head
+        .split(|&b| b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or(&[]);
+    match std::str::from_utf8(first) {
+        Ok(line) if ours(line.trim_start_matches('\u{feff}')) => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "it exists and is not {what} (its first line is not the header prescale \
+                 writes): refusing to replace it; choose another path or remove the file"
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +93,43 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"first");
         // No temporary files are left behind.
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_is_0644_and_a_replaced_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.model");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        write_atomic(&p, |w| w.write_all(b"one")).unwrap();
+        assert_eq!(mode(&p), 0o644);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, |w| w.write_all(b"two")).unwrap();
+        assert_eq!(mode(&p), 0o640);
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+    }
+
+    #[test]
+    fn only_what_prescale_wrote_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        let ours = |l: &str| l == "timestamp,p50";
+        check_replaceable(&p, "a forecasts CSV", ours).unwrap();
+        std::fs::write(&p, "").unwrap();
+        check_replaceable(&p, "a forecasts CSV", ours).unwrap();
+        std::fs::write(&p, "timestamp,p50\r\n1,2\r\n").unwrap();
+        check_replaceable(&p, "a forecasts CSV", ours).unwrap();
+        std::fs::write(&p, "timestamp,value\n1,SECRET\n").unwrap();
+        let e = check_replaceable(&p, "a forecasts CSV", ours).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains("is not a forecasts CSV"), "{e}");
+        assert!(
+            !e.to_string().contains("SECRET") && !e.to_string().contains("value"),
+            "{e}"
+        );
+        std::fs::write(&p, [0xff, 0xfe, 0x00]).unwrap();
+        assert!(check_replaceable(&p, "a forecasts CSV", ours).is_err());
+        check_replaceable(dir.path(), "a forecasts CSV", ours).unwrap();
     }
 }

@@ -108,6 +108,88 @@ fn demo_runs_from_any_working_directory() {
     );
 }
 
+/// `--cycles 0` ran one whole cycle (acting with `--apply`) although the configuration's
+/// `run.cycles = 0` is refused: the flag is refused too, before anything runs.
+#[test]
+fn zero_cycles_is_refused_before_any_cycle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["run", "--cycles", "0"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run prescale");
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(all.contains("--cycles") && all.contains("0"), "{all}");
+    assert!(!all.contains("cycle 1"), "a cycle ran: {all}");
+}
+
+/// `backtest --forecasts-csv` pointed at the history it reads replaced the history with
+/// forecasts; now a file that is not a forecasts CSV prescale wrote is left, with an error
+/// naming it, and one that is (an earlier run's) is replaced as before.
+#[test]
+fn backtest_does_not_write_its_forecasts_over_a_file_it_did_not_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = tiny_csv(dir.path());
+    let before = std::fs::read(&csv).unwrap();
+    let report = dir.path().join("r").display().to_string();
+    let backtest = |out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_prescale"))
+            .args([
+                "backtest",
+                "--history",
+                &csv,
+                "--report",
+                &report,
+                "--trees",
+                "5",
+            ])
+            .args(["--forecasts-csv", out])
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run prescale")
+    };
+    let o = backtest(&csv);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&csv) && all.contains("refusing to replace it"),
+        "{all}"
+    );
+    assert_eq!(
+        std::fs::read(&csv).unwrap(),
+        before,
+        "the history was touched"
+    );
+    // A forecasts CSV of an earlier run is prescale's to replace.
+    let out = dir.path().join("f.csv").display().to_string();
+    for _ in 0..2 {
+        let o = backtest(&out);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.starts_with("timestamp,p50,"), "{written}");
+}
+
+/// `train --out` naming a directory passed the check before training and failed only at the
+/// save: now it fails first, naming the path, with nothing trained.
+#[test]
+fn train_out_naming_a_directory_fails_before_training() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = tiny_csv(dir.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["train", "--history", &csv, "--trees", "5", "--out"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run prescale");
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(all.contains("is a directory"), "{all}");
+    assert!(!all.contains("trained"), "it trained first: {all}");
+}
+
 /// The OS message appears exactly once, and the path is named.
 fn says_once(o: &std::process::Output, path: &str) {
     assert!(!o.status.success());

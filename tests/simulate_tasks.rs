@@ -288,3 +288,29 @@ fn allocation_policies_per_tenant() {
         text(&o)
     );
 }
+
+/// Flags of task mode that reached the generator unchecked: `--load nan` panicked in the GPU
+/// draw, `gen:<huge>` aborted on allocation. Each is refused naming it, and writes nothing.
+#[test]
+fn bad_generator_flags_are_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r");
+    for (tasks, args, want) in [
+        ("gen:50", vec!["--load", "nan"], "--load must be"),
+        ("gen:50", vec!["--load", "inf"], "--load must be"),
+        ("gen:50", vec!["--load", "0"], "--load must be"),
+        (
+            "gen:50",
+            vec!["--aging-per-hour", "NaN"],
+            "--aging-per-hour must be",
+        ),
+        ("gen:18446744073709551615", vec![], "from 1 to 10000000"),
+    ] {
+        let o = simulate_tasks(tasks, "gen:4", &args, rep.to_str().unwrap());
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{tasks} {args:?}: {t}");
+        assert!(t.contains(want), "{tasks} {args:?}: {t}");
+        assert!(!t.contains("panicked"), "{t}");
+        assert!(!rep.exists(), "{tasks} {args:?} wrote a report");
+    }
+}

@@ -16,8 +16,8 @@ pub struct RunArgs {
     /// Run one cycle and exit.
     #[arg(long)]
     once: bool,
-    /// Stop after N cycles.
-    #[arg(long, value_name = "N")]
+    /// Stop after N cycles (at least 1: the loop runs its first cycle before any limit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     cycles: Option<u64>,
     /// Carry out the decisions of workloads in mode = "auto" through run.actuator (the
     /// Kubernetes API, or run.apply_command) instead of only showing and logging them.

@@ -277,6 +277,15 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// can delay the process's exit by more than this.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long one write to a client may wait for it to read: a scrape of the largest /metrics
+/// (tens of MB) drains in well under a second on any network a scraper sits on.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections served at once; more are closed as they come. Scrapers, probes and a person
+/// with curl need a handful: the bound is what keeps idle or stalled clients from holding an
+/// answer each without end.
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// Binds `addr` and serves the endpoints on the current tokio runtime until `shutdown`
 /// completes, then stops gracefully: in-flight requests are answered and idle connections
 /// closed, and whatever is still open [`SHUTDOWN_GRACE`] later is dropped.
@@ -312,6 +321,10 @@ async fn accept_loop(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) if conns.len() >= MAX_CONNECTIONS => {
+                    tracing::debug!("exporter: {MAX_CONNECTIONS} connections open, closing {peer}'s");
+                    drop(stream);
+                }
                 Ok((stream, _)) => {
                     conns.spawn(connection(stream, app.clone(), stop_rx.clone()));
                 }
@@ -355,7 +368,10 @@ async fn connection(
     builder
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let io = hyper_util::rt::TokioIo::new(Box::pin(stream));
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -384,18 +400,20 @@ async fn metrics(State(state): State<Arc<ExportState>>, headers: HeaderMap) -> R
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok());
-    if prefers_openmetrics(accept) {
-        (
-            [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
-            state.metrics.encode(),
-        )
-            .into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
-            state.metrics.encode_text(),
-        )
-            .into_response()
+    let openmetrics = prefers_openmetrics(accept);
+    // Encoding takes a lock and, at scale, most of a second: on a blocking thread, so a burst
+    // of scrapes does not hold up /healthz, the lease renewals and the KEDA server.
+    let encoded = tokio::task::spawn_blocking(move || match openmetrics {
+        true => (OPENMETRICS_CONTENT_TYPE, state.metrics.encode()),
+        false => (TEXT_CONTENT_TYPE, state.metrics.encode_text()),
+    })
+    .await;
+    match encoded {
+        Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(e) => {
+            tracing::error!("exporter: encoding /metrics failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n").into_response()
+        }
     }
 }
 

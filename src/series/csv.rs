@@ -314,7 +314,16 @@ fn parse_value(field: &str) -> Result<f64, String> {
 
 /// Writes series as `timestamp,series,value` (RFC 3339 UTC), gaps omitted, atomically. This is
 /// the format [`read_history`] reads back, so collected history can be trained on directly.
+/// An existing file is replaced only if it is such a file (its header), never a user's own.
 pub fn write_long_csv(path: &Path, series: &[Series]) -> Result<(), CsvError> {
+    let err = |error| CsvError::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    crate::atomic_file::check_replaceable(path, "a history CSV prescale wrote", |line| {
+        line == "timestamp,series,value"
+    })
+    .map_err(err)?;
     write_atomic(path, |w| {
         let mut out = csv::Writer::from_writer(w);
         out.write_record(["timestamp", "series", "value"])?;

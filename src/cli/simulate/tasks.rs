@@ -14,6 +14,15 @@ use std::path::Path;
 
 /// Runs the task list `spec` (a file or `gen:N`) and writes the report.
 pub(super) fn run(a: &SimulateArgs, spec: &str) -> Result<()> {
+    if !(a.load.is_finite() && a.load > 0.0 && a.load <= 100.0) {
+        bail!(
+            "--load must be a share of the cluster's CPU above 0 (at most 100), got {}",
+            a.load
+        );
+    }
+    if !(a.aging_per_hour.is_finite() && a.aging_per_hour >= 0.0) {
+        bail!("--aging-per-hour must be ≥ 0, got {}", a.aging_per_hour);
+    }
     let nodes: Vec<Node> = match tasks::gen_count(&a.nodes)? {
         Some(n) => tasks::generate_nodes(n),
         None => tasks::read_nodes(Path::new(&a.nodes))?,

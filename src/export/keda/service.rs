@@ -35,6 +35,19 @@ struct Scaler {
 }
 
 /// The workload `r` names in the view `view`, with a forecast; else the status to answer.
+/// Streams one connection may have open at once.
+const MAX_STREAMS: u32 = 4096;
+
+/// A ScaledObject's name or namespace as a stream keeps it, for its messages: Kubernetes
+/// names are at most 253 characters, so anything longer is not a real one. (The workload is
+/// kept whole: a name that matches no workload ends the stream at once.)
+fn cap(mut s: String) -> String {
+    if let Some((i, _)) = s.char_indices().nth(256) {
+        s.truncate(i);
+    }
+    s
+}
+
 pub(super) fn lookup(view: &View, r: &ScaledObjectRef) -> Result<ScalerSample, Status> {
     let so = format!("ScaledObject {}/{}", r.namespace, r.name);
     let Some(workload) = r
@@ -131,6 +144,17 @@ impl Scaler {
         T: PartialEq + Clone + Send + 'static,
         F: Fn(&ScalerSample) -> T + Send + 'static,
     {
+        // The task outlives the request: it keeps only what `lookup` reads, not metadata of
+        // up to a message's 4 MB, times every stream a client opens.
+        let r = ScaledObjectRef {
+            name: cap(r.name),
+            namespace: cap(r.namespace),
+            scaler_metadata: r
+                .scaler_metadata
+                .into_iter()
+                .filter(|(k, _)| k == WORKLOAD_KEY)
+                .collect(),
+        };
         let (tx, rx) = mpsc::channel(4);
         let mut views = self.state.scaler_view();
         let mut closing = self.closing.clone();
@@ -271,6 +295,10 @@ pub async fn serve_keda(
     let mut grace = closing.clone();
     let service = ExternalScalerServer::new(Scaler { state, closing });
     let server = tonic::transport::Server::builder()
+        // KEDA multiplexes every ScaledObject's StreamIsActive on one connection, so the bound
+        // is generous; without one (tonic's default), a client could open streams, and their
+        // tasks, without end.
+        .max_concurrent_streams(Some(MAX_STREAMS))
         .http2_keepalive_interval(Some(KEEPALIVE))
         .http2_keepalive_timeout(Some(KEEPALIVE))
         .add_service(service)

@@ -249,6 +249,51 @@ async fn a_half_open_connection_is_closed_and_does_not_hold_shutdown() {
     drop(half);
 }
 
+/// Past [`MAX_CONNECTIONS`] open connections a new one is closed at once, not served or kept
+/// waiting; once the idle ones are gone, scrapes are served again.
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(10)));
+    let exporter = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        state,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let addr = exporter.local_addr();
+    let mut idle = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Let the server accept every one before the next comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection past the cap was served or kept open: {closed:?} {}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(idle);
+    // The closed ones are reaped as the server notices them: a few tries.
+    let client = reqwest::Client::new();
+    let mut served = None;
+    for _ in 0..50 {
+        if let Ok(r) = client.get(format!("http://{addr}/metrics")).send().await {
+            served = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(served, Some(200));
+}
+
 /// Prometheus 2.x and 3.x (default and text-first `scrape_protocols`), curl, no header.
 #[test]
 fn openmetrics_only_for_clients_that_prefer_it() {

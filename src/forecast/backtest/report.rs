@@ -220,6 +220,21 @@ impl Report {
     /// the forecasts on their own.
     pub fn write_forecasts_csv(&self, path: &Path) -> Result<(), ForecastsCsvError> {
         let many = self.series.len() > 1;
+        let err = |error| ForecastsCsvError {
+            path: path.to_path_buf(),
+            error,
+        };
+        crate::atomic_file::check_replaceable(path, "a forecasts CSV prescale wrote", |line| {
+            let mut cols = line.split(',');
+            cols.next() == Some("timestamp")
+                && cols.enumerate().all(|(i, c)| {
+                    (i == 0 && c == "series")
+                        || c.strip_prefix('p').is_some_and(|l| {
+                            !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                        })
+                })
+        })
+        .map_err(err)?;
         crate::atomic_file::write_atomic(path, |w| {
             let mut out = csv::Writer::from_writer(w);
             let mut header = vec!["timestamp".to_string()];

@@ -88,11 +88,38 @@ impl Model {
     /// cannot be opened for reading is left to the write to report. Callers that do a long
     /// job before saving check first, so the mistake costs no training time.
     pub fn check_replaceable(path: &Path) -> Result<(), ModelError> {
+        let io = |error| ModelError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        if path.is_dir() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory: give the model file's path",
+            )));
+        }
+        // The write goes through a temporary file beside it: a directory that exists but
+        // takes no new file would fail only after the training.
+        let dir = match path.parent() {
+            Some(d) if d.as_os_str().is_empty() => Some(Path::new(".")),
+            d => d,
+        };
+        if let Some(dir) = dir.filter(|d| d.is_dir()) {
+            tempfile::Builder::new()
+                .prefix(".prescale-")
+                .tempfile_in(dir)
+                .map_err(|e| {
+                    io(std::io::Error::new(
+                        e.kind(),
+                        format!("its directory takes no new file: {e}"),
+                    ))
+                })?;
+        }
         let Ok(file) = std::fs::File::open(path) else {
             return Ok(());
         };
         if !file.metadata().is_ok_and(|m| m.is_file()) {
-            // A directory or a device: the write fails and says why.
+            // A device: the write fails and says why.
             return Ok(());
         }
         let mut head = Vec::with_capacity(MAGIC.len());

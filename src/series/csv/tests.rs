@@ -195,6 +195,34 @@ fn long_csv_round_trips() {
     assert_eq!(back[0].values[6], 3.25);
 }
 
+/// An export over an earlier export is fine; over a user's own file (another header) it is
+/// refused, naming the file, and the file is left as it was.
+#[test]
+fn long_csv_replaces_only_its_own_kind_of_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Series {
+        key: SeriesKey::new("cpu"),
+        start: 1_704_067_200,
+        step: 60,
+        values: vec![1.0, 2.0],
+    };
+    let p = dir.path().join("cpu.csv");
+    write_long_csv(&p, std::slice::from_ref(&s)).unwrap();
+    write_long_csv(&p, std::slice::from_ref(&s)).unwrap();
+    std::fs::write(&p, "time,cpu\n2024-01-01,1\n").unwrap();
+    let e = write_long_csv(&p, std::slice::from_ref(&s))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cpu.csv") && e.contains("refusing to replace it"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        "time,cpu\n2024-01-01,1\n"
+    );
+}
+
 #[test]
 fn stray_rows_far_away_are_dropped_and_reported() {
     // A 1970 row before, and a 2100 row after, 500 one-minute rows.

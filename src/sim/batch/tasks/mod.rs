@@ -379,12 +379,16 @@ pub fn gen_count(spec: &str) -> Result<Option<usize>, TaskError> {
         return Ok(None);
     };
     match n.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(Some(n)),
+        Ok(n) if n > 0 && n <= MAX_GENERATED => Ok(Some(n)),
         _ => Err(TaskError::Spec(format!(
-            "'{spec}': expected gen:N with N a whole number > 0"
+            "'{spec}': expected gen:N with N a whole number from 1 to {MAX_GENERATED}"
         ))),
     }
 }
+
+/// Most tasks or nodes `gen:N` makes: ten million tasks are a few GB of simulation state
+/// already, and a larger N would only fail to allocate (an abort, not an error).
+pub const MAX_GENERATED: usize = 10_000_000;
 
 /// `n` generated nodes: 32 cores and 128 GiB each, every fourth with 4 GPUs; weight = cores.
 /// Every eighth node is twice as large so that placements that weigh nodes differ from those
@@ -430,7 +434,10 @@ pub fn generate_tasks(n: usize, nodes: &[Node], load: f64, seed: u64) -> Vec<Tas
     // GPU tasks are as many as keep the GPUs as busy as the CPUs (at most a tenth), so a
     // small GPU pool does not become a bottleneck the CPU load setting cannot see.
     let cluster_gpu: f64 = nodes.iter().map(|n| n.gpu).sum();
+    // A NaN here would reach `gen_bool`, which panics: the CLI refuses such a load, and a
+    // library caller gets no GPU tasks rather than a crash.
     let p_gpu = (load * cluster_gpu / (rate * 1.5 * mean_dur)).clamp(0.0, 0.1);
+    let p_gpu = if p_gpu.is_finite() { p_gpu } else { 0.0 };
     let mut t = 0.0;
     (0..n)
         .map(|i| {
