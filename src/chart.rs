@@ -65,8 +65,33 @@ pub struct ChartError {
     pub message: String,
 }
 
-/// Draws `chart` to a PNG of `width` × `height` pixels at `path`.
+/// Draws `chart` to a PNG of `width` × `height` pixels at `path`. Drawn in memory and written
+/// atomically, like every file prescale writes: a failure halfway leaves no half-drawn chart,
+/// and an earlier one stays whole until the new one replaces it.
 pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(), ChartError> {
+    let err = |e: &dyn std::fmt::Display| ChartError {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+    render(chart, &mut rgb, width, height, &err)?;
+    crate::atomic_file::write_atomic(path, |w| {
+        use image::ImageEncoder;
+        image::codecs::png::PngEncoder::new(w)
+            .write_image(&rgb, width, height, image::ColorType::Rgb8)
+            .map_err(std::io::Error::other)
+    })
+    .map_err(|e| err(&e))
+}
+
+/// Draws `chart` into `rgb`, `width` × `height` pixels of 3 bytes.
+fn render(
+    chart: &Chart<'_>,
+    rgb: &mut [u8],
+    width: u32,
+    height: u32,
+    err: &dyn Fn(&dyn std::fmt::Display) -> ChartError,
+) -> Result<(), ChartError> {
     register_font();
     let finite = |v: &&f64| v.is_finite();
     let ys = chart
@@ -95,11 +120,7 @@ pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(
         (Some(&a), _) => (a, a + 1.0),
         _ => (0.0, 1.0),
     };
-    let err = |e: &dyn std::fmt::Display| ChartError {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    let root = BitMapBackend::with_buffer(rgb, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut c = ChartBuilder::on(&root)
         .caption(chart.title, ("sans-serif", 20))
@@ -169,25 +190,30 @@ pub fn draw(chart: &Chart<'_>, path: &Path, width: u32, height: u32) -> Result<(
     Ok(())
 }
 
-/// A file-name-safe version of a series key.
+/// A file-name-safe version of a series key: the key itself where it is safe already, else
+/// its safe characters (at most [`MAX_STEM`]) and a hash of the whole key, so two keys that
+/// differ only where characters were replaced (`x{i="a:1"}`, `x{i="a_1"}`) never share a
+/// chart, and a long key never makes a name the file system refuses.
 pub fn file_stem(key: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !key.is_empty() && key.len() <= MAX_STEM && key.chars().all(safe) {
+        return key.to_string();
+    }
     let s: String = key
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if safe(c) { c } else { '_' })
+        .take(MAX_STEM)
         .collect();
-    let s = s.trim_matches('_').to_string();
-    if s.is_empty() {
-        "series".into()
-    } else {
-        s
-    }
+    let s = s.trim_matches('_');
+    let s = if s.is_empty() { "series" } else { s };
+    // std's hasher with its fixed keys: the same name for the same key run after run.
+    let mut h = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(key, &mut h);
+    format!("{s}-{:08x}", std::hash::Hasher::finish(&h) as u32)
 }
+
+/// Longest stem kept from a key before the hash (file names are at most 255 bytes).
+const MAX_STEM: usize = 120;
 
 #[cfg(test)]
 mod tests {
@@ -225,6 +251,12 @@ mod tests {
         .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
-        assert_eq!(file_stem("cpu{instance=\"a:1\"}"), "cpu_instance__a_1");
+        assert_eq!(file_stem("nab_cpu-1"), "nab_cpu-1");
+        let a = file_stem("cpu{instance=\"a:1\"}");
+        assert!(a.starts_with("cpu_instance__a_1-"), "{a}");
+        assert_ne!(a, file_stem("cpu{instance=\"a_1\"}"));
+        let long = file_stem(&"x{".repeat(500));
+        assert!(long.len() < 140, "{long}");
+        assert!(file_stem("").starts_with("series-"));
     }
 }
