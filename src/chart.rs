@@ -213,7 +213,7 @@ pub fn file_stem(key: &str) -> String {
 }
 
 /// Longest stem kept from a key before the hash (file names are at most 255 bytes).
-const MAX_STEM: usize = 120;
+pub const MAX_STEM: usize = 120;
 
 #[cfg(test)]
 mod tests {
