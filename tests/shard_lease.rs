@@ -32,13 +32,6 @@ use std::time::{Duration, SystemTime};
 /// began at `at` (whole seconds) and planned within 2.5 s of it (a loaded machine's poll and
 /// read-back), so the holder at one of those instants must be the shard. And no two shards
 /// planned nodes in the same second.
-/// The configured identity (`shard-<o>`) of a holder: prescale adds `_` and 8 random hex
-/// digits to it, so replicas sharing a configuration never share an identity.
-fn shard_of(holder: &Option<String>) -> Option<&str> {
-    let (base, suffix) = holder.as_deref()?.rsplit_once('_')?;
-    (suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit())).then_some(base)
-}
-
 fn assert_only_the_holder_planned_nodes(api: &FakeLease, dirs: &[PathBuf]) -> usize {
     let mut seen: std::collections::HashMap<i64, usize> = Default::default();
     let mut n = 0;

@@ -141,3 +141,10 @@ pub fn leader_gauge(port: u16) -> Option<i64> {
         .find_map(|l| l.strip_prefix("prescale_leader "))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// The configured identity (`shard-<o>`) of a holder: prescale adds `_` and 8 random hex
+/// digits to it, so replicas sharing a configuration never share an identity.
+pub fn shard_of(holder: &Option<String>) -> Option<&str> {
+    let (base, suffix) = holder.as_deref()?.rsplit_once('_')?;
+    (suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit())).then_some(base)
+}
