@@ -9,6 +9,11 @@ use ndarray::{Array1, Array2, Axis};
 /// Calibration resolution: PIT quantiles at 1 %, 2 %, …, 99 %.
 pub(super) const CALIB_POINTS: usize = 99;
 
+/// Below this spread between the held-out rows' 5th and 95th PIT percentiles they carry no
+/// information on the forest's spread (a well-calibrated forest gives 0.9, an overconfident
+/// one more), and no table is kept.
+const MIN_PIT_SPREAD: f64 = 0.05;
+
 /// At most this many calibration rows are scored; more adds time, not precision.
 const CALIB_MAX_ROWS: usize = 20_000;
 
@@ -90,6 +95,14 @@ pub(super) fn calibrate(
         / idx.len() as f64;
     pit.sort_by(f64::total_cmp);
     let n = pit.len();
+    // Held-out rows that all fall at one point of the forest's distribution (a flat tail:
+    // every target 0, every quantile 0) say nothing about its spread: a table from them would
+    // read every level at that one point, p50 and p99 alike. No table (identity) instead.
+    let spread = pit[(n * 19 / 20).min(n - 1)] - pit[n / 20];
+    if spread < MIN_PIT_SPREAD {
+        let cov = raw_cov;
+        return (Vec::new(), raw_cov, cov);
+    }
     let mut table: Vec<f64> = grid
         .iter()
         .map(|&g| {
@@ -119,8 +132,12 @@ pub(super) fn calibrate(
 /// The forest's CDF at `y`, read off its quantiles at `grid` levels; ties take the middle of
 /// their range (a randomised PIT would be noisier for the same expectation).
 pub(super) fn pit_of(q: &[f64], grid: &[f64], y: f64) -> f64 {
-    let below = q.partition_point(|&v| v < y);
-    let at_or_below = q.partition_point(|&v| v <= y);
+    // Leaves hold f32 offsets from the targets' centre: a target the forest has exactly comes
+    // back a rounding away from it, which must count as a tie, not as above or below.
+    let scale = q.iter().fold(y.abs(), |m, v| m.max(v.abs())).max(1.0);
+    let tol = 8.0 * f64::from(f32::EPSILON) * scale;
+    let below = q.partition_point(|&v| v < y - tol);
+    let at_or_below = q.partition_point(|&v| v <= y + tol);
     let lo = if below == 0 { 0.0 } else { grid[below - 1] };
     let hi = if at_or_below == 0 {
         grid[0]

@@ -352,6 +352,25 @@ fn calibration_table_maps_identity_when_calibrated() {
     assert_eq!(calibrated_level(&[], 0.9), 0.9);
 }
 
+/// A wave, then idle days to the end of the history (the calibration rows): every held-out
+/// target is 0 and the forest has it exactly, a rounding away. The PITs once took that
+/// rounding for "above" or "below", and the table then read every level at one point; now
+/// they tie, carry no spread, and no table is kept.
+#[test]
+fn a_flat_held_out_tail_keeps_no_calibration_table() {
+    let mut s = daily_series("web", 10, 3);
+    let n = s.values.len();
+    for v in &mut s.values[n - 3 * 288..] {
+        *v = 0.0;
+    }
+    let m = Model::train(std::slice::from_ref(&s), &small_opts()).unwrap();
+    assert!(m.calibration.is_empty(), "{:?}", &m.calibration[..5]);
+    // Ties, not a rounding either way.
+    let grid = [0.25, 0.5, 0.75];
+    let zero_ish = [1e-9_f64 as f32 as f64 * 0.5, 0.0, -1e-12];
+    assert_eq!(pit_of(&zero_ish, &grid, 0.0), 0.5);
+}
+
 #[test]
 fn pit_interpolates_between_grid_quantiles() {
     let grid = [0.25, 0.5, 0.75];
