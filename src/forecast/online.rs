@@ -62,8 +62,8 @@ use std::collections::VecDeque;
 pub const THETA_MAX: f64 = 1.5;
 /// Default step size γ.
 pub const DEFAULT_GAIN: f64 = 0.01;
-/// Most forecasts held per series for their targets (oldest dropped first): a 15-minute window
-/// at a one-second step is 900.
+/// Most forecasts held per series for their targets (past it, new ones are not held): a
+/// 15-minute window at a one-second step is 900.
 const MAX_PENDING: usize = 4096;
 
 /// `[online_calibration]` in `prescale.toml`; every key optional.
@@ -290,8 +290,11 @@ impl Calibrator {
                 cap_from_the_top(&mut out.quantiles);
             }
         }
+        // Full, this one is not held: dropping the oldest instead would, at a window of more
+        // than MAX_PENDING forecasts, drop each one just before its window closed, and none
+        // would ever resolve. Held ones resolve oldest first, so room comes back.
         if self.pending.len() >= MAX_PENDING {
-            self.pending.pop_front();
+            return out;
         }
         let values = out
             .quantiles

@@ -436,6 +436,22 @@ where
         // Divide first so huge-but-finite targets cannot overflow the sum.
         let y_offset: f64 = y.iter().map(|&v| v / n as f64).sum();
         let yc: Vec<f64> = y.iter().map(|&v| v - y_offset).collect();
+        // Leaves hold these in f32: a spread past the bound a loaded model is held to would
+        // store infinities, and prediction would then read NaN atoms.
+        if let Some((row, &c)) = yc
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.abs() > f64::from(super::storage::LEAF_LIMIT))
+        {
+            return Err(ForestError::InvalidParameter {
+                name: "targets",
+                reason: format!(
+                    "target at row {row} lies {c:e} from the targets' mean, beyond the ±{:e} \
+                     a leaf can hold: rescale the targets",
+                    super::storage::LEAF_LIMIT
+                ),
+            });
+        }
         let binned = bin_dataset(x, self.max_bins, self.seed);
         let ctx = Ctx {
             binned: &binned,

@@ -35,7 +35,7 @@ pub(super) const LEAF_HEADER: usize = 10;
 
 /// Largest atom magnitude a deserialised leaf may hold: prediction merges a row's atoms onto
 /// one grid over their range, which must itself be a finite f32.
-const LEAF_LIMIT: f32 = f32::MAX / 4.0;
+pub(super) const LEAF_LIMIT: f32 = f32::MAX / 4.0;
 
 /// Header of the leaf record at `o`: `(lo, span, k)`. Offsets come from fitting or from
 /// validated deserialisation, so they are in bounds.

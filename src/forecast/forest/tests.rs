@@ -370,8 +370,29 @@ fn bad_inputs_are_errors() {
     assert!(err.to_string().contains("row 17") && err.to_string().contains("column 2"));
     x[[17, 2]] = 0.0;
     y[33] = f64::INFINITY;
-    let err = small_params().fit(&Dataset::new(x, y)).unwrap_err();
+    let err = small_params()
+        .fit(&Dataset::new(x.clone(), y.clone()))
+        .unwrap_err();
     assert!(matches!(err, ForestError::NonFiniteTarget { row: 33, .. }));
+    // Finite, but spread wider than a leaf's f32 holds: refused, not stored as infinities
+    // that prediction would read as NaN (and panic on).
+    y[33] = 4e38;
+    let err = small_params()
+        .fit(&Dataset::new(x.clone(), y.clone()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ForestError::InvalidParameter {
+                name: "targets",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("row 33"), "{err}");
+    y[33] = 0.0;
+    drop((x, y));
 
     let empty = Dataset::new(Array2::<f64>::zeros((0, 3)), Array1::<f64>::zeros(0));
     assert!(matches!(

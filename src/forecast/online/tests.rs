@@ -45,6 +45,26 @@ fn delay_respected_only_completed_windows_update() {
     }
 }
 
+/// A window longer than the forecasts a series may hold (a 1 s step, a 2 h window): the
+/// oldest was dropped to make room, each just before it resolved, so nothing ever resolved
+/// and the offsets never moved. Now the newest wait their turn and the oldest resolve.
+#[test]
+fn a_window_longer_than_the_held_forecasts_still_learns() {
+    let w = MAX_PENDING as i64 + 1_000;
+    let mut c = Calibrator::new(0.01);
+    for t in 0..(2 * w) {
+        c.observe(t, 100.0);
+        c.correct(&forecast(t, w, &[(0.9, 1.0)]));
+    }
+    let st = c.stats();
+    assert!(st.resolved > 0, "{st:?}");
+    assert!(st.pending <= MAX_PENDING);
+    assert!(
+        c.factor(0.9) > 1.0,
+        "every forecast missed: the factor must have risen"
+    );
+}
+
 #[test]
 fn a_window_without_samples_teaches_nothing_and_order_is_kept() {
     let mut c = Calibrator::new(0.5);
