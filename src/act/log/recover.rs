@@ -314,6 +314,21 @@ mod tests {
         serde_json::to_string(&l).unwrap()
     }
 
+    /// An applied-mode record of `kind` for `target` with an actuator's `outcome`.
+    fn with_outcome(
+        cycle: u64,
+        kind: DecisionKind,
+        target: &str,
+        to: u32,
+        outcome: &str,
+    ) -> String {
+        line(cycle, kind, target, to, true).replacen(
+            &format!("{{\"cycle\":{cycle},"),
+            &format!("{{\"cycle\":{cycle},\"outcome\":\"{outcome}\","),
+            1,
+        )
+    }
+
     fn map(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
     }
@@ -449,13 +464,7 @@ mod tests {
     /// elsewhere; dry runs, failures, previews and holds pass over, whatever `applied_only`.
     #[test]
     fn last_set_is_the_newest_applied_or_adopted_count() {
-        let with = |cycle: u64, kind, target: &str, to, outcome: &str| {
-            line(cycle, kind, target, to, true).replacen(
-                &format!("{{\"cycle\":{cycle},"),
-                &format!("{{\"cycle\":{cycle},\"outcome\":\"{outcome}\","),
-                1,
-            )
-        };
+        let with = with_outcome;
         let up = DecisionKind::ScaleUp;
         let text = [
             with(1, up, "web", 5, "applied"),
@@ -512,13 +521,7 @@ mod tests {
     /// dry-run record.
     #[test]
     fn an_unanswered_change_is_pending_until_a_newer_record_settles_it() {
-        let with = |cycle: u64, kind, target: &str, to, outcome: &str| {
-            line(cycle, kind, target, to, true).replacen(
-                &format!("{{\"cycle\":{cycle},"),
-                &format!("{{\"cycle\":{cycle},\"outcome\":\"{outcome}\","),
-                1,
-            )
-        };
+        let with = with_outcome;
         let (up, hold) = (DecisionKind::ScaleUp, DecisionKind::Hold);
         let lost = |to| {
             crate::act::Outcome::unanswered("timeout: PATCH had no answer within 1s".into(), to)

@@ -35,6 +35,16 @@ fn load(spec: &WorkloadSpec, desired: u32, utilization: f64) -> WorkloadLoad<'_>
     }
 }
 
+/// Nodes a, b, c holding 2, 1 and 2 replicas of `api`: b is the emptiest, and removing it
+/// fits at 1 core a replica.
+fn api_on_three_nodes() -> [NodeState; 3] {
+    [
+        node("a", &[("api", 2)]),
+        node("b", &[("api", 1)]),
+        node("c", &[("api", 2)]),
+    ]
+}
+
 fn kinds(ds: &[Decision]) -> Vec<DecisionKind> {
     ds.iter().map(|d| d.kind).collect()
 }
@@ -303,11 +313,7 @@ fn guard_min_nodes() {
 #[test]
 fn removes_the_emptiest_node_only_after_the_window() {
     let api = wl("api", 1.0, 1.0);
-    let nodes = [
-        node("a", &[("api", 2)]),
-        node("b", &[("api", 1)]),
-        node("c", &[("api", 2)]),
-    ];
+    let nodes = api_on_three_nodes();
     let w = [load(&api, 5, 1.0)];
     let mut p = NodePlanner::new();
     for t in [0, 300, 599] {
@@ -329,11 +335,7 @@ fn removes_the_emptiest_node_only_after_the_window() {
 #[test]
 fn a_busy_moment_restarts_the_removal_window() {
     let api = wl("api", 1.0, 1.0);
-    let nodes = [
-        node("a", &[("api", 2)]),
-        node("b", &[("api", 1)]),
-        node("c", &[("api", 2)]),
-    ];
+    let nodes = api_on_three_nodes();
     let mut p = NodePlanner::new();
     assert!(p
         .plan(0, &[pool()], &nodes, &[load(&api, 5, 1.0)])
@@ -356,11 +358,7 @@ fn a_busy_moment_restarts_the_removal_window() {
 #[test]
 fn cycles_not_planned_restart_the_removal_window() {
     let api = wl("api", 1.0, 1.0);
-    let nodes = [
-        node("a", &[("api", 2)]),
-        node("b", &[("api", 1)]),
-        node("c", &[("api", 2)]),
-    ];
+    let nodes = api_on_three_nodes();
     let w = [load(&api, 5, 1.0)];
     let mut p = NodePlanner::new();
     assert!(p.plan(0, &[pool()], &nodes, &w).is_empty());
@@ -377,11 +375,7 @@ fn cycles_not_planned_restart_the_removal_window() {
 #[test]
 fn unknown_demand_holds_scale_in_and_adds_from_known_demand() {
     let api = wl("api", 1.0, 1.0);
-    let nodes = [
-        node("a", &[("api", 2)]),
-        node("b", &[("api", 1)]),
-        node("c", &[("api", 2)]),
-    ];
+    let nodes = api_on_three_nodes();
     let w = [load(&api, 5, 1.0)];
     let why = [UnknownLoad {
         workload: "x".into(),
