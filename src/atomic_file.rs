@@ -41,38 +41,45 @@ where
     Ok(())
 }
 
-/// Refuses to replace an existing, non-empty file at `path` whose first line `ours` does not
-/// recognise as what prescale writes there: an output flag pointed at an input (`backtest
-/// --forecasts-csv` at the history it reads) or at a user's own file must not destroy it.
-/// A missing or empty file, or anything but a regular file (the write then fails and says
-/// why), passes. Nothing of the file is quoted: it may hold anything.
-pub fn check_replaceable(path: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<()> {
+/// Whether `path` holds what prescale must not replace: an existing, non-empty regular file
+/// whose first `len` bytes (or fewer, if it is shorter) `ours` does not recognise. A missing
+/// or empty file, or anything but a regular file (the write then fails and says why), does
+/// not: there is nothing of someone else's to lose.
+pub fn holds_foreign(path: &Path, len: usize, ours: impl Fn(&[u8]) -> bool) -> io::Result<bool> {
     use std::io::Read;
     let Ok(file) = std::fs::File::open(path) else {
-        return Ok(());
+        return Ok(false);
     };
     if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Ok(());
+        return Ok(false);
     }
-    let mut head = Vec::with_capacity(1024);
-    file.take(4096).read_to_end(&mut head)?;
-    if head.is_empty() {
-        return Ok(());
-    }
-    let first = head
-        .split(|&b| b == b'\n' || b == b'\r')
-        .next()
-        .unwrap_or(&[]);
-    match std::str::from_utf8(first) {
-        Ok(line) if ours(line.trim_start_matches('\u{feff}')) => Ok(()),
-        _ => Err(io::Error::new(
+    let mut head = Vec::with_capacity(len.min(4096));
+    file.take(len as u64).read_to_end(&mut head)?;
+    Ok(!head.is_empty() && !ours(&head))
+}
+
+/// Refuses to replace a file ([`holds_foreign`]) whose first line `ours` does not recognise
+/// as the header prescale writes there: an output flag pointed at an input (`backtest
+/// --forecasts-csv` at the history it reads) or at a user's own file must not destroy it.
+/// Nothing of the file is quoted: it may hold anything.
+pub fn check_replaceable(path: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<()> {
+    let line_is_ours = |head: &[u8]| {
+        let first = head
+            .split(|&b| b == b'\n' || b == b'\r')
+            .next()
+            .unwrap_or(&[]);
+        std::str::from_utf8(first).is_ok_and(|l| ours(l.trim_start_matches('\u{feff}')))
+    };
+    if holds_foreign(path, 4096, line_is_ours)? {
+        return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!(
                 "it exists and is not {what} (its first line is not the header prescale \
                  writes): refusing to replace it; choose another path or remove the file"
             ),
-        )),
+        ));
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -220,6 +220,11 @@ impl Act {
         self.held = why;
     }
 
+    /// Why changes are held, if they are ([`hold_changes`](Self::hold_changes)).
+    pub fn held(&self) -> Option<&str> {
+        self.held.as_deref()
+    }
+
     /// Print holds in the table too (they are always logged).
     pub fn show_holds(mut self, yes: bool) -> Self {
         self.show_holds = yes;

@@ -6,7 +6,7 @@ use super::{problem, Problem};
 use crate::act::{ActuatorKind, CommandTemplate};
 use crate::collect::config::resolve;
 use crate::collect::SignalConfig;
-use crate::plan::{AccuracyConfig, PoolSpec, WorkloadSpec};
+use crate::plan::{AccuracyConfig, PoolSpec, Resources, WorkloadSpec};
 use crate::series::parse_duration;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -486,22 +486,15 @@ fn unoffered_resources(raw: &RawConfig, i: usize) -> Vec<(String, String)> {
         .filter(|w| w.pool.as_deref().or(first) == Some(p.name.as_str()))
         .collect();
     let mut problems = Vec::new();
-    let cpu = |w: &&&WorkloadSpec| w.resources.cpu > 0.0;
-    let memory = |w: &&&WorkloadSpec| w.resources.memory > 0.0;
-    for (field, offered, asks) in [
-        (
-            "cpu",
-            p.capacity.cpu,
-            &cpu as &dyn Fn(&&&WorkloadSpec) -> bool,
-        ),
-        ("memory", p.capacity.memory, &memory),
-    ] {
+    let cpu: fn(&Resources) -> f64 = |r| r.cpu;
+    let memory: fn(&Resources) -> f64 = |r| r.memory;
+    for (field, amount) in [("cpu", cpu), ("memory", memory)] {
         let asking: Vec<&str> = members
             .iter()
-            .filter(asks)
+            .filter(|w| amount(&w.resources) > 0.0)
             .map(|w| w.name.as_str())
             .collect();
-        if offered <= 0.0 && !asking.is_empty() {
+        if amount(&p.capacity) <= 0.0 && !asking.is_empty() {
             problems.push((
                 format!("pool[{i}].capacity.{field}"),
                 format!(

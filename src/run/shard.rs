@@ -142,7 +142,7 @@ impl Loop {
             true => tracing::warn!("{what} (dry-run: nothing is carried out anyway): {why}"),
             false => tracing::error!("{what}: {why}"),
         };
-        match (&self.shards_held, &held) {
+        match (self.act.held(), &held) {
             (None, Some(why)) => say("holding every workload change", why),
             (Some(before), Some(why)) if before != why => {
                 say("still holding every workload change", why)
@@ -152,8 +152,7 @@ impl Loop {
             }
             _ => {}
         }
-        self.act.hold_changes(held.clone());
-        self.shards_held = held;
+        self.act.hold_changes(held);
     }
 
     /// Reads the other shards' loads through `reader` each cycle (ordinal 0).

@@ -85,9 +85,8 @@ pub(super) struct Loop {
     /// Which other shards none of whose plans could be read back, and since when.
     pub(super) stale: crate::shard::Staleness,
     /// Checks each cycle that every shard in view runs with this one's count (sharded, in
-    /// Prometheus mode), and the last answer: why changes are held, if they are.
+    /// Prometheus mode); its last answer is the act stage's hold ([`Act::held`]).
     pub(super) shard_check: Option<crate::shard::agree::ShardCheck>,
-    pub(super) shards_held: Option<String>,
 }
 
 impl Loop {
@@ -136,7 +135,6 @@ impl Loop {
             remote: Default::default(),
             stale: crate::shard::Staleness::new(cfg.shard.replicas),
             shard_check: None,
-            shards_held: None,
         }
     }
 

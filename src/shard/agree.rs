@@ -45,10 +45,7 @@ impl ShardCheck {
     /// `Ok(Some(why))` when a replica in view runs with another shard count, `Ok(None)` when
     /// none does, `Err` when Prometheus could not tell.
     pub async fn check(&self) -> Result<Option<String>, String> {
-        let query = match &self.selector {
-            Some(s) => format!("{SHARD_INFO_METRIC}{{{s}}}"),
-            None => SHARD_INFO_METRIC.to_string(),
-        };
+        let query = super::selector::narrowed(SHARD_INFO_METRIC, self.selector.as_deref());
         let answer = self
             .client
             .query(&query, None)

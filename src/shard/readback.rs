@@ -73,10 +73,7 @@ impl ShardReader {
 
     /// The query for one family: its name, narrowed by the selector if there is one.
     pub fn query_for(&self, family: &str) -> String {
-        match &self.selector {
-            Some(s) => format!("{family}{{{s}}}"),
-            None => family.to_string(),
-        }
+        super::selector::narrowed(family, self.selector.as_deref())
     }
 
     /// The freshness bound, seconds.

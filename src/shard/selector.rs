@@ -1,4 +1,5 @@
-//! `shard.selector`: extra PromQL label matchers for the read-back of the other shards' plans.
+//! `shard.selector`: extra PromQL label matchers for the read-back of the other shards' plans
+//! and for the check that every shard runs with one count ([`super::agree`]).
 //!
 //! The read-back asks Prometheus for every series of its three families; two prescale
 //! deployments scraped by one Prometheus (staging and production, two clusters) export the
@@ -95,6 +96,14 @@ fn quoted(s: &str) -> Option<(&str, &str)> {
         }
     }
     None
+}
+
+/// The query for `family`'s series, narrowed by `selector` (already [`parse`]d) if set.
+pub fn narrowed(family: &str, selector: Option<&str>) -> String {
+    match selector {
+        Some(s) => format!("{family}{{{s}}}"),
+        None => family.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -100,8 +100,7 @@ pub(super) fn calibrate(
     // read every level at that one point, p50 and p99 alike. No table (identity) instead.
     let spread = pit[(n * 19 / 20).min(n - 1)] - pit[n / 20];
     if spread < MIN_PIT_SPREAD {
-        let cov = raw_cov;
-        return (Vec::new(), raw_cov, cov);
+        return (Vec::new(), raw_cov, raw_cov);
     }
     let mut table: Vec<f64> = grid
         .iter()

@@ -115,27 +115,12 @@ impl Model {
                     ))
                 })?;
         }
-        let Ok(file) = std::fs::File::open(path) else {
-            return Ok(());
-        };
-        if !file.metadata().is_ok_and(|m| m.is_file()) {
-            // A device: the write fails and says why.
-            return Ok(());
-        }
-        let mut head = Vec::with_capacity(MAGIC.len());
-        file.take(MAGIC.len() as u64)
-            .read_to_end(&mut head)
-            .map_err(|error| ModelError::Io {
+        if crate::atomic_file::holds_foreign(path, MAGIC.len(), |head| head == MAGIC).map_err(io)? {
+            return Err(ModelError::NotOurs {
                 path: path.to_path_buf(),
-                error,
-            })?;
-        if head.is_empty() || head == MAGIC {
-            Ok(())
-        } else {
-            Err(ModelError::NotOurs {
-                path: path.to_path_buf(),
-            })
+            });
         }
+        Ok(())
     }
 
     /// Reads a model, checking magic, version, length and checksum before decoding, and every
