@@ -4,8 +4,7 @@
 //! is recorded in the decision log, the table and `/metrics`, with a failed change not believed
 //! done. Each test runs the real binary on the bundled replay.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{
     free_port, log_lines, prescale, repo, sample, scrape as metrics, spawn_run, text, wait_exit,
 };

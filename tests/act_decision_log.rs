@@ -2,8 +2,7 @@
 //! refused and left byte for byte, and a complete last line without its newline survives a
 //! restart.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{prescale, repo, text};
 
 use std::path::Path;

@@ -2,12 +2,8 @@
 //! here) that answers the scale subresource and Events with the API's JSON shapes and records
 //! every request, so each test asserts on the exact requests sent, not only on outcomes.
 
-#[path = "common/cli.rs"]
-mod cli;
-#[path = "common/fake_api.rs"]
-mod fake_api;
-#[path = "common/fake_kube.rs"]
-mod fake_kube;
+use crate::cli;
+use crate::fake_kube;
 
 use fake_kube::FakeKube;
 use prescale::act::{Act, KubeActuator, Outcome, Skip};

@@ -3,8 +3,7 @@
 //! targets no origin before them could know, are the model's own), it brings an overconfident
 //! model's p90 coverage back to 0.9, and `--no-online-calibration` turns it off.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{data, prescale, text};
 
 fn rows(path: &std::path::Path) -> Vec<Vec<f64>> {

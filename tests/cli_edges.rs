@@ -3,9 +3,8 @@
 //! directory; a missing file's error saying the OS message once; and no secret in any error,
 //! whether it came from the configuration or from a server's answer.
 
-#[path = "common/cli.rs"]
-mod cli;
-mod common;
+use crate::cli;
+use crate::common;
 
 use cli::{prescale, text};
 use common::{Action, TestServer};

@@ -1,8 +1,7 @@
 //! End to end through the binary: train → backtest → forecast on bundled data, and the errors a
 //! user sees for bad input.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{data, prescale, text};
 
 use std::path::PathBuf;

@@ -4,11 +4,9 @@
 //! `prescale run` plans from it with no `[[node]]` in its configuration. Without
 //! kube-state-metrics every workload says why its count is unknown and nothing scales down.
 
-#[path = "common/cli.rs"]
-mod cli;
-#[path = "common/cluster.rs"]
-mod cluster;
-mod common;
+use crate::cli;
+use crate::cluster;
+use crate::common;
 
 use cli::{prescale, repo};
 use cluster::*;

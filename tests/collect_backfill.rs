@@ -3,9 +3,8 @@
 //! under the 11,000-point limit, a bad query fails start-up quoting Prometheus, and
 //! `prescale collect --export-csv` writes history that `prescale train` trains on.
 
-mod common;
-#[path = "common/two_traces.rs"]
-mod two_traces;
+use crate::common;
+use crate::two_traces;
 
 use common::*;
 use prescale::series::{read_history, HistoryOptions};

@@ -3,7 +3,7 @@
 //! 4xx with Prometheus' error body, a refused connection; and authentication headers sent
 //! without any secret reaching errors, health or `Debug` output.
 
-mod common;
+use crate::common;
 
 use common::*;
 use prescale::collect::{Collector, HealthState, PrometheusSource, RetryPolicy};

@@ -3,7 +3,7 @@
 //! series that vanish go stale and are dropped; and a Prometheus killed and restarted mid-run
 //! is survived.
 
-mod common;
+use crate::common;
 
 use common::*;
 use prescale::collect::prometheus::PromClient;

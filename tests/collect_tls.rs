@@ -1,7 +1,7 @@
 //! HTTPS with a custom CA against a real Prometheus serving TLS (`--web.config.file`): trusted
 //! through `ca_file`, refused without it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use prescale::config::Config;

@@ -7,11 +7,9 @@
 //!
 //! Where VictoriaMetrics answers differently from Prometheus, the test that showed it says so.
 
-mod common;
-#[path = "common/two_traces.rs"]
-mod two_traces;
-#[path = "common/victoria.rs"]
-mod victoria;
+use crate::common;
+use crate::two_traces;
+use crate::victoria;
 
 use common::*;
 use prescale::collect::prometheus::PromClient;

@@ -1,11 +1,9 @@
 //! End to end: a real Prometheus scrapes prescale's exporter and the values fed to it come back
 //! from PromQL, including a series disappearing when it leaves the snapshot.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 
-#[path = "common/prometheus.rs"]
-mod prometheus;
+use crate::prometheus;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! Hostile history files through `prescale train`: each gets a short error naming the file and
 //! exit code 1, never an abort (134), a balloon of memory, or the input echoed back whole.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 
 use cli::{prescale, text};
 use std::path::Path;

@@ -9,8 +9,7 @@
 //!
 //! Every wait is bounded; every process started is killed when the test ends.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{free_port, repo};
 
 use prescale::export::keda::proto::external_scaler_client::ExternalScalerClient;

@@ -6,14 +6,9 @@
 //! set must equal what `deploy/clusterrole.yaml` and `deploy/role.yaml` grant, parsed into
 //! `k8s-openapi`'s types.
 
-#[path = "common/cli.rs"]
-mod cli;
-#[path = "common/fake_api.rs"]
-mod fake_api;
-#[path = "common/fake_kube.rs"]
-mod fake_kube;
-#[path = "common/fake_lease.rs"]
-mod fake_lease;
+use crate::cli;
+use crate::fake_kube;
+use crate::fake_lease;
 
 use fake_kube::FakeKube;
 use fake_lease::FakeLease;

@@ -2,12 +2,10 @@
 //! believed replica and node counts from the cluster where it reads them, otherwise from the
 //! decision log's tail, and an `--apply` run only from what was applied.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{prescale, repo, text};
 
-#[path = "common/prometheus.rs"]
-mod prometheus;
+use crate::prometheus;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -9,8 +9,7 @@
 //! history beats it (the shipped model saw the bundled series and wins their contests, which
 //! would leave nothing to see past `global`).
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{data, demo_config, key, listen_line, prescale, run_quietly, sample, scrape, text};
 
 use std::path::Path;

@@ -3,8 +3,7 @@
 //! guard say which event did it; a malformed event is refused naming its key (or, for a time
 //! that does not parse, its line and column).
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{demo_config, key, listen_line, prescale, text};
 
 use std::path::{Path, PathBuf};

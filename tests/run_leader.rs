@@ -8,12 +8,8 @@
 //! acted. Durations are short (lease 3 s, renew deadline 2 s, retry 0.5 s); every process is
 //! killed when its guard drops, also on a panic.
 
-#[path = "common/cli.rs"]
-mod cli;
-#[path = "common/fake_api.rs"]
-mod fake_api;
-#[path = "common/fake_lease.rs"]
-mod fake_lease;
+use crate::cli;
+use crate::fake_lease;
 
 use cli::{free_port, repo};
 use fake_lease::FakeLease;
@@ -399,6 +395,17 @@ fn a_partitioned_leader_steps_down_before_another_takes_over() {
         since(last_renewal, last_act)
     );
     assert!(last_act < took_at, "acted after the takeover");
+    // The takeover replaces the Lease read (a PUT, so a racing candidate's fails) and counts
+    // the new holder in `leaseTransitions`, as Kubernetes' own leader election does.
+    let writes = api.writes();
+    let i = writes.iter().position(|w| w.at == took_at).unwrap();
+    assert_eq!(writes[i].method, "PUT", "{:#?}", writes[i]);
+    assert_eq!(
+        writes[i].transitions,
+        writes[i - 1].transitions + 1,
+        "{:#?}",
+        &writes[i - 1..=i]
+    );
     eprintln!(
         "partition: last action {:?}, takeover {:?} after the last renewal",
         since(last_renewal, last_act),

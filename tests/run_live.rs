@@ -1,14 +1,12 @@
 //! The live loop through the binary, on the bundled replay: dry-run changes nothing, `--apply`
 //! does, SIGTERM stops it cleanly with the log flushed, and a real Prometheus scrapes it.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{
     acting_demo_config as config, log_lines, prescale, repo, spawn_run, terminate, wait_line,
 };
 
-#[path = "common/prometheus.rs"]
-mod prometheus;
+use crate::prometheus;
 
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,7 @@
 //! provisioned at and the share realised so far, and `/metrics` exports that share, the budget
 //! and the level while the loop runs.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{demo_config, free_port, key, listen_line, run_quietly, sample, scrape};
 
 use std::path::{Path, PathBuf};

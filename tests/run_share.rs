@@ -6,8 +6,7 @@
 //! is left: api 3, db-readers 2, api 4 → 12 cores, and api's fifth would make 13. So api is
 //! cut 7 → 4, and the pool is (15 − 12.8) / 6.4 = 0.34 nodes short.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{demo_config, key, listen_line, log_lines, prescale, sample, scrape, Running};
 
 use std::io::{BufRead, BufReader};

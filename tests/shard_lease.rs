@@ -10,15 +10,10 @@
 //! the holder another shard takes the Lease and plans the pools within lease duration + retry
 //! period (plus a cycle and scheduling slack) of the dead one's last renewal.
 
-mod common;
-#[path = "common/fake_api.rs"]
-mod fake_api;
-#[path = "common/fake_lease.rs"]
-mod fake_lease;
-#[path = "common/shard_lease.rs"]
-mod lease_setup;
-#[path = "common/shard.rs"]
-mod shard_setup;
+use crate::common;
+use crate::fake_lease;
+use crate::lease_setup;
+use crate::shard_setup;
 
 use common::*;
 use fake_lease::FakeLease;

@@ -12,11 +12,10 @@
 //! naming them and their stale shard, while spare, where none of them runs, still loses a node
 //! once its window has passed.
 
-mod common;
+use crate::common;
 
+use crate::shard_setup;
 use common::*;
-#[path = "common/shard.rs"]
-mod shard_setup;
 use prescale::shard::hash::owner;
 use shard_setup::{
     base_config, count, history, log, name, prescale, stderr_of, wait, workloads, Logged, IN_WEB,

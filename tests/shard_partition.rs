@@ -16,15 +16,10 @@
 //! - each shard's `prescale_leader`, polled every 100 ms throughout: never 1 on two shards at
 //!   once, and 0 on the old holder before the takeover.
 
-mod common;
-#[path = "common/fake_api.rs"]
-mod fake_api;
-#[path = "common/fake_lease.rs"]
-mod fake_lease;
-#[path = "common/shard_lease.rs"]
-mod lease_setup;
-#[path = "common/shard.rs"]
-mod shard_setup;
+use crate::common;
+use crate::fake_lease;
+use crate::lease_setup;
+use crate::shard_setup;
 
 use common::*;
 use lease_setup::*;

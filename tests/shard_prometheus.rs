@@ -5,11 +5,10 @@
 //! shards move only the workloads rendezvous hashing gives the new replica, about a quarter.
 //! The narrowed signal query each shard sends is checked against Prometheus directly.
 
-mod common;
+use crate::common;
 
+use crate::shard_setup;
 use common::*;
-#[path = "common/shard.rs"]
-mod shard_setup;
 use prescale::collect::restrict::restrict;
 use prescale::collect::SignalConfig;
 use prescale::series::SeriesKey;

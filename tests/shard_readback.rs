@@ -15,9 +15,8 @@
 //! Shards 0 and 1 and deployment B are real `prescale run` processes; all are killed when their
 //! guards drop, also on a panic.
 
-mod common;
-#[path = "common/shard.rs"]
-mod shard_setup;
+use crate::common;
+use crate::shard_setup;
 
 use common::*;
 use prescale::shard::hash::owner;

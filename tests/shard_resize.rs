@@ -7,9 +7,8 @@
 //! leaves none) and log each scale decision `skipped (shards disagree)`. Once the exporter
 //! says 3 like every shard (the roll done), the same shard acts again within a few cycles.
 
-mod common;
-#[path = "common/shard.rs"]
-mod shard_setup;
+use crate::common;
+use crate::shard_setup;
 
 use common::*;
 use shard_setup::{base_config, history, log, prescale, state_of, wait, workloads};

@@ -2,8 +2,7 @@
 //! `apply_command` must not hold SIGTERM's exit, and a failing `apply_command` must not stop
 //! the loop. (Outcomes, timeouts and injection: `act_command.rs`.)
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{
     acting_demo_config as config, free_port, prescale, spawn_run as spawn, terminate, text,
     wait_line,

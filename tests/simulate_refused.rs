@@ -2,8 +2,7 @@
 //! files (named with their line), bad `--workload-opts` in shared mode, and a `--step` that is
 //! not the `--model`'s, each before any work.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{data, prescale, repo, text, write};
 
 #[test]

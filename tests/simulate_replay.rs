@@ -3,8 +3,7 @@
 //! from a configuration, several traces sharing one capped pool, and the advice a trace too
 //! short to train on gets.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{data, prescale, text, write};
 
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! bundled trace (tweet volumes, max/median 33) meets the budget, where the fixed default
 //! quantile (p90) does not, and the report names the budget as the policy's knob.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{data, prescale, text};
 
 /// The predictive policy's scores in `dir/report.json`.

@@ -2,8 +2,7 @@
 //! the generator, an autoscaled pool against the fixed cluster, and the allocation policies
 //! per tenant.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{prescale, text, write};
 use std::process::Output;
 

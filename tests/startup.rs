@@ -6,9 +6,8 @@
 //! real Prometheus is started, killed (its port now refuses connections) and restarted on the
 //! same port, around real `prescale` processes.
 
-#[path = "common/cli.rs"]
-mod cli;
-mod common;
+use crate::cli;
+use crate::common;
 
 use common::{free_port, ChildGuard, PromOptions, Prometheus};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,8 +2,7 @@
 //! model as if the incident's rows had never been recorded, the summary counts what was
 //! excluded, and bad or all-covering ranges are refused naming the flag.
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::cli;
 use cli::{data, prescale, text};
 
 use std::path::{Path, PathBuf};

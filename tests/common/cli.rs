@@ -1,17 +1,9 @@
-//! Running the `prescale` binary from integration tests. Include it with
-//! `#[path = "common/cli.rs"] mod cli;`.
-#![allow(dead_code)] // each test binary uses a different part
+//! Running the `prescale` binary from integration tests (`use crate::cli;` in a test module).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-// Each helper file is included on its own by the tests that need it, so a binary may hold
-// several copies of this one (harmless: see its doc).
-#[allow(clippy::duplicate_mod)]
-#[path = "port.rs"]
-mod port;
-#[allow(unused_imports)] // not every test binary including this starts a server
-pub use port::free_port;
+pub use crate::common::free_port;
 
 /// Runs `prescale` with `args` (logs at `warn`) and waits for it.
 pub fn prescale(args: &[&str]) -> Output {

@@ -3,7 +3,6 @@
 //! a finished Job pod; changes made to it as people and the scheduler would (a Deployment
 //! scaled by hand, a node removed with its pods rescheduled, pods moved); and its series as
 //! OpenMetrics text for promtool.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

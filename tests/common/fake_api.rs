@@ -5,8 +5,6 @@
 //! and `fake_lease.rs` (Leases) are routes on it, and `FakeLease::start_with` serves both on
 //! one port, as one API server answers them all.
 
-#![allow(dead_code)]
-
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -45,10 +43,6 @@ impl Server {
             stop: Some(stop),
             thread: Some(thread),
         }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
     }
 }
 

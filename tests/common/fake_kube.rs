@@ -21,8 +21,6 @@
 //! ([`FakeKube::stall`], released on drop), or be changed by "a person"
 //! ([`FakeKube::set_replicas`], [`FakeKube::person_after_patch`]).
 
-#![allow(dead_code)]
-
 use crate::fake_api::{self, json_response, Server};
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -19,8 +19,6 @@
 //! held the Lease at any instant. [`FakeLease::stall`] partitions one client: requests carrying
 //! its token are held unanswered (and never applied) until [`FakeLease::heal`].
 
-#![allow(dead_code)]
-
 use crate::fake_api::{self, json_response, Server};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -16,10 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-// Each helper file is included on its own by the tests that need it, so a binary may hold
-// several copies of this one (harmless: see its doc).
-#[allow(clippy::duplicate_mod)]
-#[path = "port.rs"]
 mod port;
 pub use port::free_port;
 

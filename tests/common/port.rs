@@ -8,8 +8,8 @@
 //! the child's bind then fails with "address in use" (`shard_readback` failed in CI this way:
 //! the shard started last never ran a cycle). So ports are handed out *below* the ephemeral
 //! range, where the kernel never puts a connection of its own choosing: in turn from a random
-//! start (the tests of one binary run in parallel, and a binary may hold several copies of this
-//! module), each checked free by binding it.
+//! start (the tests of one binary run in parallel, and the test binaries may run at once), each
+//! checked free by binding it.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -8,7 +8,6 @@
 //! Needs Debian's `prometheus` package (`/usr/bin/prometheus`, or `$PROMETHEUS_BIN`); a test
 //! that uses this fails, rather than skips, when it is missing, so that a machine without it
 //! cannot report a green run that tested nothing.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -17,12 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-// Each helper file is included on its own by the tests that need it, so a binary may hold
-// several copies of this one (harmless: see its doc).
-#[allow(clippy::duplicate_mod)]
-#[path = "port.rs"]
-mod port;
-use port::free_port;
+use crate::common::free_port;
 
 /// Where the binary is unless `$PROMETHEUS_BIN` says otherwise.
 pub const DEFAULT_BIN: &str = "/usr/bin/prometheus";

@@ -7,7 +7,6 @@
 //!
 //! The marker of node planning is pool `web`'s hold: its one node is at `max_nodes`, so every
 //! cycle that plans the pools holds it (`pool at max 1 nodes, cannot add`).
-#![allow(dead_code)] // each test binary uses a different part
 
 use crate::common::{free_port, http_get_body, now, PromOptions, Prometheus};
 use crate::fake_lease::FakeLease;

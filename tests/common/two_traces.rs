@@ -2,7 +2,7 @@
 //! VictoriaMetrics (`collect_victoria.rs`), and the one check that a backfilled collector holds
 //! it exactly: both stores must keep the same promises, so they are held to the same check.
 
-use super::{load_config, trace_values};
+use crate::common::{load_config, trace_values};
 use prescale::collect::Collector;
 use prescale::config::Config;
 use prescale::series::{read_history, HistoryOptions, SeriesKey};

@@ -8,19 +8,12 @@
 //! `$VICTORIA_METRICS_BIN`); a test that uses this fails, rather than skips, when it is missing,
 //! so that a machine without it cannot report a green run that tested nothing. The package may
 //! also start a system service on :8428; these tests never talk to it.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-// Each helper file is included on its own by the tests that need it, so a binary may hold
-// several copies of this one (harmless: see its doc).
-#[allow(clippy::duplicate_mod)]
-#[path = "port.rs"]
-mod port;
 
 /// Where the binary is unless `$VICTORIA_METRICS_BIN` says otherwise.
 pub const DEFAULT_BIN: &str = "/usr/bin/victoria-metrics";
@@ -63,7 +56,7 @@ impl Victoria {
 
     fn try_start(bin: &PathBuf, extra_args: &[&str]) -> Result<Victoria, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-        let port = port::free_port();
+        let port = crate::common::free_port();
         let log = dir.path().join("victoria.log");
         let log_file = std::fs::File::create(&log).map_err(|e| format!("log file: {e}"))?;
         let child = Command::new(bin)
