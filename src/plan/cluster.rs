@@ -12,7 +12,9 @@
 //!   does not under-size every node the pool is planned to get (see `new_node_size`). Nodes without the label are in no pool and left alone.
 //! - Placements are where the pods are: each node holds, per configured workload, its pods
 //!   that have not finished (unscheduled pods are replicas still to be placed). Pods of
-//!   anything else count against their node as `reserved` requests.
+//!   anything else count against their node as `reserved` requests, and those not bound to
+//!   it (all but DaemonSet and static pods) are also `movable`: a node is removed only if
+//!   the rest could hold them.
 //! - A workload's request per replica is the largest its live pods request (a rollout may
 //!   run two templates; the larger is the safe one); its `resources` from the file is the
 //!   fallback when no pod runs. Its pool, unless configured, is where most of its pods run.
@@ -259,6 +261,10 @@ fn new_node_size(mut values: Vec<f64>) -> f64 {
     best.map_or(0.0, |(v, _)| v)
 }
 
+/// What one node holds: replicas per workload index, the requests of its other pods, and of
+/// those the ones a removal would have to place elsewhere.
+type Placed = (BTreeMap<usize, u32>, Resources, Vec<Resources>);
+
 /// Placements, reserved requests, and each workload's requests and pool from its pods.
 fn place(
     state: &ClusterState,
@@ -274,8 +280,9 @@ fn place(
     let n = view.workloads.len();
     let mut request: Vec<Option<Resources>> = vec![None; n];
     let mut pods_in_pool: Vec<BTreeMap<&str, u32>> = vec![BTreeMap::new(); n];
-    // Per node: replicas per workload index, and reserved requests.
-    let mut on: HashMap<&str, (BTreeMap<usize, u32>, Resources)> = HashMap::new();
+    // Per node: replicas per workload index, reserved requests, and the reserved pods a
+    // removal would have to place elsewhere.
+    let mut on: HashMap<&str, Placed> = HashMap::new();
     for pod in &state.pods {
         if pod.phase.is_some_and(|p| p.is_terminal()) {
             continue;
@@ -297,7 +304,13 @@ fn place(
                     *pods_in_pool[w].entry(pool).or_insert(0) += 1;
                 }
             }
-            None => slot.1.add_scaled(&Resources::new(pod.cpu, pod.memory), 1.0),
+            None => {
+                let r = Resources::new(pod.cpu, pod.memory);
+                slot.1.add_scaled(&r, 1.0);
+                if !pod.node_bound {
+                    slot.2.push(r);
+                }
+            }
         }
     }
     for (w, spec) in view.workloads.iter_mut().enumerate() {
@@ -317,7 +330,7 @@ fn place(
         let Some(pool) = node.pool.as_deref() else {
             continue;
         };
-        let (reps, reserved) = on.remove(node.name.as_str()).unwrap_or_default();
+        let (reps, reserved, movable) = on.remove(node.name.as_str()).unwrap_or_default();
         view.nodes.push(NodeState {
             name: node.name.clone(),
             pool: pool.to_string(),
@@ -326,6 +339,7 @@ fn place(
                 .map(|(w, c)| (names[w].to_string(), c))
                 .collect(),
             reserved,
+            movable,
             unschedulable: node.unschedulable,
         });
     }

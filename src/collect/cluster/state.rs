@@ -6,7 +6,9 @@
 //!   StatefulSet; `created_by_kind="ReplicaSet"` names a ReplicaSet, which
 //!   `kube_replicaset_owner` maps to its Deployment (a Deployment never owns pods directly).
 //!   Pods of anything else (DaemonSets, Jobs, bare pods) have no owner workload but still use
-//!   their node, so they are kept.
+//!   their node, so they are kept. A DaemonSet's pods and static pods (`created_by_kind="Node"`)
+//!   are marked [`ClusterPod::node_bound`]: each node runs its own, so they go with a removed
+//!   node and need no room elsewhere; every other pod would have to be placed again.
 //! - A pod without a node (`node=""`, not scheduled yet) is kept with `node: None`: it is a
 //!   replica that still needs a place.
 //! - A count that is not a finite, non-negative number is treated as absent, never guessed.
@@ -134,6 +136,9 @@ pub struct ClusterPod {
     pub owner: Option<WorkloadId>,
     /// Its phase (`None`: not reported).
     pub phase: Option<PodPhase>,
+    /// Made for its node alone, by a DaemonSet or by the kubelet (a static pod): it goes with
+    /// the node, and removing the node needs no room for it elsewhere.
+    pub node_bound: bool,
     /// CPU requested by its containers, cores.
     pub cpu: f64,
     /// Memory requested by its containers, bytes.
@@ -353,7 +358,8 @@ fn pods(
         let (Some(ns), Some(name)) = (label(s, "namespace"), label(s, "pod")) else {
             continue;
         };
-        let owner = match (label(s, "created_by_kind"), label(s, "created_by_name")) {
+        let kind = label(s, "created_by_kind");
+        let owner = match (kind, label(s, "created_by_name")) {
             (Some("StatefulSet"), Some(n)) => {
                 Some(WorkloadId::new(WorkloadKind::StatefulSet, ns, n))
             }
@@ -370,6 +376,7 @@ fn pods(
                 node: label(s, "node").map(str::to_string),
                 owner,
                 phase: None,
+                node_bound: matches!(kind, Some("DaemonSet" | "Node")),
                 cpu: 0.0,
                 memory: 0.0,
             },

@@ -198,6 +198,10 @@ fn replicaset_pods_map_to_their_deployment_and_statefulset_pods_to_theirs() {
     );
     assert_eq!(st.pods[4].owner, None);
     assert_eq!(st.pods[0].owner, None);
+    // Only the DaemonSet's pod goes with its node; the lone pod (a ReplicaSet without a
+    // Deployment) would need room elsewhere.
+    let bound: Vec<bool> = st.pods.iter().map(|p| p.node_bound).collect();
+    assert_eq!(bound, [true, false, false, false, false]);
 }
 
 #[test]

@@ -29,9 +29,16 @@ fn pod(
         node: node.map(String::from),
         owner: owner.map(|o| WorkloadId::new(WorkloadKind::Deployment, "shop", o)),
         phase: Some(phase),
+        node_bound: false,
         cpu,
         memory: 1e9,
     }
+}
+
+/// `p` as a DaemonSet's pod: bound to its node.
+fn daemon(mut p: ClusterPod) -> ClusterPod {
+    p.node_bound = true;
+    p
 }
 
 fn spec(name: &str) -> WorkloadSpec {
@@ -61,7 +68,8 @@ fn state() -> ClusterState {
             pod("web-3", Some("b"), Some("web"), PodPhase::Running, 0.5),
             pod("web-4", None, Some("web"), PodPhase::Pending, 0.5),
             pod("web-old", Some("b"), Some("web"), PodPhase::Failed, 9.0),
-            pod("proxy-a", Some("a"), None, PodPhase::Running, 0.1),
+            daemon(pod("proxy-a", Some("a"), None, PodPhase::Running, 0.1)),
+            pod("cron-b", Some("b"), Some("cron"), PodPhase::Running, 0.3),
             pod("job-x", Some("a"), None, PodPhase::Succeeded, 3.0),
         ],
         failures: Vec::new(),
@@ -109,8 +117,13 @@ fn pools_placements_and_requests_come_from_the_cluster() {
         "{:?}",
         v.nodes[0].reserved
     );
-    // b: the failed pod is not a replica.
+    // The DaemonSet pod goes with its node: nothing on a would need room elsewhere.
+    assert!(v.nodes[0].movable.is_empty(), "{:?}", v.nodes[0].movable);
+    // b: the failed pod is not a replica; the pod of a Deployment prescale does not manage
+    // is reserved and would have to move.
     assert_eq!(v.nodes[1].replicas, vec![("web".to_string(), 1)]);
+    assert_eq!(v.nodes[1].movable, vec![Resources::new(0.3, 1e9)]);
+    assert!((v.nodes[1].reserved.cpu - 0.3).abs() < 1e-12);
     assert!(v.nodes[2].unschedulable);
     // web: the largest live request, and the pool its pods run in.
     assert_eq!(v.workloads[0].resources.cpu, 0.5);

@@ -97,6 +97,7 @@ impl<'a> Cycle<'a> {
                 forecast: n.reserved,
                 unschedulable: n.unschedulable,
                 reps: Vec::new(),
+                movable: &n.movable,
             };
             for (w, count) in &n.replicas {
                 if let Some(&wi) = widx.get(w.as_str()) {

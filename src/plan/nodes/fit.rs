@@ -168,6 +168,7 @@ mod tests {
                         forecast,
                         unschedulable: cordoned && level % 3 == 0,
                         reps: Vec::new(),
+                        movable: &[],
                     }
                 })
                 .collect();

@@ -27,7 +27,9 @@
 //!    has allowed that continuously for the pool's `scale_down_window`.
 //!
 //! Nodes read from a cluster also carry the requests of pods prescale does not manage
-//! (`reserved`, counted as used) and whether they are cordoned (never a destination).
+//! (`reserved`, counted as used; of them, the pods a removal would have to place elsewhere,
+//! `movable`, which step 5 places on the rest before the node's replicas) and whether they are
+//! cordoned (never a destination).
 //!
 //! `cycle` holds the cycle's model of the cluster and steps 1 to 3; `fit` the best-fit scan
 //! they share; `pools` steps 4 and 5; `unknown` which pools demand that cannot be seen holds.
@@ -63,6 +65,11 @@ pub struct NodeState {
     /// prescale does not manage), read from the cluster: they use the node all the same, so
     /// they count against its capacity, as requested (forecast = request).
     pub reserved: Resources,
+    /// Of `reserved`, each pod's requests that would need room on another node if this one
+    /// went: every such pod but a DaemonSet's or a static pod (each node runs its own, gone
+    /// with it). A node is removed only when the rest could hold these as well as its
+    /// replicas: the pool's total fitting is not enough, one large pod can fit no other node.
+    pub movable: Vec<Resources>,
     /// Cordoned: no replica is placed or moved onto it (what is on it stays counted).
     pub unschedulable: bool,
 }

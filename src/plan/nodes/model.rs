@@ -25,6 +25,9 @@ pub(super) struct NodeModel<'a> {
     pub(super) unschedulable: bool,
     /// (workload index, replicas), only workloads known to the planner.
     pub(super) reps: Vec<(usize, u32)>,
+    /// Requests of the other pods on it that a removal would have to place elsewhere
+    /// (`NodeState::movable`); already counted in `request` and `forecast`.
+    pub(super) movable: &'a [Resources],
 }
 
 impl NodeModel<'_> {
@@ -40,5 +43,11 @@ impl NodeModel<'_> {
         }
         self.request.add_scaled(&info.request, n as f64);
         self.forecast.add_scaled(&info.forecast, n as f64);
+    }
+
+    /// Counts one more pod that prescale does not manage, requesting `r` (forecast = request).
+    pub(super) fn add_pod(&mut self, r: &Resources) {
+        self.request.add_scaled(r, 1.0);
+        self.forecast.add_scaled(r, 1.0);
     }
 }

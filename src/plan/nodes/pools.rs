@@ -3,6 +3,7 @@
 
 use super::cycle::Cycle;
 use super::fit::best_fit;
+use super::model::WorkloadInfo;
 use super::{pct, NodePlanner, EPS, GIB};
 use crate::plan::decision::{num, Decision, DecisionKind, Guard, GuardKind};
 use crate::plan::spec::{PoolSpec, Resources};
@@ -171,10 +172,38 @@ impl<'a> Cycle<'a> {
         })
     }
 
-    /// Whether the other nodes of pool `p` could take every replica of `victim`, each by best
-    /// fit within the threshold (tried on a copy: nothing moves).
+    /// Whether the other nodes of pool `p` could take every pod of `victim` that would need
+    /// a place, each by best fit within the threshold (tried on a copy: nothing moves): first
+    /// the pods prescale does not manage, largest first (they cannot be asked to shrink), then
+    /// its replicas.
     fn rest_can_hold(&self, p: usize, victim: usize) -> bool {
         let mut trial = self.model.clone();
+        let pool = self.pools[p];
+        let mut pods = trial[victim].movable.to_vec();
+        pods.sort_by(|a, b| {
+            b.fill_ratio(&pool.capacity)
+                .total_cmp(&a.fill_ratio(&pool.capacity))
+        });
+        for r in &pods {
+            let info = WorkloadInfo {
+                name: "",
+                request: *r,
+                forecast: *r,
+                pool: Some(p),
+                desired: 0,
+            };
+            match best_fit(
+                &trial,
+                &self.members[p],
+                &info,
+                pool,
+                Some(victim),
+                self.shortcuts,
+            ) {
+                Some(d) => trial[d].add_pod(r),
+                None => return false,
+            }
+        }
         let reps = trial[victim].reps.clone();
         for (w, c) in reps {
             for _ in 0..c {
@@ -322,8 +351,13 @@ impl NodePlanner {
         self.removable_since.remove(&pool.name);
         let node = &c.model[victim];
         let n_reps: u32 = node.reps.iter().map(|r| r.1).sum();
+        let others = match node.movable.len() {
+            0 => String::new(),
+            1 => " and 1 other pod".to_string(),
+            n => format!(" and {n} other pods"),
+        };
         let reason = format!(
-            "{}; remove emptiest {} (forecast {}), its {n_reps} replica{} fit the rest, removal has fitted for {}",
+            "{}; remove emptiest {} (forecast {}), its {n_reps} replica{}{others} fit the rest, removal has fitted for {}",
             need.basis,
             node.name,
             pct(node.forecast.fill_ratio(&pool.capacity)),

@@ -332,6 +332,78 @@ fn removes_the_emptiest_node_only_after_the_window() {
     );
 }
 
+/// Nodes a and b with 3 replicas of 3 GiB each, node c with only pods prescale does not manage
+/// (`reserved` GiB in all, `movable` the ones a removal would have to place). The pool's
+/// memory fits two nodes at 80 % and c is the emptiest, so only where its pods could go
+/// decides whether c may go.
+fn two_full_nodes_and_others_on_c(
+    reserved: f64,
+    movable: &[f64],
+) -> (WorkloadSpec, [NodeState; 3]) {
+    let c = NodeState {
+        reserved: Resources::new(0.0, reserved * GI),
+        movable: movable
+            .iter()
+            .map(|m| Resources::new(0.0, m * GI))
+            .collect(),
+        ..node("c", &[])
+    };
+    let nodes = [node("a", &[("web", 3)]), node("b", &[("web", 3)]), c];
+    (wl("web", 0.5, 3.0), nodes)
+}
+
+#[test]
+fn a_node_stays_while_a_pod_on_it_would_fit_no_other() {
+    // 9 + 9 + 7.5 GiB fit two nodes' 25.6, but a and b have 3.8 GiB each left under 80 %.
+    let (web, nodes) = two_full_nodes_and_others_on_c(7.5, &[7.5]);
+    let w = [load(&web, 6, 1.0)];
+    let mut p = NodePlanner::new();
+    for t in [0, 600, 1200, 3600] {
+        let ds = p.plan(t, &[pool()], &nodes, &w);
+        assert!(
+            ds.iter().all(|d| d.kind != DecisionKind::RemoveNode),
+            "t={t}: {ds:#?}"
+        );
+    }
+}
+
+#[test]
+fn pods_bound_to_a_node_go_with_it_and_others_that_fit_are_placed() {
+    // The same 7.5 GiB as a DaemonSet's pod: it goes with c, so c may go.
+    let (web, nodes) = two_full_nodes_and_others_on_c(7.5, &[]);
+    let w = [load(&web, 6, 1.0)];
+    let mut p = NodePlanner::new();
+    assert!(p.plan(0, &[pool()], &nodes, &w).is_empty());
+    let ds = p.plan(600, &[pool()], &nodes, &w);
+    assert_eq!(kinds(&ds), vec![DecisionKind::RemoveNode], "{ds:#?}");
+    assert_eq!(ds[0].node.as_deref(), Some("c"));
+    // Two pods of 3.5 GiB: one fits a, the other b.
+    let (web, nodes) = two_full_nodes_and_others_on_c(7.0, &[3.5, 3.5]);
+    let w = [load(&web, 6, 1.0)];
+    let mut p = NodePlanner::new();
+    assert!(p.plan(0, &[pool()], &nodes, &w).is_empty());
+    let ds = p.plan(600, &[pool()], &nodes, &w);
+    assert_eq!(kinds(&ds), vec![DecisionKind::RemoveNode], "{ds:#?}");
+    assert!(
+        ds[0]
+            .reason
+            .contains("its 0 replicas and 2 other pods fit the rest"),
+        "{}",
+        ds[0].reason
+    );
+    // Three of 2.5 GiB: the third fits neither.
+    let (web, nodes) = two_full_nodes_and_others_on_c(7.5, &[2.5, 2.5, 2.5]);
+    let w = [load(&web, 6, 1.0)];
+    let mut p = NodePlanner::new();
+    for t in [0, 600, 1200] {
+        let ds = p.plan(t, &[pool()], &nodes, &w);
+        assert!(
+            ds.iter().all(|d| d.kind != DecisionKind::RemoveNode),
+            "t={t}: {ds:#?}"
+        );
+    }
+}
+
 #[test]
 fn a_busy_moment_restarts_the_removal_window() {
     let api = wl("api", 1.0, 1.0);
