@@ -23,10 +23,17 @@ pub use startup::{Waiting, STARTUP_BACKOFF};
 const SAMPLES_PER_REQUEST: i64 = 2_000_000;
 
 struct SignalState {
-    /// Newest grid point fetched successfully; `None` until the first success.
+    /// Newest grid point fetched successfully; `None` until the first success. Moved on by
+    /// each chunk stored, so a backfill that fails part way goes on from there next poll
+    /// instead of fetching its oldest chunks again and never reaching the newest.
     cursor: Option<i64>,
     /// Series count hint for chunk sizing.
     series_hint: usize,
+    /// Chunks are halved this many times: once per failed chunk. The hint counts the series
+    /// of one instant, not those that came and went over a backfill's range nor what the query
+    /// aggregates, so a chunk can still be too heavy for the store's timeout or sample limit;
+    /// failing on it every poll forever would leave the signal without recent data.
+    chunk_halvings: u32,
     health: SignalHealth,
     stats: SignalStats,
 }
@@ -112,6 +119,7 @@ impl<S: Source> Collector<S> {
             .map(|&hint| SignalState {
                 cursor: None,
                 series_hint: hint,
+                chunk_halvings: 0,
                 health: SignalHealth::new(),
                 stats: SignalStats::default(),
             })
@@ -166,7 +174,8 @@ impl<S: Source> Collector<S> {
 
     /// Fills the buffers with each signal's `lookback` ending at `now`, in chunks that keep
     /// every request under the source's point limit. Retries transient failures with the full
-    /// policy; a signal that still fails keeps no cursor, so the next poll backfills it again.
+    /// policy; a signal that still fails keeps the end of its last chunk stored (or none), so
+    /// the next poll goes on from there.
     pub async fn backfill(&mut self, now: i64) -> PollReport {
         for st in &mut self.states {
             st.cursor = None;
@@ -208,8 +217,16 @@ impl<S: Source> Collector<S> {
         let end = now.div_euclid(step) * step;
         let lookback_steps = (sig.lookback + step - 1) / step;
         let earliest = end - lookback_steps * step;
+        let overlap = i64::from(sig.overlap_steps) * step;
         let start = match self.states[i].cursor {
-            Some(c) => (c - i64::from(sig.overlap_steps) * step).max(earliest),
+            // The clock stepped back (NTP after a fast start): waiting for it to pass the
+            // cursor again would fetch nothing meanwhile, with health saying fresh.
+            Some(c) if c > end => {
+                tracing::warn!(signal = %sig.name, cursor = c, now = end,
+                    "the clock is behind the newest grid point fetched; fetching up to now");
+                (end - overlap).max(earliest)
+            }
+            Some(c) => (c - overlap).max(earliest),
             None => earliest,
         };
         let mut out = SignalPoll {
@@ -225,14 +242,16 @@ impl<S: Source> Collector<S> {
             error: None,
         };
         self.states[i].health.last_attempt = Some(now);
-        if self.states[i].cursor.is_some_and(|c| c >= end) {
+        if self.states[i].cursor == Some(end) {
             // Already fetched up to this grid point; nothing new can exist yet.
             self.finish(i, now);
             return out;
         }
         out.range = Some((start, end));
-        let per_chunk = (SAMPLES_PER_REQUEST / self.states[i].series_hint.max(1) as i64)
-            .clamp(60, self.source.max_points().max(1));
+        let full = (SAMPLES_PER_REQUEST / self.states[i].series_hint.max(1) as i64)
+            .max(60)
+            .min(self.source.max_points().max(1));
+        let per_chunk = (full >> self.states[i].chunk_halvings.min(32)).max(full.min(60));
         let mut chunk_start = start;
         let mut totals = IngestStats::default();
         let mut failure: Option<SourceError> = None;
@@ -247,9 +266,13 @@ impl<S: Source> Collector<S> {
                     let (stats, collisions) =
                         self.ingest(i, &sig, answer.data, (chunk_start, chunk_end));
                     self.states[i].stats.key_collisions += collisions;
+                    self.states[i].cursor = Some(chunk_end);
                     totals.add(&stats);
                 }
                 Err(e) => {
+                    if chunk_end > chunk_start + 59 * step {
+                        self.states[i].chunk_halvings += 1;
+                    }
                     failure = Some(e);
                     break;
                 }
@@ -275,7 +298,6 @@ impl<S: Source> Collector<S> {
         match failure {
             None => {
                 let st = &mut self.states[i];
-                st.cursor = Some(end);
                 st.health.last_success = Some(now);
                 st.health.consecutive_failures = 0;
                 st.health.last_error = None;

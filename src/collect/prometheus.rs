@@ -223,6 +223,14 @@ fn parse_body_with(
             snippet: snippet(body),
         });
     }
+    if env.is_partial {
+        // Sums over the storage nodes that answered: finite, plausible and too low. Stored,
+        // they would outlive the overlap re-fetched and could drive a scale-down.
+        return Err(PromError::Decode {
+            url: url.to_string(),
+            message: "a partial answer (isPartial: some storage nodes did not answer)".into(),
+        });
+    }
     match (status_text.as_str(), env.data) {
         ("success", Some(data)) => Ok(Answer {
             data,
@@ -511,7 +519,15 @@ impl PromClient {
         form: &[(&str, String)],
     ) -> Result<Answer<QueryData>, PromError> {
         let url = self.url(path);
-        let mut req = self.http.post(&url).form(form);
+        // A partial answer is refused at the source where it can be (Thanos:
+        // `partial_response`, VictoriaMetrics cluster: `deny_partial_response`; Prometheus
+        // ignores both), and where it is still marked (`isPartial`) by `parse_body_with`.
+        let mut all: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend([
+            ("partial_response", "false"),
+            ("deny_partial_response", "1"),
+        ]);
+        let mut req = self.http.post(&url).form(&all);
         req = match &self.auth {
             Auth::None => req,
             Auth::Bearer(token) => req.bearer_auth(token.expose()),
@@ -673,6 +689,22 @@ mod tests {
             parse_body("u", 200, body).unwrap().data,
             QueryData::Scalar(Point { value, .. }) if value == 2.0
         ));
+    }
+
+    /// VictoriaMetrics cluster marks an answer missing some storage nodes `isPartial`: its
+    /// sums are finite and too low, so it is refused (retryably), never stored.
+    #[test]
+    fn a_partial_answer_is_refused() {
+        let body = br#"{"status":"success","isPartial":true,"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"5"]}]}}"#;
+        let e = parse_body("u", 200, body).unwrap_err();
+        assert!(e.to_string().contains("partial answer"), "{e}");
+        assert!(e.is_retryable());
+        let whole =
+            br#"{"status":"success","isPartial":false,"data":{"resultType":"vector","result":[]}}"#;
+        assert!(parse_body("u", 200, whole).is_ok());
+        let bad =
+            br#"{"status":"success","isPartial":"yes","data":{"resultType":"vector","result":[]}}"#;
+        assert!(parse_body("u", 200, bad).is_err());
     }
 
     #[test]

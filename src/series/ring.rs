@@ -95,14 +95,12 @@ impl Ring {
 
     /// Stores `value` at the slot of `ts`. A sample newer than the newest opens gap slots up to
     /// it (old slots fall out); one inside the held range replaces that slot; one older than the
-    /// oldest held slot is refused. A non-finite value is stored as a gap.
+    /// oldest held slot is refused. A value that is not finite as an `f32` (NaN, ±Inf, or
+    /// beyond ±3.4e38) is stored as a gap: every reader of the ring takes NaN for one.
     pub fn push(&mut self, ts: i64, value: f64) -> PushOutcome {
         let slot = self.slot_of(ts);
-        let v = if value.is_finite() {
-            value as f32
-        } else {
-            f32::NAN
-        };
+        let v = value as f32;
+        let v = if v.is_finite() { v } else { f32::NAN };
         let cap = self.buf.len();
         match self.newest {
             None => {
@@ -271,6 +269,19 @@ mod tests {
     /// finite values at the end of `values`, back to the last gap.
     fn unbroken(values: &[f64]) -> usize {
         values.iter().rev().take_while(|v| v.is_finite()).count()
+    }
+
+    #[test]
+    fn a_value_beyond_f32_is_a_gap_not_an_infinity() {
+        let mut r = Ring::new(60, 4);
+        r.push(0, 1.0);
+        r.push(60, 1e39);
+        r.push(120, -f64::MAX);
+        assert!(r.get(60).unwrap().is_nan() && r.get(120).unwrap().is_nan());
+        assert_eq!(r.finite_tail_len(10), 0);
+        let t = r.tail(3);
+        assert_eq!(t[0], 1.0);
+        assert!(t[1].is_nan() && t[2].is_nan(), "{t:?}");
     }
 
     #[test]

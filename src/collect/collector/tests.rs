@@ -4,6 +4,7 @@ use super::*;
 use crate::collect::source::Replay;
 use crate::series::Series;
 use rand::SeedableRng;
+use std::sync::Arc;
 
 #[test]
 fn backoff_is_capped_full_jitter() {
@@ -86,4 +87,124 @@ async fn unknown_replay_signal_fails_start_up() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("mem"), "{e}");
+}
+
+/// A replay that refuses any fetch of more than `limit` points, and any reaching `refuse_from`
+/// or later while that is set (as a store refuses a query over its sample limit, or times out
+/// on a heavy range), recording every range asked for.
+struct Heavy {
+    inner: Replay,
+    limit: i64,
+    refuse_from: Arc<std::sync::Mutex<Option<i64>>>,
+    asked: Arc<std::sync::Mutex<Vec<(i64, i64)>>>,
+}
+
+impl Source for Heavy {
+    async fn check(&self, signal: &SignalConfig, now: i64) -> Result<Answer<usize>, SourceError> {
+        self.inner.check(signal, now).await
+    }
+
+    async fn fetch(
+        &self,
+        signal: &SignalConfig,
+        start: i64,
+        end: i64,
+    ) -> Result<Answer<Vec<RangeSeries>>, SourceError> {
+        self.asked.lock().unwrap().push((start, end));
+        let refused = self.refuse_from.lock().unwrap().is_some_and(|t| end >= t);
+        if (end - start) / signal.step + 1 > self.limit || refused {
+            return Err(SourceError::Replay("too heavy".into()));
+        }
+        self.inner.fetch(signal, start, end).await
+    }
+
+    fn max_points(&self) -> i64 {
+        200
+    }
+
+    fn describe(&self) -> String {
+        "heavy".into()
+    }
+}
+
+type Asked = Arc<std::sync::Mutex<Vec<(i64, i64)>>>;
+
+/// A collector over 1,000 steps of `web` (from t = 6000) with a 600-step lookback, fetching
+/// at most 200 points a request from a [`Heavy`] source refusing more than `limit`.
+async fn heavy(
+    limit: i64,
+    refuse_from: Option<i64>,
+) -> (Collector<Heavy>, Asked, Arc<std::sync::Mutex<Option<i64>>>) {
+    let asked: Asked = Arc::default();
+    let refuse = Arc::new(std::sync::Mutex::new(refuse_from));
+    let source = Heavy {
+        inner: replay((0..1000).map(f64::from).collect()),
+        limit,
+        refuse_from: refuse.clone(),
+        asked: asked.clone(),
+    };
+    let sig = SignalConfig::new("cpu", "unused", 60, 600 * 60);
+    let c = Collector::with_source(source, vec![sig], RetryPolicy::default(), 0)
+        .await
+        .unwrap();
+    (c, asked, refuse)
+}
+
+const NOW: i64 = 6000 + 900 * 60;
+
+#[tokio::test]
+async fn a_backfill_failing_part_way_goes_on_from_its_last_chunk() {
+    let (mut c, asked, refuse) = heavy(1000, Some(6000 + 700 * 60)).await;
+    let r = c.backfill(NOW).await;
+    assert!(!r.ok());
+    // Chunks of 200 from step 300: 300..=499 stored, 500..=699 stored, 700.. refused.
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [
+            (6000 + 300 * 60, 6000 + 499 * 60),
+            (6000 + 500 * 60, 6000 + 699 * 60),
+            (6000 + 700 * 60, 6000 + 899 * 60)
+        ]
+    );
+    *refuse.lock().unwrap() = None;
+    asked.lock().unwrap().clear();
+    let r = c.poll(NOW + 60).await;
+    assert!(r.ok(), "{r:?}");
+    // From the last chunk stored (less the 2-step overlap), not from the lookback's start.
+    assert_eq!(asked.lock().unwrap()[0].0, 6000 + 697 * 60);
+    let key = SeriesKey::new("cpu{series=\"web\"}");
+    let ring = c.store().series(&key).unwrap();
+    assert_eq!(ring.newest_timestamp(), Some(6000 + 901 * 60));
+    let t = ring.tail(1000);
+    assert!(t.len() > 400, "{}", t.len());
+    assert!(t.iter().all(|v| v.is_finite()), "no gap at the seam");
+}
+
+#[tokio::test]
+async fn chunks_too_heavy_for_the_store_are_halved_until_they_pass() {
+    let (mut c, asked, _) = heavy(60, None).await;
+    let mut polls = 0;
+    let mut now = NOW;
+    while !c.poll(now).await.ok() {
+        polls += 1;
+        now += 60;
+        assert!(polls < 5, "still failing: {:?}", asked.lock().unwrap());
+    }
+    // 200 → 100 → 60 points a chunk.
+    assert_eq!(polls, 2);
+    let key = SeriesKey::new("cpu{series=\"web\"}");
+    let ring = c.store().series(&key).unwrap();
+    assert_eq!(ring.newest_timestamp(), Some(now.div_euclid(60) * 60));
+}
+
+#[tokio::test]
+async fn a_clock_stepped_back_fetches_up_to_its_now() {
+    let (mut c, asked, _) = heavy(1000, None).await;
+    assert!(c.poll(NOW + 600).await.ok());
+    asked.lock().unwrap().clear();
+    // NTP steps the clock back ten minutes: the store has data up to the new now.
+    let r = c.poll(NOW).await;
+    assert!(r.ok());
+    assert_eq!(r.signals[0].range, Some((NOW - 120, NOW)));
+    assert_eq!(*asked.lock().unwrap(), [(NOW - 120, NOW)]);
 }

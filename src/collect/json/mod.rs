@@ -37,6 +37,8 @@ pub(crate) struct Envelope {
     pub error_type: Option<String>,
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    /// `isPartial: true`: VictoriaMetrics cluster answered without some storage nodes.
+    pub is_partial: bool,
 }
 
 /// Why a body could not be read.
@@ -80,6 +82,7 @@ pub(crate) fn parse_envelope_with(body: &[u8], secrets: &[String]) -> R<Envelope
             "errorType" => env.error_type = r.string_or_null()?,
             "error" => env.error = r.string_or_null()?,
             "warnings" => env.warnings = r.string_array()?,
+            "isPartial" => env.is_partial = r.boolean()?,
             "data" => env.data = r.data()?,
             _ => r.skip(0)?,
         }
@@ -278,6 +281,16 @@ impl<'a> Reader<'a> {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    fn boolean(&mut self) -> R<bool> {
+        if self.peek() == Some(b't') {
+            self.literal(b"true")?;
+            Ok(true)
+        } else {
+            self.literal(b"false")?;
+            Ok(false)
+        }
     }
 
     fn literal(&mut self, word: &[u8]) -> R<()> {
