@@ -190,6 +190,41 @@ pub enum KubeConfigError {
     Infer(String),
 }
 
+/// What an error of the Kubernetes client says, safe to log and to write in the decision log:
+/// cut to 200 characters (an API server's message may quote a whole object), and of a failed
+/// authentication only that it failed. kube-client's text for a failed exec plugin quotes the
+/// command with the environment the kubeconfig gives it (`AWS_SECRET_ACCESS_KEY="…"`) and the
+/// plugin's output, which is where credentials live.
+pub(crate) fn error_text(e: &kube::Error) -> String {
+    if is_auth_error(e) {
+        return "authentication failed (the kubeconfig's credentials or its exec plugin; its \
+                message is not quoted, as it can hold them: run the plugin by hand)"
+            .into();
+    }
+    cut(&e.to_string())
+}
+
+/// Whether `e` is, or was caused by, the client's authentication (it comes wrapped as a
+/// service error when the auth layer fails a request): no request went out.
+pub(crate) fn is_auth_error(e: &kube::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<kube::client::AuthError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// `s` cut to 200 characters, marked where cut.
+pub(crate) fn cut(s: &str) -> String {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +316,34 @@ mod tests {
             "prescale-1"
         );
         assert!(replica_name(env(&[])).is_some_and(|n| !n.trim().is_empty()));
+    }
+
+    /// kube-client's exec-plugin failure quotes the command with its environment and the
+    /// plugin's output; none of it may reach a log, bare or wrapped as the auth layer does.
+    #[test]
+    fn an_auth_error_is_named_not_quoted() {
+        use kube::client::AuthError;
+        use std::os::unix::process::ExitStatusExt;
+        let run = || AuthError::AuthExecRun {
+            cmd: r#"AWS_SECRET_ACCESS_KEY="s3cr3t-env" "aws" "eks" "get-token""#.into(),
+            out: Box::new(std::process::Output {
+                status: std::process::ExitStatus::from_raw(256),
+                stdout: b"token s3cr3t-out".to_vec(),
+                stderr: Vec::new(),
+            }),
+        };
+        for e in [
+            kube::Error::Auth(run()),
+            kube::Error::Service(Box::new(run())),
+        ] {
+            assert!(e.to_string().contains("s3cr3t"), "the premise: {e}");
+            let text = error_text(&e);
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert!(text.starts_with("authentication failed"), "{text}");
+            assert!(is_auth_error(&e));
+        }
+        let other = kube::Error::Service("connection reset".into());
+        assert!(!is_auth_error(&other));
+        assert!(error_text(&other).contains("connection reset"));
     }
 }

@@ -6,7 +6,8 @@
 
 use crate::cli;
 use cli::{
-    free_port, log_lines, prescale, repo, sample, scrape as metrics, spawn_run, text, wait_exit,
+    free_port, log_lines, prescale, repo, sample, scrape as metrics, spawn_run, spawn_run_env,
+    text, wait_exit,
 };
 
 use std::path::{Path, PathBuf};
@@ -419,8 +420,16 @@ fn a_hanging_command_times_out_is_recorded_failed_and_the_loop_goes_on() {
             ..Setup::default()
         },
     );
+    // Only `sh` and `sleep` on the PATH, as in the shipped image, which has no `kill` program:
+    // the timeout's kill of the command's process group must not need one.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["sh", "sleep"] {
+        std::os::unix::fs::symlink(format!("/bin/{tool}"), bin.join(tool)).unwrap();
+    }
     let started = Instant::now();
-    let (mut child, _stdout) = spawn_run(&cfg, &["--apply"]);
+    let (mut child, _stdout) =
+        spawn_run_env(&cfg, &["--apply"], &[("PATH", bin.to_str().unwrap())]);
     let status = wait_exit(&mut child, Duration::from_secs(60));
     assert!(status.success(), "{status}");
     // Two cycles of one timeout each, not a hang.

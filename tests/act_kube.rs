@@ -301,6 +301,43 @@ async fn a_stalled_object_times_out_while_the_others_are_applied() {
     assert_not_held_by_the_stall(&fake, &out, timeout);
 }
 
+/// Asked to stop (SIGTERM) while every slot is held by a stalled object, the changes still
+/// waiting start nothing once they get a slot: after the stop, no request leaves for them,
+/// and the cycle ends with the stalled ones' timeouts, not a change later.
+#[tokio::test]
+async fn after_a_stop_the_changes_still_waiting_start_nothing() {
+    let fake = FakeKube::start();
+    let names = ["s1", "s2", "s3", "s4", "w5", "w6"];
+    for n in names {
+        fake.add("deployments", "shop", n, 1);
+    }
+    for n in &names[..4] {
+        fake.stall("deployments", "shop", n);
+    }
+    let refs: Vec<String> = names.iter().map(|n| format!("shop/{n}")).collect();
+    let list: Vec<(&str, ObjectKind, &str)> = names
+        .iter()
+        .zip(&refs)
+        .map(|(n, r)| (*n, D, r.as_str()))
+        .collect();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut a = actuator(&fake, &list, Duration::from_millis(1500)).with_stop(rx);
+    let ds: Vec<Decision> = names.iter().map(|n| up(n, 1, 3)).collect();
+    let stopper = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tx.send(true).unwrap();
+    };
+    let (out, ()) = tokio::join!(apply(&mut a, &ds), stopper);
+    for o in &out[..4] {
+        assert!(o.to_string().contains("timeout"), "{out:?}");
+    }
+    for (n, o) in names[4..].iter().zip(&out[4..]) {
+        assert_eq!(o.to_string(), "failed: not started: prescale is stopping");
+        assert!(fake.requests_on("deployments", "shop", n).is_empty(), "{n}");
+        assert_eq!(fake.replicas("deployments", "shop", n), 1);
+    }
+}
+
 /// Under leader election the changes still run concurrently (at most 4), each asking for
 /// leadership right before its first request: a stalled object holds up none of the others;
 /// a follower sends nothing; and a lease lapsing mid-cycle abandons the stalled change at the
@@ -377,6 +414,35 @@ async fn a_count_changed_elsewhere_is_left_and_then_gone_on_from() {
     // The next cycle plans from 8, and prescale acts again from there.
     assert_eq!(apply(&mut a, &[up("web", 8, 9)]).await, [Outcome::Applied]);
     assert_eq!(fake.replicas("deployments", "shop", "web"), 9);
+}
+
+/// A replica read older than prescale's last change plans from the count before it: "scale-up
+/// 10 → 15" while the workload runs the 20 prescale set would PATCH 20 → 15, a scale-down no
+/// guard saw. It is left as prescale's own count landed, and the next cycle plans from 20.
+#[tokio::test]
+async fn a_decision_planned_from_a_count_before_prescales_last_change_is_left() {
+    let fake = FakeKube::start();
+    fake.add("deployments", "shop", "web", 10);
+    let mut a = actuator(&fake, &[("web", D, "shop/web")], 10 * SECOND);
+    assert_eq!(
+        apply(&mut a, &[up("web", 10, 20)]).await,
+        [Outcome::Applied]
+    );
+    let before = fake.requests().len();
+    let out = apply(&mut a, &[up("web", 10, 15)]).await;
+    assert_eq!(out, [Outcome::Skipped(Skip::Landed { live: 20 })]);
+    let after: Vec<String> = fake.requests()[before..]
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(after, ["GET"], "no PATCH from a count older than its own");
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 20);
+    assert_eq!(a.last_set("web"), Some(20));
+    assert_eq!(
+        apply(&mut a, &[up("web", 20, 22)]).await,
+        [Outcome::Applied]
+    );
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 22);
 }
 
 /// Before prescale has set any count, the decision's `from` is what it expects to find: a

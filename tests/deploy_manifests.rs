@@ -497,7 +497,8 @@ fn workload_runs_non_root_on_a_read_only_root_as_the_image_does() {
         .is_some_and(|r| r.contains_key("memory")));
 
     // The Containerfile: numeric non-root user (runAsNonRoot can only check a number), the
-    // same one the pod runs as, and the entry point and default command the README shows.
+    // same one the pod runs as, the entry point (prescale under tini, which reaps what an
+    // apply_command leaves behind) and the default command the StatefulSet gives.
     let text = std::fs::read_to_string(deploy_dir().join("Containerfile")).unwrap();
     let lines: Vec<&str> = text
         .lines()
@@ -520,7 +521,7 @@ fn workload_runs_non_root_on_a_read_only_root_as_the_image_does() {
     for line in [
         "FROM rust:1-bookworm AS build",
         "FROM debian:bookworm-slim",
-        r#"ENTRYPOINT ["prescale"]"#,
+        r#"ENTRYPOINT ["/usr/bin/tini", "--", "prescale"]"#,
         r#"CMD ["run", "--config", "/etc/prescale/prescale.toml"]"#,
     ] {
         assert!(lines.contains(&line), "Containerfile has `{line}`");

@@ -347,3 +347,41 @@ fn same_cycle(a: &str, b: &str) -> bool {
     };
     cycles(a).is_some() && cycles(a) == cycles(b)
 }
+
+/// KEDA multiplexes every ScaledObject's stream on one connection; tonic's default is no limit,
+/// so prescale's own (4096) must reach the client in the server's HTTP/2 SETTINGS.
+#[tokio::test]
+async fn the_server_caps_concurrent_streams_per_connection() {
+    let state = Arc::new(ExportState::new(Metrics::new(), Duration::from_secs(60)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = serve_keda("127.0.0.1:0".parse().unwrap(), state, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let (client, mut conn) = h2::client::handshake(tcp).await.unwrap();
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!(
+        "http://{}/externalscaler.ExternalScaler/IsActive",
+        server.local_addr()
+    ))
+    .header("content-type", "application/grpc")
+    .body(())
+    .unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    // The answer's headers come after the server's SETTINGS, which the connection applies.
+    let headers = tokio::time::timeout(BOUND, async {
+        tokio::select! {
+            r = response => r.unwrap(),
+            c = &mut conn => panic!("connection ended: {c:?}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(headers.status(), 200);
+    assert_eq!(conn.max_concurrent_send_streams(), 4096);
+    let _ = stop.send(());
+}

@@ -495,29 +495,31 @@ struct GroupGuard(Option<u32>);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        #[cfg(unix)]
         if let Some(id) = self.0 {
-            // Blocking, but only on this rare path and for as long as `kill` takes to start.
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{id}")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            kill_process_group(id);
+        }
+    }
+}
+
+/// SIGKILL to process group `id` (the command's: it leads its own group). A system call, not
+/// the `kill` program: the image prescale ships in (`debian:bookworm-slim`) has none, and
+/// killing only the shell would leave its `kubectl` running to scale after the outcome was
+/// logged as failed.
+fn kill_process_group(id: u32) {
+    #[cfg(unix)]
+    if let Ok(pgid) = libc::pid_t::try_from(id) {
+        // SAFETY: killpg takes plain integers and touches no memory of this process; a group
+        // that is already gone gives ESRCH, which is fine.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
         }
     }
 }
 
 /// Kills a command's process group (see [`CommandActuator::run`]) and reaps it.
 async fn kill_group(child: &mut tokio::process::Child) {
-    // No libc here: `kill` on a negative id signals the whole group.
-    #[cfg(unix)]
     if let Some(id) = child.id() {
-        let _ = tokio::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{id}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await;
+        kill_process_group(id);
     }
     let _ = child.kill().await;
 }

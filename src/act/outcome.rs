@@ -45,10 +45,11 @@ pub enum Skip {
     /// way, see [`crate::shard::agree`]): a workload may have a second owner that acts on it,
     /// so this one acts on none until every shard runs with one count. Not believed done.
     ShardsDisagree,
-    /// An earlier change of prescale's whose answer never came (a timeout, a dropped
-    /// connection, a 5xx) turned out applied: the workload runs the count it asked for. That
-    /// count is prescale's; the decision, planned from the count before it, is left this cycle
-    /// and the next plans from `live`. Not a change elsewhere: nobody else touched it.
+    /// The workload runs the count of an earlier change of prescale's, but the decision was
+    /// planned from the count before it: the change's answer never came (a timeout, a dropped
+    /// connection, a 5xx) and it turned out applied, or the replica count planned from was
+    /// read before the change. That count is prescale's; the decision is left this cycle and
+    /// the next plans from `live`. Not a change elsewhere: nobody else touched it.
     Landed {
         /// The replica count read from the cluster: the earlier change's.
         live: u32,

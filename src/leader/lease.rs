@@ -7,6 +7,7 @@
 //! write fail (409) if anyone wrote since.
 
 use super::machine::LeaseRecord;
+use crate::kubernetes::{cut, error_text};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
@@ -114,16 +115,8 @@ impl LeaseApi {
                 verb,
                 format!("{} {}: {}", s.code, s.reason, cut(&s.message)),
             )),
-            Ok(Err(e)) => Err(CallError::Failed(verb, cut(&e.to_string()))),
+            Ok(Err(e)) => Err(CallError::Failed(verb, error_text(&e))),
         }
-    }
-}
-
-/// A message cut to 200 characters: an API server's message may quote a whole object.
-fn cut(s: &str) -> String {
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }
 

@@ -69,8 +69,8 @@ pub async fn start(
         .namespace
         .clone()
         .unwrap_or_else(|| client_cfg.default_namespace.clone());
-    let client =
-        kube::Client::try_from(client_cfg).map_err(|e| LeaderError::Client(e.to_string()))?;
+    let client = kube::Client::try_from(client_cfg)
+        .map_err(|e| LeaderError::Client(crate::kubernetes::error_text(&e)))?;
     let api: kube::Api<Lease> = kube::Api::namespaced(client, &namespace);
     tracing::info!(
         "leader election: Lease {namespace}/{} as '{}' (lease {:?}, renew deadline {:?}, retry {:?})",

@@ -522,7 +522,8 @@ async fn make_act(
             let k = KubeActuator::connect(&cfg.kubernetes, &live.workloads)
                 .await?
                 .with_last_set(tail.last_set)
-                .with_pending(tail.pending);
+                .with_pending(tail.pending)
+                .with_stop(stop);
             tracing::info!(
                 "acting through the Kubernetes API (scale subresource, request timeout {})",
                 humantime::format_duration(cfg.kubernetes.timeout())

@@ -170,12 +170,22 @@ pub fn acting_demo_config(
 /// Starts `prescale run --config cfg` with `extra` arguments (logs at `warn` to a file, shown
 /// if the test fails) and returns it with a channel of its stdout lines.
 pub fn spawn_run(cfg: &Path, extra: &[&str]) -> (Running, std::sync::mpsc::Receiver<String>) {
+    spawn_run_env(cfg, extra, &[])
+}
+
+/// [`spawn_run`] with `env` added to (or replacing in) the process environment.
+pub fn spawn_run_env(
+    cfg: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Running, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
     let (stderr, path) = stderr_file(cfg);
     let mut child = Command::new(env!("CARGO_BIN_EXE_prescale"))
         .args(["run", "--config", cfg.to_str().unwrap()])
         .args(extra)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(stderr)
         .spawn()

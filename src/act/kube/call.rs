@@ -9,6 +9,7 @@
 
 use super::event;
 use crate::act::{Outcome, Skip};
+use crate::kubernetes::{cut, error_text, is_auth_error};
 use crate::plan::{ObjectKind, ObjectRef};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Event;
@@ -181,6 +182,19 @@ impl Calls {
                     Some(live),
                 );
             }
+            if live != change.from {
+                // prescale's own last count, but the decision was planned from another: a
+                // replica read older than that change (kube-state-metrics not scraped since).
+                // Writing `to` would make the reviewed "scale-up 10 → 15" a 20 → 15 that no
+                // scale-down guard saw.
+                tracing::info!(
+                    "workload '{}': {} runs {live} replicas, what prescale last set, but the                      decision was planned from {} (a count read before that change): not                      patched this cycle; planning from {live} next cycle",
+                    change.workload,
+                    change.object,
+                    change.from
+                );
+                return settled(Outcome::Skipped(Skip::Landed { live }), Some(live));
+            }
             let version = scale.metadata.resource_version.clone().unwrap_or_default();
             let body = patch_body(&version, change.to);
             let params = PatchParams {
@@ -277,15 +291,9 @@ pub(super) fn classify(verb: &str, e: kube::Error) -> CallError {
                 code => CallError::Other(format!("{code} {}: {message}", s.reason)),
             }
         }
-        e => CallError::Unanswered(format!("{verb}: {}", cut(&e.to_string()))),
-    }
-}
-
-/// A message cut to 200 characters: an API server's message may quote a whole object.
-fn cut(s: &str) -> String {
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+        // The auth layer failed it before it was sent: it cannot have landed.
+        e if is_auth_error(&e) => CallError::Other(format!("{verb}: {}", error_text(&e))),
+        e => CallError::Unanswered(format!("{verb}: {}", error_text(&e))),
     }
 }
 

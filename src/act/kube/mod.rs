@@ -78,6 +78,10 @@ pub struct KubeActuator {
     /// Per workload, the count an unanswered PATCH asked for, until a read settles it (memory
     /// only: after a restart such a change reads as one made elsewhere).
     pending: HashMap<String, u32>,
+    /// Reads true once prescale is asked to stop: changes still waiting for a slot then start
+    /// no request. Changes under way finish (each request within the timeout), as a PATCH cut
+    /// off mid-flight would leave its outcome unknown.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl KubeActuator {
@@ -92,8 +96,8 @@ impl KubeActuator {
         // The timeout bounds each request; the client's hidden retries would stretch it.
         client_cfg.default_retry = false;
         client_cfg.read_timeout = Some(cfg.timeout());
-        let client =
-            kube::Client::try_from(client_cfg).map_err(|e| KubeActError::Client(e.to_string()))?;
+        let client = kube::Client::try_from(client_cfg)
+            .map_err(|e| KubeActError::Client(crate::kubernetes::error_text(&e)))?;
         Ok(KubeActuator::new(client, objects, cfg.timeout()))
     }
 
@@ -114,6 +118,7 @@ impl KubeActuator {
             objects,
             last_set: HashMap::new(),
             pending: HashMap::new(),
+            stop: None,
         }
     }
 
@@ -140,6 +145,12 @@ impl KubeActuator {
                 self.last_set.insert(w, n);
             }
         }
+        self
+    }
+
+    /// Starts no more changes once `stop` reads true (on SIGTERM); see the field.
+    pub fn with_stop(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
         self
     }
 
@@ -204,7 +215,17 @@ impl KubeActuator {
                 reason: d.reason.clone(),
             };
             let calls = self.calls.clone();
-            Ok(Box::pin(async move { calls.change(change).await }))
+            let stop = self.stop.clone();
+            Ok(Box::pin(async move {
+                // Asked here, once the change has its slot: the wait for one may outlast a
+                // SIGTERM, and what starts after it could outlast the pod's grace period.
+                if stop.as_ref().is_some_and(|s| *s.borrow()) {
+                    return Done::outcome(Outcome::Failed(
+                        "not started: prescale is stopping".into(),
+                    ));
+                }
+                calls.change(change).await
+            }))
         })
         .await;
         decisions
