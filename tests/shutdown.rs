@@ -99,3 +99,77 @@ fn a_failing_apply_command_is_logged_per_decision_and_the_loop_goes_on() {
         .count();
     assert_eq!(failures, scale_changes.len(), "{all}");
 }
+
+/// A store that answers the start-up check but never the backfill (a heavy range on a slow
+/// Thanos) must not hold SIGTERM for the request's timeout times its retries: the reads give
+/// up at the stop, the state is saved, and the process exits.
+#[test]
+fn a_backfill_that_never_answers_does_not_hold_sigterm() {
+    use crate::common::{Action, TestServer};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let asked = Arc::new(AtomicBool::new(false));
+    let flag = asked.clone();
+    let server = TestServer::start(move |req| {
+        if req.starts_with("POST /api/v1/query_range") {
+            flag.store(true, Ordering::SeqCst);
+            return Action::Stall(Duration::from_secs(120));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"series":"a"}},"value":[{now},"1"]}}]}}}}"#
+        );
+        Action::Respond(200, "application/json", body.into_bytes())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("live.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[run]
+model = {model:?}
+decision_log = "d.jsonl"
+
+[export]
+enabled = false
+
+[prometheus]
+url = "{url}"
+timeout = "30s"
+
+[[signal]]
+name = "demand"
+query = "demand"
+step = "5m"
+lookback = "8d"
+
+[[workload]]
+name = "web"
+demand = 'demand{{series="a"}}'
+replica_capacity = 12
+max_replicas = 40
+boot_time = "3m"
+"#,
+            model = cli::repo("models/web.model"),
+            url = server.url(),
+        ),
+    )
+    .unwrap();
+    let (mut child, _rx) = spawn(&cfg, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !asked.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "the backfill was never asked for"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let status = terminate(&mut child, EXIT_BOUND);
+    assert!(status.success(), "{status}");
+    assert!(t0.elapsed() < EXIT_BOUND, "{:?}", t0.elapsed());
+}

@@ -31,14 +31,21 @@ impl Loop {
             opts.cycles.or(self.cycles_limit)
         };
         let mut summary = RunSummary::default();
-        self.begin(&mut collector, clock.now()).await;
-        let mut last;
+        self.stop = Some(stop.clone());
+        let mut last = clock.now();
+        if !self.begin(&mut collector, last).await {
+            self.end(last)?;
+            return Ok(summary);
+        }
         loop {
             let started = Instant::now();
             let now = clock.now();
-            let decisions = self
+            let Some(decisions) = self
                 .step(&mut collector, now, started, summary.cycles + 1)
-                .await?;
+                .await?
+            else {
+                break;
+            };
             summary.cycles += 1;
             let holds = decisions.iter().filter(|d| d.is_hold()).count();
             summary.holds += holds;
@@ -53,15 +60,20 @@ impl Loop {
     }
 
     /// Before the first cycle at `now`: the persisted state restored, the buffers backfilled,
-    /// retraining's clock started.
+    /// retraining's clock started. `false`: stopped during the backfill.
     pub(super) async fn begin<S: Source + Send + Sync>(
         &mut self,
         collector: &mut Collector<S>,
         now: i64,
-    ) {
+    ) -> bool {
         self.restore_persisted(now);
-        warn_failures("backfill", &collector.backfill(now).await);
+        let Some(report) = unless_stopped(self.stop.clone(), collector.backfill(now)).await else {
+            tracing::info!("stopped during the backfill");
+            return false;
+        };
+        warn_failures("backfill", &report);
         self.retrainer.start(now);
+        true
     }
 
     /// After the last cycle, at `last`: the state saved for good and the decision log
@@ -84,11 +96,19 @@ impl Loop {
         now: i64,
         started: Instant,
         n: u64,
-    ) -> Result<Vec<Decision>, RunError> {
-        if n > 1 {
-            warn_failures("poll", &collector.poll(now).await);
-        }
-        let read = self.read_replicas(now).await;
+    ) -> Result<Option<Vec<Decision>>, RunError> {
+        let stop = self.stop.clone();
+        let read = unless_stopped(stop, async {
+            if n > 1 {
+                warn_failures("poll", &collector.poll(now).await);
+            }
+            self.read_replicas(now).await
+        })
+        .await;
+        let Some(read) = read else {
+            tracing::info!("stopped while reading; cycle {n} skipped");
+            return Ok(None);
+        };
         if let Some(recorded) = self.recorded.take() {
             self.recover(&read, &recorded);
         }
@@ -98,7 +118,7 @@ impl Loop {
         self.maybe_retrain(collector, now).await;
         self.maybe_train_own(collector, now).await;
         self.save_persisted(now, false);
-        Ok(decisions)
+        Ok(Some(decisions))
     }
 
     /// One cycle after the poll: forecast, plan, act, export.
@@ -162,3 +182,26 @@ fn warn_failures(what: &str, report: &PollReport) {
 
 #[cfg(test)]
 mod tests;
+
+/// `fut`'s output, or `None` if a stop is asked first (then `fut` is dropped where it waits).
+/// Only for reads: dropping a poll or a replica read loses nothing (what a backfill stored is
+/// kept, its cursor with it), while a change cut off mid-flight would leave its outcome unknown,
+/// so acting is never wrapped in this.
+async fn unless_stopped<T>(
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let Some(mut stop) = stop else {
+        return Some(fut.await);
+    };
+    let stopped = async move {
+        if stop.wait_for(|s| *s).await.is_err() {
+            // The sender is gone: no stop can come.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        v = fut => Some(v),
+        () = stopped => None,
+    }
+}

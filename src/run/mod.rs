@@ -615,7 +615,7 @@ fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
         {
             let _ = tokio::signal::ctrl_c().await;
         }
-        tracing::info!("stop requested: finishing the current cycle");
+        tracing::info!("stop requested: the cycle's reads give up, its acting finishes");
         let _ = stop.send(true);
     });
 }

@@ -87,6 +87,10 @@ pub(super) struct Loop {
     /// Checks each cycle that every shard in view runs with this one's count (sharded, in
     /// Prometheus mode); its last answer is the act stage's hold ([`Act::held`]).
     pub(super) shard_check: Option<crate::shard::agree::ShardCheck>,
+    /// Reads true once `run` is asked to stop (SIGTERM, SIGINT); set by `drive`. The cycle's
+    /// reads (backfill, poll, replica read) give up at it: each can take a timeout times its
+    /// retries per signal or workload, minutes against a pod's 30-second grace period.
+    pub(super) stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Loop {
@@ -135,6 +139,7 @@ impl Loop {
             remote: Default::default(),
             stale: crate::shard::Staleness::new(cfg.shard.replicas),
             shard_check: None,
+            stop: None,
         }
     }
 

@@ -68,6 +68,7 @@ impl<S: Source + Send + Sync> Stepper<S> {
         let mut collector =
             Collector::with_source(source, cfg.signals.clone(), RetryPolicy::default(), start)
                 .await?;
+        // No stop is set here, so the backfill always completes.
         lp.begin(&mut collector, start).await;
         Ok(Stepper {
             lp,
@@ -82,10 +83,12 @@ impl<S: Source + Send + Sync> Stepper<S> {
     /// decisions, holds included.
     pub async fn cycle(&mut self, now: i64) -> Result<Vec<Decision>, RunError> {
         let n = self.cycles + 1;
+        // No stop is set here (nothing asks a stepper to stop), so every cycle runs.
         let decisions = self
             .lp
             .step(&mut self.collector, now, Instant::now(), n)
-            .await?;
+            .await?
+            .unwrap_or_default();
         self.cycles = n;
         Ok(decisions)
     }
