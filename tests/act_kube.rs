@@ -301,6 +301,40 @@ async fn a_stalled_object_times_out_while_the_others_are_applied() {
     assert_not_held_by_the_stall(&fake, &out, timeout);
 }
 
+/// Leadership lapsing while a PATCH is out (sent, not answered) abandons the change, but not
+/// as if nothing had been sent: the count asked for is logged and remembered, so the next read
+/// that finds it takes it for prescale's own change landing, not for someone else's.
+#[tokio::test]
+async fn a_change_abandoned_with_its_patch_out_remembers_the_count_asked() {
+    use prescale::act::Actuator;
+    use prescale::leader::Leadership;
+    let fake = FakeKube::start();
+    fake.add("deployments", "shop", "web", 1);
+    fake.apply_then_stall("deployments", "shop", "web");
+    let mut a = actuator(&fake, &[("web", D, "shop/web")], 10 * SECOND);
+    let lease = Leadership::lapsing_in(Duration::from_millis(300));
+    let out = a.apply_led(&[up("web", 1, 5)], &lease).await;
+    assert_eq!(
+        out[0].to_string(),
+        "failed: abandoned: this replica stopped leading while it ran; no answer, it may have \
+         landed: asked 5"
+    );
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 5);
+    fake.heal("deployments", "shop", "web");
+    let out = apply(&mut a, &[up("web", 1, 6)]).await;
+    assert_eq!(out, [Outcome::Skipped(Skip::Landed { live: 5 })]);
+    assert_eq!(a.last_set("web"), Some(5));
+
+    // A PATCH answered applied, the lapse coming while its Event is out: applied, and the
+    // count is prescale's (only the Event was cut off).
+    fake.stall_events();
+    let lease = Leadership::lapsing_in(Duration::from_millis(300));
+    let out = a.apply_led(&[up("web", 5, 7)], &lease).await;
+    assert_eq!(out, [Outcome::Applied]);
+    assert_eq!(fake.replicas("deployments", "shop", "web"), 7);
+    assert_eq!(a.last_set("web"), Some(7));
+}
+
 /// Asked to stop (SIGTERM) while every slot is held by a stalled object, the changes still
 /// waiting start nothing once they get a slot: after the stop, no request leaves for them,
 /// and the cycle ends with the stalled ones' timeouts, not a change later.

@@ -99,8 +99,11 @@ async fn led(
 
 /// What a change abandoned because leadership lapsed while it ran is recorded as.
 pub(crate) fn abandoned() -> Outcome {
-    Outcome::Failed("abandoned: this replica stopped leading while it ran".into())
+    Outcome::Failed(ABANDONED.into())
 }
+
+/// [`abandoned`]'s reason.
+const ABANDONED: &str = "abandoned: this replica stopped leading while it ran";
 
 /// True for decisions that change a workload's replicas (the ones an actuator carries out).
 fn is_scale(d: &Decision) -> bool {

@@ -81,6 +81,8 @@ struct Inner {
     events: Vec<Value>,
     /// Answer every Event POST with this status.
     events_fail: Option<u16>,
+    /// Hold every Event POST unanswered until the server stops.
+    events_stall: bool,
     stopping: bool,
 }
 
@@ -205,6 +207,11 @@ impl FakeKube {
     /// Every Event POST is answered `code` with a Status (RBAC without `create` on events).
     pub fn fail_events(&self, code: u16) {
         lock(&self.inner).events_fail = Some(code);
+    }
+
+    /// Every Event POST is held unanswered until the server stops (a slow API server).
+    pub fn stall_events(&self) {
+        lock(&self.inner).events_stall = true;
     }
 
     pub fn replicas(&self, resource: &str, ns: &str, name: &str) -> u32 {
@@ -485,6 +492,12 @@ async fn event(
     body: Bytes,
 ) -> Response {
     let i = record(&s, &method, &uri, &headers, &body);
+    if lock(&s).events_stall {
+        let t0 = Instant::now();
+        while !lock(&s).stopping && t0.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let r = {
         let mut st = lock(&s);
         if let Some(code) = st.events_fail {

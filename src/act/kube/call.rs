@@ -15,6 +15,8 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::subresource::Scale;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// The field manager named on every write, so `kubectl get -o yaml --show-managed-fields`
@@ -38,7 +40,17 @@ pub(super) struct Change {
     pub pending: Option<u32>,
     /// The decision's one line, for the Event.
     pub reason: String,
+    /// How far the change got, read when it is abandoned (dropped mid-way when leadership
+    /// lapses): by then a PATCH may have been sent, or even answered.
+    pub progress: Arc<AtomicU8>,
 }
+
+/// [`Change::progress`]: no PATCH sent yet.
+pub(super) const NOT_SENT: u8 = 0;
+/// [`Change::progress`]: the PATCH was sent and not answered yet: it may land.
+pub(super) const SENT: u8 = 1;
+/// [`Change::progress`]: the PATCH was answered applied (the Event may still be on its way).
+pub(super) const LANDED: u8 = 2;
 
 /// What became of a change, and the count prescale now knows the workload at.
 #[derive(Debug)]
@@ -201,6 +213,7 @@ impl Calls {
                 field_manager: Some(FIELD_MANAGER.into()),
                 ..PatchParams::default()
             };
+            change.progress.store(SENT, Ordering::SeqCst);
             match self
                 .bounded(
                     "PATCH",
@@ -209,6 +222,7 @@ impl Calls {
                 .await
             {
                 Ok(_) => {
+                    change.progress.store(LANDED, Ordering::SeqCst);
                     let message = format!("{live} → {} replicas: {}", change.to, change.reason);
                     let uid = scale.metadata.uid.clone();
                     if let Err(e) = post_event(self, &change.object, uid, &message).await {
@@ -221,6 +235,8 @@ impl Calls {
                     return settled(Outcome::Applied, Some(change.to));
                 }
                 Err(CallError::Conflict(m)) if !retried => {
+                    // Refused, so not applied: nothing of this change is out there.
+                    change.progress.store(NOT_SENT, Ordering::SeqCst);
                     tracing::info!(
                         "workload '{}': {} changed while being scaled ({m}); trying once more",
                         change.workload,

@@ -47,8 +47,10 @@ use super::{is_scale, Actuator, Applying, Outcome, Skip};
 use crate::kubernetes::{KubeConfigError, KubernetesConfig};
 use crate::leader::Leadership;
 use crate::plan::{Decision, ObjectRef, WorkloadSpec};
-use call::{Calls, Change, Done, Pending};
+use call::{Calls, Change, Done, Pending, LANDED, SENT};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why the Kubernetes actuator could not be set up (at start-up, never during the loop).
@@ -160,6 +162,26 @@ impl KubeActuator {
     }
 }
 
+/// What an abandoned change (dropped when leadership lapsed) comes to, by how far it got: a
+/// PATCH answered applied is applied (only its Event was cut off), one sent but not answered
+/// may have landed and is remembered as asked, as an unanswered PATCH is; before any PATCH,
+/// nothing reached the object.
+fn abandoned_after(progress: u8, to: u32, done: Done) -> Done {
+    match progress {
+        LANDED => Done {
+            outcome: Outcome::Applied,
+            remember: Some(to),
+            pending: Pending::Settled,
+        },
+        SENT => Done {
+            outcome: Outcome::unanswered(super::ABANDONED.to_string(), to),
+            remember: None,
+            pending: Pending::Asked(to),
+        },
+        _ => done,
+    }
+}
+
 /// Each workload's object, or the first workload without one.
 pub fn objects(workloads: &[WorkloadSpec]) -> Result<HashMap<String, ObjectRef>, KubeActError> {
     workloads
@@ -195,6 +217,7 @@ impl KubeActuator {
         decisions: &[Decision],
         leadership: Option<&Leadership>,
     ) -> Vec<Outcome> {
+        let mut progress: HashMap<String, Arc<AtomicU8>> = HashMap::new();
         let done = super::bounded::changes(decisions, leadership, |d| {
             if !is_scale(d) {
                 return Err(Done::outcome(Outcome::Skipped(Skip::Nothing)));
@@ -213,6 +236,7 @@ impl KubeActuator {
                 last_set: self.last_set.get(&d.target).copied(),
                 pending: self.pending.get(&d.target).copied(),
                 reason: d.reason.clone(),
+                progress: progress.entry(d.target.clone()).or_default().clone(),
             };
             let calls = self.calls.clone();
             let stop = self.stop.clone();
@@ -232,6 +256,12 @@ impl KubeActuator {
             .iter()
             .zip(done)
             .map(|(d, done)| {
+                let done = match progress.get(&d.target) {
+                    Some(p) if done.outcome == super::abandoned() => {
+                        abandoned_after(p.load(Ordering::SeqCst), d.to, done)
+                    }
+                    _ => done,
+                };
                 if let Some(n) = done.remember {
                     self.last_set.insert(d.target.clone(), n);
                 }
