@@ -18,10 +18,12 @@ use std::collections::VecDeque;
 ///   recommendation (scale-up window 0 s) and the highest recommendation of the last 300 s
 ///   (recommendations stamped after `now − 300 s`), so replicas are removed only once every
 ///   recent recommendation agrees.
-/// - **Scale-up rate**: at most the larger of +4 pods and +100 % per 60 s (the API's
-///   documented default, `HPAScalingRules`; the controller's code uses 15 s periods), counted
-///   from the replicas at the start of the period: `current − added + removed` by the HPA's
-///   own scale events of the last period.
+/// - **Scale-up rate**: at most the larger of +4 pods and +100 % per 15 s, counted from the
+///   replicas at the start of the period: `current − added + removed` by the HPA's own scale
+///   events of the last period, and never below `current` (a scale-down leaving the period
+///   must not turn the limit into a cut). 15 s is what the controller applies (`defaults.go`,
+///   and the legacy rule without `behavior`: `max(2 × current, 4)` every sync); the API
+///   reference's "per 60 seconds" is not what runs.
 /// - **Sync period**: the HPA recomputes every 15 s, so a trace step of `s` seconds is
 ///   `max(1, s / 15)` syncs that all see that step's demand (a 5-minute step allows twenty
 ///   rate-limited rounds, not one).
@@ -44,8 +46,8 @@ pub struct Hpa {
 
 /// Seconds between two HPA syncs (`--horizontal-pod-autoscaler-sync-period`).
 pub const HPA_SYNC: i64 = 15;
-/// The scale-up rate's period, seconds.
-pub const HPA_UP_PERIOD: i64 = 60;
+/// The scale-up rate's period, seconds (Kubernetes' default `scaleUp` policies' `periodSeconds`).
+pub const HPA_UP_PERIOD: i64 = 15;
 /// Pods the scale-up rate allows per period, whatever the size.
 pub const HPA_UP_PODS: i64 = 4;
 
@@ -121,7 +123,9 @@ impl Hpa {
         let down = self.recent.iter().map(|&(_, r)| r).max().unwrap_or(desired);
         let mut next = current.max(desired).min(down);
         if next > current {
-            next = next.min(self.scale_up_limit(now, current));
+            // As the controller does: a limit below `current` (replicas the HPA removed have
+            // left the period) holds the count, it never cuts it.
+            next = next.min(self.scale_up_limit(now, current).max(current));
         }
         while self
             .events
@@ -274,11 +278,10 @@ mod tests {
     fn hpa_scale_down_waits_for_the_window_scale_up_does_not() {
         // 1-minute steps = 4 syncs at 15 s; 5-minute window.
         let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 60);
-        // 2 replicas at 400 want 8, but the rate allows max(2 + 4, 2 × 2) = 6 per 60 s: the
-        // syncs at -45 (2 → 6), -30, -15 and 0 all count from the 2 at the period's start.
-        assert_eq!(h.decide(&obs(0, 400.0, 2)), 6);
-        // At 15 s the -45 event has left the period: start 6, limit 12; 6 at 400 want 8.
-        assert_eq!(h.decide(&obs(1, 400.0, 6)), 8);
+        // 2 replicas at 400 want 8: the rate allows max(2 + 4, 2 × 2) = 6 per 15 s, so the
+        // sync at -45 goes 2 → 6 and the one at -30 (a new period, counting from 6) 6 → 8.
+        assert_eq!(h.decide(&obs(0, 400.0, 2)), 8);
+        assert_eq!(h.decide(&obs(1, 400.0, 8)), 8);
         // Demand drops to 100 (wants 2), but the 8s recommended up to t = 60 s stay in the
         // window until a sync after 360 s.
         for t in 2..=5 {
@@ -290,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn hpa_scale_up_rate_is_max_of_4_pods_and_100_percent_per_60s() {
+    fn hpa_scale_up_rate_is_max_of_4_pods_and_100_percent_per_15s() {
         // 15-second steps: one sync per step. Capacity 100 at target 50 %: 2,000 wants 40.
         let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 15);
         let mut current = 2;
@@ -305,9 +308,9 @@ mod tests {
             });
             seen.push(current);
         }
-        // 0 s: max(2 + 4, 2 × 2) = 6, held until the event leaves the 60 s period; 60 s:
-        // from 6, max(10, 12) = 12; 120 s: 24; 180 s: 48, capped by the desired 40.
-        assert_eq!(seen, [6, 6, 6, 6, 12, 12, 12, 12, 24, 24, 24, 24, 40]);
+        // 0 s: max(2 + 4, 2 × 2) = 6; each next sync is a new 15 s period: 15 s: from 6,
+        // max(10, 12) = 12; 30 s: 24; 45 s: 48, capped by the desired 40.
+        assert_eq!(seen, [6, 12, 24, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40]);
         // Small counts: the 4 pods win over doubling (1 → 5).
         let h = Hpa::with(100.0, 0.5, 0.1, 300, 15);
         assert_eq!(h.scale_up_limit(0, 1), 5);
@@ -315,9 +318,31 @@ mod tests {
     }
 
     #[test]
+    fn a_scale_down_leaving_the_rate_period_does_not_cut_a_scale_up() {
+        // Capacity 100 at target 100 %, no stabilisation window, 10 s steps: one sync each,
+        // so a 15 s rate period holds the previous sync's event too.
+        let mut h = Hpa::with(100.0, 1.0, 0.1, 0, 10);
+        let mut at = |t: i64, demand: f64, current: u32| {
+            h.decide(&Observation {
+                t: t as usize,
+                ts: t * 10,
+                demand,
+                ready: current,
+                provisioned: current,
+            })
+        };
+        // 20 → 10, then a spike: from the period's start (10 + 10 = 20) up to 40.
+        assert_eq!(at(0, 1000.0, 20), 10);
+        assert_eq!(at(1, 4000.0, 10), 40);
+        // At 20 s the -10 has left the period, the +30 has not: start 40 − 30 = 10, limit
+        // max(14, 20) = 20, below the 40 running. Demand wants 80: held at 40, not cut to 20.
+        assert_eq!(at(2, 8000.0, 40), 40);
+    }
+
+    #[test]
     fn hpa_syncs_every_15s_within_a_step() {
-        // A 5-minute step is 20 syncs (at -285, -270, ..., 0): 2 → 6 at -285, 12 at -225,
-        // 24 at -165, 40 (the desired) at -105.
+        // A 5-minute step is 20 syncs (at -285, -270, ..., 0): 2 → 6 at -285, 12 at -270,
+        // 24 at -255, 40 (the desired) at -240.
         let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 300);
         assert_eq!(h.decide(&obs(0, 2000.0, 2)), 40);
         // A step shorter than a sync is one sync.
