@@ -354,14 +354,30 @@ fn a_file_that_is_not_the_calibration_state_stops_the_start_and_is_kept() {
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone's notes\n");
-    // A damaged state names where.
-    std::fs::write(
-        &path,
-        "{\"format\":\"prescale-online-calibration\",\"version\":1,\n\"model\":",
-    )
-    .unwrap();
-    let err = text(&prescale(&["run", "--config", &cfg, "--once"]));
-    assert!(err.contains("d.calibration.json: line 2"), "{err}");
+    // A damaged state of prescale's names where, is set aside whole, and the run starts
+    // afresh (a cache must not stop the loop: a rollback to an older format would crash-loop).
+    let damaged = "{\"format\":\"prescale-online-calibration\",\"version\":1,\n\"model\":";
+    std::fs::write(&path, damaged).unwrap();
+    let err = run_ok(&["run", "--config", &cfg, "--once"]);
+    assert!(
+        err.contains("d.calibration.json: line 2") && err.contains("set aside as"),
+        "{err}"
+    );
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("d.calibration.json.unreadable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read_to_string(aside[0].path()).unwrap(), damaged);
+    // The run's own state is at the path again.
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .starts_with("{\"format\":\"prescale-online-calibration\""));
 }
 
 /// `api`'s risk ledger in the state file: (steps, short steps).
@@ -403,6 +419,31 @@ fn a_restart_goes_on_counting_the_short_step_budget() {
     );
     let (after, _) = api_ledger(dir.path());
     assert!(after > steps && after <= steps + 2, "{steps} → {after}");
+
+    // `api` renamed (or removed, or now another shard's): its ledger is neither restored nor
+    // saved again.
+    std::fs::write(
+        &cfg,
+        budget
+            .replace("warmup = \"8d\"", "warmup = \"194h\"")
+            .replace("name = \"api\"", "name = \"api-v2\""),
+    )
+    .unwrap();
+    run_ok(&["run", "--config", &cfg, "--once"]);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(calibration_state(dir.path())).unwrap())
+            .unwrap();
+    let names: Vec<&str> = state["risk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api-v2"], "{state:#}");
+    // Put back, it starts from nothing, not from the old debt.
+    std::fs::write(&cfg, budget.replace("warmup = \"8d\"", "warmup = \"195h\"")).unwrap();
+    run_ok(&["run", "--config", &cfg, "--once"]);
+    assert!(api_ledger(dir.path()).0 <= 2);
 
     // Without the file it starts from nothing.
     std::fs::remove_file(calibration_state(dir.path())).unwrap();

@@ -45,7 +45,12 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let summary = rt.block_on(prescale::run(cfg, opts, Box::new(std::io::stdout())))?;
+    let result = rt.block_on(prescale::run(cfg, opts, Box::new(std::io::stdout())));
+    // A retraining or an own model's contest may still run on a blocking thread, and a
+    // runtime's drop waits for those: after SIGTERM their result is not wanted, and waiting
+    // could outlast the pod's grace period (the state is saved already).
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    let summary = result?;
     println!(
         "done: {} cycles, {} changes recommended, {} holds{}",
         summary.cycles,

@@ -390,7 +390,8 @@ fn build_loop(
     opts: &RunOptions,
 ) -> Result<Loop, RunError> {
     let recorded = recorded_counts(&cfg.live, opts)?;
-    let persisted = persist::load(&cfg.live.calibration_state)?;
+    let persisted =
+        persist::load_or_set_aside(&cfg.live.calibration_state, crate::collect::unix_now())?;
     Ok(
         Loop::new(cfg, model, model_path.display().to_string(), act, state)
             .with_recorded(recorded)

@@ -148,6 +148,17 @@ impl Loop {
     pub(super) fn set_workloads(&mut self, workloads: Vec<WorkloadSpec>) {
         self.planned_series = planned_series(&workloads, self.series.online.enabled());
         self.workloads = workloads;
+        self.retain_risk();
+    }
+
+    /// Drops the risk ledgers of workloads not planned here with a `max_short` budget.
+    pub(super) fn retain_risk(&mut self) {
+        let workloads = &self.workloads;
+        self.risk.retain(|name| {
+            workloads
+                .iter()
+                .any(|w| w.name == name && w.max_short.is_some())
+        });
     }
 
     /// Starts from the counts a previous run recorded, where the cluster does not say.

@@ -492,6 +492,16 @@ impl RiskTracker {
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.workloads.retain(|k, _| keep(k));
     }
+
+    /// How many workloads it keeps a ledger for.
+    pub fn len(&self) -> usize {
+        self.workloads.len()
+    }
+
+    /// Whether it keeps no ledger.
+    pub fn is_empty(&self) -> bool {
+        self.workloads.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@
 //! `format` marker, one series or workload per line. A file at the path that does not start
 //! with the marker was not written by prescale: it is refused, never overwritten. One that
 //! does but does not parse or holds values no calibrator can have is refused with the line,
-//! or the series or workload, at fault.
+//! or the series or workload, at fault; `run` then sets it aside ([`load_or_set_aside`]) and
+//! starts afresh, as the file is a cache of what the loop learns: a rollback to a build that
+//! reads an older format must not crash-loop until someone deletes it. An empty file is no
+//! state (a path created ahead, `touch`).
 
 use crate::atomic_file::write_atomic;
 use crate::forecast::online::{self, SavedSeries};
@@ -86,7 +89,7 @@ pub enum StateError {
         path: PathBuf,
     },
     /// The file is prescale's but does not parse (e.g. edited by hand).
-    #[error("{}: line {line}, column {column}: {message}; delete the file to start the online calibration afresh", path.display())]
+    #[error("{}: line {line}, column {column}: {message}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -98,7 +101,7 @@ pub enum StateError {
         message: String,
     },
     /// The file parses but holds a value no calibrator can have.
-    #[error("{}: {what}; delete the file to start the online calibration afresh", path.display())]
+    #[error("{}: {what}", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -137,13 +140,38 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, StateError> {
     Ok(Some(Loaded { state, risk }))
 }
 
+/// [`load`], but a file of prescale's that cannot be read (another format version, a field
+/// this build does not know, a damaged or hand-edited file) is renamed to
+/// `<name>.unreadable-<unix seconds>`, kept for a look, with a warning, and the state starts
+/// afresh. What is not prescale's, or cannot be opened, stays an error.
+pub fn load_or_set_aside(path: &Path, now: i64) -> Result<Option<Loaded>, StateError> {
+    match load(path) {
+        Err(e @ (StateError::Parse { .. } | StateError::Invalid { .. })) => {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".unreadable-{now}"));
+            let aside = path.with_file_name(name);
+            std::fs::rename(path, &aside).map_err(|error| StateError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
+            tracing::warn!(
+                "{e}: set aside as {}; the online calibration and the risk ledgers start afresh",
+                aside.display()
+            );
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
 /// Fails when something is at `path` that [`save`] must not replace (not prescale's state).
 /// Reads only the marker.
 fn check_writable(path: &Path) -> Result<(), StateError> {
     open(path).map(|_| ())
 }
 
-/// The file from its start, once its first bytes proved it prescale's; `None` when absent.
+/// The file from its start, once its first bytes proved it prescale's; `None` when absent or
+/// empty.
 /// The marker is read first, and no more than its length: a wrong path (a device, some large
 /// file) costs a few bytes.
 fn open(path: &Path) -> Result<Option<impl Read>, StateError> {
@@ -167,6 +195,9 @@ fn open(path: &Path) -> Result<Option<impl Read>, StateError> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io(e)),
         }
+    }
+    if got == 0 {
+        return Ok(None);
     }
     if head[..got] != *marker.as_bytes() {
         return Err(StateError::Foreign {

@@ -6,7 +6,7 @@
 pub(super) mod file;
 
 pub use file::StateError;
-pub(super) use file::{load, Loaded, SavedState};
+pub(super) use file::{load_or_set_aside, Loaded, SavedState};
 
 use super::state::Loop;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ impl Loop {
         let Some(Loaded { state: saved, risk }) = self.persisted.loaded.take() else {
             return;
         };
-        let path = self.persisted.path.display();
+        let path = self.persisted.path.display().to_string();
         if saved.saved_at > now {
             tracing::info!(
                 "{path} was saved at {}, after this run's first cycle at {now} (a replay of \
@@ -38,7 +38,12 @@ impl Loop {
             );
             return;
         }
-        let workloads = self.risk.restore(risk);
+        self.risk.restore(risk);
+        // Only workloads this run plans with a budget: a ledger of one removed, renamed or now
+        // another shard's would be saved again forever, and come back with its old debt if
+        // the name ever returned.
+        self.retain_risk();
+        let workloads = self.risk.len();
         if workloads > 0 {
             tracing::info!("risk ledgers of {workloads} workloads restored from {path}");
         }

@@ -82,7 +82,8 @@ fn no_file_is_no_state_and_a_foreign_file_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     assert!(load(&path).unwrap().is_none());
-    for foreign in [&b"{\"series\": []}"[..], b"", b"important notes"] {
+    // (An empty file is no state, as for the other files prescale writes: see below.)
+    for foreign in [&b"{\"series\": []}"[..], b"important notes"] {
         std::fs::write(&path, foreign).unwrap();
         let e = load(&path).unwrap_err();
         assert!(matches!(e, StateError::Foreign { .. }), "{e}");
@@ -202,4 +203,41 @@ fn risk_ledgers_are_restored_as_read_and_an_impossible_one_refuses_the_file() {
     save(&path, &saved).unwrap();
     let e = load(&path).unwrap_err().to_string();
     assert!(e.contains("risk of workload 'web' appears twice"), "{e}");
+}
+
+/// A file of prescale's this build cannot read (a rollback to an older format, damage) is set
+/// aside whole and the loop starts afresh, never crash-looping on a cache; a file that is not
+/// prescale's stays an error and untouched; an empty one is no state.
+#[test]
+fn an_unreadable_state_is_set_aside_a_foreign_file_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    save(&path, &state(&learnt(), 7, 0)).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["series"][0]["newer_field"] = serde_json::json!(1);
+    let text = serde_json::to_string(&v).unwrap();
+    std::fs::write(&path, &text).unwrap();
+    assert!(load_or_set_aside(&path, 1_234).unwrap().is_none());
+    assert!(!path.exists());
+    let aside = dir.path().join("state.json.unreadable-1234");
+    assert_eq!(std::fs::read_to_string(&aside).unwrap(), text);
+    // The next save writes afresh at the path.
+    save(&path, &state(&learnt(), 8, 0)).unwrap();
+    assert!(load_or_set_aside(&path, 1_300).unwrap().is_some());
+
+    let foreign = dir.path().join("notes.txt");
+    std::fs::write(&foreign, "my notes").unwrap();
+    assert!(matches!(
+        load_or_set_aside(&foreign, 1_234),
+        Err(StateError::Foreign { .. })
+    ));
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "my notes");
+
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    assert!(load_or_set_aside(&empty, 1_234).unwrap().is_none());
+    assert!(empty.exists());
+    save(&empty, &state(&learnt(), 7, 0)).unwrap();
+    assert!(load(&empty).unwrap().is_some());
 }
