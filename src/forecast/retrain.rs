@@ -98,23 +98,42 @@ impl Retrainer {
     }
 }
 
-/// Trains a candidate on all but the newest fifth of the buffers and compares it with the
-/// current model on that fifth (pinball loss at p90, the level capacity is usually planned to).
+/// Trains a candidate on the buffers up to a scored part and compares it with the current
+/// model there (pinball loss at p90, the level capacity is usually planned to). The scored
+/// part is the newest fifth of each series, shortened to what the current model was not
+/// trained on: scored on its own training data, the current model would nearly always win
+/// (a day after a retraining, or an own model's retry a day on, the fifth of a week's buffer
+/// still overlaps it). With less unseen data than half a fifth in all, there is no contest.
 /// Returns the candidate refitted on everything when it wins. Own models
 /// ([`OwnModels`](super::OwnModels)) are chosen by the same contest, on one series.
 pub(super) fn challenge(current: &Model, series: &[Series]) -> Result<Option<Model>, ModelError> {
     let holdout = 0.2;
+    let starts = contest_starts(current, series, holdout);
+    let scored: usize = series
+        .iter()
+        .zip(&starts)
+        .map(|(s, &i)| s.len().saturating_sub(i))
+        .sum();
+    let total: usize = series.iter().map(Series::len).sum();
+    if (scored as f64) < total as f64 * holdout / 2.0 {
+        tracing::info!(
+            "retraining: {scored} of {total} steps are newer than the current model's training \
+             data, too few to compare on: keeping it"
+        );
+        return Ok(None);
+    }
     let mut opts = TrainOptions::new(current.spec.step, current.spec.window);
     opts.quantiles = current.quantiles.clone();
     let heads: Vec<_> = series
         .iter()
-        .map(|s| s.slice(0..holdout_start(s.len(), holdout)))
+        .zip(&starts)
+        .map(|(s, &i)| s.slice(0..i.min(s.len())))
         .collect();
     let candidate = Model::train(&heads, &opts)?;
     let score = |m: &Model| {
         // Raw quantiles: the contest is between models; the live correction sits on top of
         // whichever wins.
-        let r = backtest::run(m, series, holdout, "", &OnlineConfig::off());
+        let r = backtest::run_from(m, series, &starts, holdout, "", &OnlineConfig::off());
         r.overall
             .model
             .pinball
@@ -131,6 +150,28 @@ pub(super) fn challenge(current: &Model, series: &[Series]) -> Result<Option<Mod
     } else {
         Ok(None)
     }
+}
+
+/// Where each series' scored part starts: the newest `holdout` share, or later where the
+/// current model was trained on data beyond its start (the model's record of each series'
+/// training range, by key; a series it never saw is unseen throughout).
+fn contest_starts(current: &Model, series: &[Series], holdout: f64) -> Vec<usize> {
+    series
+        .iter()
+        .map(|s| {
+            let seen_until = current
+                .meta
+                .series
+                .iter()
+                .find(|t| t.key == s.key)
+                .map_or(0, |t| {
+                    let steps = (t.range.1 - s.start).div_euclid(s.step.max(1))
+                        + i64::from((t.range.1 - s.start).rem_euclid(s.step.max(1)) != 0);
+                    steps.clamp(0, s.len() as i64) as usize
+                });
+            holdout_start(s.len(), holdout).max(seen_until)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -183,6 +224,34 @@ pub(super) mod tests {
         // A model that has already seen the recent data is kept.
         let good = Model::train(std::slice::from_ref(&load), &opts).unwrap();
         assert!(challenge(&good, std::slice::from_ref(&load))
+            .unwrap()
+            .is_none());
+    }
+
+    /// The contest scores only what the current model was not trained on: trained on 8 of
+    /// 9 days, it is scored on the ninth, not on the newest fifth (1.8 days, 0.8 of them its
+    /// own training data); trained on all 9, there is nothing to compare on.
+    #[test]
+    fn the_contest_scores_only_data_the_current_model_has_not_seen() {
+        let load = series("load", 9, false, 1);
+        let opts = TrainOptions::new(300, 900);
+        let fifth = holdout_start(load.len(), 0.2);
+        let other = Model::train(&[series("other", 9, false, 3)], &opts).unwrap();
+        assert_eq!(
+            contest_starts(&other, std::slice::from_ref(&load), 0.2),
+            [fifth]
+        );
+        let eight = Model::train(&[load.slice(0..8 * 288)], &opts).unwrap();
+        assert_eq!(
+            contest_starts(&eight, std::slice::from_ref(&load), 0.2),
+            [8 * 288]
+        );
+        let all = Model::train(std::slice::from_ref(&load), &opts).unwrap();
+        assert_eq!(
+            contest_starts(&all, std::slice::from_ref(&load), 0.2),
+            [load.len()]
+        );
+        assert!(challenge(&all, std::slice::from_ref(&load))
             .unwrap()
             .is_none());
     }

@@ -107,11 +107,28 @@ pub fn run(
     model_name: &str,
     online: &OnlineConfig,
 ) -> Report {
+    let starts: Vec<usize> = series
+        .iter()
+        .map(|s| holdout_start(s.len(), holdout))
+        .collect();
+    run_from(model, series, &starts, holdout, model_name, online)
+}
+
+/// [`run`] with each series scored from its own index in `starts` (the report still says
+/// `holdout`): a model contest scores only what neither side was trained on.
+pub(crate) fn run_from(
+    model: &Model,
+    series: &[Series],
+    starts: &[usize],
+    holdout: f64,
+    model_name: &str,
+    online: &OnlineConfig,
+) -> Report {
     let spec = &model.spec;
     let mut points = Vec::new();
     let mut per_series = Vec::new();
-    for s in series {
-        let from = holdout_start(s.len(), holdout);
+    for (s, &from) in series.iter().zip(starts) {
+        let from = from.min(s.len());
         let raw = model.forecast_range(&s.key, &s.values, s.start, from..s.len());
         let forecasts = online::replay(online, &s.values, s.start, s.step, raw);
         let mut pts: Vec<Point> = forecasts
