@@ -4,19 +4,46 @@
 
 use super::state::Loop;
 use crate::collect::{Collector, Source};
+use crate::series::{Ring, Series, SeriesKey};
+
+/// Most points (steps of every series together) one retraining is handed. The training table
+/// holds a row of ~20 features per point, twice over in the contest (candidate and refit), so
+/// handing over every ring of a fleet (100,000 series × a week at 5 minutes: 200 million rows,
+/// tens of GB) would take the process down a retraining period after start. 2 million points
+/// are a few hundred MB at most, and a global model learns load shapes from a spread sample as
+/// well as from every series.
+pub(super) const RETRAIN_MAX_POINTS: usize = 2_000_000;
+
+/// Every `k`-th of the rings `rings()` goes through (in the store's order), `k` the smallest
+/// that keeps their points within `budget`, copied out as series: a spread sample, the same
+/// one while the rings do not change, and nothing copied that is not handed over.
+pub(super) fn sample_for_training<'a, I>(rings: impl Fn() -> I, budget: usize) -> Vec<Series>
+where
+    I: Iterator<Item = (&'a SeriesKey, &'a Ring)>,
+{
+    let total: usize = rings().map(|(_, r)| r.len()).sum();
+    let every = total.div_ceil(budget.max(1)).max(1);
+    rings()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+        .map(|(_, (k, r))| r.to_series(k.clone()))
+        .collect()
+}
 
 impl Loop {
     /// Lets the retrainer hand over a better model and start its next job when one is due.
     pub(super) async fn maybe_retrain<S: Source>(&mut self, collector: &Collector<S>, now: i64) {
         let exclude = &self.retrain_exclude;
         let series = |step: i64| {
-            let mut series: Vec<_> = collector
-                .store()
-                .signals()
-                .iter()
-                .filter(|s| s.step() == step)
-                .flat_map(|s| s.to_series())
-                .collect();
+            let rings = || {
+                collector
+                    .store()
+                    .signals()
+                    .iter()
+                    .filter(move |s| s.step() == step)
+                    .flat_map(|s| s.iter().map(|(k, e)| (k, e.ring())))
+            };
+            let mut series = sample_for_training(rings, RETRAIN_MAX_POINTS);
             // The buffers keep the excluded samples (forecasts still read them); only the
             // copy handed to training has them as gaps.
             match crate::series::exclude(&mut series, exclude, "run.retrain_exclude") {
@@ -40,5 +67,35 @@ impl Loop {
             let own = &self.own;
             self.series.online.retain(|k| own.get(k).is_some());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fleet_is_sampled_within_the_points_budget_and_a_small_store_whole() {
+        let keys: Vec<SeriesKey> = (0..100)
+            .map(|i| SeriesKey::new(format!("s{i:03}")))
+            .collect();
+        let rings: Vec<Ring> = (0..100)
+            .map(|_| {
+                let mut r = Ring::new(60, 50);
+                for t in 0..50 {
+                    r.push(t * 60, t as f64);
+                }
+                r
+            })
+            .collect();
+        let all = || keys.iter().zip(rings.iter());
+        // 5,000 points within 10,000: every series.
+        assert_eq!(sample_for_training(all, 10_000).len(), 100);
+        // Within 1,200: every 5th (k = ceil(5000 / 1200) = 5), 20 series, 1,000 points.
+        let some = sample_for_training(all, 1_200);
+        let names: Vec<&str> = some.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(names.len(), 20);
+        assert_eq!(&names[..3], ["s000", "s005", "s010"]);
+        assert!(some.iter().map(|s| s.len()).sum::<usize>() <= 1_200);
     }
 }
