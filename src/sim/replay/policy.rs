@@ -29,6 +29,9 @@ use std::collections::VecDeque;
 ///   rate-limited rounds, not one).
 /// - A gap in the metric (`NaN` demand) holds the current count, as the HPA skips a sync it
 ///   has no metrics for.
+/// - **Bounds**: every sync's result is clamped to `min_replicas..=max_replicas`, as the
+///   controller does, so the next sync (and the scale events the rate counts) start from a
+///   count the workload can have.
 ///
 /// Not modelled: CPU initialisation periods and readiness delays beyond the boot time.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct Hpa {
     tolerance: f64,
     window: i64,
     step: i64,
+    /// `min_replicas` and `max_replicas`.
+    bounds: (u32, u32),
     /// Recommendations of the scale-down window: (timestamp, replicas).
     recent: VecDeque<(i64, u32)>,
     /// The HPA's own scale events of the last rate period: (timestamp, change).
@@ -56,6 +61,13 @@ impl Hpa {
     /// scale-down window on `setup`'s step.
     pub fn new(setup: &Setup, target: f64) -> Self {
         Self::with(setup.replica_capacity, target, 0.1, 300, setup.step)
+            .bounded(setup.min_replicas, setup.max_replicas)
+    }
+
+    /// Clamps every sync's result to `min..=max` (unbounded unless set).
+    pub fn bounded(mut self, min: u32, max: u32) -> Self {
+        self.bounds = (min.min(max), max);
+        self
     }
 
     /// The HPA with every knob given: tolerance as a fraction, window and step in seconds.
@@ -72,6 +84,7 @@ impl Hpa {
             tolerance,
             window: window.max(0),
             step: step.max(1),
+            bounds: (0, u32::MAX),
             recent: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -127,6 +140,7 @@ impl Hpa {
             // left the period) holds the count, it never cuts it.
             next = next.min(self.scale_up_limit(now, current).max(current));
         }
+        let next = next.clamp(self.bounds.0, self.bounds.1);
         while self
             .events
             .front()
@@ -337,6 +351,32 @@ mod tests {
         // At 20 s the -10 has left the period, the +30 has not: start 40 − 30 = 10, limit
         // max(14, 20) = 20, below the 40 running. Demand wants 80: held at 40, not cut to 20.
         assert_eq!(at(2, 8000.0, 40), 40);
+    }
+
+    #[test]
+    fn every_sync_is_clamped_to_the_bounds() {
+        // 15-second steps, one sync each; 2 replicas at 2,000 want 40 at 50 % of 100. At
+        // most 10: 2 → 6 → 10 (not 12), and the scale event the rate counts is +4, not +6.
+        let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 15).bounded(1, 10);
+        let mut current = 2;
+        let mut seen = Vec::new();
+        for t in 0..3 {
+            current = h.decide(&Observation {
+                t,
+                ts: t as i64 * 15,
+                demand: 2000.0,
+                ready: current,
+                provisioned: current,
+            });
+            seen.push(current);
+            if t == 1 {
+                assert_eq!(h.events.back(), Some(&(15, 4)));
+            }
+        }
+        assert_eq!(seen, [6, 10, 10]);
+        // At least 3, even with no load and the window's recommendations gone.
+        let mut h = Hpa::with(100.0, 0.5, 0.1, 0, 60).bounded(3, 10);
+        assert_eq!(h.decide(&obs(0, 0.0, 5)), 3);
     }
 
     #[test]
