@@ -306,22 +306,28 @@ mod tests {
         assert_eq!(h.decide(&obs(7, f64::NAN, 2)), 2);
     }
 
+    /// `h` over the 15-second steps `ts`, each at `demand`, provisioned what it last decided
+    /// (from `start`): what it decides at each.
+    fn fed_back(h: &mut Hpa, ts: std::ops::Range<usize>, demand: f64, start: u32) -> Vec<u32> {
+        let mut current = start;
+        ts.map(|t| {
+            current = h.decide(&Observation {
+                t,
+                ts: t as i64 * 15,
+                demand,
+                ready: current,
+                provisioned: current,
+            });
+            current
+        })
+        .collect()
+    }
+
     #[test]
     fn hpa_scale_up_rate_is_max_of_4_pods_and_100_percent_per_15s() {
         // 15-second steps: one sync per step. Capacity 100 at target 50 %: 2,000 wants 40.
         let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 15);
-        let mut current = 2;
-        let mut seen = Vec::new();
-        for t in 0..13 {
-            current = h.decide(&Observation {
-                t,
-                ts: t as i64 * 15,
-                demand: 2000.0,
-                ready: current,
-                provisioned: current,
-            });
-            seen.push(current);
-        }
+        let seen = fed_back(&mut h, 0..13, 2000.0, 2);
         // 0 s: max(2 + 4, 2 × 2) = 6; each next sync is a new 15 s period: 15 s: from 6,
         // max(10, 12) = 12; 30 s: 24; 45 s: 48, capped by the desired 40.
         assert_eq!(seen, [6, 12, 24, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40]);
@@ -358,22 +364,9 @@ mod tests {
         // 15-second steps, one sync each; 2 replicas at 2,000 want 40 at 50 % of 100. At
         // most 10: 2 → 6 → 10 (not 12), and the scale event the rate counts is +4, not +6.
         let mut h = Hpa::with(100.0, 0.5, 0.1, 300, 15).bounded(1, 10);
-        let mut current = 2;
-        let mut seen = Vec::new();
-        for t in 0..3 {
-            current = h.decide(&Observation {
-                t,
-                ts: t as i64 * 15,
-                demand: 2000.0,
-                ready: current,
-                provisioned: current,
-            });
-            seen.push(current);
-            if t == 1 {
-                assert_eq!(h.events.back(), Some(&(15, 4)));
-            }
-        }
-        assert_eq!(seen, [6, 10, 10]);
+        assert_eq!(fed_back(&mut h, 0..2, 2000.0, 2), [6, 10]);
+        assert_eq!(h.events.back(), Some(&(15, 4)));
+        assert_eq!(fed_back(&mut h, 2..3, 2000.0, 10), [10]);
         // At least 3, even with no load and the window's recommendations gone.
         let mut h = Hpa::with(100.0, 0.5, 0.1, 0, 60).bounded(3, 10);
         assert_eq!(h.decide(&obs(0, 0.0, 5)), 3);
