@@ -323,3 +323,50 @@ async fn auth_headers_are_sent_and_secrets_never_shown() {
     let shown = format!("{cfg:?} {:?} {r:?} {:?}", c.source(), c.health("cpu"));
     assert!(!shown.contains("SECRET"), "{shown}");
 }
+
+/// Replica counts are read concurrently: a store that answers no query until four are in
+/// flight (so that, one after the other, each would time out) gives every count.
+#[tokio::test]
+async fn replica_counts_are_read_concurrently() {
+    use prescale::collect::{PromClient, ReplicaReader};
+    use std::sync::{Arc, Condvar, Mutex};
+    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let seen = arrived.clone();
+    let server = TestServer::start(move |_req| {
+        let (count, cv) = &*seen;
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        cv.notify_all();
+        let _ = cv
+            .wait_timeout_while(n, Duration::from_secs(5), |n| *n < 4)
+            .unwrap();
+        Action::Respond(
+            200,
+            "application/json",
+            br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}}"#.to_vec(),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_config(
+        dir.path(),
+        &format!(
+            "[prometheus]\nurl = \"{}\"\ntimeout = \"2s\"\n\n[[signal]]\nname = \"cpu\"\n\
+             query = \"up\"\nstep = \"1m\"\nlookback = \"1h\"\n",
+            server.url()
+        ),
+    );
+    let reader = ReplicaReader::new(PromClient::new(cfg.prometheus.as_ref().unwrap()).unwrap());
+    let queries: Vec<(String, String)> = (0..4)
+        .map(|i| (format!("w{i}"), format!("replicas{i}")))
+        .collect();
+    let out = reader
+        .read(queries.iter().map(|(w, q)| (w.as_str(), q.as_str())), 1)
+        .await;
+    let names: Vec<&str> = out.iter().map(|o| o.0).collect();
+    assert_eq!(
+        names,
+        ["w0", "w1", "w2", "w3"],
+        "answers in the queries' order"
+    );
+    assert!(out.iter().all(|o| o.1 == Some(3)), "{out:?}");
+}
