@@ -28,10 +28,14 @@ pub(super) type Change<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// result per decision, in order. `start` says what a decision comes to without a change
 /// (`Err`: not a scale decision, no object to change) or hands the change to run (`Ok`).
 /// Under `leadership`, a decision is `skipped (not leader)` unless this replica leads right
-/// before its change starts, and abandoned (failed) if leadership lapses while it runs.
+/// before its change starts, and abandoned (failed) if leadership lapses while it runs. Once
+/// `stop` reads true (SIGTERM), a change that gets its slot starts nothing (the wait for one
+/// may outlast the stop, and what started then could outlast the pod's grace period); changes
+/// under way are the actuators' business.
 pub(super) async fn changes<T: From<Outcome> + Send + 'static>(
     decisions: &[Decision],
     leadership: Option<&Leadership>,
+    stop: Option<&tokio::sync::watch::Receiver<bool>>,
     mut start: impl FnMut(&Decision) -> Result<Change<T>, T>,
 ) -> Vec<T> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
@@ -51,8 +55,15 @@ pub(super) async fn changes<T: From<Outcome> + Send + 'static>(
         };
         let slots = slots.clone();
         let leadership = leadership.cloned();
+        let stop = stop.cloned();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
+            if stop.is_some_and(|s| *s.borrow()) {
+                return (
+                    i,
+                    Outcome::Failed("not started: prescale is stopping".into()).into(),
+                );
+            }
             let Some(l) = leadership else {
                 return (i, change.await);
             };

@@ -299,26 +299,9 @@ impl CommandActuator {
         self
     }
 
-    fn stopping(&self) -> bool {
-        self.stop.as_ref().is_some_and(|s| *s.borrow())
-    }
-
-    /// Resolves when a stop is requested; never without a stop channel (or once it is gone).
-    async fn stopped(stop: Option<tokio::sync::watch::Receiver<bool>>) {
-        if let Some(mut s) = stop {
-            if s.wait_for(|v| *v).await.is_ok() {
-                return;
-            }
-        }
-        std::future::pending::<()>().await
-    }
-
     /// Runs one decision's command to its end, its timeout, or a stop.
     async fn run(&self, d: &Decision) -> Outcome {
         let program = self.template.program();
-        if self.stopping() {
-            return Outcome::Failed("not started: prescale is stopping".into());
-        }
         let argv = match self.template.argv(d) {
             Ok(argv) => argv,
             Err(why) => return Outcome::Failed(why),
@@ -346,7 +329,7 @@ impl CommandActuator {
         let mut buf = [0u8; 1024];
         let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);
-        let stopped = Self::stopped(self.stop.clone());
+        let stopped = super::stopped(self.stop.clone());
         tokio::pin!(stopped);
         let status = loop {
             tokio::select! {
@@ -415,7 +398,7 @@ impl CommandActuator {
         decisions: &[Decision],
         leadership: Option<&Leadership>,
     ) -> Vec<Outcome> {
-        super::bounded::changes(decisions, leadership, |d| {
+        super::bounded::changes(decisions, leadership, self.stop.as_ref(), |d| {
             if !matches!(d.kind, DecisionKind::ScaleUp | DecisionKind::ScaleDown) {
                 return Err(Outcome::Skipped(Skip::Nothing));
             }

@@ -102,6 +102,18 @@ pub(crate) fn abandoned() -> Outcome {
     Outcome::Failed(ABANDONED.into())
 }
 
+/// Resolves when a stop is requested (SIGTERM); never without a stop channel, or once its
+/// sender is gone. The command actuator kills a running command at it; the live loop's reads
+/// give up at it.
+pub(crate) async fn stopped(stop: Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(mut s) = stop {
+        if s.wait_for(|v| *v).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
 /// [`abandoned`]'s reason.
 const ABANDONED: &str = "abandoned: this replica stopped leading while it ran";
 

@@ -29,7 +29,8 @@ struct SignalState {
     cursor: Option<i64>,
     /// Series count hint for chunk sizing.
     series_hint: usize,
-    /// Chunks are halved this many times: once per failed chunk. The hint counts the series
+    /// Chunks are halved this many times: once per failed chunk of more than 60 points (a
+    /// backfill's; a poll's few points never are). The hint counts the series
     /// of one instant, not those that came and went over a backfill's range nor what the query
     /// aggregates, so a chunk can still be too heavy for the store's timeout or sample limit;
     /// failing on it every poll forever would leave the signal without recent data.
@@ -219,14 +220,15 @@ impl<S: Source> Collector<S> {
         let earliest = end - lookback_steps * step;
         let overlap = i64::from(sig.overlap_steps) * step;
         let start = match self.states[i].cursor {
-            // The clock stepped back (NTP after a fast start): waiting for it to pass the
-            // cursor again would fetch nothing meanwhile, with health saying fresh.
-            Some(c) if c > end => {
-                tracing::warn!(signal = %sig.name, cursor = c, now = end,
-                    "the clock is behind the newest grid point fetched; fetching up to now");
-                (end - overlap).max(earliest)
+            Some(c) => {
+                // The clock stepped back (NTP after a fast start): waiting for it to pass the
+                // cursor again would fetch nothing meanwhile, with health saying fresh.
+                if c > end {
+                    tracing::warn!(signal = %sig.name, cursor = c, now = end,
+                        "the clock is behind the newest grid point fetched; fetching up to now");
+                }
+                (c.min(end) - overlap).max(earliest)
             }
-            Some(c) => (c - overlap).max(earliest),
             None => earliest,
         };
         let mut out = SignalPoll {

@@ -80,12 +80,8 @@ impl Retrainer {
                 );
                 Some(m)
             }
-            Ok(Ok(None)) => {
-                tracing::info!(
-                    "retrained model is not better on recent data: keeping the current one"
-                );
-                None
-            }
+            // `challenge` said why (no contest, or the candidate lost).
+            Ok(Ok(None)) => None,
             Ok(Err(e)) => {
                 tracing::warn!("retraining failed, keeping the current model: {e}");
                 None
@@ -127,7 +123,7 @@ pub(super) fn challenge(current: &Model, series: &[Series]) -> Result<Option<Mod
     let heads: Vec<_> = series
         .iter()
         .zip(&starts)
-        .map(|(s, &i)| s.slice(0..i.min(s.len())))
+        .map(|(s, &i)| s.slice(0..i))
         .collect();
     let candidate = Model::train(&heads, &opts)?;
     let score = |m: &Model| {
@@ -148,6 +144,7 @@ pub(super) fn challenge(current: &Model, series: &[Series]) -> Result<Option<Mod
     if new.is_finite() && new < old {
         Model::train(series, &opts).map(Some)
     } else {
+        tracing::info!("retrained model is not better on recent data: keeping the current one");
         Ok(None)
     }
 }
@@ -165,8 +162,7 @@ fn contest_starts(current: &Model, series: &[Series], holdout: f64) -> Vec<usize
                 .iter()
                 .find(|t| t.key == s.key)
                 .map_or(0, |t| {
-                    let steps = (t.range.1 - s.start).div_euclid(s.step.max(1))
-                        + i64::from((t.range.1 - s.start).rem_euclid(s.step.max(1)) != 0);
+                    let steps = (t.range.1 - s.start + s.step - 1).div_euclid(s.step);
                     steps.clamp(0, s.len() as i64) as usize
                 });
             holdout_start(s.len(), holdout).max(seen_until)

@@ -261,9 +261,16 @@ fn new_node_size(mut values: Vec<f64>) -> f64 {
     best.map_or(0.0, |(v, _)| v)
 }
 
-/// What one node holds: replicas per workload index, the requests of its other pods, and of
-/// those the ones a removal would have to place elsewhere.
-type Placed = (BTreeMap<usize, u32>, Resources, Vec<Resources>);
+/// What one node holds, as read from its pods.
+#[derive(Default)]
+struct Placed {
+    /// Replicas per workload index.
+    replicas: BTreeMap<usize, u32>,
+    /// The requests of its other pods.
+    reserved: Resources,
+    /// Of those, each pod's a removal would have to place elsewhere.
+    movable: Vec<Resources>,
+}
 
 /// Placements, reserved requests, and each workload's requests and pool from its pods.
 fn place(
@@ -299,16 +306,16 @@ fn place(
         let slot = on.entry(node).or_default();
         match w {
             Some(w) => {
-                *slot.0.entry(w).or_insert(0) += 1;
+                *slot.replicas.entry(w).or_insert(0) += 1;
                 if let Some(pool) = node_pool.get(node) {
                     *pods_in_pool[w].entry(pool).or_insert(0) += 1;
                 }
             }
             None => {
                 let r = Resources::new(pod.cpu, pod.memory);
-                slot.1.add_scaled(&r, 1.0);
+                slot.reserved.add_scaled(&r, 1.0);
                 if !pod.node_bound {
-                    slot.2.push(r);
+                    slot.movable.push(r);
                 }
             }
         }
@@ -330,7 +337,11 @@ fn place(
         let Some(pool) = node.pool.as_deref() else {
             continue;
         };
-        let (reps, reserved, movable) = on.remove(node.name.as_str()).unwrap_or_default();
+        let Placed {
+            replicas: reps,
+            reserved,
+            movable,
+        } = on.remove(node.name.as_str()).unwrap_or_default();
         view.nodes.push(NodeState {
             name: node.name.clone(),
             pool: pool.to_string(),

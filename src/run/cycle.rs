@@ -33,26 +33,25 @@ impl Loop {
         let mut summary = RunSummary::default();
         self.stop = Some(stop.clone());
         let mut last = clock.now();
-        if !self.begin(&mut collector, last).await {
-            self.end(last)?;
-            return Ok(summary);
-        }
-        loop {
-            let started = Instant::now();
-            let now = clock.now();
-            let Some(decisions) = self
-                .step(&mut collector, now, started, summary.cycles + 1)
-                .await?
-            else {
-                break;
-            };
-            summary.cycles += 1;
-            let holds = decisions.iter().filter(|d| d.is_hold()).count();
-            summary.holds += holds;
-            summary.changes += decisions.len() - holds;
-            last = now;
-            if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
-                break;
+        // Stopped during the backfill: no cycle, straight to the end.
+        if self.begin(&mut collector, last).await {
+            loop {
+                let started = Instant::now();
+                let now = clock.now();
+                let Some(decisions) = self
+                    .step(&mut collector, now, started, summary.cycles + 1)
+                    .await?
+                else {
+                    break;
+                };
+                summary.cycles += 1;
+                let holds = decisions.iter().filter(|d| d.is_hold()).count();
+                summary.holds += holds;
+                summary.changes += decisions.len() - holds;
+                last = now;
+                if limit.is_some_and(|l| summary.cycles >= l) || !clock.tick(&mut stop).await {
+                    break;
+                }
             }
         }
         self.end(last)?;
@@ -191,17 +190,8 @@ async fn unless_stopped<T>(
     stop: Option<tokio::sync::watch::Receiver<bool>>,
     fut: impl std::future::Future<Output = T>,
 ) -> Option<T> {
-    let Some(mut stop) = stop else {
-        return Some(fut.await);
-    };
-    let stopped = async move {
-        if stop.wait_for(|s| *s).await.is_err() {
-            // The sender is gone: no stop can come.
-            std::future::pending::<()>().await;
-        }
-    };
     tokio::select! {
         v = fut => Some(v),
-        () = stopped => None,
+        () = crate::act::stopped(stop) => None,
     }
 }

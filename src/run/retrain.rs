@@ -12,21 +12,29 @@ use crate::series::{Ring, Series, SeriesKey};
 /// tens of GB) would take the process down a retraining period after start. 2 million points
 /// are a few hundred MB at most, and a global model learns load shapes from a spread sample as
 /// well as from every series.
-pub(super) const RETRAIN_MAX_POINTS: usize = 2_000_000;
+const RETRAIN_MAX_POINTS: usize = 2_000_000;
 
-/// Every `k`-th of the rings `rings()` goes through (in the store's order), `k` the smallest
-/// that keeps their points within `budget`, copied out as series: a spread sample, the same
-/// one while the rings do not change, and nothing copied that is not handed over.
-pub(super) fn sample_for_training<'a, I>(rings: impl Fn() -> I, budget: usize) -> Vec<Series>
+/// Every `k`-th of the rings `rings()` goes through (in the store's order), `k` =
+/// ⌈all points / `budget`⌉, copied out as series until the next would pass `budget` (rings of
+/// uneven lengths can sum to more than `budget / k` each): a spread sample, the same one while
+/// the rings do not change, never over `budget`, and nothing copied that is not handed over.
+fn sample_for_training<'a, I>(rings: impl Fn() -> I, budget: usize) -> Vec<Series>
 where
     I: Iterator<Item = (&'a SeriesKey, &'a Ring)>,
 {
     let total: usize = rings().map(|(_, r)| r.len()).sum();
     let every = total.div_ceil(budget.max(1)).max(1);
+    let mut left = budget;
     rings()
-        .enumerate()
-        .filter(|(i, _)| i % every == 0)
-        .map(|(_, (k, r))| r.to_series(k.clone()))
+        .step_by(every)
+        .filter(|(_, r)| {
+            let fits = r.len() <= left;
+            if fits {
+                left -= r.len();
+            }
+            fits
+        })
+        .map(|(k, r)| r.to_series(k.clone()))
         .collect()
 }
 
@@ -97,5 +105,16 @@ mod tests {
         assert_eq!(names.len(), 20);
         assert_eq!(&names[..3], ["s000", "s005", "s010"]);
         assert!(some.iter().map(|s| s.len()).sum::<usize>() <= 1_200);
+        // Uneven lengths, 10, 1, 10, 1 within 11: k = 2 takes the two of 10, and only the
+        // first fits.
+        let mut long = Ring::new(60, 10);
+        let mut short = Ring::new(60, 10);
+        for t in 0..10 {
+            long.push(t * 60, 1.0);
+        }
+        short.push(0, 1.0);
+        let uneven = [&long, &short, &long, &short];
+        let some = sample_for_training(|| keys.iter().zip(uneven.iter().copied()), 11);
+        assert_eq!(some.iter().map(|s| s.len()).collect::<Vec<_>>(), [10]);
     }
 }

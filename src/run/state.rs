@@ -148,7 +148,6 @@ impl Loop {
     pub(super) fn set_workloads(&mut self, workloads: Vec<WorkloadSpec>) {
         self.planned_series = planned_series(&workloads, self.series.online.enabled());
         self.workloads = workloads;
-        self.retain_risk();
     }
 
     /// Drops the risk ledgers of workloads not planned here with a `max_short` budget.

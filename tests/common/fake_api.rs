@@ -1,7 +1,7 @@
 //! What the fake Kubernetes API servers share: serving a router on a loopback port from a
 //! thread of its own (stopped and joined on drop), the `meta/v1` Status every error is
-//! answered with, and a kubeconfig pointing at the server. Include it beside the fakes with
-//! `#[path = "common/fake_api.rs"] mod fake_api;`: `fake_kube.rs` (scale subresource, Events)
+//! answered with, and a kubeconfig pointing at the server (declared once in
+//! `tests/integration.rs`, as every helper here). `fake_kube.rs` (scale subresource, Events)
 //! and `fake_lease.rs` (Leases) are routes on it, and `FakeLease::start_with` serves both on
 //! one port, as one API server answers them all.
 

@@ -1,6 +1,5 @@
 //! A fake Kubernetes API server for the Kubernetes actuator: exactly the endpoints prescale
-//! calls, with the API's JSON shapes, on a loopback port. Include it with
-//! `#[path = "common/fake_kube.rs"] mod fake_kube;`.
+//! calls, with the API's JSON shapes, on a loopback port (`use crate::fake_kube;`).
 //!
 //! A real API server cannot run in these tests (no cluster, no etcd), so this answers as the
 //! real one does:
@@ -97,6 +96,14 @@ pub struct FakeKube {
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Holds a request unanswered until the server stops (at most 2 minutes).
+async fn held_until_stopping(s: &Shared) {
+    let t0 = Instant::now();
+    while !lock(s).stopping && t0.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn key(resource: &str, ns: &str, name: &str) -> String {
@@ -336,10 +343,7 @@ async fn scale(
         answer(&mut st, &method, &resource, &ns, &name, &headers, &body);
     }
     if fault == Some(Fault::Stall) || lost_reply {
-        let t0 = Instant::now();
-        while !lock(&s).stopping && t0.elapsed() < Duration::from_secs(120) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        held_until_stopping(&s).await;
         return status(
             503,
             "ServiceUnavailable",
@@ -493,10 +497,7 @@ async fn event(
 ) -> Response {
     let i = record(&s, &method, &uri, &headers, &body);
     if lock(&s).events_stall {
-        let t0 = Instant::now();
-        while !lock(&s).stopping && t0.elapsed() < Duration::from_secs(120) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        held_until_stopping(&s).await;
     }
     let r = {
         let mut st = lock(&s);

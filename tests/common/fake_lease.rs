@@ -1,6 +1,5 @@
 //! A fake Kubernetes API server for leader election: exactly the Lease endpoints prescale
-//! calls, with the API's JSON shapes, on a loopback port. Include it with
-//! `#[path = "common/fake_lease.rs"] mod fake_lease;`.
+//! calls, with the API's JSON shapes, on a loopback port (`use crate::fake_lease;`).
 //!
 //! A real API server cannot run in these tests (no cluster, no etcd), so this answers
 //! `coordination.k8s.io/v1` Lease requests as the real one does:

@@ -2,8 +2,8 @@
 //! storage, scraping the given targets every second, and killed (and waited for) when dropped,
 //! also when the test panics.
 //!
-//! Self-contained on purpose (std only, plus `serde_json` and `tempfile`): include it with
-//! `#[path = "common/prometheus.rs"] mod prometheus;`.
+//! `use crate::prometheus;` in a test module; its loopback port comes from
+//! `crate::common::free_port`.
 //!
 //! Needs Debian's `prometheus` package (`/usr/bin/prometheus`, or `$PROMETHEUS_BIN`); a test
 //! that uses this fails, rather than skips, when it is missing, so that a machine without it

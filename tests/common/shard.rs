@@ -2,7 +2,7 @@
 //! `shard_readback.rs`) share: the workloads' names, demand history and `[[workload]]`
 //! sections, the part of the configuration every process has, how a process is started, how
 //! they wait on it and count what Prometheus holds, and the one reader of a process's decision
-//! log. Include it with `#[path = "common/shard.rs"] mod shard_setup;` next to `mod common;`.
+//! log (`use crate::shard_setup;`).
 
 use crate::common::{http_get_body, openmetrics, OmSeries, Prometheus};
 use std::path::Path;

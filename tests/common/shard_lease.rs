@@ -2,8 +2,8 @@
 //! share: a shard's configuration (`[shard]`, `[kubernetes]` against the fake API server,
 //! `[leader_election]` with short periods, pool `web` at its maximum of one node), its
 //! decision log, the times it planned the node pools, its `prescale_leader` gauge, and a
-//! polling wait. Include it after `common/shard.rs` (as `shard_setup`), `fake_api.rs` and
-//! `fake_lease.rs`, with `#[path = "common/shard_lease.rs"] mod lease_setup;`.
+//! polling wait (`use crate::lease_setup;`; it reaches `shard_setup` and `fake_lease` through
+//! `crate::`).
 //!
 //! The marker of node planning is pool `web`'s hold: its one node is at `max_nodes`, so every
 //! cycle that plans the pools holds it (`pool at max 1 nodes, cannot add`).

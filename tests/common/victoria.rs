@@ -2,7 +2,8 @@
 //! temporary data dir, loaded through its own import API, and killed (and waited for) when
 //! dropped, also when the test panics.
 //!
-//! Include it with `#[path = "common/victoria.rs"] mod victoria;` (std and `tempfile` only).
+//! `use crate::victoria;` in a test module; its loopback port comes from
+//! `crate::common::free_port`.
 //!
 //! Needs Debian's `victoria-metrics` package (`/usr/bin/victoria-metrics`, or
 //! `$VICTORIA_METRICS_BIN`); a test that uses this fails, rather than skips, when it is missing,

@@ -90,6 +90,24 @@ impl Done {
             pending: Pending::Keep,
         }
     }
+
+    /// The PATCH to `to` was answered applied: the count is prescale's.
+    pub fn applied(to: u32) -> Done {
+        Done {
+            outcome: Outcome::Applied,
+            remember: Some(to),
+            pending: Pending::Settled,
+        }
+    }
+
+    /// A PATCH to `to` had no answer (`why`): it may have landed, so `to` is remembered as asked.
+    pub fn unanswered(why: String, to: u32) -> Done {
+        Done {
+            outcome: Outcome::unanswered(why, to),
+            remember: None,
+            pending: Pending::Asked(to),
+        }
+    }
 }
 
 /// Why one request failed, as the outcome's reason.
@@ -200,7 +218,9 @@ impl Calls {
                 // Writing `to` would make the reviewed "scale-up 10 → 15" a 20 → 15 that no
                 // scale-down guard saw.
                 tracing::info!(
-                    "workload '{}': {} runs {live} replicas, what prescale last set, but the                      decision was planned from {} (a count read before that change): not                      patched this cycle; planning from {live} next cycle",
+                    "workload '{}': {} runs {live} replicas, what prescale last set, but the \
+                     decision was planned from {} (a count read before that change): not \
+                     patched this cycle; planning from {live} next cycle",
                     change.workload,
                     change.object,
                     change.from
@@ -232,7 +252,7 @@ impl Calls {
                             change.object
                         );
                     }
-                    return settled(Outcome::Applied, Some(change.to));
+                    return Done::applied(change.to);
                 }
                 Err(CallError::Conflict(m)) if !retried => {
                     // Refused, so not applied: nothing of this change is out there.
@@ -245,13 +265,7 @@ impl Calls {
                     retried = true;
                 }
                 // The PATCH may have been applied: the next read tells.
-                Err(CallError::Unanswered(m)) => {
-                    return Done {
-                        outcome: Outcome::unanswered(m, change.to),
-                        remember: None,
-                        pending: Pending::Asked(change.to),
-                    }
-                }
+                Err(CallError::Unanswered(m)) => return Done::unanswered(m, change.to),
                 Err(e) => return settled(Outcome::Failed(e.reason()), None),
             }
         }

@@ -168,16 +168,8 @@ impl KubeActuator {
 /// nothing reached the object.
 fn abandoned_after(progress: u8, to: u32, done: Done) -> Done {
     match progress {
-        LANDED => Done {
-            outcome: Outcome::Applied,
-            remember: Some(to),
-            pending: Pending::Settled,
-        },
-        SENT => Done {
-            outcome: Outcome::unanswered(super::ABANDONED.to_string(), to),
-            remember: None,
-            pending: Pending::Asked(to),
-        },
+        LANDED => Done::applied(to),
+        SENT => Done::unanswered(super::ABANDONED.to_string(), to),
         _ => done,
     }
 }
@@ -218,7 +210,7 @@ impl KubeActuator {
         leadership: Option<&Leadership>,
     ) -> Vec<Outcome> {
         let mut progress: HashMap<String, Arc<AtomicU8>> = HashMap::new();
-        let done = super::bounded::changes(decisions, leadership, |d| {
+        let done = super::bounded::changes(decisions, leadership, self.stop.as_ref(), |d| {
             if !is_scale(d) {
                 return Err(Done::outcome(Outcome::Skipped(Skip::Nothing)));
             }
@@ -239,17 +231,7 @@ impl KubeActuator {
                 progress: progress.entry(d.target.clone()).or_default().clone(),
             };
             let calls = self.calls.clone();
-            let stop = self.stop.clone();
-            Ok(Box::pin(async move {
-                // Asked here, once the change has its slot: the wait for one may outlast a
-                // SIGTERM, and what starts after it could outlast the pod's grace period.
-                if stop.as_ref().is_some_and(|s| *s.borrow()) {
-                    return Done::outcome(Outcome::Failed(
-                        "not started: prescale is stopping".into(),
-                    ));
-                }
-                calls.change(change).await
-            }))
+            Ok(Box::pin(async move { calls.change(change).await }))
         })
         .await;
         decisions

@@ -212,7 +212,7 @@ impl<'a> Cycle<'a> {
                     &trial,
                     &self.members[p],
                     info,
-                    self.pools[p],
+                    pool,
                     Some(victim),
                     self.shortcuts,
                 ) {

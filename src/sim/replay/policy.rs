@@ -108,7 +108,9 @@ impl Hpa {
     }
 
     /// The most replicas the scale-up rate allows at `now` with `current` provisioned:
-    /// `max(start + 4, ceil(start × 2))` where `start` is the count at the period's start.
+    /// `max(start + 4, ceil(start × 2))` where `start` is the count at the period's start, and
+    /// never below `current`: as the controller does, a limit below it (replicas the HPA
+    /// removed have left the period) holds the count, it never cuts it.
     pub fn scale_up_limit(&self, now: i64, current: u32) -> u32 {
         let since = now - HPA_UP_PERIOD;
         let changed: i64 = self
@@ -119,7 +121,7 @@ impl Hpa {
             .sum();
         let start = (i64::from(current) - changed).max(0);
         let limit = (start + HPA_UP_PODS).max(start * 2);
-        limit.clamp(0, i64::from(u32::MAX)) as u32
+        (limit.clamp(0, i64::from(u32::MAX)) as u32).max(current)
     }
 
     /// One sync at `now`: recommendation, stabilisation, rate limit; returns the new count.
@@ -134,13 +136,11 @@ impl Hpa {
             self.recent.pop_front();
         }
         let down = self.recent.iter().map(|&(_, r)| r).max().unwrap_or(desired);
-        let mut next = current.max(desired).min(down);
-        if next > current {
-            // As the controller does: a limit below `current` (replicas the HPA removed have
-            // left the period) holds the count, it never cuts it.
-            next = next.min(self.scale_up_limit(now, current).max(current));
-        }
-        let next = next.clamp(self.bounds.0, self.bounds.1);
+        let next = current
+            .max(desired)
+            .min(down)
+            .min(self.scale_up_limit(now, current))
+            .clamp(self.bounds.0, self.bounds.1);
         while self
             .events
             .front()
