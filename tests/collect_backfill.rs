@@ -1,6 +1,6 @@
 //! Backfill against a real Prometheus loaded with a bundled trace: the buffers hold exactly the
 //! history (no lost, shifted or duplicated points, gaps kept as gaps), long ranges are chunked
-//! under the 11,000-point limit, a bad query fails start-up quoting Prometheus, and
+//! under the 11,000-point limit and halved where an answer is over `max_answer_size`, a bad query fails start-up quoting Prometheus, and
 //! `prescale collect --export-csv` writes history that `prescale train` trains on.
 
 use crate::common;
@@ -78,6 +78,35 @@ async fn backfill_holds_exactly_the_history() {
     assert_eq!(series[0].start, h.t.first);
     assert_same("exported a", &series[0].values, &want_a);
     assert_same("exported b", &series[1].values, &h.t.b);
+}
+
+/// Prometheus' answers for the 15-second signal's chunks of 10,000 points are ~250 KB; under a
+/// 64 KiB `max_answer_size` they are refused and the chunks halved until they pass, in the one
+/// backfill, and the buffers hold exactly the same history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_over_max_answer_size_are_fetched_in_smaller_chunks() {
+    let h = start_with_history();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[prometheus]\nurl = \"{}\"\ntimeout = \"20s\"\nmax_answer_size = \"64KiB\"\n\n{SIGNALS}",
+        h.prom.url()
+    );
+    let cfg = load_config(dir.path(), &text);
+    let run = async {
+        let mut c = connect(&cfg).await.expect("collector starts");
+        let report = c.backfill(now()).await;
+        assert!(report.ok(), "{report:?}");
+        (c, report)
+    };
+    let (c, report) = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("in time");
+    let fine = &report.signals[1];
+    assert!(
+        fine.requests > 11_761usize.div_ceil(10_000) as u32 + 1,
+        "chunks were refused and halved: {fine:?}"
+    );
+    assert_holds_two_traces(&c, &h.t, "Prometheus, 64 KiB answers");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

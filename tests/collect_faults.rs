@@ -1,6 +1,6 @@
 //! Faults a real Prometheus does not produce on demand, from a scripted local server: 5xx then
 //! success (retried with backoff), truncated and malformed JSON, a stalled response (timeout),
-//! 4xx with Prometheus' error body, a refused connection; and authentication headers sent
+//! 4xx with Prometheus' error body, a refused connection, answers over `max_answer_size`; and authentication headers sent
 //! without any secret reaching errors, health or `Debug` output.
 
 use crate::common;
@@ -174,6 +174,75 @@ async fn truncated_json_is_named() {
     let err = r.signals[0].error.clone().expect("fails");
     assert!(err.contains("truncated JSON"), "{err}");
     assert_eq!(r.signals[0].requests, 4);
+}
+
+/// An answer over `max_answer_size` is refused, whether its length is declared (a claim of
+/// 1 GiB: nothing is read, and nothing reserved for it) or found while reading a body without
+/// one; it is not retried at the same size, and what is held stays.
+#[tokio::test]
+async fn answers_over_max_answer_size_are_refused_unread() {
+    let (server, range_requests) = scripted(vec![
+        |r| Action::Respond(200, "application/json", matrix_for(r)),
+        |r| Action::Claims(1 << 30, matrix_for(r)),
+        |r| {
+            let mut body = matrix_for(r);
+            body.resize(body.len() + 8192, b' ');
+            Action::CloseDelimited(body)
+        },
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config_for(dir.path(), &server.url(), "max_answer_size = \"4KiB\"");
+    let mut c = collector(&cfg, T0).await.expect("starts");
+    let r = c.backfill(T0).await;
+    assert!(r.ok(), "61 points fit in 4 KiB: {r:?}");
+    for t in [T0 + STEP, T0 + 2 * STEP] {
+        let r = tokio::time::timeout(Duration::from_secs(10), c.poll(t))
+            .await
+            .expect("in time");
+        let err = r.signals[0].error.clone().expect("refused");
+        assert!(
+            err.contains("answer larger than 4KiB, the limit ([prometheus] max_answer_size)"),
+            "{err}"
+        );
+        assert_eq!(r.signals[0].requests, 1, "not retried at the same size");
+    }
+    assert_eq!(range_requests.load(Ordering::SeqCst), 3);
+    let key = prescale::series::SeriesKey::new("cpu{instance=\"a\"}");
+    assert_eq!(c.store().series(&key).expect("held").len(), 61);
+    assert_eq!(c.health("cpu").expect("health").state, HealthState::Down);
+}
+
+/// A backfill whose chunk is refused for its size halves the chunk at once, in the same
+/// backfill, until the answers fit: a day at 1 minute (1,441 points, ~23 KB) under 8 KiB.
+#[tokio::test]
+async fn a_backfill_halves_chunks_refused_for_their_size_until_they_fit() {
+    let server = TestServer::start(|req| {
+        if is_instant(req) {
+            return Action::Respond(200, "application/json", vector_ok());
+        }
+        Action::Respond(200, "application/json", matrix_for(req))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[prometheus]\nurl = \"{}\"\ntimeout = \"1s\"\nmax_answer_size = \"8KiB\"\n\n\
+         [[signal]]\nname = \"cpu\"\nquery = \"cpu\"\nseries_labels = [\"instance\"]\n\
+         step = \"1m\"\nlookback = \"1d\"\n",
+        server.url()
+    );
+    let cfg = load_config(dir.path(), &text);
+    let mut c = collector(&cfg, T0).await.expect("starts");
+    let r = tokio::time::timeout(Duration::from_secs(20), c.backfill(T0))
+        .await
+        .expect("in time");
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.signals[0].appended, 1441);
+    let key = prescale::series::SeriesKey::new("cpu{instance=\"a\"}");
+    let ring = c.store().series(&key).expect("held");
+    assert_eq!(ring.oldest_timestamp(), Some(T0 - 1440 * STEP));
+    assert_eq!(ring.newest_timestamp(), Some(T0));
+    // 1,441 and 625 points refused (24 bytes a point: ~35 and ~15 KB; 10,000 >> 4 is the first
+    // size under half of 1,441), then chunks of 312 (7.5 KB).
+    assert_eq!(r.signals[0].requests, 2 + 1441u32.div_ceil(312));
 }
 
 #[tokio::test]

@@ -29,8 +29,9 @@ struct SignalState {
     cursor: Option<i64>,
     /// Series count hint for chunk sizing.
     series_hint: usize,
-    /// Chunks are halved this many times: once per failed chunk of more than 60 points (a
-    /// backfill's; a poll's few points never are). The hint counts the series
+    /// Chunks are halved this many times: a failed chunk of more than 60 points (a
+    /// backfill's; a poll's few points never are) makes the next at most half its size, at
+    /// once if it was refused for its size (`max_answer_size`), else from the next poll. The hint counts the series
     /// of one instant, not those that came and went over a backfill's range nor what the query
     /// aggregates, so a chunk can still be too heavy for the store's timeout or sample limit;
     /// failing on it every poll forever would leave the signal without recent data.
@@ -253,11 +254,11 @@ impl<S: Source> Collector<S> {
         let full = (SAMPLES_PER_REQUEST / self.states[i].series_hint.max(1) as i64)
             .max(60)
             .min(self.source.max_points().max(1));
-        let per_chunk = (full >> self.states[i].chunk_halvings.min(32)).max(full.min(60));
         let mut chunk_start = start;
         let mut totals = IngestStats::default();
         let mut failure: Option<SourceError> = None;
         while chunk_start <= end {
+            let per_chunk = (full >> self.states[i].chunk_halvings.min(32)).max(full.min(60));
             let chunk_end = (chunk_start + (per_chunk - 1) * step).min(end);
             match self
                 .fetch_with_retry(i, &sig, chunk_start, chunk_end, budget, &mut out)
@@ -272,8 +273,21 @@ impl<S: Source> Collector<S> {
                     totals.add(&stats);
                 }
                 Err(e) => {
-                    if chunk_end > chunk_start + 59 * step {
-                        self.states[i].chunk_halvings += 1;
+                    let points = (chunk_end - chunk_start) / step + 1;
+                    if points > 60 {
+                        // At most half this chunk next, even when the range was shorter than
+                        // the chunk size (halving a size the range never filled does nothing).
+                        let h = &mut self.states[i].chunk_halvings;
+                        *h += 1;
+                        while *h < 32 && (full >> *h) > points / 2 {
+                            *h += 1;
+                        }
+                        // Refused for its size: half the range is tried now, as an answer
+                        // over the limit was refused without waiting for a timeout.
+                        if e.too_large() {
+                            tracing::info!(signal = %sig.name, error = %e, "answer too large; halving the range");
+                            continue;
+                        }
                     }
                     failure = Some(e);
                     break;

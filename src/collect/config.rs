@@ -44,6 +44,8 @@ pub(crate) struct RawPrometheus {
     pub basic_auth: Option<RawBasicAuth>,
     /// PEM file of extra CA certificates to trust.
     pub ca_file: Option<PathBuf>,
+    /// Largest answer read, e.g. `256MiB`.
+    pub max_answer_size: Option<String>,
     /// Extra request headers (e.g. a tenant header). Values are secrets: never shown, and
     /// redacted from errors when 6 characters or longer or under a credential-like name.
     #[serde(default)]
@@ -58,6 +60,7 @@ impl fmt::Debug for RawPrometheus {
             .field("timeout", &self.timeout)
             .field("bearer_token_file", &self.bearer_token_file)
             .field("basic_auth", &self.basic_auth)
+            .field("max_answer_size", &self.max_answer_size)
             .field("ca_file", &self.ca_file)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
@@ -113,6 +116,9 @@ pub struct PrometheusConfig {
     pub ca_file: Option<PathBuf>,
     /// Extra headers; values are secret.
     pub headers: Vec<(String, Secret)>,
+    /// Bytes of one answer read at most: a query answering more is refused, not read whole
+    /// (`max_answer_size`).
+    pub max_answer_bytes: usize,
 }
 
 /// Authentication towards Prometheus.
@@ -208,6 +214,43 @@ impl SignalConfig {
 
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default `max_answer_size`: five times what a backfill chunk is sized to (2 million samples
+/// at ~25 bytes of JSON each, labels besides), so a normal answer never meets it, while a query
+/// that answers a whole fleet's history at once is refused before it takes the process down.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 256 << 20;
+
+/// A size such as `256MiB`, `512KiB`, `1GiB` or `1000000` (bytes) as bytes; at least 1 KiB, at
+/// most 16 GiB.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let not_a_size = || format!("'{text}' is not a size (e.g. \"256MiB\")");
+    if n.is_empty() {
+        return Err(not_a_size());
+    }
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        other => {
+            return Err(format!(
+                "'{text}': unknown unit '{other}' (write B, KiB, MiB or GiB, e.g. \"256MiB\")"
+            ))
+        }
+    };
+    let bytes = n
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(not_a_size)?;
+    if !(1 << 10..=16 << 30).contains(&bytes) {
+        return Err(format!("'{text}' must be between 1KiB and 16GiB"));
+    }
+    usize::try_from(bytes).map_err(|_| format!("'{text}' is more than this machine can address"))
+}
 /// Default cap on series per signal.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 /// Fewest steps re-fetched per poll by default (late scrapes of the newest step or two).
@@ -360,6 +403,13 @@ pub(crate) fn validate_prometheus(
             ),
         }
     }
+    let max_answer_bytes = match &raw.max_answer_size {
+        None => DEFAULT_MAX_ANSWER_BYTES,
+        Some(t) => parse_size(t).unwrap_or_else(|e| {
+            problem(problems, "prometheus.max_answer_size", e);
+            DEFAULT_MAX_ANSWER_BYTES
+        }),
+    };
     let mut headers = Vec::new();
     for (name, value) in &raw.headers {
         let key = format!("prometheus.headers.{name}");
@@ -384,6 +434,7 @@ pub(crate) fn validate_prometheus(
         auth,
         ca_file,
         headers,
+        max_answer_bytes,
     })
 }
 

@@ -1,11 +1,12 @@
 //! A small typed client for the Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`).
 //!
-//! Bodies are read whole and parsed by a small hand-written JSON reader (see `json.rs` for why),
-//! so a truncated body is told apart from a malformed one.
+//! Bodies are read whole, up to `max_answer_size` (past it the answer is refused, not read on),
+//! and parsed by a small hand-written JSON reader (see `json.rs` for why), so a truncated body
+//! is told apart from a malformed one.
 
 use super::config::{Auth, PrometheusConfig};
 use super::json::parse_envelope_with;
-use super::redact::redact_text;
+use super::redact::{redact_text, secrets_of};
 pub use super::wire::{Answer, InstantSample, Point, QueryData, RangeSeries, StringPoint};
 use std::fmt;
 use std::sync::Arc;
@@ -77,6 +78,18 @@ pub enum PromError {
         /// The start of the body.
         snippet: String,
     },
+    /// The answer was larger than `max_answer_size`; the rest of it was not read.
+    #[error(
+        "{url}: answer larger than {}, the limit ([prometheus] max_answer_size): narrow the \
+         query to fewer series or raise the limit",
+        size_text(*limit)
+    )]
+    TooLarge {
+        /// Endpoint.
+        url: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A success status whose body is not a usable answer (malformed or truncated JSON, an
     /// unexpected result type).
     #[error("{url}: unreadable response: {message}")]
@@ -93,7 +106,7 @@ impl PromError {
     /// bodies are transient; a query Prometheus rejects will be rejected again.
     pub fn is_retryable(&self) -> bool {
         match self {
-            PromError::Setup { .. } => false,
+            PromError::Setup { .. } | PromError::TooLarge { .. } => false,
             PromError::Connect { .. }
             | PromError::Timeout { .. }
             | PromError::Transport { .. }
@@ -153,6 +166,7 @@ impl PromError {
                 url: r(url),
                 message: r(message),
             },
+            PromError::TooLarge { url, limit } => PromError::TooLarge { url: r(url), limit },
         }
     }
 
@@ -166,8 +180,43 @@ impl PromError {
             PromError::Api { .. } => "api",
             PromError::Http { .. } => "http",
             PromError::Decode { .. } => "decode",
+            PromError::TooLarge { .. } => "too_large",
         }
     }
+}
+
+/// `bytes` as a configuration would write it: `256MiB`, or bytes when not a whole KiB.
+fn size_text(bytes: usize) -> String {
+    match bytes.trailing_zeros() {
+        30.. => format!("{}GiB", bytes >> 30),
+        20.. => format!("{}MiB", bytes >> 20),
+        10.. => format!("{}KiB", bytes >> 10),
+        _ => format!("{bytes} bytes"),
+    }
+}
+
+/// A body read as far as the limit allows.
+enum Body {
+    Whole(Vec<u8>),
+    TooLarge,
+}
+
+/// Reads `resp`'s body, stopping at `limit` bytes. A declared length over the limit is refused
+/// before any of it is read, but memory is reserved only for what arrives (a server may claim
+/// more than it sends).
+async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Body, reqwest::Error> {
+    let declared = resp.content_length().unwrap_or(0);
+    if declared > limit as u64 {
+        return Ok(Body::TooLarge);
+    }
+    let mut body = Vec::with_capacity((declared as usize).min(1 << 20));
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(Body::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Body::Whole(body))
 }
 
 /// Parses a whole API response body. Public for the parse benchmark and for tests that feed
@@ -291,77 +340,6 @@ fn clean_warnings(warnings: Vec<String>, secrets: &[String]) -> Vec<String> {
     kept
 }
 
-/// Standard base64 with padding: the form a basic-auth `user:password` takes on the wire, and
-/// so the form a server echoing the `Authorization` header sends back.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Whether a header's value is redacted from errors. Which values are secret cannot be known,
-/// so every value of [`SECRET_HEADER_MIN`] characters or more is, and any value under a name
-/// that says credential; a short value under another name (`X-Scope-OrgID = "1"`) is not,
-/// since replacing every "1" in an error would make it unreadable while hiding nothing.
-fn secret_header(name: &str, value: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    let credential = [
-        "auth",
-        "token",
-        "key",
-        "secret",
-        "pass",
-        "cookie",
-        "session",
-        "credential",
-        "sign",
-    ]
-    .iter()
-    .any(|w| name.contains(w));
-    credential || value.chars().count() >= SECRET_HEADER_MIN
-}
-
-/// A header value this long is redacted whatever its name: it may be a key.
-const SECRET_HEADER_MIN: usize = 6;
-
-/// Every secret value a client sends, in every form it takes on the wire, longest first (so a
-/// secret containing another is replaced whole).
-fn secrets_of(cfg: &PrometheusConfig) -> Vec<String> {
-    let mut secrets: Vec<String> = cfg
-        .headers
-        .iter()
-        .filter(|(name, v)| secret_header(name, v.expose()))
-        .map(|(_, v)| v.expose().to_string())
-        .collect();
-    match &cfg.auth {
-        Auth::None => {}
-        Auth::Bearer(token) => secrets.push(token.expose().to_string()),
-        Auth::Basic { user, password } => {
-            secrets.push(password.expose().to_string());
-            secrets.push(base64(format!("{user}:{}", password.expose()).as_bytes()));
-        }
-    }
-    secrets.retain(|s| !s.trim().is_empty());
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets.dedup();
-    secrets
-}
-
 /// Follows redirects within the configured origin only. reqwest drops `Authorization` when a
 /// redirect leaves the host but forwards every other header, and the configured `headers` are
 /// secrets (tenant keys, API keys): a redirect elsewhere is refused, naming where it pointed
@@ -390,6 +368,7 @@ pub struct PromClient {
     base: String,
     timeout: Duration,
     auth: Auth,
+    max_answer_bytes: usize,
     /// What [`secrets_of`] found: redacted from every error this client returns, since a proxy
     /// may echo the request's headers in its error body.
     secrets: Arc<[String]>,
@@ -447,6 +426,7 @@ impl PromClient {
             base: cfg.url.clone(),
             timeout: cfg.timeout,
             auth: cfg.auth.clone(),
+            max_answer_bytes: cfg.max_answer_bytes,
             secrets,
         })
     }
@@ -538,11 +518,14 @@ impl PromClient {
             .await
             .map_err(|e| self.transport(&url, e).redact(&self.secrets))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport(&url, e).redact(&self.secrets))?;
-        self.parse_answer(&url, status, &body)
+        match read_body(resp, self.max_answer_bytes).await {
+            Ok(Body::Whole(body)) => self.parse_answer(&url, status, &body),
+            Ok(Body::TooLarge) => Err(PromError::TooLarge {
+                url,
+                limit: self.max_answer_bytes,
+            }),
+            Err(e) => Err(self.transport(&url, e).redact(&self.secrets)),
+        }
     }
 
     /// [`parse_body`] with every secret this client holds gone from the answer's warnings and
@@ -617,46 +600,6 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Header values are redacted when long enough to be a key or named like a credential;
-    /// a short tenant id is not, or every digit of an error would be `<redacted>`.
-    #[test]
-    fn short_header_values_are_secret_only_under_a_credential_name() {
-        let cfg = |headers: &[(&str, &str)]| PrometheusConfig {
-            url: "http://127.0.0.1:9090".into(),
-            timeout: Duration::from_secs(1),
-            auth: Auth::None,
-            ca_file: None,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), crate::collect::Secret::new(*v)))
-                .collect(),
-        };
-        let got = secrets_of(&cfg(&[
-            ("X-Scope-OrgID", "1"),
-            ("X-Api-Key", "k1"),
-            ("Cookie", "s=2"),
-            ("X-Tenant", "org-SECRET-3"),
-        ]));
-        assert_eq!(got, ["org-SECRET-3", "s=2", "k1"]);
-        let text = "bad_data: line 1 column 12 (X-Scope-OrgID 1, key k1, org-SECRET-3)";
-        assert_eq!(
-            redact_text(text.to_string(), &got),
-            "bad_data: line 1 column 12 (X-Scope-OrgID 1, key <redacted>, <redacted>)"
-        );
-    }
-
-    #[test]
-    fn base64_matches_the_standard_alphabet_and_padding() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(
-            base64(b"prescale:pw-SECRET-2"),
-            "cHJlc2NhbGU6cHctU0VDUkVULTI="
-        );
-    }
 
     #[test]
     fn parses_matrix_vector_and_warnings() {
@@ -747,6 +690,7 @@ mod tests {
                 "X-Api-Key".into(),
                 crate::collect::Secret::new("sk&live&SECRET"),
             )],
+            max_answer_bytes: crate::collect::config::DEFAULT_MAX_ANSWER_BYTES,
         };
         let client = PromClient::new(&cfg).unwrap();
         let secret = r"sk\u0026live\u0026SECRET";

@@ -29,6 +29,11 @@ impl SourceError {
         }
     }
 
+    /// Whether the answer was refused for its size: a shorter range may pass.
+    pub fn too_large(&self) -> bool {
+        matches!(self, SourceError::Prometheus(PromError::TooLarge { .. }))
+    }
+
     /// A short machine-readable kind, for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -766,3 +766,38 @@ fn a_pool_must_offer_what_its_workloads_request_and_not_share_a_workload_name() 
     let cpu_only = with("{ cpu = 8 }", "general").replace(", memory = \"1Gi\"", "");
     parse(&cpu_only).unwrap();
 }
+
+#[test]
+fn max_answer_size_reads_binary_units_and_names_what_is_wrong() {
+    let with =
+        |size: &str| GOOD.replace("timeout = \"5s\"", &format!("max_answer_size = \"{size}\""));
+    let bytes = |size: &str| {
+        parse(&with(size))
+            .unwrap_or_else(|e| panic!("{size}: {e}"))
+            .prometheus
+            .expect("prometheus")
+            .max_answer_bytes
+    };
+    assert_eq!(
+        parse(GOOD).unwrap().prometheus.unwrap().max_answer_bytes,
+        256 << 20
+    );
+    assert_eq!(bytes("64KiB"), 64 << 10);
+    assert_eq!(bytes("1 GiB"), 1 << 30);
+    assert_eq!(bytes("16GiB"), 16 << 30);
+    assert_eq!(bytes("1048576"), 1 << 20);
+    for (size, why) in [
+        ("256MB", "unknown unit 'MB'"),
+        ("-1MiB", "is not a size"),
+        ("MiB", "is not a size"),
+        ("99999999999999999999GiB", "is not a size"),
+        ("17GiB", "between 1KiB and 16GiB"),
+        ("1000", "between 1KiB and 16GiB"),
+    ] {
+        let e = parse(&with(size)).unwrap_err().to_string();
+        assert!(
+            e.contains("prometheus.max_answer_size: ") && e.contains(why),
+            "{size}: {e}"
+        );
+    }
+}

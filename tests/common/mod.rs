@@ -363,6 +363,9 @@ pub enum Action {
     Respond(u16, &'static str, Vec<u8>),
     /// Headers with a `Content-Length` of the whole body, then only `cut` bytes, then close.
     ShortBody(Vec<u8>, usize),
+    /// Headers with this `Content-Length`, then only these bytes, then close (a length claimed,
+    /// not sent).
+    Claims(u64, Vec<u8>),
     /// No `Content-Length`: body bytes until close (so a client reads a complete, cut body).
     CloseDelimited(Vec<u8>),
     /// Read the request, answer nothing for this long, then close.
@@ -487,6 +490,13 @@ fn serve(
                 body.len()
             );
             conn.write_all(&body[..cut.min(body.len())])
+        }
+        Action::Claims(declared, body) => {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n"
+            );
+            conn.write_all(&body)
         }
         Action::CloseDelimited(body) => {
             let _ = write!(

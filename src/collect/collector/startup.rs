@@ -191,6 +191,7 @@ mod tests {
             auth: crate::collect::Auth::None,
             ca_file: None,
             headers: Vec::new(),
+            max_answer_bytes: crate::collect::config::DEFAULT_MAX_ANSWER_BYTES,
         };
         PrometheusSource::new(&cfg).unwrap()
     }
