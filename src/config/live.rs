@@ -33,6 +33,9 @@ pub struct LiveConfig {
     pub apply_timeout: i64,
     /// Retraining period, seconds.
     pub retrain_every: Option<i64>,
+    /// `run.retrained_model`: where the model retraining put in place is kept, so a restart
+    /// goes on with it (default beside the decision log, `<its stem>.retrained.model`).
+    pub retrained_model: PathBuf,
     /// `run.retrain_exclude`: time ranges whose samples retraining treats as gaps.
     pub retrain_exclude: Vec<crate::series::TimeRange>,
     /// `run.own_model_after`: seconds of history after which a series' own model is trained
@@ -210,8 +213,28 @@ pub(super) fn validate_live(
             "is the decision log's path: give each its own file",
         );
     }
+    let model = run.and_then(|r| r.model.as_ref()).map(|m| resolve(base, m));
+    let retrained_model = match run.and_then(|r| r.retrained_model.as_deref()) {
+        Some(p) => resolve(base, p),
+        None => decision_log.with_extension("retrained.model"),
+    };
+    // The file is replaced at each retraining that wins: never the model the user gave, nor
+    // another file the loop writes.
+    for (other, what) in [
+        (Some(&decision_log), "the decision log's"),
+        (Some(&calibration_state), "run.calibration_state's"),
+        (model.as_ref(), "run.model's"),
+    ] {
+        if other == Some(&retrained_model) {
+            problem(
+                problems,
+                "run.retrained_model",
+                format!("is {what} path: give it its own file"),
+            );
+        }
+    }
     LiveConfig {
-        model: run.and_then(|r| r.model.as_ref()).map(|m| resolve(base, m)),
+        model,
         interval,
         decision_log,
         calibration_state,
@@ -223,6 +246,7 @@ pub(super) fn validate_live(
         actuator_key,
         apply_timeout,
         retrain_every,
+        retrained_model,
         retrain_exclude,
         own_model_after,
         cycles: run.and_then(|r| r.cycles),

@@ -70,6 +70,9 @@ pub(crate) struct RawRun {
     pub apply_timeout: Option<String>,
     /// Retrain on the buffers this often (`24h`); off when absent.
     pub retrain_every: Option<String>,
+    /// Where a retrained model that won is kept across restarts; default beside the decision
+    /// log, `<its stem>.retrained.model`.
+    pub retrained_model: Option<PathBuf>,
     /// Time ranges left out of retraining (`[{ from = "…", to = "…" }]`): their samples are
     /// gaps for training, as `prescale train --exclude` makes them.
     pub retrain_exclude: Option<Vec<crate::series::TimeRange>>,

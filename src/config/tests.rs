@@ -631,6 +631,39 @@ fn the_calibration_state_lives_beside_the_decision_log_unless_placed() {
     assert!(e.contains("run.calibration_state"), "{e}");
 }
 
+/// The retrained model's file is replaced at each retraining that wins: it may be none of the
+/// files the user gave or the loop writes.
+#[test]
+fn the_retrained_model_lives_beside_the_decision_log_in_a_file_of_its_own() {
+    let c = parse(&format!("{GOOD}\n[run]\ndecision_log = \"logs/d.jsonl\"\n")).unwrap();
+    assert_eq!(
+        c.live.retrained_model,
+        Path::new("/nonexistent/logs/d.retrained.model")
+    );
+    for (extra, what) in [
+        (
+            "model = \"m.model\"\nretrained_model = \"m.model\"",
+            "run.model's",
+        ),
+        (
+            "retrained_model = \"prescale-decisions.jsonl\"",
+            "the decision log's",
+        ),
+        (
+            "calibration_state = \"c.json\"\nretrained_model = \"c.json\"",
+            "run.calibration_state's",
+        ),
+    ] {
+        let e = parse(&format!("{GOOD}\n[run]\n{extra}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("run.retrained_model: is {what} path")),
+            "{extra}: {e}"
+        );
+    }
+}
+
 /// Durations past [`crate::series::MAX_DURATION`] and a replay speed under
 /// [`super::live::MIN_REPLAY_SPEED`] are refused at load, naming the key: further on they
 /// panicked or overflowed (`interval / speed`, `3 x interval`, `start + warmup`, `3 x step`).

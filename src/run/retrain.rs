@@ -70,10 +70,14 @@ impl Loop {
         if let Some(m) = self.retrainer.poll(now, &self.model, series).await {
             self.model = m;
             self.model_name = format!("retrained at {now}");
-            self.persist_model_replaced(now);
+            let kept = self.keep_retrained(now);
             // The offsets learnt the old model's errors; series on own models keep theirs.
             let own = &self.own;
             self.series.online.retain(|k| own.get(k).is_some());
+            if kept {
+                // Now, not within the minute: the file must name the model just written.
+                self.save_persisted(now, true);
+            }
         }
     }
 }

@@ -103,7 +103,8 @@ impl Loop {
     ) -> Self {
         let live = &cfg.live;
         // Only what is saved needs it, and it costs an encoding of the whole model.
-        let fingerprint = live.online_calibration.enabled.then(|| model.fingerprint());
+        let fingerprint = (live.online_calibration.enabled || live.retrain_every.is_some())
+            .then(|| model.fingerprint());
         Loop {
             workloads: live.workloads.clone(),
             planned_series: planned_series(&live.workloads, live.online_calibration.enabled),
@@ -115,7 +116,12 @@ impl Loop {
             replicas: ReplicaPlanner::new(),
             nodes: NodePlanner::new(),
             series: PerSeries::new(live.accuracy, live.online_calibration),
-            persisted: Persisted::new(live.calibration_state.clone(), fingerprint),
+            persisted: Persisted::new(
+                live.calibration_state.clone(),
+                fingerprint.filter(|_| live.online_calibration.enabled),
+                live.retrained_model.clone(),
+                fingerprint.filter(|_| live.retrain_every.is_some()),
+            ),
             calibration: Vec::new(),
             risk: RiskTracker::new(),
             believed: BelievedState::new(&live.nodes, &live.workloads),
@@ -221,11 +227,18 @@ impl NodeRole {
 /// The state file kept across restarts, as the loop keeps it (`persist` reads and writes it).
 pub(super) struct Persisted {
     pub(super) path: PathBuf,
-    /// Fingerprint of `run.model`, the model the offsets are learnt against and a restart
-    /// loads; `None` with the online calibration off.
+    /// Fingerprint of the model the offsets are learnt against and a restart loads: `run.model`,
+    /// or the retrained model kept in `retrained_path`; `None` with the online calibration off.
     pub(super) model: Option<u32>,
-    /// Once the loop has retrained its model: the offsets learnt for `run.model` until then,
-    /// saved in place of the retrained model's (which a restart could not use).
+    /// `run.retrained_model`.
+    pub(super) retrained_path: PathBuf,
+    /// Fingerprint of `run.model` as loaded; `None` with retraining off.
+    pub(super) root: Option<u32>,
+    /// Which retrained model `retrained_path` holds, once one was kept there (or restored).
+    pub(super) retrained: Option<super::persist::file::Retrained>,
+    /// Once the loop has put in place a model a restart could not load (its file not written):
+    /// the offsets learnt for the last model a restart would load, saved in place of the new
+    /// model's.
     pub(super) frozen: Option<super::persist::file::SavedState>,
     /// Read at start-up; restored at the first cycle when it may be.
     pub(super) loaded: Option<super::persist::file::Loaded>,
@@ -233,11 +246,21 @@ pub(super) struct Persisted {
 }
 
 impl Persisted {
-    /// Saving to `path`, the offsets being `model`'s (its fingerprint; `None`: calibration off).
-    pub(super) fn new(path: PathBuf, model: Option<u32>) -> Self {
+    /// Saving to `path`, the offsets being `model`'s (its fingerprint; `None`: calibration off);
+    /// a retrained model kept in `retrained_path`, retrained from the model of fingerprint
+    /// `root` (`None`: retraining off).
+    pub(super) fn new(
+        path: PathBuf,
+        model: Option<u32>,
+        retrained_path: PathBuf,
+        root: Option<u32>,
+    ) -> Self {
         Persisted {
             path,
             model,
+            retrained_path,
+            root,
+            retrained: None,
             frozen: None,
             loaded: None,
             last_save: None,

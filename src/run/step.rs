@@ -179,6 +179,173 @@ mod tests {
         assert_eq!(step_log, run_log);
     }
 
+    /// A `run.model` trained on noise alone (so retraining on the demo's buffers beats it),
+    /// written to `dir/noise.model`, and the demo configuration using it with `extra` in
+    /// `[run]`.
+    fn retraining(dir: &Path, extra: &str) -> (Config, Model) {
+        let mut s = 7u64;
+        let values = (0..6 * 288)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                1000.0 * (s >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .collect();
+        let noise = crate::series::Series {
+            key: crate::series::SeriesKey::new("noise"),
+            start: 1_704_067_200,
+            step: 300,
+            values,
+        };
+        let opts = crate::forecast::TrainOptions::new(300, 900);
+        let model = Model::train(&[noise], &opts).unwrap();
+        let path = dir.join("noise.model");
+        model.save(&path).unwrap();
+        let mut cfg = demo(dir);
+        let text = std::fs::read_to_string(&cfg.path).unwrap();
+        let log = dir.join("decisions.jsonl");
+        let text = text
+            .replace(
+                "decision_log = \"../reports/demo-decisions.jsonl\"",
+                &format!("decision_log = {:?}\n{extra}", log.display().to_string()),
+            )
+            .replace(
+                "model = \"../models/web.model\"",
+                &format!("model = {:?}", path.display().to_string()),
+            )
+            .replace("listen = \"127.0.0.1:0\"", "");
+        cfg = Config::from_toml(&cfg.path, &text).unwrap();
+        (cfg, model)
+    }
+
+    /// Steps `cfg`'s loop from `start` until a retrained model is put in place (at most a
+    /// minute of wall time); returns the stepper and the last cycle's time.
+    async fn until_retrained(cfg: &Config, start: i64) -> (Stepper<crate::collect::Replay>, i64) {
+        let replay = cfg.live.replay.clone().unwrap();
+        let (source, _, _) = super::super::replay_source(&replay, cfg).unwrap();
+        let mut stepper = Stepper::new(cfg.clone(), source, start, Box::new(std::io::sink()))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        let mut now = start;
+        loop {
+            stepper.cycle(now).await.unwrap();
+            if stepper.lp.model_name.starts_with("retrained at") {
+                return (stepper, now);
+            }
+            assert!(Instant::now() < deadline, "no retrained model in a minute");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            now += cfg.live.interval;
+        }
+    }
+
+    /// A restart's loop on `cfg`, its first cycle at `start`.
+    async fn restarted(cfg: &Config, start: i64) -> Stepper<crate::collect::Replay> {
+        let replay = cfg.live.replay.clone().unwrap();
+        let (source, _, _) = super::super::replay_source(&replay, cfg).unwrap();
+        Stepper::new(cfg.clone(), source, start, Box::new(std::io::sink()))
+            .await
+            .unwrap()
+    }
+
+    /// A retrained model that won is written to `run.retrained_model` and named in the state
+    /// file, and a restart goes on with it (and with the offsets learnt for it); not once
+    /// `run.model` is another model, nor when the file holds another model than the one named,
+    /// nor with retraining off. The file is never removed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_goes_on_with_the_retrained_model_while_run_model_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, noise) = retraining(dir.path(), "retrain_every = \"5m\"");
+        let (_, start, _) =
+            super::super::replay_source(cfg.live.replay.as_ref().unwrap(), &cfg).unwrap();
+        let (mut stepper, mut last) = until_retrained(&cfg, start).await;
+        let retrained = stepper.lp.model.fingerprint();
+        // Cycles on it, so the online calibration learns its errors (a 15-minute window
+        // resolves three steps on).
+        for _ in 0..6 {
+            last += cfg.live.interval;
+            stepper.cycle(last).await.unwrap();
+        }
+        assert_eq!(stepper.lp.model.fingerprint(), retrained);
+        stepper.finish(last).unwrap();
+        let kept = dir.path().join("decisions.retrained.model");
+        assert_eq!(cfg.live.retrained_model, kept);
+        let bytes = std::fs::read(&kept).unwrap();
+        assert_eq!(Model::load(&kept).unwrap().fingerprint(), retrained);
+        let state = std::fs::read_to_string(dir.path().join("decisions.calibration.json")).unwrap();
+        let want = format!(
+            "\"retrained\":{{\"from\":{},\"model\":{retrained},",
+            noise.fingerprint()
+        );
+        assert!(state.contains(&want), "{want}\n{state}");
+        assert!(
+            state.contains(&format!("\"model\":{retrained},\"saved_at\"")),
+            "the offsets saved are the retrained model's: {state}"
+        );
+
+        // Restarted a cycle later: the retrained model, and its offsets.
+        let next = last + cfg.live.interval;
+        let s = restarted(&cfg, next).await;
+        assert_eq!(s.lp.model.fingerprint(), retrained);
+        assert!(s
+            .lp
+            .model_name
+            .contains("decisions.retrained.model (retrained at "));
+        assert_eq!(s.lp.persisted.model, Some(retrained));
+        assert!(
+            !s.lp.series.online.to_saved(|_| true).is_empty(),
+            "offsets restored"
+        );
+        drop(s);
+
+        // Retraining off: run.model.
+        let mut off = cfg.clone();
+        off.live.retrain_every = None;
+        let s = restarted(&off, next).await;
+        assert_eq!(s.lp.model.fingerprint(), noise.fingerprint());
+        drop(s);
+
+        // Another run.model: it, and the file stays.
+        let mut other = cfg.clone();
+        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/web.model");
+        other.live.model = Some(web.clone());
+        let s = restarted(&other, next).await;
+        assert_eq!(
+            s.lp.model.fingerprint(),
+            Model::load(&web).unwrap().fingerprint()
+        );
+        drop(s);
+        assert_eq!(std::fs::read(&kept).unwrap(), bytes);
+
+        // The file holds another model than the state names: run.model.
+        noise.save(&kept).unwrap();
+        let s = restarted(&cfg, next).await;
+        assert_eq!(s.lp.model.fingerprint(), noise.fingerprint());
+        assert!(kept.exists());
+    }
+
+    /// A `run.retrained_model` path holding a file that is not a model is never replaced: the
+    /// retrained model is used but not kept, and the state names none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retrained_model_is_not_written_over_a_file_that_is_not_a_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = dir.path().join("notes.txt");
+        std::fs::write(&mine, "mine").unwrap();
+        let extra = format!(
+            "retrain_every = \"5m\"\nretrained_model = {:?}",
+            mine.display().to_string()
+        );
+        let (cfg, _) = retraining(dir.path(), &extra);
+        let (_, start, _) =
+            super::super::replay_source(cfg.live.replay.as_ref().unwrap(), &cfg).unwrap();
+        let (stepper, last) = until_retrained(&cfg, start).await;
+        stepper.finish(last).unwrap();
+        assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine");
+        let state = std::fs::read_to_string(dir.path().join("decisions.calibration.json")).unwrap();
+        assert!(!state.contains("retrained"), "{state}");
+    }
+
     /// A sharded configuration is refused by name, not stepped as if it were a whole one.
     #[tokio::test(flavor = "current_thread")]
     async fn a_sharded_configuration_is_refused() {

@@ -1,6 +1,7 @@
 //! The file the live loop keeps its learnt state in across restarts (`run.calibration_state`):
 //! the online calibration's offsets ([`forecast::online`](crate::forecast::online)'s `saved`)
-//! and the risk ledgers of `max_short` workloads ([`SavedRisk`]).
+//! the risk ledgers of `max_short` workloads ([`SavedRisk`]), and which model
+//! `run.retrained_model` holds ([`Retrained`]).
 //!
 //! # When the saved offsets apply
 //!
@@ -10,7 +11,9 @@
 //! when saved); the ledgers count short steps, not a model's errors, and are restored
 //! whatever the model. Nothing is restored when the file was saved after the run's first
 //! cycle: a replay of history that starts before the state was saved must not learn from its
-//! future.
+//! future. The same goes for the retrained model, which also needs `run.model` to be the model
+//! it was retrained from (a new `run.model` is the user's newer choice) and the file to hold
+//! the model named; the offsets saved after it are then its own.
 //!
 //! # The file
 //!
@@ -49,6 +52,23 @@ pub struct SavedState {
     /// The risk trackers' state (`max_short` workloads).
     #[serde(default)]
     pub risk: Vec<SavedRisk>,
+    /// The retrained model kept in `run.retrained_model`, if the loop put one in place.
+    #[serde(default)]
+    pub retrained: Option<Retrained>,
+}
+
+/// Which model `run.retrained_model` holds and what it replaced: a restart goes on with it only
+/// while `run.model` is still the model it was retrained from, and only if the file still
+/// holds that model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retrained {
+    /// Fingerprint of `run.model` as the loop that retrained it loaded it.
+    pub from: u32,
+    /// Fingerprint of the retrained model.
+    pub model: u32,
+    /// The cycle's time when it was put in place (seconds since the epoch).
+    pub at: i64,
 }
 
 impl SavedState {
@@ -61,6 +81,7 @@ impl SavedState {
             saved_at,
             series,
             risk: Vec::new(),
+            retrained: None,
         }
     }
 }
@@ -248,7 +269,12 @@ pub fn save(path: &Path, saved: &SavedState) -> Result<(), StateError> {
             w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
             serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
         }
-        w.write_all(b"\n]}\n")
+        w.write_all(b"\n]")?;
+        if let Some(r) = &saved.retrained {
+            w.write_all(b",\"retrained\":")?;
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
+        }
+        w.write_all(b"}\n")
     })
     .map_err(|error| StateError::Io {
         path: path.to_path_buf(),

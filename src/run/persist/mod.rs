@@ -1,14 +1,17 @@
 //! What the loop keeps across restarts, in `run.calibration_state`: the online calibration's
-//! offsets and the risk ledgers of `max_short` workloads (`file` says what the file holds and
+//! offsets, the risk ledgers of `max_short` workloads, which retrained model
+//! `run.retrained_model` holds (`file` says what the file holds and
 //! when each part applies). Read at start-up (`run`), restored before the first cycle, saved
 //! at most once a minute of wall time and after the last cycle.
 
 pub(super) mod file;
 
 pub use file::StateError;
-pub(super) use file::{load_or_set_aside, Loaded, SavedState};
+pub(super) use file::{load_or_set_aside, Loaded, Retrained, SavedState};
 
 use super::state::Loop;
+use crate::forecast::Model;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Wall time between two saves: the offsets move by γ per resolved forecast and the ledgers
@@ -38,6 +41,7 @@ impl Loop {
             );
             return;
         }
+        self.restore_retrained(saved.retrained);
         self.risk.restore(risk);
         // Only workloads this run plans with a budget: a ledger of one removed, renamed or now
         // another shard's would be saved again forever, and come back with its old debt if
@@ -60,9 +64,88 @@ impl Loop {
         }
     }
 
-    /// The global model is being replaced by a retrained one: from now on the file keeps the
-    /// offsets learnt for `run.model` until now. Call before the offsets are forgotten.
-    pub(super) fn persist_model_replaced(&mut self, now: i64) {
+    /// Goes on with the retrained model the state names, when retraining is on, `run.model` is
+    /// still the model it was retrained from, and `run.retrained_model` still holds it. Else
+    /// `run.model` stays, saying why; the file is left as it is (the next retraining that wins
+    /// replaces it).
+    fn restore_retrained(&mut self, saved: Option<Retrained>) {
+        let Some(r) = saved else {
+            return;
+        };
+        let p = &self.persisted;
+        let path = p.retrained_path.display().to_string();
+        if p.root.is_none() {
+            tracing::info!("run.retrain_every is off: going on with run.model, not {path}");
+            return;
+        }
+        if p.root != Some(r.from) {
+            tracing::info!(
+                "run.model is not the model {path} was retrained from: going on with run.model"
+            );
+            return;
+        }
+        let model = match Model::load(&p.retrained_path) {
+            Ok(m) if m.fingerprint() == r.model => m,
+            Ok(_) => {
+                tracing::warn!(
+                    "{path} holds another model than the one retrained at {}: going on with                      run.model",
+                    r.at
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("retrained model not restored, going on with run.model: {e}");
+                return;
+            }
+        };
+        tracing::info!("going on with the model retrained at {} ({path})", r.at);
+        self.model = Arc::new(model);
+        self.model_name = format!("{path} (retrained at {})", r.at);
+        if self.persisted.model.is_some() {
+            self.persisted.model = Some(r.model);
+        }
+        self.persisted.retrained = Some(r);
+    }
+
+    /// The global model was just replaced by a retrained one (`self.model`): it is written to
+    /// `run.retrained_model` so a restart goes on with it, and the state saved at once to name
+    /// it. If it cannot be written, the file keeps the offsets learnt for the model a restart
+    /// would load ([`freeze_offsets`](Self::freeze_offsets)). Call before the offsets are
+    /// forgotten. Returns whether it was kept (the offsets saved from now on are its own).
+    pub(super) fn keep_retrained(&mut self, now: i64) -> bool {
+        let p = &self.persisted;
+        let Some(from) = p.root else {
+            self.freeze_offsets(now);
+            return false;
+        };
+        if let Err(e) = self.model.save(&p.retrained_path) {
+            tracing::warn!(
+                "retrained model not kept: a restart goes back to the last one kept: {e}"
+            );
+            self.freeze_offsets(now);
+            return false;
+        }
+        let model = self.model.fingerprint();
+        tracing::info!(
+            "retrained model kept in {}: a restart goes on with it",
+            p.retrained_path.display()
+        );
+        let p = &mut self.persisted;
+        p.retrained = Some(Retrained {
+            from,
+            model,
+            at: now,
+        });
+        if p.model.is_some() {
+            p.model = Some(model);
+        }
+        p.frozen = None;
+        true
+    }
+
+    /// The offsets learnt until now are saved from now on in place of the current model's,
+    /// whose file a restart cannot load.
+    fn freeze_offsets(&mut self, now: i64) {
         let Some(model) = self.persisted.model else {
             return;
         };
@@ -75,7 +158,7 @@ impl Loop {
             ));
             tracing::info!(
                 "online calibration: the retrained model's offsets are not saved; {} keeps \
-                 those learnt for run.model",
+                 those learnt for the model a restart loads",
                 self.persisted.path.display()
             );
         }
@@ -89,7 +172,7 @@ impl Loop {
             return;
         }
         let risk = self.risk.to_saved();
-        if p.model.is_none() && risk.is_empty() {
+        if p.model.is_none() && risk.is_empty() && p.retrained.is_none() {
             return;
         }
         p.last_save = Some(Instant::now());
@@ -110,6 +193,7 @@ impl Loop {
         };
         saved.saved_at = now;
         saved.risk = risk;
+        saved.retrained = p.retrained;
         let result = file::save(&p.path, saved);
         saved.risk = Vec::new();
         if let Err(e) = result {

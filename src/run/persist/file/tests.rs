@@ -45,6 +45,16 @@ fn saved_offsets_restore_to_the_same_corrections() {
     assert_eq!(back, saved);
     assert!(risk.is_empty());
     assert_eq!((back.model, back.saved_at), (0xfeed, 19));
+    // Which retrained model is kept reads back too; a file without it (written before it
+    // existed) reads as none.
+    let mut with = saved.clone();
+    with.retrained = Some(super::Retrained {
+        from: 1,
+        model: 0xfeed,
+        at: 18,
+    });
+    save(&path, &with).unwrap();
+    assert_eq!(load(&path).unwrap().unwrap().state, with);
 
     let mut fresh = OnlineCalibration::new(OnlineConfig {
         enabled: true,
