@@ -12,6 +12,12 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// Default `run.retrain_max_points`: a global model learns load shapes from a spread sample as
+/// well as from every series, and a retraining holds about 700 bytes a point (measured with
+/// `benches/retrain.rs`: 643 MiB at a million points), so a million keeps it within what a
+/// pod of a few GiB can spare, and takes about a minute on two cores.
+pub const DEFAULT_RETRAIN_MAX_POINTS: usize = 1_000_000;
+
 /// The live loop's validated settings.
 #[derive(Debug, Clone, Default)]
 pub struct LiveConfig {
@@ -38,6 +44,9 @@ pub struct LiveConfig {
     pub retrained_model: PathBuf,
     /// `run.retrain_exclude`: time ranges whose samples retraining treats as gaps.
     pub retrain_exclude: Vec<crate::series::TimeRange>,
+    /// `run.retrain_max_points`: most points one retraining is handed (a spread sample of the
+    /// series past it); its memory is about 700 bytes a point (`benches/retrain.rs`).
+    pub retrain_max_points: usize,
     /// `run.own_model_after`: seconds of history after which a series' own model is trained
     /// and tried against the global one; `None` (`"off"`) = never. See
     /// [`forecast::stage`](crate::forecast::stage).
@@ -137,6 +146,21 @@ pub(super) fn validate_live(
             .map_err(|e| problem(problems, "run.retrain_every", e))
             .ok()
     });
+    let retrain_max_points = match run.and_then(|r| r.retrain_max_points) {
+        None => DEFAULT_RETRAIN_MAX_POINTS,
+        Some(n) if (10_000..=100_000_000).contains(&n) => n as usize,
+        Some(n) => {
+            problem(
+                problems,
+                "run.retrain_max_points",
+                format!(
+                    "{n} is outside 10000..=100000000 (a retraining holds about 700 bytes a \
+                     point: 1000000 is ~650 MiB)"
+                ),
+            );
+            DEFAULT_RETRAIN_MAX_POINTS
+        }
+    };
     let retrain_exclude = run
         .and_then(|r| r.retrain_exclude.clone())
         .unwrap_or_default();
@@ -247,6 +271,7 @@ pub(super) fn validate_live(
         apply_timeout,
         retrain_every,
         retrained_model,
+        retrain_max_points,
         retrain_exclude,
         own_model_after,
         cycles: run.and_then(|r| r.cycles),

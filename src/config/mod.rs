@@ -24,7 +24,7 @@ mod raw;
 #[cfg(test)]
 mod tests;
 
-pub use live::{LiveConfig, ReplayConfig, DEFAULT_LISTEN};
+pub use live::{LiveConfig, ReplayConfig, DEFAULT_LISTEN, DEFAULT_RETRAIN_MAX_POINTS};
 
 use crate::collect::cluster::validate_cluster;
 use crate::collect::config::{redact_userinfo, validate_prometheus, validate_signals};

@@ -70,6 +70,8 @@ pub(crate) struct RawRun {
     pub apply_timeout: Option<String>,
     /// Retrain on the buffers this often (`24h`); off when absent.
     pub retrain_every: Option<String>,
+    /// Most points (steps of all series together) one retraining is handed; default 1,000,000.
+    pub retrain_max_points: Option<u64>,
     /// Where a retrained model that won is kept across restarts; default beside the decision
     /// log, `<its stem>.retrained.model`.
     pub retrained_model: Option<PathBuf>,

@@ -834,3 +834,16 @@ fn max_answer_size_reads_binary_units_and_names_what_is_wrong() {
         );
     }
 }
+
+#[test]
+fn retrain_max_points_defaults_to_a_million_and_is_bounded() {
+    assert_eq!(parse(GOOD).unwrap().live.retrain_max_points, 1_000_000);
+    let with = |n: &str| parse(&format!("{GOOD}\n[run]\nretrain_max_points = {n}\n"));
+    assert_eq!(with("250000").unwrap().live.retrain_max_points, 250_000);
+    for n in ["9999", "100000001", "0"] {
+        let e = with(n).unwrap_err().to_string();
+        assert!(e.contains("run.retrain_max_points: "), "{n}: {e}");
+    }
+    let e = with("-1").unwrap_err().to_string();
+    assert!(e.contains("retrain_max_points"), "{e}");
+}

@@ -37,6 +37,11 @@ impl Retrainer {
         }
     }
 
+    /// Whether a job is training now (started and not yet collected by [`poll`](Self::poll)).
+    pub fn running(&self) -> bool {
+        self.job.is_some()
+    }
+
     /// Starts the schedule at `now` (the first cycle's time), so the first retraining comes a
     /// full period after start-up rather than on the first cycle.
     pub fn start(&mut self, now: i64) {

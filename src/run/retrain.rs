@@ -6,14 +6,6 @@ use super::state::Loop;
 use crate::collect::{Collector, Source};
 use crate::series::{Ring, Series, SeriesKey};
 
-/// Most points (steps of every series together) one retraining is handed. The training table
-/// holds a row of ~20 features per point, twice over in the contest (candidate and refit), so
-/// handing over every ring of a fleet (100,000 series × a week at 5 minutes: 200 million rows,
-/// tens of GB) would take the process down a retraining period after start. 2 million points
-/// are a few hundred MB at most, and a global model learns load shapes from a spread sample as
-/// well as from every series.
-const RETRAIN_MAX_POINTS: usize = 2_000_000;
-
 /// Every `k`-th of the rings `rings()` goes through (in the store's order), `k` =
 /// ⌈all points / `budget`⌉, copied out as series until the next would pass `budget` (rings of
 /// uneven lengths can sum to more than `budget / k` each): a spread sample, the same one while
@@ -42,6 +34,7 @@ impl Loop {
     /// Lets the retrainer hand over a better model and start its next job when one is due.
     pub(super) async fn maybe_retrain<S: Source>(&mut self, collector: &Collector<S>, now: i64) {
         let exclude = &self.retrain_exclude;
+        let max_points = self.retrain_max_points;
         let series = |step: i64| {
             let rings = || {
                 collector
@@ -51,7 +44,10 @@ impl Loop {
                     .filter(move |s| s.step() == step)
                     .flat_map(|s| s.iter().map(|(k, e)| (k, e.ring())))
             };
-            let mut series = sample_for_training(rings, RETRAIN_MAX_POINTS);
+            // Handing over every ring of a fleet (100,000 series × a week at 5 minutes: 200
+            // million points, ~140 GB of training at ~700 bytes a point) would take the
+            // process down a retraining period after start.
+            let mut series = sample_for_training(rings, max_points);
             // The buffers keep the excluded samples (forecasts still read them); only the
             // copy handed to training has them as gaps.
             match crate::series::exclude(&mut series, exclude, "run.retrain_exclude") {

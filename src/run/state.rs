@@ -51,6 +51,8 @@ pub(super) struct Loop {
     pub(super) stages: Vec<(String, StageView)>,
     /// `run.retrain_exclude`: ranges retraining sees as gaps.
     pub(super) retrain_exclude: Vec<crate::series::TimeRange>,
+    /// `run.retrain_max_points`: most points one retraining is handed.
+    pub(super) retrain_max_points: usize,
     pub(super) cycles_limit: Option<u64>,
     /// Collector counters at the last snapshot, to export what is new each cycle.
     pub(super) last_stats: HashMap<String, SignalStats>,
@@ -129,6 +131,7 @@ impl Loop {
             own: OwnModels::new(live.own_model_after),
             stages: Vec::new(),
             retrain_exclude: live.retrain_exclude.clone(),
+            retrain_max_points: live.retrain_max_points,
             cycles_limit: live.cycles,
             last_stats: HashMap::new(),
             replica_reader: None,

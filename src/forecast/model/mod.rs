@@ -189,7 +189,7 @@ impl Model {
                 s.key, s.step, opts.step
             )));
         }
-        let (stack, rows) = Stack::build(&spec, series);
+        let stack = Stack::build(&spec, series);
         let needed = opts.rows_needed();
         if stack.y.len() < needed {
             return Err(ModelError::TooLittleData {
@@ -254,8 +254,8 @@ impl Model {
             let a = opts.anchor.unwrap_or_default();
             (AnchorChoice::fixed(a), Vec::new(), f64::NAN, f64::NAN)
         };
-        let (ax, ay) = stack.select(anchor.anchor, |_, _| true);
-        let forest = params.fit(&Dataset::new(ax, ay))?;
+        let (ax, ay) = stack.all(anchor.anchor);
+        let forest = params.fit(&DatasetBase::new(ax, ay))?;
         let importances = spec
             .names()
             .into_iter()
@@ -274,7 +274,7 @@ impl Model {
                 })
                 .collect(),
             rows: stack.y.len(),
-            skipped: rows.iter().map(|r| r.skipped).sum(),
+            skipped: stack.skipped,
             forest: (
                 opts.n_trees,
                 opts.max_depth,

@@ -3,9 +3,9 @@
 //! fit's rows, the calibration rows) under a chosen anchor.
 
 use super::Anchor;
-use crate::forecast::features::{self, FeatureSpec, Rows};
+use crate::forecast::features::{self, FeatureSpec};
 use crate::series::Series;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayView2};
 
 /// Training rows of all series, stacked.
 pub(super) struct Stack {
@@ -23,18 +23,22 @@ pub(super) struct Stack {
 }
 
 impl Stack {
-    pub(super) fn build(spec: &FeatureSpec, series: &[Series]) -> (Stack, Vec<Rows>) {
+    /// The table of `series`' rows. It is the largest thing training holds (a row of
+    /// `n_features` f64 per point, ~260 bytes), so it is the only copy: each series' rows are
+    /// dropped once stacked, and the table is sized for at most one row per point up front
+    /// rather than grown by doubling.
+    pub(super) fn build(spec: &FeatureSpec, series: &[Series]) -> Stack {
         let nf = spec.n_features();
+        let points: usize = series.iter().map(Series::len).sum();
         let mut st = Stack {
-            x: Vec::new(),
-            y: Vec::new(),
-            base: Vec::new(),
-            level: Vec::new(),
-            spans: Vec::new(),
+            x: Vec::with_capacity(points.saturating_mul(nf)),
+            y: Vec::with_capacity(points),
+            base: Vec::with_capacity(points),
+            level: Vec::with_capacity(points),
+            spans: Vec::with_capacity(series.len()),
             skipped: 0,
             nf,
         };
-        let mut all = Vec::with_capacity(series.len());
         for s in series {
             let rows = features::compute(spec, &s.values, s.start, 0..s.len());
             st.skipped += rows.skipped;
@@ -48,9 +52,27 @@ impl Stack {
                 }
             }
             st.spans.push((first, st.y.len() - first));
-            all.push(rows);
         }
-        (st, all)
+        // Origins without a target (the first day of each series, gaps) are not rows.
+        st.x.shrink_to_fit();
+        st.y.shrink_to_fit();
+        st.base.shrink_to_fit();
+        st.level.shrink_to_fit();
+        st
+    }
+
+    /// Every row with targets measured from `anchor`, the features a view of the table: the
+    /// final fit takes every row, and a copy would double the table.
+    pub(super) fn all(&self, anchor: Anchor) -> (ArrayView2<'_, f64>, Array1<f64>) {
+        let n = self.y.len();
+        let x = ArrayView2::from_shape((n, self.nf), &self.x).expect("rows are nf wide");
+        let y = self
+            .y
+            .iter()
+            .zip(&self.base)
+            .map(|(&y, &base)| anchor.target(y, base))
+            .collect();
+        (x, y)
     }
 
     /// How many rows `pick(k, n)` keeps (k-th of a series' n rows).
@@ -77,9 +99,10 @@ impl Stack {
         anchor: Anchor,
         pick: impl Fn(usize, usize) -> bool,
     ) -> Selected {
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        let (mut offset, mut level) = (Vec::new(), Vec::new());
+        let rows = self.count(&pick);
+        let mut x = Vec::with_capacity(rows * self.nf);
+        let mut y = Vec::with_capacity(rows);
+        let (mut offset, mut level) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
         for &(first, n) in &self.spans {
             for k in 0..n {
                 if pick(k, n) {
