@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Default `run.retrain_max_points`: a global model learns load shapes from a spread sample as
-/// well as from every series, and a retraining holds about 700 bytes a point (measured with
-/// `benches/retrain.rs`: 643 MiB at a million points), so a million keeps it within what a
+/// well as from every series, and a retraining holds about 500 bytes a point (measured with
+/// `benches/retrain.rs`: 459 MiB at a million points), so a million keeps it within what a
 /// pod of a few GiB can spare, and takes about a minute on two cores.
 pub const DEFAULT_RETRAIN_MAX_POINTS: usize = 1_000_000;
 
@@ -45,7 +45,7 @@ pub struct LiveConfig {
     /// `run.retrain_exclude`: time ranges whose samples retraining treats as gaps.
     pub retrain_exclude: Vec<crate::series::TimeRange>,
     /// `run.retrain_max_points`: most points one retraining is handed (a spread sample of the
-    /// series past it); its memory is about 700 bytes a point (`benches/retrain.rs`).
+    /// series past it); its memory is about 500 bytes a point (`benches/retrain.rs`).
     pub retrain_max_points: usize,
     /// `run.own_model_after`: seconds of history after which a series' own model is trained
     /// and tried against the global one; `None` (`"off"`) = never. See
@@ -154,8 +154,8 @@ pub(super) fn validate_live(
                 problems,
                 "run.retrain_max_points",
                 format!(
-                    "{n} is outside 10000..=100000000 (a retraining holds about 700 bytes a \
-                     point: 1000000 is ~650 MiB)"
+                    "{n} is outside 10000..=100000000 (a retraining holds about 500 bytes a \
+                     point: 1000000 is ~460 MiB)"
                 ),
             );
             DEFAULT_RETRAIN_MAX_POINTS

@@ -45,7 +45,7 @@ impl Loop {
                     .flat_map(|s| s.iter().map(|(k, e)| (k, e.ring())))
             };
             // Handing over every ring of a fleet (100,000 series × a week at 5 minutes: 200
-            // million points, ~140 GB of training at ~700 bytes a point) would take the
+            // million points, ~100 GB of training at ~500 bytes a point) would take the
             // process down a retraining period after start.
             let mut series = sample_for_training(rings, max_points);
             // The buffers keep the excluded samples (forecasts still read them); only the

@@ -1,7 +1,7 @@
 //! Feature binning: every feature is cut once into at most 256 quantile bins (u8), so split
 //! search is a histogram scan; edges are f32-exact so fit and predict agree.
 
-use ndarray::ArrayView2;
+use super::fit::Table;
 use rand::seq::index::sample as sample_indices;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -65,8 +65,9 @@ fn bin_edges(mut sample: Vec<f64>, max_bins: usize) -> Vec<f32> {
     edges
 }
 
-pub(super) fn bin_dataset(x: ArrayView2<f64>, max_bins: usize, seed: u64) -> Binned {
-    let (n, p) = x.dim();
+/// Bins the training rows of `t`, one feature per task, straight into the binned table.
+pub(super) fn bin_dataset(t: Table<'_>, max_bins: usize, seed: u64) -> Binned {
+    let (n, p) = (t.n_rows(), t.x.ncols());
     let sample_rows: Vec<usize> = if n <= BIN_SAMPLE {
         (0..n).collect()
     } else {
@@ -76,25 +77,23 @@ pub(super) fn bin_dataset(x: ArrayView2<f64>, max_bins: usize, seed: u64) -> Bin
         v.sort_unstable();
         v
     };
-    let per_feature: Vec<(Vec<f32>, Vec<u8>)> = (0..p)
-        .into_par_iter()
-        .map(|f| {
-            let col = x.column(f);
-            let edges = bin_edges(sample_rows.iter().map(|&r| col[r]).collect(), max_bins);
+    let mut bins = vec![0u8; n * p];
+    let edges: Vec<Vec<f32>> = bins
+        .par_chunks_mut(n.max(1))
+        .take(p)
+        .enumerate()
+        .map(|(f, out)| {
+            let col = t.x.column(f);
+            let value = |i: usize| col[t.row(i)];
+            let edges = bin_edges(sample_rows.iter().map(|&r| value(r)).collect(), max_bins);
             let e64: Vec<f64> = edges.iter().map(|&e| f64::from(e)).collect();
-            let bins = col
-                .iter()
-                .map(|&v| e64.partition_point(|&e| e < v) as u8)
-                .collect();
-            (edges, bins)
+            for (i, b) in out.iter_mut().enumerate() {
+                let v = value(i);
+                *b = e64.partition_point(|&e| e < v) as u8;
+            }
+            edges
         })
         .collect();
-    let mut bins = Vec::with_capacity(n * p);
-    let mut edges = Vec::with_capacity(p);
-    for (e, b) in per_feature {
-        edges.push(e);
-        bins.extend_from_slice(&b);
-    }
     Binned {
         n_rows: n,
         bins,

@@ -4,7 +4,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use linfa::dataset::{AsSingleTargets, DatasetBase};
 use linfa::traits::Fit;
-use ndarray::{ArrayBase, Data, Ix2};
+use ndarray::{ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
 use rand::seq::index::sample as sample_indices;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -394,7 +394,60 @@ where
     ) -> Result<QuantileForest, ForestError> {
         let x = dataset.records.view();
         let y = dataset.targets.as_single_targets();
-        let (n, p) = x.dim();
+        self.fit_table(Table { x, rows: None }, y)
+    }
+}
+
+/// The training rows: every row of `x`, or the rows of `x` listed in `rows`, in that order.
+#[derive(Clone, Copy)]
+pub(super) struct Table<'a> {
+    pub(super) x: ArrayView2<'a, f64>,
+    pub(super) rows: Option<&'a [usize]>,
+}
+
+impl Table<'_> {
+    pub(super) fn n_rows(&self) -> usize {
+        self.rows.map_or(self.x.nrows(), <[usize]>::len)
+    }
+
+    /// The `i`-th training row's index in `x`.
+    #[inline]
+    pub(super) fn row(&self, i: usize) -> usize {
+        self.rows.map_or(i, |r| r[i])
+    }
+}
+
+impl ForestValidParams {
+    /// Fits on the rows of `x` listed in `rows` (each `< x.nrows()`), `y[i]` the target of
+    /// `rows[i]`: the same forest as fitting a copy of those rows, without the copy (training
+    /// fits on a part of a table that is already the largest thing it holds).
+    pub fn fit_rows<'a>(
+        &self,
+        x: ArrayView2<'a, f64>,
+        rows: &'a [usize],
+        y: ArrayView1<'_, f64>,
+    ) -> Result<QuantileForest, ForestError> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= x.nrows()) {
+            return Err(ForestError::InvalidParameter {
+                name: "rows",
+                reason: format!("row {bad} of a table of {}", x.nrows()),
+            });
+        }
+        self.fit_table(
+            Table {
+                x,
+                rows: Some(rows),
+            },
+            y,
+        )
+    }
+
+    fn fit_table(
+        &self,
+        t: Table<'_>,
+        y: ArrayView1<'_, f64>,
+    ) -> Result<QuantileForest, ForestError> {
+        let (n, p) = (t.n_rows(), t.x.ncols());
         if n == 0 || p == 0 {
             return Err(ForestError::EmptyDataset {
                 rows: n,
@@ -423,7 +476,8 @@ where
                 what: format!("{p} features (max {})", LEAF - 1),
             });
         }
-        for (row, r) in x.rows().into_iter().enumerate() {
+        for row in 0..n {
+            let r = t.x.row(t.row(row));
             if let Some((column, &value)) = r.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(ForestError::NonFiniteFeature { row, column, value });
             }
@@ -452,7 +506,7 @@ where
                 ),
             });
         }
-        let binned = bin_dataset(x, self.max_bins, self.seed);
+        let binned = bin_dataset(t, self.max_bins, self.seed);
         let ctx = Ctx {
             binned: &binned,
             y: &yc,

@@ -476,3 +476,34 @@ fn non_contiguous_input_matches_contiguous() {
         m.predict_quantiles(xf.view(), &[0.3])
     );
 }
+
+/// Fitting on listed rows of a table is fitting on a copy of those rows: the same forest, bit
+/// for bit (more rows than the binning samples, so the sampled edges are checked too). A row
+/// past the table is an error, not a panic.
+#[test]
+fn fitting_on_listed_rows_equals_fitting_on_their_copy() {
+    let (x, y) = smooth_data(70_000, 13);
+    let rows: Vec<usize> = (0..x.nrows()).filter(|r| r % 7 != 3).rev().collect();
+    let copy = x.select(ndarray::Axis(0), &rows);
+    let ys: Array1<f64> = rows.iter().map(|&r| y[r]).collect();
+    let params = QuantileForest::params().n_trees(4).max_features(3);
+    let a = params.fit(&Dataset::new(copy, ys.clone())).unwrap();
+    let b = params
+        .check_ref()
+        .unwrap()
+        .fit_rows(x.view(), &rows, ys.view())
+        .unwrap();
+    assert_eq!(
+        postcard::to_stdvec(&a).unwrap(),
+        postcard::to_stdvec(&b).unwrap()
+    );
+    let e = params
+        .check_ref()
+        .unwrap()
+        .fit_rows(x.view(), &[0, 70_000], ys.slice(ndarray::s![..2]))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("row 70000 of a table of 70000"),
+        "{e}"
+    );
+}

@@ -223,9 +223,11 @@ impl Model {
             };
             let mut fitted = Vec::with_capacity(candidates.len());
             for &a in &candidates {
-                let (fx, fy) = stack.select(a, is_fit);
+                let (rows, fy) = stack.rows(a, is_fit);
                 let c = stack.select_full(a, is_cal);
-                let forest = params.fit(&Dataset::new(fx, fy))?;
+                let forest = params
+                    .check_ref()?
+                    .fit_rows(stack.view(), &rows, fy.view())?;
                 let held_out = anchor::HeldOut {
                     x: &c.x,
                     y: &c.y,

@@ -64,8 +64,7 @@ impl Stack {
     /// Every row with targets measured from `anchor`, the features a view of the table: the
     /// final fit takes every row, and a copy would double the table.
     pub(super) fn all(&self, anchor: Anchor) -> (ArrayView2<'_, f64>, Array1<f64>) {
-        let n = self.y.len();
-        let x = ArrayView2::from_shape((n, self.nf), &self.x).expect("rows are nf wide");
+        let x = self.view();
         let y = self
             .y
             .iter()
@@ -83,13 +82,28 @@ impl Stack {
             .sum()
     }
 
-    pub(super) fn select(
+    /// The indices of the rows `pick(k, n)` keeps (k-th of a series' n rows) and their targets
+    /// measured from `anchor`: a fit on part of the table names its rows rather than copying
+    /// them ([`ForestValidParams::fit_rows`](crate::forecast::ForestValidParams::fit_rows)).
+    pub(super) fn rows(
         &self,
         anchor: Anchor,
         pick: impl Fn(usize, usize) -> bool,
-    ) -> (Array2<f64>, Array1<f64>) {
-        let s = self.select_full(anchor, pick);
-        (s.x, s.y)
+    ) -> (Vec<usize>, Array1<f64>) {
+        let n = self.count(&pick);
+        let (mut rows, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for &(first, n) in &self.spans {
+            for k in (0..n).filter(|&k| pick(k, n)) {
+                rows.push(first + k);
+                y.push(anchor.target(self.y[first + k], self.base[first + k]));
+            }
+        }
+        (rows, Array1::from(y))
+    }
+
+    /// The whole table's features.
+    pub(super) fn view(&self) -> ArrayView2<'_, f64> {
+        ArrayView2::from_shape((self.y.len(), self.nf), &self.x).expect("rows are nf wide")
     }
 
     /// The rows `pick(k, n)` keeps (k-th of a series' n rows) with targets measured from
