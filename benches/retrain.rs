@@ -12,62 +12,13 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use prescale::forecast::{Model, Retrainer, TrainOptions};
 use prescale::series::{Series, SeriesKey};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/counting.rs"]
+mod counting;
 #[path = "common/load.rs"]
 mod load;
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = LIVE.fetch_add(n, SeqCst) + n;
-    PEAK.fetch_max(now, SeqCst);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only the sizes are counted.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), SeqCst);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, SeqCst);
-            }
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 const STEP: i64 = 300;
 /// A week at 5 minutes: what the loop's rings hold for the weekly features.
@@ -144,14 +95,14 @@ fn env_points(name: &str, default: usize) -> usize {
 
 /// The printed measurement: peak bytes and wall time of one contest on `points` points.
 fn measure_once(rt: &tokio::runtime::Runtime, current: &Arc<Model>, points: usize) {
-    let base = LIVE.load(SeqCst);
-    PEAK.store(base, SeqCst);
+    let _alone = counting::alone();
     let t0 = Instant::now();
-    let series = fleet("load", points, 1);
-    let handed: usize = series.iter().map(|s| s.values.len()).sum();
-    let won = rt.block_on(contest(current, series));
+    let ((handed, won), peak) = counting::peak_of(|| {
+        let series = fleet("load", points, 1);
+        let handed: usize = series.iter().map(|s| s.values.len()).sum();
+        (handed, rt.block_on(contest(current, series)))
+    });
     let secs = t0.elapsed().as_secs_f64();
-    let peak = PEAK.load(SeqCst).saturating_sub(base);
     println!(
         "retraining {handed} points ({} series of a week at 5 min): peak {:.0} MiB live above \
          the start ({:.0} bytes a point), {secs:.1} s wall, candidate {}",
