@@ -1,7 +1,7 @@
 //! Feature binning: every feature is cut once into at most 256 quantile bins (u8), so split
 //! search is a histogram scan; edges are f32-exact so fit and predict agree.
 
-use super::fit::Table;
+use ndarray::ArrayView2;
 use rand::seq::index::sample as sample_indices;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -10,6 +10,25 @@ use rayon::prelude::*;
 /// Rows sampled per feature to place the quantile bin edges; enough for 256 stable quantiles
 /// while keeping the sort cheap on large inputs.
 const BIN_SAMPLE: usize = 65_536;
+
+/// The training rows: every row of `x`, or the rows of `x` listed in `rows`, in that order.
+#[derive(Clone, Copy)]
+pub(super) struct Table<'a> {
+    pub(super) x: ArrayView2<'a, f64>,
+    pub(super) rows: Option<&'a [usize]>,
+}
+
+impl Table<'_> {
+    pub(super) fn n_rows(&self) -> usize {
+        self.rows.map_or(self.x.nrows(), <[usize]>::len)
+    }
+
+    /// The `i`-th training row's index in `x`.
+    #[inline]
+    pub(super) fn row(&self, i: usize) -> usize {
+        self.rows.map_or(i, |r| r[i])
+    }
+}
 
 /// Binned training features: `bins[f * n_rows + r]`, `edges[f]` the (f32-exact) upper edges.
 pub(super) struct Binned {

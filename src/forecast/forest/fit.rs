@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::binning::{bin_dataset, Binned};
+use super::binning::{bin_dataset, Binned, Table};
 use super::storage::{Node, Tree, LEAF, LEAF_HEADER};
 use super::{ForestError, ForestValidParams, QuantileForest};
 
@@ -395,25 +395,6 @@ where
         let x = dataset.records.view();
         let y = dataset.targets.as_single_targets();
         self.fit_table(Table { x, rows: None }, y)
-    }
-}
-
-/// The training rows: every row of `x`, or the rows of `x` listed in `rows`, in that order.
-#[derive(Clone, Copy)]
-pub(super) struct Table<'a> {
-    pub(super) x: ArrayView2<'a, f64>,
-    pub(super) rows: Option<&'a [usize]>,
-}
-
-impl Table<'_> {
-    pub(super) fn n_rows(&self) -> usize {
-        self.rows.map_or(self.x.nrows(), <[usize]>::len)
-    }
-
-    /// The `i`-th training row's index in `x`.
-    #[inline]
-    pub(super) fn row(&self, i: usize) -> usize {
-        self.rows.map_or(i, |r| r[i])
     }
 }
 
