@@ -1,7 +1,8 @@
 //! Backfill against a real Prometheus loaded with a bundled trace: the buffers hold exactly the
 //! history (no lost, shifted or duplicated points, gaps kept as gaps), long ranges are chunked
-//! under the 11,000-point limit and halved where an answer is over `max_answer_size`, a bad query fails start-up quoting Prometheus, and
-//! `prescale collect --export-csv` writes history that `prescale train` trains on.
+//! under the 11,000-point limit and halved where an answer is over `max_answer_size`, a bad
+//! query fails start-up quoting Prometheus, and `prescale collect --export-csv` writes history
+//! that `prescale train` trains on.
 
 use crate::common;
 use crate::two_traces;

@@ -1,7 +1,7 @@
 //! Faults a real Prometheus does not produce on demand, from a scripted local server: 5xx then
-//! success (retried with backoff), truncated and malformed JSON, a stalled response (timeout),
-//! 4xx with Prometheus' error body, a refused connection, answers over `max_answer_size`; and authentication headers sent
-//! without any secret reaching errors, health or `Debug` output.
+//! success (retried with backoff), truncated and malformed JSON, a stalled response (timeout), 4xx
+//! with Prometheus' error body, a refused connection, answers over `max_answer_size`; and
+//! authentication headers sent without any secret reaching errors, health or `Debug` output.
 
 use crate::common;
 

@@ -29,9 +29,10 @@ struct SignalState {
     cursor: Option<i64>,
     /// Series count hint for chunk sizing.
     series_hint: usize,
-    /// Chunks are halved this many times: a failed chunk of more than 60 points (a
-    /// backfill's; a poll's few points never are) makes the next at most half its size, at
-    /// once if it was refused for its size (`max_answer_size`), else from the next poll. The hint counts the series
+    /// Chunks are halved this many times: a chunk of more than 60 points (a backfill's; a
+    /// poll's few points never are) that failed for its weight (`SourceError::heavy`) makes
+    /// the next at most half its size, at once if it was refused for its size
+    /// (`max_answer_size`), else from the next poll. The hint counts the series
     /// of one instant, not those that came and went over a backfill's range nor what the query
     /// aggregates, so a chunk can still be too heavy for the store's timeout or sample limit;
     /// failing on it every poll forever would leave the signal without recent data.
@@ -274,7 +275,9 @@ impl<S: Source> Collector<S> {
                 }
                 Err(e) => {
                     let points = (chunk_end - chunk_start) / step + 1;
-                    if points > 60 {
+                    // Only a failure about the chunk's weight says smaller chunks would pass: a
+                    // refused connection or a 503 while the store restarts does not.
+                    if points > 60 && e.heavy() {
                         // At most half this chunk next, even when the range was shorter than
                         // the chunk size (halving a size the range never filled does nothing).
                         let h = &mut self.states[i].chunk_halvings;

@@ -215,10 +215,12 @@ impl SignalConfig {
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Default `max_answer_size`: five times what a backfill chunk is sized to (2 million samples
-/// at ~25 bytes of JSON each, labels besides), so a normal answer never meets it, while a query
-/// that answers a whole fleet's history at once is refused before it takes the process down.
-pub const DEFAULT_MAX_ANSWER_BYTES: usize = 256 << 20;
+/// Default `max_answer_size`: over twice what a backfill chunk is sized to (2 million samples
+/// at ~25 bytes of JSON each, labels besides: ~55 MB), so a normal answer never meets it, while
+/// a query that answers a whole fleet's history at once is refused before it takes the process
+/// down. Reading a body near the limit holds up to 1.5 times it for a moment (the buffer grows
+/// by doubling; the declared length is not trusted to reserve more than 1 MiB).
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 128 << 20;
 
 /// A size such as `256MiB`, `512KiB`, `1GiB` or `1000000` (bytes) as bytes; at least 1 KiB, at
 /// most 16 GiB.

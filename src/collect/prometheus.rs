@@ -122,6 +122,20 @@ impl PromError {
         }
     }
 
+    /// Whether the store failed for the weight of what was asked (the answer over
+    /// `max_answer_size`, no answer within the timeout, or a query refused as too large to
+    /// evaluate: Prometheus' 422 `execution` "would load too many samples", VictoriaMetrics'
+    /// `-search.maxSamplesPerQuery`), so that asking for less can pass.
+    pub fn is_heavy(&self) -> bool {
+        match self {
+            PromError::TooLarge { .. } | PromError::Timeout { .. } => true,
+            PromError::Api {
+                status, error_type, ..
+            } => *status == 422 || matches!(error_type.as_str(), "execution" | "timeout"),
+            _ => false,
+        }
+    }
+
     /// The same error with every occurrence of each secret replaced by `<redacted>`.
     fn redact(self, secrets: &[String]) -> PromError {
         let r = |s: String| redact_text(s, secrets);
@@ -523,7 +537,8 @@ impl PromClient {
             Ok(Body::TooLarge) => Err(PromError::TooLarge {
                 url,
                 limit: self.max_answer_bytes,
-            }),
+            }
+            .redact(&self.secrets)),
             Err(e) => Err(self.transport(&url, e).redact(&self.secrets)),
         }
     }

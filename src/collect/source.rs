@@ -29,9 +29,15 @@ impl SourceError {
         }
     }
 
-    /// Whether the answer was refused for its size: a shorter range may pass.
+    /// Whether the answer was refused for its size: a shorter range may pass at once.
     pub fn too_large(&self) -> bool {
         matches!(self, SourceError::Prometheus(PromError::TooLarge { .. }))
+    }
+
+    /// Whether the failure was about the weight of what was asked
+    /// ([`PromError::is_heavy`]): a shorter range may pass.
+    pub fn heavy(&self) -> bool {
+        matches!(self, SourceError::Prometheus(e) if e.is_heavy())
     }
 
     /// A short machine-readable kind, for metrics labels.

@@ -161,6 +161,26 @@ pub(super) fn validate_live(
             DEFAULT_RETRAIN_MAX_POINTS
         }
     };
+    // Series are handed over whole: one longer than the budget could never be.
+    if retrain_every.is_some() {
+        if let Some(s) = signals
+            .iter()
+            .max_by_key(|s| s.ring_capacity())
+            .filter(|s| s.ring_capacity() > retrain_max_points)
+        {
+            problem(
+                problems,
+                "run.retrain_max_points",
+                format!(
+                    "{retrain_max_points} is less than one series of signal '{}' holds ({} \
+                     points): retraining would be handed nothing; raise it or shorten the \
+                     signal's lookback",
+                    s.name,
+                    s.ring_capacity()
+                ),
+            );
+        }
+    }
     let retrain_exclude = run
         .and_then(|r| r.retrain_exclude.clone())
         .unwrap_or_default();

@@ -813,7 +813,7 @@ fn max_answer_size_reads_binary_units_and_names_what_is_wrong() {
     };
     assert_eq!(
         parse(GOOD).unwrap().prometheus.unwrap().max_answer_bytes,
-        256 << 20
+        128 << 20
     );
     assert_eq!(bytes("64KiB"), 64 << 10);
     assert_eq!(bytes("1 GiB"), 1 << 30);
@@ -846,4 +846,16 @@ fn retrain_max_points_defaults_to_a_million_and_is_bounded() {
     }
     let e = with("-1").unwrap_err().to_string();
     assert!(e.contains("retrain_max_points"), "{e}");
+    // GOOD's signal holds 7 days at 1 minute (10,083 points): a budget under one series of it
+    // hands retraining nothing, refused once retraining is on.
+    assert!(with("10000").is_ok());
+    let e = parse(&format!(
+        "{GOOD}\n[run]\nretrain_every = \"1d\"\nretrain_max_points = 10000\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("run.retrain_max_points: 10000 is less than one series of signal 'cpu' holds (10083 points)"),
+        "{e}"
+    );
 }

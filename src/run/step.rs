@@ -318,6 +318,21 @@ mod tests {
         drop(s);
         assert_eq!(std::fs::read(&kept).unwrap(), bytes);
 
+        // Stopped between naming a newer model and writing it: the state names the newer
+        // one and, as the file's model until the write ends, this one. The file's is restored.
+        let state_path = dir.path().join("decisions.calibration.json");
+        let mut state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+        let at = state["retrained"]["at"].as_i64().unwrap();
+        state["retrained"]["model"] = 12345.into();
+        state["retrained"]["at"] = (at + 300).into();
+        state["retrained"]["previous"] = serde_json::json!([retrained, at]);
+        std::fs::write(&state_path, state.to_string()).unwrap();
+        let s = restarted(&cfg, next).await;
+        assert_eq!(s.lp.model.fingerprint(), retrained);
+        assert!(s.lp.model_name.ends_with(&format!("(retrained at {at})")));
+        drop(s);
+
         // The file holds another model than the state names: run.model.
         noise.save(&kept).unwrap();
         let s = restarted(&cfg, next).await;

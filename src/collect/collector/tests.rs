@@ -112,8 +112,17 @@ impl Source for Heavy {
     ) -> Result<Answer<Vec<RangeSeries>>, SourceError> {
         self.asked.lock().unwrap().push((start, end));
         let refused = self.refuse_from.lock().unwrap().is_some_and(|t| end >= t);
-        if (end - start) / signal.step + 1 > self.limit || refused {
-            return Err(SourceError::Replay("too heavy".into()));
+        if (end - start) / signal.step + 1 > self.limit {
+            // What Prometheus answers a query over its sample limit.
+            return Err(SourceError::Prometheus(crate::collect::PromError::Api {
+                url: "u".into(),
+                status: 422,
+                error_type: "execution".into(),
+                message: "query processing would load too many samples into memory".into(),
+            }));
+        }
+        if refused {
+            return Err(SourceError::Replay("refused".into()));
         }
         self.inner.fetch(signal, start, end).await
     }

@@ -69,6 +69,10 @@ pub struct Retrained {
     pub model: u32,
     /// The cycle's time when it was put in place (seconds since the epoch).
     pub at: i64,
+    /// While the model is being written: the model the file held before (its fingerprint and
+    /// time), which a stop between writing this state and writing the model leaves there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<(u32, i64)>,
 }
 
 impl SavedState {

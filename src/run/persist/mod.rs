@@ -65,7 +65,8 @@ impl Loop {
     }
 
     /// Goes on with the retrained model the state names, when retraining is on, `run.model` is
-    /// still the model it was retrained from, and `run.retrained_model` still holds it. Else
+    /// still the model it was retrained from, and `run.retrained_model` still holds it (or the
+    /// one before it, when a stop came between naming a model and writing it). Else
     /// `run.model` stays, saying why; the file is left as it is (the next retraining that wins
     /// replaces it).
     fn restore_retrained(&mut self, saved: Option<Retrained>) {
@@ -85,16 +86,37 @@ impl Loop {
             return;
         }
         let model = match Model::load(&p.retrained_path) {
-            Ok(m) if m.fingerprint() == r.model => m,
-            Ok(_) => {
-                tracing::warn!(
-                    "{path} holds another model than the one retrained at {}: going on with                      run.model",
-                    r.at
-                );
-                return;
-            }
+            Ok(m) => m,
             Err(e) => {
                 tracing::warn!("retrained model not restored, going on with run.model: {e}");
+                return;
+            }
+        };
+        let held = model.fingerprint();
+        let r = match r.previous {
+            _ if held == r.model => Retrained {
+                previous: None,
+                ..r
+            },
+            Some((previous, at)) if held == previous => {
+                tracing::warn!(
+                    "{path} still holds the model retrained at {at}: the one retrained at {} \
+                     was not written (prescale stopped in between)",
+                    r.at
+                );
+                Retrained {
+                    model: previous,
+                    at,
+                    previous: None,
+                    ..r
+                }
+            }
+            _ => {
+                tracing::warn!(
+                    "{path} holds another model than the one retrained at {}: going on with \
+                     run.model",
+                    r.at
+                );
                 return;
             }
         };
@@ -108,33 +130,50 @@ impl Loop {
     }
 
     /// The global model was just replaced by a retrained one (`self.model`): it is written to
-    /// `run.retrained_model` so a restart goes on with it, and the state saved at once to name
-    /// it. If it cannot be written, the file keeps the offsets learnt for the model a restart
+    /// `run.retrained_model` so a restart goes on with it. The state names it first, with the
+    /// model the file holds until the write ends, so that a stop between the two writes leaves
+    /// a state that accepts whichever model the file holds. If either write fails, the model
+    /// is used but not kept, and the file keeps the offsets learnt for the model a restart
     /// would load ([`freeze_offsets`](Self::freeze_offsets)). Call before the offsets are
     /// forgotten. Returns whether it was kept (the offsets saved from now on are its own).
     pub(super) fn keep_retrained(&mut self, now: i64) -> bool {
-        let p = &self.persisted;
-        let Some(from) = p.root else {
+        let Some(from) = self.persisted.root else {
             self.freeze_offsets(now);
             return false;
         };
-        if let Err(e) = self.model.save(&p.retrained_path) {
-            tracing::warn!(
-                "retrained model not kept: a restart goes back to the last one kept: {e}"
-            );
-            self.freeze_offsets(now);
-            return false;
-        }
+        let before = self.persisted.retrained;
         let model = self.model.fingerprint();
-        tracing::info!(
-            "retrained model kept in {}: a restart goes on with it",
-            p.retrained_path.display()
-        );
-        let p = &mut self.persisted;
-        p.retrained = Some(Retrained {
+        let named = Retrained {
             from,
             model,
             at: now,
+            previous: before.map(|b| (b.model, b.at)),
+        };
+        self.persisted.retrained = Some(named);
+        // The offsets saved with it are still the model's before, and labelled so.
+        let kept = self.save_persisted(now, true)
+            && match self.model.save(&self.persisted.retrained_path) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(
+                        "retrained model not kept: a restart goes back to the last one kept: {e}"
+                    );
+                    false
+                }
+            };
+        if !kept {
+            self.persisted.retrained = before;
+            self.freeze_offsets(now);
+            return false;
+        }
+        tracing::info!(
+            "retrained model kept in {}: a restart goes on with it",
+            self.persisted.retrained_path.display()
+        );
+        let p = &mut self.persisted;
+        p.retrained = Some(Retrained {
+            previous: None,
+            ..named
         });
         if p.model.is_some() {
             p.model = Some(model);
@@ -165,15 +204,16 @@ impl Loop {
     }
 
     /// Saves when a minute has passed since the last save, or always with `last`. A failure
-    /// is logged, never fatal: planning goes on without the file.
-    pub(super) fn save_persisted(&mut self, now: i64, last: bool) {
+    /// is logged, never fatal: planning goes on without the file. Returns `false` when a save
+    /// failed.
+    pub(super) fn save_persisted(&mut self, now: i64, last: bool) -> bool {
         let p = &mut self.persisted;
         if !(last || p.last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY)) {
-            return;
+            return true;
         }
         let risk = self.risk.to_saved();
         if p.model.is_none() && risk.is_empty() && p.retrained.is_none() {
-            return;
+            return true;
         }
         p.last_save = Some(Instant::now());
         let own = &self.own;
@@ -196,8 +236,9 @@ impl Loop {
         saved.retrained = p.retrained;
         let result = file::save(&p.path, saved);
         saved.risk = Vec::new();
-        if let Err(e) = result {
+        if let Err(e) = &result {
             tracing::warn!("online calibration and risk ledgers not saved: {e}");
         }
+        result.is_ok()
     }
 }

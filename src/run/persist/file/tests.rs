@@ -52,6 +52,7 @@ fn saved_offsets_restore_to_the_same_corrections() {
         from: 1,
         model: 0xfeed,
         at: 18,
+        previous: Some((0xbeef, 12)),
     });
     save(&path, &with).unwrap();
     assert_eq!(load(&path).unwrap().unwrap().state, with);
