@@ -179,8 +179,10 @@ async fn a_backfill_failing_part_way_goes_on_from_its_last_chunk() {
     asked.lock().unwrap().clear();
     let r = c.poll(NOW + 60).await;
     assert!(r.ok(), "{r:?}");
-    // From the last chunk stored (less the 2-step overlap), not from the lookback's start.
-    assert_eq!(asked.lock().unwrap()[0].0, 6000 + 697 * 60);
+    // From the last chunk stored (less the 2-step overlap), not from the lookback's start,
+    // and in chunks of the full 200 points: a refusal that is not about a chunk's weight (a
+    // restart, a refused connection) does not make chunks smaller.
+    assert_eq!(asked.lock().unwrap()[0], (6000 + 697 * 60, 6000 + 896 * 60));
     let key = SeriesKey::new("cpu{series=\"web\"}");
     let ring = c.store().series(&key).unwrap();
     assert_eq!(ring.newest_timestamp(), Some(6000 + 901 * 60));
