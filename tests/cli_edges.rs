@@ -456,3 +456,60 @@ async fn warnings_echoing_credentials_are_redacted_cut_and_few() {
         answer.warnings.last()
     );
 }
+
+/// `--max-points` trains `train` and `backtest` on a spread sample of whole series, said on
+/// stdout; the model records the series it saw.
+#[test]
+fn max_points_trains_on_a_spread_sample_of_whole_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("m.model").display().to_string();
+    let history = cli::repo("data");
+    let files: Vec<String> = std::fs::read_dir(&history)
+        .expect("data/")
+        .filter_map(|e| e.ok().map(|e| e.path().display().to_string()))
+        .filter(|p| p.ends_with(".csv"))
+        .collect();
+    let mut args = vec![
+        "train",
+        "--trees",
+        "5",
+        "--max-points",
+        "30000",
+        "--out",
+        &out,
+    ];
+    for f in &files {
+        args.extend(["--history", f.as_str()]);
+    }
+    let o = prescale(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains(&format!(
+            "training on a spread sample: 3 of {} series",
+            files.len()
+        )),
+        "{t}"
+    );
+    assert!(t.contains("trained on 3 series"), "{t}");
+    let model = prescale::forecast::Model::load(Path::new(&out)).expect("model");
+    assert_eq!(model.meta.series.len(), 3);
+
+    let report = dir.path().join("r").display().to_string();
+    let mut args = vec![
+        "backtest",
+        "--trees",
+        "5",
+        "--max-points",
+        "20000",
+        "--report",
+        &report,
+    ];
+    for f in &files {
+        args.extend(["--history", f.as_str()]);
+    }
+    let o = prescale(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("training on a spread sample: "), "{t}");
+}

@@ -56,6 +56,7 @@ pub(crate) fn run(a: BacktestArgs) -> Result<()> {
                 .iter()
                 .map(|s| s.slice(0..holdout_start(s.len(), a.holdout)))
                 .collect();
+            let heads = a.forest.within_memory(heads)?;
             let model = Model::train(&heads, &a.forest.options(step)).context(
                 "training on the history before the held-out tail (pass --model to score a trained model)",
             )?;

@@ -4,6 +4,7 @@
 //! become `anyhow` here, at the edge).
 
 mod backtest;
+mod budget;
 mod collect;
 mod forecast;
 mod run;
@@ -135,6 +136,11 @@ pub struct ForestArgs {
     /// `auto` (fit both, keep the cheaper at 1 % short on held-out rows).
     #[arg(long, value_enum, default_value_t = AnchorArg::Zero)]
     pub anchor: AnchorArg,
+    /// Train on a spread sample of the series (every k-th, whole) of at most N points.
+    /// Without it, training that would not fit in the memory available here (about 500 bytes
+    /// a point at its peak) is refused before it starts.
+    #[arg(long, value_name = "N")]
+    pub max_points: Option<usize>,
 }
 
 /// `--anchor`: a fixed anchor, or the choice by held-out loss.
@@ -149,6 +155,12 @@ pub enum AnchorArg {
 }
 
 impl ForestArgs {
+    /// `series` as training is handed them: within `--max-points`, or refused when they would
+    /// not fit in the memory available.
+    fn within_memory(&self, series: Vec<Series>) -> Result<Vec<Series>> {
+        budget::within(series, self.max_points, budget::available())
+    }
+
     fn options(&self, step: i64) -> TrainOptions {
         TrainOptions {
             quantiles: self.quantiles.clone(),

@@ -35,6 +35,7 @@ pub(crate) fn run(a: TrainArgs) -> Result<()> {
     Model::check_replaceable(&a.out)?;
     let mut series = read(&a.history, None)?;
     let excluded = exclude(&mut series, &ranges, "--exclude")?;
+    let series = a.forest.within_memory(series)?;
     let step = series[0].step;
     let opts = a.forest.options(step);
     let started = std::time::Instant::now();

@@ -17,6 +17,7 @@ mod model;
 pub mod online;
 mod own;
 mod retrain;
+mod sample;
 pub mod stage;
 
 pub use features::{FeatureError, FeatureSpec};
@@ -27,6 +28,7 @@ pub use model::{
 pub use online::{OnlineCalibration, OnlineConfig};
 pub use own::{Contest, Own, OwnModels, RETRY_AFTER};
 pub use retrain::Retrainer;
+pub use sample::{spread_sample, TRAIN_BYTES_PER_POINT};
 pub use stage::{Stage, StageView};
 
 use crate::series::SeriesKey;

@@ -4,29 +4,22 @@
 
 use super::state::Loop;
 use crate::collect::{Collector, Source};
+use crate::forecast::spread_sample;
 use crate::series::{Ring, Series, SeriesKey};
 
-/// Every `k`-th of the rings `rings()` goes through (in the store's order), `k` =
-/// ⌈all points / `budget`⌉, copied out as series until the next would pass `budget` (rings of
-/// uneven lengths can sum to more than `budget / k` each): a spread sample, the same one while
-/// the rings do not change, never over `budget`, and nothing copied that is not handed over.
+/// The rings `rings()` goes through (in the store's order) that [`spread_sample`] keeps within
+/// `budget` points, copied out as series; nothing is copied that is not handed over.
 fn sample_for_training<'a, I>(rings: impl Fn() -> I, budget: usize) -> Vec<Series>
 where
     I: Iterator<Item = (&'a SeriesKey, &'a Ring)>,
 {
-    let total: usize = rings().map(|(_, r)| r.len()).sum();
-    let every = total.div_ceil(budget.max(1)).max(1);
-    let mut left = budget;
+    let lens: Vec<usize> = rings().map(|(_, r)| r.len()).collect();
+    let keep = spread_sample(&lens, budget);
+    let mut keep = keep.iter().peekable();
     rings()
-        .step_by(every)
-        .filter(|(_, r)| {
-            let fits = r.len() <= left;
-            if fits {
-                left -= r.len();
-            }
-            fits
-        })
-        .map(|(k, r)| r.to_series(k.clone()))
+        .enumerate()
+        .filter(|(i, _)| keep.next_if(|&&k| k == *i).is_some())
+        .map(|(_, (k, r))| r.to_series(k.clone()))
         .collect()
 }
 
@@ -99,14 +92,15 @@ mod tests {
         let all = || keys.iter().zip(rings.iter());
         // 5,000 points within 10,000: every series.
         assert_eq!(sample_for_training(all, 10_000).len(), 100);
-        // Within 1,200: every 5th (k = ceil(5000 / 1200) = 5), 20 series, 1,000 points.
+        // Within 1,200: every 5th (k = ceil(5000 / 1200) = 5), then the first others that
+        // fit: 24 series, copied whole and in the store's order.
         let some = sample_for_training(all, 1_200);
         let names: Vec<&str> = some.iter().map(|s| s.key.as_str()).collect();
-        assert_eq!(names.len(), 20);
-        assert_eq!(&names[..3], ["s000", "s005", "s010"]);
-        assert!(some.iter().map(|s| s.len()).sum::<usize>() <= 1_200);
-        // Uneven lengths, 10, 1, 10, 1 within 11: k = 2 takes the two of 10, and only the
-        // first fits.
+        assert_eq!(names.len(), 24);
+        assert_eq!(&names[4..7], ["s004", "s005", "s010"]);
+        assert_eq!(some.iter().map(|s| s.len()).sum::<usize>(), 1_200);
+        assert_eq!(some[6].values, rings[10].to_series(keys[10].clone()).values);
+        // Uneven lengths, 10, 1, 10, 1 within 11: the first of 10, then a short one.
         let mut long = Ring::new(60, 10);
         let mut short = Ring::new(60, 10);
         for t in 0..10 {
@@ -115,6 +109,6 @@ mod tests {
         short.push(0, 1.0);
         let uneven = [&long, &short, &long, &short];
         let some = sample_for_training(|| keys.iter().zip(uneven.iter().copied()), 11);
-        assert_eq!(some.iter().map(|s| s.len()).collect::<Vec<_>>(), [10]);
+        assert_eq!(some.iter().map(|s| s.len()).collect::<Vec<_>>(), [10, 1]);
     }
 }
