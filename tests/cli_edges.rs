@@ -464,11 +464,13 @@ fn max_points_trains_on_a_spread_sample_of_whole_series() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("m.model").display().to_string();
     let history = cli::repo("data");
-    let files: Vec<String> = std::fs::read_dir(&history)
+    let mut files: Vec<String> = std::fs::read_dir(&history)
         .expect("data/")
         .filter_map(|e| e.ok().map(|e| e.path().display().to_string()))
         .filter(|p| p.ends_with(".csv"))
         .collect();
+    // Series are sampled in the order given.
+    files.sort();
     let mut args = vec![
         "train",
         "--trees",

@@ -47,7 +47,8 @@ mod tests {
         // Uneven lengths, 10, 1, 10, 1 within 11: k = 2 takes the first of 10 (the second
         // does not fit), then a short one.
         assert_eq!(spread_sample(&[10, 1, 10, 1], 11), [0, 1]);
-        // A long first series does not crowd out the rest.
+        // A long series that fits is kept even where it leaves room for nothing else; one that
+        // does not fit leaves its room to the others.
         assert_eq!(spread_sample(&[18, 4, 4, 4, 11], 20), [0]);
         assert_eq!(spread_sample(&[18, 4, 4, 4, 11], 12), [4]);
         assert_eq!(spread_sample(&[18, 4, 4, 4, 11], 16), [1, 2, 3]);
