@@ -123,7 +123,7 @@ pub(super) fn available() -> Option<u64> {
     // v1: "N:memory:/path" (or with other controllers); an unlimited group's limit is huge.
     let v1 = own
         .lines()
-        .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
+        .filter_map(|l| l.split_once(':')?.1.split_once(':'))
         .find(|(controllers, _)| controllers.split(',').any(|c| c == "memory"))
         .and_then(|(_, path)| {
             let dir = group_dir("/sys/fs/cgroup/memory", path);
