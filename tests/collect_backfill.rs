@@ -89,7 +89,7 @@ async fn answers_over_max_answer_size_are_fetched_in_smaller_chunks() {
     let h = start_with_history();
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
-        "[prometheus]\nurl = \"{}\"\ntimeout = \"20s\"\nmax_answer_size = \"64KiB\"\n\n{SIGNALS}",
+        "[prometheus]\nurl = \"{}\"\ntimeout = \"20s\"\nmax_answer_size = \"64Ki\"\n\n{SIGNALS}",
         h.prom.url()
     );
     let cfg = load_config(dir.path(), &text);

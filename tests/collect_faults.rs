@@ -191,7 +191,7 @@ async fn answers_over_max_answer_size_are_refused_unread() {
         },
     ]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config_for(dir.path(), &server.url(), "max_answer_size = \"4KiB\"");
+    let cfg = config_for(dir.path(), &server.url(), "max_answer_size = \"4Ki\"");
     let mut c = collector(&cfg, T0).await.expect("starts");
     let r = c.backfill(T0).await;
     assert!(r.ok(), "61 points fit in 4 KiB: {r:?}");
@@ -201,7 +201,7 @@ async fn answers_over_max_answer_size_are_refused_unread() {
             .expect("in time");
         let err = r.signals[0].error.clone().expect("refused");
         assert!(
-            err.contains("answer larger than 4KiB, the limit ([prometheus] max_answer_size)"),
+            err.contains("answer larger than 4Ki, the limit ([prometheus] max_answer_size)"),
             "{err}"
         );
         assert_eq!(r.signals[0].requests, 1, "not retried at the same size");
@@ -224,7 +224,7 @@ async fn a_backfill_halves_chunks_refused_for_their_size_until_they_fit() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
-        "[prometheus]\nurl = \"{}\"\ntimeout = \"1s\"\nmax_answer_size = \"8KiB\"\n\n\
+        "[prometheus]\nurl = \"{}\"\ntimeout = \"1s\"\nmax_answer_size = \"8Ki\"\n\n\
          [[signal]]\nname = \"cpu\"\nquery = \"cpu\"\nseries_labels = [\"instance\"]\n\
          step = \"1m\"\nlookback = \"1d\"\n",
         server.url()

@@ -44,7 +44,7 @@ pub(crate) struct RawPrometheus {
     pub basic_auth: Option<RawBasicAuth>,
     /// PEM file of extra CA certificates to trust.
     pub ca_file: Option<PathBuf>,
-    /// Largest answer read, e.g. `256MiB`.
+    /// Largest answer read, e.g. `128Mi`.
     pub max_answer_size: Option<String>,
     /// Extra request headers (e.g. a tenant header). Values are secrets: never shown, and
     /// redacted from errors when 6 characters or longer or under a credential-like name.
@@ -222,37 +222,17 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// by doubling; the declared length is not trusted to reserve more than 1 MiB).
 pub const DEFAULT_MAX_ANSWER_BYTES: usize = 128 << 20;
 
-/// A size such as `256MiB`, `512KiB`, `1GiB` or `1000000` (bytes) as bytes; at least 1 KiB, at
-/// most 16 GiB.
+/// A size in bytes as a Kubernetes quantity (`128Mi`, `512Ki`, `1Gi`, `100M`, or a number),
+/// written as a workload's memory is; at least 1Ki, at most 16Gi.
 fn parse_size(text: &str) -> Result<usize, String> {
-    let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(digits);
-    let not_a_size = || format!("'{text}' is not a size (e.g. \"256MiB\")");
-    if n.is_empty() {
-        return Err(not_a_size());
+    let bytes = crate::series::parse_quantity(text).map_err(|e| e.to_string())?;
+    if !(1024.0..=(16u64 << 30) as f64).contains(&bytes) {
+        return Err(format!("'{text}' must be between 1Ki and 16Gi"));
     }
-    let shift = match unit.trim() {
-        "" | "B" => 0,
-        "KiB" => 10,
-        "MiB" => 20,
-        "GiB" => 30,
-        other => {
-            return Err(format!(
-                "'{text}': unknown unit '{other}' (write B, KiB, MiB or GiB, e.g. \"256MiB\")"
-            ))
-        }
-    };
-    let bytes = n
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .ok_or_else(not_a_size)?;
-    if !(1 << 10..=16 << 30).contains(&bytes) {
-        return Err(format!("'{text}' must be between 1KiB and 16GiB"));
-    }
-    usize::try_from(bytes).map_err(|_| format!("'{text}' is more than this machine can address"))
+    // Within 16Gi, so it fits a usize on the 64-bit machines prescale is built for.
+    Ok(bytes as usize)
 }
+
 /// Default cap on series per signal.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 /// Fewest steps re-fetched per poll by default (late scrapes of the newest step or two).

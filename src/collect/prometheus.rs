@@ -199,12 +199,12 @@ impl PromError {
     }
 }
 
-/// `bytes` as a configuration would write it: `256MiB`, or bytes when not a whole KiB.
+/// `bytes` as a configuration would write it: `128Mi`, or bytes when not a whole Ki.
 fn size_text(bytes: usize) -> String {
     match bytes.trailing_zeros() {
-        30.. => format!("{}GiB", bytes >> 30),
-        20.. => format!("{}MiB", bytes >> 20),
-        10.. => format!("{}KiB", bytes >> 10),
+        30.. => format!("{}Gi", bytes >> 30),
+        20.. => format!("{}Mi", bytes >> 20),
+        10.. => format!("{}Ki", bytes >> 10),
         _ => format!("{bytes} bytes"),
     }
 }

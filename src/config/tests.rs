@@ -801,7 +801,7 @@ fn a_pool_must_offer_what_its_workloads_request_and_not_share_a_workload_name() 
 }
 
 #[test]
-fn max_answer_size_reads_binary_units_and_names_what_is_wrong() {
+fn max_answer_size_reads_a_quantity_and_names_what_is_wrong() {
     let with =
         |size: &str| GOOD.replace("timeout = \"5s\"", &format!("max_answer_size = \"{size}\""));
     let bytes = |size: &str| {
@@ -815,17 +815,20 @@ fn max_answer_size_reads_binary_units_and_names_what_is_wrong() {
         parse(GOOD).unwrap().prometheus.unwrap().max_answer_bytes,
         128 << 20
     );
-    assert_eq!(bytes("64KiB"), 64 << 10);
-    assert_eq!(bytes("1 GiB"), 1 << 30);
-    assert_eq!(bytes("16GiB"), 16 << 30);
+    // Written as a workload's memory is.
+    assert_eq!(bytes("64Ki"), 64 << 10);
+    assert_eq!(bytes("1 Gi"), 1 << 30);
+    assert_eq!(bytes("16Gi"), 16 << 30);
+    assert_eq!(bytes("100M"), 100_000_000);
     assert_eq!(bytes("1048576"), 1 << 20);
     for (size, why) in [
         ("256MB", "unknown unit 'MB'"),
-        ("-1MiB", "is not a size"),
-        ("MiB", "is not a size"),
-        ("99999999999999999999GiB", "is not a size"),
-        ("17GiB", "between 1KiB and 16GiB"),
-        ("1000", "between 1KiB and 16GiB"),
+        ("256MiB", "unknown unit 'MiB'"),
+        ("-1Mi", "must be a finite number"),
+        ("Mi", "is not a quantity"),
+        ("99999999999999999999Gi", "between 1Ki and 16Gi"),
+        ("17Gi", "between 1Ki and 16Gi"),
+        ("1000", "between 1Ki and 16Gi"),
     ] {
         let e = parse(&with(size)).unwrap_err().to_string();
         assert!(

@@ -9,6 +9,7 @@ mod blocks;
 pub(crate) mod csv;
 mod exclude;
 mod map;
+mod quantity;
 mod reader;
 mod report;
 mod resample;
@@ -19,6 +20,7 @@ pub use self::csv::{
 };
 pub use exclude::{de_time, exclude, parse_time, RangeError, TimeRange};
 pub use map::{SeriesHasher, SeriesMap};
+pub use quantity::{parse_quantity, QuantityError};
 pub use resample::{join, resample, run_steps, ResampleStats, Resampled, Run, Sample};
 pub use ring::{PushOutcome, Ring};
 

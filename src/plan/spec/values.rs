@@ -3,32 +3,16 @@
 //! (`"1%"`) and durations (`"90s"`), each accepted as a number too, so values can be copied
 //! from manifests.
 
+pub use crate::series::parse_quantity;
 use serde::Deserializer;
 use std::fmt;
 
 /// Why a quantity, quantile or duration given as text was refused; each names the text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParseValueError {
-    /// A quantity with a suffix that is not a Kubernetes unit.
-    #[error("'{text}' has an unknown unit '{unit}' (use m, k, M, G, T, Ki, Mi, Gi, Ti)")]
-    UnknownUnit {
-        /// The text as given.
-        text: String,
-        /// The suffix not understood.
-        unit: String,
-    },
-    /// The number part of a quantity is not a number.
-    #[error("'{text}' is not a quantity like 0.5, 500m, 512Mi or 2Gi")]
-    NotAQuantity {
-        /// The text as given.
-        text: String,
-    },
-    /// A quantity that is negative, infinite or NaN.
-    #[error("'{text}' must be a finite number ≥ 0")]
-    QuantityRange {
-        /// The text as given.
-        text: String,
-    },
+    /// A quantity [`crate::series::parse_quantity`] refused (its message names the text).
+    #[error(transparent)]
+    Quantity(#[from] crate::series::QuantityError),
     /// Neither `pNN` nor a number.
     #[error("'{text}' is not a quantile like p90, p95, p99 or 0.9")]
     NotAQuantile {
@@ -56,45 +40,6 @@ pub enum ParseValueError {
     /// A duration [`crate::series::parse_duration`] refused (its message names the text).
     #[error(transparent)]
     Duration(#[from] crate::series::DurationError),
-}
-
-/// Parses a Kubernetes-style quantity: `0.5`, `500m`, `2k`, `512Mi`, `2Gi`, `1G`.
-pub fn parse_quantity(text: &str) -> Result<f64, ParseValueError> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(t.len());
-    let (num, suffix) = t.split_at(split);
-    let mult = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0_f64.powi(4),
-        _ => {
-            return Err(ParseValueError::UnknownUnit {
-                text: text.to_string(),
-                unit: suffix.to_string(),
-            })
-        }
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| ParseValueError::NotAQuantity {
-            text: text.to_string(),
-        })?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(ParseValueError::QuantityRange {
-            text: text.to_string(),
-        });
-    }
-    Ok(v * mult)
 }
 
 /// Parses a risk quantile: `0.9`, `"0.9"`, `"p90"`, `"p99.9"`.
@@ -164,7 +109,7 @@ impl serde::de::Visitor<'_> for NumOrText {
 pub(super) fn de_quantity<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     d.deserialize_any(NumOrText {
         expecting: "a number or a quantity like \"500m\" or \"512Mi\"",
-        parse: parse_quantity,
+        parse: |t| Ok(parse_quantity(t)?),
     })
 }
 
