@@ -471,21 +471,19 @@ fn max_points_trains_on_a_spread_sample_of_whole_series() {
         .collect();
     // Series are sampled in the order given.
     files.sort();
-    let mut args = vec![
-        "train",
-        "--trees",
-        "5",
-        "--max-points",
-        "30000",
-        "--out",
-        &out,
-    ];
-    for f in &files {
-        args.extend(["--history", f.as_str()]);
-    }
-    let o = prescale(&args);
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
+    // `command` with `flags`, `--trees 5` and every file as `--history`.
+    let run = |command: &str, flags: &[&str]| {
+        let mut args = vec![command, "--trees", "5"];
+        args.extend(flags);
+        for f in &files {
+            args.extend(["--history", f.as_str()]);
+        }
+        let o = prescale(&args);
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        t
+    };
+    let t = run("train", &["--max-points", "30000", "--out", &out]);
     assert!(
         t.contains(&format!(
             "training on a spread sample: 3 of {} series",
@@ -498,20 +496,6 @@ fn max_points_trains_on_a_spread_sample_of_whole_series() {
     assert_eq!(model.meta.series.len(), 3);
 
     let report = dir.path().join("r").display().to_string();
-    let mut args = vec![
-        "backtest",
-        "--trees",
-        "5",
-        "--max-points",
-        "20000",
-        "--report",
-        &report,
-    ];
-    for f in &files {
-        args.extend(["--history", f.as_str()]);
-    }
-    let o = prescale(&args);
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
+    let t = run("backtest", &["--max-points", "20000", "--report", &report]);
     assert!(t.contains("training on a spread sample: "), "{t}");
 }
